@@ -1,0 +1,6 @@
+package main
+
+// Collectors register themselves with the registry when linked in.
+import (
+	_ "github.com/kscope/kscope/internal/collector/exec"
+)

@@ -1,0 +1,121 @@
+package bpfx
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mount is one pseudo filesystem kscope relies on.
+type Mount struct {
+	FS      string `json:"fs"`             // tracefs, debugfs, bpf
+	Path    string `json:"path"`           // where it is (or should be) mounted
+	Mounted bool   `json:"mounted"`        // present after EnsureMounts
+	ByUs    bool   `json:"mounted_by_kscope,omitempty"`
+	Error   string `json:"error,omitempty"` // why mounting failed
+}
+
+// Default mount points, in the order they are set up.
+var defaultMounts = []Mount{
+	{FS: "tracefs", Path: "/sys/kernel/tracing"},
+	{FS: "debugfs", Path: "/sys/kernel/debug"},
+	{FS: "bpf", Path: "/sys/fs/bpf"},
+}
+
+// MountInfoPath is read to learn what is mounted; tests may point it at a fixture.
+var MountInfoPath = "/proc/self/mountinfo"
+
+// mounted returns mount point → filesystem type from mountinfo.
+func mounted() (map[string]string, error) {
+	f, err := os.Open(MountInfoPath)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return parseMountInfo(bufio.NewScanner(f))
+}
+
+func parseMountInfo(sc *bufio.Scanner) (map[string]string, error) {
+	out := map[string]string{}
+	for sc.Scan() {
+		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
+		fields := strings.Fields(sc.Text())
+		sep := -1
+		for i, f := range fields {
+			if f == "-" {
+				sep = i
+				break
+			}
+		}
+		if len(fields) < 5 || sep < 0 || sep+1 >= len(fields) {
+			continue
+		}
+		out[unescapeMount(fields[4])] = fields[sep+1]
+	}
+	return out, sc.Err()
+}
+
+// unescapeMount undoes the octal escapes (\040 for space) of mountinfo paths.
+func unescapeMount(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+4 <= len(s) {
+			var v int
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%3o", &v); err == nil {
+				b.WriteByte(byte(v))
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// EnsureMounts mounts tracefs, debugfs and bpffs where they are missing and
+// reports the state of each. Errors are recorded per mount, not returned:
+// a host without debugfs is fine as long as tracefs is there.
+func EnsureMounts() []Mount {
+	have, err := mounted()
+	out := make([]Mount, len(defaultMounts))
+	copy(out, defaultMounts)
+	for i := range out {
+		m := &out[i]
+		if err == nil && have[m.Path] == m.FS {
+			m.Mounted = true
+			continue
+		}
+		if err := os.MkdirAll(m.Path, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			m.Error = fmt.Sprintf("creating %s: %v", m.Path, err)
+			continue
+		}
+		if err := unix.Mount(m.FS, m.Path, m.FS, 0, ""); err != nil {
+			if errors.Is(err, unix.EBUSY) {
+				m.Mounted = true // raced with someone else
+				continue
+			}
+			m.Error = fmt.Sprintf("mounting %s on %s: %v", m.FS, m.Path, err)
+			continue
+		}
+		m.Mounted, m.ByUs = true, true
+	}
+	return out
+}
+
+// TracefsReady reports whether tracepoint events are reachable, through
+// tracefs or the legacy debugfs path.
+func TracefsReady() bool {
+	for _, p := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,115 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/kscope/kscope/internal/event"
+)
+
+// Collector is one BPF-backed source of events.
+//
+// New only validates its Config; Start loads the programs, attaches them and
+// starts delivering events to the sink, returning once attached. Close
+// detaches, delivers what is left in the ring buffer and frees everything, in
+// reverse order; it is safe to call more than once and after a failed Start.
+type Collector interface {
+	Name() string
+	Start(ctx context.Context, sink event.Sink) error
+	Stats() Stats
+	Close() error
+}
+
+// Stats counts what happened to a collector's events.
+type Stats struct {
+	Events    uint64 `json:"events"`    // delivered to the sink
+	Lost      uint64 `json:"lost"`      // ring buffer (or pending map) full in the kernel
+	Filtered  uint64 `json:"filtered"`  // dropped in the kernel by a filter
+	Malformed uint64 `json:"malformed"` // records the decoder rejected
+}
+
+// Add sums two Stats.
+func (s Stats) Add(o Stats) Stats {
+	return Stats{s.Events + o.Events, s.Lost + o.Lost, s.Filtered + o.Filtered, s.Malformed + o.Malformed}
+}
+
+// Filter selects events in the kernel. Zero values select everything.
+type Filter struct {
+	PID    uint32 // process (tgid)
+	UID    *uint32
+	Comm   string // exact, as the kernel truncates it (15 bytes)
+	Failed bool   // only calls that returned an error
+}
+
+// Config is what every collector is built from.
+type Config struct {
+	Filter Filter
+	// RingBytes is the ring buffer size, a power of two of at least a page.
+	RingBytes int
+	Logger    *slog.Logger
+}
+
+// DefaultRingBytes is the ring buffer size when Config leaves it zero.
+const DefaultRingBytes = 8 << 20
+
+// ErrUnknown is returned by New for a name nobody registered.
+var ErrUnknown = errors.New("unknown collector")
+
+// Factory builds a collector from a Config.
+type Factory func(Config) (Collector, error)
+
+var (
+	mu        sync.Mutex
+	factories = map[string]Factory{}
+)
+
+// Register makes a collector available under name. It panics on a duplicate,
+// which is a programming error.
+func Register(name string, f Factory) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := factories[name]; dup {
+		panic("collector: duplicate registration of " + name)
+	}
+	factories[name] = f
+}
+
+// Names returns the registered collector names, sorted.
+func Names() []string {
+	mu.Lock()
+	defer mu.Unlock()
+	names := make([]string, 0, len(factories))
+	for n := range factories {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// New builds the named collector.
+func New(name string, cfg Config) (Collector, error) {
+	mu.Lock()
+	f, ok := factories[name]
+	mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknown, name)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Logger = cfg.Logger.With("collector", name)
+	if cfg.RingBytes == 0 {
+		cfg.RingBytes = DefaultRingBytes
+	}
+	if cfg.RingBytes < 4096 || cfg.RingBytes&(cfg.RingBytes-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096", cfg.RingBytes)
+	}
+	if len(cfg.Filter.Comm) > 15 {
+		return nil, fmt.Errorf("comm %q: longer than the kernel's 15 bytes", cfg.Filter.Comm)
+	}
+	return f(cfg)
+}

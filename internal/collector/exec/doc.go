@@ -1,0 +1,3 @@
+// Package exec traces execve and execveat: filename, argv (up to 64
+// arguments or 4 KiB) and the result, including failed execs.
+package exec

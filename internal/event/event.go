@@ -1,0 +1,79 @@
+package event
+
+import "time"
+
+// Event is implemented by every event type. The collector that emits an event
+// owns it: a Sink must not keep it, or anything it points to, after Emit
+// returns (collectors reuse one value per record to stay allocation free).
+type Event interface {
+	Hdr() *Header
+}
+
+// Sink receives events from collectors. Emit is called from the collector's
+// reader goroutine; Flush when its ring buffer has been drained.
+type Sink interface {
+	Emit(Event)
+	Flush()
+}
+
+// Header is common to every event.
+type Header struct {
+	Time     time.Time `json:"time"`
+	Type     string    `json:"type"`
+	PID      uint32    `json:"pid"`
+	TID      uint32    `json:"tid"`
+	PPID     uint32    `json:"ppid"`
+	UID      uint32    `json:"uid"`
+	Comm     string    `json:"comm"`
+	CgroupID uint64    `json:"cgroup_id"`
+}
+
+// Hdr returns h itself, so types embedding Header implement Event.
+func (h *Header) Hdr() *Header { return h }
+
+// Exec is a call to execve or execveat, successful or not.
+type Exec struct {
+	Header
+	Filename      string   `json:"filename"`
+	Argv          []string `json:"argv"`
+	ArgvTruncated bool     `json:"argv_truncated"`
+	Ret           int32    `json:"ret"`
+	Error         string   `json:"error,omitempty"`
+}
+
+// Exit is the end of a process (its last thread).
+type Exit struct {
+	Header
+	ExitCode   int32  `json:"exit_code"`
+	Signal     int32  `json:"signal"`
+	CoreDumped bool   `json:"core_dumped"`
+	DurationNS uint64 `json:"duration_ns"`
+}
+
+// Open is a call to open, openat or openat2.
+type Open struct {
+	Header
+	Path  string `json:"path"`
+	Flags string `json:"flags"`
+	Mode  uint32 `json:"mode"`
+	Ret   int32  `json:"ret"`
+	Error string `json:"error,omitempty"`
+}
+
+// Connect is a call to connect on an IPv4 or IPv6 socket. For a non-blocking
+// TCP connect the result is that of the handshake, not EINPROGRESS.
+type Connect struct {
+	Header
+	Family    string `json:"family"`
+	Proto     string `json:"proto"`
+	SAddr     string `json:"saddr"`
+	SPort     uint16 `json:"sport"`
+	DAddr     string `json:"daddr"`
+	DPort     uint16 `json:"dport"`
+	Ret       int32  `json:"ret"`
+	Error     string `json:"error,omitempty"`
+	LatencyNS uint64 `json:"latency_ns"`
+}
+
+// Kinds lists the event types, as used in the type field.
+var Kinds = []string{"exec", "exit", "open", "connect"}
