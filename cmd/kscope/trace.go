@@ -241,4 +241,3 @@ func (s *limitSink) Emit(ev event.Event) {
 		s.done()
 	}
 }
-

@@ -12,9 +12,9 @@ import (
 
 // Mount is one pseudo filesystem kscope relies on.
 type Mount struct {
-	FS      string `json:"fs"`             // tracefs, debugfs, bpf
-	Path    string `json:"path"`           // where it is (or should be) mounted
-	Mounted bool   `json:"mounted"`        // present after EnsureMounts
+	FS      string `json:"fs"`      // tracefs, debugfs, bpf
+	Path    string `json:"path"`    // where it is (or should be) mounted
+	Mounted bool   `json:"mounted"` // present after EnsureMounts
 	ByUs    bool   `json:"mounted_by_kscope,omitempty"`
 	Error   string `json:"error,omitempty"` // why mounting failed
 }

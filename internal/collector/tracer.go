@@ -37,7 +37,7 @@ type Tracer struct {
 	finalLost, finalFiltered atomic.Uint64
 	closed                   atomic.Bool
 	closeOnce                sync.Once
-	closeErr          error
+	closeErr                 error
 }
 
 // NewTracer returns a Tracer for the named collector.
@@ -147,4 +147,3 @@ func (t *Tracer) Close() error {
 	})
 	return t.closeErr
 }
-
