@@ -3,4 +3,5 @@ package main
 // Collectors register themselves with the registry when linked in.
 import (
 	_ "github.com/kscope/kscope/internal/collector/exec"
+	_ "github.com/kscope/kscope/internal/collector/exit"
 )

@@ -90,7 +90,7 @@ cgroup_id; ` + kind + ` events add ` + fields + `.`,
 	fl.Int64Var(&f.pid, "pid", 0, "only this process (tgid)")
 	fl.Int64Var(&f.uid, "uid", -1, "only this user id")
 	fl.StringVar(&f.comm, "comm", "", "only this command name (exact, at most 15 bytes)")
-	fl.BoolVar(&f.failed, "failed", false, "only calls that failed")
+	fl.BoolVar(&f.failed, "failed", false, "only calls that failed (exit: non-zero exit code or killed by a signal)")
 	fl.Int64Var(&f.count, "count", 0, "stop after this many events")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 10s, 5m)")
 	fl.StringVar(&f.bufSize, "buffer-size", "8M", "ring buffer size, a power of two (e.g. 256K, 8M)")
@@ -116,9 +116,6 @@ func (f traceFlags) filter(kind string) (collector.Filter, error) {
 		return flt, usagef("--comm %q: the kernel keeps at most 15 bytes of a command name", f.comm)
 	}
 	flt.Comm = f.comm
-	if f.failed && kind == "exit" {
-		return flt, usagef("--failed does not apply to exit events (use --json and filter on exit_code)")
-	}
 	flt.Failed = f.failed
 	if f.count < 0 {
 		return flt, usagef("--count %d: must not be negative", f.count)

@@ -94,6 +94,7 @@ func AppendRow(b []byte, ev event.Event) []byte {
 }
 
 func appendCell(b []byte, c column, s string, last bool) []byte {
+	s = printable(s)
 	if last {
 		return append(b, s...)
 	}
@@ -129,4 +130,30 @@ var signalNames = map[int32]string{
 	14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP",
 	20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
 	26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
+}
+
+// printable escapes control characters (\n as \x0a) so that a hostile
+// command name or path cannot break the table.
+func printable(s string) string {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			b.WriteString(`\x`)
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&0xf])
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

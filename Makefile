@@ -1,0 +1,58 @@
+# kscope build, generate and test entry points. Run the tests as root: they
+# load real BPF programs.
+
+# The one place the BPF toolchain is pinned: Debian bookworm's clang 14.
+CLANG_VERSION := 14
+export BPF2GO_CC    := clang-$(CLANG_VERSION)
+export BPF2GO_STRIP := llvm-strip-$(CLANG_VERSION)
+export GOTOOLCHAIN  := local
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/kscope/kscope/internal/version.Version=$(VERSION)
+
+.PHONY: all build generate check-generate vet test test-unit test-vm fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kscope ./cmd/kscope
+
+# Regenerate the bpf2go bindings and objects (needs clang-$(CLANG_VERSION)).
+generate:
+	$(GO) generate ./...
+
+# Regenerate and fail if the committed files differ.
+check-generate: generate
+	@git diff --exit-code --stat -- '*.go' '*.o' || \
+		{ echo "generated BPF files are stale: run 'make generate' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- '*_bpfel.go' '*_bpfel.o')" || \
+		{ echo "untracked generated BPF files: commit them" >&2; exit 1; }
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+
+test-unit:
+	$(GO) test -count=1 ./...
+
+# Tracers and doctor on Debian's stock kernel, in QEMU (see scripts/test-vm.sh).
+test-vm:
+	bash scripts/test-vm.sh
+
+# Everything CI runs.
+test: check-generate vet test-unit test-vm
+
+# A short run of every fuzz target.
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+			echo "$$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 15s $$pkg || exit 1; \
+		done; \
+	done
+
+bench:
+	bash bench/run.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,222 @@
+package exec_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/collector"
+	kexec "github.com/kscope/kscope/internal/collector/exec"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+func start(t *testing.T, cfg collector.Config, sink event.Sink) collector.Collector {
+	t.Helper()
+	testutil.RequireBPF(t)
+	c, err := collector.New(kexec.Name, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background(), sink); err != nil {
+		c.Close()
+		t.Fatalf("starting: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func findExec(t *testing.T, c *testutil.Capture, what string, ok func(*event.Exec) bool) *event.Exec {
+	t.Helper()
+	ev, found := c.WaitFor(5*time.Second, func(ev event.Event) bool {
+		e, isExec := ev.(*event.Exec)
+		return isExec && ok(e)
+	})
+	if !found {
+		t.Fatalf("no exec event for %s among %d events", what, len(c.Events()))
+	}
+	return ev.(*event.Exec)
+}
+
+func TestExecArgv(t *testing.T) {
+	sink := testutil.NewCapture()
+	start(t, collector.Config{}, sink)
+
+	tag := "kscope-argv-" + strconv.Itoa(os.Getpid())
+	args := []string{tag, "two words", "", "ünïcödé", "--flag=1"}
+	cmd := exec.Command("/bin/echo", args...)
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	e := findExec(t, sink, "/bin/echo", func(e *event.Exec) bool { return e.PID == uint32(cmd.Process.Pid) })
+	want := append([]string{"/bin/echo"}, args...)
+	if !slices.Equal(e.Argv, want) {
+		t.Errorf("argv = %q, want %q", e.Argv, want)
+	}
+	if e.Filename != "/bin/echo" || e.Ret != 0 || e.Error != "" || e.ArgvTruncated {
+		t.Errorf("filename %q ret %d error %q truncated %v", e.Filename, e.Ret, e.Error, e.ArgvTruncated)
+	}
+	if e.PPID != uint32(os.Getpid()) || e.TID != e.PID || e.Comm != "echo" || e.Type != "exec" {
+		t.Errorf("header = %+v", e.Header)
+	}
+	if e.CgroupID == 0 {
+		t.Error("cgroup_id is 0")
+	}
+	if d := time.Since(e.Time); d < 0 || d > time.Minute {
+		t.Errorf("time %v is %v away from now", e.Time, d)
+	}
+}
+
+func TestExecFailed(t *testing.T) {
+	sink := testutil.NewCapture()
+	start(t, collector.Config{}, sink)
+
+	path := "/nonexistent/kscope-" + strconv.Itoa(os.Getpid())
+	if err := exec.Command(path, "x").Run(); err == nil {
+		t.Fatal("exec of a missing path succeeded")
+	}
+	e := findExec(t, sink, path, func(e *event.Exec) bool { return e.Filename == path })
+	if e.Ret != -int32(syscall.ENOENT) || e.Error != "ENOENT" {
+		t.Errorf("ret %d error %q, want -2 ENOENT", e.Ret, e.Error)
+	}
+	if !slices.Equal(e.Argv, []string{path, "x"}) {
+		t.Errorf("argv = %q", e.Argv)
+	}
+}
+
+func TestExecTruncated(t *testing.T) {
+	sink := testutil.NewCapture()
+	start(t, collector.Config{}, sink)
+
+	many := make([]string, 100)
+	for i := range many {
+		many[i] = "a" + strconv.Itoa(i)
+	}
+	long := strings.Repeat("x", 5000)
+	c1 := exec.Command("/bin/true", many...)
+	c2 := exec.Command("/bin/true", "short", long)
+	for _, c := range []*exec.Cmd{c1, c2} {
+		if err := c.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e := findExec(t, sink, "100 args", func(e *event.Exec) bool { return e.PID == uint32(c1.Process.Pid) })
+	if len(e.Argv) != 64 || !e.ArgvTruncated || e.Argv[63] != "a62" {
+		t.Errorf("100 args: got %d (truncated %v), last %q", len(e.Argv), e.ArgvTruncated, e.Argv[len(e.Argv)-1])
+	}
+	e = findExec(t, sink, "long arg", func(e *event.Exec) bool { return e.PID == uint32(c2.Process.Pid) })
+	if !e.ArgvTruncated || len(e.Argv) != 3 || e.Argv[1] != "short" {
+		t.Fatalf("long arg: argv %d truncated %v", len(e.Argv), e.ArgvTruncated)
+	}
+	if total := len(strings.Join(e.Argv, "\x00")); total > 4096 || !strings.HasPrefix(e.Argv[2], "xxxx") {
+		t.Errorf("long arg: %d bytes kept, want at most 4096", total)
+	}
+}
+
+func TestExecFilters(t *testing.T) {
+	nobody := uint32(65534)
+	sink := testutil.NewCapture()
+	c := start(t, collector.Config{Filter: collector.Filter{UID: &nobody, Comm: "echo"}}, sink)
+
+	tag := "kscope-filter-" + strconv.Itoa(os.Getpid())
+	asNobody := exec.Command("/bin/echo", tag, "nobody")
+	asNobody.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: 65534}}
+	for _, cmd := range []*exec.Cmd{
+		exec.Command("/bin/echo", tag, "root"), // wrong uid
+		exec.Command("/bin/true", tag),         // wrong comm
+		asNobody,
+	} {
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	findExec(t, sink, "echo as nobody", func(e *event.Exec) bool { return e.PID == uint32(asNobody.Process.Pid) })
+	for _, ev := range sink.Events() {
+		if e := ev.(*event.Exec); e.UID != nobody || e.Comm != "echo" {
+			t.Errorf("filtered event leaked through: uid %d comm %q argv %q", e.UID, e.Comm, e.Argv)
+		}
+	}
+	if st := c.Stats(); st.Filtered < 2 {
+		t.Errorf("filtered = %d, want at least 2", st.Filtered)
+	}
+}
+
+func TestExecFailedOnly(t *testing.T) {
+	sink := testutil.NewCapture()
+	start(t, collector.Config{Filter: collector.Filter{Failed: true}}, sink)
+	ok := exec.Command("/bin/true")
+	if err := ok.Run(); err != nil {
+		t.Fatal(err)
+	}
+	path := "/nonexistent/kscope-failed-" + strconv.Itoa(os.Getpid())
+	exec.Command(path).Run()
+	findExec(t, sink, path, func(e *event.Exec) bool { return e.Filename == path })
+	for _, ev := range sink.Events() {
+		if e := ev.(*event.Exec); e.Ret >= 0 {
+			t.Errorf("successful exec with --failed: %q", e.Argv)
+		}
+	}
+}
+
+// stallSink blocks its first Emit until released, so the ring buffer fills.
+type stallSink struct {
+	*testutil.Capture
+	once    sync.Once
+	release chan struct{}
+}
+
+func (s *stallSink) Emit(ev event.Event) {
+	s.once.Do(func() { <-s.release })
+	s.Capture.Emit(ev)
+}
+
+func TestExecStormOverflowIsCounted(t *testing.T) {
+	sink := &stallSink{Capture: testutil.NewCapture(), release: make(chan struct{})}
+	c := start(t, collector.Config{RingBytes: 4096}, sink)
+
+	const n = 200
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/4; i++ {
+				exec.Command("/bin/true").Run()
+			}
+		}()
+	}
+	wg.Wait()
+	close(sink.release)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	t.Logf("stats after %d execs into a 4 KiB ring: %+v", n, st)
+	if st.Lost == 0 {
+		t.Error("no loss counted although the ring buffer was full")
+	}
+	if st.Events == 0 {
+		t.Error("no events delivered")
+	}
+	if st.Events+st.Lost < n {
+		t.Errorf("events %d + lost %d < %d execs", st.Events, st.Lost, n)
+	}
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	c := start(t, collector.Config{}, testutil.NewCapture())
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c.Stats()
+}

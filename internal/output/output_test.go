@@ -1,0 +1,109 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/event"
+)
+
+var when = time.Date(2026, 11, 24, 10, 11, 12, 123456789, time.UTC)
+
+func hdr(kind string) event.Header {
+	return event.Header{Time: when, Type: kind, PID: 10, TID: 11, PPID: 1, UID: 1000, Comm: "ba\"sh\n", CgroupID: 77}
+}
+
+var samples = []event.Event{
+	&event.Exec{Header: hdr("exec"), Filename: "/bin/echo", Argv: []string{"echo", "a b", "\x01ü\u2028"}, ArgvTruncated: true},
+	&event.Exec{Header: hdr("exec"), Filename: "/nope", Argv: []string{}, Ret: -2, Error: "ENOENT"},
+	&event.Exit{Header: hdr("exit"), ExitCode: 7, Signal: 0, DurationNS: 12345},
+	&event.Exit{Header: hdr("exit"), Signal: 11, CoreDumped: true},
+	&event.Open{Header: hdr("open"), Path: "/tmp/x", Flags: "O_WRONLY|O_CREAT", Mode: 0o644, Ret: 3},
+	&event.Open{Header: hdr("open"), Path: "/missing", Flags: "O_RDONLY", Ret: -2, Error: "ENOENT"},
+	&event.Connect{Header: hdr("connect"), Family: "inet6", Proto: "tcp", SAddr: "::1", SPort: 40000, DAddr: "::1", DPort: 80, Ret: -111, Error: "ECONNREFUSED", LatencyNS: 5000},
+}
+
+// TestJSONMatchesEncodingJSON checks the hand-written encoder against
+// encoding/json field by field.
+func TestJSONMatchesEncodingJSON(t *testing.T) {
+	for _, ev := range samples {
+		got := AppendJSON(nil, ev)
+		want, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g, w map[string]any
+		if err := json.Unmarshal(got, &g); err != nil {
+			t.Fatalf("invalid JSON %s: %v", got, err)
+		}
+		json.Unmarshal(want, &w)
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("%s event:\n got %s\nwant %s", ev.Hdr().Type, got, want)
+		}
+		if !strings.HasPrefix(string(got), `{"time":"2026-11-24T10:11:12.123456789Z","type":`) {
+			t.Errorf("time/type not first: %s", got)
+		}
+	}
+}
+
+func TestTable(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewWriter(&buf, false)
+	w.Header("open")
+	for _, ev := range samples[4:6] {
+		w.Emit(ev)
+	}
+	w.Flush()
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("got %d lines:\n%s", len(lines), buf.String())
+	}
+	for _, want := range []string{"TIME", "COMM", "PID", "FD", "ERR", "FLAGS", "PATH"} {
+		if !strings.Contains(lines[0], want) {
+			t.Errorf("header %q lacks %s", lines[0], want)
+		}
+	}
+	// Columns line up: PATH starts at the same offset in every line.
+	col := strings.Index(lines[0], "PATH")
+	if strings.Index(lines[1], "/tmp/x") != col || strings.Index(lines[2], "/missing") != col {
+		t.Errorf("PATH column not aligned:\n%s", buf.String())
+	}
+	if !strings.Contains(lines[2], "ENOENT") {
+		t.Errorf("error missing: %s", lines[2])
+	}
+}
+
+func TestEveryKindHasATable(t *testing.T) {
+	for _, k := range event.Kinds {
+		if len(tables[k]) == 0 {
+			t.Errorf("no table for %s", k)
+		}
+	}
+	for _, ev := range samples {
+		if row := AppendRow(nil, ev); !bytes.HasSuffix(row, []byte("\n")) || len(row) < 40 {
+			t.Errorf("row %q", row)
+		}
+	}
+}
+
+func FuzzAppendString(f *testing.F) {
+	f.Add("plain")
+	f.Add("quo\"te\\ \x00\x1f \xff\xfe \u2028")
+	f.Fuzz(func(t *testing.T, s string) {
+		got := appendString(nil, s)
+		var back string
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatalf("invalid JSON %q for %q: %v", got, s, err)
+		}
+		want, _ := json.Marshal(s)
+		var wantBack string
+		json.Unmarshal(want, &wantBack)
+		if back != wantBack {
+			t.Fatalf("round trip %q: got %q want %q", s, back, wantBack)
+		}
+	})
+}
