@@ -53,7 +53,7 @@ func (t *Tracer) Load(spec *ebpf.CollectionSpec) error {
 	if err := t.cfg.Apply(spec); err != nil {
 		return fmt.Errorf("configuring %s: %w", t.name, err)
 	}
-	coll, err := ebpf.NewCollection(spec)
+	coll, err := bpfx.NewCollection(spec)
 	if err != nil {
 		return bpfx.LoadError(t.name, err)
 	}

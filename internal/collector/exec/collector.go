@@ -2,6 +2,7 @@ package exec
 
 import (
 	"context"
+	"runtime"
 
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
@@ -22,7 +23,6 @@ type Collector struct {
 func New(cfg collector.Config) (collector.Collector, error) {
 	return &Collector{
 		Tracer: collector.NewTracer(Name, cfg),
-		// execveat may be missing on very old kernels; execve never is.
 		dec: decoder{clock: collector.NewClock()},
 	}, nil
 }
@@ -36,7 +36,11 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if err != nil {
 		return err
 	}
+	// execveat may be missing on very old kernels; execve never is.
 	c.Optional = map[string]bool{execProgSysEnterExecveat: true, execProgSysExitExecveat: true}
+	// Execs in flight between syscall entry and exit: a few per CPU at most.
+	// Each pending record is 8.5 KiB, preallocated, so size it to the host.
+	spec.Maps[execMapPending].MaxEntries = uint32(min(max(32*runtime.NumCPU(), 256), 8192))
 	if err := c.Load(spec); err != nil {
 		return err
 	}

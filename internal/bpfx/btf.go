@@ -1,0 +1,31 @@
+package bpfx
+
+import (
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+)
+
+var kernelBTF = sync.OnceValues(btf.LoadKernelSpec)
+
+// KernelTypes returns the running kernel's BTF, parsed once per process.
+// Every load without it parses /sys/kernel/btf/vmlinux again (about 15 ms).
+func KernelTypes() (*btf.Spec, error) { return kernelBTF() }
+
+// loadMu serializes loads that share the kernel spec, whose lazy decoder
+// is filled in as relocations look types up.
+var loadMu sync.Mutex
+
+// NewCollection loads spec with the shared kernel BTF.
+func NewCollection(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	kt, err := KernelTypes()
+	if err != nil {
+		kt = nil // CO-RE then fails with a clear error naming BTF
+	}
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	return ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
+		Programs: ebpf.ProgramOptions{KernelTypes: kt},
+	})
+}
