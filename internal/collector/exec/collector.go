@@ -23,7 +23,7 @@ type Collector struct {
 func New(cfg collector.Config) (collector.Collector, error) {
 	return &Collector{
 		Tracer: collector.NewTracer(Name, cfg),
-		dec: decoder{clock: collector.NewClock()},
+		dec:    decoder{clock: collector.NewClock()},
 	}, nil
 }
 
