@@ -1,7 +1,6 @@
 package bpfx
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -51,8 +50,9 @@ const FlushEvery = 50 * time.Millisecond
 
 // StartRingReader opens a reader on m and calls handle for every record and
 // idle whenever the ring buffer was drained. handle must not keep the slice.
-// The loop ends when ctx is done or Close is called.
-func StartRingReader(ctx context.Context, m *ebpf.Map, handle func([]byte), idle func()) (*RingReader, error) {
+// The loop runs until Drain or Close: stopping on a cancelled context would
+// drop the records still waiting in the ring buffer.
+func StartRingReader(m *ebpf.Map, handle func([]byte), idle func()) (*RingReader, error) {
 	rd, err := ringbuf.NewReader(m)
 	if err != nil {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
@@ -61,7 +61,7 @@ func StartRingReader(ctx context.Context, m *ebpf.Map, handle func([]byte), idle
 	go func() {
 		defer close(r.done)
 		var rec ringbuf.Record
-		for ctx.Err() == nil {
+		for {
 			rd.SetDeadline(time.Now().Add(FlushEvery))
 			err := rd.ReadInto(&rec)
 			switch {
@@ -87,8 +87,6 @@ func StartRingReader(ctx context.Context, m *ebpf.Map, handle func([]byte), idle
 			}
 		}
 	}()
-	stop := context.AfterFunc(ctx, func() { r.rd.Close() })
-	go func() { <-r.done; stop() }()
 	return r, nil
 }
 

@@ -96,9 +96,10 @@ func (t *Tracer) AttachAll(spec *ebpf.CollectionSpec) error {
 }
 
 // Run starts reading the ring buffer. decode turns a record into the event to
-// emit, or returns false for a malformed record.
-func (t *Tracer) Run(ctx context.Context, sink event.Sink, decode func([]byte) (event.Event, bool)) error {
-	rd, err := bpfx.StartRingReader(ctx, t.coll.Maps["events"], func(raw []byte) {
+// emit, or returns false for a malformed record. Reading goes on until Close,
+// which detaches first and then delivers what is left.
+func (t *Tracer) Run(_ context.Context, sink event.Sink, decode func([]byte) (event.Event, bool)) error {
+	rd, err := bpfx.StartRingReader(t.coll.Maps["events"], func(raw []byte) {
 		ev, ok := decode(raw)
 		if !ok {
 			t.malformed.Add(1)

@@ -220,3 +220,39 @@ func TestCloseIsIdempotent(t *testing.T) {
 	}
 	c.Stats()
 }
+
+// TestCloseDeliversPending checks that Close hands over the events still
+// waiting in the ring buffer: submissions do not wake the reader, so without
+// a drain they would be dropped on shutdown, as when the CLI's context is
+// cancelled by SIGINT before Close.
+func TestCloseDeliversPending(t *testing.T) {
+	testutil.RequireBPF(t)
+	sink := testutil.NewCapture()
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := collector.New(kexec.Name, collector.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx, sink); err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	for i := 0; i < n; i++ {
+		if err := exec.Command("/bin/true").Run(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for _, ev := range sink.Events() {
+		if ev.Hdr().PPID == uint32(os.Getpid()) {
+			got++
+		}
+	}
+	if got != n {
+		t.Errorf("%d of %d execs delivered after Close (stats %+v)", got, n, c.Stats())
+	}
+}
