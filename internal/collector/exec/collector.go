@@ -2,7 +2,12 @@ package exec
 
 import (
 	"context"
+	"fmt"
 	"runtime"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
 
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
@@ -32,6 +37,11 @@ func (c *Collector) Name() string { return Name }
 
 // Start loads the programs, attaches them and starts streaming to sink.
 func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
+	// Arguments are copied in a bpf_loop callback (Linux 5.17+): the verifiers
+	// of older kernels reject a 64-argument loop as too complex.
+	if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnLoop); err != nil {
+		return fmt.Errorf("exec tracing needs the bpf_loop helper (Linux 5.17+): %w", err)
+	}
 	spec, err := loadExec()
 	if err != nil {
 		return err

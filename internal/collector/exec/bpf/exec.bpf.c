@@ -48,11 +48,60 @@ struct {
 	__type(value, struct exec_event);
 } scratch SEC(".maps");
 
+/* bpf_loop callback state: where the user's argv array is. */
+struct argv_ctx {
+	const char *const *argv;
+};
+
+/*
+ * Copies argument i into the scratch record. Runs under bpf_loop so the
+ * verifier checks it once, not once per argument (older verifiers give up
+ * on a 64-step open-coded loop). Returns 1 to stop.
+ */
+static long read_arg(__u32 i, void *data)
+{
+	struct argv_ctx *c = data;
+	const char *arg = NULL;
+	struct exec_event *e;
+	__u32 zero = 0, off;
+	long n;
+
+	e = bpf_map_lookup_elem(&scratch, &zero);
+	if (!e)
+		return 1;
+	if (bpf_probe_read_user(&arg, sizeof(arg), &c->argv[i]) || !arg)
+		return 1;
+	/* The loop runs one step past ARGV_MAX to see if more follow. */
+	if (i >= ARGV_MAX || e->args_size >= ARGS_SIZE) {
+		e->truncated = 1;
+		return 1;
+	}
+	off = e->args_size;
+	n = bpf_probe_read_user_str(&e->args[off & (ARGS_SIZE - 1)], ARGS_SIZE, arg);
+	if (n < 0)
+		return 1;
+	if (n == 0) {
+		/* An empty argument: some kernels count no NUL for it. */
+		e->args[off & (ARGS_SIZE - 1)] = 0;
+		n = 1;
+	}
+	e->argc++;
+	if (off + n > ARGS_SIZE) {
+		/* The last argument ran past the budget: keep what fits. */
+		e->args_size = ARGS_SIZE;
+		e->truncated = 1;
+		return 1;
+	}
+	e->args_size = off + n;
+	return 0;
+}
+
 static __always_inline int enter(const char *filename, const char *const *argv)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	__u32 zero = 0, tid = (__u32)pid_tgid;
+	struct argv_ctx c = { .argv = argv };
 	struct exec_event *e;
 
 	/* comm is checked at exit, against the new program's name. */
@@ -69,40 +118,8 @@ static __always_inline int enter(const char *filename, const char *const *argv)
 	e->args_size = 0;
 	e->truncated = 0;
 	bpf_probe_read_user_str(e->filename, sizeof(e->filename), filename);
+	bpf_loop(ARGV_MAX + 1, read_arg, &c, 0);
 
-	for (int i = 0; i < ARGV_MAX; i++) {
-		const char *arg = NULL;
-		__u32 off = e->args_size;
-		long n;
-
-		if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) || !arg)
-			goto done;
-		if (off >= ARGS_SIZE) {
-			e->truncated = 1;
-			goto done;
-		}
-		n = bpf_probe_read_user_str(&e->args[off & (ARGS_SIZE - 1)], ARGS_SIZE, arg);
-		if (n <= 0)
-			goto done;
-		if (off + n > ARGS_SIZE) {
-			/* The last argument ran past the budget: keep what fits. */
-			e->args_size = ARGS_SIZE;
-			e->truncated = 1;
-			e->argc++;
-			goto done;
-		}
-		e->args_size = off + n;
-		e->argc++;
-	}
-	/* All ARGV_MAX slots used: truncated if another argument follows. */
-	{
-		const char *arg = NULL;
-
-		bpf_probe_read_user(&arg, sizeof(arg), &argv[ARGV_MAX]);
-		if (arg)
-			e->truncated = 1;
-	}
-done:
 	if (bpf_map_update_elem(&pending, &tid, e, BPF_ANY))
 		count(STAT_LOST);
 	return 0;
