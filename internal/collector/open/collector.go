@@ -1,0 +1,51 @@
+package open
+
+import (
+	"context"
+
+	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/event"
+)
+
+// Name is the collector's registry name and the events' type.
+const Name = "open"
+
+func init() { collector.Register(Name, New) }
+
+// Collector traces opens.
+type Collector struct {
+	*collector.Tracer
+	dec decoder
+}
+
+// New returns an open collector; Start loads and attaches it.
+func New(cfg collector.Config) (collector.Collector, error) {
+	return &Collector{
+		Tracer: collector.NewTracer(Name, cfg),
+		dec:    decoder{clock: collector.NewClock()},
+	}, nil
+}
+
+// Name implements collector.Collector.
+func (c *Collector) Name() string { return Name }
+
+// Start loads the programs, attaches them and starts streaming to sink.
+func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
+	spec, err := loadOpen()
+	if err != nil {
+		return err
+	}
+	// openat is everywhere; open is missing on arm64 and other new
+	// architectures, openat2 before 5.6.
+	c.Optional = map[string]bool{
+		openProgSysEnterOpen: true, openProgSysExitOpen: true,
+		openProgSysEnterOpenat2: true, openProgSysExitOpenat2: true,
+	}
+	if err := c.Load(spec); err != nil {
+		return err
+	}
+	if err := c.AttachAll(spec); err != nil {
+		return err
+	}
+	return c.Run(ctx, sink, c.dec.decode)
+}

@@ -1,0 +1,76 @@
+package open
+
+import (
+	"bytes"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/event"
+)
+
+const (
+	recordSize = int(unsafe.Sizeof(openOpenEvent{}))
+	// maxFlagNames bounds the cache of rendered flags; a process passes a
+	// handful of distinct flag sets, so this is only a guard.
+	maxFlagNames = 256
+)
+
+// decoder turns ring buffer records into *event.Open, reusing one event.
+type decoder struct {
+	clock collector.Clock
+	raw   openOpenEvent
+	ev    event.Open
+	flags map[uint64]string // rendered flags, so the hot path does not allocate them
+}
+
+// decode parses one record, a whole struct open_event.
+func (d *decoder) decode(b []byte) (event.Event, bool) {
+	if len(b) < recordSize {
+		return nil, false
+	}
+	raw := &d.raw
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(raw)), recordSize), b)
+	ev := &d.ev
+	h := collector.RawHeader{
+		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId,
+		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
+		Comm: raw.Hdr.Comm,
+	}
+	h.Fill(&ev.Header, Name, d.clock)
+	ev.Path = cstring(raw.Path[:])
+	if raw.Truncated != 0 {
+		ev.Path += "..."
+	}
+	ev.Flags = d.flagNames(raw.Flags)
+	ev.Mode = raw.Mode
+	ev.Ret = raw.Ret
+	ev.Error = event.ErrnoName(int64(raw.Ret))
+	return ev, true
+}
+
+// flagNames renders flags through a small cache.
+func (d *decoder) flagNames(flags uint64) string {
+	if s, ok := d.flags[flags]; ok {
+		return s
+	}
+	s := event.OpenFlags(flags)
+	if d.flags == nil || len(d.flags) >= maxFlagNames {
+		d.flags = make(map[uint64]string)
+	}
+	d.flags[flags] = s
+	return s
+}
+
+// cstring is collector.CString with one allocation instead of three for
+// the common case, a valid UTF-8 path: this runs for every open.
+func cstring(b []int8) string {
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
+	if i := bytes.IndexByte(raw, 0); i >= 0 {
+		raw = raw[:i]
+	}
+	if utf8.Valid(raw) {
+		return string(raw)
+	}
+	return collector.CString(raw)
+}
