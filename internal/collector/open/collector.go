@@ -3,6 +3,10 @@ package open
 import (
 	"context"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 )
@@ -17,6 +21,10 @@ type Collector struct {
 	*collector.Tracer
 	dec decoder
 }
+
+// forceEntryExit makes Start use the entry+exit hooks even where the
+// exit-only ones work, so tests cover both.
+var forceEntryExit bool
 
 // New returns an open collector; Start loads and attaches it.
 func New(cfg collector.Config) (collector.Collector, error) {
@@ -40,7 +48,24 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	c.Optional = map[string]bool{
 		openProgSysEnterOpen: true, openProgSysExitOpen: true,
 		openProgSysEnterOpenat2: true, openProgSysExitOpenat2: true,
+		openProgExitOpenRegs: true, openProgExitOpenat2Regs: true,
 	}
+	// One hook per syscall where the kernel lets programs read the saved
+	// user registers (bpf_task_pt_regs, 5.15+); entry and exit hooks with a
+	// per-thread map otherwise.
+	regs := !forceEntryExit && features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs) == nil
+	if regs {
+		for _, p := range []string{openProgSysEnterOpen, openProgSysEnterOpenat, openProgSysEnterOpenat2,
+			openProgSysExitOpen, openProgSysExitOpenat, openProgSysExitOpenat2} {
+			delete(spec.Programs, p)
+		}
+		delete(spec.Maps, openMapPending)
+	} else {
+		for _, p := range []string{openProgExitOpenRegs, openProgExitOpenatRegs, openProgExitOpenat2Regs} {
+			delete(spec.Programs, p)
+		}
+	}
+	c.Tracer.Config().Logger.Debug("open hooks", "exit_only", regs)
 	if err := c.Load(spec); err != nil {
 		return err
 	}

@@ -50,6 +50,9 @@ const (
 	openMapEvents           = "events"
 	openMapPending          = "pending"
 	openMapStats            = "stats"
+	openProgExitOpenRegs    = "exit_open_regs"
+	openProgExitOpenat2Regs = "exit_openat2_regs"
+	openProgExitOpenatRegs  = "exit_openat_regs"
 	openProgSysEnterOpen    = "sys_enter_open"
 	openProgSysEnterOpenat  = "sys_enter_openat"
 	openProgSysEnterOpenat2 = "sys_enter_openat2"
@@ -108,6 +111,9 @@ type openSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type openProgramSpecs struct {
+	ExitOpenRegs    *ebpf.ProgramSpec `ebpf:"exit_open_regs"`
+	ExitOpenat2Regs *ebpf.ProgramSpec `ebpf:"exit_openat2_regs"`
+	ExitOpenatRegs  *ebpf.ProgramSpec `ebpf:"exit_openat_regs"`
 	SysEnterOpen    *ebpf.ProgramSpec `ebpf:"sys_enter_open"`
 	SysEnterOpenat  *ebpf.ProgramSpec `ebpf:"sys_enter_openat"`
 	SysEnterOpenat2 *ebpf.ProgramSpec `ebpf:"sys_enter_openat2"`
@@ -190,6 +196,9 @@ type openVariables struct {
 //
 // It can be passed to loadOpenObjects or ebpf.CollectionSpec.LoadAndAssign.
 type openPrograms struct {
+	ExitOpenRegs    *ebpf.Program `ebpf:"exit_open_regs"`
+	ExitOpenat2Regs *ebpf.Program `ebpf:"exit_openat2_regs"`
+	ExitOpenatRegs  *ebpf.Program `ebpf:"exit_openat_regs"`
 	SysEnterOpen    *ebpf.Program `ebpf:"sys_enter_open"`
 	SysEnterOpenat  *ebpf.Program `ebpf:"sys_enter_openat"`
 	SysEnterOpenat2 *ebpf.Program `ebpf:"sys_enter_openat2"`
@@ -200,6 +209,9 @@ type openPrograms struct {
 
 func (p *openPrograms) Close() error {
 	return _OpenClose(
+		p.ExitOpenRegs,
+		p.ExitOpenat2Regs,
+		p.ExitOpenatRegs,
 		p.SysEnterOpen,
 		p.SysEnterOpenat,
 		p.SysEnterOpenat2,

@@ -85,13 +85,41 @@ static __always_inline int enter(const char *path, __u64 flags, __u32 mode)
 	return 0;
 }
 
+/* Sends one open event; the path is read straight into the record. */
+static __always_inline int emit(__u64 pid_tgid, __u32 uid, const char *path, __u64 flags,
+				__u32 mode, long ret)
+{
+	struct open_event *e;
+	long n;
+
+	e = reserve(sizeof(*e));
+	if (!e)
+		return 0;
+	/* The path, read into the record; a full buffer may mean truncation. */
+	n = bpf_probe_read_user_str(e->path, sizeof(e->path), path);
+	if (n < 0)
+		e->path[0] = 0;
+	e->truncated = 0;
+	if (n == sizeof(e->path)) {
+		char c = 0;
+
+		bpf_probe_read_user(&c, 1, path + sizeof(e->path) - 1);
+		e->truncated = c != 0;
+	}
+	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
+	e->flags = flags;
+	e->mode = mode;
+	e->ret = ret;
+	fill_header(&e->hdr, pid_tgid, uid);
+	submit(e);
+	return 0;
+}
+
 static __always_inline int leave(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
 	struct open_args *a;
-	struct open_event *e;
-	long n;
 
 	/* Inactive: entry was filtered out or happened before we attached. */
 	a = bpf_map_lookup_elem(&pending, &tid);
@@ -100,27 +128,7 @@ static __always_inline int leave(long ret)
 	a->active = 0;
 	if (filter_failed && ret >= 0)
 		return drop();
-	e = reserve(sizeof(*e));
-	if (!e)
-		return 0;
-	/* The path, read into the record; a full buffer may mean truncation. */
-	n = bpf_probe_read_user_str(e->path, sizeof(e->path), (const void *)a->path);
-	if (n < 0)
-		e->path[0] = 0;
-	e->truncated = 0;
-	if (n == sizeof(e->path)) {
-		char c = 0;
-
-		bpf_probe_read_user(&c, 1, (const char *)a->path + sizeof(e->path) - 1);
-		e->truncated = c != 0;
-	}
-	__builtin_memset(e->_pad, 0, sizeof(e->_pad));
-	e->flags = a->flags;
-	e->mode = a->mode;
-	e->ret = ret;
-	fill_header(&e->hdr, pid_tgid, a->uid);
-	submit(e);
-	return 0;
+	return emit(pid_tgid, a->uid, (const char *)a->path, a->flags, a->mode, ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_open")
@@ -163,4 +171,68 @@ SEC("tracepoint/syscalls/sys_exit_openat2")
 int sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
 	return leave(ctx->ret);
+}
+
+/*
+ * Exit-only variant, used where bpf_task_pt_regs exists (Linux 5.15+): at
+ * syscall exit the saved user registers still hold the arguments, so one
+ * hook does the work of two and no per-thread state is needed. Enabling
+ * fewer syscall tracepoints is most of what tracing opens costs.
+ * x86-64 syscall arguments: di, si, dx, r10.
+ */
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+static __always_inline bool want(__u64 pid_tgid, __u32 uid, long ret)
+{
+	return want_task(pid_tgid, uid) && !(filter_failed && ret >= 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int exit_open_regs(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	struct pt_regs *regs;
+
+	if (!want(pid_tgid, uid, ctx->ret))
+		return drop();
+	regs = user_regs();
+	/* open(path, int flags, umode_t mode) */
+	return emit(pid_tgid, uid, (const char *)BPF_CORE_READ(regs, di), (__u32)BPF_CORE_READ(regs, si),
+		    (__u32)BPF_CORE_READ(regs, dx), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int exit_openat_regs(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	struct pt_regs *regs;
+
+	if (!want(pid_tgid, uid, ctx->ret))
+		return drop();
+	regs = user_regs();
+	/* openat(dfd, path, int flags, umode_t mode) */
+	return emit(pid_tgid, uid, (const char *)BPF_CORE_READ(regs, si), (__u32)BPF_CORE_READ(regs, dx),
+		    (__u32)BPF_CORE_READ(regs, r10), ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int exit_openat2_regs(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	struct open_how how = {};
+	struct pt_regs *regs;
+
+	if (!want(pid_tgid, uid, ctx->ret))
+		return drop();
+	regs = user_regs();
+	/* openat2(dfd, path, struct open_how *how, size): flags and mode live in how. */
+	bpf_probe_read_user(&how, offsetof(struct open_how, resolve), (const void *)BPF_CORE_READ(regs, dx));
+	return emit(pid_tgid, uid, (const char *)BPF_CORE_READ(regs, si), how.flags, (__u32)how.mode,
+		    ctx->ret);
 }
