@@ -23,7 +23,7 @@ import (
 var traceKinds = []struct{ name, short, fields string }{
 	{"exec", "Trace execve/execveat: program, arguments and result", "filename, argv, argv_truncated, ret, error"},
 	{"exit", "Trace process exits: exit code, signal and lifetime", "exit_code, signal, core_dumped, duration_ns"},
-	{"open", "Trace open/openat/openat2: path, flags, mode and result", "path, flags, mode, ret, error"},
+	{"open", "Trace open/openat/openat2: path, flags, mode and result", "path, path_truncated, flags, mode, ret, error"},
 	{"connect", "Trace connect on IPv4/IPv6 TCP and UDP sockets: addresses, ports and result", "family, proto, saddr, sport, daddr, dport, ret, error, latency_ns"},
 }
 

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"bytes"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/kscope/kscope/internal/event"
 )
@@ -24,15 +26,15 @@ func (r *RawHeader) Fill(h *event.Header, kind string, clk Clock) {
 	h.Comm = CString(r.Comm[:])
 }
 
-// CString returns the bytes of b up to the first NUL.
+// CString returns the bytes of b up to the first NUL, with invalid UTF-8
+// replaced. Valid text, the usual case, costs one allocation.
 func CString[T ~int8 | ~uint8](b []T) string {
-	n := len(b)
-	buf := make([]byte, 0, n)
-	for _, c := range b {
-		if c == 0 {
-			break
-		}
-		buf = append(buf, byte(c))
+	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
+	if i := bytes.IndexByte(raw, 0); i >= 0 {
+		raw = raw[:i]
 	}
-	return string(bytes.ToValidUTF8(buf, []byte("\uFFFD")))
+	if utf8.Valid(raw) {
+		return string(raw)
+	}
+	return string(bytes.ToValidUTF8(raw, []byte("\uFFFD")))
 }

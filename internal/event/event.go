@@ -53,11 +53,12 @@ type Exit struct {
 // Open is a call to open, openat or openat2.
 type Open struct {
 	Header
-	Path  string `json:"path"`
-	Flags string `json:"flags"`
-	Mode  uint32 `json:"mode"`
-	Ret   int32  `json:"ret"`
-	Error string `json:"error,omitempty"`
+	Path          string `json:"path"`
+	PathTruncated bool   `json:"path_truncated"`
+	Flags         string `json:"flags"`
+	Mode          uint32 `json:"mode"`
+	Ret           int32  `json:"ret"`
+	Error         string `json:"error,omitempty"`
 }
 
 // Connect is a call to connect on an IPv4 or IPv6 socket. For a non-blocking

@@ -44,6 +44,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendUint(b, "duration_ns", e.DurationNS)
 	case *event.Open:
 		b = appendStr(b, "path", e.Path)
+		b = appendBool(b, "path_truncated", e.PathTruncated)
 		b = appendStr(b, "flags", e.Flags)
 		b = appendUint(b, "mode", uint64(e.Mode))
 		b = appendInt(b, "ret", int64(e.Ret))

@@ -76,6 +76,9 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		}
 		cells[6] = e.Flags
 		cells[7] = e.Path
+		if e.PathTruncated {
+			cells[7] += "..."
+		}
 	case *event.Connect:
 		cells[3] = strconv.FormatUint(uint64(h.UID), 10)
 		cells[4] = e.Proto

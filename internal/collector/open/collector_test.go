@@ -101,9 +101,13 @@ func TestOpenLongPath(t *testing.T) {
 		long = filepath.Join(long, "0123456789abcdef")
 	}
 	os.Open(long) // fails: only the event matters
-	want := long[:255] + "..."
-	if _, ok := find(s, want, wait); !ok {
+	want := long[:255]
+	e, ok := find(s, want, wait)
+	if !ok {
 		t.Fatalf("no event for the truncated %s", want)
+	}
+	if !e.PathTruncated {
+		t.Error("path_truncated not set")
 	}
 }
 

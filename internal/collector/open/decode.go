@@ -1,8 +1,6 @@
 package open
 
 import (
-	"bytes"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/kscope/kscope/internal/collector"
@@ -38,10 +36,8 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 		Comm: raw.Hdr.Comm,
 	}
 	h.Fill(&ev.Header, Name, d.clock)
-	ev.Path = cstring(raw.Path[:])
-	if raw.Truncated != 0 {
-		ev.Path += "..."
-	}
+	ev.Path = collector.CString(raw.Path[:])
+	ev.PathTruncated = raw.Truncated != 0
 	ev.Flags = d.flagNames(raw.Flags)
 	ev.Mode = raw.Mode
 	ev.Ret = raw.Ret
@@ -60,17 +56,4 @@ func (d *decoder) flagNames(flags uint64) string {
 	}
 	d.flags[flags] = s
 	return s
-}
-
-// cstring is collector.CString with one allocation instead of three for
-// the common case, a valid UTF-8 path: this runs for every open.
-func cstring(b []int8) string {
-	raw := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(b))), len(b))
-	if i := bytes.IndexByte(raw, 0); i >= 0 {
-		raw = raw[:i]
-	}
-	if utf8.Valid(raw) {
-		return string(raw)
-	}
-	return collector.CString(raw)
 }

@@ -74,7 +74,7 @@ func TestDecode(t *testing.T) {
 				setPath(r, long)
 				r.Truncated, r.Ret = 1, 3
 			}),
-			want: event.Open{Path: long + "...", Flags: "O_RDONLY", Ret: 3},
+			want: event.Open{Path: long, PathTruncated: true, Flags: "O_RDONLY", Ret: 3},
 		},
 		{
 			name: "exactly 255 bytes",
