@@ -2,4 +2,5 @@ package connect
 
 // One little-endian x86-64 object: kscope ships for amd64 today, and the
 // target-specific register access in bpf_tracing.h needs the arch define.
-//go:generate go tool bpf2go -cc clang-14 -strip llvm-strip-14 -target amd64 -type connect_event connect bpf/connect.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror
+// The compiler is pinned in the Makefile (BPF2GO_CC): run `make generate`.
+//go:generate go tool bpf2go -target amd64 -type connect_event connect bpf/connect.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror
