@@ -34,8 +34,8 @@ const volatile __u8 filter_uid_on = 0;
 const volatile __u8 filter_comm[TASK_COMM_LEN] = {};
 const volatile __u8 filter_comm_on = 0;
 const volatile __u8 filter_failed = 0;
-/* Wake the reader only once this many bytes wait; it polls on a deadline too. */
-const volatile __u64 wakeup_bytes = 1;
+/* Wake the reader once per this many bytes produced; it polls on a deadline too. */
+const volatile __u64 wakeup_bytes = 1 << 20;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -98,18 +98,52 @@ static __always_inline void fill_header(struct event_header *h, __u64 pid_tgid, 
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
 
-/* Submit flags: wake the reader only when enough data is waiting. */
-static __always_inline __u64 wakeup_flags(void)
+/* The current uid as bpf_get_current_uid_gid reports it, by direct loads. */
+static __always_inline __u32 current_uid_btf(void)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	return BPF_RB_NO_WAKEUP;
+	return bpf_get_current_task_btf()->cred->uid.val;
+}
+
+/*
+ * fill_header with direct loads through BTF pointers instead of probe-read
+ * helper calls; for programs that already need bpf_get_current_task_btf
+ * (Linux 5.11+). CO-RE relocates the field offsets all the same.
+ */
+static __always_inline void fill_header_btf(struct event_header *h, __u64 pid_tgid, __u32 uid)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	h->ts_ns = bpf_ktime_get_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->ppid = task->real_parent->tgid;
+	h->uid = uid;
+	/* Two loads instead of bpf_get_current_comm's copy loop. */
+	*(__u64 *)&h->comm[0] = *(__u64 *)&task->comm[0];
+	*(__u64 *)&h->comm[8] = *(__u64 *)&task->comm[8];
+}
+
+/*
+ * Submit flags: wake the reader once per wakeup_bytes produced, when the
+ * producer position crosses a multiple of it, and not otherwise; the reader
+ * also polls on a deadline. Waking on every record costs the producer an
+ * interrupt each time, and waking on every record while data waits does the
+ * same as soon as the reader falls behind. prod counts this record already;
+ * size is the record's, its 8-byte ring header included.
+ */
+static __always_inline __u64 wakeup_flags(__u64 prod, __u64 size)
+{
+	return prod / wakeup_bytes != (prod - size) / wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+								    : BPF_RB_NO_WAKEUP;
 }
 
 /* Copies size bytes of rec into the ring buffer, counting a loss when full. */
 static __always_inline void output(void *rec, __u64 size)
 {
-	if (bpf_ringbuf_output(&events, rec, size, wakeup_flags()))
+	__u64 prod = bpf_ringbuf_query(&events, BPF_RB_PROD_POS) + size + 8;
+
+	if (bpf_ringbuf_output(&events, rec, size, wakeup_flags(prod, size + 8)))
 		count(STAT_LOST);
 }
 
@@ -123,9 +157,12 @@ static __always_inline void *reserve(__u64 size)
 	return rec;
 }
 
-static __always_inline void submit(void *rec)
+/* Submits a record of size bytes from reserve(). */
+static __always_inline void submit(void *rec, __u64 size)
 {
-	bpf_ringbuf_submit(rec, wakeup_flags());
+	__u64 prod = bpf_ringbuf_query(&events, BPF_RB_PROD_POS);
+
+	bpf_ringbuf_submit(rec, wakeup_flags(prod, size + 8));
 }
 
 #endif /* __KSCOPE_H */

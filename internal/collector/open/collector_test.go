@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 	"unsafe"
@@ -239,4 +240,32 @@ func TestEntryExitVariant(t *testing.T) {
 	t.Run("FailedFilter", TestOpenFailedFilter)
 	t.Run("OtherProcess", TestOpenOtherProcess)
 	t.Run("Syscalls", TestOpenSyscalls)
+	t.Run("UID", TestOpenUID)
+}
+
+// TestOpenUID checks the uid reported and filtered for another user's opens.
+func TestOpenUID(t *testing.T) {
+	nobody := uint32(65534)
+	c, s := start(t, collector.Filter{UID: &nobody, Comm: "cat"})
+	os.Open("/etc/hostname") // ours: root and not cat, filtered
+	cmd := exec.Command("cat", "/etc/hostname")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: 65534}}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("cat as nobody: %v\n%s", err, out)
+	}
+	e, ok := find(s, "/etc/hostname", wait)
+	if !ok {
+		t.Fatal("no open of /etc/hostname by cat as nobody")
+	}
+	if e.UID != nobody || e.Comm != "cat" || e.PID != uint32(cmd.Process.Pid) || e.PPID != uint32(os.Getpid()) {
+		t.Errorf("got uid %d comm %q pid %d ppid %d", e.UID, e.Comm, e.PID, e.PPID)
+	}
+	for _, ev := range s.Events() {
+		if ev.Hdr().UID != nobody {
+			t.Errorf("event of uid %d passed the filter", ev.Hdr().UID)
+		}
+	}
+	if c.Stats().Filtered == 0 {
+		t.Error("nothing counted as filtered")
+	}
 }

@@ -49,6 +49,6 @@ int sched_process_exit(void *ctx)
 	e->exit_code = code;
 	e->duration_ns = e->hdr.ts_ns - BPF_CORE_READ(task, group_leader, start_time);
 	e->_pad = 0;
-	submit(e);
+	submit(e, sizeof(*e));
 	return 0;
 }
