@@ -536,8 +536,8 @@ little background, which the untraced row shows.
 
 minimal is the floor: one program on the syscall exit, an 8-byte record, a
 reader that only counts. It wakes its reader once per MiB produced
-(batch); minimal-level wakes it on every record while at least 1 MiB waits,
-which is what kscope.h does; minimal-eager lets the kernel wake it whenever
+(batch), as kscope.h does; minimal-level wakes it on every record while at
+least 1 MiB waits; minimal-eager lets the kernel wake it whenever
 it has caught up, which is what a submit without flags does.
 
 Targets (bench/README.md): open storm ≤ 1.30× with 0 lost (bpftrace is

@@ -24,14 +24,14 @@ enum wakeup_mode {
 	/* No flag: the kernel wakes the reader when it has caught up. */
 	WAKEUP_EAGER = 0,
 	/*
-	 * As kscope.h does: force a wakeup on every submit while at least
+	 * Level-triggered: force a wakeup on every submit while at least
 	 * wakeup_bytes wait, none below. The reader also polls on a deadline.
 	 */
 	WAKEUP_LEVEL = 1,
 	/*
-	 * Force a wakeup once per wakeup_bytes produced (when the producer
-	 * position crosses a multiple of it), none otherwise. The reader also
-	 * polls on a deadline.
+	 * As kscope.h does: force a wakeup once per wakeup_bytes produced
+	 * (when the producer position crosses a multiple of it), none
+	 * otherwise. The reader also polls on a deadline.
 	 */
 	WAKEUP_BATCH = 2,
 };
