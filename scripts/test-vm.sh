@@ -82,7 +82,7 @@ for p in "${PKGS[@]}"; do
 	CGO_ENABLED=0 go test -c -o "$bin" "$pkg"
 done
 
-SUMMARY=() FAILED=0
+SUMMARY=() FAILED=0 P=0 F=0 S=0
 for p in "${PKGS[@]}"; do
 	pkg=${p%% *} dir=${p#* }
 	short=${pkg#github.com/kscope/kscope/}
@@ -101,6 +101,7 @@ for p in "${PKGS[@]}"; do
 	fi
 	secs=$(($(date +%s) - start))
 	kernel=$(sed -n 's/^kernel-vm: exit=[0-9]* (\([^ ]*\) .*/\1/p' "$log" | tail -1)
+	P=$((P + $(grep -c -- '^--- PASS' "$log" || true))) F=$((F + $(grep -c -- '^--- FAIL' "$log" || true))) S=$((S + $(grep -c -- '^--- SKIP' "$log" || true)))
 	counts="$(grep -c -- '^--- PASS' "$log" || true) passed, $(grep -c -- '^--- FAIL' "$log" || true) failed, $(grep -c -- '^--- SKIP' "$log" || true) skipped (top level)"
 	if [ "$rc" = 0 ]; then
 		SUMMARY+=("ok    $short  ${secs}s  kernel ${kernel:-?}  $counts")
@@ -117,4 +118,5 @@ done
 echo
 echo "test-vm summary:"
 printf '  %s\n' "${SUMMARY[@]}"
+echo "test-vm: $P passed, $F failed, $S skipped"
 exit "$FAILED"

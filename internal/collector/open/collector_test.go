@@ -247,15 +247,26 @@ func TestEntryExitVariant(t *testing.T) {
 func TestOpenUID(t *testing.T) {
 	nobody := uint32(65534)
 	c, s := start(t, collector.Filter{UID: &nobody, Comm: "cat"})
-	os.Open("/etc/hostname") // ours: root and not cat, filtered
-	cmd := exec.Command("cat", "/etc/hostname")
+	// A file and directory that nobody may read.
+	dir, err := os.MkdirTemp("", "kscope-uid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	path := filepath.Join(dir, "readable")
+	if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Open(path) // ours: root and not cat, filtered
+	cmd := exec.Command("cat", path)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: 65534}}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("cat as nobody: %v\n%s", err, out)
 	}
-	e, ok := find(s, "/etc/hostname", wait)
+	e, ok := find(s, path, wait)
 	if !ok {
-		t.Fatal("no open of /etc/hostname by cat as nobody")
+		t.Fatalf("no open of %s by cat as nobody", path)
 	}
 	if e.UID != nobody || e.Comm != "cat" || e.PID != uint32(cmd.Process.Pid) || e.PPID != uint32(os.Getpid()) {
 		t.Errorf("got uid %d comm %q pid %d ppid %d", e.UID, e.Comm, e.PID, e.PPID)
