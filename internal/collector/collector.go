@@ -11,7 +11,9 @@ import (
 	"github.com/kscope/kscope/internal/event"
 )
 
-// Collector is one BPF-backed source of events.
+// Collector is one BPF-backed source of events, metrics or both. One that
+// aggregates in the kernel also implements metrics.Source; one that only
+// aggregates never emits to its sink.
 //
 // New only validates its Config; Start loads the programs, attaches them and
 // starts delivering events to the sink, returning once attached. Close
@@ -50,11 +52,17 @@ type Config struct {
 	Filter Filter
 	// RingBytes is the ring buffer size, a power of two of at least a page.
 	RingBytes int
-	Logger    *slog.Logger
+	// TopK bounds per-process and per-endpoint metric families to the K
+	// most active keys plus an "other" series (see metrics.TopK).
+	TopK   int
+	Logger *slog.Logger
 }
 
-// DefaultRingBytes is the ring buffer size when Config leaves it zero.
-const DefaultRingBytes = 8 << 20
+// Defaults for what Config leaves zero.
+const (
+	DefaultRingBytes = 8 << 20
+	DefaultTopK      = 50
+)
 
 // ErrUnknown is returned by New for a name nobody registered.
 var ErrUnknown = errors.New("unknown collector")
@@ -104,6 +112,12 @@ func New(name string, cfg Config) (Collector, error) {
 	cfg.Logger = cfg.Logger.With("collector", name)
 	if cfg.RingBytes == 0 {
 		cfg.RingBytes = DefaultRingBytes
+	}
+	if cfg.TopK == 0 {
+		cfg.TopK = DefaultTopK
+	}
+	if cfg.TopK < 0 {
+		return nil, fmt.Errorf("top-K %d: must be positive", cfg.TopK)
 	}
 	if cfg.RingBytes < 4096 || cfg.RingBytes&(cfg.RingBytes-1) != 0 {
 		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096", cfg.RingBytes)
