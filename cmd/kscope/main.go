@@ -47,7 +47,8 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "kscope",
 		Short: "eBPF observability for Linux",
 		Long: `kscope collects telemetry straight from the Linux kernel and from user
-programs with eBPF, and shows it as live event streams.`,
+programs with eBPF. 'kscope agent' keeps it as Prometheus metrics and
+stored events; 'kscope trace' streams events live.`,
 		SilenceUsage:      true,
 		SilenceErrors:     true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
@@ -55,6 +56,6 @@ programs with eBPF, and shows it as live event streams.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newDoctorCmd(), newTraceCmd())
+	root.AddCommand(newVersionCmd(), newDoctorCmd(), newTraceCmd(), newAgentCmd(), newQueryCmd(), newEventsCmd())
 	return root
 }

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kscope/kscope/internal/agent"
+	"github.com/kscope/kscope/internal/config"
+)
+
+type agentFlags struct {
+	config, dataDir, listen string
+	retention, interval     string
+	topk                    int
+	collectors, disable     string
+	check, verbose          bool
+}
+
+func newAgentCmd() *cobra.Command {
+	var f agentFlags
+	cmd := &cobra.Command{
+		Use:   "agent [flags]",
+		Short: "Run the always-on collectors with an embedded metrics and event store",
+		Long: `Run kscope's collectors continuously. They aggregate in the kernel; every
+interval the agent stores their values in a Prometheus TSDB in the data
+directory, and keeps exec, exit, connect, OOM and fatal-signal events in an
+event store, both for the retention period.
+
+It serves, on the listen address:
+  /metrics                     Prometheus exposition of the current values
+  /api/v1/query, query_range,  the Prometheus HTTP API over the stored history:
+  series, labels, label/<n>/values   point Grafana's Prometheus data source here
+  /api/v1/events               stored events (see 'kscope events')
+  /healthz
+
+Flags override the configuration file, which is YAML:
+
+  listen: 127.0.0.1:9464
+  data_dir: /var/lib/kscope
+  retention: 7d
+  interval: 10s
+  topk: 50                 # per-process and per-endpoint series, plus "other"
+  event_queue: 65536       # events waiting for the store before drops
+  collectors:
+    tcp: false             # or a block:
+    syscalls: {enabled: true, topk: 20}
+
+A collector this kernel cannot run is reported and skipped; the others run.`,
+		Example: "  sudo kscope agent\n  sudo kscope agent --check\n  sudo kscope agent --listen 127.0.0.1:9500 --collectors syscalls,tcp --retention 2d",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runAgent(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.config, "config", "", "YAML configuration file")
+	fl.StringVar(&f.dataDir, "data-dir", "", "data directory (default /var/lib/kscope as root, ./kscope-data otherwise)")
+	fl.StringVar(&f.listen, "listen", "", "HTTP listen address (default "+config.DefaultListen+")")
+	fl.StringVar(&f.retention, "retention", "", "how long to keep metrics and events (default 7d)")
+	fl.StringVar(&f.interval, "interval", "", "how often to store the collectors' values (default 10s)")
+	fl.IntVar(&f.topk, "topk", 0, "per-process and per-endpoint series kept, plus \"other\" (default 50)")
+	fl.StringVar(&f.collectors, "collectors", "", "run exactly these collectors (comma-separated)")
+	fl.StringVar(&f.disable, "disable", "", "do not run these collectors (comma-separated)")
+	fl.BoolVar(&f.check, "check", false, "attach every enabled collector, report, detach and exit (non-zero if any failed)")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
+	return cmd
+}
+
+// agentConfig builds the configuration from the file and the flags.
+func agentConfig(f agentFlags) (*config.Config, error) {
+	known := agent.DefaultCollectors()
+	cfg := config.Default(known)
+	if f.config != "" {
+		var err error
+		if cfg, err = config.Load(f.config, known); err != nil {
+			var ce *config.Error
+			if errors.As(err, &ce) {
+				return nil, usageError{err}
+			}
+			return nil, err
+		}
+	}
+	if f.dataDir != "" {
+		cfg.DataDir = f.dataDir
+	}
+	if f.listen != "" {
+		cfg.Listen = f.listen
+	}
+	for _, d := range []struct {
+		flag, val string
+		dst       *time.Duration
+	}{{"--retention", f.retention, &cfg.Retention}, {"--interval", f.interval, &cfg.Interval}} {
+		if d.val == "" {
+			continue
+		}
+		v, err := config.ParseDuration(d.val)
+		if err != nil {
+			return nil, usagef("%s %q: want a duration like 30s, 15m, 7d", d.flag, d.val)
+		}
+		*d.dst = v
+	}
+	if f.topk < 0 {
+		return nil, usagef("--topk %d: must be positive", f.topk)
+	}
+	if f.topk > 0 {
+		cfg.TopK = f.topk
+	}
+	names := func(flag, list string) ([]string, error) {
+		var out []string
+		for _, n := range strings.Split(list, ",") {
+			n = strings.TrimSpace(n)
+			if n == "" {
+				continue
+			}
+			if _, ok := known[n]; !ok {
+				return nil, usagef("%s: unknown collector %q: want some of %s", flag, n, strings.Join(sortedKeys(known), ", "))
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	if f.collectors != "" {
+		only, err := names("--collectors", f.collectors)
+		if err != nil {
+			return nil, err
+		}
+		for n, c := range cfg.Collectors {
+			c.Enabled = false
+			cfg.Collectors[n] = c
+		}
+		for _, n := range only {
+			c := cfg.Collectors[n]
+			c.Enabled = true
+			cfg.Collectors[n] = c
+		}
+	}
+	off, err := names("--disable", f.disable)
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range off {
+		c := cfg.Collectors[n]
+		c.Enabled = false
+		cfg.Collectors[n] = c
+	}
+	return cfg, nil
+}
+
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func runAgent(cmd *cobra.Command, f agentFlags) error {
+	cfg, err := agentConfig(f)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if f.verbose {
+		level = slog.LevelDebug
+	}
+	stderr := cmd.ErrOrStderr()
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if f.check {
+		if !f.verbose {
+			logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		}
+		statuses, err := agent.Check(ctx, cfg, logger)
+		printStatuses(cmd.OutOrStdout(), statuses)
+		return err
+	}
+
+	a, err := agent.Start(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	var running, failed []string
+	for _, s := range a.Statuses() {
+		if s.Err != nil {
+			failed = append(failed, s.Name)
+		} else {
+			running = append(running, s.Name)
+		}
+	}
+	logger.Info("kscope agent serving", "addr", "http://"+a.Addr().String(), "data_dir", cfg.DataDir,
+		"retention", cfg.Retention, "interval", cfg.Interval, "collectors", strings.Join(running, ","))
+	if len(failed) > 0 {
+		logger.Warn("collectors not running on this kernel", "collectors", strings.Join(failed, ","))
+	}
+	err = a.Run(ctx)
+	// One last collection, so the time of shutdown is in the history.
+	a.Ingest(context.Background())
+	if cerr := a.Close(); cerr != nil {
+		logger.Warn("closing", "err", cerr)
+	}
+	logger.Info("kscope agent stopped")
+	return err
+}
+
+func printStatuses(w io.Writer, statuses []agent.Status) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "COLLECTOR\tSTATUS\tTOOK\tDETAILS")
+	for _, s := range statuses {
+		status, details := "attached", strings.Join(s.Notes, "; ")
+		if s.Err != nil {
+			status, details = "FAILED", s.Err.Error()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, status, s.Took.Round(time.Millisecond), details)
+	}
+	tw.Flush()
+}

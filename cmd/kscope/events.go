@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+type eventsFlags struct {
+	server, typ, since, until string
+	limit                     int
+	match                     []string
+	json                      bool
+}
+
+func newEventsCmd() *cobra.Command {
+	var f eventsFlags
+	cmd := &cobra.Command{
+		Use:   "events [flags]",
+		Short: "Show events stored by a running agent",
+		Long: `List the events the agent stored: the newest --limit in the window, oldest
+first. --match filters on any top-level field: field=value, field!=value,
+field=~regex, field!~regex (repeatable; all must hold).`,
+		Example: "  kscope events --type exec --since 10m\n  kscope events --type exit --match exit_code=3 --json\n  kscope events --since 1h --match comm=~'ba?sh'",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runEvents(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.server, "server", "", "agent URL (default $KSCOPE_SERVER or "+defaultServer+")")
+	fl.StringVar(&f.typ, "type", "", "only this event type (exec, exit, connect, oom, signal, ...)")
+	fl.StringVar(&f.since, "since", "1h", "from this long ago (10m) or this time (RFC 3339, Unix seconds)")
+	fl.StringVar(&f.until, "until", "", "up to this long ago or this time (default now)")
+	fl.IntVar(&f.limit, "limit", 1000, "at most this many events (the newest)")
+	fl.StringArrayVar(&f.match, "match", nil, "field condition, e.g. comm=bash (repeatable)")
+	fl.BoolVar(&f.json, "json", false, "print one JSON object per line")
+	return cmd
+}
+
+func runEvents(cmd *cobra.Command, f eventsFlags) error {
+	if f.limit <= 0 {
+		return usagef("--limit %d: must be positive", f.limit)
+	}
+	params := url.Values{"limit": {strconv.Itoa(f.limit)}}
+	for k, v := range map[string]string{"type": f.typ, "since": f.since, "until": f.until} {
+		if v != "" {
+			params.Set(k, v)
+		}
+	}
+	for _, m := range f.match {
+		params.Add("match", m)
+	}
+	resp, err := apiGet(cmd.Context(), serverURL(f.server), "/api/v1/events", params)
+	if err != nil {
+		return err
+	}
+	var data struct {
+		Events    []json.RawMessage `json:"events"`
+		Truncated bool              `json:"truncated"`
+	}
+	if err := json.Unmarshal(resp.Data, &data); err != nil {
+		return fmt.Errorf("decoding events: %w", err)
+	}
+	out := cmd.OutOrStdout()
+	if f.json {
+		var buf bytes.Buffer
+		for _, ev := range data.Events {
+			buf.Write(ev)
+			buf.WriteByte('\n')
+		}
+		if _, err := out.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	} else if err := printEvents(out, data.Events); err != nil {
+		return err
+	}
+	if data.Truncated {
+		fmt.Fprintf(cmd.ErrOrStderr(), "showing the newest %d events; more matched (raise --limit or narrow --since)\n", f.limit)
+	}
+	return nil
+}
+
+// headerFields are the columns every event has; the rest go to DETAILS.
+var headerFields = []string{"time", "type", "pid", "uid", "comm"}
+
+var skipFields = map[string]bool{"tid": true, "ppid": true, "cgroup_id": true}
+
+func printEvents(w io.Writer, events []json.RawMessage) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tTYPE\tPID\tUID\tCOMM\tDETAILS")
+	for _, raw := range events {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return fmt.Errorf("decoding an event: %w", err)
+		}
+		var cells []string
+		for _, k := range headerFields {
+			cells = append(cells, text(m[k]))
+			delete(m, k)
+		}
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			if !skipFields[k] {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		var details []string
+		for _, k := range keys {
+			details = append(details, k+"="+text(m[k]))
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", strings.Join(cells, "\t"), strings.Join(details, " "))
+	}
+	return tw.Flush()
+}
+
+// text renders a JSON value for a table cell: strings unquoted (quoted
+// when they hold spaces), the rest as written.
+func text(raw json.RawMessage) string {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if json.Unmarshal(raw, &s) == nil {
+			if strings.ContainsAny(s, " \t\n") {
+				return strconv.Quote(s)
+			}
+			return s
+		}
+	}
+	return string(raw)
+}

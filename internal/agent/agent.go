@@ -1,0 +1,347 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/kscope/kscope/internal/api"
+	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/store"
+)
+
+// EventRingBytes is the ring buffer of each event-streaming collector in
+// the agent: event rates there are those of execs, exits, connects and OOM
+// kills, and the agent reads continuously.
+const EventRingBytes = 1 << 20
+
+// DefaultCollectors lists every collector the agent knows and whether it
+// runs when the configuration does not say. open is off: every file open
+// on the host is an event stream for `kscope trace open`, not history.
+func DefaultCollectors() map[string]bool {
+	known := map[string]bool{}
+	for _, n := range collector.Names() {
+		known[n] = n != "open"
+	}
+	return known
+}
+
+// Status is what happened when a collector was started.
+type Status struct {
+	Name  string
+	Err   error // nil: running
+	Took  time.Duration
+	Notes []string // fallbacks taken and hooks skipped, as the collector logged them
+}
+
+// Agent is a running agent.
+type Agent struct {
+	cfg    *config.Config
+	logger *slog.Logger
+
+	listener net.Listener
+	server   *http.Server
+	metrics  *store.Metrics
+	events   *store.Events
+	stats    io.Closer // BPF run-time statistics, on while the agent runs
+
+	running  []*running
+	statuses []Status
+	self     *self
+
+	mu      sync.Mutex // one collection at a time
+	emitter metrics.Emitter
+	descs   []*metrics.Desc
+
+	lastIngest time.Time
+	ingestErr  error
+	ingestMu   sync.Mutex
+}
+
+type running struct {
+	name    string
+	c       collector.Collector
+	source  metrics.Source // nil for event-only collectors
+	took    time.Duration  // last Collect
+	failing error
+}
+
+// Start prepares the host, opens the stores, binds the listen address and
+// starts every enabled collector. A collector that cannot start is logged
+// and reported in Statuses; the others run. Errors here are fatal: no
+// privileges, the address in use, the data directory unusable.
+func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent, error) {
+	a := &Agent{cfg: cfg, logger: logger}
+	if _, err := bpfx.Prepare(); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, listenError(cfg.Listen, err)
+	}
+	a.listener = ln
+	ok := false
+	defer func() {
+		if !ok {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if a.metrics, err = store.OpenMetrics(cfg.DataDir, cfg.Retention, quiet(logger)); err != nil {
+		return nil, err
+	}
+	if a.events, err = store.OpenEvents(cfg.DataDir, cfg.Retention, cfg.EventQueue, logger); err != nil {
+		return nil, err
+	}
+	a.stats = enableStats(logger)
+	a.startCollectors(ctx)
+	a.self = newSelf(a)
+	a.descs = a.describe()
+
+	srv := &api.Server{
+		Storage:  a.metrics.DB(),
+		Events:   a.events,
+		Gatherer: a,
+		Logger:   logger,
+		Healthy:  a.healthy,
+	}
+	a.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("serving HTTP", "err", err)
+		}
+	}()
+	ok = true
+	return a, nil
+}
+
+// Check starts every enabled collector, reports each and closes them: what
+// `kscope agent --check` does. It fails if any enabled collector failed.
+func Check(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]Status, error) {
+	if _, err := bpfx.Prepare(); err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, logger: logger}
+	a.startCollectors(ctx)
+	for _, r := range a.running {
+		r.c.Close()
+	}
+	var failed []string
+	for _, s := range a.statuses {
+		if s.Err != nil {
+			failed = append(failed, s.Name)
+		}
+	}
+	if len(failed) > 0 {
+		return a.statuses, fmt.Errorf("%d of %d collectors failed: %v", len(failed), len(a.statuses), failed)
+	}
+	return a.statuses, nil
+}
+
+func listenError(addr string, err error) error {
+	if errors.Is(err, unix.EADDRINUSE) {
+		return fmt.Errorf("listen address %s is already in use (another kscope agent? choose one with --listen)", addr)
+	}
+	return fmt.Errorf("listening on %s: %w", addr, err)
+}
+
+// quiet keeps the TSDB's routine info logs out of the agent's output.
+func quiet(l *slog.Logger) *slog.Logger {
+	return slog.New(levelFilter{l.Handler(), slog.LevelWarn})
+}
+
+type levelFilter struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (f levelFilter) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= f.min && f.Handler.Enabled(ctx, l)
+}
+
+func (f levelFilter) WithAttrs(as []slog.Attr) slog.Handler {
+	return levelFilter{f.Handler.WithAttrs(as), f.min}
+}
+
+func (f levelFilter) WithGroup(g string) slog.Handler {
+	return levelFilter{f.Handler.WithGroup(g), f.min}
+}
+
+// enableStats turns on the kernel's per-program run count and run time
+// (BPF_ENABLE_STATS, 5.8+) for as long as the agent runs.
+func enableStats(logger *slog.Logger) io.Closer {
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		logger.Info("fallback: BPF program run-time statistics unavailable, kscope_self_bpf_program_* stay empty", "err", err)
+		return nil
+	}
+	return c
+}
+
+func (a *Agent) startCollectors(ctx context.Context) {
+	for _, name := range a.cfg.Enabled() {
+		cc := a.cfg.Collectors[name]
+		topk := cc.TopK
+		if topk == 0 {
+			topk = a.cfg.TopK
+		}
+		notes := &noteHandler{}
+		logger := slog.New(teeHandler{a.logger.Handler(), notes})
+		ccfg := collector.Config{TopK: topk, RingBytes: EventRingBytes, Logger: logger}
+		start := time.Now()
+		c, err := collector.New(name, ccfg)
+		if err == nil {
+			var sink eventSink = a.events
+			if sink == nil {
+				sink = discard{}
+			}
+			if err = c.Start(ctx, sink); err != nil {
+				c.Close()
+			}
+		}
+		st := Status{Name: name, Err: err, Took: time.Since(start), Notes: notes.list()}
+		a.statuses = append(a.statuses, st)
+		if err != nil {
+			a.logger.Warn("collector not started; the others run", "collector", name, "err", err)
+			continue
+		}
+		a.logger.Debug("collector started", "collector", name, "took", st.Took)
+		r := &running{name: name, c: c}
+		r.source, _ = c.(metrics.Source)
+		a.running = append(a.running, r)
+	}
+}
+
+// Statuses reports how each enabled collector started.
+func (a *Agent) Statuses() []Status { return a.statuses }
+
+// Addr is the address the agent serves on.
+func (a *Agent) Addr() net.Addr { return a.listener.Addr() }
+
+func (a *Agent) describe() []*metrics.Desc {
+	var ds []*metrics.Desc
+	for _, r := range a.running {
+		if r.source != nil {
+			ds = append(ds, r.source.Describe()...)
+		}
+	}
+	ds = append(ds, a.self.describe()...)
+	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
+	return ds
+}
+
+// Gather reads every collector's current values (and the agent's own).
+// The samples are valid until the next Gather.
+func (a *Agent) Gather(ctx context.Context) ([]*metrics.Desc, []metrics.Sample, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gatherLocked()
+}
+
+func (a *Agent) gatherLocked() ([]*metrics.Desc, []metrics.Sample, error) {
+	a.emitter.Reset()
+	var errs []error
+	for _, r := range a.running {
+		if r.source == nil {
+			continue
+		}
+		start := time.Now()
+		err := r.source.Collect(&a.emitter)
+		r.took = time.Since(start)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", r.name, err))
+		}
+		r.failing = err
+	}
+	a.self.collect(&a.emitter)
+	return a.descs, a.emitter.Samples, errors.Join(errs...)
+}
+
+// Run stores a collection every interval until ctx is done.
+func (a *Agent) Run(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.Interval)
+	defer t.Stop()
+	a.Ingest(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			a.Ingest(ctx)
+		}
+	}
+}
+
+// Ingest collects once and appends the samples to the metrics store.
+func (a *Agent) Ingest(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	_, samples, err := a.gatherLocked()
+	if err != nil {
+		a.logger.Warn("collecting", "err", err)
+	}
+	now := time.Now()
+	err = a.metrics.Append(ctx, now, samples)
+	if err != nil {
+		a.logger.Error("storing samples", "err", err)
+	}
+	a.ingestMu.Lock()
+	a.lastIngest, a.ingestErr = now, err
+	a.ingestMu.Unlock()
+	return err
+}
+
+func (a *Agent) healthy() error {
+	a.ingestMu.Lock()
+	defer a.ingestMu.Unlock()
+	if a.ingestErr != nil {
+		return fmt.Errorf("storing samples: %w", a.ingestErr)
+	}
+	if !a.lastIngest.IsZero() && time.Since(a.lastIngest) > 3*a.cfg.Interval+10*time.Second {
+		return fmt.Errorf("no collection for %s", time.Since(a.lastIngest).Round(time.Second))
+	}
+	return nil
+}
+
+// Close stops serving, detaches the collectors (their last events reach
+// the event store) and closes the stores.
+func (a *Agent) Close() error {
+	var errs []error
+	if a.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, a.server.Shutdown(ctx))
+		cancel()
+	} else if a.listener != nil {
+		a.listener.Close()
+	}
+	for i := len(a.running) - 1; i >= 0; i-- {
+		errs = append(errs, a.running[i].c.Close())
+	}
+	a.running = nil
+	if a.events != nil {
+		errs = append(errs, a.events.Close())
+	}
+	if a.metrics != nil {
+		errs = append(errs, a.metrics.Close())
+	}
+	if a.stats != nil {
+		a.stats.Close()
+	}
+	return errors.Join(errs...)
+}

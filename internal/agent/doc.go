@@ -1,0 +1,6 @@
+// Package agent runs kscope's always-on collectors: it starts every enabled
+// collector (the ones this kernel cannot run are reported and skipped),
+// reads their in-kernel aggregates into the metrics store at a fixed
+// interval, sends their event streams to the event store, and serves both
+// over HTTP (see package api).
+package agent

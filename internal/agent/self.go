@@ -1,0 +1,206 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/version"
+)
+
+// self exposes the agent's own cost and health as kscope_self_* metrics.
+type self struct {
+	a *Agent
+
+	buildInfo, up, collectDur                  *metrics.Desc
+	progRuns, progRunTime, progMisses          *metrics.Desc
+	events, lost, filtered, malformed          *metrics.Desc
+	mapEntries, mapMax, mapFill                *metrics.Desc
+	cpu, rss, heap, goroutines                 *metrics.Desc
+	evStored, evDropped, evQueued, evExpired   *metrics.Desc
+	headSeries, samplesAppended, samplesReject *metrics.Desc
+
+	mapsAt   time.Time
+	mapCache []mapFill
+}
+
+type mapFill struct {
+	collector, name string
+	entries, max    float64
+}
+
+func newSelf(a *Agent) *self {
+	return &self{
+		a:               a,
+		buildInfo:       metrics.NewGauge("kscope_self_build_info", "The running kscope's version; always 1.", "version", "goversion"),
+		up:              metrics.NewGauge("kscope_self_collector_up", "1 if the collector is running and its last collection worked, 0 if not.", "collector"),
+		collectDur:      metrics.NewGauge("kscope_self_collect_duration_seconds", "How long the collector's last collection took.", "collector"),
+		progRuns:        metrics.NewCounter("kscope_self_bpf_program_runs_total", "Times the BPF program ran (kernel bpf_stats).", "collector", "program"),
+		progRunTime:     metrics.NewCounter("kscope_self_bpf_program_run_seconds_total", "Time spent running the BPF program (kernel bpf_stats).", "collector", "program"),
+		progMisses:      metrics.NewCounter("kscope_self_bpf_program_recursion_misses_total", "Times the BPF program did not run because another BPF program was running on the CPU.", "collector", "program"),
+		events:          metrics.NewCounter("kscope_self_collector_events_total", "Events the collector delivered to the event store.", "collector"),
+		lost:            metrics.NewCounter("kscope_self_ringbuf_lost_total", "Events lost in the kernel because the collector's ring buffer or pending map was full.", "collector"),
+		filtered:        metrics.NewCounter("kscope_self_collector_filtered_total", "Events dropped in the kernel by a filter.", "collector"),
+		malformed:       metrics.NewCounter("kscope_self_collector_malformed_total", "Records the collector's decoder rejected.", "collector"),
+		mapEntries:      metrics.NewGauge("kscope_self_map_entries", "Entries in the collector's BPF hash map.", "collector", "map"),
+		mapMax:          metrics.NewGauge("kscope_self_map_max_entries", "Capacity of the collector's BPF hash map.", "collector", "map"),
+		mapFill:         metrics.NewGauge("kscope_self_map_fill_ratio", "Entries over capacity of the collector's BPF hash map.", "collector", "map"),
+		cpu:             metrics.NewCounter("kscope_self_cpu_seconds_total", "CPU time the agent used, user and system.", "mode"),
+		rss:             metrics.NewGauge("kscope_self_resident_memory_bytes", "The agent's resident set size."),
+		heap:            metrics.NewGauge("kscope_self_go_heap_bytes", "Bytes of the agent's Go heap in use."),
+		goroutines:      metrics.NewGauge("kscope_self_goroutines", "Goroutines in the agent."),
+		evStored:        metrics.NewCounter("kscope_self_events_stored_total", "Events written to the event store."),
+		evDropped:       metrics.NewCounter("kscope_self_events_dropped_total", "Events not stored: the write queue was full or the write failed.", "reason"),
+		evQueued:        metrics.NewGauge("kscope_self_events_queued", "Events waiting to be written to the event store."),
+		evExpired:       metrics.NewCounter("kscope_self_events_expired_total", "Events deleted from the event store by retention."),
+		headSeries:      metrics.NewGauge("kscope_self_tsdb_head_series", "Series in the metrics store's in-memory head."),
+		samplesAppended: metrics.NewCounter("kscope_self_tsdb_samples_appended_total", "Samples written to the metrics store."),
+		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused."),
+	}
+}
+
+func (s *self) describe() []*metrics.Desc {
+	return []*metrics.Desc{
+		s.buildInfo, s.up, s.collectDur, s.progRuns, s.progRunTime, s.progMisses,
+		s.events, s.lost, s.filtered, s.malformed, s.mapEntries, s.mapMax, s.mapFill,
+		s.cpu, s.rss, s.heap, s.goroutines,
+		s.evStored, s.evDropped, s.evQueued, s.evExpired,
+		s.headSeries, s.samplesAppended, s.samplesReject,
+	}
+}
+
+// collectioner is implemented by collectors built on collector.Tracer.
+type collectioner interface{ Collection() *ebpf.Collection }
+
+// mapRefresh is how often hash maps are walked to count their entries.
+const mapRefresh = 10 * time.Second
+
+func (s *self) collect(e *metrics.Emitter) {
+	e.Gauge(s.buildInfo, 1, version.Version, runtime.Version())
+	for _, st := range s.a.statuses {
+		if st.Err != nil {
+			e.Gauge(s.up, 0, st.Name)
+		}
+	}
+	refresh := time.Since(s.mapsAt) >= mapRefresh
+	if refresh {
+		s.mapCache = s.mapCache[:0]
+		s.mapsAt = time.Now()
+	}
+	for _, r := range s.a.running {
+		up := 1.0
+		if r.failing != nil {
+			up = 0
+		}
+		e.Gauge(s.up, up, r.name)
+		e.Gauge(s.collectDur, r.took.Seconds(), r.name)
+		st := r.c.Stats()
+		e.Counter(s.events, float64(st.Events), r.name)
+		e.Counter(s.lost, float64(st.Lost), r.name)
+		e.Counter(s.filtered, float64(st.Filtered), r.name)
+		e.Counter(s.malformed, float64(st.Malformed), r.name)
+		cl, ok := r.c.(collectioner)
+		if !ok || cl.Collection() == nil {
+			continue
+		}
+		coll := cl.Collection()
+		for name, p := range coll.Programs {
+			ps, err := p.Stats()
+			if err != nil {
+				continue
+			}
+			e.Counter(s.progRuns, float64(ps.RunCount), r.name, name)
+			e.Counter(s.progRunTime, ps.Runtime.Seconds(), r.name, name)
+			e.Counter(s.progMisses, float64(ps.RecursionMisses), r.name, name)
+		}
+		if refresh {
+			for name, m := range coll.Maps {
+				if isHash(m.Type()) {
+					s.mapCache = append(s.mapCache, mapFill{r.name, name, float64(countKeys(m)), float64(m.MaxEntries())})
+				}
+			}
+		}
+	}
+	for _, m := range s.mapCache {
+		e.Gauge(s.mapEntries, m.entries, m.collector, m.name)
+		e.Gauge(s.mapMax, m.max, m.collector, m.name)
+		if m.max > 0 {
+			e.Gauge(s.mapFill, m.entries/m.max, m.collector, m.name)
+		}
+	}
+
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		e.Counter(s.cpu, tv(ru.Utime), "user")
+		e.Counter(s.cpu, tv(ru.Stime), "system")
+	}
+	e.Gauge(s.rss, float64(rss()))
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	e.Gauge(s.heap, float64(ms.HeapInuse))
+	e.Gauge(s.goroutines, float64(runtime.NumGoroutine()))
+
+	if ev := s.a.events; ev != nil {
+		e.Counter(s.evStored, float64(ev.Stored()))
+		e.Counter(s.evDropped, float64(ev.Dropped()), "queue_full")
+		e.Counter(s.evDropped, float64(ev.Failed()), "write_failed")
+		e.Gauge(s.evQueued, float64(ev.Queued()))
+		e.Counter(s.evExpired, float64(ev.Expired()))
+	}
+	if m := s.a.metrics; m != nil {
+		e.Gauge(s.headSeries, float64(m.HeadSeries()))
+		e.Counter(s.samplesAppended, float64(m.Appended()))
+		e.Counter(s.samplesReject, float64(m.Rejected()))
+	}
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+func isHash(t ebpf.MapType) bool {
+	switch t {
+	case ebpf.Hash, ebpf.LRUHash, ebpf.PerCPUHash, ebpf.LRUCPUHash:
+		return true
+	}
+	return false
+}
+
+// countKeys walks a hash map's keys, at most its capacity of them.
+func countKeys(m *ebpf.Map) int {
+	key := make([]byte, m.KeySize())
+	next := make([]byte, m.KeySize())
+	n := 0
+	var prev any // nil: the first key
+	for n < int(m.MaxEntries()) {
+		if err := m.NextKey(prev, &next); err != nil {
+			if !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return n
+			}
+			break
+		}
+		n++
+		copy(key, next)
+		prev = key
+	}
+	return n
+}
+
+// rss reads the resident set size from /proc/self/statm.
+func rss() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(string(f[1]), 10, 64)
+	return pages * int64(os.Getpagesize())
+}

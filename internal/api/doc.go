@@ -1,0 +1,6 @@
+// Package api serves the agent over HTTP: /metrics in the Prometheus
+// exposition format, the Prometheus HTTP API (query, query_range, series,
+// labels, label values, metadata, buildinfo) over the embedded TSDB and
+// PromQL engine, so Grafana's Prometheus data source works unchanged, the
+// event store at /api/v1/events, and /healthz.
+package api

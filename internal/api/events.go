@@ -1,0 +1,97 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/store"
+)
+
+// events answers /api/v1/events?type=exec&since=10m&until=...&limit=100&match=comm=bash
+// with {"status":"success","data":{"events":[...],"truncated":false}}:
+// the newest limit events in the window, oldest first.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if e := form(r); e != nil {
+		writeError(w, e)
+		return
+	}
+	now := time.Now()
+	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"]}
+	if q.Type != "" && !known(q.Type) {
+		writeError(w, badData("invalid parameter \"type\": unknown event type %q", q.Type))
+		return
+	}
+	var e *apiError
+	if q.Since, e = sinceParam(r, "since", now); e != nil {
+		writeError(w, e)
+		return
+	}
+	if q.Until, e = sinceParam(r, "until", now); e != nil {
+		writeError(w, e)
+		return
+	}
+	if v := r.Form.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > store.MaxLimit {
+			writeError(w, badData("invalid parameter \"limit\": want 1 to %d", store.MaxLimit))
+			return
+		}
+		q.Limit = n
+	}
+	for _, m := range q.Match {
+		if _, err := store.ParseMatch(m); err != nil {
+			writeError(w, badData("invalid parameter \"match\": %v", err))
+			return
+		}
+	}
+	res, err := s.Events.Query(r.Context(), q)
+	if err != nil {
+		writeError(w, &apiError{"internal", http.StatusInternalServerError, err})
+		return
+	}
+	b := make([]byte, 0, 256*len(res.Events)+64)
+	b = append(b, `{"events":[`...)
+	for i, ev := range res.Events {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, ev...)
+	}
+	b = append(b, `],"truncated":`...)
+	b = strconv.AppendBool(b, res.Truncated)
+	b = append(b, '}')
+	writeData(w, b, nil)
+}
+
+func known(typ string) bool {
+	for _, k := range event.Kinds {
+		if k == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// sinceParam reads a time as a duration before now (10m, 1h), Unix
+// seconds or RFC 3339.
+func sinceParam(r *http.Request, name string, now time.Time) (time.Time, *apiError) {
+	v := r.Form.Get(name)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	if d, err := parseDuration(v); err == nil && !isNumber(v) {
+		return now.Add(-d), nil
+	}
+	t, err := parseTime(v)
+	if err != nil {
+		return time.Time{}, badData("invalid parameter %q: want a duration ago (10m), Unix seconds or RFC 3339, not %q", name, v)
+	}
+	return t, nil
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}

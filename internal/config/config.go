@@ -1,0 +1,299 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the agent's configuration.
+type Config struct {
+	// Listen is the HTTP address: /metrics, the Prometheus API, events.
+	Listen string
+	// DataDir holds the TSDB (metrics/) and the event store (events.db).
+	DataDir string
+	// Retention is how long metrics and events are kept.
+	Retention time.Duration
+	// Interval is how often collectors are read into the TSDB.
+	Interval time.Duration
+	// TopK bounds per-process and per-endpoint series (plus "other").
+	TopK int
+	// EventQueue is how many events may wait for the event store before
+	// new ones are dropped (and counted).
+	EventQueue int
+	// Collectors maps every known collector name to its settings.
+	Collectors map[string]Collector
+}
+
+// Collector is one collector's settings.
+type Collector struct {
+	Enabled bool
+	TopK    int // 0: the global TopK
+}
+
+// Defaults. DataDir depends on who runs the agent: see DefaultDataDir.
+const (
+	DefaultListen     = "127.0.0.1:9464"
+	DefaultRetention  = 7 * 24 * time.Hour
+	DefaultInterval   = 10 * time.Second
+	DefaultTopK       = 50
+	DefaultEventQueue = 65536
+)
+
+// DefaultDataDir is /var/lib/kscope for root and ./kscope-data otherwise.
+func DefaultDataDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/lib/kscope"
+	}
+	return "kscope-data"
+}
+
+// Default returns the configuration used when there is no file: every
+// collector in known with its default state (true: enabled).
+func Default(known map[string]bool) *Config {
+	c := &Config{
+		Listen:     DefaultListen,
+		DataDir:    DefaultDataDir(),
+		Retention:  DefaultRetention,
+		Interval:   DefaultInterval,
+		TopK:       DefaultTopK,
+		EventQueue: DefaultEventQueue,
+		Collectors: map[string]Collector{},
+	}
+	for name, on := range known {
+		c.Collectors[name] = Collector{Enabled: on}
+	}
+	return c
+}
+
+// Enabled returns the names of the enabled collectors, sorted.
+func (c *Config) Enabled() []string {
+	var names []string
+	for n, cc := range c.Collectors {
+		if cc.Enabled {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Error is a configuration error at a place in a file.
+type Error struct {
+	File string
+	Line int
+	Key  string // dotted path, e.g. collectors.tcp.topk
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Msg)
+	return b.String()
+}
+
+// Load reads file over the defaults.
+func Load(file string, known map[string]bool) (*Config, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(file, data, known)
+}
+
+// Parse reads data (named file in errors) over the defaults.
+func Parse(file string, data []byte, known map[string]bool) (*Config, error) {
+	c := Default(known)
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlError(file, err)
+	}
+	if len(doc.Content) == 0 {
+		return c, nil // empty file
+	}
+	p := parser{file: file, known: known}
+	p.top(doc.Content[0], c)
+	if p.err != nil {
+		return nil, p.err
+	}
+	return c, nil
+}
+
+// yamlError turns "yaml: line 3: did not find expected key" into an Error.
+func yamlError(file string, err error) error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, tail, ok := strings.Cut(rest, ": "); ok {
+			if l, err := strconv.Atoi(n); err == nil {
+				line, msg = l, tail
+			}
+		}
+	}
+	return &Error{File: file, Line: line, Msg: "invalid YAML: " + msg}
+}
+
+type parser struct {
+	file  string
+	known map[string]bool
+	err   error
+}
+
+func (p *parser) fail(n *yaml.Node, key, format string, a ...any) {
+	if p.err == nil {
+		p.err = &Error{File: p.file, Line: n.Line, Key: key, Msg: fmt.Sprintf(format, a...)}
+	}
+}
+
+// mapping walks a mapping node, calling set for each key; unknown keys fail.
+func (p *parser) mapping(n *yaml.Node, path string, keys []string, set func(key string, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, path, "want a mapping of %s", strings.Join(keys, ", "))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		full := join(path, k.Value)
+		if !slices.Contains(keys, k.Value) {
+			p.fail(k, full, "unknown key (known: %s)", strings.Join(keys, ", "))
+			return
+		}
+		if seen[k.Value] {
+			p.fail(k, full, "duplicate key")
+			return
+		}
+		seen[k.Value] = true
+		set(k.Value, v)
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func (p *parser) top(n *yaml.Node, c *Config) {
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "collectors"}
+	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
+		switch key {
+		case "listen":
+			if s := p.str(v, key); s != "" {
+				if _, _, err := net.SplitHostPort(s); err != nil {
+					p.fail(v, key, "want host:port: %v", err)
+				}
+				c.Listen = s
+			}
+		case "data_dir":
+			if s := p.str(v, key); s != "" {
+				c.DataDir = s
+			}
+		case "retention":
+			c.Retention = p.duration(v, key)
+		case "interval":
+			c.Interval = p.duration(v, key)
+		case "topk":
+			c.TopK = p.positive(v, key)
+		case "event_queue":
+			c.EventQueue = p.positive(v, key)
+		case "collectors":
+			p.collectors(v, c)
+		}
+	})
+}
+
+func (p *parser) collectors(n *yaml.Node, c *Config) {
+	names := make([]string, 0, len(p.known))
+	for name := range p.known {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	p.mapping(n, "collectors", names, func(name string, v *yaml.Node) {
+		path := "collectors." + name
+		cc := c.Collectors[name]
+		switch v.Kind {
+		case yaml.ScalarNode: // collectors: {tcp: false}
+			cc.Enabled = p.boolean(v, path)
+		default:
+			cc.Enabled = true // a settings block enables unless it says otherwise
+			p.mapping(v, path, []string{"enabled", "topk"}, func(key string, v *yaml.Node) {
+				switch key {
+				case "enabled":
+					cc.Enabled = p.boolean(v, path+".enabled")
+				case "topk":
+					cc.TopK = p.positive(v, path+".topk")
+				}
+			})
+		}
+		c.Collectors[name] = cc
+	})
+}
+
+func (p *parser) str(v *yaml.Node, key string) string {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		p.fail(v, key, "want a string")
+		return ""
+	}
+	return v.Value
+}
+
+func (p *parser) boolean(v *yaml.Node, key string) bool {
+	var b bool
+	if v.Kind != yaml.ScalarNode || v.Decode(&b) != nil {
+		p.fail(v, key, "want true or false, not %q", v.Value)
+	}
+	return b
+}
+
+func (p *parser) positive(v *yaml.Node, key string) int {
+	n, err := strconv.Atoi(v.Value)
+	if v.Kind != yaml.ScalarNode || err != nil || n <= 0 {
+		p.fail(v, key, "want a positive integer, not %q", v.Value)
+	}
+	return n
+}
+
+func (p *parser) duration(v *yaml.Node, key string) time.Duration {
+	d, err := ParseDuration(v.Value)
+	if v.Kind != yaml.ScalarNode || err != nil {
+		p.fail(v, key, "want a duration like 30s, 15m, 7d: %q", v.Value)
+	}
+	return d
+}
+
+// ParseDuration parses Prometheus durations (7d, 1h30m, 15s) and Go's.
+func ParseDuration(s string) (time.Duration, error) {
+	if d, err := model.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return 0, errors.New("must be positive")
+		}
+		return time.Duration(d), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 {
+		return 0, errors.New("must be positive")
+	}
+	return d, nil
+}

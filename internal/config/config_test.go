@@ -1,0 +1,127 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var known = map[string]bool{"syscalls": true, "tcp": true, "open": false}
+
+func TestParse(t *testing.T) {
+	c, err := Parse("k.yaml", []byte(`
+listen: 127.0.0.1:9500
+data_dir: /tmp/k
+retention: 2d
+interval: 15s
+topk: 20
+event_queue: 100
+collectors:
+  tcp: false
+  open: {topk: 5}
+  syscalls: {enabled: true}
+`), known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:9500" || c.DataDir != "/tmp/k" || c.Retention != 48*time.Hour ||
+		c.Interval != 15*time.Second || c.TopK != 20 || c.EventQueue != 100 {
+		t.Errorf("got %+v", c)
+	}
+	if got := strings.Join(c.Enabled(), ","); got != "open,syscalls" {
+		t.Errorf("enabled %s, want open,syscalls", got)
+	}
+	if c.Collectors["open"].TopK != 5 {
+		t.Errorf("open topk %d", c.Collectors["open"].TopK)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	for _, doc := range []string{"", "# only a comment\n"} {
+		c, err := Parse("k.yaml", []byte(doc), known)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Listen != DefaultListen || c.Retention != DefaultRetention || c.Interval != DefaultInterval || c.TopK != DefaultTopK {
+			t.Errorf("%q: got %+v", doc, c)
+		}
+		if got := strings.Join(c.Enabled(), ","); got != "syscalls,tcp" {
+			t.Errorf("enabled %s", got)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, collectors)`},
+		{"retention: 7x\n", `k.yaml:1: retention: want a duration like 30s, 15m, 7d: "7x"`},
+		{"retention: -1h\n", `k.yaml:1: retention: want a duration`},
+		{"topk: 0\n", `k.yaml:1: topk: want a positive integer, not "0"`},
+		{"listen: nohost\n", `k.yaml:1: listen: want host:port`},
+		{"collectors:\n  tcp: false\n  udp: true\n", `k.yaml:3: collectors.udp: unknown key (known: open, syscalls, tcp)`},
+		{"collectors:\n  tcp: maybe\n", `k.yaml:2: collectors.tcp: want true or false, not "maybe"`},
+		{"collectors:\n  tcp: {enabled: true, k: 3}\n", `k.yaml:2: collectors.tcp.k: unknown key (known: enabled, topk)`},
+		{"collectors:\n  tcp: {topk: many}\n", `k.yaml:2: collectors.tcp.topk: want a positive integer`},
+		{"collectors: [tcp]\n", `k.yaml:1: collectors: want a mapping`},
+		{"listen: a:1\nlisten: b:2\n", `k.yaml:2: listen: duplicate key`},
+		{"listen: [1\n", `k.yaml:1: invalid YAML: did not find expected ',' or ']'`},
+		{"- a\n- b\n", `k.yaml:1: want a mapping`},
+		{"listen:\n", `k.yaml:1: listen: want a string`},
+	} {
+		_, err := Parse("k.yaml", []byte(tc.doc), known)
+		var ce *Error
+		if !errors.As(err, &ce) {
+			t.Errorf("%q: error %v is not a config.Error", tc.doc, err)
+			continue
+		}
+		if !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%q:\n got %s\nwant %s", tc.doc, err, tc.want)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "kscope.yaml")
+	os.WriteFile(f, []byte("topk: 3\n"), 0o600)
+	c, err := Load(f, known)
+	if err != nil || c.TopK != 3 {
+		t.Fatalf("%v %+v", err, c)
+	}
+	if _, err := Load(f+".missing", known); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"7d": 7 * 24 * time.Hour, "1h30m": 90 * time.Minute, "1.5s": 1500 * time.Millisecond, "2w": 14 * 24 * time.Hour} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("%s: %v %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "0s", "-5m", "7x", "d"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("%q: no error", in)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("listen: 127.0.0.1:1\ncollectors:\n  tcp: {topk: 3}\n"))
+	f.Add([]byte("retention: 7d\ninterval: [x]\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("f.yaml", data, known)
+		if err != nil {
+			var ce *Error
+			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "f.yaml") {
+				t.Fatalf("error without place: %v", err)
+			}
+			return
+		}
+		if c.TopK <= 0 || c.Retention <= 0 || c.Interval <= 0 || c.Listen == "" {
+			t.Fatalf("invalid config accepted: %+v", c)
+		}
+	})
+}

@@ -1,0 +1,6 @@
+// Package store keeps the agent's history in its data directory: metrics
+// in a Prometheus TSDB (write-ahead log, compaction, retention) under
+// metrics/, and events in an SQLite database, events.db, written in
+// batches. Nothing is dropped silently: events that find the write queue
+// full and samples the TSDB rejects are counted.
+package store

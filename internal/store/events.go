@@ -1,0 +1,353 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/output"
+)
+
+// Events is the event store. It is an event.Sink: Emit encodes the event
+// and queues it without blocking; a writer goroutine inserts the queue in
+// batches, one transaction each. When the queue is full the event is
+// dropped and counted.
+type Events struct {
+	db        *sql.DB
+	retention time.Duration
+	logger    *slog.Logger
+
+	queue chan row
+	done  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+
+	buf                     []byte
+	mu                      sync.Mutex // guards buf: Emit comes from several readers
+	stored, dropped, failed atomic.Uint64
+	deleted                 atomic.Uint64
+}
+
+type row struct {
+	ts   int64 // unix ns
+	typ  string
+	data []byte
+}
+
+// Batching: a batch is written when it has batchMax rows or batchWait
+// after its first row, whichever comes first.
+const (
+	batchMax  = 1024
+	batchWait = 200 * time.Millisecond
+)
+
+// OpenEvents opens (or creates) dir/events.db.
+func OpenEvents(dir string, retention time.Duration, queue int, logger *slog.Logger) (*Events, error) {
+	path := filepath.Join(dir, "events.db")
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(4)
+	const schema = `
+CREATE TABLE IF NOT EXISTS events (
+	ts   INTEGER NOT NULL,
+	type TEXT    NOT NULL,
+	data TEXT    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_type_ts ON events(type, ts);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);`
+	if _, err := db.Exec(schema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
+	}
+	e := &Events{
+		db: db, retention: retention, logger: logger,
+		queue: make(chan row, queue), done: make(chan struct{}),
+	}
+	e.expire()
+	e.wg.Add(1)
+	go e.writer()
+	return e, nil
+}
+
+// Emit implements event.Sink.
+func (e *Events) Emit(ev event.Event) {
+	h := ev.Hdr()
+	e.mu.Lock()
+	e.buf = output.AppendJSON(e.buf[:0], ev)
+	data := append([]byte(nil), e.buf...)
+	e.mu.Unlock()
+	select {
+	case e.queue <- row{ts: h.Time.UnixNano(), typ: h.Type, data: data}:
+	default:
+		e.dropped.Add(1)
+	}
+}
+
+// Flush implements event.Sink; the writer batches on its own.
+func (e *Events) Flush() {}
+
+// Stored, Dropped and Failed count events written, dropped on a full
+// queue, and lost to a failed write.
+func (e *Events) Stored() uint64 { return e.stored.Load() }
+
+// Dropped counts events dropped because the write queue was full.
+func (e *Events) Dropped() uint64 { return e.dropped.Load() }
+
+// Failed counts events lost to a failed write.
+func (e *Events) Failed() uint64 { return e.failed.Load() }
+
+// Expired counts events deleted by retention.
+func (e *Events) Expired() uint64 { return e.deleted.Load() }
+
+// Queued is the number of events waiting to be written.
+func (e *Events) Queued() int { return len(e.queue) }
+
+func (e *Events) writer() {
+	defer e.wg.Done()
+	expire := time.NewTicker(time.Minute)
+	defer expire.Stop()
+	batch := make([]row, 0, batchMax)
+	var timer <-chan time.Time
+	for {
+		select {
+		case r := <-e.queue:
+			batch = append(batch, r)
+			if len(batch) == 1 {
+				timer = time.After(batchWait)
+			}
+			if len(batch) < batchMax {
+				continue
+			}
+		case <-timer:
+		case <-expire.C:
+			e.expire()
+			continue
+		case <-e.done:
+			for {
+				select {
+				case r := <-e.queue:
+					batch = append(batch, r)
+					if len(batch) == batchMax {
+						e.write(batch)
+						batch = batch[:0]
+					}
+					continue
+				default:
+				}
+				break
+			}
+			e.write(batch)
+			return
+		}
+		e.write(batch)
+		batch, timer = batch[:0], nil
+	}
+}
+
+func (e *Events) write(batch []row) {
+	if len(batch) == 0 {
+		return
+	}
+	err := func() error {
+		tx, err := e.db.Begin()
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		st, err := tx.Prepare("INSERT INTO events(ts, type, data) VALUES (?, ?, ?)")
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for _, r := range batch {
+			if _, err := st.Exec(r.ts, r.typ, r.data); err != nil {
+				return err
+			}
+		}
+		return tx.Commit()
+	}()
+	if err != nil {
+		e.failed.Add(uint64(len(batch)))
+		e.logger.Error("writing events failed", "events", len(batch), "err", err)
+		return
+	}
+	e.stored.Add(uint64(len(batch)))
+}
+
+func (e *Events) expire() {
+	cut := time.Now().Add(-e.retention).UnixNano()
+	res, err := e.db.Exec("DELETE FROM events WHERE ts < ?", cut)
+	if err != nil {
+		e.logger.Error("expiring events failed", "err", err)
+		return
+	}
+	n, _ := res.RowsAffected()
+	e.deleted.Add(uint64(n))
+}
+
+// Close writes what is queued and closes the database. Emit must not be
+// called after Close.
+func (e *Events) Close() error {
+	var err error
+	e.once.Do(func() {
+		close(e.done)
+		e.wg.Wait()
+		err = e.db.Close()
+	})
+	return err
+}
+
+// Query selects events.
+type Query struct {
+	Type         string // "" for every type
+	Since, Until time.Time
+	Limit        int // the newest Limit events are returned; 0: 1000
+	// Match holds conditions on top-level event fields: "comm=bash",
+	// "pid!=1", "filename=~.*sh" (Go regular expressions, anchored).
+	Match []string
+}
+
+// MaxLimit caps Query.Limit.
+const MaxLimit = 100000
+
+// Result is what a query returns: events as JSON objects, oldest first.
+type Result struct {
+	Events    [][]byte
+	Truncated bool // more events matched than Limit
+}
+
+type cond struct {
+	field, op, value string
+	re               *regexp.Regexp
+}
+
+var fieldRE = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
+
+// ParseMatch parses one match condition.
+func ParseMatch(s string) (c cond, err error) {
+	for _, op := range []string{"!=", "=~", "!~", "="} {
+		if f, v, ok := strings.Cut(s, op); ok {
+			c = cond{field: strings.TrimSpace(f), op: op, value: v}
+			break
+		}
+	}
+	if c.op == "" {
+		return c, fmt.Errorf("match %q: want field=value, field!=value, field=~regex or field!~regex", s)
+	}
+	if !fieldRE.MatchString(c.field) {
+		return c, fmt.Errorf("match %q: invalid field name %q", s, c.field)
+	}
+	if c.op == "=~" || c.op == "!~" {
+		if c.re, err = regexp.Compile("^(?:" + c.value + ")$"); err != nil {
+			return c, fmt.Errorf("match %q: %v", s, err)
+		}
+	}
+	return c, nil
+}
+
+// Query runs q. Regular expression conditions are applied in Go, the rest
+// in SQL.
+func (e *Events) Query(ctx context.Context, q Query) (*Result, error) {
+	if q.Limit <= 0 {
+		q.Limit = 1000
+	}
+	if q.Limit > MaxLimit {
+		return nil, fmt.Errorf("limit %d: at most %d", q.Limit, MaxLimit)
+	}
+	var (
+		where []string
+		args  []any
+		res   []cond
+	)
+	if q.Type != "" {
+		where, args = append(where, "type = ?"), append(args, q.Type)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "ts >= ?"), append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "ts <= ?"), append(args, q.Until.UnixNano())
+	}
+	for _, m := range q.Match {
+		c, err := ParseMatch(m)
+		if err != nil {
+			return nil, err
+		}
+		path := "$." + c.field
+		switch c.op {
+		case "=", "!=":
+			// Compare as text so that pid=42 and comm=bash both work.
+			op := "="
+			if c.op == "!=" {
+				op = "IS NOT"
+			}
+			where = append(where, "CAST(json_extract(data, ?) AS TEXT) "+op+" ?")
+			args = append(args, path, c.value)
+		default:
+			res = append(res, c)
+		}
+	}
+	query := "SELECT data FROM events"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY ts DESC, rowid DESC"
+	if len(res) == 0 {
+		query += " LIMIT " + strconv.Itoa(q.Limit+1)
+	}
+	rows, err := e.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := &Result{}
+	for rows.Next() {
+		var data []byte
+		if err := rows.Scan(&data); err != nil {
+			return nil, err
+		}
+		if len(res) > 0 && !matchRE(data, res) {
+			continue
+		}
+		if len(out.Events) == q.Limit {
+			out.Truncated = true
+			break
+		}
+		out.Events = append(out.Events, data)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i, j := 0, len(out.Events)-1; i < j; i, j = i+1, j-1 {
+		out.Events[i], out.Events[j] = out.Events[j], out.Events[i]
+	}
+	return out, nil
+}
+
+var errNotFound = errors.New("field not found")
+
+func matchRE(data []byte, cs []cond) bool {
+	for _, c := range cs {
+		v, err := fieldText(data, c.field)
+		ok := err == nil && c.re.MatchString(v)
+		if ok == (c.op == "!~") {
+			return false
+		}
+	}
+	return true
+}

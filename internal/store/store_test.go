@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/metrics"
+)
+
+var logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func exitEvent(t time.Time, pid uint32, comm string, code int32) *event.Exit {
+	return &event.Exit{Header: event.Header{Time: t, Type: "exit", PID: pid, Comm: comm}, ExitCode: code}
+}
+
+func TestEvents(t *testing.T) {
+	dir := t.TempDir()
+	e, err := OpenEvents(dir, time.Hour, 1000, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Minute)
+	for i := range 10 {
+		comm := "bash"
+		if i%2 == 1 {
+			comm = "zsh"
+		}
+		e.Emit(exitEvent(base.Add(time.Duration(i)*time.Second), uint32(100+i), comm, int32(i)))
+	}
+	e.Emit(&event.Exec{Header: event.Header{Time: base, Type: "exec", PID: 1, Comm: "sh"}, Filename: "/bin/sh", Argv: []string{"sh", "-c", "x y"}})
+	old := exitEvent(time.Now().Add(-2*time.Hour), 9, "old", 0) // past retention
+	e.Emit(old)
+	if err := e.Close(); err != nil { // writes what is queued
+		t.Fatal(err)
+	}
+	if e.Stored() != 12 || e.Dropped() != 0 {
+		t.Fatalf("stored %d dropped %d", e.Stored(), e.Dropped())
+	}
+	// Reopening expires the old event and keeps the rest.
+	e, err = OpenEvents(dir, time.Hour, 1000, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if e.Expired() != 1 {
+		t.Errorf("expired %d, want 1", e.Expired())
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		q         Query
+		pids      []int
+		truncated bool
+	}{
+		{Query{Type: "exit"}, []int{100, 101, 102, 103, 104, 105, 106, 107, 108, 109}, false},
+		{Query{Type: "exit", Limit: 3}, []int{107, 108, 109}, true},
+		{Query{Type: "exit", Match: []string{"comm=bash"}}, []int{100, 102, 104, 106, 108}, false},
+		{Query{Type: "exit", Match: []string{"comm!=bash", "exit_code=3"}}, []int{103}, false},
+		{Query{Type: "exit", Match: []string{"pid=~10[0-2]"}}, []int{100, 101, 102}, false},
+		{Query{Type: "exit", Match: []string{"comm!~z.*"}, Limit: 2}, []int{106, 108}, true},
+		{Query{Type: "exit", Since: base.Add(3 * time.Second), Until: base.Add(5 * time.Second)}, []int{103, 104, 105}, false},
+		{Query{Match: []string{"filename=/bin/sh"}}, []int{1}, false},
+		{Query{Type: "connect"}, nil, false},
+	} {
+		res, err := e.Query(ctx, tc.q)
+		if err != nil {
+			t.Fatalf("%+v: %v", tc.q, err)
+		}
+		var pids []int
+		for _, ev := range res.Events {
+			var m struct{ PID int }
+			if err := json.Unmarshal(ev, &m); err != nil {
+				t.Fatalf("stored event is not JSON: %s", ev)
+			}
+			pids = append(pids, m.PID)
+		}
+		if !equal(pids, tc.pids) || res.Truncated != tc.truncated {
+			t.Errorf("%+v: pids %v truncated %v, want %v %v", tc.q, pids, res.Truncated, tc.pids, tc.truncated)
+		}
+	}
+	for _, bad := range []Query{{Match: []string{"comm"}}, {Match: []string{"x y=1"}}, {Match: []string{"a=~("}}, {Limit: MaxLimit + 1}} {
+		if _, err := e.Query(ctx, bad); err == nil {
+			t.Errorf("%+v: no error", bad)
+		}
+	}
+}
+
+func equal(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// A full queue drops and counts; nothing blocks the emitter.
+func TestEventsQueueFull(t *testing.T) {
+	e, err := OpenEvents(t.TempDir(), time.Hour, 4, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20000
+	now := time.Now()
+	for i := range n {
+		e.Emit(exitEvent(now, uint32(i), "x", 0))
+	}
+	e.Close()
+	if e.Stored()+e.Dropped() != n || e.Dropped() == 0 {
+		t.Errorf("stored %d + dropped %d != %d (or nothing dropped)", e.Stored(), e.Dropped(), n)
+	}
+}
+
+func TestMetricsRestart(t *testing.T) {
+	dir := t.TempDir()
+	m, err := OpenMetrics(dir, 24*time.Hour, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := metrics.NewCounter("kscope_t_total", "t", "k")
+	h := metrics.NewHistogram("kscope_t_seconds", "t")
+	t0 := time.Now().Add(-time.Minute)
+	slots := make([]uint64, 64)
+	slots[10] = 4
+	var e metrics.Emitter
+	e.Counter(c, 1, "a")
+	e.Counter(c, 5, "b")
+	e.Histogram(h, metrics.Log2(slots, 4000, 1e-9, 9, 12))
+	ctx := context.Background()
+	if err := m.Append(ctx, t0, e.Samples); err != nil {
+		t.Fatal(err)
+	}
+	e.Reset()
+	e.Counter(c, 2, "a") // b vanished: stale
+	if err := m.Append(ctx, t0.Add(time.Second), e.Samples); err != nil {
+		t.Fatal(err)
+	}
+	// First: 2 counters, 4 buckets, +Inf, sum, count; then 1 counter.
+	if m.Appended() != 2+4+1+2+1 {
+		t.Errorf("appended %d samples, want 10", m.Appended())
+	}
+	// No Close: the samples must come back from the WAL alone.
+	m.db.Close()
+	m, err = OpenMetrics(dir, 24*time.Hour, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	q, err := m.DB().Querier(t0.Add(-time.Second).UnixMilli(), t0.Add(time.Minute).UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	got := map[string][]float64{}
+	set := q.Select(ctx, false, nil, labels.MustNewMatcher(labels.MatchRegexp, "__name__", "kscope_t.*"))
+	for set.Next() {
+		s := set.At()
+		it := s.Iterator(nil)
+		for it.Next() != 0 {
+			_, v := it.At()
+			got[s.Labels().String()] = append(got[s.Labels().String()], v)
+		}
+	}
+	if v := got[`{__name__="kscope_t_total", k="a"}`]; len(v) != 2 || v[0] != 1 || v[1] != 2 {
+		t.Errorf("a: %v", v)
+	}
+	if v := got[`{__name__="kscope_t_total", k="b"}`]; len(v) != 2 || v[0] != 5 || !value.IsStaleNaN(v[1]) {
+		t.Errorf("b: %v, want [5 StaleNaN]", v)
+	}
+	if v := got[`{__name__="kscope_t_seconds_bucket", le="4.096e-06"}`]; len(v) < 1 || v[0] != 4 {
+		t.Errorf("bucket: %v (series %v)", v, keys(got))
+	}
+	if v := got[`{__name__="kscope_t_seconds_sum"}`]; len(v) < 1 || math.Abs(v[0]-4e-6) > 1e-12 {
+		t.Errorf("sum: %v", v)
+	}
+}
+
+func keys(m map[string][]float64) string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	return strings.Join(ks, " ")
+}
