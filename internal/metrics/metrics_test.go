@@ -137,7 +137,7 @@ func TestEmitterChecks(t *testing.T) {
 func TestLabelString(t *testing.T) {
 	for in, want := range map[string]string{
 		"bash\x00\x00junk": "bash",
-		"full-fifteen-ch": "full-fifteen-ch",
+		"full-fifteen-ch":  "full-fifteen-ch",
 		"bad\xffutf8\x00":  "bad\uFFFDutf8",
 	} {
 		if got := LabelString([]byte(in)); got != want {
