@@ -51,7 +51,7 @@ Flags override the configuration file, which is YAML:
   retention: 7d
   interval: 10s
   topk: 50                 # per-process and per-endpoint series, plus "other"
-  event_queue: 65536       # events waiting for the store before drops
+  event_queue: 8192        # events waiting for the store before drops
   collectors:
     tcp: false             # or a block:
     syscalls: {enabled: true, topk: 20}

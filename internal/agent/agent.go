@@ -207,9 +207,9 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		start := time.Now()
 		c, err := collector.New(name, ccfg)
 		if err == nil {
-			var sink eventSink = a.events
-			if sink == nil {
-				sink = discard{}
+			var sink eventSink = discard{} // --check stores nothing
+			if a.events != nil {
+				sink = a.events
 			}
 			if err = c.Start(ctx, sink); err != nil {
 				c.Close()

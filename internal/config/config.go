@@ -46,7 +46,7 @@ const (
 	DefaultRetention  = 7 * 24 * time.Hour
 	DefaultInterval   = 10 * time.Second
 	DefaultTopK       = 50
-	DefaultEventQueue = 65536
+	DefaultEventQueue = 8192
 )
 
 // DefaultDataDir is /var/lib/kscope for root and ./kscope-data otherwise.

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// TestMain turns the test binary into a workload on request.
+func TestMain(m *testing.M) {
+	switch os.Getenv("KSCOPE_WORKLOAD") {
+	case "":
+		os.Exit(m.Run())
+	case "getppid":
+		n, _ := strconv.Atoi(os.Getenv("KSCOPE_N"))
+		for range n {
+			syscall.Getppid()
+		}
+		// Wait to be told to exit, so the count is read while alive too.
+		io.ReadAll(os.Stdin)
+		os.Exit(0)
+	case "exit3":
+		os.Exit(3)
+	}
+	os.Exit(99)
+}
+
+// agentProc is a kscope agent started by a test.
+type agentProc struct {
+	cmd    *exec.Cmd
+	url    string
+	dir    string
+	stderr *bytes.Buffer
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startAgent runs kscope agent on a free port over dir and waits until it
+// serves.
+func startAgent(t *testing.T, dir string, args ...string) *agentProc {
+	t.Helper()
+	testutil.RequireBPF(t)
+	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
+	a := &agentProc{url: "http://" + addr, dir: dir, stderr: &bytes.Buffer{}}
+	a.cmd = exec.Command(kscopeBinary(t), append([]string{"agent", "--data-dir", dir, "--listen", addr, "--interval", "1s"}, args...)...)
+	a.cmd.Stderr = a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.kill() })
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(a.url + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return a
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.kill()
+	t.Fatalf("agent did not come up on %s:\n%s", addr, a.stderr)
+	return nil
+}
+
+func (a *agentProc) kill() {
+	if a.cmd.Process != nil && a.cmd.ProcessState == nil {
+		a.cmd.Process.Kill()
+		a.cmd.Wait()
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (a *agentProc) stop(t *testing.T) {
+	t.Helper()
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	if err := a.cmd.Wait(); err != nil {
+		t.Errorf("agent exited with %v:\n%s", err, a.stderr)
+	}
+}
+
+// scrape reads /metrics into name{sorted labels} -> value.
+func scrape(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v", err)
+	}
+	out := map[string]float64{}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			ls := map[string]string{}
+			for _, l := range m.GetLabel() {
+				ls[l.GetName()] = l.GetValue()
+			}
+			switch {
+			case m.Counter != nil:
+				out[seriesKey(name, ls)] = m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				out[seriesKey(name, ls)] = m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				out[seriesKey(name+"_count", ls)] = float64(m.GetHistogram().GetSampleCount())
+				out[seriesKey(name+"_sum", ls)] = m.GetHistogram().GetSampleSum()
+			}
+		}
+	}
+	return out
+}
+
+func seriesKey(name string, ls map[string]string) string {
+	keys := make([]string, 0, len(ls))
+	for k := range ls {
+		if k != "__name__" {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(name + "{")
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%s=%q", k, ls[k])
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// instant runs a PromQL query at t (zero: now) against a Prometheus API
+// (kscope's or Prometheus's) and returns series key -> value.
+func instant(t *testing.T, base, query string, at time.Time) map[string]float64 {
+	t.Helper()
+	params := url.Values{"query": {query}}
+	if !at.IsZero() {
+		params.Set("time", strconv.FormatFloat(float64(at.UnixMilli())/1000, 'f', -1, 64))
+	}
+	resp, err := http.PostForm(base+"/api/v1/query", params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Status string
+		Error  string
+		Data   struct {
+			ResultType string
+			Result     []struct {
+				Metric map[string]string
+				Value  [2]any
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.Status != "success" {
+		t.Fatalf("%s: query %s: %v %s", base, query, err, r.Error)
+	}
+	out := map[string]float64{}
+	for _, s := range r.Data.Result {
+		v, _ := strconv.ParseFloat(s.Value[1].(string), 64)
+		out[seriesKey(s.Metric["__name__"], s.Metric)] = v
+	}
+	return out
+}
+
+// one returns the only value of a query, failing when there is not exactly one.
+func one(t *testing.T, base, query string, at time.Time) float64 {
+	t.Helper()
+	res := instant(t, base, query, at)
+	if len(res) != 1 {
+		t.Fatalf("%s: %s returned %d series, want 1: %v", base, query, len(res), res)
+	}
+	for _, v := range res {
+		return v
+	}
+	return 0
+}
+
+// eventually retries f until it returns nil or the deadline passes.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+func workload(t *testing.T, mode string, env ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), append([]string{"KSCOPE_WORKLOAD=" + mode}, env...)...)
+	return cmd
+}
+
+func TestAgentUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("listen: 127.0.0.1:1\ncollectors:\n  tcp: {enabled: true}\n  bogus: true\n"), 0o600)
+	unknown := filepath.Join(dir, "unknown.yaml")
+	os.WriteFile(unknown, []byte("retention: 7d\nretension: 2d\n"), 0o600)
+	broken := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(broken, []byte("listen: [127.0.0.1\n"), 0o600)
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"agent", "--config", bad}, bad + ":4: collectors.bogus: unknown key"},
+		{[]string{"agent", "--config", unknown}, unknown + ":2: retension: unknown key"},
+		{[]string{"agent", "--config", broken}, broken + ":1: invalid YAML"},
+		{[]string{"agent", "--retention", "forever"}, `--retention "forever": want a duration`},
+		{[]string{"agent", "--collectors", "syscalls,bogus"}, `--collectors: unknown collector "bogus"`},
+		{[]string{"agent", "--disable", "nope"}, `--disable: unknown collector "nope"`},
+		{[]string{"agent", "--topk", "-1"}, "--topk -1: must be positive"},
+		{[]string{"query"}, "exactly one PromQL expression"},
+		{[]string{"query", "up", "--range", "soon"}, `--range "soon"`},
+		{[]string{"query", "up", "--step", "1s"}, "--step needs --range"},
+		{[]string{"events", "--limit", "0"}, "--limit 0: must be positive"},
+	} {
+		code, _, stderr := runCLI(tt.args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.msg) {
+			t.Errorf("kscope %s: exit %d, stderr %q; want 2 and %q", strings.Join(tt.args, " "), code, stderr, tt.msg)
+		}
+	}
+	if code, _, stderr := runCLI("agent", "--config", filepath.Join(dir, "missing.yaml")); code != exitFailure || !strings.Contains(stderr, "no such file") {
+		t.Errorf("missing config: exit %d %q", code, stderr)
+	}
+	// A client with no agent to talk to says so.
+	port := freePort(t)
+	code, _, stderr := runCLI("query", "up", "--server", "http://127.0.0.1:"+strconv.Itoa(port))
+	if code != exitFailure || !strings.Contains(stderr, "cannot reach the kscope agent") {
+		t.Errorf("query without agent: exit %d %q", code, stderr)
+	}
+}
+
+func TestAgentPortInUse(t *testing.T) {
+	testutil.RequireBPF(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cmd := exec.Command(kscopeBinary(t), "agent", "--data-dir", t.TempDir(), "--listen", ln.Addr().String())
+	out, err := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != exitFailure || !strings.Contains(string(out), "is already in use") {
+		t.Errorf("exit %d (%v): %s", cmd.ProcessState.ExitCode(), err, out)
+	}
+}
+
+func TestAgentNeedsPrivileges(t *testing.T) {
+	testutil.RequireBPF(t)
+	bin := kscopeBinary(t)
+	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", bin, "agent", "--data-dir", "/tmp/kscope-nobody", "--listen", "127.0.0.1:0")
+	out, _ := cmd.CombinedOutput()
+	if cmd.ProcessState.ExitCode() != exitFailure || !strings.Contains(string(out), "needs root or CAP_BPF+CAP_PERFMON") {
+		t.Errorf("as nobody: exit %d: %s", cmd.ProcessState.ExitCode(), out)
+	}
+}
+
+func TestAgentCheck(t *testing.T) {
+	testutil.RequireBPF(t)
+	out, err := exec.Command(kscopeBinary(t), "agent", "--check").CombinedOutput()
+	if err != nil {
+		t.Fatalf("agent --check: %v\n%s", err, out)
+	}
+	for _, name := range []string{"exec", "exit", "connect"} {
+		if !strings.Contains(string(out), "\n"+name+" ") || !strings.Contains(string(out), "attached") {
+			t.Errorf("--check does not report %s attached:\n%s", name, out)
+		}
+	}
+	if strings.Contains(string(out), "\nopen ") {
+		t.Errorf("--check reports open, which is off by default:\n%s", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err = exec.CommandContext(ctx, kscopeBinary(t), "agent", "--check", "--collectors", "open").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "open") {
+		t.Errorf("--check --collectors open: %v\n%s", err, out)
+	}
+}
