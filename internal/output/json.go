@@ -59,6 +59,26 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendInt(b, "ret", int64(e.Ret))
 		b = appendErr(b, e.Error)
 		b = appendUint(b, "latency_ns", e.LatencyNS)
+	case *event.OOM:
+		b = appendUint(b, "trigger_pid", uint64(e.TriggerPID))
+		b = appendStr(b, "trigger_comm", e.TriggerComm)
+		b = appendUint(b, "memcg_id", e.MemcgID)
+		b = appendUint(b, "total_vm_bytes", e.TotalVMBytes)
+		b = appendUint(b, "anon_rss_bytes", e.AnonRSSBytes)
+		b = appendUint(b, "file_rss_bytes", e.FileRSSBytes)
+		b = appendUint(b, "shmem_rss_bytes", e.ShmemRSSBytes)
+		b = appendUint(b, "pgtables_bytes", e.PgtablesBytes)
+		b = appendInt(b, "oom_score_adj", int64(e.OOMScoreAdj))
+	case *event.Signal:
+		b = appendStr(b, "signal", e.Signal)
+		b = appendInt(b, "signo", int64(e.Signo))
+		b = appendInt(b, "code", int64(e.Code))
+		b = appendBool(b, "fatal", e.Fatal)
+		b = appendBool(b, "core_dumped", e.CoreDumped)
+		b = appendUint(b, "sender_pid", uint64(e.SenderPID))
+		b = appendUint(b, "sender_tid", uint64(e.SenderTID))
+		b = appendUint(b, "sender_uid", uint64(e.SenderUID))
+		b = appendStr(b, "sender_comm", e.SenderComm)
 	}
 	return append(b, '}')
 }

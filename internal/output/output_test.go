@@ -25,6 +25,10 @@ var samples = []event.Event{
 	&event.Open{Header: hdr("open"), Path: "/tmp/x", Flags: "O_WRONLY|O_CREAT", Mode: 0o644, Ret: 3},
 	&event.Open{Header: hdr("open"), Path: "/missing", Flags: "O_RDONLY", Ret: -2, Error: "ENOENT"},
 	&event.Connect{Header: hdr("connect"), Family: "inet6", Proto: "tcp", SAddr: "::1", SPort: 40000, DAddr: "::1", DPort: 80, Ret: -111, Error: "ECONNREFUSED", LatencyNS: 5000},
+	&event.OOM{Header: hdr("oom"), TriggerPID: 12, TriggerComm: "al\"loc", MemcgID: 4242, TotalVMBytes: 1 << 40, AnonRSSBytes: 33 << 20, FileRSSBytes: 4096, ShmemRSSBytes: 0, PgtablesBytes: 1 << 17, OOMScoreAdj: -1000},
+	&event.OOM{Header: hdr("oom")},
+	&event.Signal{Header: hdr("signal"), Signal: "SIGSEGV", Signo: 11, Code: 1, Fatal: true, CoreDumped: true, SenderPID: 10, SenderTID: 11, SenderUID: 1000, SenderComm: "ba\"sh\n"},
+	&event.Signal{Header: hdr("signal"), Signal: "SIGRTMIN+2", Signo: 36, Code: -6, Fatal: true},
 }
 
 // TestJSONMatchesEncodingJSON checks the hand-written encoder against
@@ -106,4 +110,25 @@ func FuzzAppendString(f *testing.F) {
 			t.Fatalf("round trip %q: got %q want %q", s, back, wantBack)
 		}
 	})
+}
+
+func TestOOMAndSignalRows(t *testing.T) {
+	oom := string(AppendRow(nil, samples[7]))
+	for _, want := range []string{"33796", "1073741824", "-1000", `al"loc[12]`} {
+		if !strings.Contains(oom, want) {
+			t.Errorf("oom row %q lacks %q", oom, want)
+		}
+	}
+	sig := string(AppendRow(nil, samples[9]))
+	for _, want := range []string{"SIGSEGV(core)", `ba"sh\x0a[10]`} {
+		if !strings.Contains(sig, want) {
+			t.Errorf("signal row %q lacks %q", sig, want)
+		}
+	}
+	if row := string(AppendRow(nil, samples[10])); !strings.HasSuffix(row, " -\n") || !strings.Contains(row, "SIGRTMIN+2") {
+		t.Errorf("signal row without sender: %q", row)
+	}
+	if SignalName(0) != "-" || SignalName(9) != "SIGKILL" || SignalName(40) != "SIGRTMIN+6" {
+		t.Errorf("SignalName: %q %q %q", SignalName(0), SignalName(9), SignalName(40))
+	}
 }

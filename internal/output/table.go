@@ -21,6 +21,8 @@ var tables = map[string][]column{
 	"exit":    {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"PPID", 7, true}, {"UID", 6, true}, {"CODE", 5, true}, {"SIG", 8, false}, {"AGE", 0, false}},
 	"open":    {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"UID", 6, true}, {"FD", 4, true}, {"ERR", 8, false}, {"FLAGS", 28, false}, {"PATH", 0, false}},
 	"connect": {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"UID", 6, true}, {"PROTO", 5, false}, {"SOURCE", 24, false}, {"DESTINATION", 24, false}, {"RESULT", 12, false}, {"LAT(us)", 0, false}},
+	"oom":     {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"UID", 6, true}, {"RSS(KiB)", 10, true}, {"VM(KiB)", 10, true}, {"ADJ", 5, true}, {"TRIGGER", 0, false}},
+	"signal":  {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"UID", 6, true}, {"SIGNAL", 16, false}, {"CODE", 6, true}, {"SENDER", 0, false}},
 }
 
 // AppendHeader appends the header line (with newline) of the table for kind.
@@ -89,6 +91,20 @@ func AppendRow(b []byte, ev event.Event) []byte {
 			cells[7] = e.Error
 		}
 		cells[8] = strconv.FormatUint(e.LatencyNS/1000, 10)
+	case *event.OOM:
+		cells[3] = strconv.FormatUint(uint64(h.UID), 10)
+		cells[4] = strconv.FormatUint((e.AnonRSSBytes+e.FileRSSBytes+e.ShmemRSSBytes)>>10, 10)
+		cells[5] = strconv.FormatUint(e.TotalVMBytes>>10, 10)
+		cells[6] = strconv.FormatInt(int64(e.OOMScoreAdj), 10)
+		cells[7] = task(e.TriggerComm, e.TriggerPID)
+	case *event.Signal:
+		cells[3] = strconv.FormatUint(uint64(h.UID), 10)
+		cells[4] = e.Signal
+		if e.CoreDumped {
+			cells[4] += "(core)"
+		}
+		cells[5] = strconv.FormatInt(int64(e.Code), 10)
+		cells[6] = task(e.SenderComm, e.SenderPID)
 	}
 	for i, c := range cols {
 		b = appendCell(b, c, cells[i], i == len(cols)-1)
@@ -121,18 +137,15 @@ func SignalName(sig int32) string {
 	if sig == 0 {
 		return "-"
 	}
-	if name := signalNames[sig]; name != "" {
-		return name
-	}
-	return "SIG" + strconv.Itoa(int(sig))
+	return event.SignalName(sig)
 }
 
-var signalNames = map[int32]string{
-	1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS",
-	8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE",
-	14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP",
-	20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
-	26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
+// task returns "comm[pid]", or "-" for pid 0 with no comm.
+func task(comm string, pid uint32) string {
+	if pid == 0 && comm == "" {
+		return "-"
+	}
+	return comm + "[" + strconv.FormatUint(uint64(pid), 10) + "]"
 }
 
 // printable escapes control characters (\n as \x0a) so that a hostile

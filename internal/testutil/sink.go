@@ -35,6 +35,12 @@ func (c *Capture) Emit(ev event.Event) {
 	case *event.Connect:
 		v := *e
 		cp = &v
+	case *event.OOM:
+		v := *e
+		cp = &v
+	case *event.Signal:
+		v := *e
+		cp = &v
 	default:
 		panic("testutil: unknown event type")
 	}

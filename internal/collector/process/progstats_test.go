@@ -1,0 +1,34 @@
+package process
+
+import (
+	"io"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// enableProgStats turns on the kernel's run-time accounting of BPF programs
+// for the rest of the benchmark.
+func enableProgStats(b *testing.B) io.Closer {
+	b.Helper()
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Skipf("BPF run-time stats: %v", err)
+	}
+	return c
+}
+
+// reportProgStats reports, for each program of coll, its mean run time
+// (ns/NAME) and how often it ran per op (runs/op/NAME).
+func reportProgStats(b *testing.B, coll *ebpf.Collection) {
+	b.Helper()
+	for name, p := range coll.Programs {
+		st, err := p.Stats()
+		if err != nil || st.RunCount == 0 {
+			continue
+		}
+		b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "ns/"+name)
+		b.ReportMetric(float64(st.RunCount)/float64(b.N), "runs/op/"+name)
+	}
+}
