@@ -19,7 +19,8 @@
 #   -k PKG     kernel package for kernel-vm (default: Debian's stock kernel).
 #              The expected features below are Debian 6.1's: set
 #              KSCOPE_EXPECT_SUPPORTED / KSCOPE_EXPECT_UNSUPPORTED for another.
-#   -M MODS    kernel modules to load in the guest first (kernel-vm -M)
+#   -M MODS    kernel modules to load in the guest first (kernel-vm -M;
+#              default loop, for the block tests; -M '' loads none)
 #   -q         do not stream test output; show it only for failed packages
 #   -h         this help
 #
@@ -38,7 +39,8 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit "
 DEBIAN_SUPPORTED=tracepoint,raw_tracepoint,tp_btf,kprobe,kretprobe,fentry,fexit,uprobe,uretprobe,usdt,perf_event_software,ringbuf,xdp,cgroup_skb,cgroup_sock_addr,lsm,bpf_send_signal,task_iter
 DEBIAN_UNSUPPORTED=kprobe_multi,uprobe_multi,tcx
 
-RUN="" KPKG="" MODS="" QUIET=0
+# Debian builds the loop driver as a module; the block tests need it.
+RUN="" KPKG="" MODS="loop" QUIET=0
 while getopts "r:k:M:qh" o; do
 	case "$o" in
 	r) RUN="$OPTARG" ;;

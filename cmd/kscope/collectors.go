@@ -2,8 +2,13 @@ package main
 
 // Collectors register themselves with the registry when linked in.
 import (
+	_ "github.com/kscope/kscope/internal/collector/block"
 	_ "github.com/kscope/kscope/internal/collector/connect"
 	_ "github.com/kscope/kscope/internal/collector/exec"
 	_ "github.com/kscope/kscope/internal/collector/exit"
+	_ "github.com/kscope/kscope/internal/collector/fileio"
+	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
+	_ "github.com/kscope/kscope/internal/collector/process"
+	_ "github.com/kscope/kscope/internal/collector/signals"
 )

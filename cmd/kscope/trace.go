@@ -25,7 +25,12 @@ var traceKinds = []struct{ name, short, fields string }{
 	{"exit", "Trace process exits: exit code, signal and lifetime", "exit_code, signal, core_dumped, duration_ns"},
 	{"open", "Trace open/openat/openat2: path, flags, mode and result", "path, path_truncated, flags, mode, ret, error"},
 	{"connect", "Trace connect on IPv4/IPv6 TCP and UDP sockets: addresses, ports and result", "family, proto, saddr, sport, daddr, dport, ret, error, latency_ns"},
+	{"oom", "Trace OOM kills: the victim, the task that triggered it and memory sizes", "trigger_pid, trigger_comm, memcg_id, sizes in bytes, oom_score_adj"},
+	{"signal", "Trace processes killed by a signal: the signal and who sent it", "signal, signo, code, fatal, core_dumped, sender_pid, sender_tid, sender_uid, sender_comm"},
 }
+
+// traceCollector maps a trace kind to the collector that streams it.
+var traceCollector = map[string]string{"signal": "signals"}
 
 type traceFlags struct {
 	json     bool
@@ -42,10 +47,10 @@ type traceFlags struct {
 func newTraceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace KIND [flags]",
-		Short: "Stream kernel events live (exec, exit, open, connect)",
+		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal)",
 		Long: `Stream events as they happen, one line each, until interrupted.
 
-Kinds: exec, exit, open, connect. Filters run in the kernel, so filtered-out
+Kinds: exec, exit, open, connect, oom, signal. Filters run in the kernel, so filtered-out
 events cost no ring buffer traffic. On exit kscope prints one line on stderr:
 events shown, lost (ring buffer full) and filtered.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -187,7 +192,11 @@ func runTrace(cmd *cobra.Command, kind string, f traceFlags) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	c, err := collector.New(kind, collector.Config{Filter: flt, RingBytes: ring, Logger: logger})
+	name := kind
+	if n, ok := traceCollector[kind]; ok {
+		name = n
+	}
+	c, err := collector.New(name, collector.Config{Filter: flt, RingBytes: ring, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -13,8 +13,11 @@ import (
 	"github.com/kscope/kscope/internal/metrics"
 )
 
-// Name is the collector's registry name and the events' type.
-const Name = "signal"
+// Name is the collector's registry name; EventType its events' type.
+const (
+	Name      = "signals"
+	EventType = "signal"
+)
 
 func init() { collector.Register(Name, New) }
 

@@ -37,7 +37,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
 		Comm: raw.Hdr.Comm,
 	}
-	h.Fill(&ev.Header, Name, d.clock)
+	h.Fill(&ev.Header, EventType, d.clock)
 	ev.Signo = raw.Signo & 0x7f
 	ev.Signal = d.names[ev.Signo]
 	ev.Code = raw.Code

@@ -22,6 +22,5 @@
 // started). The pid, uid and comm filters apply to the target's events; the
 // counters count every signal.
 //
-// The registry name is "signal", the events' type, as `kscope trace
-// signal` expects.
+// The registry name is "signals"; the events' type is "signal".
 package signals

@@ -1,0 +1,36 @@
+package block_test
+
+import (
+	"io"
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+)
+
+// enableProgStats turns on the kernel's run-time accounting of BPF
+// programs until the returned closer is closed; nil where the kernel
+// refuses.
+func enableProgStats(b *testing.B) io.Closer {
+	b.Helper()
+	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	if err != nil {
+		b.Logf("no BPF run-time stats: %v", err)
+		return nil
+	}
+	return c
+}
+
+// reportProgStats reports, for each program of coll that ran, its mean run
+// time (ns/NAME) and how often it ran per op (runs/op/NAME).
+func reportProgStats(b *testing.B, coll *ebpf.Collection) {
+	b.Helper()
+	for name, p := range coll.Programs {
+		st, err := p.Stats()
+		if err != nil || st.RunCount == 0 {
+			continue
+		}
+		b.ReportMetric(float64(st.Runtime.Nanoseconds())/float64(st.RunCount), "ns/"+name)
+		b.ReportMetric(float64(st.RunCount)/float64(b.N), "runs/op/"+name)
+	}
+}

@@ -1,0 +1,334 @@
+package fileio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+
+	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/metrics"
+)
+
+// Name is the collector's registry name.
+const Name = "fileio"
+
+func init() { collector.Register(Name, New) }
+
+// Metric families. Each is per process; sum() over pid gives the system's
+// total, the "other" series included.
+var (
+	descReadBytes = metrics.NewCounter("kscope_fileio_read_bytes_total",
+		"Bytes read from regular files by read, pread64, readv, preadv and preadv2, per process.",
+		"pid", "comm")
+	descWriteBytes = metrics.NewCounter("kscope_fileio_write_bytes_total",
+		"Bytes written to regular files by write, pwrite64, writev, pwritev and pwritev2, per process.",
+		"pid", "comm")
+	descReads = metrics.NewCounter("kscope_fileio_reads_total",
+		"Successful read calls on regular files, per process.",
+		"pid", "comm")
+	descWrites = metrics.NewCounter("kscope_fileio_writes_total",
+		"Successful write calls on regular files, per process.",
+		"pid", "comm")
+	descOpens = metrics.NewCounter("kscope_fileio_opens_total",
+		"Successful open, openat and openat2 calls, whatever they opened, per process.",
+		"pid", "comm")
+	descOpenErrors = metrics.NewCounter("kscope_fileio_open_errors_total",
+		"Failed open, openat and openat2 calls per process and errno.",
+		"pid", "comm", "errno")
+)
+
+// Test knobs.
+var (
+	forceAnyFD bool // load the programs that count every kind of fd
+	// Map sizes; zero keeps the compiled ones.
+	procsEntries, exitedEntries, errsEntries uint32
+)
+
+// Collector aggregates file I/O per process in the kernel.
+type Collector struct {
+	*collector.Tracer
+	log *slog.Logger
+
+	mu         sync.Mutex // serializes Collect and Close
+	anyFD      bool       // reads and writes on every kind of fd count
+	procTop    *metrics.TopK
+	errTop     *metrics.TopK
+	orphanErrs uint64 // open errors whose process's counters went to overflow
+	closed     bool
+	closeOnce  sync.Once
+	closeErr   error
+
+	pkeys []uint32
+	pvals []fileioProcIo
+	xkeys []fileioExitedKey
+	xvals []fileioProcIo
+	ekeys []fileioErrKey
+	evals []uint64
+}
+
+// New returns a fileio collector; Start loads and attaches it.
+func New(cfg collector.Config) (collector.Collector, error) {
+	cfg.RingBytes = 4096 // metrics only: the shared ring buffer stays unused
+	return &Collector{
+		Tracer:  collector.NewTracer(Name, cfg),
+		log:     cfg.Logger,
+		procTop: metrics.NewTopK(cfg.TopK),
+		errTop:  metrics.NewTopK(cfg.TopK),
+	}, nil
+}
+
+// Name implements collector.Collector.
+func (c *Collector) Name() string { return Name }
+
+// checkedProgs count reads and writes on regular files only; anyFDProgs,
+// the fallback, on every fd.
+var (
+	checkedProgs = []string{
+		fileioProgExitRead, fileioProgExitPread64, fileioProgExitReadv, fileioProgExitPreadv, fileioProgExitPreadv2,
+		fileioProgExitWrite, fileioProgExitPwrite64, fileioProgExitWritev, fileioProgExitPwritev, fileioProgExitPwritev2,
+	}
+	anyFDProgs = []string{
+		fileioProgExitReadAnyfd, fileioProgExitPread64Anyfd, fileioProgExitReadvAnyfd, fileioProgExitPreadvAnyfd, fileioProgExitPreadv2Anyfd,
+		fileioProgExitWriteAnyfd, fileioProgExitPwrite64Anyfd, fileioProgExitWritevAnyfd, fileioProgExitPwritevAnyfd, fileioProgExitPwritev2Anyfd,
+	}
+)
+
+// Start loads the programs and attaches them; the collector emits no events.
+func (c *Collector) Start(_ context.Context, _ event.Sink) error {
+	spec, err := loadFileio()
+	if err != nil {
+		return err
+	}
+	// Telling a regular file from the fd at syscall exit needs the saved
+	// user registers (bpf_task_pt_regs, 5.15+) and the task's BTF pointer
+	// (bpf_get_current_task_btf, 5.11+).
+	regs := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs)
+	task := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf)
+	c.anyFD = forceAnyFD || regs != nil || task != nil
+	drop := anyFDProgs
+	if c.anyFD {
+		drop = checkedProgs
+		if !forceAnyFD {
+			c.log.Info("fallback", "what", "reads and writes counted on every kind of fd, not only regular files",
+				"why", fmt.Sprintf("bpf_task_pt_regs: %v; bpf_get_current_task_btf: %v", regs, task))
+		}
+	}
+	for _, p := range drop {
+		delete(spec.Programs, p)
+	}
+	// openat is everywhere; open is missing on arm64 and other new
+	// architectures, openat2 before 5.6.
+	c.Optional = map[string]bool{fileioProgExitOpen: true, fileioProgExitOpenat2: true}
+	for m, n := range map[string]uint32{fileioMapProcs: procsEntries, fileioMapExited: exitedEntries, fileioMapErrs: errsEntries} {
+		if n > 0 {
+			spec.Maps[m].MaxEntries = n
+		}
+	}
+	if err := c.Load(spec); err != nil {
+		return err
+	}
+	return c.AttachAll(spec)
+}
+
+// Close detaches and frees everything; it is idempotent.
+func (c *Collector) Close() error {
+	c.closeOnce.Do(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.closeErr = c.Tracer.Close()
+		c.closed = true
+	})
+	return c.closeErr
+}
+
+// Describe implements metrics.Source.
+func (c *Collector) Describe() []*metrics.Desc {
+	return []*metrics.Desc{descReadBytes, descWriteBytes, descReads, descWrites, descOpens, descOpenErrors}
+}
+
+// ident is a process's identity: pids are reused, (tgid, start) are not.
+type ident struct {
+	tgid  uint32
+	start uint64
+}
+
+func (id ident) key() string {
+	return strconv.FormatUint(uint64(id.tgid), 10) + ":" + strconv.FormatUint(id.start, 10)
+}
+
+// Row values of the per-process families: the activity TopK ranks by
+// (bytes and calls together), then what is emitted.
+const (
+	vActivity = iota
+	vReadBytes
+	vWriteBytes
+	vReads
+	vWrites
+	vOpens
+	vLen
+)
+
+// Collect implements metrics.Source: the K most active processes and
+// "other" in each family. Processes that ended since the last collection
+// are emitted one last time, then forgotten.
+func (c *Collector) Collect(e *metrics.Emitter) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	coll := c.Collection()
+	if coll == nil || c.closed {
+		return nil
+	}
+	// Errors first: every error entry read then has its process in procs
+	// or, if it ended meanwhile, in exited, both read after.
+	var err error
+	errsMap, procsMap, exitedMap := coll.Maps[fileioMapErrs], coll.Maps[fileioMapProcs], coll.Maps[fileioMapExited]
+	if c.ekeys, c.evals, err = dump(errsMap, c.ekeys, c.evals); err != nil {
+		return fmt.Errorf("reading open errors: %w", err)
+	}
+	if c.pkeys, c.pvals, err = dump(procsMap, c.pkeys, c.pvals); err != nil {
+		return fmt.Errorf("reading process counters: %w", err)
+	}
+	if c.xkeys, c.xvals, err = dump(exitedMap, c.xkeys, c.xvals); err != nil {
+		return fmt.Errorf("reading ended processes' counters: %w", err)
+	}
+	var over []fileioProcIo
+	if err := coll.Maps[fileioMapOverflow].Lookup(uint32(0), &over); err != nil {
+		return fmt.Errorf("reading overflow counters: %w", err)
+	}
+
+	// A process that ended between the two reads is in both: the exited
+	// entry is the later one.
+	procs := make(map[ident]*fileioProcIo, len(c.pkeys)+len(c.xkeys))
+	for i, tgid := range c.pkeys {
+		procs[ident{tgid, c.pvals[i].StartNs}] = &c.pvals[i]
+	}
+	ended := make(map[ident]bool, len(c.xkeys))
+	for i, k := range c.xkeys {
+		id := ident{k.Tgid, k.StartNs}
+		procs[id] = &c.xvals[i]
+		ended[id] = true
+	}
+	c.emitProcs(e, procs, over)
+	stale := c.emitErrors(e, procs, ended, over)
+
+	// Forget ended processes: their last counts are out.
+	if err := deleteKeys(exitedMap, c.xkeys); err != nil {
+		return fmt.Errorf("deleting ended processes: %w", err)
+	}
+	if err := deleteKeys(errsMap, stale); err != nil {
+		return fmt.Errorf("deleting ended processes' open errors: %w", err)
+	}
+	return nil
+}
+
+func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo, over []fileioProcIo) {
+	rows := make([]metrics.Row, 0, len(procs))
+	for id, p := range procs {
+		v := make([]float64, vLen)
+		v[vReadBytes] = float64(p.ReadBytes)
+		v[vWriteBytes] = float64(p.WriteBytes)
+		v[vReads] = float64(p.Reads)
+		v[vWrites] = float64(p.Writes)
+		v[vOpens] = float64(p.Opens)
+		v[vActivity] = v[vReadBytes] + v[vWriteBytes] + v[vReads] + v[vWrites] + v[vOpens]
+		rows = append(rows, metrics.Row{
+			Key:    id.key(),
+			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:])},
+			Values: v,
+		})
+	}
+	kept, other := c.procTop.Select(rows)
+	for _, r := range kept {
+		emitProc(e, r.Values, r.Labels...)
+	}
+	// Calls that found the per-process map full belong to "other" too.
+	o := make([]float64, vLen)
+	copy(o, other)
+	for _, p := range over {
+		o[vReadBytes] += float64(p.ReadBytes)
+		o[vWriteBytes] += float64(p.WriteBytes)
+		o[vReads] += float64(p.Reads)
+		o[vWrites] += float64(p.Writes)
+		o[vOpens] += float64(p.Opens)
+	}
+	if other != nil || o[vReadBytes]+o[vWriteBytes]+o[vReads]+o[vWrites]+o[vOpens] > 0 {
+		emitProc(e, o, "other", "other")
+	}
+}
+
+func emitProc(e *metrics.Emitter, v []float64, labels ...string) {
+	e.Counter(descReadBytes, v[vReadBytes], labels...)
+	e.Counter(descWriteBytes, v[vWriteBytes], labels...)
+	e.Counter(descReads, v[vReads], labels...)
+	e.Counter(descWrites, v[vWrites], labels...)
+	e.Counter(descOpens, v[vOpens], labels...)
+}
+
+// emitErrors emits the open errors and returns the error entries to
+// delete: those of ended processes, and those whose process is gone from
+// both maps (its counters went to overflow when it ended), which count in
+// "other" from now on.
+func (c *Collector) emitErrors(e *metrics.Emitter, procs map[ident]*fileioProcIo, ended map[ident]bool, over []fileioProcIo) []fileioErrKey {
+	var stale []fileioErrKey
+	rows := make([]metrics.Row, 0, len(c.ekeys))
+	for i, k := range c.ekeys {
+		id := ident{k.Tgid, k.StartNs}
+		p, ok := procs[id]
+		if !ok {
+			c.orphanErrs += c.evals[i]
+			stale = append(stale, k)
+			continue
+		}
+		if ended[id] {
+			stale = append(stale, k)
+		}
+		errno := event.ErrnoName(-int64(k.Err))
+		rows = append(rows, metrics.Row{
+			Key:    id.key() + ":" + errno,
+			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), errno},
+			Values: []float64{float64(c.evals[i])},
+		})
+	}
+	kept, other := c.errTop.Select(rows)
+	for _, r := range kept {
+		e.Counter(descOpenErrors, r.Values[0], r.Labels...)
+	}
+	o := float64(c.orphanErrs)
+	if other != nil {
+		o += other[0]
+	}
+	for _, p := range over {
+		o += float64(p.OpenErrors)
+	}
+	if other != nil || o > 0 {
+		e.Counter(descOpenErrors, o, "other", "other", "other")
+	}
+	return stale
+}
+
+// deleteKeys deletes keys from m: in one batch where the kernel can (5.6+).
+func deleteKeys[K any](m *ebpf.Map, keys []K) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	_, err := m.BatchDelete(keys, nil)
+	if err == nil || !errors.Is(err, ebpf.ErrNotSupported) && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return err
+	}
+	// One at a time: the kernel lacks batches, or a batch stopped at a
+	// key someone else deleted.
+	for _, k := range keys {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}
