@@ -130,10 +130,18 @@ func (t *Tracer) Stats() Stats {
 // collection. It is idempotent.
 func (t *Tracer) Close() error {
 	t.closeOnce.Do(func() {
-		var errs []error
-		for i := len(t.links) - 1; i >= 0; i-- {
-			errs = append(errs, t.links[i].Close())
+		// Detaching waits for an RCU grace period per link: do them
+		// together, not one after another.
+		errs := make([]error, len(t.links), len(t.links)+1)
+		var wg sync.WaitGroup
+		for i, l := range t.links {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = l.Close()
+			}()
 		}
+		wg.Wait()
 		if t.reader != nil {
 			errs = append(errs, t.reader.Drain())
 		}
