@@ -11,4 +11,5 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/process"
 	_ "github.com/kscope/kscope/internal/collector/signals"
+	_ "github.com/kscope/kscope/internal/collector/tcp"
 )

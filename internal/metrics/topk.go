@@ -30,12 +30,19 @@ type TopK struct {
 	at    time.Time
 	keys  map[string]*topKey
 	other []float64
+	rank  []ranked
+}
+
+type ranked struct {
+	row   int
+	score float64
+	delta []float64
 }
 
 type topKey struct {
-	last  []float64
-	score float64
-	seen  bool
+	last, delta []float64
+	score       float64
+	seen        bool
 }
 
 // NewTopK returns a TopK keeping k keys.
@@ -57,19 +64,14 @@ func (t *TopK) Select(rows []Row) (kept []Row, other []float64) {
 	for _, k := range t.keys {
 		k.seen = false
 	}
-	type ranked struct {
-		row   int
-		score float64
-		delta []float64
-	}
-	rank := make([]ranked, 0, len(rows))
+	rank := t.rank[:0]
 	for i, r := range rows {
 		k, ok := t.keys[r.Key]
 		if !ok || len(k.last) != len(r.Values) {
-			k = &topKey{last: make([]float64, len(r.Values))}
+			k = &topKey{last: make([]float64, len(r.Values)), delta: make([]float64, len(r.Values))}
 			t.keys[r.Key] = k
 		}
-		delta := make([]float64, len(r.Values))
+		delta := k.delta
 		for j, v := range r.Values {
 			d := v - k.last[j]
 			if d < 0 { // the key was reset (evicted and re-created)
@@ -93,6 +95,7 @@ func (t *TopK) Select(rows []Row) (kept []Row, other []float64) {
 		}
 		return rows[rank[a].row].Key < rows[rank[b].row].Key
 	})
+	t.rank = rank
 	for i, r := range rank {
 		if i < t.K {
 			kept = append(kept, rows[r.row])
