@@ -53,6 +53,8 @@ fuzz:
 
 bench:
 	bash bench/run.sh
+	bash bench/syscalls.sh
+	bash bench/agent.sh
 
 clean:
 	rm -rf bin

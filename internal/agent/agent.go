@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -27,7 +28,7 @@ import (
 // EventRingBytes is the ring buffer of each event-streaming collector in
 // the agent: event rates there are those of execs, exits, connects and OOM
 // kills, and the agent reads continuously.
-const EventRingBytes = 1 << 20
+const EventRingBytes = 512 << 10
 
 // DefaultCollectors lists every collector the agent knows and whether it
 // runs when the configuration does not say. open is off: every file open
@@ -111,6 +112,9 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	}
 	a.stats = enableStats(logger)
 	a.startCollectors(ctx)
+	// Everything is loaded: the kernel's parsed BTF is no longer needed.
+	bpfx.ReleaseKernelTypes()
+	runtime.GC()
 	a.self = newSelf(a)
 	a.descs = a.describe()
 

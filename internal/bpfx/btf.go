@@ -7,11 +7,35 @@ import (
 	"github.com/cilium/ebpf/btf"
 )
 
-var kernelBTF = sync.OnceValues(btf.LoadKernelSpec)
+var (
+	kernelMu   sync.Mutex
+	kernelSpec *btf.Spec
+)
 
-// KernelTypes returns the running kernel's BTF, parsed once per process.
-// Every load without it parses /sys/kernel/btf/vmlinux again (about 15 ms).
-func KernelTypes() (*btf.Spec, error) { return kernelBTF() }
+// KernelTypes returns the running kernel's BTF, parsed once and kept until
+// ReleaseKernelTypes. Every load without it parses /sys/kernel/btf/vmlinux
+// again (about 15 ms).
+func KernelTypes() (*btf.Spec, error) {
+	kernelMu.Lock()
+	defer kernelMu.Unlock()
+	if kernelSpec != nil {
+		return kernelSpec, nil
+	}
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return nil, err
+	}
+	kernelSpec = spec
+	return spec, nil
+}
+
+// ReleaseKernelTypes lets the parsed kernel BTF (megabytes of types)
+// be freed once everything is loaded; a later KernelTypes parses it again.
+func ReleaseKernelTypes() {
+	kernelMu.Lock()
+	kernelSpec = nil
+	kernelMu.Unlock()
+}
 
 // loadMu serializes loads that share the kernel spec, whose lazy decoder
 // is filled in as relocations look types up.
