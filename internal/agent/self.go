@@ -62,7 +62,7 @@ func newSelf(a *Agent) *self {
 		evExpired:       metrics.NewCounter("kscope_self_events_expired_total", "Events deleted from the event store by retention."),
 		headSeries:      metrics.NewGauge("kscope_self_tsdb_head_series", "Series in the metrics store's in-memory head."),
 		samplesAppended: metrics.NewCounter("kscope_self_tsdb_samples_appended_total", "Samples written to the metrics store."),
-		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused."),
+		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
 	}
 }
 
@@ -157,7 +157,8 @@ func (s *self) collect(e *metrics.Emitter) {
 	if m := s.a.metrics; m != nil {
 		e.Gauge(s.headSeries, float64(m.HeadSeries()))
 		e.Counter(s.samplesAppended, float64(m.Appended()))
-		e.Counter(s.samplesReject, float64(m.Rejected()))
+		e.Counter(s.samplesReject, float64(m.Rejected()), "invalid")
+		e.Counter(s.samplesReject, float64(m.Limited()), "series_limit")
 	}
 }
 

@@ -20,7 +20,8 @@ type Row struct {
 // other accumulates the increases of the keys not kept, so it only ever
 // grows and sum(rate(...)) over the family stays right as keys come, go
 // and change rank. Activity decays with a one-minute half-life, so a burst
-// does not keep a key forever. Memory is bounded by the number of rows
+// does not keep a key forever, and a kept key only yields its place to one
+// at least twice as active, so series do not flap. Memory is bounded by the number of rows
 // passed in, which the kernel map bounds.
 type TopK struct {
 	K        int
@@ -42,7 +43,7 @@ type ranked struct {
 type topKey struct {
 	last, delta []float64
 	score       float64
-	seen        bool
+	seen, kept  bool
 }
 
 // NewTopK returns a TopK keeping k keys.
@@ -82,7 +83,13 @@ func (t *TopK) Select(rows []Row) (kept []Row, other []float64) {
 		}
 		k.seen = true
 		k.score = k.score*decay + delta[0]
-		rank = append(rank, ranked{i, k.score, delta})
+		// Kept keys hold their place until a newcomer is twice as
+		// busy: fewer series come and go.
+		eff := k.score
+		if k.kept {
+			eff *= 2
+		}
+		rank = append(rank, ranked{i, eff, delta})
 	}
 	for key, k := range t.keys {
 		if !k.seen {
@@ -97,7 +104,9 @@ func (t *TopK) Select(rows []Row) (kept []Row, other []float64) {
 	})
 	t.rank = rank
 	for i, r := range rank {
-		if i < t.K {
+		k := t.keys[rows[r.row].Key]
+		k.kept = i < t.K
+		if k.kept {
 			kept = append(kept, rows[r.row])
 			continue
 		}

@@ -27,8 +27,15 @@ type Metrics struct {
 	gen  uint64
 	buf  []byte
 
-	appended, rejected atomic.Uint64
+	// MaxSeries caps the series in memory: beyond it, samples of new
+	// series are refused and counted (Limited) until compaction frees some.
+	MaxSeries uint64
+
+	appended, rejected, limited atomic.Uint64
 }
+
+// DefaultMaxSeries is the head series cap OpenMetrics sets.
+const DefaultMaxSeries = 20000
 
 type ref struct {
 	ref  storage.SeriesRef
@@ -44,16 +51,18 @@ func OpenMetrics(dir string, retention time.Duration, logger *slog.Logger) (*Met
 	// An agent holds thousands of series, not millions: a smaller lock
 	// stripe saves megabytes of memory.
 	opts.StripeSize = 1024
+	// Series that ended (processes, top-K keys) leave memory when the head
+	// is compacted into a block: every half hour rather than every two
+	// hours keeps a host with many short-lived processes bounded.
+	opts.MinBlockDuration = (30 * time.Minute).Milliseconds()
 	// Blocks span at most a tenth of the retention, so retention is
 	// honoured to within that.
-	if span := retention.Milliseconds() / 10; span < opts.MaxBlockDuration {
-		opts.MaxBlockDuration = max(span, opts.MinBlockDuration)
-	}
+	opts.MaxBlockDuration = max(min(retention.Milliseconds()/10, opts.MaxBlockDuration), opts.MinBlockDuration)
 	db, err := tsdb.Open(filepath.Join(dir, "metrics"), logger, nil, opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("opening the metrics store in %s: %w", dir, err)
 	}
-	return &Metrics{db: db, refs: map[string]ref{}}, nil
+	return &Metrics{db: db, refs: map[string]ref{}, MaxSeries: DefaultMaxSeries}, nil
 }
 
 // DB returns the TSDB, to query it.
@@ -69,18 +78,27 @@ func (m *Metrics) Appended() uint64 { return m.appended.Load() }
 // Rejected counts samples the TSDB refused.
 func (m *Metrics) Rejected() uint64 { return m.rejected.Load() }
 
+// Limited counts samples of new series refused because MaxSeries series
+// were in memory.
+func (m *Metrics) Limited() uint64 { return m.limited.Load() }
+
 // Append stores one collection at time t. Series written last time and
 // missing now get a staleness marker, as Prometheus does when a target
 // stops exposing a series, so queries do not carry them on for 5 minutes.
 // The samples are acknowledged when Append returns: they are in the WAL.
 func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sample) error {
 	ts := t.UnixMilli()
+	full := m.MaxSeries > 0 && m.db.Head().NumSeries() >= m.MaxSeries
 	app := m.db.Appender(ctx)
 	m.gen++
 	var errs []error
 	add := func(name string, s *metrics.Sample, le string, v float64) {
 		key := m.key(name, s, le)
 		r, ok := m.refs[string(key)]
+		if !ok && full {
+			m.limited.Add(1)
+			return
+		}
 		if !ok {
 			b := labels.NewScratchBuilder(len(s.Values) + 2)
 			b.Add(labels.MetricName, name)

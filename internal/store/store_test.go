@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +194,28 @@ func keys(m map[string][]float64) string {
 		ks = append(ks, k)
 	}
 	return strings.Join(ks, " ")
+}
+
+// Beyond MaxSeries, new series are refused and counted; known ones go on.
+func TestMetricsSeriesCap(t *testing.T) {
+	m, err := OpenMetrics(t.TempDir(), time.Hour, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.MaxSeries = 3
+	c := metrics.NewCounter("kscope_cap_total", "c", "k")
+	now := time.Now()
+	for round := range 3 {
+		var e metrics.Emitter
+		for i := range 3 + round {
+			e.Counter(c, float64(round), strconv.Itoa(i))
+		}
+		if err := m.Append(context.Background(), now.Add(time.Duration(round)*time.Second), e.Samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.HeadSeries() != 3 || m.Appended() != 9 || m.Limited() != 1+2 {
+		t.Errorf("series %d appended %d limited %d, want 3 9 3", m.HeadSeries(), m.Appended(), m.Limited())
+	}
 }
