@@ -30,6 +30,11 @@ import (
 // kills, and the agent reads continuously.
 const EventRingBytes = 512 << 10
 
+// EventLatency is how long an event may wait in its ring buffer before the
+// agent stores it: the reader also wakes whenever an eighth of the ring
+// fills, so this only matters when events trickle in.
+const EventLatency = 500 * time.Millisecond
+
 // DefaultCollectors lists every collector the agent knows and whether it
 // runs when the configuration does not say. open is off: every file open
 // on the host is an event stream for `kscope trace open`, not history.
@@ -207,7 +212,7 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		}
 		notes := &noteHandler{}
 		logger := slog.New(teeHandler{a.logger.Handler(), notes})
-		ccfg := collector.Config{TopK: topk, RingBytes: EventRingBytes, Logger: logger}
+		ccfg := collector.Config{TopK: topk, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
 		start := time.Now()
 		c, err := collector.New(name, ccfg)
 		if err == nil {

@@ -45,7 +45,8 @@ type RingReader struct {
 	err   error
 }
 
-// FlushEvery bounds how long an event can wait in the ring buffer.
+// FlushEvery bounds how long an event can wait in the ring buffer, unless
+// the reader is started with another bound.
 const FlushEvery = 50 * time.Millisecond
 
 // StartRingReader opens a reader on m and calls handle for every record and
@@ -53,6 +54,12 @@ const FlushEvery = 50 * time.Millisecond
 // The loop runs until Drain or Close: stopping on a cancelled context would
 // drop the records still waiting in the ring buffer.
 func StartRingReader(m *ebpf.Map, handle func([]byte), idle func()) (*RingReader, error) {
+	return StartRingReaderEvery(m, FlushEvery, handle, idle)
+}
+
+// StartRingReaderEvery is StartRingReader with the wait bound every: a
+// longer one costs fewer wakeups when events trickle in.
+func StartRingReaderEvery(m *ebpf.Map, every time.Duration, handle func([]byte), idle func()) (*RingReader, error) {
 	rd, err := ringbuf.NewReader(m)
 	if err != nil {
 		return nil, fmt.Errorf("opening ring buffer: %w", err)
@@ -62,7 +69,7 @@ func StartRingReader(m *ebpf.Map, handle func([]byte), idle func()) (*RingReader
 		defer close(r.done)
 		var rec ringbuf.Record
 		for {
-			rd.SetDeadline(time.Now().Add(FlushEvery))
+			rd.SetDeadline(time.Now().Add(every))
 			err := rd.ReadInto(&rec)
 			switch {
 			case err == nil:

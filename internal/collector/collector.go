@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/kscope/kscope/internal/event"
 )
@@ -54,8 +55,12 @@ type Config struct {
 	RingBytes int
 	// TopK bounds per-process and per-endpoint metric families to the K
 	// most active keys plus an "other" series (see metrics.TopK).
-	TopK   int
-	Logger *slog.Logger
+	TopK int
+	// Latency bounds how long an event may wait in the ring buffer before
+	// it is delivered (0: bpfx.FlushEvery, for live output). A daemon that
+	// stores events can wait longer and wake less.
+	Latency time.Duration
+	Logger  *slog.Logger
 }
 
 // Defaults for what Config leaves zero.

@@ -99,7 +99,11 @@ func (t *Tracer) AttachAll(spec *ebpf.CollectionSpec) error {
 // emit, or returns false for a malformed record. Reading goes on until Close,
 // which detaches first and then delivers what is left.
 func (t *Tracer) Run(_ context.Context, sink event.Sink, decode func([]byte) (event.Event, bool)) error {
-	rd, err := bpfx.StartRingReader(t.coll.Maps["events"], func(raw []byte) {
+	every := t.cfg.Latency
+	if every <= 0 {
+		every = bpfx.FlushEvery
+	}
+	rd, err := bpfx.StartRingReaderEvery(t.coll.Maps["events"], every, func(raw []byte) {
 		ev, ok := decode(raw)
 		if !ok {
 			t.malformed.Add(1)
