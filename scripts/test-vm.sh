@@ -11,7 +11,7 @@
 # Usage:
 #   scripts/test-vm.sh [options] [PACKAGE...]
 #
-#   default packages: ./internal/bpfx ./internal/doctor ./internal/collector/...
+#   default packages: ./internal/bpfx ./internal/doctor ./internal/agent ./internal/collector/...
 #   (package patterns as for go list; packages without test files are skipped)
 #
 # Options:
@@ -52,7 +52,7 @@ while getopts "r:k:M:qh" o; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -gt 0 ] || set -- ./internal/bpfx ./internal/doctor ./internal/collector/...
+[ $# -gt 0 ] || set -- ./internal/bpfx ./internal/doctor ./internal/agent ./internal/collector/...
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VM="$ROOT/scripts/kernel-vm"
