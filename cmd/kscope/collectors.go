@@ -10,6 +10,8 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/process"
+	_ "github.com/kscope/kscope/internal/collector/sched"
 	_ "github.com/kscope/kscope/internal/collector/signals"
+	_ "github.com/kscope/kscope/internal/collector/syscalls"
 	_ "github.com/kscope/kscope/internal/collector/tcp"
 )

@@ -1,0 +1,19 @@
+package sched
+
+// SetForceRaw makes Start take the raw tracepoint fallback.
+func SetForceRaw(on bool) { forceRaw = on }
+
+// SetSkipStorage leaves the tasks that exist at Start without task storage.
+func SetSkipStorage(on bool) { skipStorage = on }
+
+// SetMapSizes overrides the max_entries of the named maps.
+func SetMapSizes(m map[string]uint32) { mapSizes = m }
+
+// MapWaitsHash is the fallback's pid map.
+const MapWaitsHash = schedMapWaitsHash
+
+// LatLo and LatSlots describe the kernel's latency slots.
+const (
+	LatLo    = latLo
+	LatSlots = len(schedHist{}.Slots)
+)

@@ -1,0 +1,528 @@
+package syscalls
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/metrics"
+)
+
+// Name is the collector's registry name.
+const Name = "syscalls"
+
+func init() { collector.Register(Name, New) }
+
+// An exited process's final counts are emitted by every Collect for
+// exitedRetention after the first Collect that found it gone, and for at
+// most maxExited processes (the oldest go first).
+const (
+	exitedRetention = 30 * time.Second
+	maxExited       = 4096
+)
+
+var (
+	descCalls = metrics.NewCounter("kscope_syscalls_total",
+		"System calls made, by syscall, counted as they enter: calls still blocked and calls that never return (exit_group) included.",
+		"syscall")
+	descErrors = metrics.NewCounter("kscope_syscall_errors_total",
+		"System calls that returned an error (-4095 to -1), by syscall and errno.",
+		"syscall", "errno")
+	descDuration = metrics.NewHistogram("kscope_syscall_duration_seconds",
+		"Time from system call entry to return, by syscall.",
+		"syscall")
+	descProcCalls = metrics.NewCounter("kscope_process_syscalls_total",
+		"System calls made by a process, by syscall, counted as they enter: the top-K pid and syscall pairs by recent calls, the rest summed in the \"other\" series.",
+		"pid", "comm", "syscall")
+	descProcErrors = metrics.NewCounter("kscope_process_syscall_errors_total",
+		"System calls of a process that returned an error, by syscall, for the pid and syscall pairs of kscope_process_syscalls_total.",
+		"pid", "comm", "syscall")
+	descDropped = metrics.NewCounter("kscope_syscalls_dropped_total",
+		"Updates the syscalls collector's BPF programs dropped, by reason: the errno or per-process map was full, or a thread had no task storage.",
+		"reason")
+)
+
+// Test knobs: forceHash makes Start take the fallback for kernels without
+// task storage, so tests cover it; mapSizes overrides max_entries;
+// enterOnly leaves sys_exit unhooked (no durations, no errors), for the
+// benchmark to show what the exit hook costs.
+var (
+	forceHash bool
+	mapSizes  map[string]uint32
+	enterOnly bool
+)
+
+// Collector counts system calls in the kernel. It emits no events.
+type Collector struct {
+	*collector.Tracer
+	cfg collector.Config
+
+	mu      sync.Mutex
+	iter    *link.Iter
+	started bool
+	closed  bool
+	ncpu    int
+	now     func() time.Time
+	topK    *metrics.TopK
+	procs   map[procKey]*procState
+	warned  bool
+
+	// Buffers reused by Collect.
+	statKeys  []uint32
+	stats     []syscallsSysStat
+	errKeys   []syscallsErrnoKey
+	errVals   []uint64
+	procKeys  []syscallsProcKey
+	procVals  []syscallsProcVal
+	hash      map[procKey]syscallsProcVal
+	pending   map[procKey][2]uint64
+	alive     map[procID]string
+	iterBuf   bytes.Buffer
+	dropVals  []uint64
+	rows      []metrics.Row
+	histSlots []uint64
+}
+
+// procID is a process: a pid reused by a later process is another procID.
+type procID struct {
+	tgid  uint32
+	start uint64
+}
+
+type procKey struct {
+	procID
+	nr uint32
+}
+
+// procState is what Collect knows of one process and syscall.
+type procState struct {
+	row metrics.Row
+	// Counts taken out of the kernel map when the process was found gone.
+	baseCalls, baseErrors uint64
+	exited                time.Time // zero while the process lives
+	seen                  bool      // in the kernel map or caches this Collect
+}
+
+// New returns a syscalls collector; Start loads and attaches it.
+func New(cfg collector.Config) (collector.Collector, error) {
+	// Metric-only: the shared ring buffer is never written.
+	cfg.RingBytes = 4096
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TopK <= 0 {
+		cfg.TopK = collector.DefaultTopK
+	}
+	return &Collector{
+		Tracer:  collector.NewTracer(Name, cfg),
+		cfg:     cfg,
+		now:     time.Now,
+		topK:    metrics.NewTopK(cfg.TopK),
+		procs:   map[procKey]*procState{},
+		hash:    map[procKey]syscallsProcVal{},
+		alive:   map[procID]string{},
+		pending: map[procKey][2]uint64{},
+	}, nil
+}
+
+// Name implements collector.Collector.
+func (c *Collector) Name() string { return Name }
+
+// taskStorage reports whether the kernel has task local storage and
+// bpf_get_current_task_btf (both Linux 5.11), or why not.
+func taskStorage() error {
+	if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
+		return fmt.Errorf("task storage maps: %w", err)
+	}
+	if err := features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnGetCurrentTaskBtf); err != nil {
+		return fmt.Errorf("bpf_get_current_task_btf: %w", err)
+	}
+	return nil
+}
+
+// Start loads the programs and attaches them; sink is not used.
+func (c *Collector) Start(_ context.Context, _ event.Sink) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started || c.closed {
+		return errors.New("syscalls: started twice or after Close")
+	}
+	c.started = true
+	ncpu, err := ebpf.PossibleCPU()
+	if err != nil {
+		return fmt.Errorf("counting CPUs: %w", err)
+	}
+	c.ncpu = ncpu
+	spec, err := loadSyscalls()
+	if err != nil {
+		return err
+	}
+	for name, n := range mapSizes {
+		spec.Maps[name].MaxEntries = n
+	}
+	// Task storage for the call in flight and the per-process count cache
+	// where the kernel has it; a hash keyed by thread id otherwise.
+	iter := syscallsProgDumpTasks
+	why := taskStorage()
+	if forceHash && why == nil {
+		why = errors.New("forced")
+	}
+	if why == nil {
+		for _, p := range []string{syscallsProgSysEnterHash, syscallsProgSysExitHash, syscallsProgDumpAlive} {
+			delete(spec.Programs, p)
+		}
+		delete(spec.Maps, syscallsMapPending)
+	} else {
+		c.cfg.Logger.Info("fallback", "what", "entry times in a hash keyed by thread id, one per-process map update per call",
+			"why", why.Error())
+		for _, p := range []string{syscallsProgSysEnter, syscallsProgSysExit, syscallsProgSchedProcessExit, syscallsProgDumpTasks} {
+			delete(spec.Programs, p)
+		}
+		delete(spec.Maps, syscallsMapTasks)
+		iter = syscallsProgDumpAlive
+	}
+	if enterOnly {
+		delete(spec.Programs, syscallsProgSysExit)
+		delete(spec.Programs, syscallsProgSysExitHash)
+	}
+	if err := c.Load(spec); err != nil {
+		return err
+	}
+	// The tracepoints through the Tracer; the iterator here.
+	tps := *spec
+	tps.Programs = map[string]*ebpf.ProgramSpec{}
+	for name, ps := range spec.Programs {
+		if strings.HasPrefix(ps.SectionName, "raw_tracepoint/") {
+			tps.Programs[name] = ps
+		}
+	}
+	if err := c.AttachAll(&tps); err != nil {
+		return err
+	}
+	it, err := link.AttachIter(link.IterOptions{Program: c.Collection().Programs[iter]})
+	if err != nil {
+		return fmt.Errorf("attaching the task iterator: %w", err)
+	}
+	c.iter = it
+
+	n := nrSlots + 1
+	c.statKeys = make([]uint32, n)
+	c.stats = make([]syscallsSysStat, n*ncpu)
+	c.errKeys = make([]syscallsErrnoKey, 256)
+	c.errVals = make([]uint64, len(c.errKeys)*ncpu)
+	c.procKeys = make([]syscallsProcKey, 1024)
+	c.procVals = make([]syscallsProcVal, len(c.procKeys))
+	c.dropVals = make([]uint64, ncpu)
+	c.histSlots = make([]uint64, latLo+len(syscallsSysStat{}.Slots))
+	return nil
+}
+
+// Close detaches the programs and frees them. It is idempotent.
+func (c *Collector) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	var errs []error
+	if c.iter != nil {
+		errs = append(errs, c.iter.Close())
+		c.iter = nil
+	}
+	errs = append(errs, c.Tracer.Close())
+	return errors.Join(errs...)
+}
+
+// Describe implements metrics.Source.
+func (c *Collector) Describe() []*metrics.Desc {
+	return []*metrics.Desc{descCalls, descErrors, descDuration, descProcCalls, descProcErrors, descDropped}
+}
+
+// Collect implements metrics.Source: it reads the kernel maps and emits
+// cumulative values.
+func (c *Collector) Collect(e *metrics.Emitter) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started || c.closed || c.Collection() == nil {
+		return errors.New("syscalls: collector not running")
+	}
+	maps := c.Collection().Maps
+	if err := c.collectSyscalls(e, maps[syscallsMapSysStats]); err != nil {
+		return err
+	}
+	if err := c.collectErrnos(e, maps[syscallsMapErrnos]); err != nil {
+		return err
+	}
+	if err := c.collectProcs(e, maps[syscallsMapProcs]); err != nil {
+		return err
+	}
+	for i, reason := range dropReasons {
+		if err := maps[syscallsMapDrops].Lookup(uint32(i), c.dropVals); err != nil {
+			return fmt.Errorf("reading drops: %w", err)
+		}
+		e.Counter(descDropped, float64(sum(c.dropVals)), reason)
+	}
+	return nil
+}
+
+func sum(vs []uint64) (n uint64) {
+	for _, v := range vs {
+		n += v
+	}
+	return n
+}
+
+// readAll reads every entry of m in batches of len(keys), calling fn with
+// each key and its values: one per CPU for a per-CPU map, so vals holds
+// len(keys)*per values.
+func readAll[K, V any](m *ebpf.Map, keys []K, vals []V, per int, fn func(*K, []V)) error {
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		for i := 0; i < n; i++ {
+			fn(&keys[i], vals[i*per:(i+1)*per])
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) || err == nil && n == 0 {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+func (c *Collector) collectSyscalls(e *metrics.Emitter, m *ebpf.Map) error {
+	n := len(c.statKeys)
+	var cursor ebpf.MapBatchCursor
+	if _, err := m.BatchLookup(&cursor, c.statKeys, c.stats, nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("reading syscall counters: %w", err)
+	}
+	for idx := 0; idx < n; idx++ {
+		var calls, total, sumNs uint64
+		clear(c.histSlots)
+		for _, s := range c.stats[idx*c.ncpu : (idx+1)*c.ncpu] {
+			calls += s.Calls
+			sumNs += s.SumNs
+			for i, v := range s.Slots {
+				c.histSlots[latLo+i] += v
+				total += v
+			}
+		}
+		if calls == 0 && total == 0 {
+			continue
+		}
+		name := syscallName(uint32(c.statKeys[idx]))
+		e.Counter(descCalls, float64(calls), name)
+		if total > 0 {
+			e.Histogram(descDuration, metrics.Log2(c.histSlots, sumNs, 1e-9, metrics.LatencyLo, metrics.LatencyHi), name)
+		}
+	}
+	return nil
+}
+
+func (c *Collector) collectErrnos(e *metrics.Emitter, m *ebpf.Map) error {
+	err := readAll(m, c.errKeys, c.errVals, c.ncpu, func(k *syscallsErrnoKey, v []uint64) {
+		e.Counter(descErrors, float64(sum(v)), syscallName(k.Nr), event.ErrnoName(-int64(k.Err)))
+	})
+	if err != nil {
+		return fmt.Errorf("reading errno counters: %w", err)
+	}
+	return nil
+}
+
+// collectProcs emits the per-process families. Its counts come from three
+// places: the per-process hash, the slots of the threads' task storage not
+// flushed to it yet (through the task iterator, which also lists the live
+// processes), and the counts of processes found gone, which are taken out
+// of the hash. Reading the hash before the caches only ever misses counts
+// moving between them at that moment, never counts them twice; emitted
+// values never decrease.
+func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
+	now := c.now()
+	clear(c.hash)
+	clear(c.pending)
+	clear(c.alive)
+	err := readAll(m, c.procKeys, c.procVals, 1, func(k *syscallsProcKey, v []syscallsProcVal) {
+		c.hash[procKey{procID{k.Tgid, k.StartNs}, k.Nr}] = v[0]
+	})
+	if err != nil {
+		return fmt.Errorf("reading per-process counters: %w", err)
+	}
+	if err := c.readIter(); err != nil {
+		return err
+	}
+	if !c.warned && len(c.alive) > 0 {
+		c.warned = true
+		if _, ok := c.alive[c.self()]; !ok {
+			c.cfg.Logger.Warn("the task iterator does not list this process: per-process syscall counts need the host pid namespace")
+		}
+	}
+	for _, s := range c.procs {
+		s.seen = false
+	}
+	for k, v := range c.hash {
+		calls, errs := v.Calls, v.Errors
+		comm, live := c.alive[k.procID]
+		if live {
+			p := c.pending[k]
+			calls += p[0]
+			errs += p[1]
+			delete(c.pending, k)
+		} else {
+			// Gone: nothing adds to the entry any more. Take its final
+			// value out of the map.
+			var fin syscallsProcVal
+			key := syscallsProcKey{Tgid: k.tgid, Nr: k.nr, StartNs: k.start}
+			if err := m.Lookup(&key, &fin); err == nil {
+				v = fin
+				calls, errs = fin.Calls, fin.Errors
+			}
+			if err := m.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+				return fmt.Errorf("deleting an exited process's counters: %w", err)
+			}
+			comm = metrics.LabelString(v.Comm[:])
+		}
+		s := c.state(k, comm)
+		if !live {
+			s.baseCalls += calls
+			s.baseErrors += errs
+			calls, errs = 0, 0
+			if s.exited.IsZero() {
+				s.exited = now
+			}
+		}
+		s.update(s.baseCalls+calls, s.baseErrors+errs)
+	}
+	// Counts only in the caches: processes whose threads have not flushed yet.
+	for k, p := range c.pending {
+		s := c.state(k, c.alive[k.procID])
+		s.update(s.baseCalls+p[0], s.baseErrors+p[1])
+	}
+	// Processes gone since their entries were taken out: keep their final
+	// counts for a while.
+	exited := 0
+	for k, s := range c.procs {
+		if s.seen {
+			continue
+		}
+		if _, live := c.alive[k.procID]; !live && s.exited.IsZero() {
+			s.exited = now
+		}
+		if !s.exited.IsZero() {
+			if now.Sub(s.exited) > exitedRetention {
+				delete(c.procs, k)
+				continue
+			}
+			exited++
+		}
+	}
+	if exited > maxExited {
+		c.dropOldestExited(exited - maxExited)
+	}
+
+	c.rows = c.rows[:0]
+	for _, s := range c.procs {
+		c.rows = append(c.rows, s.row)
+	}
+	kept, other := c.topK.Select(c.rows)
+	for _, r := range kept {
+		e.Counter(descProcCalls, r.Values[0], r.Labels...)
+		e.Counter(descProcErrors, r.Values[1], r.Labels...)
+	}
+	if other != nil {
+		e.Counter(descProcCalls, other[0], "other", "other", "other")
+		e.Counter(descProcErrors, other[1], "other", "other", "other")
+	}
+	return nil
+}
+
+// self is this process as the iterator reports it.
+func (c *Collector) self() procID {
+	for id := range c.alive {
+		if id.tgid == uint32(os.Getpid()) {
+			return id
+		}
+	}
+	return procID{}
+}
+
+// readIter runs the task iterator: c.alive gets the live processes, and
+// c.pending the counts their threads have cached.
+func (c *Collector) readIter() error {
+	rd, err := c.iter.Open()
+	if err != nil {
+		return fmt.Errorf("opening the task iterator: %w", err)
+	}
+	c.iterBuf.Reset()
+	_, err = c.iterBuf.ReadFrom(rd)
+	if cerr := rd.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("reading the task iterator: %w", err)
+	}
+	return decodeRecords(c.iterBuf.Bytes(), func(r *syscallsProcRec) {
+		id := procID{r.Tgid, r.StartNs}
+		if r.Nr == recAlive {
+			c.alive[id] = metrics.LabelString(r.Comm[:])
+			return
+		}
+		k := procKey{id, r.Nr}
+		p := c.pending[k]
+		p[0] += r.Calls
+		p[1] += r.Errors
+		c.pending[k] = p
+	})
+}
+
+// state returns the state of k, made on first sight, with comm as its label.
+func (c *Collector) state(k procKey, comm string) *procState {
+	s, ok := c.procs[k]
+	if !ok {
+		pid := strconv.FormatUint(uint64(k.tgid), 10)
+		s = &procState{row: metrics.Row{
+			Key:    pid + "/" + strconv.FormatUint(k.start, 10) + "/" + strconv.FormatUint(uint64(k.nr), 10),
+			Labels: []string{pid, comm, syscallName(k.nr)},
+			Values: make([]float64, 2),
+		}}
+		c.procs[k] = s
+	}
+	if comm != "" && s.row.Labels[1] != comm {
+		// A new slice: TopK may hold on to the old row's labels.
+		s.row.Labels = []string{s.row.Labels[0], comm, s.row.Labels[2]}
+	}
+	s.seen = true
+	return s
+}
+
+// update raises the emitted values to calls and errors; they never decrease.
+func (s *procState) update(calls, errors uint64) {
+	s.row.Values[0] = max(s.row.Values[0], float64(calls))
+	s.row.Values[1] = max(s.row.Values[1], float64(errors))
+}
+
+func (c *Collector) dropOldestExited(n int) {
+	var ks []procKey
+	for k, s := range c.procs {
+		if !s.exited.IsZero() && !s.seen {
+			ks = append(ks, k)
+		}
+	}
+	sort.Slice(ks, func(i, j int) bool { return c.procs[ks[i]].exited.Before(c.procs[ks[j]].exited) })
+	for _, k := range ks[:min(n, len(ks))] {
+		delete(c.procs, k)
+	}
+}

@@ -1,0 +1,406 @@
+package syscalls_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/syscalls"
+	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// childEnv makes the test binary a workload: "MODE N [THREADS]".
+const childEnv = "KSCOPE_SYSCALLS_CHILD"
+
+// sysCreateModule has no implementation on x86-64 (ENOSYS) and shares
+// getppid's slot in the per-task cache (110 + 64).
+const sysCreateModule = 174
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(childEnv); mode != "" {
+		os.Exit(child(strings.Fields(mode)))
+	}
+	if comm := os.Getenv(holdEnv); comm != "" {
+		os.Exit(benchHold(comm))
+	}
+	os.Exit(m.Run())
+}
+
+// child runs a workload with raw syscalls only, so the Go runtime adds none
+// of the calls it counts.
+func child(args []string) int {
+	n, _ := strconv.Atoi(args[1])
+	switch args[0] {
+	case "getppid":
+		getppid(n)
+	case "alternate": // evicts the cache slot on every call
+		for i := 0; i < n; i++ {
+			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+			syscall.RawSyscall(sysCreateModule, 0, 0, 0)
+		}
+	case "fchdir": // EBADF
+		for i := 0; i < n; i++ {
+			syscall.RawSyscall(syscall.SYS_FCHDIR, ^uintptr(0), 0, 0)
+		}
+	case "sleep": // 2 ms each
+		ts := unix.Timespec{Nsec: 2e6}
+		for i := 0; i < n; i++ {
+			syscall.Syscall6(unix.SYS_CLOCK_NANOSLEEP, unix.CLOCK_MONOTONIC, 0, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+		}
+	case "threads": // n getppid calls over args[2] threads, which then end
+		threads, _ := strconv.Atoi(args[2])
+		onThreads(threads, func(i int) {
+			share := n / threads
+			if i == 0 {
+				share += n % threads
+			}
+			getppid(share)
+		})
+	case "distinct": // one call each of n distinct syscalls (n <= len(distinct))
+		for _, nr := range distinct[:n] {
+			syscall.RawSyscall(nr, 0, 0, 0)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown child mode", args)
+		return 2
+	}
+	return 0
+}
+
+// distinct are syscalls without side effects that take no arguments.
+var distinct = []uintptr{
+	syscall.SYS_GETPPID, syscall.SYS_GETPGRP, syscall.SYS_GETUID, syscall.SYS_GETGID,
+	syscall.SYS_GETEUID, syscall.SYS_GETEGID, syscall.SYS_GETPID, syscall.SYS_GETTID,
+	syscall.SYS_SETSID, syscall.SYS_SCHED_YIELD, syscall.SYS_SYNC, syscall.SYS_VHANGUP,
+}
+
+func getppid(n int) {
+	for i := 0; i < n; i++ {
+		syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
+	}
+}
+
+// onThreads runs fn(i) on n distinct OS threads at once, which end after.
+func onThreads(n int, fn func(i int)) {
+	var ready, done sync.WaitGroup
+	ready.Add(n)
+	done.Add(n)
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		go func() {
+			defer done.Done()
+			// Never unlocked: the thread ends with the goroutine.
+			runtime.LockOSThread()
+			ready.Done()
+			<-start
+			fn(i)
+		}()
+	}
+	ready.Wait()
+	close(start)
+	done.Wait()
+}
+
+// runChild runs the test binary as a workload and returns its pid once it
+// has exited and been reaped.
+func runChild(t *testing.T, mode string) string {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child %q: %v", mode, err)
+	}
+	return strconv.Itoa(cmd.Process.Pid)
+}
+
+func start(t testing.TB, cfg collector.Config) *syscalls.Collector {
+	t.Helper()
+	testutil.RequireBPF(t)
+	c, err := collector.New(syscalls.Name, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	if err := c.Start(context.Background(), testutil.NewCapture()); err != nil {
+		t.Fatalf("start: %+v", err)
+	}
+	return c.(*syscalls.Collector)
+}
+
+func collect(t *testing.T, c *syscalls.Collector) *metrics.Emitter {
+	t.Helper()
+	var e metrics.Emitter
+	if err := c.Collect(&e); err != nil {
+		t.Fatalf("collect: %v", err)
+	}
+	described := map[*metrics.Desc]bool{}
+	for _, d := range c.Describe() {
+		described[d] = true
+	}
+	for _, s := range e.Samples {
+		if !described[s.Desc] {
+			t.Fatalf("sample of %s, which Describe lacks", s.Desc.Name)
+		}
+	}
+	return &e
+}
+
+func value(e *metrics.Emitter, name string, match ...string) float64 {
+	v, _ := e.Sum(name, match...)
+	return v
+}
+
+// both runs f with the task storage programs and with the fallback.
+func both(t *testing.T, f func(t *testing.T)) {
+	t.Run("task_storage", f)
+	t.Run("hash", func(t *testing.T) {
+		syscalls.SetForceHash(true)
+		defer syscalls.SetForceHash(false)
+		f(t)
+	})
+}
+
+// A process that made exactly N getppid calls and exited is counted
+// exactly, until at least the next Collect; the global counter by at least
+// N (other processes may call getppid too).
+func TestExactCountOfExitedProcess(t *testing.T) {
+	both(t, func(t *testing.T) {
+		// Every pid and syscall pair kept, however little it calls.
+		c := start(t, collector.Config{TopK: 1 << 20})
+		before := value(collect(t, c), "kscope_syscalls_total", "syscall", "getppid")
+		const n = 12345
+		pid := runChild(t, fmt.Sprintf("getppid %d", n))
+
+		e := collect(t, c)
+		got := value(e, "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid")
+		if got != n {
+			t.Errorf("kscope_process_syscalls_total{pid=%s,syscall=getppid} = %v, want %d", pid, got, n)
+		}
+		if s := e.Find("kscope_process_syscalls_total", "pid", pid, "syscall", "getppid"); len(s) == 1 {
+			want := filepath.Base(os.Args[0])
+			want = want[:min(len(want), 15)]
+			if comm := s[0].Label("comm"); comm != want {
+				t.Errorf("comm = %q, want %q", comm, want)
+			}
+		}
+		if got := value(e, "kscope_process_syscall_errors_total", "pid", pid, "syscall", "getppid"); got != 0 {
+			t.Errorf("getppid errors = %v, want 0", got)
+		}
+		if d := value(e, "kscope_syscalls_total", "syscall", "getppid") - before; d < n {
+			t.Errorf("kscope_syscalls_total{syscall=getppid} grew by %v, want at least %d", d, n)
+		}
+		// exit_group never returns, but is counted.
+		if got := value(e, "kscope_process_syscalls_total", "pid", pid, "syscall", "exit_group"); got != 1 {
+			t.Errorf("exit_group calls = %v, want 1", got)
+		}
+
+		// The next Collect still has it.
+		if got := value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid"); got != n {
+			t.Errorf("second Collect: %v, want %d", got, n)
+		}
+	})
+}
+
+// Exited processes are forgotten after the retention time.
+func TestExitedRetention(t *testing.T) {
+	c := start(t, collector.Config{})
+	now := time.Now()
+	syscalls.SetClock(c, func() time.Time { return now })
+	pid := runChild(t, "getppid 10")
+	if got := value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid"); got != 10 {
+		t.Fatalf("got %v, want 10", got)
+	}
+	now = now.Add(syscalls.ExitedRetention / 2)
+	if got := value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid"); got != 10 {
+		t.Fatalf("within retention: got %v, want 10", got)
+	}
+	now = now.Add(syscalls.ExitedRetention)
+	if s := collect(t, c).Find("kscope_process_syscalls_total", "pid", pid); len(s) != 0 {
+		t.Fatalf("after retention: %d series of pid %s remain", len(s), pid)
+	}
+}
+
+// A live process's counts are exact too: the iterator reads the counts its
+// threads have cached and not flushed.
+func TestExactCountOfLiveProcess(t *testing.T) {
+	both(t, func(t *testing.T) {
+		c := start(t, collector.Config{})
+		pid := strconv.Itoa(os.Getpid())
+		before := value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid")
+		const n = 5000
+		onThreads(1, func(int) { getppid(n) }) // ends its thread
+		onThreads(2, func(int) { getppid(n) })
+		// And one on a thread that lives on.
+		done := make(chan struct{})
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			getppid(n)
+			close(done)
+		}()
+		<-done
+		got := value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid") - before
+		if got != 4*n {
+			t.Errorf("this process's getppid calls grew by %v, want %d", got, 4*n)
+		}
+	})
+}
+
+// Calls that evict each other from the per-task cache, errors, and threads
+// that end: all counted exactly.
+func TestCacheEvictionAndErrors(t *testing.T) {
+	both(t, func(t *testing.T) {
+		c := start(t, collector.Config{})
+		before := value(collect(t, c), "kscope_syscall_errors_total", "syscall", "create_module", "errno", "ENOSYS")
+		const n = 3000
+		pid := runChild(t, fmt.Sprintf("alternate %d", n))
+		tpid := runChild(t, fmt.Sprintf("threads %d 7", n))
+		e := collect(t, c)
+		for _, tc := range []struct {
+			name, pid, sc string
+			want          float64
+		}{
+			{"kscope_process_syscalls_total", pid, "getppid", n},
+			{"kscope_process_syscalls_total", pid, "create_module", n},
+			{"kscope_process_syscall_errors_total", pid, "create_module", n},
+			{"kscope_process_syscall_errors_total", pid, "getppid", 0},
+			{"kscope_process_syscalls_total", tpid, "getppid", n},
+		} {
+			if got := value(e, tc.name, "pid", tc.pid, "syscall", tc.sc); got != tc.want {
+				t.Errorf("%s{pid=%s,syscall=%s} = %v, want %v", tc.name, tc.pid, tc.sc, got, tc.want)
+			}
+		}
+		if d := value(e, "kscope_syscall_errors_total", "syscall", "create_module", "errno", "ENOSYS") - before; d < n {
+			t.Errorf("create_module ENOSYS grew by %v, want at least %d", d, n)
+		}
+	})
+}
+
+func TestErrno(t *testing.T) {
+	c := start(t, collector.Config{})
+	before := value(collect(t, c), "kscope_syscall_errors_total", "syscall", "fchdir", "errno", "EBADF")
+	const n = 777
+	pid := runChild(t, fmt.Sprintf("fchdir %d", n))
+	e := collect(t, c)
+	if got := value(e, "kscope_process_syscall_errors_total", "pid", pid, "syscall", "fchdir"); got != n {
+		t.Errorf("fchdir errors of the child = %v, want %d", got, n)
+	}
+	if d := value(e, "kscope_syscall_errors_total", "syscall", "fchdir", "errno", "EBADF") - before; d < n {
+		t.Errorf("kscope_syscall_errors_total{fchdir,EBADF} grew by %v, want at least %d", d, n)
+	}
+}
+
+// Durations land in the right buckets: 2 ms sleeps are above 1 ms.
+func TestDuration(t *testing.T) {
+	c := start(t, collector.Config{})
+	above := func(e *metrics.Emitter) (n uint64) {
+		for _, s := range e.Find("kscope_syscall_duration_seconds", "syscall", "clock_nanosleep") {
+			for i, le := range s.Hist.Bounds {
+				if le > 0.002 {
+					n += s.Hist.Counts[i]
+				}
+			}
+			n += s.Hist.Counts[len(s.Hist.Bounds)]
+		}
+		return n
+	}
+	e := collect(t, c)
+	b0 := above(e)
+	sum0 := 0.0
+	for _, s := range e.Find("kscope_syscall_duration_seconds", "syscall", "clock_nanosleep") {
+		sum0 += s.Hist.Sum
+	}
+	const n = 20
+	runChild(t, fmt.Sprintf("sleep %d", n))
+	e = collect(t, c)
+	if d := above(e) - b0; d < n {
+		t.Errorf("clock_nanosleep durations above 2 ms grew by %d, want at least %d", d, n)
+	}
+	s := e.Find("kscope_syscall_duration_seconds", "syscall", "clock_nanosleep")
+	if len(s) != 1 {
+		t.Fatalf("%d clock_nanosleep histograms", len(s))
+	}
+	if d := s[0].Hist.Sum - sum0; d < n*0.002 || d > 10 {
+		t.Errorf("clock_nanosleep duration sum grew by %vs, want about %vs", d, n*0.002)
+	}
+	if math.IsNaN(s[0].Hist.Sum) || len(s[0].Hist.Bounds) != metrics.LatencyHi-metrics.LatencyLo+1 {
+		t.Errorf("histogram %+v", s[0].Hist)
+	}
+}
+
+// With K=2 the per-process families have at most two series and "other",
+// and other holds the rest.
+func TestTopK(t *testing.T) {
+	c := start(t, collector.Config{TopK: 2})
+	collect(t, c)
+	for i := 0; i < 4; i++ {
+		runChild(t, "getppid 100")
+	}
+	e := collect(t, c)
+	for _, name := range []string{"kscope_process_syscalls_total", "kscope_process_syscall_errors_total"} {
+		ss := e.Find(name)
+		if len(ss) != 3 {
+			t.Errorf("%s: %d series, want 2 and other", name, len(ss))
+		}
+		if len(e.Find(name, "pid", "other", "comm", "other", "syscall", "other")) != 1 {
+			t.Errorf("%s: no other series", name)
+		}
+	}
+	if v := value(e, "kscope_process_syscalls_total", "pid", "other"); v < 100 {
+		t.Errorf("other = %v, want at least 100", v)
+	}
+}
+
+// A full per-process or errno map is counted, not silent.
+func TestMapFull(t *testing.T) {
+	both(t, func(t *testing.T) {
+		syscalls.SetMapSizes(map[string]uint32{syscalls.MapProcs: 2, syscalls.MapErrnos: 1})
+		defer syscalls.SetMapSizes(nil)
+		c := start(t, collector.Config{})
+		runChild(t, "distinct 12")
+		runChild(t, "alternate 10")
+		e := collect(t, c)
+		for _, reason := range []string{"process_map_full", "errno_map_full"} {
+			if v := value(e, "kscope_syscalls_dropped_total", "reason", reason); v == 0 {
+				t.Errorf("kscope_syscalls_dropped_total{reason=%s} = 0", reason)
+			}
+		}
+		if v := value(e, "kscope_syscalls_dropped_total", "reason", "no_task_storage"); v != 0 {
+			t.Errorf("no_task_storage drops = %v", v)
+		}
+		if st := c.Stats(); st.Lost == 0 {
+			t.Errorf("Stats().Lost = 0")
+		}
+	})
+}
+
+func TestCloseIdempotent(t *testing.T) {
+	c := start(t, collector.Config{})
+	collect(t, c)
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	var e metrics.Emitter
+	if err := c.Collect(&e); err == nil {
+		t.Fatal("Collect after Close succeeded")
+	}
+}

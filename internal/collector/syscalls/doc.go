@@ -1,0 +1,26 @@
+// Package syscalls counts every system call in the kernel: calls per
+// syscall name, errors by errno, a log2 histogram of durations, and calls
+// and errors per process, bounded to the top K pid and syscall pairs plus an
+// "other" series. It emits metrics only (metrics.Source), no events.
+//
+// Hooks: raw_tracepoint sys_enter (a call is counted as it enters) and
+// sys_exit (duration and error), sched_process_exit (a thread's cached
+// per-process counts are flushed), and a task iterator Collect runs. Where
+// task storage is missing (before Linux 5.11) the entry records live in an
+// LRU hash keyed by thread id and per-process counts go to their hash on
+// every call.
+//
+// Exactness: kscope_process_syscalls_total counts the calls a process
+// entered, exactly, live or exited: Collect adds the counts its threads
+// cache in task storage (read through the task iterator) to those already
+// flushed to the per-process hash. An exited process's counts are taken
+// out of the kernel map by the first Collect that finds it gone, which
+// emits them, and are emitted again by every Collect for 30 seconds after.
+// Per-process counts need the agent in the host's pid namespace: the
+// iterator lists the processes of its own.
+//
+// Syscall names come from names.go, generated from the x86-64 UAPI header
+// (go generate); a number it lacks is named sys_<nr>, and numbers above 511
+// (x32 calls, the -1 of a call skipped by ptrace) count as
+// sys_out_of_range.
+package syscalls

@@ -1,0 +1,56 @@
+package syscalls
+
+import "time"
+
+// SetForceHash makes Start take the fallback for kernels without task storage.
+func SetForceHash(on bool) { forceHash = on }
+
+// SetEnterOnly leaves sys_exit unhooked.
+func SetEnterOnly(on bool) { enterOnly = on }
+
+// SetMapSizes overrides the max_entries of the named maps.
+func SetMapSizes(m map[string]uint32) { mapSizes = m }
+
+// Map names, for SetMapSizes.
+const (
+	MapProcs  = syscallsMapProcs
+	MapErrnos = syscallsMapErrnos
+)
+
+// SetClock replaces the collector's clock.
+func SetClock(c *Collector, now func() time.Time) { c.now = now }
+
+// ExitedRetention is how long exited processes' counts are kept.
+const ExitedRetention = exitedRetention
+
+var (
+	SyscallName    = syscallName
+	DecodeRecords  = decodeRecords
+	ErrShortRecord = errShortRecords
+)
+
+// Rec is the iterator record type.
+type Rec = syscallsProcRec
+
+// Constants shared with the BPF side.
+const (
+	NrSlots  = nrSlots
+	LatLo    = latLo
+	RecSize  = recSize
+	RecAlive = recAlive
+)
+
+// LatSlots is the number of duration slots the kernel keeps.
+const LatSlots = len(syscallsSysStat{}.Slots)
+
+// SpecMaxEntries returns max_entries of a map of the embedded spec.
+func SpecMaxEntries(name string) (uint32, error) {
+	spec, err := loadSyscalls()
+	if err != nil {
+		return 0, err
+	}
+	return spec.Maps[name].MaxEntries, nil
+}
+
+// MapSysStats is the per-syscall array.
+const MapSysStats = syscallsMapSysStats
