@@ -109,6 +109,7 @@ func TestAgentEndToEnd(t *testing.T) {
 		t.Errorf("kscope query --range: %s", out)
 	}
 
+	docsListEveryFamily(t, a.url)
 	promtoolCheck(t, a.url)
 	prometheusScrapes(t, a.url, exp)
 
@@ -290,3 +291,26 @@ func lastLines(s string, n int) string {
 }
 
 var httpClient = &http.Client{Timeout: 10 * time.Second}
+
+// docsListEveryFamily checks docs/agent.md names every family the agent
+// describes.
+func docsListEveryFamily(t *testing.T, base string) {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/agent.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := httpGet(base + "/api/v1/metadata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct{ Data map[string]any }
+	if err := json.Unmarshal([]byte(body), &r); err != nil || len(r.Data) < 20 {
+		t.Fatalf("metadata: %v %.300s", err, body)
+	}
+	for name := range r.Data {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/agent.md does not list %s", name)
+		}
+	}
+}
