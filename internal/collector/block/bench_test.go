@@ -5,6 +5,7 @@ import (
 
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/collector/block"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // benchmarkDirectRead reads 4096-byte blocks with O_DIRECT from a loop
@@ -15,7 +16,7 @@ import (
 func benchmarkDirectRead(b *testing.B, traced bool) {
 	var c *block.Collector
 	if traced {
-		if st := enableProgStats(b); st != nil {
+		if st := testutil.EnableProgStats(b); st != nil {
 			defer st.Close()
 		}
 		c = start(b, collector.Config{})
@@ -34,7 +35,7 @@ func benchmarkDirectRead(b *testing.B, traced bool) {
 	if c != nil {
 		got := counts(collect(b, c), loop.name, "read").sub(before)
 		b.ReportMetric(got.ops/float64(b.N), "requests/op")
-		reportProgStats(b, c.Collection())
+		testutil.ReportProgStats(b, c.Collection())
 	}
 }
 

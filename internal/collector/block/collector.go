@@ -262,7 +262,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 		return nil
 	}
 	var err error
-	c.keys, c.vals, err = dump(coll.Maps[blockMapIo], c.keys, c.vals)
+	c.keys, c.vals, err = bpfx.Dump(coll.Maps[blockMapIo], c.keys, c.vals)
 	if err != nil {
 		return fmt.Errorf("reading block I/O counters: %w", err)
 	}
@@ -324,7 +324,7 @@ func hist(slots []float64, sum float64) metrics.HistogramValue {
 // collectErrors emits the error counters, bounded by the kernel map.
 func (c *Collector) collectErrors(e *metrics.Emitter) error {
 	var err error
-	c.ekeys, c.evals, err = dump(c.Collection().Maps[blockMapErrs], c.ekeys, c.evals)
+	c.ekeys, c.evals, err = bpfx.Dump(c.Collection().Maps[blockMapErrs], c.ekeys, c.evals)
 	if err != nil {
 		return fmt.Errorf("reading block I/O errors: %w", err)
 	}
@@ -353,7 +353,7 @@ func (c *Collector) prune(m *ebpf.Map) {
 		return
 	}
 	mono := uint64(ts.Nano())
-	keys, vals, err := dump[uint64, blockPending](m, nil, nil)
+	keys, vals, err := bpfx.Dump[uint64, blockPending](m, nil, nil)
 	if err != nil {
 		c.log.Debug("reading pending requests", "err", err)
 		return

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/collector/fileio"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // benchmarkSmallReads makes one-byte preads of a regular file, about the
@@ -21,7 +22,7 @@ func benchmarkSmallReads(b *testing.B, traced, anyFD bool) {
 	if traced {
 		*fileio.ForceAnyFD = anyFD
 		defer func() { *fileio.ForceAnyFD = false }()
-		if st := enableProgStats(b); st != nil {
+		if st := testutil.EnableProgStats(b); st != nil {
 			defer st.Close()
 		}
 		c = start(b, collector.Config{TopK: everyone})
@@ -51,7 +52,7 @@ func benchmarkSmallReads(b *testing.B, traced, anyFD bool) {
 	if c != nil {
 		got := countsOf(collect(b, c), "pid", pid).sub(before)
 		b.ReportMetric(got.reads/float64(b.N), "counted/op")
-		reportProgStats(b, c.Collection())
+		testutil.ReportProgStats(b, c.Collection())
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
@@ -190,13 +191,13 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	// or, if it ended meanwhile, in exited, both read after.
 	var err error
 	errsMap, procsMap, exitedMap := coll.Maps[fileioMapErrs], coll.Maps[fileioMapProcs], coll.Maps[fileioMapExited]
-	if c.ekeys, c.evals, err = dump(errsMap, c.ekeys, c.evals); err != nil {
+	if c.ekeys, c.evals, err = bpfx.Dump(errsMap, c.ekeys, c.evals); err != nil {
 		return fmt.Errorf("reading open errors: %w", err)
 	}
-	if c.pkeys, c.pvals, err = dump(procsMap, c.pkeys, c.pvals); err != nil {
+	if c.pkeys, c.pvals, err = bpfx.Dump(procsMap, c.pkeys, c.pvals); err != nil {
 		return fmt.Errorf("reading process counters: %w", err)
 	}
-	if c.xkeys, c.xvals, err = dump(exitedMap, c.xkeys, c.xvals); err != nil {
+	if c.xkeys, c.xvals, err = bpfx.Dump(exitedMap, c.xkeys, c.xvals); err != nil {
 		return fmt.Errorf("reading ended processes' counters: %w", err)
 	}
 	var over []fileioProcIo

@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
@@ -63,7 +64,7 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if err := c.AttachAll(spec); err != nil {
 		return err
 	}
-	if !kernelHasMember("trace_event_raw_mark_victim", "total_vm") {
+	if !bpfx.KernelHasMember("trace_event_raw_mark_victim", "total_vm") {
 		c.Config().Logger.Info("fallback", "what", "OOM events without the victim's memory sizes (0)",
 			"why", "oom:mark_victim has only the victim's pid on this kernel (before Linux 6.9)")
 	}

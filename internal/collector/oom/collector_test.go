@@ -345,7 +345,7 @@ func killSelf(b *testing.B) {
 func BenchmarkKill_Untraced(b *testing.B) { killSelf(b) }
 
 func BenchmarkKill_Traced(b *testing.B) {
-	defer enableProgStats(b).Close()
+	defer testutil.EnableProgStats(b).Close()
 	testutil.RequireBPF(b)
 	c, err := collector.New(Name, collector.Config{})
 	if err != nil {
@@ -358,5 +358,5 @@ func BenchmarkKill_Traced(b *testing.B) {
 	b.ResetTimer()
 	killSelf(b)
 	b.StopTimer()
-	reportProgStats(b, c.(*Collector).Collection())
+	testutil.ReportProgStats(b, c.(*Collector).Collection())
 }

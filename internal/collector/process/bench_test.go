@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // pingPong bounces a byte between two OS threads over pipes, b.N times:
@@ -57,10 +58,10 @@ func pingPong(b *testing.B) {
 func BenchmarkSwitch_Untraced(b *testing.B) { pingPong(b) }
 
 func BenchmarkSwitch_Traced(b *testing.B) {
-	defer enableProgStats(b).Close()
+	defer testutil.EnableProgStats(b).Close()
 	c := start(b, collector.Config{})
 	pingPong(b)
-	reportProgStats(b, c.Collection())
+	testutil.ReportProgStats(b, c.Collection())
 	if st := c.Stats(); st.Lost != 0 {
 		b.Errorf("lost %d", st.Lost)
 	}
@@ -78,10 +79,10 @@ func forkExit(b *testing.B) {
 func BenchmarkForkExecExit_Untraced(b *testing.B) { forkExit(b) }
 
 func BenchmarkForkExecExit_Traced(b *testing.B) {
-	defer enableProgStats(b).Close()
+	defer testutil.EnableProgStats(b).Close()
 	c := start(b, collector.Config{})
 	b.ResetTimer()
 	forkExit(b)
 	b.StopTimer()
-	reportProgStats(b, c.Collection())
+	testutil.ReportProgStats(b, c.Collection())
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
@@ -90,8 +91,8 @@ type Collector struct {
 	seed     map[uint32]struct{} // processes in /proc at start, until the first Collect
 	liveBase int64
 
-	sums              *perCPUSums
-	exitSums          *perCPUSums
+	sums              *bpfx.PerCPUSums
+	exitSums          *bpfx.PerCPUSums
 	counts, exitVals  []uint64
 	top               *metrics.TopK
 	ended             map[processProcKey]bool // ended at the previous Collect
@@ -137,10 +138,10 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	c.m.counts, c.m.exits, c.m.lifetimes = coll.Maps["counts"], coll.Maps["exits"], coll.Maps["lifetimes"]
 	c.m.procs, c.m.oncpu = coll.Maps["procs"], coll.Maps["oncpu"]
 	c.m.seeding, c.m.seedWindow = coll.Maps["seeding"], coll.Maps["seed_window"]
-	if c.sums, err = newPerCPUSums(cntMax); err != nil {
+	if c.sums, err = bpfx.NewPerCPUSums(cntMax); err != nil {
 		return err
 	}
-	if c.exitSums, err = newPerCPUSums(exitSlots); err != nil {
+	if c.exitSums, err = bpfx.NewPerCPUSums(exitSlots); err != nil {
 		return err
 	}
 	c.counts, c.exitVals = make([]uint64, cntMax), make([]uint64, exitSlots)
@@ -153,7 +154,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err := c.attach(spec); err != nil {
 		return err
 	}
-	if !kernelHasMember("trace_event_raw_sched_process_exit", "group_dead") {
+	if !bpfx.KernelHasMember("trace_event_raw_sched_process_exit", "group_dead") {
 		c.Config().Logger.Info("fallback", "what", "process ends found from signal->live, deduplicated in a map",
 			"why", "sched_process_exit has no group_dead on this kernel")
 	}
@@ -215,10 +216,10 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 			return err
 		}
 	}
-	if err := c.sums.read(c.m.counts, c.counts); err != nil {
+	if err := c.sums.Read(c.m.counts, c.counts); err != nil {
 		return fmt.Errorf("reading counts: %w", err)
 	}
-	if err := c.exitSums.read(c.m.exits, c.exitVals); err != nil {
+	if err := c.exitSums.Read(c.m.exits, c.exitVals); err != nil {
 		return fmt.Errorf("reading exits: %w", err)
 	}
 	e.Counter(execsDesc, float64(c.counts[cntExecs]))

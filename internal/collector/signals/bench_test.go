@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // killSelf sends SIGUSR1 to this process b.N times; the Go runtime catches
@@ -22,10 +23,10 @@ func killSelf(b *testing.B) {
 func BenchmarkKill_Untraced(b *testing.B) { killSelf(b) }
 
 func BenchmarkKill_Traced(b *testing.B) {
-	defer enableProgStats(b).Close()
+	defer testutil.EnableProgStats(b).Close()
 	c, _ := start(b, collector.Config{})
 	b.ResetTimer()
 	killSelf(b)
 	b.StopTimer()
-	reportProgStats(b, c.Collection())
+	testutil.ReportProgStats(b, c.Collection())
 }

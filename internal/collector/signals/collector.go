@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
@@ -49,7 +50,7 @@ type Collector struct {
 	mu                  sync.Mutex
 	closed              bool
 	generated, fatal    *ebpf.Map
-	genSums, fatalSums  *perCPUSums
+	genSums, fatalSums  *bpfx.PerCPUSums
 	genVals, fatalVals  []uint64
 	genLabels, fatalLbl [][]string
 }
@@ -95,8 +96,8 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	c.mu.Lock()
 	coll := c.Collection()
 	c.generated, c.fatal = coll.Maps["generated"], coll.Maps["fatal"]
-	if c.genSums, err = newPerCPUSums(nsig + 1); err == nil {
-		c.fatalSums, err = newPerCPUSums(fatalSigs)
+	if c.genSums, err = bpfx.NewPerCPUSums(nsig + 1); err == nil {
+		c.fatalSums, err = bpfx.NewPerCPUSums(fatalSigs)
 	}
 	c.mu.Unlock()
 	if err != nil {
@@ -105,7 +106,7 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if err := c.AttachAll(spec); err != nil {
 		return err
 	}
-	if !kernelHasMember("trace_event_raw_sched_process_exit", "group_dead") {
+	if !bpfx.KernelHasMember("trace_event_raw_sched_process_exit", "group_dead") {
 		c.Config().Logger.Info("fallback", "what", "process ends found from signal->live, deduplicated in a map",
 			"why", "sched_process_exit has no group_dead on this kernel")
 	}
@@ -134,10 +135,10 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	if c.closed || c.generated == nil || c.fatalSums == nil {
 		return ErrNotStarted
 	}
-	if err := c.genSums.read(c.generated, c.genVals); err != nil {
+	if err := c.genSums.Read(c.generated, c.genVals); err != nil {
 		return fmt.Errorf("reading generated signals: %w", err)
 	}
-	if err := c.fatalSums.read(c.fatal, c.fatalVals); err != nil {
+	if err := c.fatalSums.Read(c.fatal, c.fatalVals); err != nil {
 		return fmt.Errorf("reading fatal signals: %w", err)
 	}
 	for i, v := range c.genVals {

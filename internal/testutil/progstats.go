@@ -1,4 +1,4 @@
-package block_test
+package testutil
 
 import (
 	"io"
@@ -8,22 +8,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// enableProgStats turns on the kernel's run-time accounting of BPF
-// programs until the returned closer is closed; nil where the kernel
-// refuses.
-func enableProgStats(b *testing.B) io.Closer {
+type nopCloser struct{}
+
+func (nopCloser) Close() error { return nil }
+
+// EnableProgStats turns on the kernel's run-time accounting of BPF
+// programs until the returned closer is closed. Where the kernel refuses,
+// it logs why and the closer does nothing.
+func EnableProgStats(b *testing.B) io.Closer {
 	b.Helper()
 	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
 	if err != nil {
 		b.Logf("no BPF run-time stats: %v", err)
-		return nil
+		return nopCloser{}
 	}
 	return c
 }
 
-// reportProgStats reports, for each program of coll that ran, its mean run
+// ReportProgStats reports, for each program of coll that ran, its mean run
 // time (ns/NAME) and how often it ran per op (runs/op/NAME).
-func reportProgStats(b *testing.B, coll *ebpf.Collection) {
+func ReportProgStats(b *testing.B, coll *ebpf.Collection) {
 	b.Helper()
 	for name, p := range coll.Programs {
 		st, err := p.Stats()
