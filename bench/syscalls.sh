@@ -21,9 +21,9 @@
 #   minimal+noop-exit the same plus a program that does nothing on sys_exit:
 #                     the floor of anything that times syscalls, as it needs
 #                     both hooks
-#   kscope-enter-only the collector with sys_exit left unhooked (a test
-#                     knob: no durations, no errors), to show what the exit
-#                     hook costs
+#   kscope-counts-only the collector configured with counts_only: true:
+#                     sys_exit left unhooked (no durations, no errors), to
+#                     show what the exit hook costs
 #
 # Knobs (environment):
 #   BENCH_ITERS     getppid calls per run        (default 5000000)
@@ -45,7 +45,7 @@ repo=$(cd "$here/.." && pwd)
 
 iters=${BENCH_ITERS:-5000000}
 reps=${BENCH_REPS:-3}
-rows=${BENCH_ROWS:-untraced kscope bpftrace minimal minimal+noop-exit kscope-enter-only}
+rows=${BENCH_ROWS:-untraced kscope bpftrace minimal minimal+noop-exit kscope-counts-only}
 bpf_stats=${BENCH_BPF_STATS:-1}
 results=${BENCH_RESULTS:-$here/results/syscalls.md}
 comm=getppid_storm
@@ -98,7 +98,7 @@ start_tracer() {
 	case $row in
 	untraced) return 0 ;;
 	kscope) KSCOPE_BENCH_HOLD=$comm "$work/syscalls.test" >"$out" 2>"$err" & ;;
-	kscope-enter-only) KSCOPE_BENCH_HOLD=$comm KSCOPE_BENCH_ENTER_ONLY=1 "$work/syscalls.test" >"$out" 2>"$err" & ;;
+	kscope-counts-only) KSCOPE_BENCH_HOLD=$comm KSCOPE_BENCH_COUNTS_ONLY=1 "$work/syscalls.test" >"$out" 2>"$err" & ;;
 	bpftrace)
 		bpftrace -e 'BEGIN { printf("READY\n"); } tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }' \
 			>"$out" 2>"$err" &

@@ -54,7 +54,7 @@ Flags override the configuration file, which is YAML:
   event_queue: 8192        # events waiting for the store before drops
   collectors:
     tcp: false             # or a block:
-    syscalls: {enabled: true, topk: 20}
+    syscalls: {topk: 20, counts_only: true}   # no durations: cheapest
 
 A collector this kernel cannot run is reported and skipped; the others run.`,
 		Example: "  sudo kscope agent\n  sudo kscope agent --check\n  sudo kscope agent --listen 127.0.0.1:9500 --collectors syscalls,tcp --retention 2d",

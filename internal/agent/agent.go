@@ -212,7 +212,7 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		}
 		notes := &noteHandler{}
 		logger := slog.New(teeHandler{a.logger.Handler(), notes})
-		ccfg := collector.Config{TopK: topk, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
+		ccfg := collector.Config{TopK: topk, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
 		start := time.Now()
 		c, err := collector.New(name, ccfg)
 		if err == nil {

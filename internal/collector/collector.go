@@ -56,6 +56,10 @@ type Config struct {
 	// TopK bounds per-process and per-endpoint metric families to the K
 	// most active keys plus an "other" series (see metrics.TopK).
 	TopK int
+	// CountsOnly skips the optional per-call timing and error accounting
+	// of collectors that have one (syscalls: sys_exit stays unhooked), for
+	// the lowest cost per event.
+	CountsOnly bool
 	// Latency bounds how long an event may wait in the ring buffer before
 	// it is delivered (0: bpfx.FlushEvery, for live output). A daemon that
 	// stores events can wait longer and wake less.

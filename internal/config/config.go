@@ -38,7 +38,14 @@ type Config struct {
 type Collector struct {
 	Enabled bool
 	TopK    int // 0: the global TopK
+	// CountsOnly drops the collector's optional timing and error
+	// accounting, for the lowest overhead (collectors in HasCountsOnly).
+	CountsOnly bool
 }
+
+// HasCountsOnly lists the collectors with optional timing: syscalls can
+// count calls without timing them (its sys_exit hook then stays off).
+var HasCountsOnly = map[string]bool{"syscalls": true}
 
 // Defaults. DataDir depends on who runs the agent: see DefaultDataDir.
 const (
@@ -235,12 +242,18 @@ func (p *parser) collectors(n *yaml.Node, c *Config) {
 			cc.Enabled = p.boolean(v, path)
 		default:
 			cc.Enabled = true // a settings block enables unless it says otherwise
-			p.mapping(v, path, []string{"enabled", "topk"}, func(key string, v *yaml.Node) {
+			keys := []string{"enabled", "topk"}
+			if HasCountsOnly[name] {
+				keys = append(keys, "counts_only")
+			}
+			p.mapping(v, path, keys, func(key string, v *yaml.Node) {
 				switch key {
 				case "enabled":
 					cc.Enabled = p.boolean(v, path+".enabled")
 				case "topk":
 					cc.TopK = p.positive(v, path+".topk")
+				case "counts_only":
+					cc.CountsOnly = p.boolean(v, path+".counts_only")
 				}
 			})
 		}

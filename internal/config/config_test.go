@@ -11,6 +11,17 @@ import (
 
 var known = map[string]bool{"syscalls": true, "tcp": true, "open": false}
 
+func TestCountsOnly(t *testing.T) {
+	c, err := Parse("k.yaml", []byte("collectors:\n  syscalls: {counts_only: true}\n"), known)
+	if err != nil || !c.Collectors["syscalls"].CountsOnly || !c.Collectors["syscalls"].Enabled {
+		t.Fatalf("%v %+v", err, c.Collectors["syscalls"])
+	}
+	_, err = Parse("k.yaml", []byte("collectors:\n  tcp: {counts_only: true}\n"), known)
+	if err == nil || err.Error() != "k.yaml:2: collectors.tcp.counts_only: unknown key (known: enabled, topk)" {
+		t.Errorf("counts_only on tcp: %v", err)
+	}
+}
+
 func TestParse(t *testing.T) {
 	c, err := Parse("k.yaml", []byte(`
 listen: 127.0.0.1:9500

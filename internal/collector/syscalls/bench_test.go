@@ -16,11 +16,11 @@ import (
 )
 
 // holdEnv makes the test binary hold the collector for bench/syscalls.sh
-// (see benchHold) instead of running tests; with enterOnlyEnv=1 the
-// collector hooks sys_enter only.
+// (see benchHold) instead of running tests; with countsOnlyEnv=1 the
+// collector runs with Config.CountsOnly (sys_enter only).
 const (
-	holdEnv      = "KSCOPE_BENCH_HOLD"
-	enterOnlyEnv = "KSCOPE_BENCH_ENTER_ONLY"
+	holdEnv       = "KSCOPE_BENCH_HOLD"
+	countsOnlyEnv = "KSCOPE_BENCH_COUNTS_ONLY"
 )
 
 // benchHold starts the collector alone, writes "ready took=..." on stderr,
@@ -34,8 +34,7 @@ func benchHold(comm string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	syscalls.SetEnterOnly(os.Getenv(enterOnlyEnv) == "1")
-	c, err := collector.New(syscalls.Name, collector.Config{})
+	c, err := collector.New(syscalls.Name, collector.Config{CountsOnly: os.Getenv(countsOnlyEnv) == "1"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

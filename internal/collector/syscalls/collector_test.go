@@ -404,3 +404,23 @@ func TestCloseIdempotent(t *testing.T) {
 		t.Fatal("Collect after Close succeeded")
 	}
 }
+
+// CountsOnly counts exactly with sys_exit unhooked: no durations, no
+// errors.
+func TestCountsOnly(t *testing.T) {
+	c := start(t, collector.Config{TopK: 1 << 20, CountsOnly: true})
+	for name := range c.Collection().Programs {
+		if strings.Contains(name, "exit") && !strings.Contains(name, "process_exit") {
+			t.Errorf("program %s loaded in counts-only mode", name)
+		}
+	}
+	const n = 4321
+	pid := runChild(t, fmt.Sprintf("getppid %d", n))
+	e := collect(t, c)
+	if got := value(e, "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid"); got != n {
+		t.Errorf("kscope_process_syscalls_total{pid=%s,syscall=getppid} = %v, want %d", pid, got, n)
+	}
+	if d := value(e, "kscope_syscall_duration_seconds", "syscall", "getppid"); d != 0 {
+		t.Errorf("%v getppid durations measured in counts-only mode", d)
+	}
+}

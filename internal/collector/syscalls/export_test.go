@@ -5,9 +5,6 @@ import "time"
 // SetForceHash makes Start take the fallback for kernels without task storage.
 func SetForceHash(on bool) { forceHash = on }
 
-// SetEnterOnly leaves sys_exit unhooked.
-func SetEnterOnly(on bool) { enterOnly = on }
-
 // SetMapSizes overrides the max_entries of the named maps.
 func SetMapSizes(m map[string]uint32) { mapSizes = m }
 
