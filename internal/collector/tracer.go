@@ -66,7 +66,7 @@ func (t *Tracer) Load(spec *ebpf.CollectionSpec) error {
 func (t *Tracer) Collection() *ebpf.Collection { return t.coll }
 
 // AttachAll attaches every program of the collection according to its
-// section name: tracepoint/GROUP/NAME or raw_tracepoint/NAME.
+// section name: tracepoint/GROUP/NAME, raw_tracepoint/NAME or tp_btf/NAME.
 func (t *Tracer) AttachAll(spec *ebpf.CollectionSpec) error {
 	for name, ps := range spec.Programs {
 		prog := t.coll.Programs[name]
@@ -80,6 +80,8 @@ func (t *Tracer) AttachAll(spec *ebpf.CollectionSpec) error {
 			l, err = link.Tracepoint(group, tp, prog, nil)
 		case strings.HasPrefix(sec, "raw_tracepoint/"):
 			l, err = link.AttachRawTracepoint(link.RawTracepointOptions{Name: strings.TrimPrefix(sec, "raw_tracepoint/"), Program: prog})
+		case strings.HasPrefix(sec, "tp_btf/"):
+			l, err = link.AttachTracing(link.TracingOptions{Program: prog})
 		default:
 			return fmt.Errorf("attaching %s: no attach rule for section %q", name, sec)
 		}
