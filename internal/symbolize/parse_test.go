@@ -1,0 +1,228 @@
+package symbolize
+
+import (
+	"debug/elf"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func TestFrameString(t *testing.T) {
+	for _, tc := range []struct {
+		f    Frame
+		want string
+	}{
+		{Frame{Function: "do_nanosleep", Module: KernelModule, Offset: 0xffffffff81000000}, "do_nanosleep"},
+		{Frame{Module: "/usr/lib/libc.so.6", Offset: 0x1a2b}, "/usr/lib/libc.so.6+0x1a2b"},
+		{Frame{Module: "[vdso]"}, "[vdso]+0x0"},
+		{Frame{Offset: 0xdead}, "0xdead"},
+		{Frame{}, "0x0"},
+	} {
+		if got := tc.f.String(); got != tc.want {
+			t.Errorf("%+v.String() = %q, want %q", tc.f, got, tc.want)
+		}
+	}
+}
+
+const kallsymsFixture = `ffffffff81000000 T _stext
+ffffffff81000100 t helper
+ffffffff81000200 T do_nanosleep
+ffffffff81000300 D some_data
+ffffffff81000400 W weak_fn
+ffffffffc0001000 t xfs_iget	[xfs]
+ffffffffc0001100 T xfs_ilock	[xfs]
+bogus line
+ffffffffzz000000 T bad_addr
+ffffffff81000500 TT bad_type
+`
+
+func TestParseKallsyms(t *testing.T) {
+	kt := parseKallsyms([]byte(kallsymsFixture))
+	if kt.restricted {
+		t.Fatal("restricted")
+	}
+	for _, tc := range []struct {
+		addr uint64
+		want Frame
+	}{
+		{0xffffffff80ffffff, Frame{Offset: 0xffffffff80ffffff}},
+		{0xffffffff81000000, Frame{Function: "_stext", Module: KernelModule, Offset: 0xffffffff81000000}},
+		{0xffffffff81000208, Frame{Function: "do_nanosleep", Module: KernelModule, Offset: 0xffffffff81000208}},
+		{0xffffffff81000308, Frame{Function: "do_nanosleep", Module: KernelModule, Offset: 0xffffffff81000308}}, // data skipped
+		{0xffffffff81000401, Frame{Function: "weak_fn", Module: KernelModule, Offset: 0xffffffff81000401}},
+		{0xffffffffc0001010, Frame{Function: "xfs_iget", Module: "[xfs]", Offset: 0xffffffffc0001010}},
+		{0xffffffffc0001100, Frame{Function: "xfs_ilock", Module: "[xfs]", Offset: 0xffffffffc0001100}},
+	} {
+		if got := kt.lookup(tc.addr); got != tc.want {
+			t.Errorf("lookup(%#x) = %+v, want %+v", tc.addr, got, tc.want)
+		}
+	}
+	if n := len(kt.syms); n != 6 {
+		t.Errorf("kept %d symbols, want 6", n)
+	}
+}
+
+func TestKernelRestricted(t *testing.T) {
+	dir := t.TempDir()
+	data := "0000000000000000 T _stext\n0000000000000000 T schedule\n"
+	if err := os.WriteFile(filepath.Join(dir, "kallsyms"), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := New()
+	s.procFS = dir
+	got := s.Kernel([]uint64{0xffffffff81000010})
+	want := []Frame{{Offset: 0xffffffff81000010}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Kernel = %+v, want %+v", got, want)
+	}
+	if got[0].String() != "0xffffffff81000010" {
+		t.Errorf("String = %q", got[0].String())
+	}
+}
+
+func TestParseMaps(t *testing.T) {
+	data := `55d0c5a00000-55d0c5a01000 r--p 00000000 fd:01 1234                       /usr/bin/prog
+55d0c5a01000-55d0c5a05000 r-xp 00001000 fd:01 1234                       /usr/bin/prog
+7f0000000000-7f0000100000 r-xp 00028000 103:02 98765                     /tmp/my lib.so (deleted)
+7f0000200000-7f0000201000 rwxp 00000000 00:00 0 
+7ffd3b9f6000-7ffd3b9f8000 r-xp 00000000 00:00 0                          [vdso]
+ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]
+garbage
+10-5 r-xp 00000000 00:00 0
+`
+	want := []mapping{
+		{start: 0x55d0c5a01000, end: 0x55d0c5a05000, offset: 0x1000, devMajor: 0xfd, devMinor: 1, inode: 1234, path: "/usr/bin/prog"},
+		{start: 0x7f0000000000, end: 0x7f0000100000, offset: 0x28000, devMajor: 0x103, devMinor: 2, inode: 98765, path: "/tmp/my lib.so", deleted: true},
+		{start: 0x7f0000200000, end: 0x7f0000201000},
+		{start: 0x7ffd3b9f6000, end: 0x7ffd3b9f8000, path: "[vdso]"},
+		{start: 0xffffffffff600000, end: 0xffffffffff601000, path: "[vsyscall]"},
+	}
+	got := parseMaps([]byte(data))
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("parseMaps =\n%+v\nwant\n%+v", got, want)
+	}
+	for i, anon := range []bool{false, false, true, true, true} {
+		if got[i].anonymous() != anon {
+			t.Errorf("%s: anonymous = %v", got[i].path, !anon)
+		}
+	}
+}
+
+func TestFileTableLookup(t *testing.T) {
+	// A PIE-like file: text at file offset 0x1000 loaded at vaddr 0x1000,
+	// data at file offset 0x3000 loaded at vaddr 0x4000.
+	tab := &fileTable{
+		buildID: "ab",
+		syms: []elfSym{
+			{addr: 0x1100, size: 0x20, name: "first"},
+			{addr: 0x1200, size: 0x100, name: "outer"},
+			{addr: 0x1210, size: 0x10, name: "inner"},
+		},
+	}
+	tab.loads = append(tab.loads, loadHdr(0x1000, 0x1000, 0x1000), loadHdr(0x3000, 0x4000, 0x100))
+	m := &procMapping{mapping: mapping{start: 0x7000_0000, end: 0x7000_2000, offset: 0x1000, inode: 1, path: "/lib/x.so"}, table: tab}
+	for _, tc := range []struct {
+		addr uint64
+		want string
+	}{
+		{0x7000_0100, "first"},
+		{0x7000_011f, "first"},
+		{0x7000_0120, "/lib/x.so+0x1120"}, // past first's size: a gap
+		{0x7000_0215, "inner"},
+		{0x7000_0230, "outer"}, // past inner, still in outer
+		{0x7000_0400, "/lib/x.so+0x1400"},
+	} {
+		f := m.frame(tc.addr)
+		if f.String() != tc.want || f.BuildID != "ab" {
+			t.Errorf("frame(%#x) = %q (%+v), want %q", tc.addr, f.String(), f, tc.want)
+		}
+	}
+	var none *procMapping
+	if got := none.frame(0x42).String(); got != "0x42" {
+		t.Errorf("no mapping: %q", got)
+	}
+	noTable := &procMapping{mapping: mapping{start: 0x1000, end: 0x2000, offset: 0x3000, inode: 1, path: "/bin/x"}}
+	if got := noTable.frame(0x1010).String(); got != "/bin/x+0x3010" {
+		t.Errorf("unreadable file: %q", got)
+	}
+	anon := &procMapping{mapping: mapping{start: 0x1000, end: 0x2000}}
+	if got := anon.frame(0x1010).String(); got != "[anon]+0x1010" {
+		t.Errorf("anonymous: %q", got)
+	}
+}
+
+func TestDemangleName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"_ZN2ns5Klass6methodEi", "ns::Klass::method"},
+		{"_ZNSt6vectorIiSaIiEE9push_backERKi", "std::vector<int, std::allocator<int> >::push_back"},
+		{"_ZN4core3fmt5write17h0123456789abcdefE", "core::fmt::write"},
+		{"_RNvCs1234_7mycrate3foo", "mycrate::foo"},
+		{"memcpy@@GLIBC_2.14", "memcpy"},
+		{"main", "main"},
+		{"_Znot_mangled", "_Znot_mangled"},
+	} {
+		if got := demangleName(tc.in); got != tc.want {
+			t.Errorf("demangleName(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestLRU(t *testing.T) {
+	c := newLRU[int, string](2)
+	c.put(1, "a")
+	c.put(2, "b")
+	c.get(1)
+	c.put(3, "c") // evicts 2
+	if _, ok := c.get(2); ok {
+		t.Error("2 not evicted")
+	}
+	if v, _ := c.get(1); v != "a" {
+		t.Error("1 evicted")
+	}
+	c.remove(1)
+	if c.len() != 1 {
+		t.Errorf("len = %d", c.len())
+	}
+}
+
+func FuzzParseMaps(f *testing.F) {
+	f.Add([]byte("55d0c5a01000-55d0c5a05000 r-xp 00001000 fd:01 1234 /usr/bin/prog\n"))
+	f.Add([]byte("7f00-7f10 r-xp 0 00:00 0 [vdso]\n7f0000000000-7f0000100000 r-xp 00028000 103:02 98765 /tmp/a b (deleted)"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, m := range parseMaps(data) {
+			if m.end <= m.start {
+				t.Fatalf("empty mapping %+v", m)
+			}
+			p := &procMapping{mapping: m}
+			if p.frame(m.start).String() == "" {
+				t.Fatal("empty frame string")
+			}
+		}
+	})
+}
+
+func FuzzParseKallsyms(f *testing.F) {
+	f.Add([]byte(kallsymsFixture))
+	f.Add([]byte("0000000000000000 T x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		kt := parseKallsyms(data)
+		for i := 1; i < len(kt.syms); i++ {
+			if kt.syms[i].addr < kt.syms[i-1].addr {
+				t.Fatal("not sorted")
+			}
+		}
+		for _, s := range kt.syms {
+			if s.name == "" || s.module == "" {
+				t.Fatalf("bad symbol %+v", s)
+			}
+			if f := kt.lookup(s.addr); f.Function == "" {
+				t.Fatalf("lookup(%#x) found nothing", s.addr)
+			}
+		}
+	})
+}
+
+func loadHdr(off, vaddr, size uint64) elf.ProgHeader {
+	return elf.ProgHeader{Type: elf.PT_LOAD, Off: off, Vaddr: vaddr, Filesz: size, Memsz: size}
+}

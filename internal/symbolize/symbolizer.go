@@ -1,0 +1,242 @@
+package symbolize
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+)
+
+const (
+	// MaxProcesses bounds the processes a Symbolizer remembers.
+	MaxProcesses = 4096
+	// maxFiles bounds the cache keys of shared symbol tables (each table is
+	// cached under its build id and its file identity). A process keeps the
+	// tables it maps alive while it is remembered, so this only bounds
+	// sharing, not correctness.
+	maxFiles = 1024
+)
+
+// Symbolizer resolves kernel and user addresses. The zero value is not
+// usable; call New.
+type Symbolizer struct {
+	procFS string // "/proc"; a fixture root in tests
+
+	mu     sync.Mutex
+	kernel *kernelTable
+	procs  *lru[uint32, *process]
+	files  *lru[string, *fileTable]
+}
+
+// process is a snapshot of a process's executable mappings, sorted by
+// start address. It is immutable: a refresh replaces it.
+type process struct {
+	maps []procMapping
+}
+
+type procMapping struct {
+	mapping
+	table *fileTable // nil when the file could not be read
+}
+
+// New returns a Symbolizer reading /proc.
+func New() *Symbolizer {
+	return &Symbolizer{
+		procFS: "/proc",
+		procs:  newLRU[uint32, *process](MaxProcesses),
+		files:  newLRU[string, *fileTable](maxFiles),
+	}
+}
+
+// Kernel symbolizes kernel addresses with /proc/kallsyms, read once. When
+// kallsyms is unreadable or shows only zero addresses (kptr_restrict, not
+// root), every frame is an unknown, module-less one (String "0xaddr").
+func (s *Symbolizer) Kernel(addrs []uint64) []Frame {
+	s.mu.Lock()
+	if s.kernel == nil {
+		data, err := os.ReadFile(s.procFS + "/kallsyms")
+		if err != nil {
+			s.kernel = &kernelTable{restricted: true}
+		} else {
+			s.kernel = parseKallsyms(data)
+		}
+	}
+	kt := s.kernel
+	s.mu.Unlock()
+	out := make([]Frame, len(addrs))
+	for i, a := range addrs {
+		if kt.restricted {
+			out[i] = Frame{Offset: a}
+			continue
+		}
+		out[i] = kt.lookup(a)
+	}
+	return out
+}
+
+// Remember snapshots the executable mappings of pid and loads the symbol
+// tables of the files behind them, so that User resolves the process's
+// addresses after it exits. Calling it again refreshes the snapshot (after
+// an exec or dlopen). Files that cannot be read give Module+offset frames
+// later; the error is about the process itself (gone, or not permitted).
+func (s *Symbolizer) Remember(pid uint32) error {
+	_, err := s.remember(pid)
+	return err
+}
+
+// Forget drops what was remembered about pid.
+func (s *Symbolizer) Forget(pid uint32) {
+	s.mu.Lock()
+	s.procs.remove(pid)
+	s.mu.Unlock()
+}
+
+func (s *Symbolizer) remember(pid uint32) (*process, error) {
+	dir := s.procFS + "/" + strconv.FormatUint(uint64(pid), 10)
+	data, err := os.ReadFile(dir + "/maps")
+	if err != nil {
+		return nil, fmt.Errorf("reading maps of pid %d: %w", pid, err)
+	}
+	maps := parseMaps(data)
+	p := &process{maps: make([]procMapping, len(maps))}
+	for i, m := range maps {
+		p.maps[i].mapping = m
+		if !m.anonymous() {
+			p.maps[i].table = s.table(dir, &m)
+		}
+	}
+	sort.Slice(p.maps, func(i, j int) bool { return p.maps[i].start < p.maps[j].start })
+	s.mu.Lock()
+	s.procs.put(pid, p)
+	s.mu.Unlock()
+	return p, nil
+}
+
+// table returns the symbol table of a mapped file, from the cache or read
+// through /proc/PID/map_files (works for deleted files) or /proc/PID/root
+// (the process's mount namespace). It returns nil when neither is readable.
+func (s *Symbolizer) table(dir string, m *mapping) *fileTable {
+	root := dir + "/root"
+	f, err := os.Open(dir + "/map_files/" + strconv.FormatUint(m.start, 16) + "-" + strconv.FormatUint(m.end, 16))
+	if err != nil {
+		if f, err = os.Open(root + m.path); err != nil {
+			return nil
+		}
+	}
+	defer f.Close()
+	var statKey string
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			statKey = fmt.Sprintf("st:%d:%d:%d:%d", st.Dev, st.Ino, fi.ModTime().UnixNano(), fi.Size())
+		}
+	}
+	if statKey != "" {
+		s.mu.Lock()
+		t, ok := s.files.get(statKey)
+		s.mu.Unlock()
+		if ok {
+			return t
+		}
+	}
+	// Loading outside the lock: two goroutines may load the same file
+	// once each; the second result replaces the first in the cache.
+	t, err := loadFileSafe(f, root)
+	if err != nil && t == nil {
+		return nil // not ELF or unreadable: Module+offset frames
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t.buildID != "" {
+		if shared, ok := s.files.get("b:" + t.buildID); ok {
+			t = shared
+		} else {
+			s.files.put("b:"+t.buildID, t)
+		}
+	}
+	if statKey != "" {
+		s.files.put(statKey, t)
+	}
+	return t
+}
+
+// loadFileSafe is loadFile that turns a panic of the ELF or pclntab
+// readers on a malformed file into an error.
+func loadFileSafe(f *os.File, root string) (t *fileTable, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			t, err = nil, fmt.Errorf("reading %s: %v", f.Name(), r)
+		}
+	}()
+	return loadFile(f, root)
+}
+
+// User symbolizes addresses of process pid. The first call for a pid
+// snapshots it as Remember does; an address outside every remembered
+// mapping triggers one refresh per call (the process may have loaded a
+// library since). Addresses that resolve to no symbol give Module+offset
+// frames; when the process was never seen and is gone, module-less frames.
+func (s *Symbolizer) User(pid uint32, addrs []uint64) []Frame {
+	s.mu.Lock()
+	p, ok := s.procs.get(pid)
+	s.mu.Unlock()
+	refreshed := false
+	if !ok {
+		p, _ = s.remember(pid)
+		refreshed = true
+	}
+	out := make([]Frame, len(addrs))
+	for i, a := range addrs {
+		m := p.find(a)
+		if m == nil && !refreshed {
+			refreshed = true
+			if np, err := s.remember(pid); err == nil {
+				p = np
+				m = p.find(a)
+			}
+		}
+		out[i] = m.frame(a)
+	}
+	return out
+}
+
+// find returns the mapping holding addr, or nil. A nil process finds none.
+func (p *process) find(addr uint64) *procMapping {
+	if p == nil {
+		return nil
+	}
+	i := sort.Search(len(p.maps), func(i int) bool { return p.maps[i].end > addr })
+	if i < len(p.maps) && p.maps[i].start <= addr {
+		return &p.maps[i]
+	}
+	return nil
+}
+
+// frame symbolizes addr in the mapping m (nil: no mapping).
+func (m *procMapping) frame(addr uint64) Frame {
+	if m == nil {
+		return Frame{Offset: addr}
+	}
+	f := Frame{Module: m.path}
+	switch {
+	case m.path == "":
+		f.Module = "[anon]"
+		f.Offset = addr
+		return f
+	case m.anonymous():
+		f.Offset = addr - m.start
+		return f
+	}
+	off := addr - m.start + m.offset
+	f.Offset = off
+	if m.table == nil {
+		return f
+	}
+	f.BuildID = m.table.buildID
+	if va, ok := m.table.vaddr(off); ok {
+		f.Offset = va
+		m.table.lookup(va, &f)
+	}
+	return f
+}
