@@ -38,10 +38,12 @@ const EventLatency = 500 * time.Millisecond
 // DefaultCollectors lists every collector the agent knows and whether it
 // runs when the configuration does not say. open is off: every file open
 // on the host is an event stream for `kscope trace open`, not history.
+// profile is off until the agent stores profiles; `kscope profile` samples
+// on demand.
 func DefaultCollectors() map[string]bool {
 	known := map[string]bool{}
 	for _, n := range collector.Names() {
-		known[n] = n != "open"
+		known[n] = n != "open" && n != "profile"
 	}
 	return known
 }

@@ -1,0 +1,216 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+const hotGo = `package main
+
+import "time"
+
+//go:noinline
+func hotLoop(n int) int {
+	s := 0
+	for i := 0; i < n; i++ {
+		s += i * i % 7
+	}
+	return s
+}
+
+func main() {
+	end := time.Now().Add(20 * time.Second)
+	s := 0
+	for time.Now().Before(end) {
+		s += hotLoop(1 << 22)
+	}
+	println(s)
+}
+`
+
+const hotC = `#include <stdio.h>
+#include <time.h>
+volatile unsigned long sink;
+__attribute__((noinline)) void touch(void) { sink++; }
+__attribute__((noinline)) void hot_function(void) {
+	for (unsigned long i = 0; i < 50000000UL; i++) sink += i * i % 7;
+	touch();
+}
+int main(void) {
+	time_t end = time(NULL) + 20;
+	while (time(NULL) < end) hot_function();
+	return 0;
+}
+`
+
+// buildWorkload compiles a workload into dir and starts it; it is killed
+// at cleanup.
+func startWorkload(t *testing.T, name string, build func(dir, bin string) *exec.Cmd) *exec.Cmd {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, name)
+	if out, err := build(dir, bin).CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	cmd := exec.Command(bin)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd
+}
+
+func goWorkload(t *testing.T) *exec.Cmd {
+	return startWorkload(t, "hotgo", func(dir, bin string) *exec.Cmd {
+		src := filepath.Join(dir, "main.go")
+		os.WriteFile(src, []byte(hotGo), 0o600)
+		// Stripped: symbols come from the pclntab alone.
+		c := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, src)
+		c.Env = append(os.Environ(), "GO111MODULE=off", "GOFLAGS=")
+		return c
+	})
+}
+
+// topShare runs go tool pprof -top on a profile and returns the flat share
+// of fn.
+func topShare(t *testing.T, file, fn string) float64 {
+	t.Helper()
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=samples", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go tool pprof: %v\n%s", err, out)
+	}
+	re := regexp.MustCompile(`(?m)^\s*\d+\s+([\d.]+)%.*\s` + regexp.QuoteMeta(fn) + `$`)
+	m := re.FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("pprof -top does not name %s:\n%s", fn, out)
+	}
+	v, _ := strconv.ParseFloat(m[1], 64)
+	return v
+}
+
+func TestProfileGo(t *testing.T) {
+	testutil.RequireBPF(t)
+	w := goWorkload(t)
+	time.Sleep(200 * time.Millisecond)
+	dir := t.TempDir()
+	pb := filepath.Join(dir, "cpu.pb.gz")
+	pid := strconv.Itoa(w.Process.Pid)
+	out, err := exec.Command(kscopeBinary(t), "profile", "--pid", pid, "--duration", "2s", "-o", pb).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kscope profile: %v\n%s", err, out)
+	}
+	if share := topShare(t, pb, "main.hotLoop"); share < 80 {
+		t.Errorf("main.hotLoop has %.1f%% of the samples, want at least 80%%", share)
+	}
+	// The other formats name it too.
+	for _, name := range []string{"cpu.folded", "cpu.svg", "cpu.html"} {
+		file := filepath.Join(dir, name)
+		if out, err := exec.Command(kscopeBinary(t), "profile", "--pid", pid, "--duration", "500ms", "-o", file).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		b, _ := os.ReadFile(file)
+		if !strings.Contains(string(b), "main.hotLoop") {
+			t.Errorf("%s does not name main.hotLoop:\n%.400s", name, b)
+		}
+	}
+	folded, _ := os.ReadFile(filepath.Join(dir, "cpu.folded"))
+	if !regexp.MustCompile(`(?m)^hotgo;.*main\.hotLoop \d+$`).Match(folded) {
+		t.Errorf("folded stacks:\n%s", folded)
+	}
+}
+
+func TestProfileC(t *testing.T) {
+	testutil.RequireBPF(t)
+	if _, err := exec.LookPath("gcc"); err != nil {
+		testutil.Skip(t, "gcc (to build the C workload)", err)
+	}
+	w := startWorkload(t, "hotc", func(dir, bin string) *exec.Cmd {
+		src := filepath.Join(dir, "hot.c")
+		os.WriteFile(src, []byte(hotC), 0o600)
+		return exec.Command("gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-o", bin, src)
+	})
+	time.Sleep(200 * time.Millisecond)
+	pb := filepath.Join(t.TempDir(), "cpu.pb.gz")
+	out, err := exec.Command(kscopeBinary(t), "profile", "--pid", strconv.Itoa(w.Process.Pid), "--duration", "2s", "-o", pb).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kscope profile: %v\n%s", err, out)
+	}
+	if share := topShare(t, pb, "hot_function"); share < 80 {
+		t.Errorf("hot_function has %.1f%% of the samples, want at least 80%%", share)
+	}
+}
+
+func TestProfileOffCPU(t *testing.T) {
+	testutil.RequireBPF(t)
+	// Ten 100 ms sleeps: each wait is counted off-CPU when it ends, under
+	// the stack it slept in.
+	prof := exec.Command(kscopeBinary(t), "profile", "--all", "--off-cpu", "--duration", "3s", "--format", "folded")
+	var buf strings.Builder
+	prof.Stdout = &buf
+	if err := prof.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // attached by then
+	if err := exec.Command("sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do sleep 0.1; done").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := prof.Wait(); err != nil {
+		t.Fatalf("kscope profile --all --off-cpu: %v", err)
+	}
+	out := buf.String()
+	var slept int64
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "sleep;") && strings.Contains(line, "nanosleep") {
+			i := strings.LastIndexByte(line, ' ')
+			v, _ := strconv.ParseInt(line[i+1:], 10, 64)
+			slept += v
+		}
+	}
+	if slept < int64(500*time.Millisecond) {
+		t.Errorf("sleep processes spent %v off-CPU in a nanosleep stack, want at least 500ms:\n%s", time.Duration(slept), lastLines(out, 20))
+	}
+}
+
+func TestProfileBadInput(t *testing.T) {
+	testutil.RequireBPF(t)
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"profile"}, exitUsage, "needs --pid N or --all"},
+		{[]string{"profile", "--pid", "1", "--all"}, exitUsage, "needs --pid N or --all"},
+		{[]string{"profile", "--all", "--hz", "0"}, exitUsage, "--hz 0: want 1 to"},
+		{[]string{"profile", "--all", "-o", "x.bin"}, exitUsage, "cannot tell the format"},
+		{[]string{"profile", "--all", "--format", "gif"}, exitUsage, `--format "gif"`},
+		{[]string{"profile", "--pid", "4000000"}, exitFailure, "--pid 4000000: no such process"},
+		{[]string{"profile", "--all", "-o", "/nonexistent/dir/cpu.pb.gz"}, exitFailure, "output: open /nonexistent/dir/cpu.pb.gz"},
+	} {
+		code, _, stderr := runCLI(tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.msg) {
+			t.Errorf("kscope %s: exit %d, stderr %q; want %d and %q", strings.Join(tt.args, " "), code, stderr, tt.code, tt.msg)
+		}
+	}
+	// A process that exits mid-profile: its samples stay, and it is said.
+	short := exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+	if err := short.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := strconv.Itoa(short.Process.Pid)
+	go short.Wait()
+	code, stdout, stderr := runCLI("profile", "--pid", pid, "--duration", "3s")
+	if code != 0 || !strings.Contains(stderr, "process "+pid+" exited during the profile") || !strings.Contains(stdout, "samples in total") {
+		t.Errorf("exiting pid: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+}
