@@ -55,6 +55,7 @@ bench:
 	bash bench/run.sh
 	bash bench/syscalls.sh
 	bash bench/agent.sh
+	bash bench/profile.sh
 
 clean:
 	rm -rf bin

@@ -215,6 +215,9 @@ func buildProfile(sym *symbolize.Symbolizer, samples []cprofile.Sample, hz int, 
 	for _, s := range samples {
 		var stack []profile.Frame
 		for i, fr := range sym.Kernel(returnAddrs(s.Kernel)) {
+			if len(stack) == 0 && isBPFFrame(fr.Function) {
+				continue // the sampling program itself, on top of off-CPU stacks
+			}
 			stack = append(stack, frame(fr, s.Kernel[i], true))
 		}
 		if len(s.User) > 0 {
@@ -230,6 +233,13 @@ func buildProfile(sym *symbolize.Symbolizer, samples []cprofile.Sample, hz int, 
 	}
 	prof.Merge()
 	return prof
+}
+
+// isBPFFrame tells the frames of a BPF program and the tracepoint glue
+// that ran it (bpf_prog_<tag>_<name>, bpf_trace_run4), which top the
+// stacks taken from inside a tracepoint.
+func isBPFFrame(fn string) bool {
+	return strings.HasPrefix(fn, "bpf_prog_") || strings.HasPrefix(fn, "bpf_trace_run") || strings.HasPrefix(fn, "__bpf_trace_")
 }
 
 // returnAddrs turns the return addresses of the callers (every frame but
