@@ -365,32 +365,47 @@ func limitParam(r *http.Request) (int, *apiError) {
 	return n, nil
 }
 
-func (s *Server) series(w http.ResponseWriter, r *http.Request) {
+// metaRequest is what /series and the label endpoints read: match[]
+// selectors, the start-end window, limit, and a querier over the window
+// (the caller closes it).
+type metaRequest struct {
+	q          storage.Querier
+	sets       [][]*labels.Matcher
+	mint, maxt int64
+	limit      int
+}
+
+func (s *Server) metaRequest(r *http.Request, matchRequired bool) (*metaRequest, *apiError) {
 	if e := form(r); e != nil {
-		writeError(w, e)
-		return
+		return nil, e
 	}
-	sets, e := s.selectors(r, true)
+	sets, e := s.selectors(r, matchRequired)
 	if e != nil {
-		writeError(w, e)
-		return
+		return nil, e
 	}
 	mint, maxt, e := window(r)
 	if e != nil {
-		writeError(w, e)
-		return
+		return nil, e
 	}
 	limit, e := limitParam(r)
+	if e != nil {
+		return nil, e
+	}
+	q, err := s.Storage.Querier(mint, maxt)
+	if err != nil {
+		return nil, &apiError{"internal", http.StatusInternalServerError, err}
+	}
+	return &metaRequest{q, sets, mint, maxt, limit}, nil
+}
+
+func (s *Server) series(w http.ResponseWriter, r *http.Request) {
+	m, e := s.metaRequest(r, true)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	q, err := s.Storage.Querier(mint, maxt)
-	if err != nil {
-		writeError(w, &apiError{"internal", 500, err})
-		return
-	}
-	defer q.Close()
+	defer m.q.Close()
+	q, sets, mint, maxt, limit := m.q, m.sets, m.mint, m.maxt, m.limit
 	hints := &storage.SelectHints{Start: mint, End: maxt, Func: "series"}
 	var sets2 []storage.SeriesSet
 	for _, m := range sets {
@@ -442,31 +457,13 @@ func (s *Server) labelValues(w http.ResponseWriter, r *http.Request) {
 
 // labels answers /labels (name == "") and /label/<name>/values.
 func (s *Server) labels(w http.ResponseWriter, r *http.Request, name string) {
-	if e := form(r); e != nil {
-		writeError(w, e)
-		return
-	}
-	sets, e := s.selectors(r, false)
+	m, e := s.metaRequest(r, false)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	mint, maxt, e := window(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	limit, e := limitParam(r)
-	if e != nil {
-		writeError(w, e)
-		return
-	}
-	q, err := s.Storage.Querier(mint, maxt)
-	if err != nil {
-		writeError(w, &apiError{"internal", 500, err})
-		return
-	}
-	defer q.Close()
+	defer m.q.Close()
+	q, sets, limit := m.q, m.sets, m.limit
 	if len(sets) == 0 {
 		sets = [][]*labels.Matcher{nil}
 	}
@@ -476,6 +473,7 @@ func (s *Server) labels(w http.ResponseWriter, r *http.Request, name string) {
 		var (
 			vals []string
 			a    annotations.Annotations
+			err  error
 		)
 		if name == "" {
 			vals, a, err = q.LabelNames(r.Context(), &storage.LabelHints{}, m...)
