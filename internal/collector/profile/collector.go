@@ -542,3 +542,39 @@ func (p *Profiler) Close() error {
 	})
 	return p.closeErr
 }
+
+// PIDs returns the processes with samples counted since the last Read
+// with reset, reading only the maps' keys: cheap enough to call often, so
+// that a process can be remembered for symbolization before it exits.
+func (p *Profiler) PIDs() ([]uint32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	coll := p.Collection()
+	if coll == nil || p.closed {
+		return nil, errors.New("profiler not started")
+	}
+	seen := map[uint32]bool{}
+	var out []uint32
+	for _, name := range []string{profileMapOncpu, profileMapOffcpu} {
+		m := coll.Maps[name]
+		if m == nil {
+			continue
+		}
+		var prev any // nil: the first key
+		for {
+			var k profileSampleKey
+			if err := m.NextKey(prev, &k); err != nil {
+				if errors.Is(err, ebpf.ErrKeyNotExist) {
+					break
+				}
+				return out, fmt.Errorf("listing %s: %w", name, err)
+			}
+			if !seen[k.Pid] {
+				seen[k.Pid] = true
+				out = append(out, k.Pid)
+			}
+			prev = k
+		}
+	}
+	return out, nil
+}
