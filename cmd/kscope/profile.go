@@ -140,7 +140,13 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 	if _, err := bpfx.Prepare(); err != nil {
 		return err
 	}
-	p, err := cprofile.NewProfiler(collector.Config{RingBytes: 4096, Logger: logger}, cprofile.Options{Hz: f.hz, OffCPU: f.offCPU, PIDs: pids})
+	// Every process is remembered when first sampled, while it runs, so
+	// one that exits before the end still symbolizes.
+	sym := symbolize.New()
+	p, err := cprofile.NewProfiler(collector.Config{RingBytes: 4096, Logger: logger}, cprofile.Options{
+		Hz: f.hz, OffCPU: f.offCPU, PIDs: pids,
+		OnNewProcess: func(pid uint32, _ string) { sym.Remember(pid) },
+	})
 	if err != nil {
 		return err
 	}
@@ -153,9 +159,7 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 	}
 	logger.Debug("sampling", "event", p.Event(), "hz", f.hz, "took", time.Since(start))
 
-	// Note every process seen while it runs, so one that exits before
-	// the end still symbolizes.
-	sym := symbolize.New()
+	// Also list the processes sampled, for any announcement lost.
 	seen := map[uint32]bool{}
 	remember := func() {
 		samples, err := p.Read(false)

@@ -69,6 +69,7 @@ type Agent struct {
 	stats    io.Closer // BPF run-time statistics, on while the agent runs
 
 	// The continuous profiler's recorder, when the profile collector runs.
+	profileRec    *profileRecorder
 	profileStop   context.CancelFunc
 	profileDone   chan struct{}
 	profileErrors atomic.Uint64
@@ -230,7 +231,12 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		var c collector.Collector
 		var err error
 		if name == cprofile.Name {
-			c, err = cprofile.NewProfiler(ccfg, cprofile.Options{Hz: cc.Hz, OffCPU: cc.OffCPU})
+			opts := cprofile.Options{Hz: cc.Hz, OffCPU: cc.OffCPU}
+			if a.profiles != nil { // not --check
+				a.profileRec = newProfileRecorder()
+				opts.OnNewProcess = a.profileRec.newProcess
+			}
+			c, err = cprofile.NewProfiler(ccfg, opts)
 		} else {
 			c, err = collector.New(name, ccfg)
 		}
@@ -261,7 +267,7 @@ func (a *Agent) startCollectors(ctx context.Context) {
 func (a *Agent) startProfileRecorder() {
 	for _, r := range a.running {
 		p, ok := r.c.(*cprofile.Profiler)
-		if !ok {
+		if !ok || a.profileRec == nil {
 			continue
 		}
 		cc := a.cfg.Collectors[cprofile.Name]
@@ -274,7 +280,7 @@ func (a *Agent) startProfileRecorder() {
 		}
 		ctx, stop := context.WithCancel(context.Background())
 		a.profileStop, a.profileDone = stop, make(chan struct{})
-		go a.recordProfiles(ctx, p, hz, cc.OffCPU, window, a.profileDone)
+		go a.recordProfiles(ctx, a.profileRec, p, hz, cc.OffCPU, window, a.profileDone)
 	}
 }
 
