@@ -203,3 +203,56 @@ func ParseNotes(data []byte, bo binary.ByteOrder) ([]Probe, error) {
 }
 
 func align4(v uint64) uint64 { return (v + 3) &^ 3 }
+
+// Target is the sites of one probe in one file.
+type Target struct {
+	Binary string  // the file as found
+	Path   string  // the file to attach to (under /proc/PID/root with a pid)
+	Probes []Probe // every site of the probe, in note order
+}
+
+// ErrNoProbe is wrapped by Find when the file has no such probe.
+var ErrNoProbe = errors.New("no such USDT probe")
+
+// Open reads the probes of the file at path.
+func Open(path string) ([]Probe, error) {
+	ef, err := elf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer ef.Close()
+	return Read(ef)
+}
+
+// Find returns the sites of provider:name in the file at path (found is the
+// name to show). A provider or name that matches no probe gets an error
+// listing the probes the file has. Sites whose arguments did not parse are
+// an error.
+func Find(found, path, provider, name string) (*Target, error) {
+	probes, err := Open(path)
+	if err != nil && len(probes) == 0 {
+		return nil, fmt.Errorf("%s: %w", found, err)
+	}
+	t := &Target{Binary: found, Path: path}
+	seen := map[string]bool{}
+	var names []string
+	for _, p := range probes {
+		if p.Provider == provider && p.Name == name {
+			if p.Args == nil && p.ArgSpec != "" {
+				return nil, fmt.Errorf("%s: probe %s at %#x: arguments %q do not parse", found, &p, p.PC, p.ArgSpec)
+			}
+			t.Probes = append(t.Probes, p)
+		}
+		if !seen[p.String()] {
+			seen[p.String()] = true
+			names = append(names, p.String())
+		}
+	}
+	if len(t.Probes) > 0 {
+		return t, nil
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: %s has no USDT probes (no .note.stapsdt section)", ErrNoProbe, found)
+	}
+	return nil, fmt.Errorf("%w %s:%s in %s; it has: %s", ErrNoProbe, provider, name, found, strings.Join(names, ", "))
+}
