@@ -51,3 +51,29 @@ type USDT struct {
 	Str          *string `json:"str,omitempty"`
 	StrTruncated bool    `json:"str_truncated,omitempty"`
 }
+
+// Clone returns a deep copy, for sinks that keep events.
+func (e *Uprobe) Clone() Event {
+	v := *e
+	v.Args = append([]Int(nil), e.Args...)
+	if e.Str != nil {
+		s := *e.Str
+		v.Str = &s
+	}
+	if e.Ret != nil {
+		r := *e.Ret
+		v.Ret = &r
+	}
+	return &v
+}
+
+// Clone returns a deep copy, for sinks that keep events.
+func (e *USDT) Clone() Event {
+	v := *e
+	v.Args = append([]Int(nil), e.Args...)
+	if e.Str != nil {
+		s := *e.Str
+		v.Str = &s
+	}
+	return &v
+}

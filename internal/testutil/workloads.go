@@ -16,7 +16,8 @@ package testutil
 //
 // c_add(a, b) returns a+b and c_fib(n) the n-th Fibonacci number,
 // recursively; each iteration calls c_add(i, 100) and c_fib(10).
-// On exit it prints the sum of what it computed.
+// On exit it prints the sum of what it computed and the number of c_fib
+// calls (177 per c_fib(10)).
 const USDTProgram = `
 #include <sys/sdt.h>
 #include <stdint.h>
@@ -63,7 +64,14 @@ __attribute__((noinline)) void misc(void)
 
 __attribute__((noinline)) long c_add(long a, long b) { return a + b; }
 
-__attribute__((noinline)) long c_fib(long n) { return n < 2 ? n : c_fib(n - 1) + c_fib(n - 2); }
+long fib_calls;
+
+/* Built at -O0: -O2 turns half of the recursion into a loop. */
+__attribute__((noinline, optimize("O0"))) long c_fib(long n)
+{
+	fib_calls++;
+	return n < 2 ? n : c_fib(n - 1) + c_fib(n - 2);
+}
 
 /* From here on probes have semaphores. */
 #undef _SDT_NOTE_SEMAPHORE_USE
@@ -87,6 +95,8 @@ int main(int argc, char **argv)
 	long sum = 0;
 	static const char msg[] = "hello usdt";
 	static const int16_t arr[4] = { 1, -2, 3, -4 };
+	/* Touch the constants the probes read: BPF programs cannot fault pages in. */
+	sum += *(volatile const char *)msg + *(volatile const int16_t *)arr;
 	for (long i = 0; i < n; i++) {
 		sized(-5, 65000, -100000, -1234567890123LL, 18446744073709551615ULL);
 		at_o0(-77, 1234);
@@ -98,7 +108,7 @@ int main(int argc, char **argv)
 		if (us)
 			usleep(us);
 	}
-	printf("%ld\n", sum);
+	printf("%ld %ld\n", sum, fib_calls);
 	return 0;
 }
 `

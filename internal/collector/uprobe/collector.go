@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -127,6 +128,17 @@ func New(cfg collector.Config, opts Options) (*Collector, error) {
 		}
 	}
 	c.dec.str = opts.Str != 0
+	// The defaults collector.New gives registered collectors.
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	cfg.Logger = cfg.Logger.With("collector", c.kind)
+	if cfg.RingBytes == 0 {
+		cfg.RingBytes = collector.DefaultRingBytes
+	}
+	if cfg.RingBytes < 4096 || cfg.RingBytes&(cfg.RingBytes-1) != 0 {
+		return nil, fmt.Errorf("ring buffer size %d: must be a power of two of at least 4096", cfg.RingBytes)
+	}
 	c.Tracer = collector.NewTracer(c.kind, cfg)
 	return c, nil
 }

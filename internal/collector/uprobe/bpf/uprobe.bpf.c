@@ -111,33 +111,32 @@ struct {
 	__type(value, struct usdt_spec);
 } usdt_specs SEC(".maps");
 
-/* The i-th integer argument register: SysV (rdi, rsi, rdx, rcx, r8, r9) or
- * Go's ABIInternal (rax, rbx, rcx, rdi, rsi, r8, r9, r10, r11). */
-static __always_inline __u64 arg_reg(struct pt_regs *ctx, int i)
+/* The integer argument registers: SysV (rdi, rsi, rdx, rcx, r8, r9) or Go's
+ * ABIInternal (rax, rbx, rcx, rdi, rsi, r8, r9, r10, r11). Read with constant
+ * offsets. */
+static __always_inline void arg_regs(struct pt_regs *ctx, __u64 r[9])
 {
 	if (go_abi) {
-		switch (i) {
-		case 0: return ctx->ax;
-		case 1: return ctx->bx;
-		case 2: return ctx->cx;
-		case 3: return ctx->di;
-		case 4: return ctx->si;
-		case 5: return ctx->r8;
-		case 6: return ctx->r9;
-		case 7: return ctx->r10;
-		case 8: return ctx->r11;
-		}
-		return 0;
+		r[0] = ctx->ax;
+		r[1] = ctx->bx;
+		r[2] = ctx->cx;
+		r[3] = ctx->di;
+		r[4] = ctx->si;
+		r[5] = ctx->r8;
+		r[6] = ctx->r9;
+		r[7] = ctx->r10;
+		r[8] = ctx->r11;
+		return;
 	}
-	switch (i) {
-	case 0: return ctx->di;
-	case 1: return ctx->si;
-	case 2: return ctx->dx;
-	case 3: return ctx->cx;
-	case 4: return ctx->r8;
-	case 5: return ctx->r9;
-	}
-	return 0;
+	r[0] = ctx->di;
+	r[1] = ctx->si;
+	r[2] = ctx->dx;
+	r[3] = ctx->cx;
+	r[4] = ctx->r8;
+	r[5] = ctx->r9;
+	r[6] = 0;
+	r[7] = 0;
+	r[8] = 0;
 }
 
 /* Reads the string at ptr: a C string, or Go's ptr+len (len bytes). */
@@ -194,9 +193,15 @@ int uprobe_entry(struct pt_regs *ctx)
 	__u32 uid = (__u32)bpf_get_current_uid_gid(), zero = 0;
 	struct uprobe_event *e;
 	struct call_key k;
+	struct pt_regs regs;
+	__u64 r[9];
 
 	if (!want_task(pid_tgid, uid))
 		return drop();
+	/* A copy on the stack: the registers are picked by computed offsets,
+	 * which the verifier allows on the stack but not on ctx. */
+	if (bpf_probe_read_kernel(&regs, sizeof(regs), ctx))
+		return 0;
 	e = bpf_map_lookup_elem(&scratch, &zero);
 	if (!e)
 		return 0;
@@ -208,10 +213,11 @@ int uprobe_entry(struct pt_regs *ctx)
 	e->site = 0;
 	e->has_str = 0;
 	e->str_len = 0;
+	arg_regs(&regs, r);
 	for (int i = 0; i < 9; i++)
-		e->args[i] = i < nargs ? arg_reg(ctx, i) : 0;
-	if (str_arg && str_arg <= 9)
-		read_str(e, arg_reg(ctx, str_arg - 1), go_string ? arg_reg(ctx, str_arg) : 0, go_string);
+		e->args[i] = i < nargs ? r[i] : 0;
+	if (str_arg && str_arg < 9)
+		read_str(e, r[str_arg - 1], go_string ? r[str_arg] : 0, go_string);
 	if (!with_ret) {
 		output(e, sizeof(*e));
 		return 0;
