@@ -55,7 +55,7 @@ func TestUprobeCLIGCC(t *testing.T) {
 	code, stdout, _ = runCLI("usdt", "list", bin, "--json")
 	var p struct {
 		Binary, Provider, Name, Args string
-		Semaphore               uint64
+		Semaphore                    uint64
 	}
 	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
 		if err := json.Unmarshal([]byte(line), &p); err != nil {
