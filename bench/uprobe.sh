@@ -19,14 +19,14 @@
 #   bpftrace-ret   uretprobe:BIN:FN { @ = count(); } (C only: a uretprobe
 #                  on a Go function can crash it)
 #
-# Knobs: BENCH_ITERS calls per run (default 1000000), BENCH_REPS (default 3),
+# Knobs: BENCH_ITERS calls per run (default 200000; a uprobe hit costs microseconds), BENCH_REPS (default 3),
 # BENCH_RESULTS report (default bench/results/uprobe.md).
 # Needs root, go, gcc, bpftrace. Reports numbers; never fails because of them.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
-iters=${BENCH_ITERS:-1000000}
+iters=${BENCH_ITERS:-200000}
 reps=${BENCH_REPS:-3}
 results=${BENCH_RESULTS:-$here/results/uprobe.md}
 

@@ -107,8 +107,8 @@ signedness. A probe with a semaphore is enabled while traced, in running
 processes and in processes started later; the semaphore is restored when
 kscope detaches. Every event has time, type, pid, tid, ppid, uid, comm and
 cgroup_id; usdt events add probe, binary, args and str (--str).`,
-		Example: `  sudo kscope trace usdt /usr/lib/x86_64-linux-gnu/libc.so.6:libc:setjmp
-  sudo kscope trace usdt python3:python:function__entry --str 1
+		Example: `  sudo kscope trace usdt libstdc++:libstdcxx:throw
+  sudo kscope trace usdt ./server:myapp:request --str 1
   sudo kscope trace usdt --pid 1234 myapp:request --json`,
 		Args: func(_ *cobra.Command, a []string) error {
 			if len(a) != 1 {
@@ -220,7 +220,7 @@ func newUSDTCmd() *cobra.Command {
 process's executable and every shared library it maps: provider, name,
 address (link-time, as in 'readelf -n'), file offset, semaphore address
 (0: none) and argument specs. Needs no privileges beyond reading the files.`,
-		Example: "  kscope usdt list /usr/lib/x86_64-linux-gnu/libc.so.6\n  kscope usdt list --pid 1234 --json",
+		Example: "  kscope usdt list libstdc++\n  kscope usdt list --pid 1234 --json",
 		Args: func(_ *cobra.Command, a []string) error {
 			if len(a) > 1 || (len(a) == 0) == (pid == 0) {
 				return usagef("usdt list needs a BINARY or --pid (one of them)")

@@ -249,3 +249,55 @@ func TestReadGCC(t *testing.T) {
 		t.Errorf("global: %+v, pc %#x, global_counter at %#x", a, byName["global"].PC, counter)
 	}
 }
+
+// A file whose notes were written for other addresses than its
+// .stapsdt.base has (as after prelinking) gets pc and semaphore moved by
+// the difference.
+func TestStapsdtBaseGCC(t *testing.T) {
+	bin := testutil.BuildC(t, "gcc", testutil.USDTProgram, "-O2")
+	want, err := Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := ef.Section(".note.stapsdt")
+	off := sec.Offset
+	ef.Close()
+	// Rewrite every note as if linked 0x10000 lower.
+	const delta = 0x10000
+	notes := data[off : off+sec.Size]
+	for len(notes) >= 12 {
+		namesz := binary.LittleEndian.Uint32(notes)
+		descsz := binary.LittleEndian.Uint32(notes[4:])
+		desc := notes[12+(namesz+3)&^3:]
+		for i := 0; i < 3; i++ {
+			if v := binary.LittleEndian.Uint64(desc[8*i:]); v != 0 {
+				binary.LittleEndian.PutUint64(desc[8*i:], v-delta)
+			}
+		}
+		notes = notes[12+(namesz+3)&^3+(descsz+3)&^3:]
+	}
+	moved := t.TempDir() + "/moved"
+	if err := os.WriteFile(moved, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(moved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(want) {
+		t.Fatalf("%d probes, want %d", len(got), len(want))
+	}
+	for i := range got {
+		if got[i].PC != want[i].PC || got[i].Semaphore != want[i].Semaphore || got[i].Offset != want[i].Offset || got[i].Base != want[i].Base-delta {
+			t.Errorf("probe %s: pc %#x sem %#x base %#x, want pc %#x sem %#x", &got[i], got[i].PC, got[i].Semaphore, got[i].Base, want[i].PC, want[i].Semaphore)
+		}
+	}
+}

@@ -66,6 +66,10 @@ type Options struct {
 	Ret bool
 	// PID limits the probes to one process in the kernel (0: all).
 	PID int
+
+	// noCookies takes the fallback for kernels without BPF attach cookies
+	// (tests).
+	noCookies bool
 }
 
 // Collector traces one function or USDT probe.
@@ -163,12 +167,16 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	goABI := o.Function != nil && o.Function.Go
 	useCookie := uint8(1)
 	if o.USDT != nil && !sameSpecs(o.USDT.Probes) {
-		if err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie); err != nil {
+		err := features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie)
+		if o.noCookies {
+			err = ebpf.ErrNotSupported
+		}
+		if err != nil {
 			return fmt.Errorf("the sites of %s decode their arguments differently, which needs BPF attach cookies (bpf_get_attach_cookie, Linux 5.15): %w", c.dec.probe, err)
 		}
 	} else if o.USDT != nil {
 		// One spec for every site: no cookie needed, so older kernels work.
-		if features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie) != nil {
+		if o.noCookies || features.HaveProgramHelper(ebpf.Kprobe, asm.FnGetAttachCookie) != nil {
 			useCookie = 0
 			c.Config().Logger.Info("no BPF attach cookies: every site uses spec 0")
 		}

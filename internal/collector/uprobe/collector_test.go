@@ -486,3 +486,29 @@ func TestUSDTSemaphoreGCC(t *testing.T) {
 		}
 	}
 }
+
+// Without attach cookies (before Linux 5.15) a probe whose sites share one
+// spec still decodes its arguments; one whose sites differ is refused.
+func TestUSDTWithoutCookiesGCC(t *testing.T) {
+	bin := testutil.BuildC(t, "gcc", testutil.USDTProgram, "-O2")
+	_, sink := start(t, kuprobe.WithoutCookies(kuprobe.Options{USDT: usdtTarget(t, bin, "sized")}))
+	cmd := exec.Command(bin, "2")
+	run(t, cmd)
+	evs := waitEvents[*event.USDT](sink, cmd.Process.Pid, 2, 5*time.Second)
+	if len(evs) != 2 || evs[0].Args[0].String() != "-5" || evs[0].Args[4].String() != "18446744073709551615" {
+		t.Fatalf("events %+v", evs)
+	}
+	// Two sites with different specs.
+	u := usdtTarget(t, bin, "sized")
+	other := usdtTarget(t, bin, "mem").Probes[0]
+	other.Name = "sized"
+	u.Probes = append(u.Probes, other)
+	c, err := kuprobe.New(collector.Config{}, kuprobe.WithoutCookies(kuprobe.Options{USDT: u}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Start(context.Background(), testutil.NewCapture()); err == nil || !strings.Contains(err.Error(), "attach cookies") {
+		t.Errorf("sites with different specs without cookies: %v", err)
+	}
+}
