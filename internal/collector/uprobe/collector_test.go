@@ -512,3 +512,24 @@ func TestUSDTWithoutCookiesGCC(t *testing.T) {
 		t.Errorf("sites with different specs without cookies: %v", err)
 	}
 }
+
+// With a pid the probe fires in that process only, while another process
+// runs the same function.
+func TestPIDGCC(t *testing.T) {
+	bin := testutil.BuildC(t, "gcc", testutil.USDTProgram, "-O2")
+	a := startProg(t, bin, "100000", "5000")
+	b := startProg(t, bin, "100000", "5000")
+	tg, err := uprobe.Resolve(bin+":c_add", a.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sink := start(t, kuprobe.Options{Function: tg, Args: 2, PID: a.Process.Pid})
+	if evs := waitEvents[*event.Uprobe](sink, a.Process.Pid, 5, 5*time.Second); len(evs) < 5 {
+		t.Fatalf("%d events from the process asked for", len(evs))
+	}
+	for _, ev := range sink.Events() {
+		if int(ev.Hdr().PID) != a.Process.Pid {
+			t.Fatalf("event from pid %d, want only %d (other: %d)", ev.Hdr().PID, a.Process.Pid, b.Process.Pid)
+		}
+	}
+}
