@@ -1,0 +1,336 @@
+package http
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/kscope/kscope/internal/uprobe"
+)
+
+// The functions probed for TLS plain text.
+var (
+	opensslFuncs = []struct{ sym, prog string }{
+		{"SSL_read", "ssl_read"}, {"SSL_read_ex", "ssl_read_ex"},
+		{"SSL_write", "ssl_write"}, {"SSL_write_ex", "ssl_write_ex"},
+	}
+	goFuncs = []struct{ sym, prog string }{
+		{"crypto/tls.(*Conn).Read", "go_tls_read"},
+		{"crypto/tls.(*Conn).Write", "go_tls_write"},
+	}
+)
+
+// Where distributions keep the system's OpenSSL, probed at start so that
+// programs started later are traced from their first call.
+var libDirs = []string{"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/usr/local/lib64", "/usr/local/lib"}
+
+// fileID is an inode: uprobes attach to files, not to processes.
+type fileID struct{ dev, ino uint64 }
+
+// attacher puts the TLS uprobes on every libssl and every Go binary with
+// crypto/tls that a traced process runs, once per file.
+type attacher struct {
+	progs  map[string]*ebpf.Program
+	logger *slog.Logger
+	pid    uint32 // only this process (0: all)
+
+	mu     sync.Mutex
+	seen   map[fileID]bool // examined, attached or not
+	links  []link.Link
+	libs   int // libssl files probed
+	gobins int // Go binaries probed
+	closed bool
+
+	execs chan uint32
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newAttacher(coll *ebpf.Collection, pid uint32, logger *slog.Logger) *attacher {
+	return &attacher{
+		progs: coll.Programs, logger: logger, pid: pid,
+		seen: map[fileID]bool{}, execs: make(chan uint32, 1024), done: make(chan struct{}),
+	}
+}
+
+// scanAll probes the system's libssl and what every process (or the
+// filtered one) maps now.
+func (a *attacher) scanAll() {
+	if a.pid == 0 {
+		for _, dir := range libDirs {
+			matches, _ := filepath.Glob(filepath.Join(dir, "libssl.so*"))
+			for _, m := range matches {
+				a.library(m)
+			}
+		}
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() {
+				a.process(pid, true)
+			}
+		}
+		return
+	}
+	a.process(int(a.pid), true)
+}
+
+// start watches for programs started later: each exec is examined at once
+// (its executable) and again as its dynamic loader maps libraries.
+func (a *attacher) start() {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		type later struct {
+			pid uint32
+			at  time.Time
+		}
+		var queue []later
+		tick := time.NewTicker(25 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-a.done:
+				return
+			case pid := <-a.execs:
+				a.process(int(pid), true)
+				now := time.Now()
+				for _, d := range []time.Duration{30 * time.Millisecond, 200 * time.Millisecond, time.Second} {
+					queue = append(queue, later{pid, now.Add(d)})
+				}
+			case now := <-tick.C:
+				kept := queue[:0]
+				for _, l := range queue {
+					if now.Before(l.at) {
+						kept = append(kept, l)
+						continue
+					}
+					a.process(int(l.pid), false)
+				}
+				queue = kept
+			}
+		}
+	}()
+}
+
+// exec queues a new program for examination; it never blocks the reader.
+func (a *attacher) exec(pid uint32) bool {
+	select {
+	case a.execs <- pid:
+		return true
+	default:
+		return false
+	}
+}
+
+// process probes the executable of pid (when exe) and the libssl it maps.
+func (a *attacher) process(pid int, exe bool) {
+	root := "/proc/" + strconv.Itoa(pid)
+	if exe {
+		a.goBinary(root + "/exe")
+	}
+	f, err := os.Open(root + "/maps")
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Bytes()
+		i := bytes.Index(line, []byte(" /"))
+		if i < 0 || !bytes.Contains(line[i:], []byte("/libssl.so")) || bytes.HasSuffix(line, []byte(" (deleted)")) {
+			continue
+		}
+		a.library(root + "/root" + string(line[i+1:]))
+	}
+}
+
+// claim marks path's file as examined and reports whether it was new.
+func (a *attacher) claim(path string) (fileID, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil {
+		return fileID{}, false
+	}
+	id := fileID{st.Dev, st.Ino}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.seen[id] || a.closed {
+		return id, false
+	}
+	a.seen[id] = true
+	return id, true
+}
+
+// library probes SSL_read, SSL_write and their _ex forms in an OpenSSL
+// libssl (the _ex forms are 1.1.1+), entry and return.
+func (a *attacher) library(path string) {
+	if _, ok := a.claim(path); !ok {
+		return
+	}
+	var ls []link.Link
+	var probed []string
+	for _, fn := range opensslFuncs {
+		t, err := uprobe.ResolveSymbol(path, fn.sym, 0)
+		if err != nil {
+			continue
+		}
+		ex, err := link.OpenExecutable(t.Path)
+		if err != nil {
+			continue
+		}
+		in, err := ex.Uprobe("", a.progs[fn.prog], &link.UprobeOptions{Address: t.Offset})
+		if err != nil {
+			a.logger.Warn("probing OpenSSL", "file", path, "symbol", fn.sym, "err", err)
+			continue
+		}
+		out, err := ex.Uretprobe("", a.progs["ssl_ret"], &link.UprobeOptions{Address: t.Offset})
+		if err != nil {
+			in.Close()
+			a.logger.Warn("probing OpenSSL return", "file", path, "symbol", fn.sym, "err", err)
+			continue
+		}
+		ls = append(ls, in, out)
+		probed = append(probed, fn.sym)
+	}
+	if len(probed) == 0 {
+		return
+	}
+	a.logger.Debug("probing OpenSSL", "file", path, "functions", probed)
+	a.keep(ls, &a.libs)
+}
+
+// goBinary probes crypto/tls.(*Conn).Read and Write of a Go executable:
+// after the stack check at entry and at every RET, never with a uretprobe.
+func (a *attacher) goBinary(path string) {
+	if _, ok := a.claim(path); !ok {
+		return
+	}
+	if !hasGoTLS(path) {
+		return
+	}
+	var ls []link.Link
+	fail := func(err error) {
+		for _, l := range ls {
+			l.Close()
+		}
+		a.logger.Warn("probing Go crypto/tls", "file", path, "err", err)
+	}
+	for _, fn := range goFuncs {
+		t, err := uprobe.ResolveSymbol(path, fn.sym, 0)
+		if err != nil {
+			fail(err)
+			return
+		}
+		entry, err := t.EntryOffset()
+		if err != nil {
+			fail(err)
+			return
+		}
+		rets, err := t.ReturnOffsets()
+		if err == nil && len(rets) == 0 {
+			err = errors.New("no RET instruction in " + fn.sym)
+		}
+		if err != nil {
+			fail(err)
+			return
+		}
+		ex, err := link.OpenExecutable(t.Path)
+		if err != nil {
+			fail(err)
+			return
+		}
+		l, err := ex.Uprobe("", a.progs[fn.prog], &link.UprobeOptions{Address: entry})
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", fn.sym, err))
+			return
+		}
+		ls = append(ls, l)
+		for _, off := range rets {
+			l, err := ex.Uprobe("", a.progs["go_tls_ret"], &link.UprobeOptions{Address: off})
+			if err != nil {
+				fail(fmt.Errorf("%s RET at %#x: %w", fn.sym, off, err))
+				return
+			}
+			ls = append(ls, l)
+		}
+	}
+	a.logger.Debug("probing Go crypto/tls", "file", path, "probes", len(ls))
+	a.keep(ls, &a.gobins)
+}
+
+func (a *attacher) keep(ls []link.Link, n *int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		for _, l := range ls {
+			l.Close()
+		}
+		return
+	}
+	a.links = append(a.links, ls...)
+	*n++
+}
+
+// hasGoTLS reports whether path is a Go executable with crypto/tls linked
+// in: it has Go build information and names (*Conn).Write in its function
+// table, which stripped binaries keep.
+func hasGoTLS(path string) bool {
+	f, err := elf.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if f.Section(".go.buildinfo") == nil {
+		return false
+	}
+	s := f.Section(".gopclntab")
+	if s == nil {
+		// Position-independent Go binaries keep it in .data.rel.ro.
+		s = f.Section(".data.rel.ro")
+	}
+	if s == nil {
+		return false
+	}
+	data, err := s.Data()
+	if err != nil {
+		return false
+	}
+	return bytes.Contains(data, []byte("crypto/tls.(*Conn).Write\x00"))
+}
+
+// counts returns how many libssl files and Go binaries are probed.
+func (a *attacher) counts() (libs, gobins int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.libs, a.gobins
+}
+
+// close stops watching and detaches every uprobe.
+func (a *attacher) close() error {
+	a.mu.Lock()
+	if a.closed {
+		a.mu.Unlock()
+		return nil
+	}
+	a.closed = true
+	a.mu.Unlock()
+	close(a.done)
+	a.wg.Wait()
+	var errs []error
+	for _, l := range a.links {
+		errs = append(errs, l.Close())
+	}
+	a.links = nil
+	return errors.Join(errs...)
+}
