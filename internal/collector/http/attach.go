@@ -77,7 +77,7 @@ func (a *attacher) scanAll() {
 		}
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
-			if pid, err := strconv.Atoi(e.Name()); err == nil && pid != os.Getpid() {
+			if pid, err := strconv.Atoi(e.Name()); err == nil {
 				a.process(pid, true)
 			}
 		}
@@ -226,11 +226,15 @@ func (a *attacher) goBinary(path string) {
 		}
 		a.logger.Warn("probing Go crypto/tls", "file", path, "err", err)
 	}
+	fast := goTargets(path)
 	for _, fn := range goFuncs {
-		t, err := uprobe.ResolveSymbol(path, fn.sym, 0)
-		if err != nil {
-			fail(err)
-			return
+		t := fast[fn.sym]
+		if t == nil {
+			var err error
+			if t, err = uprobe.ResolveSymbol(path, fn.sym, 0); err != nil {
+				fail(err)
+				return
+			}
 		}
 		entry, err := t.EntryOffset()
 		if err != nil {
@@ -282,6 +286,41 @@ func (a *attacher) keep(ls []link.Link, n *int) {
 	*n++
 }
 
+// goTargets finds the probed Go functions in the executable's symbol
+// table in one pass; uprobe.ResolveSymbol, which also reads stripped
+// binaries' function tables, takes over for any not found here.
+func goTargets(path string) map[string]*uprobe.Target {
+	out := map[string]*uprobe.Target{}
+	f, err := elf.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	syms, err := f.Symbols()
+	if err != nil {
+		return out
+	}
+	for _, s := range syms {
+		if elf.ST_TYPE(s.Info) != elf.STT_FUNC || s.Size == 0 {
+			continue
+		}
+		for _, fn := range goFuncs {
+			if s.Name != fn.sym {
+				continue
+			}
+			for _, p := range f.Progs {
+				if p.Type == elf.PT_LOAD && p.Flags&elf.PF_X != 0 && s.Value >= p.Vaddr && s.Value < p.Vaddr+p.Filesz {
+					out[fn.sym] = &uprobe.Target{
+						Binary: path, Path: path, Symbol: s.Name, Name: s.Name,
+						Address: s.Value, Size: s.Size, Offset: s.Value - p.Vaddr + p.Off, Go: true,
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
 // hasGoTLS reports whether path is a Go executable with crypto/tls linked
 // in: it has Go build information and names (*Conn).Write in its function
 // table, which stripped binaries keep.
@@ -327,10 +366,17 @@ func (a *attacher) close() error {
 	a.mu.Unlock()
 	close(a.done)
 	a.wg.Wait()
-	var errs []error
-	for _, l := range a.links {
-		errs = append(errs, l.Close())
+	// Each detach waits for the kernel to quiesce: do them together.
+	errs := make([]error, len(a.links))
+	var wg sync.WaitGroup
+	for i, l := range a.links {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.Close()
+		}()
 	}
+	wg.Wait()
 	a.links = nil
 	return errors.Join(errs...)
 }

@@ -29,24 +29,22 @@ const headSize = int(unsafe.Offsetof(httpHttpChunk{}.Data))
 
 // chunk is one decoded record.
 type chunk struct {
-	hdr      collector.RawHeader
-	sk       uint64
-	len      uint32
-	fd       int32
-	dir      uint8
-	kind     uint8
-	src      uint8
-	family   uint16
-	lport    uint16
-	rport    uint16
-	laddr    [16]byte
-	raddr    [16]byte
-	tail     []byte
-	data     []byte
-	ts       uint64
-	tailBuf  [8]byte
-	rawComm  [16]uint8
-	rawShort bool
+	hdr     collector.RawHeader
+	sk      uint64
+	len     uint32
+	fd      int32
+	dir     uint8
+	kind    uint8
+	src     uint8
+	family  uint16
+	lport   uint16
+	rport   uint16
+	laddr   [16]byte
+	raddr   [16]byte
+	tail    []byte
+	data    []byte
+	ts      uint64
+	tailBuf [8]byte
 }
 
 // decodeChunk parses one ring buffer record into c, which keeps pointing
@@ -175,17 +173,16 @@ func (t *tracker) add(c *chunk) {
 		t.conns[c.sk] = cn
 	}
 	cn.last = c.ts
-	if cn.laddr == "" {
-		cn.laddr = endpoint(c.family, c.laddr, c.lport)
-		cn.raddr = endpoint(c.family, c.raddr, c.rport)
-	}
-	if isHead && cn.role == roleUnknown {
-		// Writing a request or reading a response makes a client.
+	if isHead && (h.request || cn.role == roleUnknown) {
+		// Writing a request or reading a response makes a client. A
+		// request decides anew: the kernel reuses socket addresses.
 		if h.request == (c.dir == dirOut) {
 			cn.role = roleClient
 		} else {
 			cn.role = roleServer
 		}
+		cn.laddr = endpoint(c.family, c.laddr, c.lport)
+		cn.raddr = endpoint(c.family, c.raddr, c.rport)
 	}
 	reqDir := uint8(dirIn)
 	if cn.role == roleClient {

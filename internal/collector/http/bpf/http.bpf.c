@@ -231,6 +231,13 @@ static __always_inline bool message_start(const __u8 *b)
 		return b[4] == '/' && b[5] == '1' && b[6] == '.';
 	}
 #undef W
+	/* Any other method: 3 to 6 capital letters, a space and a path. */
+	for (int i = 0; i < 7; i++) {
+		if (b[i] == ' ')
+			return i >= 3 && b[i + 1] == '/';
+		if (b[i] < 'A' || b[i] > 'Z')
+			return false;
+	}
 	return false;
 }
 
@@ -272,6 +279,13 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 	}
 	flip = cn->last_dir[src] != dir;
 	cn->last_dir[src] = dir;
+	/* An HTTP/1.x message follows one in the other direction: a turn
+	 * that starts none means the connection carries something else now
+	 * (an upgrade, a reused socket). Stop reporting it. */
+	if (flip && !start) {
+		cn->http[src] = 0;
+		return;
+	}
 
 	c = bpf_map_lookup_elem(&scratch, &zero);
 	if (!c)
@@ -337,7 +351,7 @@ static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 dir)
 	struct io_call call = {};
 
 	if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
-		return 0;
+		return drop();
 	call.sk = fd_sock(fd);
 	if (!call.sk)
 		return 0;
