@@ -39,11 +39,12 @@ const EventLatency = 500 * time.Millisecond
 // runs when the configuration does not say. open is off: every file open
 // on the host is an event stream for `kscope trace open`, not history.
 // profile is off until the agent stores profiles; `kscope profile` samples
-// on demand.
+// on demand. http is off: it hooks every socket read and write on the
+// host (bench/results/http.md).
 func DefaultCollectors() map[string]bool {
 	known := map[string]bool{}
 	for _, n := range collector.Names() {
-		known[n] = n != "open" && n != "profile"
+		known[n] = n != "open" && n != "profile" && n != "http"
 	}
 	return known
 }

@@ -26,9 +26,13 @@ var (
 		{"SSL_read", "ssl_read"}, {"SSL_read_ex", "ssl_read_ex"},
 		{"SSL_write", "ssl_write"}, {"SSL_write_ex", "ssl_write_ex"},
 	}
-	goFuncs = []struct{ sym, prog string }{
-		{"crypto/tls.(*Conn).Read", "go_tls_read"},
-		{"crypto/tls.(*Conn).Write", "go_tls_write"},
+	// Writes are reported at entry: only Read needs its returns probed.
+	goFuncs = []struct {
+		sym, prog string
+		ret       bool
+	}{
+		{"crypto/tls.(*Conn).Read", "go_tls_read", true},
+		{"crypto/tls.(*Conn).Write", "go_tls_write", false},
 	}
 )
 
@@ -241,14 +245,18 @@ func (a *attacher) goBinary(path string) {
 			fail(err)
 			return
 		}
-		rets, err := t.ReturnOffsets()
-		if err == nil && len(rets) == 0 {
-			err = errors.New("no RET instruction in " + fn.sym)
+		var rets []uint64
+		if fn.ret {
+			rets, err = t.ReturnOffsets()
+			if err == nil && len(rets) == 0 {
+				err = errors.New("no RET instruction in " + fn.sym)
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
 		}
-		if err != nil {
-			fail(err)
-			return
-		}
+
 		ex, err := link.OpenExecutable(t.Path)
 		if err != nil {
 			fail(err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,7 +47,8 @@ type Collector struct {
 	reader *bpfx.RingReader
 	tr     *tracker
 	sink   event.Sink
-	rec    chunk
+	queue  []*chunk // records waiting to be ordered (reader goroutine)
+	spare  []*chunk
 
 	events, malformed, failedOut, execDrops atomic.Uint64
 	finalLost, finalFiltered                atomic.Uint64
@@ -135,19 +137,55 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	return nil
 }
 
-// handle decodes one record on the reader goroutine.
+// reorderNS is how long records wait to be put in the order their calls
+// happened: threads report the calls of one connection in the ring buffer
+// in the order they returned, which for a write and the read of its
+// answer on another thread may be the wrong one.
+const reorderNS = 20e6
+
+// handle decodes one record on the reader goroutine and queues it.
 func (c *Collector) handle(raw []byte) {
-	if !decodeChunk(raw, &c.rec) {
+	var ch *chunk
+	if n := len(c.spare); n > 0 {
+		ch, c.spare = c.spare[n-1], c.spare[:n-1]
+	} else {
+		ch = &chunk{own: make([]byte, 0, 1024)}
+	}
+	if !decodeChunk(raw, ch) {
 		c.malformed.Add(1)
+		c.spare = append(c.spare, ch)
 		return
 	}
-	if c.rec.kind == kindExec {
-		if !c.att.exec(c.rec.hdr.PID) {
+	if ch.kind == kindExec {
+		if !c.att.exec(ch.hdr.PID) {
 			c.execDrops.Add(1)
 		}
+		c.spare = append(c.spare, ch)
 		return
 	}
-	c.tr.add(&c.rec)
+	ch.data = append(ch.own[:0], ch.data...)
+	ch.own = ch.data[:0]
+	c.queue = append(c.queue, ch)
+	if len(c.queue) >= 4096 {
+		c.process(ch.began - reorderNS)
+	}
+}
+
+// process hands the queued records that began by limit to the tracker, in
+// the order they began.
+func (c *Collector) process(limit uint64) {
+	q := c.queue
+	sort.SliceStable(q, func(i, j int) bool { return q[i].began < q[j].began })
+	n := 0
+	for ; n < len(q) && q[n].began <= limit; n++ {
+		if debugChunks {
+			r := q[n]
+			fmt.Fprintf(os.Stderr, "CHUNK pid=%d tid=%d sk=%x kind=%d src=%d dir=%d len=%d cap=%d b=%d ts=%d tail=%q data=%.30q\n", r.hdr.PID, r.hdr.TID, r.sk&0xffff, r.kind, r.src, r.dir, r.len, len(r.data), r.began%1e9, r.ts%1e9, r.tail, r.data)
+		}
+		c.tr.add(q[n])
+		c.spare = append(c.spare, q[n])
+	}
+	c.queue = append(q[:0], q[n:]...)
 }
 
 // idle runs when the ring buffer is drained: finish responses that
@@ -155,7 +193,9 @@ func (c *Collector) handle(raw []byte) {
 func (c *Collector) idle() {
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
-		c.tr.sweep(uint64(ts.Nano()))
+		now := uint64(ts.Nano())
+		c.process(now - reorderNS)
+		c.tr.sweep(now)
 	}
 	c.sink.Flush()
 }
@@ -219,6 +259,7 @@ func (c *Collector) Close() error {
 			errs = append(errs, c.reader.Drain())
 			// Exchanges whose response was under way are reported as
 			// they stand.
+			c.process(^uint64(0))
 			c.tr.sweep(^uint64(0))
 			c.sink.Flush()
 		}
@@ -290,3 +331,5 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	}
 	return nil
 }
+
+var debugChunks = os.Getenv("KSCOPE_HTTP_DEBUG") != ""

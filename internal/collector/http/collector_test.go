@@ -396,7 +396,7 @@ func TestMetrics(t *testing.T) {
 		"kscope_http_requests_total{GET,200}":          2,
 		"kscope_http_requests_total{GET,404}":          1,
 		"kscope_http_requests_total{POST,201}":         1,
-		"kscope_http_requests_total{other,405}":        1,
+		"kscope_http_requests_total{other,200}":        1,
 		"kscope_http_client_requests_total{GET,200}":   2,
 		"kscope_http_client_requests_total{other,200}": 1,
 	} {

@@ -48,6 +48,7 @@ type httpHttpChunk struct {
 		Uid      uint32
 		Comm     [16]uint8
 	}
+	Began   uint64
 	Sk      uint64
 	Len     uint32
 	Fd      int32
@@ -68,6 +69,7 @@ type httpHttpChunk struct {
 
 type httpIoCall struct {
 	_      structs.HostLayout
+	Ts     uint64
 	Sk     uint64
 	Buf    uint64
 	Iovcnt uint32
@@ -78,6 +80,7 @@ type httpIoCall struct {
 
 type httpSslCall struct {
 	_      structs.HostLayout
+	Ts     uint64
 	Ssl    uint64
 	Buf    uint64
 	Nbytes uint64

@@ -43,8 +43,10 @@ type chunk struct {
 	raddr   [16]byte
 	tail    []byte
 	data    []byte
-	ts      uint64
+	ts      uint64 // when the call returned
+	began   uint64 // when a write began, when a read returned: the order of calls
 	tailBuf [8]byte
+	own     []byte // data's storage once the record is copied
 }
 
 // decodeChunk parses one ring buffer record into c, which keeps pointing
@@ -63,7 +65,7 @@ func decodeChunk(b []byte, c *chunk) bool {
 		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
 		Comm: raw.Hdr.Comm,
 	}
-	c.ts = raw.Hdr.TsNs
+	c.ts, c.began = raw.Hdr.TsNs, raw.Began
 	c.sk, c.len, c.fd = raw.Sk, raw.Len, raw.Fd
 	c.dir, c.kind, c.src = raw.Dir, raw.Kind, raw.Src
 	c.family, c.lport, c.rport = raw.Family, raw.Lport, raw.Rport
@@ -99,7 +101,7 @@ type exchange struct {
 	hdr          collector.RawHeader // of the request's first call
 	method, path string
 	host         string
-	start        uint64 // when the request's first call returned
+	start        uint64 // when the request's first read returned or first write began
 	end          uint64 // when the response's last call so far returned
 	reqBytes     uint64
 	respBytes    uint64
@@ -112,11 +114,45 @@ type exchange struct {
 
 // conn is one connection as one source sees it.
 type conn struct {
+	sk           uint64
 	src          uint8
 	role         int
 	laddr, raddr string
 	last         uint64 // last activity
 	ex           *exchange
+	carry        carry
+	lastDir      uint8 // of the last data call; none yet: neither
+}
+
+// carryMax bounds the calls kept back to be parsed with the next one: the
+// kernel side sends calls of fewer bytes whole.
+const carryMax = 8
+
+// carry is a call of a few bytes at a turn of the connection, kept until
+// the next call in its direction.
+type carry struct {
+	dir       uint8
+	n         uint32
+	ts, began uint64
+	hdr       collector.RawHeader
+	b         [carryMax]byte
+}
+
+// joinCarry prepares the carried bytes followed by c's capture in t.joined,
+// when c continues them (its capture starts at its first byte).
+func (t *tracker) joinCarry(cn *conn, c *chunk) bool {
+	if len(c.data) == 0 {
+		return false
+	}
+	t.joined = append(append(t.joined[:0], cn.carry.b[:cn.carry.n]...), c.data...)
+	return true
+}
+
+// flushCarry counts carried bytes that started nothing as ordinary bytes.
+func (t *tracker) flushCarry(cn *conn) {
+	k := cn.carry
+	cn.carry.n = 0
+	t.add(&chunk{hdr: k.hdr, ts: k.ts, began: k.began, len: k.n, dir: k.dir, kind: kindData, src: cn.src, sk: cn.sk})
 }
 
 // tracker assembles records into exchanges, per connection.
@@ -131,6 +167,7 @@ type tracker struct {
 	emit   func(*event.HTTP)
 	ev     event.HTTP
 	free   []*exchange
+	joined []byte
 }
 
 func newTracker(clock collector.Clock, emit func(*event.HTTP)) *tracker {
@@ -169,10 +206,31 @@ func (t *tracker) add(c *chunk) {
 		if cn == nil && len(t.conns) >= t.maxConns {
 			t.evict()
 		}
-		cn = &conn{src: c.src}
+		cn = &conn{src: c.src, sk: c.sk, lastDir: 0xff}
 		t.conns[c.sk] = cn
 	}
 	cn.last = c.ts
+	// A few bytes alone at a turn wait for the next call in their
+	// direction, to be parsed with it.
+	if cn.carry.n > 0 && (cn.carry.dir != c.dir || !t.joinCarry(cn, c)) {
+		t.flushCarry(cn)
+	}
+	turn := c.dir != cn.lastDir
+	cn.lastDir = c.dir
+	if turn && !isHead && c.len < carryMax && len(c.data) == int(c.len) && c.len > 0 && cn.carry.n == 0 {
+		cn.carry = carry{dir: c.dir, ts: c.ts, began: c.began, hdr: c.hdr, n: c.len}
+		copy(cn.carry.b[:], c.data)
+		return
+	}
+	if cn.carry.n > 0 {
+		// Joined: parse the whole, count the bytes once, date the
+		// message from its first call.
+		h, isHead = parseHead(t.joined)
+		c.data = t.joined
+		c.len += cn.carry.n
+		c.began, c.hdr = cn.carry.began, cn.carry.hdr
+		cn.carry.n = 0
+	}
 	if isHead && (h.request || cn.role == roleUnknown) {
 		// Writing a request or reading a response makes a client. A
 		// request decides anew: the kernel reuses socket addresses.
@@ -195,7 +253,7 @@ func (t *tracker) add(c *chunk) {
 		ex.hdr = c.hdr
 		ex.method, ex.path, ex.host = h.method, h.path, h.host
 		ex.head = h.method == "HEAD"
-		ex.start, ex.end = c.ts, c.ts
+		ex.start, ex.end = c.began, c.ts
 		ex.reqBytes = uint64(c.len)
 		cn.ex = ex
 	case cn.ex == nil:

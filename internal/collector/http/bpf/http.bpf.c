@@ -46,7 +46,8 @@ enum src { SRC_SYSCALL = 0, SRC_OPENSSL = 1, SRC_GOTLS = 2 };
 enum kind { KIND_DATA = 0, KIND_EOF = 1, KIND_CLOSE = 2, KIND_EXEC = 3 };
 
 struct http_chunk {
-	struct event_header hdr;
+	struct event_header hdr; /* ts_ns: when the call returned (or, Go writes, began) */
+	__u64 began;    /* when the call began (writes) or returned (reads) */
 	__u64 sk;       /* struct sock *: the connection's identity */
 	__u32 len;      /* bytes the call moved */
 	__s32 fd;
@@ -76,6 +77,7 @@ const volatile __u32 go_sysfd_off = 16;
 
 /* A read or write syscall on an inet stream socket, entry to exit. */
 struct io_call {
+	__u64 ts; /* entry */
 	__u64 sk;
 	__u64 buf;    /* buffer, or struct iovec * */
 	__u32 iovcnt; /* 0: buf is a plain buffer */
@@ -86,6 +88,7 @@ struct io_call {
 
 /* An SSL_read/SSL_write call, entry to return. */
 struct ssl_call {
+	__u64 ts; /* entry */
 	__u64 ssl;
 	__u64 buf;
 	__u64 nbytes; /* _ex: size_t *readbytes / *written; 0 otherwise */
@@ -244,10 +247,13 @@ static __always_inline bool message_start(const __u8 *b)
 /*
  * One call of src moved len bytes in direction dir on socket sk; the
  * first avail of them are contiguous at buf. Reports it if sk is an HTTP
- * connection or becomes one with these bytes.
+ * connection or becomes one with these bytes. The order of calls is that
+ * of began: when a write began (the peer may answer, and another thread
+ * read the answer, before the writing call returns), when a read
+ * returned with its bytes.
  */
 static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void *buf, __u32 avail,
-				 __u32 len, __u8 dir, __u8 src, bool tail)
+				 __u32 len, __u8 dir, __u8 src, bool tail, __u64 began)
 {
 	__u32 zero = 0;
 	__u64 n;
@@ -279,18 +285,27 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 	}
 	flip = cn->last_dir[src] != dir;
 	cn->last_dir[src] = dir;
-	/* An HTTP/1.x message follows one in the other direction: a turn
-	 * that starts none means the connection carries something else now
-	 * (an upgrade, a reused socket). Stop reporting it. */
 	if (flip && !start) {
-		cn->http[src] = 0;
-		return;
+		if (avail < sizeof(peek)) {
+			/* A few bytes alone (Go's server reads one byte ahead
+			 * while it handles a request): send them whole, and
+			 * take the next call as the turn again. */
+			cn->last_dir[src] = dir ^ 1;
+		} else {
+			/* An HTTP/1.x message follows one in the other
+			 * direction: a turn that starts none means the
+			 * connection carries something else now (an upgrade,
+			 * a reused socket). Stop reporting it. */
+			cn->http[src] = 0;
+			return;
+		}
 	}
 
 	c = bpf_map_lookup_elem(&scratch, &zero);
 	if (!c)
 		return;
 	fill_header(&c->hdr, pid_tgid, (__u32)bpf_get_current_uid_gid());
+	c->began = dir == DIR_OUT && began ? began : c->hdr.ts_ns;
 	c->sk = sk;
 	c->len = len;
 	c->fd = fd;
@@ -340,6 +355,7 @@ static __always_inline void marker(__u64 pid_tgid, __u64 sk, __u8 kind, __s32 fd
 	c->src = SRC_SYSCALL;
 	c->cap = 0;
 	c->tail_len = 0;
+	c->began = c->hdr.ts_ns;
 	ends(c, (struct sock *)sk);
 	output(c, offsetof(struct http_chunk, data));
 }
@@ -355,6 +371,7 @@ static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 dir)
 	call.sk = fd_sock(fd);
 	if (!call.sk)
 		return 0;
+	call.ts = bpf_ktime_get_ns();
 	call.buf = buf;
 	call.iovcnt = iovcnt;
 	call.fd = fd;
@@ -403,7 +420,7 @@ static __always_inline int io_exit(long ret)
 		buf = iov.iov_base;
 		avail = iov.iov_len;
 	}
-	data(pid_tgid, call->sk, call->fd, buf, avail, ret, call->dir, SRC_SYSCALL, !call->iovcnt);
+	data(pid_tgid, call->sk, call->fd, buf, avail, ret, call->dir, SRC_SYSCALL, !call->iovcnt, call->ts);
 out:
 	bpf_map_delete_elem(&io_calls, &pid_tgid);
 	return 0;
@@ -558,6 +575,7 @@ static __always_inline int ssl_enter(struct pt_regs *ctx, __u8 dir, bool ex)
 
 	if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
+	call.ts = bpf_ktime_get_ns();
 	call.ssl = PT_REGS_PARM1(ctx);
 	call.buf = PT_REGS_PARM2(ctx);
 	call.nbytes = ex ? PT_REGS_PARM4(ctx) : 0;
@@ -596,7 +614,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 		/* Without a socket, the SSL object stands for the connection. */
 		if (known)
 			data(pid_tgid, known->sk, known->fd, (const void *)call->buf, n, n, call->dir,
-			     SRC_OPENSSL, true);
+			     SRC_OPENSSL, true, call->ts);
 	}
 	bpf_map_delete_elem(&ssl_calls, &pid_tgid);
 	return 0;
@@ -632,7 +650,12 @@ static __always_inline __s32 go_conn_fd(__u64 conn)
 	return fd < 0 || fd > 0x7fffffff ? -1 : (__s32)fd;
 }
 
-/* Entry of (*tls.Conn).Read/Write: receiver in RAX, the slice in RBX, RCX. */
+/*
+ * Entry of (*tls.Conn).Read/Write: receiver in RAX, the slice in RBX, RCX.
+ * A Write is reported here, with all of its bytes: it returns only when
+ * they are written or the connection failed, and by then the peer may
+ * have answered. A Read waits for its RET, where RAX holds the count.
+ */
 static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -647,12 +670,18 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
 		return 0;
 	call.buf = ctx->bx;
 	call.dir = dir;
+	if (dir == DIR_OUT) {
+		if (ctx->cx > 0 && ctx->cx <= 0x7fffffff)
+			data(pid_tgid, call.sk, call.fd, (const void *)call.buf, ctx->cx, ctx->cx, DIR_OUT,
+			     SRC_GOTLS, true, 0);
+		return 0;
+	}
 	if (bpf_map_update_elem(&go_calls, &key, &call, BPF_ANY))
 		count(STAT_LOST);
 	return 0;
 }
 
-/* A RET of (*tls.Conn).Read/Write: n in RAX. */
+/* A RET of (*tls.Conn).Read: n in RAX. */
 SEC("uprobe/go_tls_ret")
 int go_tls_ret(struct pt_regs *ctx)
 {
@@ -665,7 +694,7 @@ int go_tls_ret(struct pt_regs *ctx)
 	if (!call)
 		return 0;
 	if (n > 0 && n <= 0x7fffffff)
-		data(pid_tgid, call->sk, call->fd, (const void *)call->buf, n, n, call->dir, SRC_GOTLS, true);
+		data(pid_tgid, call->sk, call->fd, (const void *)call->buf, n, n, call->dir, SRC_GOTLS, true, 0);
 	bpf_map_delete_elem(&go_calls, &key);
 	return 0;
 }
