@@ -49,6 +49,9 @@ type attacher struct {
 	progs  map[string]*ebpf.Program
 	logger *slog.Logger
 	pid    uint32 // only this process (0: all)
+	// multi: the programs are loaded for uprobe_multi links (Linux 6.6+),
+	// one link for all the addresses a program has in a file.
+	multi bool
 
 	mu     sync.Mutex
 	seen   map[fileID]bool // examined, attached or not
@@ -62,9 +65,9 @@ type attacher struct {
 	wg    sync.WaitGroup
 }
 
-func newAttacher(coll *ebpf.Collection, pid uint32, logger *slog.Logger) *attacher {
+func newAttacher(coll *ebpf.Collection, pid uint32, multi bool, logger *slog.Logger) *attacher {
 	return &attacher{
-		progs: coll.Programs, logger: logger, pid: pid,
+		progs: coll.Programs, logger: logger, pid: pid, multi: multi,
 		seen: map[fileID]bool{}, execs: make(chan uint32, 1024), done: make(chan struct{}),
 	}
 }
@@ -189,22 +192,18 @@ func (a *attacher) library(path string) {
 		if err != nil {
 			continue
 		}
-		ex, err := link.OpenExecutable(t.Path)
-		if err != nil {
-			continue
-		}
-		in, err := ex.Uprobe("", a.progs[fn.prog], &link.UprobeOptions{Address: t.Offset})
+		in, err := a.attach(t.Path, fn.prog, []uint64{t.Offset}, false)
 		if err != nil {
 			a.logger.Warn("probing OpenSSL", "file", path, "symbol", fn.sym, "err", err)
 			continue
 		}
-		out, err := ex.Uretprobe("", a.progs["ssl_ret"], &link.UprobeOptions{Address: t.Offset})
+		out, err := a.attach(t.Path, "ssl_ret", []uint64{t.Offset}, true)
 		if err != nil {
-			in.Close()
+			closeAll(in)
 			a.logger.Warn("probing OpenSSL return", "file", path, "symbol", fn.sym, "err", err)
 			continue
 		}
-		ls = append(ls, in, out)
+		ls = append(append(ls, in...), out...)
 		probed = append(probed, fn.sym)
 	}
 	if len(probed) == 0 {
@@ -225,9 +224,7 @@ func (a *attacher) goBinary(path string) {
 	}
 	var ls []link.Link
 	fail := func(err error) {
-		for _, l := range ls {
-			l.Close()
-		}
+		closeAll(ls)
 		a.logger.Warn("probing Go crypto/tls", "file", path, "err", err)
 	}
 	fast := goTargets(path)
@@ -257,28 +254,67 @@ func (a *attacher) goBinary(path string) {
 			}
 		}
 
-		ex, err := link.OpenExecutable(t.Path)
-		if err != nil {
-			fail(err)
-			return
-		}
-		l, err := ex.Uprobe("", a.progs[fn.prog], &link.UprobeOptions{Address: entry})
+		l, err := a.attach(t.Path, fn.prog, []uint64{entry}, false)
 		if err != nil {
 			fail(fmt.Errorf("%s: %w", fn.sym, err))
 			return
 		}
-		ls = append(ls, l)
-		for _, off := range rets {
-			l, err := ex.Uprobe("", a.progs["go_tls_ret"], &link.UprobeOptions{Address: off})
+		ls = append(ls, l...)
+		if len(rets) > 0 {
+			l, err := a.attach(t.Path, "go_tls_ret", rets, false)
 			if err != nil {
-				fail(fmt.Errorf("%s RET at %#x: %w", fn.sym, off, err))
+				fail(fmt.Errorf("%s RET: %w", fn.sym, err))
 				return
 			}
-			ls = append(ls, l)
+			ls = append(ls, l...)
 		}
 	}
 	a.logger.Debug("probing Go crypto/tls", "file", path, "probes", len(ls))
 	a.keep(ls, &a.gobins)
+}
+
+// attach puts prog at the file offsets offs of path (as return probes when
+// ret): one uprobe_multi link, or one link per offset.
+func (a *attacher) attach(path, prog string, offs []uint64, ret bool) ([]link.Link, error) {
+	ex, err := link.OpenExecutable(path)
+	if err != nil {
+		return nil, err
+	}
+	p := a.progs[prog]
+	if a.multi {
+		opts := &link.UprobeMultiOptions{Addresses: offs}
+		var l link.Link
+		if ret {
+			l, err = ex.UretprobeMulti(nil, p, opts)
+		} else {
+			l, err = ex.UprobeMulti(nil, p, opts)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return []link.Link{l}, nil
+	}
+	var ls []link.Link
+	for _, off := range offs {
+		var l link.Link
+		if ret {
+			l, err = ex.Uretprobe("", p, &link.UprobeOptions{Address: off})
+		} else {
+			l, err = ex.Uprobe("", p, &link.UprobeOptions{Address: off})
+		}
+		if err != nil {
+			closeAll(ls)
+			return nil, fmt.Errorf("at %#x: %w", off, err)
+		}
+		ls = append(ls, l)
+	}
+	return ls, nil
+}
+
+func closeAll(ls []link.Link) {
+	for _, l := range ls {
+		l.Close()
+	}
 }
 
 func (a *attacher) keep(ls []link.Link, n *int) {

@@ -95,6 +95,18 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 			return fmt.Errorf("setting %s: %w", name, err)
 		}
 	}
+	// One uprobe_multi link per program and file where the kernel has
+	// them (6.6+): detaching per-address uprobes takes a grace period each.
+	multi := bpfx.ProbeFeature(bpfx.FeatUprobeMulti) == nil
+	if multi {
+		for _, ps := range spec.Programs {
+			if strings.HasPrefix(ps.SectionName, "uprobe") || strings.HasPrefix(ps.SectionName, "uretprobe") {
+				ps.AttachType = ebpf.AttachTraceUprobeMulti
+			}
+		}
+	} else {
+		c.cfg.Logger.Info("fallback: no uprobe_multi links, one uprobe per address (slower to detach)")
+	}
 	coll, err := bpfx.NewCollection(spec)
 	if err != nil {
 		return bpfx.LoadError(Name, err)
@@ -119,7 +131,7 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 		c.links = append(c.links, l)
 	}
 
-	c.att = newAttacher(coll, c.cfg.Filter.PID, c.cfg.Logger)
+	c.att = newAttacher(coll, c.cfg.Filter.PID, multi, c.cfg.Logger)
 	c.att.scanAll()
 	libs, gobins := c.att.counts()
 	c.cfg.Logger.Debug("TLS probes", "libssl", libs, "go_binaries", gobins)
@@ -178,10 +190,6 @@ func (c *Collector) process(limit uint64) {
 	sort.SliceStable(q, func(i, j int) bool { return q[i].began < q[j].began })
 	n := 0
 	for ; n < len(q) && q[n].began <= limit; n++ {
-		if debugChunks {
-			r := q[n]
-			fmt.Fprintf(os.Stderr, "CHUNK pid=%d tid=%d sk=%x kind=%d src=%d dir=%d len=%d cap=%d b=%d ts=%d tail=%q data=%.30q\n", r.hdr.PID, r.hdr.TID, r.sk&0xffff, r.kind, r.src, r.dir, r.len, len(r.data), r.began%1e9, r.ts%1e9, r.tail, r.data)
-		}
 		c.tr.add(q[n])
 		c.spare = append(c.spare, q[n])
 	}
@@ -331,5 +339,3 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	}
 	return nil
 }
-
-var debugChunks = os.Getenv("KSCOPE_HTTP_DEBUG") != ""

@@ -14,10 +14,11 @@ import (
 )
 
 type httpConn struct {
-	_       structs.HostLayout
-	Http    [3]uint8
-	LastDir [3]uint8
-	Pad     [2]uint8
+	_         structs.HostLayout
+	Http      [3]uint8
+	LastDir   [3]uint8
+	ShortTurn [3]uint8
+	Pad       [7]uint8
 }
 
 type httpGoCall struct {

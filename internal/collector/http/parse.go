@@ -75,11 +75,11 @@ func parseHead(b []byte) (h head, ok bool) {
 		} else if complete {
 			return h, false // HTTP/0.9 or not HTTP
 		}
-		if len(target) == 0 {
-			return h, false
-		}
 		if q := bytes.IndexByte(target, '?'); q >= 0 {
 			target = target[:q]
+		}
+		if len(target) == 0 {
+			return h, false
 		}
 		if len(target) > maxPath {
 			target = target[:maxPath]

@@ -117,7 +117,8 @@ struct go_key {
 struct conn {
 	__u8 http[3];     /* per enum src: HTTP seen through that source */
 	__u8 last_dir[3]; /* per enum src: direction of the last call */
-	__u8 _pad[2];
+	__u8 short_turn[3]; /* per enum src: the last call was a turn of a few bytes */
+	__u8 _pad[7];
 };
 
 struct ssl_sock {
@@ -260,7 +261,7 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 	__u8 peek[8] = {};
 	struct http_chunk *c;
 	struct conn *cn, fresh = {};
-	bool start = false, flip;
+	bool start = false, flip, after_short;
 
 	if (src > SRC_GOTLS)
 		return;
@@ -284,13 +285,16 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 		cn->last_dir[src] = dir ^ 1;
 	}
 	flip = cn->last_dir[src] != dir;
+	after_short = cn->short_turn[src] && !flip;
 	cn->last_dir[src] = dir;
+	cn->short_turn[src] = 0;
 	if (flip && !start) {
 		if (avail < sizeof(peek)) {
 			/* A few bytes alone (Go's server reads one byte ahead
 			 * while it handles a request): send them whole, and
-			 * take the next call as the turn again. */
-			cn->last_dir[src] = dir ^ 1;
+			 * the head of the next call in this direction, which
+			 * goes on with them. */
+			cn->short_turn[src] = 1;
 		} else {
 			/* An HTTP/1.x message follows one in the other
 			 * direction: a turn that starts none means the
@@ -324,7 +328,7 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 	}
 	/* The head of a message: a new direction or a new request line. */
 	n = 0;
-	if (flip || start) {
+	if (flip || start || after_short) {
 		n = avail < CAPTURE ? avail : CAPTURE;
 		barrier_var(n);
 		if (n > CAPTURE || bpf_probe_read_user(c->data, n, buf))
