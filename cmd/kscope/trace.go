@@ -48,10 +48,10 @@ type traceFlags struct {
 func newTraceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace KIND [flags]",
-		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal)",
+		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal, http)",
 		Long: `Stream events as they happen, one line each, until interrupted.
 
-Kinds: exec, exit, open, connect, oom, signal. Filters run in the kernel, so filtered-out
+Kinds: exec, exit, open, connect, oom, signal, http. Filters run in the kernel, so filtered-out
 events cost no ring buffer traffic. On exit kscope prints one line on stderr:
 events shown, lost (ring buffer full) and filtered.`,
 		Args: func(cmd *cobra.Command, args []string) error {
