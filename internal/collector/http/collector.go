@@ -175,8 +175,12 @@ func (c *Collector) handle(raw []byte) {
 		c.spare = append(c.spare, ch)
 		return
 	}
+	wholeTail := len(ch.tail) > 0 && len(ch.data) > 0 && &ch.tail[0] == &ch.data[0]
 	ch.data = append(ch.own[:0], ch.data...)
 	ch.own = ch.data[:0]
+	if wholeTail {
+		ch.tail = ch.data
+	}
 	c.queue = append(c.queue, ch)
 	if len(c.queue) >= 4096 {
 		c.process(ch.began - reorderNS)

@@ -73,6 +73,10 @@ func decodeChunk(b []byte, c *chunk) bool {
 	c.tailBuf = raw.Tail
 	c.tail = c.tailBuf[:raw.TailLen]
 	c.data = b[headSize : headSize+int(raw.Cap)]
+	if raw.TailLen == 0 && int(raw.Cap) == int(raw.Len) {
+		// A call of a few bytes comes whole: it is its own tail.
+		c.tail = c.data
+	}
 	return true
 }
 

@@ -36,7 +36,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define S_IFSOCK 0140000
 #define MSG_PEEK 2
 
-/* Bytes captured from the start of a message; a power of two. */
+/* Bytes captured from the start of a message, plus one; a power of two. */
 #define CAPTURE 1024
 /* Bytes captured from the end of every call, for chunked encoding's end. */
 #define TAIL 8
@@ -318,26 +318,26 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 	c->src = src;
 	ends(c, (struct sock *)sk);
 
-	/* The last bytes of the call, where chunked encoding ends. */
+	/* The last bytes of the call, where chunked encoding ends; a call of
+	 * fewer bytes is captured whole below instead. */
 	c->tail_len = 0;
-	if (tail && avail == len) {
-		n = avail < TAIL ? avail : TAIL;
-		barrier_var(n);
-		if (n > 0 && n <= TAIL && bpf_probe_read_user(c->tail, n, buf + avail - n) == 0)
-			c->tail_len = n;
-	}
-	/* The head of a message: a new direction or a new request line. */
+	if (tail && avail == len && avail >= TAIL &&
+	    bpf_probe_read_user(c->tail, TAIL, buf + avail - TAIL) == 0)
+		c->tail_len = TAIL;
+	/* The head of a message: a new direction or a new request line. The
+	 * mask is what bounds the size for the verifier (CAPTURE - 1 bytes
+	 * at most). */
 	n = 0;
-	if (flip || start || after_short) {
-		n = avail < CAPTURE ? avail : CAPTURE;
+	if (flip || start || after_short || avail < TAIL) {
+		n = avail < CAPTURE - 1 ? avail : CAPTURE - 1;
 		barrier_var(n);
-		if (n > CAPTURE || bpf_probe_read_user(c->data, n, buf))
+		n &= CAPTURE - 1;
+		if (bpf_probe_read_user(c->data, n, buf))
 			n = 0;
 	}
 	c->cap = n;
 	barrier_var(n);
-	if (n > CAPTURE)
-		n = CAPTURE;
+	n &= CAPTURE - 1;
 	output(c, offsetof(struct http_chunk, data) + n);
 }
 
