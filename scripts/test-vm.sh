@@ -74,7 +74,8 @@ VMARGS=(-e "KSCOPE_REQUIRE_ALL=1"
 [ -z "$KPKG" ] || VMARGS+=(-k "$KPKG")
 [ -z "$MODS" ] || VMARGS+=(-M "$MODS")
 # The guest has only the test binary and busybox: tests that build C
-# workloads with gcc run on the host only. The http collector's OpenSSL tests run curl and python3 from the host.
+# workloads with gcc, and the http collector's tests that run curl and
+# python3, run on the host only.
 TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$')
 [ -z "$RUN" ] || TESTARGS+=(-test.run "$RUN")
 
