@@ -107,9 +107,16 @@ start_tracer() {
 	exit 1
 }
 
+# stop_tracer: SIGINT (kscope prints its summary line), then SIGTERM if the
+# tracer has not exited within 15 s.
 stop_tracer() {
 	[ -n "$tracer_pid" ] || return 0
 	kill -INT "$tracer_pid" 2>/dev/null || true
+	for _ in $(seq 150); do
+		kill -0 "$tracer_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -TERM "$tracer_pid" 2>/dev/null || true
 	wait "$tracer_pid" 2>/dev/null || true
 	tracer_pid=
 }

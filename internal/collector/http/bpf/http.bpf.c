@@ -615,7 +615,7 @@ static __always_inline int ssl_exit(struct pt_regs *ctx)
 	}
 	if (n > 0) {
 		known = bpf_map_lookup_elem(&ssl_socks, &key);
-		/* Without a socket, the SSL object stands for the connection. */
+		/* An SSL object whose socket is not known yet is not reported. */
 		if (known)
 			data(pid_tgid, known->sk, known->fd, (const void *)call->buf, n, n, call->dir,
 			     SRC_OPENSSL, true, call->ts);
