@@ -91,6 +91,10 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendBool(b, "tls", e.TLS)
 		b = appendStr(b, "laddr", e.LAddr)
 		b = appendStr(b, "raddr", e.RAddr)
+	case *event.Uprobe:
+		b = appendUprobeJSON(b, e)
+	case *event.USDT:
+		b = appendUSDTJSON(b, e)
 	}
 	return append(b, '}')
 }

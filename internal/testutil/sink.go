@@ -44,6 +44,8 @@ func (c *Capture) Emit(ev event.Event) {
 	case *event.HTTP:
 		v := *e
 		cp = &v
+	case interface{ Clone() event.Event }:
+		cp = e.Clone()
 	default:
 		panic("testutil: unknown event type")
 	}

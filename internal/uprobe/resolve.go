@@ -15,11 +15,12 @@ import (
 	"github.com/kscope/kscope/internal/symbolize"
 )
 
-// Errors that Resolve wraps.
+// Errors that Resolve wraps: ErrSpec for a malformed BINARY:SYMBOL.
 var (
 	ErrNoBinary  = errors.New("binary not found")
 	ErrNoSymbol  = errors.New("symbol not found")
 	ErrAmbiguous = errors.New("ambiguous symbol")
+	ErrSpec      = errors.New("want BINARY:SYMBOL")
 )
 
 // Target is one function resolved to a place a uprobe can attach.
@@ -50,7 +51,7 @@ type Target struct {
 func Resolve(spec string, pid int) (*Target, error) {
 	bin, sym, ok := splitSpec(spec)
 	if !ok {
-		return nil, fmt.Errorf("%q: want BINARY:SYMBOL", spec)
+		return nil, fmt.Errorf("%q: %w", spec, ErrSpec)
 	}
 	return ResolveSymbol(bin, sym, pid)
 }

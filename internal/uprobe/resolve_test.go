@@ -149,7 +149,9 @@ func TestResolveErrors(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "BINARY:SYMBOL") {
 		t.Errorf("no symbol: %v", err)
 	}
-	_, err = Resolve("/etc/hostname:foo", 0)
+	notELF := t.TempDir() + "/notelf"
+	os.WriteFile(notELF, []byte("#!/bin/sh\n"), 0o755)
+	_, err = Resolve(notELF+":foo", 0)
 	if err == nil || !strings.Contains(err.Error(), "not an ELF file") {
 		t.Errorf("not ELF: %v", err)
 	}
@@ -289,7 +291,7 @@ func main() { println(work(len(os.Args), 3)) }
 `
 
 // A Go binary stripped of its symbol table and DWARF keeps .gopclntab.
-func TestResolveStrippedGo(t *testing.T) {
+func TestResolveStrippedGoBuild(t *testing.T) {
 	full := testutil.BuildGo(t, goProg)
 	stripped := testutil.BuildGo(t, goProg, "-ldflags=-s -w")
 	ef, err := elf.Open(stripped)
