@@ -1,0 +1,251 @@
+// App-wide state: the route, the time range, auto-refresh, the theme and
+// the agent's status. Each piece is a tiny observable with a hook.
+import { useEffect, useState } from 'preact/hooks';
+import { agentStatus, type AgentStatus } from './api';
+import { promDuration } from './format';
+
+type Listener = () => void;
+
+export class Observable<T> {
+  private v: T;
+  private ls = new Set<Listener>();
+  constructor(v: T) {
+    this.v = v;
+  }
+  get(): T {
+    return this.v;
+  }
+  set(v: T) {
+    this.v = v;
+    this.ls.forEach((l) => l());
+  }
+  subscribe(l: Listener): () => void {
+    this.ls.add(l);
+    return () => this.ls.delete(l);
+  }
+}
+
+export function useObservable<T>(o: Observable<T>): T {
+  const [, force] = useState(0);
+  useEffect(() => o.subscribe(() => force((n) => n + 1)), [o]);
+  return o.get();
+}
+
+// ---- routing (History API; the agent serves index.html for these paths)
+
+export interface Route {
+  path: string;
+  params: URLSearchParams;
+}
+
+function currentRoute(): Route {
+  return { path: location.pathname.replace(/\/+$/, '') || '/', params: new URLSearchParams(location.search) };
+}
+
+export const route = new Observable<Route>(currentRoute());
+window.addEventListener('popstate', () => {
+  route.set(currentRoute());
+  loadTimeFromURL();
+});
+
+// navigate goes to a path, keeping the time range and refresh in the URL.
+export function navigate(to: string, opts: { replace?: boolean; keepTime?: boolean } = {}) {
+  const u = new URL(to, location.origin);
+  if (opts.keepTime !== false) {
+    const cur = new URLSearchParams(location.search);
+    for (const k of ['range', 'from', 'to', 'refresh']) {
+      if (cur.has(k) && !u.searchParams.has(k)) u.searchParams.set(k, cur.get(k)!);
+    }
+  }
+  const href = u.pathname + u.search + u.hash;
+  if (opts.replace) history.replaceState(null, '', href);
+  else history.pushState(null, '', href);
+  route.set(currentRoute());
+}
+
+// setParams changes query parameters of the current page in place.
+export function setParams(p: Record<string, string | undefined>, replace = true) {
+  const u = new URL(location.href);
+  for (const [k, v] of Object.entries(p)) {
+    if (v === undefined || v === '') u.searchParams.delete(k);
+    else u.searchParams.set(k, v);
+  }
+  const href = u.pathname + u.search;
+  if (replace) history.replaceState(null, '', href);
+  else history.pushState(null, '', href);
+  route.set(currentRoute());
+}
+
+export function useRoute(): Route {
+  return useObservable(route);
+}
+
+// ---- time range and refresh
+
+export type TimeRange = { rel: number } | { from: number; to: number }; // seconds; absolute in ms
+
+export const relRanges: [string, number][] = [
+  ['5m', 300],
+  ['15m', 900],
+  ['1h', 3600],
+  ['6h', 21600],
+  ['24h', 86400],
+  ['7d', 604800],
+];
+
+export const refreshes: [string, number][] = [
+  ['off', 0],
+  ['5s', 5],
+  ['10s', 10],
+  ['30s', 30],
+];
+
+export function parseRel(s: string): number | undefined {
+  const m = /^(\d+)(s|m|h|d|w)$/.exec(s);
+  if (!m) return undefined;
+  return parseInt(m[1]) * { s: 1, m: 60, h: 3600, d: 86400, w: 604800 }[m[2] as 's']!;
+}
+
+export const timeRange = new Observable<TimeRange>({ rel: 900 });
+export const refresh = new Observable<number>(0);
+export const tick = new Observable<number>(0);
+
+function loadTimeFromURL() {
+  const p = new URLSearchParams(location.search);
+  const from = Number(p.get('from'));
+  const to = Number(p.get('to'));
+  let tr: TimeRange = { rel: 900 };
+  if (from > 0 && to > from) tr = { from, to };
+  else {
+    const r = parseRel(p.get('range') ?? '');
+    if (r) tr = { rel: r };
+  }
+  const cur = timeRange.get();
+  if (JSON.stringify(cur) !== JSON.stringify(tr)) timeRange.set(tr);
+  const rf = parseRel(p.get('refresh') ?? '') ?? 0;
+  if (rf !== refresh.get()) setRefresh(rf, false);
+}
+
+export function setTimeRange(tr: TimeRange) {
+  timeRange.set(tr);
+  if ('rel' in tr) setParams({ range: promDuration(tr.rel), from: undefined, to: undefined }, false);
+  else setParams({ range: undefined, from: String(Math.round(tr.from)), to: String(Math.round(tr.to)) }, false);
+  bump();
+}
+
+let timer: number | undefined;
+export function setRefresh(s: number, updateURL = true) {
+  refresh.set(s);
+  if (timer) clearInterval(timer);
+  timer = undefined;
+  if (s > 0) timer = window.setInterval(() => bump(), s * 1000);
+  if (updateURL) setParams({ refresh: s ? s + 's' : undefined });
+}
+
+// bump makes every panel fetch again (refresh button, auto-refresh).
+export function bump() {
+  tick.set(tick.get() + 1);
+}
+
+loadTimeFromURL();
+
+// A window is a resolved time range: what every chart of one refresh
+// shares. Times in seconds.
+export interface Window {
+  start: number;
+  end: number;
+  span: number;
+  step: number; // chart resolution
+  rate: number; // rate() window, seconds
+  rateStr: string; // as PromQL wants it
+  spanStr: string;
+  key: string; // changes when anything above does
+  live: boolean; // relative range: the end is now
+}
+
+const niceSteps = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 43200, 86400];
+
+export function niceStep(s: number): number {
+  for (const n of niceSteps) if (n >= s) return n;
+  return Math.ceil(s / 86400) * 86400;
+}
+
+export function resolveWindow(tr: TimeRange, interval: number, points = 240): Window {
+  let start: number, end: number;
+  if ('rel' in tr) {
+    end = Math.floor(Date.now() / 1000);
+    start = end - tr.rel;
+  } else {
+    start = Math.floor(tr.from / 1000);
+    end = Math.floor(tr.to / 1000);
+  }
+  const span = Math.max(1, end - start);
+  const step = niceStep(Math.max(interval, span / points));
+  // Align to the step, so refreshes hit the same sample grid.
+  end = Math.floor(end / step) * step;
+  start = end - span;
+  start = Math.floor(start / step) * step;
+  const rate = Math.max(4 * interval, 2 * step);
+  return {
+    start,
+    end,
+    span,
+    step,
+    rate,
+    rateStr: promDuration(rate),
+    spanStr: promDuration(span),
+    key: `${start}:${end}:${step}:${tick.get()}`,
+    live: 'rel' in tr,
+  };
+}
+
+export const status = new Observable<AgentStatus | null>(null);
+
+export async function loadStatus() {
+  try {
+    status.set(await agentStatus());
+  } catch {
+    // The agent may predate /api/v1/status/agent; pages use defaults.
+  }
+}
+
+export function interval(): number {
+  return status.get()?.interval_seconds ?? 10;
+}
+
+// useWindow resolves the time range once per refresh: every panel of one
+// refresh shares the same window (and so the same time axis).
+const windows = new Map<string, Window>();
+export function useWindow(points = 240): Window {
+  const tr = useObservable(timeRange);
+  const t = useObservable(tick);
+  useObservable(status);
+  const k = `${t}|${JSON.stringify(tr)}|${interval()}|${points}`;
+  let w = windows.get(k);
+  if (!w) {
+    if (windows.size > 50) windows.clear();
+    w = resolveWindow(tr, interval(), points);
+    windows.set(k, w);
+  }
+  return w;
+}
+
+// ---- theme
+
+export type Theme = 'auto' | 'light' | 'dark';
+export const theme = new Observable<Theme>((localStorage.getItem('kscope.theme') as Theme) || 'auto');
+const media = window.matchMedia('(prefers-color-scheme: dark)');
+export const dark = new Observable<boolean>(false);
+
+function applyTheme() {
+  const t = theme.get();
+  const isDark = t === 'dark' || (t === 'auto' && media.matches);
+  document.documentElement.dataset.theme = isDark ? 'dark' : 'light';
+  if (dark.get() !== isDark) dark.set(isDark);
+}
+media.addEventListener('change', applyTheme);
+theme.subscribe(() => {
+  localStorage.setItem('kscope.theme', theme.get());
+  applyTheme();
+});
+applyTheme();
