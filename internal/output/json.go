@@ -15,13 +15,13 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 	b = append(b, `{"time":"`...)
 	b = h.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","type":`...)
-	b = appendString(b, h.Type)
+	b = AppendString(b, h.Type)
 	b = appendUint(b, "pid", uint64(h.PID))
 	b = appendUint(b, "tid", uint64(h.TID))
 	b = appendUint(b, "ppid", uint64(h.PPID))
 	b = appendUint(b, "uid", uint64(h.UID))
 	b = append(b, `,"comm":`...)
-	b = appendString(b, h.Comm)
+	b = AppendString(b, h.Comm)
 	b = appendUint(b, "cgroup_id", h.CgroupID)
 	switch e := ev.(type) {
 	case *event.Exec:
@@ -31,7 +31,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, a)
+			b = AppendString(b, a)
 		}
 		b = append(b, ']')
 		b = appendBool(b, "argv_truncated", e.ArgvTruncated)
@@ -108,7 +108,7 @@ func appendStr(b []byte, k, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, k...)
 	b = append(b, '"', ':')
-	return appendString(b, v)
+	return AppendString(b, v)
 }
 
 // appendErr adds "error" only when there is one, like omitempty.
@@ -121,9 +121,9 @@ func appendErr(b []byte, e string) []byte {
 
 const hex = "0123456789abcdef"
 
-// appendString appends s as a JSON string, escaping as encoding/json does
+// AppendString appends s as a JSON string, escaping as encoding/json does
 // (without HTML escaping). Invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -98,7 +98,7 @@ func FuzzAppendString(f *testing.F) {
 	f.Add("plain")
 	f.Add("quo\"te\\ \x00\x1f \xff\xfe \u2028")
 	f.Fuzz(func(t *testing.T, s string) {
-		got := appendString(nil, s)
+		got := AppendString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("invalid JSON %q for %q: %v", got, s, err)
