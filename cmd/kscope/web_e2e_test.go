@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,8 +125,11 @@ func TestWebUI(t *testing.T) {
 		t.Fatalf("building the workload: %v\n%s", err, b)
 	}
 
-	collectors := "syscalls,process,sched,block,tcp,fileio,exec,exit,connect,profile"
-	a := startAgent(t, t.TempDir(), "--collectors", collectors)
+	// Profiles in 2 s windows, on- and off-CPU, so the flame graphs have
+	// data within seconds.
+	cfg := filepath.Join(dir, "kscope.yaml")
+	os.WriteFile(cfg, []byte("collectors:\n  profile: {hz: 99, window: 2s, off_cpu: true}\n"), 0o600)
+	a := startAgent(t, t.TempDir(), "--config", cfg, "--collectors", "syscalls,process,sched,block,tcp,fileio,exec,exit,connect,profile")
 	addr := strings.TrimPrefix(a.url, "http://")
 
 	// A shell forks and the child execs the workload: an exec event with
@@ -168,15 +170,17 @@ func TestWebUI(t *testing.T) {
 		}
 		return fmt.Errorf("pid %s: %v", pid, res)
 	})
-	hot := ""
-	if resp, err := http.Get(a.url + "/api/v1/profile?format=json&since=1m&pid=" + pid); err == nil {
-		resp.Body.Close()
-		if resp.StatusCode == 200 {
-			hot = "webHotLoop"
-		} else {
-			t.Logf("no profile API in this agent (%s): the flame graph is not checked", resp.Status)
+	const hot = "webHotLoop"
+	eventually(t, "the workload's hot function is in a stored profile", func() error {
+		body, err := httpGet(a.url + "/api/v1/profile?format=folded&since=1m&pid=" + pid)
+		if err != nil {
+			return err
 		}
-	}
+		if !strings.Contains(body, hot) {
+			return fmt.Errorf("no %s in the profile yet: %.300s", hot, body)
+		}
+		return nil
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -163,9 +163,10 @@ type agentUI struct {
 	live    *live
 	started time.Time
 
-	doctorMu  sync.Mutex
-	doctorAt  time.Time
-	doctorOut []byte
+	doctorMu   sync.Mutex
+	doctorAt   time.Time
+	doctorOut  []byte
+	doctorWarm sync.Once
 }
 
 // doctorTTL is how long a doctor report is reused: its probes load and
@@ -225,6 +226,9 @@ type collectorStatus struct {
 }
 
 func (a *Agent) statusJSON() ([]byte, error) {
+	// The UI asks for the status when it loads: run the doctor's probes
+	// then, so its page does not wait for them.
+	a.ui.doctorWarm.Do(func() { go a.doctorJSON(context.Background()) })
 	host, _ := os.Hostname()
 	var uts unix.Utsname
 	unix.Uname(&uts)

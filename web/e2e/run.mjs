@@ -80,15 +80,30 @@ async function shot(name, fullPage = true) {
 }
 
 // waitAttr waits until a numeric data attribute of a test id is > min.
-async function waitAttr(testid, attr, min = 0) {
+async function waitAttr(testid, attr, min = 0, ms = timeout) {
   await page.waitForFunction(
     ([id, a, m]) => {
       const el = document.querySelector(`[data-testid="${id}"]`);
       return !!el && Number(el.getAttribute(a)) > m;
     },
     [testid, attr, min],
-    { timeout },
+    { timeout: ms },
   );
+}
+
+// waitData waits for a chart's data, pressing the refresh button every few
+// seconds: a young agent may have too few samples at the first load.
+async function waitData(testid, attr) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      await waitAttr(testid, attr, 0, 3000);
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await page.click('[data-testid="refresh-now"]');
+    }
+  }
 }
 
 async function waitText(testid, text) {
@@ -99,9 +114,9 @@ const go = (path) => page.goto(base + path, { waitUntil: 'domcontentloaded' });
 
 await check('overview', async () => {
   await go('/?range=5m');
-  await waitAttr('chart-cpu', 'data-points');
-  await waitAttr('chart-syscalls', 'data-points');
-  await waitAttr('heat-runq', 'data-rows');
+  await waitData('chart-cpu', 'data-points');
+  await waitData('chart-syscalls', 'data-points');
+  await waitData('heat-runq', 'data-rows');
   await waitAttr('heat-bio', 'data-rows', -1);
   await page.locator('[data-testid="stat-syscalls-value"]').filter({ hasText: '/s' }).waitFor();
   if (comm) await waitText('process-table', comm);

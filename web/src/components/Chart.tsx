@@ -83,8 +83,11 @@ interface ChartProps {
   unit: Unit;
   stacked?: boolean;
   height?: number;
-  // maxSeries keeps the largest series (by mean) and drops the rest.
+  // maxSeries keeps the largest series and sums the rest into one.
   maxSeries?: number;
+  // hideZero leaves out series that are zero over the whole range.
+  hideZero?: boolean;
+  emptyText?: string;
   testid?: string;
 }
 
@@ -93,8 +96,9 @@ export function Chart(p: ChartProps) {
   const key = p.queries.map((q) => q.expr).join('\n') + '|' + p.win.key;
   const st = useAsync((signal) => fetchChart(p.queries, p.win, signal), key);
   let data = st.data;
+  if (data && p.hideZero) data = { xs: data.xs, series: data.series.filter((s) => s.values.some((v) => v !== null && v !== 0)) };
   if (data && p.maxSeries) data = keepTop(data, p.maxSeries);
-  return <Plot data={data} error={st.error} loading={st.loading} unit={p.unit} stacked={p.stacked} height={p.height} testid={p.testid} />;
+  return <Plot data={data} error={st.error} loading={st.loading} unit={p.unit} stacked={p.stacked} height={p.height} emptyText={p.emptyText} testid={p.testid} />;
 }
 
 interface PlotProps {
@@ -106,6 +110,7 @@ interface PlotProps {
   height?: number;
   testid?: string;
   legendHeight?: number;
+  emptyText?: string;
 }
 
 // Plot draws aligned series with uPlot: a hover tooltip listing every
@@ -262,7 +267,7 @@ export function Plot(p: PlotProps) {
         {p.error ? (
           <div class="chart-msg error">{p.error}</div>
         ) : empty ? (
-          <div class="chart-msg">{p.loading ? 'Loading…' : 'No data in this range'}</div>
+          <div class="chart-msg">{p.loading ? 'Loading…' : (p.emptyText ?? 'No data in this range')}</div>
         ) : null}
         <div ref={holder} style={{ display: empty || p.error ? 'none' : 'block' }} />
         <div class="tip" ref={tip} />

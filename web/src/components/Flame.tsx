@@ -128,12 +128,14 @@ export function FlameGraph(p: FlameProps) {
         const m = Math.max(nv, nb);
         color = diffColor(m > 0 ? (nv - nb) / m : 0, isDark);
       } else color = frameColor(n.name, isDark);
+      if (diff && n === root) color = diffColor(0, isDark);
       const matched = re ? re.test(n.name) : false;
-      if (re && !matched) color = isDark ? '#3a3f48' : '#e4e6ea';
       if (re && matched) color = '#e040fb';
       if (dim) color = isDark ? '#4a505b' : '#d5d8de';
       g.fillStyle = color;
+      g.globalAlpha = re && !matched && !dim ? 0.28 : 1;
       g.fillRect(r.x, y, Math.max(0.5, r.w - 0.5), rowH - 1);
+      g.globalAlpha = 1;
       if (r.w > 24) {
         const max = Math.floor((r.w - 6) / charW);
         let label = n.name;
@@ -243,6 +245,7 @@ export function FlameGraph(p: FlameProps) {
             matched {fmtPercent(f.value ? matched / f.value : 0)} of {f === root ? 'total' : 'the zoomed frame'}
           </span>
         )}
+        {diff && baseTotal === 0 && <span class="bad">the base range has no samples: every frame is new</span>}
         {diff && (
           <span class="diff-key">
             <span class="sw" style={{ background: diffColor(-1, isDark) }} /> shrank <span class="sw" style={{ background: diffColor(0, isDark) }} /> same{' '}

@@ -109,6 +109,9 @@ export function Self() {
             win={win}
             unit="ops/s"
             height={120}
+            hideZero
+            emptyText="No losses in this range"
+            testid="self-losses-chart"
           />
           <div class="drops">
             {((drops.data ?? []) as any[]).map((d) => (
