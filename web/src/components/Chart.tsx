@@ -111,6 +111,7 @@ interface PlotProps {
   testid?: string;
   legendHeight?: number;
   emptyText?: string;
+  bars?: boolean;
 }
 
 // Plot draws aligned series with uPlot: a hover tooltip listing every
@@ -157,15 +158,16 @@ export function Plot(p: PlotProps) {
         label: s.name,
         stroke: c,
         width: 1.25,
-        fill: p.stacked ? alpha(c, 0.55) : data.series.length <= 3 ? alpha(c, 0.12) : undefined,
+        fill: p.bars ? alpha(c, 0.8) : p.stacked ? alpha(c, 0.55) : data.series.length <= 3 ? alpha(c, 0.12) : undefined,
         points: { show: false },
+        paths: p.bars ? uPlot.paths.bars!({ size: [0.85, 40], align: 1 }) : undefined,
         show: !hidden.has(s.name),
         spanGaps: false,
       });
     });
     const bands: uPlot.Band[] = [];
     if (p.stacked) {
-      for (let i = 2; i <= data.series.length; i++) bands.push({ series: [i, i - 1], fill: alpha(seriesColor(i - 1), 0.55) });
+      for (let i = 2; i <= data.series.length; i++) bands.push({ series: [i, i - 1], fill: alpha(seriesColor(i - 1), p.bars ? 0.8 : 0.55) });
     }
     const opts: uPlot.Options = {
       width,
@@ -236,7 +238,7 @@ export function Plot(p: PlotProps) {
       plot.current = null;
     };
     // Rebuild when the set of series, the theme or the shape changes.
-  }, [names, isDark, empty, p.stacked, p.unit, height, hidden, width > 0]);
+  }, [names, isDark, empty, p.stacked, p.bars, p.unit, height, hidden, width > 0]);
 
   useEffect(() => {
     if (plot.current && plotted) plot.current.setData(plotted);

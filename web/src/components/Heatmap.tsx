@@ -177,7 +177,7 @@ export function HeatCanvas(p: { data?: HeatData; error?: string; loading: boolea
       g.stroke();
       g.setLineDash([]);
     };
-    line(0.5, [], 'rgba(255,255,255,0.85)');
+    line(0.5, [], isDark ? 'rgba(255,255,255,0.9)' : 'rgba(20,24,32,0.85)');
     line(0.99, [4, 3], '#ff6b6b');
     // Axes.
     const fg = cssVar('--fg-muted');

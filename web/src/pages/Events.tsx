@@ -187,8 +187,8 @@ function History(p: { f: Filters }) {
   }, [evs]);
   return (
     <>
-      <Panel title="Event rate" sub={`events per second by type, ${fmtCount(evs.length)} events in the range`}>
-        <Plot data={chart} loading={st.loading} error={st.error} unit="ops/s" stacked height={120} testid="history-chart" />
+      <Panel title="Event rate" sub={`events per second by type; ${fmtCount(evs.length)} ${evs.length === 1 ? 'event' : 'events'} in the range`}>
+        <Plot data={chart} loading={st.loading} error={st.error} unit="ops/s" stacked bars height={120} testid="history-chart" />
       </Panel>
       <Panel
         title="Stored events"

@@ -3,7 +3,7 @@ import { events as fetchEvents, type KEvent } from '../api';
 import { Chart } from '../components/Chart';
 import { EventList, summary } from '../components/EventList';
 import { ProfileView } from '../components/ProfileView';
-import { Badge, Link, Panel, QueryLink, Table, useJoined } from '../components/ui';
+import { Badge, Link, Panel, QueryLink, Stat, Table, useJoined } from '../components/ui';
 import { fmt, fmtSeconds, fmtTime } from '../format';
 import { useAsync } from '../hooks';
 import { useWindow } from '../store';
@@ -148,22 +148,12 @@ export function Process(p: { pid: string }) {
       </section>
 
       <div class="stats">
-        {(
-          [
-            ['CPU', t.cpu, 'cores'],
-            ['Syscalls', t.sys, 'ops/s'],
-            ['Errors', t.err, 'ops/s'],
-            ['File read', t.rd, 'bytes/s'],
-            ['File write', t.wr, 'bytes/s'],
-            ['Opens', t.opens, 'ops/s'],
-          ] as const
-        ).map(([name, v, unit]) => (
-          <div class="stat" key={name} data-testid={'pstat-' + name.toLowerCase().replace(' ', '-')}>
-            <div class="stat-title">{name}</div>
-            <div class="stat-value">{v === undefined ? <span class="muted">–</span> : fmt(v, unit)}</div>
-            <div class="stat-foot muted">average over {win.spanStr}</div>
-          </div>
-        ))}
+        <Stat title="CPU" expr={`sum(rate(kscope_process_cpu_seconds_total{${sel}}[${rw}]))`} unit="cores" win={win} testid="pstat-cpu" />
+        <Stat title="Syscalls" expr={`sum(rate(kscope_process_syscalls_total{${sel}}[${rw}]))`} unit="ops/s" win={win} color="#73bf69" testid="pstat-syscalls" />
+        <Stat title="Syscall errors" expr={`sum(rate(kscope_process_syscall_errors_total{${sel}}[${rw}]))`} unit="ops/s" win={win} color="#f2495c" />
+        <Stat title="File read" expr={`sum(rate(kscope_fileio_read_bytes_total{${sel}}[${rw}]))`} unit="bytes/s" win={win} color="#8ab8ff" />
+        <Stat title="File write" expr={`sum(rate(kscope_fileio_write_bytes_total{${sel}}[${rw}]))`} unit="bytes/s" win={win} color="#ff9830" />
+        <Stat title="Opens" expr={`sum(rate(kscope_fileio_opens_total{${sel}}[${rw}]))`} unit="ops/s" win={win} color="#b877d9" />
       </div>
 
       <div class="grid">

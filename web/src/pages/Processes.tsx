@@ -73,7 +73,8 @@ export function ProcessTable(p: { win: Window; limit?: number; filter?: string }
         rowClass={(r) => (r.pid === 'other' ? 'muted-row' : '')}
         onRow={(r) => r.pid !== 'other' && navigate('/processes/' + r.pid)}
         testid="process-table"
-        limit={p.limit}
+        limit={p.limit ?? 100}
+        expandable={!p.limit}
         empty={st.loading ? 'Loading…' : 'No process activity in this range'}
       />
     </>
