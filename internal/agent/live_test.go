@@ -107,16 +107,27 @@ func TestLiveFanOut(t *testing.T) {
 	}
 }
 
-// uniqueProgram copies /bin/true under a name no other process has.
+// TestMain lets the test binary stand in for a program: with
+// KSCOPE_AGENT_TEST_EXIT set it exits at once.
+func TestMain(m *testing.M) {
+	if os.Getenv("KSCOPE_AGENT_TEST_EXIT") != "" {
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// uniqueProgram links the test binary under a name no other process has
+// (the kernel names a process after the file it execs); run it with
+// KSCOPE_AGENT_TEST_EXIT=1.
 func uniqueProgram(t *testing.T, prefix string) (path, comm string) {
 	t.Helper()
-	src, err := os.ReadFile("/bin/true")
+	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	comm = fmt.Sprintf("%s%d", prefix, time.Now().UnixNano()%1e6)
 	path = filepath.Join(t.TempDir(), comm)
-	if err := os.WriteFile(path, src, 0o755); err != nil {
+	if err := os.Symlink(self, path); err != nil {
 		t.Fatal(err)
 	}
 	return path, comm
@@ -199,14 +210,18 @@ func TestLiveStream(t *testing.T) {
 		t.Fatalf("first message %v, want the opening comment", m)
 	}
 	// Other processes run too; only ours may come through.
-	if err := exec.Command("/bin/true").Run(); err != nil {
-		t.Fatal(err)
-	}
-	const runs = 3
-	for range runs {
-		if err := exec.Command(path, "sse-arg").Run(); err != nil {
+	self, _ := os.Executable()
+	run := func(prog string) {
+		cmd := exec.Command(prog, "sse-arg")
+		cmd.Env = append(os.Environ(), "KSCOPE_AGENT_TEST_EXIT=1")
+		if err := cmd.Run(); err != nil {
 			t.Fatal(err)
 		}
+	}
+	run(self)
+	const runs = 3
+	for range runs {
+		run(path)
 	}
 	for i := range runs {
 		m := next()

@@ -16,7 +16,7 @@ export function ProfileView(p: { q: ProfileQuery; testid?: string; showTop?: boo
   const total = prof?.root.value ?? 0;
   const baseTotal = prof?.root.base ?? 0;
   if (st.error) {
-    const off = /not (running|enabled|available)|profile collector|404|not found/i.test(st.error);
+    const off = /not (running|enabled|available)|no profiles|profile collector|404|not found/i.test(st.error);
     return (
       <div class="empty-state small" data-testid={p.testid}>
         {off ? (

@@ -9,7 +9,12 @@ const baseChoices: [string, string, number][] = [
   ['prev', 'Previous period', -1],
   ['1h', 'Same range 1 hour earlier', 3600],
   ['1d', 'Same range 1 day earlier', 86400],
+  ['custom', 'Custom base range', -2],
 ];
+
+function toLocalInput(ms: number): string {
+  return new Date(ms - new Date().getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
 
 export function Profiles() {
   const r = useRoute();
@@ -22,13 +27,17 @@ export function Profiles() {
   const top = useJoined({ cpu: `topk(12, sum by (pid, comm) (rate(kscope_process_cpu_seconds_total{pid!="other"}[${win.spanStr}])))` }, ['pid', 'comm'], win.end, win.key);
   const isPid = /^\d+$/.test(target);
   const bc = baseChoices.find((b) => b[0] === base) ?? baseChoices[0];
-  const shift = bc[2] === -1 ? win.end - win.start : bc[2];
+  const shift = bc[2] === -1 ? win.end - win.start : bc[2] > 0 ? bc[2] : 0;
+  // A custom base range, in Unix milliseconds in the URL.
+  const bf = Number(r.params.get('base_from')) || (win.start - (win.end - win.start)) * 1000;
+  const bt = Number(r.params.get('base_to')) || win.start * 1000;
+  const baseRange = bc[2] === -2 ? { base_since: Math.floor(bf / 1000), base_until: Math.floor(bt / 1000) } : shift ? { base_since: win.start - shift, base_until: win.end - shift } : {};
   const q = {
     ...(target ? (isPid ? { pid: target } : { comm: target }) : {}),
     type: type as 'cpu' | 'offcpu',
     since: win.start,
     until: win.end,
-    ...(shift ? { base_since: win.start - shift, base_until: win.end - shift } : {}),
+    ...baseRange,
   };
   return (
     <div class="page">
@@ -60,6 +69,23 @@ export function Profiles() {
             </option>
           ))}
         </select>
+        {bc[2] === -2 && (
+          <span class="base-range" data-testid="profile-base-range">
+            <input
+              type="datetime-local"
+              class="input"
+              value={toLocalInput(bf)}
+              onChange={(e) => setParams({ base_from: String(new Date((e.target as HTMLInputElement).value).getTime() || '') })}
+            />
+            <span class="muted">→</span>
+            <input
+              type="datetime-local"
+              class="input"
+              value={toLocalInput(bt)}
+              onChange={(e) => setParams({ base_to: String(new Date((e.target as HTMLInputElement).value).getTime() || '') })}
+            />
+          </span>
+        )}
       </div>
       {top.data && top.data.length > 0 && (
         <div class="chips" data-testid="profile-suggestions">
@@ -76,7 +102,7 @@ export function Profiles() {
       <Panel
         title={(type === 'cpu' ? 'On-CPU' : 'Off-CPU') + ' flame graph' + (target ? (isPid ? ` · pid ${target}` : ` · ${target}`) : ' · every process')}
         sub={
-          shift
+          'base_since' in baseRange
             ? `${bc[1].toLowerCase()} as base: red frames take a larger share now, blue a smaller one`
             : type === 'cpu'
               ? 'where the CPU time went: width is time on CPU; click a frame to zoom'
