@@ -305,3 +305,54 @@ func TestStatusAndDoctor(t *testing.T) {
 		}
 	}
 }
+
+// A client that does not keep up is told how many events it missed.
+func TestLiveStreamReportsDrops(t *testing.T) {
+	testutil.RequireBPF(t)
+	a, err := Start(context.Background(), testConfig(t), quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	resp, err := http.Get("http://" + a.Addr().String() + "/api/v1/events/stream?comm=flood")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	msgs := make(chan [2]string)
+	// Nothing reads the stream yet: the socket buffers fill, then the
+	// subscriber's buffer, then events are dropped.
+	const n = 200_000
+	for deadline := time.Now().Add(5 * time.Second); a.ui.live.n.Load() == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no subscriber")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for i := range n {
+		a.ui.live.publish(execEvent(uint32(i+1), "flood"))
+	}
+	go sse(resp.Body, msgs)
+	got, dropped := 0, 0
+	for deadline := time.After(20 * time.Second); dropped == 0 || got+dropped < n; {
+		select {
+		case m := <-msgs:
+			switch m[0] {
+			case "message":
+				got++
+			case "dropped":
+				var d struct{ Dropped int }
+				if err := json.Unmarshal([]byte(m[1]), &d); err != nil {
+					t.Fatalf("%v: %v", m, err)
+				}
+				dropped = d.Dropped
+			}
+		case <-deadline:
+			t.Fatalf("after 20 s: %d events, %d reported dropped, of %d", got, dropped, n)
+		}
+	}
+	if got+dropped != n || dropped == 0 {
+		t.Errorf("%d events + %d dropped, want %d in all", got, dropped, n)
+	}
+	t.Logf("%d delivered, %d dropped", got, dropped)
+}

@@ -66,6 +66,7 @@ function Live(p: { f: Filters }) {
   const [dropped, setDropped] = useState(0);
   const [count, setCount] = useState(0);
   const [rate, setRate] = useState(0);
+  const [gen, setGen] = useState(0); // bumped to reconnect
   const buf = useRef<KEvent[]>([]);
   const pausedRef = useRef(paused);
   pausedRef.current = paused;
@@ -86,6 +87,8 @@ function Live(p: { f: Filters }) {
       try {
         buf.current.push(JSON.parse(m.data));
         n++;
+        // While paused only the newest events are kept.
+        if (buf.current.length > 2 * liveMax) buf.current.splice(0, buf.current.length - liveMax);
       } catch {
         // not an event
       }
@@ -119,14 +122,14 @@ function Live(p: { f: Filters }) {
       clearInterval(flush);
       clearInterval(rater);
     };
-  }, [url]);
+  }, [url, gen]);
 
   return (
     <Panel
       title={
         <>
           <span class={'conn ' + state} data-testid="live-state">
-            {state === 'open' ? 'streaming' : state}
+            {state === 'open' ? 'streaming' : state === 'closed' ? 'agent stopped' : state}
           </span>{' '}
           Live events
         </>
@@ -138,6 +141,11 @@ function Live(p: { f: Filters }) {
       }
       actions={
         <>
+          {state === 'closed' && (
+            <button class="btn primary" onClick={() => setGen(gen + 1)}>
+              Reconnect
+            </button>
+          )}
           <button class="btn" data-testid="live-pause" onClick={() => setPaused(!paused)}>
             {paused ? 'Resume' : 'Pause'}
           </button>

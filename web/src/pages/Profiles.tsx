@@ -49,7 +49,7 @@ export function Profiles() {
             setParams({ target: draft.trim() }, false);
           }}
         >
-          <input class="input" placeholder="pid or command (empty: every process)" value={draft} data-testid="profile-target" onInput={(e) => setDraft((e.target as HTMLInputElement).value)} />
+          <input class="input target" placeholder="pid or command (empty: every process)" value={draft} data-testid="profile-target" onInput={(e) => setDraft((e.target as HTMLInputElement).value)} />
           <button class="btn primary" type="submit" data-testid="profile-go">
             Show
           </button>
