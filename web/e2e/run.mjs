@@ -247,6 +247,14 @@ await check('phone', async () => {
   await go(`/events?mode=history&range=15m&type=exec`);
   await page.locator('[data-testid="history-events"] .ev-row').first().waitFor();
   await shot('events-390', false);
+  if (pid) {
+    await go(`/processes/${pid}?range=5m`);
+    await waitText('process-comm', comm);
+    await waitAttr('proc-cpu', 'data-points');
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (over > 1) throw new Error(`process page is ${over}px wider than the phone screen`);
+    await shot('process-390');
+  }
   await page.setViewportSize({ width: 1280, height: 800 });
 });
 
