@@ -36,6 +36,7 @@ export function Link(p: { href: string; children: ComponentChildren; class?: str
       title={p.title}
       data-testid={p.testid}
       onClick={(e) => {
+        e.stopPropagation(); // a link in a clickable row goes where it says
         if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
         e.preventDefault();
         navigate(p.href);
