@@ -62,7 +62,7 @@ export function Overview() {
           <Chart queries={[{ expr: q.errBy, legend: (m) => `${m.syscall} ${m.errno}` }]} win={win} unit="ops/s" maxSeries={6} testid="chart-errors" />
         </Panel>
         <Panel title="TCP connections" sub="sockets by state" actions={<QueryLink expr={q.tcpStates} />} testid="panel-tcp">
-          <Chart queries={[{ expr: q.tcpStates, legend: (m) => m.state }]} win={win} unit="count" stacked testid="chart-tcp" />
+          <Chart queries={[{ expr: q.tcpStates, legend: (m) => m.state }]} win={win} unit="count" stacked hideZero testid="chart-tcp" />
         </Panel>
         <Panel title="TCP activity" sub="connections opened, closed, failed and segments retransmitted per second" testid="panel-tcp-rates">
           <Chart
@@ -74,6 +74,7 @@ export function Overview() {
             ]}
             win={win}
             unit="ops/s"
+            hideZero
             testid="chart-tcp-rates"
           />
         </Panel>
@@ -88,6 +89,7 @@ export function Overview() {
             ]}
             win={win}
             unit="bytes/s"
+            hideZero
             testid="chart-io"
           />
         </Panel>
@@ -103,6 +105,7 @@ export function Overview() {
             ]}
             win={win}
             unit="ops/s"
+            hideZero
             testid="chart-lifecycle"
           />
         </Panel>
