@@ -33,8 +33,10 @@ check-generate: generate
 web:
 	cd web && npm ci --no-audit --no-fund && npm run build
 
-# Rebuild the web UI and fail if the committed build differs.
+# Rebuild the web UI, run its unit tests and fail if the committed build
+# differs.
 check-web: web
+	cd web && npm test
 	@git diff --exit-code --stat -- internal/web/dist || \
 		{ echo "internal/web/dist is stale: run 'make web' and commit" >&2; exit 1; }
 	@test -z "$$(git status --porcelain --untracked-files=all -- internal/web/dist)" || \

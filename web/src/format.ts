@@ -130,3 +130,15 @@ export function fmtAgo(ms: number): string {
   if (s < 86400) return Math.round(s / 3600) + 'h ago';
   return Math.round(s / 86400) + 'd ago';
 }
+
+// guessUnit picks a unit from the metric names in the expression.
+export function guessUnit(expr: string): Unit {
+  const rate = /\b(rate|irate|deriv)\s*\(/.test(expr);
+  if (/histogram_quantile/.test(expr) && /_seconds/.test(expr)) return 'seconds';
+  if (/cpu_seconds_total|run_seconds_total/.test(expr) && rate) return 'cores';
+  if (/_bytes/.test(expr)) return rate ? 'bytes/s' : 'bytes';
+  if (/_seconds/.test(expr) && !/_total/.test(expr)) return 'seconds';
+  if (/_ratio/.test(expr)) return 'percent';
+  if (rate) return 'ops/s';
+  return 'count';
+}

@@ -1,5 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { FlameNode, Profile } from '../api';
+import { isKernel, maxDepth } from '../flamedata';
+export { topFunctions, type FuncRow } from '../flamedata';
 import { cssVar } from '../colors';
 import { fmtCount, fmtPercent, fmtSeconds } from '../format';
 import { useElementWidth } from '../hooks';
@@ -30,10 +32,6 @@ function hash(s: string): number {
   return (h >>> 0) / 4294967295;
 }
 
-export function isKernel(name: string): boolean {
-  return name.endsWith('_[k]') || name.endsWith('[k]') || name.startsWith('[kernel');
-}
-
 function frameColor(name: string, isDark: boolean): string {
   const r = hash(name);
   if (name === 'all') return isDark ? '#5a6270' : '#c8ccd4';
@@ -48,12 +46,6 @@ function diffColor(r: number, isDark: boolean): string {
   const target = r > 0 ? [228, 64, 64] : [64, 120, 228];
   const m = (i: number) => Math.round(base[i] + (target[i] - base[i]) * Math.pow(a, 0.7));
   return `rgb(${m(0)},${m(1)},${m(2)})`;
-}
-
-export function maxDepth(n: FlameNode): number {
-  let d = 0;
-  for (const c of n.children ?? []) d = Math.max(d, maxDepth(c));
-  return d + 1;
 }
 
 function searchRegex(s: string): RegExp | null {
@@ -265,35 +257,3 @@ function escape(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-export interface FuncRow {
-  name: string;
-  self: number;
-  total: number;
-  baseSelf: number;
-}
-
-// topFunctions sums self and total time per function name over the tree
-// (total counts a function once per stack, however deep it recurses).
-export function topFunctions(root: FlameNode): FuncRow[] {
-  const m = new Map<string, FuncRow>();
-  const row = (name: string) => {
-    let r = m.get(name);
-    if (!r) m.set(name, (r = { name, self: 0, total: 0, baseSelf: 0 }));
-    return r;
-  };
-  const onPath = new Map<string, number>();
-  const walk = (n: FlameNode) => {
-    const kids = n.children ?? [];
-    const self = n.value - kids.reduce((a, c) => a + c.value, 0);
-    const bself = (n.base ?? 0) - kids.reduce((a, c) => a + (c.base ?? 0), 0);
-    const r = row(n.name);
-    r.self += Math.max(0, self);
-    r.baseSelf += Math.max(0, bself);
-    if (!onPath.get(n.name)) r.total += n.value;
-    onPath.set(n.name, (onPath.get(n.name) ?? 0) + 1);
-    kids.forEach(walk);
-    onPath.set(n.name, onPath.get(n.name)! - 1);
-  };
-  (root.children ?? []).forEach(walk);
-  return [...m.values()].sort((a, b) => b.self - a.self);
-}

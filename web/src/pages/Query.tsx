@@ -2,8 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { labelValues, queryInstant, queryRange } from '../api';
 import { metricName, Plot, toChartData } from '../components/Chart';
 import { ErrorBox, Panel, Table } from '../components/ui';
-import type { Unit } from '../format';
-import { fmt } from '../format';
+import { fmt, guessUnit, type Unit } from '../format';
 import { useAsync } from '../hooks';
 import { setParams, useRoute, useWindow } from '../store';
 
@@ -17,18 +16,6 @@ const units: [Unit | 'auto', string][] = [
   ['cores', 'Unit: CPU'],
   ['percent', 'Unit: percent'],
 ];
-
-// guessUnit picks a unit from the metric names in the expression.
-export function guessUnit(expr: string): Unit {
-  const rate = /\b(rate|irate|deriv)\s*\(/.test(expr);
-  if (/histogram_quantile/.test(expr) && /_seconds/.test(expr)) return 'seconds';
-  if (/cpu_seconds_total|run_seconds_total/.test(expr) && rate) return 'cores';
-  if (/_bytes/.test(expr)) return rate ? 'bytes/s' : 'bytes';
-  if (/_seconds/.test(expr) && !/_total/.test(expr)) return 'seconds';
-  if (/_ratio/.test(expr)) return 'percent';
-  if (rate) return 'ops/s';
-  return 'count';
-}
 
 export function Query() {
   const r = useRoute();
