@@ -34,6 +34,12 @@ export function ProfileView(p: { q: ProfileQuery; testid?: string; showTop?: boo
     return (
       <div class="empty-state small" data-testid={p.testid}>
         No samples in this range.
+        {p.q.type === 'offcpu' && (
+          <>
+            {' '}
+            Off-CPU stacks are stored when the profile collector has <code>off_cpu: true</code>.
+          </>
+        )}
       </div>
     );
   return (
