@@ -59,13 +59,13 @@ export function Self() {
     <div class="page">
       <div class="stats">
         <Stat title="Agent CPU" expr={`sum(rate(kscope_self_cpu_seconds_total[${rw}]))`} unit="cores" win={win} testid="self-cpu" />
-        <Stat title="BPF programs CPU" hint="time spent in kscope's BPF programs, in the kernel" expr={`sum(rate(kscope_self_bpf_program_run_seconds_total[${rw}]))`} unit="cores" win={win} testid="self-bpf-cpu" color="#ff9830" />
-        <Stat title="Resident memory" expr="kscope_self_resident_memory_bytes" unit="bytes" win={win} color="#73bf69" />
+        <Stat title="BPF CPU" hint="time spent in kscope's BPF programs, in the kernel" expr={`sum(rate(kscope_self_bpf_program_run_seconds_total[${rw}]))`} unit="cores" win={win} testid="self-bpf-cpu" color="#ff9830" />
+        <Stat title="Memory (RSS)" expr="kscope_self_resident_memory_bytes" unit="bytes" win={win} color="#73bf69" />
         <Stat title="Go heap" expr="kscope_self_go_heap_bytes" unit="bytes" win={win} color="#8ab8ff" />
         <Stat title="Events stored" expr={`sum(rate(kscope_self_events_stored_total[${rw}]))`} unit="ops/s" win={win} color="#b877d9" />
         <Stat title="Events dropped" expr={`sum(rate(kscope_self_events_dropped_total[${rw}]))`} unit="ops/s" win={win} color="#f2495c" />
-        <Stat title="Ring buffer losses" expr={`sum(rate(kscope_self_ringbuf_lost_total[${rw}]))`} unit="ops/s" win={win} color="#f2495c" />
-        <Stat title="TSDB head series" expr="kscope_self_tsdb_head_series" unit="count" win={win} color="#f2cc0c" />
+        <Stat title="Ring buffer lost" expr={`sum(rate(kscope_self_ringbuf_lost_total[${rw}]))`} unit="ops/s" win={win} color="#f2495c" />
+        <Stat title="Head series" expr="kscope_self_tsdb_head_series" unit="count" win={win} color="#f2cc0c" />
       </div>
       {st.data && (
         <div class="facts" data-testid="agent-facts">
