@@ -79,6 +79,10 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendUint(b, "sender_tid", uint64(e.SenderTID))
 		b = appendUint(b, "sender_uid", uint64(e.SenderUID))
 		b = appendStr(b, "sender_comm", e.SenderComm)
+	case *event.Uprobe:
+		b = appendUprobeJSON(b, e)
+	case *event.USDT:
+		b = appendUSDTJSON(b, e)
 	}
 	return append(b, '}')
 }
