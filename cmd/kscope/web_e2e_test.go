@@ -18,7 +18,8 @@ import (
 
 // webWorkload execs under a name of its own, makes syscalls, writes and
 // reads a file, connects to the agent and burns CPU in webHotLoop until
-// killed. With the argument "quick" it exits at once (one more exec).
+// killed. With the argument "quick" it exits at once (one more exec),
+// with "fail" it exits with code 3.
 const webWorkload = `package main
 
 import (
@@ -41,6 +42,9 @@ func webHotLoop(n int) int {
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "quick" {
 		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "fail" {
+		os.Exit(3)
 	}
 	agent := os.Args[1]
 	file := filepath.Join(os.TempDir(), "kscope-webtest.data")
@@ -178,6 +182,18 @@ func TestWebUI(t *testing.T) {
 		}
 		if !strings.Contains(body, hot) {
 			return fmt.Errorf("no %s in the profile yet: %.300s", hot, body)
+		}
+		return nil
+	})
+
+	// A process that fails, for the Overview's notable events.
+	if err := exec.Command(bin, "fail").Run(); err == nil {
+		t.Fatal("the workload's fail mode exited 0")
+	}
+	eventually(t, "the failed exit is stored", func() error {
+		body, err := httpGet(a.url + "/api/v1/events?type=exit&match=comm=kscope-webtest&match=exit_code=3")
+		if err != nil || !strings.Contains(body, `"exit_code":3`) {
+			return fmt.Errorf("%v %.200s", err, body)
 		}
 		return nil
 	})

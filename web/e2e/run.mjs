@@ -120,6 +120,9 @@ await check('overview', async () => {
   await waitAttr('heat-bio', 'data-rows', -1);
   await page.locator('[data-testid="stat-syscalls-value"]').filter({ hasText: '/s' }).waitFor();
   if (comm) await waitText('process-table', comm);
+  // The caller's failed run at least is notable (a busy host may have
+  // worse ones to show first).
+  await page.locator('[data-testid="notable-events"] .ev-row').first().waitFor();
   await shot('overview-1280');
 });
 
@@ -156,6 +159,10 @@ await check('events-history', async () => {
   if (comm) await waitText('history-events', comm);
   await waitAttr('history-chart', 'data-points');
   await shot('events-history-1280');
+  if (comm) {
+    await go(`/events?mode=history&range=15m&type=exit&comm=${comm}`);
+    await page.locator('[data-testid="history-events"] .ev-sum.bad').filter({ hasText: 'exit 3' }).first().waitFor();
+  }
 });
 
 await check('events-live', async () => {

@@ -1,6 +1,11 @@
+import { useMemo } from 'preact/hooks';
+import { events as fetchEvents, type KEvent } from '../api';
 import { Chart } from '../components/Chart';
+import { EventList } from '../components/EventList';
+import { useAsync } from '../hooks';
 import { Heatmap } from '../components/Heatmap';
-import { Panel, QueryLink, Stat } from '../components/ui';
+import { Link, Panel, QueryLink, Stat } from '../components/ui';
+import type { Window } from '../time';
 import { status, useObservable, useWindow } from '../store';
 import { ProcessTable } from './Processes';
 
@@ -109,10 +114,56 @@ export function Overview() {
             testid="chart-lifecycle"
           />
         </Panel>
+        <Panel
+          title="Notable events"
+          sub="OOM kills, deaths by signal, failed execs, then processes that ended with an error"
+          actions={
+            <Link class="btn" href="/events?mode=history">
+              All events
+            </Link>
+          }
+          span={3}
+          testid="panel-notable"
+        >
+          <Notable win={win} />
+        </Panel>
         <Panel title="Top processes" sub={`average over the range · ${win.spanStr}`} span={3} testid="panel-top">
           <ProcessTable win={win} limit={10} />
         </Panel>
       </div>
     </div>
   );
+}
+
+// Notable gathers the events that usually mean trouble.
+function Notable(p: { win: Window }) {
+  const range = { since: p.win.start, until: p.win.end + p.win.step, limit: 50 };
+  const st = useAsync(
+    (signal) =>
+      Promise.all([
+        fetchEvents({ ...range, type: 'oom' }, signal),
+        fetchEvents({ ...range, type: 'signal', match: ['fatal=true'] }, signal),
+        fetchEvents({ ...range, type: 'exec', match: ['ret!=0'] }, signal),
+        fetchEvents({ ...range, type: 'exit', match: ['exit_code!=0'] }, signal),
+        fetchEvents({ ...range, type: 'exit', match: ['signal!=0'] }, signal),
+      ]),
+    p.win.key,
+  );
+  const evs = useMemo(() => {
+    const all: KEvent[] = [];
+    const seen = new Set<string>();
+    for (const r of st.data ?? [])
+      for (const e of r.events) {
+        const k = e.time + e.type + e.tid;
+        if (!seen.has(k)) {
+          seen.add(k);
+          all.push(e);
+        }
+      }
+    // The worst first: OOM kills, deaths by signal, failed execs, then
+    // error exits; newest first within each.
+    const rank = (e: KEvent) => (e.type === 'oom' ? 0 : e.type === 'signal' ? 1 : e.type === 'exec' ? 2 : e.signal ? 3 : 4);
+    return all.sort((a, b) => rank(a) - rank(b) || (a.time < b.time ? 1 : -1)).slice(0, 12);
+  }, [st.data]);
+  return <EventList events={evs} testid="notable-events" empty={st.loading ? 'Loading…' : st.error ? st.error : 'Nothing notable in this range'} />;
 }

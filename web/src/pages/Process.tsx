@@ -6,7 +6,7 @@ import { ProfileView } from '../components/ProfileView';
 import { Badge, Link, Panel, QueryLink, Stat, Table, useJoined } from '../components/ui';
 import { fmt, fmtSeconds, fmtTime } from '../format';
 import { useAsync } from '../hooks';
-import { useWindow } from '../store';
+import { setParams, useRoute, useWindow } from '../store';
 
 interface Ancestor {
   pid: number;
@@ -47,6 +47,7 @@ async function ancestry(pid: number, signal: AbortSignal): Promise<{ chain: Ance
 
 export function Process(p: { pid: string }) {
   const win = useWindow();
+  const offcpu = useRoute().params.get('flame') === 'offcpu';
   const pid = Number(p.pid);
   const sel = `pid="${p.pid}"`;
   const rw = win.rateStr;
@@ -241,8 +242,28 @@ export function Process(p: { pid: string }) {
             ]}
           />
         </Panel>
-        <Panel title="CPU flame graph" sub={`on-CPU stacks of pid ${p.pid} in the range`} span={3} testid="proc-flame">
-          <ProfileView q={{ pid: p.pid, type: 'cpu', since: win.start, until: win.end }} testid="proc-profile" />
+        <Panel
+          title={(offcpu ? 'Off-CPU' : 'CPU') + ' flame graph'}
+          sub={offcpu ? `where pid ${p.pid} waited off CPU in the range` : `on-CPU stacks of pid ${p.pid} in the range`}
+          span={3}
+          testid="proc-flame"
+          actions={
+            <>
+              <div class="seg">
+                <button class={offcpu ? '' : 'active'} onClick={() => setParams({ flame: undefined })}>
+                  On-CPU
+                </button>
+                <button class={offcpu ? 'active' : ''} onClick={() => setParams({ flame: 'offcpu' })}>
+                  Off-CPU
+                </button>
+              </div>
+              <Link class="btn" href={`/profiles?target=${p.pid}${offcpu ? '&type=offcpu' : ''}`}>
+                Open in Profiles
+              </Link>
+            </>
+          }
+        >
+          <ProfileView q={{ pid: p.pid, type: offcpu ? 'offcpu' : 'cpu', since: win.start, until: win.end }} testid="proc-profile" />
         </Panel>
         <Panel title="Recent events" sub="every event of this pid in the range, newest first" span={3} testid="proc-events">
           <EventList events={[...(recent.data?.events ?? [])].reverse()} testid="proc-event-list" empty={recent.loading ? 'Loading…' : 'No events of this process in the range'} />
