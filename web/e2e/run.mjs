@@ -228,6 +228,21 @@ if (hot) {
   });
 }
 
+await check('time-range-and-refresh', async () => {
+  await go('/processes?range=5m');
+  await page.click('[data-testid="time-picker"]');
+  await page.click('[data-testid="range-1h"]');
+  await page.waitForURL(/range=1h/);
+  await page.locator('[data-testid="time-picker"]').filter({ hasText: 'Last 1 hour' }).waitFor();
+  // Auto-refresh queries again without a click, and the choice follows navigation.
+  await page.selectOption('[data-testid="refresh-select"]', '5');
+  await page.waitForURL(/refresh=5s/);
+  await page.waitForRequest((r) => r.url().includes('/api/v1/query'), { timeout: 8000 });
+  await page.click('[data-testid="nav-overview"]');
+  await page.waitForURL(/range=1h.*refresh=5s|refresh=5s.*range=1h/);
+  await page.selectOption('[data-testid="refresh-select"]', '0');
+});
+
 await check('light-theme', async () => {
   await page.emulateMedia({ colorScheme: 'light' });
   await go('/?range=5m');

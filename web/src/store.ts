@@ -118,7 +118,8 @@ export function setRefresh(s: number, updateURL = true) {
   refresh.set(s);
   if (timer) clearInterval(timer);
   timer = undefined;
-  if (s > 0) timer = window.setInterval(() => bump(), s * 1000);
+  // A hidden tab does not refresh; it catches up when shown again.
+  if (s > 0) timer = window.setInterval(() => !document.hidden && bump(), s * 1000);
   if (updateURL) setParams({ refresh: s ? s + 's' : undefined });
 }
 
@@ -128,6 +129,9 @@ export function bump() {
 }
 
 loadTimeFromURL();
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden && refresh.get() > 0) bump();
+});
 
 export const status = new Observable<AgentStatus | null>(null);
 
