@@ -69,6 +69,7 @@ bench:
 	bash bench/syscalls.sh
 	bash bench/agent.sh
 	bash bench/profile.sh
+	bash bench/http.sh
 
 clean:
 	rm -rf bin

@@ -75,8 +75,9 @@ VMARGS=(-e "KSCOPE_REQUIRE_ALL=1"
 [ -z "$MODS" ] || VMARGS+=(-M "$MODS")
 # The guest has only the test binary and busybox: tests that build C
 # workloads with gcc or go build run on the host only (their names end in
-# GCC or GoBuild).
-TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$')
+# GCC or GoBuild), and so do the http collector's tests that run curl and
+# python3.
+TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$')
 [ -z "$RUN" ] || TESTARGS+=(-test.run "$RUN")
 
 # build everything first: a compile error should not cost a VM boot

@@ -27,6 +27,7 @@ var traceKinds = []struct{ name, short, fields string }{
 	{"connect", "Trace connect on IPv4/IPv6 TCP and UDP sockets: addresses, ports and result", "family, proto, saddr, sport, daddr, dport, ret, error, latency_ns"},
 	{"oom", "Trace OOM kills: the victim, the task that triggered it and memory sizes", "trigger_pid, trigger_comm, memcg_id, sizes in bytes, oom_score_adj"},
 	{"signal", "Trace processes killed by a signal: the signal and who sent it", "signal, signo, code, fatal, core_dumped, sender_pid, sender_tid, sender_uid, sender_comm"},
+	{"http", "Trace HTTP/1.x requests and responses, plain and TLS (OpenSSL, Go crypto/tls): one event per exchange (--failed: status 400 and up, or no response)", "role, method, path, host, status, latency_ns, bytes_in, bytes_out, tls, laddr, raddr"},
 }
 
 // traceCollector maps a trace kind to the collector that streams it.
@@ -47,10 +48,10 @@ type traceFlags struct {
 func newTraceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace KIND [flags]",
-		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal, uprobe, usdt)",
+		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal, uprobe, usdt, http)",
 		Long: `Stream events as they happen, one line each, until interrupted.
 
-Kinds: exec, exit, open, connect, oom, signal, and uprobe and usdt for
+Kinds: exec, exit, open, connect, oom, signal, http, and uprobe and usdt for
 functions and USDT probes of user programs. Filters run in the kernel, so filtered-out
 events cost no ring buffer traffic. On exit kscope prints one line on stderr:
 events shown, lost (ring buffer full) and filtered.`,

@@ -40,10 +40,12 @@ const EventLatency = 500 * time.Millisecond
 // DefaultCollectors lists every collector the agent knows and whether it
 // runs when the configuration does not say. open is off: every file open
 // on the host is an event stream for `kscope trace open`, not history.
+// http is off: it hooks every socket read and write on the host
+// (bench/results/http.md).
 func DefaultCollectors() map[string]bool {
 	known := map[string]bool{}
 	for _, n := range collector.Names() {
-		known[n] = n != "open"
+		known[n] = n != "open" && n != "http"
 	}
 	return known
 }

@@ -79,6 +79,18 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendUint(b, "sender_tid", uint64(e.SenderTID))
 		b = appendUint(b, "sender_uid", uint64(e.SenderUID))
 		b = appendStr(b, "sender_comm", e.SenderComm)
+	case *event.HTTP:
+		b = appendStr(b, "role", e.Role)
+		b = appendStr(b, "method", e.Method)
+		b = appendStr(b, "path", e.Path)
+		b = appendStr(b, "host", e.Host)
+		b = appendInt(b, "status", int64(e.Status))
+		b = appendUint(b, "latency_ns", e.LatencyNS)
+		b = appendUint(b, "bytes_in", e.BytesIn)
+		b = appendUint(b, "bytes_out", e.BytesOut)
+		b = appendBool(b, "tls", e.TLS)
+		b = appendStr(b, "laddr", e.LAddr)
+		b = appendStr(b, "raddr", e.RAddr)
 	case *event.Uprobe:
 		b = appendUprobeJSON(b, e)
 	case *event.USDT:
