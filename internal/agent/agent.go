@@ -79,6 +79,7 @@ type Agent struct {
 	running  []*running
 	statuses []Status
 	self     *self
+	ui       *agentUI // the web UI's endpoints (live.go)
 
 	mu      sync.Mutex // one collection at a time
 	emitter metrics.Emitter
@@ -147,6 +148,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 		Healthy:  a.healthy,
 	}
 	a.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.serveUI(srv)
 	go func() {
 		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("serving HTTP", "err", err)
@@ -245,7 +247,7 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		if err == nil {
 			var sink eventSink = discard{} // --check stores nothing
 			if a.events != nil {
-				sink = a.events
+				sink = a.liveSink(a.events)
 			}
 			if err = c.Start(ctx, sink); err != nil {
 				c.Close()

@@ -43,6 +43,8 @@ type Server struct {
 	Logger   *slog.Logger
 	// Healthy reports problems that make the agent unhealthy; nil is ok.
 	Healthy func() error
+	// UI holds the web UI's sources (ui.go).
+	UI UI
 
 	engine *promql.Engine
 	parser parser.Parser
@@ -81,13 +83,7 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.HandleFunc("/api/v1/events", s.events)
 	mux.HandleFunc("/api/v1/profile", s.profile)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		io.WriteString(w, "kscope agent: /metrics /healthz /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/events\n")
-	})
+	s.uiRoutes(mux)
 	return mux
 }
 
