@@ -54,7 +54,7 @@ test-vm:
 	bash scripts/test-vm.sh
 
 # Everything CI runs.
-test: check-generate vet test-unit test-vm
+test: check-generate check-web vet test-unit test-vm
 
 # A short run of every fuzz target.
 fuzz:
