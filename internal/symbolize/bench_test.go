@@ -84,6 +84,6 @@ func BenchmarkLoadLibc(b *testing.B) {
 		runtime.ReadMemStats(&after)
 	}
 	b.ReportMetric(float64(after.HeapAlloc)-float64(before.HeapAlloc), "bytes/table")
-	b.ReportMetric(float64(len(tab.syms)), "symbols")
+	b.ReportMetric(float64(len(tab.syms.syms)), "symbols")
 	runtime.KeepAlive(tab)
 }

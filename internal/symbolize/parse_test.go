@@ -1,7 +1,6 @@
 package symbolize
 
 import (
-	"debug/elf"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -58,7 +57,7 @@ func TestParseKallsyms(t *testing.T) {
 			t.Errorf("lookup(%#x) = %+v, want %+v", tc.addr, got, tc.want)
 		}
 	}
-	if n := len(kt.syms); n != 6 {
+	if n := kt.len(); n != 6 {
 		t.Errorf("kept %d symbols, want 6", n)
 	}
 }
@@ -113,12 +112,13 @@ func TestFileTableLookup(t *testing.T) {
 	// A PIE-like file: text at file offset 0x1000 loaded at vaddr 0x1000,
 	// data at file offset 0x3000 loaded at vaddr 0x4000.
 	tab := &fileTable{
+		id:      tableIDs.Add(1),
 		buildID: "ab",
-		syms: []elfSym{
+		syms: testIndex([]testSym{
 			{addr: 0x1100, size: 0x20, name: "first"},
 			{addr: 0x1200, size: 0x100, name: "outer"},
 			{addr: 0x1210, size: 0x10, name: "inner"},
-		},
+		}),
 	}
 	tab.loads = append(tab.loads, loadHdr(0x1000, 0x1000, 0x1000), loadHdr(0x3000, 0x4000, 0x100))
 	m := &procMapping{mapping: mapping{start: 0x7000_0000, end: 0x7000_2000, offset: 0x1000, inode: 1, path: "/lib/x.so"}, table: tab}
@@ -207,22 +207,22 @@ func FuzzParseKallsyms(f *testing.F) {
 	f.Add([]byte("0000000000000000 T x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kt := parseKallsyms(data)
-		for i := 1; i < len(kt.syms); i++ {
-			if kt.syms[i].addr < kt.syms[i-1].addr {
+		for i := 1; i < kt.len(); i++ {
+			if kt.addr(i) <= kt.addr(i-1) {
 				t.Fatal("not sorted")
 			}
 		}
-		for _, s := range kt.syms {
-			if s.name == "" || s.module == "" {
-				t.Fatalf("bad symbol %+v", s)
+		for i := 0; i < kt.len(); i++ {
+			if kt.name(i) == "" || kt.module(i) == "" {
+				t.Fatalf("bad symbol %d: %q %q", i, kt.name(i), kt.module(i))
 			}
-			if f := kt.lookup(s.addr); f.Function == "" {
-				t.Fatalf("lookup(%#x) found nothing", s.addr)
+			if f := kt.lookup(kt.addr(i)); f.Function != kt.name(i) || f.Module != kt.module(i) {
+				t.Fatalf("lookup(%#x) = %+v", kt.addr(i), f)
 			}
 		}
 	})
 }
 
-func loadHdr(off, vaddr, size uint64) elf.ProgHeader {
-	return elf.ProgHeader{Type: elf.PT_LOAD, Off: off, Vaddr: vaddr, Filesz: size, Memsz: size}
+func loadHdr(off, vaddr, size uint64) load {
+	return load{off: off, vaddr: vaddr, filesz: size}
 }
