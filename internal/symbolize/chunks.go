@@ -52,7 +52,7 @@ type textChunks struct {
 const (
 	textChunkShift = 16
 	textChunkLen   = 1 << textChunkShift
-	maxTextRef     = 1<<31 - 1
+	maxTextRef     = 1<<30 - 1
 )
 
 // add stores s and returns its reference, or false when s cannot be

@@ -11,8 +11,9 @@ import (
 // address, compact: an address (as a 32-bit offset from the lowest when
 // they all fit) and a name reference per symbol, the names packed in
 // chunks, and the modules as runs of symbols. A "__pfx_NAME" symbol (the
-// padding before NAME, half of a recent kernel's symbols) shares NAME's
-// bytes. About 8 bytes per symbol plus the names: 2.5 MB for 120,000
+// padding before NAME, half of a recent kernel's symbols) right before
+// NAME is no entry of its own but a flag on NAME's; elsewhere it shares
+// NAME's bytes. About 8 bytes per symbol plus the names: 2 MB for 120,000
 // symbols, where /proc/kallsyms is 5 MB of text.
 type kernelTable struct {
 	id     uint64         // frame cache key
@@ -20,7 +21,8 @@ type kernelTable struct {
 	off32  chunks[uint32] // addr - base, when every offset fits
 	addr64 chunks[uint64] // the addresses otherwise
 	wide   bool
-	names  chunks[uint32] // text reference, pfxName flagged
+	names  chunks[uint32] // text reference, pfxName or padded flagged
+	pad    uint64         // bytes of a padded symbol's "__pfx_" symbol
 	text   textChunks
 	mods   []modRun // by first symbol
 	// restricted is set when every address read as 0: kptr_restrict hides
@@ -28,7 +30,12 @@ type kernelTable struct {
 	restricted bool
 }
 
-const pfxName = 1 << 31 // name reference: "__pfx_" + the name referenced
+// Name reference flags.
+const (
+	pfxName = 1 << 31 // "__pfx_" + the name referenced
+	padded  = 1 << 30 // a "__pfx_" symbol of this name is pad bytes before
+	refMask = padded - 1
+)
 
 // modRun says that symbols from start on, up to the next run, are in
 // module name ("[kernel]" or "[mod]").
@@ -48,7 +55,7 @@ func (t *kernelTable) addr(i int) uint64 {
 
 func (t *kernelTable) name(i int) string {
 	ref := t.names.at(i)
-	s := t.text.get(ref &^ pfxName)
+	s := t.text.get(ref & refMask)
 	if ref&pfxName != 0 {
 		return "__pfx_" + string(s)
 	}
@@ -136,6 +143,9 @@ func (p *kallsymsParser) line(line []byte) {
 		p.sawZero = true
 		return
 	}
+	if bytes.IndexByte(name, 0) >= 0 {
+		return // names are stored NUL-terminated; kallsyms has none such
+	}
 	var m uint16
 	if mod != nil {
 		var ok bool
@@ -221,6 +231,7 @@ func (p *kallsymsParser) finish() *kernelTable {
 		p.mods.set(n, p.mods.at(i))
 		n++
 	}
+	n = p.foldPrefixes(n, t)
 	p.names.truncate(n)
 	t.names = p.names
 	t.text = p.text
@@ -252,6 +263,42 @@ func (p *kallsymsParser) finish() *kernelTable {
 		last = m
 	}
 	return t
+}
+
+// foldPrefixes drops the "__pfx_NAME" symbols of the first n that come
+// right before NAME at the most common distance, flagging NAME padded.
+// It returns the number of symbols left.
+func (p *kallsymsParser) foldPrefixes(n int, t *kernelTable) int {
+	foldable := func(k int) bool {
+		ref := p.names.at(k)
+		return ref&pfxName != 0 && k+1 < n && p.names.at(k+1) == ref&refMask
+	}
+	dist := map[uint64]int{}
+	for k := 0; k < n && len(dist) < 64; k++ {
+		if foldable(k) {
+			dist[p.addrs.at(k+1)-p.addrs.at(k)]++
+		}
+	}
+	for d, c := range dist {
+		if c > dist[t.pad] || c == dist[t.pad] && d < t.pad {
+			t.pad = d
+		}
+	}
+	if t.pad == 0 {
+		return n
+	}
+	m := 0
+	for k := 0; k < n; k++ {
+		if foldable(k) && p.addrs.at(k+1)-p.addrs.at(k) == t.pad {
+			p.names.set(k+1, p.names.at(k+1)|padded)
+			continue
+		}
+		p.addrs.set(m, p.addrs.at(k))
+		p.names.set(m, p.names.at(k))
+		p.mods.set(m, p.mods.at(k))
+		m++
+	}
+	return m
 }
 
 // parseKallsymsLine splits "addr type name[\t[module]]": fields separated
@@ -351,13 +398,20 @@ func parseHex(s string) (uint64, bool) {
 // are cached, so that frames share their strings.
 func (t *kernelTable) lookup(addr uint64) Frame {
 	i := sort.Search(t.len(), func(i int) bool { return t.addr(i) > addr }) - 1
-	if i < 0 {
+	key, pfx := uint64(i), false
+	if j := i + 1; j < t.len() && t.names.at(j)&padded != 0 && addr >= t.addr(j)-t.pad {
+		key, pfx = uint64(j)|1<<62, true // in the padding before j
+	} else if i < 0 {
 		return Frame{Offset: addr}
 	}
-	e, ok := frames.get(t.id, uint64(i))
+	e, ok := frames.get(t.id, key)
 	if !ok {
-		e = cached{fn: t.name(i), file: t.module(i)}
-		frames.put(t.id, uint64(i), e)
+		j := int(key &^ (1 << 62))
+		e = cached{fn: t.name(j), file: t.module(j)}
+		if pfx {
+			e.fn = "__pfx_" + e.fn
+		}
+		frames.put(t.id, key, e)
 	}
 	return Frame{Function: e.fn, Module: e.file, Offset: addr}
 }

@@ -4,6 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -225,4 +228,97 @@ func FuzzParseKallsyms(f *testing.F) {
 
 func loadHdr(off, vaddr, size uint64) load {
 	return load{off: off, vaddr: vaddr, filesz: size}
+}
+
+// TestKallsymsPrefixes checks the names shared between "__pfx_" symbols
+// and their functions, modules listed unsorted, and addresses too far
+// apart for 32-bit offsets.
+func TestKallsymsPrefixes(t *testing.T) {
+	data := `ffffffff81000ff0 T __pfx_schedule
+ffffffff81001000 T schedule
+ffffffff81001ff0 t __pfx_orphan
+ffffffff81002000 t other
+ffffffff81002ff0 t __pfx_
+ffffffffc0002ff0 t __pfx_mod_b	[mod]
+ffffffffc0003000 t mod_b	[mod]
+ffffffffc0000ff0 t __pfx_mod_a	[mod]
+ffffffffc0001000 t mod_a	[other]
+ffffffffc0001100 t __pfx_last	[mod]
+`
+	kt := parseKallsyms([]byte(data))
+	want := []Frame{
+		{Function: "__pfx_schedule", Module: KernelModule, Offset: 0xffffffff81000ff0},
+		{Function: "schedule", Module: KernelModule, Offset: 0xffffffff81001000},
+		{Function: "__pfx_orphan", Module: KernelModule, Offset: 0xffffffff81001ff0},
+		{Function: "other", Module: KernelModule, Offset: 0xffffffff81002000},
+		{Function: "__pfx_", Module: KernelModule, Offset: 0xffffffff81002ff0},
+		{Function: "__pfx_mod_a", Module: "[mod]", Offset: 0xffffffffc0000ff0},
+		{Function: "mod_a", Module: "[other]", Offset: 0xffffffffc0001000},
+		{Function: "__pfx_last", Module: "[mod]", Offset: 0xffffffffc0001100},
+		{Function: "__pfx_mod_b", Module: "[mod]", Offset: 0xffffffffc0002ff0},
+		{Function: "mod_b", Module: "[mod]", Offset: 0xffffffffc0003000},
+	}
+	if kt.len() != len(want)-2 || kt.pad != 0x10 {
+		t.Fatalf("%d symbols, pad %#x, want %d (2 folded), pad 0x10", kt.len(), kt.pad, len(want)-2)
+	}
+	for _, w := range want {
+		for _, a := range []uint64{w.Offset, w.Offset + 4} {
+			if got := kt.lookup(a); got.Function != w.Function || got.Module != w.Module || got.Offset != a {
+				t.Errorf("lookup(%#x) = %+v, want %+v", a, got, w)
+			}
+		}
+	}
+	if got := kt.lookup(0xffffffff81000fef); got.Function != "" {
+		t.Errorf("below the first symbol: %+v", got)
+	}
+	if kt.wide {
+		t.Error("64-bit addresses for a 32-bit span")
+	}
+	wide := parseKallsyms([]byte("0000000000001000 T low\nffffffff81000000 T high\n"))
+	if !wide.wide || wide.lookup(0x1001).Function != "low" || wide.lookup(0xffffffff81000001).Function != "high" {
+		t.Errorf("wide table: %+v %+v", wide.lookup(0x1001), wide.lookup(0xffffffff81000001))
+	}
+}
+
+// TestKallsymsMatchesReference reads this machine's /proc/kallsyms and
+// resolves every symbol's address as a plain parse of the file does.
+func TestKallsymsMatchesReference(t *testing.T) {
+	data, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		t.Skipf("no kallsyms: %v", err)
+	}
+	type ref struct {
+		addr      uint64
+		name, mod string
+	}
+	var refs []ref
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.Contains("tTwW", f[1]) || len(f[1]) != 1 {
+			continue
+		}
+		a, err := strconv.ParseUint(f[0], 16, 64)
+		if err != nil || a == 0 {
+			continue
+		}
+		mod := KernelModule
+		if len(f) == 4 {
+			mod = f[3]
+		}
+		refs = append(refs, ref{a, f[2], mod})
+	}
+	if len(refs) == 0 {
+		t.Skip("kallsyms addresses hidden (kptr_restrict or not root)")
+	}
+	sort.SliceStable(refs, func(i, j int) bool { return refs[i].addr < refs[j].addr })
+	kt := parseKallsyms(data)
+	for i, r := range refs {
+		if i+1 < len(refs) && refs[i+1].addr == r.addr {
+			continue // the last one listed at an address wins
+		}
+		if got := kt.lookup(r.addr); got.Function != r.name || got.Module != r.mod {
+			t.Fatalf("lookup(%#x) = %+v, want %s %s", r.addr, got, r.name, r.mod)
+		}
+	}
+	t.Logf("%d symbols, %d kept, %d bytes (kallsyms: %d bytes)", len(refs), kt.len(), kt.bytes(), len(data))
 }
