@@ -9,14 +9,17 @@ const frameCacheSize = 4096
 // and source lines), so that the frames a profile repeats cost no reads.
 var frames frameCache
 
-// frameCache is a direct-mapped cache keyed by table and pc (Go) or
-// symbol index (ELF): bounded, and a slot costs no allocation beyond its
-// strings. Keys hold table ids, not tables, so that cached frames do not
-// keep tables, and their files, alive.
+// frameCache is a 4-way set-associative cache keyed by table and pc (Go)
+// or symbol index (ELF), least recently used first out of a set: bounded,
+// and a slot costs no allocation beyond its strings. Keys hold table ids,
+// not tables, so that cached frames do not keep tables, and their files,
+// alive.
 type frameCache struct {
 	mu   sync.Mutex
-	ents []cacheEnt // allocated on first use
+	ents []cacheEnt // sets of cacheWays, most recent first; allocated on first use
 }
+
+const cacheWays = 4
 
 type cached struct {
 	fn, file string
@@ -28,9 +31,9 @@ type cacheEnt struct {
 	cached
 }
 
-func slot(table, key uint64) int {
+func set(table, key uint64) int {
 	h := (table*0x9e3779b97f4a7c15 ^ key) * 0xbf58476d1ce4e5b9
-	return int(h >> 52) // 12 bits: frameCacheSize
+	return int(h>>40) % (frameCacheSize / cacheWays) * cacheWays
 }
 
 func (c *frameCache) get(table, key uint64) (cached, bool) {
@@ -39,11 +42,16 @@ func (c *frameCache) get(table, key uint64) (cached, bool) {
 	if c.ents == nil {
 		return cached{}, false
 	}
-	e := &c.ents[slot(table, key)]
-	if e.table != table || e.key != key {
-		return cached{}, false
+	ways := c.ents[set(table, key):][:cacheWays]
+	for i := range ways {
+		if ways[i].table == table && ways[i].key == key {
+			e := ways[i]
+			copy(ways[1:i+1], ways[:i])
+			ways[0] = e
+			return e.cached, true
+		}
 	}
-	return e.cached, true
+	return cached{}, false
 }
 
 func (c *frameCache) put(table, key uint64, v cached) {
@@ -52,5 +60,7 @@ func (c *frameCache) put(table, key uint64, v cached) {
 	if c.ents == nil {
 		c.ents = make([]cacheEnt, frameCacheSize)
 	}
-	c.ents[slot(table, key)] = cacheEnt{table: table, key: key, cached: v}
+	ways := c.ents[set(table, key):][:cacheWays]
+	copy(ways[1:], ways[:cacheWays-1])
+	ways[0] = cacheEnt{table: table, key: key, cached: v}
 }

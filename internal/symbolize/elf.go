@@ -354,7 +354,7 @@ func findPclntabHeader(seg region, bo binary.ByteOrder) int64 {
 		found[i] = -1
 	}
 	var hdr [8 + 8*8]byte
-	seg.scan(64<<10, 7, func(data []byte, at int64) bool {
+	seg.scan(16<<10, 7, func(data []byte, at int64) bool {
 		for k := range pats {
 			if found[k] >= 0 {
 				continue
@@ -476,7 +476,7 @@ func moduledataText(ef *elf.File, r io.ReaderAt, pcln region, vaddr uint64) uint
 		}
 		seg := region{r: r, off: int64(p.Off), size: int64(p.Filesz)}
 		var text uint64
-		seg.scan(64<<10, len(want)-1, func(data []byte, at int64) bool {
+		seg.scan(16<<10, len(want)-1, func(data []byte, at int64) bool {
 			for off := 0; ; {
 				i := bytes.Index(data[off:], want[:])
 				if i < 0 {

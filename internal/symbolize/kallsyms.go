@@ -337,20 +337,22 @@ func trimLeftSpaceBytes(s []byte) []byte {
 	return s
 }
 
-// fieldsN splits s on runs of spaces and tabs into at most n fields, the
-// last one holding the rest of the line, trimmed.
-func fieldsN(s string, n int) []string {
-	var out []string
-	for len(out) < n-1 {
+// fieldsN splits s on runs of spaces and tabs into at most len(out)
+// fields, the last one holding the rest of the line, trimmed, and returns
+// the fields filled.
+func fieldsN(s string, out []string) []string {
+	n := 0
+	for n < len(out)-1 {
 		s = trimLeftSpace(s)
 		if s == "" {
-			return out
+			return out[:n]
 		}
 		i := 0
 		for i < len(s) && s[i] != ' ' && s[i] != '\t' {
 			i++
 		}
-		out = append(out, s[:i])
+		out[n] = s[:i]
+		n++
 		s = s[i:]
 	}
 	s = trimLeftSpace(s)
@@ -358,9 +360,10 @@ func fieldsN(s string, n int) []string {
 		s = s[:len(s)-1]
 	}
 	if s != "" {
-		out = append(out, s)
+		out[n] = s
+		n++
 	}
-	return out
+	return out[:n]
 }
 
 func trimLeftSpace(s string) string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 )
 
 // goTable resolves a pc of a Go binary to its function, file and line.
@@ -43,6 +44,10 @@ type pclnReader struct {
 	funcnames, cutab, filetab, pctab, functab int64 // offsets in g
 
 	sample []uint64 // entry pc of functions 0, pclnSample, 2*pclnSample, ..., and the end pc
+
+	id    uint64 // frame cache key of file names
+	mu    sync.Mutex
+	funcs *[funcCacheSize]funcInfo // allocated on first lookup
 }
 
 // pclnMagic returns the magic and byte order of a pclntab header, as
@@ -78,7 +83,7 @@ func newPclnReader(g region, text uint64) (*pclnReader, error) {
 	if magic == magic12 {
 		return nil, errOldPclntab
 	}
-	t := &pclnReader{g: g, order: bo, magic: magic, quantum: uint32(hdr[6]), ptr: int(hdr[7]), text: text}
+	t := &pclnReader{g: g, order: bo, magic: magic, quantum: uint32(hdr[6]), ptr: int(hdr[7]), text: text, id: tableIDs.Add(1)}
 	if n < int64(8+8*t.ptr) {
 		return nil, errors.New("short pclntab header")
 	}
@@ -168,7 +173,15 @@ func (t *pclnReader) sampleEntries() error {
 	return nil
 }
 
-func (t *pclnReader) bytes() int { return cap(t.sample)*8 + 160 }
+func (t *pclnReader) bytes() int {
+	n := cap(t.sample)*8 + 200
+	if t.funcs != nil {
+		n += len(t.funcs) * 56
+	}
+	return n
+}
+
+var blockBufs = sync.Pool{New: func() any { return new([(pclnSample + 1) * 16]byte) }}
 
 // findFunc returns the _func offset of the function holding pc, as
 // debug/gosym's findFunc: the last function whose entry is at or below pc,
@@ -183,7 +196,8 @@ func (t *pclnReader) findFunc(pc uint64) (uint64, bool) {
 	k := min(pclnSample, t.nfunc-first) // entries in the block
 	fs := t.fieldSize()
 	ent := 2 * fs
-	var buf [(pclnSample + 1) * 16]byte
+	buf := blockBufs.Get().(*[(pclnSample + 1) * 16]byte)
+	defer blockBufs.Put(buf)
 	blk := buf[:k*ent+fs] // the block and the next entry pc
 	if err := t.g.read(blk, t.functab+int64(first*ent)); err != nil {
 		return 0, false
@@ -198,13 +212,28 @@ func (t *pclnReader) findFunc(pc uint64) (uint64, bool) {
 	return t.uint(blk[i*ent+fs : (i+1)*ent]), true
 }
 
-// lookup returns the function, file and line of pc, as debug/gosym's
-// Table.PCToLine does.
-func (t *pclnReader) lookup(pc uint64) (fn, file string, line int, ok bool) {
-	funcOff, ok := t.findFunc(pc)
-	if !ok {
-		return "", "", 0, false
+// funcInfo is what a lookup needs from a function's _func record.
+type funcInfo struct {
+	off                 uint64 // _func offset + 1; 0: empty slot
+	entry               uint64
+	name                string
+	pcfile, pcln, cuOff uint32
+}
+
+// funcCacheSize is the number of functions a pclnReader keeps decoded:
+// the next pc in one of them costs two reads instead of six.
+const funcCacheSize = 256
+
+// funcInfo returns the _func fields at funcOff, cached.
+func (t *pclnReader) funcInfo(funcOff uint64) (funcInfo, bool) {
+	slot := int(funcOff*0x9e3779b97f4a7c15>>56) % funcCacheSize
+	t.mu.Lock()
+	if t.funcs != nil && t.funcs[slot].off == funcOff+1 {
+		fi := t.funcs[slot]
+		t.mu.Unlock()
+		return fi, true
 	}
+	t.mu.Unlock()
 	// _func: the entry (an offset from text since Go 1.18, a pc before),
 	// then 4-byte fields: nameOff, args, deferreturn, pcsp, pcfile,
 	// pcln, npcdata, cuOffset.
@@ -213,38 +242,75 @@ func (t *pclnReader) lookup(pc uint64) (fn, file string, line int, ok bool) {
 		sz0 = t.ptr
 	}
 	var rec [8 + 8*4]byte
-	at := t.functab + int64(funcOff)
-	if funcOff > uint64(t.g.size) || t.g.read(rec[:sz0+8*4], at) != nil {
-		return "", "", 0, false
+	if funcOff > uint64(t.g.size) || t.g.read(rec[:sz0+8*4], t.functab+int64(funcOff)) != nil {
+		return funcInfo{}, false
 	}
 	field := func(n int) uint32 { return t.order.Uint32(rec[sz0+(n-1)*4:]) }
-	entry := t.entryPC(t.uint(rec[:sz0]))
-	fn, err := t.g.cstring(t.funcnames + int64(field(1)))
-	if err != nil {
+	fi := funcInfo{off: funcOff + 1, entry: t.entryPC(t.uint(rec[:sz0])), pcfile: field(5), pcln: field(6), cuOff: field(8)}
+	var err error
+	if fi.name, err = t.g.cstring(t.funcnames + int64(field(1))); err != nil {
+		return funcInfo{}, false
+	}
+	t.mu.Lock()
+	if t.funcs == nil {
+		t.funcs = new([funcCacheSize]funcInfo)
+	}
+	t.funcs[slot] = fi
+	t.mu.Unlock()
+	return fi, true
+}
+
+// fileName returns the name of file fno of the compilation unit at cuOff,
+// cached, or "".
+func (t *pclnReader) fileName(cuOff uint32, fno int32) string {
+	idx := cuOff + uint32(fno) // uint32 arithmetic, as debug/gosym
+	key := 1<<61 | uint64(idx)
+	if e, ok := frames.get(t.id, key); ok {
+		return e.file
+	}
+	var b [4]byte
+	if t.g.read(b[:], t.cutab+int64(idx*4)) != nil {
+		return ""
+	}
+	var file string
+	if off := t.order.Uint32(b[:]); off != ^uint32(0) {
+		file, _ = t.g.cstring(t.filetab + int64(off))
+	}
+	frames.put(t.id, key, cached{file: file})
+	return file
+}
+
+// lookup returns the function, file and line of pc, as debug/gosym's
+// Table.PCToLine does.
+func (t *pclnReader) lookup(pc uint64) (fn, file string, line int, ok bool) {
+	funcOff, ok := t.findFunc(pc)
+	if !ok {
 		return "", "", 0, false
 	}
-	if fno := t.pcvalue(field(5), entry, pc); fno >= 0 {
-		var b [4]byte
-		idx := (field(8) + uint32(fno)) * 4
-		if t.g.read(b[:], t.cutab+int64(idx)) == nil {
-			if off := t.order.Uint32(b[:]); off != ^uint32(0) {
-				file, _ = t.g.cstring(t.filetab + int64(off))
-			}
-		}
+	fi, ok := t.funcInfo(funcOff)
+	if !ok {
+		return "", "", 0, false
 	}
-	return fn, file, int(t.pcvalue(field(6), entry, pc)), true
+	// The file and line tables of a function are usually next to each
+	// other: one reader, whose buffer may hold both.
+	r := newByteReader(t.g, t.pctab+int64(fi.pcfile))
+	defer r.free()
+	if fno := t.pcvalue(r, fi.pcfile, fi.entry, pc); fno >= 0 {
+		file = t.fileName(fi.cuOff, fno)
+	}
+	return fi.name, file, int(t.pcvalue(r, fi.pcln, fi.entry, pc)), true
 }
 
 // pcvalue decodes the pc-value table at off of pctab up to targetpc, as
 // debug/gosym's pcvalue: pairs of a zigzag value delta and a pc delta (in
 // quantum units), uvarint encoded, from value -1 at entry. It returns -1
 // when the table ends first or cannot be read.
-func (t *pclnReader) pcvalue(off uint32, entry, targetpc uint64) int32 {
-	r := byteReader{g: t.g, pos: t.pctab + int64(off)}
+func (t *pclnReader) pcvalue(r *byteReader, off uint32, entry, targetpc uint64) int32 {
+	r.seek(t.pctab + int64(off))
 	val := int32(-1)
 	pc := entry
 	for {
-		uv, err := readVarint(&r)
+		uv, err := readVarint(r)
 		if err != nil || uv == 0 && pc != entry {
 			return -1
 		}
@@ -253,7 +319,7 @@ func (t *pclnReader) pcvalue(off uint32, entry, targetpc uint64) int32 {
 		} else {
 			uv >>= 1
 		}
-		pcdelta, err := readVarint(&r)
+		pcdelta, err := readVarint(r)
 		if err != nil {
 			return -1
 		}

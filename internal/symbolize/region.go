@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // maxString bounds the strings read from a file (symbol, function and
@@ -70,12 +71,35 @@ func (g region) cbytes(at int64, buf []byte) ([]byte, error) {
 	}
 }
 
-// byteReader reads g sequentially from pos through a small buffer.
+// byteReader reads g sequentially from pos through a buffer.
 type byteReader struct {
 	g    region
 	pos  int64 // offset in g of buf[0]
-	buf  [256]byte
+	buf  [2048]byte
 	n, i int
+}
+
+var byteReaders = sync.Pool{New: func() any { return new(byteReader) }}
+
+// newByteReader returns a reader of g from pos; put it back with free.
+func newByteReader(g region, pos int64) *byteReader {
+	r := byteReaders.Get().(*byteReader)
+	r.g, r.pos, r.n, r.i = g, pos, 0, 0
+	return r
+}
+
+// seek moves to offset pos of g, keeping the buffer when it holds pos.
+func (b *byteReader) seek(pos int64) {
+	if pos >= b.pos && pos < b.pos+int64(b.n) {
+		b.i = int(pos - b.pos)
+		return
+	}
+	b.pos, b.n, b.i = pos, 0, 0
+}
+
+func (b *byteReader) free() {
+	b.g = region{}
+	byteReaders.Put(b)
 }
 
 func (b *byteReader) ReadByte() (byte, error) {

@@ -1,6 +1,7 @@
 package symbolize
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -48,6 +49,9 @@ type procMapping struct {
 	mapping
 	table *fileTable // nil when the file could not be read
 }
+
+// mapsBufs holds the buffers /proc/PID/maps is read into.
+var mapsBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // New returns a Symbolizer reading /proc.
 func New() *Symbolizer {
@@ -105,11 +109,21 @@ func (s *Symbolizer) Forget(pid uint32) {
 
 func (s *Symbolizer) remember(pid uint32) (*process, error) {
 	dir := s.procFS + "/" + strconv.FormatUint(uint64(pid), 10)
-	data, err := os.ReadFile(dir + "/maps")
+	buf := mapsBufs.Get().(*bytes.Buffer)
+	defer func() { mapsBufs.Put(buf) }()
+	buf.Reset()
+	f, err := os.Open(dir + "/maps")
+	if err == nil {
+		_, err = buf.ReadFrom(f)
+		f.Close()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading maps of pid %d: %w", pid, err)
 	}
-	maps := parseMaps(data)
+	maps := parseMaps(buf.Bytes())
+	if buf.Cap() > 1<<20 {
+		buf = new(bytes.Buffer) // not kept: a process with huge maps
+	}
 	p := &process{maps: make([]procMapping, len(maps))}
 	for i, m := range maps {
 		m.path = strings.Clone(m.path) // not the whole maps file

@@ -187,7 +187,7 @@ func (t symtabSection) values(names ...string) (map[string]uint64, error) {
 	for _, n := range names {
 		longest = max(longest, len(n)+1)
 	}
-	err := t.strs.scan(64<<10, longest-1, func(data []byte, at int64) bool {
+	err := t.strs.scan(16<<10, longest-1, func(data []byte, at int64) bool {
 		for _, n := range names {
 			pat := append([]byte(n), 0)
 			for off := 0; ; {
