@@ -2,7 +2,6 @@ package symbolize
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -66,39 +65,42 @@ func TestSourcePool(t *testing.T) {
 // TestTablesCloseFiles: the files a table reads stay open while a
 // remembered process maps them and are closed once the table is garbage.
 func TestTablesCloseFiles(t *testing.T) {
-	sleep := needTool(t, "sleep")
-	cmd := exec.Command(sleep, "60")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	pid := uint32(cmd.Process.Pid)
-	waitForLibc(t, cmd.Process.Pid)
-	fds := func() int {
-		ents, err := os.ReadDir("/proc/self/fd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return len(ents)
-	}
-	runtime.GC()
-	before := fds()
+	cmd := startSleeper(t)
 	s := New()
-	if err := s.Remember(pid); err != nil {
+	p, err := s.remember(uint32(cmd.Process.Pid))
+	if err != nil {
 		t.Fatal(err)
 	}
-	open := fds() - before
-	if open < 2 { // sleep and libc at least
-		t.Fatalf("%d files open for a remembered process", open)
+	var srcs []*source
+	for _, m := range p.maps {
+		if m.table != nil {
+			srcs = append(srcs, m.table.srcs...)
+		}
 	}
-	s.Forget(pid)
-	s = nil
+	state := func() (open, closed int) {
+		openFiles.mu.Lock()
+		defer openFiles.mu.Unlock()
+		for _, src := range srcs {
+			if src.f != nil {
+				open++
+			}
+			if src.dead {
+				closed++
+			}
+		}
+		return open, closed
+	}
+	if open, _ := state(); open == 0 || open != len(srcs) {
+		t.Fatalf("%d of %d files open for a remembered process", open, len(srcs))
+	}
+	s.Forget(uint32(cmd.Process.Pid))
+	s, p = nil, nil
 	deadline := time.Now().Add(5 * time.Second)
-	for fds() > before && time.Now().Before(deadline) {
+	for _, closed := state(); closed < len(srcs) && time.Now().Before(deadline); _, closed = state() {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
 	}
-	if n := fds() - before; n > 0 {
-		t.Errorf("%d of %d files still open after the symbolizer is gone", n, open)
+	if open, closed := state(); open != 0 || closed != len(srcs) {
+		t.Errorf("after the symbolizer is gone: %d files open, %d of %d closed", open, closed, len(srcs))
 	}
 }
