@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -158,6 +160,7 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 		return fmt.Errorf("starting the profiler: %w", err)
 	}
 	logger.Debug("sampling", "event", p.Event(), "hz", f.hz, "took", time.Since(start))
+	limitMemory()
 
 	// Also list the processes sampled, for any announcement lost.
 	seen := map[uint32]bool{}
@@ -207,6 +210,24 @@ wait:
 		fmt.Fprintf(stderr, "%d samples (%s, %d Hz) in %s, %d lost\n", prof.Total(profile.Samples), p.Event(), f.hz, elapsed.Round(time.Millisecond), lost)
 	}
 	return writeProfile(out, format, prof, f)
+}
+
+// limitMemory runs once the programs are loaded. The kernel's parsed BTF
+// (megabytes of types, part of them mapped from /sys/kernel/btf/vmlinux)
+// is no longer needed: it is dropped and its memory returned to the
+// system. Then a soft memory limit of what the process uses at that point,
+// plus 2 MiB, makes the garbage collector run more often rather than let
+// the heap grow while processes are remembered, symbolized and the profile
+// written: those steps then fit in the memory loading needed, and the
+// peak RSS stays the loader's. The limit is soft: when more is live (a
+// large profile), the heap grows past it, and the runtime caps the CPU the
+// collector takes.
+func limitMemory() {
+	bpfx.ReleaseKernelTypes()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	debug.SetMemoryLimit(int64(m.Sys-m.HeapReleased) + 2<<20)
 }
 
 func writeProfile(out io.Writer, format string, prof *profile.Profile, f profileFlags) error {
