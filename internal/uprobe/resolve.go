@@ -5,6 +5,7 @@ import (
 	"debug/gosym"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -96,7 +97,7 @@ func ResolveSymbol(binary, symbol string, pid int) (*Target, error) {
 	if ef.Machine != elf.EM_X86_64 {
 		return nil, fmt.Errorf("%s: %s binaries are not supported (x86-64 only)", found, ef.Machine)
 	}
-	tab := readSymbols(ef)
+	tab := readSymbols(ef, f)
 	fn, err := tab.lookup(symbol)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", found, err)
@@ -156,7 +157,7 @@ type symtab struct {
 
 // readSymbols collects the function symbols of .symtab, .dynsym and, for
 // Go binaries, .gopclntab.
-func readSymbols(ef *elf.File) *symtab {
+func readSymbols(ef *elf.File, r io.ReaderAt) *symtab {
 	t := &symtab{}
 	seen := map[string]bool{}
 	add := func(syms []elf.Symbol, dyn bool) {
@@ -188,7 +189,7 @@ func readSymbols(ef *elf.File) *symtab {
 	add(syms, false)
 	dyn, _ := ef.DynamicSymbols()
 	add(dyn, true)
-	if tab, err := symbolize.GoTable(ef); err == nil {
+	if tab, err := symbolize.GoTable(ef, r); err == nil {
 		t.goTab = tab
 		byAddr := map[uint64]int{}
 		for i := range t.funcs {
