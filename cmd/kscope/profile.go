@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
@@ -160,7 +162,7 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 		return fmt.Errorf("starting the profiler: %w", err)
 	}
 	logger.Debug("sampling", "event", p.Event(), "hz", f.hz, "took", time.Since(start))
-	limitMemory()
+	defer limitMemory(logger)()
 
 	// Also list the processes sampled, for any announcement lost.
 	seen := map[uint32]bool{}
@@ -218,16 +220,66 @@ wait:
 // system. Then a soft memory limit of what the process uses at that point,
 // plus 2 MiB, makes the garbage collector run more often rather than let
 // the heap grow while processes are remembered, symbolized and the profile
-// written: those steps then fit in the memory loading needed, and the
-// peak RSS stays the loader's. The limit is soft: when more is live (a
-// large profile), the heap grows past it, and the runtime caps the CPU the
-// collector takes.
-func limitMemory() {
+// written: those steps then fit in the memory loading needed, and the peak
+// RSS stays the loader's. When more than that is live (a large profile of
+// a busy host), the collector would run back to back, at up to half the
+// CPU, without keeping the heap smaller: once it takes more than a quarter
+// of a CPU over the last second, the limit is lifted and the heap grows as
+// usual (logged with -v). The returned function stops that watch.
+func limitMemory(logger *slog.Logger) (stop func()) {
 	bpfx.ReleaseKernelTypes()
 	debug.FreeOSMemory()
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
-	debug.SetMemoryLimit(int64(m.Sys-m.HeapReleased) + 2<<20)
+	limit := int64(m.Sys-m.HeapReleased) + 2<<20
+	debug.SetMemoryLimit(limit)
+	logger.Debug("memory limit", "bytes", limit)
+	done := make(chan struct{})
+	go func() {
+		// GC CPU seconds (idle-time marking left out: it costs nothing),
+		// read every 100 ms; the oldest of the last second first.
+		type reading struct {
+			at  time.Time
+			cpu float64
+		}
+		gcCPU := []metrics.Sample{
+			{Name: "/cpu/classes/gc/mark/assist:cpu-seconds"},
+			{Name: "/cpu/classes/gc/mark/dedicated:cpu-seconds"},
+			{Name: "/cpu/classes/gc/pause:cpu-seconds"},
+		}
+		read := func(at time.Time) reading {
+			metrics.Read(gcCPU)
+			r := reading{at: at}
+			for _, s := range gcCPU {
+				if s.Value.Kind() == metrics.KindFloat64 {
+					r.cpu += s.Value.Float64()
+				}
+			}
+			return r
+		}
+		window := []reading{read(time.Now())}
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				r := read(now)
+				if len(window) == 10 {
+					window = window[1:]
+				}
+				window = append(window, r)
+				first := window[0]
+				if d := r.at.Sub(first.at).Seconds(); d >= 0.3 && r.cpu-first.cpu > 0.25*d {
+					debug.SetMemoryLimit(math.MaxInt64)
+					logger.Debug("memory limit lifted", "gc_cpu", fmt.Sprintf("%.0f%%", 100*(r.cpu-first.cpu)/d))
+					return
+				}
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 func writeProfile(out io.Writer, format string, prof *profile.Profile, f profileFlags) error {

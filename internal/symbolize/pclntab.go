@@ -152,7 +152,7 @@ func (t *pclnReader) sampleEntries() error {
 	fs := t.fieldSize()
 	ent := 2 * fs
 	t.sample = make([]uint64, 0, t.nfunc/pclnSample+2)
-	const chunkEnts = 4096
+	const chunkEnts = 1024
 	buf := make([]byte, chunkEnts*ent)
 	for i := 0; i < t.nfunc; {
 		k := min(t.nfunc-i, chunkEnts)

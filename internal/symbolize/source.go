@@ -3,6 +3,7 @@ package symbolize
 import (
 	"container/list"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -27,6 +28,15 @@ func statID(f *os.File) (fileID, bool) {
 	if err != nil {
 		return fileID{}, false
 	}
+	return fileIDOf(fi)
+}
+
+// key is the table cache key of the file.
+func (id fileID) key() string {
+	return fmt.Sprintf("st:%d:%d:%d:%d", id.dev, id.ino, id.mtime, id.size)
+}
+
+func fileIDOf(fi os.FileInfo) (fileID, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
 		return fileID{}, false

@@ -147,6 +147,17 @@ func (s *Symbolizer) table(dir string, m *mapping) *fileTable {
 	root := dir + "/root"
 	mapFile := dir + "/map_files/" + strconv.FormatUint(m.start, 16) + "-" + strconv.FormatUint(m.end, 16)
 	paths := []string{mapFile, root + m.path}
+	// A stat first: most files are cached already.
+	for _, path := range paths {
+		if fi, err := os.Stat(path); err == nil {
+			if id, ok := fileIDOf(fi); ok {
+				if t := s.cached(id.key()); t != nil {
+					return t
+				}
+			}
+			break
+		}
+	}
 	f, err := os.Open(mapFile)
 	if err != nil {
 		paths = paths[1:]
@@ -156,13 +167,7 @@ func (s *Symbolizer) table(dir string, m *mapping) *fileTable {
 	}
 	var statKey string
 	if id, ok := statID(f); ok {
-		statKey = fmt.Sprintf("st:%d:%d:%d:%d", id.dev, id.ino, id.mtime, id.size)
-	}
-	if statKey != "" {
-		if t := s.cached(statKey); t != nil {
-			f.Close()
-			return t
-		}
+		statKey = id.key()
 	}
 	// Loading outside the lock: two goroutines may load the same file
 	// once each; the first one cached is kept.
