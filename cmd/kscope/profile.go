@@ -167,14 +167,14 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 	// Also list the processes sampled, for any announcement lost.
 	seen := map[uint32]bool{}
 	remember := func() {
-		samples, err := p.Read(false)
+		pids, err := p.PIDs()
 		if err != nil {
 			return
 		}
-		for _, s := range samples {
-			if !seen[s.PID] && s.PID != 0 {
-				seen[s.PID] = true
-				sym.Remember(s.PID)
+		for _, pid := range pids {
+			if !seen[pid] && pid != 0 {
+				seen[pid] = true
+				sym.Remember(pid)
 			}
 		}
 	}
