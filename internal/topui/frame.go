@@ -35,13 +35,13 @@ type Host struct {
 	Write    float64
 	Rx       float64
 	Tx       float64
-	Procs    int        // processes alive (0: unknown)
-	Running  int        // runnable tasks now (-1: unknown)
-	Load     []float64  // 1, 5 and 15 minute load averages, when known
-	RunqP99  float64    // 99th percentile run-queue wait in seconds (negative: unknown)
-	Lost     uint64     // updates lost in the kernel (full maps), cumulative
-	Missing  []string   // data the source lacks, e.g. an agent collector that is off
-	Notes    []string   // how the data is collected, e.g. fallbacks taken
+	Procs    int       // processes alive (0: unknown)
+	Running  int       // runnable tasks now (-1: unknown)
+	Load     []float64 // 1, 5 and 15 minute load averages, when known
+	RunqP99  float64   // 99th percentile run-queue wait in seconds (negative: unknown)
+	Lost     uint64    // updates lost in the kernel (full maps), cumulative
+	Missing  []string  // data the source lacks, e.g. an agent collector that is off
+	Notes    []string  // how the data is collected, e.g. fallbacks taken
 }
 
 // Frame is one refresh: every process with its rates, and the host's.
