@@ -409,12 +409,18 @@ func parseEvents(body []byte) ([]string, error) {
 			ts = t.Local().Format("15:04:05")
 		}
 		keys := make([]string, 0, len(ev))
-		for k := range ev {
-			if !headerFields[k] {
+		for k, v := range ev {
+			if !headerFields[k] && (k == "exit_code" || !emptyValue(v)) {
 				keys = append(keys, k)
 			}
 		}
-		sort.Strings(keys)
+		sort.Slice(keys, func(i, j int) bool {
+			pi, pj := fieldRank(keys[i]), fieldRank(keys[j])
+			if pi != pj {
+				return pi < pj
+			}
+			return keys[i] < keys[j]
+		})
 		parts := []string{ts, fmt.Sprintf("%-7s", typ)}
 		for _, k := range keys {
 			parts = append(parts, k+"="+eventValue(ev[k]))
@@ -422,6 +428,27 @@ func parseEvents(body []byte) ([]string, error) {
 		out = append(out, strings.Join(parts, " "))
 	}
 	return out, nil
+}
+
+// firstFields are the fields that say most about an event, shown first.
+var firstFields = []string{"filename", "path", "exit_code", "signal", "daddr", "dport", "error"}
+
+func fieldRank(k string) int {
+	for i, f := range firstFields {
+		if f == k {
+			return i
+		}
+	}
+	return len(firstFields)
+}
+
+// emptyValue reports a field that says nothing: false, "", 0, null.
+func emptyValue(raw json.RawMessage) bool {
+	switch strings.TrimSpace(string(raw)) {
+	case "false", `""`, "0", "null", "[]":
+		return true
+	}
+	return false
 }
 
 // eventValue renders a JSON value compactly: strings bare, lists of

@@ -131,11 +131,11 @@ var (
 	}}
 	colComm     = column{"COMM", 16, true, []SortKey{SortComm}, func(r *Row) string { return r.Comm }}
 	colCPU      = column{"CPU%", 6, false, []SortKey{SortCPU}, func(r *Row) string { return FormatPercent(r.CPU) }}
-	colSyscalls = column{"SYSC/s", 7, false, []SortKey{SortSyscalls}, func(r *Row) string { return FormatCount(r.Syscalls) }}
-	colRead     = column{"READ/s", 7, false, []SortKey{SortRead, SortIO}, func(r *Row) string { return FormatBytes(r.Read) }}
-	colWrite    = column{"WRITE/s", 7, false, []SortKey{SortWrite, SortIO}, func(r *Row) string { return FormatBytes(r.Write) }}
-	colRx       = column{"RX/s", 7, false, []SortKey{SortNet}, func(r *Row) string { return FormatBytes(r.Rx) }}
-	colTx       = column{"TX/s", 7, false, []SortKey{SortNet}, func(r *Row) string { return FormatBytes(r.Tx) }}
+	colSyscalls = column{"SYSC/s", 8, false, []SortKey{SortSyscalls}, func(r *Row) string { return FormatCount(r.Syscalls) }}
+	colRead     = column{"READ/s", 8, false, []SortKey{SortRead, SortIO}, func(r *Row) string { return FormatBytes(r.Read) }}
+	colWrite    = column{"WRITE/s", 8, false, []SortKey{SortWrite, SortIO}, func(r *Row) string { return FormatBytes(r.Write) }}
+	colRx       = column{"RX/s", 8, false, []SortKey{SortNet}, func(r *Row) string { return FormatBytes(r.Rx) }}
+	colTx       = column{"TX/s", 8, false, []SortKey{SortNet}, func(r *Row) string { return FormatBytes(r.Tx) }}
 )
 
 // columns returns the columns that fit in width: USER and THR go first
