@@ -56,6 +56,7 @@ bench:
 	bash bench/syscalls.sh
 	bash bench/agent.sh
 	bash bench/profile.sh
+	bash bench/top.sh
 
 clean:
 	rm -rf bin

@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv("KSCOPE_TEST_TOP"); mode != "" {
 		os.Exit(child(strings.Split(mode, ":")))
 	}
+	if comm := os.Getenv(holdEnv); comm != "" {
+		os.Exit(benchHold(comm))
+	}
 	os.Exit(m.Run())
 }
 
@@ -69,6 +72,12 @@ func child(args []string) int {
 		}
 	case "tcp":
 		d, err := tcpWork(args[1]+":"+args[2], arg(3))
+		if err != nil {
+			return fail(err)
+		}
+		done = d
+	case "mptcp":
+		d, err := mptcpWork(args[1]+":"+args[2], arg(3))
 		if err != nil {
 			return fail(err)
 		}
@@ -255,6 +264,29 @@ func tcpWork(addr string, m int) (string, error) {
 	return strings.Join(out, " "), nil
 }
 
+// mptcpWork sends m bytes over an MPTCP connection to addr, half-closes
+// and reads until EOF; it says "mptcp=1 rx=N" (mptcp=0: the kernel fell
+// back to TCP).
+func mptcpWork(addr string, m int) (string, error) {
+	var d net.Dialer
+	d.SetMultipathTCP(true)
+	c, err := d.Dial("tcp4", addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	mp, _ := c.(*net.TCPConn).MultipathTCP()
+	if _, err := c.Write(make([]byte, m)); err != nil {
+		return "", err
+	}
+	c.(*net.TCPConn).CloseWrite()
+	n, err := io.Copy(io.Discard, c)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("mptcp=%d rx=%d", map[bool]int{true: 1}[mp], n), nil
+}
+
 func netip(addr string) (*unix.SockaddrInet4, error) {
 	a, err := net.ResolveTCPAddr("tcp4", addr)
 	if err != nil {
@@ -414,8 +446,15 @@ func TestFileIO(t *testing.T) {
 // then sends r bytes and closes. It returns the address and the count of
 // bytes it received.
 func tcpServer(t *testing.T, r int) (string, <-chan int64) {
+	return server(t, r, false)
+}
+
+// server accepts one connection (MPTCP ones too, with mptcp), reads until
+// the client half-closes, then sends r bytes and closes. It returns the
+// address and the count of bytes it received.
+func server(t *testing.T, r int, mptcp bool) (string, <-chan int64) {
 	var lc net.ListenConfig
-	lc.SetMultipathTCP(false)
+	lc.SetMultipathTCP(mptcp)
 	ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -475,6 +514,39 @@ func TestNet(t *testing.T) {
 			}
 			if after.ReadBytes != before.ReadBytes || after.WriteBytes != before.WriteBytes {
 				t.Errorf("file bytes %d/%d counted for socket I/O", after.ReadBytes-before.ReadBytes, after.WriteBytes-before.WriteBytes)
+			}
+		})
+	}
+}
+
+// An MPTCP connection counts once, at its socket, not again at its
+// subflows.
+func TestNetMPTCP(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hooks int
+	}{
+		{"best", -1},
+		{"syscalls", int(top.NetSyscalls)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			*top.ForceNetHooks = tc.hooks
+			defer func() { *top.ForceNetHooks = -1 }()
+			c := start(t)
+			const m, r = 1 << 20, 54321
+			addr, got := server(t, r, true)
+			k := startKid(t, "mptcp:"+addr+":"+strconv.Itoa(m))
+			before, _ := find(read(t, c), k.pid)
+			moved := k.run(t)
+			if n := <-got; n != m {
+				t.Fatalf("server received %d bytes, want %d", n, m)
+			}
+			if moved["mptcp"] != 1 {
+				testutil.Skip(t, "MPTCP (net.mptcp.enabled)", fmt.Errorf("the connection fell back to TCP"))
+			}
+			after, _ := find(read(t, c), k.pid)
+			if tx, rx := after.TxBytes-before.TxBytes, after.RxBytes-before.RxBytes; tx != m || rx != r || moved["rx"] != r {
+				t.Errorf("MPTCP (%s): sent %d, received %d; want %d, %d", c.NetHooks(), tx, rx, m, r)
 			}
 		})
 	}
