@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,13 +20,30 @@ import (
 )
 
 // topWorkload is a child of the top tests, run until its stdin closes:
-// "spin" keeps two threads busy, "getppid-storm" calls getppid in a loop.
+// "spin" keeps two threads busy, "getppid-storm" calls getppid in a loop,
+// "tcp-send" sends KSCOPE_N bytes to KSCOPE_ADDR over TCP, reads the
+// answer to its end and says "done N" with the bytes received.
 func topWorkload(mode string) {
 	go func() {
 		io.ReadAll(os.Stdin)
 		os.Exit(0)
 	}()
 	switch mode {
+	case "tcp-send":
+		n, _ := strconv.Atoi(os.Getenv("KSCOPE_N"))
+		var d net.Dialer
+		d.SetMultipathTCP(false)
+		c, err := d.Dial("tcp4", os.Getenv("KSCOPE_ADDR"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		c.Write(make([]byte, n))
+		c.(*net.TCPConn).CloseWrite()
+		got, _ := io.Copy(io.Discard, c)
+		c.Close()
+		fmt.Printf("done %d\n", got)
+		select {}
 	case "spin":
 		go func() {
 			for x := 0; ; x++ {
@@ -339,6 +357,75 @@ func TestTopOnceAgent(t *testing.T) {
 		return nil
 	})
 	a.stop(t)
+}
+
+// The agent's procnet collector counts a process's TCP bytes exactly, and
+// kscope top --server shows the process.
+func TestTopAgentNet(t *testing.T) {
+	a := startAgent(t, t.TempDir())
+	const sent, recv = 654321, 12345
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(t.Context(), "tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan int64, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- -1
+			return
+		}
+		n, _ := io.Copy(io.Discard, c)
+		c.Write(make([]byte, recv))
+		c.Close()
+		got <- n
+	}()
+	child := workload(t, "tcp-send", "KSCOPE_N="+strconv.Itoa(sent), "KSCOPE_ADDR="+ln.Addr().String())
+	stdin, _ := child.StdinPipe()
+	out, _ := child.StdoutPipe()
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close()
+		child.Wait()
+	}()
+	line, _ := bufioLine(out)
+	if n := <-got; n != sent || line != fmt.Sprintf("done %d", recv) {
+		t.Fatalf("server received %d, child said %q", n, line)
+	}
+	pid := strconv.Itoa(child.Process.Pid)
+	exp := []expectation{
+		{query: `kscope_process_net_bytes_total{pid="` + pid + `",direction="sent"}`, want: sent},
+		{query: `kscope_process_net_bytes_total{pid="` + pid + `",direction="received"}`, want: recv},
+	}
+	eventually(t, "exact network bytes of the child through PromQL", func() error { return checkQueries(t, a.url, exp, time.Time{}) })
+	// A row once irate has two samples of the child's series.
+	eventually(t, "the child in kscope top --once --server", func() error {
+		code, stdout, errOut := topCLI(t, nil, "--once", "--server", a.url, "--sort", "pid")
+		if code != 0 || !regexp.MustCompile(`(?m)^\s+`+pid+` `).MatchString(stdout) {
+			return fmt.Errorf("exit %d, %s\n%s", code, errOut, stdout)
+		}
+		return nil
+	})
+	a.stop(t)
+}
+
+func bufioLine(r io.Reader) (string, error) {
+	var b []byte
+	var c [1]byte
+	for {
+		if _, err := r.Read(c[:]); err != nil {
+			return string(b), err
+		}
+		if c[0] == '\n' {
+			return string(b), nil
+		}
+		b = append(b, c[0])
+	}
 }
 
 func TestTopUsage(t *testing.T) {
