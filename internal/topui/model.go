@@ -41,10 +41,11 @@ type Model struct {
 	width, height int
 	paused        bool
 
-	detail    bool
-	detailPID uint32
-	det       *Detail
-	detErr    error
+	detail     bool
+	detailPID  uint32
+	detailComm string // as the table showed it: the process may end
+	det        *Detail
+	detErr     error
 
 	hist map[uint32]*history
 }
@@ -332,7 +333,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		if len(m.rows) == 0 {
 			return m, nil
 		}
-		m.detail, m.detailPID, m.det, m.detErr = true, m.rows[m.sel].PID, nil, nil
+		m.detail, m.detailPID, m.detailComm, m.det, m.detErr = true, m.rows[m.sel].PID, m.rows[m.sel].Comm, nil, nil
 		return m, m.fetchDetail(m.detailPID)
 	}
 	return m, nil

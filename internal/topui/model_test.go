@@ -16,6 +16,7 @@ type staticSource struct {
 	details  []uint32
 	unfocus  int
 	describe string
+	gone     bool // Detail finds the process gone
 }
 
 func (s *staticSource) Describe() string                      { return s.describe }
@@ -24,6 +25,9 @@ func (s *staticSource) Close() error                          { return nil }
 func (s *staticSource) Unfocus() error                        { s.unfocus++; return nil }
 func (s *staticSource) Detail(_ context.Context, pid uint32) (*Detail, error) {
 	s.details = append(s.details, pid)
+	if s.gone {
+		return &Detail{PID: pid, Gone: true, OpenFiles: -1}, nil
+	}
 	return &Detail{PID: pid, Comm: "detail-comm", Cmdline: "prog --flag", Exe: "/bin/prog", User: "root", PPID: 1, Threads: 3, OpenFiles: 5,
 		Syscalls: []SyscallRate{{"getppid", 1000, 5000}}, SyscallsSince: "since 00:00:00"}, nil
 }
@@ -219,6 +223,21 @@ func TestModelDetail(t *testing.T) {
 	cmd()
 	if src.unfocus != 1 {
 		t.Errorf("unfocus called %d times", src.unfocus)
+	}
+}
+
+// A process that ended keeps the comm the table showed.
+func TestModelDetailOfEndedProcess(t *testing.T) {
+	m, src := newTestModel(t)
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 30})
+	src.gone = true
+	m.Update(press(m, "down", "enter")())
+	m.Update(frameMsg{f: &Frame{At: time.Now(), Host: src.frame.Host}}) // it left the table
+	v := m.View()
+	for _, want := range []string{"PID 4000", "comm postgres", "not in /proc", "not active in the last interval", "none counted yet"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("view lacks %q:\n%s", want, v)
+		}
 	}
 }
 

@@ -13,7 +13,7 @@ func hostLines(h *Host) []string {
 	if h.CPUs > 0 {
 		cpu = FormatPercent(h.CPU/float64(h.CPUs)) + "% of " + strconv.Itoa(h.CPUs) + " CPUs"
 	}
-	l1 := fmt.Sprintf("CPU %s  syscalls %s/s  file read %sB/s write %sB/s  net rx %sB/s tx %sB/s",
+	l1 := fmt.Sprintf("CPU %s  syscalls %s/s  file r/w %s/%s B/s  net rx/tx %s/%s B/s",
 		cpu, FormatCount(h.Syscalls), FormatBytes(h.Read), FormatBytes(h.Write), FormatBytes(h.Rx), FormatBytes(h.Tx))
 	var l2 []string
 	if h.Procs > 0 {

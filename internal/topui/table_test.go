@@ -139,7 +139,7 @@ func TestWriteBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `kscope top - standalone (BPF) - 2026-01-02 03:04:05 - rates over 1.0s
-CPU 58.5% of 2 CPUs  syscalls 9.7k/s  file read 1.0MB/s write 1.5MB/s  net rx 5.0KB/s tx 88.0KB/s
+CPU 58.5% of 2 CPUs  syscalls 9.7k/s  file r/w 1.0M/1.5M B/s  net rx/tx 5.0K/88.0K B/s
 processes 5  runnable 2  load 0.50 0.25 0.12  lost 3
 note: net bytes from x (fallback)
 

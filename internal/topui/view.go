@@ -147,8 +147,8 @@ func (m *Model) detailView() []string {
 	}
 	r, live := m.row(m.detailPID)
 	comm := d.Comm
-	if comm == "" && live {
-		comm = r.Comm
+	if comm == "" {
+		comm = m.detailComm
 	}
 	var id []string
 	id = append(id, "PID "+pid, "comm "+comm)
