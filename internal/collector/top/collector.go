@@ -145,6 +145,7 @@ type Collector struct {
 	ovf     []topProcStat
 	slots   []topCpuSlot
 	focused uint32
+	fsums   *bpfx.PerCPUSums
 	fcalls  []uint64
 
 	// procnet
@@ -260,7 +261,10 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	c.m.focus, c.m.focusCalls = maps[topMapFocus], maps[topMapFocusCalls]
 	c.ovf = make([]topProcStat, ncpu)
 	c.slots = make([]topCpuSlot, ncpu)
-	c.fcalls = make([]uint64, ncpu)
+	if c.fsums, err = bpfx.NewPerCPUSums(nrSlots + 1); err != nil {
+		return err
+	}
+	c.fcalls = make([]uint64, nrSlots+1)
 	return c.AttachAll(spec)
 }
 
@@ -491,17 +495,13 @@ func (c *Collector) FocusCalls() (uint32, []SyscallCount, error) {
 	if c.focused == 0 {
 		return 0, nil, nil
 	}
+	if err := c.fsums.Read(c.m.focusCalls, c.fcalls); err != nil {
+		return 0, nil, fmt.Errorf("reading the focus counters: %w", err)
+	}
 	var out []SyscallCount
-	for i := uint32(0); i <= nrSlots; i++ {
-		if err := c.m.focusCalls.Lookup(i, &c.fcalls); err != nil {
-			return 0, nil, fmt.Errorf("reading the focus counters: %w", err)
-		}
-		var n uint64
-		for _, v := range c.fcalls {
-			n += v
-		}
+	for i, n := range c.fcalls {
 		if n > 0 {
-			out = append(out, SyscallCount{Name: syscalls.SyscallName(i), Calls: n})
+			out = append(out, SyscallCount{Name: syscalls.SyscallName(uint32(i)), Calls: n})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

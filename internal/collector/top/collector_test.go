@@ -690,6 +690,24 @@ func TestProcnet(t *testing.T) {
 		}
 	}
 
+	// The children end: their entries leave the kernel map at the second
+	// collection after, and their final counts stay in the family.
+	for _, k := range kids {
+		k.exit(t)
+	}
+	for i := range 3 {
+		e.Reset()
+		if err := all.Collect(&e); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range kids {
+			pid := strconv.Itoa(int(k.pid))
+			if sent, _ := e.Sum("kscope_process_net_bytes_total", "pid", pid, "direction", "sent"); sent != m {
+				t.Errorf("collection %d after the end of %s: sent %v, want %d", i, pid, sent, m)
+			}
+		}
+	}
+
 	// Top-1: one process keeps its series, the rest is in "other".
 	e.Reset()
 	if err := one.Collect(&e); err != nil {

@@ -28,5 +28,7 @@
 //	kscope_process_net_bytes_total{pid,comm,direction}   direction="received" or "sent";
 //	                                                     top-K processes, the rest in pid="other"
 //
+// A process that ended keeps its final counts in the family for 30 s.
+//
 // Config.Filter does not apply: the counts are system-wide.
 package top

@@ -3,6 +3,7 @@ package top
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/kscope/kscope/internal/metrics"
 )
@@ -11,10 +12,16 @@ var descNetBytes = metrics.NewCounter("kscope_process_net_bytes_total",
 	"Bytes a process received or sent on IPv4/IPv6 sockets, by direction (received, sent): the top-K processes by recent traffic, the rest in pid=\"other\".",
 	"pid", "comm", "direction")
 
+// exitedRetention is how long Collect keeps emitting the final counts of
+// a process whose entry is gone from the kernel map: every collection in
+// that time (the agent's and the /metrics scrapes) sees its last value.
+const exitedRetention = 30 * time.Second
+
 // netState is what Collect keeps per process between calls.
 type netState struct {
 	comm string
 	row  metrics.Row
+	gone time.Time // when its entry left the kernel map; zero while there
 }
 
 // Describe implements metrics.Source.
@@ -37,7 +44,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	if err != nil {
 		return err
 	}
-	c.rows = c.rows[:0]
+	now := time.Now()
 	live := make(map[topProcKey]bool, len(snap.Procs))
 	for _, p := range snap.Procs {
 		if p.RxBytes == 0 && p.TxBytes == 0 {
@@ -59,12 +66,20 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 		s.row.Values[0] = float64(p.RxBytes + p.TxBytes)
 		s.row.Values[1] = float64(p.RxBytes)
 		s.row.Values[2] = float64(p.TxBytes)
-		c.rows = append(c.rows, s.row)
 	}
-	for k := range c.state {
+	c.rows = c.rows[:0]
+	for k, s := range c.state {
 		if !live[k] {
-			delete(c.state, k)
+			// Ended and deleted: its final counts stay for a while.
+			if s.gone.IsZero() {
+				s.gone = now
+			}
+			if now.Sub(s.gone) > exitedRetention {
+				delete(c.state, k)
+				continue
+			}
 		}
+		c.rows = append(c.rows, s.row)
 	}
 	kept, other := c.topK.Select(c.rows)
 	for _, r := range kept {
