@@ -501,7 +501,7 @@ func (c *Collector) FocusCalls() (uint32, []SyscallCount, error) {
 	var out []SyscallCount
 	for i, n := range c.fcalls {
 		if n > 0 {
-			out = append(out, SyscallCount{Name: syscalls.SyscallName(uint32(i)), Calls: n})
+			out = append(out, SyscallCount{Name: syscalls.NameOf(uint32(i)), Calls: n})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
