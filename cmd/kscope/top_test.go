@@ -223,7 +223,7 @@ func (s *tmuxSession) quit() {
 // exerciseTop runs the keys of the live view against a terminal showing it:
 // the CPU-bound child on top by CPU, the syscall storm on top by syscalls,
 // the filter, the detail view and back, and quitting.
-func exerciseTop(t *testing.T, s *tmuxSession, agent bool) {
+func exerciseTop(t *testing.T, s *tmuxSession, agent bool, diagnose func()) {
 	wait := 20 * time.Second
 	if agent {
 		wait = 40 * time.Second // the agent's collections and irate's two samples
@@ -238,6 +238,12 @@ func exerciseTop(t *testing.T, s *tmuxSession, agent bool) {
 
 	// s: sorted by syscalls, the storm comes first.
 	storm, stormName := namedWorkload(t, "getppid-storm", "kstorm")
+	// Cleanups run last first: this one while the storm still runs.
+	t.Cleanup(func() {
+		if t.Failed() && diagnose != nil {
+			diagnose()
+		}
+	})
 	s.keys("s")
 	s.waitFor(stormName+" on top by syscalls", wait, topRow(stormName))
 	if scr := s.screen(); !strings.Contains(scr, "SYSC/s▼") || !strings.Contains(scr, "sort syscalls▼") {
@@ -292,14 +298,18 @@ func TestTopStandaloneTUI(t *testing.T) {
 	testutil.RequireBPF(t)
 	s := startTmux(t, nil, "--interval", "1s")
 	s.waitFor("the standalone view", 20*time.Second, contains("kscope top · standalone (BPF) · every 1.0s", "PID USER"))
-	exerciseTop(t, s, false)
+	exerciseTop(t, s, false, nil)
 }
 
 func TestTopAgentTUI(t *testing.T) {
 	a := startAgent(t, t.TempDir())
 	s := startTmux(t, []string{"KSCOPE_SERVER=" + a.url}, "--interval", "1s")
 	s.waitFor("the agent view", 20*time.Second, contains("kscope top · agent "+a.url, "PID USER"))
-	exerciseTop(t, s, true)
+	exerciseTop(t, s, true, func() {
+		_, out, errOut := topCLI(t, nil, "--once", "--server", a.url, "--sort", "syscalls", "--limit", "5")
+		t.Logf("kscope top --once now:\n%s%s", out, errOut)
+		t.Logf("agent's log:\n%s", lastLines(a.stderr.String(), 30))
+	})
 	a.stop(t)
 }
 

@@ -35,7 +35,8 @@ type Model struct {
 	filtering bool // typing the filter
 
 	sel    int    // selected row in rows
-	selPID uint32 // followed across refreshes
+	selPID uint32 // the selected process
+	follow bool   // the user moved the selection: it stays on selPID across refreshes
 	offset int    // first row shown
 
 	width, height int
@@ -213,8 +214,9 @@ func (m *Model) setFrame(f *Frame) {
 	m.refresh()
 }
 
-// refresh filters and sorts the frame's rows again and keeps the
-// selection on the same process when it is still there.
+// refresh filters and sorts the frame's rows again. A selection the user
+// moved stays on the same process while it is there; otherwise it stays
+// in place (the top row, at first).
 func (m *Model) refresh() {
 	if m.frame == nil {
 		m.rows = m.rows[:0]
@@ -222,7 +224,7 @@ func (m *Model) refresh() {
 	}
 	m.rows = Filter(m.rows, m.frame.Rows, m.filter)
 	Sort(m.rows, m.sort, m.reverse)
-	if m.selPID != 0 {
+	if m.follow && m.selPID != 0 {
 		for i := range m.rows {
 			if m.rows[i].PID == m.selPID {
 				m.sel = i
@@ -255,8 +257,14 @@ func (m *Model) clamp() {
 }
 
 func (m *Model) move(to int) {
-	m.sel = to
+	m.sel, m.follow = to, true
 	m.clamp()
+}
+
+// toTop shows the first rows again, after the order or the filter changed.
+func (m *Model) toTop() {
+	m.sel, m.offset, m.follow = 0, 0, false
+	m.refresh()
 }
 
 func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
@@ -277,7 +285,7 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		case tea.KeyRunes, tea.KeySpace:
 			m.filter += string(k.Runes)
 		}
-		m.refresh()
+		m.toTop()
 		return m, nil
 	}
 	switch s {
@@ -311,12 +319,12 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.setSort(m.sort.Prev())
 	case "r":
 		m.reverse = !m.reverse
-		m.refresh()
+		m.toTop()
 	case "/":
 		m.filtering = true
 	case "esc":
 		m.filter = ""
-		m.refresh()
+		m.toTop()
 	case "up", "k":
 		m.move(m.sel - 1)
 	case "down", "j":
@@ -339,8 +347,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// setSort sorts by k, in its natural order.
+// setSort sorts by k, in its natural order, and shows the top.
 func (m *Model) setSort(k SortKey) {
 	m.sort, m.reverse = k, false
-	m.refresh()
+	m.toTop()
 }

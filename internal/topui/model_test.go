@@ -134,6 +134,36 @@ func TestModelFilter(t *testing.T) {
 	}
 }
 
+func TestModelSelectionStaysOnTop(t *testing.T) {
+	m, src := newTestModel(t)
+	if m.sel != 0 || m.selPID != 200 {
+		t.Fatalf("first frame: sel %d pid %d", m.sel, m.selPID)
+	}
+	// Untouched, the selection stays on the top row as the order changes.
+	f := *src.frame
+	f.Rows = append([]Row(nil), f.Rows...)
+	f.Rows[0].CPU = 3
+	m.Update(frameMsg{f: &f})
+	if m.sel != 0 || m.selPID != 10 {
+		t.Errorf("after re-sort: sel %d pid %d, want 0, 10", m.sel, m.selPID)
+	}
+	// A moved selection follows its process; a new sort goes back to the top.
+	press(m, "down", "down")
+	f.Rows[0].CPU = 0
+	m.Update(frameMsg{f: &f})
+	if m.selPID != 4000 || m.rows[m.sel].PID != 4000 {
+		t.Errorf("moved selection: sel %d pid %d", m.sel, m.selPID)
+	}
+	press(m, "s")
+	if m.sel != 0 || m.offset != 0 || m.selPID != 200 {
+		t.Errorf("after s: sel %d offset %d pid %d, want the top", m.sel, m.offset, m.selPID)
+	}
+	press(m, "down", "r")
+	if m.sel != 0 || m.selPID != 3 {
+		t.Errorf("after r: sel %d pid %d, want the top (3)", m.sel, m.selPID)
+	}
+}
+
 func TestModelSelectionFollowsProcess(t *testing.T) {
 	m, src := newTestModel(t)
 	press(m, "down", "down")
