@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 )
 
@@ -49,6 +51,7 @@ type Model struct {
 	detErr     error
 
 	hist map[uint32]*history
+	help help.Model
 }
 
 type history struct {
@@ -114,6 +117,7 @@ func NewModel(ctx context.Context, src Source, opts Options) *Model {
 		width:   80,
 		height:  24,
 		hist:    map[uint32]*history{},
+		help:    help.New(),
 	}
 }
 
@@ -268,76 +272,74 @@ func (m *Model) toTop() {
 }
 
 func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
-	s := k.String()
-	if s == "ctrl+c" {
+	if k.Type == tea.KeyCtrlC {
 		return m, tea.Quit
 	}
 	if m.filtering {
-		switch k.Type {
-		case tea.KeyEsc:
+		switch {
+		case key.Matches(k, keys.FilterClear):
 			m.filtering, m.filter = false, ""
-		case tea.KeyEnter:
+		case key.Matches(k, keys.FilterKeep):
 			m.filtering = false
-		case tea.KeyBackspace:
+		case k.Type == tea.KeyBackspace:
 			if r := []rune(m.filter); len(r) > 0 {
 				m.filter = string(r[:len(r)-1])
 			}
-		case tea.KeyRunes, tea.KeySpace:
+		case k.Type == tea.KeyRunes, k.Type == tea.KeySpace:
 			m.filter += string(k.Runes)
 		}
 		m.toTop()
 		return m, nil
 	}
-	switch s {
-	case "q":
+	switch {
+	case key.Matches(k, keys.Quit):
 		return m, tea.Quit
-	case "p":
+	case key.Matches(k, keys.Pause):
 		m.paused = !m.paused
 		return m, nil
 	}
 	if m.detail {
-		switch s {
-		case "esc", "backspace", "left", "h":
+		if key.Matches(k, keys.Back) {
 			m.detail, m.det, m.detErr = false, nil, nil
 			src := m.src
 			return m, func() tea.Msg { src.unfocus(); return nil }
 		}
 		return m, nil
 	}
-	switch s {
-	case "c":
+	switch {
+	case key.Matches(k, keys.SortCPU):
 		m.setSort(SortCPU)
-	case "s":
+	case key.Matches(k, keys.SortSyscalls):
 		m.setSort(SortSyscalls)
-	case "i":
+	case key.Matches(k, keys.SortIO):
 		m.setSort(SortIO)
-	case "n":
+	case key.Matches(k, keys.SortNet):
 		m.setSort(SortNet)
-	case ">", ".", "tab":
+	case key.Matches(k, keys.SortNext):
 		m.setSort(m.sort.Next())
-	case "<", ",", "shift+tab":
+	case key.Matches(k, keys.SortPrev):
 		m.setSort(m.sort.Prev())
-	case "r":
+	case key.Matches(k, keys.Reverse):
 		m.reverse = !m.reverse
 		m.toTop()
-	case "/":
+	case key.Matches(k, keys.Filter):
 		m.filtering = true
-	case "esc":
+	case key.Matches(k, keys.Clear):
 		m.filter = ""
 		m.toTop()
-	case "up", "k":
+	case key.Matches(k, keys.Up):
 		m.move(m.sel - 1)
-	case "down", "j":
+	case key.Matches(k, keys.Down):
 		m.move(m.sel + 1)
-	case "pgup":
+	case key.Matches(k, keys.PageUp):
 		m.move(m.sel - m.tableHeight())
-	case "pgdown", " ":
+	case key.Matches(k, keys.PageDown):
 		m.move(m.sel + m.tableHeight())
-	case "home", "g":
+	case key.Matches(k, keys.Home):
 		m.move(0)
-	case "end", "G":
+	case key.Matches(k, keys.End):
 		m.move(len(m.rows) - 1)
-	case "enter", "right", "l":
+	case key.Matches(k, keys.Details):
 		if len(m.rows) == 0 {
 			return m, nil
 		}

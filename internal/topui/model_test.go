@@ -32,7 +32,7 @@ func (s *staticSource) Detail(_ context.Context, pid uint32) (*Detail, error) {
 		Syscalls: []SyscallRate{{"getppid", 1000, 5000}}, SyscallsSince: "since 00:00:00"}, nil
 }
 
-func key(s string) tea.KeyMsg {
+func keyMsg(s string) tea.KeyMsg {
 	switch s {
 	case "enter":
 		return tea.KeyMsg{Type: tea.KeyEnter}
@@ -72,7 +72,7 @@ func newTestModel(t *testing.T) (*Model, *staticSource) {
 func press(m *Model, keys ...string) tea.Cmd {
 	var last tea.Cmd
 	for _, k := range keys {
-		_, last = m.Update(key(k))
+		_, last = m.Update(keyMsg(k))
 	}
 	return last
 }

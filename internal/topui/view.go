@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
 )
 
@@ -114,11 +115,19 @@ func (m *Model) footer() string {
 	if m.frame != nil {
 		parts = append(parts, strconv.Itoa(len(m.rows))+"/"+strconv.Itoa(len(m.frame.Rows))+" processes")
 	}
-	keys := "c s i n </> sort · r reverse · / filter · enter details · p pause · q quit"
+	status := strings.Join(parts, " · ") + " │ "
+	bindings := tableHelp
 	if m.filtering {
-		keys = "type a comm or pid · enter keep · esc clear"
+		bindings = filterHelp
 	}
-	return styleDim.Render(strings.Join(parts, " · ") + " │ " + keys)
+	return styleDim.Render(status) + m.helpView(bindings, m.width-lipgloss.Width(status))
+}
+
+// helpView lists bindings in at most width columns.
+func (m *Model) helpView(bindings []key.Binding, width int) string {
+	h := m.help
+	h.Width = max(width, 10)
+	return h.ShortHelpView(bindings)
 }
 
 // row returns the current frame's row of pid.
@@ -143,7 +152,7 @@ func (m *Model) detailView() []string {
 		if m.detErr != nil {
 			lines = append(lines, styleError.Render("error: "+m.detErr.Error()))
 		}
-		return append(lines, "", styleDim.Render("esc back · p pause · q quit"))
+		return append(lines, "", m.helpView(detailHelp, m.width))
 	}
 	r, live := m.row(m.detailPID)
 	comm := d.Comm
@@ -241,7 +250,7 @@ func (m *Model) detailView() []string {
 	for len(lines) < m.height-1 {
 		lines = append(lines, "")
 	}
-	return append(lines[:min(len(lines), m.height-1)], styleDim.Render("esc back · p pause · q quit"))
+	return append(lines[:min(len(lines), m.height-1)], m.helpView(detailHelp, m.width))
 }
 
 func secondsDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
