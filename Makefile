@@ -70,6 +70,7 @@ bench:
 	bash bench/agent.sh
 	bash bench/profile.sh
 	bash bench/http.sh
+	bash bench/top.sh
 
 clean:
 	rm -rf bin

@@ -40,6 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(0)
 	case "exit3":
 		os.Exit(3)
+	case "spin", "getppid-storm", "tcp-send":
+		topWorkload(os.Getenv("KSCOPE_WORKLOAD"))
 	}
 	os.Exit(99)
 }

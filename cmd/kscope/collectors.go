@@ -15,4 +15,5 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/signals"
 	_ "github.com/kscope/kscope/internal/collector/syscalls"
 	_ "github.com/kscope/kscope/internal/collector/tcp"
+	_ "github.com/kscope/kscope/internal/collector/top" // procnet
 )

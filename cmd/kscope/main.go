@@ -56,7 +56,7 @@ stored events; 'kscope trace' streams events live.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newVersionCmd(), newDoctorCmd(), newTraceCmd(), newAgentCmd(), newQueryCmd(), newEventsCmd(), newProfileCmd())
+	root.AddCommand(newVersionCmd(), newDoctorCmd(), newTraceCmd(), newAgentCmd(), newQueryCmd(), newEventsCmd(), newProfileCmd(), newTopCmd())
 	root.AddCommand(newUSDTCmd())
 	return root
 }
