@@ -91,8 +91,8 @@ func TestAgentProfiles(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // the last window is stored
 
 	// Windows are taken whole: keep a window's margin from the switch.
-	one := url.Values{"pid": {pid}, "since": {unix(t0)}, "until": {unix(t1.Add(-1100 * time.Millisecond))}}
-	two := url.Values{"pid": {pid}, "since": {unix(t1.Add(1100 * time.Millisecond))}, "until": {unix(t2)}}
+	one := url.Values{"pid": {pid}, "since": {unixSecs(t0)}, "until": {unixSecs(t1.Add(-1100 * time.Millisecond))}}
+	two := url.Values{"pid": {pid}, "since": {unixSecs(t1.Add(1100 * time.Millisecond))}, "until": {unixSecs(t2)}}
 
 	// folded: phaseOne holds the first range.
 	folded := profileGet(t, a.url, one, "format", "folded")
@@ -188,7 +188,7 @@ func TestAgentProfiles(t *testing.T) {
 	}
 }
 
-func unix(t time.Time) string { return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64) }
+func unixSecs(t time.Time) string { return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64) }
 
 // profileGet fetches /api/v1/profile with q and extra key, value pairs.
 func profileGet(t *testing.T, base string, q url.Values, kv ...string) string {
