@@ -11,7 +11,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/kscope/kscope/internal/version.Version=$(VERSION)
 
-.PHONY: all build generate check-generate vet test test-unit test-vm fuzz bench clean
+.PHONY: all build generate check-generate vet test test-unit test-vm fuzz bench clean web check-web
 
 all: build
 
@@ -29,6 +29,19 @@ check-generate: generate
 	@test -z "$$(git status --porcelain --untracked-files=all -- '*_bpfel.go' '*_bpfel.o')" || \
 		{ echo "untracked generated BPF files: commit them" >&2; exit 1; }
 
+# Rebuild the web UI into internal/web/dist (needs Node.js and npm).
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
+
+# Rebuild the web UI, run its unit tests and fail if the committed build
+# differs.
+check-web: web
+	cd web && npm test
+	@git diff --exit-code --stat -- internal/web/dist || \
+		{ echo "internal/web/dist is stale: run 'make web' and commit" >&2; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- internal/web/dist)" || \
+		{ echo "untracked files in internal/web/dist: run 'make web' and commit" >&2; exit 1; }
+
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
@@ -41,7 +54,7 @@ test-vm:
 	bash scripts/test-vm.sh
 
 # Everything CI runs.
-test: check-generate vet test-unit test-vm
+test: check-generate check-web vet test-unit test-vm
 
 # A short run of every fuzz target.
 fuzz:
@@ -56,6 +69,7 @@ bench:
 	bash bench/syscalls.sh
 	bash bench/agent.sh
 	bash bench/profile.sh
+	bash bench/http.sh
 	bash bench/top.sh
 
 clean:

@@ -57,5 +57,6 @@ stored events; 'kscope trace' streams events live.`,
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newDoctorCmd(), newTraceCmd(), newAgentCmd(), newQueryCmd(), newEventsCmd(), newProfileCmd(), newTopCmd())
+	root.AddCommand(newUSDTCmd())
 	return root
 }

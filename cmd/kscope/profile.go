@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -140,7 +142,13 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 	if _, err := bpfx.Prepare(); err != nil {
 		return err
 	}
-	p, err := cprofile.NewProfiler(collector.Config{RingBytes: 4096, Logger: logger}, cprofile.Options{Hz: f.hz, OffCPU: f.offCPU, PIDs: pids})
+	// Every process is remembered when first sampled, while it runs, so
+	// one that exits before the end still symbolizes.
+	sym := symbolize.New()
+	p, err := cprofile.NewProfiler(collector.Config{RingBytes: 4096, Logger: logger}, cprofile.Options{
+		Hz: f.hz, OffCPU: f.offCPU, PIDs: pids,
+		OnNewProcess: func(pid uint32, _ string) { sym.Remember(pid) },
+	})
 	if err != nil {
 		return err
 	}
@@ -152,10 +160,9 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 		return fmt.Errorf("starting the profiler: %w", err)
 	}
 	logger.Debug("sampling", "event", p.Event(), "hz", f.hz, "took", time.Since(start))
+	limitMemory()
 
-	// Note every process seen while it runs, so one that exits before
-	// the end still symbolizes.
-	sym := symbolize.New()
+	// Also list the processes sampled, for any announcement lost.
 	seen := map[uint32]bool{}
 	remember := func() {
 		samples, err := p.Read(false)
@@ -194,7 +201,7 @@ wait:
 			fmt.Fprintf(stderr, "process %d exited during the profile; its samples until then are kept\n", pid)
 		}
 	}
-	prof := buildProfile(sym, samples, f.hz, f.offCPU, start, elapsed)
+	prof := cprofile.Build(sym, samples, f.hz, f.offCPU, start, elapsed)
 	if c, err := p.Counters(); err == nil {
 		var lost uint64
 		for _, n := range c.Lost {
@@ -205,59 +212,22 @@ wait:
 	return writeProfile(out, format, prof, f)
 }
 
-// buildProfile symbolizes the samples into a profile.
-func buildProfile(sym *symbolize.Symbolizer, samples []cprofile.Sample, hz int, offCPU bool, start time.Time, elapsed time.Duration) *profile.Profile {
-	period := int64(time.Second) / int64(hz)
-	prof := &profile.Profile{Types: []profile.ValueType{profile.Samples, profile.CPU}, Period: period, Start: start, Duration: elapsed}
-	if offCPU {
-		prof.Types = append(prof.Types, profile.OffCPU)
-	}
-	for _, s := range samples {
-		var stack []profile.Frame
-		for i, fr := range sym.Kernel(returnAddrs(s.Kernel)) {
-			if len(stack) == 0 && isBPFFrame(fr.Function) {
-				continue // the sampling program itself, on top of off-CPU stacks
-			}
-			stack = append(stack, frame(fr, s.Kernel[i], true))
-		}
-		if len(s.User) > 0 {
-			for i, fr := range sym.User(s.PID, returnAddrs(s.User)) {
-				stack = append(stack, frame(fr, s.User[i], false))
-			}
-		}
-		v := []int64{int64(s.OnCPU), int64(s.OnCPU) * period}
-		if offCPU {
-			v = append(v, int64(s.OffCPUNanos))
-		}
-		prof.Samples = append(prof.Samples, profile.Sample{PID: s.PID, Comm: s.Comm, Stack: stack, Values: v})
-	}
-	prof.Merge()
-	return prof
-}
-
-// isBPFFrame tells the frames of a BPF program and the tracepoint glue
-// that ran it (bpf_prog_<tag>_<name>, bpf_trace_run4), which top the
-// stacks taken from inside a tracepoint.
-func isBPFFrame(fn string) bool {
-	return strings.HasPrefix(fn, "bpf_prog_") || strings.HasPrefix(fn, "bpf_trace_run") || strings.HasPrefix(fn, "__bpf_trace_")
-}
-
-// returnAddrs turns the return addresses of the callers (every frame but
-// the leaf) into addresses inside the call, as pprof does, so a call at
-// the end of a function is not put in the next one.
-func returnAddrs(addrs []uint64) []uint64 {
-	out := make([]uint64, len(addrs))
-	for i, a := range addrs {
-		if i > 0 && a > 0 {
-			a--
-		}
-		out[i] = a
-	}
-	return out
-}
-
-func frame(f symbolize.Frame, addr uint64, kernel bool) profile.Frame {
-	return profile.Frame{Function: f.Function, File: f.File, Line: f.Line, Module: f.Module, Address: addr, Offset: f.Offset, Kernel: kernel}
+// limitMemory runs once the programs are loaded. The kernel's parsed BTF
+// (megabytes of types, part of them mapped from /sys/kernel/btf/vmlinux)
+// is no longer needed: it is dropped and its memory returned to the
+// system. Then a soft memory limit of what the process uses at that point,
+// plus 2 MiB, makes the garbage collector run more often rather than let
+// the heap grow while processes are remembered, symbolized and the profile
+// written: those steps then fit in the memory loading needed, and the
+// peak RSS stays the loader's. The limit is soft: when more is live (a
+// large profile), the heap grows past it, and the runtime caps the CPU the
+// collector takes.
+func limitMemory() {
+	bpfx.ReleaseKernelTypes()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	debug.SetMemoryLimit(int64(m.Sys-m.HeapReleased) + 2<<20)
 }
 
 func writeProfile(out io.Writer, format string, prof *profile.Profile, f profileFlags) error {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	cprofile "github.com/kscope/kscope/internal/collector/profile"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -175,7 +176,7 @@ func TestProfileOffCPU(t *testing.T) {
 		// such as perf_event_detach_bpf_prog may appear lower down.
 		if i := strings.LastIndexByte(line, ' '); i > 0 {
 			leaf := line[strings.LastIndexByte(line[:i], ';')+1 : i]
-			if isBPFFrame(strings.TrimSuffix(leaf, "_[k]")) {
+			if cprofile.IsBPFFrame(strings.TrimSuffix(leaf, "_[k]")) {
 				t.Errorf("the sampling program's own frame %s tops a stack: %s", leaf, line)
 			}
 		}

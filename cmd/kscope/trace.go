@@ -27,6 +27,7 @@ var traceKinds = []struct{ name, short, fields string }{
 	{"connect", "Trace connect on IPv4/IPv6 TCP and UDP sockets: addresses, ports and result", "family, proto, saddr, sport, daddr, dport, ret, error, latency_ns"},
 	{"oom", "Trace OOM kills: the victim, the task that triggered it and memory sizes", "trigger_pid, trigger_comm, memcg_id, sizes in bytes, oom_score_adj"},
 	{"signal", "Trace processes killed by a signal: the signal and who sent it", "signal, signo, code, fatal, core_dumped, sender_pid, sender_tid, sender_uid, sender_comm"},
+	{"http", "Trace HTTP/1.x requests and responses, plain and TLS (OpenSSL, Go crypto/tls): one event per exchange (--failed: status 400 and up, or no response)", "role, method, path, host, status, latency_ns, bytes_in, bytes_out, tls, laddr, raddr"},
 }
 
 // traceCollector maps a trace kind to the collector that streams it.
@@ -47,10 +48,11 @@ type traceFlags struct {
 func newTraceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace KIND [flags]",
-		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal)",
+		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal, uprobe, usdt, http)",
 		Long: `Stream events as they happen, one line each, until interrupted.
 
-Kinds: exec, exit, open, connect, oom, signal. Filters run in the kernel, so filtered-out
+Kinds: exec, exit, open, connect, oom, signal, http, and uprobe and usdt for
+functions and USDT probes of user programs. Filters run in the kernel, so filtered-out
 events cost no ring buffer traffic. On exit kscope prints one line on stderr:
 events shown, lost (ring buffer full) and filtered.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -64,6 +66,7 @@ events shown, lost (ring buffer full) and filtered.`,
 	for _, k := range traceKinds {
 		cmd.AddCommand(newTraceKindCmd(k.name, k.short, k.fields))
 	}
+	cmd.AddCommand(newTraceUprobeCmd(), newTraceUSDTCmd())
 	return cmd
 }
 
@@ -72,7 +75,7 @@ func kindList() string {
 	for i, k := range traceKinds {
 		names[i] = k.name
 	}
-	return strings.Join(names, ", ")
+	return strings.Join(append(names, userKinds...), ", ")
 }
 
 func newTraceKindCmd(kind, short, fields string) *cobra.Command {
@@ -90,17 +93,22 @@ cgroup_id; ` + kind + ` events add ` + fields + `.`,
 			return runTrace(cmd, kind, f)
 		},
 	}
+	addTraceFlags(cmd, &f)
+	cmd.Flags().BoolVar(&f.failed, "failed", false, "only calls that failed (exit: non-zero exit code or killed by a signal)")
+	return cmd
+}
+
+// addTraceFlags registers the flags every trace kind has.
+func addTraceFlags(cmd *cobra.Command, f *traceFlags) {
 	fl := cmd.Flags()
 	fl.BoolVar(&f.json, "json", false, "print one JSON object per line")
 	fl.Int64Var(&f.pid, "pid", 0, "only this process (tgid)")
 	fl.Int64Var(&f.uid, "uid", -1, "only this user id")
 	fl.StringVar(&f.comm, "comm", "", "only this command name (exact, at most 15 bytes)")
-	fl.BoolVar(&f.failed, "failed", false, "only calls that failed (exit: non-zero exit code or killed by a signal)")
 	fl.Int64Var(&f.count, "count", 0, "stop after this many events")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 10s, 5m)")
 	fl.StringVar(&f.bufSize, "buffer-size", "8M", "ring buffer size, a power of two (e.g. 256K, 8M)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log load and attach details to stderr")
-	return cmd
 }
 
 // filter validates the filter flags.
@@ -157,6 +165,18 @@ func parseSize(s string) (int, error) {
 }
 
 func runTrace(cmd *cobra.Command, kind string, f traceFlags) error {
+	name := kind
+	if n, ok := traceCollector[kind]; ok {
+		name = n
+	}
+	return runTraceWith(cmd, kind, f, func(cfg collector.Config) (collector.Collector, error) {
+		return collector.New(name, cfg)
+	})
+}
+
+// runTraceWith streams the events of the collector build makes until
+// interrupted, --count or --duration.
+func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(collector.Config) (collector.Collector, error)) error {
 	flt, err := f.filter(kind)
 	if err != nil {
 		return err
@@ -192,11 +212,7 @@ func runTrace(cmd *cobra.Command, kind string, f traceFlags) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
-	name := kind
-	if n, ok := traceCollector[kind]; ok {
-		name = n
-	}
-	c, err := collector.New(name, collector.Config{Filter: flt, RingBytes: ring, Logger: logger})
+	c, err := build(collector.Config{Filter: flt, RingBytes: ring, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -148,7 +148,7 @@ func startTrace(t *testing.T, args ...string) (*traced, *bytes.Buffer, *syncBuff
 	case <-attached:
 	case <-tr.done:
 		t.Fatalf("kscope trace %v exited: %s", args, stderr.String())
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatalf("kscope trace %v did not attach: %s", args, stderr.String())
 	}
 	return tr, &stdout, stderr

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -20,6 +21,7 @@ import (
 	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	cprofile "github.com/kscope/kscope/internal/collector/profile"
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/store"
@@ -38,12 +40,12 @@ const EventLatency = 500 * time.Millisecond
 // DefaultCollectors lists every collector the agent knows and whether it
 // runs when the configuration does not say. open is off: every file open
 // on the host is an event stream for `kscope trace open`, not history.
-// profile is off until the agent stores profiles; `kscope profile` samples
-// on demand.
+// http is off: it hooks every socket read and write on the host
+// (bench/results/http.md).
 func DefaultCollectors() map[string]bool {
 	known := map[string]bool{}
 	for _, n := range collector.Names() {
-		known[n] = n != "open" && n != "profile"
+		known[n] = n != "open" && n != "http"
 	}
 	return known
 }
@@ -65,11 +67,19 @@ type Agent struct {
 	server   *http.Server
 	metrics  *store.Metrics
 	events   *store.Events
+	profiles *store.Profiles
 	stats    io.Closer // BPF run-time statistics, on while the agent runs
+
+	// The continuous profiler's recorder, when the profile collector runs.
+	profileRec    *profileRecorder
+	profileStop   context.CancelFunc
+	profileDone   chan struct{}
+	profileErrors atomic.Uint64
 
 	running  []*running
 	statuses []Status
 	self     *self
+	ui       *agentUI // the web UI's endpoints (live.go)
 
 	mu      sync.Mutex // one collection at a time
 	emitter metrics.Emitter
@@ -117,8 +127,12 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	if a.events, err = store.OpenEvents(cfg.DataDir, cfg.Retention, cfg.EventQueue, logger); err != nil {
 		return nil, err
 	}
+	if a.profiles, err = store.OpenProfiles(cfg.DataDir, cfg.Retention, logger); err != nil {
+		return nil, err
+	}
 	a.stats = enableStats(logger)
 	a.startCollectors(ctx)
+	a.startProfileRecorder()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
 	bpfx.ReleaseKernelTypes()
 	runtime.GC()
@@ -128,11 +142,13 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	srv := &api.Server{
 		Storage:  a.metrics.DB(),
 		Events:   a.events,
+		Profiles: a.profiles,
 		Gatherer: a,
 		Logger:   logger,
 		Healthy:  a.healthy,
 	}
 	a.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.serveUI(srv)
 	go func() {
 		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			logger.Error("serving HTTP", "err", err)
@@ -216,11 +232,22 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		logger := slog.New(teeHandler{a.logger.Handler(), notes})
 		ccfg := collector.Config{TopK: topk, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
 		start := time.Now()
-		c, err := collector.New(name, ccfg)
+		var c collector.Collector
+		var err error
+		if name == cprofile.Name {
+			opts := cprofile.Options{Hz: cc.Hz, OffCPU: cc.OffCPU}
+			if a.profiles != nil { // not --check
+				a.profileRec = newProfileRecorder()
+				opts.OnNewProcess = a.profileRec.newProcess
+			}
+			c, err = cprofile.NewProfiler(ccfg, opts)
+		} else {
+			c, err = collector.New(name, ccfg)
+		}
 		if err == nil {
 			var sink eventSink = discard{} // --check stores nothing
 			if a.events != nil {
-				sink = a.events
+				sink = a.liveSink(a.events)
 			}
 			if err = c.Start(ctx, sink); err != nil {
 				c.Close()
@@ -236,6 +263,28 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		r := &running{name: name, c: c}
 		r.source, _ = c.(metrics.Source)
 		a.running = append(a.running, r)
+	}
+}
+
+// startProfileRecorder stores the profile collector's stacks, window by
+// window, when it runs.
+func (a *Agent) startProfileRecorder() {
+	for _, r := range a.running {
+		p, ok := r.c.(*cprofile.Profiler)
+		if !ok || a.profileRec == nil {
+			continue
+		}
+		cc := a.cfg.Collectors[cprofile.Name]
+		hz, window := cc.Hz, cc.Window
+		if hz == 0 {
+			hz = config.DefaultProfileHz
+		}
+		if window == 0 {
+			window = config.DefaultProfileWindow
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		a.profileStop, a.profileDone = stop, make(chan struct{})
+		go a.recordProfiles(ctx, a.profileRec, p, hz, cc.OffCPU, window, a.profileDone)
 	}
 }
 
@@ -341,12 +390,20 @@ func (a *Agent) Close() error {
 	} else if a.listener != nil {
 		a.listener.Close()
 	}
+	if a.profileStop != nil {
+		a.profileStop()
+		<-a.profileDone
+		a.profileStop = nil
+	}
 	for i := len(a.running) - 1; i >= 0; i-- {
 		errs = append(errs, a.running[i].c.Close())
 	}
 	a.running = nil
 	if a.events != nil {
 		errs = append(errs, a.events.Close())
+	}
+	if a.profiles != nil {
+		errs = append(errs, a.profiles.Close())
 	}
 	if a.metrics != nil {
 		errs = append(errs, a.metrics.Close())

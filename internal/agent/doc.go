@@ -2,5 +2,6 @@
 // collector (the ones this kernel cannot run are reported and skipped),
 // reads their in-kernel aggregates into the metrics store at a fixed
 // interval, sends their event streams to the event store, and serves both
-// over HTTP (see package api).
+// over HTTP (see package api). It also fans the events out to the web UI's
+// live streams (live.go).
 package agent

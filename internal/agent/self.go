@@ -26,6 +26,8 @@ type self struct {
 	cpu, rss, heap, goroutines                 *metrics.Desc
 	evStored, evDropped, evQueued, evExpired   *metrics.Desc
 	headSeries, samplesAppended, samplesReject *metrics.Desc
+	profStored, profBytes, profExpired         *metrics.Desc
+	profFailed                                 *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -62,6 +64,10 @@ func newSelf(a *Agent) *self {
 		evExpired:       metrics.NewCounter("kscope_self_events_expired_total", "Events deleted from the event store by retention."),
 		headSeries:      metrics.NewGauge("kscope_self_tsdb_head_series", "Series in the metrics store's in-memory head."),
 		samplesAppended: metrics.NewCounter("kscope_self_tsdb_samples_appended_total", "Samples written to the metrics store."),
+		profStored:      metrics.NewCounter("kscope_self_profile_windows_stored_total", "Profile windows written to the profile store."),
+		profBytes:       metrics.NewCounter("kscope_self_profile_stored_bytes_total", "Bytes of profile windows written to the profile store (gzipped pprof)."),
+		profExpired:     metrics.NewCounter("kscope_self_profile_windows_expired_total", "Profile windows deleted from the profile store by retention."),
+		profFailed:      metrics.NewCounter("kscope_self_profile_windows_failed_total", "Profile windows lost to a failed write."),
 		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
 	}
 }
@@ -73,6 +79,7 @@ func (s *self) describe() []*metrics.Desc {
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
 		s.headSeries, s.samplesAppended, s.samplesReject,
+		s.profStored, s.profBytes, s.profExpired, s.profFailed,
 	}
 }
 
@@ -153,6 +160,12 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.evDropped, float64(ev.Failed()), "write_failed")
 		e.Gauge(s.evQueued, float64(ev.Queued()))
 		e.Counter(s.evExpired, float64(ev.Expired()))
+	}
+	if p := s.a.profiles; p != nil {
+		e.Counter(s.profStored, float64(p.Stored()))
+		e.Counter(s.profBytes, float64(p.Bytes()))
+		e.Counter(s.profExpired, float64(p.Expired()))
+		e.Counter(s.profFailed, float64(s.a.profileErrors.Load()))
 	}
 	if m := s.a.metrics; m != nil {
 		e.Gauge(s.headSeries, float64(m.HeadSeries()))

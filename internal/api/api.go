@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/store"
 	"github.com/kscope/kscope/internal/version"
 )
@@ -37,10 +38,13 @@ type Gatherer interface {
 type Server struct {
 	Storage  storage.Queryable
 	Events   *store.Events
+	Profiles *store.Profiles
 	Gatherer Gatherer
 	Logger   *slog.Logger
 	// Healthy reports problems that make the agent unhealthy; nil is ok.
 	Healthy func() error
+	// UI holds the web UI's sources (ui.go).
+	UI UI
 
 	engine *promql.Engine
 	parser parser.Parser
@@ -78,13 +82,8 @@ func (s *Server) Handler() http.Handler {
 		writeData(w, []byte("[]"), nil)
 	})
 	mux.HandleFunc("/api/v1/events", s.events)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/" {
-			http.NotFound(w, r)
-			return
-		}
-		io.WriteString(w, "kscope agent: /metrics /healthz /api/v1/query /api/v1/query_range /api/v1/series /api/v1/labels /api/v1/events\n")
-	})
+	mux.HandleFunc("/api/v1/profile", s.profile)
+	s.uiRoutes(mux)
 	return mux
 }
 
@@ -122,9 +121,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.code)
 	b := []byte(`{"status":"error","errorType":`)
-	b = appendJSONString(b, e.typ)
+	b = output.AppendString(b, e.typ)
 	b = append(b, `,"error":`...)
-	b = appendJSONString(b, e.err.Error())
+	b = output.AppendString(b, e.err.Error())
 	b = append(b, "}\n"...)
 	w.Write(b)
 }
@@ -141,7 +140,7 @@ func writeData(w http.ResponseWriter, data []byte, warnings []string) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, wn)
+			b = output.AppendString(b, wn)
 		}
 		b = append(b, ']')
 	}
@@ -504,7 +503,7 @@ func (s *Server) labels(w http.ResponseWriter, r *http.Request, name string) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, v)
+		b = output.AppendString(b, v)
 	}
 	b = append(b, ']')
 	writeData(w, b, append(ws, warnings(warns)...))
@@ -538,11 +537,11 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 			b = append(b, ',')
 		}
 		n++
-		b = appendJSONString(b, d.Name)
+		b = output.AppendString(b, d.Name)
 		b = append(b, `:[{"type":`...)
-		b = appendJSONString(b, d.Type.String())
+		b = output.AppendString(b, d.Type.String())
 		b = append(b, `,"help":`...)
-		b = appendJSONString(b, d.Help)
+		b = output.AppendString(b, d.Help)
 		b = append(b, `,"unit":""}]`...)
 	}
 	b = append(b, '}')
@@ -551,9 +550,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) buildinfo(w http.ResponseWriter, r *http.Request) {
 	b := []byte(`{"version":`)
-	b = appendJSONString(b, version.Version)
+	b = output.AppendString(b, version.Version)
 	b = append(b, `,"revision":"","branch":"","buildUser":"","buildDate":"","goVersion":`...)
-	b = appendJSONString(b, runtime.Version())
+	b = output.AppendString(b, runtime.Version())
 	b = append(b, '}')
 	writeData(w, b, nil)
 }

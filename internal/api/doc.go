@@ -2,5 +2,7 @@
 // exposition format, the Prometheus HTTP API (query, query_range, series,
 // labels, label values, metadata, buildinfo) over the embedded TSDB and
 // PromQL engine, so Grafana's Prometheus data source works unchanged, the
-// event store at /api/v1/events, and /healthz.
+// event store at /api/v1/events, and /healthz; and the web UI at / with
+// the endpoints it needs (ui.go, stream.go: live events over SSE, the
+// doctor report, the agent's status).
 package api

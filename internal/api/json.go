@@ -4,20 +4,20 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/output"
 )
 
 // appendValue encodes a PromQL result as the Prometheus API does:
 // {"resultType": ..., "result": ...}.
 func appendValue(b []byte, v parser.Value) []byte {
 	b = append(b, `{"resultType":`...)
-	b = appendJSONString(b, string(v.Type()))
+	b = output.AppendString(b, string(v.Type()))
 	b = append(b, `,"result":`...)
 	switch v := v.(type) {
 	case promql.Vector:
@@ -70,7 +70,7 @@ func appendValue(b []byte, v parser.Value) []byte {
 		b = append(b, '[')
 		b = appendTime(b, v.T)
 		b = append(b, ',')
-		b = appendJSONString(b, v.V)
+		b = output.AppendString(b, v.V)
 		b = append(b, ']')
 	default:
 		b = append(b, "null"...)
@@ -120,48 +120,9 @@ func appendLabels(b []byte, ls labels.Labels) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = appendJSONString(b, l.Name)
+		b = output.AppendString(b, l.Name)
 		b = append(b, ':')
-		b = appendJSONString(b, l.Value)
+		b = output.AppendString(b, l.Value)
 	})
 	return append(b, '}')
-}
-
-const hex = "0123456789abcdef"
-
-// appendJSONString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				b = append(b, '\\', c)
-			case c == '\n':
-				b = append(b, '\\', 'n')
-			case c == '\r':
-				b = append(b, '\\', 'r')
-			case c == '\t':
-				b = append(b, '\\', 't')
-			case c < 0x20 || c == '<' || c == '>' || c == '&':
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			default:
-				b = append(b, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b = append(b, `\ufffd`...)
-		} else if r == '\u2028' || r == '\u2029' {
-			b = append(b, `\u202`...)
-			b = append(b, hex[r&0xf])
-		} else {
-			b = append(b, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(b, '"')
 }

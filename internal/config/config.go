@@ -41,6 +41,11 @@ type Collector struct {
 	// CountsOnly drops the collector's optional timing and error
 	// accounting, for the lowest overhead (collectors in HasCountsOnly).
 	CountsOnly bool
+	// Profile settings (the profile collector only): samples per second
+	// per CPU, off-CPU time too, and the window stacks are stored in.
+	Hz     int
+	OffCPU bool
+	Window time.Duration
 }
 
 // HasCountsOnly lists the collectors with optional timing: syscalls can
@@ -54,6 +59,11 @@ const (
 	DefaultInterval   = 10 * time.Second
 	DefaultTopK       = 50
 	DefaultEventQueue = 8192
+	// The profile collector samples at 19 Hz, a prime so the samples do
+	// not fall in step with periodic work, into 10 s windows.
+	DefaultProfileHz     = 19
+	DefaultProfileWindow = 10 * time.Second
+	MaxProfileHz         = 10000
 )
 
 // DefaultDataDir is /var/lib/kscope for root and ./kscope-data otherwise.
@@ -77,7 +87,11 @@ func Default(known map[string]bool) *Config {
 		Collectors: map[string]Collector{},
 	}
 	for name, on := range known {
-		c.Collectors[name] = Collector{Enabled: on}
+		cc := Collector{Enabled: on}
+		if name == "profile" {
+			cc.Hz, cc.Window = DefaultProfileHz, DefaultProfileWindow
+		}
+		c.Collectors[name] = cc
 	}
 	return c
 }
@@ -246,6 +260,9 @@ func (p *parser) collectors(n *yaml.Node, c *Config) {
 			if HasCountsOnly[name] {
 				keys = append(keys, "counts_only")
 			}
+			if name == "profile" {
+				keys = append(keys, "hz", "off_cpu", "window")
+			}
 			p.mapping(v, path, keys, func(key string, v *yaml.Node) {
 				switch key {
 				case "enabled":
@@ -254,6 +271,16 @@ func (p *parser) collectors(n *yaml.Node, c *Config) {
 					cc.TopK = p.positive(v, path+".topk")
 				case "counts_only":
 					cc.CountsOnly = p.boolean(v, path+".counts_only")
+				case "hz":
+					if cc.Hz = p.positive(v, path+".hz"); cc.Hz > MaxProfileHz {
+						p.fail(v, path+".hz", "at most %d", MaxProfileHz)
+					}
+				case "off_cpu":
+					cc.OffCPU = p.boolean(v, path+".off_cpu")
+				case "window":
+					if cc.Window = p.duration(v, path+".window"); cc.Window > 0 && cc.Window < time.Second {
+						p.fail(v, path+".window", "at least 1s, not %q", v.Value)
+					}
 				}
 			})
 		}

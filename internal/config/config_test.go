@@ -136,3 +136,27 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestProfileSettings(t *testing.T) {
+	k := map[string]bool{"profile": true, "tcp": true}
+	c, err := Parse("k.yaml", []byte("collectors:\n  tcp: true\n"), k)
+	if p := c.Collectors["profile"]; err != nil || p.Hz != DefaultProfileHz || p.Window != DefaultProfileWindow || p.OffCPU || !p.Enabled {
+		t.Fatalf("defaults: %v %+v", err, p)
+	}
+	c, err = Parse("k.yaml", []byte("collectors:\n  profile: {hz: 49, off_cpu: true, window: 30s}\n"), k)
+	if p := c.Collectors["profile"]; err != nil || p.Hz != 49 || p.Window != 30*time.Second || !p.OffCPU {
+		t.Fatalf("%v %+v", err, p)
+	}
+	for src, want := range map[string]string{
+		"collectors:\n  profile: {hz: 0}\n":          `k.yaml:2: collectors.profile.hz: want a positive integer, not "0"`,
+		"collectors:\n  profile: {hz: 20000}\n":      `k.yaml:2: collectors.profile.hz: at most 10000`,
+		"collectors:\n  profile: {window: 100ms}\n":  `k.yaml:2: collectors.profile.window: at least 1s, not "100ms"`,
+		"collectors:\n  tcp: {hz: 9}\n":              `k.yaml:2: collectors.tcp.hz: unknown key (known: enabled, topk)`,
+		"collectors:\n  profile: {off_cpu: maybe}\n": `k.yaml:2: collectors.profile.off_cpu: want true or false, not "maybe"`,
+		"collectors:\n  profile: {window: often}\n":  `k.yaml:2: collectors.profile.window: want a duration like 30s, 15m, 7d: "often"`,
+	} {
+		if _, err := Parse("k.yaml", []byte(src), k); err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %s", src, err, want)
+		}
+	}
+}

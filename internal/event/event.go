@@ -77,4 +77,4 @@ type Connect struct {
 }
 
 // Kinds lists the event types, as used in the type field.
-var Kinds = []string{"exec", "exit", "open", "connect", "oom", "signal"}
+var Kinds = []string{"exec", "exit", "open", "connect", "oom", "signal", "uprobe", "usdt", "http"}

@@ -15,13 +15,13 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 	b = append(b, `{"time":"`...)
 	b = h.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","type":`...)
-	b = appendString(b, h.Type)
+	b = AppendString(b, h.Type)
 	b = appendUint(b, "pid", uint64(h.PID))
 	b = appendUint(b, "tid", uint64(h.TID))
 	b = appendUint(b, "ppid", uint64(h.PPID))
 	b = appendUint(b, "uid", uint64(h.UID))
 	b = append(b, `,"comm":`...)
-	b = appendString(b, h.Comm)
+	b = AppendString(b, h.Comm)
 	b = appendUint(b, "cgroup_id", h.CgroupID)
 	switch e := ev.(type) {
 	case *event.Exec:
@@ -31,7 +31,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, a)
+			b = AppendString(b, a)
 		}
 		b = append(b, ']')
 		b = appendBool(b, "argv_truncated", e.ArgvTruncated)
@@ -79,6 +79,22 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendUint(b, "sender_tid", uint64(e.SenderTID))
 		b = appendUint(b, "sender_uid", uint64(e.SenderUID))
 		b = appendStr(b, "sender_comm", e.SenderComm)
+	case *event.HTTP:
+		b = appendStr(b, "role", e.Role)
+		b = appendStr(b, "method", e.Method)
+		b = appendStr(b, "path", e.Path)
+		b = appendStr(b, "host", e.Host)
+		b = appendInt(b, "status", int64(e.Status))
+		b = appendUint(b, "latency_ns", e.LatencyNS)
+		b = appendUint(b, "bytes_in", e.BytesIn)
+		b = appendUint(b, "bytes_out", e.BytesOut)
+		b = appendBool(b, "tls", e.TLS)
+		b = appendStr(b, "laddr", e.LAddr)
+		b = appendStr(b, "raddr", e.RAddr)
+	case *event.Uprobe:
+		b = appendUprobeJSON(b, e)
+	case *event.USDT:
+		b = appendUSDTJSON(b, e)
 	}
 	return append(b, '}')
 }
@@ -108,7 +124,7 @@ func appendStr(b []byte, k, v string) []byte {
 	b = append(b, ',', '"')
 	b = append(b, k...)
 	b = append(b, '"', ':')
-	return appendString(b, v)
+	return AppendString(b, v)
 }
 
 // appendErr adds "error" only when there is one, like omitempty.
@@ -121,9 +137,9 @@ func appendErr(b []byte, e string) []byte {
 
 const hex = "0123456789abcdef"
 
-// appendString appends s as a JSON string, escaping as encoding/json does
+// AppendString appends s as a JSON string, escaping as encoding/json does
 // (without HTML escaping). Invalid UTF-8 becomes U+FFFD.
-func appendString(b []byte, s string) []byte {
+func AppendString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {

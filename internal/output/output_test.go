@@ -29,6 +29,11 @@ var samples = []event.Event{
 	&event.OOM{Header: hdr("oom")},
 	&event.Signal{Header: hdr("signal"), Signal: "SIGSEGV", Signo: 11, Code: 1, Fatal: true, CoreDumped: true, SenderPID: 10, SenderTID: 11, SenderUID: 1000, SenderComm: "ba\"sh\n"},
 	&event.Signal{Header: hdr("signal"), Signal: "SIGRTMIN+2", Signo: 36, Code: -6, Fatal: true},
+	&event.HTTP{Header: hdr("http"), Role: "server", Method: "POST", Path: "/a\"b", Host: "example.com", Status: 201, LatencyNS: 123456, BytesIn: 300, BytesOut: 120, TLS: true, LAddr: "127.0.0.1:8443", RAddr: "[::1]:40000"},
+	&event.HTTP{Header: hdr("http"), Role: "client", Method: "GET", Path: "/"},
+	&event.Uprobe{Header: hdr("uprobe"), Probe: "/bin/x:f", Args: []event.Int{{V: 1, Signed: true}, {V: 1<<64 - 5, Signed: true}}},
+	&event.Uprobe{Header: hdr("uprobe"), Probe: "/bin/x:g", Args: []event.Int{}, Str: new("a\"b"), StrTruncated: true, Ret: &event.Int{V: 0, Signed: true}, LatencyNS: 1500},
+	&event.USDT{Header: hdr("usdt"), Probe: "p:n", Binary: "/bin/x", Args: []event.Int{{V: 1<<64 - 1}, {V: 1<<64 - 1, Signed: true}}, Str: new("")},
 }
 
 // TestJSONMatchesEncodingJSON checks the hand-written encoder against
@@ -98,7 +103,7 @@ func FuzzAppendString(f *testing.F) {
 	f.Add("plain")
 	f.Add("quo\"te\\ \x00\x1f \xff\xfe \u2028")
 	f.Fuzz(func(t *testing.T, s string) {
-		got := appendString(nil, s)
+		got := AppendString(nil, s)
 		var back string
 		if err := json.Unmarshal(got, &back); err != nil {
 			t.Fatalf("invalid JSON %q for %q: %v", got, s, err)

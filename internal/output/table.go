@@ -23,6 +23,9 @@ var tables = map[string][]column{
 	"connect": {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"UID", 6, true}, {"PROTO", 5, false}, {"SOURCE", 24, false}, {"DESTINATION", 24, false}, {"RESULT", 12, false}, {"LAT(us)", 0, false}},
 	"oom":     {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"UID", 6, true}, {"RSS(KiB)", 10, true}, {"VM(KiB)", 10, true}, {"ADJ", 5, true}, {"TRIGGER", 0, false}},
 	"signal":  {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"UID", 6, true}, {"SIGNAL", 16, false}, {"CODE", 6, true}, {"SENDER", 0, false}},
+	"http":    {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"ROLE", 6, false}, {"REMOTE", 24, false}, {"STATUS", 6, true}, {"LAT(us)", 9, true}, {"IN/OUT", 14, true}, {"REQUEST", 0, false}},
+	"uprobe":  {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"TID", 7, true}, {"LAT(us)", 9, true}, {"RET", 20, true}, {"ARGS", 0, false}},
+	"usdt":    {{"TIME", 15, false}, {"COMM", 16, false}, {"PID", 7, true}, {"TID", 7, true}, {"PROBE", 24, false}, {"ARGS", 0, false}},
 }
 
 // AppendHeader appends the header line (with newline) of the table for kind.
@@ -105,6 +108,31 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		}
 		cells[5] = strconv.FormatInt(int64(e.Code), 10)
 		cells[6] = task(e.SenderComm, e.SenderPID)
+	case *event.HTTP:
+		cells[3] = e.Role
+		if e.TLS {
+			cells[3] += "+tls"
+		}
+		cells[4] = e.RAddr
+		cells[5] = "-"
+		if e.Status != 0 {
+			cells[5] = strconv.Itoa(int(e.Status))
+		}
+		cells[6] = strconv.FormatUint(e.LatencyNS/1000, 10)
+		cells[7] = strconv.FormatUint(e.BytesIn, 10) + "/" + strconv.FormatUint(e.BytesOut, 10)
+		cells[8] = e.Method + " " + e.Host + e.Path
+	case *event.Uprobe:
+		cells[3] = strconv.FormatUint(uint64(h.TID), 10)
+		cells[4], cells[5] = "-", "-"
+		if e.Ret != nil {
+			cells[4] = strconv.FormatFloat(float64(e.LatencyNS)/1000, 'f', 1, 64)
+			cells[5] = e.Ret.String()
+		}
+		cells[6] = argsCell(e.Args, e.Str, e.StrTruncated)
+	case *event.USDT:
+		cells[3] = strconv.FormatUint(uint64(h.TID), 10)
+		cells[4] = e.Probe
+		cells[5] = argsCell(e.Args, e.Str, e.StrTruncated)
 	}
 	for i, c := range cols {
 		b = appendCell(b, c, cells[i], i == len(cols)-1)

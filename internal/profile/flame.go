@@ -15,25 +15,44 @@ import (
 type node struct {
 	Name     string  `json:"n"`
 	Value    int64   `json:"v"`
+	Base     int64   `json:"b,omitempty"` // in a diff: the value in the base
 	Children []*node `json:"c,omitempty"`
 	index    map[string]*node
 }
 
-func tree(stacks []Folded) *node {
+func tree(stacks []Folded) *node { return diffTree(stacks, nil) }
+
+// diffTree builds the tree of stacks, each node also carrying its value in
+// base. A frame only in base is kept with a zero value, so what vanished
+// can be found.
+func diffTree(stacks, base []Folded) *node {
 	root := &node{Name: "all", index: map[string]*node{}}
-	for _, s := range stacks {
-		root.Value += s.Value
+	add := func(s Folded, isBase bool) {
 		n := root
-		for _, f := range s.Frames {
+		for i := 0; ; i++ {
+			if isBase {
+				n.Base += s.Value
+			} else {
+				n.Value += s.Value
+			}
+			if i == len(s.Frames) {
+				return
+			}
+			f := s.Frames[i]
 			c, ok := n.index[f]
 			if !ok {
 				c = &node{Name: f, index: map[string]*node{}}
 				n.index[f] = c
 				n.Children = append(n.Children, c)
 			}
-			c.Value += s.Value
 			n = c
 		}
+	}
+	for _, s := range stacks {
+		add(s, false)
+	}
+	for _, s := range base {
+		add(s, true)
 	}
 	var sortRec func(n *node)
 	sortRec = func(n *node) {
@@ -116,12 +135,24 @@ func WriteSVG(w io.Writer, title, unit string, stacks []Folded) error {
 // WriteHTML writes a self-contained interactive flame graph: click a frame
 // to zoom into it, click the root to zoom out, search to highlight.
 func WriteHTML(w io.Writer, title, unit string, stacks []Folded) error {
-	data, err := json.Marshal(tree(stacks))
+	return writeHTML(w, title, unit, tree(stacks), false)
+}
+
+// WriteDiffHTML writes a differential flame graph of stacks against base:
+// widths are stacks' values; a frame is red where its share of the total
+// grew since base, blue where it shrank, the deeper the color the larger
+// the change, white where it held.
+func WriteDiffHTML(w io.Writer, title, unit string, stacks, base []Folded) error {
+	return writeHTML(w, title, unit, diffTree(stacks, base), true)
+}
+
+func writeHTML(w io.Writer, title, unit string, root *node, diff bool) error {
+	data, err := json.Marshal(root)
 	if err != nil {
 		return err
 	}
 	// </script> cannot appear inside the JSON: json.Marshal escapes < and >.
-	_, err = fmt.Fprintf(w, htmlPage, html.EscapeString(title), html.EscapeString(title), data, jsString(unit))
+	_, err = fmt.Fprintf(w, htmlPage, html.EscapeString(title), html.EscapeString(title), data, jsString(unit), diff)
 	return err
 }
 
@@ -143,7 +174,10 @@ body{font:12px Verdana,sans-serif;margin:8px;background:#f8f8f0}
 <input id="q" placeholder="search (regexp)" size="40"> <span id="info"></span>
 <div id="g"></div>
 <script>
-const root=%s, unit=%s, H=16;
+const root=%s, unit=%s, diff=%t, H=16;
+function delta(n){const a=n.v/Math.max(root.v,1),b=(n.b||0)/Math.max(root.b||0,1);return a-b}
+function shade(n){const d=delta(n),k=Math.min(1,Math.abs(d)*5),c=Math.round(255*(1-k));
+ return d>0?"rgb(255,"+c+","+c+")":d<0?"rgb("+c+","+c+",255)":"rgb(250,250,250)"}
 function hue(n){let h=0;for(const c of n)h=(h*31+c.charCodeAt(0))>>>0;
  return n.endsWith("_[k]")?"rgb(230,"+(140+h%%50)+","+(40+h%%30)+")":"rgb("+(205+h%%50)+","+(80+h%%120)+","+(40+h%%40)+")"}
 function depth(n){let d=0;for(const c of n.c||[])d=Math.max(d,depth(c));return d+1}
@@ -152,8 +186,8 @@ function draw(){g.innerHTML="";const W=g.clientWidth,D=depth(focus);g.style.heig
  const re=document.getElementById("q").value;let rx=null;try{if(re)rx=new RegExp(re)}catch(e){}
  (function walk(n,x,lvl){const w=n.v/focus.v*W;if(w<0.5)return;const d=document.createElement("div");
   d.className="f"+(rx&&rx.test(n.n)?" hit":"");d.style.left=x+"px";d.style.width=w+"px";
-  d.style.top=((D-lvl-1)*H)+"px";d.style.background=hue(n.n);d.textContent=w>30?n.n:"";
-  d.title=n.n+" ("+n.v+" "+unit+", "+(100*n.v/root.v).toFixed(2)+"%%)";
+  d.style.top=((D-lvl-1)*H)+"px";d.style.background=diff?shade(n):hue(n.n);d.textContent=w>30?n.n:"";
+  d.title=n.n+" ("+n.v+" "+unit+", "+(100*n.v/root.v).toFixed(2)+"%%"+(diff?"; base "+(n.b||0)+", "+(delta(n)>=0?"+":"")+(100*delta(n)).toFixed(2)+" points":"")+")";
   d.onclick=()=>{focus=(n===focus&&n.parent)?n.parent:n;draw()};g.appendChild(d);
   let cx=x;for(const c of n.c||[]){walk(c,cx,lvl+1);cx+=c.v/focus.v*W}})(focus,0,0);
  info.textContent=focus===root?"":"zoomed: "+focus.n+" (click it to zoom out)"}

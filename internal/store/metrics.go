@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/index"
 
 	"github.com/kscope/kscope/internal/metrics"
 )
@@ -26,6 +27,9 @@ type Metrics struct {
 	refs map[string]ref
 	gen  uint64
 	buf  []byte
+	// replayed holds the label hashes of the series the head had when it
+	// was opened (replayed from the WAL): at the cap, they are not new.
+	replayed map[uint64]struct{}
 
 	// MaxSeries caps the series in memory: beyond it, samples of new
 	// series are refused and counted (Limited) until compaction frees some.
@@ -62,7 +66,35 @@ func OpenMetrics(dir string, retention time.Duration, logger *slog.Logger) (*Met
 	if err != nil {
 		return nil, fmt.Errorf("opening the metrics store in %s: %w", dir, err)
 	}
-	return &Metrics{db: db, refs: map[string]ref{}, MaxSeries: DefaultMaxSeries}, nil
+	m := &Metrics{db: db, refs: map[string]ref{}, MaxSeries: DefaultMaxSeries}
+	if m.replayed, err = headSeries(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening the metrics store in %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// headSeries returns the label hashes of the series in db's head.
+func headSeries(db *tsdb.DB) (map[uint64]struct{}, error) {
+	ir, err := db.Head().Index()
+	if err != nil {
+		return nil, err
+	}
+	defer ir.Close()
+	name, value := index.AllPostingsKey()
+	p, err := ir.Postings(context.Background(), name, value)
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64]struct{}{}
+	var b labels.ScratchBuilder
+	for p.Next() {
+		if err := ir.Series(p.At(), &b, nil); err != nil {
+			continue // removed meanwhile
+		}
+		out[b.Labels().Hash()] = struct{}{}
+	}
+	return out, p.Err()
 }
 
 // DB returns the TSDB, to query it.
@@ -95,10 +127,6 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 	add := func(name string, s *metrics.Sample, le string, v float64) {
 		key := m.key(name, s, le)
 		r, ok := m.refs[string(key)]
-		if !ok && full {
-			m.limited.Add(1)
-			return
-		}
 		if !ok {
 			b := labels.NewScratchBuilder(len(s.Values) + 2)
 			b.Add(labels.MetricName, name)
@@ -110,6 +138,12 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 			}
 			b.Sort()
 			r.lset = b.Labels()
+			if full {
+				if _, old := m.replayed[r.lset.Hash()]; !old {
+					m.limited.Add(1)
+					return
+				}
+			}
 		}
 		ref, err := app.Append(r.ref, r.lset, ts, v)
 		if err != nil {

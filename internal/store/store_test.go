@@ -219,3 +219,38 @@ func TestMetricsSeriesCap(t *testing.T) {
 		t.Errorf("series %d appended %d limited %d, want 3 9 3", m.HeadSeries(), m.Appended(), m.Limited())
 	}
 }
+
+// After a restart the head replayed from the WAL is at the cap: the series
+// it holds are not new, and their samples are stored.
+func TestMetricsSeriesCapAfterRestart(t *testing.T) {
+	dir := t.TempDir()
+	c := metrics.NewCounter("kscope_cap_total", "c", "k")
+	collect := func(n int, v float64) []metrics.Sample {
+		var e metrics.Emitter
+		for i := range n {
+			e.Counter(c, v, strconv.Itoa(i))
+		}
+		return e.Samples
+	}
+	now := time.Now()
+	m, err := OpenMetrics(dir, time.Hour, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.MaxSeries = 3
+	if err := m.Append(context.Background(), now, collect(3, 1)); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if m, err = OpenMetrics(dir, time.Hour, logger); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	m.MaxSeries = 3
+	if err := m.Append(context.Background(), now.Add(time.Second), collect(4, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if m.HeadSeries() != 3 || m.Appended() != 3 || m.Limited() != 1 {
+		t.Errorf("after a restart: series %d appended %d limited %d, want 3 3 1", m.HeadSeries(), m.Appended(), m.Limited())
+	}
+}

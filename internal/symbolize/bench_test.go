@@ -3,9 +3,11 @@ package symbolize
 import (
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // BenchmarkUserCachedLibc symbolizes 10k addresses spread over libc's code
@@ -55,35 +57,97 @@ func BenchmarkUserCachedLibc(b *testing.B) {
 	b.ReportMetric(float64(known)/n*100, "%named")
 }
 
-// BenchmarkLoadLibc loads libc's symbol table and reports the heap it
-// keeps (bytes/table) and its symbol count.
-func BenchmarkLoadLibc(b *testing.B) {
-	sleep := needTool(b, "sleep")
-	cmd := exec.Command(sleep, "600")
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
+// BenchmarkTable loads the symbol table of libc and of a big Go binary
+// (the Go toolchain's compiler) and symbolizes 10,000 addresses spread
+// over their code. It reports the heap a table keeps (bytes/table,
+// measured), the load time (ns/load), and the time per frame with the
+// frame cache emptied before each round (ns/frame: most lookups read the
+// file, a few small preads each) and for 1000 frames looked up again and
+// again (ns/frame-cached).
+func BenchmarkTable(b *testing.B) {
+	files := map[string]string{}
+	if _, err := exec.LookPath("sleep"); err == nil {
+		files["libc"] = ""
 	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	path := waitForLibc(b, cmd.Process.Pid)
-	var tab *fileTable
-	var before, after runtime.MemStats
-	for b.Loop() {
-		tab = nil
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		f, err := os.Open(path)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tab, err = loadFile(f, "")
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
+	if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
+		files["go-compile"] = filepath.Join(strings.TrimSpace(string(out)), "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH, "compile")
 	}
-	b.ReportMetric(float64(after.HeapAlloc)-float64(before.HeapAlloc), "bytes/table")
-	b.ReportMetric(float64(len(tab.syms)), "symbols")
-	runtime.KeepAlive(tab)
+	for name, path := range files {
+		b.Run(name, func(b *testing.B) {
+			if path == "" {
+				sleep := needTool(b, "sleep")
+				cmd := exec.Command(sleep, "600")
+				if err := cmd.Start(); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				path = waitForLibc(b, cmd.Process.Pid)
+			}
+			f, err := os.Open(path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			tab, err := loadFile(f, "")
+			loadTime := time.Since(start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			kept := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			// Addresses spread over the code the tables cover.
+			var lo, hi uint64
+			if p, ok := tab.goTab.(*pclnReader); ok {
+				lo, hi = p.sample[0], p.sample[len(p.sample)-1]
+			} else if syms := tab.syms.syms; len(syms) > 0 {
+				lo, hi = syms[0].addr, syms[len(syms)-1].addr+uint64(syms[len(syms)-1].size)
+			}
+			const n = 10000
+			pcs := make([]uint64, n)
+			for i := range pcs {
+				pcs[i] = lo + uint64(i)*((hi-lo)/n)
+			}
+			named := 0
+			var fr Frame
+			for _, pc := range pcs {
+				fr = Frame{}
+				tab.lookup(pc, &fr)
+				if fr.Function != "" {
+					named++
+				}
+			}
+			for b.Loop() {
+				frames = frameCache{} // every lookup reads the file
+				for _, pc := range pcs {
+					fr = Frame{}
+					tab.lookup(pc, &fr)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/frame")
+			// A profile's frames repeat: 1000 pcs, cached after the first
+			// round.
+			hot := pcs[:1000:1000]
+			for i := range hot {
+				hot[i] = lo + uint64(i)*((hi-lo)/uint64(len(hot)))
+			}
+			start = time.Now()
+			const rounds = 200
+			for range rounds {
+				for _, pc := range hot {
+					fr = Frame{}
+					tab.lookup(pc, &fr)
+				}
+			}
+			b.ReportMetric(float64(time.Since(start).Nanoseconds())/float64(rounds*len(hot)), "ns/frame-cached")
+			b.ReportMetric(float64(kept), "bytes/table")
+			b.ReportMetric(float64(loadTime.Nanoseconds()), "ns/load")
+			b.ReportMetric(float64(named)/n*100, "%named")
+			runtime.KeepAlive(tab)
+		})
+	}
 }

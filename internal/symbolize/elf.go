@@ -3,33 +3,36 @@ package symbolize
 import (
 	"bytes"
 	"debug/elf"
-	"debug/gosym"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"runtime"
 	"strings"
+	"sync/atomic"
 
 	"github.com/ianlancetaylor/demangle"
 )
 
 // fileTable is what symbolization needs from one ELF file. It is immutable
-// once loaded and shared by every process mapping the file.
+// once loaded and shared by every process mapping the file. It keeps
+// compact indexes in memory and reads names and line tables from the file
+// when a lookup needs them (frames are cached, see frameCache).
 type fileTable struct {
+	id      uint64 // frame cache key, unique per table
 	buildID string
-	loads   []elf.ProgHeader // PT_LOAD, to turn file offsets into virtual addresses
-	syms    []elfSym         // FUNC symbols sorted by address, one per address
-	goTab   *gosym.Table     // from .gopclntab; nil for non-Go files
+	loads   []load   // PT_LOAD, to turn file offsets into virtual addresses
+	syms    symIndex // ELF function symbols
+	goTab   goTable  // from .gopclntab; nil for non-Go files
+	srcs    []*source
 }
 
-// elfSym is one function symbol; size 0 symbols end at the next symbol.
-type elfSym struct {
-	addr, size uint64
-	name       string // demangled
-}
+// load is the part of a PT_LOAD program header vaddr needs.
+type load struct{ off, vaddr, filesz uint64 }
+
+var tableIDs atomic.Uint64
 
 // vaddr turns a file offset into the ELF virtual address the symbols use.
 // Shared libraries and PIE executables are linked at (near) 0, non-PIE
@@ -37,8 +40,8 @@ type elfSym struct {
 func (t *fileTable) vaddr(off uint64) (uint64, bool) {
 	for i := range t.loads {
 		p := &t.loads[i]
-		if off >= p.Off && off < p.Off+p.Filesz {
-			return p.Vaddr + (off - p.Off), true
+		if off >= p.off && off < p.off+p.filesz {
+			return p.vaddr + (off - p.off), true
 		}
 	}
 	return off, false
@@ -47,50 +50,114 @@ func (t *fileTable) vaddr(off uint64) (uint64, bool) {
 // lookup fills f's Function, File and Line for the virtual address pc.
 func (t *fileTable) lookup(pc uint64, f *Frame) {
 	if t.goTab != nil {
-		if file, line, fn := t.goTab.PCToLine(pc); fn != nil {
-			f.Function, f.File, f.Line = fn.Name, file, line
+		if e, ok := frames.get(t.id, pc); ok {
+			f.Function, f.File, f.Line = e.fn, e.file, e.line
+			return
+		}
+		if fn, file, line, ok := t.goTab.lookup(pc); ok {
+			f.Function, f.File, f.Line = fn, file, line
+			frames.put(t.id, pc, cached{fn: fn, file: file, line: line})
 			return
 		}
 	}
-	i := sort.Search(len(t.syms), func(i int) bool { return t.syms[i].addr > pc }) - 1
-	// Walk back a little for a symbol that encloses a smaller one (rare:
-	// nested or overlapping symbols); a gap past a symbol's end is unknown.
-	for j := i; j >= 0 && j > i-4; j-- {
-		s := &t.syms[j]
-		if pc-s.addr < s.size {
-			f.Function = s.name
-			return
-		}
+	i := t.syms.find(pc)
+	if i < 0 {
+		return
+	}
+	key := uint64(i) | 1<<63 // symbols, by index; Go pcs are below
+	if e, ok := frames.get(t.id, key); ok {
+		f.Function = e.fn
+		return
+	}
+	if name, err := t.syms.name(i); err == nil {
+		f.Function = name
+		frames.put(t.id, key, cached{fn: name})
 	}
 }
 
-// loadFile reads the symbol table of the ELF file r. debugRoot, when not
-// empty, is the root (as /proc/PID/root) under which to look for a separate
-// debug file (/usr/lib/debug/.build-id/xx/yyyy.debug) when r has no .symtab.
+// bytes estimates the memory t keeps.
+func (t *fileTable) bytes() int {
+	n := 200 + len(t.buildID) + 24*len(t.loads) + t.syms.bytes()
+	if t.goTab != nil {
+		n += t.goTab.bytes()
+	}
+	return n
+}
+
+// own makes t close srcs when it is dropped or garbage collected.
+func (t *fileTable) own(srcs ...*source) {
+	if len(srcs) == 0 {
+		return
+	}
+	t.srcs = append(t.srcs, srcs...)
+	runtime.AddCleanup(t, closeSources, srcs)
+}
+
+// close releases t's files now, for a table that is not used.
+func (t *fileTable) close() { closeSources(t.srcs) }
+
+func closeSources(srcs []*source) {
+	for _, s := range srcs {
+		s.close()
+	}
+}
+
+// loadFile reads the symbol tables of the ELF file r, which must stay
+// readable as long as the table is used. debugRoot, when not empty, is
+// the root (as /proc/PID/root) under which to look for a separate debug
+// file (/usr/lib/debug/.build-id/xx/yyyy.debug) when r has no .symtab.
 func loadFile(r io.ReaderAt, debugRoot string) (*fileTable, error) {
 	ef, err := elf.NewFile(r)
 	if err != nil {
 		return nil, fmt.Errorf("reading ELF: %w", err)
 	}
-	defer ef.Close()
-	t := &fileTable{buildID: buildID(ef)}
+	t := &fileTable{id: tableIDs.Add(1), buildID: buildID(ef)}
 	for _, p := range ef.Progs {
 		if p.Type == elf.PT_LOAD {
-			t.loads = append(t.loads, p.ProgHeader)
+			t.loads = append(t.loads, load{off: p.Off, vaddr: p.Vaddr, filesz: p.Filesz})
 		}
 	}
-	syms, symErr := ef.Symbols()
-	if len(syms) == 0 && t.buildID != "" && debugRoot != "" {
-		if dsyms, err := debugSymbols(debugRoot, t.buildID); err == nil {
-			syms, symErr = dsyms, nil
+	symtab, hasSymtab := symtabOf(ef, r, elf.SHT_SYMTAB, strSymtab)
+	if (!hasSymtab || symtab.count() <= 1) && t.buildID != "" && debugRoot != "" {
+		if d, src, err := debugSymtab(debugRoot, t.buildID); err == nil {
+			symtab, hasSymtab = d, true
+			t.own(src)
 		}
 	}
-	dyn, _ := ef.DynamicSymbols()
-	t.syms = funcSymbols(append(syms, dyn...))
-	if tab, err := goTable(ef, syms); err == nil {
+	var named map[string]uint64
+	if hasSymtab {
+		named, _ = symtab.values("runtime.text", "runtime.pclntab", "runtime.epclntab")
+	}
+	var skip addrRange
+	if tab, err := loadGoTable(ef, r, named); err == nil {
 		t.goTab = tab
+		if p, ok := tab.(*pclnReader); ok {
+			// The pclntab answers for its whole range first: the ELF
+			// symbols there (every Go function's) are not needed.
+			skip = addrRange{p.sample[0], p.sample[len(p.sample)-1]}
+		}
 	}
-	if len(t.syms) == 0 && t.goTab == nil {
+	// Counted first, so that the index is allocated once, to size.
+	dyn, hasDyn := symtabOf(ef, r, elf.SHT_DYNSYM, strDynsym)
+	var nsym, ndyn int
+	symErr := errors.New("no symbol section")
+	if hasSymtab {
+		nsym, symErr = symtab.countFuncs(skip)
+	}
+	if hasDyn {
+		ndyn, _ = dyn.countFuncs(skip)
+	}
+	syms := make([]funcSym, 0, nsym+ndyn)
+	if hasSymtab && symErr == nil {
+		t.syms.strs[strSymtab] = symtab.strs
+		syms, symErr = symtab.funcs(syms, skip)
+	}
+	if hasDyn {
+		t.syms.strs[strDynsym] = dyn.strs
+		syms, _ = dyn.funcs(syms, skip)
+	}
+	t.syms.syms = buildIndex(syms, &t.syms.strs)
+	if len(t.syms.syms) == 0 && t.goTab == nil {
 		if symErr == nil {
 			symErr = errors.New("no function symbols")
 		}
@@ -99,25 +166,33 @@ func loadFile(r io.ReaderAt, debugRoot string) (*fileTable, error) {
 	return t, nil
 }
 
-// debugSymbols reads .symtab from the separate debug file of a build id.
-func debugSymbols(root, id string) ([]elf.Symbol, error) {
+// debugSymtab opens the separate debug file of a build id and returns its
+// .symtab, read through the returned source.
+func debugSymtab(root, id string) (symtabSection, *source, error) {
 	if len(id) < 3 {
-		return nil, errors.New("short build id")
+		return symtabSection{}, nil, errors.New("short build id")
 	}
-	f, err := os.Open(root + "/usr/lib/debug/.build-id/" + id[:2] + "/" + id[2:] + ".debug")
+	path := root + "/usr/lib/debug/.build-id/" + id[:2] + "/" + id[2:] + ".debug"
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return symtabSection{}, nil, err
 	}
-	defer f.Close()
-	ef, err := elf.NewFile(f)
+	src := openFiles.newSource(f, path)
+	ef, err := elf.NewFile(src)
 	if err != nil {
-		return nil, err
+		src.close()
+		return symtabSection{}, nil, err
 	}
-	defer ef.Close()
 	if buildID(ef) != id {
-		return nil, errors.New("debug file build id mismatch")
+		src.close()
+		return symtabSection{}, nil, errors.New("debug file build id mismatch")
 	}
-	return ef.Symbols()
+	st, ok := symtabOf(ef, src, elf.SHT_SYMTAB, strSymtab)
+	if !ok {
+		src.close()
+		return symtabSection{}, nil, errors.New("debug file without .symtab")
+	}
+	return st, src, nil
 }
 
 // buildID returns the hex GNU build id from the PT_NOTE segments (present
@@ -158,62 +233,6 @@ func buildID(ef *elf.File) string {
 
 func alignUp(v, a uint64) uint64 { return (v + a - 1) &^ (a - 1) }
 
-// funcSymbols keeps defined function symbols, sorted by address, one per
-// address, demangled. Size 0 symbols are given the distance to the next.
-func funcSymbols(in []elf.Symbol) []elfSym {
-	type cand struct {
-		elf.Symbol
-		rank int
-	}
-	var cs []cand
-	for _, s := range in {
-		typ := elf.ST_TYPE(s.Info)
-		if (typ != elf.STT_FUNC && typ != elf.STT_GNU_IFUNC) || s.Section == elf.SHN_UNDEF || s.Value == 0 || s.Name == "" {
-			continue
-		}
-		cs = append(cs, cand{Symbol: s, rank: bindRank(elf.ST_BIND(s.Info))})
-	}
-	// By address, then the name perf and pprof users expect first among
-	// aliases: fewer leading underscores ("getpid" over "__getpid"), global
-	// over weak over local, shorter, then alphabetical for determinism.
-	sort.Slice(cs, func(i, j int) bool {
-		a, b := &cs[i], &cs[j]
-		if a.Value != b.Value {
-			return a.Value < b.Value
-		}
-		if ua, ub := underscores(a.Name), underscores(b.Name); ua != ub {
-			return ua < ub
-		}
-		if a.rank != b.rank {
-			return a.rank < b.rank
-		}
-		if a.Size != b.Size {
-			return a.Size > b.Size
-		}
-		if len(a.Name) != len(b.Name) {
-			return len(a.Name) < len(b.Name)
-		}
-		return a.Name < b.Name
-	})
-	out := make([]elfSym, 0, len(cs))
-	for i := range cs {
-		if i > 0 && cs[i].Value == cs[i-1].Value {
-			continue
-		}
-		out = append(out, elfSym{addr: cs[i].Value, size: cs[i].Size, name: demangleName(cs[i].Name)})
-	}
-	for i := range out {
-		if out[i].size == 0 {
-			if i+1 < len(out) {
-				out[i].size = out[i+1].addr - out[i].addr
-			} else {
-				out[i].size = 1 << 12 // last symbol without a size: a page at most
-			}
-		}
-	}
-	return out
-}
-
 func bindRank(b elf.SymBind) int {
 	switch b {
 	case elf.STB_GLOBAL:
@@ -224,7 +243,7 @@ func bindRank(b elf.SymBind) int {
 	return 2
 }
 
-func underscores(s string) int {
+func underscores(s []byte) int {
 	n := 0
 	for n < len(s) && s[n] == '_' {
 		n++
@@ -245,26 +264,31 @@ func demangleName(name string) string {
 	return name
 }
 
-// goTable reads the Go symbol table from .gopclntab. Stripped Go binaries
-// (-ldflags=-s -w) keep it: they lose .symtab and DWARF, not pclntab.
-func goTable(ef *elf.File, syms []elf.Symbol) (*gosym.Table, error) {
-	data, vaddr, err := pclntab(ef, syms)
+// loadGoTable reads the Go symbol table from .gopclntab. Stripped Go
+// binaries (-ldflags=-s -w) keep it: they lose .symtab and DWARF, not
+// pclntab. named holds the values of the runtime.text, runtime.pclntab and
+// runtime.epclntab symbols when the file has them.
+func loadGoTable(ef *elf.File, r io.ReaderAt, named map[string]uint64) (goTable, error) {
+	g, vaddr, err := findPclntab(ef, r, named)
 	if err != nil {
 		return nil, err
 	}
-	text, ok := symbolValue(syms, "runtime.text")
+	text, ok := named["runtime.text"]
 	if !ok {
-		text = pclntabText(data, ef.ByteOrder)
+		text = pclntabText(g, ef.ByteOrder)
 	}
 	if text == 0 && vaddr != 0 {
-		text = moduledataText(ef, data, vaddr)
+		text = moduledataText(ef, r, g, vaddr)
 	}
 	if text == 0 {
 		if s := ef.Section(".text"); s != nil {
 			text = s.Addr
 		}
 	}
-	tab, err := gosym.NewTable(nil, gosym.NewLineTable(data, text))
+	tab, err := newPclnReader(g, text)
+	if errors.Is(err, errOldPclntab) {
+		return newGosymTable(g, text)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading .gopclntab: %w", err)
 	}
@@ -273,26 +297,29 @@ func goTable(ef *elf.File, syms []elf.Symbol) (*gosym.Table, error) {
 
 var errNoPclntab = errors.New("no .gopclntab")
 
-// pclntab finds the pclntab: by section name, by the runtime.pclntab
-// symbol, or by its magic header in a read-only loaded segment.
-// It returns the pclntab and its virtual address.
-func pclntab(ef *elf.File, syms []elf.Symbol) ([]byte, uint64, error) {
+// findPclntab finds the pclntab: by section name, by the runtime.pclntab
+// symbol, or by its magic header in a read-only loaded segment. It
+// returns the pclntab's place in the file and its virtual address.
+func findPclntab(ef *elf.File, r io.ReaderAt, named map[string]uint64) (region, uint64, error) {
 	for _, name := range []string{".gopclntab", ".data.rel.ro.gopclntab"} {
 		if s := ef.Section(name); s != nil && s.Type != elf.SHT_NOBITS {
-			data, err := s.Data()
-			return data, s.Addr, err
+			if s.Flags&elf.SHF_COMPRESSED != 0 {
+				return region{}, 0, errors.New("compressed .gopclntab")
+			}
+			return region{r: r, off: int64(s.Offset), size: int64(s.Size)}, s.Addr, nil
 		}
 	}
-	if ef.Section(".go.buildinfo") == nil && ef.Section(".note.go.buildid") == nil && len(ef.Sections) > 0 {
-		if _, ok := symbolValue(syms, "runtime.pclntab"); !ok {
-			return nil, 0, errNoPclntab // has section headers and no sign of Go
-		}
+	start, hasStart := named["runtime.pclntab"]
+	if ef.Section(".go.buildinfo") == nil && ef.Section(".note.go.buildid") == nil && len(ef.Sections) > 0 && !hasStart {
+		return region{}, 0, errNoPclntab // has section headers and no sign of Go
 	}
-	if start, ok := symbolValue(syms, "runtime.pclntab"); ok {
-		if end, ok := symbolValue(syms, "runtime.epclntab"); ok && end > start {
-			data, err := readVaddr(ef, start, end-start)
-			return data, start, err
+	if end, ok := named["runtime.epclntab"]; hasStart && ok && end > start {
+		for _, p := range ef.Progs {
+			if p.Type == elf.PT_LOAD && start >= p.Vaddr && end-p.Vaddr <= p.Filesz {
+				return region{r: r, off: int64(p.Off + start - p.Vaddr), size: int64(end - start)}, start, nil
+			}
 		}
+		return region{}, 0, errNoPclntab
 	}
 	// Section headers stripped: scan the read-only segments, the ones
 	// without code first (where recent linkers put it; code may hold the
@@ -302,57 +329,85 @@ func pclntab(ef *elf.File, syms []elf.Symbol) ([]byte, uint64, error) {
 			if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W != 0 || (p.Flags&elf.PF_X != 0) != exec || p.Filesz > 1<<30 {
 				continue
 			}
-			data := make([]byte, p.Filesz)
-			if _, err := p.ReadAt(data, 0); err != nil {
-				continue
-			}
-			if i := findPclntabHeader(data, ef.ByteOrder); i >= 0 {
-				return data[i:], p.Vaddr + uint64(i), nil
+			seg := region{r: r, off: int64(p.Off), size: int64(p.Filesz)}
+			if i := findPclntabHeader(seg, ef.ByteOrder); i >= 0 {
+				return region{r: r, off: seg.off + i, size: seg.size - i}, p.Vaddr + uint64(i), nil
 			}
 		}
 	}
-	return nil, 0, errNoPclntab
+	return region{}, 0, errNoPclntab
 }
 
-// findPclntabHeader returns the offset of a Go 1.2+ pclntab header: magic,
-// two zero bytes, instruction size quantum (1, 2 or 4), pointer size (4, 8).
-func findPclntabHeader(data []byte, bo binary.ByteOrder) int {
-	for _, magic := range []uint32{0xfffffff1, 0xfffffff0, 0xfffffffa, 0xfffffffb} {
-		var m [4]byte
-		bo.PutUint32(m[:], magic)
-		for off := 0; ; {
-			i := bytes.Index(data[off:], m[:])
-			if i < 0 {
+var pclnMagics = []uint32{magic120, magic118, magic116, magic12}
+
+// findPclntabHeader returns the offset in seg of a Go 1.2+ pclntab header
+// (the first one of the most recent version): magic, two zero bytes,
+// instruction size quantum (1, 2 or 4), pointer size (4, 8), at a 4-byte
+// aligned offset. It reads seg in chunks.
+func findPclntabHeader(seg region, bo binary.ByteOrder) int64 {
+	pats := make([][4]byte, len(pclnMagics))
+	for i, m := range pclnMagics {
+		bo.PutUint32(pats[i][:], m)
+	}
+	found := make([]int64, len(pclnMagics))
+	for i := range found {
+		found[i] = -1
+	}
+	var hdr [8 + 8*8]byte
+	seg.scan(16<<10, 7, func(data []byte, at int64) bool {
+		for k := range pats {
+			if found[k] >= 0 {
+				continue
+			}
+			for off := 0; ; {
+				i := bytes.Index(data[off:], pats[k][:])
+				if i < 0 {
+					break
+				}
+				i += off
+				off = i + 1
+				pos := at + int64(i)
+				if pos%4 != 0 || pos <= found[k] {
+					continue
+				}
+				n := min(int64(len(hdr)), seg.size-pos)
+				h := hdr[:n]
+				if seg.read(h, pos) != nil || len(h) < 8 || h[4] != 0 || h[5] != 0 ||
+					(h[6] != 1 && h[6] != 2 && h[6] != 4) || (h[7] != 4 && h[7] != 8) ||
+					!plausibleHeader(h, seg.size-pos, bo) {
+					continue
+				}
+				found[k] = pos
 				break
 			}
-			i += off
-			if i+8 <= len(data) && i%4 == 0 && data[i+4] == 0 && data[i+5] == 0 &&
-				(data[i+6] == 1 || data[i+6] == 2 || data[i+6] == 4) && (data[i+7] == 4 || data[i+7] == 8) &&
-				plausibleHeader(data[i:], bo) {
-				return i
-			}
-			off = i + 1
+		}
+		return found[0] < 0 // the most recent version found: done
+	})
+	for _, f := range found {
+		if f >= 0 {
+			return f
 		}
 	}
 	return -1
 }
 
 // plausibleHeader checks a Go 1.18+ pcHeader's counts and table offsets
-// (increasing, inside the data); older headers only have the magic checked.
-func plausibleHeader(data []byte, bo binary.ByteOrder) bool {
-	magic := bo.Uint32(data)
-	if magic != 0xfffffff0 && magic != 0xfffffff1 {
+// (increasing, inside the size bytes from the header); older headers only
+// have the magic checked. hdr holds the header's first bytes.
+func plausibleHeader(hdr []byte, size int64, bo binary.ByteOrder) bool {
+	magic := bo.Uint32(hdr)
+	if magic != magic118 && magic != magic120 {
 		return true
 	}
-	ptr := int(data[7])
-	if len(data) < 8+8*ptr {
+	ptr := int(hdr[7])
+	if int64(8+8*ptr) > size || len(hdr) < 8+8*ptr {
 		return false
 	}
 	word := func(i int) uint64 {
 		if ptr == 8 {
-			return bo.Uint64(data[8+i*8:])
+			return bo.Uint64(hdr[8+i*8:])
 		}
-		return uint64(bo.Uint32(data[8+i*4:]))
+		return uint64(bo.Uint32(hdr[8+i*4:]))
 	}
 	// nfunc, nfiles, textStart, funcnameOffset, cuOffset, filetabOffset,
 	// pctabOffset, pclnOffset.
@@ -362,7 +417,7 @@ func plausibleHeader(data []byte, bo binary.ByteOrder) bool {
 	prev := uint64(8 + 8*ptr - 1)
 	for i := 3; i < 8; i++ {
 		off := word(i)
-		if off <= prev || off >= uint64(len(data)) {
+		if off <= prev || off >= uint64(size) {
 			return false
 		}
 		prev = off
@@ -373,21 +428,23 @@ func plausibleHeader(data []byte, bo binary.ByteOrder) bool {
 // pclntabText returns the textStart field of a Go 1.18+ pclntab header,
 // which is runtime.text for non-PIE binaries (0 in the file for PIE, where
 // it is relocated at run time), or 0.
-func pclntabText(data []byte, bo binary.ByteOrder) uint64 {
-	if len(data) < 8 {
+func pclntabText(g region, bo binary.ByteOrder) uint64 {
+	var hdr [8 + 3*8]byte
+	n := min(int64(len(hdr)), g.size)
+	if g.read(hdr[:n], 0) != nil || n < 8 {
 		return 0
 	}
-	magic := bo.Uint32(data)
-	if magic != 0xfffffff0 && magic != 0xfffffff1 {
+	magic := bo.Uint32(hdr[:])
+	if magic != magic118 && magic != magic120 {
 		return 0
 	}
-	ptr := int(data[7])
+	ptr := int(hdr[7])
 	off := 8 + 2*ptr
 	switch {
-	case ptr == 8 && len(data) >= off+8:
-		return bo.Uint64(data[off:])
-	case ptr == 4 && len(data) >= off+4:
-		return uint64(bo.Uint32(data[off:]))
+	case ptr == 8 && n >= int64(off+8):
+		return bo.Uint64(hdr[off:])
+	case ptr == 4 && n >= int64(off+4):
+		return uint64(bo.Uint32(hdr[off:]))
 	}
 	return 0
 }
@@ -398,16 +455,18 @@ func pclntabText(data []byte, bo binary.ByteOrder) uint64 {
 // the funcnametab slice (pointing funcnameOffset further); text is word 22:
 // pcHeader, six slices (funcnametab, cutab, filetab, pctab, pclntable,
 // ftab), findfunctab, minpc, maxpc, text. It returns 0 when not found (PIE
-// binaries, whose moduledata is relocated at run time).
-func moduledataText(ef *elf.File, pcln []byte, vaddr uint64) uint64 {
+// binaries, whose moduledata is relocated at run time). The writable
+// segments are read in chunks.
+func moduledataText(ef *elf.File, r io.ReaderAt, pcln region, vaddr uint64) uint64 {
 	bo := ef.ByteOrder
-	if len(pcln) < 8 || pcln[7] != 8 {
+	var hdr [8 + 8*8]byte
+	if pcln.size < int64(len(hdr)) || pcln.read(hdr[:], 0) != nil || hdr[7] != 8 {
 		return 0 // 64-bit only
 	}
-	if m := bo.Uint32(pcln); m != 0xfffffff0 && m != 0xfffffff1 || len(pcln) < 8+8*8 {
+	if m := bo.Uint32(hdr[:]); m != magic118 && m != magic120 {
 		return 0
 	}
-	funcnames := vaddr + bo.Uint64(pcln[8+3*8:])
+	funcnames := vaddr + bo.Uint64(hdr[8+3*8:])
 	var want [16]byte
 	bo.PutUint64(want[:], vaddr)
 	bo.PutUint64(want[8:], funcnames)
@@ -415,48 +474,34 @@ func moduledataText(ef *elf.File, pcln []byte, vaddr uint64) uint64 {
 		if p.Type != elf.PT_LOAD || p.Flags&elf.PF_W == 0 || p.Filesz > 1<<30 {
 			continue
 		}
-		data := make([]byte, p.Filesz)
-		if _, err := p.ReadAt(data, 0); err != nil {
-			continue
-		}
-		for off := 0; ; {
-			i := bytes.Index(data[off:], want[:])
-			if i < 0 {
-				break
-			}
-			i += off
-			if i%8 == 0 && i+23*8 <= len(data) {
-				minpc, text := bo.Uint64(data[i+20*8:]), bo.Uint64(data[i+22*8:])
-				if text != 0 && text <= minpc {
-					return text
+		seg := region{r: r, off: int64(p.Off), size: int64(p.Filesz)}
+		var text uint64
+		seg.scan(16<<10, len(want)-1, func(data []byte, at int64) bool {
+			for off := 0; ; {
+				i := bytes.Index(data[off:], want[:])
+				if i < 0 {
+					return true
+				}
+				i += off
+				off = i + 1
+				pos := at + int64(i)
+				if pos%8 != 0 {
+					continue
+				}
+				var w [3 * 8]byte
+				if seg.read(w[:], pos+20*8) != nil {
+					continue
+				}
+				minpc, tx := bo.Uint64(w[0:]), bo.Uint64(w[16:])
+				if tx != 0 && tx <= minpc {
+					text = tx
+					return false
 				}
 			}
-			off = i + 1
+		})
+		if text != 0 {
+			return text
 		}
 	}
 	return 0
-}
-
-func symbolValue(syms []elf.Symbol, name string) (uint64, bool) {
-	for i := range syms {
-		if syms[i].Name == name {
-			return syms[i].Value, true
-		}
-	}
-	return 0, false
-}
-
-// readVaddr reads n bytes at virtual address addr from the PT_LOAD segment
-// holding it.
-func readVaddr(ef *elf.File, addr, n uint64) ([]byte, error) {
-	for _, p := range ef.Progs {
-		if p.Type == elf.PT_LOAD && addr >= p.Vaddr && addr+n <= p.Vaddr+p.Filesz {
-			data := make([]byte, n)
-			if _, err := p.ReadAt(data, int64(addr-p.Vaddr)); err != nil {
-				return nil, err
-			}
-			return data, nil
-		}
-	}
-	return nil, errNoPclntab
 }

@@ -44,7 +44,8 @@ func parseMaps(data []byte) []mapping {
 
 func parseMapsLine(line string) (mapping, bool) {
 	var m mapping
-	f := fieldsN(line, 6)
+	var fs [6]string
+	f := fieldsN(line, fs[:])
 	if len(f) < 5 {
 		return m, false
 	}

@@ -1,10 +1,12 @@
 package symbolize
 
 import (
-	"debug/elf"
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -58,7 +60,7 @@ func TestParseKallsyms(t *testing.T) {
 			t.Errorf("lookup(%#x) = %+v, want %+v", tc.addr, got, tc.want)
 		}
 	}
-	if n := len(kt.syms); n != 6 {
+	if n := kt.len(); n != 6 {
 		t.Errorf("kept %d symbols, want 6", n)
 	}
 }
@@ -113,12 +115,13 @@ func TestFileTableLookup(t *testing.T) {
 	// A PIE-like file: text at file offset 0x1000 loaded at vaddr 0x1000,
 	// data at file offset 0x3000 loaded at vaddr 0x4000.
 	tab := &fileTable{
+		id:      tableIDs.Add(1),
 		buildID: "ab",
-		syms: []elfSym{
+		syms: testIndex([]testSym{
 			{addr: 0x1100, size: 0x20, name: "first"},
 			{addr: 0x1200, size: 0x100, name: "outer"},
 			{addr: 0x1210, size: 0x10, name: "inner"},
-		},
+		}),
 	}
 	tab.loads = append(tab.loads, loadHdr(0x1000, 0x1000, 0x1000), loadHdr(0x3000, 0x4000, 0x100))
 	m := &procMapping{mapping: mapping{start: 0x7000_0000, end: 0x7000_2000, offset: 0x1000, inode: 1, path: "/lib/x.so"}, table: tab}
@@ -207,22 +210,115 @@ func FuzzParseKallsyms(f *testing.F) {
 	f.Add([]byte("0000000000000000 T x\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		kt := parseKallsyms(data)
-		for i := 1; i < len(kt.syms); i++ {
-			if kt.syms[i].addr < kt.syms[i-1].addr {
+		for i := 1; i < kt.len(); i++ {
+			if kt.addr(i) <= kt.addr(i-1) {
 				t.Fatal("not sorted")
 			}
 		}
-		for _, s := range kt.syms {
-			if s.name == "" || s.module == "" {
-				t.Fatalf("bad symbol %+v", s)
+		for i := 0; i < kt.len(); i++ {
+			if kt.name(i) == "" || kt.module(i) == "" {
+				t.Fatalf("bad symbol %d: %q %q", i, kt.name(i), kt.module(i))
 			}
-			if f := kt.lookup(s.addr); f.Function == "" {
-				t.Fatalf("lookup(%#x) found nothing", s.addr)
+			if f := kt.lookup(kt.addr(i)); f.Function != kt.name(i) || f.Module != kt.module(i) {
+				t.Fatalf("lookup(%#x) = %+v", kt.addr(i), f)
 			}
 		}
 	})
 }
 
-func loadHdr(off, vaddr, size uint64) elf.ProgHeader {
-	return elf.ProgHeader{Type: elf.PT_LOAD, Off: off, Vaddr: vaddr, Filesz: size, Memsz: size}
+func loadHdr(off, vaddr, size uint64) load {
+	return load{off: off, vaddr: vaddr, filesz: size}
+}
+
+// TestKallsymsPrefixes checks the names shared between "__pfx_" symbols
+// and their functions, modules listed unsorted, and addresses too far
+// apart for 32-bit offsets.
+func TestKallsymsPrefixes(t *testing.T) {
+	data := `ffffffff81000ff0 T __pfx_schedule
+ffffffff81001000 T schedule
+ffffffff81001ff0 t __pfx_orphan
+ffffffff81002000 t other
+ffffffff81002ff0 t __pfx_
+ffffffffc0002ff0 t __pfx_mod_b	[mod]
+ffffffffc0003000 t mod_b	[mod]
+ffffffffc0000ff0 t __pfx_mod_a	[mod]
+ffffffffc0001000 t mod_a	[other]
+ffffffffc0001100 t __pfx_last	[mod]
+`
+	kt := parseKallsyms([]byte(data))
+	want := []Frame{
+		{Function: "__pfx_schedule", Module: KernelModule, Offset: 0xffffffff81000ff0},
+		{Function: "schedule", Module: KernelModule, Offset: 0xffffffff81001000},
+		{Function: "__pfx_orphan", Module: KernelModule, Offset: 0xffffffff81001ff0},
+		{Function: "other", Module: KernelModule, Offset: 0xffffffff81002000},
+		{Function: "__pfx_", Module: KernelModule, Offset: 0xffffffff81002ff0},
+		{Function: "__pfx_mod_a", Module: "[mod]", Offset: 0xffffffffc0000ff0},
+		{Function: "mod_a", Module: "[other]", Offset: 0xffffffffc0001000},
+		{Function: "__pfx_last", Module: "[mod]", Offset: 0xffffffffc0001100},
+		{Function: "__pfx_mod_b", Module: "[mod]", Offset: 0xffffffffc0002ff0},
+		{Function: "mod_b", Module: "[mod]", Offset: 0xffffffffc0003000},
+	}
+	if kt.len() != len(want)-2 || kt.pad != 0x10 {
+		t.Fatalf("%d symbols, pad %#x, want %d (2 folded), pad 0x10", kt.len(), kt.pad, len(want)-2)
+	}
+	for _, w := range want {
+		for _, a := range []uint64{w.Offset, w.Offset + 4} {
+			if got := kt.lookup(a); got.Function != w.Function || got.Module != w.Module || got.Offset != a {
+				t.Errorf("lookup(%#x) = %+v, want %+v", a, got, w)
+			}
+		}
+	}
+	if got := kt.lookup(0xffffffff81000fef); got.Function != "" {
+		t.Errorf("below the first symbol: %+v", got)
+	}
+	if kt.wide {
+		t.Error("64-bit addresses for a 32-bit span")
+	}
+	wide := parseKallsyms([]byte("0000000000001000 T low\nffffffff81000000 T high\n"))
+	if !wide.wide || wide.lookup(0x1001).Function != "low" || wide.lookup(0xffffffff81000001).Function != "high" {
+		t.Errorf("wide table: %+v %+v", wide.lookup(0x1001), wide.lookup(0xffffffff81000001))
+	}
+}
+
+// TestKallsymsMatchesReference reads this machine's /proc/kallsyms and
+// resolves every symbol's address as a plain parse of the file does.
+func TestKallsymsMatchesReference(t *testing.T) {
+	data, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		t.Skipf("no kallsyms: %v", err)
+	}
+	type ref struct {
+		addr      uint64
+		name, mod string
+	}
+	var refs []ref
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 3 || !strings.Contains("tTwW", f[1]) || len(f[1]) != 1 {
+			continue
+		}
+		a, err := strconv.ParseUint(f[0], 16, 64)
+		if err != nil || a == 0 {
+			continue
+		}
+		mod := KernelModule
+		if len(f) == 4 {
+			mod = f[3]
+		}
+		refs = append(refs, ref{a, f[2], mod})
+	}
+	if len(refs) == 0 {
+		t.Skip("kallsyms addresses hidden (kptr_restrict or not root)")
+	}
+	sort.SliceStable(refs, func(i, j int) bool { return refs[i].addr < refs[j].addr })
+	kt := parseKallsyms(data)
+	for i, r := range refs {
+		if i+1 < len(refs) && refs[i+1].addr == r.addr {
+			continue // the last one listed at an address wins
+		}
+		if got := kt.lookup(r.addr); got.Function != r.name || got.Module != r.mod {
+			t.Fatalf("lookup(%#x) = %+v, want %s %s", r.addr, got, r.name, r.mod)
+		}
+	}
+	t.Logf("%d symbols, %d kept, %d bytes (kallsyms: %d bytes)", len(refs), kt.len(), kt.bytes(), len(data))
 }

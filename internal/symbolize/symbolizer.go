@@ -1,22 +1,30 @@
 package symbolize
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
-	"syscall"
+	"weak"
 )
 
 const (
 	// MaxProcesses bounds the processes a Symbolizer remembers.
 	MaxProcesses = 4096
 	// maxFiles bounds the cache keys of shared symbol tables (each table is
-	// cached under its build id and its file identity). A process keeps the
-	// tables it maps alive while it is remembered, so this only bounds
+	// cached under its build id and its file identity). The cache holds
+	// tables weakly: a table lives while a remembered process maps it, or
+	// while it is one of the recentTables last used, so this only bounds
 	// sharing, not correctness.
 	maxFiles = 1024
+	// recentTables is how many tables no remembered process maps are kept
+	// for the next process that maps their files (short-lived processes
+	// running the same programs).
+	recentTables = 64
 )
 
 // Symbolizer resolves kernel and user addresses. The zero value is not
@@ -27,7 +35,8 @@ type Symbolizer struct {
 	mu     sync.Mutex
 	kernel *kernelTable
 	procs  *lru[uint32, *process]
-	files  *lru[string, *fileTable]
+	files  *lru[string, weak.Pointer[fileTable]]
+	recent *lru[uint64, *fileTable] // by table id
 }
 
 // process is a snapshot of a process's executable mappings, sorted by
@@ -41,12 +50,16 @@ type procMapping struct {
 	table *fileTable // nil when the file could not be read
 }
 
+// mapsBufs holds the buffers /proc/PID/maps is read into.
+var mapsBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // New returns a Symbolizer reading /proc.
 func New() *Symbolizer {
 	return &Symbolizer{
 		procFS: "/proc",
 		procs:  newLRU[uint32, *process](MaxProcesses),
-		files:  newLRU[string, *fileTable](maxFiles),
+		files:  newLRU[string, weak.Pointer[fileTable]](maxFiles),
+		recent: newLRU[uint64, *fileTable](recentTables),
 	}
 }
 
@@ -56,11 +69,12 @@ func New() *Symbolizer {
 func (s *Symbolizer) Kernel(addrs []uint64) []Frame {
 	s.mu.Lock()
 	if s.kernel == nil {
-		data, err := os.ReadFile(s.procFS + "/kallsyms")
-		if err != nil {
-			s.kernel = &kernelTable{restricted: true}
-		} else {
-			s.kernel = parseKallsyms(data)
+		s.kernel = &kernelTable{restricted: true}
+		if f, err := os.Open(s.procFS + "/kallsyms"); err == nil {
+			if kt, err := readKallsyms(f); err == nil {
+				s.kernel = kt
+			}
+			f.Close()
 		}
 	}
 	kt := s.kernel
@@ -95,13 +109,24 @@ func (s *Symbolizer) Forget(pid uint32) {
 
 func (s *Symbolizer) remember(pid uint32) (*process, error) {
 	dir := s.procFS + "/" + strconv.FormatUint(uint64(pid), 10)
-	data, err := os.ReadFile(dir + "/maps")
+	buf := mapsBufs.Get().(*bytes.Buffer)
+	defer func() { mapsBufs.Put(buf) }()
+	buf.Reset()
+	f, err := os.Open(dir + "/maps")
+	if err == nil {
+		_, err = buf.ReadFrom(f)
+		f.Close()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("reading maps of pid %d: %w", pid, err)
 	}
-	maps := parseMaps(data)
+	maps := parseMaps(buf.Bytes())
+	if buf.Cap() > 1<<20 {
+		buf = new(bytes.Buffer) // not kept: a process with huge maps
+	}
 	p := &process{maps: make([]procMapping, len(maps))}
 	for i, m := range maps {
+		m.path = strings.Clone(m.path) // not the whole maps file
 		p.maps[i].mapping = m
 		if !m.anonymous() {
 			p.maps[i].table = s.table(dir, &m)
@@ -117,59 +142,82 @@ func (s *Symbolizer) remember(pid uint32) (*process, error) {
 // table returns the symbol table of a mapped file, from the cache or read
 // through /proc/PID/map_files (works for deleted files) or /proc/PID/root
 // (the process's mount namespace). It returns nil when neither is readable.
+// The table keeps the file open (see source) for the reads its lookups do.
 func (s *Symbolizer) table(dir string, m *mapping) *fileTable {
 	root := dir + "/root"
-	f, err := os.Open(dir + "/map_files/" + strconv.FormatUint(m.start, 16) + "-" + strconv.FormatUint(m.end, 16))
+	mapFile := dir + "/map_files/" + strconv.FormatUint(m.start, 16) + "-" + strconv.FormatUint(m.end, 16)
+	paths := []string{mapFile, root + m.path}
+	f, err := os.Open(mapFile)
 	if err != nil {
+		paths = paths[1:]
 		if f, err = os.Open(root + m.path); err != nil {
 			return nil
 		}
 	}
-	defer f.Close()
 	var statKey string
-	if fi, err := f.Stat(); err == nil {
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-			statKey = fmt.Sprintf("st:%d:%d:%d:%d", st.Dev, st.Ino, fi.ModTime().UnixNano(), fi.Size())
-		}
+	if id, ok := statID(f); ok {
+		statKey = fmt.Sprintf("st:%d:%d:%d:%d", id.dev, id.ino, id.mtime, id.size)
 	}
 	if statKey != "" {
-		s.mu.Lock()
-		t, ok := s.files.get(statKey)
-		s.mu.Unlock()
-		if ok {
+		if t := s.cached(statKey); t != nil {
+			f.Close()
 			return t
 		}
 	}
 	// Loading outside the lock: two goroutines may load the same file
-	// once each; the second result replaces the first in the cache.
-	t, err := loadFileSafe(f, root)
+	// once each; the first one cached is kept.
+	src := openFiles.newSource(f, paths...)
+	t, err := loadFileSafe(src, f.Name(), root)
 	if err != nil && t == nil {
+		src.close()
 		return nil // not ELF or unreadable: Module+offset frames
+	}
+	t.own(src)
+	if t.buildID != "" {
+		if shared := s.cached("b:" + t.buildID); shared != nil {
+			t.close()
+			t = shared
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	wp := weak.Make(t)
 	if t.buildID != "" {
-		if shared, ok := s.files.get("b:" + t.buildID); ok {
-			t = shared
-		} else {
-			s.files.put("b:"+t.buildID, t)
-		}
+		s.files.put("b:"+t.buildID, wp)
 	}
 	if statKey != "" {
-		s.files.put(statKey, t)
+		s.files.put(statKey, wp)
 	}
+	s.recent.put(t.id, t)
+	return t
+}
+
+// cached returns the live table cached under key, or nil.
+func (s *Symbolizer) cached(key string) *fileTable {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	wp, ok := s.files.get(key)
+	if !ok {
+		return nil
+	}
+	t := wp.Value()
+	if t == nil {
+		s.files.remove(key)
+		return nil
+	}
+	s.recent.put(t.id, t)
 	return t
 }
 
 // loadFileSafe is loadFile that turns a panic of the ELF or pclntab
 // readers on a malformed file into an error.
-func loadFileSafe(f *os.File, root string) (t *fileTable, err error) {
+func loadFileSafe(r io.ReaderAt, name, root string) (t *fileTable, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			t, err = nil, fmt.Errorf("reading %s: %v", f.Name(), r)
+			t, err = nil, fmt.Errorf("reading %s: %v", name, r)
 		}
 	}()
-	return loadFile(f, root)
+	return loadFile(r, root)
 }
 
 // User symbolizes addresses of process pid. The first call for a pid

@@ -287,33 +287,61 @@ func dropSectionHeaders(t *testing.T, from, to string) {
 }
 
 func TestSharedTables(t *testing.T) {
-	sleep := needTool(t, "sleep")
 	s := New()
-	var tables []*fileTable
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := map[string][]*fileTable{}
 	for range 2 {
-		cmd := exec.Command(sleep, "60")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		waitForLibc(t, cmd.Process.Pid)
+		cmd := startSleeper(t)
 		p, err := s.remember(uint32(cmd.Process.Pid))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, m := range p.maps {
-			if strings.Contains(m.path, "libc.so") {
-				tables = append(tables, m.table)
+			if m.path == exe || strings.Contains(m.path, "libc.so") {
+				tables[m.path] = append(tables[m.path], m.table)
 			}
 		}
 	}
-	if len(tables) != 2 || tables[0] == nil || tables[0] != tables[1] {
-		t.Fatalf("libc tables not shared: %p", tables)
+	if len(tables[exe]) == 0 {
+		t.Fatalf("%s not mapped", exe)
+	}
+	for path, ts := range tables {
+		if len(ts) != 2 || ts[0] == nil || ts[0] != ts[1] {
+			t.Errorf("%s tables not shared: %p", path, ts)
+		}
 	}
 	s.Forget(uint32(0))
 	if s.procs.len() != 2 {
 		t.Errorf("remembered %d processes, want 2", s.procs.len())
 	}
+}
+
+// sleeperEnv makes the test binary sleep instead of testing (TestMain):
+// a process mapping the test binary, here and in the test VM.
+const sleeperEnv = "KSCOPE_SYMBOLIZE_SLEEPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(sleeperEnv) != "" {
+		time.Sleep(time.Minute)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// startSleeper runs the test binary as a sleeping process, killed at the
+// end of the test.
+func startSleeper(t testing.TB) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), sleeperEnv+"=1")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return cmd
 }
 
 // waitForLibc waits until the dynamic loader of pid has mapped libc.

@@ -41,6 +41,11 @@ func (c *Capture) Emit(ev event.Event) {
 	case *event.Signal:
 		v := *e
 		cp = &v
+	case *event.HTTP:
+		v := *e
+		cp = &v
+	case interface{ Clone() event.Event }:
+		cp = e.Clone()
 	default:
 		panic("testutil: unknown event type")
 	}

@@ -8,9 +8,11 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -37,6 +39,11 @@ type Options struct {
 	OffCPU      bool     // also account the time tasks spend blocked
 	PIDs        []uint32 // processes (tgid) to profile; empty: all
 	IncludeIdle bool     // count samples of the idle task (pid 0)
+	// OnNewProcess, when set, is called from a goroutine of the profiler
+	// with each process the first time it is sampled (again after an exec
+	// or with a reused pid), while it runs: the moment to read its memory
+	// map for symbolization. It must not block for long.
+	OnNewProcess func(pid uint32, comm string)
 }
 
 // Sample is one aggregate: a process and comm with one user stack and one
@@ -68,6 +75,7 @@ const (
 	cKstackENOMEM
 	cKstackOther
 	cSwitches
+	cNewProcLost
 	cMax = 16
 )
 
@@ -97,6 +105,7 @@ var lostReasons = []struct {
 	{cKstackEEXIST, "kernel_stack_collision"},
 	{cKstackENOMEM, "kernel_stack_map_full"},
 	{cKstackOther, "kernel_stack_other"},
+	{cNewProcLost, "new_process_ring_full"},
 }
 
 var (
@@ -125,6 +134,8 @@ type Profiler struct {
 	event     string     // the perf event sampled: "cycles" or "cpu-clock"
 	perfFDs   []int
 	links     []link.Link
+	procs     *ringbuf.Reader // new processes, with OnNewProcess
+	procsDone chan struct{}
 	closed    bool
 	closeOnce sync.Once
 	closeErr  error
@@ -213,6 +224,14 @@ func (p *Profiler) Start(_ context.Context, _ event.Sink) error {
 			return fmt.Errorf("selecting pid %d: %w", pid, err)
 		}
 	}
+	if p.opts.OnNewProcess != nil {
+		r, err := ringbuf.NewReader(coll.Maps[profileMapNewProcs])
+		if err != nil {
+			return fmt.Errorf("reading new processes: %w", err)
+		}
+		p.procs, p.procsDone = r, make(chan struct{})
+		go p.readProcs(r, p.opts.OnNewProcess)
+	}
 	if offProg != "" {
 		var l link.Link
 		if offProg == profileProgSchedSwitch {
@@ -226,6 +245,26 @@ func (p *Profiler) Start(_ context.Context, _ event.Sink) error {
 		p.links = append(p.links, l)
 	}
 	return p.attachPerf(coll.Programs[profileProgOnCpu])
+}
+
+// readProcs hands every announced process to fn until the reader closes.
+func (p *Profiler) readProcs(r *ringbuf.Reader, fn func(uint32, string)) {
+	defer close(p.procsDone)
+	var rec ringbuf.Record
+	for {
+		if err := r.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				return
+			}
+			continue
+		}
+		var k profileProcKey
+		if len(rec.RawSample) < int(unsafe.Sizeof(k)) {
+			continue
+		}
+		k = *(*profileProcKey)(unsafe.Pointer(&rec.RawSample[0]))
+		fn(k.Pid, commString(k.Comm[:]))
+	}
 }
 
 // attachPerf opens a perf event per online CPU and attaches prog to each.
@@ -410,6 +449,50 @@ func (p *Profiler) Read(reset bool) ([]Sample, error) {
 			}
 		}
 	}
+	// Tasks blocked right now: the time so far counts, so a long wait shows
+	// in the reads it spans, not all in the one after it ends. With reset,
+	// the counted part is consumed by moving the wait's start to now.
+	if m := coll.Maps[profileMapStarts]; m != nil {
+		var (
+			tid uint32
+			b   profileBlocked
+			ts  unix.Timespec
+		)
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
+			now := uint64(ts.Nano()) // bpf_ktime_get_ns's clock
+			type wait struct {
+				tid uint32
+				b   profileBlocked
+			}
+			var waits []wait
+			it := m.Iterate()
+			for it.Next(&tid, &b) {
+				waits = append(waits, wait{tid, b})
+			}
+			for _, w := range waits {
+				if w.b.Ts >= now {
+					continue
+				}
+				if reset {
+					nb := w.b
+					nb.Ts = now
+					// The task woke meanwhile: its switch-in counted it all.
+					if m.Update(w.tid, nb, ebpf.UpdateExist) != nil {
+						continue
+					}
+				}
+				s := agg[w.b.Key]
+				if s == nil {
+					s = &Sample{PID: w.b.Key.Pid, Comm: commString(w.b.Key.Comm[:])}
+					s.User, _ = users.get(w.b.Key.Ustack)
+					s.Kernel, _ = kernels.get(w.b.Key.Kstack)
+					agg[w.b.Key] = s
+					order = append(order, w.b.Key)
+				}
+				s.OffCPUNanos += now - w.b.Ts
+			}
+		}
+	}
 	out := make([]Sample, 0, len(order))
 	for _, k := range order {
 		out = append(out, *agg[k])
@@ -537,8 +620,48 @@ func (p *Profiler) Close() error {
 		for _, fd := range p.perfFDs {
 			errs = append(errs, unix.Close(fd))
 		}
+		if p.procs != nil {
+			errs = append(errs, p.procs.Close())
+			<-p.procsDone
+		}
 		errs = append(errs, p.Tracer.Close())
 		p.closeErr = errors.Join(errs...)
 	})
 	return p.closeErr
+}
+
+// PIDs returns the processes with samples counted since the last Read
+// with reset, reading only the maps' keys: cheap enough to call often, so
+// that a process can be remembered for symbolization before it exits.
+func (p *Profiler) PIDs() ([]uint32, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	coll := p.Collection()
+	if coll == nil || p.closed {
+		return nil, errors.New("profiler not started")
+	}
+	seen := map[uint32]bool{}
+	var out []uint32
+	for _, name := range []string{profileMapOncpu, profileMapOffcpu} {
+		m := coll.Maps[name]
+		if m == nil {
+			continue
+		}
+		var prev any // nil: the first key
+		for {
+			var k profileSampleKey
+			if err := m.NextKey(prev, &k); err != nil {
+				if errors.Is(err, ebpf.ErrKeyNotExist) {
+					break
+				}
+				return out, fmt.Errorf("listing %s: %w", name, err)
+			}
+			if !seen[k.Pid] {
+				seen[k.Pid] = true
+				out = append(out, k.Pid)
+			}
+			prev = k
+		}
+	}
+	return out, nil
 }

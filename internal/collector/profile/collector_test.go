@@ -6,10 +6,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/symbolize"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -359,5 +362,86 @@ func TestOptionsValidated(t *testing.T) {
 		if _, err := NewProfiler(collector.Config{}, Options{Hz: hz}); err == nil {
 			t.Errorf("Hz %d accepted", hz)
 		}
+	}
+}
+
+// A process that exits before the counts are read still symbolizes: it was
+// announced, and remembered, at its first sample.
+func TestNewProcessSymbolizesAfterExit(t *testing.T) {
+	sym := symbolize.New()
+	var mu sync.Mutex
+	announced := map[uint32]string{}
+	// Reading the symbols of a process takes a moment (longer under
+	// emulation): it lingers 300 ms before it exits.
+	w := startHelper(t, "spin:300:300")
+	p := start(t, Options{Hz: 99, OnNewProcess: func(pid uint32, comm string) {
+		sym.Remember(pid)
+		mu.Lock()
+		announced[pid] = comm
+		mu.Unlock()
+	}})
+	w.run(t) // it has exited when run returns
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	comm, ok := announced[w.pid]
+	mu.Unlock()
+	if !ok {
+		t.Fatalf("pid %d was never announced", w.pid)
+	}
+	ss := ofPID(read(t, p, false), w.pid)
+	if len(ss) == 0 || ss[0].Comm != comm {
+		t.Fatalf("%d samples of pid %d; announced as %q", len(ss), w.pid, comm)
+	}
+	prof := Build(sym, ss, 99, false, time.Now(), time.Second)
+	// Every user frame of the exited process is named, and hotLoop leads.
+	var named, unnamed, hot int64
+	for _, s := range prof.Samples {
+		for i, f := range s.Stack {
+			if f.Kernel || f.Module == "[vdso]" {
+				continue
+			}
+			if f.Function == "" {
+				unnamed += s.Values[0]
+				t.Logf("unnamed user frame %d of a %d-sample stack: %s", i, s.Values[0], f.Name())
+				break
+			}
+			if i == 0 && strings.HasSuffix(f.Function, ".hotLoop") {
+				hot += s.Values[0]
+			}
+		}
+		named += s.Values[0]
+	}
+	if unnamed > 0 || named == 0 || hot*2 < named {
+		t.Errorf("exited process: %d samples with an unnamed user frame, %d with hotLoop as the leaf, of %d", unnamed, hot, named)
+	}
+}
+
+// A wait in progress counts when read: a task blocked for the whole read
+// interval shows its time then, and a reset read consumes it.
+func TestOffCPUInProgress(t *testing.T) {
+	w := startHelper(t, "sleep:1:3000")
+	p := start(t, Options{Hz: 99, OffCPU: true, PIDs: []uint32{w.pid}})
+	if _, err := w.stdin.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	sleeping := func(ss []Sample) (ns uint64) {
+		sleeps := kallsymsFuncs(t, "do_nanosleep")
+		for _, s := range ss {
+			for _, a := range s.Kernel {
+				if inAny(sleeps, a) {
+					ns += s.OffCPUNanos
+					break
+				}
+			}
+		}
+		return ns
+	}
+	time.Sleep(time.Second)
+	first := sleeping(ofPID(read(t, p, true), w.pid))
+	time.Sleep(time.Second)
+	second := sleeping(ofPID(read(t, p, true), w.pid))
+	t.Logf("asleep for 3 s: %.3f s in the first read, %.3f s in the second", float64(first)/1e9, float64(second)/1e9)
+	if first < 700_000_000 || first > 1_600_000_000 || second < 700_000_000 || second > 1_600_000_000 {
+		t.Errorf("in-progress sleep: %d ns then %d ns, want about 1 s in each read", first, second)
 	}
 }

@@ -88,6 +88,9 @@ func runHelper(mode string) int {
 		for cpuTime() < end {
 			sink += hotLoop(1 << 22)
 		}
+		if len(f) > 2 { // linger before exiting
+			time.Sleep(time.Duration(arg(2)) * time.Millisecond)
+		}
 	case "mixed":
 		end := cpuTime() + time.Duration(arg(1))*time.Millisecond
 		for i := 0; cpuTime() < end; i++ {

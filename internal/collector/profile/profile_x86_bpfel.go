@@ -19,6 +19,14 @@ type profileBlocked struct {
 	Key profileSampleKey
 }
 
+type profileProcKey struct {
+	_     structs.HostLayout
+	Pid   uint32
+	Pad   uint32
+	Start uint64
+	Comm  [16]uint8
+}
+
 type profileSampleKey struct {
 	_      structs.HostLayout
 	Pid    uint32
@@ -35,9 +43,11 @@ const (
 	profileMapCounters        = "counters"
 	profileMapEvents          = "events"
 	profileMapKernelStacks    = "kernel_stacks"
+	profileMapNewProcs        = "new_procs"
 	profileMapOffcpu          = "offcpu"
 	profileMapOncpu           = "oncpu"
 	profileMapPids            = "pids"
+	profileMapProcs           = "procs"
 	profileMapStarts          = "starts"
 	profileMapStats           = "stats"
 	profileMapUserStacks      = "user_stacks"
@@ -52,6 +62,7 @@ const (
 	profileVarFilterUidOn     = "filter_uid_on"
 	profileVarIncludeIdle     = "include_idle"
 	profileVarPidsOn          = "pids_on"
+	profileVarUnusedProcKey   = "unused_proc_key"
 	profileVarUnusedSampleKey = "unused_sample_key"
 	profileVarWakeupBytes     = "wakeup_bytes"
 )
@@ -110,9 +121,11 @@ type profileMapSpecs struct {
 	Counters     *ebpf.MapSpec `ebpf:"counters"`
 	Events       *ebpf.MapSpec `ebpf:"events"`
 	KernelStacks *ebpf.MapSpec `ebpf:"kernel_stacks"`
+	NewProcs     *ebpf.MapSpec `ebpf:"new_procs"`
 	Offcpu       *ebpf.MapSpec `ebpf:"offcpu"`
 	Oncpu        *ebpf.MapSpec `ebpf:"oncpu"`
 	Pids         *ebpf.MapSpec `ebpf:"pids"`
+	Procs        *ebpf.MapSpec `ebpf:"procs"`
 	Starts       *ebpf.MapSpec `ebpf:"starts"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
 	UserStacks   *ebpf.MapSpec `ebpf:"user_stacks"`
@@ -130,6 +143,7 @@ type profileVariableSpecs struct {
 	FilterUidOn     *ebpf.VariableSpec `ebpf:"filter_uid_on"`
 	IncludeIdle     *ebpf.VariableSpec `ebpf:"include_idle"`
 	PidsOn          *ebpf.VariableSpec `ebpf:"pids_on"`
+	UnusedProcKey   *ebpf.VariableSpec `ebpf:"unused_proc_key"`
 	UnusedSampleKey *ebpf.VariableSpec `ebpf:"unused_sample_key"`
 	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
@@ -157,9 +171,11 @@ type profileMaps struct {
 	Counters     *ebpf.Map `ebpf:"counters"`
 	Events       *ebpf.Map `ebpf:"events"`
 	KernelStacks *ebpf.Map `ebpf:"kernel_stacks"`
+	NewProcs     *ebpf.Map `ebpf:"new_procs"`
 	Offcpu       *ebpf.Map `ebpf:"offcpu"`
 	Oncpu        *ebpf.Map `ebpf:"oncpu"`
 	Pids         *ebpf.Map `ebpf:"pids"`
+	Procs        *ebpf.Map `ebpf:"procs"`
 	Starts       *ebpf.Map `ebpf:"starts"`
 	Stats        *ebpf.Map `ebpf:"stats"`
 	UserStacks   *ebpf.Map `ebpf:"user_stacks"`
@@ -170,9 +186,11 @@ func (m *profileMaps) Close() error {
 		m.Counters,
 		m.Events,
 		m.KernelStacks,
+		m.NewProcs,
 		m.Offcpu,
 		m.Oncpu,
 		m.Pids,
+		m.Procs,
 		m.Starts,
 		m.Stats,
 		m.UserStacks,
@@ -191,6 +209,7 @@ type profileVariables struct {
 	FilterUidOn     *ebpf.Variable `ebpf:"filter_uid_on"`
 	IncludeIdle     *ebpf.Variable `ebpf:"include_idle"`
 	PidsOn          *ebpf.Variable `ebpf:"pids_on"`
+	UnusedProcKey   *ebpf.Variable `ebpf:"unused_proc_key"`
 	UnusedSampleKey *ebpf.Variable `ebpf:"unused_sample_key"`
 	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }

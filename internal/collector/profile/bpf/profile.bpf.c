@@ -14,6 +14,11 @@
  *
  * Nothing is lost silently: a full count map, a full stack map and every
  * failure to take a stack are counted by reason in `counters`.
+ *
+ * The first sample of a process (by pid, start time and comm, so a reused
+ * pid or an exec counts as new) is announced in `new_procs`, so user space
+ * can read its memory map while it lives: a process that exits before the
+ * counts are read still symbolizes.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -57,6 +62,7 @@ enum counter {
 	C_KSTACK_ENOMEM = 12,
 	C_KSTACK_OTHER = 13,
 	C_SWITCHES = 14,     /* blocking switch-outs recorded */
+	C_NEW_PROC_LOST = 15, /* new-process announcement dropped: ring full */
 	C_MAX = 16,
 };
 
@@ -74,8 +80,30 @@ struct blocked {
 	struct sample_key key;
 };
 
+/* A process as announced: the key of `procs` and the record of `new_procs`. */
+struct proc_key {
+	__u32 pid;
+	__u32 _pad;
+	__u64 start; /* the process's start time, ns since boot */
+	__u8 comm[TASK_COMM_LEN];
+};
+
+/* Processes announced already; LRU, so the table never fills. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct proc_key);
+	__type(value, __u8);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 << 10);
+} new_procs SEC(".maps");
+
 /* Force BTF for bpf2go -type. */
 const struct sample_key *unused_sample_key __attribute__((unused));
+const struct proc_key *unused_proc_key __attribute__((unused));
 
 /* Set from Go before load. */
 const volatile __u8 pids_on = 0;     /* only processes in `pids` */
@@ -194,6 +222,21 @@ static __always_inline void add(void *map, struct sample_key *key, __u64 v, __u3
 	}
 }
 
+/* Announces task's process the first time it is seen. */
+static __always_inline void announce(struct task_struct *task, __u32 tgid, __u8 *comm)
+{
+	struct proc_key k = { .pid = tgid };
+	__u8 one = 1;
+
+	k.start = BPF_CORE_READ(task, group_leader, start_time);
+	__builtin_memcpy(k.comm, comm, TASK_COMM_LEN);
+	if (bpf_map_lookup_elem(&procs, &k))
+		return;
+	bpf_map_update_elem(&procs, &k, &one, BPF_ANY);
+	if (bpf_ringbuf_output(&new_procs, &k, sizeof(k), 0))
+		inc(C_NEW_PROC_LOST);
+}
+
 /* --- on-CPU ------------------------------------------------------------ */
 
 SEC("perf_event")
@@ -222,6 +265,8 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 	else
 		key.ustack = stack_id(ctx, &user_stacks, BPF_F_USER_STACK, C_USTACK_EFAULT);
 	key.kstack = user ? -1 : stack_id(ctx, &kernel_stacks, 0, C_KSTACK_EFAULT);
+	if (key.ustack >= 0)
+		announce(task, tgid, key.comm);
 	inc(C_SAMPLES);
 	add(&oncpu, &key, 1, C_COUNTS_FULL);
 	return 0;
@@ -250,6 +295,8 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, __u3
 	else
 		b.key.ustack = stack_id(ctx, &user_stacks, BPF_F_USER_STACK, C_USTACK_EFAULT);
 	b.key.kstack = stack_id(ctx, &kernel_stacks, 0, C_KSTACK_EFAULT);
+	if (b.key.ustack >= 0)
+		announce(prev, tgid, b.key.comm);
 	inc(C_SWITCHES);
 	if (bpf_map_update_elem(&starts, &tid, &b, BPF_ANY)) {
 		inc(C_START_FULL);

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/profile"
+)
+
+// phasesGo burns CPU in phaseOne until SIGUSR1, then in phaseTwo until
+// SIGUSR2, then exits.
+const phasesGo = `package main
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+//go:noinline
+func phaseOne(n int) int {
+	s := 0
+	for i := 0; i < n; i++ {
+		s += i * i % 7
+	}
+	return s
+}
+
+//go:noinline
+func phaseTwo(n int) int {
+	s := 0
+	for i := 0; i < n; i++ {
+		s += i * i % 11
+	}
+	return s
+}
+
+func main() {
+	c := make(chan os.Signal, 2)
+	signal.Notify(c, syscall.SIGUSR1, syscall.SIGUSR2)
+	s := 0
+	for phase := 1; phase <= 2; {
+		select {
+		case <-c:
+			phase++
+		default:
+		}
+		if phase == 1 {
+			s += phaseOne(1 << 20)
+		} else if phase == 2 {
+			s += phaseTwo(1 << 20)
+		}
+	}
+	println(s)
+}
+`
+
+func TestAgentProfiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kscope.yaml")
+	os.WriteFile(cfg, []byte("collectors:\n  profile: {hz: 99, window: 1s}\n"), 0o600)
+	data := filepath.Join(dir, "data")
+	a := startAgent(t, data, "--config", cfg, "--collectors", "profile")
+
+	w := startWorkload(t, "phases", func(dir, bin string) *exec.Cmd {
+		src := filepath.Join(dir, "main.go")
+		os.WriteFile(src, []byte(phasesGo), 0o600)
+		c := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, src)
+		c.Env = append(os.Environ(), "GO111MODULE=off", "GOFLAGS=")
+		return c
+	})
+	pid := strconv.Itoa(w.Process.Pid)
+	t0 := time.Now()
+	time.Sleep(3 * time.Second)
+	w.Process.Signal(syscall.SIGUSR1)
+	t1 := time.Now()
+	time.Sleep(3 * time.Second)
+	w.Process.Signal(syscall.SIGUSR2)
+	w.Wait() // it exits: its stacks must still be named
+	t2 := time.Now()
+	time.Sleep(1500 * time.Millisecond) // the last window is stored
+
+	// Windows are taken whole: keep a window's margin from the switch.
+	one := url.Values{"pid": {pid}, "since": {unix(t0)}, "until": {unix(t1.Add(-1100 * time.Millisecond))}}
+	two := url.Values{"pid": {pid}, "since": {unix(t1.Add(1100 * time.Millisecond))}, "until": {unix(t2)}}
+
+	// folded: phaseOne holds the first range.
+	folded := profileGet(t, a.url, one, "format", "folded")
+	stacks, err := profile.ParseFolded(strings.NewReader(folded))
+	if err != nil {
+		t.Fatalf("folded: %v\n%s", err, folded)
+	}
+	if share := leafShare(stacks, "main.phaseOne"); share < 0.8 {
+		t.Errorf("main.phaseOne has %.0f%% of pid %s's CPU in the first range, want at least 80%%:\n%s", 100*share, pid, lastLines(folded, 20))
+	}
+	for _, s := range stacks {
+		if s.Frames[0] != "phases" {
+			t.Errorf("pid=%s returned a stack of %q: %v", pid, s.Frames[0], s.Frames)
+		}
+	}
+
+	// pprof: go tool pprof reads it and names the function.
+	pb := filepath.Join(dir, "two.pb.gz")
+	os.WriteFile(pb, []byte(profileGet(t, a.url, two, "format", "pprof")), 0o600)
+	if share := topShare(t, pb, "main.phaseTwo"); share < 80 {
+		t.Errorf("main.phaseTwo has %.1f%% of the second range, want at least 80%%", share)
+	}
+
+	// flamegraph: an HTML page that names it.
+	if page := profileGet(t, a.url, two, "format", "flamegraph"); !strings.Contains(page, "main.phaseTwo") || !strings.HasPrefix(page, "<!DOCTYPE html>") {
+		t.Errorf("flamegraph page does not name main.phaseTwo:\n%.300s", page)
+	}
+
+	// A diff of the second range against the first, selected by comm.
+	diff := url.Values{"comm": {"phases"}, "since": two["since"], "until": two["until"],
+		"base_since": one["since"], "base_until": one["until"], "format": {"json"}}
+	var res struct {
+		Status string
+		Data   struct {
+			Type      string
+			Unit      string
+			Total     int64
+			BaseTotal int64 `json:"base_total"`
+			Root      jsonNode
+		}
+	}
+	if err := json.Unmarshal([]byte(profileGet(t, a.url, diff)), &res); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Data
+	if res.Status != "success" || d.Type != "cpu" || d.Unit != "nanoseconds" || d.Total <= 0 || d.BaseTotal <= 0 || d.Root.Value != d.Total || d.Root.Base != d.BaseTotal {
+		t.Errorf("diff: status %s, type %s, unit %s, total %d, base_total %d, root %d/%d", res.Status, d.Type, d.Unit, d.Total, d.BaseTotal, d.Root.Value, d.Root.Base)
+	}
+	p1, p2 := d.Root.sum("main.phaseOne"), d.Root.sum("main.phaseTwo")
+	if p2[0] < d.Total*8/10 || p2[1] != 0 {
+		t.Errorf("main.phaseTwo: %d in the range (total %d), %d in the base (want 0)", p2[0], d.Total, p2[1])
+	}
+	if p1[1] < d.BaseTotal*8/10 || p1[0] > d.Total/10 {
+		t.Errorf("main.phaseOne: %d in the base (total %d), %d in the range (want little)", p1[1], d.BaseTotal, p1[0])
+	}
+	diff.Set("format", "folded")
+	for _, line := range strings.Split(strings.TrimSpace(profileGet(t, a.url, diff)), "\n") {
+		if f := strings.Fields(line); len(f) < 3 {
+			t.Errorf("diff folded line %q: want stack base value", line)
+		}
+	}
+
+	// Bad input gets Prometheus-shaped errors.
+	for _, q := range []url.Values{
+		{"pid": {"abc"}},
+		{"format": {"gif"}},
+		{"type": {"heap"}},
+		{"since": {"yesterday"}},
+		{"since": {"1m"}, "until": {"2m"}},
+		{"base_since": {"10m"}},
+		{"base_since": {"10m"}, "base_until": {"5m"}, "format": {"pprof"}},
+	} {
+		resp, err := http.Get(a.url + "/api/v1/profile?" + q.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(body), `"errorType":"bad_data"`) {
+			t.Errorf("%s: %d %s, want 400 bad_data", q.Encode(), resp.StatusCode, body)
+		}
+	}
+
+	// The windows outlive the agent.
+	m := scrape(t, a.url)
+	if m["kscope_self_profile_windows_stored_total{}"] < 5 || m["kscope_self_profile_stored_bytes_total{}"] <= 0 {
+		t.Errorf("profile store counters: %v windows, %v bytes", m["kscope_self_profile_windows_stored_total{}"], m["kscope_self_profile_stored_bytes_total{}"])
+	}
+	a.stop(t)
+	b := startAgent(t, data, "--config", cfg, "--collectors", "profile")
+	if again := profileGet(t, b.url, one, "format", "folded"); again != folded {
+		t.Errorf("after a restart the first range reads\n%s\nnot\n%s", lastLines(again, 10), lastLines(folded, 10))
+	}
+}
+
+func unix(t time.Time) string { return strconv.FormatFloat(float64(t.UnixNano())/1e9, 'f', 3, 64) }
+
+// profileGet fetches /api/v1/profile with q and extra key, value pairs.
+func profileGet(t *testing.T, base string, q url.Values, kv ...string) string {
+	t.Helper()
+	v := url.Values{}
+	for k, x := range q {
+		v[k] = x
+	}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	resp, err := http.Get(base + "/api/v1/profile?" + v.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("/api/v1/profile?%s: %s\n%s", v.Encode(), resp.Status, body)
+	}
+	return string(body)
+}
+
+// leafShare is the share of the stacks' total whose leaf is fn.
+func leafShare(stacks []profile.Folded, fn string) float64 {
+	var all, hit int64
+	for _, s := range stacks {
+		all += s.Value
+		if s.Frames[len(s.Frames)-1] == fn {
+			hit += s.Value
+		}
+	}
+	if all == 0 {
+		return 0
+	}
+	return float64(hit) / float64(all)
+}
+
+type jsonNode struct {
+	Name     string
+	Value    int64
+	Base     int64
+	Children []jsonNode
+}
+
+// sum adds up value and base of the nodes named fn that are leaves.
+func (n jsonNode) sum(fn string) [2]int64 {
+	var out [2]int64
+	if n.Name == fn {
+		self := [2]int64{n.Value, n.Base}
+		for _, c := range n.Children {
+			self[0] -= c.Value
+			self[1] -= c.Base
+		}
+		out = self
+	}
+	for _, c := range n.Children {
+		s := c.sum(fn)
+		out[0] += s[0]
+		out[1] += s[1]
+	}
+	return out
+}

@@ -1,0 +1,260 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kscope/kscope/internal/api"
+	"github.com/kscope/kscope/internal/doctor"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/output"
+	"github.com/kscope/kscope/internal/version"
+)
+
+// Live fan-out limits: each subscriber has a buffer of liveBuffer events;
+// when it is full, events are dropped for that subscriber alone and
+// counted. At most liveSubscribers streams are open at once.
+const (
+	liveBuffer      = 1024
+	liveSubscribers = 64
+)
+
+// live hands every event the agent ingests to the subscribers of
+// /api/v1/events/stream whose filter matches it. Publishing never blocks
+// a collector: a slow subscriber loses events, counted. With no
+// subscriber, an event costs one atomic load.
+type live struct {
+	n      atomic.Int32
+	mu     sync.Mutex
+	subs   map[*liveSub]struct{}
+	buf    []byte
+	lower  []byte
+	closed bool
+}
+
+type liveSub struct {
+	l       *live
+	f       api.LiveFilter
+	text    []byte // f.Text, lower case
+	ch      chan []byte
+	dropped atomic.Uint64
+	once    sync.Once
+}
+
+func newLive() *live { return &live{subs: map[*liveSub]struct{}{}} }
+
+// Subscribe implements api.Live.
+func (l *live) Subscribe(f api.LiveFilter) (api.LiveSubscription, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || len(l.subs) >= liveSubscribers {
+		return nil, api.ErrTooManySubscribers
+	}
+	s := &liveSub{l: l, f: f, text: []byte(strings.ToLower(f.Text)), ch: make(chan []byte, liveBuffer)}
+	l.subs[s] = struct{}{}
+	l.n.Add(1)
+	return s, nil
+}
+
+func (s *liveSub) Events() <-chan []byte { return s.ch }
+func (s *liveSub) Dropped() uint64       { return s.dropped.Load() }
+
+// Close unsubscribes; the channel is closed.
+func (s *liveSub) Close() {
+	s.l.mu.Lock()
+	defer s.l.mu.Unlock()
+	if _, ok := s.l.subs[s]; ok {
+		delete(s.l.subs, s)
+		s.l.n.Add(-1)
+		close(s.ch)
+	}
+}
+
+// close ends every stream (their channels close) and refuses new ones:
+// the HTTP server is shutting down.
+func (l *live) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	for s := range l.subs {
+		delete(l.subs, s)
+		close(s.ch)
+	}
+	l.n.Store(0)
+}
+
+// publish offers ev to every subscriber. The event is encoded once, only
+// if some subscriber's header filter matches.
+func (l *live) publish(ev event.Event) {
+	if l.n.Load() == 0 {
+		return
+	}
+	h := ev.Hdr()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var data, lower []byte
+	for s := range l.subs {
+		if s.f.Type != "" && s.f.Type != h.Type || s.f.PID != 0 && s.f.PID != h.PID || s.f.Comm != "" && s.f.Comm != h.Comm {
+			continue
+		}
+		if data == nil {
+			l.buf = output.AppendJSON(l.buf[:0], ev)
+			data = bytes.Clone(l.buf)
+		}
+		if len(s.text) > 0 {
+			if lower == nil {
+				l.lower = appendLower(l.lower[:0], data)
+				lower = l.lower
+			}
+			if !bytes.Contains(lower, s.text) {
+				continue
+			}
+		}
+		select {
+		case s.ch <- data:
+		default:
+			s.dropped.Add(1)
+		}
+	}
+}
+
+func appendLower(b, s []byte) []byte {
+	for _, c := range s {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// liveTee hands events to the store, then to the live subscribers.
+type liveTee struct {
+	next eventSink
+	l    *live
+}
+
+func (t liveTee) Emit(ev event.Event) {
+	t.next.Emit(ev)
+	t.l.publish(ev)
+}
+
+func (t liveTee) Flush() { t.next.Flush() }
+
+// liveSink wraps the event store so live subscribers see what it stores.
+func (a *Agent) liveSink(next eventSink) eventSink {
+	if a.ui == nil {
+		a.ui = &agentUI{live: newLive(), started: time.Now()}
+	}
+	return liveTee{next, a.ui.live}
+}
+
+// agentUI is what the agent gives the web UI's endpoints.
+type agentUI struct {
+	live    *live
+	started time.Time
+
+	doctorMu   sync.Mutex
+	doctorAt   time.Time
+	doctorOut  []byte
+	doctorWarm sync.Once
+}
+
+// doctorTTL is how long a doctor report is reused: its probes load and
+// attach programs.
+const doctorTTL = time.Minute
+
+// serveUI connects the web UI's endpoints to the agent: live events,
+// the doctor report and the agent's status.
+func (a *Agent) serveUI(srv *api.Server) {
+	if a.ui == nil {
+		a.ui = &agentUI{live: newLive(), started: time.Now()}
+	}
+	srv.UI = api.UI{Live: a.ui.live, Doctor: a.doctorJSON, Status: a.statusJSON}
+	a.server.RegisterOnShutdown(a.ui.live.close)
+}
+
+func (a *Agent) doctorJSON(ctx context.Context) ([]byte, error) {
+	u := a.ui
+	u.doctorMu.Lock()
+	defer u.doctorMu.Unlock()
+	if u.doctorOut != nil && time.Since(u.doctorAt) < doctorTTL {
+		return u.doctorOut, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	r := doctor.Run(ctx)
+	var buf bytes.Buffer
+	if err := r.WriteJSON(&buf); err != nil {
+		return nil, err
+	}
+	u.doctorOut, u.doctorAt = bytes.TrimSpace(buf.Bytes()), time.Now()
+	return u.doctorOut, nil
+}
+
+// agentStatus is /api/v1/status/agent.
+type agentStatus struct {
+	Version          string            `json:"version"`
+	GoVersion        string            `json:"go_version"`
+	Hostname         string            `json:"hostname"`
+	Kernel           string            `json:"kernel"`
+	CPUs             int               `json:"cpus"`
+	Started          time.Time         `json:"started"`
+	IntervalSeconds  float64           `json:"interval_seconds"`
+	RetentionSeconds float64           `json:"retention_seconds"`
+	TopK             int               `json:"topk"`
+	DataDir          string            `json:"data_dir"`
+	Collectors       []collectorStatus `json:"collectors"`
+	LiveSubscribers  int               `json:"live_subscribers"`
+}
+
+type collectorStatus struct {
+	Name        string   `json:"name"`
+	Running     bool     `json:"running"`
+	Error       string   `json:"error,omitempty"`
+	TookSeconds float64  `json:"took_seconds"`
+	Notes       []string `json:"notes"`
+}
+
+func (a *Agent) statusJSON() ([]byte, error) {
+	// The UI asks for the status when it loads: run the doctor's probes
+	// then, so its page does not wait for them.
+	a.ui.doctorWarm.Do(func() { go a.doctorJSON(context.Background()) })
+	host, _ := os.Hostname()
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	st := agentStatus{
+		Version:          version.Version,
+		GoVersion:        runtime.Version(),
+		Hostname:         host,
+		Kernel:           unix.ByteSliceToString(uts.Release[:]),
+		CPUs:             runtime.NumCPU(),
+		Started:          a.ui.started.UTC(),
+		IntervalSeconds:  a.cfg.Interval.Seconds(),
+		RetentionSeconds: a.cfg.Retention.Seconds(),
+		TopK:             a.cfg.TopK,
+		DataDir:          a.cfg.DataDir,
+		Collectors:       []collectorStatus{},
+		LiveSubscribers:  int(a.ui.live.n.Load()),
+	}
+	for _, s := range a.statuses {
+		c := collectorStatus{Name: s.Name, Running: s.Err == nil, TookSeconds: s.Took.Seconds(), Notes: s.Notes}
+		if s.Err != nil {
+			c.Error = s.Err.Error()
+		}
+		if c.Notes == nil {
+			c.Notes = []string{}
+		}
+		st.Collectors = append(st.Collectors, c)
+	}
+	return json.Marshal(st)
+}

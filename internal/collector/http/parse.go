@@ -1,0 +1,176 @@
+package http
+
+import (
+	"bytes"
+	"strconv"
+)
+
+// head is what the captured start of an HTTP/1.x message says.
+type head struct {
+	request bool
+	method  string // request
+	path    string // request target without the query
+	status  int    // response
+	// headerLen is the length of the head up to and including the blank
+	// line; -1 when the blank line is not in the capture.
+	headerLen int
+	// contentLength is the Content-Length header's value; -1 without one
+	// (or when the head was cut before it).
+	contentLength int64
+	chunked       bool // Transfer-Encoding: chunked
+	host          string
+}
+
+// maxPath bounds the path kept from a request target.
+const maxPath = 256
+
+// isToken reports whether c may appear in a method (RFC 9110 tchar).
+func isToken(c byte) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0
+}
+
+// parseHead parses the start of an HTTP/1.x request or response: the
+// request or status line (which must be complete up to the version, or,
+// for a request cut inside its target, up to the cut) and the headers that
+// were captured. ok is false for anything else.
+func parseHead(b []byte) (h head, ok bool) {
+	h.headerLen, h.contentLength = -1, -1
+	line, rest, complete := cutLine(b)
+	if bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		// HTTP/1.x SP 3DIGIT [SP reason]
+		if len(line) < 12 || line[8] != ' ' || (len(line) > 12 && line[12] != ' ') {
+			return h, false
+		}
+		code := 0
+		for _, c := range line[9:12] {
+			if c < '0' || c > '9' {
+				return h, false
+			}
+			code = code*10 + int(c-'0')
+		}
+		if code < 100 {
+			return h, false
+		}
+		h.status = code
+	} else {
+		sp := bytes.IndexByte(line, ' ')
+		if sp <= 0 || sp > 32 {
+			return h, false
+		}
+		for _, c := range line[:sp] {
+			if !isToken(c) {
+				return h, false
+			}
+		}
+		target := line[sp+1:]
+		if end := bytes.IndexByte(target, ' '); end >= 0 {
+			if v := target[end+1:]; !bytes.HasPrefix(v, []byte("HTTP/1.")) || len(v) != 8 {
+				return h, false
+			}
+			target = target[:end]
+		} else if complete {
+			return h, false // HTTP/0.9 or not HTTP
+		}
+		if q := bytes.IndexByte(target, '?'); q >= 0 {
+			target = target[:q]
+		}
+		if len(target) == 0 {
+			return h, false
+		}
+		if len(target) > maxPath {
+			target = target[:maxPath]
+		}
+		h.request = true
+		h.method = string(line[:sp])
+		h.path = string(target)
+	}
+	if !complete {
+		return h, true
+	}
+	// Header fields, until the blank line or the end of the capture.
+	off := len(b) - len(rest)
+	for {
+		line, rest, complete = cutLine(rest)
+		if !complete {
+			return h, true
+		}
+		off = len(b) - len(rest)
+		if len(line) == 0 {
+			h.headerLen = off
+			return h, true
+		}
+		name, value, found := bytes.Cut(line, []byte(":"))
+		if !found {
+			continue
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case asciiEqualFold(name, "content-length"):
+			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil && n >= 0 {
+				h.contentLength = n
+			}
+		case asciiEqualFold(name, "transfer-encoding"):
+			h.chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
+		case asciiEqualFold(name, "host"):
+			if len(value) > maxPath {
+				value = value[:maxPath]
+			}
+			h.host = string(value)
+		}
+	}
+}
+
+// cutLine returns the line before the first CRLF (or LF), the rest after
+// it, and whether a line end was found.
+func cutLine(b []byte) (line, rest []byte, complete bool) {
+	i := bytes.IndexByte(b, '\n')
+	if i < 0 {
+		return b, nil, false
+	}
+	line = b[:i]
+	if n := len(line); n > 0 && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	return line, b[i+1:], true
+}
+
+func asciiEqualFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// chunkedEnd reports whether tail, the last bytes of a call, ends a
+// chunked body: the zero-length last chunk and the blank line (without
+// trailer fields).
+func chunkedEnd(tail []byte) bool {
+	return bytes.HasSuffix(tail, []byte("0\r\n\r\n"))
+}
+
+// Methods the metrics keep as label values; others count as "other".
+var knownMethods = map[string]string{
+	"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "DELETE": "DELETE",
+	"CONNECT": "CONNECT", "OPTIONS": "OPTIONS", "TRACE": "TRACE", "PATCH": "PATCH",
+}
+
+// methodLabel bounds a method to the known ones and "other".
+func methodLabel(m string) string {
+	if l, ok := knownMethods[m]; ok {
+		return l
+	}
+	return "other"
+}

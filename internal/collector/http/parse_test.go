@@ -1,0 +1,119 @@
+package http
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/event"
+)
+
+func TestParseHead(t *testing.T) {
+	long := "/" + strings.Repeat("a", 300)
+	tests := []struct {
+		in   string
+		ok   bool
+		want head
+	}{
+		{"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n", true,
+			head{request: true, method: "GET", path: "/", host: "example.com", headerLen: 37, contentLength: -1}},
+		{"POST /a/b?x=1&y=2 HTTP/1.0\r\nContent-Length: 12\r\nhost:h\r\n\r\nbody", true,
+			head{request: true, method: "POST", path: "/a/b", host: "h", headerLen: 58, contentLength: 12}},
+		// A head cut before its blank line: what came is kept.
+		{"PUT /x HTTP/1.1\r\nContent-Length: 5\r\nUser-Ag", true,
+			head{request: true, method: "PUT", path: "/x", headerLen: -1, contentLength: 5}},
+		// A request line cut inside its target.
+		{"GET " + long, true, head{request: true, method: "GET", path: long[:maxPath], headerLen: -1, contentLength: -1}},
+		{"GET /x HTTP/1.1\n\n", true, head{request: true, method: "GET", path: "/x", headerLen: 17, contentLength: -1}},
+		{"BREW /pot HTTP/1.1\r\n\r\n", true, head{request: true, method: "BREW", path: "/pot", headerLen: 22, contentLength: -1}},
+		{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello", true,
+			head{status: 200, chunked: true, headerLen: 47, contentLength: -1}},
+		{"HTTP/1.0 404\r\nContent-Length: 0\r\n\r\n", true, head{status: 404, headerLen: 35, contentLength: 0}},
+		{"HTTP/1.1 100 Continue\r\n\r\n", true, head{status: 100, headerLen: 25, contentLength: -1}},
+		{"HTTP/1.1 204 No Content\r\nContent-Length: x\r\n", true, head{status: 204, headerLen: -1, contentLength: -1}},
+		{"HTTP/1.1 099 Low\r\n", false, head{}},
+		{"HTTP/1.1 2x0 OK\r\n", false, head{}},
+		{"HTTP/1.1 200OK\r\n", false, head{}},
+		{"HTTP/2 200\r\n", false, head{}},
+		{"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", false, head{}},
+		{"GET /\r\n", false, head{}}, // HTTP/0.9
+		{"GET / HTTP/1.1 extra\r\n", false, head{}},
+		{"GET  HTTP/1.1\r\n", false, head{}},
+		{"G(T / HTTP/1.1\r\n", false, head{}},
+		{" / HTTP/1.1\r\n", false, head{}},
+		{"\x16\x03\x01\x02\x00\x01\x00\x01", false, head{}},
+		{"", false, head{}},
+	}
+	for _, tt := range tests {
+		got, ok := parseHead([]byte(tt.in))
+		if ok != tt.ok || (ok && got != tt.want) {
+			t.Errorf("parseHead(%.40q) = %+v, %v; want %+v, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestChunkedEnd(t *testing.T) {
+	for in, want := range map[string]bool{"0\r\n\r\n": true, "abc\r\n0\r\n\r\n": true, "\r\n0\r\n": false, "10\r\n\r\n": true, "": false} {
+		if got := chunkedEnd([]byte(in)); got != want {
+			t.Errorf("chunkedEnd(%q) = %v", in, got)
+		}
+	}
+}
+
+func TestLabels(t *testing.T) {
+	for in, want := range map[string]string{"GET": "GET", "PATCH": "PATCH", "BREW": "other", "get": "other", "": "other"} {
+		if got := methodLabel(in); got != want {
+			t.Errorf("methodLabel(%q) = %q", in, got)
+		}
+	}
+	for in, want := range map[int32]string{0: "none", 99: "other", 100: "100", 599: "599", 600: "other", -1: "other"} {
+		if got := statusLabel(in); got != want {
+			t.Errorf("statusLabel(%d) = %q", in, got)
+		}
+	}
+}
+
+func FuzzParseHead(f *testing.F) {
+	for _, s := range []string{
+		"GET /a?b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+		"POST " + strings.Repeat("/x", 200),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, ok := parseHead(b)
+		if !ok {
+			return
+		}
+		if h.headerLen > len(b) || h.headerLen < -1 || h.contentLength < -1 {
+			t.Fatalf("head %+v of %d bytes", h, len(b))
+		}
+		if h.request {
+			if h.method == "" || len(h.path) == 0 || len(h.path) > maxPath || strings.IndexByte(h.path, '?') >= 0 || !bytes.HasPrefix(b, []byte(h.method+" ")) {
+				t.Fatalf("request %+v from %q", h, b)
+			}
+		} else if h.status < 100 || h.status > 999 {
+			t.Fatalf("status %d from %q", h.status, b)
+		}
+	})
+}
+
+func FuzzDecodeChunk(f *testing.F) {
+	f.Add(make([]byte, headSize+10))
+	f.Add([]byte{1, 2, 3})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c chunk
+		if !decodeChunk(b, &c) {
+			return
+		}
+		if len(c.data) > len(b)-headSize || len(c.tail) > 8 {
+			t.Fatalf("chunk with %d data and %d tail bytes from %d", len(c.data), len(c.tail), len(b))
+		}
+		// Whatever the record says, the tracker takes it.
+		tr := newTracker(collector.NewClock(), func(*event.HTTP) {})
+		tr.add(&c)
+		tr.sweep(^uint64(0))
+	})
+}

@@ -1,0 +1,292 @@
+// End-to-end check of the kscope web UI against a running agent, in
+// headless Chromium (Debian's, driven by playwright-core). Every page is
+// opened, checked for real data and screenshotted.
+//
+//   KSCOPE_URL      the agent, e.g. http://127.0.0.1:9464 (required)
+//   KSCOPE_OUT      directory for screenshots (default: a new temp dir)
+//   KSCOPE_COMM     comm of a process the caller runs (it must exec, do
+//                   syscalls and burn CPU), checked on every page
+//   KSCOPE_PID      its pid
+//   KSCOPE_TRIGGER  a command that execs a process named KSCOPE_COMM and
+//                   exits: run once the live event stream is open
+//   KSCOPE_HOT      a function hot in KSCOPE_PID's CPU profile; when set,
+//                   the flame graph must show it
+//   CHROMIUM        the browser (default /usr/bin/chromium)
+//
+// Exit status 0 when every check passed; otherwise 1, naming the failed
+// checks (a screenshot of each failure is saved as fail-*.png).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = process.env.KSCOPE_URL;
+if (!base) {
+  console.error('run.mjs: set KSCOPE_URL to the agent (http://127.0.0.1:9464)');
+  process.exit(2);
+}
+const out = process.env.KSCOPE_OUT || mkdtempSync(join(tmpdir(), 'kscope-web-e2e-'));
+mkdirSync(out, { recursive: true });
+const comm = process.env.KSCOPE_COMM || '';
+const pid = process.env.KSCOPE_PID || '';
+const hot = process.env.KSCOPE_HOT || '';
+const trigger = process.env.KSCOPE_TRIGGER || '';
+const timeout = 20000;
+
+const profile = mkdtempSync(join(tmpdir(), 'kscope-chromium-'));
+const ctx = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+  viewport: { width: 1280, height: 800 },
+  colorScheme: 'dark',
+});
+
+const results = [];
+const pageErrors = [];
+const page = ctx.pages()[0] ?? (await ctx.newPage());
+page.setDefaultTimeout(timeout);
+page.on('pageerror', (e) => pageErrors.push(String(e)));
+page.on('console', (m) => {
+  if (m.type() === 'error' && !/EventSource|net::ERR_ABORTED|Failed to load resource/.test(m.text())) pageErrors.push('console: ' + m.text());
+});
+
+async function check(name, f) {
+  const t0 = Date.now();
+  try {
+    await f();
+    results.push({ name, ok: true, ms: Date.now() - t0 });
+    console.log(`ok    ${name} (${Date.now() - t0} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false, ms: Date.now() - t0, error: String(e.message ?? e).split('\n')[0] });
+    console.log(`FAIL  ${name}: ${String(e.message ?? e).split('\n').slice(0, 3).join(' | ')}`);
+    await page.screenshot({ path: join(out, `fail-${name.replace(/\W+/g, '-')}.png`), fullPage: true }).catch(() => {});
+  }
+}
+
+async function shot(name, fullPage = true) {
+  await page.waitForTimeout(150);
+  await page.screenshot({ path: join(out, name + '.png'), fullPage });
+}
+
+// waitAttr waits until a numeric data attribute of a test id is > min.
+async function waitAttr(testid, attr, min = 0, ms = timeout) {
+  await page.waitForFunction(
+    ([id, a, m]) => {
+      const el = document.querySelector(`[data-testid="${id}"]`);
+      return !!el && Number(el.getAttribute(a)) > m;
+    },
+    [testid, attr, min],
+    { timeout: ms },
+  );
+}
+
+// waitData waits for a chart's data, pressing the refresh button every few
+// seconds: a young agent may have too few samples at the first load.
+async function waitData(testid, attr) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      await waitAttr(testid, attr, 0, 3000);
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw e;
+      await page.click('[data-testid="refresh-now"]');
+    }
+  }
+}
+
+async function waitText(testid, text) {
+  await page.locator(`[data-testid="${testid}"]`).filter({ hasText: text }).first().waitFor({ timeout });
+}
+
+const go = (path) => page.goto(base + path, { waitUntil: 'domcontentloaded' });
+
+await check('overview', async () => {
+  await go('/?range=5m');
+  await waitData('chart-cpu', 'data-points');
+  await waitData('chart-syscalls', 'data-points');
+  await waitData('heat-runq', 'data-rows');
+  await waitAttr('heat-bio', 'data-rows', -1);
+  await page.locator('[data-testid="stat-syscalls-value"]').filter({ hasText: '/s' }).waitFor();
+  if (comm) await waitText('process-table', comm);
+  // The caller's failed run at least is notable (a busy host may have
+  // worse ones to show first).
+  await page.locator('[data-testid="notable-events"] .ev-row').first().waitFor();
+  await shot('overview-1280');
+});
+
+await check('processes', async () => {
+  await go('/processes?range=5m');
+  await page.locator('[data-testid="process-table"] tbody tr').nth(2).waitFor();
+  if (comm) {
+    await waitText('process-table', comm);
+    await page.fill('[data-testid="process-filter"]', comm);
+    await page.locator('[data-testid="process-table"] tbody tr').filter({ hasText: comm }).first().waitFor();
+  }
+  await page.fill('[data-testid="process-filter"]', '');
+  await shot('processes-1280');
+});
+
+if (pid) {
+  await check('process', async () => {
+    await go(`/processes/${pid}?range=5m`);
+    await waitText('process-comm', comm);
+    await waitText('process-execs', comm);
+    await page.locator('[data-testid="ancestry"] .anc a').first().waitFor();
+    await waitAttr('proc-cpu', 'data-points');
+    await waitAttr('proc-syscalls', 'data-points');
+    await page.locator('[data-testid="proc-syscall-table"] tbody tr td code').first().waitFor();
+    await waitText('proc-event-list', 'connect');
+    if (hot) await page.locator('[data-testid="proc-profile"] canvas').waitFor();
+    await shot('process-1280');
+  });
+}
+
+await check('events-history', async () => {
+  await go(`/events?mode=history&range=15m&type=exec${comm ? '&comm=' + comm : ''}`);
+  await page.locator('[data-testid="history-events"] .ev-row').first().waitFor();
+  if (comm) await waitText('history-events', comm);
+  await waitAttr('history-chart', 'data-points');
+  await shot('events-history-1280');
+  if (comm) {
+    await go(`/events?mode=history&range=15m&type=exit&comm=${comm}`);
+    await page.locator('[data-testid="history-events"] .ev-sum.bad').filter({ hasText: 'exit 3' }).first().waitFor();
+  }
+});
+
+await check('events-live', async () => {
+  await go(`/events?type=exec${comm ? '&comm=' + comm : ''}`);
+  await page.locator('[data-testid="live-state"]').filter({ hasText: 'streaming' }).waitFor();
+  if (trigger) {
+    await new Promise((resolve, reject) => {
+      const p = spawn(trigger, { shell: true, stdio: 'ignore' });
+      p.on('exit', resolve);
+      p.on('error', reject);
+    });
+  }
+  await page.locator('[data-testid="live-events"] .ev-row').first().waitFor();
+  if (comm) await waitText('live-events', comm);
+  await page.locator('[data-testid="live-events"] .ev-row').first().click();
+  await page.locator('.ev-json').first().waitFor();
+  await shot('events-live-1280');
+});
+
+await check('query', async () => {
+  await go('/query?range=5m');
+  const expr = 'sum by (syscall) (rate(kscope_syscalls_total[30s]))';
+  await page.fill('[data-testid="query-input"]', expr);
+  await page.press('[data-testid="query-input"]', 'Enter');
+  await waitAttr('query-chart', 'data-points');
+  await waitAttr('query-chart', 'data-series', 1);
+  await shot('query-1280');
+  await page.click('[data-testid="tab-table"]');
+  await page.locator('[data-testid="query-result-table"] tbody tr td code').first().waitFor();
+});
+
+await check('kscope', async () => {
+  await go('/kscope?range=5m');
+  await page.locator('[data-testid="bpf-programs"] tbody tr td code').nth(4).waitFor();
+  await page.locator('[data-testid="doctor-features"] tbody tr').nth(3).waitFor({ timeout: 30000 });
+  await waitText('self-collectors', 'up');
+  await shot('kscope-1280');
+});
+
+await check('profiles', async () => {
+  await go(`/profiles?range=5m${pid ? '&target=' + pid : ''}`);
+  if (!hot) {
+    await page.locator('[data-testid="profile"]').first().waitFor();
+  } else {
+    await page.locator('[data-testid="flamegraph"] canvas').waitFor();
+    await page.fill('[data-testid="flame-search"]', hot);
+    const m = page.locator('[data-testid="flame-match"]');
+    await m.waitFor();
+    const txt = await m.textContent();
+    const pct = parseFloat((/matched ([\d.]+)%/.exec(txt ?? '') ?? [])[1] ?? '0');
+    if (!(pct > 1)) throw new Error(`flame graph search for ${hot}: ${txt}`);
+    await page.locator('[data-testid="top-functions"]').filter({ hasText: hot }).first().waitFor();
+  }
+  await shot('profiles-1280');
+});
+
+if (hot) {
+  await check('profiles-diff', async () => {
+    await go(`/profiles?range=5m&base=prev${pid ? '&target=' + pid : ''}`);
+    await page.locator('[data-testid="flamegraph"] canvas').waitFor();
+    await page.locator('.diff-key').waitFor();
+    await shot('profiles-diff-1280');
+  });
+}
+
+await check('time-range-and-refresh', async () => {
+  await go('/processes?range=5m');
+  await page.click('[data-testid="time-picker"]');
+  await page.click('[data-testid="range-1h"]');
+  await page.waitForURL(/range=1h/);
+  await page.locator('[data-testid="time-picker"]').filter({ hasText: 'Last 1 hour' }).waitFor();
+  // Auto-refresh queries again without a click, and the choice follows navigation.
+  await page.selectOption('[data-testid="refresh-select"]', '5');
+  await page.waitForURL(/refresh=5s/);
+  await page.waitForRequest((r) => r.url().includes('/api/v1/query'), { timeout: 8000 });
+  await page.click('[data-testid="nav-overview"]');
+  await page.waitForURL(/range=1h.*refresh=5s|refresh=5s.*range=1h/);
+  await page.selectOption('[data-testid="refresh-select"]', '0');
+});
+
+await check('light-theme', async () => {
+  await page.emulateMedia({ colorScheme: 'light' });
+  await go('/?range=5m');
+  await waitAttr('chart-cpu', 'data-points');
+  await waitAttr('heat-runq', 'data-rows');
+  await shot('overview-light-1280', false);
+  await page.emulateMedia({ colorScheme: 'dark' });
+});
+
+await check('phone', async () => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  await go('/?range=5m');
+  await waitAttr('chart-cpu', 'data-points');
+  const nav = await page.locator('[data-testid="nav"]').boundingBox();
+  if (nav && nav.x + nav.width > 1) throw new Error('navigation is not collapsed at phone width');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  if (overflow > 1) throw new Error(`page is ${overflow}px wider than the phone screen`);
+  await shot('overview-390', false);
+  await page.click('[data-testid="menu"]');
+  await page.locator('[data-testid="nav-events"]').waitFor({ state: 'visible' });
+  await shot('menu-390', false);
+  await page.click('[data-testid="nav-events"]');
+  await page.locator('[data-testid="live-state"]').waitFor();
+  await go(`/events?mode=history&range=15m&type=exec`);
+  await page.locator('[data-testid="history-events"] .ev-row').first().waitFor();
+  await shot('events-390', false);
+  if (pid) {
+    await go(`/processes/${pid}?range=5m`);
+    await waitText('process-comm', comm);
+    await waitAttr('proc-cpu', 'data-points');
+    const over = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    if (over > 1) throw new Error(`process page is ${over}px wider than the phone screen`);
+    await shot('process-390');
+  }
+  await page.setViewportSize({ width: 1280, height: 800 });
+});
+
+if (pageErrors.length) results.push({ name: 'no-page-errors', ok: false, error: pageErrors.slice(0, 5).join(' | ') });
+else results.push({ name: 'no-page-errors', ok: true });
+await ctx.close();
+rmSync(profile, { recursive: true, force: true });
+
+const failed = results.filter((r) => !r.ok);
+console.log(`screenshots: ${out}`);
+for (const f of failed) console.log(`failed: ${f.name}: ${f.error}`);
+console.log(`${results.length - failed.length} passed, ${failed.length} failed`);
+process.exit(failed.length ? 1 : 0);

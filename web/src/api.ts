@@ -1,0 +1,171 @@
+// The agent's HTTP API: the Prometheus query API, the event store, the
+// live event stream, the profile API and the UI's status endpoints.
+
+export interface Metric {
+  [label: string]: string;
+}
+
+export interface RangeSeries {
+  metric: Metric;
+  values: [number, string][];
+}
+
+export interface InstantSample {
+  metric: Metric;
+  value: [number, string];
+}
+
+export class APIError extends Error {
+  status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.status = status;
+  }
+}
+
+async function get<T>(path: string, params: Record<string, string | string[] | number | undefined>, signal?: AbortSignal): Promise<T> {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === '') continue;
+    if (Array.isArray(v)) v.forEach((x) => q.append(k, x));
+    else q.set(k, String(v));
+  }
+  const qs = q.toString();
+  const resp = await fetch(path + (qs ? '?' + qs : ''), { signal, headers: { Accept: 'application/json' } });
+  let body: any;
+  try {
+    body = await resp.json();
+  } catch {
+    throw new APIError(`${resp.status} ${resp.statusText}`, resp.status);
+  }
+  if (body.status !== 'success') throw new APIError(body.error ?? `${resp.status} ${resp.statusText}`, resp.status);
+  return body.data as T;
+}
+
+export async function queryRange(query: string, start: number, end: number, step: number, signal?: AbortSignal): Promise<RangeSeries[]> {
+  const d = await get<{ resultType: string; result: RangeSeries[] }>('/api/v1/query_range', { query, start, end, step }, signal);
+  return d.result;
+}
+
+export async function queryInstant(query: string, time?: number, signal?: AbortSignal): Promise<{ resultType: string; result: any }> {
+  return get('/api/v1/query', { query, time }, signal);
+}
+
+// queryVector runs an instant query that returns a vector.
+export async function queryVector(query: string, time?: number, signal?: AbortSignal): Promise<InstantSample[]> {
+  const d = await queryInstant(query, time, signal);
+  if (d.resultType === 'vector') return d.result as InstantSample[];
+  if (d.resultType === 'scalar') return [{ metric: {}, value: d.result }];
+  return [];
+}
+
+export async function labelValues(name: string, signal?: AbortSignal): Promise<string[]> {
+  return get(`/api/v1/label/${encodeURIComponent(name)}/values`, {}, signal);
+}
+
+export interface KEvent {
+  time: string;
+  type: string;
+  pid: number;
+  tid: number;
+  ppid: number;
+  uid: number;
+  comm: string;
+  cgroup_id: number;
+  [field: string]: any;
+}
+
+export interface EventQuery {
+  type?: string;
+  since?: string | number;
+  until?: string | number;
+  limit?: number;
+  match?: string[];
+}
+
+export async function events(q: EventQuery, signal?: AbortSignal): Promise<{ events: KEvent[]; truncated: boolean }> {
+  return get('/api/v1/events', { type: q.type, since: q.since, until: q.until, limit: q.limit, match: q.match }, signal);
+}
+
+export function streamURL(f: { type?: string; pid?: string; comm?: string; q?: string }): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(f)) if (v) q.set(k, v);
+  const qs = q.toString();
+  return '/api/v1/events/stream' + (qs ? '?' + qs : '');
+}
+
+export interface FlameNode {
+  name: string;
+  value: number;
+  base?: number;
+  children?: FlameNode[];
+}
+
+export interface Profile {
+  unit: string;
+  total: number;
+  base_total?: number;
+  root: FlameNode;
+}
+
+export interface ProfileQuery {
+  pid?: string;
+  comm?: string;
+  type: 'cpu' | 'offcpu';
+  since: number;
+  until: number;
+  base_since?: number;
+  base_until?: number;
+}
+
+export async function profile(q: ProfileQuery, signal?: AbortSignal): Promise<Profile> {
+  return get('/api/v1/profile', { ...q, format: 'json' }, signal);
+}
+
+export interface CollectorStatus {
+  name: string;
+  running: boolean;
+  error?: string;
+  took_seconds: number;
+  notes: string[];
+}
+
+export interface AgentStatus {
+  version: string;
+  go_version: string;
+  hostname: string;
+  kernel: string;
+  cpus: number;
+  started: string;
+  interval_seconds: number;
+  retention_seconds: number;
+  topk: number;
+  data_dir: string;
+  collectors: CollectorStatus[];
+  live_subscribers: number;
+}
+
+export async function agentStatus(signal?: AbortSignal): Promise<AgentStatus> {
+  return get('/api/v1/status/agent', {}, signal);
+}
+
+export interface DoctorReport {
+  kernel: string;
+  btf: boolean;
+  privileges: { root: boolean; cap_bpf: boolean; cap_perfmon: boolean; cap_sys_admin: boolean };
+  mounts: { fs: string; path: string; mounted: boolean; mounted_by_kscope?: boolean; error?: string }[];
+  features: { name: string; supported: boolean; error?: string; fallback?: string }[];
+  ok: boolean;
+  reason: string;
+}
+
+export async function doctor(signal?: AbortSignal): Promise<DoctorReport> {
+  return get('/api/v1/doctor', {}, signal);
+}
+
+export function num(v: string | undefined): number {
+  if (v === undefined) return NaN;
+  if (v === '+Inf') return Infinity;
+  if (v === '-Inf') return -Infinity;
+  return parseFloat(v);
+}

@@ -1,0 +1,109 @@
+import { useEffect, useState } from 'preact/hooks';
+import { Icon } from './components/icons';
+import { TimePicker } from './components/TimePicker';
+import { Link } from './components/ui';
+import { Events } from './pages/Events';
+import { Overview } from './pages/Overview';
+import { Process } from './pages/Process';
+import { Processes } from './pages/Processes';
+import { Profiles } from './pages/Profiles';
+import { Query } from './pages/Query';
+import { Self } from './pages/Self';
+import { loadStatus, status, theme, useObservable, useRoute, type Theme } from './store';
+
+const nav = [
+  { path: '/', name: 'Overview', icon: 'overview' },
+  { path: '/processes', name: 'Processes', icon: 'processes' },
+  { path: '/events', name: 'Events', icon: 'events' },
+  { path: '/profiles', name: 'Profiles', icon: 'profiles' },
+  { path: '/query', name: 'Query', icon: 'query' },
+  { path: '/kscope', name: 'kscope', icon: 'self' },
+];
+
+function page(path: string) {
+  if (path === '/') return { title: 'Overview', el: <Overview /> };
+  if (path === '/processes') return { title: 'Processes', el: <Processes /> };
+  const m = /^\/processes\/(\d+)$/.exec(path);
+  if (m) return { title: 'Process ' + m[1], el: <Process pid={m[1]} /> };
+  if (path === '/events') return { title: 'Events', el: <Events /> };
+  if (path === '/profiles') return { title: 'Profiles', el: <Profiles /> };
+  if (path === '/query') return { title: 'Query', el: <Query /> };
+  if (path === '/kscope') return { title: 'kscope', el: <Self /> };
+  return {
+    title: 'Not found',
+    el: (
+      <div class="empty-state">
+        No page at {path}. <Link href="/">Go to the overview</Link>.
+      </div>
+    ),
+  };
+}
+
+const themeNext: Record<Theme, Theme> = { auto: 'dark', dark: 'light', light: 'auto' };
+const themeIcon: Record<Theme, string> = { auto: 'auto', dark: 'moon', light: 'sun' };
+
+export function App() {
+  const r = useRoute();
+  const st = useObservable(status);
+  const th = useObservable(theme);
+  const [menu, setMenu] = useState(false);
+  useEffect(() => {
+    loadStatus();
+  }, []);
+  useEffect(() => setMenu(false), [r.path]);
+  const pg = page(r.path);
+  useEffect(() => {
+    document.title = `${pg.title} · kscope${st?.hostname ? ' · ' + st.hostname : ''}`;
+  }, [pg.title, st?.hostname]);
+  const active = (p: string) => (p === '/' ? r.path === '/' : r.path === p || r.path.startsWith(p + '/'));
+  return (
+    <div class={'shell' + (menu ? ' menu-open' : '')}>
+      <aside class="sidebar" data-testid="nav">
+        <div class="brand">
+          <Link href="/" class="brand-link">
+            <svg viewBox="0 0 32 32" width="22" height="22" aria-hidden="true">
+              <circle cx="14" cy="14" r="9" fill="none" stroke="var(--accent)" stroke-width="3" />
+              <path d="M21 21l7 7" stroke="var(--accent)" stroke-width="3.5" stroke-linecap="round" />
+              <path d="M9 15h2l2-4 2 7 2-3h2" fill="none" stroke="currentColor" stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" />
+            </svg>
+            <span>kscope</span>
+          </Link>
+        </div>
+        <nav>
+          {nav.map((n) => (
+            <Link key={n.path} href={n.path} class={'nav-item' + (active(n.path) ? ' active' : '')} testid={'nav-' + n.icon}>
+              <Icon name={n.icon} />
+              <span>{n.name}</span>
+            </Link>
+          ))}
+        </nav>
+        <div class="sidebar-foot">
+          {st && (
+            <div class="host" title={`kernel ${st.kernel} · ${st.cpus} CPUs · kscope ${st.version}`}>
+              <div class="host-name">{st.hostname}</div>
+              <div class="host-meta">
+                {st.kernel} · {st.cpus} CPU
+              </div>
+            </div>
+          )}
+          <button class="btn icon ghost" title={'Theme: ' + th} data-testid="theme" onClick={() => theme.set(themeNext[th])}>
+            <Icon name={themeIcon[th]} size={16} />
+          </button>
+        </div>
+      </aside>
+      <div class="scrim" onClick={() => setMenu(false)} />
+      <div class="main">
+        <header class="topbar">
+          <button class="btn icon ghost menu-btn" aria-label="Menu" data-testid="menu" onClick={() => setMenu(!menu)}>
+            <Icon name="menu" />
+          </button>
+          <h1 class="page-title">{pg.title}</h1>
+          <TimePicker />
+        </header>
+        <main class="content" data-page={r.path}>
+          {pg.el}
+        </main>
+      </div>
+    </div>
+  );
+}

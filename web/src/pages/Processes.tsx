@@ -1,0 +1,99 @@
+import { useState } from 'preact/hooks';
+import { Panel, Table, useJoined, type Column } from '../components/ui';
+import { Link } from '../components/ui';
+import { fmtCores } from '../format';
+import { navigate, type Window, useWindow } from '../store';
+
+export interface ProcRow {
+  pid: string;
+  comm: string;
+  cpu?: number;
+  sys?: number;
+  err?: number;
+  rd?: number;
+  wr?: number;
+  opens?: number;
+  openErr?: number;
+}
+
+// processQueries: per-process families, averaged over the whole window.
+export function processQueries(span: string): Record<string, string> {
+  const by = 'sum by (pid, comm)';
+  return {
+    cpu: `${by} (rate(kscope_process_cpu_seconds_total[${span}]))`,
+    sys: `${by} (rate(kscope_process_syscalls_total[${span}]))`,
+    err: `${by} (rate(kscope_process_syscall_errors_total[${span}]))`,
+    rd: `${by} (rate(kscope_fileio_read_bytes_total[${span}]))`,
+    wr: `${by} (rate(kscope_fileio_write_bytes_total[${span}]))`,
+    opens: `${by} (rate(kscope_fileio_opens_total[${span}]))`,
+    openErr: `${by} (rate(kscope_fileio_open_errors_total[${span}]))`,
+  };
+}
+
+const cols: Column<ProcRow>[] = [
+  {
+    key: 'comm',
+    title: 'Command',
+    value: (r) => r.comm,
+    render: (r) =>
+      r.pid === 'other' ? (
+        <span class="muted" title="processes outside the top K of this family, summed">
+          other
+        </span>
+      ) : (
+        <Link href={'/processes/' + r.pid} class="strong">
+          {r.comm}
+        </Link>
+      ),
+  },
+  { key: 'pid', title: 'PID', value: (r) => (r.pid === 'other' ? Infinity : Number(r.pid)), render: (r) => (r.pid === 'other' ? '' : r.pid), align: 'right', width: '80px' },
+  { key: 'cpu', title: 'CPU', value: (r) => r.cpu, unit: 'cores', bar: true, hint: 'on-CPU time: 100% is one core', render: (r) => (r.cpu === undefined ? '–' : fmtCores(r.cpu)) },
+  { key: 'sys', title: 'Syscalls', value: (r) => r.sys, unit: 'ops/s', bar: true },
+  { key: 'err', title: 'Errors', value: (r) => r.err, unit: 'ops/s', hint: 'syscalls that returned an error' },
+  { key: 'rd', title: 'File read', value: (r) => r.rd, unit: 'bytes/s', bar: true },
+  { key: 'wr', title: 'File write', value: (r) => r.wr, unit: 'bytes/s', bar: true },
+  { key: 'opens', title: 'Opens', value: (r) => r.opens, unit: 'ops/s' },
+];
+
+export function ProcessTable(p: { win: Window; limit?: number; filter?: string }) {
+  const st = useJoined(processQueries(p.win.spanStr), ['pid', 'comm'], p.win.end, p.win.key);
+  let rows = (st.data ?? []) as ProcRow[];
+  if (p.filter) {
+    const f = p.filter.toLowerCase();
+    rows = rows.filter((r) => r.comm.toLowerCase().includes(f) || r.pid.startsWith(f));
+  }
+  return (
+    <>
+      {st.error && <div class="error-box">{st.error}</div>}
+      <Table
+        rows={rows}
+        cols={p.limit ? cols.filter((c) => c.key !== 'openErr') : cols}
+        sort="cpu"
+        rowKey={(r) => r.pid + ':' + r.comm}
+        rowClass={(r) => (r.pid === 'other' ? 'muted-row' : '')}
+        onRow={(r) => r.pid !== 'other' && navigate('/processes/' + r.pid)}
+        testid="process-table"
+        limit={p.limit ?? 100}
+        expandable={!p.limit}
+        empty={st.loading ? 'Loading…' : 'No process activity in this range'}
+      />
+    </>
+  );
+}
+
+export function Processes() {
+  const win = useWindow();
+  const [filter, setFilter] = useState('');
+  return (
+    <div class="page">
+      <Panel
+        title="Processes"
+        sub={`Average rates over the range (${win.spanStr}). Each family keeps its top K processes; the rest are summed in “other”.`}
+        actions={<input class="input" placeholder="Filter by command or pid" value={filter} data-testid="process-filter" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />}
+        testid="processes-panel"
+      >
+        <ProcessTable win={win} filter={filter} />
+      </Panel>
+    </div>
+  );
+}
