@@ -13,7 +13,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
-	"golang.org/x/sys/unix"
+	sysunix "golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
@@ -74,7 +74,7 @@ func isTerminal(w any) (*os.File, bool) {
 	if !ok {
 		return nil, false
 	}
-	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	_, err := sysunix.IoctlGetTermios(int(f.Fd()), sysunix.TCGETS)
 	return f, err == nil
 }
 
