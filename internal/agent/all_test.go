@@ -11,10 +11,12 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/process"
+	_ "github.com/kscope/kscope/internal/collector/profile"
 	_ "github.com/kscope/kscope/internal/collector/sched"
 	_ "github.com/kscope/kscope/internal/collector/signals"
 	_ "github.com/kscope/kscope/internal/collector/syscalls"
 	_ "github.com/kscope/kscope/internal/collector/tcp"
+	_ "github.com/kscope/kscope/internal/collector/top"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -29,7 +31,7 @@ func TestCheckAllCollectors(t *testing.T) {
 			names = append(names, name)
 		}
 	}
-	if len(names) < 11 {
+	if len(names) < 13 {
 		t.Fatalf("only %d collectors registered: %v", len(names), names)
 	}
 	st, err := Check(context.Background(), testConfig(t, names...), quietLogger)
