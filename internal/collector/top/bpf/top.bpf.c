@@ -34,6 +34,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "kscope.h"
+#include "kscope_rw.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -269,29 +270,8 @@ static __always_inline int rw(long ret, bool write, bool check_fd)
 	return 0;
 }
 
-/* One program per syscall and variant; Go keeps one variant. */
-#define RW(name, write)                                                                  \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                       \
-	int exit_##name(struct trace_event_raw_sys_exit *ctx)                            \
-	{                                                                                \
-		return rw(ctx->ret, write, true);                                        \
-	}                                                                                \
-	SEC("tracepoint/syscalls/sys_exit_" #name)                                       \
-	int exit_##name##_anyfd(struct trace_event_raw_sys_exit *ctx)                    \
-	{                                                                                \
-		return rw(ctx->ret, write, false);                                       \
-	}
-
-RW(read, false)
-RW(pread64, false)
-RW(readv, false)
-RW(preadv, false)
-RW(preadv2, false)
-RW(write, true)
-RW(pwrite64, true)
-RW(writev, true)
-RW(pwritev, true)
-RW(pwritev2, true)
+/* One program per syscall and variant: kscope_rw.h. */
+KSCOPE_RW_EXITS()
 
 /* Counts n bytes received or sent by the current process. */
 static __always_inline void net(struct task_struct *task, bool tx, __u64 n)
