@@ -38,8 +38,11 @@ type workload struct {
 	k, m, e, n int
 }
 
+// env is the workload's environment. The Go runtime rereads the cgroup
+// CPU limit from time to time (GODEBUG updatemaxprocs): off, so the only
+// file reads are the workload's own.
 func (w workload) env() []string {
-	return append(os.Environ(), "KSCOPE_TEST_FILEIO=1", "KSCOPE_TEST_DIR="+w.dir,
+	return append(os.Environ(), "GODEBUG=updatemaxprocs=0", "KSCOPE_TEST_FILEIO=1", "KSCOPE_TEST_DIR="+w.dir,
 		fmt.Sprintf("KSCOPE_TEST_K=%d", w.k), fmt.Sprintf("KSCOPE_TEST_M=%d", w.m),
 		fmt.Sprintf("KSCOPE_TEST_E=%d", w.e), fmt.Sprintf("KSCOPE_TEST_N=%d", w.n))
 }
