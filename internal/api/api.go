@@ -82,6 +82,7 @@ func (s *Server) Handler() http.Handler {
 		writeData(w, []byte("[]"), nil)
 	})
 	mux.HandleFunc("/api/v1/events", s.events)
+	mux.HandleFunc("/api/v1/events/rate", s.eventRate)
 	mux.HandleFunc("/api/v1/profile", s.profile)
 	s.uiRoutes(mux)
 	return mux

@@ -9,7 +9,7 @@ import (
 	"github.com/kscope/kscope/internal/store"
 )
 
-// events answers /api/v1/events?type=exec&since=10m&until=...&limit=100&match=comm=bash
+// events answers /api/v1/events?type=exec&since=10m&until=...&limit=100&match=comm=bash&q=text
 // with {"status":"success","data":{"events":[...],"truncated":false}}:
 // the newest limit events in the window, oldest first.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -18,7 +18,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"]}
+	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"], Text: r.Form.Get("q")}
 	if q.Type != "" && !known(q.Type) {
 		writeError(w, badData("invalid parameter \"type\": unknown event type %q", q.Type))
 		return

@@ -220,6 +220,8 @@ type Query struct {
 	// Match holds conditions on top-level event fields: "comm=bash",
 	// "pid!=1", "filename=~.*sh" (Go regular expressions, anchored).
 	Match []string
+	// Text keeps the events whose JSON contains it, ignoring case.
+	Text string
 }
 
 // MaxLimit caps Query.Limit.
@@ -269,38 +271,9 @@ func (e *Events) Query(ctx context.Context, q Query) (*Result, error) {
 	if q.Limit > MaxLimit {
 		return nil, fmt.Errorf("limit %d: at most %d", q.Limit, MaxLimit)
 	}
-	var (
-		where []string
-		args  []any
-		res   []cond
-	)
-	if q.Type != "" {
-		where, args = append(where, "type = ?"), append(args, q.Type)
-	}
-	if !q.Since.IsZero() {
-		where, args = append(where, "ts >= ?"), append(args, q.Since.UnixNano())
-	}
-	if !q.Until.IsZero() {
-		where, args = append(where, "ts <= ?"), append(args, q.Until.UnixNano())
-	}
-	for _, m := range q.Match {
-		c, err := ParseMatch(m)
-		if err != nil {
-			return nil, err
-		}
-		path := "$." + c.field
-		switch c.op {
-		case "=", "!=":
-			// Compare as text so that pid=42 and comm=bash both work.
-			op := "="
-			if c.op == "!=" {
-				op = "IS NOT"
-			}
-			where = append(where, "CAST(json_extract(data, ?) AS TEXT) "+op+" ?")
-			args = append(args, path, c.value)
-		default:
-			res = append(res, c)
-		}
+	where, args, res, err := q.filter()
+	if err != nil {
+		return nil, err
 	}
 	query := "SELECT data FROM events"
 	if len(where) > 0 {
@@ -337,6 +310,44 @@ func (e *Events) Query(ctx context.Context, q Query) (*Result, error) {
 		out.Events[i], out.Events[j] = out.Events[j], out.Events[i]
 	}
 	return out, nil
+}
+
+// filter turns q's type, time range, text and match conditions into SQL
+// conditions and their arguments; regular expression conditions are
+// returned apart, to be applied in Go.
+func (q Query) filter() (where []string, args []any, res []cond, err error) {
+	if q.Type != "" {
+		where, args = append(where, "type = ?"), append(args, q.Type)
+	}
+	if !q.Since.IsZero() {
+		where, args = append(where, "ts >= ?"), append(args, q.Since.UnixNano())
+	}
+	if !q.Until.IsZero() {
+		where, args = append(where, "ts <= ?"), append(args, q.Until.UnixNano())
+	}
+	for _, m := range q.Match {
+		c, err := ParseMatch(m)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		path := "$." + c.field
+		switch c.op {
+		case "=", "!=":
+			// Compare as text so that pid=42 and comm=bash both work.
+			op := "="
+			if c.op == "!=" {
+				op = "IS NOT"
+			}
+			where = append(where, "CAST(json_extract(data, ?) AS TEXT) "+op+" ?")
+			args = append(args, path, c.value)
+		default:
+			res = append(res, c)
+		}
+	}
+	if q.Text != "" {
+		where, args = append(where, "instr(lower(data), ?) > 0"), append(args, strings.ToLower(q.Text))
+	}
+	return where, args, res, nil
 }
 
 var errNotFound = errors.New("field not found")
