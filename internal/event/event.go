@@ -31,14 +31,22 @@ type Header struct {
 // Hdr returns h itself, so types embedding Header implement Event.
 func (h *Header) Hdr() *Header { return h }
 
-// Exec is a call to execve or execveat, successful or not.
+// Exec is a call to execve or execveat, successful or not. A successful
+// exec's filename and argv are the new program's, as the kernel copied them
+// (for a script, argv starts with the interpreter); a failed exec's are read
+// from the caller's memory, and the *Unavailable flags say when that failed.
 type Exec struct {
 	Header
-	Filename      string   `json:"filename"`
-	Argv          []string `json:"argv"`
-	ArgvTruncated bool     `json:"argv_truncated"`
-	Ret           int32    `json:"ret"`
-	Error         string   `json:"error,omitempty"`
+	Filename string `json:"filename"`
+	// FilenameUnavailable: the filename could not be read; Filename is "".
+	FilenameUnavailable bool     `json:"filename_unavailable"`
+	Argv                []string `json:"argv"`
+	ArgvTruncated       bool     `json:"argv_truncated"`
+	// ArgvUnavailable: part of argv could not be read; Argv holds the
+	// arguments before the first one that could not.
+	ArgvUnavailable bool   `json:"argv_unavailable"`
+	Ret             int32  `json:"ret"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Exit is the end of a process (its last thread).

@@ -26,6 +26,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 	switch e := ev.(type) {
 	case *event.Exec:
 		b = appendStr(b, "filename", e.Filename)
+		b = appendBool(b, "filename_unavailable", e.FilenameUnavailable)
 		b = append(b, `,"argv":[`...)
 		for i, a := range e.Argv {
 			if i > 0 {
@@ -35,6 +36,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		}
 		b = append(b, ']')
 		b = appendBool(b, "argv_truncated", e.ArgvTruncated)
+		b = appendBool(b, "argv_unavailable", e.ArgvUnavailable)
 		b = appendInt(b, "ret", int64(e.Ret))
 		b = appendErr(b, e.Error)
 	case *event.Exit:

@@ -50,17 +50,7 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		cells[3] = strconv.FormatUint(uint64(h.PPID), 10)
 		cells[4] = strconv.FormatUint(uint64(h.UID), 10)
 		cells[5] = strconv.FormatInt(int64(e.Ret), 10)
-		args := strings.Join(e.Argv, " ")
-		if len(e.Argv) == 0 {
-			args = e.Filename
-		}
-		if e.ArgvTruncated {
-			args += " ..."
-		}
-		if e.Error != "" {
-			args += "  [" + e.Error + "]"
-		}
-		cells[6] = args
+		cells[6] = execArgs(e)
 	case *event.Exit:
 		cells[3] = strconv.FormatUint(uint64(h.PPID), 10)
 		cells[4] = strconv.FormatUint(uint64(h.UID), 10)
@@ -200,4 +190,36 @@ func printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// Markers for strings the kernel could not read from user memory.
+const (
+	unreadableArgv     = "<argv unreadable>"
+	unreadableFilename = "<filename unreadable>"
+)
+
+// execArgs is the ARGS cell of an exec: argv, and for a failed exec the
+// error and the filename that failed, which is not always argv[0] (a shell
+// tries each $PATH directory).
+func execArgs(e *event.Exec) string {
+	filename := e.Filename
+	if e.FilenameUnavailable {
+		filename = unreadableFilename
+	}
+	args := strings.Join(e.Argv, " ")
+	switch {
+	case e.ArgvUnavailable && args == "":
+		args = unreadableArgv
+	case e.ArgvUnavailable:
+		args += " " + unreadableArgv
+	case len(e.Argv) == 0:
+		args = filename
+	}
+	if e.ArgvTruncated {
+		args += " ..."
+	}
+	if e.Error != "" {
+		args += "  [" + e.Error + ": " + filename + "]"
+	}
+	return args
 }
