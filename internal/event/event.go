@@ -63,10 +63,13 @@ type Open struct {
 	Header
 	Path          string `json:"path"`
 	PathTruncated bool   `json:"path_truncated"`
-	Flags         string `json:"flags"`
-	Mode          uint32 `json:"mode"`
-	Ret           int32  `json:"ret"`
-	Error         string `json:"error,omitempty"`
+	// PathUnavailable: the path could not be read from the caller's
+	// memory (a bad pointer; the call fails with EFAULT); Path is "".
+	PathUnavailable bool   `json:"path_unavailable"`
+	Flags           string `json:"flags"`
+	Mode            uint32 `json:"mode"`
+	Ret             int32  `json:"ret"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Connect is a call to connect on an IPv4 or IPv6 socket. For a non-blocking

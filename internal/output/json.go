@@ -47,6 +47,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 	case *event.Open:
 		b = appendStr(b, "path", e.Path)
 		b = appendBool(b, "path_truncated", e.PathTruncated)
+		b = appendBool(b, "path_unavailable", e.PathUnavailable)
 		b = appendStr(b, "flags", e.Flags)
 		b = appendUint(b, "mode", uint64(e.Mode))
 		b = appendInt(b, "ret", int64(e.Ret))

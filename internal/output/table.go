@@ -71,6 +71,9 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		}
 		cells[6] = e.Flags
 		cells[7] = e.Path
+		if e.PathUnavailable {
+			cells[7] = "<path unreadable>"
+		}
 		if e.PathTruncated {
 			cells[7] += "..."
 		}
