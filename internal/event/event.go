@@ -76,15 +76,19 @@ type Open struct {
 // TCP connect the result is that of the handshake, not EINPROGRESS.
 type Connect struct {
 	Header
-	Family    string `json:"family"`
-	Proto     string `json:"proto"`
-	SAddr     string `json:"saddr"`
-	SPort     uint16 `json:"sport"`
-	DAddr     string `json:"daddr"`
-	DPort     uint16 `json:"dport"`
-	Ret       int32  `json:"ret"`
-	Error     string `json:"error,omitempty"`
-	LatencyNS uint64 `json:"latency_ns"`
+	Family string `json:"family"`
+	Proto  string `json:"proto"`
+	SAddr  string `json:"saddr"`
+	SPort  uint16 `json:"sport"`
+	DAddr  string `json:"daddr"`
+	DPort  uint16 `json:"dport"`
+	// AddrUnavailable: the destination sockaddr could not be read from
+	// the caller's memory (a bad pointer; the call fails with EFAULT);
+	// DAddr is "" and DPort 0.
+	AddrUnavailable bool   `json:"addr_unavailable"`
+	Ret             int32  `json:"ret"`
+	Error           string `json:"error,omitempty"`
+	LatencyNS       uint64 `json:"latency_ns"`
 }
 
 // Kinds lists the event types, as used in the type field.

@@ -59,6 +59,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendUint(b, "sport", uint64(e.SPort))
 		b = appendStr(b, "daddr", e.DAddr)
 		b = appendUint(b, "dport", uint64(e.DPort))
+		b = appendBool(b, "addr_unavailable", e.AddrUnavailable)
 		b = appendInt(b, "ret", int64(e.Ret))
 		b = appendErr(b, e.Error)
 		b = appendUint(b, "latency_ns", e.LatencyNS)

@@ -82,6 +82,9 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		cells[4] = e.Proto
 		cells[5] = net.JoinHostPort(e.SAddr, strconv.Itoa(int(e.SPort)))
 		cells[6] = net.JoinHostPort(e.DAddr, strconv.Itoa(int(e.DPort)))
+		if e.AddrUnavailable {
+			cells[6] = "<addr unreadable>"
+		}
 		cells[7] = "ok"
 		if e.Error != "" {
 			cells[7] = e.Error
