@@ -124,11 +124,11 @@ func AppendRow(b []byte, ev event.Event) []byte {
 			cells[4] = strconv.FormatFloat(float64(e.LatencyNS)/1000, 'f', 1, 64)
 			cells[5] = e.Ret.String()
 		}
-		cells[6] = argsCell(e.Args, e.Str, e.StrTruncated)
+		cells[6] = argsCell(e.Args, e.Str, e.StrTruncated, e.StrUnavailable)
 	case *event.USDT:
 		cells[3] = strconv.FormatUint(uint64(h.TID), 10)
 		cells[4] = e.Probe
-		cells[5] = argsCell(e.Args, e.Str, e.StrTruncated)
+		cells[5] = argsCell(e.Args, e.Str, e.StrTruncated, e.StrUnavailable)
 	}
 	for i, c := range cols {
 		b = appendCell(b, c, cells[i], i == len(cols)-1)
