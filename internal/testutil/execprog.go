@@ -15,6 +15,8 @@ package testutil
 //	          fails with ENOENT
 //	efault    execv("/bin/true", {"exk" (on the stack), (char *)1, NULL}),
 //	          which fails with EFAULT
+//	thread    literal's execl from a second thread: the kernel gives the
+//	          process's leader's id to the thread that execs
 //	unmapped  execv("/nonexistent/kscope-exk", {FILE+0, FILE+4, NULL}) with
 //	          argv in FILE's first page, mapped but never touched: the
 //	          kernel fails with ENOENT before it reads argv, so argv is
@@ -22,6 +24,7 @@ package testutil
 const ExecProgram = `
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +32,16 @@ const ExecProgram = `
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { LITERAL, STACK, SH, ENOENT_, EFAULT_, UNMAPPED };
+enum { LITERAL, STACK, SH, ENOENT_, EFAULT_, UNMAPPED, THREAD };
 
-static const char *const modes[] = { "literal", "stack", "sh", "enoent", "efault", "unmapped" };
+static const char *const modes[] = { "literal", "stack", "sh", "enoent", "efault", "unmapped", "thread" };
+
+static void *exec_thread(void *arg)
+{
+	(void)arg;
+	execl("/bin/true", "exk", "37", (char *)NULL);
+	_exit(1);
+}
 
 /*
  * The child touches no string literal before it execs (the mode is an int,
@@ -64,6 +74,11 @@ static void child(int mode, const char *file)
 			_exit(1);
 		execv(path, argv);
 		_exit(errno == ENOENT ? 0 : 1);
+	} else if (mode == THREAD) {
+		pthread_t t;
+
+		if (pthread_create(&t, NULL, exec_thread, NULL) == 0)
+			pthread_join(t, NULL);
 	}
 	_exit(1);
 }
@@ -77,7 +92,7 @@ int main(int argc, char **argv)
 		if (argc > 1 && !strcmp(argv[1], modes[i]))
 			mode = i;
 	if (mode < 0) {
-		fprintf(stderr, "usage: %s literal|stack|sh|enoent|efault|unmapped [N [FILE]]\n", argv[0]);
+		fprintf(stderr, "usage: %s literal|stack|sh|enoent|efault|unmapped|thread [N [FILE]]\n", argv[0]);
 		return 2;
 	}
 

@@ -311,13 +311,15 @@ func TestExecForkedChildArgv(t *testing.T) {
 		{"literal", 500, "/bin/true", []string{"exk", "37"}, "true"},
 		{"stack", 200, "/bin/true", []string{"exk", "37"}, "true"},
 		{"sh", 200, "/bin/sh", []string{"sh", "-c", "exit 0"}, "sh"},
+		// Entry sees the thread's id, the new image the process's.
+		{"thread", 100, "/bin/true", []string{"exk", "37"}, "true"},
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
 			ppid := runProg(t, bin, tt.mode, strconv.Itoa(tt.n))
 			bad := 0
 			for _, e := range childExecs(t, sink, ppid, tt.n) {
 				if e.Filename != tt.filename || !slices.Equal(e.Argv, tt.argv) || e.Ret != 0 || e.Error != "" ||
-					e.ArgvTruncated || e.ArgvUnavailable || e.FilenameUnavailable || e.Comm != tt.comm {
+					e.ArgvTruncated || e.ArgvUnavailable || e.FilenameUnavailable || e.Comm != tt.comm || e.TID != e.PID {
 					if bad++; bad <= 5 {
 						t.Errorf("filename %q argv %q ret %d truncated %v unavailable %v/%v comm %q",
 							e.Filename, e.Argv, e.Ret, e.ArgvTruncated, e.FilenameUnavailable, e.ArgvUnavailable, e.Comm)
