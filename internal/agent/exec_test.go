@@ -16,7 +16,7 @@ import (
 // The event store keeps every exec of a freshly forked child whole: the
 // filename and argv of execl("/bin/true", "exk", "37", NULL), whose string
 // literals the child has not mapped yet when it calls exec.
-func TestStoredExecArgv(t *testing.T) {
+func TestStoredExecArgvGCC(t *testing.T) {
 	testutil.RequireBPF(t)
 	bin := testutil.BuildC(t, "gcc", testutil.ExecProgram, "-O0")
 	a, err := Start(context.Background(), testConfig(t, "exec"), quietLogger)

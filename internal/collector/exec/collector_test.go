@@ -296,7 +296,7 @@ func childExecs(t *testing.T, c *testutil.Capture, ppid uint32, n int) []*event.
 // A forked child's execl of string literals: the child has not mapped the
 // literals' pages yet, so reading them from its memory at syscall entry
 // fails. Every event must carry the filename and argv all the same.
-func TestExecForkedChildArgv(t *testing.T) {
+func TestExecForkedChildArgvGCC(t *testing.T) {
 	bin := testutil.BuildC(t, "gcc", testutil.ExecProgram, "-O0")
 	sink := testutil.NewCapture()
 	c := start(t, collector.Config{}, sink)
@@ -339,7 +339,7 @@ func TestExecForkedChildArgv(t *testing.T) {
 // Failed execs are read from the caller's memory. What the kernel read
 // before failing is resident by syscall exit and reported whole; what
 // cannot be read is flagged and counted, not sent as empty strings.
-func TestExecFailedUnreadable(t *testing.T) {
+func TestExecFailedUnreadableGCC(t *testing.T) {
 	bin := testutil.BuildC(t, "gcc", testutil.ExecProgram, "-O0")
 	argvFile := filepath.Join(t.TempDir(), "argv")
 	if err := os.WriteFile(argvFile, []byte("exk\x0037\x00"), 0o644); err != nil {
