@@ -250,7 +250,8 @@ int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct task_struct *task;
 	struct pending_exec *p;
 	struct exec_event *e;
-	__u64 start, end, size, argc = 0;
+	__u64 start, end, size;
+	__u32 argc = 0;
 	long n;
 
 	p = bpf_map_lookup_elem(&pending, &old);
@@ -270,7 +271,10 @@ int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 				      (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
 	e->filename_unavailable = n < 0;
 
-	/* argv: NUL-separated strings in the new mm; argc is at the stack top. */
+	/*
+	 * argv: NUL-separated strings in the new mm. argc is at the stack top,
+	 * a word whose low 32 bits are read, right for 32-bit processes too.
+	 */
 	task = bpf_get_current_task_btf();
 	start = BPF_CORE_READ(task, mm, arg_start);
 	end = BPF_CORE_READ(task, mm, arg_end);
