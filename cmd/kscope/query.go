@@ -115,7 +115,8 @@ type promSeries struct {
 }
 
 // printQueryResult prints series as name{labels} value, and a range
-// query's series each followed by its points.
+// query's series each followed by its points, in the order the engine
+// returned them: topk, bottomk and sort_desc results are ordered by value.
 func printQueryResult(w io.Writer, data json.RawMessage) error {
 	var d struct {
 		ResultType string          `json:"resultType"`
@@ -141,7 +142,6 @@ func printQueryResult(w io.Writer, data json.RawMessage) error {
 		fmt.Fprintln(w, "(no data)")
 		return nil
 	}
-	sort.Slice(ss, func(i, j int) bool { return seriesName(ss[i].Metric) < seriesName(ss[j].Metric) })
 	width := 0
 	for _, s := range ss {
 		width = max(width, len(seriesName(s.Metric)))

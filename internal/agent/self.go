@@ -22,6 +22,7 @@ type self struct {
 	buildInfo, up, collectDur                  *metrics.Desc
 	progRuns, progRunTime, progMisses          *metrics.Desc
 	events, lost, filtered, malformed          *metrics.Desc
+	unreadable                                 *metrics.Desc
 	mapEntries, mapMax, mapFill                *metrics.Desc
 	cpu, rss, heap, goroutines                 *metrics.Desc
 	evStored, evDropped, evQueued, evExpired   *metrics.Desc
@@ -51,6 +52,7 @@ func newSelf(a *Agent) *self {
 		lost:            metrics.NewCounter("kscope_self_ringbuf_lost_total", "Events lost in the kernel because the collector's ring buffer or pending map was full.", "collector"),
 		filtered:        metrics.NewCounter("kscope_self_collector_filtered_total", "Events dropped in the kernel by a filter.", "collector"),
 		malformed:       metrics.NewCounter("kscope_self_collector_malformed_total", "Records the collector's decoder rejected.", "collector"),
+		unreadable:      metrics.NewCounter("kscope_self_collector_unreadable_total", "Events sent with a string (exec argv or filename, open path, connect address, uprobe --str) that could not be read from user memory; the event flags it.", "collector"),
 		mapEntries:      metrics.NewGauge("kscope_self_map_entries", "Entries in the collector's BPF hash map.", "collector", "map"),
 		mapMax:          metrics.NewGauge("kscope_self_map_max_entries", "Capacity of the collector's BPF hash map.", "collector", "map"),
 		mapFill:         metrics.NewGauge("kscope_self_map_fill_ratio", "Entries over capacity of the collector's BPF hash map.", "collector", "map"),
@@ -75,7 +77,7 @@ func newSelf(a *Agent) *self {
 func (s *self) describe() []*metrics.Desc {
 	return []*metrics.Desc{
 		s.buildInfo, s.up, s.collectDur, s.progRuns, s.progRunTime, s.progMisses,
-		s.events, s.lost, s.filtered, s.malformed, s.mapEntries, s.mapMax, s.mapFill,
+		s.events, s.lost, s.filtered, s.malformed, s.unreadable, s.mapEntries, s.mapMax, s.mapFill,
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
 		s.headSeries, s.samplesAppended, s.samplesReject,
@@ -113,6 +115,7 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.lost, float64(st.Lost), r.name)
 		e.Counter(s.filtered, float64(st.Filtered), r.name)
 		e.Counter(s.malformed, float64(st.Malformed), r.name)
+		e.Counter(s.unreadable, float64(st.Unreadable), r.name)
 		cl, ok := r.c.(collectioner)
 		if !ok || cl.Collection() == nil {
 			continue
