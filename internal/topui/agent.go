@@ -104,6 +104,12 @@ func (a *AgentSource) do(req *http.Request) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer of %s: %w", a.URL, err)
 	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		return nil, fmt.Errorf("the kscope agent at %s requires authentication and refused this request (%s): give credentials in a client configuration file with --http.config.file or $KSCOPE_HTTP_CONFIG_FILE", a.URL, resp.Status)
+	case http.StatusForbidden, http.StatusMisdirectedRequest:
+		return nil, fmt.Errorf("the kscope agent at %s refused this request (%s): %.200s", a.URL, resp.Status, strings.TrimSpace(string(body)))
+	}
 	return body, nil
 }
 
