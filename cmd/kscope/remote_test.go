@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/kscope/kscope/internal/agent"
+	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// secureAgent starts an agent in this process that requires TLS and the
+// user alice with password "secret"; it returns its URL and the
+// directory holding the CA certificate (ca.crt).
+func secureAgent(t *testing.T) (url, dir string) {
+	t.Helper()
+	testutil.RequireBPF(t)
+	dir = t.TempDir()
+	testutil.TLSCert(t, dir)
+	hash, err := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := filepath.Join(dir, "web.yml")
+	writeFile(t, web, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: "+string(hash)+"\n")
+	cfg := config.Default(map[string]bool{})
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen = "127.0.0.1:0"
+	cfg.Interval = time.Second
+	a, err := agent.StartWith(context.Background(), cfg, agent.Options{WebConfigFile: web}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return a.URL(), dir
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// kscope query, events and top reach an agent behind TLS and basic auth
+// with the credentials of a client configuration file (--http.config.file
+// or $KSCOPE_HTTP_CONFIG_FILE); without them they fail saying so.
+func TestClientsWithWebConfig(t *testing.T) {
+	url, dir := secureAgent(t)
+	writeFile(t, filepath.Join(dir, "password"), "secret\n")
+	good := filepath.Join(dir, "client.yml")
+	writeFile(t, good, "basic_auth:\n  username: alice\n  password_file: password\ntls_config:\n  ca_file: ca.crt\n")
+	noAuth := filepath.Join(dir, "noauth.yml")
+	writeFile(t, noAuth, "tls_config:\n  ca_file: ca.crt\n")
+	wrong := filepath.Join(dir, "wrong.yml")
+	writeFile(t, wrong, "basic_auth:\n  username: alice\n  password: guess\ntls_config:\n  ca_file: ca.crt\n")
+	broken := filepath.Join(dir, "broken.yml")
+	writeFile(t, broken, "basic_auth:\n  username: alice\n  password: a\n  password_file: password\n")
+	t.Setenv("KSCOPE_HTTP_CONFIG_FILE", "")
+
+	if out := cli(t, "query", "--server", url, "--http.config.file", good, "vector(42)"); !strings.Contains(out, "42") {
+		t.Errorf("query: %q", out)
+	}
+	if out := cli(t, "events", "--server", url, "--http.config.file", good, "--json"); out != "" {
+		t.Errorf("events: %q", out)
+	}
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"query", "--server", url, "vector(1)"}, exitFailure, "certificate signed by unknown authority"},
+		{[]string{"query", "--server", url, "--http.config.file", noAuth, "vector(1)"}, exitFailure, "requires authentication and refused this request (401 Unauthorized): give credentials in a client configuration file with --http.config.file or $KSCOPE_HTTP_CONFIG_FILE"},
+		{[]string{"events", "--server", url, "--http.config.file", wrong}, exitFailure, "401 Unauthorized"},
+		{[]string{"query", "--server", url, "--http.config.file", broken, "vector(1)"}, exitUsage, "--http.config.file: reading " + broken},
+		{[]string{"query", "--server", url, "--http.config.file", filepath.Join(dir, "absent.yml"), "vector(1)"}, exitUsage, "absent.yml"},
+	} {
+		code, _, stderr := runCLI(tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.msg) {
+			t.Errorf("kscope %s: exit %d %q, want %d %q", strings.Join(tt.args, " "), code, stderr, tt.code, tt.msg)
+		}
+	}
+
+	// The environment names the file when the flag does not.
+	t.Setenv("KSCOPE_HTTP_CONFIG_FILE", good)
+	if out := cli(t, "query", "--server", url, "vector(43)"); !strings.Contains(out, "43") {
+		t.Errorf("query with $KSCOPE_HTTP_CONFIG_FILE: %q", out)
+	}
+	t.Setenv("KSCOPE_HTTP_CONFIG_FILE", noAuth)
+	if code, _, stderr := runCLI("query", "--server", url, "vector(1)"); code != exitFailure || !strings.Contains(stderr, "requires authentication") {
+		t.Errorf("query with $KSCOPE_HTTP_CONFIG_FILE without credentials: %d %q", code, stderr)
+	}
+
+	// kscope top, a process of its own.
+	code, out, stderr := topCLI(t, []string{"KSCOPE_SERVER=", "KSCOPE_HTTP_CONFIG_FILE="}, "--once", "--server", url, "--http.config.file", good)
+	if code != 0 || !strings.Contains(out, "kscope top - agent "+url) {
+		t.Errorf("top with credentials: exit %d %q %q", code, out, stderr)
+	}
+	code, _, stderr = topCLI(t, []string{"KSCOPE_SERVER=", "KSCOPE_HTTP_CONFIG_FILE=" + noAuth}, "--once", "--server", url)
+	if code != exitFailure || !strings.Contains(stderr, "requires authentication") {
+		t.Errorf("top without credentials: exit %d %q", code, stderr)
+	}
+}
