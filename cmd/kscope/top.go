@@ -41,8 +41,8 @@ CPU, system calls per second, bytes per second read and written on regular
 files, and bytes per second received and sent on IPv4/IPv6 sockets.
 
 Standalone (no --server and no KSCOPE_SERVER), kscope top loads its own BPF
-programs, which count per process in the kernel (needs root or
-CAP_BPF+CAP_PERFMON). With --server, it reads a running kscope agent's
+programs, which count per process in the kernel (needs root, or
+CAP_BPF+CAP_PERFMON+CAP_DAC_OVERRIDE to read tracefs). With --server, it reads a running kscope agent's
 per-process metrics instead, with PromQL.
 
 Keys: c s i n sort by CPU, syscalls, file I/O, network; < > or tab cycle the
