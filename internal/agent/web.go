@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -63,6 +64,9 @@ func (a *Agent) newServer(ln net.Listener, handler http.Handler) {
 	a.server = &http.Server{
 		Handler:           api.HostAllowList(a.cfg.Listen, ln.Addr(), handler),
 		ReadHeaderTimeout: 10 * time.Second,
+		// Failed TLS handshakes (scanners, clients without the CA) are
+		// the clients' business: debug level.
+		ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelDebug),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -98,4 +99,32 @@ func TestHostName(t *testing.T) {
 			t.Errorf("hostName(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// Whatever the Host, the check does not panic, and a request it lets
+// through names one of the allowed hosts.
+func FuzzHostAllowList(f *testing.F) {
+	for _, s := range []string{"localhost:9464", "[::1]", "evil.example", "", "[", "]:", "127.0.0.1:", "LOCALHOST", "[::1%lo]:1", "\x00"} {
+		f.Add(s)
+	}
+	bound := &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9464}
+	served := false
+	h := HostAllowList("127.0.0.1:9464", bound, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served = true }))
+	f.Fuzz(func(t *testing.T, host string) {
+		served = false
+		r, err := http.NewRequest(http.MethodGet, "http://127.0.0.1:9464/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Host = host
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		allowed := host == "" || map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}[hostName(host)]
+		if served != allowed {
+			t.Errorf("Host %q: served %v, allowed %v", host, served, allowed)
+		}
+		if !served && w.Code != http.StatusMisdirectedRequest {
+			t.Errorf("Host %q: %d", host, w.Code)
+		}
+	})
 }
