@@ -113,3 +113,43 @@ func TestClientsWithWebConfig(t *testing.T) {
 		t.Errorf("top without credentials: exit %d %q", code, stderr)
 	}
 }
+
+// An unsafe data directory stops the agent with exit code 1 and the
+// reason; a web configuration that does not load is a configuration
+// error, exit code 2.
+func TestAgentRefusesUnsafeSetup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		testutil.Skip(t, "root (to chown a directory to another user)", nil)
+	}
+	base := t.TempDir()
+	world := filepath.Join(base, "world")
+	os.Mkdir(world, 0o777)
+	os.Chmod(world, 0o777)
+	others := filepath.Join(base, "others")
+	os.Mkdir(others, 0o700)
+	os.Chown(others, 65534, 65534)
+	link := filepath.Join(base, "link")
+	os.Symlink(filepath.Join(base, "target"), link)
+	os.Mkdir(filepath.Join(base, "target"), 0o700)
+	os.Lchown(link, 65534, 65534)
+	badWeb := filepath.Join(base, "web.yml")
+	writeFile(t, badWeb, "basic_auth_users:\n  alice: secret\n")
+	for _, tt := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--data-dir", world}, exitFailure, "data directory " + world + " is world-writable (mode 0777)"},
+		{[]string{"--data-dir", others}, exitFailure, "data directory " + others + " is owned by user 65534, not by 0"},
+		{[]string{"--data-dir", link}, exitFailure, "data directory " + link + " is a symlink owned by user 65534"},
+		{[]string{"--data-dir", filepath.Join(base, "ok"), "--web.config.file", badWeb}, exitUsage, "--web.config.file: reading the web configuration " + badWeb},
+	} {
+		code, _, stderr := runCLI(append([]string{"agent", "--listen", "127.0.0.1:0"}, tt.args...)...)
+		if code != tt.code || !strings.Contains(stderr, tt.msg) {
+			t.Errorf("kscope agent %s: exit %d %q, want %d %q", strings.Join(tt.args, " "), code, stderr, tt.code, tt.msg)
+		}
+	}
+	if ents, _ := os.ReadDir(world); len(ents) != 0 {
+		t.Errorf("the agent wrote into %s", world)
+	}
+}
