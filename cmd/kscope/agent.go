@@ -265,6 +265,7 @@ func reloadOnHUP(a *agent.Agent, f agentFlags, hup <-chan os.Signal, logger *slo
 				logger.Error("reloading the configuration: keeping the running one", "file", f.config, "err", err)
 				continue
 			}
+			start := time.Now()
 			res, err := a.Reload(cfg)
 			if err != nil {
 				logger.Error("reloading the configuration", "err", err)
@@ -274,7 +275,7 @@ func reloadOnHUP(a *agent.Agent, f agentFlags, hup <-chan os.Signal, logger *slo
 			}
 			logger.Info("configuration reloaded", "file", f.config, "started", strings.Join(res.Started, ","),
 				"stopped", strings.Join(res.Stopped, ","), "restarted", strings.Join(res.Restarted, ","),
-				"unchanged", strings.Join(res.Unchanged, ","))
+				"unchanged", strings.Join(res.Unchanged, ","), "took", time.Since(start).Round(time.Millisecond))
 		}
 	}()
 	return func() {

@@ -203,6 +203,11 @@ func TestAgentReloadOnSIGHUP(t *testing.T) {
 	if !strings.Contains(a.stderr.String(), "configuration reloaded") || !strings.Contains(a.stderr.String(), "stopped=exec") {
 		t.Errorf("no reload logged:\n%s", lastLines(a.stderr.String(), 20))
 	}
+	for _, l := range strings.Split(a.stderr.String(), "\n") {
+		if strings.Contains(l, "configuration reloaded") {
+			t.Log(l)
+		}
+	}
 
 	// A configuration that does not load keeps the running one.
 	writeFile(t, conf, "collectors:\n  bogus: true\n")
