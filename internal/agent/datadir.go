@@ -55,6 +55,9 @@ func prepareDataDir(dir string) error {
 	if err := safeDir(dir, target, fi, uid); err != nil {
 		return err
 	}
+	if err := safeAncestors(target, uid); err != nil {
+		return err
+	}
 	if fi.Mode().Perm()&0o077 != 0 {
 		if err := os.Chmod(target, 0o700); err != nil {
 			return fmt.Errorf("making the data directory %s private: %w", target, err)
@@ -96,6 +99,32 @@ func safeDir(dir, target string, fi fs.FileInfo, uid int) error {
 		return fmt.Errorf("data directory %s is world-writable (mode %04o): any user could plant symlinks the agent would follow; refusing it (chmod 0700 it, or use another)", name, fi.Mode().Perm())
 	}
 	return nil
+}
+
+// safeAncestors refuses a data directory inside one another user could
+// rename it out of and replace: every directory above it must belong to
+// root or the agent's user, and not be world-writable unless sticky (as
+// /tmp is: there only an entry's owner may rename it).
+func safeAncestors(target string, uid int) error {
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		return fmt.Errorf("checking the data directory: %w", err)
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("checking the data directory: %w", err)
+		}
+		if o := owner(fi); o != uid && o != 0 {
+			return fmt.Errorf("data directory %s is inside %s, owned by user %d: that user could replace it; refusing it", target, d, o)
+		}
+		if fi.Mode().Perm()&0o002 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+			return fmt.Errorf("data directory %s is inside %s, world-writable without the sticky bit (mode %04o): any user could replace it; refusing it", target, d, fi.Mode().Perm())
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }
 
 // privateFiles takes group and other permissions off what dir holds, for

@@ -51,7 +51,7 @@ func TestDataDirRefused(t *testing.T) {
 	}
 	good := mk("good", 0o700, 0)
 	worldWritable := mk("world", 0o777, 0)
-	sticky := mk("sticky", 0o1777, 0)
+	sticky := mk("sticky", os.ModeSticky|0o777, 0)
 	others := mk("others", 0o700, nobody)
 	planted := mk("planted", 0o700, 0)
 	if err := os.Symlink("/etc/kscope-test-target", filepath.Join(planted, "events.db")); err != nil {
@@ -62,6 +62,15 @@ func TestDataDirRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Chown(filepath.Join(foreignDB, "profiles.db"), nobody, nobody)
+	foreignParent := mk("foreignparent", 0o755, nobody)
+	insideForeign := filepath.Join(foreignParent, "data")
+	os.Mkdir(insideForeign, 0o700)
+	openParent := mk("openparent", 0o777, 0)
+	insideOpen := filepath.Join(openParent, "data")
+	os.Mkdir(insideOpen, 0o700)
+	stickyParent := mk("stickyparent", os.ModeSticky|0o777, 0)
+	insideSticky := filepath.Join(stickyParent, "data")
+	os.Mkdir(insideSticky, 0o700)
 	file := filepath.Join(base, "file")
 	os.WriteFile(file, nil, 0o600)
 
@@ -77,6 +86,8 @@ func TestDataDirRefused(t *testing.T) {
 		{planted, filepath.Join(planted, "events.db") + " is a symlink"},
 		{foreignDB, filepath.Join(foreignDB, "profiles.db") + " is owned by user 65534"},
 		{file, "is not a directory"},
+		{insideForeign, "is inside " + foreignParent + ", owned by user 65534"},
+		{insideOpen, "is inside " + openParent + ", world-writable without the sticky bit"},
 	} {
 		err := prepareDataDir(tt.dir)
 		if err == nil || !strings.Contains(err.Error(), tt.msg) {
@@ -98,9 +109,13 @@ func TestDataDirRefused(t *testing.T) {
 			t.Errorf("%s: the agent created %v", d, ents)
 		}
 	}
-	// A symlink of root's to a directory of root's is fine.
+	// A symlink of root's to a directory of root's is fine, and so is a
+	// directory of root's in a sticky one such as /tmp.
 	if err := prepareDataDir(link("link-good", good, 0)); err != nil {
 		t.Errorf("good symlink: %v", err)
+	}
+	if err := prepareDataDir(insideSticky); err != nil {
+		t.Errorf("in a sticky directory: %v", err)
 	}
 }
 
