@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -97,6 +99,9 @@ func apiGet(ctx context.Context, server, httpConfig, path string, params url.Val
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := client.Do(req)
+	if cerr := (*tls.CertificateVerificationError)(nil); errors.As(err, &cerr) {
+		return nil, fmt.Errorf("the kscope agent at %s has a certificate this client does not trust: give its CA as tls_config.ca_file in a client configuration file (--http.config.file or $%s): %w", server, httpConfigEnv, cerr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the kscope agent at %s (is 'kscope agent' running? set --server or KSCOPE_SERVER): %w", server, err)
 	}

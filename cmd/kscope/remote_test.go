@@ -81,7 +81,7 @@ func TestClientsWithWebConfig(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"query", "--server", url, "vector(1)"}, exitFailure, "certificate signed by unknown authority"},
+		{[]string{"query", "--server", url, "vector(1)"}, exitFailure, "has a certificate this client does not trust: give its CA as tls_config.ca_file in a client configuration file (--http.config.file or $KSCOPE_HTTP_CONFIG_FILE): tls: failed to verify certificate: x509: certificate signed by unknown authority"},
 		{[]string{"query", "--server", url, "--http.config.file", noAuth, "vector(1)"}, exitFailure, "requires authentication and refused this request (401 Unauthorized): give credentials in a client configuration file with --http.config.file or $KSCOPE_HTTP_CONFIG_FILE"},
 		{[]string{"events", "--server", url, "--http.config.file", wrong}, exitFailure, "401 Unauthorized"},
 		{[]string{"query", "--server", url, "--http.config.file", broken, "vector(1)"}, exitUsage, "--http.config.file: reading " + broken},

@@ -2,6 +2,7 @@ package topui
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,6 +97,9 @@ func (a *AgentSource) query(ctx context.Context, expr string) ([]sample, error) 
 
 func (a *AgentSource) do(req *http.Request) ([]byte, error) {
 	resp, err := a.Client.Do(req)
+	if cerr := (*tls.CertificateVerificationError)(nil); errors.As(err, &cerr) {
+		return nil, fmt.Errorf("the kscope agent at %s has a certificate this client does not trust: give its CA as tls_config.ca_file in a client configuration file (--http.config.file or $KSCOPE_HTTP_CONFIG_FILE): %w", a.URL, cerr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the kscope agent at %s (is 'kscope agent' running? set --server or KSCOPE_SERVER): %w", a.URL, err)
 	}
