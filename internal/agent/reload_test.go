@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -51,6 +52,22 @@ func TestReload(t *testing.T) {
 	if len(before) != 2 {
 		t.Fatalf("running %v", slices.Collect(maps.Keys(before)))
 	}
+	// What the HTTP side reads goes on during the reloads (go test -race).
+	stop := make(chan struct{})
+	var readers sync.WaitGroup
+	readers.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			a.Gather(context.Background())
+			a.healthy()
+			a.statusJSON()
+		}
+	})
+	defer func() { close(stop); readers.Wait() }()
 
 	next := *cfg
 	next.Collectors = maps.Clone(cfg.Collectors)
