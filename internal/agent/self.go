@@ -28,7 +28,7 @@ type self struct {
 	evStored, evDropped, evQueued, evExpired   *metrics.Desc
 	headSeries, samplesAppended, samplesReject *metrics.Desc
 	profStored, profBytes, profExpired         *metrics.Desc
-	profFailed                                 *metrics.Desc
+	profFailed, doctorRuns                     *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -70,6 +70,7 @@ func newSelf(a *Agent) *self {
 		profBytes:       metrics.NewCounter("kscope_self_profile_stored_bytes_total", "Bytes of profile windows written to the profile store (gzipped pprof)."),
 		profExpired:     metrics.NewCounter("kscope_self_profile_windows_expired_total", "Profile windows deleted from the profile store by retention."),
 		profFailed:      metrics.NewCounter("kscope_self_profile_windows_failed_total", "Profile windows lost to a failed write."),
+		doctorRuns:      metrics.NewCounter("kscope_self_doctor_runs_total", "Times /api/v1/doctor ran the doctor's probes (each loads BPF programs); answers in between reuse the last report."),
 		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
 	}
 }
@@ -81,7 +82,7 @@ func (s *self) describe() []*metrics.Desc {
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
 		s.headSeries, s.samplesAppended, s.samplesReject,
-		s.profStored, s.profBytes, s.profExpired, s.profFailed,
+		s.profStored, s.profBytes, s.profExpired, s.profFailed, s.doctorRuns,
 	}
 }
 
@@ -169,6 +170,9 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.profBytes, float64(p.Bytes()))
 		e.Counter(s.profExpired, float64(p.Expired()))
 		e.Counter(s.profFailed, float64(s.a.profileErrors.Load()))
+	}
+	if s.a.ui != nil {
+		e.Counter(s.doctorRuns, float64(s.a.ui.doctorRuns.Load()))
 	}
 	if m := s.a.metrics; m != nil {
 		e.Gauge(s.headSeries, float64(m.HeadSeries()))

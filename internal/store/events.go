@@ -26,7 +26,7 @@ import (
 // dropped and counted.
 type Events struct {
 	db        *sql.DB
-	retention time.Duration
+	retention atomic.Int64 // time.Duration: SetRetention changes it
 	logger    *slog.Logger
 
 	queue chan row
@@ -75,9 +75,10 @@ CREATE INDEX IF NOT EXISTS events_ts ON events(ts);`
 		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
 	}
 	e := &Events{
-		db: db, retention: retention, logger: logger,
+		db: db, logger: logger,
 		queue: make(chan row, queue), done: make(chan struct{}),
 	}
+	e.retention.Store(int64(retention))
 	e.expire()
 	e.wg.Add(1)
 	go e.writer()
@@ -190,7 +191,7 @@ func (e *Events) write(batch []row) {
 }
 
 func (e *Events) expire() {
-	cut := time.Now().Add(-e.retention).UnixNano()
+	cut := time.Now().Add(-time.Duration(e.retention.Load())).UnixNano()
 	res, err := e.db.Exec("DELETE FROM events WHERE ts < ?", cut)
 	if err != nil {
 		e.logger.Error("expiring events failed", "err", err)

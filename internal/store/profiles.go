@@ -18,7 +18,7 @@ import (
 // labels. A query merges the windows that overlap a time range.
 type Profiles struct {
 	db        *sql.DB
-	retention time.Duration
+	retention atomic.Int64 // time.Duration: SetRetention changes it
 	logger    *slog.Logger
 
 	stored, bytes, deleted atomic.Uint64
@@ -44,7 +44,8 @@ CREATE INDEX IF NOT EXISTS windows_start ON windows(start);`
 		db.Close()
 		return nil, fmt.Errorf("opening the profile store %s: %w", path, err)
 	}
-	p := &Profiles{db: db, retention: retention, logger: logger}
+	p := &Profiles{db: db, logger: logger}
+	p.retention.Store(int64(retention))
 	p.Expire()
 	return p, nil
 }
@@ -123,7 +124,7 @@ func (p *Profiles) Query(ctx context.Context, q ProfileQuery) (*profile.Profile,
 
 // Expire deletes the windows older than the retention.
 func (p *Profiles) Expire() {
-	cut := time.Now().Add(-p.retention).UnixNano()
+	cut := time.Now().Add(-time.Duration(p.retention.Load())).UnixNano()
 	res, err := p.db.Exec("DELETE FROM windows WHERE end < ?", cut)
 	if err != nil {
 		p.logger.Error("expiring profiles failed", "err", err)
