@@ -2,17 +2,22 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/output"
+	"github.com/kscope/kscope/internal/profile"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -135,5 +140,173 @@ func TestMetricsFullDiskThenCrash(t *testing.T) {
 	defer m2.Close()
 	if got := storedTimes(t, m2); !slices.Equal(got, acked) {
 		t.Errorf("after the crash: %d samples, want the %d acknowledged (%d before the disk filled)", len(got), len(acked), 20)
+	}
+}
+
+// Beyond its budget the event store deletes the oldest events first: a
+// type with a share keeps at most its share, the other types share the
+// rest. What is left is exactly the newest events that fit.
+func TestEventsBudget(t *testing.T) {
+	dir := t.TempDir()
+	e, err := OpenEvents(dir, time.Hour, 10000, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxBytes = 40000
+	e.SetBudget(EventBudget{MaxBytes: maxBytes, Shares: map[string]float64{"exec": 0.25}})
+	base := time.Now().Add(-30 * time.Minute)
+	var execs, others []event.Event
+	for i := range 600 {
+		ts := base.Add(time.Duration(i) * time.Millisecond)
+		var ev event.Event
+		switch i % 3 {
+		case 0:
+			ev = &event.Exec{Header: event.Header{Time: ts, Type: "exec", PID: uint32(i), Comm: "sh"}, Filename: "/bin/sh", Argv: []string{"sh", "-c", strings.Repeat("x", i%50)}}
+			execs = append(execs, ev)
+		case 1:
+			ev = exitEvent(ts, uint32(i), "bash", int32(i%7))
+			others = append(others, ev)
+		default:
+			ev = &event.Connect{Header: event.Header{Time: ts, Type: "connect", PID: uint32(i), Comm: "curl"}, Family: "ipv4", DAddr: "10.0.0.1", DPort: uint16(i)}
+			others = append(others, ev)
+		}
+		e.Emit(ev)
+		if i%100 == 99 {
+			waitStored(t, e, uint64(i+1)) // several batches, several evictions
+		}
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The newest events of each group whose bytes fit its limit.
+	newest := func(evs []event.Event, limit int64) (pids []int, bytes int64) {
+		for i := len(evs) - 1; i >= 0; i-- {
+			n := int64(len(output.AppendJSON(nil, evs[i]))) + RowOverhead
+			if bytes+n > limit {
+				break
+			}
+			bytes += n
+			pids = append([]int{int(evs[i].Hdr().PID)}, pids...)
+		}
+		return pids, bytes
+	}
+	wantExec, execBytes := newest(execs, maxBytes/4)
+	wantOther, otherBytes := newest(others, maxBytes-maxBytes/4)
+	if len(wantExec) == len(execs) || len(wantOther) == len(others) {
+		t.Fatalf("the test emits too little: %d of %d execs and %d of %d others fit", len(wantExec), len(execs), len(wantOther), len(others))
+	}
+	if got := e.Evicted(); got != uint64(600-len(wantExec)-len(wantOther)) {
+		t.Errorf("evicted %d, want %d", got, 600-len(wantExec)-len(wantOther))
+	}
+	if got := e.Bytes(); got != execBytes+otherBytes {
+		t.Errorf("bytes %d, want %d", got, execBytes+otherBytes)
+	}
+
+	// Reopened, the store counts the same bytes, and keeps exactly those.
+	e, err = OpenEvents(dir, time.Hour, 10000, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := e.Bytes(); got != execBytes+otherBytes {
+		t.Errorf("bytes after reopening %d, want %d", got, execBytes+otherBytes)
+	}
+	pidsOf := func(q Query) []int {
+		q.Limit = MaxLimit
+		res, err := e.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pids []int
+		for _, ev := range res.Events {
+			var m struct{ PID int }
+			json.Unmarshal(ev, &m)
+			pids = append(pids, m.PID)
+		}
+		return pids
+	}
+	if got := pidsOf(Query{Type: "exec"}); !slices.Equal(got, wantExec) {
+		t.Errorf("exec events kept %v, want %v", got, wantExec)
+	}
+	var got []int
+	for _, pid := range pidsOf(Query{}) {
+		if pid%3 != 0 {
+			got = append(got, pid)
+		}
+	}
+	if !slices.Equal(got, wantOther) {
+		t.Errorf("other events kept %v, want %v", got, wantOther)
+	}
+}
+
+func waitStored(t *testing.T, e *Events, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for e.Stored()+e.Dropped()+e.Failed() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("stored %d of %d", e.Stored(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The profile store keeps within its budget by deleting the oldest
+// windows first.
+func TestProfilesBudget(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p, err := OpenProfiles(dir, time.Hour, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
+	put := func(i int) int64 {
+		before := p.Bytes()
+		var ss []profile.Sample
+		for j := range i + 1 {
+			ss = append(ss, stack(uint32(j+1), "w"+strconv.Itoa(j), int64(i+1), "f"+strconv.Itoa(i), "main"))
+		}
+		if err := p.Put(ctx, window(t0.Add(time.Duration(i)*10*time.Second), ss...)); err != nil {
+			t.Fatal(err)
+		}
+		return int64(p.Bytes() - before)
+	}
+	var sizes []int64
+	for i := range 10 {
+		sizes = append(sizes, put(i))
+	}
+	var keep int64
+	for _, n := range sizes[6:] {
+		keep += n
+	}
+	// Windows 6 to 9 fit, 5 does not.
+	p.SetMaxBytes(keep + sizes[5]/2)
+	sizes = append(sizes, put(10))
+	keep += sizes[10] - sizes[6]
+	// Now 7 to 10: the budget then holds them (sizes grow with i).
+	if p.Evicted() != 7 || p.Size() != keep {
+		t.Errorf("evicted %d windows, size %d; want 7, %d", p.Evicted(), p.Size(), keep)
+	}
+	p.Close()
+	if p, err = OpenProfiles(dir, time.Hour, logger); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Size() != keep {
+		t.Errorf("size after reopening %d, want %d", p.Size(), keep)
+	}
+	var starts []int64
+	rows, err := p.db.Query("SELECT start FROM windows ORDER BY start")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var s int64
+		rows.Scan(&s)
+		starts = append(starts, (s-t0.UnixNano())/int64(10*time.Second))
+	}
+	rows.Close()
+	if !slices.Equal(starts, []int64{7, 8, 9, 10}) {
+		t.Errorf("windows kept %v, want [7 8 9 10]", starts)
 	}
 }
