@@ -78,6 +78,7 @@ type Agent struct {
 
 	running  []*running
 	statuses []Status
+	sizes    config.Sizes // the stores' byte budgets
 	self     *self
 	ui       *agentUI // the web UI's endpoints (live.go)
 
@@ -93,6 +94,7 @@ type Agent struct {
 type running struct {
 	name    string
 	c       collector.Collector
+	limit   *limiter       // nil under --check
 	source  metrics.Source // nil for event-only collectors
 	took    time.Duration  // last Collect
 	failing error
@@ -121,15 +123,30 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if a.metrics, err = store.OpenMetrics(cfg.DataDir, cfg.Retention, quiet(logger)); err != nil {
+	fsBytes, err := filesystemBytes(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.sizes = cfg.Budget.Sizes(fsBytes)
+	logger.Info("disk budget", "data_dir", cfg.DataDir, "total_bytes", a.sizes.Total,
+		"metrics_bytes", a.sizes.Metrics, "events_bytes", a.sizes.Events, "profiles_bytes", a.sizes.Profiles)
+	if a.metrics, err = store.OpenMetricsWith(cfg.DataDir, store.MetricsOptions{Retention: cfg.Retention, MaxBytes: a.sizes.Metrics}, quiet(logger)); err != nil {
 		return nil, err
 	}
 	if a.events, err = store.OpenEvents(cfg.DataDir, cfg.Retention, cfg.EventQueue, logger); err != nil {
 		return nil, err
 	}
+	shares := map[string]float64{}
+	for typ, t := range cfg.Budget.EventTypes {
+		if t.Share > 0 {
+			shares[typ] = t.Share
+		}
+	}
+	a.events.SetBudget(store.EventBudget{MaxBytes: a.sizes.Events, Shares: shares})
 	if a.profiles, err = store.OpenProfiles(cfg.DataDir, cfg.Retention, logger); err != nil {
 		return nil, err
 	}
+	a.profiles.SetMaxBytes(a.sizes.Profiles)
 	a.stats = enableStats(logger)
 	a.startCollectors(ctx)
 	a.startProfileRecorder()
@@ -140,7 +157,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	a.descs = a.describe()
 
 	srv := &api.Server{
-		Storage:  a.metrics.DB(),
+		Storage:  a.metrics,
 		Events:   a.events,
 		Profiles: a.profiles,
 		Gatherer: a,
@@ -244,10 +261,12 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		} else {
 			c, err = collector.New(name, ccfg)
 		}
+		var limit *limiter
 		if err == nil {
 			var sink eventSink = discard{} // --check stores nothing
 			if a.events != nil {
-				sink = a.liveSink(a.events)
+				limit = newLimiter(a.liveSink(a.events), a.cfg.Budget)
+				sink = limit
 			}
 			if err = c.Start(ctx, sink); err != nil {
 				c.Close()
@@ -260,7 +279,7 @@ func (a *Agent) startCollectors(ctx context.Context) {
 			continue
 		}
 		a.logger.Debug("collector started", "collector", name, "took", st.Took)
-		r := &running{name: name, c: c}
+		r := &running{name: name, c: c, limit: limit}
 		r.source, _ = c.(metrics.Source)
 		a.running = append(a.running, r)
 	}

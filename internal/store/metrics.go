@@ -423,6 +423,24 @@ func (m *Metrics) key(name string, s *metrics.Sample, le string) []byte {
 	return b
 }
 
+// Size is the TSDB's bytes on disk as its size retention counts them:
+// blocks, WAL and head chunks.
+func (m *Metrics) Size() int64 {
+	m.dbMu.RLock()
+	defer m.dbMu.RUnlock()
+	if m.db == nil {
+		return 0
+	}
+	n := m.db.Head().Size()
+	for _, b := range m.db.Blocks() {
+		n += b.Size()
+	}
+	return n
+}
+
+// MaxBytes is the TSDB's size budget (0: none).
+func (m *Metrics) MaxBytes() int64 { return m.opts.MaxBytes }
+
 // HeadSeries is the number of series in memory.
 func (m *Metrics) HeadSeries() uint64 {
 	m.dbMu.RLock()
