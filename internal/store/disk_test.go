@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -308,5 +309,55 @@ func TestProfilesBudget(t *testing.T) {
 	rows.Close()
 	if !slices.Equal(starts, []int64{7, 8, 9, 10}) {
 		t.Errorf("windows kept %v, want [7 8 9 10]", starts)
+	}
+}
+
+// With a size budget the TSDB deletes its oldest blocks until blocks,
+// WAL and head chunks fit, as Prometheus's --storage.tsdb.retention.size.
+func TestMetricsRetentionSize(t *testing.T) {
+	t0 := time.Now().Add(-12 * time.Hour).Truncate(time.Hour)
+	fill := func(maxBytes int64) *Metrics {
+		m, err := OpenMetricsWith(t.TempDir(), MetricsOptions{Retention: 30 * 24 * time.Hour, MaxBytes: maxBytes}, logger)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		for i := range 12 * 60 {
+			if err := m.Append(context.Background(), t0.Add(time.Duration(i)*time.Minute), collection(100, float64(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := m.DB().Compact(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	span := func(m *Metrics) (n int, blocks, mint, maxt int64) {
+		bs := m.DB().Blocks()
+		mint = math.MaxInt64
+		for _, b := range bs {
+			blocks += b.Size()
+			mint, maxt = min(mint, b.Meta().MinTime), max(maxt, b.Meta().MaxTime)
+		}
+		return len(bs), blocks, mint, maxt
+	}
+	free := fill(0)
+	n, blocks, mint, maxt := span(free)
+	if n < 2 {
+		t.Fatalf("%d blocks: the test needs several", n)
+	}
+	budget := free.DB().Head().Size() + blocks/2
+	m := fill(budget)
+	n2, blocks2, mint2, maxt2 := span(m)
+	if n2 == 0 || n2 >= n || blocks2 >= blocks || mint2 <= mint || maxt2 != maxt {
+		t.Errorf("with a budget of %d bytes: %d blocks of %d bytes from %d to %d; without: %d blocks of %d bytes from %d to %d",
+			budget, n2, blocks2, mint2, maxt2, n, blocks, mint, maxt)
+	}
+	if m.Size() > budget || m.MaxBytes() != budget {
+		t.Errorf("size %d, max %d, want at most %d", m.Size(), m.MaxBytes(), budget)
+	}
+	// The oldest samples are gone, the newest are there.
+	if got := storedTimes(t, m); len(got) == 0 || got[0] < mint2 || got[len(got)-1] != t0.Add(12*60*time.Minute-time.Minute).UnixMilli() {
+		t.Errorf("stored samples span %d..%d, want %d..", got[0], got[len(got)-1], mint2)
 	}
 }
