@@ -73,7 +73,7 @@ func TestAgentFullDiskThenKill(t *testing.T) {
 	testutil.Fill(t, filler)
 	eventually(t, "commits fail and the agent says so", func() error {
 		m := scrape(t, a.url)
-		if m["kscope_self_tsdb_commit_failures_total{}"] < 3 || m[`kscope_self_tsdb_samples_rejected_total{reason="write_failed"}`] == 0 {
+		if m["kscope_self_tsdb_commit_failures_total{}"] == 0 || m[`kscope_self_tsdb_samples_rejected_total{reason="write_failed"}`] == 0 {
 			return fmt.Errorf("commit failures %v, samples not written %v", m["kscope_self_tsdb_commit_failures_total{}"], m[`kscope_self_tsdb_samples_rejected_total{reason="write_failed"}`])
 		}
 		if code, body := healthz(t, a.url); code != http.StatusServiceUnavailable || !strings.Contains(body, "storing samples") {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/prometheus/prometheus/tsdb/wlog"
+	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/metrics"
 )
@@ -180,9 +181,21 @@ func (m *Metrics) cutWAL(pos walPos) error {
 	return nil
 }
 
+// minFreeToRecover is the free space a reopening waits for. Closing the
+// TSDB writes the WAL's last page (32 KiB), and a close that fails leaves
+// the segment's file open: on a full disk the broken TSDB stays open
+// (queries go on), and nothing is written to it.
+const minFreeToRecover = 1 << 20
+
 // recover closes the TSDB after a failed commit, cuts its WAL back to the
 // end of the last acknowledged commit and opens it again.
 func (m *Metrics) recover() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(m.dir, &st); err == nil {
+		if free := int64(st.Bavail) * st.Bsize; free < minFreeToRecover {
+			return fmt.Errorf("the filesystem holding %s is full (%d bytes free)", m.dir, free)
+		}
+	}
 	m.dbMu.Lock()
 	old := m.db
 	m.db = nil
