@@ -80,3 +80,43 @@ func TestEventRateLimit(t *testing.T) {
 		t.Errorf("stored %d execs in %s, want %d..%d", stored, elapsed, burst, most)
 	}
 }
+
+// By default the data directory may use a tenth of its filesystem: half
+// for the TSDB, 40% for events, 10% for profiles. What the configuration
+// sets stays.
+func TestDiskBudgetDefault(t *testing.T) {
+	testutil.RequireBPF(t)
+	const fs = 64 << 20
+	for _, tc := range []struct {
+		name                      string
+		events                    int64
+		metrics, evBytes, profile float64
+	}{
+		{"default", 0, fs / 10 / 2, float64(int64(fs/10)) * 0.4, float64(int64(fs/10)) * 0.1},
+		{"events.max_size", 12345, fs / 10 / 2, 12345, float64(int64(fs/10)) * 0.1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testConfig(t, "exit")
+			cfg.DataDir = testutil.Tmpfs(t, fs)
+			cfg.Budget.EventsMaxSize = tc.events
+			a, err := Start(context.Background(), cfg, quietLogger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer a.Close()
+			_, samples, _ := a.Gather(context.Background())
+			got := map[string]float64{}
+			for _, s := range samples {
+				if s.Desc.Name == "kscope_self_store_max_bytes" {
+					got[s.Values[0]] = s.Value
+				}
+			}
+			want := map[string]float64{"metrics": float64(int64(tc.metrics)), "events": float64(int64(tc.evBytes)), "profiles": float64(int64(tc.profile))}
+			for k, v := range want {
+				if got[k] != v {
+					t.Errorf("kscope_self_store_max_bytes{store=%q} = %v, want %v", k, got[k], v)
+				}
+			}
+		})
+	}
+}
