@@ -54,6 +54,8 @@ Flags override the configuration file, which is YAML:
   interval: 10s
   topk: 50                 # per-process and per-endpoint series, plus "other"
   event_queue: 8192        # events waiting for the store before drops
+  storage: {max_size: 10GB}     # disk budget (default: 10% of the filesystem, at most 10GB)
+  events: {rate_limit: 1000}    # events per second per type and collector
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest

@@ -80,6 +80,7 @@ type Agent struct {
 
 	running  []*running
 	statuses []Status
+	sizes    config.Sizes // the stores' byte budgets
 	self     *self
 	ui       *agentUI // the web UI's endpoints (live.go)
 
@@ -97,6 +98,7 @@ type Agent struct {
 type running struct {
 	name    string
 	c       collector.Collector
+	limit   *limiter       // nil under --check
 	source  metrics.Source // nil for event-only collectors
 	took    time.Duration  // last Collect
 	failing error
@@ -134,15 +136,24 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 			a.Close()
 		}
 	}()
-	if a.metrics, err = store.OpenMetrics(cfg.DataDir, cfg.Retention, quiet(logger)); err != nil {
+	fsBytes, err := filesystemBytes(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	a.sizes = cfg.Budget.Sizes(fsBytes)
+	logger.Info("disk budget", "data_dir", cfg.DataDir, "total_bytes", a.sizes.Total,
+		"metrics_bytes", a.sizes.Metrics, "events_bytes", a.sizes.Events, "profiles_bytes", a.sizes.Profiles)
+	if a.metrics, err = store.OpenMetricsWith(cfg.DataDir, store.MetricsOptions{Retention: cfg.Retention, MaxBytes: a.sizes.Metrics}, quiet(logger)); err != nil {
 		return nil, err
 	}
 	if a.events, err = store.OpenEvents(cfg.DataDir, cfg.Retention, cfg.EventQueue, logger); err != nil {
 		return nil, err
 	}
+	a.events.SetBudget(eventBudget(a.sizes, cfg.Budget))
 	if a.profiles, err = store.OpenProfiles(cfg.DataDir, cfg.Retention, logger); err != nil {
 		return nil, err
 	}
+	a.profiles.SetMaxBytes(a.sizes.Profiles)
 	a.stats = enableStats(logger)
 	a.startCollectors(ctx)
 	a.startProfileRecorder()
@@ -153,7 +164,7 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	a.descs = a.describe()
 
 	srv := &api.Server{
-		Storage:  a.metrics.DB(),
+		Storage:  a.metrics,
 		Events:   a.events,
 		Profiles: a.profiles,
 		Gatherer: a,
@@ -264,10 +275,12 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	} else {
 		c, err = collector.New(name, ccfg)
 	}
+	var limit *limiter
 	if err == nil {
 		var sink eventSink = discard{} // --check stores nothing
 		if a.events != nil {
-			sink = a.liveSink(a.events)
+			limit = newLimiter(a.liveSink(a.events), a.cfg.Budget)
+			sink = limit
 		}
 		if err = c.Start(ctx, sink); err != nil {
 			c.Close()
@@ -279,7 +292,7 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 		return st, nil
 	}
 	a.logger.Debug("collector started", "collector", name, "took", st.Took)
-	r = &running{name: name, c: c}
+	r = &running{name: name, c: c, limit: limit}
 	r.source, _ = c.(metrics.Source)
 	return st, r
 }

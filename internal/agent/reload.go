@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"sort"
 	"time"
@@ -48,10 +49,16 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	}
 
 	var errs []error
-	if next.Retention != old.Retention {
+	budgetChanged := !reflect.DeepEqual(old.Budget, next.Budget)
+	if budgetChanged {
+		errs = append(errs, a.applyBudget(next.Budget))
+	}
+	if next.Retention != old.Retention || budgetChanged {
 		if a.metrics != nil {
-			errs = append(errs, a.metrics.SetRetention(next.Retention, 0))
+			errs = append(errs, a.metrics.SetRetention(next.Retention, a.sizes.Metrics))
 		}
+	}
+	if next.Retention != old.Retention {
 		if a.events != nil {
 			a.events.SetRetention(next.Retention)
 		}
@@ -165,4 +172,28 @@ func (a *Agent) interval() time.Duration {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.cfg.Interval
+}
+
+// applyBudget resizes the stores' byte budgets and resets the collectors'
+// event rate limits to b's.
+func (a *Agent) applyBudget(b config.Budget) error {
+	fsBytes, err := filesystemBytes(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	a.sizes = b.Sizes(fsBytes)
+	if a.events != nil {
+		a.events.SetBudget(eventBudget(a.sizes, b))
+	}
+	if a.profiles != nil {
+		a.profiles.SetMaxBytes(a.sizes.Profiles)
+	}
+	for _, r := range a.running {
+		if r.limit != nil {
+			r.limit.setBudget(b)
+		}
+	}
+	a.logger.Info("disk budget", "data_dir", a.cfg.DataDir, "total_bytes", a.sizes.Total,
+		"metrics_bytes", a.sizes.Metrics, "events_bytes", a.sizes.Events, "profiles_bytes", a.sizes.Profiles)
+	return nil
 }

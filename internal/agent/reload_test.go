@@ -127,4 +127,27 @@ func TestReload(t *testing.T) {
 	if len(st) != 2 || st[0].Name != "exit" || st[1].Name != "process" {
 		t.Errorf("statuses %+v", st)
 	}
+
+	// New budgets apply to the stores and the rate limits at once, and
+	// restart no collector.
+	next3 := next2
+	next3.Budget.MaxSize = 64 << 20
+	next3.Budget.RetentionSize = 16 << 20
+	next3.Budget.EventRate = 5
+	res, err = a.Reload(&next3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Started)+len(res.Restarted)+len(res.Stopped) != 0 {
+		t.Errorf("a budget change restarted collectors: %+v", res)
+	}
+	want3 := config.Sizes{Total: 64 << 20, Metrics: 16 << 20, Events: 26843545, Profiles: 6710886} // 40% and 10% of 64 MiB
+	if a.sizes != want3 || a.profiles.MaxBytes() != want3.Profiles {
+		t.Errorf("sizes after reload %+v, profiles %d", a.sizes, a.profiles.MaxBytes())
+	}
+	for _, r := range a.running {
+		if r.limit != nil && r.limit.budget.EventRate != 5 {
+			t.Errorf("%s: event rate %v after reload, want 5", r.name, r.limit.budget.EventRate)
+		}
+	}
 }

@@ -32,6 +32,8 @@ type Config struct {
 	EventQueue int
 	// Collectors maps every known collector name to its settings.
 	Collectors map[string]Collector
+	// Budget bounds disk use and event rates (budget.go).
+	Budget Budget
 }
 
 // Collector is one collector's settings.
@@ -85,6 +87,7 @@ func Default(known map[string]bool) *Config {
 		TopK:       DefaultTopK,
 		EventQueue: DefaultEventQueue,
 		Collectors: map[string]Collector{},
+		Budget:     DefaultBudget(),
 	}
 	for name, on := range known {
 		cc := Collector{Enabled: on}
@@ -214,7 +217,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "collectors"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "collectors", "storage", "events", "profiles"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -238,6 +241,12 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			c.EventQueue = p.positive(v, key)
 		case "collectors":
 			p.collectors(v, c)
+		case "storage":
+			p.storage(v, c)
+		case "events":
+			p.events(v, c)
+		case "profiles":
+			p.profiles(v, c)
 		}
 	})
 }

@@ -67,7 +67,7 @@ func TestDefaults(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
-		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, collectors)`},
+		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, collectors, storage, events, profiles)`},
 		{"retention: 7x\n", `k.yaml:1: retention: want a duration like 30s, 15m, 7d: "7x"`},
 		{"retention: -1h\n", `k.yaml:1: retention: want a duration`},
 		{"topk: 0\n", `k.yaml:1: topk: want a positive integer, not "0"`},
@@ -122,6 +122,7 @@ func TestParseDuration(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("listen: 127.0.0.1:1\ncollectors:\n  tcp: {topk: 3}\n"))
 	f.Add([]byte("retention: 7d\ninterval: [x]\n"))
+	f.Add([]byte("storage: {max_size: 1GB}\nevents: {types: {open: {share: 25%}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data, known)
 		if err != nil {
