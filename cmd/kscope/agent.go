@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os/signal"
 	"sort"
 	"strings"
@@ -25,6 +26,9 @@ type agentFlags struct {
 	topk                    int
 	collectors, disable     string
 	check, verbose          bool
+	// Query limits, named as Prometheus's flags.
+	queryTimeout                   string
+	queryMaxSamples, queryMaxConcy int
 }
 
 func newAgentCmd() *cobra.Command {
@@ -52,6 +56,10 @@ Flags override the configuration file, which is YAML:
   interval: 10s
   topk: 50                 # per-process and per-endpoint series, plus "other"
   event_queue: 8192        # events waiting for the store before drops
+  query:                   # bounds on every query, as Prometheus's
+    timeout: 2m
+    max_samples: 50000000
+    max_concurrency: 20
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest
@@ -72,6 +80,9 @@ A collector this kernel cannot run is reported and skipped; the others run.`,
 	fl.IntVar(&f.topk, "topk", 0, "per-process and per-endpoint series kept, plus \"other\" (default 50)")
 	fl.StringVar(&f.collectors, "collectors", "", "run exactly these collectors (comma-separated)")
 	fl.StringVar(&f.disable, "disable", "", "do not run these collectors (comma-separated)")
+	fl.StringVar(&f.queryTimeout, "query.timeout", "", "longest a query may take, its wait for a slot included (default 2m)")
+	fl.IntVar(&f.queryMaxSamples, "query.max-samples", 0, "most samples a PromQL query may hold in memory at once (default 50000000)")
+	fl.IntVar(&f.queryMaxConcy, "query.max-concurrency", 0, "most PromQL queries evaluated at once; more wait in a bounded queue (default 20)")
 	fl.BoolVar(&f.check, "check", false, "attach every enabled collector, report, detach and exit (non-zero if any failed)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
 	return cmd
@@ -100,7 +111,11 @@ func agentConfig(f agentFlags) (*config.Config, error) {
 	for _, d := range []struct {
 		flag, val string
 		dst       *time.Duration
-	}{{"--retention", f.retention, &cfg.Retention}, {"--interval", f.interval, &cfg.Interval}} {
+	}{
+		{"--retention", f.retention, &cfg.Retention},
+		{"--interval", f.interval, &cfg.Interval},
+		{"--query.timeout", f.queryTimeout, &cfg.Query.Timeout},
+	} {
 		if d.val == "" {
 			continue
 		}
@@ -110,11 +125,34 @@ func agentConfig(f agentFlags) (*config.Config, error) {
 		}
 		*d.dst = v
 	}
+	if f.interval != "" {
+		if err := config.CheckInterval(cfg.Interval); err != nil {
+			return nil, usagef("--interval %s: %v", f.interval, err)
+		}
+	}
 	if f.topk < 0 {
 		return nil, usagef("--topk %d: must be positive", f.topk)
 	}
 	if f.topk > 0 {
+		if err := config.CheckTopK(f.topk); err != nil {
+			return nil, usagef("--topk %d: %v", f.topk, err)
+		}
 		cfg.TopK = f.topk
+	}
+	for _, n := range []struct {
+		flag     string
+		val, max int
+		dst      *int
+	}{
+		{"--query.max-samples", f.queryMaxSamples, math.MaxInt, &cfg.Query.MaxSamples},
+		{"--query.max-concurrency", f.queryMaxConcy, config.MaxQueryConcurrency, &cfg.Query.MaxConcurrency},
+	} {
+		if n.val < 0 || n.val > n.max {
+			return nil, usagef("%s %d: want 1 to %d", n.flag, n.val, n.max)
+		}
+		if n.val > 0 {
+			*n.dst = n.val
+		}
 	}
 	names := func(flag, list string) ([]string, error) {
 		var out []string

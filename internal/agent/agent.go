@@ -76,6 +76,9 @@ type Agent struct {
 	profileDone   chan struct{}
 	profileErrors atomic.Uint64
 
+	api       *api.Server
+	cancelAPI context.CancelFunc // ends every request's context, on Close
+
 	running  []*running
 	statuses []Status
 	self     *self
@@ -146,8 +149,23 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 		Gatherer: a,
 		Logger:   logger,
 		Healthy:  a.healthy,
+		Limits: api.Limits{
+			Timeout:        cfg.Query.Timeout,
+			MaxSamples:     cfg.Query.MaxSamples,
+			MaxConcurrency: cfg.Query.MaxConcurrency,
+			SubqueryStep:   cfg.Interval,
+		},
 	}
-	a.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.api = srv
+	// Requests live in a context Close cancels: a running query stops
+	// there rather than hold the shutdown.
+	base, cancel := context.WithCancel(context.Background())
+	a.cancelAPI = cancel
+	a.server = &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+	}
 	a.serveUI(srv)
 	go func() {
 		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -383,6 +401,9 @@ func (a *Agent) healthy() error {
 // the event store) and closes the stores.
 func (a *Agent) Close() error {
 	var errs []error
+	if a.cancelAPI != nil {
+		a.cancelAPI()
+	}
 	if a.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, a.server.Shutdown(ctx))

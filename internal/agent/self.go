@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/version"
 )
@@ -28,6 +29,7 @@ type self struct {
 	headSeries, samplesAppended, samplesReject *metrics.Desc
 	profStored, profBytes, profExpired         *metrics.Desc
 	profFailed                                 *metrics.Desc
+	queriesInFlight, queriesQueued, queries    *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -68,6 +70,9 @@ func newSelf(a *Agent) *self {
 		profBytes:       metrics.NewCounter("kscope_self_profile_stored_bytes_total", "Bytes of profile windows written to the profile store (gzipped pprof)."),
 		profExpired:     metrics.NewCounter("kscope_self_profile_windows_expired_total", "Profile windows deleted from the profile store by retention."),
 		profFailed:      metrics.NewCounter("kscope_self_profile_windows_failed_total", "Profile windows lost to a failed write."),
+		queriesInFlight: metrics.NewGauge("kscope_self_queries_in_flight", "Queries being evaluated, by API: promql, events, profile.", "api"),
+		queriesQueued:   metrics.NewGauge("kscope_self_queries_queued", "Queries waiting for a slot (query.max_concurrency), by API.", "api"),
+		queries:         metrics.NewCounter("kscope_self_queries_total", "Queries answered, by API and result: success or the Prometheus API error type (bad_data: refused before evaluation; timeout; canceled: the client left; unavailable: the queue was full).", "api", "result"),
 		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
 	}
 }
@@ -80,6 +85,7 @@ func (s *self) describe() []*metrics.Desc {
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
 		s.headSeries, s.samplesAppended, s.samplesReject,
 		s.profStored, s.profBytes, s.profExpired, s.profFailed,
+		s.queriesInFlight, s.queriesQueued, s.queries,
 	}
 }
 
@@ -172,6 +178,15 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.samplesAppended, float64(m.Appended()))
 		e.Counter(s.samplesReject, float64(m.Rejected()), "invalid")
 		e.Counter(s.samplesReject, float64(m.Limited()), "series_limit")
+	}
+	if s.a.api != nil {
+		for _, q := range s.a.api.QueryStats() {
+			e.Gauge(s.queriesInFlight, float64(q.InFlight), q.API)
+			e.Gauge(s.queriesQueued, float64(q.Queued), q.API)
+			for _, r := range api.Results {
+				e.Counter(s.queries, float64(q.Results[r]), q.API, r)
+			}
+		}
 	}
 }
 
