@@ -76,8 +76,7 @@ type Agent struct {
 	profileDone   chan struct{}
 	profileErrors atomic.Uint64
 
-	api       *api.Server
-	cancelAPI context.CancelFunc // ends every request's context, on Close
+	api *api.Server
 
 	running  []*running
 	statuses []Status
@@ -157,15 +156,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 		},
 	}
 	a.api = srv
-	// Requests live in a context Close cancels: a running query stops
-	// there rather than hold the shutdown.
-	base, cancel := context.WithCancel(context.Background())
-	a.cancelAPI = cancel
-	a.server = &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return base },
-	}
+	a.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	a.serveUI(srv)
 	go func() {
 		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -401,8 +392,8 @@ func (a *Agent) healthy() error {
 // the event store) and closes the stores.
 func (a *Agent) Close() error {
 	var errs []error
-	if a.cancelAPI != nil {
-		a.cancelAPI()
+	if a.api != nil {
+		a.api.CancelQueries() // a running query does not hold the shutdown
 	}
 	if a.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -54,6 +54,9 @@ type Server struct {
 	promql  *gate
 	evGate  *gate
 	profGte *gate
+	// stopping ends every query's context (CancelQueries).
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
 // lookback is how far back an instant vector selector looks for a sample,
@@ -63,6 +66,7 @@ const lookback = 5 * time.Minute
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
 	s.limits = s.Limits.withDefaults()
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.parser = parser.NewParser(parser.Options{})
 	s.engine = promql.NewEngine(promql.EngineOpts{
 		Logger:                   s.Logger,

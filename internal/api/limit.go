@@ -138,7 +138,8 @@ func contextError(ctx context.Context, during string) *apiError {
 }
 
 // queryContext bounds a query by the configured timeout, shortened by the
-// request's timeout parameter, and by the client's connection.
+// request's timeout parameter, by the client's connection and by
+// CancelQueries.
 func (s *Server) queryContext(r *http.Request) (context.Context, context.CancelFunc, *apiError) {
 	d := s.limits.Timeout
 	if v := r.Form.Get("timeout"); v != "" {
@@ -149,8 +150,13 @@ func (s *Server) queryContext(r *http.Request) (context.Context, context.CancelF
 		d = min(d, t)
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), d)
-	return ctx, cancel, nil
+	stop := context.AfterFunc(s.stopping, cancel)
+	return ctx, func() { stop(); cancel() }, nil
 }
+
+// CancelQueries stops every query running or waiting, as the client
+// leaving would: for a shutdown that is not held by a long query.
+func (s *Server) CancelQueries() { s.stop() }
 
 // recorder notes the result of the query it answers.
 type recorder struct {
