@@ -48,12 +48,12 @@ type Server struct {
 	// Limits bound the queries (limit.go).
 	Limits Limits
 
-	limits  Limits // with defaults
-	engine  *promql.Engine
-	parser  parser.Parser
-	promql  *gate
-	evGate  *gate
-	profGte *gate
+	limits   Limits // with defaults
+	engine   *promql.Engine
+	parser   parser.Parser
+	promGate *gate
+	evGate   *gate
+	profGate *gate
 	// stopping ends every query's context (CancelQueries).
 	stopping context.Context
 	stop     context.CancelFunc
@@ -76,14 +76,14 @@ func (s *Server) Handler() http.Handler {
 		Parser:                   s.parser,
 		NoStepSubqueryIntervalFn: s.subqueryStep,
 	})
-	s.promql = newGate(APIPromQL, s.limits.MaxConcurrency)
+	s.promGate = newGate(APIPromQL, s.limits.MaxConcurrency)
 	s.evGate = newGate(APIEvents, min(s.limits.MaxConcurrency, MaxStoreConcurrency))
-	s.profGte = newGate(APIProfile, min(s.limits.MaxConcurrency, MaxStoreConcurrency))
+	s.profGate = newGate(APIProfile, min(s.limits.MaxConcurrency, MaxStoreConcurrency))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", s.metrics)
 	mux.HandleFunc("/healthz", s.healthz)
-	mux.HandleFunc("/api/v1/query", counted(s.promql, s.query))
-	mux.HandleFunc("/api/v1/query_range", counted(s.promql, s.queryRange))
+	mux.HandleFunc("/api/v1/query", counted(s.promGate, s.query))
+	mux.HandleFunc("/api/v1/query_range", counted(s.promGate, s.queryRange))
 	mux.HandleFunc("/api/v1/series", s.series)
 	mux.HandleFunc("/api/v1/labels", s.labelNames)
 	mux.HandleFunc("/api/v1/label/{name}/values", s.labelValues)
@@ -93,7 +93,7 @@ func (s *Server) Handler() http.Handler {
 		writeData(w, []byte("[]"), nil)
 	})
 	mux.HandleFunc("/api/v1/events", counted(s.evGate, s.events))
-	mux.HandleFunc("/api/v1/profile", counted(s.profGte, s.profile))
+	mux.HandleFunc("/api/v1/profile", counted(s.profGate, s.profile))
 	s.uiRoutes(mux)
 	return mux
 }
@@ -101,7 +101,7 @@ func (s *Server) Handler() http.Handler {
 // QueryStats reports, per query API, the queries running and waiting and
 // what became of those answered.
 func (s *Server) QueryStats() []QueryStats {
-	return []QueryStats{s.promql.stats(), s.evGate.stats(), s.profGte.stats()}
+	return []QueryStats{s.promGate.stats(), s.evGate.stats(), s.profGate.stats()}
 }
 
 // subqueryStep is the step of a subquery without one, in ms.
@@ -307,11 +307,11 @@ func (s *Server) queryRange(w http.ResponseWriter, r *http.Request) {
 
 // run evaluates the query newQuery prepares once a slot is free.
 func (s *Server) run(ctx context.Context, w http.ResponseWriter, newQuery func() (promql.Query, error)) {
-	if e := s.promql.enter(ctx); e != nil {
+	if e := s.promGate.enter(ctx); e != nil {
 		writeError(w, e)
 		return
 	}
-	defer s.promql.leave()
+	defer s.promGate.leave()
 	q, err := newQuery()
 	if err != nil {
 		writeError(w, badData("invalid parameter \"query\": %v", err))

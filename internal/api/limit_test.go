@@ -271,9 +271,9 @@ func TestQueryQueue(t *testing.T) {
 		g         *gate
 		v         url.Values
 	}{
-		{APIPromQL, "/api/v1/query", l.s.promql, url.Values{"query": {"1+1"}}},
+		{APIPromQL, "/api/v1/query", l.s.promGate, url.Values{"query": {"1+1"}}},
 		{APIEvents, "/api/v1/events", l.s.evGate, url.Values{"type": {"exec"}}},
-		{APIProfile, "/api/v1/profile", l.s.profGte, url.Values{"format": {"json"}}},
+		{APIProfile, "/api/v1/profile", l.s.profGate, url.Values{"format": {"json"}}},
 	} {
 		if e := tc.g.enter(context.Background()); e != nil {
 			t.Fatal(e.err)

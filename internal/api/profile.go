@@ -93,11 +93,11 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	if e := s.profGte.enter(ctx); e != nil {
+	if e := s.profGate.enter(ctx); e != nil {
 		writeError(w, e)
 		return
 	}
-	defer s.profGte.leave()
+	defer s.profGate.leave()
 	prof, err := s.Profiles.Query(ctx, q)
 	if err != nil {
 		writeError(w, storeError(ctx, err))
