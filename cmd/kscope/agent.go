@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/signal"
 	"sort"
@@ -27,6 +28,9 @@ type agentFlags struct {
 	collectors, disable     string
 	check, verbose          bool
 	webConfig               string
+	// Query limits, named as Prometheus's flags.
+	queryTimeout                   string
+	queryMaxSamples, queryMaxConcy int
 }
 
 func newAgentCmd() *cobra.Command {
@@ -56,6 +60,10 @@ Flags override the configuration file, which is YAML:
   event_queue: 8192        # events waiting for the store before drops
   storage: {max_size: 10GB}     # disk budget (default: 10% of the filesystem, at most 10GB)
   events: {rate_limit: 1000}    # events per second per type and collector
+  query:                   # bounds on every query, as Prometheus's
+    timeout: 2m
+    max_samples: 50000000
+    max_concurrency: 20
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest
@@ -94,6 +102,9 @@ rebinding. Beyond loopback without authentication it warns loudly.`,
 	fl.StringVar(&f.collectors, "collectors", "", "run exactly these collectors (comma-separated)")
 	fl.StringVar(&f.disable, "disable", "", "do not run these collectors (comma-separated)")
 	fl.StringVar(&f.webConfig, "web.config.file", "", "TLS and basic auth configuration, in the format of Prometheus and node_exporter (reread on every request)")
+	fl.StringVar(&f.queryTimeout, "query.timeout", "", "longest a query may take, its wait for a slot included (default 2m)")
+	fl.IntVar(&f.queryMaxSamples, "query.max-samples", 0, "most samples a PromQL query may hold in memory at once (default 50000000)")
+	fl.IntVar(&f.queryMaxConcy, "query.max-concurrency", 0, "most PromQL queries evaluated at once; more wait in a bounded queue (default 20)")
 	fl.BoolVar(&f.check, "check", false, "attach every enabled collector, report, detach and exit (non-zero if any failed)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
 	return cmd
@@ -122,7 +133,11 @@ func agentConfig(f agentFlags) (*config.Config, error) {
 	for _, d := range []struct {
 		flag, val string
 		dst       *time.Duration
-	}{{"--retention", f.retention, &cfg.Retention}, {"--interval", f.interval, &cfg.Interval}} {
+	}{
+		{"--retention", f.retention, &cfg.Retention},
+		{"--interval", f.interval, &cfg.Interval},
+		{"--query.timeout", f.queryTimeout, &cfg.Query.Timeout},
+	} {
 		if d.val == "" {
 			continue
 		}
@@ -132,11 +147,34 @@ func agentConfig(f agentFlags) (*config.Config, error) {
 		}
 		*d.dst = v
 	}
+	if f.interval != "" {
+		if err := config.CheckInterval(cfg.Interval); err != nil {
+			return nil, usagef("--interval %s: %v", f.interval, err)
+		}
+	}
 	if f.topk < 0 {
 		return nil, usagef("--topk %d: must be positive", f.topk)
 	}
 	if f.topk > 0 {
+		if err := config.CheckTopK(f.topk); err != nil {
+			return nil, usagef("--topk %d: %v", f.topk, err)
+		}
 		cfg.TopK = f.topk
+	}
+	for _, n := range []struct {
+		flag     string
+		val, max int
+		dst      *int
+	}{
+		{"--query.max-samples", f.queryMaxSamples, math.MaxInt, &cfg.Query.MaxSamples},
+		{"--query.max-concurrency", f.queryMaxConcy, config.MaxQueryConcurrency, &cfg.Query.MaxConcurrency},
+	} {
+		if n.val < 0 || n.val > n.max {
+			return nil, usagef("%s %d: want 1 to %d", n.flag, n.val, n.max)
+		}
+		if n.val > 0 {
+			*n.dst = n.val
+		}
 	}
 	names := func(flag, list string) ([]string, error) {
 		var out []string

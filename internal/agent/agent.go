@@ -78,6 +78,8 @@ type Agent struct {
 	profileDone   chan struct{}
 	profileErrors atomic.Uint64
 
+	api *api.Server
+
 	running  []*running
 	statuses []Status
 	sizes    config.Sizes // the stores' byte budgets
@@ -170,7 +172,14 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 		Gatherer: a,
 		Logger:   logger,
 		Healthy:  a.healthy,
+		Limits: api.Limits{
+			Timeout:        cfg.Query.Timeout,
+			MaxSamples:     cfg.Query.MaxSamples,
+			MaxConcurrency: cfg.Query.MaxConcurrency,
+			SubqueryStep:   cfg.Interval,
+		},
 	}
+	a.api = srv
 	a.newServer(ln, srv.Handler())
 	a.serveUI(srv)
 	a.serve(ln)
@@ -417,6 +426,9 @@ func (a *Agent) healthy() error {
 // the event store) and closes the stores.
 func (a *Agent) Close() error {
 	var errs []error
+	if a.api != nil {
+		a.api.CancelQueries() // a running query does not hold the shutdown
+	}
 	if a.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, a.server.Shutdown(ctx))

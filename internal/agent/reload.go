@@ -17,7 +17,7 @@ import (
 type Reloaded struct {
 	Started, Stopped, Restarted, Unchanged []string
 	// Ignored lists the settings that only apply at start (listen,
-	// data_dir, event_queue): they keep their running values.
+	// data_dir, event_queue, query): they keep their running values.
 	Ignored []string
 }
 
@@ -46,6 +46,10 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	if old.EventQueue != next.EventQueue {
 		res.Ignored = append(res.Ignored, "event_queue")
 		next.EventQueue = old.EventQueue
+	}
+	if old.Query != next.Query {
+		res.Ignored = append(res.Ignored, "query")
+		next.Query = old.Query
 	}
 
 	var errs []error

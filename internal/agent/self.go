@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/version"
 )
@@ -31,6 +32,7 @@ type self struct {
 	profFailed, doctorRuns                     *metrics.Desc
 	commitFailures, storeBytes, storeMax       *metrics.Desc
 	evEvicted, profEvicted                     *metrics.Desc
+	queriesInFlight, queriesQueued, queries    *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -78,6 +80,9 @@ func newSelf(a *Agent) *self {
 		profExpired:     metrics.NewCounter("kscope_self_profile_windows_expired_total", "Profile windows deleted from the profile store by retention."),
 		profFailed:      metrics.NewCounter("kscope_self_profile_windows_failed_total", "Profile windows lost to a failed write."),
 		doctorRuns:      metrics.NewCounter("kscope_self_doctor_runs_total", "Times /api/v1/doctor ran the doctor's probes (each loads BPF programs); answers in between reuse the last report."),
+		queriesInFlight: metrics.NewGauge("kscope_self_queries_in_flight", "Queries being evaluated, by API: promql, events, profile.", "api"),
+		queriesQueued:   metrics.NewGauge("kscope_self_queries_queued", "Queries waiting for a slot (query.max_concurrency), by API.", "api"),
+		queries:         metrics.NewCounter("kscope_self_queries_total", "Queries answered, by API and result: success or the Prometheus API error type (bad_data: refused before evaluation; timeout; canceled: the client left; unavailable: the queue was full).", "api", "result"),
 		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value), series_limit (a new series while the in-memory series cap was reached) or write_failed (their commit failed).", "reason"),
 	}
 }
@@ -91,6 +96,7 @@ func (s *self) describe() []*metrics.Desc {
 		s.headSeries, s.samplesAppended, s.samplesReject,
 		s.profStored, s.profBytes, s.profExpired, s.profFailed, s.doctorRuns,
 		s.commitFailures, s.storeBytes, s.storeMax, s.evEvicted, s.profEvicted,
+		s.queriesInFlight, s.queriesQueued, s.queries,
 	}
 }
 
@@ -202,6 +208,15 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.commitFailures, float64(m.CommitFailures()))
 		e.Gauge(s.storeBytes, float64(m.Size()), "metrics")
 		e.Gauge(s.storeMax, float64(m.MaxBytes()), "metrics")
+	}
+	if s.a.api != nil {
+		for _, q := range s.a.api.QueryStats() {
+			e.Gauge(s.queriesInFlight, float64(q.InFlight), q.API)
+			e.Gauge(s.queriesQueued, float64(q.Queued), q.API)
+			for _, r := range api.Results {
+				e.Counter(s.queries, float64(q.Results[r]), q.API, r)
+			}
+		}
 	}
 }
 

@@ -59,15 +59,24 @@ func (s *Server) eventRate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badData("exceeded maximum resolution of %d points per series: try a larger step", store.MaxCountSteps))
 		return
 	}
-	for _, m := range q.Match {
-		if _, err := store.ParseMatch(m); err != nil {
-			writeError(w, badData("invalid parameter \"match\": %v", err))
-			return
-		}
+	if e := checkFilters(q); e != nil {
+		writeError(w, e)
+		return
 	}
-	c, err := s.Events.CountEvents(r.Context(), q, step)
+	ctx, cancel, e := s.queryContext(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	defer cancel()
+	if e := s.evGate.enter(ctx); e != nil {
+		writeError(w, e)
+		return
+	}
+	defer s.evGate.leave()
+	c, err := s.Events.CountEvents(ctx, q, step)
 	if err != nil {
-		writeError(w, &apiError{"internal", http.StatusInternalServerError, err})
+		writeError(w, storeError(ctx, err))
 		return
 	}
 	b := append(make([]byte, 0, 1024), `{"resultType":"matrix","result":[`...)
