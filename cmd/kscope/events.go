@@ -92,7 +92,7 @@ func runEvents(cmd *cobra.Command, f eventsFlags) error {
 // headerFields are the columns every event has; the rest go to DETAILS.
 var headerFields = []string{"time", "type", "pid", "uid", "comm"}
 
-var skipFields = map[string]bool{"tid": true, "ppid": true, "cgroup_id": true}
+var skipFields = map[string]bool{"tid": true, "ppid": true, "cgroup_id": true, "start_ns": true, "start_time": true, "parent_start_ns": true}
 
 func printEvents(w io.Writer, events []json.RawMessage) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -190,7 +190,7 @@ func TestTraceExecJSON(t *testing.T) {
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &ev); err != nil {
 		t.Fatalf("not one JSON object: %q: %v", stdout.String(), err)
 	}
-	for _, k := range []string{"time", "type", "pid", "tid", "ppid", "uid", "comm", "cgroup_id", "filename", "argv", "argv_truncated", "ret"} {
+	for _, k := range []string{"time", "type", "pid", "tid", "ppid", "uid", "comm", "cgroup_id", "start_ns", "start_time", "parent_start_ns", "filename", "argv", "argv_truncated", "ret"} {
 		if _, ok := ev[k]; !ok {
 			t.Errorf("field %s missing in %v", k, ev)
 		}
