@@ -11,7 +11,10 @@ import (
 
 // events answers /api/v1/events?type=exec&since=10m&until=...&limit=100&match=comm=bash
 // with {"status":"success","data":{"events":[...],"truncated":false}}:
-// the newest limit events in the window, oldest first.
+// the newest limit events in the window, oldest first. pid=N selects the
+// events of the processes that had pid N; with start=NS (the start_ns of
+// its events) too, those of the one process: pids are reused, a pid and
+// start time are not.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if e := form(r); e != nil {
 		writeError(w, e)
@@ -22,6 +25,22 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if q.Type != "" && !known(q.Type) {
 		writeError(w, badData("invalid parameter \"type\": unknown event type %q", q.Type))
 		return
+	}
+	if v := r.Form.Get("pid"); v != "" {
+		pid, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || pid == 0 {
+			writeError(w, badData("invalid parameter \"pid\": want a process id, not %q", v))
+			return
+		}
+		q.PID = uint32(pid)
+	}
+	if v := r.Form.Get("start"); v != "" {
+		start, err := strconv.ParseUint(v, 10, 63)
+		if err != nil || start == 0 {
+			writeError(w, badData("invalid parameter \"start\": want a process's start_ns, not %q", v))
+			return
+		}
+		q.StartNS = start
 	}
 	var e *apiError
 	if q.Since, e = sinceParam(r, "since", now); e != nil {
