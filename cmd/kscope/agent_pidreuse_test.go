@@ -1,0 +1,315 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// storedEvent is the part of a stored event the process tests read.
+type storedEvent struct {
+	Type          string   `json:"type"`
+	PID           int      `json:"pid"`
+	PPID          int      `json:"ppid"`
+	Comm          string   `json:"comm"`
+	StartNS       uint64   `json:"start_ns"`
+	StartTime     string   `json:"start_time"`
+	ParentStartNS uint64   `json:"parent_start_ns"`
+	Filename      string   `json:"filename"`
+	Argv          []string `json:"argv"`
+	ExitCode      *int     `json:"exit_code"`
+}
+
+// apiEvents asks the agent's /api/v1/events.
+func apiEvents(t *testing.T, base string, params url.Values) ([]storedEvent, error) {
+	t.Helper()
+	resp, err := http.Get(base + "/api/v1/events?" + params.Encode())
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return nil, fmt.Errorf("%s: %d %s", params.Encode(), resp.StatusCode, body)
+	}
+	var r struct {
+		Data struct{ Events []storedEvent }
+	}
+	if err := json.Unmarshal(body, &r); err != nil {
+		return nil, err
+	}
+	return r.Data.Events, nil
+}
+
+// procStart waits for the exec event of pid in the agent's store and
+// returns its process's start_ns, as the start label of its series has it.
+func procStart(t *testing.T, base string, pid int) string {
+	t.Helper()
+	var start uint64
+	eventually(t, fmt.Sprintf("an exec event of pid %d is stored", pid), func() error {
+		evs, err := apiEvents(t, base, url.Values{"type": {"exec"}, "pid": {strconv.Itoa(pid)}})
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return fmt.Errorf("none yet")
+		}
+		start = evs[len(evs)-1].StartNS
+		return nil
+	})
+	return strconv.FormatUint(start, 10)
+}
+
+// reusedPID is one run of two processes with one pid: the first ran and
+// exited with code 1, the second runs until stdin is closed.
+type reusedPID struct {
+	pid           int
+	first, second *exec.Cmd
+}
+
+// getppidWorkload is the getppid workload making n calls, then waiting for
+// EOF on its stdin (closed by end) to exit with code.
+func getppidWorkload(t *testing.T, n, code int) (cmd *exec.Cmd, end func()) {
+	t.Helper()
+	cmd = workload(t, "getppid", "KSCOPE_N="+strconv.Itoa(n), "KSCOPE_EXIT="+strconv.Itoa(code))
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cmd, func() {
+		in.Close()
+		cmd.Wait()
+	}
+}
+
+// startReusedPID runs the getppid workload twice with the same pid: first
+// with n1 calls, exiting 1 once its series is in /metrics, then with n2,
+// left running.
+func startReusedPID(t *testing.T, base string, n1, n2 int) *reusedPID {
+	t.Helper()
+	for attempt := 0; attempt < 10; attempt++ {
+		pid := testutil.FreePID(t)
+		first, end1 := getppidWorkload(t, n1, 1)
+		if !testutil.StartWithPID(t, first, pid) {
+			end1()
+			continue
+		}
+		// Its counts are in before it exits.
+		eventually(t, "the first process's calls are counted", func() error {
+			for k, v := range scrape(t, base) {
+				if strings.HasPrefix(k, "kscope_process_syscalls_total{") && strings.Contains(k, fmt.Sprintf(`pid="%d"`, pid)) &&
+					strings.Contains(k, `syscall="getppid"`) && v == float64(n1) {
+					return nil
+				}
+			}
+			return fmt.Errorf("pid %d: no getppid series of %d calls", pid, n1)
+		})
+		end1()
+		if code := first.ProcessState.ExitCode(); code != 1 {
+			t.Fatalf("the first process exited %d, want 1", code)
+		}
+		second, end2 := getppidWorkload(t, n2, 0)
+		if !testutil.StartWithPID(t, second, pid) {
+			end2() // another fork took the pid in between
+			continue
+		}
+		t.Cleanup(end2)
+		return &reusedPID{pid: pid, first: first, second: second}
+	}
+	t.Fatal("no pid could be reused in 10 attempts: the host forks too fast")
+	return nil
+}
+
+// TestAgentPIDReuse runs two processes with the same pid, one after the
+// other, and checks that every surface tells them apart: the events carry
+// distinct start times (the kernel's, as /proc has it), the store and the
+// events API select each process by pid and start, and the per-process
+// series of the two are two series, each with its own exact count.
+func TestAgentPIDReuse(t *testing.T) {
+	a := startAgent(t, t.TempDir(), "--topk", "1000")
+	const n1, n2 = 1111, 2222
+	r := startReusedPID(t, a.url, n1, n2)
+	pid := strconv.Itoa(r.pid)
+
+	// Series: the two processes are two series of one pid and comm, told
+	// apart by start, each with its exact count, in /metrics (while the
+	// first's last counts are still there) and through PromQL.
+	comm := comm(t, r.pid)
+	var starts []string
+	eventually(t, "two getppid series of one pid in /metrics", func() error {
+		starts = starts[:0]
+		for k := range scrape(t, a.url) {
+			if strings.HasPrefix(k, "kscope_process_syscalls_total{") && strings.Contains(k, `pid="`+pid+`"`) && strings.Contains(k, `syscall="getppid"`) {
+				_, rest, _ := strings.Cut(k, `start="`)
+				st, _, _ := strings.Cut(rest, `"`)
+				starts = append(starts, st)
+			}
+		}
+		if len(starts) != 2 {
+			return fmt.Errorf("pid %s: getppid series with starts %q, want 2", pid, starts)
+		}
+		return nil
+	})
+	sort.Slice(starts, func(i, j int) bool {
+		a, _ := strconv.ParseUint(starts[i], 10, 64)
+		b, _ := strconv.ParseUint(starts[j], 10, 64)
+		return a < b
+	})
+	st1, st2 := starts[0], starts[1]
+	exp := []expectation{
+		{fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,start=%q,syscall="getppid"}`, comm, pid, st1),
+			fmt.Sprintf(`kscope_process_syscalls_total{pid=%q,start=%q,syscall="getppid"}`, pid, st1), n1},
+		{fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,start=%q,syscall="getppid"}`, comm, pid, st2),
+			fmt.Sprintf(`kscope_process_syscalls_total{pid=%q,start=%q,syscall="getppid"}`, pid, st2), n2},
+	}
+	eventually(t, "the two series' exact counts in /metrics", func() error { return check(scrape(t, a.url), exp) })
+	eventually(t, "two getppid series of one pid through PromQL", func() error {
+		if err := checkQueries(t, a.url, exp, time.Time{}); err != nil {
+			return err
+		}
+		res := instant(t, a.url, fmt.Sprintf(`kscope_process_syscalls_total{pid=%q,syscall="getppid"}`, pid), time.Time{})
+		if len(res) != 2 {
+			return fmt.Errorf("pid %s: %d getppid series, want 2: %v", pid, len(res), res)
+		}
+		return nil
+	})
+	// Events: each process has its exec, the first its exit too. All of a
+	// process's events carry one start.
+	var execs []storedEvent
+	eventually(t, "both processes' execs are stored", func() error {
+		var err error
+		if execs, err = apiEvents(t, a.url, url.Values{"type": {"exec"}, "pid": {pid}}); err != nil {
+			return err
+		}
+		if len(execs) != 2 {
+			return fmt.Errorf("%d exec events of pid %s, want 2: %+v", len(execs), pid, execs)
+		}
+		return nil
+	})
+	s1, s2 := execs[0].StartNS, execs[1].StartNS
+	if strconv.FormatUint(s1, 10) != st1 || strconv.FormatUint(s2, 10) != st2 {
+		t.Fatalf("start_ns of the two execs: %d %d, want %s then %s as the series have them", s1, s2, st1, st2)
+	}
+	for i, e := range execs {
+		wantFile := os.Args[0]
+		if e.PID != r.pid || e.Filename != wantFile || e.PPID != os.Getpid() {
+			t.Errorf("exec %d: pid %d ppid %d filename %q, want %d %d %q", i, e.PID, e.PPID, e.Filename, r.pid, os.Getpid(), wantFile)
+		}
+	}
+	// The parent's start is this test process's: the events name it too.
+	if want := selfStartNS(t, a.url); execs[0].ParentStartNS != want {
+		t.Errorf("parent_start_ns %d, want this process's start %d", execs[0].ParentStartNS, want)
+	}
+	// The second process's start is the kernel's: /proc's starttime (in
+	// clock ticks since boot) within a tick of it.
+	checkProcStart(t, r.pid, s2)
+
+	for _, tc := range []struct {
+		start     uint64
+		types     string
+		exitCodes string
+	}{
+		{s1, "exec exit", "1"},
+		{s2, "exec", ""},
+	} {
+		var evs []storedEvent
+		eventually(t, fmt.Sprintf("pid %s start %d: its exec and exit events", pid, tc.start), func() error {
+			var err error
+			params := url.Values{"pid": {pid}, "start": {strconv.FormatUint(tc.start, 10)}}
+			if evs, err = apiEvents(t, a.url, params); err != nil {
+				return err
+			}
+			var types, codes []string
+			for _, e := range evs {
+				if e.PID != r.pid || e.StartNS != tc.start {
+					return fmt.Errorf("event of another process: %+v", e)
+				}
+				if e.Type == "exec" || e.Type == "exit" {
+					types = append(types, e.Type)
+				}
+				if e.Type == "exit" {
+					codes = append(codes, strconv.Itoa(*e.ExitCode))
+				}
+			}
+			if got := strings.Join(types, " "); got != tc.types {
+				return fmt.Errorf("types %q, want %q", got, tc.types)
+			}
+			if got := strings.Join(codes, " "); got != tc.exitCodes {
+				return fmt.Errorf("exit codes %q, want %q", got, tc.exitCodes)
+			}
+			return nil
+		})
+	}
+
+	// The CPU series of the running process carries its start too.
+	eventually(t, "the CPU series of the second process", func() error {
+		res := instant(t, a.url, fmt.Sprintf(`kscope_process_cpu_seconds_total{pid=%q,start=%q}`, pid, st2), time.Time{})
+		if len(res) != 1 {
+			return fmt.Errorf("%d series: %v", len(res), res)
+		}
+		return nil
+	})
+}
+
+// selfStartNS is this test process's start_ns, from the events of the
+// processes it started: their parent_start_ns, which the exec collector
+// read from the kernel. A child of ours is started here to have one.
+func selfStartNS(t *testing.T, base string) uint64 {
+	t.Helper()
+	child := exec.Command("/bin/true")
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	var start uint64
+	eventually(t, "the exec of our /bin/true", func() error {
+		evs, err := apiEvents(t, base, url.Values{"type": {"exec"}, "pid": {strconv.Itoa(child.Process.Pid)}})
+		if err != nil {
+			return err
+		}
+		if len(evs) == 0 {
+			return fmt.Errorf("none yet")
+		}
+		start = evs[len(evs)-1].ParentStartNS
+		return nil
+	})
+	checkProcStart(t, os.Getpid(), start)
+	return start
+}
+
+// checkProcStart compares start (CLOCK_MONOTONIC ns) with the start time
+// /proc/PID/stat has (field 22: clock ticks since boot, CLOCK_BOOTTIME).
+// The kernel reads the two clocks one after the other at fork; here the
+// offset between them is read now, so the two agree to within a tick.
+func checkProcStart(t *testing.T, pid int, start uint64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	ticks, err := strconv.ParseUint(f[19], 10, 64) // field 22 counted from 1, 3 the first after comm
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mono, boot unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
+	const tick = 1e9 / 100 // USER_HZ
+	bootNS := float64(start) + float64(boot.Nano()-mono.Nano())
+	if d := bootNS - float64(ticks)*tick; d < -1e6 || d > tick+1e6 {
+		t.Errorf("pid %d: start_ns %d is %.0f ns of CLOCK_BOOTTIME, /proc says tick %d (%.0f ns): %.0f ns apart", pid, start, bootNS, ticks, float64(ticks)*tick, d)
+	}
+}
