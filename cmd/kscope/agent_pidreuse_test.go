@@ -279,11 +279,14 @@ func selfStartNS(t *testing.T, base string) uint64 {
 		if err != nil {
 			return err
 		}
-		if len(evs) == 0 {
-			return fmt.Errorf("none yet")
+		// The pid may have been reused since: ours is /bin/true run by us.
+		for _, e := range evs {
+			if e.Filename == "/bin/true" && e.PPID == os.Getpid() {
+				start = e.ParentStartNS
+				return nil
+			}
 		}
-		start = evs[len(evs)-1].ParentStartNS
-		return nil
+		return fmt.Errorf("none yet: %+v", evs)
 	})
 	checkProcStart(t, os.Getpid(), start)
 	return start

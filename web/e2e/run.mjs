@@ -11,6 +11,14 @@
 //                   exits: run once the live event stream is open
 //   KSCOPE_HOT      a function hot in KSCOPE_PID's CPU profile; when set,
 //                   the flame graph must show it
+//   KSCOPE_REUSED   PID/START1/START2/PARENT_START: two processes that had
+//                   one pid, the first exited with code 1, the second runs;
+//                   both children of a process that started at PARENT_START
+//   KSCOPE_SEARCH   text of a $PATH search collapsed in Notable events
+//                   (failed execs that ended in a success) that one entry
+//                   at least must show (the caller made one; a busy host
+//                   may have newer ones); the caller's failed paths contain
+//                   /nonexistent/ and must not be listed
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //
 // Exit status 0 when every check passed; otherwise 1, naming the failed
@@ -32,6 +40,8 @@ const comm = process.env.KSCOPE_COMM || '';
 const pid = process.env.KSCOPE_PID || '';
 const hot = process.env.KSCOPE_HOT || '';
 const trigger = process.env.KSCOPE_TRIGGER || '';
+const reused = process.env.KSCOPE_REUSED || '';
+const search = process.env.KSCOPE_SEARCH || '';
 const timeout = 20000;
 
 const profile = mkdtempSync(join(tmpdir(), 'kscope-chromium-'));
@@ -123,6 +133,11 @@ await check('overview', async () => {
   // The caller's failed run at least is notable (a busy host may have
   // worse ones to show first).
   await page.locator('[data-testid="notable-events"] .ev-row').first().waitFor();
+  if (search) {
+    await waitText('notable-events', search);
+    const failed = await page.locator('[data-testid="notable-events"] .ev-row').filter({ hasText: '/nonexistent/' }).count();
+    if (failed) throw new Error(`${failed} failed execs of the $PATH search are listed besides its one entry`);
+  }
   await shot('overview-1280');
 });
 
@@ -152,6 +167,42 @@ if (pid) {
     await shot('process-1280');
   });
 }
+
+if (reused) {
+  const [rpid, s1, s2, ps] = reused.split('/');
+  await check('process-reused-pid', async () => {
+    // The first process: exited with code 1.
+    await go(`/processes/${rpid}/${s1}?range=15m`);
+    await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'exit 1' }).waitFor();
+    await page.locator('[data-testid="process-execs"] .exec-line').first().waitFor();
+    let n = await page.locator('[data-testid="process-execs"] .exec-line').count();
+    if (n !== 1) throw new Error(`first process: ${n} execs listed, want 1`);
+    // The second, running: no exit, its own exec alone, the parent linked
+    // by pid and start.
+    await go(`/processes/${rpid}/${s2}?range=15m`);
+    await page.locator('[data-testid="process-execs"] .exec-line').first().waitFor();
+    await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'no exit recorded' }).waitFor();
+    n = await page.locator('[data-testid="process-execs"] .exec-line').count();
+    if (n !== 1) throw new Error(`second process: ${n} execs listed, want 1`);
+    if (await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'exited' }).count()) throw new Error('the running process shows an exit');
+    await page.locator(`[data-testid="ancestry"] a[href^="/processes/"][href*="/${ps}"]`).first().waitFor();
+    // Its events are its own: no exit among them.
+    await page.locator('[data-testid="proc-event-list"] .ev-row').first().waitFor();
+    if (await page.locator('[data-testid="proc-event-list"] .ev-type').filter({ hasText: 'exit' }).count()) throw new Error("the running process lists the earlier process's exit");
+    // The pid alone opens the newest process that had it.
+    await go(`/processes/${rpid}?range=15m`);
+    await page.waitForURL(`**/processes/${rpid}/${s2}?**`);
+    await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'no exit recorded' }).waitFor();
+  });
+}
+
+await check('event-kinds', async () => {
+  await go('/events?mode=history&range=5m');
+  const kinds = await page.locator('[data-testid="filter-type"] option').allTextContents();
+  for (const k of ['exec', 'exit', 'open', 'connect', 'oom', 'signal', 'uprobe', 'usdt', 'http']) {
+    if (!kinds.includes(k)) throw new Error(`type filter lacks ${k}: ${kinds.join(', ')}`);
+  }
+});
 
 await check('events-history', async () => {
   await go(`/events?mode=history&range=15m&type=exec${comm ? '&comm=' + comm : ''}`);

@@ -72,6 +72,11 @@ export interface KEvent {
   uid: number;
   comm: string;
   cgroup_id: number;
+  // The process's start (kernel ns since boot): pid and start_ns name one
+  // process across pid reuse; parent_start_ns names the parent likewise.
+  start_ns: number;
+  start_time: string;
+  parent_start_ns: number;
   [field: string]: any;
 }
 
@@ -81,10 +86,13 @@ export interface EventQuery {
   until?: string | number;
   limit?: number;
   match?: string[];
+  // pid selects the processes that had the pid; with start, the one process.
+  pid?: number | string;
+  start?: number | string;
 }
 
 export async function events(q: EventQuery, signal?: AbortSignal): Promise<{ events: KEvent[]; truncated: boolean }> {
-  return get('/api/v1/events', { type: q.type, since: q.since, until: q.until, limit: q.limit, match: q.match }, signal);
+  return get('/api/v1/events', { type: q.type, since: q.since, until: q.until, limit: q.limit, match: q.match, pid: q.pid, start: q.start }, signal);
 }
 
 export function streamURL(f: { type?: string; pid?: string; comm?: string; q?: string }): string {
@@ -143,6 +151,7 @@ export interface AgentStatus {
   data_dir: string;
   collectors: CollectorStatus[];
   live_subscribers: number;
+  event_kinds?: string[];
 }
 
 export async function agentStatus(signal?: AbortSignal): Promise<AgentStatus> {
