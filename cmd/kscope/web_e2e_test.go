@@ -209,6 +209,7 @@ func TestWebUI(t *testing.T) {
 
 	// A shell's $PATH search: two directories without the program, then
 	// the one with it; Notable events shows it as one entry.
+	searchAt := time.Now()
 	search := exec.Command("/bin/sh", "-c", "exec kscope-webtest quick")
 	search.Env = append(os.Environ(), "PATH=/nonexistent/a:/nonexistent/b:"+dir)
 	if out, err := search.CombinedOutput(); err != nil {
@@ -258,7 +259,7 @@ func TestWebUI(t *testing.T) {
 	cmd.Env = append(os.Environ(),
 		"KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_COMM=kscope-webtest", "KSCOPE_PID="+pid,
 		"KSCOPE_TRIGGER="+bin+" quick", "KSCOPE_HOT="+hot, "CHROMIUM="+chromium,
-		"KSCOPE_REUSED="+reused, "KSCOPE_SEARCH=failed tries (ENOENT)",
+		"KSCOPE_REUSED="+reused, "KSCOPE_SEARCH=kscope-webtest quick  ("+bin+")  after 2 failed tries (ENOENT)", "KSCOPE_SEARCH_AT="+strconv.FormatInt(searchAt.UnixMilli(), 10),
 		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

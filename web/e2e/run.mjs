@@ -14,11 +14,11 @@
 //   KSCOPE_REUSED   PID/START1/START2/PARENT_START: two processes that had
 //                   one pid, the first exited with code 1, the second runs;
 //                   both children of a process that started at PARENT_START
-//   KSCOPE_SEARCH   text of a $PATH search collapsed in Notable events
-//                   (failed execs that ended in a success) that one entry
-//                   at least must show (the caller made one; a busy host
-//                   may have newer ones); the caller's failed paths contain
-//                   /nonexistent/ and must not be listed
+//   KSCOPE_SEARCH   the text of the caller's $PATH search (failed execs
+//                   that ended in a success), one entry in Notable events
+//                   of the seconds around KSCOPE_SEARCH_AT (Unix ms); its
+//                   failed paths contain /nonexistent/ and must not be
+//                   listed
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //
 // Exit status 0 when every check passed; otherwise 1, naming the failed
@@ -42,6 +42,7 @@ const hot = process.env.KSCOPE_HOT || '';
 const trigger = process.env.KSCOPE_TRIGGER || '';
 const reused = process.env.KSCOPE_REUSED || '';
 const search = process.env.KSCOPE_SEARCH || '';
+const searchAt = Number(process.env.KSCOPE_SEARCH_AT || 0);
 const timeout = 20000;
 
 const profile = mkdtempSync(join(tmpdir(), 'kscope-chromium-'));
@@ -133,13 +134,19 @@ await check('overview', async () => {
   // The caller's failed run at least is notable (a busy host may have
   // worse ones to show first).
   await page.locator('[data-testid="notable-events"] .ev-row').first().waitFor();
-  if (search) {
-    await waitText('notable-events', search);
-    const failed = await page.locator('[data-testid="notable-events"] .ev-row').filter({ hasText: '/nonexistent/' }).count();
-    if (failed) throw new Error(`${failed} failed execs of the $PATH search are listed besides its one entry`);
-  }
   await shot('overview-1280');
 });
+
+if (search && searchAt) {
+  await check('notable-path-search', async () => {
+    await go(`/?from=${searchAt - 2000}&to=${searchAt + 2000}`);
+    await waitText('notable-events', search);
+    const n = await page.locator('[data-testid="notable-events"] .ev-row').filter({ hasText: search }).count();
+    if (n !== 1) throw new Error(`the $PATH search is ${n} entries, want 1`);
+    const failed = await page.locator('[data-testid="notable-events"] .ev-row').filter({ hasText: '/nonexistent/' }).count();
+    if (failed) throw new Error(`${failed} failed execs of the $PATH search are listed besides its one entry`);
+  });
+}
 
 await check('processes', async () => {
   await go('/processes?range=5m');

@@ -153,8 +153,12 @@ async function notableEvents(range: { since: number; until: number; limit: numbe
     fetchEvents({ ...range, type: 'exit', match: ['exit_code!=0'] }, signal),
     fetchEvents({ ...range, type: 'exit', match: ['signal!=0'] }, signal),
   ]);
+  // The newest failures' processes (events come oldest first).
   const procs = new Map<string, KEvent>();
-  for (const e of failedExec.events) if (e.start_ns && procs.size < burstProcs) procs.set(procKey(e), e);
+  for (let i = failedExec.events.length - 1; i >= 0 && procs.size < burstProcs; i--) {
+    const e = failedExec.events[i];
+    if (e.start_ns) procs.set(procKey(e), e);
+  }
   const ok = await Promise.all(
     [...procs.values()].map((e) => fetchEvents({ type: 'exec', pid: e.pid, start: e.start_ns, since: range.since, until: range.until, match: ['ret=0'], limit: 20 }, signal)),
   );
