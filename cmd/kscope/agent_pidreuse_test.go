@@ -8,13 +8,10 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -78,6 +75,18 @@ func procStart(t *testing.T, base string, pid int) string {
 type reusedPID struct {
 	pid           int
 	first, second *exec.Cmd
+	start1        string // the start label of the first's series
+}
+
+// labelValue returns the value of label in a series key as seriesKey
+// builds it.
+func labelValue(key, label string) string {
+	_, rest, ok := strings.Cut(key, label+`="`)
+	if !ok {
+		return ""
+	}
+	v, _, _ := strings.Cut(rest, `"`)
+	return v
 }
 
 // getppidWorkload is the getppid workload making n calls, then waiting for
@@ -108,10 +117,12 @@ func startReusedPID(t *testing.T, base string, n1, n2 int) *reusedPID {
 			continue
 		}
 		// Its counts are in before it exits.
+		var start1 string
 		eventually(t, "the first process's calls are counted", func() error {
 			for k, v := range scrape(t, base) {
-				if strings.HasPrefix(k, "kscope_process_syscalls_total{") && strings.Contains(k, fmt.Sprintf(`pid="%d"`, pid)) &&
-					strings.Contains(k, `syscall="getppid"`) && v == float64(n1) {
+				if strings.HasPrefix(k, "kscope_process_syscalls_total{") && labelValue(k, "pid") == strconv.Itoa(pid) &&
+					labelValue(k, "syscall") == "getppid" && v == float64(n1) {
+					start1 = labelValue(k, "start")
 					return nil
 				}
 			}
@@ -127,7 +138,7 @@ func startReusedPID(t *testing.T, base string, n1, n2 int) *reusedPID {
 			continue
 		}
 		t.Cleanup(end2)
-		return &reusedPID{pid: pid, first: first, second: second}
+		return &reusedPID{pid: pid, first: first, second: second, start1: start1}
 	}
 	t.Fatal("no pid could be reused in 10 attempts: the host forks too fast")
 	return nil
@@ -145,44 +156,39 @@ func TestAgentPIDReuse(t *testing.T) {
 	pid := strconv.Itoa(r.pid)
 
 	// Series: the two processes are two series of one pid and comm, told
-	// apart by start, each with its exact count, in /metrics (while the
-	// first's last counts are still there) and through PromQL.
+	// apart by start, each with its exact count: the first's was in
+	// /metrics while it ran (startReusedPID), the second's is now, and
+	// PromQL has both (the first's last sample, before its series went
+	// stale).
 	comm := comm(t, r.pid)
-	var starts []string
-	eventually(t, "two getppid series of one pid in /metrics", func() error {
-		starts = starts[:0]
-		for k := range scrape(t, a.url) {
-			if strings.HasPrefix(k, "kscope_process_syscalls_total{") && strings.Contains(k, `pid="`+pid+`"`) && strings.Contains(k, `syscall="getppid"`) {
-				_, rest, _ := strings.Cut(k, `start="`)
-				st, _, _ := strings.Cut(rest, `"`)
-				starts = append(starts, st)
+	st1 := r.start1
+	var st2 string
+	eventually(t, "the second process's series in /metrics", func() error {
+		for k, v := range scrape(t, a.url) {
+			if strings.HasPrefix(k, "kscope_process_syscalls_total{") && labelValue(k, "pid") == pid && labelValue(k, "syscall") == "getppid" &&
+				labelValue(k, "start") != st1 && v == n2 && labelValue(k, "comm") == comm {
+				st2 = labelValue(k, "start")
+				return nil
 			}
 		}
-		if len(starts) != 2 {
-			return fmt.Errorf("pid %s: getppid series with starts %q, want 2", pid, starts)
-		}
-		return nil
+		return fmt.Errorf("pid %s: no getppid series of %d calls but the first's (start %s)", pid, n2, st1)
 	})
-	sort.Slice(starts, func(i, j int) bool {
-		a, _ := strconv.ParseUint(starts[i], 10, 64)
-		b, _ := strconv.ParseUint(starts[j], 10, 64)
-		return a < b
-	})
-	st1, st2 := starts[0], starts[1]
-	exp := []expectation{
-		{fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,start=%q,syscall="getppid"}`, comm, pid, st1),
-			fmt.Sprintf(`kscope_process_syscalls_total{pid=%q,start=%q,syscall="getppid"}`, pid, st1), n1},
-		{fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,start=%q,syscall="getppid"}`, comm, pid, st2),
-			fmt.Sprintf(`kscope_process_syscalls_total{pid=%q,start=%q,syscall="getppid"}`, pid, st2), n2},
+	if st1 == "" || st2 == "" {
+		t.Fatalf("start labels %q and %q", st1, st2)
 	}
-	eventually(t, "the two series' exact counts in /metrics", func() error { return check(scrape(t, a.url), exp) })
 	eventually(t, "two getppid series of one pid through PromQL", func() error {
-		if err := checkQueries(t, a.url, exp, time.Time{}); err != nil {
-			return err
+		res := instant(t, a.url, fmt.Sprintf(`last_over_time(kscope_process_syscalls_total{pid=%q,syscall="getppid"}[10m])`, pid), time.Time{})
+		want := map[string]float64{
+			fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,start=%q,syscall="getppid"}`, comm, pid, st1): n1,
+			fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,start=%q,syscall="getppid"}`, comm, pid, st2): n2,
 		}
-		res := instant(t, a.url, fmt.Sprintf(`kscope_process_syscalls_total{pid=%q,syscall="getppid"}`, pid), time.Time{})
 		if len(res) != 2 {
 			return fmt.Errorf("pid %s: %d getppid series, want 2: %v", pid, len(res), res)
+		}
+		for k, v := range want {
+			if res[k] != v {
+				return fmt.Errorf("%s = %v, want %v (all: %v)", k, res[k], v, res)
+			}
 		}
 		return nil
 	})
@@ -215,7 +221,7 @@ func TestAgentPIDReuse(t *testing.T) {
 	}
 	// The second process's start is the kernel's: /proc's starttime (in
 	// clock ticks since boot) within a tick of it.
-	checkProcStart(t, r.pid, s2)
+	testutil.CheckStartNS(t, r.pid, s2)
 
 	for _, tc := range []struct {
 		start     uint64
@@ -288,31 +294,6 @@ func selfStartNS(t *testing.T, base string) uint64 {
 		}
 		return fmt.Errorf("none yet: %+v", evs)
 	})
-	checkProcStart(t, os.Getpid(), start)
+	testutil.CheckStartNS(t, os.Getpid(), start)
 	return start
-}
-
-// checkProcStart compares start (CLOCK_MONOTONIC ns) with the start time
-// /proc/PID/stat has (field 22: clock ticks since boot, CLOCK_BOOTTIME).
-// The kernel reads the two clocks one after the other at fork; here the
-// offset between them is read now, so the two agree to within a tick.
-func checkProcStart(t *testing.T, pid int, start uint64) {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
-	ticks, err := strconv.ParseUint(f[19], 10, 64) // field 22 counted from 1, 3 the first after comm
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mono, boot unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
-	unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
-	const tick = 1e9 / 100 // USER_HZ
-	bootNS := float64(start) + float64(boot.Nano()-mono.Nano())
-	if d := bootNS - float64(ticks)*tick; d < -1e6 || d > tick+1e6 {
-		t.Errorf("pid %d: start_ns %d is %.0f ns of CLOCK_BOOTTIME, /proc says tick %d (%.0f ns): %.0f ns apart", pid, start, bootNS, ticks, float64(ticks)*tick, d)
-	}
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // pidMu keeps this test binary's own forks from racing for a forced pid.
@@ -71,4 +73,38 @@ func readInt(path string) (int, error) {
 		return 0, fmt.Errorf("reading %s: %w", path, err)
 	}
 	return n, nil
+}
+
+// CheckStartNS compares start, a process's start_ns (CLOCK_MONOTONIC ns),
+// with the start time /proc/PID/stat has (field 22: clock ticks since boot
+// on CLOCK_BOOTTIME). The kernel reads the two clocks one after the other
+// at fork and the offset between them is read here now, so the two agree
+// to within a tick (and a millisecond for the reads).
+func CheckStartNS(t testing.TB, pid int, start uint64) {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckStartNSStat(t, pid, string(b), start)
+}
+
+// CheckStartNSStat is CheckStartNS with the process's /proc/PID/stat read
+// before (while it ran).
+func CheckStartNSStat(t testing.TB, pid int, s string, start uint64) {
+	t.Helper()
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ticks, err := strconv.ParseUint(f[19], 10, 64) // field 22; f[0] is field 3
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mono, boot unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono)
+	unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot)
+	const tick = 1e9 / 100 // USER_HZ
+	bootNS := float64(start) + float64(boot.Nano()-mono.Nano())
+	if d := bootNS - float64(ticks)*tick; d < -1e6 || d > tick+1e6 {
+		t.Errorf("pid %d: start_ns %d is %.0f ns on CLOCK_BOOTTIME, /proc says tick %d (%.0f ns): %.0f ns apart",
+			pid, start, bootNS, ticks, float64(ticks)*tick, d)
+	}
 }
