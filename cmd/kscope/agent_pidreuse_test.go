@@ -155,6 +155,19 @@ func TestAgentPIDReuse(t *testing.T) {
 	r := startReusedPID(t, a.url, n1, n2)
 	pid := strconv.Itoa(r.pid)
 
+	// The CLI selects the first process's exit by pid and start.
+	var exit1 struct {
+		ExitCode int    `json:"exit_code"`
+		StartNS  uint64 `json:"start_ns"`
+	}
+	eventually(t, "kscope events --pid --start shows the first process's exit", func() error {
+		out := cli(t, "events", "--server", a.url, "--type", "exit", "--pid", pid, "--start", r.start1, "--json")
+		if err := json.Unmarshal([]byte(out), &exit1); err != nil || exit1.ExitCode != 1 || strconv.FormatUint(exit1.StartNS, 10) != r.start1 {
+			return fmt.Errorf("events: %q (%v)", out, err)
+		}
+		return nil
+	})
+
 	// Series: the two processes are two series of one pid and comm, told
 	// apart by start, each with its exact count: the first's was in
 	// /metrics while it ran (startReusedPID), the second's is now, and

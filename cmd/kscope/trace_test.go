@@ -72,6 +72,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"trace", "exec", "extra"}, "takes no arguments"},
 		{[]string{"bogus"}, "unknown command"},
 		{[]string{"version", "x"}, "takes no arguments"},
+		{[]string{"events", "--start", "5"}, "--start needs --pid"},
+		{[]string{"events", "--pid", "-1"}, "invalid argument"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(tt.args...)
