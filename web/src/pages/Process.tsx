@@ -106,6 +106,10 @@ function ProcessPage(p: { pid: number; start: number }) {
   const a = anc.data;
   const latest = a?.execs[a.execs.length - 1] ?? recent.data?.events[recent.data.events.length - 1];
   const comm = latest?.comm ?? '';
+  // Profiles are stored by pid: keep the flame graph to the process's
+  // lifetime within the range, so a reused pid's samples stay out.
+  const lifeFrom = latest?.start_time ? Math.max(win.start, Math.floor(Date.parse(latest.start_time) / 1000)) : win.start;
+  const lifeTo = a?.exit ? Math.min(win.end, Math.ceil(Date.parse(a.exit.time) / 1000)) : win.end;
   const files = useMemo(() => {
     const m = new Map<string, { path: string; n: number; errors: number; last: string; flags: string }>();
     for (const e of opens.data?.events ?? []) {
@@ -288,7 +292,7 @@ function ProcessPage(p: { pid: number; start: number }) {
             </>
           }
         >
-          <ProfileView q={{ pid: String(pid), type: offcpu ? 'offcpu' : 'cpu', since: win.start, until: win.end }} testid="proc-profile" />
+          <ProfileView q={{ pid: String(pid), type: offcpu ? 'offcpu' : 'cpu', since: lifeFrom, until: Math.max(lifeFrom, lifeTo) }} testid="proc-profile" />
         </Panel>
         <Panel title="Recent events" sub="every event of this process in the range, newest first" span={3} testid="proc-events">
           <EventList events={[...(recent.data?.events ?? [])].reverse()} testid="proc-event-list" empty={recent.loading ? 'Loading…' : 'No events of this process in the range'} />
