@@ -20,6 +20,8 @@ enum kscope_stat {
 struct event_header {
 	__u64 ts_ns;     /* CLOCK_MONOTONIC */
 	__u64 cgroup_id; /* cgroup v2 id */
+	__u64 start_ns;  /* the process's start: its group leader's start_time, CLOCK_MONOTONIC */
+	__u64 pstart_ns; /* the parent's start, likewise */
 	__u32 pid;       /* tgid */
 	__u32 tid;
 	__u32 ppid;
@@ -94,6 +96,9 @@ static __always_inline void fill_header(struct event_header *h, __u64 pid_tgid, 
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
 	h->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	/* pid and start time together name one process even after pid reuse. */
+	h->start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	h->pstart_ns = BPF_CORE_READ(task, real_parent, group_leader, start_time);
 	h->uid = uid;
 	bpf_get_current_comm(h->comm, sizeof(h->comm));
 }
@@ -118,6 +123,8 @@ static __always_inline void fill_header_btf(struct event_header *h, __u64 pid_tg
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
 	h->ppid = task->real_parent->tgid;
+	h->start_ns = task->group_leader->start_time;
+	h->pstart_ns = task->real_parent->group_leader->start_time;
 	h->uid = uid;
 	/* Two loads instead of bpf_get_current_comm's copy loop. */
 	*(__u64 *)&h->comm[0] = *(__u64 *)&task->comm[0];

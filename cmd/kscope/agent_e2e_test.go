@@ -44,7 +44,7 @@ func TestAgentEndToEnd(t *testing.T) {
 	}
 	pid := strconv.Itoa(child.Process.Pid)
 	exp = append(exp, expectation{
-		series: fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,syscall="getppid"}`, comm(t, child.Process.Pid), pid),
+		series: fmt.Sprintf(`kscope_process_syscalls_total{comm=%q,pid=%q,start=%q,syscall="getppid"}`, comm(t, child.Process.Pid), pid, procStart(t, a.url, child.Process.Pid)),
 		query:  `kscope_process_syscalls_total{pid="` + pid + `",syscall="getppid"}`,
 		want:   calls,
 	})

@@ -37,7 +37,8 @@ func TestMain(m *testing.M) {
 		}
 		// Wait to be told to exit, so the count is read while alive too.
 		io.ReadAll(os.Stdin)
-		os.Exit(0)
+		code, _ := strconv.Atoi(os.Getenv("KSCOPE_EXIT"))
+		os.Exit(code)
 	case "exit3":
 		os.Exit(3)
 	case "spin", "getppid-storm", "tcp-send":

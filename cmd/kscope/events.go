@@ -18,6 +18,8 @@ type eventsFlags struct {
 	server, typ, since, until string
 	httpConfig                string
 	limit                     int
+	pid                       uint32
+	start                     uint64
 	match                     []string
 	json                      bool
 }
@@ -29,7 +31,9 @@ func newEventsCmd() *cobra.Command {
 		Short: "Show events stored by a running agent",
 		Long: `List the events the agent stored: the newest --limit in the window, oldest
 first. --match filters on any top-level field: field=value, field!=value,
-field=~regex, field!~regex (repeatable; all must hold).`,
+field=~regex, field!~regex (repeatable; all must hold). --pid selects the
+processes that had a pid; with --start (a start_ns from their events) the
+one process that started then: pids are reused, a pid and start are not.`,
 		Example: "  kscope events --type exec --since 10m\n  kscope events --type exit --match exit_code=3 --json\n  kscope events --since 1h --match comm=~'ba?sh'",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -43,6 +47,8 @@ field=~regex, field!~regex (repeatable; all must hold).`,
 	fl.StringVar(&f.since, "since", "1h", "from this long ago (10m) or this time (RFC 3339, Unix seconds)")
 	fl.StringVar(&f.until, "until", "", "up to this long ago or this time (default now)")
 	fl.IntVar(&f.limit, "limit", 1000, "at most this many events (the newest)")
+	fl.Uint32Var(&f.pid, "pid", 0, "only the processes that had this pid")
+	fl.Uint64Var(&f.start, "start", 0, "with --pid: only the process that started then (start_ns)")
 	fl.StringArrayVar(&f.match, "match", nil, "field condition, e.g. comm=bash (repeatable)")
 	fl.BoolVar(&f.json, "json", false, "print one JSON object per line")
 	return cmd
@@ -57,6 +63,15 @@ func runEvents(cmd *cobra.Command, f eventsFlags) error {
 		if v != "" {
 			params.Set(k, v)
 		}
+	}
+	if f.start != 0 && f.pid == 0 {
+		return usagef("--start needs --pid")
+	}
+	if f.pid != 0 {
+		params.Set("pid", strconv.FormatUint(uint64(f.pid), 10))
+	}
+	if f.start != 0 {
+		params.Set("start", strconv.FormatUint(f.start, 10))
 	}
 	for _, m := range f.match {
 		params.Add("match", m)
@@ -94,7 +109,7 @@ func runEvents(cmd *cobra.Command, f eventsFlags) error {
 // headerFields are the columns every event has; the rest go to DETAILS.
 var headerFields = []string{"time", "type", "pid", "uid", "comm"}
 
-var skipFields = map[string]bool{"tid": true, "ppid": true, "cgroup_id": true}
+var skipFields = map[string]bool{"tid": true, "ppid": true, "cgroup_id": true, "start_ns": true, "start_time": true, "parent_start_ns": true}
 
 func printEvents(w io.Writer, events []json.RawMessage) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

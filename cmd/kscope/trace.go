@@ -85,8 +85,9 @@ func newTraceKindCmd(kind, short, fields string) *cobra.Command {
 		Short: short,
 		Long: short + `.
 
-Every event has time (RFC 3339, ns), type, pid, tid, ppid, uid, comm and
-cgroup_id; ` + kind + ` events add ` + fields + `.`,
+Every event has time (RFC 3339, ns), type, pid, tid, ppid, uid, comm,
+cgroup_id, start_ns, start_time and parent_start_ns (the process's and its
+parent's start: pid and start_ns name one process across pid reuse); ` + kind + ` events add ` + fields + `.`,
 		Example: "  sudo kscope trace " + kind + "\n  sudo kscope trace " + kind + " --json --comm bash --count 10",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -72,6 +72,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"trace", "exec", "extra"}, "takes no arguments"},
 		{[]string{"bogus"}, "unknown command"},
 		{[]string{"version", "x"}, "takes no arguments"},
+		{[]string{"events", "--start", "5"}, "--start needs --pid"},
+		{[]string{"events", "--pid", "-1"}, "invalid argument"},
 	}
 	for _, tt := range tests {
 		code, _, stderr := runCLI(tt.args...)
@@ -190,7 +192,7 @@ func TestTraceExecJSON(t *testing.T) {
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &ev); err != nil {
 		t.Fatalf("not one JSON object: %q: %v", stdout.String(), err)
 	}
-	for _, k := range []string{"time", "type", "pid", "tid", "ppid", "uid", "comm", "cgroup_id", "filename", "argv", "argv_truncated", "ret"} {
+	for _, k := range []string{"time", "type", "pid", "tid", "ppid", "uid", "comm", "cgroup_id", "start_ns", "start_time", "parent_start_ns", "filename", "argv", "argv_truncated", "ret"} {
 		if _, ok := ev[k]; !ok {
 			t.Errorf("field %s missing in %v", k, ev)
 		}

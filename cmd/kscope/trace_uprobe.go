@@ -40,7 +40,8 @@ C++ name with or without parameters ("ns::Klass::method"), a Go function
 ("main.handle", also in stripped Go binaries), or a hex address (0x401136).
 
 Probes go on the file, so processes started after attaching are traced too.
-Every event has time, type, pid, tid, ppid, uid, comm and cgroup_id; uprobe
+Every event has time, type, pid, tid, ppid, uid, comm, cgroup_id, start_ns,
+start_time and parent_start_ns; uprobe
 events add probe, args (--args registers, as signed 64-bit integers), str
 (--str), and with --ret the return value ret and latency_ns, reported when
 the call returns.
@@ -107,8 +108,8 @@ Arguments are decoded in the kernel from each site's argument spec
 (registers, memory operands, constants) to their declared size and
 signedness. A probe with a semaphore is enabled while traced, in running
 processes and in processes started later; the semaphore is restored when
-kscope detaches. Every event has time, type, pid, tid, ppid, uid, comm and
-cgroup_id; usdt events add probe, binary, args and str (--str).`,
+kscope detaches. Every event has time, type, pid, tid, ppid, uid, comm,
+cgroup_id, start_ns, start_time and parent_start_ns; usdt events add probe, binary, args and str (--str).`,
 		Example: `  sudo kscope trace usdt libstdc++:libstdcxx:throw
   sudo kscope trace usdt ./server:myapp:request --str 1
   sudo kscope trace usdt --pid 1234 myapp:request --json`,

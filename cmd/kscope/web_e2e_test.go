@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -133,7 +134,7 @@ func TestWebUI(t *testing.T) {
 	// data within seconds.
 	cfg := filepath.Join(dir, "kscope.yaml")
 	os.WriteFile(cfg, []byte("collectors:\n  profile: {hz: 99, window: 2s, off_cpu: true}\n"), 0o600)
-	a := startAgent(t, t.TempDir(), "--config", cfg, "--collectors", "syscalls,process,sched,block,tcp,fileio,exec,exit,connect,profile")
+	a := startAgent(t, t.TempDir(), "--config", cfg, "--topk", "1000", "--collectors", "syscalls,process,sched,block,tcp,fileio,exec,exit,connect,profile")
 	addr := strings.TrimPrefix(a.url, "http://")
 
 	// A shell forks and the child execs the workload: an exec event with
@@ -174,6 +175,7 @@ func TestWebUI(t *testing.T) {
 		}
 		return fmt.Errorf("pid %s: %v", pid, res)
 	})
+	var reused string
 	const hot = "webHotLoop"
 	eventually(t, "the workload's hot function is in a stored profile", func() error {
 		body, err := httpGet(a.url + "/api/v1/profile?format=folded&since=1m&pid=" + pid)
@@ -182,6 +184,58 @@ func TestWebUI(t *testing.T) {
 		}
 		if !strings.Contains(body, hot) {
 			return fmt.Errorf("no %s in the profile yet: %.300s", hot, body)
+		}
+		return nil
+	})
+
+	// Two processes with one pid, for the process page's identity.
+	r := startReusedPID(t, a.url, 100, 200)
+	var parentStart uint64
+	eventually(t, "the reused pid's execs are stored", func() error {
+		evs, err := apiEvents(t, a.url, url.Values{"type": {"exec"}, "pid": {strconv.Itoa(r.pid)}})
+		if err != nil {
+			return err
+		}
+		if len(evs) != 2 {
+			return fmt.Errorf("%d execs of pid %d, want 2", len(evs), r.pid)
+		}
+		reused = fmt.Sprintf("%d/%d/%d/%d", r.pid, evs[0].StartNS, evs[1].StartNS, evs[1].ParentStartNS)
+		parentStart = evs[1].ParentStartNS
+		return nil
+	})
+	if parentStart == 0 {
+		t.Fatal("no parent_start_ns")
+	}
+
+	// A shell's $PATH search: two directories without the program, then
+	// the one with it; Notable events shows it as one entry.
+	searchAt := time.Now()
+	search := exec.Command("/bin/sh", "-c", "exec kscope-webtest quick")
+	search.Env = append(os.Environ(), "PATH=/nonexistent/a:/nonexistent/b:"+dir)
+	if out, err := search.CombinedOutput(); err != nil {
+		t.Fatalf("the $PATH search: %v %s", err, out)
+	}
+	eventually(t, "the $PATH search's execs are stored", func() error {
+		evs, err := apiEvents(t, a.url, url.Values{"type": {"exec"}, "pid": {strconv.Itoa(search.Process.Pid)}})
+		if err != nil {
+			return err
+		}
+		// The pid may have been another process's before: select ours by
+		// its start.
+		var start uint64
+		for _, e := range evs {
+			if e.Filename == bin {
+				start = e.StartNS
+			}
+		}
+		n := 0
+		for _, e := range evs {
+			if e.StartNS == start {
+				n++
+			}
+		}
+		if start == 0 || n != 4 { // sh, then two failures and the program
+			return fmt.Errorf("%d execs of pid %d and the program's start, want 4: %+v", n, search.Process.Pid, evs)
 		}
 		return nil
 	})
@@ -198,13 +252,14 @@ func TestWebUI(t *testing.T) {
 		return nil
 	})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "e2e/run.mjs")
 	cmd.Dir = "../../web"
 	cmd.Env = append(os.Environ(),
 		"KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_COMM=kscope-webtest", "KSCOPE_PID="+pid,
 		"KSCOPE_TRIGGER="+bin+" quick", "KSCOPE_EXECS=2", "KSCOPE_HOT="+hot, "CHROMIUM="+chromium,
+		"KSCOPE_REUSED="+reused, "KSCOPE_SEARCH=kscope-webtest quick  ("+bin+")  after 2 failed tries (ENOENT)", "KSCOPE_SEARCH_AT="+strconv.FormatInt(searchAt.UnixMilli(), 10),
 		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

@@ -223,6 +223,7 @@ type agentStatus struct {
 	DataDir          string            `json:"data_dir"`
 	Collectors       []collectorStatus `json:"collectors"`
 	LiveSubscribers  int               `json:"live_subscribers"`
+	EventKinds       []string          `json:"event_kinds"` // every kind the event store can hold
 }
 
 type collectorStatus struct {
@@ -255,6 +256,7 @@ func (a *Agent) statusJSON() ([]byte, error) {
 		DataDir:          a.cfg.DataDir,
 		Collectors:       []collectorStatus{},
 		LiveSubscribers:  int(a.ui.live.n.Load()),
+		EventKinds:       event.Kinds,
 	}
 	for _, s := range a.statuses {
 		c := collectorStatus{Name: s.Name, Running: s.Err == nil, TookSeconds: s.Took.Seconds(), Notes: s.Notes}

@@ -61,9 +61,11 @@ func fixture(t *testing.T) (*httptest.Server, time.Time) {
 	}
 	now := time.Now()
 	for i, comm := range []string{"bash", "curl", "bash"} {
-		ev.Emit(&event.Exec{Header: event.Header{Time: now.Add(time.Duration(i-3) * time.Second), Type: "exec", PID: uint32(10 + i), Comm: comm}, Filename: "/bin/" + comm, Argv: []string{comm}})
+		ev.Emit(&event.Exec{Header: event.Header{Time: now.Add(time.Duration(i-3) * time.Second), Type: "exec", PID: uint32(10 + i), Comm: comm, StartNS: 500}, Filename: "/bin/" + comm, Argv: []string{comm}})
 	}
-	ev.Emit(&event.Exit{Header: event.Header{Time: now, Type: "exit", PID: 10, Comm: "bash"}, ExitCode: 3})
+	ev.Emit(&event.Exit{Header: event.Header{Time: now, Type: "exit", PID: 10, Comm: "bash", StartNS: 500}, ExitCode: 3})
+	// pid 10 again: another process, started later, still running.
+	ev.Emit(&event.Exec{Header: event.Header{Time: now, Type: "exec", PID: 10, Comm: "sleep", StartNS: 900}, Filename: "/bin/sleep", Argv: []string{"sleep"}})
 	g := &gatherer{}
 	g.e.Counter(calls, 42, "read")
 	srv := httptest.NewServer((&Server{Storage: m.DB(), Events: ev, Gatherer: g, Logger: logger}).Handler())
@@ -74,7 +76,7 @@ func fixture(t *testing.T) (*httptest.Server, time.Time) {
 	})
 	// The event store writes in batches: wait until the events are in.
 	deadline := time.Now().Add(5 * time.Second)
-	for ev.Stored() < 4 && time.Now().Before(deadline) {
+	for ev.Stored() < 5 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return srv, t0
@@ -173,12 +175,18 @@ func TestEvents(t *testing.T) {
 		pids      string
 		truncated bool
 	}{
-		{url.Values{"type": {"exec"}}, "10 11 12", false},
+		{url.Values{"type": {"exec"}}, "10 11 12 10/sleep", false},
 		{url.Values{"type": {"exec"}, "match": {"comm=bash"}}, "10 12", false},
-		{url.Values{"type": {"exec"}, "limit": {"1"}}, "12", true},
-		{url.Values{"since": {"10m"}, "match": {"pid=10"}}, "10 10", false},
+		{url.Values{"type": {"exec"}, "limit": {"1"}}, "10/sleep", true},
+		{url.Values{"since": {"10m"}, "match": {"pid=10"}}, "10 10 10/sleep", false},
 		{url.Values{"type": {"exit"}, "match": {"exit_code=3"}}, "10", false},
 		{url.Values{"type": {"exec"}, "until": {"1h"}}, "", false},
+		// A process is its pid and its start time.
+		{url.Values{"pid": {"10"}}, "10 10 10/sleep", false},
+		{url.Values{"pid": {"10"}, "start": {"500"}}, "10 10", false},
+		{url.Values{"pid": {"10"}, "start": {"900"}}, "10/sleep", false},
+		{url.Values{"pid": {"10"}, "start": {"900"}, "type": {"exit"}}, "", false},
+		{url.Values{"pid": {"11"}, "start": {"900"}}, "", false},
 	} {
 		code, body := get(t, srv, "/api/v1/events", tc.params)
 		var r resp
@@ -187,13 +195,17 @@ func TestEvents(t *testing.T) {
 		}
 		var pids []string
 		for _, ev := range r.Data.Events {
-			pids = append(pids, strconv.Itoa(int(ev["pid"].(float64))))
+			p := strconv.Itoa(int(ev["pid"].(float64)))
+			if ev["comm"] == "sleep" {
+				p += "/sleep"
+			}
+			pids = append(pids, p)
 		}
 		if got := strings.Join(pids, " "); got != tc.pids || r.Data.Truncated != tc.truncated {
 			t.Errorf("%v: pids %q truncated %v, want %q %v", tc.params, got, r.Data.Truncated, tc.pids, tc.truncated)
 		}
 	}
-	for _, bad := range []url.Values{{"type": {"nope"}}, {"limit": {"0"}}, {"since": {"soon"}}, {"match": {"comm"}}} {
+	for _, bad := range []url.Values{{"type": {"nope"}}, {"limit": {"0"}}, {"since": {"soon"}}, {"match": {"comm"}}, {"pid": {"x"}}, {"pid": {"0"}}, {"start": {"-1"}}, {"start": {"1.5"}}} {
 		if code, body := get(t, srv, "/api/v1/events", bad); code != 400 || !strings.Contains(body, `"errorType":"bad_data"`) {
 			t.Errorf("%v: %d %s", bad, code, body)
 		}

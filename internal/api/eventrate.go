@@ -10,7 +10,7 @@ import (
 	"github.com/kscope/kscope/internal/store"
 )
 
-// eventRate answers /api/v1/events/rate?since=1h&until=…&step=15&type=…&match=…&q=…
+// eventRate answers /api/v1/events/rate?since=1h&until=…&step=15&type=…&pid=…&start=…&match=…&q=…
 // with the events per second of each type in each step, counted over every
 // stored event that matches (not a page of them), as a Prometheus matrix:
 // {"resultType":"matrix","result":[{"metric":{"type":"exec"},"total":N,
@@ -22,12 +22,11 @@ func (s *Server) eventRate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"], Text: r.Form.Get("q")}
-	if q.Type != "" && !known(q.Type) {
-		writeError(w, badData("invalid parameter \"type\": unknown event type %q", q.Type))
+	q, e := selection(r)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
-	var e *apiError
 	if q.Since, e = sinceParam(r, "since", now); e != nil {
 		writeError(w, e)
 		return
@@ -57,10 +56,6 @@ func (s *Server) eventRate(w http.ResponseWriter, r *http.Request) {
 	}
 	if q.Until.Sub(q.Since)/step >= store.MaxCountSteps {
 		writeError(w, badData("exceeded maximum resolution of %d points per series: try a larger step", store.MaxCountSteps))
-		return
-	}
-	if e := checkFilters(q); e != nil {
-		writeError(w, e)
 		return
 	}
 	ctx, cancel, e := s.queryContext(r)

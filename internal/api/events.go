@@ -19,19 +19,21 @@ const (
 
 // events answers /api/v1/events?type=exec&since=10m&until=...&limit=100&match=comm=bash&q=text
 // with {"status":"success","data":{"events":[...],"truncated":false}}:
-// the newest limit events in the window, oldest first.
+// the newest limit events in the window, oldest first. pid=N selects the
+// events of the processes that had pid N; with start=NS (the start_ns of
+// its events) too, those of the one process: pids are reused, a pid and
+// start time are not.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	if e := form(r); e != nil {
 		writeError(w, e)
 		return
 	}
 	now := time.Now()
-	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"], Text: r.Form.Get("q")}
-	if q.Type != "" && !known(q.Type) {
-		writeError(w, badData("invalid parameter \"type\": unknown event type %q", q.Type))
+	q, e := selection(r)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
-	var e *apiError
 	if q.Since, e = sinceParam(r, "since", now); e != nil {
 		writeError(w, e)
 		return
@@ -47,10 +49,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		q.Limit = n
-	}
-	if e := checkFilters(q); e != nil {
-		writeError(w, e)
-		return
 	}
 	ctx, cancel, e := s.queryContext(r)
 	if e != nil {
@@ -89,6 +87,30 @@ func storeError(ctx context.Context, err error) *apiError {
 		return contextError(ctx, "reading the store")
 	}
 	return &apiError{"internal", http.StatusInternalServerError, err}
+}
+
+// selection reads the parameters that select events, but for the time
+// range: type, pid, start, match and q.
+func selection(r *http.Request) (store.Query, *apiError) {
+	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"], Text: r.Form.Get("q")}
+	if q.Type != "" && !known(q.Type) {
+		return q, badData("invalid parameter \"type\": unknown event type %q", q.Type)
+	}
+	if v := r.Form.Get("pid"); v != "" {
+		pid, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || pid == 0 {
+			return q, badData("invalid parameter \"pid\": want a process id, not %q", v)
+		}
+		q.PID = uint32(pid)
+	}
+	if v := r.Form.Get("start"); v != "" {
+		start, err := strconv.ParseUint(v, 10, 63)
+		if err != nil || start == 0 {
+			return q, badData("invalid parameter \"start\": want a process's start_ns, not %q", v)
+		}
+		q.StartNS = start
+	}
+	return q, checkFilters(q)
 }
 
 // checkFilters bounds and parses a query's match conditions and text.

@@ -13,6 +13,7 @@ import (
 // bpf2go type and call Fill.
 type RawHeader struct {
 	TsNs, CgroupID      uint64
+	StartNs, PStartNs   uint64
 	PID, TID, PPID, UID uint32
 	Comm                [16]uint8
 }
@@ -23,6 +24,9 @@ func (r *RawHeader) Fill(h *event.Header, kind string, clk Clock) {
 	h.Type = kind
 	h.PID, h.TID, h.PPID, h.UID = r.PID, r.TID, r.PPID, r.UID
 	h.CgroupID = r.CgroupID
+	h.StartNS = r.StartNs
+	h.StartTime = clk.Time(r.StartNs)
+	h.ParentStartNS = r.PStartNs
 	h.Comm = CString(r.Comm[:])
 }
 

@@ -17,15 +17,28 @@ type Sink interface {
 }
 
 // Header is common to every event.
+//
+// A pid alone does not name a process: the kernel reuses pids. PID and
+// StartNS together do. StartNS is the process's start (its thread group
+// leader's start_time) in the kernel's CLOCK_MONOTONIC nanoseconds since
+// boot, the clock of the kernel's own timestamps; it is exact and the same
+// in every event of the process, so it is the key to match on. StartTime is
+// the same instant as wall-clock time, converted as Time is: for reading,
+// not for matching (two conversions may differ by microseconds).
+// ParentStartNS is the parent's StartNS: PPID and ParentStartNS name the
+// parent process the same way.
 type Header struct {
-	Time     time.Time `json:"time"`
-	Type     string    `json:"type"`
-	PID      uint32    `json:"pid"`
-	TID      uint32    `json:"tid"`
-	PPID     uint32    `json:"ppid"`
-	UID      uint32    `json:"uid"`
-	Comm     string    `json:"comm"`
-	CgroupID uint64    `json:"cgroup_id"`
+	Time          time.Time `json:"time"`
+	Type          string    `json:"type"`
+	PID           uint32    `json:"pid"`
+	TID           uint32    `json:"tid"`
+	PPID          uint32    `json:"ppid"`
+	UID           uint32    `json:"uid"`
+	Comm          string    `json:"comm"`
+	CgroupID      uint64    `json:"cgroup_id"`
+	StartNS       uint64    `json:"start_ns"`
+	StartTime     time.Time `json:"start_time"`
+	ParentStartNS uint64    `json:"parent_start_ns"`
 }
 
 // Hdr returns h itself, so types embedding Header implement Event.

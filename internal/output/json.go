@@ -23,6 +23,11 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 	b = append(b, `,"comm":`...)
 	b = AppendString(b, h.Comm)
 	b = appendUint(b, "cgroup_id", h.CgroupID)
+	b = appendUint(b, "start_ns", h.StartNS)
+	b = append(b, `,"start_time":"`...)
+	b = h.StartTime.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	b = appendUint(b, "parent_start_ns", h.ParentStartNS)
 	switch e := ev.(type) {
 	case *event.Exec:
 		b = appendStr(b, "filename", e.Filename)

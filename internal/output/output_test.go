@@ -14,7 +14,7 @@ import (
 var when = time.Date(2026, 11, 24, 10, 11, 12, 123456789, time.UTC)
 
 func hdr(kind string) event.Header {
-	return event.Header{Time: when, Type: kind, PID: 10, TID: 11, PPID: 1, UID: 1000, Comm: "ba\"sh\n", CgroupID: 77}
+	return event.Header{Time: when, Type: kind, PID: 10, TID: 11, PPID: 1, UID: 1000, Comm: "ba\"sh\n", CgroupID: 77, StartNS: 123456789012, StartTime: when.Add(-time.Hour), ParentStartNS: 3456789}
 }
 
 var samples = []event.Event{

@@ -61,9 +61,11 @@ type EventBudget struct {
 const RowOverhead = 64
 
 type row struct {
-	ts   int64 // unix ns
-	typ  string
-	data []byte
+	ts      int64 // unix ns
+	typ     string
+	pid     uint32
+	startNS uint64
+	data    []byte
 }
 
 // Batching: a batch is written when it has batchMax rows or batchWait
@@ -84,15 +86,7 @@ func OpenEvents(dir string, retention time.Duration, queue int, logger *slog.Log
 		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	const schema = `
-CREATE TABLE IF NOT EXISTS events (
-	ts   INTEGER NOT NULL,
-	type TEXT    NOT NULL,
-	data TEXT    NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_type_ts ON events(type, ts);
-CREATE INDEX IF NOT EXISTS events_ts ON events(ts);`
-	if _, err := db.Exec(schema); err != nil {
+	if err := migrate(db); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
 	}
@@ -125,6 +119,43 @@ CREATE INDEX IF NOT EXISTS events_ts ON events(ts);`
 	return e, nil
 }
 
+// migrate creates the events table and its indexes, and brings a table
+// from before the pid and start_ns columns up to date: the columns are
+// added and filled from the stored JSON (events stored before start_ns
+// existed keep it 0).
+func migrate(db *sql.DB) error {
+	const schema = `
+CREATE TABLE IF NOT EXISTS events (
+	ts       INTEGER NOT NULL,
+	type     TEXT    NOT NULL,
+	data     TEXT    NOT NULL,
+	pid      INTEGER NOT NULL DEFAULT 0,
+	start_ns INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS events_type_ts ON events(type, ts);
+CREATE INDEX IF NOT EXISTS events_ts ON events(ts);`
+	if _, err := db.Exec(schema); err != nil {
+		return err
+	}
+	var hasPID bool
+	if err := db.QueryRow("SELECT COUNT(*) > 0 FROM pragma_table_info('events') WHERE name = 'pid'").Scan(&hasPID); err != nil {
+		return fmt.Errorf("reading the events table's columns: %w", err)
+	}
+	if !hasPID {
+		const add = `
+ALTER TABLE events ADD COLUMN pid INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE events ADD COLUMN start_ns INTEGER NOT NULL DEFAULT 0;
+UPDATE events SET pid = COALESCE(json_extract(data, '$.pid'), 0), start_ns = COALESCE(json_extract(data, '$.start_ns'), 0);`
+		if _, err := db.Exec(add); err != nil {
+			return fmt.Errorf("adding the pid and start_ns columns: %w", err)
+		}
+	}
+	if _, err := db.Exec("CREATE INDEX IF NOT EXISTS events_proc ON events(pid, start_ns, ts)"); err != nil {
+		return fmt.Errorf("indexing pid and start_ns: %w", err)
+	}
+	return nil
+}
+
 // Emit implements event.Sink.
 func (e *Events) Emit(ev event.Event) {
 	h := ev.Hdr()
@@ -133,7 +164,7 @@ func (e *Events) Emit(ev event.Event) {
 	data := append([]byte(nil), e.buf...)
 	e.mu.Unlock()
 	select {
-	case e.queue <- row{ts: h.Time.UnixNano(), typ: h.Type, data: data}:
+	case e.queue <- row{ts: h.Time.UnixNano(), typ: h.Type, pid: h.PID, startNS: h.StartNS, data: data}:
 	default:
 		e.dropped.Add(1)
 	}
@@ -232,13 +263,13 @@ func (e *Events) write(batch []row) {
 			return err
 		}
 		defer tx.Rollback()
-		st, err := tx.Prepare("INSERT INTO events(ts, type, data) VALUES (?, ?, ?)")
+		st, err := tx.Prepare("INSERT INTO events(ts, type, pid, start_ns, data) VALUES (?, ?, ?, ?, ?)")
 		if err != nil {
 			return err
 		}
 		defer st.Close()
 		for _, r := range batch {
-			if _, err := st.Exec(r.ts, r.typ, r.data); err != nil {
+			if _, err := st.Exec(r.ts, r.typ, int64(r.pid), int64(r.startNS), r.data); err != nil {
 				return err
 			}
 		}
@@ -390,6 +421,11 @@ type Query struct {
 	Type         string // "" for every type
 	Since, Until time.Time
 	Limit        int // the newest Limit events are returned; 0: 1000
+	// PID selects the events of the processes that had this pid (0: any);
+	// with StartNS too, those of the one process that started then. The
+	// pid and start time name a process across pid reuse.
+	PID     uint32
+	StartNS uint64 // the process's start_ns; 0: any
 	// Match holds conditions on top-level event fields: "comm=bash",
 	// "pid!=1", "filename=~.*sh" (Go regular expressions, anchored).
 	Match []string
@@ -491,6 +527,12 @@ func (e *Events) Query(ctx context.Context, q Query) (*Result, error) {
 func (q Query) filter() (where []string, args []any, res []cond, err error) {
 	if q.Type != "" {
 		where, args = append(where, "type = ?"), append(args, q.Type)
+	}
+	if q.PID != 0 {
+		where, args = append(where, "pid = ?"), append(args, int64(q.PID))
+	}
+	if q.StartNS != 0 {
+		where, args = append(where, "start_ns = ?"), append(args, int64(q.StartNS))
 	}
 	if !q.Since.IsZero() {
 		where, args = append(where, "ts >= ?"), append(args, q.Since.UnixNano())

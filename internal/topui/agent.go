@@ -392,7 +392,7 @@ func (a *AgentSource) events(ctx context.Context, pid string) ([]string, error) 
 
 // headerFields are the fields every event has; an event line leaves them
 // out but for the time and type.
-var headerFields = map[string]bool{"time": true, "type": true, "pid": true, "tid": true, "ppid": true, "uid": true, "comm": true, "cgroup_id": true}
+var headerFields = map[string]bool{"time": true, "type": true, "pid": true, "tid": true, "ppid": true, "uid": true, "comm": true, "cgroup_id": true, "start_ns": true, "start_time": true, "parent_start_ns": true}
 
 // parseEvents renders the answer of /api/v1/events as lines: the time,
 // the type, then the event's own fields, sorted.

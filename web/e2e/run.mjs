@@ -13,6 +13,14 @@
 //                   the flame graph must show it
 //   KSCOPE_EXECS    how many exec events of KSCOPE_COMM are stored before
 //                   KSCOPE_TRIGGER runs: the event history must count them
+//   KSCOPE_REUSED   PID/START1/START2/PARENT_START: two processes that had
+//                   one pid, the first exited with code 1, the second runs;
+//                   both children of a process that started at PARENT_START
+//   KSCOPE_SEARCH   the text of the caller's $PATH search (failed execs
+//                   that ended in a success), one entry in Notable events
+//                   of the seconds around KSCOPE_SEARCH_AT (Unix ms); its
+//                   failed paths contain /nonexistent/ and must not be
+//                   listed
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //
 // Exit status 0 when every check passed; otherwise 1, naming the failed
@@ -35,6 +43,9 @@ const pid = process.env.KSCOPE_PID || '';
 const hot = process.env.KSCOPE_HOT || '';
 const trigger = process.env.KSCOPE_TRIGGER || '';
 const execs = process.env.KSCOPE_EXECS || '';
+const reused = process.env.KSCOPE_REUSED || '';
+const search = process.env.KSCOPE_SEARCH || '';
+const searchAt = Number(process.env.KSCOPE_SEARCH_AT || 0);
 const timeout = 20000;
 
 const profile = mkdtempSync(join(tmpdir(), 'kscope-chromium-'));
@@ -129,6 +140,17 @@ await check('overview', async () => {
   await shot('overview-1280');
 });
 
+if (search && searchAt) {
+  await check('notable-path-search', async () => {
+    await go(`/?from=${searchAt - 2000}&to=${searchAt + 2000}`);
+    await waitText('notable-events', search);
+    const n = await page.locator('[data-testid="notable-events"] .ev-row').filter({ hasText: search }).count();
+    if (n !== 1) throw new Error(`the $PATH search is ${n} entries, want 1`);
+    const failed = await page.locator('[data-testid="notable-events"] .ev-row').filter({ hasText: '/nonexistent/' }).count();
+    if (failed) throw new Error(`${failed} failed execs of the $PATH search are listed besides its one entry`);
+  });
+}
+
 await check('processes', async () => {
   await go('/processes?range=5m');
   await page.locator('[data-testid="process-table"] tbody tr').nth(2).waitFor();
@@ -156,6 +178,42 @@ if (pid) {
     await shot('process-1280');
   });
 }
+
+if (reused) {
+  const [rpid, s1, s2, ps] = reused.split('/');
+  await check('process-reused-pid', async () => {
+    // The first process: exited with code 1.
+    await go(`/processes/${rpid}/${s1}?range=15m`);
+    await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'exit 1' }).waitFor();
+    await page.locator('[data-testid="process-execs"] .exec-line').first().waitFor();
+    let n = await page.locator('[data-testid="process-execs"] .exec-line').count();
+    if (n !== 1) throw new Error(`first process: ${n} execs listed, want 1`);
+    // The second, running: no exit, its own exec alone, the parent linked
+    // by pid and start.
+    await go(`/processes/${rpid}/${s2}?range=15m`);
+    await page.locator('[data-testid="process-execs"] .exec-line').first().waitFor();
+    await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'no exit recorded' }).waitFor();
+    n = await page.locator('[data-testid="process-execs"] .exec-line').count();
+    if (n !== 1) throw new Error(`second process: ${n} execs listed, want 1`);
+    if (await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'exited' }).count()) throw new Error('the running process shows an exit');
+    await page.locator(`[data-testid="ancestry"] a[href^="/processes/"][href*="/${ps}"]`).first().waitFor();
+    // Its events are its own: no exit among them.
+    await page.locator('[data-testid="proc-event-list"] .ev-row').first().waitFor();
+    if (await page.locator('[data-testid="proc-event-list"] .ev-type').filter({ hasText: 'exit' }).count()) throw new Error("the running process lists the earlier process's exit");
+    // The pid alone opens the newest process that had it.
+    await go(`/processes/${rpid}?range=15m`);
+    await page.waitForURL(`**/processes/${rpid}/${s2}?**`);
+    await page.locator('[data-testid="process-head"] .badge').filter({ hasText: 'no exit recorded' }).waitFor();
+  });
+}
+
+await check('event-kinds', async () => {
+  await go('/events?mode=history&range=5m');
+  const kinds = await page.locator('[data-testid="filter-type"] option').allTextContents();
+  for (const k of ['exec', 'exit', 'open', 'connect', 'oom', 'signal', 'uprobe', 'usdt', 'http']) {
+    if (!kinds.includes(k)) throw new Error(`type filter lacks ${k}: ${kinds.join(', ')}`);
+  }
+});
 
 await check('events-history', async () => {
   await go(`/events?mode=history&range=15m&type=exec${comm ? '&comm=' + comm : ''}`);

@@ -72,6 +72,11 @@ export interface KEvent {
   uid: number;
   comm: string;
   cgroup_id: number;
+  // The process's start (kernel ns since boot): pid and start_ns name one
+  // process across pid reuse; parent_start_ns names the parent likewise.
+  start_ns: number;
+  start_time: string;
+  parent_start_ns: number;
   [field: string]: any;
 }
 
@@ -82,10 +87,13 @@ export interface EventQuery {
   limit?: number;
   match?: string[];
   q?: string; // text in any field, ignoring case
+  // pid selects the processes that had the pid; with start, the one process.
+  pid?: number | string;
+  start?: number | string;
 }
 
 export async function events(q: EventQuery, signal?: AbortSignal): Promise<{ events: KEvent[]; truncated: boolean }> {
-  return get('/api/v1/events', { type: q.type, since: q.since, until: q.until, limit: q.limit, match: q.match, q: q.q }, signal);
+  return get('/api/v1/events', { type: q.type, since: q.since, until: q.until, limit: q.limit, match: q.match, q: q.q, pid: q.pid, start: q.start }, signal);
 }
 
 export interface EventRateSeries extends RangeSeries {
@@ -95,7 +103,7 @@ export interface EventRateSeries extends RangeSeries {
 // eventRate counts every stored event that matches, on the server: events
 // per second by type, one point per step (at the step's start).
 export async function eventRate(q: EventQuery & { step: number }, signal?: AbortSignal): Promise<EventRateSeries[]> {
-  const d = await get<{ resultType: string; result: EventRateSeries[] }>('/api/v1/events/rate', { type: q.type, since: q.since, until: q.until, step: q.step, match: q.match, q: q.q }, signal);
+  const d = await get<{ resultType: string; result: EventRateSeries[] }>('/api/v1/events/rate', { type: q.type, since: q.since, until: q.until, step: q.step, match: q.match, q: q.q, pid: q.pid, start: q.start }, signal);
   return d.result;
 }
 
@@ -155,6 +163,7 @@ export interface AgentStatus {
   data_dir: string;
   collectors: CollectorStatus[];
   live_subscribers: number;
+  event_kinds?: string[];
 }
 
 export async function agentStatus(signal?: AbortSignal): Promise<AgentStatus> {

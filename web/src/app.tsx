@@ -23,8 +23,9 @@ const nav = [
 function page(path: string) {
   if (path === '/') return { title: 'Overview', el: <Overview /> };
   if (path === '/processes') return { title: 'Processes', el: <Processes /> };
-  const m = /^\/processes\/(\d+)$/.exec(path);
-  if (m) return { title: 'Process ' + m[1], el: <Process pid={m[1]} /> };
+  // A process is its pid and start time: /processes/PID/START.
+  const m = /^\/processes\/(\d+)(?:\/(\d+))?$/.exec(path);
+  if (m) return { title: 'Process ' + m[1], el: <Process key={path} pid={m[1]} start={m[2]} /> };
   if (path === '/events') return { title: 'Events', el: <Events /> };
   if (path === '/profiles') return { title: 'Profiles', el: <Profiles /> };
   if (path === '/query') return { title: 'Query', el: <Query /> };

@@ -16,6 +16,7 @@ func record(fill func(r *connectConnectEvent)) []byte {
 	var r connectConnectEvent
 	r.Hdr.TsNs = 5_000_000
 	r.Hdr.CgroupId = 9
+	r.Hdr.StartNs, r.Hdr.PstartNs = 4_000_000, 2_000
 	r.Hdr.Pid, r.Hdr.Tid, r.Hdr.Ppid, r.Hdr.Uid = 100, 101, 1, 0
 	copy(r.Hdr.Comm[:], "curl")
 	fill(&r)
@@ -147,7 +148,8 @@ func TestDecode(t *testing.T) {
 			}
 			got := *ev.(*event.Connect)
 			h := got.Header
-			wantHdr := event.Header{Time: clk.Time(5_000_000), Type: "connect", PID: 100, TID: 101, PPID: 1, Comm: "curl", CgroupID: 9}
+			wantHdr := event.Header{Time: clk.Time(5_000_000), Type: "connect", PID: 100, TID: 101, PPID: 1, Comm: "curl", CgroupID: 9,
+				StartNS: 4_000_000, StartTime: clk.Time(4_000_000), ParentStartNS: 2_000}
 			if !h.Time.Equal(wantHdr.Time) {
 				t.Errorf("time %v, want %v", h.Time, wantHdr.Time)
 			}

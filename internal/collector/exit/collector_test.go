@@ -2,6 +2,7 @@ package exit_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -128,4 +129,70 @@ func TestExitFilters(t *testing.T) {
 	if st := c.Stats(); st.Filtered < 2 {
 		t.Errorf("filtered = %d, want at least 2", st.Filtered)
 	}
+}
+
+// TestExitPIDReuse: two processes with one pid end with two exit events
+// that tell them apart by start time, the kernel's (as /proc has it), and
+// each lifetime is its exit time less its start time, exactly.
+func TestExitPIDReuse(t *testing.T) {
+	_, sink := start(t, collector.Config{})
+	var first, second *event.Exit
+	for attempt := 0; attempt < 10 && second == nil; attempt++ {
+		pid := testutil.FreePID(t)
+		var ok bool
+		if first, ok = runWithPID(t, sink, pid, nil); !ok {
+			continue
+		}
+		second, _ = runWithPID(t, sink, pid, first) // nil: another fork took the pid in between
+	}
+	if second == nil {
+		t.Fatal("no pid could be reused in 10 attempts: the host forks too fast")
+	}
+	if first.StartNS == 0 || second.StartNS <= first.StartNS {
+		t.Errorf("start_ns %d then %d, want two, the second later", first.StartNS, second.StartNS)
+	}
+	if first.ParentStartNS != second.ParentStartNS {
+		t.Errorf("parent_start_ns %d then %d, want one parent", first.ParentStartNS, second.ParentStartNS)
+	}
+	testutil.CheckStartNS(t, os.Getpid(), first.ParentStartNS)
+	for _, e := range []*event.Exit{first, second} {
+		if got := uint64(e.Time.Sub(e.StartTime)); got != e.DurationNS {
+			t.Errorf("pid %d start %d: time - start_time = %d ns, duration_ns %d", e.PID, e.StartNS, got, e.DurationNS)
+		}
+		if e.PPID != uint32(os.Getpid()) {
+			t.Errorf("pid %d: parent %d, want %d", e.PID, e.PPID, os.Getpid())
+		}
+	}
+}
+
+// runWithPID runs cat with pid, checks its start against /proc while it
+// runs, ends it and returns its exit event (not after's). ok is false when
+// another fork took the pid.
+func runWithPID(t *testing.T, sink *testutil.Capture, pid int, after *event.Exit) (*event.Exit, bool) {
+	t.Helper()
+	cmd := exec.Command("/bin/cat")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := testutil.StartWithPID(t, cmd, pid)
+	stat, statErr := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	in.Close()
+	cmd.Wait()
+	if !ok {
+		return nil, false
+	}
+	if statErr != nil {
+		t.Fatal(statErr)
+	}
+	ev, found := sink.WaitFor(5*time.Second, func(ev event.Event) bool {
+		e, isExit := ev.(*event.Exit)
+		return isExit && e.PID == uint32(pid) && (after == nil || e.StartNS != after.StartNS)
+	})
+	if !found {
+		t.Fatalf("no exit event for pid %d", pid)
+	}
+	e := ev.(*event.Exit)
+	testutil.CheckStartNSStat(t, pid, string(stat), e.StartNS)
+	return e, true
 }

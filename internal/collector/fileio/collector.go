@@ -24,26 +24,27 @@ const Name = "fileio"
 func init() { collector.Register(Name, New) }
 
 // Metric families. Each is per process; sum() over pid gives the system's
-// total, the "other" series included.
+// total, the "other" series included. start is the process's start time
+// (start_ns in its events): a reused pid is another series.
 var (
 	descReadBytes = metrics.NewCounter("kscope_fileio_read_bytes_total",
 		"Bytes read from regular files by read, pread64, readv, preadv and preadv2, per process.",
-		"pid", "comm")
+		"pid", "comm", "start")
 	descWriteBytes = metrics.NewCounter("kscope_fileio_write_bytes_total",
 		"Bytes written to regular files by write, pwrite64, writev, pwritev and pwritev2, per process.",
-		"pid", "comm")
+		"pid", "comm", "start")
 	descReads = metrics.NewCounter("kscope_fileio_reads_total",
 		"Successful read calls on regular files, per process.",
-		"pid", "comm")
+		"pid", "comm", "start")
 	descWrites = metrics.NewCounter("kscope_fileio_writes_total",
 		"Successful write calls on regular files, per process.",
-		"pid", "comm")
+		"pid", "comm", "start")
 	descOpens = metrics.NewCounter("kscope_fileio_opens_total",
 		"Successful open, openat and openat2 calls, whatever they opened, per process.",
-		"pid", "comm")
+		"pid", "comm", "start")
 	descOpenErrors = metrics.NewCounter("kscope_fileio_open_errors_total",
 		"Failed open, openat and openat2 calls per process and errno.",
-		"pid", "comm", "errno")
+		"pid", "comm", "errno", "start")
 )
 
 // Test knobs.
@@ -242,7 +243,7 @@ func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo,
 		v[vActivity] = v[vReadBytes] + v[vWriteBytes] + v[vReads] + v[vWrites] + v[vOpens]
 		rows = append(rows, metrics.Row{
 			Key:    id.key(),
-			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:])},
+			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), strconv.FormatUint(id.start, 10)},
 			Values: v,
 		})
 	}
@@ -261,7 +262,7 @@ func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo,
 		o[vOpens] += float64(p.Opens)
 	}
 	if other != nil || o[vReadBytes]+o[vWriteBytes]+o[vReads]+o[vWrites]+o[vOpens] > 0 {
-		emitProc(e, o, "other", "other")
+		emitProc(e, o, "other", "other", "")
 	}
 }
 
@@ -294,7 +295,7 @@ func (c *Collector) emitErrors(e *metrics.Emitter, procs map[ident]*fileioProcIo
 		errno := event.ErrnoName(-int64(k.Err))
 		rows = append(rows, metrics.Row{
 			Key:    id.key() + ":" + errno,
-			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), errno},
+			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), errno, strconv.FormatUint(id.start, 10)},
 			Values: []float64{float64(c.evals[i])},
 		})
 	}
@@ -310,7 +311,7 @@ func (c *Collector) emitErrors(e *metrics.Emitter, procs map[ident]*fileioProcIo
 		o += float64(p.OpenErrors)
 	}
 	if other != nil || o > 0 {
-		e.Counter(descOpenErrors, o, "other", "other", "other")
+		e.Counter(descOpenErrors, o, "other", "other", "other", "")
 	}
 	return stale
 }

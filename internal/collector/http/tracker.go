@@ -61,7 +61,7 @@ func decodeChunk(b []byte, c *chunk) bool {
 		return false
 	}
 	c.hdr = collector.RawHeader{
-		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId,
+		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs,
 		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
 		Comm: raw.Hdr.Comm,
 	}

@@ -16,6 +16,7 @@ func record(fill func(r *openOpenEvent)) []byte {
 	var r openOpenEvent
 	r.Hdr.TsNs = 1_000_000
 	r.Hdr.CgroupId = 77
+	r.Hdr.StartNs, r.Hdr.PstartNs = 400_000, 300
 	r.Hdr.Pid, r.Hdr.Tid, r.Hdr.Ppid, r.Hdr.Uid = 42, 43, 1, 1000
 	copy(r.Hdr.Comm[:], "cat")
 	fill(&r)
@@ -124,7 +125,8 @@ func TestDecode(t *testing.T) {
 			}
 			got := *ev.(*event.Open)
 			h := got.Header
-			wantHdr := event.Header{Time: clk.Time(1_000_000), Type: "open", PID: 42, TID: 43, PPID: 1, UID: 1000, Comm: "cat", CgroupID: 77}
+			wantHdr := event.Header{Time: clk.Time(1_000_000), Type: "open", PID: 42, TID: 43, PPID: 1, UID: 1000, Comm: "cat", CgroupID: 77,
+				StartNS: 400_000, StartTime: clk.Time(400_000), ParentStartNS: 300}
 			if !h.Time.Equal(wantHdr.Time) {
 				t.Errorf("time %v, want %v", h.Time, wantHdr.Time)
 			}

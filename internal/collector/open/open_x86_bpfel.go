@@ -29,6 +29,8 @@ type openOpenEvent struct {
 		_        structs.HostLayout
 		TsNs     uint64
 		CgroupId uint64
+		StartNs  uint64
+		PstartNs uint64
 		Pid      uint32
 		Tid      uint32
 		Ppid     uint32

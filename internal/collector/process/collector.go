@@ -56,13 +56,13 @@ var (
 	liveDesc = metrics.NewGauge("kscope_processes",
 		"Processes (thread groups, kernel threads included) alive now.")
 	cpuDesc = metrics.NewCounter("kscope_process_cpu_seconds_total",
-		"On-CPU time of the top-K processes by recent CPU use (the rest in pid=\"other\"), charged at context switches.", "pid", "comm")
+		"On-CPU time of the top-K processes by recent CPU use (the rest in pid=\"other\"), charged at context switches. start is the process's start time (start_ns in its events): a reused pid is another series.", "pid", "comm", "start")
 )
 
 var (
 	kindProcess = []string{"process"}
 	kindThread  = []string{"thread"}
-	otherLabels = []string{"other", "other"}
+	otherLabels = []string{"other", "other", ""}
 	codeLabels  [exitCodes]string
 )
 
@@ -319,7 +319,7 @@ func (c *Collector) collectCPU(e *metrics.Emitter, untracked float64) error {
 			st = &procState{
 				comm:   v.Comm,
 				key:    pid + ":" + strconv.FormatUint(k.StartNs, 10),
-				labels: []string{pid, metrics.LabelString(v.Comm[:])},
+				labels: []string{pid, metrics.LabelString(v.Comm[:]), strconv.FormatUint(k.StartNs, 10)},
 				last:   stateLast(st),
 			}
 			c.state[k] = st
@@ -359,7 +359,7 @@ func (c *Collector) collectCPU(e *metrics.Emitter, untracked float64) error {
 type procState struct {
 	comm   [16]uint8
 	key    string   // TopK key: pid and start time
-	labels []string // pid, comm
+	labels []string // pid, comm, start
 	last   float64  // CPU seconds last reported
 }
 

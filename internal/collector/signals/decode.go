@@ -33,7 +33,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(raw)), recordSize), b)
 	ev := &d.ev
 	h := collector.RawHeader{
-		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId,
+		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs,
 		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
 		Comm: raw.Hdr.Comm,
 	}

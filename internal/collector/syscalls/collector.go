@@ -47,11 +47,11 @@ var (
 		"Time from system call entry to return, by syscall.",
 		"syscall")
 	descProcCalls = metrics.NewCounter("kscope_process_syscalls_total",
-		"System calls made by a process, by syscall, counted as they enter: the top-K pid and syscall pairs by recent calls, the rest summed in the \"other\" series.",
-		"pid", "comm", "syscall")
+		"System calls made by a process, by syscall, counted as they enter: the top-K pid and syscall pairs by recent calls, the rest summed in the \"other\" series. start is the process's start time (start_ns in its events): a reused pid is another series.",
+		"pid", "comm", "syscall", "start")
 	descProcErrors = metrics.NewCounter("kscope_process_syscall_errors_total",
 		"System calls of a process that returned an error, by syscall, for the pid and syscall pairs of kscope_process_syscalls_total.",
-		"pid", "comm", "syscall")
+		"pid", "comm", "syscall", "start")
 	descDropped = metrics.NewCounter("kscope_syscalls_dropped_total",
 		"Updates the syscalls collector's BPF programs dropped, by reason: the errno or per-process map was full, or a thread had no task storage.",
 		"reason")
@@ -442,8 +442,8 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 		e.Counter(descProcErrors, r.Values[1], r.Labels...)
 	}
 	if other != nil {
-		e.Counter(descProcCalls, other[0], "other", "other", "other")
-		e.Counter(descProcErrors, other[1], "other", "other", "other")
+		e.Counter(descProcCalls, other[0], "other", "other", "other", "")
+		e.Counter(descProcErrors, other[1], "other", "other", "other", "")
 	}
 	return nil
 }
@@ -494,14 +494,14 @@ func (c *Collector) state(k procKey, comm string) *procState {
 		pid := strconv.FormatUint(uint64(k.tgid), 10)
 		s = &procState{row: metrics.Row{
 			Key:    pid + "/" + strconv.FormatUint(k.start, 10) + "/" + strconv.FormatUint(uint64(k.nr), 10),
-			Labels: []string{pid, comm, syscallName(k.nr)},
+			Labels: []string{pid, comm, syscallName(k.nr), strconv.FormatUint(k.start, 10)},
 			Values: make([]float64, 2),
 		}}
 		c.procs[k] = s
 	}
 	if comm != "" && s.row.Labels[1] != comm {
 		// A new slice: TopK may hold on to the old row's labels.
-		s.row.Labels = []string{s.row.Labels[0], comm, s.row.Labels[2]}
+		s.row.Labels = []string{s.row.Labels[0], comm, s.row.Labels[2], s.row.Labels[3]}
 	}
 	s.seen = true
 	return s

@@ -9,8 +9,8 @@ import (
 )
 
 var descNetBytes = metrics.NewCounter("kscope_process_net_bytes_total",
-	"Bytes a process received or sent on IPv4/IPv6 sockets, by direction (received, sent): the top-K processes by recent traffic, the rest in pid=\"other\".",
-	"pid", "comm", "direction")
+	"Bytes a process received or sent on IPv4/IPv6 sockets, by direction (received, sent): the top-K processes by recent traffic, the rest in pid=\"other\". start is the process's start time (start_ns in its events): a reused pid is another series.",
+	"pid", "comm", "direction", "start")
 
 // exitedRetention is how long Collect keeps emitting the final counts of
 // a process whose entry is gone from the kernel map: every collection in
@@ -58,7 +58,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 			// A new row: TopK may hold on to the old one's labels.
 			s = &netState{comm: p.Comm, row: metrics.Row{
 				Key:    pid + ":" + strconv.FormatUint(p.StartNs, 10),
-				Labels: []string{pid, p.Comm},
+				Labels: []string{pid, p.Comm, strconv.FormatUint(p.StartNs, 10)},
 				Values: make([]float64, 3),
 			}}
 			c.state[k] = s
@@ -83,8 +83,8 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	}
 	kept, other := c.topK.Select(c.rows)
 	for _, r := range kept {
-		e.Counter(descNetBytes, r.Values[1], r.Labels[0], r.Labels[1], "received")
-		e.Counter(descNetBytes, r.Values[2], r.Labels[0], r.Labels[1], "sent")
+		e.Counter(descNetBytes, r.Values[1], r.Labels[0], r.Labels[1], "received", r.Labels[2])
+		e.Counter(descNetBytes, r.Values[2], r.Labels[0], r.Labels[1], "sent", r.Labels[2])
 	}
 	u := snap.Untracked
 	if other != nil || u.RxBytes+u.TxBytes > 0 {
@@ -92,8 +92,8 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 		if other != nil {
 			rx, tx = other[1], other[2]
 		}
-		e.Counter(descNetBytes, rx+float64(u.RxBytes), "other", "other", "received")
-		e.Counter(descNetBytes, tx+float64(u.TxBytes), "other", "other", "sent")
+		e.Counter(descNetBytes, rx+float64(u.RxBytes), "other", "other", "received", "")
+		e.Counter(descNetBytes, tx+float64(u.TxBytes), "other", "other", "sent", "")
 	}
 	return nil
 }

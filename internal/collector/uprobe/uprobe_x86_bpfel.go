@@ -25,6 +25,8 @@ type uprobeUprobeEvent struct {
 		_        structs.HostLayout
 		TsNs     uint64
 		CgroupId uint64
+		StartNs  uint64
+		PstartNs uint64
 		Pid      uint32
 		Tid      uint32
 		Ppid     uint32

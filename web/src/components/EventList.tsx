@@ -1,9 +1,20 @@
 import { useState } from 'preact/hooks';
 import type { KEvent } from '../api';
 import { fmtBytes, fmtSeconds, fmtTime, fmtTimeMs } from '../format';
+import { eventProcHref } from '../proc';
 import { Link } from './ui';
 
-export const eventTypes = ['exec', 'exit', 'open', 'connect', 'oom', 'signal'];
+// eventTypes are the kinds the event store holds, in the agent's order;
+// the agent's status lists them too (event_kinds), which the Events page
+// prefers.
+export const eventTypes = ['exec', 'exit', 'open', 'connect', 'oom', 'signal', 'uprobe', 'usdt', 'http'];
+
+// args renders uprobe and USDT arguments.
+function args(e: KEvent): string {
+  const a: string[] = (e.args ?? []).map(String);
+  if (e.str !== undefined) a.push(JSON.stringify(e.str) + (e.str_truncated ? '…' : ''));
+  return a.join(', ');
+}
 
 export function summary(e: KEvent): { text: string; bad?: boolean } {
   switch (e.type) {
@@ -11,6 +22,8 @@ export function summary(e: KEvent): { text: string; bad?: boolean } {
       const argv: string[] = e.argv ?? [];
       let text = argv.length ? argv.join(' ') + (e.argv_truncated ? ' …' : '') : e.filename;
       if (argv.length && argv[0] !== e.filename) text += `  (${e.filename})`;
+      // A $PATH search collapsed into the exec it found (see collapseExecBursts).
+      if (e.burst_failed) text += `  after ${e.burst_failed} failed ${e.burst_failed === 1 ? 'try' : 'tries'} (${(e.burst_errors ?? []).join(', ')})`;
       return { text: text + (e.error ? '  → ' + e.error : ''), bad: !!e.error };
     }
     case 'exit':
@@ -31,6 +44,15 @@ export function summary(e: KEvent): { text: string; bad?: boolean } {
       return { text: `killed by the OOM killer · anon RSS ${fmtBytes(e.anon_rss_bytes ?? 0)} · trigger ${e.trigger_comm} (${e.trigger_pid})`, bad: true };
     case 'signal':
       return { text: `${e.signal}${e.fatal ? ' (fatal)' : ''} from ${e.sender_comm || '?'} (${e.sender_pid})`, bad: !!e.fatal };
+    case 'http':
+      return {
+        text: `${e.role} ${e.method} ${e.host ?? ''}${e.path} → ${e.status || 'no response'}${e.latency_ns ? '  ' + fmtSeconds(e.latency_ns / 1e9) : ''}`,
+        bad: !e.status || e.status >= 500,
+      };
+    case 'uprobe':
+      return { text: `${e.probe}(${args(e)})${e.ret !== undefined ? ' = ' + e.ret : ''}${e.latency_ns ? '  ' + fmtSeconds(e.latency_ns / 1e9) : ''}` };
+    case 'usdt':
+      return { text: `${e.probe}(${args(e)})  ${e.binary}` };
   }
   return { text: '' };
 }
@@ -54,7 +76,7 @@ export function EventList(p: { events: KEvent[]; testid?: string; compact?: bool
               </span>
               <span class={'ev-type t-' + e.type}>{e.type}</span>
               <span class="ev-proc">
-                <Link href={'/processes/' + e.pid} class="ev-comm">
+                <Link href={eventProcHref(e)} class="ev-comm">
                   {e.comm}
                 </Link>
                 <span class="ev-pid">{e.pid}</span>

@@ -5,7 +5,7 @@ import { EventList, eventTypes } from '../components/EventList';
 import { ErrorBox, Panel } from '../components/ui';
 import { fmtCount } from '../format';
 import { useAsync } from '../hooks';
-import { setParams, useRoute, useWindow } from '../store';
+import { setParams, status, useObservable, useRoute, useWindow } from '../store';
 
 const liveMax = 500;
 
@@ -30,6 +30,8 @@ export function Events() {
     return () => clearTimeout(t);
   }, [draft.pid, draft.comm, draft.q]);
   const pidBad = draft.pid !== '' && !/^\d+$/.test(draft.pid);
+  // Every kind the store holds, as the agent lists them.
+  const kinds = useObservable(status)?.event_kinds ?? eventTypes;
 
   return (
     <div class="page">
@@ -44,7 +46,7 @@ export function Events() {
         </div>
         <select class="select" value={f.type} data-testid="filter-type" onChange={(e) => setParams({ type: (e.target as HTMLSelectElement).value })}>
           <option value="">All types</option>
-          {eventTypes.map((t) => (
+          {kinds.map((t) => (
             <option key={t} value={t}>
               {t}
             </option>

@@ -6,6 +6,7 @@ import { useAsync } from '../hooks';
 import { Heatmap } from '../components/Heatmap';
 import { Link, Panel, QueryLink, Stat } from '../components/ui';
 import type { Window } from '../time';
+import { collapseExecBursts, procKey } from '../proc';
 import { status, useObservable, useWindow } from '../store';
 import { ProcessTable } from './Processes';
 
@@ -116,7 +117,7 @@ export function Overview() {
         </Panel>
         <Panel
           title="Notable events"
-          sub="OOM kills, deaths by signal, failed execs, then processes that ended with an error"
+          sub="OOM kills, deaths by signal, failed execs ($PATH searches that found their program as one entry), then processes that ended with an error"
           actions={
             <Link class="btn" href="/events?mode=history">
               All events
@@ -135,20 +136,43 @@ export function Overview() {
   );
 }
 
+// failedExecs is how many of the newest failed execs Notable reads: one
+// $PATH search alone can make dozens. burstProcs bounds the processes whose
+// successful execs it then asks for.
+const failedExecs = 500;
+const burstProcs = 30;
+
+// notableEvents fetches the events that usually mean trouble. Failed execs
+// that a successful exec of the same process followed (a $PATH search:
+// ENOENT for each directory, then the program) become one entry.
+async function notableEvents(range: { since: number; until: number; limit: number }, signal: AbortSignal) {
+  const [oom, sig, failedExec, exitCode, exitSig] = await Promise.all([
+    fetchEvents({ ...range, type: 'oom' }, signal),
+    fetchEvents({ ...range, type: 'signal', match: ['fatal=true'] }, signal),
+    fetchEvents({ ...range, type: 'exec', match: ['ret!=0'], limit: failedExecs }, signal),
+    fetchEvents({ ...range, type: 'exit', match: ['exit_code!=0'] }, signal),
+    fetchEvents({ ...range, type: 'exit', match: ['signal!=0'] }, signal),
+  ]);
+  // The newest failures' processes (events come oldest first).
+  const procs = new Map<string, KEvent>();
+  for (let i = failedExec.events.length - 1; i >= 0 && procs.size < burstProcs; i--) {
+    const e = failedExec.events[i];
+    if (e.start_ns) procs.set(procKey(e), e);
+  }
+  const ok = await Promise.all(
+    [...procs.values()].map((e) => fetchEvents({ type: 'exec', pid: e.pid, start: e.start_ns, since: range.since, until: range.until, match: ['ret=0'], limit: 20 }, signal)),
+  );
+  const execs = collapseExecBursts(
+    failedExec.events,
+    ok.flatMap((r) => r.events),
+  );
+  return [oom, sig, { events: execs }, exitCode, exitSig];
+}
+
 // Notable gathers the events that usually mean trouble.
 function Notable(p: { win: Window }) {
   const range = { since: p.win.start, until: p.win.end + p.win.step, limit: 50 };
-  const st = useAsync(
-    (signal) =>
-      Promise.all([
-        fetchEvents({ ...range, type: 'oom' }, signal),
-        fetchEvents({ ...range, type: 'signal', match: ['fatal=true'] }, signal),
-        fetchEvents({ ...range, type: 'exec', match: ['ret!=0'] }, signal),
-        fetchEvents({ ...range, type: 'exit', match: ['exit_code!=0'] }, signal),
-        fetchEvents({ ...range, type: 'exit', match: ['signal!=0'] }, signal),
-      ]),
-    p.win.key,
-  );
+  const st = useAsync((signal) => notableEvents(range, signal), p.win.key);
   const evs = useMemo(() => {
     const all: KEvent[] = [];
     const seen = new Set<string>();
@@ -160,9 +184,10 @@ function Notable(p: { win: Window }) {
           all.push(e);
         }
       }
-    // The worst first: OOM kills, deaths by signal, failed execs, then
-    // error exits; newest first within each.
-    const rank = (e: KEvent) => (e.type === 'oom' ? 0 : e.type === 'signal' ? 1 : e.type === 'exec' ? 2 : e.signal ? 3 : 4);
+    // The worst first: OOM kills, deaths by signal, failed execs, $PATH
+    // searches that found their program, then error exits; newest first
+    // within each.
+    const rank = (e: KEvent) => (e.type === 'oom' ? 0 : e.type === 'signal' ? 1 : e.type === 'exec' ? (e.burst_failed ? 2.5 : 2) : e.signal ? 3 : 4);
     return all.sort((a, b) => rank(a) - rank(b) || (a.time < b.time ? 1 : -1)).slice(0, 12);
   }, [st.data]);
   return <EventList events={evs} testid="notable-events" empty={st.loading ? 'Loading…' : st.error ? st.error : 'Nothing notable in this range'} />;

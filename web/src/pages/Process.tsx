@@ -1,4 +1,4 @@
-import { useMemo } from 'preact/hooks';
+import { useEffect, useMemo } from 'preact/hooks';
 import { events as fetchEvents, type KEvent } from '../api';
 import { Chart } from '../components/Chart';
 import { EventList, summary } from '../components/EventList';
@@ -6,55 +6,77 @@ import { ProfileView } from '../components/ProfileView';
 import { Badge, Link, Panel, QueryLink, Stat, Table, useJoined } from '../components/ui';
 import { fmt, fmtSeconds, fmtTime } from '../format';
 import { useAsync } from '../hooks';
-import { setParams, useRoute, useWindow } from '../store';
+import { eventProcHref, procHref } from '../proc';
+import { navigate, setParams, useRoute, useWindow } from '../store';
 
 interface Ancestor {
   pid: number;
+  start?: number;
   comm: string;
   exec?: KEvent;
 }
 
-// ancestry follows ppid through the event store: each process's newest
-// exec (or any event of it) names its parent.
-async function ancestry(pid: number, signal: AbortSignal): Promise<{ chain: Ancestor[]; execs: KEvent[]; exit?: KEvent; children: KEvent[] }> {
-  const [own, exits, children] = await Promise.all([
-    fetchEvents({ type: 'exec', match: ['pid=' + pid], limit: 20 }, signal),
-    fetchEvents({ type: 'exit', match: ['pid=' + pid], limit: 1 }, signal),
-    fetchEvents({ type: 'exec', match: ['ppid=' + pid], limit: 50 }, signal),
+// ancestry follows ppid and parent_start_ns through the event store: a
+// process's events name its parent by pid and start, so a reused pid never
+// joins another process's ancestry, execs, exit or children.
+async function ancestry(pid: number, start: number, signal: AbortSignal): Promise<{ chain: Ancestor[]; execs: KEvent[]; exit?: KEvent; children: KEvent[] }> {
+  const [own, exits, children, any] = await Promise.all([
+    fetchEvents({ type: 'exec', pid, start, limit: 20 }, signal),
+    fetchEvents({ type: 'exit', pid, start, limit: 1 }, signal),
+    fetchEvents({ type: 'exec', match: ['ppid=' + pid, 'parent_start_ns=' + start], limit: 50 }, signal),
+    fetchEvents({ pid, start, limit: 1 }, signal),
   ]);
   const chain: Ancestor[] = [];
-  let ppid = own.events.length ? own.events[own.events.length - 1].ppid : 0;
-  if (!ppid) {
-    const any = await fetchEvents({ match: ['pid=' + pid], limit: 1 }, signal);
-    if (any.events.length) ppid = any.events[0].ppid;
-  }
-  const seen = new Set([pid]);
-  for (let depth = 0; ppid > 0 && depth < 12 && !seen.has(ppid); depth++) {
-    seen.add(ppid);
-    const ex = await fetchEvents({ type: 'exec', match: ['pid=' + ppid], limit: 1 }, signal);
+  const newest = own.events[own.events.length - 1] ?? any.events[0];
+  let ppid = newest?.ppid ?? 0;
+  let pstart = newest?.parent_start_ns ?? 0;
+  const seen = new Set([pid + '/' + start]);
+  for (let depth = 0; ppid > 0 && pstart > 0 && depth < 12 && !seen.has(ppid + '/' + pstart); depth++) {
+    seen.add(ppid + '/' + pstart);
+    const ex = await fetchEvents({ type: 'exec', pid: ppid, start: pstart, limit: 1 }, signal);
     let ev: KEvent | undefined = ex.events[0];
-    let a: Ancestor = { pid: ppid, comm: ev?.comm ?? '', exec: ev };
+    let a: Ancestor = { pid: ppid, start: pstart, comm: ev?.comm ?? '', exec: ev };
     if (!ev) {
-      const any = await fetchEvents({ match: ['pid=' + ppid], limit: 1 }, signal);
-      ev = any.events[0];
-      a = { pid: ppid, comm: ev?.comm ?? '' };
+      const other = await fetchEvents({ pid: ppid, start: pstart, limit: 1 }, signal);
+      ev = other.events[0];
+      a = { pid: ppid, start: pstart, comm: ev?.comm ?? '' };
     }
     chain.unshift(a);
-    ppid = ev && ev.ppid !== a.pid ? ev.ppid : 0;
+    ppid = ev?.ppid ?? 0;
+    pstart = ev?.parent_start_ns ?? 0;
   }
   return { chain, execs: own.events, exit: exits.events[0], children: children.events };
 }
 
-export function Process(p: { pid: string }) {
+// Process is the page of one process, /processes/PID/START. Without the
+// start (/processes/PID) it shows the newest process that had the pid.
+export function Process(p: { pid: string; start?: string }) {
+  const pid = Number(p.pid);
+  const newest = useAsync((signal) => (p.start ? Promise.resolve(undefined) : fetchEvents({ pid, limit: 1 }, signal)), p.pid + '|' + (p.start ?? ''));
+  useEffect(() => {
+    const e = newest.data?.events[0];
+    if (!p.start && e?.start_ns) navigate(procHref(e.pid, e.start_ns) + location.search, { replace: true });
+  }, [newest.data, p.start]);
+  if (!p.start) {
+    if (newest.loading || newest.data?.events[0]?.start_ns) return <div class="page muted">…</div>;
+    return <ProcessPage pid={pid} start={0} />;
+  }
+  return <ProcessPage pid={pid} start={Number(p.start)} />;
+}
+
+function ProcessPage(p: { pid: number; start: number }) {
   const win = useWindow();
   const offcpu = useRoute().params.get('flame') === 'offcpu';
-  const pid = Number(p.pid);
-  const sel = `pid="${p.pid}"`;
+  const { pid, start } = p;
+  const key = pid + '/' + start;
+  // Series carry the start as a label; with no start known, the pid's.
+  const sel = start ? `pid="${pid}",start="${start}"` : `pid="${pid}"`;
   const rw = win.rateStr;
-  const anc = useAsync((signal) => ancestry(pid, signal), p.pid + '|' + win.key);
-  const recent = useAsync((signal) => fetchEvents({ match: ['pid=' + pid], since: win.start, until: win.end + win.step, limit: 200 }, signal), p.pid + '|' + win.key);
-  const conns = useAsync((signal) => fetchEvents({ type: 'connect', match: ['pid=' + pid], since: win.start, until: win.end + win.step, limit: 500 }, signal), p.pid + '|' + win.key);
-  const opens = useAsync((signal) => fetchEvents({ type: 'open', match: ['pid=' + pid], since: win.start, until: win.end + win.step, limit: 2000 }, signal), p.pid + '|' + win.key);
+  const byProc = start ? { pid, start } : { pid };
+  const anc = useAsync((signal) => (start ? ancestry(pid, start, signal) : Promise.resolve(undefined)), key + '|' + win.key);
+  const recent = useAsync((signal) => fetchEvents({ ...byProc, since: win.start, until: win.end + win.step, limit: 200 }, signal), key + '|' + win.key);
+  const conns = useAsync((signal) => fetchEvents({ ...byProc, type: 'connect', since: win.start, until: win.end + win.step, limit: 500 }, signal), key + '|' + win.key);
+  const opens = useAsync((signal) => fetchEvents({ ...byProc, type: 'open', since: win.start, until: win.end + win.step, limit: 2000 }, signal), key + '|' + win.key);
   const totals = useJoined(
     {
       cpu: `sum(rate(kscope_process_cpu_seconds_total{${sel}}[${win.spanStr}]))`,
@@ -67,7 +89,7 @@ export function Process(p: { pid: string }) {
     },
     [],
     win.end,
-    p.pid + win.key,
+    key + win.key,
   );
   const syscalls = useJoined(
     {
@@ -77,13 +99,17 @@ export function Process(p: { pid: string }) {
     },
     ['syscall'],
     win.end,
-    p.pid + win.key,
+    key + win.key,
   );
-  const openErrs = useJoined({ rate: `sum by (errno) (rate(kscope_fileio_open_errors_total{${sel}}[${win.spanStr}]))` }, ['errno'], win.end, p.pid + win.key);
+  const openErrs = useJoined({ rate: `sum by (errno) (rate(kscope_fileio_open_errors_total{${sel}}[${win.spanStr}]))` }, ['errno'], win.end, key + win.key);
   const t = totals.data?.[0] ?? {};
   const a = anc.data;
   const latest = a?.execs[a.execs.length - 1] ?? recent.data?.events[recent.data.events.length - 1];
   const comm = latest?.comm ?? '';
+  // Profiles are stored by pid: keep the flame graph to the process's
+  // lifetime within the range, so a reused pid's samples stay out.
+  const lifeFrom = latest?.start_time ? Math.max(win.start, Math.floor(Date.parse(latest.start_time) / 1000)) : win.start;
+  const lifeTo = a?.exit ? Math.min(win.end, Math.ceil(Date.parse(a.exit.time) / 1000)) : win.end;
   const files = useMemo(() => {
     const m = new Map<string, { path: string; n: number; errors: number; last: string; flags: string }>();
     for (const e of opens.data?.events ?? []) {
@@ -100,8 +126,11 @@ export function Process(p: { pid: string }) {
     <div class="page">
       <section class="panel proc-head" data-testid="process-head">
         <div class="proc-title">
-          <h2 data-testid="process-comm">{comm || 'pid ' + p.pid}</h2>
-          <span class="muted">pid {p.pid}</span>
+          <h2 data-testid="process-comm">{comm || 'pid ' + pid}</h2>
+          <span class="muted" data-testid="process-id">
+            pid {pid}
+            {latest?.start_time && <> · started {fmtTime(Date.parse(latest.start_time), true)}</>}
+          </span>
           {a?.exit ? (
             <Badge kind={a.exit.signal || a.exit.exit_code ? 'bad' : 'muted'}>
               exited {fmtTime(Date.parse(a.exit.time), true)} · {summary(a.exit).text}
@@ -115,15 +144,15 @@ export function Process(p: { pid: string }) {
           <span class="label">Ancestry</span>
           {anc.loading && !a && <span class="muted">…</span>}
           {a?.chain.map((x) => (
-            <span class="anc" key={x.pid}>
-              <Link href={'/processes/' + x.pid} title={x.exec ? summary(x.exec).text : ''}>
+            <span class="anc" key={x.pid + '/' + x.start}>
+              <Link href={procHref(x.pid, x.start)} title={x.exec ? summary(x.exec).text : ''}>
                 {x.comm || '?'} <span class="muted">{x.pid}</span>
               </Link>
               <span class="sep">›</span>
             </span>
           ))}
           <span class="anc self">
-            {comm || '?'} <span class="muted">{p.pid}</span>
+            {comm || '?'} <span class="muted">{pid}</span>
           </span>
         </div>
         {a && a.execs.length > 0 && (
@@ -139,7 +168,7 @@ export function Process(p: { pid: string }) {
           <div class="children">
             <span class="label">Started</span>
             {a.children.slice(-12).map((c) => (
-              <Link key={c.time + c.pid} href={'/processes/' + c.pid} class="chip">
+              <Link key={c.time + c.pid} href={eventProcHref(c)} class="chip">
                 {c.comm} <span class="muted">{c.pid}</span>
               </Link>
             ))}
@@ -250,7 +279,7 @@ export function Process(p: { pid: string }) {
         </Panel>
         <Panel
           title={(offcpu ? 'Off-CPU' : 'CPU') + ' flame graph'}
-          sub={offcpu ? `where pid ${p.pid} waited off CPU in the range` : `on-CPU stacks of pid ${p.pid} in the range`}
+          sub={offcpu ? `where pid ${pid} waited off CPU in the range` : `on-CPU stacks of pid ${pid} in the range`}
           span={3}
           testid="proc-flame"
           actions={
@@ -263,19 +292,19 @@ export function Process(p: { pid: string }) {
                   Off-CPU
                 </button>
               </div>
-              <Link class="btn" href={`/profiles?target=${p.pid}${offcpu ? '&type=offcpu' : ''}`}>
+              <Link class="btn" href={`/profiles?target=${pid}${offcpu ? '&type=offcpu' : ''}`}>
                 Open in Profiles
               </Link>
             </>
           }
         >
-          <ProfileView q={{ pid: p.pid, type: offcpu ? 'offcpu' : 'cpu', since: win.start, until: win.end }} testid="proc-profile" />
+          <ProfileView q={{ pid: String(pid), type: offcpu ? 'offcpu' : 'cpu', since: lifeFrom, until: Math.max(lifeFrom, lifeTo) }} testid="proc-profile" />
         </Panel>
-        <Panel title="Recent events" sub="every event of this pid in the range, newest first" span={3} testid="proc-events">
+        <Panel title="Recent events" sub="every event of this process in the range, newest first" span={3} testid="proc-events">
           <EventList events={[...(recent.data?.events ?? [])].reverse()} testid="proc-event-list" empty={recent.loading ? 'Loading…' : 'No events of this process in the range'} />
         </Panel>
       </div>
-      {a && !latest && !recent.loading && <div class="muted small">No events recorded for pid {p.pid}: its metrics may still be shown above.</div>}
+      {!latest && !recent.loading && <div class="muted small">No events recorded for pid {pid}: its metrics may still be shown above.</div>}
     </div>
   );
 }

@@ -2,11 +2,13 @@ import { useState } from 'preact/hooks';
 import { Panel, Table, useJoined, type Column } from '../components/ui';
 import { Link } from '../components/ui';
 import { fmtCores } from '../format';
+import { procHref } from '../proc';
 import { navigate, type Window, useWindow } from '../store';
 
 export interface ProcRow {
   pid: string;
   comm: string;
+  start: string; // the process's start_ns: a reused pid is another row
   cpu?: number;
   sys?: number;
   err?: number;
@@ -20,7 +22,7 @@ export interface ProcRow {
 
 // processQueries: per-process families, averaged over the whole window.
 export function processQueries(span: string): Record<string, string> {
-  const by = 'sum by (pid, comm)';
+  const by = 'sum by (pid, comm, start)';
   return {
     cpu: `${by} (rate(kscope_process_cpu_seconds_total[${span}]))`,
     sys: `${by} (rate(kscope_process_syscalls_total[${span}]))`,
@@ -49,7 +51,7 @@ const cols: Column<ProcRow>[] = [
           other
         </span>
       ) : (
-        <Link href={'/processes/' + r.pid} class="strong">
+        <Link href={procHref(r.pid, r.start)} class="strong">
           {r.comm}
         </Link>
       ),
@@ -66,7 +68,7 @@ const cols: Column<ProcRow>[] = [
 ];
 
 export function ProcessTable(p: { win: Window; limit?: number; filter?: string }) {
-  const st = useJoined(processQueries(p.win.spanStr), ['pid', 'comm'], p.win.end, p.win.key);
+  const st = useJoined(processQueries(p.win.spanStr), ['pid', 'comm', 'start'], p.win.end, p.win.key);
   let rows = (st.data ?? []) as ProcRow[];
   if (p.filter) {
     const f = p.filter.toLowerCase();
@@ -79,9 +81,9 @@ export function ProcessTable(p: { win: Window; limit?: number; filter?: string }
         rows={rows}
         cols={p.limit ? cols.filter((c) => c.key !== 'openErr') : cols}
         sort="cpu"
-        rowKey={(r) => r.pid + ':' + r.comm}
+        rowKey={(r) => r.pid + ':' + r.start + ':' + r.comm}
         rowClass={(r) => (r.pid === 'other' ? 'muted-row' : '')}
-        onRow={(r) => r.pid !== 'other' && navigate('/processes/' + r.pid)}
+        onRow={(r) => r.pid !== 'other' && navigate(procHref(r.pid, r.start))}
         testid="process-table"
         limit={p.limit ?? 100}
         expandable={!p.limit}

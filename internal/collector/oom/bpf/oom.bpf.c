@@ -149,6 +149,8 @@ int mark_victim(struct trace_event_raw_mark_victim *ctx)
 	e->hdr.pid = BPF_CORE_READ(victim, tgid);
 	e->hdr.tid = BPF_CORE_READ(victim, pid);
 	e->hdr.ppid = BPF_CORE_READ(victim, real_parent, tgid);
+	e->hdr.start_ns = BPF_CORE_READ(victim, group_leader, start_time);
+	e->hdr.pstart_ns = BPF_CORE_READ(victim, real_parent, group_leader, start_time);
 	e->hdr.uid = BPF_CORE_READ(victim, cred, uid.val);
 	BPF_CORE_READ_STR_INTO(&e->hdr.comm, victim, comm);
 	if (!want_victim(e->hdr.pid, e->hdr.uid, e->hdr.comm)) {
