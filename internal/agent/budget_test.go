@@ -75,6 +75,7 @@ func TestEventRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := uint64(len(res.Events))
+	t.Logf("%d execs delivered in %s: %d stored, %d rate limited, %d queue full, %d failed", emitted, elapsed.Round(time.Millisecond), stored, limited, queueFull, failed)
 	if stored+limited+queueFull+failed != emitted {
 		t.Errorf("stored %d + rate limited %d + queue full %d + failed %d != %d delivered", stored, limited, queueFull, failed, emitted)
 	}
@@ -180,6 +181,8 @@ func TestOpenStormWithinBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := uint64(len(res.Events))
+	t.Logf("%d opens delivered (%d lost in the kernel): %d stored in %d bytes, %d evicted, %d rate limited, %d queue full, %d failed",
+		emitted, r.c.Stats().Lost, stored, ev.Bytes(), evicted, limited, queueFull, failed)
 	if stored+evicted+limited+queueFull+failed != emitted {
 		t.Errorf("stored %d + evicted %d + rate limited %d + queue full %d + failed %d != %d delivered", stored, evicted, limited, queueFull, failed, emitted)
 	}
