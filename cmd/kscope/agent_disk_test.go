@@ -133,6 +133,9 @@ func TestAgentFullDiskThenKill(t *testing.T) {
 		t.Errorf("kscope_self_tsdb_samples_appended_total is %v at %s, but %v samples are stored before it", appended, last.Format(time.RFC3339Nano), stored)
 	}
 	acked := one(t, a.url, "count_over_time(kscope_self_build_info[1h])", last)
+	m := scrape(t, a.url)
+	t.Logf("%v collections (%v samples) acknowledged; %v commits failed, %v samples not written",
+		acked, stored, m["kscope_self_tsdb_commit_failures_total{}"], m[notWritten])
 
 	// kill -9 and restart on the same data.
 	a.kill()

@@ -2,11 +2,14 @@ package agent
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 
 	_ "github.com/kscope/kscope/internal/collector/exec"
+	_ "github.com/kscope/kscope/internal/collector/open"
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/store"
 	"github.com/kscope/kscope/internal/testutil"
@@ -72,6 +75,7 @@ func TestEventRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	stored := uint64(len(res.Events))
+	t.Logf("%d execs delivered in %s: %d stored, %d rate limited, %d queue full, %d failed", emitted, elapsed.Round(time.Millisecond), stored, limited, queueFull, failed)
 	if stored+limited+queueFull+failed != emitted {
 		t.Errorf("stored %d + rate limited %d + queue full %d + failed %d != %d delivered", stored, limited, queueFull, failed, emitted)
 	}
@@ -118,5 +122,71 @@ func TestDiskBudgetDefault(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A storm of file opens, as the open collector sees on a busy host: it is
+// cut at the open type's rate limit, the event store stays within its
+// size budget by deleting the oldest events, and every event the
+// collector delivered is accounted for.
+func TestOpenStormWithinBudget(t *testing.T) {
+	testutil.RequireBPF(t)
+	cfg := testConfig(t, "open")
+	const maxBytes = 64 << 10
+	cfg.Budget.EventsMaxSize = maxBytes
+	cfg.Budget.EventTypes["open"] = config.EventType{Rate: 500, Burst: 2000}
+	a, err := Start(context.Background(), cfg, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if len(a.running) != 1 {
+		t.Fatalf("running %d collectors: %+v", len(a.running), a.Statuses())
+	}
+	r := a.running[0]
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const storm = 20000
+	for range storm {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for r.c.Stats().Events < storm/2 { // the ring buffer may lose some, counted
+		if time.Now().After(deadline) {
+			t.Fatalf("the collector delivered %d opens", r.c.Stats().Events)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	emitted, limited := r.c.Stats().Events, r.limit.Dropped()
+	queueFull, failed, evicted := a.events.Dropped(), a.events.Failed(), a.events.Evicted()
+	if a.events.Bytes() > maxBytes {
+		t.Errorf("the event store holds %d bytes, over its budget of %d", a.events.Bytes(), maxBytes)
+	}
+	ev, err := store.OpenEvents(cfg.DataDir, time.Hour, 10, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ev.Close()
+	res, err := ev.Query(context.Background(), store.Query{Limit: store.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := uint64(len(res.Events))
+	t.Logf("%d opens delivered (%d lost in the kernel): %d stored in %d bytes, %d evicted, %d rate limited, %d queue full, %d failed",
+		emitted, r.c.Stats().Lost, stored, ev.Bytes(), evicted, limited, queueFull, failed)
+	if stored+evicted+limited+queueFull+failed != emitted {
+		t.Errorf("stored %d + evicted %d + rate limited %d + queue full %d + failed %d != %d delivered", stored, evicted, limited, queueFull, failed, emitted)
+	}
+	if limited == 0 || evicted == 0 || ev.Bytes() > maxBytes {
+		t.Errorf("rate limited %d, evicted %d, %d bytes kept (budget %d)", limited, evicted, ev.Bytes(), maxBytes)
 	}
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -205,14 +204,4 @@ func (p *parser) events(n *yaml.Node, c *Config) {
 			}
 		}
 	})
-}
-
-// TypeNames returns the event types with settings, sorted.
-func (b Budget) TypeNames() []string {
-	var out []string
-	for n := range b.EventTypes {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -86,3 +86,15 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseSize(f *testing.F) {
+	for _, s := range []string{"512MB", "10GiB", "1", "0", "-1", "1e3", "9223372036854775807", "99999999999TB"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := ParseSize(s)
+		if err == nil && n <= 0 {
+			t.Fatalf("%q: %d accepted", s, n)
+		}
+	})
+}

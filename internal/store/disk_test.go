@@ -361,3 +361,24 @@ func TestMetricsRetentionSize(t *testing.T) {
 		t.Errorf("stored samples span %d..%d, want %d..", got[0], got[len(got)-1], mint2)
 	}
 }
+
+// Two collections in the same millisecond are both stored: the second a
+// millisecond later. Before, the TSDB dropped the second's samples equal
+// to the first's while the appended counter counted them.
+func TestMetricsSameMillisecond(t *testing.T) {
+	m, err := OpenMetrics(t.TempDir(), time.Hour, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	now := time.Now().Truncate(time.Millisecond)
+	for range 3 {
+		if err := m.Append(context.Background(), now, collection(5, 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []int64{now.UnixMilli(), now.UnixMilli() + 1, now.UnixMilli() + 2}
+	if got := storedTimes(t, m); !slices.Equal(got, want) || m.Appended() != 15 {
+		t.Errorf("stored at %v, appended %d; want %v, 15", got, m.Appended(), want)
+	}
+}

@@ -47,6 +47,8 @@ type Metrics struct {
 	broken error
 	// acked is where the WAL ended after the last acknowledged commit.
 	acked walPos
+	// lastTs is the timestamp of the last commit, in milliseconds.
+	lastTs int64
 
 	// series written by the previous Append, to mark the vanished stale.
 	refs map[string]ref
@@ -320,6 +322,14 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 		}
 	}
 	ts := t.UnixMilli()
+	// A collection that ran late is followed at once by the next, and two
+	// can fall in one millisecond: the TSDB would drop the second's
+	// samples that equal the first's without a word. Keep timestamps
+	// increasing (a clock stepped back further makes the samples out of
+	// order: refused and counted).
+	if ts <= m.lastTs && m.lastTs-ts < 1000 {
+		ts = m.lastTs + 1
+	}
 	full := m.MaxSeries > 0 && m.db.Head().NumSeries() >= m.MaxSeries
 	app := m.db.Appender(ctx)
 	m.gen++
@@ -397,6 +407,7 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 		return fmt.Errorf("committing samples: %w", err)
 	}
 	m.appended.Add(pending)
+	m.lastTs = ts
 	if pos, err := m.walEnd(); err == nil {
 		m.acked = pos
 	} else {
