@@ -1,11 +1,12 @@
 package process
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
+
+	"github.com/kscope/kscope/internal/bpfx"
 )
 
 // Bounds of the per-process map's size.
@@ -23,8 +24,7 @@ const (
 // allocated as processes appear, so the bound costs nothing until used.
 func HostMapSize(root string) uint32 {
 	pidMax, _ := readUint(filepath.Join(root, "sys/kernel/pid_max"))
-	memKB, _ := memTotalKB(filepath.Join(root, "meminfo"))
-	return MapSize(pidMax, memKB<<10)
+	return MapSize(pidMax, bpfx.HostMemory(root))
 }
 
 // MapSize is HostMapSize from pid_max and the memory in bytes (0: unknown).
@@ -45,21 +45,4 @@ func readUint(path string) (uint64, error) {
 		return 0, err
 	}
 	return strconv.ParseUint(string(bytes.TrimSpace(b)), 10, 64)
-}
-
-// memTotalKB returns MemTotal from a /proc/meminfo file, in KiB.
-func memTotalKB(path string) (uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := bytes.CutPrefix(sc.Bytes(), []byte("MemTotal:")); ok {
-			v = bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(v), []byte("kB")))
-			return strconv.ParseUint(string(v), 10, 64)
-		}
-	}
-	return 0, sc.Err()
 }
