@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
@@ -63,6 +64,10 @@ var (
 	forceHash bool
 	mapSizes  map[string]uint32
 )
+
+// endedRoom is the per-process map's room for the processes that ended
+// since the previous read, on top of room for every live process.
+const endedRoom = 16384
 
 // Collector counts system calls in the kernel. It emits no events.
 type Collector struct {
@@ -169,6 +174,9 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err != nil {
 		return err
 	}
+	// Every live process of the host, and room for those that ended
+	// since the last read (reported once more, then deleted).
+	spec.Maps[syscallsMapProcs].MaxEntries = bpfx.ProcessMapSize("/proc") + endedRoom
 	for name, n := range mapSizes {
 		spec.Maps[name].MaxEntries = n
 	}

@@ -16,6 +16,9 @@
 // flushed to the per-process hash. An exited process's counts are taken
 // out of the kernel map by the first Collect that finds it gone, which
 // emits them, and are emitted again by every Collect for 30 seconds after.
+// The per-process hash, allocated as used, has room for every live process
+// of the host (the smaller of pid_max and memory / 32 KiB) plus 16,384
+// ended since the last Collect.
 // Per-process counts need the agent in the host's pid namespace: the
 // iterator lists the processes of its own.
 //
