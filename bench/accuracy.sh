@@ -15,7 +15,7 @@
 # Sources: kscope agent --collectors process (/metrics); /proc/PID/stat
 # utime+stime (clock ticks); /proc/PID/schedstat (se.sum_exec_runtime, ns);
 # /proc/PID/status voluntary_ctxt_switches and nonvoluntary_ctxt_switches;
-# perf stat -e task-clock,context-switches attached to the pid once it is
+# perf stat --no-inherit -e task-clock,context-switches attached to the pid once it is
 # known (the shell's start, before perf attaches, is in every figure but
 # perf's).
 set -euo pipefail
@@ -51,7 +51,7 @@ mkfifo "$work/go"
 sh -c 'read x <"$1"; i=0; while [ $i -lt "$2" ]; do i=$((i+1)); [ $((i % 20000)) = 0 ] && sleep 0.01; done; kill -STOP $$' \
 	sh "$work/go" "$loops" &
 sh_pid=$!
-perf stat -e task-clock,context-switches -x, -o "$work/perf" -p "$sh_pid" &
+perf stat --no-inherit -e task-clock,context-switches -x, -o "$work/perf" -p "$sh_pid" &
 perf_pid=$!
 sleep 1 # perf attached
 echo go >"$work/go"
