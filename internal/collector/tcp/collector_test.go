@@ -528,7 +528,7 @@ func TestWalkNamespaces(t *testing.T) {
 	listeners("after one left")
 }
 
-// Once the endpoints map is three quarters full, endpoints idle for long
+// Once the endpoints map is half full, endpoints idle for long
 // are removed from it; their series end.
 func TestEndpointPrune(t *testing.T) {
 	ns := newNetns(t)

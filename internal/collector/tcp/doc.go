@@ -39,10 +39,10 @@
 // local address and port and the client's address, the client's port being
 // ephemeral (rport ""). IPv4-mapped IPv6 addresses are shown as IPv4. The
 // kernel map holds one endpoint per 128 KiB of memory (8192 to 262144,
-// allocated as used). When it is three quarters full, Collect removes the
-// endpoints idle for ten minutes and then, longest idle first, those that
-// have not moved since the previous Collect (their counts reported) until
-// it is half full, so it does not fill with endpoints that are done. Once
+// allocated as used). When it is half full, Collect removes the endpoints
+// idle for ten minutes and then, longest idle first, those that have not
+// moved since the previous Collect (their counts reported) until it is a
+// quarter full, so it does not fill with endpoints that are done. Once
 // full, updates go to an overflow entry reported as "other" and counted in
 // kscope_tcp_dropped_total{reason="endpoints_map_full"} and
 // kscope_self_map_drops_total{collector="tcp",map="endpoints"}. Endpoints

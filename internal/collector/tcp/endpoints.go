@@ -11,11 +11,12 @@ import (
 	"github.com/kscope/kscope/internal/metrics"
 )
 
-// Once the endpoints map is three quarters full, Collect removes the kernel
-// entries of endpoints idle for pruneIdle and then, longest idle first,
-// those that did not move since the previous Collect, until the map is half
-// full: their counts have been reported, so the map cannot fill with
-// endpoints that are done. A removed endpoint's series ends; should it come
+// Once the endpoints map is half full, Collect removes the kernel entries
+// of endpoints idle for pruneIdle and then, longest idle first, those that
+// did not move since the previous Collect, until the map is a quarter full:
+// their counts have been reported, so the map cannot fill with endpoints
+// that are done, and three quarters of it are free for the endpoints that
+// come before the next Collect, even a late one. A removed endpoint's series ends; should it come
 // back, it starts again from zero, which rate() reads as a counter reset.
 const pruneIdle = 10 * time.Minute
 
@@ -101,8 +102,8 @@ func (t *endpointTable) collect(m *ebpf.Map, e *metrics.Emitter, now time.Time) 
 		e.Counter(descEndpointReceived, o[3]+float64(overflow.Received), "other", "other", "other", "other")
 	}
 
-	if capacity := int(m.MaxEntries()); len(t.keys) > capacity*3/4 {
-		t.prune(m, now, len(t.keys)-capacity/2)
+	if capacity := int(m.MaxEntries()); len(t.keys) > capacity/2 {
+		t.prune(m, now, len(t.keys)-capacity/4)
 	}
 	return nil
 }
