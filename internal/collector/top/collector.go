@@ -40,7 +40,7 @@ func init() { collector.Register(NetName, NewNet) }
 // ended since the previous read (reported once more, then deleted), on top
 // of room for every live process of the host (bpfx.ProcessMapSize). The
 // map is allocated as used.
-const DefaultMaxProcs = 16384
+const DefaultMaxProcs = 65536
 
 // nrSlots is the BPF side's NR_SLOTS: syscall numbers with their own focus
 // counter; the entry at nrSlots holds the rest.
