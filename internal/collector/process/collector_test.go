@@ -412,32 +412,41 @@ func (c *Collector) hasEntry(t *testing.T, tgid uint32) bool {
 	return false
 }
 
+// TestCPUTimeOfRunningProcess reads a process while it burns CPU: its
+// counter never goes back, and it holds at least the runtime the kernel
+// showed for its threads just before each read (the threads on a CPU count
+// up to their last tick).
 func TestCPUTimeOfRunningProcess(t *testing.T) {
 	c := start(t, collector.Config{TopK: 100000})
-	burn := command("burn:2000")
+	burn := command("burn:60000")
 	if err := burn.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer burn.Wait()
 	defer burn.Process.Kill()
-	pid := strconv.Itoa(burn.Process.Pid)
-	time.Sleep(400 * time.Millisecond)
+	pid := burn.Process.Pid
 	var prev float64
-	for i := range 5 {
-		ss := collect(t, c).Find("kscope_process_cpu_seconds_total", "pid", pid)
+	for i := 0; i < 5 || prev < 0.2; i++ {
+		if i == 1000 {
+			t.Fatalf("the burner has %v cpu seconds after 1000 reads", prev)
+		}
+		before := float64(readProcTotals(t, pid).runtimeNS) * 1e-9
+		ss := collect(t, c).Find("kscope_process_cpu_seconds_total", "pid", strconv.Itoa(pid))
 		if len(ss) != 1 {
-			t.Fatalf("no series for the running burner")
+			if before > 0.05 {
+				t.Fatalf("no series for the running burner, which has run %v s", before)
+			}
+			continue // not switched out yet
 		}
 		if ss[0].Value < prev {
 			t.Errorf("counter went down: %v then %v", prev, ss[0].Value)
 		}
-		prev = ss[0].Value
-		if i < 4 {
-			time.Sleep(100 * time.Millisecond)
+		// The thread on a CPU adds its runtime as of its last tick.
+		if ss[0].Value < before-0.05 {
+			t.Errorf("read %d: %v cpu seconds, the kernel showed %v just before", i, ss[0].Value, before)
 		}
-	}
-	if prev < 0.2 {
-		t.Errorf("running burner has %v cpu seconds after 0.8 s", prev)
+		prev = ss[0].Value
+		time.Sleep(20 * time.Millisecond) // not a synchronization: spaces the reads
 	}
 }
 

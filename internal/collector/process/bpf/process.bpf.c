@@ -21,9 +21,9 @@
  * 5.11), the difference is taken from the runtime at its switch-in on the
  * same CPU, which oncpu remembers (a switch-in the tracepoint missed loses
  * that slice). oncpu also tells Go which threads run now. The same switch
- * counts a voluntary context switch (the
- * thread blocked: not preempted, state not running) or an involuntary one,
- * as the kernel counts nvcsw and nivcsw for /proc/PID/status.
+ * counts a voluntary context switch (the thread blocked: not preempted,
+ * state not running) or an involuntary one, as the kernel counts nvcsw and
+ * nivcsw for /proc/PID/status.
  *
  * procs holds live processes only: the last switch-out of a process that
  * ended (a thread past do_exit's PF_EXITING with signal->live at zero)
