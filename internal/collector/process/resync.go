@@ -53,7 +53,10 @@ func schedstatRuntime(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(f[0], 10, 64)
-	return n, err == nil
+	if err != nil {
+		return 0, false
+	}
+	return n, true
 }
 
 // resync recounts the live processes in /proc, the way Start does with
