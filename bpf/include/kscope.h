@@ -165,4 +165,12 @@ static __always_inline void submit(void *rec, __u64 size)
 	bpf_ringbuf_submit(rec, wakeup_flags(prod, size + 8));
 }
 
+/*
+ * Stats index for events sent with a string that could not be read from user
+ * memory (flagged in the event, e.g. argv_unavailable). It follows enum
+ * kscope_stat's numbering (below STAT_MAX); a macro, so objects that do not
+ * use it are unchanged.
+ */
+#define STAT_UNREADABLE 2
+
 #endif /* __KSCOPE_H */

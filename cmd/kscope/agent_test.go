@@ -261,8 +261,25 @@ func TestAgentUsageErrors(t *testing.T) {
 			t.Errorf("kscope %s: exit %d, stderr %q; want 2 and %q", strings.Join(tt.args, " "), code, stderr, tt.msg)
 		}
 	}
-	if code, _, stderr := runCLI("agent", "--config", filepath.Join(dir, "missing.yaml")); code != exitFailure || !strings.Contains(stderr, "no such file") {
-		t.Errorf("missing config: exit %d %q", code, stderr)
+	missing := filepath.Join(dir, "missing.yaml")
+	unreadable := filepath.Join(dir, "unreadable.yaml")
+	os.Mkdir(unreadable, 0o700)
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"agent", "--config", missing}, missing + ": cannot read: no such file or directory"},
+		{[]string{"agent", "--config", unreadable}, unreadable + ": cannot read: is a directory"},
+		{[]string{"agent", "--config", "/dev/zero"}, "/dev/zero: larger than 1024 KiB"},
+		{[]string{"agent", "--interval", "10ms"}, "--interval 10ms: want 100ms to 5m0s"},
+		{[]string{"agent", "--topk", "5000"}, "--topk 5000: want 1 to 1000"},
+		{[]string{"agent", "--query.timeout", "never"}, `--query.timeout "never": want a duration`},
+		{[]string{"agent", "--query.max-concurrency", "100000"}, "--query.max-concurrency 100000: want 1 to 1000"},
+		{[]string{"agent", "--query.max-samples", "-5"}, "--query.max-samples -5: want 1 to"},
+	} {
+		if code, _, stderr := runCLI(tt.args...); code != exitUsage || !strings.Contains(stderr, tt.msg) {
+			t.Errorf("kscope %s: exit %d, stderr %q; want 2 and %q", strings.Join(tt.args, " "), code, stderr, tt.msg)
+		}
 	}
 	// A client with no agent to talk to says so.
 	port := freePort(t)

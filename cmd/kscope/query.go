@@ -17,6 +17,7 @@ import (
 
 type queryFlags struct {
 	server, at, rng, step string
+	httpConfig            string
 	json                  bool
 }
 
@@ -41,6 +42,7 @@ instant (now, or --time), or over the last --range with one point per --step.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.server, "server", "", "agent URL (default $KSCOPE_SERVER or "+defaultServer+")")
+	addHTTPConfigFlag(fl, &f.httpConfig)
 	fl.StringVar(&f.at, "time", "", "evaluation time, or end of the range: RFC 3339 or Unix seconds (default now)")
 	fl.StringVar(&f.rng, "range", "", "evaluate over this long before --time (e.g. 1h): a range query")
 	fl.StringVar(&f.step, "step", "", "resolution of a range query (default: range/250, at least 1s)")
@@ -81,7 +83,7 @@ func runQuery(cmd *cobra.Command, expr string, f queryFlags) error {
 	} else {
 		params.Set("time", unixString(end))
 	}
-	resp, err := apiGet(cmd.Context(), serverURL(f.server), path, params)
+	resp, err := apiGet(cmd.Context(), serverURL(f.server), f.httpConfig, path, params)
 	if err != nil {
 		return err
 	}
@@ -115,7 +117,8 @@ type promSeries struct {
 }
 
 // printQueryResult prints series as name{labels} value, and a range
-// query's series each followed by its points.
+// query's series each followed by its points, in the order the engine
+// returned them: topk, bottomk and sort_desc results are ordered by value.
 func printQueryResult(w io.Writer, data json.RawMessage) error {
 	var d struct {
 		ResultType string          `json:"resultType"`
@@ -141,7 +144,6 @@ func printQueryResult(w io.Writer, data json.RawMessage) error {
 		fmt.Fprintln(w, "(no data)")
 		return nil
 	}
-	sort.Slice(ss, func(i, j int) bool { return seriesName(ss[i].Metric) < seriesName(ss[j].Metric) })
 	width := 0
 	for _, s := range ss {
 		width = max(width, len(seriesName(s.Metric)))

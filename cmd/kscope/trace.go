@@ -236,6 +236,9 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 	if st.Malformed > 0 {
 		fmt.Fprintf(stderr, "%d malformed records dropped\n", st.Malformed)
 	}
+	if st.Unreadable > 0 {
+		fmt.Fprintf(stderr, "%d events with a string that could not be read from user memory (flagged *_unavailable)\n", st.Unreadable)
+	}
 	if err := out.Err(); err != nil {
 		return fmt.Errorf("writing output: %w", err)
 	}

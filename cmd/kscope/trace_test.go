@@ -243,3 +243,27 @@ func TestTraceDuration(t *testing.T) {
 	cmd, _, stderr := startTrace(t, "exit", "--duration", "300ms")
 	waitExit(t, cmd, stderr)
 }
+
+// A failed exec's row names the filename that failed, which is not argv[0]
+// when a shell searches $PATH.
+func TestTraceExecFailedText(t *testing.T) {
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, stdout, stderr := startTrace(t, "exec", "--failed", "--comm", strings.TrimSpace(string(comm)), "--count", "1")
+	path := "/nonexistent/kscope-failed-" + strconv.Itoa(os.Getpid())
+	failing := exec.Command(path, "-l")
+	failing.Args[0] = "lsx"
+	if err := failing.Run(); err == nil {
+		t.Fatal("exec of a missing path succeeded")
+	}
+	waitExit(t, cmd, stderr)
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "TIME") {
+		t.Fatalf("want a header and one row: %q", stdout.String())
+	}
+	if want := "lsx -l  [ENOENT: " + path + "]"; !strings.HasSuffix(lines[1], want) {
+		t.Errorf("row %q does not end in %q", lines[1], want)
+	}
+}

@@ -74,6 +74,8 @@ with a uretprobe, which breaks goroutine stacks.`,
 			if _, err := kuprobe.New(collector.Config{}, opts); err != nil {
 				return usagef("%v", err)
 			}
+			// Name the file chosen: a library name may match several.
+			fmt.Fprintf(cmd.ErrOrStderr(), "tracing %s\n", tg)
 			return runTraceWith(cmd, "uprobe", f, func(cfg collector.Config) (collector.Collector, error) {
 				return kuprobe.New(cfg, opts)
 			})
@@ -128,6 +130,11 @@ cgroup_id; usdt events add probe, binary, args and str (--str).`,
 			if _, err := kuprobe.New(collector.Config{}, opts); err != nil {
 				return usagef("%v", err)
 			}
+			sites := "1 site"
+			if len(u.Probes) != 1 {
+				sites = strconv.Itoa(len(u.Probes)) + " sites"
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "tracing %s:%s (%s)\n", u.Binary, &u.Probes[0], sites)
 			return runTraceWith(cmd, "usdt", f, func(cfg collector.Config) (collector.Collector, error) {
 				return kuprobe.New(cfg, opts)
 			})
@@ -295,6 +302,11 @@ func listUSDT(cmd *cobra.Command, files [][2]string, jsonOut, quiet bool) error 
 	if !jsonOut {
 		tw.Flush()
 	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "%d probe sites in %d files\n", total, len(files))
+	if len(files) == 1 {
+		// Name the file: a library name may match several.
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d probe sites in %s\n", total, files[0][0])
+	} else {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%d probe sites in %d files\n", total, len(files))
+	}
 	return nil
 }

@@ -49,7 +49,7 @@ func TestUprobeCLIGCC(t *testing.T) {
 	}
 
 	code, stdout, stderr := runCLI("usdt", "list", bin)
-	if code != 0 || !strings.Contains(stdout, "kscope    guarded") || !strings.Contains(stdout, "-1@%dil 2@%si -4@%edx -8@%rcx 8@%r8") || !strings.Contains(stderr, "7 probe sites") {
+	if code != 0 || !strings.Contains(stdout, "kscope    guarded") || !strings.Contains(stdout, "-1@%dil 2@%si -4@%edx -8@%rcx 8@%r8") || !strings.Contains(stderr, "7 probe sites in "+bin+"\n") {
 		t.Errorf("usdt list: exit %d\n%s%s", code, stdout, stderr)
 	}
 	code, stdout, _ = runCLI("usdt", "list", bin, "--json")
@@ -87,7 +87,7 @@ func TestUprobeCLIGCC(t *testing.T) {
 	}()
 	code, stdout, stderr = runCLI("trace", "uprobe", bin+":c_add", "--args", "2", "--ret", "--json", "--count", "3", "--duration", "20s")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if code != 0 || len(lines) != 3 {
+	if code != 0 || len(lines) != 3 || !strings.Contains(stderr, "tracing "+bin+":c_add\n") {
 		t.Fatalf("trace uprobe: exit %d\n%s%s", code, stdout, stderr)
 	}
 	for i, l := range lines {
@@ -109,7 +109,7 @@ func TestUprobeCLIGCC(t *testing.T) {
 		exec.Command(bin, "2").Run()
 	}()
 	code, stdout, stderr = runCLI("trace", "usdt", bin+":kscope:str", "--str", "1", "--count", "2", "--duration", "20s")
-	if code != 0 || strings.Count(stdout, `10 "hello usdt"`) != 2 || !strings.HasPrefix(stdout, "TIME") {
+	if code != 0 || strings.Count(stdout, `10 "hello usdt"`) != 2 || !strings.HasPrefix(stdout, "TIME") || !strings.Contains(stderr, "tracing "+bin+":kscope:str (1 site)\n") {
 		t.Errorf("trace usdt: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

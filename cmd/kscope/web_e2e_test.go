@@ -204,7 +204,7 @@ func TestWebUI(t *testing.T) {
 	cmd.Dir = "../../web"
 	cmd.Env = append(os.Environ(),
 		"KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_COMM=kscope-webtest", "KSCOPE_PID="+pid,
-		"KSCOPE_TRIGGER="+bin+" quick", "KSCOPE_HOT="+hot, "CHROMIUM="+chromium,
+		"KSCOPE_TRIGGER="+bin+" quick", "KSCOPE_EXECS=2", "KSCOPE_HOT="+hot, "CHROMIUM="+chromium,
 		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

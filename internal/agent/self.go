@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/version"
 )
@@ -22,12 +23,16 @@ type self struct {
 	buildInfo, up, collectDur                  *metrics.Desc
 	progRuns, progRunTime, progMisses          *metrics.Desc
 	events, lost, filtered, malformed          *metrics.Desc
+	unreadable                                 *metrics.Desc
 	mapEntries, mapMax, mapFill                *metrics.Desc
 	cpu, rss, heap, goroutines                 *metrics.Desc
 	evStored, evDropped, evQueued, evExpired   *metrics.Desc
 	headSeries, samplesAppended, samplesReject *metrics.Desc
 	profStored, profBytes, profExpired         *metrics.Desc
-	profFailed                                 *metrics.Desc
+	profFailed, doctorRuns                     *metrics.Desc
+	commitFailures, storeBytes, storeMax       *metrics.Desc
+	evEvicted, profEvicted                     *metrics.Desc
+	queriesInFlight, queriesQueued, queries    *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -51,6 +56,7 @@ func newSelf(a *Agent) *self {
 		lost:            metrics.NewCounter("kscope_self_ringbuf_lost_total", "Events lost in the kernel because the collector's ring buffer or pending map was full.", "collector"),
 		filtered:        metrics.NewCounter("kscope_self_collector_filtered_total", "Events dropped in the kernel by a filter.", "collector"),
 		malformed:       metrics.NewCounter("kscope_self_collector_malformed_total", "Records the collector's decoder rejected.", "collector"),
+		unreadable:      metrics.NewCounter("kscope_self_collector_unreadable_total", "Events sent with a string (exec argv or filename, open path, connect address, uprobe --str) that could not be read from user memory; the event flags it.", "collector"),
 		mapEntries:      metrics.NewGauge("kscope_self_map_entries", "Entries in the collector's BPF hash map.", "collector", "map"),
 		mapMax:          metrics.NewGauge("kscope_self_map_max_entries", "Capacity of the collector's BPF hash map.", "collector", "map"),
 		mapFill:         metrics.NewGauge("kscope_self_map_fill_ratio", "Entries over capacity of the collector's BPF hash map.", "collector", "map"),
@@ -59,27 +65,38 @@ func newSelf(a *Agent) *self {
 		heap:            metrics.NewGauge("kscope_self_go_heap_bytes", "Bytes of the agent's Go heap in use."),
 		goroutines:      metrics.NewGauge("kscope_self_goroutines", "Goroutines in the agent."),
 		evStored:        metrics.NewCounter("kscope_self_events_stored_total", "Events written to the event store."),
-		evDropped:       metrics.NewCounter("kscope_self_events_dropped_total", "Events not stored: the write queue was full or the write failed.", "reason"),
+		evDropped:       metrics.NewCounter("kscope_self_events_dropped_total", "Events not stored: over the collector's rate limit for their type (rate_limited, per collector), the write queue was full (queue_full) or the write failed (write_failed).", "reason", "collector"),
 		evQueued:        metrics.NewGauge("kscope_self_events_queued", "Events waiting to be written to the event store."),
 		evExpired:       metrics.NewCounter("kscope_self_events_expired_total", "Events deleted from the event store by retention."),
 		headSeries:      metrics.NewGauge("kscope_self_tsdb_head_series", "Series in the metrics store's in-memory head."),
-		samplesAppended: metrics.NewCounter("kscope_self_tsdb_samples_appended_total", "Samples written to the metrics store."),
+		samplesAppended: metrics.NewCounter("kscope_self_tsdb_samples_appended_total", "Samples committed to the metrics store (acknowledged)."),
+		commitFailures:  metrics.NewCounter("kscope_self_tsdb_commit_failures_total", "Collections the metrics store failed to commit (a full disk, an I/O error); their samples count in kscope_self_tsdb_samples_rejected_total{reason=\"write_failed\"}."),
+		storeBytes:      metrics.NewGauge("kscope_self_store_bytes", "Bytes each store holds, as its size budget counts them.", "store"),
+		storeMax:        metrics.NewGauge("kscope_self_store_max_bytes", "Each store's size budget: beyond it the oldest data is deleted.", "store"),
+		evEvicted:       metrics.NewCounter("kscope_self_events_evicted_total", "Events deleted, oldest first, to keep the event store within its size budget."),
+		profEvicted:     metrics.NewCounter("kscope_self_profile_windows_evicted_total", "Profile windows deleted, oldest first, to keep the profile store within its size budget."),
 		profStored:      metrics.NewCounter("kscope_self_profile_windows_stored_total", "Profile windows written to the profile store."),
 		profBytes:       metrics.NewCounter("kscope_self_profile_stored_bytes_total", "Bytes of profile windows written to the profile store (gzipped pprof)."),
 		profExpired:     metrics.NewCounter("kscope_self_profile_windows_expired_total", "Profile windows deleted from the profile store by retention."),
 		profFailed:      metrics.NewCounter("kscope_self_profile_windows_failed_total", "Profile windows lost to a failed write."),
-		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
+		doctorRuns:      metrics.NewCounter("kscope_self_doctor_runs_total", "Times /api/v1/doctor ran the doctor's probes (each loads BPF programs); answers in between reuse the last report."),
+		queriesInFlight: metrics.NewGauge("kscope_self_queries_in_flight", "Queries being evaluated, by API: promql, events, profile.", "api"),
+		queriesQueued:   metrics.NewGauge("kscope_self_queries_queued", "Queries waiting for a slot (query.max_concurrency), by API.", "api"),
+		queries:         metrics.NewCounter("kscope_self_queries_total", "Queries answered, by API and result: success or the Prometheus API error type (bad_data: refused before evaluation; timeout; canceled: the client left; unavailable: the queue was full).", "api", "result"),
+		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value), series_limit (a new series while the in-memory series cap was reached) or write_failed (their commit failed).", "reason"),
 	}
 }
 
 func (s *self) describe() []*metrics.Desc {
 	return []*metrics.Desc{
 		s.buildInfo, s.up, s.collectDur, s.progRuns, s.progRunTime, s.progMisses,
-		s.events, s.lost, s.filtered, s.malformed, s.mapEntries, s.mapMax, s.mapFill,
+		s.events, s.lost, s.filtered, s.malformed, s.unreadable, s.mapEntries, s.mapMax, s.mapFill,
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
 		s.headSeries, s.samplesAppended, s.samplesReject,
-		s.profStored, s.profBytes, s.profExpired, s.profFailed,
+		s.profStored, s.profBytes, s.profExpired, s.profFailed, s.doctorRuns,
+		s.commitFailures, s.storeBytes, s.storeMax, s.evEvicted, s.profEvicted,
+		s.queriesInFlight, s.queriesQueued, s.queries,
 	}
 }
 
@@ -113,6 +130,7 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.lost, float64(st.Lost), r.name)
 		e.Counter(s.filtered, float64(st.Filtered), r.name)
 		e.Counter(s.malformed, float64(st.Malformed), r.name)
+		e.Counter(s.unreadable, float64(st.Unreadable), r.name)
 		cl, ok := r.c.(collectioner)
 		if !ok || cl.Collection() == nil {
 			continue
@@ -156,22 +174,49 @@ func (s *self) collect(e *metrics.Emitter) {
 
 	if ev := s.a.events; ev != nil {
 		e.Counter(s.evStored, float64(ev.Stored()))
-		e.Counter(s.evDropped, float64(ev.Dropped()), "queue_full")
-		e.Counter(s.evDropped, float64(ev.Failed()), "write_failed")
+		e.Counter(s.evDropped, float64(ev.Dropped()), "queue_full", "")
+		e.Counter(s.evDropped, float64(ev.Failed()), "write_failed", "")
+		for _, r := range s.a.running {
+			if r.limit != nil {
+				e.Counter(s.evDropped, float64(r.limit.Dropped()), "rate_limited", r.name)
+			}
+		}
 		e.Gauge(s.evQueued, float64(ev.Queued()))
 		e.Counter(s.evExpired, float64(ev.Expired()))
+		e.Counter(s.evEvicted, float64(ev.Evicted()))
+		e.Gauge(s.storeBytes, float64(ev.Bytes()), "events")
+		e.Gauge(s.storeMax, float64(ev.MaxBytes()), "events")
 	}
 	if p := s.a.profiles; p != nil {
 		e.Counter(s.profStored, float64(p.Stored()))
 		e.Counter(s.profBytes, float64(p.Bytes()))
 		e.Counter(s.profExpired, float64(p.Expired()))
 		e.Counter(s.profFailed, float64(s.a.profileErrors.Load()))
+		e.Counter(s.profEvicted, float64(p.Evicted()))
+		e.Gauge(s.storeBytes, float64(p.Size()), "profiles")
+		e.Gauge(s.storeMax, float64(p.MaxBytes()), "profiles")
+	}
+	if s.a.ui != nil {
+		e.Counter(s.doctorRuns, float64(s.a.ui.doctorRuns.Load()))
 	}
 	if m := s.a.metrics; m != nil {
 		e.Gauge(s.headSeries, float64(m.HeadSeries()))
 		e.Counter(s.samplesAppended, float64(m.Appended()))
 		e.Counter(s.samplesReject, float64(m.Rejected()), "invalid")
 		e.Counter(s.samplesReject, float64(m.Limited()), "series_limit")
+		e.Counter(s.samplesReject, float64(m.WriteFailed()), "write_failed")
+		e.Counter(s.commitFailures, float64(m.CommitFailures()))
+		e.Gauge(s.storeBytes, float64(m.Size()), "metrics")
+		e.Gauge(s.storeMax, float64(m.MaxBytes()), "metrics")
+	}
+	if s.a.api != nil {
+		for _, q := range s.a.api.QueryStats() {
+			e.Gauge(s.queriesInFlight, float64(q.InFlight), q.API)
+			e.Gauge(s.queriesQueued, float64(q.Queued), q.API)
+			for _, r := range api.Results {
+				e.Counter(s.queries, float64(q.Results[r]), q.API, r)
+			}
+		}
 	}
 }
 

@@ -45,34 +45,45 @@ type Server struct {
 	Healthy func() error
 	// UI holds the web UI's sources (ui.go).
 	UI UI
+	// Limits bound the queries (limit.go).
+	Limits Limits
 
-	engine *promql.Engine
-	parser parser.Parser
+	limits   Limits // with defaults
+	engine   *promql.Engine
+	parser   parser.Parser
+	promGate *gate
+	evGate   *gate
+	profGate *gate
+	// stopping ends every query's context (CancelQueries).
+	stopping context.Context
+	stop     context.CancelFunc
 }
 
-// Query limits, as Prometheus's defaults.
-const (
-	queryTimeout = 2 * time.Minute
-	maxSamples   = 50_000_000
-	maxPoints    = 11000 // per series in a range query
-	lookback     = 5 * time.Minute
-)
+// lookback is how far back an instant vector selector looks for a sample,
+// as Prometheus's default.
+const lookback = 5 * time.Minute
 
 // Handler returns the HTTP handler.
 func (s *Server) Handler() http.Handler {
+	s.limits = s.Limits.withDefaults()
+	s.stopping, s.stop = context.WithCancel(context.Background())
 	s.parser = parser.NewParser(parser.Options{})
 	s.engine = promql.NewEngine(promql.EngineOpts{
-		Logger:        s.Logger,
-		MaxSamples:    maxSamples,
-		Timeout:       queryTimeout,
-		LookbackDelta: lookback,
-		Parser:        s.parser,
+		Logger:                   s.Logger,
+		MaxSamples:               s.limits.MaxSamples,
+		Timeout:                  s.limits.Timeout,
+		LookbackDelta:            lookback,
+		Parser:                   s.parser,
+		NoStepSubqueryIntervalFn: s.subqueryStep,
 	})
+	s.promGate = newGate(APIPromQL, s.limits.MaxConcurrency)
+	s.evGate = newGate(APIEvents, min(s.limits.MaxConcurrency, MaxStoreConcurrency))
+	s.profGate = newGate(APIProfile, min(s.limits.MaxConcurrency, MaxStoreConcurrency))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", s.metrics)
 	mux.HandleFunc("/healthz", s.healthz)
-	mux.HandleFunc("/api/v1/query", s.query)
-	mux.HandleFunc("/api/v1/query_range", s.queryRange)
+	mux.HandleFunc("/api/v1/query", counted(s.promGate, s.query))
+	mux.HandleFunc("/api/v1/query_range", counted(s.promGate, s.queryRange))
 	mux.HandleFunc("/api/v1/series", s.series)
 	mux.HandleFunc("/api/v1/labels", s.labelNames)
 	mux.HandleFunc("/api/v1/label/{name}/values", s.labelValues)
@@ -81,11 +92,21 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/query_exemplars", func(w http.ResponseWriter, r *http.Request) {
 		writeData(w, []byte("[]"), nil)
 	})
-	mux.HandleFunc("/api/v1/events", s.events)
-	mux.HandleFunc("/api/v1/profile", s.profile)
+	mux.HandleFunc("/api/v1/events", counted(s.evGate, s.events))
+	mux.HandleFunc("/api/v1/events/rate", counted(s.evGate, s.eventRate))
+	mux.HandleFunc("/api/v1/profile", counted(s.profGate, s.profile))
 	s.uiRoutes(mux)
 	return mux
 }
+
+// QueryStats reports, per query API, the queries running and waiting and
+// what became of those answered.
+func (s *Server) QueryStats() []QueryStats {
+	return []QueryStats{s.promGate.stats(), s.evGate.stats(), s.profGate.stats()}
+}
+
+// subqueryStep is the step of a subquery without one, in ms.
+func (s *Server) subqueryStep(int64) int64 { return s.limits.SubqueryStep.Milliseconds() }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	descs, samples, err := s.Gatherer.Gather(r.Context())
@@ -118,6 +139,9 @@ func badData(format string, a ...any) *apiError {
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
+	if rec, ok := w.(*recorder); ok {
+		rec.result = e.typ
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.code)
 	b := []byte(`{"status":"error","errorType":`)
@@ -161,8 +185,10 @@ func parseTime(s string) (time.Time, error) {
 		if math.IsInf(t, 0) || math.IsNaN(t) || t > 1e15 || t < -1e15 {
 			return time.Time{}, fmt.Errorf("time %q out of range", s)
 		}
+		// Timestamps are milliseconds: round there, as Prometheus does, so
+		// that 1796523810.646 (a float just below it) is that millisecond.
 		sec, frac := math.Modf(t)
-		return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
+		return time.Unix(int64(sec), int64(math.Round(frac*1e3))*1e6).UTC(), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
@@ -197,19 +223,6 @@ func parseDuration(s string) (time.Duration, error) {
 	return 0, fmt.Errorf("cannot parse %q to a valid duration", s)
 }
 
-func (s *Server) timeout(r *http.Request) (context.Context, context.CancelFunc, *apiError) {
-	if v := r.Form.Get("timeout"); v != "" {
-		d, err := parseDuration(v)
-		if err != nil {
-			return nil, nil, badData("invalid parameter \"timeout\": %v", err)
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		return ctx, cancel, nil
-	}
-	ctx, cancel := context.WithCancel(r.Context())
-	return ctx, cancel, nil
-}
-
 func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 	if e := form(r); e != nil {
 		writeError(w, e)
@@ -220,7 +233,7 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	ctx, cancel, e := s.timeout(r)
+	ctx, cancel, e := s.queryContext(r)
 	if e != nil {
 		writeError(w, e)
 		return
@@ -231,8 +244,14 @@ func (s *Server) query(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badData("missing parameter \"query\""))
 		return
 	}
-	q, err := s.engine.NewInstantQuery(ctx, s.Storage, nil, qs, ts)
-	s.run(w, ctx, q, err)
+	ms := ts.UnixMilli()
+	if err := checkQuery(s.parser, qs, evalRange{ms, ms, 0}, s.subqueryStep); err != nil {
+		writeError(w, badData("invalid parameter \"query\": %v", err))
+		return
+	}
+	s.run(ctx, w, func() (promql.Query, error) {
+		return s.engine.NewInstantQuery(ctx, s.Storage, nil, qs, ts)
+	})
 }
 
 func (s *Server) queryRange(w http.ResponseWriter, r *http.Request) {
@@ -269,23 +288,36 @@ func (s *Server) queryRange(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badData("zero or negative query resolution step widths are not accepted. Try a positive integer"))
 		return
 	}
-	if end.Sub(start)/step > maxPoints {
-		writeError(w, badData("exceeded maximum resolution of %d points per timeseries. Try decreasing the query resolution (?step=XX)", maxPoints))
+	if end.Sub(start)/step > MaxPoints {
+		writeError(w, badData("exceeded maximum resolution of %d points per timeseries. Try decreasing the query resolution (?step=XX)", MaxPoints))
 		return
 	}
-	ctx, cancel, e := s.timeout(r)
+	ctx, cancel, e := s.queryContext(r)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
 	defer cancel()
-	q, err := s.engine.NewRangeQuery(ctx, s.Storage, nil, r.Form.Get("query"), start, end, step)
-	s.run(w, ctx, q, err)
+	qs := r.Form.Get("query")
+	if err := checkQuery(s.parser, qs, evalRange{start.UnixMilli(), end.UnixMilli(), max(step.Milliseconds(), 1)}, s.subqueryStep); err != nil {
+		writeError(w, badData("invalid parameter \"query\": %v", err))
+		return
+	}
+	s.run(ctx, w, func() (promql.Query, error) {
+		return s.engine.NewRangeQuery(ctx, s.Storage, nil, qs, start, end, step)
+	})
 }
 
-func (s *Server) run(w http.ResponseWriter, ctx context.Context, q promql.Query, err error) {
+// run evaluates the query newQuery prepares once a slot is free.
+func (s *Server) run(ctx context.Context, w http.ResponseWriter, newQuery func() (promql.Query, error)) {
+	if e := s.promGate.enter(ctx); e != nil {
+		writeError(w, e)
+		return
+	}
+	defer s.promGate.leave()
+	q, err := newQuery()
 	if err != nil {
-		writeError(w, badData("%v", err))
+		writeError(w, badData("invalid parameter \"query\": %v", err))
 		return
 	}
 	defer q.Close()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -264,4 +265,97 @@ func FuzzParseTime(f *testing.F) {
 		parseTime(s)
 		parseDuration(s)
 	})
+}
+
+func TestEventRate(t *testing.T) {
+	srv, _ := fixture(t)
+	type series struct {
+		Metric map[string]string
+		Total  int
+		Values [][2]any
+	}
+	type resp struct {
+		Status string
+		Data   struct {
+			ResultType string
+			Result     []series
+		}
+	}
+	now := time.Now()
+	since := strconv.FormatInt(now.Add(-10*time.Minute).Unix(), 10)
+	until := strconv.FormatInt(now.Add(time.Minute).Unix(), 10)
+	for _, tc := range []struct {
+		params url.Values
+		want   string // type:total …
+	}{
+		{url.Values{}, "exec:3 exit:1"},
+		{url.Values{"type": {"exec"}}, "exec:3"},
+		{url.Values{"match": {"comm=bash"}}, "exec:2 exit:1"},
+		{url.Values{"match": {"comm=~cu.*"}}, "exec:1"},
+		{url.Values{"q": {"CURL"}}, "exec:1"},
+		{url.Values{"type": {"oom"}}, ""},
+	} {
+		tc.params.Set("since", since)
+		tc.params.Set("until", until)
+		tc.params.Set("step", "60")
+		code, body := get(t, srv, "/api/v1/events/rate", tc.params)
+		var r resp
+		if err := json.Unmarshal([]byte(body), &r); err != nil || code != 200 || r.Data.ResultType != "matrix" {
+			t.Fatalf("%v: %d %s", tc.params, code, body)
+		}
+		var got []string
+		for _, s := range r.Data.Result {
+			got = append(got, s.Metric["type"]+":"+strconv.Itoa(s.Total))
+			if len(s.Values) != 11 {
+				t.Errorf("%v: %s: %d points, want one per step (11)", tc.params, s.Metric["type"], len(s.Values))
+			}
+			// The rates times the step add up to the total.
+			var sum float64
+			for _, v := range s.Values {
+				f, err := strconv.ParseFloat(v[1].(string), 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sum += f * 60
+			}
+			if int(math.Round(sum)) != s.Total {
+				t.Errorf("%v: %s: rates add up to %v events, total %d", tc.params, s.Metric["type"], sum, s.Total)
+			}
+		}
+		if g := strings.Join(got, " "); g != tc.want {
+			t.Errorf("%v: %q, want %q", tc.params, g, tc.want)
+		}
+	}
+	for _, bad := range []url.Values{
+		{"type": {"nope"}},
+		{"step": {"0"}},
+		{"step": {"1ms"}},
+		{"since": {"1m"}, "until": {"2m"}},
+		{"match": {"comm"}},
+	} {
+		if code, body := get(t, srv, "/api/v1/events/rate", bad); code != 400 || !strings.Contains(body, `"errorType":"bad_data"`) {
+			t.Errorf("%v: %d %s", bad, code, body)
+		}
+	}
+	// The text filter applies to the events list too.
+	code, body := get(t, srv, "/api/v1/events", url.Values{"q": {"curl"}})
+	if code != 200 || strings.Count(body, `"pid":`) != 1 {
+		t.Errorf("q=curl: %d %s", code, body)
+	}
+}
+
+// A time in seconds names its millisecond, even when the float is just
+// below it.
+func TestParseTimeMilliseconds(t *testing.T) {
+	for s, want := range map[string]int64{
+		"1796523810.646": 1796523810646,
+		"1700000000.123": 1700000000123,
+		"1700000000":     1700000000000,
+		"1700000000.5":   1700000000500,
+	} {
+		got, err := parseTime(s)
+		if err != nil || got.UnixMilli() != want || got.Nanosecond()%1e6 != 0 {
+			t.Errorf("%s: %v (%d ms), want %d ms", s, got, got.UnixMilli(), want)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -9,7 +10,14 @@ import (
 	"github.com/kscope/kscope/internal/store"
 )
 
-// events answers /api/v1/events?type=exec&since=10m&until=...&limit=100&match=comm=bash
+// Bounds on the events API's match conditions: each is checked against
+// every row a query scans.
+const (
+	MaxMatches    = 32
+	MaxMatchBytes = 1024
+)
+
+// events answers /api/v1/events?type=exec&since=10m&until=...&limit=100&match=comm=bash&q=text
 // with {"status":"success","data":{"events":[...],"truncated":false}}:
 // the newest limit events in the window, oldest first.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) {
@@ -18,7 +26,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"]}
+	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"], Text: r.Form.Get("q")}
 	if q.Type != "" && !known(q.Type) {
 		writeError(w, badData("invalid parameter \"type\": unknown event type %q", q.Type))
 		return
@@ -40,15 +48,24 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		q.Limit = n
 	}
-	for _, m := range q.Match {
-		if _, err := store.ParseMatch(m); err != nil {
-			writeError(w, badData("invalid parameter \"match\": %v", err))
-			return
-		}
+	if e := checkFilters(q); e != nil {
+		writeError(w, e)
+		return
 	}
-	res, err := s.Events.Query(r.Context(), q)
+	ctx, cancel, e := s.queryContext(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	defer cancel()
+	if e := s.evGate.enter(ctx); e != nil {
+		writeError(w, e)
+		return
+	}
+	defer s.evGate.leave()
+	res, err := s.Events.Query(ctx, q)
 	if err != nil {
-		writeError(w, &apiError{"internal", http.StatusInternalServerError, err})
+		writeError(w, storeError(ctx, err))
 		return
 	}
 	b := make([]byte, 0, 256*len(res.Events)+64)
@@ -63,6 +80,34 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	b = strconv.AppendBool(b, res.Truncated)
 	b = append(b, '}')
 	writeData(w, b, nil)
+}
+
+// storeError answers a failed store query: stopped by ctx (timeout,
+// client gone) or the store's fault.
+func storeError(ctx context.Context, err error) *apiError {
+	if ctx.Err() != nil {
+		return contextError(ctx, "reading the store")
+	}
+	return &apiError{"internal", http.StatusInternalServerError, err}
+}
+
+// checkFilters bounds and parses a query's match conditions and text.
+func checkFilters(q store.Query) *apiError {
+	if len(q.Match) > MaxMatches {
+		return badData("invalid parameter \"match\": %d conditions, at most %d", len(q.Match), MaxMatches)
+	}
+	for _, m := range q.Match {
+		if len(m) > MaxMatchBytes {
+			return badData("invalid parameter \"match\": a condition of %d bytes, at most %d", len(m), MaxMatchBytes)
+		}
+		if _, err := store.ParseMatch(m); err != nil {
+			return badData("invalid parameter \"match\": %v", err)
+		}
+	}
+	if len(q.Text) > MaxMatchBytes {
+		return badData("invalid parameter \"q\": %d bytes, at most %d", len(q.Text), MaxMatchBytes)
+	}
+	return nil
 }
 
 func known(typ string) bool {

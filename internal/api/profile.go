@@ -87,17 +87,28 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 		}
 		baseQ.PID, baseQ.Comm = q.PID, q.Comm
 	}
-	prof, err := s.Profiles.Query(r.Context(), q)
+	ctx, cancel, e := s.queryContext(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	defer cancel()
+	if e := s.profGate.enter(ctx); e != nil {
+		writeError(w, e)
+		return
+	}
+	defer s.profGate.leave()
+	prof, err := s.Profiles.Query(ctx, q)
 	if err != nil {
-		writeError(w, &apiError{"internal", http.StatusInternalServerError, err})
+		writeError(w, storeError(ctx, err))
 		return
 	}
 	var stacks, base []profile.Folded
 	stacks = prof.Fold(typ)
 	if diff {
-		bp, err := s.Profiles.Query(r.Context(), baseQ)
+		bp, err := s.Profiles.Query(ctx, baseQ)
 		if err != nil {
-			writeError(w, &apiError{"internal", http.StatusInternalServerError, err})
+			writeError(w, storeError(ctx, err))
 			return
 		}
 		base = bp.Fold(typ)

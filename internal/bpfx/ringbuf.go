@@ -16,7 +16,23 @@ import (
 const (
 	StatLost     = 0
 	StatFiltered = 1
+	// StatUnreadable counts events sent with a string that could not be
+	// read from user memory (and say so in a field).
+	StatUnreadable = 2
 )
+
+// Counter reads one index of the per-CPU stats array, summed over CPUs.
+func Counter(stats *ebpf.Map, idx uint32) (uint64, error) {
+	var perCPU []uint64
+	if err := stats.Lookup(idx, &perCPU); err != nil {
+		return 0, fmt.Errorf("reading stats[%d]: %w", idx, err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
 
 // Counters reads the per-CPU stats array and sums it over CPUs.
 func Counters(stats *ebpf.Map) (lost, filtered uint64, err error) {

@@ -33,11 +33,17 @@ type Stats struct {
 	Lost      uint64 `json:"lost"`      // ring buffer (or pending map) full in the kernel
 	Filtered  uint64 `json:"filtered"`  // dropped in the kernel by a filter
 	Malformed uint64 `json:"malformed"` // records the decoder rejected
+	// Unreadable counts events sent with a string the kernel could not read
+	// from user memory (the event flags it, e.g. argv_unavailable).
+	Unreadable uint64 `json:"unreadable"`
 }
 
 // Add sums two Stats.
 func (s Stats) Add(o Stats) Stats {
-	return Stats{s.Events + o.Events, s.Lost + o.Lost, s.Filtered + o.Filtered, s.Malformed + o.Malformed}
+	return Stats{
+		Events: s.Events + o.Events, Lost: s.Lost + o.Lost, Filtered: s.Filtered + o.Filtered,
+		Malformed: s.Malformed + o.Malformed, Unreadable: s.Unreadable + o.Unreadable,
+	}
 }
 
 // Filter selects events in the kernel. Zero values select everything.

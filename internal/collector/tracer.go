@@ -34,10 +34,10 @@ type Tracer struct {
 
 	events, malformed atomic.Uint64
 	// Kernel counters as read at Close, after which the map is gone.
-	finalLost, finalFiltered atomic.Uint64
-	closed                   atomic.Bool
-	closeOnce                sync.Once
-	closeErr                 error
+	finalLost, finalFiltered, finalUnreadable atomic.Uint64
+	closed                                    atomic.Bool
+	closeOnce                                 sync.Once
+	closeErr                                  error
 }
 
 // NewTracer returns a Tracer for the named collector.
@@ -125,9 +125,10 @@ func (t *Tracer) Run(_ context.Context, sink event.Sink, decode func([]byte) (ev
 func (t *Tracer) Stats() Stats {
 	s := Stats{Events: t.events.Load(), Malformed: t.malformed.Load()}
 	if t.closed.Load() {
-		s.Lost, s.Filtered = t.finalLost.Load(), t.finalFiltered.Load()
+		s.Lost, s.Filtered, s.Unreadable = t.finalLost.Load(), t.finalFiltered.Load(), t.finalUnreadable.Load()
 	} else if t.coll != nil {
 		s.Lost, s.Filtered, _ = bpfx.Counters(t.coll.Maps["stats"])
+		s.Unreadable, _ = bpfx.Counter(t.coll.Maps["stats"], bpfx.StatUnreadable)
 	}
 	return s
 }
@@ -155,6 +156,8 @@ func (t *Tracer) Close() error {
 			lost, filtered, _ := bpfx.Counters(t.coll.Maps["stats"])
 			t.finalLost.Store(lost)
 			t.finalFiltered.Store(filtered)
+			unreadable, _ := bpfx.Counter(t.coll.Maps["stats"], bpfx.StatUnreadable)
+			t.finalUnreadable.Store(unreadable)
 			t.closed.Store(true)
 			t.coll.Close()
 		}

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net"
 	"os"
 	"slices"
@@ -32,6 +34,21 @@ type Config struct {
 	EventQueue int
 	// Collectors maps every known collector name to its settings.
 	Collectors map[string]Collector
+	// Budget bounds disk use and event rates (budget.go).
+	Budget Budget
+	// Query bounds the queries the agent answers.
+	Query Query
+}
+
+// Query bounds the queries the agent answers (PromQL, events, profiles),
+// as Prometheus's --query.* flags bound its own.
+type Query struct {
+	// Timeout bounds a query, its wait for a slot included.
+	Timeout time.Duration
+	// MaxSamples bounds the samples a PromQL query holds at once.
+	MaxSamples int
+	// MaxConcurrency bounds the PromQL queries evaluated at once.
+	MaxConcurrency int
 }
 
 // Collector is one collector's settings.
@@ -64,6 +81,22 @@ const (
 	DefaultProfileHz     = 19
 	DefaultProfileWindow = 10 * time.Second
 	MaxProfileHz         = 10000
+	// Query bounds: Prometheus's defaults.
+	DefaultQueryTimeout        = 2 * time.Minute
+	DefaultQueryMaxSamples     = 50_000_000
+	DefaultQueryMaxConcurrency = 20
+)
+
+// Bounds. The interval is at most the PromQL lookback (5m), beyond which
+// instant queries find no samples; TopK is per family, and the in-memory
+// series of the TSDB are shared by all.
+const (
+	MinInterval         = 100 * time.Millisecond
+	MaxInterval         = 5 * time.Minute
+	MaxTopK             = 1000
+	MaxEventQueue       = 1 << 20
+	MaxQueryConcurrency = 1000
+	MaxFileSize         = 1 << 20 // bytes of a configuration file
 )
 
 // DefaultDataDir is /var/lib/kscope for root and ./kscope-data otherwise.
@@ -85,6 +118,12 @@ func Default(known map[string]bool) *Config {
 		TopK:       DefaultTopK,
 		EventQueue: DefaultEventQueue,
 		Collectors: map[string]Collector{},
+		Budget:     DefaultBudget(),
+		Query: Query{
+			Timeout:        DefaultQueryTimeout,
+			MaxSamples:     DefaultQueryMaxSamples,
+			MaxConcurrency: DefaultQueryMaxConcurrency,
+		},
 	}
 	for name, on := range known {
 		cc := Collector{Enabled: on}
@@ -130,13 +169,47 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Load reads file over the defaults.
+// Load reads file over the defaults. A file that cannot be read or is
+// larger than MaxFileSize is an *Error too.
 func Load(file string, known map[string]bool) (*Config, error) {
-	data, err := os.ReadFile(file)
+	f, err := os.Open(file)
 	if err != nil {
-		return nil, err
+		return nil, &Error{File: file, Msg: "cannot read: " + pathError(err)}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, &Error{File: file, Msg: "cannot read: " + pathError(err)}
+	}
+	if len(data) > MaxFileSize {
+		return nil, &Error{File: file, Msg: fmt.Sprintf("larger than %d KiB: not a kscope configuration", MaxFileSize>>10)}
 	}
 	return Parse(file, data, known)
+}
+
+// pathError drops the file name from an *fs.PathError: Error names it.
+func pathError(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// CheckInterval bounds the collection interval.
+func CheckInterval(d time.Duration) error {
+	if d < MinInterval || d > MaxInterval {
+		return fmt.Errorf("want %v to %v, not %v", MinInterval, MaxInterval, d)
+	}
+	return nil
+}
+
+// CheckTopK bounds a top K.
+func CheckTopK(n int) error {
+	if n < 1 || n > MaxTopK {
+		return fmt.Errorf("want 1 to %d, not %d", MaxTopK, n)
+	}
+	return nil
 }
 
 // Parse reads data (named file in errors) over the defaults.
@@ -214,7 +287,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "collectors"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "collectors", "storage", "events", "profiles"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -232,14 +305,50 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			c.Retention = p.duration(v, key)
 		case "interval":
 			c.Interval = p.duration(v, key)
+			p.check(v, key, CheckInterval(c.Interval))
 		case "topk":
 			c.TopK = p.positive(v, key)
+			p.check(v, key, CheckTopK(c.TopK))
 		case "event_queue":
-			c.EventQueue = p.positive(v, key)
+			if c.EventQueue = p.positive(v, key); c.EventQueue > MaxEventQueue {
+				p.fail(v, key, "at most %d", MaxEventQueue)
+			}
+		case "query":
+			p.query(v, c)
 		case "collectors":
 			p.collectors(v, c)
+		case "storage":
+			p.storage(v, c)
+		case "events":
+			p.events(v, c)
+		case "profiles":
+			p.profiles(v, c)
 		}
 	})
+}
+
+func (p *parser) query(n *yaml.Node, c *Config) {
+	keys := []string{"timeout", "max_samples", "max_concurrency"}
+	p.mapping(n, "query", keys, func(key string, v *yaml.Node) {
+		path := "query." + key
+		switch key {
+		case "timeout":
+			c.Query.Timeout = p.duration(v, path)
+		case "max_samples":
+			c.Query.MaxSamples = p.positive(v, path)
+		case "max_concurrency":
+			if c.Query.MaxConcurrency = p.positive(v, path); c.Query.MaxConcurrency > MaxQueryConcurrency {
+				p.fail(v, path, "at most %d", MaxQueryConcurrency)
+			}
+		}
+	})
+}
+
+// check fails with err, if any, at v.
+func (p *parser) check(v *yaml.Node, key string, err error) {
+	if err != nil && p.err == nil {
+		p.fail(v, key, "%v", err)
+	}
 }
 
 func (p *parser) collectors(n *yaml.Node, c *Config) {
@@ -269,6 +378,7 @@ func (p *parser) collectors(n *yaml.Node, c *Config) {
 					cc.Enabled = p.boolean(v, path+".enabled")
 				case "topk":
 					cc.TopK = p.positive(v, path+".topk")
+					p.check(v, path+".topk", CheckTopK(cc.TopK))
 				case "counts_only":
 					cc.CountsOnly = p.boolean(v, path+".counts_only")
 				case "hz":

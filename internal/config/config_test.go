@@ -67,7 +67,7 @@ func TestDefaults(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
-		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, collectors)`},
+		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, collectors, storage, events, profiles)`},
 		{"retention: 7x\n", `k.yaml:1: retention: want a duration like 30s, 15m, 7d: "7x"`},
 		{"retention: -1h\n", `k.yaml:1: retention: want a duration`},
 		{"topk: 0\n", `k.yaml:1: topk: want a positive integer, not "0"`},
@@ -101,8 +101,56 @@ func TestLoad(t *testing.T) {
 	if err != nil || c.TopK != 3 {
 		t.Fatalf("%v %+v", err, c)
 	}
-	if _, err := Load(f+".missing", known); !errors.Is(err, os.ErrNotExist) {
+	var ce *Error
+	if _, err := Load(f+".missing", known); !errors.As(err, &ce) || err.Error() != f+".missing: cannot read: no such file or directory" {
 		t.Errorf("missing file: %v", err)
+	}
+	if _, err := Load(t.TempDir(), known); !errors.As(err, &ce) || !strings.HasSuffix(err.Error(), ": cannot read: is a directory") {
+		t.Errorf("directory: %v", err)
+	}
+	// An endless file is read up to the cap, then refused.
+	if _, err := Load("/dev/zero", known); !errors.As(err, &ce) || err.Error() != "/dev/zero: larger than 1024 KiB: not a kscope configuration" {
+		t.Errorf("/dev/zero: %v", err)
+	}
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	os.WriteFile(big, []byte("topk: 3\n"+strings.Repeat("#\n", MaxFileSize/2)), 0o600)
+	if _, err := Load(big, known); err == nil {
+		t.Errorf("%s: no error", big)
+	}
+}
+
+func TestQuery(t *testing.T) {
+	c, err := Parse("k.yaml", nil, known)
+	if err != nil || c.Query != (Query{Timeout: 2 * time.Minute, MaxSamples: 50_000_000, MaxConcurrency: 20}) {
+		t.Fatalf("defaults: %v %+v", err, c.Query)
+	}
+	c, err = Parse("k.yaml", []byte("query:\n  timeout: 30s\n  max_samples: 1000000\n  max_concurrency: 4\n"), known)
+	if err != nil || c.Query != (Query{Timeout: 30 * time.Second, MaxSamples: 1_000_000, MaxConcurrency: 4}) {
+		t.Fatalf("%v %+v", err, c.Query)
+	}
+}
+
+// Bounds that keep a configuration from hurting the agent.
+func TestBounds(t *testing.T) {
+	for doc, want := range map[string]string{
+		"interval: 10ms\n":                   `k.yaml:1: interval: want 100ms to 5m0s, not 10ms`,
+		"interval: 1h\n":                     `k.yaml:1: interval: want 100ms to 5m0s, not 1h0m0s`,
+		"topk: 1000000\n":                    `k.yaml:1: topk: want 1 to 1000, not 1000000`,
+		"collectors:\n  tcp: {topk: 5000}\n": `k.yaml:2: collectors.tcp.topk: want 1 to 1000, not 5000`,
+		"event_queue: 1000000000\n":          `k.yaml:1: event_queue: at most 1048576`,
+		"query:\n  timeout: 0s\n":            `k.yaml:2: query.timeout: want a duration like 30s, 15m, 7d: "0s"`,
+		"query:\n  max_samples: -1\n":        `k.yaml:2: query.max_samples: want a positive integer, not "-1"`,
+		"query:\n  max_concurrency: 5000\n":  `k.yaml:2: query.max_concurrency: at most 1000`,
+		"query:\n  timout: 1m\n":             `k.yaml:2: query.timout: unknown key (known: timeout, max_samples, max_concurrency)`,
+	} {
+		if _, err := Parse("k.yaml", []byte(doc), known); err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %s", doc, err, want)
+		}
+	}
+	for _, doc := range []string{"interval: 100ms\n", "interval: 5m\n", "topk: 1000\n"} {
+		if _, err := Parse("k.yaml", []byte(doc), known); err != nil {
+			t.Errorf("%q: %v", doc, err)
+		}
 	}
 }
 
@@ -122,6 +170,7 @@ func TestParseDuration(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("listen: 127.0.0.1:1\ncollectors:\n  tcp: {topk: 3}\n"))
 	f.Add([]byte("retention: 7d\ninterval: [x]\n"))
+	f.Add([]byte("storage: {max_size: 1GB}\nevents: {types: {open: {share: 25%}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data, known)
 		if err != nil {
@@ -131,7 +180,8 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if c.TopK <= 0 || c.Retention <= 0 || c.Interval <= 0 || c.Listen == "" {
+		if CheckTopK(c.TopK) != nil || c.Retention <= 0 || CheckInterval(c.Interval) != nil || c.Listen == "" ||
+			c.Query.Timeout <= 0 || c.Query.MaxSamples <= 0 || c.Query.MaxConcurrency <= 0 || c.Query.MaxConcurrency > MaxQueryConcurrency {
 			t.Fatalf("invalid config accepted: %+v", c)
 		}
 	})

@@ -31,14 +31,22 @@ type Header struct {
 // Hdr returns h itself, so types embedding Header implement Event.
 func (h *Header) Hdr() *Header { return h }
 
-// Exec is a call to execve or execveat, successful or not.
+// Exec is a call to execve or execveat, successful or not. A successful
+// exec's filename and argv are the new program's, as the kernel copied them
+// (for a script, argv starts with the interpreter); a failed exec's are read
+// from the caller's memory, and the *Unavailable flags say when that failed.
 type Exec struct {
 	Header
-	Filename      string   `json:"filename"`
-	Argv          []string `json:"argv"`
-	ArgvTruncated bool     `json:"argv_truncated"`
-	Ret           int32    `json:"ret"`
-	Error         string   `json:"error,omitempty"`
+	Filename string `json:"filename"`
+	// FilenameUnavailable: the filename could not be read; Filename is "".
+	FilenameUnavailable bool     `json:"filename_unavailable"`
+	Argv                []string `json:"argv"`
+	ArgvTruncated       bool     `json:"argv_truncated"`
+	// ArgvUnavailable: part of argv could not be read; Argv holds the
+	// arguments before the first one that could not.
+	ArgvUnavailable bool   `json:"argv_unavailable"`
+	Ret             int32  `json:"ret"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Exit is the end of a process (its last thread).
@@ -55,25 +63,32 @@ type Open struct {
 	Header
 	Path          string `json:"path"`
 	PathTruncated bool   `json:"path_truncated"`
-	Flags         string `json:"flags"`
-	Mode          uint32 `json:"mode"`
-	Ret           int32  `json:"ret"`
-	Error         string `json:"error,omitempty"`
+	// PathUnavailable: the path could not be read from the caller's
+	// memory (a bad pointer; the call fails with EFAULT); Path is "".
+	PathUnavailable bool   `json:"path_unavailable"`
+	Flags           string `json:"flags"`
+	Mode            uint32 `json:"mode"`
+	Ret             int32  `json:"ret"`
+	Error           string `json:"error,omitempty"`
 }
 
 // Connect is a call to connect on an IPv4 or IPv6 socket. For a non-blocking
 // TCP connect the result is that of the handshake, not EINPROGRESS.
 type Connect struct {
 	Header
-	Family    string `json:"family"`
-	Proto     string `json:"proto"`
-	SAddr     string `json:"saddr"`
-	SPort     uint16 `json:"sport"`
-	DAddr     string `json:"daddr"`
-	DPort     uint16 `json:"dport"`
-	Ret       int32  `json:"ret"`
-	Error     string `json:"error,omitempty"`
-	LatencyNS uint64 `json:"latency_ns"`
+	Family string `json:"family"`
+	Proto  string `json:"proto"`
+	SAddr  string `json:"saddr"`
+	SPort  uint16 `json:"sport"`
+	DAddr  string `json:"daddr"`
+	DPort  uint16 `json:"dport"`
+	// AddrUnavailable: the destination sockaddr could not be read from
+	// the caller's memory (a bad pointer; the call fails with EFAULT);
+	// DAddr is "" and DPort 0.
+	AddrUnavailable bool   `json:"addr_unavailable"`
+	Ret             int32  `json:"ret"`
+	Error           string `json:"error,omitempty"`
+	LatencyNS       uint64 `json:"latency_ns"`
 }
 
 // Kinds lists the event types, as used in the type field.

@@ -30,15 +30,19 @@ func (i Int) MarshalJSON() ([]byte, error) { return i.AppendText(nil) }
 // Args are the first argument registers as 64-bit signed integers (narrower
 // C types keep whatever the upper bits held). With return probes the event
 // is emitted when the call returns, with Ret (the return register) and
-// LatencyNS; Str is the string argument when one was asked for.
+// LatencyNS; Str is the string argument when one was asked for and could be
+// read (StrUnavailable when not).
 type Uprobe struct {
 	Header
 	Probe        string  `json:"probe"` // BINARY:FUNCTION
 	Args         []Int   `json:"args"`
 	Str          *string `json:"str,omitempty"`
 	StrTruncated bool    `json:"str_truncated,omitempty"`
-	Ret          *Int    `json:"ret,omitempty"`
-	LatencyNS    uint64  `json:"latency_ns,omitempty"`
+	// StrUnavailable: the string argument could not be read (NULL or a
+	// bad pointer); Str is nil.
+	StrUnavailable bool   `json:"str_unavailable,omitempty"`
+	Ret            *Int   `json:"ret,omitempty"`
+	LatencyNS      uint64 `json:"latency_ns,omitempty"`
 }
 
 // USDT is one hit of a USDT probe (kscope trace usdt), with its arguments
@@ -50,6 +54,9 @@ type USDT struct {
 	Args         []Int   `json:"args"`
 	Str          *string `json:"str,omitempty"`
 	StrTruncated bool    `json:"str_truncated,omitempty"`
+	// StrUnavailable: the string argument could not be read (NULL or a
+	// bad pointer); Str is nil.
+	StrUnavailable bool `json:"str_unavailable,omitempty"`
 }
 
 // Clone returns a deep copy, for sinks that keep events.

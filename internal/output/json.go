@@ -26,6 +26,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 	switch e := ev.(type) {
 	case *event.Exec:
 		b = appendStr(b, "filename", e.Filename)
+		b = appendBool(b, "filename_unavailable", e.FilenameUnavailable)
 		b = append(b, `,"argv":[`...)
 		for i, a := range e.Argv {
 			if i > 0 {
@@ -35,6 +36,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		}
 		b = append(b, ']')
 		b = appendBool(b, "argv_truncated", e.ArgvTruncated)
+		b = appendBool(b, "argv_unavailable", e.ArgvUnavailable)
 		b = appendInt(b, "ret", int64(e.Ret))
 		b = appendErr(b, e.Error)
 	case *event.Exit:
@@ -45,6 +47,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 	case *event.Open:
 		b = appendStr(b, "path", e.Path)
 		b = appendBool(b, "path_truncated", e.PathTruncated)
+		b = appendBool(b, "path_unavailable", e.PathUnavailable)
 		b = appendStr(b, "flags", e.Flags)
 		b = appendUint(b, "mode", uint64(e.Mode))
 		b = appendInt(b, "ret", int64(e.Ret))
@@ -56,6 +59,7 @@ func AppendJSON(b []byte, ev event.Event) []byte {
 		b = appendUint(b, "sport", uint64(e.SPort))
 		b = appendStr(b, "daddr", e.DAddr)
 		b = appendUint(b, "dport", uint64(e.DPort))
+		b = appendBool(b, "addr_unavailable", e.AddrUnavailable)
 		b = appendInt(b, "ret", int64(e.Ret))
 		b = appendErr(b, e.Error)
 		b = appendUint(b, "latency_ns", e.LatencyNS)

@@ -34,6 +34,7 @@ var samples = []event.Event{
 	&event.Uprobe{Header: hdr("uprobe"), Probe: "/bin/x:f", Args: []event.Int{{V: 1, Signed: true}, {V: 1<<64 - 5, Signed: true}}},
 	&event.Uprobe{Header: hdr("uprobe"), Probe: "/bin/x:g", Args: []event.Int{}, Str: new("a\"b"), StrTruncated: true, Ret: &event.Int{V: 0, Signed: true}, LatencyNS: 1500},
 	&event.USDT{Header: hdr("usdt"), Probe: "p:n", Binary: "/bin/x", Args: []event.Int{{V: 1<<64 - 1}, {V: 1<<64 - 1, Signed: true}}, Str: new("")},
+	&event.Exec{Header: hdr("exec"), Filename: "", FilenameUnavailable: true, Argv: []string{"x"}, ArgvUnavailable: true, Ret: -14, Error: "EFAULT"},
 }
 
 // TestJSONMatchesEncodingJSON checks the hand-written encoder against
@@ -135,5 +136,27 @@ func TestOOMAndSignalRows(t *testing.T) {
 	}
 	if SignalName(0) != "-" || SignalName(9) != "SIGKILL" || SignalName(40) != "SIGRTMIN+6" {
 		t.Errorf("SignalName: %q %q %q", SignalName(0), SignalName(9), SignalName(40))
+	}
+}
+
+// The exec ARGS cell shows argv, the filename that failed, and markers for
+// what could not be read.
+func TestExecArgsCell(t *testing.T) {
+	for _, tt := range []struct {
+		e    event.Exec
+		want string
+	}{
+		{event.Exec{Filename: "/bin/ls", Argv: []string{"ls", "-l"}}, "ls -l"},
+		{event.Exec{Filename: "/bin/x"}, "/bin/x"},
+		{event.Exec{Filename: "/bin/x", Argv: []string{"x", "a"}, ArgvTruncated: true}, "x a ..."},
+		{event.Exec{Filename: "/usr/local/sbin/ls", Argv: []string{"ls", "-l"}, Ret: -2, Error: "ENOENT"}, "ls -l  [ENOENT: /usr/local/sbin/ls]"},
+		{event.Exec{Filename: "/nope", Ret: -2, Error: "ENOENT"}, "/nope  [ENOENT: /nope]"},
+		{event.Exec{Filename: "/bin/true", Argv: []string{"exk"}, ArgvUnavailable: true, Ret: -14, Error: "EFAULT"}, "exk <argv unreadable>  [EFAULT: /bin/true]"},
+		{event.Exec{Filename: "/nope", ArgvUnavailable: true, Ret: -2, Error: "ENOENT"}, "<argv unreadable>  [ENOENT: /nope]"},
+		{event.Exec{FilenameUnavailable: true, ArgvUnavailable: true, Ret: -14, Error: "EFAULT"}, "<argv unreadable>  [EFAULT: <filename unreadable>]"},
+	} {
+		if got := execArgs(&tt.e); got != tt.want {
+			t.Errorf("%+v: got %q, want %q", tt.e, got, tt.want)
+		}
 	}
 }

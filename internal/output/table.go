@@ -50,17 +50,7 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		cells[3] = strconv.FormatUint(uint64(h.PPID), 10)
 		cells[4] = strconv.FormatUint(uint64(h.UID), 10)
 		cells[5] = strconv.FormatInt(int64(e.Ret), 10)
-		args := strings.Join(e.Argv, " ")
-		if len(e.Argv) == 0 {
-			args = e.Filename
-		}
-		if e.ArgvTruncated {
-			args += " ..."
-		}
-		if e.Error != "" {
-			args += "  [" + e.Error + "]"
-		}
-		cells[6] = args
+		cells[6] = execArgs(e)
 	case *event.Exit:
 		cells[3] = strconv.FormatUint(uint64(h.PPID), 10)
 		cells[4] = strconv.FormatUint(uint64(h.UID), 10)
@@ -81,6 +71,9 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		}
 		cells[6] = e.Flags
 		cells[7] = e.Path
+		if e.PathUnavailable {
+			cells[7] = "<path unreadable>"
+		}
 		if e.PathTruncated {
 			cells[7] += "..."
 		}
@@ -89,6 +82,9 @@ func AppendRow(b []byte, ev event.Event) []byte {
 		cells[4] = e.Proto
 		cells[5] = net.JoinHostPort(e.SAddr, strconv.Itoa(int(e.SPort)))
 		cells[6] = net.JoinHostPort(e.DAddr, strconv.Itoa(int(e.DPort)))
+		if e.AddrUnavailable {
+			cells[6] = "<addr unreadable>"
+		}
 		cells[7] = "ok"
 		if e.Error != "" {
 			cells[7] = e.Error
@@ -128,11 +124,11 @@ func AppendRow(b []byte, ev event.Event) []byte {
 			cells[4] = strconv.FormatFloat(float64(e.LatencyNS)/1000, 'f', 1, 64)
 			cells[5] = e.Ret.String()
 		}
-		cells[6] = argsCell(e.Args, e.Str, e.StrTruncated)
+		cells[6] = argsCell(e.Args, e.Str, e.StrTruncated, e.StrUnavailable)
 	case *event.USDT:
 		cells[3] = strconv.FormatUint(uint64(h.TID), 10)
 		cells[4] = e.Probe
-		cells[5] = argsCell(e.Args, e.Str, e.StrTruncated)
+		cells[5] = argsCell(e.Args, e.Str, e.StrTruncated, e.StrUnavailable)
 	}
 	for i, c := range cols {
 		b = appendCell(b, c, cells[i], i == len(cols)-1)
@@ -200,4 +196,36 @@ func printable(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// Markers for strings the kernel could not read from user memory.
+const (
+	unreadableArgv     = "<argv unreadable>"
+	unreadableFilename = "<filename unreadable>"
+)
+
+// execArgs is the ARGS cell of an exec: argv, and for a failed exec the
+// error and the filename that failed, which is not always argv[0] (a shell
+// tries each $PATH directory).
+func execArgs(e *event.Exec) string {
+	filename := e.Filename
+	if e.FilenameUnavailable {
+		filename = unreadableFilename
+	}
+	args := strings.Join(e.Argv, " ")
+	switch {
+	case e.ArgvUnavailable && args == "":
+		args = unreadableArgv
+	case e.ArgvUnavailable:
+		args += " " + unreadableArgv
+	case len(e.Argv) == 0:
+		args = filename
+	}
+	if e.ArgvTruncated {
+		args += " ..."
+	}
+	if e.Error != "" {
+		args += "  [" + e.Error + ": " + filename + "]"
+	}
+	return args
 }

@@ -20,7 +20,7 @@ func appendInts(b []byte, k string, v []event.Int) []byte {
 	return append(b, ']')
 }
 
-func appendProbeJSON(b []byte, probe string, args []event.Int, str *string, trunc bool) []byte {
+func appendProbeJSON(b []byte, probe string, args []event.Int, str *string, trunc, unavailable bool) []byte {
 	b = appendStr(b, "probe", probe)
 	b = appendInts(b, "args", args)
 	if str != nil {
@@ -29,11 +29,14 @@ func appendProbeJSON(b []byte, probe string, args []event.Int, str *string, trun
 	if trunc {
 		b = appendBool(b, "str_truncated", true)
 	}
+	if unavailable {
+		b = appendBool(b, "str_unavailable", true)
+	}
 	return b
 }
 
 func appendUprobeJSON(b []byte, e *event.Uprobe) []byte {
-	b = appendProbeJSON(b, e.Probe, e.Args, e.Str, e.StrTruncated)
+	b = appendProbeJSON(b, e.Probe, e.Args, e.Str, e.StrTruncated, e.StrUnavailable)
 	if e.Ret != nil {
 		b = append(b, `,"ret":`...)
 		b, _ = e.Ret.AppendText(b)
@@ -54,11 +57,15 @@ func appendUSDTJSON(b []byte, e *event.USDT) []byte {
 	if e.StrTruncated {
 		b = appendBool(b, "str_truncated", true)
 	}
+	if e.StrUnavailable {
+		b = appendBool(b, "str_unavailable", true)
+	}
 	return b
 }
 
-// argsCell is "a0 a1 …" then the string argument, quoted.
-func argsCell(args []event.Int, str *string, trunc bool) string {
+// argsCell is "a0 a1 …" then the string argument, quoted, or a marker when
+// it could not be read.
+func argsCell(args []event.Int, str *string, trunc, unavailable bool) string {
 	var sb strings.Builder
 	for i, a := range args {
 		if i > 0 {
@@ -74,6 +81,12 @@ func argsCell(args []event.Int, str *string, trunc bool) string {
 		if trunc {
 			sb.WriteString("...")
 		}
+	}
+	if unavailable {
+		if sb.Len() > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString("<str unreadable>")
 	}
 	return sb.String()
 }

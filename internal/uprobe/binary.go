@@ -3,12 +3,15 @@ package uprobe
 import (
 	"bufio"
 	"bytes"
+	"debug/elf"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -77,15 +80,28 @@ func FindBinary(name string, pid int) (found, path string, err error) {
 		p, _ = filepath.Abs(p)
 		return p, p, nil
 	}
+	// Libraries of another ABI (a multi-arch host's /lib32 or i386 ones)
+	// are passed over for the native one, and named if nothing else fits.
+	var foreign []string
+	pick := func(paths []string) string {
+		for _, p := range matchLibraries(name, paths) {
+			var fe *foreignABIError
+			switch err := nativeELF(p); {
+			case err == nil:
+				return p
+			case errors.As(err, &fe):
+				foreign = append(foreign, fe.Error())
+			}
+		}
+		return ""
+	}
 	if data, err := os.ReadFile(LdCachePath); err == nil {
 		if ents, err := ParseLdCache(data); err == nil {
 			var paths []string
 			for _, e := range ents {
-				if arch := e.Flags & 0xff00; arch == ldFlagX8664 || arch == 0 {
-					paths = append(paths, e.Path)
-				}
+				paths = append(paths, e.Path)
 			}
-			if f := matchLibrary(name, paths); f != "" {
+			if f := pick(paths); f != "" {
 				return f, f, nil
 			}
 		}
@@ -101,7 +117,7 @@ func FindBinary(name string, pid int) (found, path string, err error) {
 				paths = append(paths, filepath.Join(dir, e.Name()))
 			}
 		}
-		if f := matchLibrary(name, paths); f != "" {
+		if f := pick(paths); f != "" {
 			return f, f, nil
 		}
 	}
@@ -109,8 +125,49 @@ func FindBinary(name string, pid int) (found, path string, err error) {
 		p, _ = filepath.Abs(p)
 		return p, p, nil
 	}
+	if len(foreign) > 0 {
+		return "", "", fmt.Errorf("%w: %q: no %s library, only %s", ErrNoBinary, name, nativeABI(), strings.Join(foreign, "; "))
+	}
 	return "", "", fmt.Errorf("%w: %q is no file, no program in $PATH and no library in %s or %s",
 		ErrNoBinary, name, LdCachePath, strings.Join(LibraryDirs, ", "))
+}
+
+// foreignABIError is an ELF file built for another ABI than kscope's.
+type foreignABIError struct {
+	path    string
+	class   elf.Class
+	machine elf.Machine
+}
+
+func (e *foreignABIError) Error() string {
+	return e.path + " (" + e.class.String() + " " + e.machine.String() + ")"
+}
+
+// nativeMachines maps GOARCH to the ELF machine of its native ABI.
+var nativeMachines = map[string]elf.Machine{
+	"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64, "riscv64": elf.EM_RISCV,
+	"ppc64le": elf.EM_PPC64, "s390x": elf.EM_S390, "loong64": elf.EM_LOONGARCH,
+}
+
+// nativeABI names the running system's ABI: "ELFCLASS64 EM_X86_64".
+func nativeABI() string {
+	return elf.ELFCLASS64.String() + " " + nativeMachines[runtime.GOARCH].String()
+}
+
+// nativeELF returns nil when path is an ELF file of the running system's
+// ABI (64-bit, the machine kscope runs on), a *foreignABIError naming the
+// file, its class and machine when it is another ABI's, and another error
+// when it is no ELF file (a linker script named libc.so, say).
+func nativeELF(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if f.Class != elf.ELFCLASS64 || f.Machine != nativeMachines[runtime.GOARCH] {
+		return &foreignABIError{path, f.Class, f.Machine}
+	}
+	return nil
 }
 
 // matchLibrary picks the path whose file name is name, or else the
@@ -118,28 +175,38 @@ func FindBinary(name string, pid int) (found, path string, err error) {
 // ("libssl.so" or "libssl" for "libssl.so.3"); an absolute name must match
 // exactly.
 func matchLibrary(name string, paths []string) string {
-	if filepath.IsAbs(name) {
-		for _, p := range paths {
-			if p == name {
-				return p
-			}
-		}
-		return ""
+	if m := matchLibraries(name, paths); len(m) > 0 {
+		return m[0]
 	}
-	best := ""
+	return ""
+}
+
+// matchLibraries returns every path that matchLibrary accepts for name,
+// best first: exact file names in the order given, then the others,
+// shortest first.
+func matchLibraries(name string, paths []string) []string {
+	var exact, prefix []string
 	for _, p := range paths {
+		if filepath.IsAbs(name) {
+			if p == name {
+				exact = append(exact, p)
+			}
+			continue
+		}
 		base := filepath.Base(p)
 		if base == name {
-			return p
+			exact = append(exact, p)
+			continue
 		}
 		if strings.HasPrefix(base, name) {
 			rest := base[len(name):]
-			if (rest[0] == '.' || rest[0] == '-') && strings.Contains(base, ".so") && (best == "" || len(p) < len(best)) {
-				best = p
+			if (rest[0] == '.' || rest[0] == '-') && strings.Contains(base, ".so") {
+				prefix = append(prefix, p)
 			}
 		}
 	}
-	return best
+	sort.SliceStable(prefix, func(i, j int) bool { return len(prefix[i]) < len(prefix[j]) })
+	return append(exact, prefix...)
 }
 
 // mappedFiles lists the files of /proc/PID/maps, executable ones first.
@@ -202,7 +269,6 @@ type LdCacheEntry struct {
 }
 
 const (
-	ldFlagX8664  = 0x0300 // FLAG_X8664_LIB64
 	ldOldMagic   = "ld.so-1.7.0"
 	ldNewMagic   = "glibc-ld.so.cache1.1"
 	ldOldEntry   = 12

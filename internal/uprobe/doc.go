@@ -14,7 +14,9 @@
 // a program name looked up in $PATH, or a library name looked up in the
 // ldconfig cache (/etc/ld.so.cache) and the standard library directories.
 // A library may be named by its file name ("libssl.so.3"), its development
-// name ("libssl.so") or its stem ("libssl", "libc"). With a process id the
+// name ("libssl.so") or its stem ("libssl", "libc"); only ELF files of the
+// running system's ABI are taken (a multi-arch host's 32-bit libraries and
+// linker scripts are passed over). With a process id the
 // process's own mappings (/proc/PID/maps) are searched first and files are
 // opened through /proc/PID/root, so binaries inside containers resolve to
 // the file the process runs; an empty BINARY then means the process's

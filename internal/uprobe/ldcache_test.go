@@ -2,7 +2,9 @@ package uprobe
 
 import (
 	"encoding/binary"
+	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -112,4 +114,74 @@ func FuzzReturns(f *testing.F) {
 			t.Fatalf("body at %d of %d bytes", s, len(code))
 		}
 	})
+}
+
+// elf32 is the smallest ELF file debug/elf reads: a 32-bit i386 header.
+func elf32() []byte {
+	h := make([]byte, 52)
+	copy(h, "\x7fELF\x01\x01\x01")
+	binary.LittleEndian.PutUint16(h[16:], 3) // ET_DYN
+	binary.LittleEndian.PutUint16(h[18:], 3) // EM_386
+	binary.LittleEndian.PutUint32(h[20:], 1) // EV_CURRENT
+	binary.LittleEndian.PutUint16(h[40:], 52)
+	binary.LittleEndian.PutUint16(h[42:], 32)
+	binary.LittleEndian.PutUint16(h[46:], 40)
+	return h
+}
+
+// On a multi-arch host the ld.so cache lists /lib32 libraries too, often
+// first and with shorter paths: a library name resolves to the native one,
+// and when there is none the error names what was found.
+func TestFindBinaryPrefersNativeABI(t *testing.T) {
+	dir := t.TempDir()
+	lib32 := filepath.Join(dir, "lib32", "libkfake.so.1")
+	native := filepath.Join(dir, "lib", "x86_64-linux-gnu", "libkfake.so.1")
+	script := filepath.Join(dir, "lib", "libkfake.so")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Dir(lib32), filepath.Dir(native)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(lib32, elf32(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(script, []byte("/* GNU ld script */\nGROUP ( libkfake.so.1 )\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(self, native); err != nil {
+		t.Fatal(err)
+	}
+	oldCache, oldDirs := LdCachePath, LibraryDirs
+	t.Cleanup(func() { LdCachePath, LibraryDirs = oldCache, oldDirs })
+	LibraryDirs = nil
+	LdCachePath = filepath.Join(dir, "ld.so.cache")
+
+	for _, c := range []struct {
+		name    string
+		entries [][2]string
+		want    string // "" for an error
+	}{
+		{"libkfake", [][2]string{{"libkfake.so.1", lib32}, {"libkfake.so", script}, {"libkfake.so.1", native}}, native},
+		{"libkfake.so.1", [][2]string{{"libkfake.so.1", lib32}, {"libkfake.so.1", native}}, native},
+		{"libkfake", [][2]string{{"libkfake.so.1", lib32}, {"libkfake.so", script}}, ""},
+	} {
+		if err := os.WriteFile(LdCachePath, ldCache(false, c.entries...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		found, path, err := FindBinary(c.name, 0)
+		if c.want != "" {
+			if err != nil || found != c.want || path != c.want {
+				t.Errorf("%s in %q: found %q path %q err %v, want %s", c.name, c.entries, found, path, err, c.want)
+			}
+			continue
+		}
+		want := `binary not found: "libkfake": no ELFCLASS64 EM_X86_64 library, only ` + lib32 + ` (ELFCLASS32 EM_386)`
+		if err == nil || !errors.Is(err, ErrNoBinary) || err.Error() != want {
+			t.Errorf("%s in %q: found %q, err %v\nwant error %s", c.name, c.entries, found, err, want)
+		}
+	}
 }

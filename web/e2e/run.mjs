@@ -11,6 +11,8 @@
 //                   exits: run once the live event stream is open
 //   KSCOPE_HOT      a function hot in KSCOPE_PID's CPU profile; when set,
 //                   the flame graph must show it
+//   KSCOPE_EXECS    how many exec events of KSCOPE_COMM are stored before
+//                   KSCOPE_TRIGGER runs: the event history must count them
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //
 // Exit status 0 when every check passed; otherwise 1, naming the failed
@@ -32,6 +34,7 @@ const comm = process.env.KSCOPE_COMM || '';
 const pid = process.env.KSCOPE_PID || '';
 const hot = process.env.KSCOPE_HOT || '';
 const trigger = process.env.KSCOPE_TRIGGER || '';
+const execs = process.env.KSCOPE_EXECS || '';
 const timeout = 20000;
 
 const profile = mkdtempSync(join(tmpdir(), 'kscope-chromium-'));
@@ -135,6 +138,7 @@ await check('processes', async () => {
     await page.locator('[data-testid="process-table"] tbody tr').filter({ hasText: comm }).first().waitFor();
   }
   await page.fill('[data-testid="process-filter"]', '');
+  await page.locator('[data-testid="process-table"] th').filter({ hasText: 'Net in' }).waitFor();
   await shot('processes-1280');
 });
 
@@ -158,6 +162,9 @@ await check('events-history', async () => {
   await page.locator('[data-testid="history-events"] .ev-row').first().waitFor();
   if (comm) await waitText('history-events', comm);
   await waitAttr('history-chart', 'data-points');
+  // The rate chart's total is counted on the server, over every stored
+  // event of the range.
+  if (comm && execs) await waitText('history-rate', `${execs} ${execs === '1' ? 'event' : 'events'} stored in the range`);
   await shot('events-history-1280');
   if (comm) {
     await go(`/events?mode=history&range=15m&type=exit&comm=${comm}`);

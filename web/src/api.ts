@@ -81,10 +81,22 @@ export interface EventQuery {
   until?: string | number;
   limit?: number;
   match?: string[];
+  q?: string; // text in any field, ignoring case
 }
 
 export async function events(q: EventQuery, signal?: AbortSignal): Promise<{ events: KEvent[]; truncated: boolean }> {
-  return get('/api/v1/events', { type: q.type, since: q.since, until: q.until, limit: q.limit, match: q.match }, signal);
+  return get('/api/v1/events', { type: q.type, since: q.since, until: q.until, limit: q.limit, match: q.match, q: q.q }, signal);
+}
+
+export interface EventRateSeries extends RangeSeries {
+  total: number; // events of the type in the range
+}
+
+// eventRate counts every stored event that matches, on the server: events
+// per second by type, one point per step (at the step's start).
+export async function eventRate(q: EventQuery & { step: number }, signal?: AbortSignal): Promise<EventRateSeries[]> {
+  const d = await get<{ resultType: string; result: EventRateSeries[] }>('/api/v1/events/rate', { type: q.type, since: q.since, until: q.until, step: q.step, match: q.match, q: q.q }, signal);
+  return d.result;
 }
 
 export function streamURL(f: { type?: string; pid?: string; comm?: string; q?: string }): string {

@@ -2,13 +2,18 @@ package connect_test
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/collector"
 	kconnect "github.com/kscope/kscope/internal/collector/connect"
@@ -462,5 +467,87 @@ func TestConnectNotInet(t *testing.T) {
 	}
 	if e, ok := find(s, "127.0.0.1", unixPort, 0); ok {
 		t.Errorf("connect on a unix socket reported: %+v", e)
+	}
+}
+
+// untouchedSockaddr returns a sockaddr_in for 127.0.0.1:port in a file page
+// mapped but never touched by this process, as a forked child's data may
+// be: the kernel can fault it in, a BPF program cannot.
+func untouchedSockaddr(t *testing.T, port int) uintptr {
+	t.Helper()
+	sa := make([]byte, unix.SizeofSockaddrInet4)
+	binary.LittleEndian.PutUint16(sa[0:], unix.AF_INET)
+	binary.BigEndian.PutUint16(sa[2:], uint16(port))
+	copy(sa[4:], []byte{127, 0, 0, 1})
+	path := filepath.Join(t.TempDir(), "sockaddr")
+	if err := os.WriteFile(path, sa, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(m) })
+	return uintptr(unsafe.Pointer(unsafe.SliceData(m)))
+}
+
+// rawConnect calls connect(2) on a new TCP socket with the sockaddr at sa
+// (memory this Go program does not manage: a mapping or a bad pointer).
+func rawConnect(t *testing.T, sa uintptr, flags int) unix.Errno {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC|flags, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	_, _, errno := unix.Syscall(unix.SYS_CONNECT, uintptr(fd), sa, unix.SizeofSockaddrInet4)
+	return errno
+}
+
+// A destination the caller has not touched is read at exit, after the
+// kernel copied it; one nobody can read (a bad pointer) is flagged and
+// counted, not reported as 0.0.0.0:0, and not dropped.
+func TestConnectUnreadableAddr(t *testing.T) {
+	c, s := start(t, self())
+	ln := listen(t, "tcp4", "127.0.0.1:0")
+	port := ln.Addr().(*net.TCPAddr).Port
+
+	if errno := rawConnect(t, untouchedSockaddr(t, port), 0); errno != 0 {
+		t.Fatalf("blocking connect: %v", errno)
+	}
+	if errno := rawConnect(t, untouchedSockaddr(t, port), unix.SOCK_NONBLOCK); errno != unix.EINPROGRESS {
+		t.Fatalf("non-blocking connect: %v, want EINPROGRESS", errno)
+	}
+	evs := waitCount(s, "127.0.0.1", port, 2, 5*time.Second)
+	if len(evs) != 2 {
+		t.Fatalf("%d connects to 127.0.0.1:%d, want 2", len(evs), port)
+	}
+	for _, e := range evs {
+		check(t, e, "inet", "tcp", "127.0.0.1", int(e.SPort), 0, "")
+		if e.AddrUnavailable || e.SPort == 0 {
+			t.Errorf("addr_unavailable %v sport %d", e.AddrUnavailable, e.SPort)
+		}
+	}
+
+	if errno := rawConnect(t, 1, 0); errno != unix.EFAULT {
+		t.Fatalf("connect with a bad pointer: %v, want EFAULT", errno)
+	}
+	ev, ok := s.WaitFor(wait, func(ev event.Event) bool {
+		e, isConnect := ev.(*event.Connect)
+		return isConnect && e.Error == "EFAULT"
+	})
+	if !ok {
+		t.Fatal("no event for the connect with a bad pointer")
+	}
+	if e := ev.(*event.Connect); !e.AddrUnavailable || e.DAddr != "" || e.DPort != 0 || e.Family != "inet" || e.Proto != "tcp" {
+		t.Errorf("bad pointer: addr_unavailable %v daddr %q dport %d family %s proto %s", e.AddrUnavailable, e.DAddr, e.DPort, e.Family, e.Proto)
+	}
+	if st := c.Stats(); st.Unreadable != 1 {
+		t.Errorf("unreadable = %d, want 1 (stats %+v)", st.Unreadable, st)
 	}
 }

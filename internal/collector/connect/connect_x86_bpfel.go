@@ -16,6 +16,7 @@ import (
 type connectCall struct {
 	_       structs.HostLayout
 	E       connectConnectEvent
+	Uaddr   uint64
 	Sk      uint64
 	Tracked uint32
 	Pad     uint32
@@ -33,16 +34,17 @@ type connectConnectEvent struct {
 		Uid      uint32
 		Comm     [16]uint8
 	}
-	LatencyNs uint64
-	Ret       int32
-	Family    uint16
-	Protocol  uint16
-	SockType  uint16
-	Sport     uint16
-	Dport     uint16
-	Pad       uint16
-	Saddr     [16]uint8
-	Daddr     [16]uint8
+	LatencyNs       uint64
+	Ret             int32
+	Family          uint16
+	Protocol        uint16
+	SockType        uint16
+	Sport           uint16
+	Dport           uint16
+	AddrUnavailable uint8
+	Pad             uint8
+	Saddr           [16]uint8
+	Daddr           [16]uint8
 }
 
 type connectHandshake struct {

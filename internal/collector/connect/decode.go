@@ -66,6 +66,10 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	ev.Proto = protoName(raw.Protocol, raw.SockType)
 	ev.SPort = raw.Sport
 	ev.DPort = raw.Dport
+	ev.AddrUnavailable = raw.AddrUnavailable != 0
+	if ev.AddrUnavailable {
+		ev.DAddr = ""
+	}
 	ev.Ret = raw.Ret
 	ev.Error = event.ErrnoName(int64(raw.Ret))
 	ev.LatencyNS = raw.LatencyNs

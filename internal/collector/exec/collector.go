@@ -48,8 +48,9 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	}
 	// execveat may be missing on very old kernels; execve never is.
 	c.Optional = map[string]bool{execProgSysEnterExecveat: true, execProgSysExitExecveat: true}
-	// Execs in flight between syscall entry and exit: a few per CPU at most.
-	// Each pending record is 8.5 KiB, preallocated, so size it to the host.
+	// Execs in flight between syscall entry and exit (or sched_process_exec
+	// for a success): a few per CPU at most. Each pending record is 8.5 KiB,
+	// preallocated, so size it to the host.
 	spec.Maps[execMapPending].MaxEntries = uint32(min(max(32*runtime.NumCPU(), 256), 8192))
 	if err := c.Load(spec); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -254,5 +255,132 @@ func TestCloseDeliversPending(t *testing.T) {
 	}
 	if got != n {
 		t.Errorf("%d of %d execs delivered after Close (stats %+v)", got, n, c.Stats())
+	}
+}
+
+// runProg runs the exec test program (testutil.ExecProgram) and returns its
+// pid, the parent of every exec it makes.
+func runProg(t *testing.T, bin string, args ...string) uint32 {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("%s %q: %v\n%s", bin, args, err, out)
+	}
+	return uint32(cmd.Process.Pid)
+}
+
+// childExecs waits until n exec events from children of ppid are captured
+// and returns them.
+func childExecs(t *testing.T, c *testutil.Capture, ppid uint32, n int) []*event.Exec {
+	t.Helper()
+	var got []*event.Exec
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got = got[:0]
+		for _, ev := range c.Events() {
+			if e, ok := ev.(*event.Exec); ok && e.PPID == ppid {
+				got = append(got, e)
+			}
+		}
+		if len(got) >= n || time.Now().After(deadline) {
+			break
+		}
+		c.WaitFor(time.Second, func(event.Event) bool { return false })
+	}
+	if len(got) != n {
+		t.Fatalf("%d exec events from children of %d, want %d", len(got), ppid, n)
+	}
+	return got
+}
+
+// A forked child's execl of string literals: the child has not mapped the
+// literals' pages yet, so reading them from its memory at syscall entry
+// fails. Every event must carry the filename and argv all the same.
+func TestExecForkedChildArgvGCC(t *testing.T) {
+	bin := testutil.BuildC(t, "gcc", testutil.ExecProgram, "-O0")
+	sink := testutil.NewCapture()
+	c := start(t, collector.Config{}, sink)
+
+	for _, tt := range []struct {
+		mode     string
+		n        int
+		filename string
+		argv     []string
+		comm     string
+	}{
+		{"literal", 500, "/bin/true", []string{"exk", "37"}, "true"},
+		{"stack", 200, "/bin/true", []string{"exk", "37"}, "true"},
+		{"sh", 200, "/bin/sh", []string{"sh", "-c", "exit 0"}, "sh"},
+		// Entry sees the thread's id, the new image the process's.
+		{"thread", 100, "/bin/true", []string{"exk", "37"}, "true"},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			ppid := runProg(t, bin, tt.mode, strconv.Itoa(tt.n))
+			bad := 0
+			for _, e := range childExecs(t, sink, ppid, tt.n) {
+				if e.Filename != tt.filename || !slices.Equal(e.Argv, tt.argv) || e.Ret != 0 || e.Error != "" ||
+					e.ArgvTruncated || e.ArgvUnavailable || e.FilenameUnavailable || e.Comm != tt.comm || e.TID != e.PID {
+					if bad++; bad <= 5 {
+						t.Errorf("filename %q argv %q ret %d truncated %v unavailable %v/%v comm %q",
+							e.Filename, e.Argv, e.Ret, e.ArgvTruncated, e.FilenameUnavailable, e.ArgvUnavailable, e.Comm)
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d events wrong", bad, tt.n)
+			}
+		})
+	}
+	if st := c.Stats(); st.Malformed != 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// Failed execs are read from the caller's memory. What the kernel read
+// before failing is resident by syscall exit and reported whole; what
+// cannot be read is flagged and counted, not sent as empty strings.
+func TestExecFailedUnreadableGCC(t *testing.T) {
+	bin := testutil.BuildC(t, "gcc", testutil.ExecProgram, "-O0")
+	argvFile := filepath.Join(t.TempDir(), "argv")
+	if err := os.WriteFile(argvFile, []byte("exk\x0037\x00"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Only the test program's failed execs: its comm is its file's name.
+	sink := testutil.NewCapture()
+	c := start(t, collector.Config{Filter: collector.Filter{Comm: "prog", Failed: true}}, sink)
+
+	const n = 20
+	for _, tt := range []struct {
+		mode        string
+		filename    string
+		argv        []string
+		unavailable bool
+		err         string
+	}{
+		// The kernel read the path (and the literals on its page).
+		{"enoent", "/nonexistent/kscope-exk", []string{"exk", "37"}, false, "ENOENT"},
+		// argv[1] is a bad pointer: what precedes it is kept.
+		{"efault", "/bin/true", []string{"exk"}, true, "EFAULT"},
+		// argv is in a page nobody touched, not even the kernel.
+		{"unmapped", "/nonexistent/kscope-exk", nil, true, "ENOENT"},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			before := c.Stats().Unreadable
+			ppid := runProg(t, bin, tt.mode, strconv.Itoa(n), argvFile)
+			for _, e := range childExecs(t, sink, ppid, n) {
+				if e.Filename != tt.filename || e.FilenameUnavailable || !slices.Equal(e.Argv, tt.argv) ||
+					e.ArgvUnavailable != tt.unavailable || e.ArgvTruncated || e.Error != tt.err {
+					t.Fatalf("filename %q (unavailable %v) argv %q (unavailable %v, truncated %v) error %q",
+						e.Filename, e.FilenameUnavailable, e.Argv, e.ArgvUnavailable, e.ArgvTruncated, e.Error)
+				}
+			}
+			want := uint64(0)
+			if tt.unavailable {
+				want = n
+			}
+			if got := c.Stats().Unreadable - before; got != want {
+				t.Errorf("unreadable counted %d times, want %d", got, want)
+			}
+		})
 	}
 }

@@ -45,6 +45,8 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	ev.Filename = collector.CString(raw.Filename[:])
 	ev.Argv = splitArgs(ev.Argv[:0], args, int(raw.Argc))
 	ev.ArgvTruncated = raw.Truncated != 0
+	ev.ArgvUnavailable = raw.ArgvUnavailable != 0
+	ev.FilenameUnavailable = raw.FilenameUnavailable != 0
 	ev.Ret = raw.Ret
 	ev.Error = event.ErrnoName(int64(raw.Ret))
 	return ev, true

@@ -45,6 +45,18 @@ func TestDecode(t *testing.T) {
 		{"eacces", record(-13, 0, false, "/x", nil), true, nil, -13, "EACCES", false},
 		{"short", make([]byte, argsOffset-1), false, nil, 0, "", false},
 	}
+	// The unavailable flags are copied as sent.
+	unreadable := record(-14, 1, false, "", []byte("exk\x00"))
+	unreadable[unsafe.Offsetof(execExecEvent{}.ArgvUnavailable)] = 1
+	unreadable[unsafe.Offsetof(execExecEvent{}.FilenameUnavailable)] = 1
+	d := decoder{clock: collector.NewClock()}
+	if _, ok := d.decode(unreadable); !ok || !d.ev.ArgvUnavailable || !d.ev.FilenameUnavailable ||
+		!slices.Equal(d.ev.Argv, []string{"exk"}) || d.ev.Error != "EFAULT" {
+		t.Errorf("unavailable flags: %+v", d.ev)
+	}
+	if _, ok := d.decode(record(0, 1, false, "/x", []byte("x\x00"))); !ok || d.ev.ArgvUnavailable || d.ev.FilenameUnavailable {
+		t.Errorf("flags kept from the previous record: %+v", d.ev)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := decoder{clock: collector.NewClock()}

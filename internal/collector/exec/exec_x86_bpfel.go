@@ -25,13 +25,22 @@ type execExecEvent struct {
 		Uid      uint32
 		Comm     [16]uint8
 	}
-	Ret       int32
-	Argc      uint32
-	ArgsSize  uint32
-	Truncated uint8
-	Pad       [3]uint8
-	Filename  [256]int8
-	Args      [8192]int8
+	Ret                 int32
+	Argc                uint32
+	ArgsSize            uint32
+	Truncated           uint8
+	ArgvUnavailable     uint8
+	FilenameUnavailable uint8
+	Pad                 uint8
+	Filename            [256]int8
+	Args                [8192]int8
+}
+
+type execPendingExec struct {
+	_        structs.HostLayout
+	Filename uint64
+	Argv     uint64
+	E        execExecEvent
 }
 
 // Names of all BPF objects in the ELF.
@@ -42,6 +51,7 @@ const (
 	execMapPending           = "pending"
 	execMapScratch           = "scratch"
 	execMapStats             = "stats"
+	execProgSchedProcessExec = "sched_process_exec"
 	execProgSysEnterExecve   = "sys_enter_execve"
 	execProgSysEnterExecveat = "sys_enter_execveat"
 	execProgSysExitExecve    = "sys_exit_execve"
@@ -98,6 +108,7 @@ type execSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type execProgramSpecs struct {
+	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SysEnterExecve   *ebpf.ProgramSpec `ebpf:"sys_enter_execve"`
 	SysEnterExecveat *ebpf.ProgramSpec `ebpf:"sys_enter_execveat"`
 	SysExitExecve    *ebpf.ProgramSpec `ebpf:"sys_exit_execve"`
@@ -181,6 +192,7 @@ type execVariables struct {
 //
 // It can be passed to loadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execPrograms struct {
+	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SysEnterExecve   *ebpf.Program `ebpf:"sys_enter_execve"`
 	SysEnterExecveat *ebpf.Program `ebpf:"sys_enter_execveat"`
 	SysExitExecve    *ebpf.Program `ebpf:"sys_exit_execve"`
@@ -189,6 +201,7 @@ type execPrograms struct {
 
 func (p *execPrograms) Close() error {
 	return _ExecClose(
+		p.SchedProcessExec,
 		p.SysEnterExecve,
 		p.SysEnterExecveat,
 		p.SysExitExecve,

@@ -241,6 +241,7 @@ func TestEntryExitVariant(t *testing.T) {
 	t.Run("OtherProcess", TestOpenOtherProcess)
 	t.Run("Syscalls", TestOpenSyscalls)
 	t.Run("UID", TestOpenUID)
+	t.Run("UnreadablePath", TestOpenUnreadablePath)
 }
 
 // TestOpenUID checks the uid reported and filtered for another user's opens.
@@ -280,3 +281,59 @@ func TestOpenUID(t *testing.T) {
 		t.Error("nothing counted as filtered")
 	}
 }
+
+// A path the kernel could not read either (a bad pointer: EFAULT) is
+// flagged and counted, not reported as an empty path; one in a page the
+// caller never touched is read whole, after the kernel faulted it in.
+func TestOpenUnreadablePath(t *testing.T) {
+	c, s := start(t, collector.Filter{PID: uint32(os.Getpid())})
+	dir := t.TempDir()
+
+	// The path lives in a file mapped but never touched by this process.
+	target := filepath.Join(dir, "target")
+	pathFile := filepath.Join(dir, "path")
+	if err := os.WriteFile(pathFile, append([]byte(target), 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(pathFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := unix.Mmap(int(f.Fd()), 0, 4096, unix.PROT_READ, unix.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	_, _, errno := unix.Syscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(&m[0])), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if errno != unix.ENOENT {
+		t.Fatalf("openat of the mapped path: %v, want ENOENT", errno)
+	}
+	if e, ok := find(s, target, wait); !ok {
+		t.Fatalf("no event for %s", target)
+	} else if e.PathUnavailable || e.Error != "ENOENT" {
+		t.Errorf("mapped path: unavailable %v error %q", e.PathUnavailable, e.Error)
+	}
+
+	// A pointer to nothing.
+	_, _, errno = unix.Syscall6(unix.SYS_OPENAT, atFDCWD, 1, unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	if errno != unix.EFAULT {
+		t.Fatalf("openat of a bad pointer: %v, want EFAULT", errno)
+	}
+	ev, ok := s.WaitFor(wait, func(ev event.Event) bool {
+		e, isOpen := ev.(*event.Open)
+		return isOpen && e.Ret == -int32(unix.EFAULT)
+	})
+	if !ok {
+		t.Fatal("no event for the EFAULT open")
+	}
+	if e := ev.(*event.Open); e.Path != "" || !e.PathUnavailable || e.Error != "EFAULT" || e.Flags != "O_RDONLY|O_CLOEXEC" {
+		t.Errorf("bad pointer: path %q unavailable %v error %q flags %q", e.Path, e.PathUnavailable, e.Error, e.Flags)
+	}
+	if st := c.Stats(); st.Unreadable != 1 {
+		t.Errorf("unreadable = %d, want 1 (stats %+v)", st.Unreadable, st)
+	}
+}
+
+// atFDCWD is AT_FDCWD as a raw system call argument.
+var atFDCWD = func() uintptr { fd := unix.AT_FDCWD; return uintptr(fd) }()

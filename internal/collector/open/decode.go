@@ -38,6 +38,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	h.Fill(&ev.Header, Name, d.clock)
 	ev.Path = collector.CString(raw.Path[:])
 	ev.PathTruncated = raw.Truncated != 0
+	ev.PathUnavailable = raw.PathUnavailable != 0
 	ev.Flags = d.flagNames(raw.Flags)
 	ev.Mode = raw.Mode
 	ev.Ret = raw.Ret

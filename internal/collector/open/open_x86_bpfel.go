@@ -35,12 +35,13 @@ type openOpenEvent struct {
 		Uid      uint32
 		Comm     [16]uint8
 	}
-	Flags     uint64
-	Mode      uint32
-	Ret       int32
-	Truncated uint8
-	Pad       [7]uint8
-	Path      [256]int8
+	Flags           uint64
+	Mode            uint32
+	Ret             int32
+	Truncated       uint8
+	PathUnavailable uint8
+	Pad             [6]uint8
+	Path            [256]int8
 }
 
 // Names of all BPF objects in the ELF.

@@ -291,8 +291,27 @@ func TestCFunctionsGCC(t *testing.T) {
 		cmd := exec.Command(bin, "1")
 		run(t, cmd)
 		evs := waitEvents[*event.Uprobe](sink, cmd.Process.Pid, 1, 5*time.Second)
-		if len(evs) != 1 || evs[0].Str == nil || *evs[0].Str != "hello usdt" || evs[0].Args[1].V != 10 || evs[0].StrTruncated {
+		if len(evs) != 1 || evs[0].Str == nil || *evs[0].Str != "hello usdt" || evs[0].Args[1].V != 10 || evs[0].StrTruncated || evs[0].StrUnavailable {
 			t.Fatalf("events %+v", evs)
+		}
+	})
+	// c_add's first argument is an integer, not a string: 0 is NULL, 1 and
+	// 2 point nowhere. Each is flagged and counted, never shown as "".
+	t.Run("unreadable string", func(t *testing.T) {
+		c, sink := start(t, kuprobe.Options{Function: resolve(t, bin+":c_add"), Args: 2, Str: 1})
+		cmd := exec.Command(bin, "3")
+		run(t, cmd)
+		evs := waitEvents[*event.Uprobe](sink, cmd.Process.Pid, 3, 5*time.Second)
+		if len(evs) != 3 {
+			t.Fatalf("%d events", len(evs))
+		}
+		for i, e := range evs {
+			if e.Args[0].V != uint64(i) || e.Str != nil || !e.StrUnavailable || e.StrTruncated {
+				t.Errorf("call %d: args %v str %v unavailable %v", i, e.Args, e.Str, e.StrUnavailable)
+			}
+		}
+		if st := c.Stats(); st.Unreadable != 3 {
+			t.Errorf("unreadable = %d, want 3 (stats %+v)", st.Unreadable, st)
 		}
 	})
 }

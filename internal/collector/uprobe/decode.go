@@ -52,7 +52,8 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 		}
 	}
 	var str *string
-	if d.str && raw.HasStr != 0 {
+	unavailable := d.str && raw.HasStr != 0 && raw.StrUnavailable != 0
+	if d.str && raw.HasStr != 0 && !unavailable {
 		d.s = collector.CString(raw.Str[:raw.StrLen])
 		str = &d.s
 	}
@@ -60,11 +61,13 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 		e := &d.usdt
 		h.Fill(&e.Header, KindUSDT, d.clock)
 		e.Probe, e.Binary, e.Args, e.Str, e.StrTruncated = d.probe, d.binary, args, str, raw.StrTrunc != 0
+		e.StrUnavailable = unavailable
 		return e, true
 	}
 	e := &d.up
 	h.Fill(&e.Header, KindUprobe, d.clock)
 	e.Probe, e.Args, e.Str, e.StrTruncated = d.probe, args, str, raw.StrTrunc != 0
+	e.StrUnavailable = unavailable
 	e.Ret, e.LatencyNS = nil, 0
 	if raw.HasRet != 0 {
 		d.ret = event.Int{V: raw.Ret, Signed: true}

@@ -31,16 +31,18 @@ type uprobeUprobeEvent struct {
 		Uid      uint32
 		Comm     [16]uint8
 	}
-	Args      [12]uint64
-	Ret       uint64
-	LatencyNs uint64
-	Site      uint32
-	Nargs     uint16
-	HasRet    uint8
-	HasStr    uint8
-	StrLen    uint32
-	StrTrunc  uint32
-	Str       [128]int8
+	Args           [12]uint64
+	Ret            uint64
+	LatencyNs      uint64
+	Site           uint32
+	Nargs          uint16
+	HasRet         uint8
+	HasStr         uint8
+	StrLen         uint32
+	StrTrunc       uint8
+	StrUnavailable uint8
+	Pad            [2]uint8
+	Str            [128]int8
 }
 
 type uprobeUsdtSpec struct {

@@ -136,6 +136,8 @@ export interface Column<T> {
   bar?: boolean; // a bar behind the cell, relative to the column's max
   width?: string;
   hint?: string;
+  // missing says why a cell has no value (shown on hover over "–").
+  missing?: string;
 }
 
 export function Table<T>(p: {
@@ -210,7 +212,19 @@ export function Table<T>(p: {
             <tr key={p.rowKey(r)} class={(p.onRow ? 'clickable ' : '') + (p.rowClass?.(r) ?? '')} onClick={p.onRow ? () => p.onRow!(r) : undefined}>
               {p.cols.map((c) => {
                 const v = c.value(r);
-                const content = c.render ? c.render(r) : c.unit ? (v === undefined ? '–' : fmt(v as number, c.unit)) : v;
+                const content = c.render ? (
+                  c.render(r)
+                ) : c.unit ? (
+                  v === undefined ? (
+                    <span class="muted" title={c.missing}>
+                      –
+                    </span>
+                  ) : (
+                    fmt(v as number, c.unit)
+                  )
+                ) : (
+                  v
+                );
                 const style: JSX.CSSProperties = {};
                 if (c.bar && maxes[c.key] > 0 && typeof v === 'number') style['--barw' as any] = Math.max(0, Math.min(100, (v / maxes[c.key]) * 100)).toFixed(1) + '%';
                 return (

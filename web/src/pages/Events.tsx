@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import { events as fetchEvents, streamURL, type KEvent } from '../api';
+import { eventRate, events as fetchEvents, num, streamURL, type KEvent } from '../api';
 import { Plot, type ChartData } from '../components/Chart';
 import { EventList, eventTypes } from '../components/EventList';
 import { ErrorBox, Panel } from '../components/ui';
@@ -166,37 +166,32 @@ function History(p: { f: Filters }) {
   const match: string[] = [];
   if (p.f.pid) match.push('pid=' + p.f.pid);
   if (p.f.comm) match.push('comm=' + p.f.comm);
-  const st = useAsync(
-    (signal) => fetchEvents({ type: p.f.type || undefined, since: win.start, until: win.end + win.step, limit: 5000, match }, signal),
-    JSON.stringify([p.f.type, match, win.key]),
-  );
-  const evs = useMemo(() => {
-    let es = st.data?.events ?? [];
-    if (p.f.q) {
-      const q = p.f.q.toLowerCase();
-      es = es.filter((e) => JSON.stringify(e).toLowerCase().includes(q));
-    }
-    return [...es].reverse();
-  }, [st.data, p.f.q]);
-  // Events per step, by type.
+  const q = { type: p.f.type || undefined, since: win.start, until: win.end + win.step, match, q: p.f.q || undefined };
+  const key = JSON.stringify([p.f.type, match, p.f.q, win.key]);
+  const st = useAsync((signal) => fetchEvents({ ...q, limit: 5000 }, signal), key);
+  // The rate chart counts every stored event of the range on the server,
+  // not the page of events listed below it.
+  const rate = useAsync((signal) => eventRate({ ...q, step: win.step }, signal), key);
+  const evs = useMemo(() => [...(st.data?.events ?? [])].reverse(), [st.data]);
   const chart = useMemo<ChartData | undefined>(() => {
-    if (!st.data) return undefined;
+    if (!rate.data) return undefined;
     const xs: number[] = [];
     for (let t = win.start; t <= win.end; t += win.step) xs.push(t);
-    const by = new Map<string, (number | null)[]>();
-    for (const e of evs) {
-      const i = Math.floor((Date.parse(e.time) / 1000 - win.start) / win.step);
-      if (i < 0 || i >= xs.length) continue;
-      let s = by.get(e.type);
-      if (!s) by.set(e.type, (s = xs.map(() => 0)));
-      s[i] = (s[i] ?? 0) + 1 / win.step;
-    }
-    return { xs, series: eventTypes.filter((t) => by.has(t)).map((t) => ({ name: t, values: by.get(t)! })) };
-  }, [evs]);
+    const series = rate.data.map((s) => {
+      const values: (number | null)[] = xs.map(() => 0);
+      for (const [t, v] of s.values) {
+        const i = Math.round((t - win.start) / win.step);
+        if (i >= 0 && i < xs.length) values[i] = num(v);
+      }
+      return { name: s.metric.type, values };
+    });
+    return { xs, series };
+  }, [rate.data]);
+  const total = rate.data?.reduce((a, s) => a + s.total, 0);
   return (
     <>
-      <Panel title="Event rate" sub={`events per second by type; ${fmtCount(evs.length)} ${evs.length === 1 ? 'event' : 'events'} in the range`}>
-        <Plot data={chart} loading={st.loading} error={st.error} unit="ops/s" stacked bars height={120} testid="history-chart" />
+      <Panel title="Event rate" testid="history-rate" sub={total === undefined ? 'events per second by type' : `events per second by type; ${fmtCount(total)} ${total === 1 ? 'event' : 'events'} stored in the range`}>
+        <Plot data={chart} loading={rate.loading} error={rate.error} unit="ops/s" stacked bars height={120} testid="history-chart" />
       </Panel>
       <Panel
         title="Stored events"

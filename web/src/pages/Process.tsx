@@ -155,6 +155,8 @@ export function Process(p: { pid: string }) {
         <Stat title="File read" expr={`sum(rate(kscope_fileio_read_bytes_total{${sel}}[${rw}]))`} unit="bytes/s" win={win} color="#8ab8ff" />
         <Stat title="File write" expr={`sum(rate(kscope_fileio_write_bytes_total{${sel}}[${rw}]))`} unit="bytes/s" win={win} color="#ff9830" />
         <Stat title="Opens" expr={`sum(rate(kscope_fileio_opens_total{${sel}}[${rw}]))`} unit="ops/s" win={win} color="#b877d9" />
+        <Stat title="Net in" expr={`sum(rate(kscope_process_net_bytes_total{${sel},direction="received"}[${rw}]))`} unit="bytes/s" win={win} color="#5794f2" testid="pstat-netin" hint="bytes received on IPv4/IPv6 sockets; – when the process is outside the top K" />
+        <Stat title="Net out" expr={`sum(rate(kscope_process_net_bytes_total{${sel},direction="sent"}[${rw}]))`} unit="bytes/s" win={win} color="#fade2a" testid="pstat-netout" hint="bytes sent on IPv4/IPv6 sockets; – when the process is outside the top K" />
       </div>
 
       <div class="grid">
@@ -175,7 +177,11 @@ export function Process(p: { pid: string }) {
             testid="proc-fileio"
           />
         </Panel>
-        <Panel title="Syscalls in the range" testid="proc-syscall-table">
+        <Panel
+          title="Syscalls in the range"
+          sub="the (pid, syscall) pairs in the top K: this process's rarer syscalls are summed, with every process's, in the “other” series"
+          testid="proc-syscall-table"
+        >
           <Table
             rows={(syscalls.data ?? []) as any[]}
             rowKey={(r) => r.syscall}

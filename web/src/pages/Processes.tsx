@@ -14,6 +14,8 @@ export interface ProcRow {
   wr?: number;
   opens?: number;
   openErr?: number;
+  rx?: number;
+  tx?: number;
 }
 
 // processQueries: per-process families, averaged over the whole window.
@@ -27,8 +29,14 @@ export function processQueries(span: string): Record<string, string> {
     wr: `${by} (rate(kscope_fileio_write_bytes_total[${span}]))`,
     opens: `${by} (rate(kscope_fileio_opens_total[${span}]))`,
     openErr: `${by} (rate(kscope_fileio_open_errors_total[${span}]))`,
+    rx: `${by} (rate(kscope_process_net_bytes_total{direction="received"}[${span}]))`,
+    tx: `${by} (rate(kscope_process_net_bytes_total{direction="sent"}[${span}]))`,
   };
 }
+
+// outside says why a per-process cell is empty: each family keeps its own
+// top K processes, so a process can be in one and not another.
+const outside = 'not among the processes this family keeps (its top K by recent activity; the rest are summed in “other”), or no activity in the range';
 
 const cols: Column<ProcRow>[] = [
   {
@@ -47,12 +55,14 @@ const cols: Column<ProcRow>[] = [
       ),
   },
   { key: 'pid', title: 'PID', value: (r) => (r.pid === 'other' ? Infinity : Number(r.pid)), render: (r) => (r.pid === 'other' ? '' : r.pid), align: 'right', width: '80px' },
-  { key: 'cpu', title: 'CPU', value: (r) => r.cpu, unit: 'cores', bar: true, hint: 'on-CPU time: 100% is one core', render: (r) => (r.cpu === undefined ? '–' : fmtCores(r.cpu)) },
-  { key: 'sys', title: 'Syscalls', value: (r) => r.sys, unit: 'ops/s', bar: true },
-  { key: 'err', title: 'Errors', value: (r) => r.err, unit: 'ops/s', hint: 'syscalls that returned an error' },
-  { key: 'rd', title: 'File read', value: (r) => r.rd, unit: 'bytes/s', bar: true },
-  { key: 'wr', title: 'File write', value: (r) => r.wr, unit: 'bytes/s', bar: true },
-  { key: 'opens', title: 'Opens', value: (r) => r.opens, unit: 'ops/s' },
+  { key: 'cpu', title: 'CPU', value: (r) => r.cpu, unit: 'cores', bar: true, hint: 'on-CPU time: 100% is one core', missing: outside, render: (r) => (r.cpu === undefined ? <span class="muted" title={outside}>–</span> : fmtCores(r.cpu)) },
+  { key: 'sys', title: 'Syscalls', value: (r) => r.sys, unit: 'ops/s', bar: true, missing: outside },
+  { key: 'err', title: 'Errors', value: (r) => r.err, unit: 'ops/s', hint: 'syscalls that returned an error', missing: outside },
+  { key: 'rd', title: 'File read', value: (r) => r.rd, unit: 'bytes/s', bar: true, missing: outside },
+  { key: 'wr', title: 'File write', value: (r) => r.wr, unit: 'bytes/s', bar: true, missing: outside },
+  { key: 'rx', title: 'Net in', value: (r) => r.rx, unit: 'bytes/s', bar: true, hint: 'bytes received on IPv4/IPv6 sockets', missing: outside },
+  { key: 'tx', title: 'Net out', value: (r) => r.tx, unit: 'bytes/s', bar: true, hint: 'bytes sent on IPv4/IPv6 sockets', missing: outside },
+  { key: 'opens', title: 'Opens', value: (r) => r.opens, unit: 'ops/s', missing: outside },
 ];
 
 export function ProcessTable(p: { win: Window; limit?: number; filter?: string }) {

@@ -39,7 +39,8 @@ struct connect_event {
 	__u16 sock_type; /* SOCK_STREAM, SOCK_DGRAM, SOCK_RAW… */
 	__u16 sport;     /* host byte order */
 	__u16 dport;     /* host byte order */
-	__u16 _pad;
+	__u8 addr_unavailable; /* the destination sockaddr could not be read: daddr, dport are 0 */
+	__u8 _pad;
 	__u8 saddr[16];  /* AF_INET: the first four bytes */
 	__u8 daddr[16];
 };
@@ -50,6 +51,7 @@ const struct connect_event *unused_connect_event __attribute__((unused));
 /* A connect call between syscall entry and exit. */
 struct call {
 	struct connect_event e; /* hdr.ts_ns: when the call started */
+	__u64 uaddr;            /* the caller's sockaddr, to read again at exit */
 	__u64 sk;
 	__u32 tracked;          /* an inflight entry was made for sk */
 	__u32 _pad;
@@ -150,6 +152,46 @@ static __always_inline void local_end(struct connect_event *e, struct sock *sk)
 		bpf_core_read(e->saddr, 16, &sk->__sk_common.skc_v6_rcv_saddr);
 }
 
+/*
+ * Reads the destination from the caller's sockaddr into e: 0 for an inet
+ * one, 1 for another family (not ours), -1 when it cannot be read.
+ */
+static __always_inline int read_dest(struct connect_event *e, const void *uaddr)
+{
+	__u16 family = 0;
+
+	if (bpf_probe_read_user(&family, sizeof(family), uaddr))
+		return -1;
+	if (family == AF_INET) {
+		struct sockaddr_in sin = {};
+
+		if (bpf_probe_read_user(&sin, sizeof(sin), uaddr))
+			return -1;
+		e->dport = bpf_ntohs(sin.sin_port);
+		__builtin_memcpy(e->daddr, &sin.sin_addr, 4);
+	} else if (family == AF_INET6) {
+		struct sockaddr_in6 sin6 = {};
+
+		if (bpf_probe_read_user(&sin6, sizeof(sin6), uaddr))
+			return -1;
+		e->dport = bpf_ntohs(sin6.sin6_port);
+		__builtin_memcpy(e->daddr, &sin6.sin6_addr, 16);
+	} else {
+		return 1;
+	}
+	e->family = family;
+	e->addr_unavailable = 0;
+	return 0;
+}
+
+/* Sends e, counting a destination that could not be read. */
+static __always_inline void send(struct connect_event *e)
+{
+	if (e->addr_unavailable)
+		count(STAT_UNREADABLE);
+	output(e, sizeof(*e));
+}
+
 /* Reports a settled handshake, unless the other side already did. */
 static __always_inline void report(struct handshake *h, __u64 sk)
 {
@@ -168,7 +210,7 @@ static __always_inline void report(struct handshake *h, __u64 sk)
 		drop();
 		return;
 	}
-	output(&e, sizeof(e));
+	send(&e);
 }
 
 /*
@@ -205,30 +247,21 @@ int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	struct handshake *h;
 	struct socket *sock;
 	struct sock *sk = NULL;
-	__u16 family = 0;
+	int r;
 
 	if (!want_task(pid_tgid, uid))
 		return drop();
 
-	/* The destination; calls to other address families are not ours. */
-	if (bpf_probe_read_user(&family, sizeof(family), uaddr))
+	/*
+	 * The destination; calls to other address families are not ours. A
+	 * sockaddr that cannot be read now (a page the caller has not touched
+	 * yet) is read again at exit, after the kernel has copied it.
+	 */
+	r = read_dest(&c.e, uaddr);
+	if (r > 0)
 		return 0;
-	if (family == AF_INET) {
-		struct sockaddr_in sin = {};
-
-		bpf_probe_read_user(&sin, sizeof(sin), uaddr);
-		c.e.dport = bpf_ntohs(sin.sin_port);
-		__builtin_memcpy(c.e.daddr, &sin.sin_addr, 4);
-	} else if (family == AF_INET6) {
-		struct sockaddr_in6 sin6 = {};
-
-		bpf_probe_read_user(&sin6, sizeof(sin6), uaddr);
-		c.e.dport = bpf_ntohs(sin6.sin6_port);
-		__builtin_memcpy(c.e.daddr, &sin6.sin6_addr, 16);
-	} else {
-		return 0;
-	}
-	c.e.family = family;
+	c.e.addr_unavailable = r < 0;
+	c.uaddr = (__u64)uaddr;
 
 	/* The socket, for its protocol now and its local end later. */
 	sock = fd_socket((__u32)ctx->args[0]);
@@ -242,9 +275,15 @@ int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 		/* An inet sockaddr passed to, say, a unix socket: not ours either. */
 		if (sk_family != AF_INET && sk_family != AF_INET6)
 			return 0;
+		/* Unread yet: the socket's family stands in for the sockaddr's. */
+		if (c.e.addr_unavailable)
+			c.e.family = sk_family;
 		/* A bitfield before 5.6 ("sock: Make sk_protocol a 16-bit value"). */
 		c.e.protocol = (__u16)BPF_CORE_READ_BITFIELD_PROBED(sk, sk_protocol);
 	}
+	/* Neither a readable inet sockaddr nor an inet socket: not ours. */
+	if (c.e.addr_unavailable && !sk)
+		return 0;
 	c.sk = (__u64)sk;
 	fill_header(&c.e.hdr, pid_tgid, uid);
 
@@ -280,6 +319,21 @@ int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (c->tracked)
 		h = bpf_map_lookup_elem(&inflight, &c->sk);
 
+	/* The kernel has copied the sockaddr by now, unless it was bad. */
+	if (c->e.addr_unavailable && read_dest(&c->e, (const void *)c->uaddr) > 0) {
+		/* Another family after all (AF_UNSPEC: a disconnect). */
+		if (h)
+			bpf_map_delete_elem(&inflight, &c->sk);
+		goto out;
+	}
+	if (h && !c->e.addr_unavailable) {
+		/* Before armed is set, so before the handshake can report. */
+		h->e.family = c->e.family;
+		h->e.dport = c->e.dport;
+		__builtin_memcpy(h->e.daddr, c->e.daddr, sizeof(h->e.daddr));
+		h->e.addr_unavailable = 0;
+	}
+
 	if (h && ret == -EINPROGRESS) {
 		/* Non-blocking: the handshake reports, or we do if it has ended. */
 		__sync_fetch_and_add(&h->armed, 1);
@@ -305,7 +359,7 @@ int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (filter_failed && ret >= 0)
 		drop();
 	else
-		output(&c->e, sizeof(c->e));
+		send(&c->e);
 out:
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;

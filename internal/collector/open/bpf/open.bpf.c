@@ -30,7 +30,8 @@ struct open_event {
 	__u32 mode;     /* as passed; meaningful with O_CREAT or O_TMPFILE */
 	__s32 ret;      /* fd or -errno */
 	__u8 truncated; /* the path was longer than PATH_SIZE - 1 bytes */
-	__u8 _pad[7];
+	__u8 path_unavailable; /* the path could not be read: path is empty */
+	__u8 _pad[6];
 	char path[PATH_SIZE];
 };
 
@@ -97,8 +98,12 @@ static __always_inline int emit(__u64 pid_tgid, __u32 uid, const char *path, __u
 		return 0;
 	/* The path, read into the record; a full buffer may mean truncation. */
 	n = bpf_probe_read_user_str(e->path, sizeof(e->path), path);
-	if (n < 0)
+	e->path_unavailable = n < 0;
+	if (n < 0) {
+		/* A bad pointer (EFAULT): flagged and counted, not an empty path. */
 		e->path[0] = 0;
+		count(STAT_UNREADABLE);
+	}
 	e->truncated = 0;
 	if (n == sizeof(e->path)) {
 		char c = 0;

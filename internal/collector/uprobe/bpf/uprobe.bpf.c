@@ -41,7 +41,9 @@ struct uprobe_event {
 	__u8 has_ret;
 	__u8 has_str;
 	__u32 str_len; /* bytes of str, without the NUL */
-	__u32 str_trunc;
+	__u8 str_trunc;
+	__u8 str_unavailable; /* the string could not be read: NULL or a bad pointer */
+	__u8 _pad[2];
 	char str[STR_LEN];
 };
 
@@ -147,25 +149,41 @@ static __always_inline void read_str(struct uprobe_event *e, __u64 ptr, __u64 le
 	e->has_str = 1;
 	e->str_len = 0;
 	e->str_trunc = 0;
-	if (!ptr)
-		return;
+	e->str_unavailable = 0;
 	if (go) {
+		/* Go's empty string may have a nil pointer. */
+		if (!len)
+			return;
 		if (len > STR_LEN - 1) {
 			e->str_trunc = 1;
 			len = STR_LEN - 1;
 		}
 		len &= STR_LEN - 1;
-		if (len && bpf_probe_read_user(e->str, len, (void *)ptr) == 0)
+		if (ptr && len && bpf_probe_read_user(e->str, len, (void *)ptr) == 0)
 			e->str_len = len;
+		else
+			e->str_unavailable = 1;
 		return;
 	}
-	n = bpf_probe_read_user_str(e->str, STR_LEN, (void *)ptr);
+	n = ptr ? bpf_probe_read_user_str(e->str, STR_LEN, (void *)ptr) : -1;
 	if (n > 0) {
 		e->str_len = n - 1;
 		/* A full buffer may have cut the string. */
 		if (n == STR_LEN)
 			e->str_trunc = 1;
+	} else {
+		/* Flagged and counted when sent, never an empty string. */
+		e->str_trunc = 0;
+		e->str_unavailable = 1;
 	}
+}
+
+/* Sends e, counting a string argument that could not be read. */
+static __always_inline void send(struct uprobe_event *e)
+{
+	if (e->has_str && e->str_unavailable)
+		count(STAT_UNREADABLE);
+	output(e, sizeof(*e));
 }
 
 /* The key of the current call: see the file comment. */
@@ -212,6 +230,7 @@ int uprobe_entry(struct pt_regs *ctx)
 	e->latency_ns = 0;
 	e->site = 0;
 	e->has_str = 0;
+	e->str_unavailable = 0;
 	e->str_len = 0;
 	arg_regs(&regs, r);
 	for (int i = 0; i < 9; i++)
@@ -219,7 +238,7 @@ int uprobe_entry(struct pt_regs *ctx)
 	if (str_arg && str_arg < 9)
 		read_str(e, r[str_arg - 1], go_string ? r[str_arg] : 0, go_string);
 	if (!with_ret) {
-		output(e, sizeof(*e));
+		send(e);
 		return 0;
 	}
 	if (call_key(ctx, &k, ctx->sp))
@@ -245,7 +264,7 @@ static __always_inline int report_return(struct pt_regs *ctx, __u64 sp)
 	e->hdr.ts_ns = now;
 	e->ret = ctx->ax;
 	e->has_ret = 1;
-	output(e, sizeof(*e));
+	send(e);
 	bpf_map_delete_elem(&pending, &k);
 	return 0;
 }
@@ -299,6 +318,7 @@ int usdt_probe(struct pt_regs *ctx)
 	e->ret = 0;
 	e->latency_ns = 0;
 	e->has_str = 0;
+	e->str_unavailable = 0;
 	e->str_len = 0;
 	for (int i = 0; i < MAX_ARGS; i++) {
 		struct usdt_arg *a = &spec->args[i];
@@ -343,6 +363,6 @@ int usdt_probe(struct pt_regs *ctx)
 	}
 	if (str_arg && str_arg <= MAX_ARGS)
 		read_str(e, e->args[(str_arg - 1) & 0xf], 0, false);
-	output(e, sizeof(*e));
+	send(e);
 	return 0;
 }
