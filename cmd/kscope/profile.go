@@ -304,6 +304,14 @@ func writeProfile(out io.Writer, format string, prof *profile.Profile, f profile
 		err = profile.WriteHTML(out, title, unit, prof.Fold(typ))
 	case "top":
 		total := prof.Total(typ)
+		if typ == profile.OffCPU {
+			// Nanoseconds, shown as seconds.
+			fmt.Fprintf(out, "%s: %.3f s off-CPU in total\n%10s %7s  %s\n", title, float64(total)/1e9, "flat (s)", "flat%", "function")
+			for _, t := range prof.Top(typ, 20) {
+				fmt.Fprintf(out, "%10.3f %6.2f%%  %s\n", float64(t.Value)/1e9, 100*t.Share, t.Function)
+			}
+			break
+		}
 		fmt.Fprintf(out, "%s: %d %s in total\n%8s %7s  %s\n", title, total, unit, "flat", "flat%", "function")
 		for _, t := range prof.Top(typ, 20) {
 			fmt.Fprintf(out, "%8d %6.2f%%  %s\n", t.Value, 100*t.Share, t.Function)

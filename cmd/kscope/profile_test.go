@@ -191,6 +191,47 @@ func TestProfileOffCPU(t *testing.T) {
 	}
 }
 
+// TestProfileOffCPUTop: the flat top of an off-CPU profile is in seconds
+// and ranks where the process blocked, not the sampler's frames or the
+// switch (__traceiter_sched_switch, __schedule, schedule).
+func TestProfileOffCPUTop(t *testing.T) {
+	testutil.RequireBPF(t)
+	// A shell that waits for its children all the time: in do_wait.
+	sh := exec.Command("sh", "-c", "while :; do sleep 0.05; done")
+	if err := sh.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sh.Process.Kill(); sh.Wait() }()
+	prof := exec.Command(kscopeBinary(t), "profile", "--pid", strconv.Itoa(sh.Process.Pid), "--off-cpu", "--duration", "2s", "--format", "top")
+	out, err := prof.Output()
+	if err != nil {
+		t.Fatalf("kscope profile --off-cpu --format top: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 3 || !strings.HasSuffix(lines[0], " s off-CPU in total") || !strings.Contains(lines[1], "flat (s)") {
+		t.Fatalf("top output:\n%s", out)
+	}
+	var first string
+	for _, l := range lines[2:] {
+		f := strings.Fields(l)
+		if len(f) != 3 || !strings.HasSuffix(f[1], "%") {
+			t.Fatalf("top line %q", l)
+		}
+		if secs, err := strconv.ParseFloat(f[0], 64); err != nil || secs > 3 {
+			t.Errorf("top line %q: flat is not seconds of a 2 s profile", l)
+		}
+		if cprofile.IsBPFFrame(f[2]) || cprofile.IsSwitchFrame(f[2]) {
+			t.Errorf("the sampler's or the switch's frame %s in the flat top:\n%s", f[2], out)
+		}
+		if first == "" {
+			first = f[2]
+		}
+	}
+	if first != "do_wait" {
+		t.Errorf("a shell waiting for children: flat top led by %s, want do_wait:\n%s", first, out)
+	}
+}
+
 func TestProfileBadInput(t *testing.T) {
 	testutil.RequireBPF(t)
 	for _, tt := range []struct {

@@ -35,20 +35,21 @@ func newTopCmd() *cobra.Command {
 	var f topFlags
 	cmd := &cobra.Command{
 		Use:   "top [flags]",
-		Short: "Live full-screen view of processes: CPU, syscalls, file and network I/O",
+		Short: "Live full-screen view of processes: CPU, memory, syscalls, file and network I/O",
 		Long: `A live table of the processes of this host, refreshed every --interval:
-CPU, system calls per second, bytes per second read and written on regular
-files, and bytes per second received and sent on IPv4/IPv6 sockets.
+CPU, resident memory (RSS, and MEM% of the host's), system calls per
+second, bytes per second read and written on regular files, and bytes per
+second received and sent on IPv4/IPv6 sockets.
 
 Standalone (no --server and no KSCOPE_SERVER), kscope top loads its own BPF
 programs, which count per process in the kernel (needs root, or
 CAP_BPF+CAP_PERFMON+CAP_DAC_OVERRIDE to read tracefs). With --server, it reads a running kscope agent's
 per-process metrics instead, with PromQL.
 
-Keys: c s i n sort by CPU, syscalls, file I/O, network; < > or tab cycle the
-sort column; r reverses; / filters by comm or pid (esc clears); up, down,
-pgup, pgdn move; enter shows the process in detail (esc goes back); p
-pauses; q quits.
+Keys: c s i n m sort by CPU, syscalls, file I/O, network, memory; < > or
+tab cycle the sort column; r reverses; / filters by comm or pid (esc
+clears); up, down, pgup, pgdn move; enter shows the process in detail (esc
+goes back); p pauses; q quits.
 
 --once prints one table and exits, like top -b -n 1: for scripts, and for
 when stdout is not a terminal.`,
@@ -60,7 +61,7 @@ when stdout is not a terminal.`,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runTop(cmd, f) },
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&f.sort, "sort", "cpu", "sort by cpu, syscalls, io, net, read, write, pid or comm")
+	fl.StringVar(&f.sort, "sort", "cpu", "sort by cpu, syscalls, io, net, read, write, mem, pid or comm")
 	fl.BoolVar(&f.reverse, "reverse", false, "reverse the sort order")
 	fl.DurationVar(&f.interval, "interval", time.Second, "refresh interval, and what the rates are measured over standalone")
 	fl.StringVar(&f.server, "server", "", "read a running agent at this URL (default: $KSCOPE_SERVER; neither: standalone)")

@@ -444,7 +444,7 @@ func TestTopUsage(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"--sort", "mem"}, exitUsage, `unknown sort key "mem"`},
+		{[]string{"--sort", "rss"}, exitUsage, `unknown sort key "rss"`},
 		{[]string{"--interval", "10ms"}, exitUsage, "want at least 100ms"},
 		{[]string{"--limit", "5"}, exitUsage, "--limit needs --once"},
 		{[]string{"--once", "--limit", "-1"}, exitUsage, "must not be negative"},

@@ -342,8 +342,22 @@ func (a *Agent) describe() []*metrics.Desc {
 		}
 	}
 	ds = append(ds, a.self.describe()...)
+	ds = dedupDescs(ds) // shared families (metrics.MapDrops) are described by each user
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
 	return ds
+}
+
+// dedupDescs drops repeated descriptors, keeping the first of each.
+func dedupDescs(ds []*metrics.Desc) []*metrics.Desc {
+	seen := make(map[*metrics.Desc]bool, len(ds))
+	out := ds[:0]
+	for _, d := range ds {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // Gather reads every collector's current values (and the agent's own).

@@ -150,7 +150,13 @@ func (s *CounterSource) next(c Counters) *Frame {
 	h.Write += delta(u.WriteBytes, prevU.WriteBytes) / secs
 	h.Rx += delta(u.RxBytes, prevU.RxBytes) / secs
 	h.Tx += delta(u.TxBytes, prevU.TxBytes) / secs
-	h.Procs = len(c.Procs)
+	// The map also holds processes reported once more after they ended;
+	// ProcFS.Host counts /proc instead where it can.
+	for i := range f.Rows {
+		if !f.Rows[i].Exited {
+			h.Procs++
+		}
+	}
 	h.Lost = c.Lost
 	h.RunqP99 = -1
 	return f

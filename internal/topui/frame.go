@@ -11,6 +11,9 @@ type Row struct {
 	Comm     string
 	User     string  // "" when unknown
 	Threads  int     // 0 when unknown
+	RSS      uint64  // resident memory in bytes (VmRSS), when HasMem
+	Mem      float64 // RSS over the host's memory (MemTotal), when HasMem
+	HasMem   bool    // RSS and Mem are known (not for kernel threads)
 	CPU      float64 // CPU seconds per second: 1 is one CPU busy
 	Syscalls float64 // calls per second
 	Read     float64 // bytes per second read from regular files
@@ -35,7 +38,7 @@ type Host struct {
 	Write    float64
 	Rx       float64
 	Tx       float64
-	Procs    int       // processes alive (0: unknown)
+	Procs    int       // processes alive now (0: unknown), as kscope_processes counts them
 	Running  int       // runnable tasks now (-1: unknown)
 	Load     []float64 // 1, 5 and 15 minute load averages, when known
 	RunqP99  float64   // 99th percentile run-queue wait in seconds (negative: unknown)

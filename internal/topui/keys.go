@@ -4,11 +4,11 @@ import "github.com/charmbracelet/bubbles/key"
 
 // keyMap is every key of the live view.
 type keyMap struct {
-	SortCPU, SortSyscalls, SortIO, SortNet key.Binding
-	SortNext, SortPrev, Reverse            key.Binding
-	Filter, Clear                          key.Binding
-	Up, Down, PageUp, PageDown, Home, End  key.Binding
-	Details, Back, Pause, Quit             key.Binding
+	SortCPU, SortSyscalls, SortIO, SortNet, SortMem key.Binding
+	SortNext, SortPrev, Reverse                     key.Binding
+	Filter, Clear                                   key.Binding
+	Up, Down, PageUp, PageDown, Home, End           key.Binding
+	Details, Back, Pause, Quit                      key.Binding
 	// While typing a filter.
 	FilterKeep, FilterClear key.Binding
 }
@@ -18,6 +18,7 @@ var keys = keyMap{
 	SortSyscalls: key.NewBinding(key.WithKeys("s"), key.WithHelp("s", "syscalls")),
 	SortIO:       key.NewBinding(key.WithKeys("i"), key.WithHelp("i", "io")),
 	SortNet:      key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "net")),
+	SortMem:      key.NewBinding(key.WithKeys("m"), key.WithHelp("m", "mem")),
 	SortNext:     key.NewBinding(key.WithKeys(">", ".", "tab"), key.WithHelp("</>", "sort")),
 	SortPrev:     key.NewBinding(key.WithKeys("<", ",", "shift+tab")),
 	Reverse:      key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "reverse")),
@@ -39,7 +40,7 @@ var keys = keyMap{
 
 // tableHelp, filterHelp and detailHelp are the footers' key lists.
 var (
-	tableHelp  = []key.Binding{keys.SortCPU, keys.SortSyscalls, keys.SortIO, keys.SortNet, keys.SortNext, keys.Reverse, keys.Filter, keys.Details, keys.Pause, keys.Quit}
+	tableHelp  = []key.Binding{keys.SortCPU, keys.SortSyscalls, keys.SortIO, keys.SortNet, keys.SortMem, keys.SortNext, keys.Reverse, keys.Filter, keys.Details, keys.Pause, keys.Quit}
 	filterHelp = []key.Binding{keys.FilterKeep, keys.FilterClear}
 	detailHelp = []key.Binding{keys.Back, keys.Pause, keys.Quit}
 )

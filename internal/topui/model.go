@@ -315,6 +315,8 @@ func (m *Model) key(k tea.KeyMsg) (tea.Model, tea.Cmd) {
 		m.setSort(SortIO)
 	case key.Matches(k, keys.SortNet):
 		m.setSort(SortNet)
+	case key.Matches(k, keys.SortMem):
+		m.setSort(SortMem)
 	case key.Matches(k, keys.SortNext):
 		m.setSort(m.sort.Next())
 	case key.Matches(k, keys.SortPrev):

@@ -41,6 +41,8 @@ type status struct {
 	PPID    int
 	Threads int
 	UID     uint32
+	RSS     uint64 // bytes
+	HasRSS  bool   // VmRSS is there (not for kernel threads)
 }
 
 // parseStatus reads the fields of a /proc/PID/status file that kscope
@@ -64,6 +66,12 @@ func parseStatus(b []byte) (status, error) {
 			s.State = string(v)
 		case "PPid":
 			s.PPID, _ = strconv.Atoi(string(v))
+		case "VmRSS":
+			kb, err := strconv.ParseUint(string(bytes.TrimSpace(bytes.TrimSuffix(v, []byte("kB")))), 10, 64)
+			if err != nil {
+				return s, fmt.Errorf("VmRSS %q: %w", v, err)
+			}
+			s.RSS, s.HasRSS = kb<<10, true
 		case "Threads":
 			n, err := strconv.Atoi(string(v))
 			if err != nil {
@@ -136,9 +144,10 @@ func (p *ProcFS) User(uid uint32) string {
 	return strconv.FormatUint(uint64(uid), 10)
 }
 
-// Enrich fills in the user and thread count of every row whose process is
-// in /proc.
+// Enrich fills in the user, thread count and resident memory of every row
+// whose process is in /proc.
 func (p *ProcFS) Enrich(rows []Row) {
+	mem := p.memTotal()
 	for i := range rows {
 		r := &rows[i]
 		st, err := p.status(r.PID)
@@ -147,7 +156,82 @@ func (p *ProcFS) Enrich(rows []Row) {
 		}
 		r.User = p.User(st.UID)
 		r.Threads = st.Threads
+		if st.HasRSS {
+			r.RSS, r.HasMem, r.Mem = st.RSS, true, -1
+			if mem > 0 {
+				r.Mem = float64(st.RSS) / float64(mem)
+			}
+		}
 	}
+}
+
+// memTotal returns MemTotal of /proc/meminfo in bytes, 0 if unknown.
+func (p *ProcFS) memTotal() uint64 {
+	b, err := os.ReadFile(filepath.Join(p.root(), "meminfo"))
+	if err != nil {
+		return 0
+	}
+	for len(b) > 0 {
+		var line []byte
+		line, b, _ = bytes.Cut(b, []byte{'\n'})
+		if v, ok := bytes.CutPrefix(line, []byte("MemTotal:")); ok {
+			kb, err := strconv.ParseUint(string(bytes.TrimSpace(bytes.TrimSuffix(bytes.TrimSpace(v), []byte("kB")))), 10, 64)
+			if err != nil {
+				return 0
+			}
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// liveProcesses counts the processes alive in /proc as kscope_processes
+// does: every pid directory but zombies and dead tasks (a zombie leader
+// whose other threads still run counts).
+func (p *ProcFS) liveProcesses() (int, error) {
+	d, err := os.Open(p.root())
+	if err != nil {
+		return 0, err
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, name := range names {
+		if _, err := strconv.ParseUint(name, 10, 32); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(p.root(), name, "stat"))
+		if err != nil {
+			continue // gone meanwhile
+		}
+		switch statState(b) {
+		case 0, 'X', 'x':
+			continue
+		case 'Z':
+			b, err := os.ReadFile(filepath.Join(p.root(), name, "status"))
+			if err != nil {
+				continue
+			}
+			if st, err := parseStatus(b); err != nil || st.Threads < 2 {
+				continue
+			}
+		}
+		n++
+	}
+	return n, nil
+}
+
+// statState returns the state letter of a /proc/PID/stat line, found after
+// the last ')' since comm may hold anything; 0 if there is none.
+func statState(stat []byte) byte {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) || stat[i+1] != ' ' {
+		return 0
+	}
+	return stat[i+2]
 }
 
 // Detail fills in d from /proc/PID: command line, executable, user,
@@ -262,9 +346,13 @@ func parseLoadavg(b []byte) (load []float64, running, total int, err error) {
 	return load, running, total, nil
 }
 
-// Host fills in the CPU count, load averages and runnable tasks.
+// Host fills in the CPU count, load averages, runnable tasks and the
+// processes alive now.
 func (p *ProcFS) Host(h *Host) {
 	h.Running = -1
+	if n, err := p.liveProcesses(); err == nil && n > 0 {
+		h.Procs = n
+	}
 	if b, err := os.ReadFile(filepath.Join(p.root(), "stat")); err == nil {
 		if n, _, err := parseStat(b); err == nil && n > 0 {
 			h.CPUs = n

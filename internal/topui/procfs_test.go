@@ -19,6 +19,7 @@ TracerPid:	0
 Uid:	1000	1000	1000	1000
 Gid:	1000	1000	1000	1000
 Threads:	7
+VmRSS:	   20480 kB
 `
 
 func TestParseStatus(t *testing.T) {
@@ -27,7 +28,8 @@ func TestParseStatus(t *testing.T) {
 		want     status
 		err      string
 	}{
-		{"full", statusFixture, status{Name: "my (weird) proc", State: "S (sleeping)", PPID: 1, Threads: 7, UID: 1000}, ""},
+		{"full", statusFixture, status{Name: "my (weird) proc", State: "S (sleeping)", PPID: 1, Threads: 7, UID: 1000, RSS: 20 << 20, HasRSS: true}, ""},
+		{"bad rss", "Name:\tx\nUid:\t0\nThreads:\t1\nVmRSS:\tlots kB\n", status{}, "VmRSS"},
 		{"kernel thread", "Name:\tkworker/0:1\nState:\tI (idle)\nPPid:\t2\nUid:\t0\t0\t0\t0\nThreads:\t1\n", status{Name: "kworker/0:1", State: "I (idle)", PPID: 2, Threads: 1}, ""},
 		{"no threads", "Name:\tx\nUid:\t0\t0\t0\t0\n", status{}, "lacks"},
 		{"bad uid", "Name:\tx\nUid:\tabc\nThreads:\t1\n", status{}, "Uid"},
@@ -123,6 +125,14 @@ func fixture(t *testing.T) *ProcFS {
 	}
 	must(os.WriteFile(filepath.Join(root, "stat"), []byte("cpu 1\ncpu0 1\ncpu1 1\ncpu2 1\ncpu3 1\nbtime 1700000000\n"), 0o644))
 	must(os.WriteFile(filepath.Join(root, "loadavg"), []byte("1.50 1.00 0.50 4/300 999\n"), 0o644))
+	must(os.WriteFile(filepath.Join(root, "meminfo"), []byte("MemTotal:        2097152 kB\nMemFree:  1 kB\n"), 0o644))
+	// A zombie (not alive) and a kernel thread (alive, no VmRSS).
+	must(os.MkdirAll(filepath.Join(root, "77"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "77", "stat"), []byte("77 (gone) Z 1 77 77 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0\n"), 0o644))
+	must(os.WriteFile(filepath.Join(root, "77", "status"), []byte("Name:\tgone\nUid:\t0\nThreads:\t1\n"), 0o644))
+	must(os.MkdirAll(filepath.Join(root, "2"), 0o755))
+	must(os.WriteFile(filepath.Join(root, "2", "stat"), []byte("2 (kthreadd) S 0 0 0 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 1 0 0\n"), 0o644))
+	must(os.WriteFile(filepath.Join(root, "2", "status"), []byte("Name:\tkthreadd\nUid:\t0\t0\t0\t0\nThreads:\t1\n"), 0o644))
 	passwd := filepath.Join(t.TempDir(), "passwd")
 	must(os.WriteFile(passwd, []byte("alice:x:1000:1000::/home/alice:/bin/sh\n"), 0o644))
 	return &ProcFS{Root: root, Passwd: passwd}
@@ -130,14 +140,19 @@ func fixture(t *testing.T) *ProcFS {
 
 func TestProcFSFixture(t *testing.T) {
 	p := fixture(t)
-	rows := []Row{{PID: 4242}, {PID: 999}}
+	rows := []Row{{PID: 4242}, {PID: 999}, {PID: 2}}
 	p.Enrich(rows)
 	if rows[0].User != "alice" || rows[0].Threads != 7 || rows[1].User != "" || rows[1].Threads != 0 {
 		t.Errorf("enrich: %+v", rows)
 	}
+	// 20 MiB of 2 GiB.
+	if !rows[0].HasMem || rows[0].RSS != 20<<20 || rows[0].Mem != 20.0/2048 || rows[1].HasMem || rows[2].HasMem {
+		t.Errorf("enrich memory: %+v", rows)
+	}
 	var h Host
 	p.Host(&h)
-	if h.CPUs != 4 || h.Running != 3 || len(h.Load) != 3 || h.Load[0] != 1.5 {
+	// 4242 and 2 live; 77 is a zombie.
+	if h.CPUs != 4 || h.Running != 3 || len(h.Load) != 3 || h.Load[0] != 1.5 || h.Procs != 2 {
 		t.Errorf("host: %+v", h)
 	}
 	d := &Detail{PID: 4242}

@@ -20,10 +20,11 @@ const (
 	SortWrite
 	SortIO // read + write
 	SortNet
+	SortMem // resident memory
 	nSortKeys
 )
 
-var sortNames = [nSortKeys]string{"pid", "comm", "cpu", "syscalls", "read", "write", "io", "net"}
+var sortNames = [nSortKeys]string{"pid", "comm", "cpu", "syscalls", "read", "write", "io", "net", "mem"}
 
 func (k SortKey) String() string {
 	if k >= 0 && k < nSortKeys {
@@ -33,7 +34,7 @@ func (k SortKey) String() string {
 }
 
 // ParseSort parses a sort key name: cpu, syscalls, io, net, read, write,
-// pid or comm.
+// mem, pid or comm.
 func ParseSort(s string) (SortKey, error) {
 	for i, n := range sortNames {
 		if s == n {
@@ -67,6 +68,8 @@ func (k SortKey) value(r *Row) float64 {
 		return r.IO()
 	case SortNet:
 		return r.Net()
+	case SortMem:
+		return float64(r.RSS)
 	}
 	return 0
 }
@@ -129,8 +132,20 @@ var (
 		}
 		return strconv.Itoa(r.Threads)
 	}}
-	colComm     = column{"COMM", 16, true, []SortKey{SortComm}, func(r *Row) string { return r.Comm }}
-	colCPU      = column{"CPU%", 6, false, []SortKey{SortCPU}, func(r *Row) string { return FormatPercent(r.CPU) }}
+	colComm = column{"COMM", 16, true, []SortKey{SortComm}, func(r *Row) string { return r.Comm }}
+	colCPU  = column{"CPU%", 6, false, []SortKey{SortCPU}, func(r *Row) string { return FormatPercent(r.CPU) }}
+	colRSS  = column{"RSS", 7, false, []SortKey{SortMem}, func(r *Row) string {
+		if !r.HasMem {
+			return "-"
+		}
+		return FormatBytes(float64(r.RSS))
+	}}
+	colMem = column{"MEM%", 5, false, []SortKey{SortMem}, func(r *Row) string {
+		if !r.HasMem || r.Mem < 0 {
+			return "-"
+		}
+		return FormatPercent(r.Mem)
+	}}
 	colSyscalls = column{"SYSC/s", 8, false, []SortKey{SortSyscalls}, func(r *Row) string { return FormatCount(r.Syscalls) }}
 	colRead     = column{"READ/s", 8, false, []SortKey{SortRead, SortIO}, func(r *Row) string { return FormatBytes(r.Read) }}
 	colWrite    = column{"WRITE/s", 8, false, []SortKey{SortWrite, SortIO}, func(r *Row) string { return FormatBytes(r.Write) }}
@@ -139,11 +154,17 @@ var (
 )
 
 // columns returns the columns that fit in width: USER and THR go first
-// when it is narrow.
+// when it is narrow, then RSS, then MEM%.
 func columns(width int) []column {
-	all := []column{colPID, colUser, colThreads, colComm, colCPU, colSyscalls, colRead, colWrite, colRx, colTx}
-	if tableWidth(all) <= width || width <= 0 {
-		return all
+	tiers := [][]column{
+		{colPID, colUser, colThreads, colComm, colCPU, colMem, colRSS, colSyscalls, colRead, colWrite, colRx, colTx},
+		{colPID, colComm, colCPU, colMem, colRSS, colSyscalls, colRead, colWrite, colRx, colTx},
+		{colPID, colComm, colCPU, colMem, colSyscalls, colRead, colWrite, colRx, colTx},
+	}
+	for _, cols := range tiers {
+		if tableWidth(cols) <= width || width <= 0 {
+			return cols
+		}
 	}
 	return []column{colPID, colComm, colCPU, colSyscalls, colRead, colWrite, colRx, colTx}
 }

@@ -61,21 +61,21 @@ func TestSort(t *testing.T) {
 }
 
 func TestParseSortAndCycle(t *testing.T) {
-	for i, n := range []string{"pid", "comm", "cpu", "syscalls", "read", "write", "io", "net"} {
+	for i, n := range []string{"pid", "comm", "cpu", "syscalls", "read", "write", "io", "net", "mem"} {
 		k, err := ParseSort(n)
 		if err != nil || int(k) != i || k.String() != n {
 			t.Errorf("ParseSort(%q) = %v, %v", n, k, err)
 		}
 	}
-	if _, err := ParseSort("mem"); err == nil || !strings.Contains(err.Error(), "cpu, syscalls") {
-		t.Errorf("ParseSort(mem): %v", err)
+	if _, err := ParseSort("rss"); err == nil || !strings.Contains(err.Error(), "cpu, syscalls") {
+		t.Errorf("ParseSort(rss): %v", err)
 	}
 	k := SortCPU
 	for range nSortKeys {
 		k = k.Next()
 	}
-	if k != SortCPU || SortPID.Prev() != SortNet || SortNet.Next() != SortPID {
-		t.Errorf("cycle broken: %v %v %v", k, SortPID.Prev(), SortNet.Next())
+	if k != SortCPU || SortPID.Prev() != SortMem || SortMem.Next() != SortPID {
+		t.Errorf("cycle broken: %v %v %v", k, SortPID.Prev(), SortMem.Next())
 	}
 }
 
@@ -102,7 +102,10 @@ func TestFilter(t *testing.T) {
 
 func TestColumnsFit(t *testing.T) {
 	wide, narrow := columns(160), columns(80)
-	if len(wide) != 10 || len(narrow) != 8 {
+	if mid := columns(90); len(mid) != 9 || mid[3].title != "MEM%" {
+		t.Errorf("columns at 90: %d, want MEM%% without RSS", len(mid))
+	}
+	if len(wide) != 12 || len(narrow) != 8 {
 		t.Fatalf("columns: %d wide, %d narrow", len(wide), len(narrow))
 	}
 	if w := tableWidth(narrow); w > 80 {
@@ -134,6 +137,7 @@ func TestWriteBatch(t *testing.T) {
 		},
 	}
 	f.Rows[1].User, f.Rows[1].Threads = "www-data", 4
+	f.Rows[1].RSS, f.Rows[1].Mem, f.Rows[1].HasMem = 300<<20, 0.0732, true
 	var b bytes.Buffer
 	if err := WriteBatch(&b, "standalone (BPF)", f, SortCPU, false, 2); err != nil {
 		t.Fatal(err)
@@ -143,9 +147,9 @@ CPU 58.5% of 2 CPUs  syscalls 9.7k/s  file r/w 1.0M/1.5M B/s  net rx/tx 5.0K/88.
 processes 5  runnable 2  load 0.50 0.25 0.12  lost 3
 note: net bytes from x (fallback)
 
-     PID USER       THR COMM              CPU%▼   SYSC/s   READ/s  WRITE/s     RX/s     TX/s
-     200 www-data     4 nginx              50.0     9.0k       10       10     4.9K    87.9K
-    4000              - postgres           50.0      300     1.0M     512K      100      100
+     PID USER       THR COMM              CPU%▼  MEM%     RSS   SYSC/s   READ/s  WRITE/s     RX/s     TX/s
+     200 www-data     4 nginx              50.0   7.3    300M     9.0k       10       10     4.9K    87.9K
+    4000              - postgres           50.0     -       -      300     1.0M     512K      100      100
 `
 	if b.String() != want {
 		t.Errorf("batch output:\n%s\nwant:\n%s", b.String(), want)

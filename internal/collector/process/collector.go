@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
-	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
@@ -29,7 +29,10 @@ const (
 	cntForkProcess
 	cntForkThread
 	cntLive
-	cntUntrackedNS
+	cntGoneNS
+	cntGoneNvcsw
+	cntGoneNivcsw
+	cntDrops
 	cntMax = 8
 )
 
@@ -38,9 +41,9 @@ const (
 	exitSlots = exitCodes + 128
 	// Lifetimes from below 2^20 ns (about 1 ms, slot 19) to 2^47 ns (39 hours, slot 46).
 	lifetimeLo, lifetimeHi = 19, 46
-	// DefaultMaxProcs bounds the per-process CPU map: processes seen on a
-	// CPU since the last Collect plus those ended since the one before.
-	DefaultMaxProcs = 16384
+	// DefaultResync is how often the live-process gauge is recounted
+	// from /proc.
+	DefaultResync = time.Minute
 )
 
 var (
@@ -56,13 +59,21 @@ var (
 	liveDesc = metrics.NewGauge("kscope_processes",
 		"Processes (thread groups, kernel threads included) alive now.")
 	cpuDesc = metrics.NewCounter("kscope_process_cpu_seconds_total",
-		"On-CPU time of the top-K processes by recent CPU use (the rest in pid=\"other\"), charged at context switches. start is the process's start time (start_ns in its events): a reused pid is another series.", "pid", "comm", "start")
+		"CPU time of the top-K processes by recent CPU use, from the kernel's runtime accounting (se.sum_exec_runtime; "+
+			"steal time excluded). The rest, and the time of processes since they were last reported before they ended, "+
+			"in pid=\"other\". start is the process's start time (start_ns in its events): a reused pid is another series.", "pid", "comm", "start")
+	switchesDesc = metrics.NewCounter("kscope_process_context_switches_total",
+		"Context switches of the top-K processes by recent CPU use, as /proc/PID/status counts them: kind=\"voluntary\" "+
+			"(the thread blocked) or \"involuntary\" (preempted, or yielded). The rest in pid=\"other\".", "pid", "comm", "start", "kind")
+	resyncDesc = metrics.NewGauge("kscope_processes_resync_drift",
+		"How far kscope_processes was from the count in /proc at its last periodic recount (recount minus kernel count).")
 )
 
 var (
 	kindProcess = []string{"process"}
 	kindThread  = []string{"thread"}
 	otherLabels = []string{"other", "other", ""}
+	switchKinds = [2]string{"voluntary", "involuntary"}
 	codeLabels  [exitCodes]string
 )
 
@@ -79,9 +90,11 @@ var ErrNotStarted = errors.New("process collector not running")
 // kernel. It emits no events.
 type Collector struct {
 	*collector.Tracer
-	topK     int
-	maxProcs uint32
-	procRoot string
+	topK        int
+	maxProcs    uint32 // 0: from pid_max and memory (MapSize)
+	procRoot    string
+	resyncEvery time.Duration
+	forceSlot   bool // test knob: the fallback without task storage
 
 	mu     sync.Mutex
 	closed bool
@@ -89,14 +102,16 @@ type Collector struct {
 	m      struct{ counts, exits, lifetimes, procs, oncpu, seeding, seedWindow *ebpf.Map }
 
 	seed     map[uint32]struct{} // processes in /proc at start, until the first Collect
-	liveBase int64
+	liveBase int64               // live processes = liveBase + counts[cntLive]
+	resyncAt time.Time           // when the gauge was last recounted from /proc
+	drift    int64               // what the last recount changed
 
 	sums              *bpfx.PerCPUSums
 	exitSums          *bpfx.PerCPUSums
 	counts, exitVals  []uint64
 	top               *metrics.TopK
-	ended             map[processProcKey]bool // ended at the previous Collect
 	state             map[processProcKey]*procState
+	goneSeen, goneOut [3]float64 // see collectCPU
 	keys              []processProcKey
 	vals              []processProcCpu
 	slots             []processCpuSlot
@@ -109,10 +124,10 @@ func New(cfg collector.Config) (collector.Collector, error) {
 	// Metric-only: the shared ring buffer stays at its smallest.
 	cfg.RingBytes = 4096
 	return &Collector{
-		Tracer:   collector.NewTracer(Name, cfg),
-		topK:     cfg.TopK,
-		maxProcs: DefaultMaxProcs,
-		procRoot: "/proc",
+		Tracer:      collector.NewTracer(Name, cfg),
+		topK:        cfg.TopK,
+		procRoot:    "/proc",
+		resyncEvery: DefaultResync,
 	}, nil
 }
 
@@ -128,7 +143,26 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err != nil {
 		return err
 	}
+	if c.maxProcs == 0 {
+		c.maxProcs = HostMapSize(c.procRoot)
+	}
 	spec.Maps["procs"].MaxEntries = c.maxProcs
+	// Each thread's charged runtime in task storage where the kernel has
+	// it; from the runtime at switch-in on the same CPU otherwise.
+	why := taskStorage()
+	if c.forceSlot && why == nil {
+		why = errors.New("forced")
+	}
+	if why == nil {
+		delete(spec.Programs, processProgSchedSwitchSlot)
+	} else {
+		c.Config().Logger.Info("fallback", "what", "CPU time from each thread's runtime at its switch-in (a missed switch-in loses a slice)",
+			"why", why.Error())
+		for _, p := range []string{processProgSchedSwitch, processProgChargedFork, processProgChargedIter} {
+			delete(spec.Programs, p)
+		}
+		delete(spec.Maps, processMapCharged)
+	}
 	if err := c.Load(spec); err != nil {
 		return err
 	}
@@ -146,13 +180,18 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	}
 	c.counts, c.exitVals = make([]uint64, cntMax), make([]uint64, exitSlots)
 	c.top = metrics.NewTopK(c.topK)
-	c.ended, c.state = map[processProcKey]bool{}, map[processProcKey]*procState{}
+	c.state = map[processProcKey]*procState{}
 
 	if err := c.m.seeding.Put(uint32(0), uint32(1)); err != nil {
 		return fmt.Errorf("opening the seed window: %w", err)
 	}
 	if err := c.attach(spec); err != nil {
 		return err
+	}
+	if it := coll.Programs[processProgChargedIter]; it != nil {
+		if err := runIter(it); err != nil {
+			return err
+		}
 	}
 	if !bpfx.KernelHasMember("trace_event_raw_sched_process_exit", "group_dead") {
 		c.Config().Logger.Info("fallback", "what", "process ends found from signal->live, deduplicated in a map",
@@ -166,6 +205,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		return fmt.Errorf("counting the processes in %s: %w", c.procRoot, err)
 	}
 	c.seed = alive
+	c.resyncAt = time.Now()
 	return nil
 }
 
@@ -173,6 +213,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 // tracepoint and raw_tracepoint sections) and the others with AttachAll.
 func (c *Collector) attach(spec *ebpf.CollectionSpec) error {
 	rest := spec.Copy()
+	delete(rest.Programs, processProgChargedIter) // run once by Start
 	for name, ps := range spec.Programs {
 		if !strings.HasPrefix(ps.SectionName, "tp_btf/") {
 			continue
@@ -201,7 +242,8 @@ func (c *Collector) Close() error {
 
 // Describe implements metrics.Source.
 func (c *Collector) Describe() []*metrics.Desc {
-	return []*metrics.Desc{execsDesc, forksDesc, exitsDesc, lifetimeDesc, liveDesc, cpuDesc}
+	return []*metrics.Desc{execsDesc, forksDesc, exitsDesc, lifetimeDesc, liveDesc, resyncDesc, cpuDesc, switchesDesc,
+		metrics.MapDrops}
 }
 
 // Collect implements metrics.Source.
@@ -215,6 +257,10 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 		if err := c.applySeed(); err != nil {
 			return err
 		}
+	} else if c.resyncEvery > 0 && time.Since(c.resyncAt) >= c.resyncEvery {
+		if err := c.resync(); err != nil {
+			return err
+		}
 	}
 	if err := c.sums.Read(c.m.counts, c.counts); err != nil {
 		return fmt.Errorf("reading counts: %w", err)
@@ -226,6 +272,8 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	e.Counter(forksDesc, float64(c.counts[cntForkProcess]), kindProcess...)
 	e.Counter(forksDesc, float64(c.counts[cntForkThread]), kindThread...)
 	e.Gauge(liveDesc, float64(c.liveBase+int64(c.counts[cntLive])))
+	e.Gauge(resyncDesc, float64(c.drift))
+	e.Counter(metrics.MapDrops, float64(c.counts[cntDrops]), Name, "procs")
 	for i, v := range c.exitVals {
 		if v == 0 {
 			continue
@@ -239,21 +287,14 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	if err := c.collectLifetime(e); err != nil {
 		return err
 	}
-	return c.collectCPU(e, float64(c.counts[cntUntrackedNS])*1e-9)
+	return c.collectCPU(e)
 }
 
 // applySeed turns the /proc count taken at Start into the gauge's base.
 func (c *Collector) applySeed() error {
-	window := map[uint32]uint32{}
-	var (
-		tgid, v uint32
-		it      = c.m.seedWindow.Iterate()
-	)
-	for it.Next(&tgid, &v) {
-		window[tgid] = v
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading the seed window: %w", err)
+	window, err := c.readSeedWindow()
+	if err != nil {
+		return err
 	}
 	c.liveBase = int64(len(c.seed)) + seedCorrection(c.seed, window)
 	c.seed = nil
@@ -277,95 +318,98 @@ func (c *Collector) collectLifetime(e *metrics.Emitter) error {
 	return nil
 }
 
-// collectCPU reports CPU time per process: the time charged in the kernel
-// plus, for a process on a CPU now, the time since it was switched in.
-// Processes that ended before the previous Collect are deleted after this
-// one has reported them a last time.
-func (c *Collector) collectCPU(e *metrics.Emitter, untracked float64) error {
+// collectCPU reports CPU time and context switches per process: what the
+// kernel charged at switch-outs plus, for a process on a CPU now, its
+// runtime since it was switched in (from /proc/PID/task/TID/schedstat,
+// the same se.sum_exec_runtime).
+//
+// The kernel deletes a process's entry at its last switch-out and adds its
+// totals to the gone counters, which also hold what had no entry. What was
+// reported of a process before it vanished is in goneSeen; the rest of the
+// gone counters (goneOut, kept monotonic) goes to the other series. The
+// counts were read before procs, so a process that ended in between shows
+// in goneOut by the next Collect.
+func (c *Collector) collectCPU(e *metrics.Emitter) error {
+	gone := [3]float64{float64(c.counts[cntGoneNS]) * 1e-9, float64(c.counts[cntGoneNvcsw]), float64(c.counts[cntGoneNivcsw])}
 	keys, vals, err := c.readProcs()
 	if err != nil {
 		return fmt.Errorf("reading procs: %w", err)
 	}
-	running := map[uint32]uint64{}
-	var ts unix.Timespec
-	if err := c.m.oncpu.Lookup(uint32(0), &c.slots); err == nil && unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
-		now := uint64(ts.Nano())
-		for _, s := range c.slots {
-			if s.Tgid != 0 && s.TsNs != 0 && now > s.TsNs {
-				running[s.Tgid] += now - s.TsNs
-			}
-		}
-	}
+	running := c.runningNS()
 	rows := make([]metrics.Row, 0, len(keys))
 	seen := make(map[processProcKey]bool, len(keys))
-	ended := map[processProcKey]bool{}
-	var gone []processProcKey
+	byKey := make(map[string]*procState, len(keys))
 	for i, k := range keys {
 		if seen[k] {
 			continue // a batch read of a changing hash may return a key twice
 		}
 		seen[k] = true
 		v := vals[i]
-		if v.ExitNs != 0 {
-			if c.ended[k] {
-				gone = append(gone, k)
-			} else {
-				ended[k] = true
-			}
-		}
 		st := c.state[k]
 		if st == nil || st.comm != v.Comm {
 			pid := strconv.FormatUint(uint64(k.Tgid), 10)
+			comm := metrics.LabelString(v.Comm[:])
+			start := strconv.FormatUint(k.StartNs, 10)
 			st = &procState{
 				comm:   v.Comm,
 				key:    pid + ":" + strconv.FormatUint(k.StartNs, 10),
-				labels: []string{pid, metrics.LabelString(v.Comm[:]), strconv.FormatUint(k.StartNs, 10)},
+				labels: []string{pid, comm, start},
+				vol:    []string{pid, comm, start, switchKinds[0]},
+				invol:  []string{pid, comm, start, switchKinds[1]},
 				last:   stateLast(st),
 			}
 			c.state[k] = st
 		}
-		// The time on a CPU now is an estimate until the next switch:
-		// never report less than before.
-		st.last = max(float64(v.CpuNs+running[k.Tgid])*1e-9, st.last)
-		rows = append(rows, metrics.Row{Key: st.key, Labels: st.labels, Values: []float64{st.last}})
+		// The time on a CPU now is only counted up to the kernel's last
+		// update of it: never report less than before.
+		now := [3]float64{float64(v.CpuNs+running[k.Tgid]) * 1e-9, float64(v.Nvcsw), float64(v.Nivcsw)}
+		for j := range now {
+			st.last[j] = max(st.last[j], now[j])
+		}
+		byKey[st.key] = st
+		rows = append(rows, metrics.Row{Key: st.key, Labels: st.labels, Values: st.last[:]})
 	}
-	for k := range c.state {
+	for k, st := range c.state {
 		if !seen[k] {
+			for j := range st.last {
+				c.goneSeen[j] += st.last[j]
+			}
 			delete(c.state, k)
 		}
 	}
 	kept, other := c.top.Select(rows)
 	for _, r := range kept {
+		st := byKey[r.Key]
 		e.Counter(cpuDesc, r.Values[0], r.Labels...)
+		e.Counter(switchesDesc, r.Values[1], st.vol...)
+		e.Counter(switchesDesc, r.Values[2], st.invol...)
 	}
-	if other != nil || untracked > 0 {
-		o := untracked
-		if other != nil {
-			o += other[0]
-		}
-		e.Counter(cpuDesc, o, otherLabels...)
-	}
-	c.ended = ended
-	for _, k := range gone {
-		delete(c.state, k)
-		if err := c.m.procs.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("deleting an ended process: %w", err)
+	var o [3]float64
+	for j := range o {
+		c.goneOut[j] = max(c.goneOut[j], gone[j]-c.goneSeen[j])
+		o[j] = c.goneOut[j]
+		if j < len(other) {
+			o[j] += other[j]
 		}
 	}
+	e.Counter(cpuDesc, o[0], otherLabels...)
+	e.Counter(switchesDesc, o[1], "other", "other", "", switchKinds[0])
+	e.Counter(switchesDesc, o[2], "other", "other", "", switchKinds[1])
 	return nil
 }
 
 // procState is what Collect keeps per process between calls.
 type procState struct {
-	comm   [16]uint8
-	key    string   // TopK key: pid and start time
-	labels []string // pid, comm, start
-	last   float64  // CPU seconds last reported
+	comm       [16]uint8
+	key        string     // TopK key: pid and start time
+	labels     []string   // pid, comm, start
+	vol, invol []string   // pid, comm, start, kind
+	last       [3]float64 // CPU seconds, voluntary and involuntary switches last reported
 }
 
-func stateLast(st *procState) float64 {
+func stateLast(st *procState) [3]float64 {
 	if st == nil {
-		return 0
+		return [3]float64{}
 	}
 	return st.last
 }

@@ -13,22 +13,40 @@
 //	kscope_process_lifetime_seconds             histogram, start to end, ~1 ms to 39 h
 //	kscope_processes                            processes alive now (thread groups, kernel
 //	                                            threads included, zombies not)
-//	kscope_process_cpu_seconds_total{pid,comm}  on-CPU time of the top-K processes, the rest in
+//	kscope_process_cpu_seconds_total{pid,comm}  CPU time of the top-K processes, the rest in
 //	                                            pid="other",comm="other"
+//	kscope_process_context_switches_total{pid,comm,kind}
+//	                                            kind="voluntary" or "involuntary", as
+//	                                            /proc/PID/status counts them; same top-K
+//	kscope_processes_resync_drift               what the last recount from /proc changed
+//	kscope_self_map_drops_total{collector="process",map="procs"}
+//	                                            switch-outs with no room in the map
 //
 // The gauge is the count of live processes in /proc at Start plus the
 // processes forked since minus those ended since, both counted in the
 // kernel; forks and ends that race with the /proc read are noted by tgid and
-// set right at the first Collect. /proc must be the host's (the agent runs
-// in the host's pid namespace).
+// set right at the first Collect. Every minute (DefaultResync) Collect
+// recounts /proc the same way and rebases the gauge on it, so that an end
+// the kernel count missed cannot make it drift; the change is the drift
+// gauge. /proc must be the host's (the agent runs in the host's pid
+// namespace).
 //
-// CPU time is charged at each context switch to the process of the task
-// switched out, for the time since it was switched in; Collect adds the
-// time of processes on a CPU now. A process's counter is kept until the
-// Collect after the one that saw it end, so its last value is reported.
-// When the per-process map is full, the CPU time of processes without an
-// entry goes to the "other" series and the misses count as lost
-// (collector.Stats).
+// CPU time is the kernel's own runtime accounting (se.sum_exec_runtime,
+// which /proc/PID/stat's utime+stime add up to and which excludes steal
+// time): at each switch-out the process is charged what the thread ran
+// since its last one, from the thread's task storage (Linux 5.11+; before,
+// from its runtime at its switch-in on the same CPU). Collect adds, for a
+// thread on a CPU now, its runtime since its switch-in as
+// /proc/PID/task/TID/schedstat shows it. The switch also counts as
+// voluntary (the thread blocked) or involuntary (preempted or yielding).
+//
+// The per-process map holds live processes only: the last switch-out of a
+// process deletes its entry and adds its totals to counters that Collect
+// reports in the other series, less what it had reported of the process
+// before. Its size is the smaller of pid_max and memory/32 KiB
+// (HostMapSize), allocated as used. When it is full, the time and
+// switches go to other and the misses to kscope_self_map_drops_total. The
+// /proc recount also deletes any entry whose process is gone.
 //
 // Hooks: sched_switch and sched_process_fork as tp_btf programs (they run
 // often: typed arguments, direct loads), sched_process_exec and

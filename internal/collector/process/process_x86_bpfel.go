@@ -13,11 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type processCharged struct {
+	_         structs.HostLayout
+	RuntimeNs uint64
+}
+
 type processCpuSlot struct {
-	_    structs.HostLayout
-	TsNs uint64
-	Tid  uint32
-	Tgid uint32
+	_         structs.HostLayout
+	RuntimeNs uint64
+	TsNs      uint64
+	Tid       uint32
+	Tgid      uint32
 }
 
 type processLifetime struct {
@@ -29,7 +35,8 @@ type processLifetime struct {
 type processProcCpu struct {
 	_      structs.HostLayout
 	CpuNs  uint64
-	ExitNs uint64
+	Nvcsw  uint64
+	Nivcsw uint64
 	Comm   [16]uint8
 }
 
@@ -44,6 +51,7 @@ type processProcKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	processMapCharged           = "charged"
 	processMapCounts            = "counts"
 	processMapEnded             = "ended"
 	processMapEvents            = "events"
@@ -54,16 +62,20 @@ const (
 	processMapSeedWindow        = "seed_window"
 	processMapSeeding           = "seeding"
 	processMapStats             = "stats"
+	processProgChargedFork      = "charged_fork"
+	processProgChargedIter      = "charged_iter"
 	processProgSchedProcessExec = "sched_process_exec"
 	processProgSchedProcessExit = "sched_process_exit"
 	processProgSchedProcessFork = "sched_process_fork"
 	processProgSchedSwitch      = "sched_switch"
+	processProgSchedSwitchSlot  = "sched_switch_slot"
 	processVarFilterComm        = "filter_comm"
 	processVarFilterCommOn      = "filter_comm_on"
 	processVarFilterFailed      = "filter_failed"
 	processVarFilterPid         = "filter_pid"
 	processVarFilterUid         = "filter_uid"
 	processVarFilterUidOn       = "filter_uid_on"
+	processVarUnusedCharged     = "unused_charged"
 	processVarUnusedCpuSlot     = "unused_cpu_slot"
 	processVarUnusedLifetime    = "unused_lifetime"
 	processVarUnusedProcCpu     = "unused_proc_cpu"
@@ -113,16 +125,20 @@ type processSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processProgramSpecs struct {
+	ChargedFork      *ebpf.ProgramSpec `ebpf:"charged_fork"`
+	ChargedIter      *ebpf.ProgramSpec `ebpf:"charged_iter"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.ProgramSpec `ebpf:"sched_process_fork"`
 	SchedSwitch      *ebpf.ProgramSpec `ebpf:"sched_switch"`
+	SchedSwitchSlot  *ebpf.ProgramSpec `ebpf:"sched_switch_slot"`
 }
 
 // processMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
+	Charged    *ebpf.MapSpec `ebpf:"charged"`
 	Counts     *ebpf.MapSpec `ebpf:"counts"`
 	Ended      *ebpf.MapSpec `ebpf:"ended"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
@@ -145,6 +161,7 @@ type processVariableSpecs struct {
 	FilterPid      *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterUid      *ebpf.VariableSpec `ebpf:"filter_uid"`
 	FilterUidOn    *ebpf.VariableSpec `ebpf:"filter_uid_on"`
+	UnusedCharged  *ebpf.VariableSpec `ebpf:"unused_charged"`
 	UnusedCpuSlot  *ebpf.VariableSpec `ebpf:"unused_cpu_slot"`
 	UnusedLifetime *ebpf.VariableSpec `ebpf:"unused_lifetime"`
 	UnusedProcCpu  *ebpf.VariableSpec `ebpf:"unused_proc_cpu"`
@@ -172,6 +189,7 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
+	Charged    *ebpf.Map `ebpf:"charged"`
 	Counts     *ebpf.Map `ebpf:"counts"`
 	Ended      *ebpf.Map `ebpf:"ended"`
 	Events     *ebpf.Map `ebpf:"events"`
@@ -186,6 +204,7 @@ type processMaps struct {
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
+		m.Charged,
 		m.Counts,
 		m.Ended,
 		m.Events,
@@ -209,6 +228,7 @@ type processVariables struct {
 	FilterPid      *ebpf.Variable `ebpf:"filter_pid"`
 	FilterUid      *ebpf.Variable `ebpf:"filter_uid"`
 	FilterUidOn    *ebpf.Variable `ebpf:"filter_uid_on"`
+	UnusedCharged  *ebpf.Variable `ebpf:"unused_charged"`
 	UnusedCpuSlot  *ebpf.Variable `ebpf:"unused_cpu_slot"`
 	UnusedLifetime *ebpf.Variable `ebpf:"unused_lifetime"`
 	UnusedProcCpu  *ebpf.Variable `ebpf:"unused_proc_cpu"`
@@ -220,18 +240,24 @@ type processVariables struct {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processPrograms struct {
+	ChargedFork      *ebpf.Program `ebpf:"charged_fork"`
+	ChargedIter      *ebpf.Program `ebpf:"charged_iter"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
 	SchedProcessFork *ebpf.Program `ebpf:"sched_process_fork"`
 	SchedSwitch      *ebpf.Program `ebpf:"sched_switch"`
+	SchedSwitchSlot  *ebpf.Program `ebpf:"sched_switch_slot"`
 }
 
 func (p *processPrograms) Close() error {
 	return _ProcessClose(
+		p.ChargedFork,
+		p.ChargedIter,
 		p.SchedProcessExec,
 		p.SchedProcessExit,
 		p.SchedProcessFork,
 		p.SchedSwitch,
+		p.SchedSwitchSlot,
 	)
 }
 

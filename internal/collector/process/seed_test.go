@@ -105,3 +105,33 @@ func TestSeedCorrection(t *testing.T) {
 		t.Errorf("correction %d, want 1", got)
 	}
 }
+
+func TestSchedstatRuntime(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"5000049123 1234 56\n", 5000049123, true},
+		{"0 0 0\n", 0, true},
+		{"", 0, false},
+		{"abc 1 2\n", 0, false},
+		{"-1 2 3", 0, false},
+		{"18446744073709551615 0 0", 18446744073709551615, true},
+	} {
+		got, ok := schedstatRuntime([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("schedstatRuntime(%q) = %d, %v; want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func FuzzSchedstatRuntime(f *testing.F) {
+	f.Add([]byte("5000049123 1234 56\n"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if n, ok := schedstatRuntime(b); !ok && n != 0 {
+			t.Errorf("%q: %d without ok", b, n)
+		}
+	})
+}

@@ -19,9 +19,13 @@ func Build(sym *symbolize.Symbolizer, samples []Sample, hz int, offCPU bool, sta
 	}
 	for _, s := range samples {
 		var stack []prof.Frame
+		off := s.OnCPU == 0 && s.OffCPUNanos > 0
 		for i, fr := range sym.Kernel(returnAddrs(s.Kernel)) {
-			if len(stack) == 0 && IsBPFFrame(fr.Function) {
-				continue // the sampling program itself, on top of off-CPU stacks
+			if len(stack) == 0 && (IsBPFFrame(fr.Function) || off && IsSwitchFrame(fr.Function)) {
+				// The sampling program and the tracepoint that ran it
+				// top off-CPU stacks, then the switch itself: the stack
+				// starts at what called schedule().
+				continue
 			}
 			stack = append(stack, frame(fr, s.Kernel[i], true))
 		}
@@ -41,10 +45,18 @@ func Build(sym *symbolize.Symbolizer, samples []Sample, hz int, offCPU bool, sta
 }
 
 // IsBPFFrame tells the frames of a BPF program and the tracepoint glue
-// that ran it (bpf_prog_<tag>_<name>, bpf_trace_run4), which top the
-// stacks taken from inside a tracepoint.
+// that ran it (bpf_prog_<tag>_<name>, bpf_trace_run4,
+// __traceiter_sched_switch), which top the stacks taken from inside a
+// tracepoint.
 func IsBPFFrame(fn string) bool {
-	return strings.HasPrefix(fn, "bpf_prog_") || strings.HasPrefix(fn, "bpf_trace_run") || strings.HasPrefix(fn, "__bpf_trace_")
+	return strings.HasPrefix(fn, "bpf_prog_") || strings.HasPrefix(fn, "bpf_trace_run") ||
+		strings.HasPrefix(fn, "__bpf_trace_") || strings.HasPrefix(fn, "__traceiter_")
+}
+
+// IsSwitchFrame tells the scheduler's own frames under the sched_switch
+// tracepoint, the same in every off-CPU stack: __schedule and schedule.
+func IsSwitchFrame(fn string) bool {
+	return fn == "__schedule" || fn == "schedule"
 }
 
 // returnAddrs turns the return addresses of the callers (every frame but

@@ -18,6 +18,7 @@ import (
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
@@ -63,6 +64,24 @@ var (
 	forceHash bool
 	mapSizes  map[string]uint32
 )
+
+// procsMapSize sizes the per-process hash, whose entries are (process,
+// syscall) pairs, allocated as used: syscallsPerProc pairs for every live
+// process of the host (processes) and for endedRoom processes that ended
+// since the previous read (reported once more, then deleted), at most one
+// per 64 KiB of memory (memBytes, 0: unknown), at least 16384.
+func procsMapSize(processes uint32, memBytes uint64) uint32 {
+	const (
+		endedRoom       = 16384
+		syscallsPerProc = 8
+		minEntries      = 16384
+	)
+	n := (uint64(processes) + endedRoom) * syscallsPerProc
+	if memBytes > 0 {
+		n = min(n, memBytes/(64<<10))
+	}
+	return uint32(max(n, minEntries))
+}
 
 // Collector counts system calls in the kernel. It emits no events.
 type Collector struct {
@@ -169,6 +188,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err != nil {
 		return err
 	}
+	spec.Maps[syscallsMapProcs].MaxEntries = procsMapSize(bpfx.ProcessMapSize("/proc"), bpfx.HostMemory("/proc"))
 	for name, n := range mapSizes {
 		spec.Maps[name].MaxEntries = n
 	}

@@ -16,6 +16,11 @@
 // flushed to the per-process hash. An exited process's counts are taken
 // out of the kernel map by the first Collect that finds it gone, which
 // emits them, and are emitted again by every Collect for 30 seconds after.
+// The per-process hash, allocated as used, holds (process, syscall) pairs:
+// room for 8 per live process of the host (the smaller of pid_max and
+// memory / 32 KiB) and per process ended since the last Collect (16,384),
+// at most one per 64 KiB of memory. A full map counts in
+// kscope_syscalls_dropped_total{reason="process_map_full"}.
 // Per-process counts need the agent in the host's pid namespace: the
 // iterator lists the processes of its own.
 //

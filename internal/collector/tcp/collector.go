@@ -24,12 +24,21 @@ const Name = "tcp"
 
 func init() { collector.Register(Name, New) }
 
-// Map sizes. A conns entry lives as long as its connection; an endpoints
-// entry until Go prunes it (see pruneIdle).
+// Map sizes, from the host's memory within these bounds (both maps are
+// allocated as used). A conns entry lives as long as its connection: one
+// per 16 KiB of memory, well below what a socket costs the kernel. An
+// endpoints entry lives until Go prunes it (see pruneIdle): one per 128 KiB.
 const (
-	defaultConnsMax     = 65536
-	defaultEndpointsMax = 8192
+	minConnsMax, maxConnsMax         = 65536, 1 << 21
+	minEndpointsMax, maxEndpointsMax = 8192, 1 << 18
 )
+
+// hostMapSizes returns the sizes of the conns and endpoints maps for a
+// host with memBytes of memory (0: unknown).
+func hostMapSizes(memBytes uint64) (conns, endpoints uint32) {
+	return bpfx.PerMemory(memBytes, 16<<10, minConnsMax, maxConnsMax),
+		bpfx.PerMemory(memBytes, 128<<10, minEndpointsMax, maxEndpointsMax)
+}
 
 // defaultWalkEvery bounds how often Collect walks the sockets, whose cost
 // grows with their number: collections closer together than this reuse
@@ -131,11 +140,12 @@ func New(cfg collector.Config) (collector.Collector, error) {
 	}
 	// Metric-only: the shared events ring buffer stays at one page.
 	cfg.RingBytes = 4096
+	connsMax, endpointsMax := hostMapSizes(bpfx.HostMemory("/proc"))
 	return &Collector{
 		Tracer:       collector.NewTracer(Name, cfg),
 		log:          cfg.Logger,
-		connsMax:     defaultConnsMax,
-		endpointsMax: defaultEndpointsMax,
+		connsMax:     connsMax,
+		endpointsMax: endpointsMax,
 		walkEvery:    defaultWalkEvery,
 		eps:          newEndpointTable(cfg.TopK),
 	}, nil
@@ -322,7 +332,7 @@ func (c *Collector) walk(all bool) error {
 func (c *Collector) Describe() []*metrics.Desc {
 	return []*metrics.Desc{descOpened, descClosed, descFailed, descDuration, descSent, descReceived,
 		descRetransmits, descResets, descStates, descEndpointConns, descEndpointSent,
-		descEndpointReceived, descDropped}
+		descEndpointReceived, descDropped, metrics.MapDrops}
 }
 
 // Collect implements metrics.Source: it walks the open connections, which
@@ -363,6 +373,8 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	e.Counter(descResets, float64(t.C[cRstRecv]), "received")
 	e.Counter(descDropped, float64(t.C[cFullConns]), "connections_map_full")
 	e.Counter(descDropped, float64(t.C[cFullEndpoints]), "endpoints_map_full")
+	e.Counter(metrics.MapDrops, float64(t.C[cFullConns]), Name, "conns")
+	e.Counter(metrics.MapDrops, float64(t.C[cFullEndpoints]), Name, "endpoints")
 	if c.iter != nil {
 		for i, n := range foldStates(c.states) {
 			e.Gauge(descStates, float64(n), stateNames[i])

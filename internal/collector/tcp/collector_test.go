@@ -282,6 +282,11 @@ func TestMapFull(t *testing.T) {
 	if v := value(t, e, "kscope_tcp_dropped_total", "reason", "endpoints_map_full"); v < 1 {
 		t.Errorf("endpoints map full %v times, want some", v)
 	}
+	for _, m := range []string{"conns", "endpoints"} {
+		if v := value(t, e, "kscope_self_map_drops_total", "collector", "tcp", "map", m); v < 1 {
+			t.Errorf("kscope_self_map_drops_total{map=%q} %v, want some", m, v)
+		}
+	}
 	if v, _ := e.Sum("kscope_tcp_endpoint_received_bytes_total"); v != 1000*conns {
 		t.Errorf("endpoint bytes received add up to %v, want %v", v, 1000*conns)
 	}
@@ -523,7 +528,7 @@ func TestWalkNamespaces(t *testing.T) {
 	listeners("after one left")
 }
 
-// Once the endpoints map is three quarters full, endpoints idle for long
+// Once the endpoints map is half full, endpoints idle for long
 // are removed from it; their series end.
 func TestEndpointPrune(t *testing.T) {
 	ns := newNetns(t)
@@ -673,5 +678,66 @@ func TestWalkNamedNamespace(t *testing.T) {
 	}
 	if got := w.last[uint64(ns.ino)][tcpListen]; got != 1 {
 		t.Errorf("%d listeners, want 1", got)
+	}
+}
+
+// Endpoints that are done are removed once the map fills: rounds of new
+// endpoints, each more than the free room the previous rounds would leave,
+// with a collection between rounds, drop nothing, and every byte reaches an
+// endpoint series.
+func TestEndpointChurn(t *testing.T) {
+	ns := newNetns(t)
+	// The overflow entry and eight: two rounds of four endpoints.
+	c := start(t, 1000, func(c *Collector) { c.netns, c.endpointsMax = ns.ino, 9 })
+	const rounds = 6
+	var received float64
+	for i := range rounds {
+		for range 2 {
+			ln := ns.listen(t, "tcp4", "127.0.0.1:0")
+			client, server := ns.pair(t, ln)
+			transfer(t, client, server, 100)
+			client.Close()
+			server.Read(make([]byte, 1))
+			server.Close()
+		}
+		want := float64(200 * (i + 1))
+		e := eventually(t, c, func(e *metrics.Emitter) bool {
+			return value(t, e, "kscope_tcp_received_bytes_total") == want
+		})
+		if v := value(t, e, "kscope_self_map_drops_total", "collector", "tcp", "map", "endpoints"); v != 0 {
+			t.Fatalf("round %d: %v endpoint updates dropped", i, v)
+		}
+		received = value(t, e, "kscope_tcp_received_bytes_total")
+	}
+	if received != 200*rounds {
+		t.Errorf("received %v bytes, want %d", received, 200*rounds)
+	}
+	var (
+		k    tcpEndpointKey
+		v    tcpEndpointValue
+		keys int
+	)
+	for it := c.endpoints.Iterate(); it.Next(&k, &v); {
+		keys++
+	}
+	if keys > 9 {
+		t.Errorf("%d entries in a 9-entry map", keys)
+	}
+}
+
+func TestHostMapSizes(t *testing.T) {
+	for _, tt := range []struct {
+		mem              uint64
+		conns, endpoints uint32
+	}{
+		{0, minConnsMax, minEndpointsMax},
+		{512 << 20, minConnsMax, minEndpointsMax},
+		{8 << 30, 524288, 65536},
+		{1 << 50, maxConnsMax, maxEndpointsMax},
+	} {
+		c, e := hostMapSizes(tt.mem)
+		if c != tt.conns || e != tt.endpoints {
+			t.Errorf("hostMapSizes(%d) = %d, %d; want %d, %d", tt.mem, c, e, tt.conns, tt.endpoints)
+		}
 	}
 }

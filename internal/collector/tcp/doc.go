@@ -38,14 +38,20 @@
 // local port being ephemeral (lport ""); a passive one (accept) under its
 // local address and port and the client's address, the client's port being
 // ephemeral (rport ""). IPv4-mapped IPv6 addresses are shown as IPv4. The
-// kernel map holds 8192 endpoints; once full, updates go to an overflow
-// entry reported as "other" and counted in
-// kscope_tcp_dropped_total{reason="endpoints_map_full"}, and when it is
-// three quarters full endpoints idle for ten minutes are removed. Endpoints
+// kernel map holds one endpoint per 128 KiB of memory (8192 to 262144,
+// allocated as used). When it is half full, Collect removes the endpoints
+// idle for ten minutes and then, longest idle first, those that have not
+// moved since the previous Collect (their counts reported) until it is a
+// quarter full, so it does not fill with endpoints that are done. Once
+// full, updates go to an overflow entry reported as "other" and counted in
+// kscope_tcp_dropped_total{reason="endpoints_map_full"} and
+// kscope_self_map_drops_total{collector="tcp",map="endpoints"}. Endpoints
 // in different network namespaces with the same addresses share a series.
-// The connections map holds 65536; connections beyond are counted in
-// kscope_tcp_dropped_total{reason="connections_map_full"} and their bytes
-// at close.
+// The connections map holds one connection per 16 KiB of memory (65536 to
+// 2097152); an entry goes when its connection closes. Connections beyond
+// are counted in kscope_tcp_dropped_total{reason="connections_map_full"}
+// and kscope_self_map_drops_total{collector="tcp",map="conns"}, and their
+// bytes at close.
 //
 // Multipath TCP: each subflow is a TCP connection on the wire and is
 // counted as one; the MPTCP socket above them is not.

@@ -3,6 +3,7 @@ package tcp
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -10,10 +11,13 @@ import (
 	"github.com/kscope/kscope/internal/metrics"
 )
 
-// pruneIdle is how long an endpoint must have been idle before its kernel
-// entry is removed, which happens only once the map is three quarters
-// full. Its series then ends; should the endpoint come back, it starts
-// again from zero, which rate() reads as a counter reset.
+// Once the endpoints map is half full, Collect removes the kernel entries
+// of endpoints idle for pruneIdle and then, longest idle first, those that
+// did not move since the previous Collect, until the map is a quarter full:
+// their counts have been reported, so the map cannot fill with endpoints
+// that are done, and three quarters of it are free for the endpoints that
+// come before the next Collect, even a late one. A removed endpoint's series ends; should it come
+// back, it starts again from zero, which rate() reads as a counter reset.
 const pruneIdle = 10 * time.Minute
 
 // endpointTable turns the kernel's endpoints map into the per-endpoint
@@ -98,21 +102,33 @@ func (t *endpointTable) collect(m *ebpf.Map, e *metrics.Emitter, now time.Time) 
 		e.Counter(descEndpointReceived, o[3]+float64(overflow.Received), "other", "other", "other", "other")
 	}
 
-	if len(t.keys) > int(m.MaxEntries())*3/4 {
-		t.prune(m, now)
+	if capacity := int(m.MaxEntries()); len(t.keys) > capacity/2 {
+		t.prune(m, now, len(t.keys)-capacity/4)
 	}
 	return nil
 }
 
-// prune removes the kernel entries of endpoints idle for pruneIdle. An
-// update that lands between the read and the delete is lost.
-func (t *endpointTable) prune(m *ebpf.Map, now time.Time) {
+// prune removes the kernel entries of endpoints idle for pruneIdle, and
+// more of those idle since before now, longest idle first, until want are
+// gone. An update that lands between the read and the delete is lost.
+func (t *endpointTable) prune(m *ebpf.Map, now time.Time, want int) {
+	type idle struct {
+		k tcpEndpointKey
+		s *endpointSeen
+	}
+	var cands []idle
 	for k, s := range t.seen {
-		if now.Sub(s.changed) < pruneIdle {
-			continue
+		if s.changed.Before(now) {
+			cands = append(cands, idle{k, s})
 		}
-		if err := m.Delete(&k); err == nil || errors.Is(err, ebpf.ErrKeyNotExist) {
-			delete(t.seen, k)
+	}
+	sort.Slice(cands, func(i, j int) bool { return cands[i].s.changed.Before(cands[j].s.changed) })
+	for i, c := range cands {
+		if i >= want && now.Sub(c.s.changed) < pruneIdle {
+			break
+		}
+		if err := m.Delete(&c.k); err == nil || errors.Is(err, ebpf.ErrKeyNotExist) {
+			delete(t.seen, c.k)
 		}
 	}
 }

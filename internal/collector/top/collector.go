@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
+	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -31,9 +36,11 @@ const (
 
 func init() { collector.Register(NetName, NewNet) }
 
-// DefaultMaxProcs bounds the per-process map: processes active since the
-// previous read plus those that ended since the one before.
-const DefaultMaxProcs = 16384
+// DefaultMaxProcs is the per-process map's room for the processes that
+// ended since the previous read (reported once more, then deleted), on top
+// of room for every live process of the host (bpfx.ProcessMapSize). The
+// map is allocated as used.
+const DefaultMaxProcs = 65536
 
 // nrSlots is the BPF side's NR_SLOTS: syscall numbers with their own focus
 // counter; the entry at nrSlots holds the rest.
@@ -178,7 +185,7 @@ func newCollector(name string, cfg collector.Config, full bool) *Collector {
 		Tracer:   collector.NewTracer(name, cfg),
 		full:     full,
 		log:      cfg.Logger,
-		maxProcs: DefaultMaxProcs,
+		maxProcs: bpfx.ProcessMapSize("/proc") + DefaultMaxProcs,
 		ended:    map[topProcKey]bool{},
 		lastCPU:  map[topProcKey]uint64{},
 		topK:     metrics.NewTopK(cfg.TopK),
@@ -265,7 +272,37 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		return err
 	}
 	c.fcalls = make([]uint64, nrSlots+1)
-	return c.AttachAll(spec)
+	if !c.full {
+		return c.AttachAll(spec)
+	}
+	// The task iterator runs once, after the programs are attached.
+	rest := spec.Copy()
+	delete(rest.Programs, topProgChargedIter)
+	if err := c.AttachAll(rest); err != nil {
+		return err
+	}
+	return runIter(c.Collection().Programs[topProgChargedIter])
+}
+
+// runIter runs a task iterator program once over every task.
+func runIter(prog *ebpf.Program) error {
+	it, err := link.AttachIter(link.IterOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("attaching the task iterator: %w", err)
+	}
+	defer it.Close()
+	rd, err := it.Open()
+	if err != nil {
+		return fmt.Errorf("opening the task iterator: %w", err)
+	}
+	_, err = io.Copy(io.Discard, rd)
+	if cerr := rd.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("running the task iterator: %w", err)
+	}
+	return nil
 }
 
 // choose returns the programs to load on this kernel and whether the read
@@ -324,7 +361,7 @@ func (c *Collector) choose() (map[string]bool, bool, error) {
 		add(anyFDSocket...)
 	}
 	if c.full {
-		add(topProgSchedSwitch, topProgSysEnter)
+		add(topProgSchedSwitch, topProgChargedFork, topProgChargedIter, topProgSysEnter)
 		if c.anyFD {
 			add(anyFDRW...)
 		} else {
@@ -447,8 +484,22 @@ func (c *Collector) running() map[uint32]uint64 {
 	}
 	now := uint64(ts.Nano())
 	for _, s := range c.slots {
-		if s.Tgid != 0 && s.TsNs != 0 && now > s.TsNs {
-			out[s.Tgid] += now - s.TsNs
+		if s.Tgid == 0 || s.Tid == 0 || s.TsNs == 0 || now <= s.TsNs {
+			continue
+		}
+		// The kernel's runtime of the thread, as of its last tick, since
+		// it was switched in; at most the time since then.
+		b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(s.Tgid), 10) + "/task/" +
+			strconv.FormatUint(uint64(s.Tid), 10) + "/schedstat")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			continue
+		}
+		if ns, err := strconv.ParseUint(f[0], 10, 64); err == nil && ns > s.RuntimeNs {
+			out[s.Tgid] += min(ns-s.RuntimeNs, now-s.TsNs)
 		}
 	}
 	return out

@@ -13,11 +13,17 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type topCharged struct {
+	_         structs.HostLayout
+	RuntimeNs uint64
+}
+
 type topCpuSlot struct {
-	_    structs.HostLayout
-	TsNs uint64
-	Tid  uint32
-	Tgid uint32
+	_         structs.HostLayout
+	RuntimeNs uint64
+	TsNs      uint64
+	Tid       uint32
+	Tgid      uint32
 }
 
 type topProcKey struct {
@@ -43,6 +49,7 @@ type topProcStat struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	topMapCharged            = "charged"
 	topMapEvents             = "events"
 	topMapFocus              = "focus"
 	topMapFocusCalls         = "focus_calls"
@@ -50,6 +57,8 @@ const (
 	topMapOverflow           = "overflow"
 	topMapProcs              = "procs"
 	topMapStats              = "stats"
+	topProgChargedFork       = "charged_fork"
+	topProgChargedIter       = "charged_iter"
 	topProgExitPread64       = "exit_pread64"
 	topProgExitPread64Anyfd  = "exit_pread64_anyfd"
 	topProgExitPreadv        = "exit_preadv"
@@ -94,6 +103,7 @@ const (
 	topVarFilterUidOn        = "filter_uid_on"
 	topVarRwFiles            = "rw_files"
 	topVarRwNet              = "rw_net"
+	topVarUnusedCharged      = "unused_charged"
 	topVarUnusedCpuSlot      = "unused_cpu_slot"
 	topVarUnusedProcKey      = "unused_proc_key"
 	topVarUnusedProcStat     = "unused_proc_stat"
@@ -142,6 +152,8 @@ type topSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type topProgramSpecs struct {
+	ChargedFork       *ebpf.ProgramSpec `ebpf:"charged_fork"`
+	ChargedIter       *ebpf.ProgramSpec `ebpf:"charged_iter"`
 	ExitPread64       *ebpf.ProgramSpec `ebpf:"exit_pread64"`
 	ExitPread64Anyfd  *ebpf.ProgramSpec `ebpf:"exit_pread64_anyfd"`
 	ExitPreadv        *ebpf.ProgramSpec `ebpf:"exit_preadv"`
@@ -184,6 +196,7 @@ type topProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type topMapSpecs struct {
+	Charged    *ebpf.MapSpec `ebpf:"charged"`
 	Events     *ebpf.MapSpec `ebpf:"events"`
 	Focus      *ebpf.MapSpec `ebpf:"focus"`
 	FocusCalls *ebpf.MapSpec `ebpf:"focus_calls"`
@@ -205,6 +218,7 @@ type topVariableSpecs struct {
 	FilterUidOn    *ebpf.VariableSpec `ebpf:"filter_uid_on"`
 	RwFiles        *ebpf.VariableSpec `ebpf:"rw_files"`
 	RwNet          *ebpf.VariableSpec `ebpf:"rw_net"`
+	UnusedCharged  *ebpf.VariableSpec `ebpf:"unused_charged"`
 	UnusedCpuSlot  *ebpf.VariableSpec `ebpf:"unused_cpu_slot"`
 	UnusedProcKey  *ebpf.VariableSpec `ebpf:"unused_proc_key"`
 	UnusedProcStat *ebpf.VariableSpec `ebpf:"unused_proc_stat"`
@@ -231,6 +245,7 @@ func (o *topObjects) Close() error {
 //
 // It can be passed to loadTopObjects or ebpf.CollectionSpec.LoadAndAssign.
 type topMaps struct {
+	Charged    *ebpf.Map `ebpf:"charged"`
 	Events     *ebpf.Map `ebpf:"events"`
 	Focus      *ebpf.Map `ebpf:"focus"`
 	FocusCalls *ebpf.Map `ebpf:"focus_calls"`
@@ -242,6 +257,7 @@ type topMaps struct {
 
 func (m *topMaps) Close() error {
 	return _TopClose(
+		m.Charged,
 		m.Events,
 		m.Focus,
 		m.FocusCalls,
@@ -264,6 +280,7 @@ type topVariables struct {
 	FilterUidOn    *ebpf.Variable `ebpf:"filter_uid_on"`
 	RwFiles        *ebpf.Variable `ebpf:"rw_files"`
 	RwNet          *ebpf.Variable `ebpf:"rw_net"`
+	UnusedCharged  *ebpf.Variable `ebpf:"unused_charged"`
 	UnusedCpuSlot  *ebpf.Variable `ebpf:"unused_cpu_slot"`
 	UnusedProcKey  *ebpf.Variable `ebpf:"unused_proc_key"`
 	UnusedProcStat *ebpf.Variable `ebpf:"unused_proc_stat"`
@@ -274,6 +291,8 @@ type topVariables struct {
 //
 // It can be passed to loadTopObjects or ebpf.CollectionSpec.LoadAndAssign.
 type topPrograms struct {
+	ChargedFork       *ebpf.Program `ebpf:"charged_fork"`
+	ChargedIter       *ebpf.Program `ebpf:"charged_iter"`
 	ExitPread64       *ebpf.Program `ebpf:"exit_pread64"`
 	ExitPread64Anyfd  *ebpf.Program `ebpf:"exit_pread64_anyfd"`
 	ExitPreadv        *ebpf.Program `ebpf:"exit_preadv"`
@@ -314,6 +333,8 @@ type topPrograms struct {
 
 func (p *topPrograms) Close() error {
 	return _TopClose(
+		p.ChargedFork,
+		p.ChargedIter,
 		p.ExitPread64,
 		p.ExitPread64Anyfd,
 		p.ExitPreadv,

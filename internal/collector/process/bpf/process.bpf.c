@@ -11,8 +11,25 @@
  * ones are read from signal->live, where two threads exiting together may
  * both see zero, so the first to claim the process in `ended` reports it.
  *
- * CPU time: at each switch the outgoing task is charged the time since its
- * CPU switched to it, which oncpu remembers per CPU.
+ * CPU time is the kernel's own: se.sum_exec_runtime, the runtime the
+ * scheduler accounts to each thread (from the task clock, so steal and
+ * throttled time are not in it). Each thread's task storage holds the
+ * runtime already charged; at each switch-out its process is charged the
+ * difference. Threads get their storage at fork (nothing charged yet) or,
+ * for those alive at Start, from a task iterator (their runtime then).
+ * Until a thread has storage, and on kernels without task storage (before
+ * 5.11), the difference is taken from the runtime at its switch-in on the
+ * same CPU, which oncpu remembers (a switch-in the tracepoint missed loses
+ * that slice). oncpu also tells Go which threads run now. The same switch
+ * counts a voluntary context switch (the thread blocked: not preempted,
+ * state not running) or an involuntary one, as the kernel counts nvcsw and
+ * nivcsw for /proc/PID/status.
+ *
+ * procs holds live processes only: the last switch-out of a process that
+ * ended (a thread past do_exit's PF_EXITING with signal->live at zero)
+ * moves its totals to the CNT_GONE_* counters and deletes its entry, and
+ * such a thread never makes a new one. Time and switches with no entry
+ * (the map full) go to the same counters, the miss to CNT_DROPS.
  *
  * The two hot hooks are tp_btf programs (typed arguments, direct loads);
  * the others are plain tracepoints, where the current task is the one
@@ -33,13 +50,19 @@ enum {
 	CNT_FORK_PROCESS = 1,
 	CNT_FORK_THREAD = 2,
 	CNT_LIVE = 3,         /* +1 per process forked, -1 per process ended (wraps) */
-	CNT_UNTRACKED_NS = 4, /* CPU time of processes procs had no room for */
+	CNT_GONE_NS = 4,      /* CPU time of processes ended, or with no room in procs */
+	CNT_GONE_NVCSW = 5,   /* their voluntary context switches */
+	CNT_GONE_NIVCSW = 6,  /* their involuntary context switches */
+	CNT_DROPS = 7,        /* switch-outs with no room in procs */
 	CNT_MAX = 8,
 };
 
 /* exits: index = exit code (0-255), or EXIT_CODES + the terminating signal. */
 #define EXIT_CODES 256
 #define EXIT_SLOTS (EXIT_CODES + 128)
+
+/* include/linux/sched.h: the task is in do_exit. */
+#define PF_EXITING 0x00000004
 
 /* seed_window values: a fork adds SEED_FORK, an exit SEED_EXIT. */
 #define SEED_FORK 1
@@ -53,17 +76,29 @@ struct proc_key {
 };
 
 struct proc_cpu {
-	__u64 cpu_ns;  /* on-CPU time of all its threads */
-	__u64 exit_ns; /* when it ended; 0 while it runs */
+	__u64 cpu_ns; /* runtime of all its threads */
+	__u64 nvcsw;  /* voluntary context switches */
+	__u64 nivcsw; /* involuntary context switches */
 	__u8 comm[TASK_COMM_LEN];
 };
 
-/* What each CPU runs since when. */
+/* What each CPU runs, since when, and that thread's runtime then. */
 struct cpu_slot {
-	__u64 ts_ns;
+	__u64 runtime_ns;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
 	__u32 tid;
 	__u32 tgid;
 };
+
+/* Per thread: its runtime charged so far. */
+struct charged {
+	__u64 runtime_ns;
+};
+
+/* task_struct's state before Linux 5.14 renamed it __state. */
+struct task_struct___old {
+	long state;
+} __attribute__((preserve_access_index));
 
 struct lifetime {
 	__u64 slots[HIST_SLOTS]; /* log2 of nanoseconds */
@@ -75,6 +110,7 @@ const struct proc_key *unused_proc_key __attribute__((unused));
 const struct proc_cpu *unused_proc_cpu __attribute__((unused));
 const struct cpu_slot *unused_cpu_slot __attribute__((unused));
 const struct lifetime *unused_lifetime __attribute__((unused));
+const struct charged *unused_charged __attribute__((unused));
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -98,12 +134,13 @@ struct {
 } lifetimes SEC(".maps");
 
 /*
- * CPU time per process. A plain hash: a full map is counted, and the time
- * goes to CNT_UNTRACKED_NS. Go deletes ended processes after reporting them.
- * max_entries is set from Go.
+ * CPU time and context switches per live process. Entries are allocated as
+ * processes first run and deleted at their last switch-out, so max_entries
+ * (set from Go, from pid_max and memory) bounds live processes only.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct proc_key);
 	__type(value, struct proc_cpu);
@@ -115,6 +152,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cpu_slot);
 } oncpu SEC(".maps");
+
+/* Removed by Go, with the programs that use it, where the kernel lacks it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct charged);
+} charged SEC(".maps");
 
 /* Processes already reported as ended (the signal->live path only). */
 struct {
@@ -179,48 +224,144 @@ static __always_inline struct proc_key proc_of(struct task_struct *task)
 	return key;
 }
 
-/* Charges delta nanoseconds of CPU to the process of task. */
-static __always_inline void charge(struct task_struct *task, __u64 delta)
+/* Charges what one switch-out adds to the process of task. */
+static __always_inline void charge(struct task_struct *task, __u64 delta, bool voluntary)
 {
 	struct proc_key key = proc_of(task);
 	struct proc_cpu *v, init = {};
 
 	v = bpf_map_lookup_elem(&procs, &key);
-	if (v) {
-		__sync_fetch_and_add(&v->cpu_ns, delta);
+	if (!v) {
+		init.cpu_ns = delta;
+		init.nvcsw = voluntary;
+		init.nivcsw = !voluntary;
+		bpf_probe_read_kernel(init.comm, sizeof(init.comm), task->group_leader->comm);
+		if (bpf_map_update_elem(&procs, &key, &init, BPF_NOEXIST) == 0)
+			return;
+		/* Another CPU made the entry meanwhile, or the map is full. */
+		v = bpf_map_lookup_elem(&procs, &key);
+	}
+	if (!v) {
+		add(&counts, CNT_DROPS, 1);
+		add(&counts, CNT_GONE_NS, delta);
+		add(&counts, voluntary ? CNT_GONE_NVCSW : CNT_GONE_NIVCSW, 1);
 		return;
 	}
-	init.cpu_ns = delta;
-	bpf_probe_read_kernel(init.comm, sizeof(init.comm), task->group_leader->comm);
-	if (bpf_map_update_elem(&procs, &key, &init, BPF_NOEXIST) == 0)
-		return;
-	/* Another CPU made the entry meanwhile, or the map is full. */
+	__sync_fetch_and_add(&v->cpu_ns, delta);
+	__sync_fetch_and_add(voluntary ? &v->nvcsw : &v->nivcsw, 1);
+}
+
+/*
+ * The switch-out of a thread of a process that ended: its share goes to the
+ * process's entry, if it is still there, and the entry's totals to the
+ * CNT_GONE_* counters as it is deleted (by one CPU only: the one whose
+ * delete succeeds).
+ */
+static __always_inline void charge_ended(struct task_struct *task, __u64 delta, bool voluntary)
+{
+	struct proc_key key = proc_of(task);
+	__u64 ns = delta, nv = voluntary, niv = !voluntary;
+	struct proc_cpu *v;
+
 	v = bpf_map_lookup_elem(&procs, &key);
 	if (v) {
-		__sync_fetch_and_add(&v->cpu_ns, delta);
-		return;
+		ns += v->cpu_ns;
+		nv += v->nvcsw;
+		niv += v->nivcsw;
+		if (bpf_map_delete_elem(&procs, &key) != 0)
+			ns = delta, nv = voluntary, niv = !voluntary;
 	}
-	count(STAT_LOST);
-	add(&counts, CNT_UNTRACKED_NS, delta);
+	add(&counts, CNT_GONE_NS, ns);
+	add(&counts, CNT_GONE_NVCSW, nv);
+	add(&counts, CNT_GONE_NIVCSW, niv);
+}
+
+/* The thread's scheduling state (TASK_RUNNING is 0). */
+static __always_inline long task_state(struct task_struct *task)
+{
+	struct task_struct___old *old = (void *)task;
+
+	if (bpf_core_field_exists(task->__state))
+		return BPF_CORE_READ(task, __state);
+	return BPF_CORE_READ(old, state);
+}
+
+/*
+ * One switch: prev is charged delta, its runtime not charged yet (see the
+ * top of the file), and the CPU's slot now describes next.
+ */
+static __always_inline void on_switch(bool preempt, struct task_struct *prev, struct task_struct *next,
+				      __u64 *charged_ns)
+{
+	__u64 runtime = prev->se.sum_exec_runtime, delta = 0;
+	bool voluntary = !preempt && task_state(prev) != 0;
+	__u32 zero = 0;
+	struct cpu_slot *cpu;
+
+	cpu = bpf_map_lookup_elem(&oncpu, &zero);
+	if (!cpu)
+		return;
+	if (charged_ns) {
+		if (runtime > *charged_ns)
+			delta = runtime - *charged_ns;
+		*charged_ns = runtime;
+	} else if (cpu->tid == prev->pid && cpu->tgid && runtime > cpu->runtime_ns) {
+		/* The first switch seen on a CPU counts the switch, not the time. */
+		delta = runtime - cpu->runtime_ns;
+	}
+	if (prev->pid) { /* not the idle task */
+		if ((prev->flags & PF_EXITING) && prev->signal->live.counter == 0)
+			charge_ended(prev, delta, voluntary);
+		else
+			charge(prev, delta, voluntary);
+	}
+	cpu->runtime_ns = next->se.sum_exec_runtime;
+	cpu->ts_ns = bpf_ktime_get_ns();
+	cpu->tid = next->pid;
+	cpu->tgid = next->tgid;
 }
 
 /* tp_btf: typed arguments, read by direct loads; this runs at every switch. */
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
-	__u32 zero = 0;
-	struct cpu_slot *cpu;
+	struct charged *c = bpf_task_storage_get(&charged, prev, 0, 0);
 
-	cpu = bpf_map_lookup_elem(&oncpu, &zero);
-	if (!cpu)
+	on_switch(preempt, prev, next, c ? &c->runtime_ns : 0);
+	return 0;
+}
+
+/* The fallback without task storage. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(sched_switch_slot, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	on_switch(preempt, prev, next, 0);
+	return 0;
+}
+
+/* New threads get their storage at fork, outside the scheduler's locks. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(charged_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct charged *c = bpf_task_storage_get(&charged, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (c)
+		c->runtime_ns = child->se.sum_exec_runtime; /* 0: it has not run */
+	return 0;
+}
+
+/* Threads alive at Start get theirs from this iterator: their runtime so far is not charged. */
+SEC("iter/task")
+int charged_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct charged *c;
+
+	if (!task || bpf_task_storage_get(&charged, task, 0, 0))
 		return 0;
-	/* Idle (tgid 0) and the first switch seen on a CPU are not charged. */
-	if (cpu->ts_ns && cpu->tgid && cpu->tid == prev->pid && now > cpu->ts_ns)
-		charge(prev, now - cpu->ts_ns);
-	cpu->ts_ns = now;
-	cpu->tid = next->pid;
-	cpu->tgid = next->tgid;
+	c = bpf_task_storage_get(&charged, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (c)
+		c->runtime_ns = task->se.sum_exec_runtime;
 	return 0;
 }
 
@@ -273,7 +414,6 @@ int sched_process_exit(void *ctx)
 	__u64 now = bpf_ktime_get_ns(), age;
 	__u32 zero = 0, idx, code, sig;
 	struct lifetime *lt;
-	struct proc_cpu *v;
 
 	if (!process_ended(ctx, task, &key))
 		return 0;
@@ -293,10 +433,6 @@ int sched_process_exit(void *ctx)
 
 	add(&counts, CNT_LIVE, (__u64)-1);
 	seed_note(key.tgid, SEED_EXIT);
-
-	/* Its CPU time stays until Go has reported it. */
-	v = bpf_map_lookup_elem(&procs, &key);
-	if (v)
-		v->exit_ns = now;
+	/* Its entry goes at its last switch-out (charge_ended). */
 	return 0;
 }

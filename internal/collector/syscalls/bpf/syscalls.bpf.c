@@ -132,9 +132,14 @@ struct {
 	__type(value, __u64);
 } errnos SEC(".maps");
 
-/* Entries of exited processes are deleted by Go once it has read them. */
+/*
+ * Entries of exited processes are deleted by Go once it has read them.
+ * Allocated as used; max_entries is set from Go: room for every live
+ * process of the host and for those that ended since the last read.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct proc_key);
 	__type(value, struct proc_val);

@@ -6,8 +6,13 @@
  * bytes received and sent on IPv4/IPv6 sockets; Go reads the whole map at
  * every refresh. Nothing goes through the ring buffer.
  *
- *   CPU time   sched_switch (tp_btf): at each switch the outgoing task is
- *              charged the time since its CPU switched to it (oncpu).
+ *   CPU time   sched_switch (tp_btf): at each switch the outgoing thread's
+ *              process is charged the runtime the scheduler accounted to
+ *              it (se.sum_exec_runtime, no steal time) since it was last
+ *              charged, which the thread's task storage remembers (made at
+ *              fork, or by a task iterator at Start for the threads alive
+ *              then). oncpu says what each CPU runs, for the time of the
+ *              threads on a CPU at read time.
  *   syscalls   sys_enter (raw tracepoint), counted as they enter. The
  *              process in focus (the one `kscope top` shows in detail) also
  *              has its calls counted per syscall number.
@@ -71,11 +76,17 @@ struct proc_stat {
 	__u8 comm[TASK_COMM_LEN];
 };
 
-/* What each CPU runs since when. */
+/* What each CPU runs, since when, and that thread's runtime then. */
 struct cpu_slot {
-	__u64 ts_ns;
+	__u64 runtime_ns;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
 	__u32 tid;
 	__u32 tgid;
+};
+
+/* Per thread: its runtime charged so far. */
+struct charged {
+	__u64 runtime_ns;
 };
 
 /* struct mmsghdr (UAPI): a 56-byte user_msghdr, then msg_len. */
@@ -89,10 +100,12 @@ struct mmsg {
 const struct proc_key *unused_proc_key __attribute__((unused));
 const struct proc_stat *unused_proc_stat __attribute__((unused));
 const struct cpu_slot *unused_cpu_slot __attribute__((unused));
+const struct charged *unused_charged __attribute__((unused));
 
-/* One entry per process; max_entries is set from Go. */
+/* One entry per process, allocated as used; max_entries is set from Go. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, 16384);
 	__type(key, struct proc_key);
 	__type(value, struct proc_stat);
@@ -112,6 +125,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct cpu_slot);
 } oncpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct charged);
+} charged SEC(".maps");
 
 /* focus[0]: the tgid whose calls are counted per syscall; 0: none. */
 struct {
@@ -159,23 +179,55 @@ static __always_inline struct proc_stat *proc_of(struct task_struct *task)
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
-	__u64 now = bpf_ktime_get_ns();
+	__u64 runtime = prev->se.sum_exec_runtime;
 	struct cpu_slot *cpu;
 	struct proc_stat *p;
+	struct charged *c;
 	__u32 zero = 0;
 
 	cpu = bpf_map_lookup_elem(&oncpu, &zero);
 	if (!cpu)
 		return 0;
-	/* Idle (tgid 0) and the first switch seen on a CPU are not charged. */
-	if (cpu->ts_ns && cpu->tgid && cpu->tid == prev->pid && now > cpu->ts_ns) {
-		p = proc_of(prev);
-		if (p)
-			__sync_fetch_and_add(&p->cpu_ns, now - cpu->ts_ns);
+	/* Idle (pid 0) and threads without storage yet are not charged. */
+	c = bpf_task_storage_get(&charged, prev, 0, 0);
+	if (c && prev->pid) {
+		if (runtime > c->runtime_ns) {
+			p = proc_of(prev);
+			if (p)
+				__sync_fetch_and_add(&p->cpu_ns, runtime - c->runtime_ns);
+		}
+		c->runtime_ns = runtime;
 	}
-	cpu->ts_ns = now;
+	cpu->runtime_ns = next->se.sum_exec_runtime;
+	cpu->ts_ns = bpf_ktime_get_ns();
 	cpu->tid = next->pid;
 	cpu->tgid = next->tgid;
+	return 0;
+}
+
+/* New threads get their storage at fork, outside the scheduler's locks. */
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(charged_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct charged *c = bpf_task_storage_get(&charged, child, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+
+	if (c)
+		c->runtime_ns = child->se.sum_exec_runtime; /* 0: it has not run */
+	return 0;
+}
+
+/* Threads alive at Start get theirs from this iterator: their runtime so far is not charged. */
+SEC("iter/task")
+int charged_iter(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	struct charged *c;
+
+	if (!task || bpf_task_storage_get(&charged, task, 0, 0))
+		return 0;
+	c = bpf_task_storage_get(&charged, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (c)
+		c->runtime_ns = task->se.sum_exec_runtime;
 	return 0;
 }
 
