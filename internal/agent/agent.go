@@ -88,7 +88,20 @@ type Agent struct {
 	lastIngest time.Time
 	ingestErr  error
 	ingestMu   sync.Mutex
+
+	// When the series cap was last reported, and whether it was reached
+	// at the last collection.
+	limitWarned time.Time
+	limitOn     bool
 }
+
+// headBlock is the metrics store's head block span (0: its default); tests
+// shorten it.
+var headBlock time.Duration
+
+// LimitWarnEvery is how often, at most, the agent logs that the metrics
+// store is at its series cap while it stays there.
+const LimitWarnEvery = 5 * time.Minute
 
 type running struct {
 	name    string
@@ -121,7 +134,8 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if a.metrics, err = store.OpenMetrics(cfg.DataDir, cfg.Retention, quiet(logger)); err != nil {
+	mo := store.MetricsOptions{Retention: cfg.Retention, MaxSeries: uint64(max(cfg.Storage.MaxSeries, 0)), HeadBlock: headBlock}
+	if a.metrics, err = store.OpenMetricsWith(cfg.DataDir, mo, quiet(logger)); err != nil {
 		return nil, err
 	}
 	if a.events, err = store.OpenEvents(cfg.DataDir, cfg.Retention, cfg.EventQueue, logger); err != nil {
@@ -146,6 +160,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 		Gatherer: a,
 		Logger:   logger,
 		Healthy:  a.healthy,
+		Degraded: a.degraded,
 	}
 	a.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	a.serveUI(srv)
@@ -230,7 +245,9 @@ func (a *Agent) startCollectors(ctx context.Context) {
 		}
 		notes := &noteHandler{}
 		logger := slog.New(teeHandler{a.logger.Handler(), notes})
-		ccfg := collector.Config{TopK: topk, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
+		// A process gets per-pid series once two collections saw it
+		// alive: short-lived ones count per command name.
+		ccfg := collector.Config{TopK: topk, MinLive: 2, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
 		start := time.Now()
 		var c collector.Collector
 		var err error
@@ -364,7 +381,46 @@ func (a *Agent) Ingest(ctx context.Context) error {
 	a.ingestMu.Lock()
 	a.lastIngest, a.ingestErr = now, err
 	a.ingestMu.Unlock()
+	a.reportLimit(now)
 	return err
+}
+
+// reportLimit logs the series cap: a WARN when the metrics store reaches
+// it and every LimitWarnEvery while it stays there, an INFO when it is
+// left.
+func (a *Agent) reportLimit(now time.Time) {
+	on := a.metrics.LimitReached()
+	switch {
+	case on && (!a.limitOn || now.Sub(a.limitWarned) >= LimitWarnEvery):
+		a.limitWarned = now
+		a.logger.Warn("the metrics store is at its series cap: samples of new series are refused",
+			"head_series", a.metrics.HeadSeries(), "max_series", a.metrics.MaxSeries,
+			"refused_samples", a.metrics.Limited(), "see", "storage.max_series")
+	case !on && a.limitOn:
+		a.logger.Info("the metrics store is below its series cap again", "head_series", a.metrics.HeadSeries(), "max_series", a.metrics.MaxSeries)
+	}
+	a.limitOn = on
+}
+
+// health is the agent's state, as /healthz and the status say it.
+func (a *Agent) health() health {
+	if err := a.healthy(); err != nil {
+		return health{"unhealthy", []string{err.Error()}}
+	}
+	if why := a.degraded(); len(why) > 0 {
+		return health{"degraded", why}
+	}
+	return health{"ok", []string{}}
+}
+
+// degraded lists why the agent, still serving, is not doing all its job.
+func (a *Agent) degraded() []string {
+	var why []string
+	if m := a.metrics; m != nil && m.LimitReached() {
+		why = append(why, fmt.Sprintf("series limit reached: the metrics store holds %d series (storage.max_series %d), samples of new series are refused",
+			m.HeadSeries(), m.MaxSeries))
+	}
+	return why
 }
 
 func (a *Agent) healthy() error {

@@ -215,6 +215,22 @@ type agentStatus struct {
 	DataDir          string            `json:"data_dir"`
 	Collectors       []collectorStatus `json:"collectors"`
 	LiveSubscribers  int               `json:"live_subscribers"`
+	Health           health            `json:"health"`
+	TSDB             tsdbStatus        `json:"tsdb"`
+}
+
+// health is the agent's state as /healthz says it: ok, degraded (serving,
+// not doing all its job) or unhealthy, with the reasons.
+type health struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons"`
+}
+
+type tsdbStatus struct {
+	HeadSeries         uint64 `json:"head_series"`
+	MaxSeries          uint64 `json:"max_series"`
+	SeriesLimitReached bool   `json:"series_limit_reached"`
+	RefusedSamples     uint64 `json:"refused_samples"`
 }
 
 type collectorStatus struct {
@@ -245,6 +261,10 @@ func (a *Agent) statusJSON() ([]byte, error) {
 		DataDir:          a.cfg.DataDir,
 		Collectors:       []collectorStatus{},
 		LiveSubscribers:  int(a.ui.live.n.Load()),
+		Health:           a.health(),
+	}
+	if m := a.metrics; m != nil {
+		st.TSDB = tsdbStatus{m.HeadSeries(), m.MaxSeries, m.LimitReached(), m.Limited()}
 	}
 	for _, s := range a.statuses {
 		c := collectorStatus{Name: s.Name, Running: s.Err == nil, TookSeconds: s.Took.Seconds(), Notes: s.Notes}

@@ -28,6 +28,7 @@ type self struct {
 	headSeries, samplesAppended, samplesReject *metrics.Desc
 	profStored, profBytes, profExpired         *metrics.Desc
 	profFailed                                 *metrics.Desc
+	seriesLimit, seriesLimitReached            *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -68,7 +69,10 @@ func newSelf(a *Agent) *self {
 		profBytes:       metrics.NewCounter("kscope_self_profile_stored_bytes_total", "Bytes of profile windows written to the profile store (gzipped pprof)."),
 		profExpired:     metrics.NewCounter("kscope_self_profile_windows_expired_total", "Profile windows deleted from the profile store by retention."),
 		profFailed:      metrics.NewCounter("kscope_self_profile_windows_failed_total", "Profile windows lost to a failed write."),
-		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
+		seriesLimit:     metrics.NewGauge("kscope_self_tsdb_series_limit", "The cap on series in the metrics store's in-memory head (storage.max_series)."),
+		seriesLimitReached: metrics.NewGauge("kscope_self_tsdb_series_limit_reached",
+			"1 while the metrics store's head holds storage.max_series series and samples of new series are refused (counted in kscope_self_tsdb_samples_rejected_total{reason=\"series_limit\"}), 0 otherwise."),
+		samplesReject: metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
 	}
 }
 
@@ -78,7 +82,7 @@ func (s *self) describe() []*metrics.Desc {
 		s.events, s.lost, s.filtered, s.malformed, s.mapEntries, s.mapMax, s.mapFill,
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
-		s.headSeries, s.samplesAppended, s.samplesReject,
+		s.headSeries, s.samplesAppended, s.samplesReject, s.seriesLimit, s.seriesLimitReached,
 		s.profStored, s.profBytes, s.profExpired, s.profFailed,
 	}
 }
@@ -172,6 +176,12 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.samplesAppended, float64(m.Appended()))
 		e.Counter(s.samplesReject, float64(m.Rejected()), "invalid")
 		e.Counter(s.samplesReject, float64(m.Limited()), "series_limit")
+		e.Gauge(s.seriesLimit, float64(m.MaxSeries))
+		reached := 0.0
+		if m.LimitReached() {
+			reached = 1
+		}
+		e.Gauge(s.seriesLimitReached, reached)
 	}
 }
 

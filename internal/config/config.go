@@ -32,6 +32,16 @@ type Config struct {
 	EventQueue int
 	// Collectors maps every known collector name to its settings.
 	Collectors map[string]Collector
+	// Storage holds the metrics store's limits.
+	Storage Storage
+}
+
+// Storage is the metrics store's settings (the storage section).
+type Storage struct {
+	// MaxSeries caps the series in the TSDB's in-memory head: at the cap,
+	// samples of new series are refused, counted and reported (WARN,
+	// /healthz degraded, kscope_self_tsdb_series_limit_reached).
+	MaxSeries int
 }
 
 // Collector is one collector's settings.
@@ -59,6 +69,7 @@ const (
 	DefaultInterval   = 10 * time.Second
 	DefaultTopK       = 50
 	DefaultEventQueue = 8192
+	DefaultMaxSeries  = 20000
 	// The profile collector samples at 19 Hz, a prime so the samples do
 	// not fall in step with periodic work, into 10 s windows.
 	DefaultProfileHz     = 19
@@ -85,6 +96,7 @@ func Default(known map[string]bool) *Config {
 		TopK:       DefaultTopK,
 		EventQueue: DefaultEventQueue,
 		Collectors: map[string]Collector{},
+		Storage:    Storage{MaxSeries: DefaultMaxSeries},
 	}
 	for name, on := range known {
 		cc := Collector{Enabled: on}
@@ -214,7 +226,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "collectors"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "collectors", "storage"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -238,6 +250,13 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			c.EventQueue = p.positive(v, key)
 		case "collectors":
 			p.collectors(v, c)
+		case "storage":
+			p.mapping(v, "storage", []string{"max_series"}, func(key string, v *yaml.Node) {
+				switch key {
+				case "max_series":
+					c.Storage.MaxSeries = p.positive(v, "storage.max_series")
+				}
+			})
 		}
 	})
 }

@@ -81,8 +81,8 @@ func New(cfg collector.Config) (collector.Collector, error) {
 	return &Collector{
 		Tracer:  collector.NewTracer(Name, cfg),
 		log:     cfg.Logger,
-		procTop: metrics.NewTopK(cfg.TopK),
-		errTop:  metrics.NewTopK(cfg.TopK),
+		procTop: newTopK(cfg),
+		errTop:  newTopK(cfg),
 	}, nil
 }
 
@@ -217,7 +217,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 		procs[id] = &c.xvals[i]
 		ended[id] = true
 	}
-	c.emitProcs(e, procs, over)
+	c.emitProcs(e, procs, ended, over)
 	stale := c.emitErrors(e, procs, ended, over)
 
 	// Forget ended processes: their last counts are out.
@@ -230,7 +230,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	return nil
 }
 
-func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo, over []fileioProcIo) {
+func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo, ended map[ident]bool, over []fileioProcIo) {
 	rows := make([]metrics.Row, 0, len(procs))
 	for id, p := range procs {
 		v := make([]float64, vLen)
@@ -244,6 +244,8 @@ func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo,
 			Key:    id.key(),
 			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:])},
 			Values: v,
+			Group:  []string{"", metrics.LabelString(p.Comm[:])},
+			Live:   !ended[id],
 		})
 	}
 	kept, other := c.procTop.Select(rows)
@@ -296,6 +298,8 @@ func (c *Collector) emitErrors(e *metrics.Emitter, procs map[ident]*fileioProcIo
 			Key:    id.key() + ":" + errno,
 			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), errno},
 			Values: []float64{float64(c.evals[i])},
+			Group:  []string{"", metrics.LabelString(p.Comm[:]), errno},
+			Live:   !ended[id],
 		})
 	}
 	kept, other := c.errTop.Select(rows)
@@ -332,4 +336,10 @@ func deleteKeys[K any](m *ebpf.Map, keys []K) error {
 		}
 	}
 	return nil
+}
+
+func newTopK(cfg collector.Config) *metrics.TopK {
+	t := metrics.NewTopK(cfg.TopK)
+	t.MinLive = cfg.MinLive
+	return t
 }

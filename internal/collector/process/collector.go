@@ -56,7 +56,8 @@ var (
 	liveDesc = metrics.NewGauge("kscope_processes",
 		"Processes (thread groups, kernel threads included) alive now.")
 	cpuDesc = metrics.NewCounter("kscope_process_cpu_seconds_total",
-		"On-CPU time of the top-K processes by recent CPU use (the rest in pid=\"other\"), charged at context switches.", "pid", "comm")
+		"On-CPU time, charged at context switches: per process (pid, comm) for the top-K processes by recent CPU use that lived across a collection interval, "+
+			"per command name (comm, no pid) for the top-K commands of the rest, and the remainder in pid=\"other\".", "pid", "comm")
 )
 
 var (
@@ -80,6 +81,7 @@ var ErrNotStarted = errors.New("process collector not running")
 type Collector struct {
 	*collector.Tracer
 	topK     int
+	minLive  int
 	maxProcs uint32
 	procRoot string
 
@@ -111,6 +113,7 @@ func New(cfg collector.Config) (collector.Collector, error) {
 	return &Collector{
 		Tracer:   collector.NewTracer(Name, cfg),
 		topK:     cfg.TopK,
+		minLive:  cfg.MinLive,
 		maxProcs: DefaultMaxProcs,
 		procRoot: "/proc",
 	}, nil
@@ -146,6 +149,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	}
 	c.counts, c.exitVals = make([]uint64, cntMax), make([]uint64, exitSlots)
 	c.top = metrics.NewTopK(c.topK)
+	c.top.MinLive = c.minLive
 	c.ended, c.state = map[processProcKey]bool{}, map[processProcKey]*procState{}
 
 	if err := c.m.seeding.Put(uint32(0), uint32(1)); err != nil {
@@ -320,6 +324,7 @@ func (c *Collector) collectCPU(e *metrics.Emitter, untracked float64) error {
 				comm:   v.Comm,
 				key:    pid + ":" + strconv.FormatUint(k.StartNs, 10),
 				labels: []string{pid, metrics.LabelString(v.Comm[:])},
+				group:  []string{"", metrics.LabelString(v.Comm[:])},
 				last:   stateLast(st),
 			}
 			c.state[k] = st
@@ -327,7 +332,7 @@ func (c *Collector) collectCPU(e *metrics.Emitter, untracked float64) error {
 		// The time on a CPU now is an estimate until the next switch:
 		// never report less than before.
 		st.last = max(float64(v.CpuNs+running[k.Tgid])*1e-9, st.last)
-		rows = append(rows, metrics.Row{Key: st.key, Labels: st.labels, Values: []float64{st.last}})
+		rows = append(rows, metrics.Row{Key: st.key, Labels: st.labels, Values: []float64{st.last}, Group: st.group, Live: v.ExitNs == 0})
 	}
 	for k := range c.state {
 		if !seen[k] {
@@ -360,6 +365,7 @@ type procState struct {
 	comm   [16]uint8
 	key    string   // TopK key: pid and start time
 	labels []string // pid, comm
+	group  []string // "", comm: the per-command series
 	last   float64  // CPU seconds last reported
 }
 

@@ -47,7 +47,8 @@ var (
 		"Time from system call entry to return, by syscall.",
 		"syscall")
 	descProcCalls = metrics.NewCounter("kscope_process_syscalls_total",
-		"System calls made by a process, by syscall, counted as they enter: the top-K pid and syscall pairs by recent calls, the rest summed in the \"other\" series.",
+		"System calls made by a process, by syscall, counted as they enter: the top-K pid and syscall pairs by recent calls among processes that lived across a collection interval, "+
+			"then per command name (comm, no pid) for the top-K command and syscall pairs of the rest, the remainder summed in the \"other\" series.",
 		"pid", "comm", "syscall")
 	descProcErrors = metrics.NewCounter("kscope_process_syscall_errors_total",
 		"System calls of a process that returned an error, by syscall, for the pid and syscall pairs of kscope_process_syscalls_total.",
@@ -129,7 +130,7 @@ func New(cfg collector.Config) (collector.Collector, error) {
 		Tracer:  collector.NewTracer(Name, cfg),
 		cfg:     cfg,
 		now:     time.Now,
-		topK:    metrics.NewTopK(cfg.TopK),
+		topK:    newTopK(cfg),
 		procs:   map[procKey]*procState{},
 		hash:    map[procKey]syscallsProcVal{},
 		alive:   map[procID]string{},
@@ -433,7 +434,8 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 	}
 
 	c.rows = c.rows[:0]
-	for _, s := range c.procs {
+	for k, s := range c.procs {
+		_, s.row.Live = c.alive[k.procID]
 		c.rows = append(c.rows, s.row)
 	}
 	kept, other := c.topK.Select(c.rows)
@@ -496,12 +498,14 @@ func (c *Collector) state(k procKey, comm string) *procState {
 			Key:    pid + "/" + strconv.FormatUint(k.start, 10) + "/" + strconv.FormatUint(uint64(k.nr), 10),
 			Labels: []string{pid, comm, syscallName(k.nr)},
 			Values: make([]float64, 2),
+			Group:  []string{"", comm, syscallName(k.nr)},
 		}}
 		c.procs[k] = s
 	}
 	if comm != "" && s.row.Labels[1] != comm {
 		// A new slice: TopK may hold on to the old row's labels.
 		s.row.Labels = []string{s.row.Labels[0], comm, s.row.Labels[2]}
+		s.row.Group = []string{"", comm, s.row.Labels[2]}
 	}
 	s.seen = true
 	return s
@@ -524,4 +528,10 @@ func (c *Collector) dropOldestExited(n int) {
 	for _, k := range ks[:min(n, len(ks))] {
 		delete(c.procs, k)
 	}
+}
+
+func newTopK(cfg collector.Config) *metrics.TopK {
+	t := metrics.NewTopK(cfg.TopK)
+	t.MinLive = cfg.MinLive
+	return t
 }

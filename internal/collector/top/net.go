@@ -9,7 +9,8 @@ import (
 )
 
 var descNetBytes = metrics.NewCounter("kscope_process_net_bytes_total",
-	"Bytes a process received or sent on IPv4/IPv6 sockets, by direction (received, sent): the top-K processes by recent traffic, the rest in pid=\"other\".",
+	"Bytes a process received or sent on IPv4/IPv6 sockets, by direction (received, sent): the top-K processes by recent traffic among those that lived across a collection interval, "+
+		"then per command name (comm, no pid) for the top-K commands of the rest, the remainder in pid=\"other\".",
 	"pid", "comm", "direction")
 
 // exitedRetention is how long Collect keeps emitting the final counts of
@@ -51,7 +52,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 			continue
 		}
 		k := topProcKey{Tgid: p.PID, StartNs: p.StartNs}
-		live[k] = true
+		live[k] = !p.Exited
 		s := c.state[k]
 		if s == nil || s.comm != p.Comm {
 			pid := strconv.FormatUint(uint64(p.PID), 10)
@@ -60,6 +61,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 				Key:    pid + ":" + strconv.FormatUint(p.StartNs, 10),
 				Labels: []string{pid, p.Comm},
 				Values: make([]float64, 3),
+				Group:  []string{"", p.Comm},
 			}}
 			c.state[k] = s
 		}
@@ -69,7 +71,8 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	}
 	c.rows = c.rows[:0]
 	for k, s := range c.state {
-		if !live[k] {
+		l, ok := live[k]
+		if !ok {
 			// Ended and deleted: its final counts stay for a while.
 			if s.gone.IsZero() {
 				s.gone = now
@@ -79,6 +82,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 				continue
 			}
 		}
+		s.row.Live = l
 		c.rows = append(c.rows, s.row)
 	}
 	kept, other := c.topK.Select(c.rows)
