@@ -294,8 +294,18 @@ int sched_process_exit(void *ctx)
 	add(&counts, CNT_LIVE, (__u64)-1);
 	seed_note(key.tgid, SEED_EXIT);
 
-	/* Its CPU time stays until Go has reported it. */
+	/* Its CPU time stays until Go has reported it. A process that ends
+	 * before it was ever switched out has no entry yet: make one, marked
+	 * ended, for its last switch to charge; else that switch would make an
+	 * entry that looks alive for good. */
 	v = bpf_map_lookup_elem(&procs, &key);
+	if (!v) {
+		struct proc_cpu init = { .exit_ns = now };
+
+		bpf_probe_read_kernel(init.comm, sizeof(init.comm), task->group_leader->comm);
+		bpf_map_update_elem(&procs, &key, &init, BPF_NOEXIST);
+		v = bpf_map_lookup_elem(&procs, &key);
+	}
 	if (v)
 		v->exit_ns = now;
 	return 0;
