@@ -208,28 +208,46 @@ func TestForkStormSeries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := testConfig(t, "process")
+	// Every collector with per-process families. syscalls counts only:
+	// its per-syscall duration histograms (26 series a syscall, not per
+	// process) would grow with whatever syscalls the host's other
+	// processes make meanwhile.
+	cfg := testConfig(t, "process", "syscalls", "fileio", "procnet")
+	cfg.Collectors["syscalls"] = config.Collector{Enabled: true, CountsOnly: true}
 	a, err := Start(context.Background(), cfg, quietLogger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	ingest(t, a, 3)
-	// Room for what the host's own processes may add meanwhile, not for
-	// a series per storm process.
-	const room = 300
-	a.metrics.MaxSeries = a.metrics.HeadSeries() + room
-
 	// Unique commands: the kernel names a process after the file it execs.
 	prefix := fmt.Sprintf("ks%06d", time.Now().UnixNano()%1e6)
-	dir := t.TempDir()
-	const n = 1500
-	for i := range n {
-		if err := os.Symlink(truePath, filepath.Join(dir, fmt.Sprintf("%s%04d", prefix, i))); err != nil {
+	stormOf := func(name string, n int) *exec.Cmd {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
+		for i := range n {
+			if err := os.Symlink(truePath, filepath.Join(dir, fmt.Sprintf("%s%s%04d", prefix, name, i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return exec.Command(shPath, "-c", `for f in "$1"/*; do "$f"; done`, "storm", dir)
 	}
-	storm := exec.Command(shPath, "-c", `for f in "$1"/*; do "$f"; done`, "storm", dir)
+	// A small storm first: the syscalls and files such commands use have
+	// their (per-syscall, not per-process) series before the cap is set.
+	if err := stormOf("w", 50).Run(); err != nil {
+		t.Fatal(err)
+	}
+	ingest(t, a, 3)
+	// Room for what the host's own processes may add meanwhile (top-K
+	// changes, new syscalls), not for series of the storm's processes:
+	// with a series per process, each collection would add up to K of
+	// them to each of 8 per-process families.
+	const room = 500
+	a.metrics.MaxSeries = a.metrics.HeadSeries() + room
+
+	const n = 1500
+	storm := stormOf("s", n)
 	if err := storm.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -262,7 +280,7 @@ wait:
 	}
 
 	// A long-running busy process, named uniquely too.
-	long := filepath.Join(dir, prefix+"L")
+	long := filepath.Join(t.TempDir(), prefix+"L")
 	if err := os.Symlink(shPath, long); err != nil {
 		t.Fatal(err)
 	}
@@ -272,7 +290,11 @@ wait:
 	}
 	defer busy.Wait()
 	defer busy.Process.Kill()
-	ingest(t, a, 2)
+	// Two collections, an interval apart.
+	for range 2 {
+		<-ticker.C
+		ingest(t, a, 1)
+	}
 	pid := strconv.Itoa(busy.Process.Pid)
 	r := query(t, a, `kscope_process_cpu_seconds_total{pid="`+pid+`"}`)
 	if len(r) != 1 || r[0].Metric["comm"] != prefix+"L" {
