@@ -143,6 +143,9 @@ export interface AgentStatus {
   data_dir: string;
   collectors: CollectorStatus[];
   live_subscribers: number;
+  // Absent from agents that predate them.
+  health?: { status: 'ok' | 'degraded' | 'unhealthy'; reasons: string[] };
+  tsdb?: { head_series: number; max_series: number; series_limit_reached: boolean; refused_samples: number };
 }
 
 export async function agentStatus(signal?: AbortSignal): Promise<AgentStatus> {
