@@ -50,11 +50,13 @@ Flags override the configuration file, which is YAML:
   data_dir: /var/lib/kscope
   retention: 7d
   interval: 10s
-  topk: 50                 # per-process and per-endpoint series, plus "other"
+  topk: 50                 # per-process, per-command and per-endpoint series, plus "other"
   event_queue: 8192        # events waiting for the store before drops
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest
+  storage:
+    max_series: 20000      # series in memory; at the cap new ones are refused
 
 A collector this kernel cannot run is reported and skipped; the others run.`,
 		Example: "  sudo kscope agent\n  sudo kscope agent --check\n  sudo kscope agent --listen 127.0.0.1:9500 --collectors syscalls,tcp --retention 2d",
