@@ -244,7 +244,7 @@ func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo,
 			Key:    id.key(),
 			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:])},
 			Values: v,
-			Group:  []string{"", metrics.LabelString(p.Comm[:])},
+			Group:  commGroup(metrics.LabelString(p.Comm[:])),
 			Live:   !ended[id],
 		})
 	}
@@ -298,7 +298,7 @@ func (c *Collector) emitErrors(e *metrics.Emitter, procs map[ident]*fileioProcIo
 			Key:    id.key() + ":" + errno,
 			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), errno},
 			Values: []float64{float64(c.evals[i])},
-			Group:  []string{"", metrics.LabelString(p.Comm[:]), errno},
+			Group:  commGroup(metrics.LabelString(p.Comm[:]), errno),
 			Live:   !ended[id],
 		})
 	}
@@ -342,4 +342,13 @@ func newTopK(cfg collector.Config) *metrics.TopK {
 	t := metrics.NewTopK(cfg.TopK)
 	t.MinLive = cfg.MinLive
 	return t
+}
+
+// commGroup is the per-command row of a process: nil (counts go to
+// "other") while its command name is unknown.
+func commGroup(comm string, more ...string) []string {
+	if comm == "" {
+		return nil
+	}
+	return append([]string{"", comm}, more...)
 }

@@ -324,8 +324,10 @@ func (c *Collector) collectCPU(e *metrics.Emitter, untracked float64) error {
 				comm:   v.Comm,
 				key:    pid + ":" + strconv.FormatUint(k.StartNs, 10),
 				labels: []string{pid, metrics.LabelString(v.Comm[:])},
-				group:  []string{"", metrics.LabelString(v.Comm[:])},
 				last:   stateLast(st),
+			}
+			if comm := metrics.LabelString(v.Comm[:]); comm != "" {
+				st.group = []string{"", comm}
 			}
 			c.state[k] = st
 		}

@@ -498,14 +498,14 @@ func (c *Collector) state(k procKey, comm string) *procState {
 			Key:    pid + "/" + strconv.FormatUint(k.start, 10) + "/" + strconv.FormatUint(uint64(k.nr), 10),
 			Labels: []string{pid, comm, syscallName(k.nr)},
 			Values: make([]float64, 2),
-			Group:  []string{"", comm, syscallName(k.nr)},
+			Group:  commGroup(comm, syscallName(k.nr)),
 		}}
 		c.procs[k] = s
 	}
 	if comm != "" && s.row.Labels[1] != comm {
 		// A new slice: TopK may hold on to the old row's labels.
 		s.row.Labels = []string{s.row.Labels[0], comm, s.row.Labels[2]}
-		s.row.Group = []string{"", comm, s.row.Labels[2]}
+		s.row.Group = commGroup(comm, s.row.Labels[2])
 	}
 	s.seen = true
 	return s
@@ -534,4 +534,13 @@ func newTopK(cfg collector.Config) *metrics.TopK {
 	t := metrics.NewTopK(cfg.TopK)
 	t.MinLive = cfg.MinLive
 	return t
+}
+
+// commGroup is the per-command row of a process's syscall: nil (counts go
+// to "other") while its command name is unknown.
+func commGroup(comm, syscall string) []string {
+	if comm == "" {
+		return nil
+	}
+	return []string{"", comm, syscall}
 }

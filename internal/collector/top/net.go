@@ -61,8 +61,10 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 				Key:    pid + ":" + strconv.FormatUint(p.StartNs, 10),
 				Labels: []string{pid, p.Comm},
 				Values: make([]float64, 3),
-				Group:  []string{"", p.Comm},
 			}}
+			if p.Comm != "" {
+				s.row.Group = []string{"", p.Comm}
+			}
 			c.state[k] = s
 		}
 		s.row.Values[0] = float64(p.RxBytes + p.TxBytes)
