@@ -290,7 +290,10 @@ wait:
 	}
 	defer busy.Wait()
 	defer busy.Process.Kill()
-	// Two collections, an interval apart.
+	// The kernel charges CPU time when a task leaves a CPU: wait until it
+	// has once (on a loaded host it may not have run yet), then two
+	// collections, an interval apart.
+	switched(t, busy.Process.Pid)
 	for range 2 {
 		<-ticker.C
 		ingest(t, a, 1)
@@ -299,5 +302,29 @@ wait:
 	r := query(t, a, `kscope_process_cpu_seconds_total{pid="`+pid+`"}`)
 	if len(r) != 1 || r[0].Metric["comm"] != prefix+"L" {
 		t.Fatalf("long-running process %s after two collections: %+v", pid, r)
+	}
+}
+
+// switched waits until the process pid has left a CPU at least once.
+func switched(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(l); len(f) == 2 && strings.HasSuffix(f[0], "ctxt_switches:") {
+				v, _ := strconv.Atoi(f[1])
+				n += v
+			}
+		}
+		if n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never left a CPU", pid)
+		}
 	}
 }
