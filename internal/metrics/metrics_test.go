@@ -283,3 +283,30 @@ func TestTopKGroupLinger(t *testing.T) {
 		t.Errorf("after the linger: kept %v, %d groups remembered", labelsOf(got), len(tk.groups))
 	}
 }
+
+// A new process as busy as the kept ones is kept from its second
+// collection: keys rank by recent rate, not by activity accumulated over
+// their lives.
+func TestTopKNewcomerByRate(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tk := NewTopK(1)
+	tk.MinLive = 2
+	tk.now = func() time.Time { return now }
+	var old, cpu float64
+	for range 60 { // ten minutes at 30% of a CPU
+		now = now.Add(10 * time.Second)
+		old += 3
+		if kept, _ := tk.Select([]Row{procRow(1, "old", old, true)}); len(kept) == 0 && old > 6 {
+			t.Fatal("the only settled process is not kept")
+		}
+	}
+	for i := range 2 { // a newcomer at a full CPU
+		now = now.Add(10 * time.Second)
+		old += 3
+		cpu += 10
+		kept, _ := tk.Select([]Row{procRow(1, "old", old, true), procRow(2, "new", cpu, true)})
+		if got := labelsOf(kept); i == 1 && (len(got) < 1 || got[0] != "2/new=20") {
+			t.Errorf("second collection of the newcomer: kept %v, want it first", got)
+		}
+	}
+}

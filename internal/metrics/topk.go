@@ -37,9 +37,11 @@ type Row struct {
 // across an interval: not a stream of unique short-lived commands); every
 // other increase goes to other. Groups and other only ever grow, so
 // sum(rate(...)) over the family stays right as keys come, go and change
-// rank. Activity decays with a one-minute half-life, so a burst does not
-// keep a key forever, and a kept key or group only yields its place to one
-// at least twice as active, so series do not flap.
+// rank. Keys rank by their recent rate (activity decays with a one-minute
+// half-life, over the time the key was seen, decayed alike), so a burst does
+// not keep a key forever and a newcomer ranks with old keys as busy as it
+// is; a kept key or group only yields its place to one at least twice as
+// active, so series do not flap.
 //
 // With MinLive set, a key must also have been seen live at MinLive Selects
 // before it is kept: a process that lived less than a collection interval
@@ -74,6 +76,7 @@ type ranked struct {
 type topKey struct {
 	last, delta []float64
 	score       float64
+	window      float64 // seconds seen, decayed as score is
 	seen, kept  bool
 	live        int // Selects that saw the key live
 }
@@ -101,9 +104,10 @@ func (t *TopK) Select(rows []Row) (kept []Row, other []float64) {
 	if half <= 0 {
 		half = time.Minute
 	}
-	decay := 1.0
+	decay, dt := 1.0, 0.0
 	if !t.at.IsZero() {
 		decay = math.Exp2(-float64(now.Sub(t.at)) / float64(half))
+		dt = now.Sub(t.at).Seconds()
 	}
 	t.at = now
 	t.seq++
@@ -131,14 +135,20 @@ func (t *TopK) Select(rows []Row) (kept []Row, other []float64) {
 			k.live++
 		}
 		k.score = k.score*decay + delta[0]
+		k.window = k.window*decay + dt
 		if !k.kept && t.MinLive > 1 && k.live < t.MinLive {
 			// Not settled: it cannot be kept yet.
 			rank = append(rank, ranked{i, math.Inf(-1), delta})
 			continue
 		}
-		// Kept keys hold their place until a newcomer is twice as
-		// busy: fewer series come and go.
+		// Keys rank by their recent rate: the decayed activity over the
+		// decayed time they were seen, so a newcomer as busy as an old
+		// key ranks with it. Kept keys hold their place until a newcomer
+		// is twice as busy: fewer series come and go.
 		eff := k.score
+		if k.window > 0 {
+			eff /= k.window
+		}
 		if k.kept {
 			eff *= 2
 		}
