@@ -56,7 +56,7 @@ Flags override the configuration file, which is YAML:
   data_dir: /var/lib/kscope
   retention: 7d
   interval: 10s
-  topk: 50                 # per-process and per-endpoint series, plus "other"
+  topk: 50                 # per-process, per-command and per-endpoint series, plus "other"
   event_queue: 8192        # events waiting for the store before drops
   storage: {max_size: 10GB}     # disk budget (default: 10% of the filesystem, at most 10GB)
   events: {rate_limit: 1000}    # events per second per type and collector
@@ -67,6 +67,8 @@ Flags override the configuration file, which is YAML:
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest
+  storage:
+    max_series: 20000      # series in memory; at the cap new ones are refused
 
 A collector this kernel cannot run is reported and skipped; the others run.
 

@@ -95,7 +95,20 @@ type Agent struct {
 	lastIngest time.Time
 	ingestErr  error
 	ingestMu   sync.Mutex
+
+	// When the series cap was last reported, and whether it was reached
+	// at the last collection.
+	limitWarned time.Time
+	limitOn     bool
 }
+
+// headBlock is the metrics store's head block span (0: its default); tests
+// shorten it.
+var headBlock time.Duration
+
+// LimitWarnEvery is how often, at most, the agent logs that the metrics
+// store is at its series cap while it stays there.
+const LimitWarnEvery = 5 * time.Minute
 
 type running struct {
 	name    string
@@ -145,7 +158,7 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	a.sizes = cfg.Budget.Sizes(fsBytes)
 	logger.Info("disk budget", "data_dir", cfg.DataDir, "total_bytes", a.sizes.Total,
 		"metrics_bytes", a.sizes.Metrics, "events_bytes", a.sizes.Events, "profiles_bytes", a.sizes.Profiles)
-	if a.metrics, err = store.OpenMetricsWith(cfg.DataDir, store.MetricsOptions{Retention: cfg.Retention, MaxBytes: a.sizes.Metrics}, quiet(logger)); err != nil {
+	if a.metrics, err = store.OpenMetricsWith(cfg.DataDir, store.MetricsOptions{Retention: cfg.Retention, MaxBytes: a.sizes.Metrics, MaxSeries: uint64(max(cfg.Storage.MaxSeries, 0)), HeadBlock: headBlock}, quiet(logger)); err != nil {
 		return nil, err
 	}
 	if a.events, err = store.OpenEvents(cfg.DataDir, cfg.Retention, cfg.EventQueue, logger); err != nil {
@@ -178,6 +191,7 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 			MaxConcurrency: cfg.Query.MaxConcurrency,
 			SubqueryStep:   cfg.Interval,
 		},
+		Degraded: a.degraded,
 	}
 	a.api = srv
 	a.newServer(ln, srv.Handler())
@@ -270,7 +284,9 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	}
 	notes := &noteHandler{}
 	logger := slog.New(teeHandler{a.logger.Handler(), notes})
-	ccfg := collector.Config{TopK: topk, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
+	// A process gets per-pid series once two collections saw it alive:
+	// short-lived ones count per command name.
+	ccfg := collector.Config{TopK: topk, MinLive: 2, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
 	start := time.Now()
 	var c collector.Collector
 	var err error
@@ -420,7 +436,46 @@ func (a *Agent) Ingest(ctx context.Context) error {
 	a.ingestMu.Lock()
 	a.lastIngest, a.ingestErr = now, err
 	a.ingestMu.Unlock()
+	a.reportLimit(now)
 	return err
+}
+
+// reportLimit logs the series cap: a WARN when the metrics store reaches
+// it and every LimitWarnEvery while it stays there, an INFO when it is
+// left.
+func (a *Agent) reportLimit(now time.Time) {
+	on := a.metrics.LimitReached()
+	switch {
+	case on && (!a.limitOn || now.Sub(a.limitWarned) >= LimitWarnEvery):
+		a.limitWarned = now
+		a.logger.Warn("the metrics store is at its series cap: samples of new series are refused",
+			"head_series", a.metrics.HeadSeries(), "max_series", a.metrics.MaxSeries,
+			"refused_samples", a.metrics.Limited(), "see", "storage.max_series")
+	case !on && a.limitOn:
+		a.logger.Info("the metrics store is below its series cap again", "head_series", a.metrics.HeadSeries(), "max_series", a.metrics.MaxSeries)
+	}
+	a.limitOn = on
+}
+
+// health is the agent's state, as /healthz and the status say it.
+func (a *Agent) health() health {
+	if err := a.healthy(); err != nil {
+		return health{"unhealthy", []string{err.Error()}}
+	}
+	if why := a.degraded(); len(why) > 0 {
+		return health{"degraded", why}
+	}
+	return health{"ok", []string{}}
+}
+
+// degraded lists why the agent, still serving, is not doing all its job.
+func (a *Agent) degraded() []string {
+	var why []string
+	if m := a.metrics; m != nil && m.LimitReached() {
+		why = append(why, fmt.Sprintf("series limit reached: the metrics store holds %d series (storage.max_series %d), samples of new series are refused",
+			m.HeadSeries(), m.MaxSeries))
+	}
+	return why
 }
 
 func (a *Agent) healthy() error {

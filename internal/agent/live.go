@@ -224,6 +224,22 @@ type agentStatus struct {
 	Collectors       []collectorStatus `json:"collectors"`
 	LiveSubscribers  int               `json:"live_subscribers"`
 	EventKinds       []string          `json:"event_kinds"` // every kind the event store can hold
+	Health           health            `json:"health"`
+	TSDB             tsdbStatus        `json:"tsdb"`
+}
+
+// health is the agent's state as /healthz says it: ok, degraded (serving,
+// not doing all its job) or unhealthy, with the reasons.
+type health struct {
+	Status  string   `json:"status"`
+	Reasons []string `json:"reasons"`
+}
+
+type tsdbStatus struct {
+	HeadSeries         uint64 `json:"head_series"`
+	MaxSeries          uint64 `json:"max_series"`
+	SeriesLimitReached bool   `json:"series_limit_reached"`
+	RefusedSamples     uint64 `json:"refused_samples"`
 }
 
 type collectorStatus struct {
@@ -257,6 +273,10 @@ func (a *Agent) statusJSON() ([]byte, error) {
 		Collectors:       []collectorStatus{},
 		LiveSubscribers:  int(a.ui.live.n.Load()),
 		EventKinds:       event.Kinds,
+		Health:           a.health(),
+	}
+	if m := a.metrics; m != nil {
+		st.TSDB = tsdbStatus{m.HeadSeries(), m.MaxSeries, m.LimitReached(), m.Limited()}
 	}
 	for _, s := range a.statuses {
 		c := collectorStatus{Name: s.Name, Running: s.Err == nil, TookSeconds: s.Took.Seconds(), Notes: s.Notes}

@@ -57,6 +57,9 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	if budgetChanged {
 		errs = append(errs, a.applyBudget(next.Budget))
 	}
+	if next.Storage != old.Storage && a.metrics != nil {
+		a.metrics.MaxSeries = uint64(max(next.Storage.MaxSeries, 0))
+	}
 	if next.Retention != old.Retention || budgetChanged {
 		if a.metrics != nil {
 			errs = append(errs, a.metrics.SetRetention(next.Retention, a.sizes.Metrics))

@@ -33,6 +33,7 @@ type self struct {
 	commitFailures, storeBytes, storeMax       *metrics.Desc
 	evEvicted, profEvicted                     *metrics.Desc
 	queriesInFlight, queriesQueued, queries    *metrics.Desc
+	seriesLimit, seriesLimitReached            *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -83,7 +84,10 @@ func newSelf(a *Agent) *self {
 		queriesInFlight: metrics.NewGauge("kscope_self_queries_in_flight", "Queries being evaluated, by API: promql, events, profile.", "api"),
 		queriesQueued:   metrics.NewGauge("kscope_self_queries_queued", "Queries waiting for a slot (query.max_concurrency), by API.", "api"),
 		queries:         metrics.NewCounter("kscope_self_queries_total", "Queries answered, by API and result: success or the Prometheus API error type (bad_data: refused before evaluation; timeout; canceled: the client left; unavailable: the queue was full).", "api", "result"),
-		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value), series_limit (a new series while the in-memory series cap was reached) or write_failed (their commit failed).", "reason"),
+		seriesLimit:     metrics.NewGauge("kscope_self_tsdb_series_limit", "The cap on series in the metrics store's in-memory head (storage.max_series)."),
+		seriesLimitReached: metrics.NewGauge("kscope_self_tsdb_series_limit_reached",
+			"1 while the metrics store's head holds storage.max_series series and samples of new series are refused (counted in kscope_self_tsdb_samples_rejected_total{reason=\"series_limit\"}), 0 otherwise."),
+		samplesReject: metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value), series_limit (a new series while the in-memory series cap was reached) or write_failed (their commit failed).", "reason"),
 	}
 }
 
@@ -93,7 +97,7 @@ func (s *self) describe() []*metrics.Desc {
 		s.events, s.lost, s.filtered, s.malformed, s.unreadable, s.mapEntries, s.mapMax, s.mapFill,
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
-		s.headSeries, s.samplesAppended, s.samplesReject,
+		s.headSeries, s.samplesAppended, s.samplesReject, s.seriesLimit, s.seriesLimitReached,
 		s.profStored, s.profBytes, s.profExpired, s.profFailed, s.doctorRuns,
 		s.commitFailures, s.storeBytes, s.storeMax, s.evEvicted, s.profEvicted,
 		s.queriesInFlight, s.queriesQueued, s.queries,
@@ -208,6 +212,12 @@ func (s *self) collect(e *metrics.Emitter) {
 		e.Counter(s.commitFailures, float64(m.CommitFailures()))
 		e.Gauge(s.storeBytes, float64(m.Size()), "metrics")
 		e.Gauge(s.storeMax, float64(m.MaxBytes()), "metrics")
+		e.Gauge(s.seriesLimit, float64(m.MaxSeries))
+		reached := 0.0
+		if m.LimitReached() {
+			reached = 1
+		}
+		e.Gauge(s.seriesLimitReached, reached)
 	}
 	if s.a.api != nil {
 		for _, q := range s.a.api.QueryStats() {

@@ -43,6 +43,9 @@ type Server struct {
 	Logger   *slog.Logger
 	// Healthy reports problems that make the agent unhealthy; nil is ok.
 	Healthy func() error
+	// Degraded lists why an agent that still serves is not doing all its
+	// job (the metrics store at its series cap); none is ok.
+	Degraded func() []string
 	// UI holds the web UI's sources (ui.go).
 	UI UI
 	// Limits bound the queries (limit.go).
@@ -117,10 +120,23 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	metrics.WriteText(w, descs, samples)
 }
 
+// healthz answers 503 and the reason when the agent is unhealthy (samples
+// fail to store, collection stalled): restarting it may help. A degraded
+// agent still serves and stores what it can, and a restart would not help
+// (the head replays from the WAL): it answers 200, as Prometheus's
+// /-/healthy does for a live server, with a body that starts "degraded:"
+// and gives one reason a line, for checks that read the body.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	if s.Healthy != nil {
 		if err := s.Healthy(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.Degraded != nil {
+		if why := s.Degraded(); len(why) > 0 {
+			io.WriteString(w, "degraded: "+strings.Join(why, "\ndegraded: ")+"\n")
 			return
 		}
 	}

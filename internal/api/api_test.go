@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -368,6 +369,35 @@ func TestParseTimeMilliseconds(t *testing.T) {
 		got, err := parseTime(s)
 		if err != nil || got.UnixMilli() != want || got.Nanosecond()%1e6 != 0 {
 			t.Errorf("%s: %v (%d ms), want %d ms", s, got, got.UnixMilli(), want)
+		}
+	}
+}
+
+// /healthz: 200 ok; 200 and one "degraded: " line a reason while degraded;
+// 503 and the reason while unhealthy, whatever else.
+func TestHealthz(t *testing.T) {
+	var unhealthy error
+	var degraded []string
+	s := &Server{
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Healthy:  func() error { return unhealthy },
+		Degraded: func() []string { return degraded },
+	}
+	srv := httptest.NewServer(s.Handler())
+	defer srv.Close()
+	for _, tc := range []struct {
+		unhealthy error
+		degraded  []string
+		code      int
+		body      string
+	}{
+		{nil, nil, 200, "ok"},
+		{nil, []string{"series limit reached: x", "y"}, 200, "degraded: series limit reached: x\ndegraded: y"},
+		{errors.New("no collection for 1m"), []string{"y"}, 503, "no collection for 1m"},
+	} {
+		unhealthy, degraded = tc.unhealthy, tc.degraded
+		if code, body := get(t, srv, "/healthz", nil); code != tc.code || body != tc.body {
+			t.Errorf("healthz %d %q, want %d %q", code, body, tc.code, tc.body)
 		}
 	}
 }

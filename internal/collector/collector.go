@@ -62,6 +62,11 @@ type Config struct {
 	// TopK bounds per-process and per-endpoint metric families to the K
 	// most active keys plus an "other" series (see metrics.TopK).
 	TopK int
+	// MinLive is how many collections must have seen a process alive
+	// before it gets per-pid series of its own (see metrics.TopK.MinLive);
+	// 0: at once. The agent sets 2: a process must live across a
+	// collection interval, the others count per command name.
+	MinLive int
 	// CountsOnly skips the optional per-call timing and error accounting
 	// of collectors that have one (syscalls: sys_exit stays unhooked), for
 	// the lowest cost per event.

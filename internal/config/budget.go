@@ -138,12 +138,14 @@ func (p *parser) share(v *yaml.Node, key string) float64 {
 
 // storage parses the storage section.
 func (p *parser) storage(n *yaml.Node, c *Config) {
-	p.mapping(n, "storage", []string{"max_size", "retention_size"}, func(key string, v *yaml.Node) {
+	p.mapping(n, "storage", []string{"max_size", "retention_size", "max_series"}, func(key string, v *yaml.Node) {
 		switch key {
 		case "max_size":
 			c.Budget.MaxSize = p.size(v, "storage.max_size")
 		case "retention_size":
 			c.Budget.RetentionSize = p.size(v, "storage.retention_size")
+		case "max_series":
+			c.Storage.MaxSeries = p.positive(v, "storage.max_series")
 		}
 	})
 }

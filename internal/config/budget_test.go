@@ -58,7 +58,7 @@ func TestBudgetErrors(t *testing.T) {
 		"storage: {max_size: lots}\n":                                  `k.yaml:1: storage.max_size: want a size like 512MB, 10GB: "lots"`,
 		"storage: {max_size: -5}\n":                                    `k.yaml:1: storage.max_size: want a size like 512MB, 10GB: "-5"`,
 		"storage: {retention_size: 0}\n":                               `k.yaml:1: storage.retention_size: want a size like 512MB, 10GB: "0"`,
-		"storage: {size: 1GB}\n":                                       `k.yaml:1: storage.size: unknown key (known: max_size, retention_size)`,
+		"storage: {size: 1GB}\n":                                       `k.yaml:1: storage.size: unknown key (known: max_size, retention_size, max_series)`,
 		"events: {rate_limit: 0}\n":                                    `k.yaml:1: events.rate_limit: want events per second, a positive number, not "0"`,
 		"events: {burst: 1.5}\n":                                       `k.yaml:1: events.burst: want a positive integer, not "1.5"`,
 		"events:\n  types: {Open: {share: 1%}}\n":                      `k.yaml:2: events.types.Open: want an event type name (exec, open, …)`,

@@ -38,6 +38,17 @@ type Config struct {
 	Budget Budget
 	// Query bounds the queries the agent answers.
 	Query Query
+	// Storage holds the metrics store's limits.
+	Storage Storage
+}
+
+// Storage is the metrics store's settings (the storage section, with the
+// size budget in Budget).
+type Storage struct {
+	// MaxSeries caps the series in the TSDB's in-memory head: at the cap,
+	// samples of new series are refused, counted and reported (WARN,
+	// /healthz degraded, kscope_self_tsdb_series_limit_reached).
+	MaxSeries int
 }
 
 // Query bounds the queries the agent answers (PromQL, events, profiles),
@@ -76,6 +87,7 @@ const (
 	DefaultInterval   = 10 * time.Second
 	DefaultTopK       = 50
 	DefaultEventQueue = 8192
+	DefaultMaxSeries  = 20000
 	// The profile collector samples at 19 Hz, a prime so the samples do
 	// not fall in step with periodic work, into 10 s windows.
 	DefaultProfileHz     = 19
@@ -124,6 +136,7 @@ func Default(known map[string]bool) *Config {
 			MaxSamples:     DefaultQueryMaxSamples,
 			MaxConcurrency: DefaultQueryMaxConcurrency,
 		},
+		Storage: Storage{MaxSeries: DefaultMaxSeries},
 	}
 	for name, on := range known {
 		cc := Collector{Enabled: on}

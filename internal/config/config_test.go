@@ -34,12 +34,14 @@ collectors:
   tcp: false
   open: {topk: 5}
   syscalls: {enabled: true}
+storage:
+  max_series: 5000
 `), known)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Listen != "127.0.0.1:9500" || c.DataDir != "/tmp/k" || c.Retention != 48*time.Hour ||
-		c.Interval != 15*time.Second || c.TopK != 20 || c.EventQueue != 100 {
+		c.Interval != 15*time.Second || c.TopK != 20 || c.EventQueue != 100 || c.Storage.MaxSeries != 5000 {
 		t.Errorf("got %+v", c)
 	}
 	if got := strings.Join(c.Enabled(), ","); got != "open,syscalls" {
@@ -56,7 +58,8 @@ func TestDefaults(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.Listen != DefaultListen || c.Retention != DefaultRetention || c.Interval != DefaultInterval || c.TopK != DefaultTopK {
+		if c.Listen != DefaultListen || c.Retention != DefaultRetention || c.Interval != DefaultInterval || c.TopK != DefaultTopK ||
+			c.Storage.MaxSeries != DefaultMaxSeries {
 			t.Errorf("%q: got %+v", doc, c)
 		}
 		if got := strings.Join(c.Enabled(), ","); got != "syscalls,tcp" {
@@ -68,6 +71,10 @@ func TestDefaults(t *testing.T) {
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
 		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, collectors, storage, events, profiles)`},
+		{"storage:\n  max_series: 0\n", `k.yaml:2: storage.max_series: want a positive integer, not "0"`},
+		{"storage:\n  max_series: lots\n", `k.yaml:2: storage.max_series: want a positive integer, not "lots"`},
+		{"storage:\n  maxseries: 10\n", `k.yaml:2: storage.maxseries: unknown key (known: max_size, retention_size, max_series)`},
+		{"storage: 10\n", `k.yaml:1: storage: want a mapping of max_size, retention_size, max_series`},
 		{"retention: 7x\n", `k.yaml:1: retention: want a duration like 30s, 15m, 7d: "7x"`},
 		{"retention: -1h\n", `k.yaml:1: retention: want a duration`},
 		{"topk: 0\n", `k.yaml:1: topk: want a positive integer, not "0"`},

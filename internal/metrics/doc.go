@@ -6,6 +6,8 @@
 // into an Emitter. Counters are cumulative and end in _total; values are in
 // base units (seconds, bytes). Log2 turns a kernel log2 histogram into a
 // Prometheus one, and TopK bounds per-process and per-endpoint families to
-// the K most active keys plus an "other" series. WriteText renders the
+// the K most active keys (for processes: only those alive across a
+// collection interval), the K most active commands of the rest, and an
+// "other" series. WriteText renders the
 // Prometheus text exposition format. The package has no BPF imports.
 package metrics

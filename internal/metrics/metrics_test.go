@@ -3,6 +3,7 @@ package metrics
 import (
 	"bytes"
 	"math"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -170,4 +171,142 @@ func FuzzWriteText(f *testing.F) {
 			t.Fatalf("value %v came back %v", v, got)
 		}
 	})
+}
+
+// procRow is a process row of comm with CPU seconds v.
+func procRow(pid int, comm string, v float64, live bool) Row {
+	p := strconv.Itoa(pid)
+	return Row{Key: p, Labels: []string{p, comm}, Values: []float64{v}, Group: []string{"", comm}, Live: live}
+}
+
+func labelsOf(rows []Row) []string {
+	var out []string
+	for _, r := range rows {
+		out = append(out, strings.Join(r.Labels, "/")+"="+strconv.FormatFloat(r.Values[0], 'g', -1, 64))
+	}
+	return out
+}
+
+// A process gets its own series only once two Selects saw it alive; one
+// that lived less goes to its command, and unique commands to other.
+func TestTopKMinLive(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tk := NewTopK(5)
+	tk.MinLive = 2
+	tk.now = func() time.Time { now = now.Add(time.Second); return now }
+
+	// Select 1: a long-running process (1) and a short one (2), both live.
+	kept, other := tk.Select([]Row{procRow(1, "server", 1, true), procRow(2, "true", 0.5, true)})
+	if len(kept) != 0 || other[0] != 1.5 {
+		t.Fatalf("select 1: kept %v other %v, want none and 1.5", labelsOf(kept), other)
+	}
+	// Select 2: 1 is still alive; 2 ended meanwhile (reported one last time).
+	kept, other = tk.Select([]Row{procRow(1, "server", 3, true), procRow(2, "true", 0.7, false)})
+	if got := labelsOf(kept); len(got) != 1 || got[0] != "1/server=3" || other[0] != 1.7 {
+		t.Fatalf("select 2: kept %v other %v, want [1/server=3] and 1.7", got, other)
+	}
+}
+
+// A storm of unique short-lived commands never gets a series of its own:
+// not per pid, not per command. A command that runs again and again does,
+// and every increase is counted exactly once.
+func TestTopKStorm(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tk := NewTopK(3)
+	tk.MinLive = 2
+	tk.now = func() time.Time { now = now.Add(time.Second); return now }
+	pid := 100
+	var total float64
+	var emitted map[string]float64
+	for sel := range 20 {
+		var rows []Row
+		// 50 unique commands, each seen live once (or not at all) and
+		// ended at the next Select, as the collectors report them.
+		for i := range 50 {
+			pid++
+			rows = append(rows, procRow(pid, "u"+strconv.Itoa(pid), 0.01, i%2 == 0))
+			total += 0.01
+		}
+		// gcc runs a short process every Select.
+		pid++
+		rows = append(rows, procRow(pid, "gcc", 0.2, false))
+		total += 0.2
+		kept, other := tk.Select(rows)
+		emitted = map[string]float64{"other": other[0]}
+		for _, r := range kept {
+			if r.Labels[0] != "" || r.Labels[1] != "gcc" {
+				t.Fatalf("select %d: series %v", sel, labelsOf(kept))
+			}
+			emitted[strings.Join(r.Labels, "/")] = r.Values[0]
+		}
+		if sel >= 2 && len(kept) != 1 {
+			t.Errorf("select %d: kept %v, want the gcc command", sel, labelsOf(kept))
+		}
+		if len(tk.keys) > 51 || len(tk.groups) > 51 {
+			t.Fatalf("select %d: %d keys and %d groups remembered", sel, len(tk.keys), len(tk.groups))
+		}
+	}
+	// gcc's series holds all its seconds (rate-wise: from when it was
+	// kept); other holds every unique command's.
+	if g := emitted["/gcc"]; math.Abs(g-20*0.2) > 1e-9 {
+		t.Errorf("gcc %v, want 4", g)
+	}
+	if o := emitted["other"]; math.Abs(o-(20*50*0.01+2*0.2)) > 1e-9 {
+		t.Errorf("other %v, want %v", o, 20*50*0.01+2*0.2)
+	}
+	_ = total
+}
+
+// A kept command with no process for a while keeps its series for
+// GroupLinger, then is forgotten.
+func TestTopKGroupLinger(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tk := NewTopK(3)
+	tk.MinLive = 2
+	tk.GroupLinger = time.Minute
+	tk.now = func() time.Time { return now }
+	step := func(rows ...Row) []Row {
+		now = now.Add(10 * time.Second)
+		kept, _ := tk.Select(rows)
+		return kept
+	}
+	for i := range 3 {
+		step(procRow(10+i, "cron", 1, false))
+	}
+	if got := labelsOf(step()); len(got) != 1 || got[0] != "/cron=3" {
+		t.Fatalf("idle kept command: %v, want [/cron=3]", got)
+	}
+	for range 6 {
+		step()
+	}
+	if got := step(); len(got) != 0 || len(tk.groups) != 0 {
+		t.Errorf("after the linger: kept %v, %d groups remembered", labelsOf(got), len(tk.groups))
+	}
+}
+
+// A new process as busy as the kept ones is kept from its second
+// collection: keys rank by recent rate, not by activity accumulated over
+// their lives.
+func TestTopKNewcomerByRate(t *testing.T) {
+	now := time.Unix(1000, 0)
+	tk := NewTopK(1)
+	tk.MinLive = 2
+	tk.now = func() time.Time { return now }
+	var old, cpu float64
+	for range 60 { // ten minutes at 30% of a CPU
+		now = now.Add(10 * time.Second)
+		old += 3
+		if kept, _ := tk.Select([]Row{procRow(1, "old", old, true)}); len(kept) == 0 && old > 6 {
+			t.Fatal("the only settled process is not kept")
+		}
+	}
+	for i := range 2 { // a newcomer at a full CPU
+		now = now.Add(10 * time.Second)
+		old += 3
+		cpu += 10
+		kept, _ := tk.Select([]Row{procRow(1, "old", old, true), procRow(2, "new", cpu, true)})
+		if got := labelsOf(kept); i == 1 && (len(got) < 1 || got[0] != "2/new=20") {
+			t.Errorf("second collection of the newcomer: kept %v, want it first", got)
+		}
+	}
 }

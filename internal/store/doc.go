@@ -8,4 +8,7 @@
 // fail are counted. A failed commit is never followed by an acknowledged
 // one that a crash could lose: the TSDB's WAL is cut back to the last
 // acknowledged commit and the TSDB reopened first.
+// The TSDB's in-memory head is capped (MaxSeries) and cut into short
+// blocks (DefaultHeadBlock) so the series of ended processes leave memory
+// within minutes.
 package store

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,7 +19,6 @@ import (
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
-	"github.com/prometheus/prometheus/tsdb/index"
 	"github.com/prometheus/prometheus/tsdb/wlog"
 	"golang.org/x/sys/unix"
 
@@ -54,20 +54,39 @@ type Metrics struct {
 	refs map[string]ref
 	gen  uint64
 	buf  []byte
-	// replayed holds the label hashes of the series the head had when it
-	// was opened (replayed from the WAL): at the cap, they are not new.
-	replayed map[uint64]struct{}
 
 	// MaxSeries caps the series in memory: beyond it, samples of new
-	// series are refused and counted (Limited) until compaction frees some.
+	// series are refused and counted (Limited) until the head frees some
+	// (series that ended leave it at the head's next compaction, within
+	// 1.5 head blocks). Zero: no cap.
 	MaxSeries uint64
 
 	appended, rejected, limited atomic.Uint64
 	commitFailures, writeFailed atomic.Uint64
 	recoveries                  atomic.Uint64
+	// atLimit: the last Append found MaxSeries series in the head.
+	atLimit atomic.Bool
 }
 
-// MetricsOptions are the TSDB's settings.
+// DefaultMaxSeries is the head series cap OpenMetrics sets: per-process
+// families are bounded by design (metrics.TopK), so an agent holds a few
+// thousand series; the cap stops a runaway without cutting into that.
+const DefaultMaxSeries = 20000
+
+// DefaultHeadBlock is the span of the head's blocks: every such span the
+// oldest one is compacted to disk and series with no sample since (ended
+// processes, keys that left a top-K) leave memory, between a half and one
+// and a half spans after their last sample. Prometheus uses two hours;
+// five minutes keeps a host with many short-lived processes bounded at the
+// cost of more, smaller compactions (bench/results/series.md).
+const DefaultHeadBlock = 5 * time.Minute
+
+// SelfPrefix starts the names of the agent's own families, which the
+// series cap never refuses: they are few (bounded by the collectors, their
+// programs and maps) and they are how the cap is seen in dashboards.
+const SelfPrefix = "kscope_self_"
+
+// MetricsOptions are the metrics store's settings.
 type MetricsOptions struct {
 	// Retention is how long samples are kept.
 	Retention time.Duration
@@ -75,10 +94,11 @@ type MetricsOptions struct {
 	// as Prometheus's --storage.tsdb.retention.size: the oldest blocks are
 	// deleted first. 0: no bound.
 	MaxBytes int64
+	// MaxSeries caps the series in memory (0: DefaultMaxSeries).
+	MaxSeries uint64
+	// HeadBlock is the span of the head's blocks (0: DefaultHeadBlock).
+	HeadBlock time.Duration
 }
-
-// DefaultMaxSeries is the head series cap OpenMetrics sets.
-const DefaultMaxSeries = 20000
 
 type ref struct {
 	ref  storage.SeriesRef
@@ -87,7 +107,7 @@ type ref struct {
 }
 
 // OpenMetrics opens (or creates) the TSDB under dir/metrics, replaying its
-// write-ahead log.
+// write-ahead log, with the default cap and head block.
 func OpenMetrics(dir string, retention time.Duration, logger *slog.Logger) (*Metrics, error) {
 	return OpenMetricsWith(dir, MetricsOptions{Retention: retention}, logger)
 }
@@ -96,6 +116,12 @@ func OpenMetrics(dir string, retention time.Duration, logger *slog.Logger) (*Met
 // replaying its write-ahead log.
 func OpenMetricsWith(dir string, o MetricsOptions, logger *slog.Logger) (*Metrics, error) {
 	retention := o.Retention
+	if o.MaxSeries == 0 {
+		o.MaxSeries = DefaultMaxSeries
+	}
+	if o.HeadBlock <= 0 {
+		o.HeadBlock = DefaultHeadBlock
+	}
 	opts := tsdb.DefaultOptions()
 	opts.MaxBytes = o.MaxBytes
 	opts.RetentionDuration = retention.Milliseconds()
@@ -103,13 +129,12 @@ func OpenMetricsWith(dir string, o MetricsOptions, logger *slog.Logger) (*Metric
 	// stripe saves megabytes of memory.
 	opts.StripeSize = 1024
 	// Series that ended (processes, top-K keys) leave memory when the head
-	// is compacted into a block: every half hour rather than every two
-	// hours keeps a host with many short-lived processes bounded.
-	opts.MinBlockDuration = (30 * time.Minute).Milliseconds()
+	// is compacted into a block: see DefaultHeadBlock.
+	opts.MinBlockDuration = o.HeadBlock.Milliseconds()
 	// Blocks span at most a tenth of the retention, so retention is
 	// honoured to within that.
 	opts.MaxBlockDuration = max(min(retention.Milliseconds()/10, opts.MaxBlockDuration), opts.MinBlockDuration)
-	m := &Metrics{dir: dir, opts: opts, logger: logger, refs: map[string]ref{}, MaxSeries: DefaultMaxSeries}
+	m := &Metrics{dir: dir, opts: opts, logger: logger, refs: map[string]ref{}, MaxSeries: o.MaxSeries}
 	if err := m.open(); err != nil {
 		return nil, err
 	}
@@ -122,18 +147,13 @@ func (m *Metrics) open() error {
 	if err != nil {
 		return fmt.Errorf("opening the metrics store in %s: %w", m.dir, err)
 	}
-	replayed, err := headSeries(db)
-	if err != nil {
-		db.Close()
-		return fmt.Errorf("opening the metrics store in %s: %w", m.dir, err)
-	}
 	pos, err := m.walEnd()
 	if err != nil {
 		db.Close()
 		return fmt.Errorf("opening the metrics store in %s: %w", m.dir, err)
 	}
 	m.dbMu.Lock()
-	m.db, m.replayed, m.acked = db, replayed, pos
+	m.db, m.acked = db, pos
 	m.dbMu.Unlock()
 	return nil
 }
@@ -228,29 +248,6 @@ func (m *Metrics) recover() error {
 	return nil
 }
 
-// headSeries returns the label hashes of the series in db's head.
-func headSeries(db *tsdb.DB) (map[uint64]struct{}, error) {
-	ir, err := db.Head().Index()
-	if err != nil {
-		return nil, err
-	}
-	defer ir.Close()
-	name, value := index.AllPostingsKey()
-	p, err := ir.Postings(context.Background(), name, value)
-	if err != nil {
-		return nil, err
-	}
-	out := map[uint64]struct{}{}
-	var b labels.ScratchBuilder
-	for p.Next() {
-		if err := ir.Series(p.At(), &b, nil); err != nil {
-			continue // removed meanwhile
-		}
-		out[b.Labels().Hash()] = struct{}{}
-	}
-	return out, p.Err()
-}
-
 // DB returns the TSDB, to query it. It changes when the TSDB is reopened
 // after a failed write: query through Metrics itself (a
 // storage.Queryable) to follow it.
@@ -308,6 +305,10 @@ func (m *Metrics) Rejected() uint64 { return m.rejected.Load() }
 // were in memory.
 func (m *Metrics) Limited() uint64 { return m.limited.Load() }
 
+// LimitReached reports whether the last Append found MaxSeries series in
+// memory: samples of new series are being refused.
+func (m *Metrics) LimitReached() bool { return m.atLimit.Load() }
+
 // Append stores one collection at time t. Series written last time and
 // missing now get a staleness marker, as Prometheus does when a target
 // stops exposing a series, so queries do not carry them on for 5 minutes.
@@ -330,8 +331,12 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 	if ts <= m.lastTs && m.lastTs-ts < 1000 {
 		ts = m.lastTs + 1
 	}
-	full := m.MaxSeries > 0 && m.db.Head().NumSeries() >= m.MaxSeries
+	// Series in the head, counting the ones this Append creates: at
+	// MaxSeries, a series the head does not hold is refused.
+	inHead := m.db.Head().NumSeries()
+	limited := false
 	app := m.db.Appender(ctx)
+	getRef, _ := app.(storage.GetRef)
 	m.gen++
 	var (
 		errs    []error
@@ -344,18 +349,28 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 			b := labels.NewScratchBuilder(len(s.Values) + 2)
 			b.Add(labels.MetricName, name)
 			for i, l := range s.Desc.Labels {
-				b.Add(l, s.Values[i])
+				if s.Values[i] != "" { // empty is absent, as in Prometheus
+					b.Add(l, s.Values[i])
+				}
 			}
 			if le != "" {
 				b.Add("le", le)
 			}
 			b.Sort()
 			r.lset = b.Labels()
-			if full {
-				if _, old := m.replayed[r.lset.Hash()]; !old {
+			if m.MaxSeries > 0 && inHead >= m.MaxSeries && !strings.HasPrefix(name, SelfPrefix) {
+				// Known to the head (replayed from the WAL, or back
+				// after a gap): not new.
+				if getRef != nil {
+					r.ref, _ = getRef.GetRef(r.lset, r.lset.Hash())
+				}
+				if r.ref == 0 {
+					limited = true
 					m.limited.Add(1)
 					return
 				}
+			} else {
+				inHead++ // perhaps: the head may hold it already
 			}
 		}
 		ref, err := app.Append(r.ref, r.lset, ts, v)
@@ -398,6 +413,7 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 		}
 		delete(m.refs, key)
 	}
+	m.atLimit.Store(limited || m.MaxSeries > 0 && m.db.Head().NumSeries() >= m.MaxSeries)
 	if err := app.Commit(); err != nil {
 		// The WAL may hold a torn record now: reopen before acknowledging
 		// anything again.

@@ -218,6 +218,133 @@ func TestMetricsSeriesCap(t *testing.T) {
 	if m.HeadSeries() != 3 || m.Appended() != 9 || m.Limited() != 1+2 {
 		t.Errorf("series %d appended %d limited %d, want 3 9 3", m.HeadSeries(), m.Appended(), m.Limited())
 	}
+	if !m.LimitReached() {
+		t.Error("LimitReached false at the cap")
+	}
+}
+
+// The cap counts the series one Append creates: a first collection larger
+// than the cap is cut at it.
+func TestMetricsSeriesCapWithinAppend(t *testing.T) {
+	m, err := OpenMetricsWith(t.TempDir(), MetricsOptions{Retention: time.Hour, MaxSeries: 5}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := metrics.NewCounter("kscope_cap_total", "c", "k")
+	var e metrics.Emitter
+	for i := range 4 {
+		e.Counter(c, 1, strconv.Itoa(i))
+	}
+	if err := m.Append(context.Background(), time.Now(), e.Samples); err != nil {
+		t.Fatal(err)
+	}
+	if m.LimitReached() || m.HeadSeries() != 4 {
+		t.Fatalf("4 of 5 series: LimitReached %v, head %d", m.LimitReached(), m.HeadSeries())
+	}
+	for i := 4; i < 12; i++ {
+		e.Counter(c, 1, strconv.Itoa(i))
+	}
+	if err := m.Append(context.Background(), time.Now().Add(time.Second), e.Samples); err != nil {
+		t.Fatal(err)
+	}
+	if !m.LimitReached() || m.HeadSeries() != 5 || m.Limited() != 7 {
+		t.Errorf("12 series for a cap of 5: LimitReached %v, head %d, limited %d; want true 5 7", m.LimitReached(), m.HeadSeries(), m.Limited())
+	}
+}
+
+// A label with an empty value is absent, as in Prometheus: a per-command
+// series (pid "") has no pid label.
+func TestMetricsEmptyLabel(t *testing.T) {
+	m, err := OpenMetrics(t.TempDir(), time.Hour, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := metrics.NewCounter("kscope_e_total", "c", "pid", "comm")
+	var e metrics.Emitter
+	e.Counter(c, 3, "", "make")
+	now := time.Now()
+	if err := m.Append(context.Background(), now, e.Samples); err != nil {
+		t.Fatal(err)
+	}
+	got := selectAll(t, m, now.Add(-time.Second), now.Add(time.Second), "kscope_e_total")
+	if v := got[`{__name__="kscope_e_total", comm="make"}`]; len(v) != 1 || v[0] != 3 {
+		t.Errorf("got %v, want the series without pid", got)
+	}
+}
+
+// selectAll returns the samples of the series named name between from
+// and to, by label set.
+func selectAll(t *testing.T, m *Metrics, from, to time.Time, name string) map[string][]float64 {
+	t.Helper()
+	q, err := m.DB().Querier(from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	got := map[string][]float64{}
+	set := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", name))
+	for set.Next() {
+		s := set.At()
+		it := s.Iterator(nil)
+		for it.Next() != 0 {
+			_, v := it.At()
+			got[s.Labels().String()] = append(got[s.Labels().String()], v)
+		}
+	}
+	if err := set.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// A series that ended leaves the head at the next head compaction, within
+// 1.5 head blocks of its last sample, and stays queryable from the block.
+func TestMetricsEndedSeriesLeaveHead(t *testing.T) {
+	m, err := OpenMetricsWith(t.TempDir(), MetricsOptions{Retention: 24 * time.Hour, HeadBlock: time.Minute}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := metrics.NewCounter("kscope_gc_total", "c", "pid")
+	ctx := context.Background()
+	t0 := time.Now().Add(-time.Hour).Truncate(time.Minute)
+	step := 10 * time.Second
+	appendAt := func(i int, pids ...string) {
+		var e metrics.Emitter
+		for _, p := range pids {
+			e.Counter(c, float64(i), p)
+		}
+		if err := m.Append(ctx, t0.Add(time.Duration(i)*step), e.Samples); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Process 1 lives for three collections; 2 and 3 for all of them.
+	for i := range 3 {
+		appendAt(i, "1", "2", "3")
+	}
+	if m.HeadSeries() != 3 {
+		t.Fatalf("head %d series, want 3", m.HeadSeries())
+	}
+	// Two and a half head blocks later, compaction has run or is running.
+	i := 3
+	for ; time.Duration(i)*step <= 150*time.Second; i++ {
+		appendAt(i, "2", "3")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for m.HeadSeries() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("head still holds %d series, want 2", m.HeadSeries())
+		}
+		time.Sleep(10 * time.Millisecond)
+		appendAt(i, "2", "3") // commits signal the compactor
+		i++
+	}
+	got := selectAll(t, m, t0, t0.Add(time.Hour), "kscope_gc_total")
+	if v := got[`{__name__="kscope_gc_total", pid="1"}`]; len(v) != 4 || v[0] != 0 || v[2] != 2 || !value.IsStaleNaN(v[3]) {
+		t.Errorf("ended series from its block: %v, want [0 1 2 StaleNaN]", v)
+	}
 }
 
 // After a restart the head replayed from the WAL is at the cap: the series
@@ -252,5 +379,30 @@ func TestMetricsSeriesCapAfterRestart(t *testing.T) {
 	}
 	if m.HeadSeries() != 3 || m.Appended() != 3 || m.Limited() != 1 {
 		t.Errorf("after a restart: series %d appended %d limited %d, want 3 3 1", m.HeadSeries(), m.Appended(), m.Limited())
+	}
+	if !m.LimitReached() {
+		t.Error("LimitReached false after a restart at the cap")
+	}
+}
+
+// The agent's own series are stored at the cap: they show it.
+func TestMetricsSeriesCapSparesSelf(t *testing.T) {
+	m, err := OpenMetricsWith(t.TempDir(), MetricsOptions{Retention: time.Hour, MaxSeries: 2}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c := metrics.NewCounter("kscope_cap_total", "c", "k")
+	self := metrics.NewGauge(SelfPrefix+"cap", "g")
+	var e metrics.Emitter
+	for i := range 3 {
+		e.Counter(c, 1, strconv.Itoa(i))
+	}
+	e.Gauge(self, 1)
+	if err := m.Append(context.Background(), time.Now(), e.Samples); err != nil {
+		t.Fatal(err)
+	}
+	if m.HeadSeries() != 3 || m.Limited() != 1 || !m.LimitReached() {
+		t.Errorf("head %d limited %d reached %v, want 3 1 true", m.HeadSeries(), m.Limited(), m.LimitReached())
 	}
 }

@@ -267,6 +267,21 @@ await check('kscope', async () => {
   await shot('kscope-1280');
 });
 
+// The banner says what /api/v1/status/agent says: absent while the agent
+// is ok, the reasons when it is degraded (at its series cap) or unhealthy.
+await check('health-banner', async () => {
+  await go('/kscope?range=5m');
+  const st = await page.evaluate(async () => (await (await fetch('/api/v1/status/agent')).json()).data);
+  const banner = page.locator('[data-testid="health-banner"]');
+  if (!st.health || st.health.status === 'ok') {
+    await page.locator('[data-testid="nav"]').waitFor();
+    if ((await banner.count()) !== 0) throw new Error('a health banner while the agent is ok');
+    return;
+  }
+  await banner.filter({ hasText: st.health.reasons[0].slice(0, 40) }).waitFor();
+  await shot('health-banner-1280', false);
+});
+
 await check('profiles', async () => {
   await go(`/profiles?range=5m${pid ? '&target=' + pid : ''}`);
   if (!hot) {

@@ -164,6 +164,9 @@ export interface AgentStatus {
   collectors: CollectorStatus[];
   live_subscribers: number;
   event_kinds?: string[];
+  // Absent from agents that predate them.
+  health?: { status: 'ok' | 'degraded' | 'unhealthy'; reasons: string[] };
+  tsdb?: { head_series: number; max_series: number; series_limit_reached: boolean; refused_samples: number };
 }
 
 export async function agentStatus(signal?: AbortSignal): Promise<AgentStatus> {

@@ -50,6 +50,9 @@ export function App() {
   const [menu, setMenu] = useState(false);
   useEffect(() => {
     loadStatus();
+    // The health can change while the page is open: the banner follows.
+    const t = window.setInterval(() => !document.hidden && loadStatus(), 30_000);
+    return () => window.clearInterval(t);
   }, []);
   useEffect(() => setMenu(false), [r.path]);
   const pg = page(r.path);
@@ -101,6 +104,18 @@ export function App() {
           <h1 class="page-title">{pg.title}</h1>
           <TimePicker />
         </header>
+        {st?.health && st.health.status !== 'ok' && (
+          <div class={'health-banner ' + st.health.status} role="alert" data-testid="health-banner">
+            <strong>{st.health.status === 'degraded' ? 'Degraded' : 'Unhealthy'}:</strong>{' '}
+            {st.health.reasons.join('; ')}.{' '}
+            {st.tsdb?.series_limit_reached && (
+              <span>
+                New series are missing from queries and charts until the cap (<code>storage.max_series</code>) is raised or
+                series of ended processes leave memory. <Link href="/kscope">Details</Link>
+              </span>
+            )}
+          </div>
+        )}
         <main class="content" data-page={r.path}>
           {pg.el}
         </main>

@@ -82,8 +82,8 @@ func New(cfg collector.Config) (collector.Collector, error) {
 	return &Collector{
 		Tracer:  collector.NewTracer(Name, cfg),
 		log:     cfg.Logger,
-		procTop: metrics.NewTopK(cfg.TopK),
-		errTop:  metrics.NewTopK(cfg.TopK),
+		procTop: newTopK(cfg),
+		errTop:  newTopK(cfg),
 	}, nil
 }
 
@@ -218,7 +218,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 		procs[id] = &c.xvals[i]
 		ended[id] = true
 	}
-	c.emitProcs(e, procs, over)
+	c.emitProcs(e, procs, ended, over)
 	stale := c.emitErrors(e, procs, ended, over)
 
 	// Forget ended processes: their last counts are out.
@@ -231,7 +231,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	return nil
 }
 
-func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo, over []fileioProcIo) {
+func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo, ended map[ident]bool, over []fileioProcIo) {
 	rows := make([]metrics.Row, 0, len(procs))
 	for id, p := range procs {
 		v := make([]float64, vLen)
@@ -245,6 +245,8 @@ func (c *Collector) emitProcs(e *metrics.Emitter, procs map[ident]*fileioProcIo,
 			Key:    id.key(),
 			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), strconv.FormatUint(id.start, 10)},
 			Values: v,
+			Group:  commGroup(metrics.LabelString(p.Comm[:])),
+			Live:   !ended[id],
 		})
 	}
 	kept, other := c.procTop.Select(rows)
@@ -297,6 +299,8 @@ func (c *Collector) emitErrors(e *metrics.Emitter, procs map[ident]*fileioProcIo
 			Key:    id.key() + ":" + errno,
 			Labels: []string{strconv.FormatUint(uint64(id.tgid), 10), metrics.LabelString(p.Comm[:]), errno, strconv.FormatUint(id.start, 10)},
 			Values: []float64{float64(c.evals[i])},
+			Group:  commGroup(metrics.LabelString(p.Comm[:]), errno),
+			Live:   !ended[id],
 		})
 	}
 	kept, other := c.errTop.Select(rows)
@@ -333,4 +337,19 @@ func deleteKeys[K any](m *ebpf.Map, keys []K) error {
 		}
 	}
 	return nil
+}
+
+func newTopK(cfg collector.Config) *metrics.TopK {
+	t := metrics.NewTopK(cfg.TopK)
+	t.MinLive = cfg.MinLive
+	return t
+}
+
+// commGroup is the per-command row of a process: nil (counts go to
+// "other") while its command name is unknown.
+func commGroup(comm string, more ...string) []string {
+	if comm == "" {
+		return nil
+	}
+	return append(append([]string{"", comm}, more...), "") // no pid, no start
 }

@@ -60,11 +60,13 @@ var (
 		"Processes (thread groups, kernel threads included) alive now.")
 	cpuDesc = metrics.NewCounter("kscope_process_cpu_seconds_total",
 		"CPU time of the top-K processes by recent CPU use, from the kernel's runtime accounting (se.sum_exec_runtime; "+
-			"steal time excluded). The rest, and the time of processes since they were last reported before they ended, "+
-			"in pid=\"other\". start is the process's start time (start_ns in its events): a reused pid is another series.", "pid", "comm", "start")
+			"steal time excluded): per process (pid, comm, start) for the top-K processes by recent CPU use that lived across a "+
+			"collection interval, per command name (comm; no pid, no start) for the top-K commands of the rest, and the remainder, "+
+			"with the time of processes since they were last reported before they ended, in pid=\"other\". start is the process's start time (start_ns in its events): a reused pid is another series.", "pid", "comm", "start")
 	switchesDesc = metrics.NewCounter("kscope_process_context_switches_total",
 		"Context switches of the top-K processes by recent CPU use, as /proc/PID/status counts them: kind=\"voluntary\" "+
-			"(the thread blocked) or \"involuntary\" (preempted, or yielded). The rest in pid=\"other\".", "pid", "comm", "start", "kind")
+			"(the thread blocked) or \"involuntary\" (preempted, or yielded). Per process, per command and other as for "+
+			"kscope_process_cpu_seconds_total.", "pid", "comm", "start", "kind")
 	resyncDesc = metrics.NewGauge("kscope_processes_resync_drift",
 		"How far kscope_processes was from the count in /proc at its last periodic recount (recount minus kernel count).")
 )
@@ -91,6 +93,7 @@ var ErrNotStarted = errors.New("process collector not running")
 type Collector struct {
 	*collector.Tracer
 	topK        int
+	minLive     int
 	maxProcs    uint32 // 0: from pid_max and memory (MapSize)
 	procRoot    string
 	resyncEvery time.Duration
@@ -126,6 +129,7 @@ func New(cfg collector.Config) (collector.Collector, error) {
 	return &Collector{
 		Tracer:      collector.NewTracer(Name, cfg),
 		topK:        cfg.TopK,
+		minLive:     cfg.MinLive,
 		procRoot:    "/proc",
 		resyncEvery: DefaultResync,
 	}, nil
@@ -180,6 +184,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	}
 	c.counts, c.exitVals = make([]uint64, cntMax), make([]uint64, exitSlots)
 	c.top = metrics.NewTopK(c.topK)
+	c.top.MinLive = c.minLive
 	c.state = map[processProcKey]*procState{}
 
 	if err := c.m.seeding.Put(uint32(0), uint32(1)); err != nil {
@@ -358,6 +363,9 @@ func (c *Collector) collectCPU(e *metrics.Emitter) error {
 				invol:  []string{pid, comm, start, switchKinds[1]},
 				last:   stateLast(st),
 			}
+			if comm := metrics.LabelString(v.Comm[:]); comm != "" {
+				st.group = []string{"", comm, ""}
+			}
 			c.state[k] = st
 		}
 		// The time on a CPU now is only counted up to the kernel's last
@@ -367,7 +375,9 @@ func (c *Collector) collectCPU(e *metrics.Emitter) error {
 			st.last[j] = max(st.last[j], now[j])
 		}
 		byKey[st.key] = st
-		rows = append(rows, metrics.Row{Key: st.key, Labels: st.labels, Values: st.last[:]})
+		// Its map holds live processes only (an ended one's entry goes at
+		// its last switch-out).
+		rows = append(rows, metrics.Row{Key: st.key, Labels: st.labels, Values: st.last[:], Group: st.group, Live: true})
 	}
 	for k, st := range c.state {
 		if !seen[k] {
@@ -379,10 +389,15 @@ func (c *Collector) collectCPU(e *metrics.Emitter) error {
 	}
 	kept, other := c.top.Select(rows)
 	for _, r := range kept {
-		st := byKey[r.Key]
 		e.Counter(cpuDesc, r.Values[0], r.Labels...)
-		e.Counter(switchesDesc, r.Values[1], st.vol...)
-		e.Counter(switchesDesc, r.Values[2], st.invol...)
+		if st := byKey[r.Key]; st != nil {
+			e.Counter(switchesDesc, r.Values[1], st.vol...)
+			e.Counter(switchesDesc, r.Values[2], st.invol...)
+			continue
+		}
+		// A command's series (no pid).
+		e.Counter(switchesDesc, r.Values[1], append(r.Labels[:len(r.Labels):len(r.Labels)], switchKinds[0])...)
+		e.Counter(switchesDesc, r.Values[2], append(r.Labels[:len(r.Labels):len(r.Labels)], switchKinds[1])...)
 	}
 	var o [3]float64
 	for j := range o {
@@ -404,6 +419,7 @@ type procState struct {
 	key        string     // TopK key: pid and start time
 	labels     []string   // pid, comm, start
 	vol, invol []string   // pid, comm, start, kind
+	group      []string   // "", comm, "": the per-command series
 	last       [3]float64 // CPU seconds, voluntary and involuntary switches last reported
 }
 

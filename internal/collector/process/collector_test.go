@@ -676,3 +676,38 @@ func TestCloseIdempotent(t *testing.T) {
 		t.Errorf("close before start: %v", err)
 	}
 }
+
+// A process that ends before it was ever switched out (a short command)
+// is reported ended, then forgotten: its entry does not stay, alive for
+// good, in the map and in the per-pid series.
+func TestShortProcessesForgotten(t *testing.T) {
+	c := start(t, collector.Config{TopK: 100000})
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := map[string]bool{}
+	for range 200 {
+		cmd := exec.Command(truePath)
+		if err := cmd.Run(); err != nil {
+			t.Fatal(err)
+		}
+		pids[strconv.Itoa(cmd.Process.Pid)] = true
+	}
+	seen := 0
+	for _, s := range collect(t, c).Find("kscope_process_cpu_seconds_total") {
+		if pids[s.Label("pid")] {
+			seen++
+		}
+	}
+	collect(t, c)
+	e := collect(t, c)
+	for _, s := range e.Find("kscope_process_cpu_seconds_total") {
+		if pids[s.Label("pid")] {
+			t.Errorf("ended process still reported after two collections: %v", s.Values)
+		}
+	}
+	if seen == 0 {
+		t.Error("none of the 200 processes was reported")
+	}
+}

@@ -48,7 +48,9 @@ var (
 		"Time from system call entry to return, by syscall.",
 		"syscall")
 	descProcCalls = metrics.NewCounter("kscope_process_syscalls_total",
-		"System calls made by a process, by syscall, counted as they enter: the top-K pid and syscall pairs by recent calls, the rest summed in the \"other\" series. start is the process's start time (start_ns in its events): a reused pid is another series.",
+		"System calls made by a process, by syscall, counted as they enter: the top-K pid and syscall pairs by recent calls among processes that lived across a collection interval, "+
+			"then per command name (comm; no pid, no start) for the top-K command and syscall pairs of the rest, the remainder summed in the \"other\" series. "+
+			"start is the process's start time (start_ns in its events): a reused pid is another series.",
 		"pid", "comm", "syscall", "start")
 	descProcErrors = metrics.NewCounter("kscope_process_syscall_errors_total",
 		"System calls of a process that returned an error, by syscall, for the pid and syscall pairs of kscope_process_syscalls_total.",
@@ -148,7 +150,7 @@ func New(cfg collector.Config) (collector.Collector, error) {
 		Tracer:  collector.NewTracer(Name, cfg),
 		cfg:     cfg,
 		now:     time.Now,
-		topK:    metrics.NewTopK(cfg.TopK),
+		topK:    newTopK(cfg),
 		procs:   map[procKey]*procState{},
 		hash:    map[procKey]syscallsProcVal{},
 		alive:   map[procID]string{},
@@ -453,7 +455,8 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 	}
 
 	c.rows = c.rows[:0]
-	for _, s := range c.procs {
+	for k, s := range c.procs {
+		_, s.row.Live = c.alive[k.procID]
 		c.rows = append(c.rows, s.row)
 	}
 	kept, other := c.topK.Select(c.rows)
@@ -516,12 +519,14 @@ func (c *Collector) state(k procKey, comm string) *procState {
 			Key:    pid + "/" + strconv.FormatUint(k.start, 10) + "/" + strconv.FormatUint(uint64(k.nr), 10),
 			Labels: []string{pid, comm, syscallName(k.nr), strconv.FormatUint(k.start, 10)},
 			Values: make([]float64, 2),
+			Group:  commGroup(comm, syscallName(k.nr)),
 		}}
 		c.procs[k] = s
 	}
 	if comm != "" && s.row.Labels[1] != comm {
 		// A new slice: TopK may hold on to the old row's labels.
 		s.row.Labels = []string{s.row.Labels[0], comm, s.row.Labels[2], s.row.Labels[3]}
+		s.row.Group = commGroup(comm, s.row.Labels[2])
 	}
 	s.seen = true
 	return s
@@ -544,4 +549,19 @@ func (c *Collector) dropOldestExited(n int) {
 	for _, k := range ks[:min(n, len(ks))] {
 		delete(c.procs, k)
 	}
+}
+
+func newTopK(cfg collector.Config) *metrics.TopK {
+	t := metrics.NewTopK(cfg.TopK)
+	t.MinLive = cfg.MinLive
+	return t
+}
+
+// commGroup is the per-command row of a process's syscall: nil (counts go
+// to "other") while its command name is unknown.
+func commGroup(comm, syscall string) []string {
+	if comm == "" {
+		return nil
+	}
+	return []string{"", comm, syscall, ""}
 }

@@ -188,7 +188,7 @@ func newCollector(name string, cfg collector.Config, full bool) *Collector {
 		maxProcs: bpfx.ProcessMapSize("/proc") + DefaultMaxProcs,
 		ended:    map[topProcKey]bool{},
 		lastCPU:  map[topProcKey]uint64{},
-		topK:     metrics.NewTopK(cfg.TopK),
+		topK:     newTopK(cfg),
 		state:    map[topProcKey]*netState{},
 	}
 }
@@ -562,4 +562,10 @@ func (c *Collector) FocusCalls() (uint32, []SyscallCount, error) {
 		return out[i].Name < out[j].Name
 	})
 	return c.focused, out, nil
+}
+
+func newTopK(cfg collector.Config) *metrics.TopK {
+	t := metrics.NewTopK(cfg.TopK)
+	t.MinLive = cfg.MinLive
+	return t
 }

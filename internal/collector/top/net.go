@@ -9,7 +9,8 @@ import (
 )
 
 var descNetBytes = metrics.NewCounter("kscope_process_net_bytes_total",
-	"Bytes a process received or sent on IPv4/IPv6 sockets, by direction (received, sent): the top-K processes by recent traffic, the rest in pid=\"other\". start is the process's start time (start_ns in its events): a reused pid is another series.",
+	"Bytes a process received or sent on IPv4/IPv6 sockets, by direction (received, sent): the top-K processes by recent traffic among those that lived across a collection interval, "+
+		"then per command name (comm; no pid, no start) for the top-K commands of the rest, the remainder in pid=\"other\". start is the process's start time (start_ns in its events): a reused pid is another series.",
 	"pid", "comm", "direction", "start")
 
 // exitedRetention is how long Collect keeps emitting the final counts of
@@ -51,7 +52,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 			continue
 		}
 		k := topProcKey{Tgid: p.PID, StartNs: p.StartNs}
-		live[k] = true
+		live[k] = !p.Exited
 		s := c.state[k]
 		if s == nil || s.comm != p.Comm {
 			pid := strconv.FormatUint(uint64(p.PID), 10)
@@ -61,6 +62,9 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 				Labels: []string{pid, p.Comm, strconv.FormatUint(p.StartNs, 10)},
 				Values: make([]float64, 3),
 			}}
+			if p.Comm != "" {
+				s.row.Group = []string{"", p.Comm, ""}
+			}
 			c.state[k] = s
 		}
 		s.row.Values[0] = float64(p.RxBytes + p.TxBytes)
@@ -69,7 +73,8 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	}
 	c.rows = c.rows[:0]
 	for k, s := range c.state {
-		if !live[k] {
+		l, ok := live[k]
+		if !ok {
 			// Ended and deleted: its final counts stay for a while.
 			if s.gone.IsZero() {
 				s.gone = now
@@ -79,6 +84,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 				continue
 			}
 		}
+		s.row.Live = l
 		c.rows = append(c.rows, s.row)
 	}
 	kept, other := c.topK.Select(c.rows)

@@ -39,6 +39,10 @@ export function processQueries(span: string): Record<string, string> {
 // outside says why a per-process cell is empty: each family keeps its own
 // top K processes, so a process can be in one and not another.
 const outside = 'not among the processes this family keeps (its top K by recent activity; the rest are summed in “other”), or no activity in the range';
+// A row without a pid sums the processes of one command that have no
+// series of their own: short-lived ones, or outside the top K.
+const perCommand = (r: ProcRow) => r.pid === '';
+const aggregate = (r: ProcRow) => r.pid === 'other' || perCommand(r);
 
 const cols: Column<ProcRow>[] = [
   {
@@ -47,16 +51,25 @@ const cols: Column<ProcRow>[] = [
     value: (r) => r.comm,
     render: (r) =>
       r.pid === 'other' ? (
-        <span class="muted" title="processes outside the top K of this family, summed">
+        <span class="muted" title="processes outside the top K of this family and of its commands, summed">
           other
         </span>
+      ) : perCommand(r) ? (
+        <span title="this command's short-lived processes (and those outside the top K), summed">{r.comm}</span>
       ) : (
         <Link href={procHref(r.pid, r.start)} class="strong">
           {r.comm}
         </Link>
       ),
   },
-  { key: 'pid', title: 'PID', value: (r) => (r.pid === 'other' ? Infinity : Number(r.pid)), render: (r) => (r.pid === 'other' ? '' : r.pid), align: 'right', width: '80px' },
+  {
+    key: 'pid',
+    title: 'PID',
+    value: (r) => (r.pid === 'other' ? Infinity : perCommand(r) ? Infinity - 1 : Number(r.pid)),
+    render: (r) => (r.pid === 'other' ? '' : perCommand(r) ? <span class="muted">many</span> : r.pid),
+    align: 'right',
+    width: '80px',
+  },
   { key: 'cpu', title: 'CPU', value: (r) => r.cpu, unit: 'cores', bar: true, hint: 'on-CPU time: 100% is one core', missing: outside, render: (r) => (r.cpu === undefined ? <span class="muted" title={outside}>–</span> : fmtCores(r.cpu)) },
   { key: 'sys', title: 'Syscalls', value: (r) => r.sys, unit: 'ops/s', bar: true, missing: outside },
   { key: 'err', title: 'Errors', value: (r) => r.err, unit: 'ops/s', hint: 'syscalls that returned an error', missing: outside },
@@ -82,8 +95,8 @@ export function ProcessTable(p: { win: Window; limit?: number; filter?: string }
         cols={p.limit ? cols.filter((c) => c.key !== 'openErr') : cols}
         sort="cpu"
         rowKey={(r) => r.pid + ':' + r.start + ':' + r.comm}
-        rowClass={(r) => (r.pid === 'other' ? 'muted-row' : '')}
-        onRow={(r) => r.pid !== 'other' && navigate(procHref(r.pid, r.start))}
+        rowClass={(r) => (aggregate(r) ? 'muted-row' : '')}
+        onRow={(r) => !aggregate(r) && navigate(procHref(r.pid, r.start))}
         testid="process-table"
         limit={p.limit ?? 100}
         expandable={!p.limit}
@@ -100,7 +113,7 @@ export function Processes() {
     <div class="page">
       <Panel
         title="Processes"
-        sub={`Average rates over the range (${win.spanStr}). Each family keeps its top K processes; the rest are summed in “other”.`}
+        sub={`Average rates over the range (${win.spanStr}). Each family keeps its top K processes that lived across a collection interval; the rest are summed per command (PID “many”), then in “other”.`}
         actions={<input class="input" placeholder="Filter by command or pid" value={filter} data-testid="process-filter" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />}
         testid="processes-panel"
       >

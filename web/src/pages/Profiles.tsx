@@ -24,7 +24,7 @@ export function Profiles() {
   const base = r.params.get('base') ?? '';
   const [draft, setDraft] = useState(target);
   useEffect(() => setDraft(target), [target]);
-  const top = useJoined({ cpu: `topk(12, sum by (pid, comm) (rate(kscope_process_cpu_seconds_total{pid!="other"}[${win.spanStr}])))` }, ['pid', 'comm'], win.end, win.key);
+  const top = useJoined({ cpu: `topk(12, sum by (pid, comm) (rate(kscope_process_cpu_seconds_total{pid!="other",pid!=""}[${win.spanStr}])))` }, ['pid', 'comm'], win.end, win.key);
   const isPid = /^\d+$/.test(target);
   const bc = baseChoices.find((b) => b[0] === base) ?? baseChoices[0];
   const shift = bc[2] === -1 ? win.end - win.start : bc[2] > 0 ? bc[2] : 0;
