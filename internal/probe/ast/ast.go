@@ -183,14 +183,13 @@ func (s *UnrollStmt) Position() Pos { return s.Pos }
 func (s *ReturnStmt) Position() Pos { return s.Pos }
 func (s *BranchStmt) Position() Pos { return s.Pos }
 
-// IntLit is an integer literal. Value is the number as written (after
-// removing underscores); Unit is a time suffix (ns, us, ms, s, m, h, d) or
-// empty.
+// IntLit is an integer literal: decimal, hex (0x), octal (leading 0),
+// with '_' between digits and a decimal exponent (1e6). Raw is the text as
+// written.
 type IntLit struct {
 	Pos   Pos
 	Raw   string
 	Value uint64
-	Unit  string
 }
 
 // StrLit is a string literal; Value has its escapes resolved.

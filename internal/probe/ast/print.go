@@ -137,7 +137,7 @@ func sexpr(b *strings.Builder, n any) {
 	case *BranchStmt:
 		fmt.Fprintf(b, "(%s)", n.Tok)
 	case *IntLit:
-		fmt.Fprintf(b, "%d%s", n.Value, n.Unit)
+		fmt.Fprintf(b, "%d", n.Value)
 	case *StrLit:
 		b.WriteString(strconv.Quote(n.Value))
 	case *BoolLit:

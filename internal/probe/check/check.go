@@ -218,7 +218,7 @@ func (c *checker) stmt(s ast.Stmt) {
 		c.forStmt(s)
 	case *ast.UnrollStmt:
 		lit, ok := s.Count.(*ast.IntLit)
-		if !ok || lit.Unit != "" {
+		if !ok {
 			c.errorf(s.Count.Position(), "unroll takes an integer literal")
 		} else if lit.Value < 1 || lit.Value > 100 {
 			c.errorf(s.Count.Position(), "unroll count must be between 1 and 100, not %d", lit.Value)

@@ -15,7 +15,7 @@ type Kind int
 const (
 	EOF       Kind = iota
 	Ident          // pid, printf, struct, if…
-	Int            // 42, 0x2a, 1_000, 5ms
+	Int            // 42, 0x2a, 052, 1_000, 1e6
 	String         // "…"
 	Var            // $name
 	Param          // $1, $#
@@ -57,7 +57,6 @@ type Token struct {
 	End   int // offset just after the token
 	Text  string
 	Value uint64 // Int: the value; Param: N (0 for $#)
-	Unit  string // Int: the time suffix
 }
 
 func (t Token) String() string {
@@ -265,9 +264,6 @@ func (l *Lexer) Next() Token {
 	return l.fail(start, "invalid character '%c'", c)
 }
 
-// units are the time suffixes an integer may carry.
-var units = map[string]bool{"ns": true, "us": true, "ms": true, "s": true, "m": true, "h": true, "d": true}
-
 func (l *Lexer) number() Token {
 	start := l.off
 	base := uint64(10)
@@ -275,9 +271,6 @@ func (l *Lexer) number() Token {
 	switch {
 	case l.src[start] == '0' && (l.peekc(1) == 'x' || l.peekc(1) == 'X'):
 		base, digitOK = 16, isHex
-		l.off += 2
-	case l.src[start] == '0' && (l.peekc(1) == 'b' || l.peekc(1) == 'B'):
-		base, digitOK = 2, func(c byte) bool { return c == '0' || c == '1' }
 		l.off += 2
 	case l.src[start] == '0' && isDigit(l.peekc(1)):
 		base, digitOK = 8, func(c byte) bool { return c >= '0' && c <= '7' }
@@ -317,7 +310,7 @@ func (l *Lexer) number() Token {
 		l.off++
 	}
 	if l.off == digits {
-		if base == 16 || base == 2 {
+		if base == 16 {
 			return l.fail(start, "invalid integer %q: no digits", string(l.src[start:l.off]))
 		}
 	}
@@ -342,21 +335,16 @@ func (l *Lexer) number() Token {
 			v *= 10
 		}
 	}
-	unit := ""
-	if l.off < len(l.src) && isLetter(l.src[l.off]) {
-		us := l.off
+	if l.off < len(l.src) && (isLetter(l.src[l.off]) || isDigit(l.src[l.off])) {
 		for l.off < len(l.src) && (isLetter(l.src[l.off]) || isDigit(l.src[l.off])) {
 			l.off++
 		}
-		unit = string(l.src[us:l.off])
-		if !units[unit] || base != 10 {
-			return l.fail(us, "invalid integer suffix %q (want ns, us, ms, s, m, h or d)", unit)
-		}
+		return l.fail(start, "invalid integer %q", string(l.src[start:l.off]))
 	}
 	if overflow {
 		return l.fail(start, "integer %s out of range", string(l.src[start:l.off]))
 	}
-	return Token{Kind: Int, Pos: l.Pos(start), End: l.off, Text: string(l.src[start:l.off]), Value: v, Unit: unit}
+	return Token{Kind: Int, Pos: l.Pos(start), End: l.off, Text: string(l.src[start:l.off]), Value: v}
 }
 
 func (l *Lexer) str() Token {

@@ -176,7 +176,7 @@ func (p *parser) config() *ast.Config {
 		p.expect("=")
 		switch p.tok.Kind {
 		case Int:
-			it.Value = &ast.IntLit{Pos: p.tok.Pos, Raw: p.tok.Text, Value: p.tok.Value, Unit: p.tok.Unit}
+			it.Value = &ast.IntLit{Pos: p.tok.Pos, Raw: p.tok.Text, Value: p.tok.Value}
 		case String:
 			it.Value = &ast.StrLit{Pos: p.tok.Pos, Value: p.tok.Text}
 		case Ident:
@@ -622,7 +622,7 @@ func (p *parser) postfix(x ast.Expr) ast.Expr {
 			p.next()
 			switch {
 			case p.tok.Kind == Ident:
-			case p.tok.Kind == Int && !arrow && p.tok.Unit == "" && p.tok.Text == strconv.FormatUint(p.tok.Value, 10):
+			case p.tok.Kind == Int && !arrow && p.tok.Text == strconv.FormatUint(p.tok.Value, 10):
 			default:
 				p.errorf(p.tok.Pos, "expected a field name after '%s', found %s", map[bool]string{true: "->", false: "."}[arrow], p.tok)
 			}
@@ -651,7 +651,7 @@ func (p *parser) primary() ast.Expr {
 	switch t.Kind {
 	case Int:
 		p.next()
-		return &ast.IntLit{Pos: t.Pos, Raw: t.Text, Value: t.Value, Unit: t.Unit}
+		return &ast.IntLit{Pos: t.Pos, Raw: t.Text, Value: t.Value}
 	case String:
 		p.next()
 		return &ast.StrLit{Pos: t.Pos, Value: t.Text}
