@@ -232,7 +232,7 @@ type MapExpr struct {
 	Keys []Expr
 }
 
-// Unary is a prefix operator: "!", "~", "-", "+", "*" (dereference), "&"
+// Unary is a prefix operator: "!", "~", "-", "*" (dereference), "&"
 // (address of), "++" or "--".
 type Unary struct {
 	Pos Pos

@@ -145,6 +145,14 @@ func TestCheckErrors(t *testing.T) {
 			"t.bt:1:9: exit() takes at most 1 argument, not 2\nBEGIN { exit(1, 2); }\n        ^"},
 		{"BEGIN { $x = foo; }",
 			"t.bt:1:14: unknown identifier \"foo\"\nBEGIN { $x = foo; }\n             ^"},
+		{"iter:tsk { }",
+			"t.bt:1:1: unknown iterator \"tsk\"; did you mean task?\niter:tsk { }\n^"},
+		{"watchpoint:0x1:9:rw { }",
+			"t.bt:1:1: watchpoint length \"9\" must be 1 to 8 bytes\nwatchpoint:0x1:9:rw { }\n^"},
+		{"watchpoint:0x1:4:q { }",
+			"t.bt:1:1: watchpoint mode \"q\" must be made of r, w and x\nwatchpoint:0x1:4:q { }\n^"},
+		{"hardware:cycles:1e { }",
+			"t.bt:1:1: hardware count \"1e\" is not a positive integer\nhardware:cycles:1e { }\n^"},
 	} {
 		_, err := checkSource(t, tc.src, nil)
 		if err == nil {
@@ -199,7 +207,8 @@ kprobe:f+16, k:m:f*, kretprobe:f, kr:m:f {}
 fentry:f, f:m:f, kfunc:f, fexit:f, fr:f, kretfunc:m:f {}
 uprobe:/bin/sh:main+0x10, u:libc:malloc, uretprobe:/bin/sh:main, ur:./a:cpp:"ns::f()", usdt:/bin/p:prov:name, U:/bin/p:name {}
 profile:hz:99, p:ms:1, profile:99, interval:s:1, i:ms:10, interval:us:500 {}
-software:cpu-clock:1000, s:page-faults, hardware:cycles:100000, h:cache-misses {}
+software:cpu-clock:1000, s:page-faults, hardware:cycles:100000, h:cache-misses:1e6 {}
+iter:task, it:task_file:/sys/fs/bpf/files, watchpoint:0x10000000:8:rw, w:increment+arg1:4:w, asyncwatchpoint:0x1:1:x, aw:0x1:2:r {}
 `
 	info, err := checkSource(t, src, nil)
 	if err != nil {
@@ -207,7 +216,8 @@ software:cpu-clock:1000, s:page-faults, hardware:cycles:100000, h:cache-misses {
 	}
 	want := "[[begin begin end end] [tracepoint tracepoint rawtracepoint rawtracepoint] [kprobe kprobe kretprobe kretprobe] " +
 		"[fentry fentry fentry fexit fexit fexit] [uprobe uprobe uretprobe uretprobe usdt usdt] " +
-		"[profile profile profile interval interval interval] [software software hardware hardware]]"
+		"[profile profile profile interval interval interval] [software software hardware hardware] " +
+		"[iter iter watchpoint watchpoint asyncwatchpoint asyncwatchpoint]]"
 	if g := fmt.Sprint(info.Probes); g != want {
 		t.Errorf("probes:\n got %s\nwant %s", g, want)
 	}

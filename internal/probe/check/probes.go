@@ -1,6 +1,7 @@
 package check
 
 import (
+	"math"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,9 @@ func init() {
 		{[]string{"interval", "i"}, provider{name: "interval", minParts: 1, maxParts: 2, usage: "interval:s|ms|us|hz:RATE"}},
 		{[]string{"software", "s"}, provider{name: "software", minParts: 1, maxParts: 2, usage: "software:EVENT[:COUNT]"}},
 		{[]string{"hardware", "h"}, provider{name: "hardware", minParts: 1, maxParts: 2, usage: "hardware:EVENT[:COUNT]"}},
+		{[]string{"iter", "it"}, provider{name: "iter", minParts: 1, maxParts: 2, usage: "iter:task|task_file|task_vma[:PIN]"}},
+		{[]string{"watchpoint", "w"}, provider{name: "watchpoint", minParts: 3, maxParts: 3, usage: "watchpoint:ADDRESS|FUNCTION+argN:LENGTH:MODE"}},
+		{[]string{"asyncwatchpoint", "aw"}, provider{name: "asyncwatchpoint", minParts: 3, maxParts: 3, usage: "asyncwatchpoint:ADDRESS|FUNCTION+argN:LENGTH:MODE"}},
 	} {
 		pp := p.p
 		providers[pp.name] = &pp
@@ -93,6 +97,21 @@ func (c *checker) attachPoint(a *ast.AttachPoint) string {
 		}
 	}
 	switch name {
+	case "iter":
+		iters := []string{"task", "task_file", "task_vma"}
+		if !contains(iters, a.Parts[0]) {
+			c.errorf(a.Pos, "unknown iterator %q%s", a.Parts[0], suggest(a.Parts[0], iters))
+			return ""
+		}
+	case "watchpoint", "asyncwatchpoint":
+		if n, ok := count(a.Parts[1]); !ok || n == 0 || n > 8 {
+			c.errorf(a.Pos, "%s length %q must be 1 to 8 bytes", name, a.Parts[1])
+			return ""
+		}
+		if m := a.Parts[2]; m == "" || strings.Trim(m, "rwx") != "" {
+			c.errorf(a.Pos, "%s mode %q must be made of r, w and x", name, m)
+			return ""
+		}
 	case "kretprobe", "uretprobe", "fentry", "fexit":
 		if fn := a.Parts[len(a.Parts)-1]; strings.Contains(fn, "+") {
 			c.errorf(a.Pos, "%s takes no +offset (only kprobe and uprobe do): %q", name, a.Raw)
@@ -109,7 +128,7 @@ func (c *checker) attachPoint(a *ast.AttachPoint) string {
 			c.errorf(a.Pos, "unknown %s unit %q (want hz, s, ms or us)%s", name, unit, suggest(unit, units))
 			return ""
 		}
-		if n, err := strconv.ParseUint(rate, 10, 64); err != nil || n == 0 {
+		if n, ok := count(rate); !ok || n == 0 {
 			c.errorf(a.Pos, "%s rate %q is not a positive integer", name, rate)
 			return ""
 		}
@@ -123,13 +142,36 @@ func (c *checker) attachPoint(a *ast.AttachPoint) string {
 			return ""
 		}
 		if len(a.Parts) == 2 {
-			if n, err := strconv.ParseUint(a.Parts[1], 10, 64); err != nil || n == 0 {
+			if n, ok := count(a.Parts[1]); !ok || n == 0 {
 				c.errorf(a.Pos, "%s count %q is not a positive integer", name, a.Parts[1])
 				return ""
 			}
 		}
 	}
 	return name
+}
+
+// count parses a rate or count in an attach point: decimal digits, or
+// digits with a decimal exponent (1e6), as bpftrace reads them.
+func count(s string) (uint64, bool) {
+	mant, exp, hasExp := strings.Cut(s, "e")
+	n, err := strconv.ParseUint(mant, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if hasExp {
+		e, err := strconv.ParseUint(exp, 10, 8)
+		if err != nil {
+			return 0, false
+		}
+		for range e {
+			if n > math.MaxUint64/10 {
+				return 0, false
+			}
+			n *= 10
+		}
+	}
+	return n, true
 }
 
 func contains(xs []string, s string) bool {
