@@ -14,15 +14,15 @@ type Script struct {
 	Info    *check.Info
 }
 
-// Load parses and type-checks the script src, named file in errors, with
-// the positional parameters params (nil when they are not known yet). The
+// Load parses and type-checks the script src, named file in errors; conf
+// holds the positional parameters and options (nil: none known yet). The
 // error, when not nil, is an ast.ErrorList whose text is ready to show.
-func Load(file string, src []byte, params []string) (*Script, error) {
+func Load(file string, src []byte, conf *check.Config) (*Script, error) {
 	prog, err := parse.Parse(file, src)
 	if err != nil {
 		return nil, err
 	}
-	info, err := check.Check(file, src, prog, &check.Config{Params: params})
+	info, err := check.Check(file, src, prog, conf)
 	if err != nil {
 		return nil, err
 	}

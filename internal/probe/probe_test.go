@@ -3,6 +3,8 @@ package probe
 import (
 	"os"
 	"testing"
+
+	"github.com/kscope/kscope/internal/probe/check"
 )
 
 // TestLoad runs both stages over a script of ours and reports the first
@@ -12,7 +14,7 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := Load("syscount.bt", src, []string{"1234"})
+	s, err := Load("syscount.bt", src, &check.Config{Params: []string{"1234"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -232,8 +232,8 @@ type MapExpr struct {
 	Keys []Expr
 }
 
-// Unary is a prefix operator: "!", "~", "-", "*" (dereference), "&"
-// (address of), "++" or "--".
+// Unary is a prefix operator: "!", "~", "-", "*" (dereference), "++" or
+// "--".
 type Unary struct {
 	Pos Pos
 	Op  string

@@ -10,6 +10,8 @@ type builtin struct {
 	typ Type
 	// only lists the probe types the builtin exists in; nil means all.
 	only []string
+	// child marks cpid, which needs a command to run (-c).
+	child bool
 }
 
 var (
@@ -22,8 +24,10 @@ var (
 var builtins = map[string]builtin{
 	"pid": {typ: intT}, "tid": {typ: intT}, "uid": {typ: intT}, "gid": {typ: intT},
 	"cpu": {typ: intT}, "numaid": {typ: intT}, "rand": {typ: intT}, "nsecs": {typ: intT},
-	"elapsed": {typ: intT}, "cgroup": {typ: intT}, "jiffies": {typ: intT}, "cpid": {typ: intT},
-	"comm": {typ: strT}, "username": {typ: strT}, "probe": {typ: strT}, "func": {typ: strT},
+	"elapsed": {typ: intT}, "cgroup": {typ: intT}, "jiffies": {typ: intT},
+	"cpid": {typ: intT, child: true},
+	"comm": {typ: strT}, "username": {typ: strT}, "probe": {typ: strT},
+	"func":    {typ: strT, only: []string{"kprobe", "kretprobe", "uprobe", "uretprobe", "fentry", "fexit"}},
 	"curtask": {typ: Type{Kind: Pointer, Name: "struct task_struct"}},
 	"kstack":  {typ: Type{Kind: Stack}}, "ustack": {typ: Type{Kind: Stack}},
 	"ctx":    {typ: unknown},
@@ -74,15 +78,21 @@ type function struct {
 	stmt     bool // only as a statement (returns nothing)
 	mapArg   bool // the first argument must be a map
 	strArg   []int
-	unsafe   bool
+	intArg   []int
+	unsafe   bool // needs --unsafe
 	fmtArg   bool // the first argument is a printf format
+	only     []string
+	never    []string // probe types it cannot be used in
 }
+
+// regProbes are the probe types whose context holds registers.
+var regProbes = []string{"kprobe", "kretprobe", "uprobe", "uretprobe", "usdt", "profile"}
 
 var functions = map[string]function{
 	// Aggregations, only as "@map = f(…)".
-	"count": {min: 0, max: 0}, "sum": {min: 1, max: 1}, "avg": {min: 1, max: 1},
-	"min": {min: 1, max: 1}, "max": {min: 1, max: 1}, "stats": {min: 1, max: 1},
-	"hist": {min: 1, max: 2}, "lhist": {min: 4, max: 4},
+	"count": {min: 0, max: 0}, "sum": {min: 1, max: 1, intArg: []int{0}}, "avg": {min: 1, max: 1, intArg: []int{0}},
+	"min": {min: 1, max: 1, intArg: []int{0}}, "max": {min: 1, max: 1, intArg: []int{0}}, "stats": {min: 1, max: 1, intArg: []int{0}},
+	"hist": {min: 1, max: 2, intArg: []int{0, 1}}, "lhist": {min: 4, max: 4, intArg: []int{0, 1, 2, 3}},
 	// Map functions.
 	"delete":  {min: 1, max: 2, ret: voidT, stmt: true, mapArg: true},
 	"clear":   {min: 1, max: 1, ret: voidT, stmt: true, mapArg: true},
@@ -100,8 +110,8 @@ var functions = map[string]function{
 	"time":     {min: 0, max: 1, ret: voidT, stmt: true, strArg: []int{0}},
 	"join":     {min: 1, max: 2, ret: voidT, stmt: true, strArg: []int{1}},
 	"exit":     {min: 0, max: 1, ret: voidT, stmt: true},
-	"signal":   {min: 1, max: 1, ret: voidT, stmt: true},
-	"override": {min: 1, max: 1, ret: voidT, stmt: true},
+	"signal":   {min: 1, max: 1, ret: voidT, stmt: true, unsafe: true, never: []string{"begin", "end"}},
+	"override": {min: 1, max: 1, ret: voidT, stmt: true, unsafe: true, only: []string{"kprobe"}},
 	"unwatch":  {min: 1, max: 1, ret: voidT, stmt: true},
 	// Values.
 	"str":          {min: 1, max: 2, ret: strT},
@@ -109,12 +119,12 @@ var functions = map[string]function{
 	"ksym":         {min: 1, max: 1, ret: strT},
 	"usym":         {min: 1, max: 1, ret: strT},
 	"kaddr":        {min: 1, max: 1, ret: intT, strArg: []int{0}},
-	"uaddr":        {min: 1, max: 1, ret: intT, strArg: []int{0}},
+	"uaddr":        {min: 1, max: 1, ret: intT, strArg: []int{0}, only: []string{"uprobe", "uretprobe", "usdt"}},
 	"ntop":         {min: 1, max: 2, ret: Type{Kind: Inet}},
 	"pton":         {min: 1, max: 1, ret: Type{Kind: Buffer}, strArg: []int{0}},
 	"cgroupid":     {min: 1, max: 1, ret: intT, strArg: []int{0}},
 	"cgroup_path":  {min: 1, max: 2, ret: strT},
-	"reg":          {min: 1, max: 1, ret: intT, strArg: []int{0}},
+	"reg":          {min: 1, max: 1, ret: intT, strArg: []int{0}, only: regProbes},
 	"strftime":     {min: 2, max: 2, ret: strT, strArg: []int{0}},
 	"strncmp":      {min: 3, max: 3, ret: intT},
 	"strcontains":  {min: 2, max: 2, ret: intT},

@@ -14,6 +14,12 @@ type Config struct {
 	// they are not known yet and $N has an unknown type; when set, a
 	// number gives an int, anything else a string, and a missing one is 0.
 	Params []string
+	// Unsafe allows the functions that change the system: system, signal,
+	// override (kscope run --unsafe).
+	Unsafe bool
+	// Child reports a command that kscope runs and traces (-c), which
+	// cpid names.
+	Child bool
 }
 
 // maxErrors stops checking after this many errors.
@@ -292,7 +298,9 @@ func (c *checker) assign(s *ast.AssignStmt) {
 				c.args(call)
 				return
 			}
-			c.args(call)
+			c.arity(call, functions[call.Name])
+			ts := c.args(call)
+			c.argKinds(call, functions[call.Name], ts)
 			c.aggArgs(call)
 			c.record(call, Type{Kind: agg})
 			c.defineMap(m, Type{Kind: agg}, s.Pos)
@@ -538,9 +546,6 @@ func (c *checker) expr1(x ast.Expr, stmt bool) Type {
 		case "*":
 			c.scalarOperand(x.X, "*")
 			return unknown
-		case "&":
-			c.expr(x.X)
-			return intT
 		}
 		c.scalarOperand(x.X, x.Op)
 		return intT
@@ -681,6 +686,9 @@ func (c *checker) ident(x *ast.Ident) Type {
 		return unknown
 	}
 	c.only(x.Pos, x.Name, b.only)
+	if b.child && !c.conf.Child {
+		c.errorf(x.Pos, "%s needs a command to trace (-c)", x.Name)
+	}
 	return b.typ
 }
 
@@ -721,18 +729,21 @@ func (c *checker) call(x *ast.Call, stmt bool) Type {
 		return Type{Kind: agg}
 	}
 	n := len(x.Args)
-	switch {
-	case n < f.min && f.max == f.min:
-		c.errorf(x.Pos, "%s() takes %d argument%s, not %d", x.Name, f.min, plural(f.min), n)
-	case n < f.min:
-		c.errorf(x.Pos, "%s() takes at least %d argument%s, not %d", x.Name, f.min, plural(f.min), n)
-	case f.max >= 0 && n > f.max && f.max == f.min:
-		c.errorf(x.Pos, "%s() takes %d argument%s, not %d", x.Name, f.max, plural(f.max), n)
-	case f.max >= 0 && n > f.max:
-		c.errorf(x.Pos, "%s() takes at most %d argument%s, not %d", x.Name, f.max, plural(f.max), n)
-	}
+	c.arity(x, f)
 	if f.unsafe {
 		c.info.Unsafe = true
+		if !c.conf.Unsafe {
+			c.errorf(x.Pos, "%s() is unsafe: allow it with --unsafe", x.Name)
+		}
+	}
+	if f.only != nil {
+		c.only(x.Pos, x.Name+"()", f.only)
+	}
+	for _, k := range c.kinds {
+		if contains(f.never, k) {
+			c.errorf(x.Pos, "%s() cannot be used in %s probes", x.Name, k)
+			break
+		}
 	}
 	var ts []Type
 	switch {
@@ -776,14 +787,18 @@ func (c *checker) call(x *ast.Call, stmt bool) Type {
 		} else {
 			ts = c.args(x)
 		}
+	case (x.Name == "kstack" || x.Name == "ustack") && n > 0:
+		// The first argument may be a stack mode.
+		if id, ok := x.Args[0].(*ast.Ident); ok && contains(configChoices["stack_mode"], id.Name) {
+			c.record(id, strT)
+			ts = append([]Type{strT}, c.argsFrom(x, 1)...)
+		} else {
+			ts = c.args(x)
+		}
 	default:
 		ts = c.args(x)
 	}
-	for _, i := range f.strArg {
-		if i < len(ts) && ts[i].Kind != String && ts[i].Kind != Unknown {
-			c.errorf(x.Args[i].Position(), "%s() argument %d must be a string, not %s", x.Name, i+1, ts[i])
-		}
-	}
+	c.argKinds(x, f, ts)
 	if f.fmtArg && n > 0 {
 		c.format(x, ts)
 	}
@@ -791,6 +806,35 @@ func (c *checker) call(x *ast.Call, stmt bool) Type {
 		return voidT
 	}
 	return f.ret
+}
+
+// arity checks a call's number of arguments.
+func (c *checker) arity(x *ast.Call, f function) {
+	n := len(x.Args)
+	switch {
+	case n < f.min && f.max == f.min:
+		c.errorf(x.Pos, "%s() takes %d argument%s, not %d", x.Name, f.min, plural(f.min), n)
+	case n < f.min:
+		c.errorf(x.Pos, "%s() takes at least %d argument%s, not %d", x.Name, f.min, plural(f.min), n)
+	case f.max >= 0 && n > f.max && f.max == f.min:
+		c.errorf(x.Pos, "%s() takes %d argument%s, not %d", x.Name, f.max, plural(f.max), n)
+	case f.max >= 0 && n > f.max:
+		c.errorf(x.Pos, "%s() takes at most %d argument%s, not %d", x.Name, f.max, plural(f.max), n)
+	}
+}
+
+// argKinds checks the arguments that must be strings or integers.
+func (c *checker) argKinds(x *ast.Call, f function, ts []Type) {
+	for _, i := range f.strArg {
+		if i < len(ts) && ts[i].Kind != String && ts[i].Kind != Unknown {
+			c.errorf(x.Args[i].Position(), "%s() argument %d must be a string, not %s", x.Name, i+1, ts[i])
+		}
+	}
+	for _, i := range f.intArg {
+		if i < len(ts) && !ts[i].scalar() {
+			c.errorf(x.Args[i].Position(), "%s() argument %d must be an integer, not %s", x.Name, i+1, ts[i])
+		}
+	}
 }
 
 func (c *checker) argsFrom(call *ast.Call, from int) []Type {
@@ -819,8 +863,11 @@ func (c *checker) format(x *ast.Call, ts []Type) {
 	}
 	for i, v := range vs {
 		t := ts[i+1]
-		if strings.IndexByte("diuxXoc", v) >= 0 && !t.scalar() {
+		switch {
+		case strings.IndexByte("diuxXoc", v) >= 0 && !t.scalar():
 			c.errorf(x.Args[i+1].Position(), "%s() %%%c needs an integer, not %s", x.Name, v, t)
+		case v == 's' && t.Kind != String && t.Kind != Unknown && t.Kind != Stack && t.Kind != Inet:
+			c.errorf(x.Args[i+1].Position(), "%s() %%s needs a string, not %s", x.Name, t)
 		}
 	}
 }

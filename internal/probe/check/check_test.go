@@ -153,6 +153,24 @@ func TestCheckErrors(t *testing.T) {
 			"t.bt:1:1: watchpoint mode \"q\" must be made of r, w and x\nwatchpoint:0x1:4:q { }\n^"},
 		{"hardware:cycles:1e { }",
 			"t.bt:1:1: hardware count \"1e\" is not a positive integer\nhardware:cycles:1e { }\n^"},
+		{"BEGIN { system(\"ls\"); }",
+			"t.bt:1:9: system() is unsafe: allow it with --unsafe\nBEGIN { system(\"ls\"); }\n        ^"},
+		{"kprobe:f { signal(\"KILL\"); override(1); }",
+			"t.bt:1:12: signal() is unsafe: allow it with --unsafe\nkprobe:f { signal(\"KILL\"); override(1); }\n           ^\nt.bt:1:28: override() is unsafe: allow it with --unsafe\nkprobe:f { signal(\"KILL\"); override(1); }\n                           ^"},
+		{"END { signal(9); }",
+			"t.bt:1:7: signal() is unsafe: allow it with --unsafe\nEND { signal(9); }\n      ^\nt.bt:1:7: signal() cannot be used in end probes\nEND { signal(9); }\n      ^"},
+		{"BEGIN { $x = cpid; }",
+			"t.bt:1:14: cpid needs a command to trace (-c)\nBEGIN { $x = cpid; }\n             ^"},
+		{"BEGIN { $x = func; }",
+			"t.bt:1:14: func is not available in begin probes (only in kprobe, kretprobe, uprobe, uretprobe, fentry, fexit)\nBEGIN { $x = func; }\n             ^"},
+		{"BEGIN { printf(\"%s\\n\", 1); }",
+			"t.bt:1:24: printf() %s needs a string, not int\nBEGIN { printf(\"%s\\n\", 1); }\n                       ^"},
+		{"BEGIN { @x = avg(\"s\"); }",
+			"t.bt:1:18: avg() argument 1 must be an integer, not string\nBEGIN { @x = avg(\"s\"); }\n                 ^"},
+		{"BEGIN { @x = count(1); }",
+			"t.bt:1:14: count() takes 0 arguments, not 1\nBEGIN { @x = count(1); }\n             ^"},
+		{"BEGIN { $x = reg(\"ip\"); }",
+			"t.bt:1:14: reg() is not available in begin probes (only in kprobe, kretprobe, uprobe, uretprobe, usdt, profile)\nBEGIN { $x = reg(\"ip\"); }\n             ^"},
 	} {
 		_, err := checkSource(t, tc.src, nil)
 		if err == nil {
@@ -353,4 +371,19 @@ func FuzzCheck(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCheckOptions allows unsafe functions with Unsafe and cpid with Child.
+func TestCheckOptions(t *testing.T) {
+	src := `kprobe:f { system("kill %d", cpid); signal("KILL"); override(1); }`
+	info, err := checkSource(t, src, &Config{Unsafe: true, Child: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !info.Unsafe {
+		t.Error("Info.Unsafe not set")
+	}
+	if _, err := checkSource(t, src, &Config{Child: true}); err == nil {
+		t.Error("unsafe functions accepted without Unsafe")
+	}
 }

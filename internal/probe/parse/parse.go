@@ -508,7 +508,7 @@ func (p *parser) binary(min int) ast.Expr {
 func (p *parser) unary() ast.Expr {
 	if p.tok.Kind == Op {
 		switch op := p.tok.Text; op {
-		case "!", "~", "-", "*", "&", "++", "--":
+		case "!", "~", "-", "*", "++", "--":
 			pos := p.tok.Pos
 			p.next()
 			p.enter()
