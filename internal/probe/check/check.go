@@ -223,12 +223,7 @@ func (c *checker) stmt(s ast.Stmt) {
 	case *ast.ForStmt:
 		c.forStmt(s)
 	case *ast.UnrollStmt:
-		lit, ok := s.Count.(*ast.IntLit)
-		if !ok {
-			c.errorf(s.Count.Position(), "unroll takes an integer literal")
-		} else if lit.Value < 1 || lit.Value > 100 {
-			c.errorf(s.Count.Position(), "unroll count must be between 1 and 100, not %d", lit.Value)
-		}
+		c.unrollCount(s.Count)
 		c.block(s.Body)
 	case *ast.ReturnStmt:
 		if s.Value != nil {
@@ -240,6 +235,36 @@ func (c *checker) stmt(s ast.Stmt) {
 		if c.loops == 0 {
 			c.errorf(s.Pos, "%s outside a while or for loop", s.Tok)
 		}
+	}
+}
+
+// unrollCount checks unroll's count: an integer literal or a positional
+// parameter holding one, from 1 to 100.
+func (c *checker) unrollCount(x ast.Expr) {
+	var n uint64
+	switch x := x.(type) {
+	case *ast.IntLit:
+		n = x.Value
+	case *ast.Positional:
+		c.expr(x)
+		if x.Count || c.conf.Params == nil {
+			return
+		}
+		v := "0"
+		if x.N <= len(c.conf.Params) {
+			v = c.conf.Params[x.N-1]
+		}
+		var err error
+		if n, err = strconv.ParseUint(v, 0, 64); err != nil {
+			c.errorf(x.Pos, "unroll count $%d is %q, not an integer", x.N, v)
+			return
+		}
+	default:
+		c.errorf(x.Position(), "unroll takes an integer literal or a positional parameter")
+		return
+	}
+	if n < 1 || n > 100 {
+		c.errorf(x.Position(), "unroll count must be between 1 and 100, not %d", n)
 	}
 }
 

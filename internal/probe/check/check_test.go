@@ -103,8 +103,8 @@ func TestCheckErrors(t *testing.T) {
 			"t.bt:1:9: break outside a while or for loop\nBEGIN { break; }\n        ^"},
 		{"BEGIN { unroll(101) { } }",
 			"t.bt:1:16: unroll count must be between 1 and 100, not 101\nBEGIN { unroll(101) { } }\n               ^"},
-		{"BEGIN { unroll($1) { } }",
-			"t.bt:1:16: unroll takes an integer literal\nBEGIN { unroll($1) { } }\n               ^"},
+		{"BEGIN { unroll(pid) { } }",
+			"t.bt:1:16: unroll takes an integer literal or a positional parameter\nBEGIN { unroll(pid) { } }\n               ^"},
 		{"BEGIN { $x = \"a\" + 1; }",
 			"t.bt:1:14: operator + needs an integer, not string\nBEGIN { $x = \"a\" + 1; }\n             ^"},
 		{"BEGIN { if (\"a\" == 1) { } }",
@@ -385,5 +385,30 @@ func TestCheckOptions(t *testing.T) {
 	}
 	if _, err := checkSource(t, src, &Config{Child: true}); err == nil {
 		t.Error("unsafe functions accepted without Unsafe")
+	}
+}
+
+// TestCheckUnrollParam takes unroll's count from a positional parameter
+// once the parameters are known.
+func TestCheckUnrollParam(t *testing.T) {
+	src := `BEGIN { unroll($1) { } }`
+	for _, tc := range []struct {
+		params []string
+		want   string
+	}{
+		{nil, ""},
+		{[]string{"4"}, ""},
+		{[]string{"101"}, "t.bt:1:16: unroll count must be between 1 and 100, not 101"},
+		{[]string{"x"}, "t.bt:1:16: unroll count $1 is \"x\", not an integer"},
+		{[]string{}, "t.bt:1:16: unroll count must be between 1 and 100, not 0"},
+	} {
+		_, err := checkSource(t, src, &Config{Params: tc.params})
+		got := ""
+		if err != nil {
+			got = strings.SplitN(err.Error(), "\n", 2)[0]
+		}
+		if got != tc.want {
+			t.Errorf("params %q: got %q, want %q", tc.params, got, tc.want)
+		}
 	}
 }
