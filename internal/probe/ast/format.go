@@ -12,6 +12,9 @@ func Format(p *Program) string {
 	f := &formatter{}
 	for _, d := range p.Directives {
 		f.line(d.Text)
+		if strings.HasSuffix(d.Text, "\\") {
+			f.line("") // end the continued line
+		}
 	}
 	for _, d := range p.CDefs {
 		f.line(d.Text + ";")

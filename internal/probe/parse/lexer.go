@@ -207,7 +207,9 @@ func (l *Lexer) Next() Token {
 			}
 			l.off++
 		}
-		return tok(Directive, strings.TrimRight(string(l.src[start:l.off]), "\r"))
+		// A continuation at the very end leaves a trailing newline: drop
+		// it, so that the text is the same however the file ends.
+		return tok(Directive, strings.TrimRight(string(l.src[start:l.off]), "\r\n"))
 	case isLetter(c):
 		for l.off < len(l.src) && (isLetter(l.src[l.off]) || isDigit(l.src[l.off])) {
 			l.off++
