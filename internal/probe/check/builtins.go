@@ -138,6 +138,7 @@ var functions = map[string]function{
 	"uptr":         {min: 1, max: 1, ret: unknown},
 	"percpu_kaddr": {min: 1, max: 2, ret: intT, strArg: []int{0}},
 	"nsecs":        {min: 0, max: 1, ret: intT},
+	"getopt":       {min: 1, max: 2, ret: unknown, strArg: []int{0}},
 	"skboutput":    {min: 4, max: 4, ret: intT, strArg: []int{0}},
 }
 

@@ -634,6 +634,8 @@ func (c *checker) expr1(x ast.Expr, stmt bool) Type {
 		switch t.Kind {
 		case Unknown, Pointer:
 			return unknown
+		case String:
+			return intT // a byte
 		}
 		c.errorf(x.Pos, "cannot index %s", t)
 		return unknown

@@ -283,6 +283,8 @@ func TestCheckLocals(t *testing.T) {
 		{`BEGIN { $x = 1; for ($x : 0..3) { } }`, "t.bt:1:22: for variable $x shadows the variable set at 1:9"},
 		{`BEGIN { let $x = 1; let $x = 2; }`, "t.bt:1:25: $x is already declared at 1:13"},
 		{`BEGIN { @m[1] = 2; for ($kv : @m) { $k = $kv.0 + $kv.1; } }`, ""},
+		{`BEGIN { $s = "abc"; if ($s[0] == "/"[0]) { } $d = getopt("depth", 35); for $i : 0..$d { } }`, ""},
+		{`BEGIN { $t = (1, 2); $x = $t[0]; }`, "t.bt:1:29: cannot index (int, int)"},
 		{`BEGIN { $t = (1, "s"); $t = (2, "u"); $t = ("s", 1); }`, "t.bt:1:44: type mismatch for $t: assigning (string, int), but it holds (int, string) (set at 1:9)"},
 	} {
 		_, err := checkSource(t, tc.src, nil)

@@ -434,11 +434,14 @@ func (p *parser) ifStmt() *ast.IfStmt {
 	return s
 }
 
-// for = "for" "(" $var ":" ( @map | expr ".." expr ) ")" block.
+// for = "for" ["("] $var ":" ( @map | expr ".." expr ) [")"] block.
 func (p *parser) forStmt() *ast.ForStmt {
 	s := &ast.ForStmt{Pos: p.tok.Pos}
 	p.next()
-	p.expect("(")
+	paren := p.got("(") // newer scripts write for $i : 0..10 { }
+	if !paren && p.tok.Kind != Var {
+		p.errorf(p.tok.Pos, "expected '(' or a $variable after for, found %s", p.tok)
+	}
 	if p.tok.Kind != Var {
 		p.errorf(p.tok.Pos, "expected a $variable in for, found %s", p.tok)
 	}
@@ -458,7 +461,9 @@ func (p *parser) forStmt() *ast.ForStmt {
 		p.expect("..")
 		s.Hi = p.binary(1)
 	}
-	p.expect(")")
+	if paren {
+		p.expect(")")
+	}
 	s.Body = p.block()
 	return s
 }
