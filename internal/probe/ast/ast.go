@@ -26,7 +26,18 @@ type Program struct {
 	CDefs []*CDef
 	// Config is the config = { … } block, or nil.
 	Config *Config
+	// Macros are the macro definitions, in source order.
+	Macros []*Macro
 	Probes []*Probe
+}
+
+// Macro is macro name(params) { … }. A parameter is an *Ident (a value),
+// a *Var or a *MapExpr without keys; a call substitutes its arguments.
+type Macro struct {
+	Pos    Pos
+	Name   string
+	Params []Expr
+	Body   *Block
 }
 
 // Directive is one preprocessor line, e.g. "#include <linux/sched.h>".

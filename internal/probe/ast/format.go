@@ -26,6 +26,11 @@ func Format(p *Program) string {
 		}
 		f.line("}")
 	}
+	for _, m := range p.Macros {
+		f.b.WriteString("macro " + m.Name + "(" + formatList(m.Params) + ") ")
+		f.block(m.Body, 0)
+		f.b.WriteByte('\n')
+	}
 	for _, pr := range p.Probes {
 		aps := make([]string, len(pr.Attach))
 		for i, a := range pr.Attach {

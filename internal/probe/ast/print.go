@@ -41,7 +41,19 @@ func sexpr(b *strings.Builder, n any) {
 			}
 			b.WriteByte(')')
 		}
+		sexprList(b, n.Macros)
 		sexprList(b, n.Probes)
+		b.WriteByte(')')
+	case *Macro:
+		b.WriteString("(macro " + n.Name + " (")
+		for i, p := range n.Params {
+			if i > 0 {
+				b.WriteByte(' ')
+			}
+			sexpr(b, p)
+		}
+		b.WriteString(") ")
+		sexpr(b, n.Body)
 		b.WriteByte(')')
 	case *Probe:
 		b.WriteString("(probe")

@@ -63,7 +63,10 @@ type checker struct {
 
 	kinds  []string // canonical providers of the probe being checked
 	locals map[string]*local
-	loops  int
+	macros map[string]*ast.Macro
+	// names are the value parameters of the macro being checked.
+	names map[string]bool
+	loops int
 	// pass is 1 while learning map types from assignments, 2 while
 	// checking everything.
 	pass int
@@ -146,15 +149,48 @@ func (c *checker) program(prog *ast.Program) {
 	if prog.Config != nil {
 		c.config(prog.Config)
 	}
+	c.macros = map[string]*ast.Macro{}
+	for _, m := range prog.Macros {
+		c.pass = 2
+		if _, dup := c.macros[m.Name]; dup {
+			c.errorf(m.Pos, "macro %s is defined twice", m.Name)
+		} else if _, fn := functions[m.Name]; fn {
+			c.errorf(m.Pos, "macro %s has the name of a function", m.Name)
+		}
+		c.macros[m.Name] = m
+	}
 	// Pass 1 learns the maps' key and value types from every assignment,
 	// wherever it is: maps are global and a probe may read a map that a
 	// later probe writes.
 	for c.pass = 1; c.pass <= 2; c.pass++ {
+		for _, m := range prog.Macros {
+			c.macro(m)
+		}
 		for _, pr := range prog.Probes {
 			c.probe(pr)
 		}
 	}
 	c.pass = 2
+}
+
+// macro checks a macro's body on its own: value parameters and $variable
+// parameters have unknown types, map parameters are the maps of that name,
+// and builtins are allowed as in any probe.
+func (c *checker) macro(m *ast.Macro) {
+	c.kinds = c.kinds[:0]
+	c.locals = map[string]*local{}
+	c.names = map[string]bool{}
+	c.loops = 0
+	for _, p := range m.Params {
+		switch p := p.(type) {
+		case *ast.Var:
+			c.locals[p.Name] = &local{pos: p.Pos, typ: unknown}
+		case *ast.Ident:
+			c.names[p.Name] = true
+		}
+	}
+	c.block(m.Body)
+	c.names = nil
 }
 
 func (c *checker) probe(pr *ast.Probe) {
@@ -431,13 +467,20 @@ func (c *checker) keyTypes(m *ast.MapExpr) []Type {
 }
 
 func (c *checker) checkKeys(info *Map, m *ast.MapExpr, keys []Type) {
+	// A tuple as the only key stands for its elements: @m[(a, b)] is
+	// @m[a, b].
+	if len(keys) == 1 && keys[0].Kind == Tuple && len(info.Keys) == len(keys[0].Elems) {
+		keys = keys[0].Elems
+	} else if len(keys) == 1 && keys[0].Kind == Unknown && len(info.Keys) > 1 {
+		return
+	}
 	if info.Keyed != (m.Keys != nil) || len(info.Keys) != len(keys) {
 		c.errorf(m.Pos, "@%s is used with %s here but with %s at %d:%d", m.Name, keyCount(len(keys)), keyCount(len(info.Keys)), info.Pos.Line, info.Pos.Col)
 		return
 	}
 	for i := range keys {
 		if !compatible(info.Keys[i], keys[i]) {
-			c.errorf(m.Keys[i].Position(), "@%s key %d is %s here but %s at %d:%d", m.Name, i+1, keys[i], info.Keys[i], info.Pos.Line, info.Pos.Col)
+			c.errorf(m.Keys[min(i, len(m.Keys)-1)].Position(), "@%s key %d is %s here but %s at %d:%d", m.Name, i+1, keys[i], info.Keys[i], info.Pos.Line, info.Pos.Col)
 		} else if info.Keys[i].Kind == Unknown && c.pass == 1 {
 			info.Keys[i] = keys[i]
 		}
@@ -700,6 +743,9 @@ func (c *checker) binary(x *ast.Binary) Type {
 }
 
 func (c *checker) ident(x *ast.Ident) Type {
+	if c.names[x.Name] {
+		return unknown
+	}
 	b, ok := lookupBuiltin(x.Name)
 	if !ok {
 		if isConstName(x.Name) {
@@ -742,9 +788,16 @@ func (c *checker) args(call *ast.Call) []Type {
 }
 
 func (c *checker) call(x *ast.Call, stmt bool) Type {
+	if m, ok := c.macros[x.Name]; ok {
+		return c.macroCall(x, m)
+	}
 	f, ok := functions[x.Name]
 	if !ok {
-		c.errorf(x.Pos, "unknown function %s()%s", x.Name, suggest(x.Name, functionNames()))
+		names := functionNames()
+		for n := range c.macros {
+			names = append(names, n)
+		}
+		c.errorf(x.Pos, "unknown function %s()%s", x.Name, suggest(x.Name, names))
 		for _, a := range x.Args {
 			c.expr(a)
 		}
@@ -833,6 +886,29 @@ func (c *checker) call(x *ast.Call, stmt bool) Type {
 		return voidT
 	}
 	return f.ret
+}
+
+// macroCall checks a call of a macro: one argument per parameter, a map
+// where the parameter is a map.
+func (c *checker) macroCall(x *ast.Call, m *ast.Macro) Type {
+	if len(x.Args) != len(m.Params) {
+		c.errorf(x.Pos, "macro %s takes %d argument%s, not %d", m.Name, len(m.Params), plural(len(m.Params)), len(x.Args))
+	}
+	for i, a := range x.Args {
+		if i < len(m.Params) {
+			if _, isMap := m.Params[i].(*ast.MapExpr); isMap {
+				if am, ok := a.(*ast.MapExpr); ok && am.Keys == nil {
+					c.mapWhole(am)
+					c.record(am, unknown)
+				} else {
+					c.errorf(a.Position(), "macro %s takes a map as argument %d", m.Name, i+1)
+				}
+				continue
+			}
+		}
+		c.valueExpr(a, "passed to "+m.Name+"()")
+	}
+	return unknown
 }
 
 // arity checks a call's number of arguments.

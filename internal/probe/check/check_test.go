@@ -171,6 +171,18 @@ func TestCheckErrors(t *testing.T) {
 			"t.bt:1:14: count() takes 0 arguments, not 1\nBEGIN { @x = count(1); }\n             ^"},
 		{"BEGIN { $x = reg(\"ip\"); }",
 			"t.bt:1:14: reg() is not available in begin probes (only in kprobe, kretprobe, uprobe, uretprobe, usdt, profile)\nBEGIN { $x = reg(\"ip\"); }\n             ^"},
+		{"macro m(a) { } BEGIN { m(1, 2); }",
+			"t.bt:1:24: macro m takes 1 argument, not 2\nmacro m(a) { } BEGIN { m(1, 2); }\n                       ^"},
+		{"macro m(@x) { } BEGIN { m(1); }",
+			"t.bt:1:27: macro m takes a map as argument 1\nmacro m(@x) { } BEGIN { m(1); }\n                          ^"},
+		{"macro m(a) { } macro m(b) { } BEGIN { }",
+			"t.bt:1:16: macro m is defined twice\nmacro m(a) { } macro m(b) { } BEGIN { }\n               ^"},
+		{"macro printf(a) { } BEGIN { }",
+			"t.bt:1:1: macro printf has the name of a function\nmacro printf(a) { } BEGIN { }\n^"},
+		{"macro m(a) { $x = b; } BEGIN { m(1); }",
+			"t.bt:1:19: unknown identifier \"b\"\nmacro m(a) { $x = b; } BEGIN { m(1); }\n                  ^"},
+		{"macro remember(a) { } BEGIN { remembr(1); }",
+			"t.bt:1:31: unknown function remembr(); did you mean remember?\nmacro remember(a) { } BEGIN { remembr(1); }\n                              ^"},
 	} {
 		_, err := checkSource(t, tc.src, nil)
 		if err == nil {

@@ -149,6 +149,8 @@ func (p *parser) program() *ast.Program {
 			prog.Config = p.config()
 		case (p.isIdent("struct") || p.isIdent("union") || p.isIdent("enum")) && p.peek(1).Kind != Op || p.isIdent("struct") && p.peek(1).Text == "{":
 			prog.CDefs = append(prog.CDefs, p.cdef())
+		case p.isIdent("macro") && p.peek(1).Kind == Ident && p.peek(2).Kind == Op && p.peek(2).Text == "(":
+			prog.Macros = append(prog.Macros, p.macro())
 		case p.is(";"):
 			p.next()
 		default:
@@ -156,6 +158,36 @@ func (p *parser) program() *ast.Program {
 		}
 	}
 	return prog
+}
+
+// macro = "macro" name "(" [param {"," param}] ")" block, where a param is
+// a name, a $variable or an @map.
+func (p *parser) macro() *ast.Macro {
+	m := &ast.Macro{Pos: p.tok.Pos}
+	p.next()
+	m.Name = p.tok.Text
+	p.next()
+	p.expect("(")
+	for !p.is(")") {
+		t := p.tok
+		switch t.Kind {
+		case Ident:
+			m.Params = append(m.Params, &ast.Ident{Pos: t.Pos, Name: t.Text})
+		case Var:
+			m.Params = append(m.Params, &ast.Var{Pos: t.Pos, Name: t.Text})
+		case Map:
+			m.Params = append(m.Params, &ast.MapExpr{Pos: t.Pos, Name: t.Text})
+		default:
+			p.errorf(t.Pos, "expected a macro parameter (name, $variable or @map), found %s", t)
+		}
+		p.next()
+		if !p.is(")") {
+			p.expect(",")
+		}
+	}
+	p.next()
+	m.Body = p.block()
+	return m
 }
 
 // config = "config" "=" "{" { key "=" value ";" } "}".
@@ -696,7 +728,7 @@ func (p *parser) primary() ast.Expr {
 			return p.sizeof()
 		case "offsetof":
 			return p.offsetof()
-		case "if", "else", "while", "for", "unroll", "return", "break", "continue", "let", "config", "struct", "union", "enum":
+		case "if", "else", "while", "for", "unroll", "return", "break", "continue", "let", "config", "struct", "union", "enum", "macro":
 			p.errorf(t.Pos, "unexpected keyword %s in an expression", t.Text)
 		}
 		p.next()
