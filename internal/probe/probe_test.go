@@ -34,3 +34,18 @@ func TestLoad(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoad parses and checks a 65-line script (the front end's part
+// of the compile time of `kscope run`).
+func BenchmarkLoad(b *testing.B) {
+	src, err := os.ReadFile("testdata/language.bt")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Load("language.bt", src, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
