@@ -301,8 +301,9 @@ func TestEventRate(t *testing.T) {
 		params url.Values
 		want   string // type:total …
 	}{
-		{url.Values{}, "exec:3 exit:1"},
-		{url.Values{"type": {"exec"}}, "exec:3"},
+		{url.Values{}, "exec:4 exit:1"},
+		{url.Values{"type": {"exec"}}, "exec:4"},
+		{url.Values{"pid": {"10"}, "start": {"500"}}, "exec:1 exit:1"},
 		{url.Values{"match": {"comm=bash"}}, "exec:2 exit:1"},
 		{url.Values{"match": {"comm=~cu.*"}}, "exec:1"},
 		{url.Values{"q": {"CURL"}}, "exec:1"},

@@ -678,8 +678,8 @@ func TestCloseIdempotent(t *testing.T) {
 }
 
 // A process that ends before it was ever switched out (a short command)
-// is reported ended, then forgotten: its entry does not stay, alive for
-// good, in the map and in the per-pid series.
+// is forgotten: no entry stays, alive for good, in the map and in the
+// per-pid series.
 func TestShortProcessesForgotten(t *testing.T) {
 	c := start(t, collector.Config{TopK: 100000})
 	truePath, err := exec.LookPath("true")
@@ -694,20 +694,12 @@ func TestShortProcessesForgotten(t *testing.T) {
 		}
 		pids[strconv.Itoa(cmd.Process.Pid)] = true
 	}
-	seen := 0
-	for _, s := range collect(t, c).Find("kscope_process_cpu_seconds_total") {
-		if pids[s.Label("pid")] {
-			seen++
-		}
-	}
+	collect(t, c)
 	collect(t, c)
 	e := collect(t, c)
 	for _, s := range e.Find("kscope_process_cpu_seconds_total") {
 		if pids[s.Label("pid")] {
 			t.Errorf("ended process still reported after two collections: %v", s.Values)
 		}
-	}
-	if seen == 0 {
-		t.Error("none of the 200 processes was reported")
 	}
 }
