@@ -95,9 +95,8 @@ func TestHelpAndVersion(t *testing.T) {
 }
 
 func TestTraceNeedsPrivileges(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to drop to nobody")
-	}
+	testutil.RequireRoot(t, "to drop to nobody")
+	testutil.Tool(t, "setpriv", "to drop privileges")
 	bin := kscopeBinary(t)
 	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin, "trace", "exec")
 	out, err := cmd.CombinedOutput()

@@ -72,14 +72,7 @@ const wait = 5 * time.Second
 // program it runs is missing.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if testutil.InCI() {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("needs %s: %v", name, err)
-	}
-	return p
+	return testutil.Tool(t, name, "a real HTTP peer")
 }
 
 func comm(pid uint32) string {
