@@ -246,30 +246,44 @@ func TestCPUTime(t *testing.T) {
 
 func TestCPUTimeOfRunningProcess(t *testing.T) {
 	c := start(t, collector.Config{TopK: 100000})
-	burn := command("burn:2000")
+	burn := command("burn:600000")
 	if err := burn.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer burn.Wait()
 	defer burn.Process.Kill()
 	pid := strconv.Itoa(burn.Process.Pid)
-	time.Sleep(400 * time.Millisecond)
+	onCPU := func() time.Duration {
+		t.Helper()
+		d, err := testutil.OnCPU(burn.Process.Pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	var prev float64
 	for i := range 5 {
+		// Let the burner run 20 ms more, by the scheduler's count.
+		for want, deadline := onCPU()+20*time.Millisecond, time.Now().Add(time.Minute); onCPU() < want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("read %d: the burner did not run 20 ms in a minute", i)
+			}
+		}
+		lo := onCPU()
 		ss := collect(t, c).Find("kscope_process_cpu_seconds_total", "pid", pid)
+		hi := onCPU()
 		if len(ss) != 1 {
 			t.Fatalf("no series for the running burner")
 		}
-		if ss[0].Value < prev {
-			t.Errorf("counter went down: %v then %v", prev, ss[0].Value)
+		if ss[0].Value <= prev {
+			t.Errorf("read %d: counter %v after %v, though the burner ran 20 ms more", i, ss[0].Value, prev)
+		}
+		// The traced clock counts interrupt time the scheduler may leave
+		// out: allow 5% and a millisecond.
+		if got := ss[0].Value; got < (lo-time.Millisecond).Seconds() || got > (hi+hi/20+time.Millisecond).Seconds() {
+			t.Errorf("read %d: %v cpu seconds, the scheduler counted %v before the read and %v after", i, got, lo, hi)
 		}
 		prev = ss[0].Value
-		if i < 4 {
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
-	if prev < 0.2 {
-		t.Errorf("running burner has %v cpu seconds after 0.8 s", prev)
 	}
 }
 
