@@ -17,13 +17,15 @@ import (
 	"github.com/kscope/kscope/internal/profile"
 )
 
-// phasesGo burns CPU in phaseOne until SIGUSR1, then in phaseTwo until
-// SIGUSR2, then exits.
+// phasesGo burns CPU in phaseOne until SIGUSR1, then idles (saying so
+// with a file "idle" next to itself) until SIGUSR2, then burns CPU in
+// phaseTwo until SIGUSR1, then exits.
 const phasesGo = `package main
 
 import (
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -46,24 +48,27 @@ func phaseTwo(n int) int {
 }
 
 func main() {
-	c := make(chan os.Signal, 2)
+	c := make(chan os.Signal, 3)
 	signal.Notify(c, syscall.SIGUSR1, syscall.SIGUSR2)
 	s := 0
-	for phase := 1; phase <= 2; {
-		select {
-		case <-c:
-			phase++
-		default:
-		}
-		if phase == 1 {
-			s += phaseOne(1 << 20)
-		} else if phase == 2 {
-			s += phaseTwo(1 << 20)
+	burn := func(f func(int) int) {
+		for {
+			select {
+			case <-c:
+				return
+			default:
+				s += f(1 << 20)
+			}
 		}
 	}
+	burn(phaseOne)
+	os.WriteFile(filepath.Join(filepath.Dir(os.Args[0]), "idle"), nil, 0o600)
+	<-c
+	burn(phaseTwo)
 	println(s)
 }
 `
+
 
 func TestAgentProfiles(t *testing.T) {
 	dir := t.TempDir()
@@ -80,19 +85,28 @@ func TestAgentProfiles(t *testing.T) {
 		return c
 	})
 	pid := strconv.Itoa(w.Process.Pid)
+	// Windows overlapping [since, until) are taken whole. The phases are
+	// kept apart by the order of events, not by the clock: phase one ends
+	// before t1; three windows are stored after t1 (one stored late
+	// allowed for), so every window that began before t1 has ended by t2,
+	// when phase two starts; and every window ending after t2 began after
+	// t1.
 	t0 := time.Now()
-	time.Sleep(3 * time.Second)
+	waitWindows(t, a.url, 3) // phase one runs for about three windows
 	w.Process.Signal(syscall.SIGUSR1)
+	waitFile(t, filepath.Join(filepath.Dir(w.Path), "idle"))
 	t1 := time.Now()
-	time.Sleep(3 * time.Second)
-	w.Process.Signal(syscall.SIGUSR2)
-	w.Wait() // it exits: its stacks must still be named
+	waitWindows(t, a.url, 3)
 	t2 := time.Now()
-	time.Sleep(1500 * time.Millisecond) // the last window is stored
+	w.Process.Signal(syscall.SIGUSR2)
+	waitWindows(t, a.url, 3) // phase two runs for about three windows
+	w.Process.Signal(syscall.SIGUSR1)
+	w.Wait() // it exits: its stacks must still be named
+	t3 := time.Now()
+	waitWindows(t, a.url, 2) // the last window holding it is stored
 
-	// Windows are taken whole: keep a window's margin from the switch.
-	one := url.Values{"pid": {pid}, "since": {unixSecs(t0)}, "until": {unixSecs(t1.Add(-1100 * time.Millisecond))}}
-	two := url.Values{"pid": {pid}, "since": {unixSecs(t1.Add(1100 * time.Millisecond))}, "until": {unixSecs(t2)}}
+	one := url.Values{"pid": {pid}, "since": {unixSecs(t0)}, "until": {unixSecs(t1)}}
+	two := url.Values{"pid": {pid}, "since": {unixSecs(t2)}, "until": {unixSecs(t3)}}
 
 	// folded: phaseOne holds the first range.
 	folded := profileGet(t, a.url, one, "format", "folded")
@@ -185,6 +199,32 @@ func TestAgentProfiles(t *testing.T) {
 	b := startAgent(t, data, "--config", cfg, "--collectors", "profile")
 	if again := profileGet(t, b.url, one, "format", "folded"); again != folded {
 		t.Errorf("after a restart the first range reads\n%s\nnot\n%s", lastLines(again, 10), lastLines(folded, 10))
+	}
+}
+
+// waitWindows waits until the agent at base has stored n more profile
+// windows.
+func waitWindows(t *testing.T, base string, n float64) {
+	t.Helper()
+	const stored = "kscope_self_profile_windows_stored_total{}"
+	want := scrape(t, base)[stored] + n
+	for deadline := time.Now().Add(2 * time.Minute); scrape(t, base)[stored] < want; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not store %v more profile windows in two minutes", n)
+		}
+	}
+}
+
+// waitFile waits until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
 	}
 }
 

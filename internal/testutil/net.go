@@ -50,6 +50,13 @@ func (o *Output) String() string {
 	return o.buf.String()
 }
 
+// Bytes returns a copy of everything written so far.
+func (o *Output) Bytes() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return bytes.Clone(o.buf.Bytes())
+}
+
 // WaitFor waits up to timeout for the output to match re, and returns the
 // match and its submatches, or nil if it never matched.
 func (o *Output) WaitFor(re *regexp.Regexp, timeout time.Duration) []string {
