@@ -69,7 +69,6 @@ func main() {
 }
 `
 
-
 func TestAgentProfiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "kscope.yaml")

@@ -255,4 +255,3 @@ func FuzzAppendJSONString(f *testing.F) {
 		}
 	})
 }
-
