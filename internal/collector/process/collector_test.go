@@ -288,12 +288,14 @@ func TestCPUTimeOfRunningProcess(t *testing.T) {
 }
 
 // liveMatches waits for a moment when the gauge equals the number of live
-// processes in /proc, with no fork or exit while /proc was read.
+// processes in /proc, with no fork or exit while /proc was read. Tests of
+// other packages fork beside this one: it waits up to a minute for a
+// quiet moment rather than a number of tries.
 func liveMatches(t *testing.T, c *Collector) {
 	t.Helper()
 	var g1, g2 float64
 	var n int
-	for range 200 {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		g1 = value(collect(t, c), "kscope_processes")
 		alive, err := scanProc("/proc")
 		if err != nil {
