@@ -100,7 +100,12 @@ func TestExitOncePerProcess(t *testing.T) {
 	if e.ExitCode != 5 {
 		t.Errorf("exit code %d, want 5", e.ExitCode)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// Drain to a marker: the ring buffer is read in order, so once the
+	// exit of a process started after the child's end is in, any second
+	// event of the child would be too.
+	marker := exec.Command("/bin/true")
+	marker.Run()
+	waitExit(t, sink, marker.Process.Pid)
 	n := 0
 	for _, ev := range sink.Events() {
 		if ev.Hdr().PID == uint32(child.Process.Pid) {

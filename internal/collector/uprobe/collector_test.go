@@ -195,9 +195,15 @@ func TestGoEntryOnly(t *testing.T) {
 	_, sink := start(t, kuprobe.Options{Function: tg, Args: 1})
 	cmd := selfCmd("deep")
 	run(t, cmd)
-	evs := waitEvents[*event.Uprobe](sink, cmd.Process.Pid, deepCalls, 10*time.Second)
-	time.Sleep(100 * time.Millisecond)
-	evs = waitEvents[*event.Uprobe](sink, cmd.Process.Pid, deepCalls+1, 0)
+	waitEvents[*event.Uprobe](sink, cmd.Process.Pid, deepCalls, 10*time.Second)
+	// Drain to a marker: events are read in order, so once a later run's
+	// first event is in, any extra event of the first run would be too.
+	marker := selfCmd("deep")
+	run(t, marker)
+	if len(waitEvents[*event.Uprobe](sink, marker.Process.Pid, 1, 10*time.Second)) == 0 {
+		t.Fatal("no event from the marker run")
+	}
+	evs := waitEvents[*event.Uprobe](sink, cmd.Process.Pid, deepCalls+1, 0)
 	if len(evs) != deepCalls {
 		t.Fatalf("%d events, want %d", len(evs), deepCalls)
 	}
