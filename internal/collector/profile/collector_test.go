@@ -384,12 +384,14 @@ func TestNewProcessSymbolizesAfterExit(t *testing.T) {
 		mu.Unlock()
 	}})
 	w.run(t) // it has exited when run returns
-	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
-	comm, ok := announced[w.pid]
-	mu.Unlock()
-	if !ok {
-		t.Fatalf("pid %d was never announced", w.pid)
+	var comm string
+	for deadline := time.Now().Add(30 * time.Second); comm == ""; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		comm = announced[w.pid]
+		mu.Unlock()
+		if comm == "" && time.Now().After(deadline) {
+			t.Fatalf("pid %d was never announced", w.pid)
+		}
 	}
 	ss := ofPID(read(t, p, false), w.pid)
 	if len(ss) == 0 || ss[0].Comm != comm {
