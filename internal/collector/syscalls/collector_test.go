@@ -129,6 +129,13 @@ func runChild(t *testing.T, mode string) string {
 	return strconv.Itoa(cmd.Process.Pid)
 }
 
+// testComm is the comm of this test binary and of the children it runs
+// (as the kernel truncates it).
+func testComm() string {
+	comm := filepath.Base(os.Args[0])
+	return comm[:min(len(comm), 15)]
+}
+
 func start(t testing.TB, cfg collector.Config) *syscalls.Collector {
 	t.Helper()
 	testutil.RequireBPF(t)
@@ -181,8 +188,10 @@ func both(t *testing.T, f func(t *testing.T)) {
 // N (other processes may call getppid too).
 func TestExactCountOfExitedProcess(t *testing.T) {
 	both(t, func(t *testing.T) {
-		// Every pid and syscall pair kept, however little it calls.
-		c := start(t, collector.Config{TopK: 1 << 20})
+		// Every pid and syscall pair kept, however little it calls; only
+		// this test binary's processes counted, so that the host's other
+		// exits cannot push the child out of the exited processes kept.
+		c := start(t, collector.Config{TopK: 1 << 20, Filter: collector.Filter{Comm: testComm()}})
 		before := value(collect(t, c), "kscope_syscalls_total", "syscall", "getppid")
 		const n = 12345
 		pid := runChild(t, fmt.Sprintf("getppid %d", n))
@@ -311,11 +320,7 @@ func TestErrno(t *testing.T) {
 // the host has), so the histogram holds exactly its sleeps, and their sum
 // is at most the time the child ran.
 func TestDuration(t *testing.T) {
-	comm := filepath.Base(os.Args[0])
-	if len(comm) > 15 {
-		comm = comm[:15]
-	}
-	c := start(t, collector.Config{Filter: collector.Filter{Comm: comm}})
+	c := start(t, collector.Config{Filter: collector.Filter{Comm: testComm()}})
 	const n = 20
 	began := time.Now()
 	runChild(t, fmt.Sprintf("sleep %d", n))
