@@ -68,7 +68,7 @@ test: check-generate check-web vet test-unit test-race fuzz-short test-vm
 FUZZTIME ?= 15s
 fuzz:
 	@set -e; \
-	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	for dir in $$(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
 		targets=$$($(GO) test -list '^Fuzz' $$dir) || { echo "fuzz: go test -list $$dir failed" >&2; exit 1; }; \
 		for f in $$(echo "$$targets" | grep '^Fuzz'); do \
 			echo "fuzz: $$dir $$f ($(FUZZTIME))"; \
