@@ -76,7 +76,11 @@ func TestAgentProfiles(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	a := startAgent(t, data, "--config", cfg, "--collectors", "profile")
 
-	w := startWorkload(t, "phases", func(dir, bin string) *exec.Cmd {
+	// A comm of this run's own: the diff below selects by comm, and the
+	// same test may run beside this one.
+	comm := "phases" + strconv.Itoa(os.Getpid())
+	comm = comm[:min(len(comm), 15)]
+	w := startWorkload(t, comm, func(dir, bin string) *exec.Cmd {
 		src := filepath.Join(dir, "main.go")
 		os.WriteFile(src, []byte(phasesGo), 0o600)
 		c := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, src)
@@ -117,7 +121,7 @@ func TestAgentProfiles(t *testing.T) {
 		t.Errorf("main.phaseOne has %.0f%% of pid %s's CPU in the first range, want at least 80%%:\n%s", 100*share, pid, lastLines(folded, 20))
 	}
 	for _, s := range stacks {
-		if s.Frames[0] != "phases" {
+		if s.Frames[0] != comm {
 			t.Errorf("pid=%s returned a stack of %q: %v", pid, s.Frames[0], s.Frames)
 		}
 	}
@@ -135,7 +139,7 @@ func TestAgentProfiles(t *testing.T) {
 	}
 
 	// A diff of the second range against the first, selected by comm.
-	diff := url.Values{"comm": {"phases"}, "since": two["since"], "until": two["until"],
+	diff := url.Values{"comm": {comm}, "since": two["since"], "until": two["until"],
 		"base_since": one["since"], "base_until": one["until"], "format": {"json"}}
 	var res struct {
 		Status string
