@@ -158,7 +158,9 @@ func TestProfileOffCPU(t *testing.T) {
 	// Ten 100 ms sleeps: each wait is counted off-CPU when it ends, under
 	// the stack it slept in. The sleep command runs under a name of its
 	// own, so that no other process's sleeps count.
-	sleep := filepath.Join(t.TempDir(), "kscope-offcpu")
+	name := "offcpu" + strconv.Itoa(os.Getpid())
+	name = name[:min(len(name), 15)]
+	sleep := filepath.Join(t.TempDir(), name)
 	if b, err := os.ReadFile("/bin/sleep"); err != nil || os.WriteFile(sleep, b, 0o755) != nil {
 		t.Fatalf("copying /bin/sleep: %v", err)
 	}
@@ -195,7 +197,7 @@ func TestProfileOffCPU(t *testing.T) {
 				t.Errorf("the sampling program's own frame %s tops a stack: %s", leaf, line)
 			}
 		}
-		if strings.HasPrefix(line, "kscope-offcpu;") && strings.Contains(line, "nanosleep") {
+		if strings.HasPrefix(line, name+";") && strings.Contains(line, "nanosleep") {
 			i := strings.LastIndexByte(line, ' ')
 			v, _ := strconv.ParseInt(line[i+1:], 10, 64)
 			slept += v
