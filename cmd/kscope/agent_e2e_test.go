@@ -111,8 +111,8 @@ func TestAgentEndToEnd(t *testing.T) {
 		}
 		return nil
 	})
-	// Events are stored in the order they arrive, not across types: the
-	// connect may be stored after the exit.
+	// The connect came after the exit: that the exit is stored says
+	// nothing of it.
 	eventually(t, "the connect event is shown", func() error {
 		if out := cli(t, "events", "--server", a.url, "--type", "connect", "--match", "dport="+strconv.Itoa(port)); !strings.Contains(out, "dport="+strconv.Itoa(port)) {
 			return fmt.Errorf("connect event not shown:\n%s", out)
