@@ -11,7 +11,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/kscope/kscope/internal/version.Version=$(VERSION)
 
-.PHONY: all build generate check-generate vet test test-unit test-vm fuzz bench clean web check-web
+.PHONY: all build generate check-generate vet test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
 
 all: build
 
@@ -49,20 +49,36 @@ vet:
 test-unit:
 	$(GO) test -count=1 ./...
 
+# The packages that build without cilium/ebpf (the store, API, parsers,
+# renderers, symbolizer…) again under the race detector.
+PURE_PKGS = $(shell $(GO) list -f '{{.ImportPath}}{{range .Deps}} {{.}}{{end}}' ./... | grep -v ' github.com/cilium/ebpf' | cut -d' ' -f1)
+
+test-race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 $(PURE_PKGS)
+
 # Tracers and doctor on Debian's stock kernel, in QEMU (see scripts/test-vm.sh).
 test-vm:
 	bash scripts/test-vm.sh
 
 # Everything CI runs.
-test: check-generate check-web vet test-unit test-vm
+test: check-generate check-web vet test-unit test-race fuzz-short test-vm
 
-# A short run of every fuzz target.
+# Run every fuzz target for FUZZTIME, package by package. A package whose
+# tests do not build fails the run.
+FUZZTIME ?= 15s
 fuzz:
-	@for pkg in $$($(GO) list ./...); do \
-		for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
-			echo "$$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 15s $$pkg || exit 1; \
+	@set -e; \
+	for dir in $$(grep -rl --include='*_test.go' --exclude-dir=node_modules --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		targets=$$($(GO) test -list '^Fuzz' $$dir) || { echo "fuzz: go test -list $$dir failed" >&2; exit 1; }; \
+		for f in $$(echo "$$targets" | grep '^Fuzz'); do \
+			echo "fuzz: $$dir $$f ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir; \
 		done; \
 	done
+
+# The short pass of every fuzz target that make test runs.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
 bench:
 	bash bench/run.sh

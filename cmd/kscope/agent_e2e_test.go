@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,14 +59,15 @@ func TestAgentEndToEnd(t *testing.T) {
 		child.Wait()
 	}()
 
-	// A process exiting with code 3.
-	before := scrape(t, a.url)[`kscope_process_exits_total{code="3",signal=""}`]
-	exit3 := workload(t, "exit3")
+	// A process exiting with a code of its own.
+	code := strconv.Itoa(e2eExitCode)
+	before := scrape(t, a.url)[`kscope_process_exits_total{code="`+code+`",signal=""}`]
+	exit3 := workload(t, "exitcode")
 	exit3.Run()
-	if exit3.ProcessState.ExitCode() != 3 {
+	if exit3.ProcessState.ExitCode() != e2eExitCode {
 		t.Fatalf("workload exited %d", exit3.ProcessState.ExitCode())
 	}
-	exp = append(exp, expectation{`kscope_process_exits_total{code="3",signal=""}`, `kscope_process_exits_total{code="3"}`, before + 1})
+	exp = append(exp, expectation{`kscope_process_exits_total{code="` + code + `",signal=""}`, `kscope_process_exits_total{code="` + code + `"}`, before + 1})
 
 	// A loopback TCP connection sending exactly K bytes.
 	const k = 123457
@@ -78,13 +80,18 @@ func TestAgentEndToEnd(t *testing.T) {
 	// Direct-I/O reads of a block device of the test's own.
 	const reads = 64
 	loop := testutil.LoopDevice(t, 4<<20)
+	dev := filepath.Base(loop)
+	// Another test (of this host) may have used the device's name while
+	// the agent ran: count from what it shows now that the device is ours.
+	ops := `kscope_block_io_operations_total{device="` + dev + `",op="read"}`
+	byts := `kscope_block_io_bytes_total{device="` + dev + `",op="read"}`
+	prior := scrape(t, a.url)
 	if err := testutil.DirectReads(loop, reads, 4096); err != nil {
 		t.Fatal(err)
 	}
-	dev := filepath.Base(loop)
 	exp = append(exp,
-		expectation{`kscope_block_io_operations_total{device="` + dev + `",op="read"}`, `kscope_block_io_operations_total{device="` + dev + `",op="read"}`, reads},
-		expectation{`kscope_block_io_bytes_total{device="` + dev + `",op="read"}`, `kscope_block_io_bytes_total{device="` + dev + `",op="read"}`, reads * 4096},
+		expectation{ops, ops, prior[ops] + reads},
+		expectation{byts, byts, prior[byts] + reads*4096},
 	)
 
 	eventually(t, "exact counters in /metrics", func() error { return check(scrape(t, a.url), exp) })
@@ -99,14 +106,19 @@ func TestAgentEndToEnd(t *testing.T) {
 			ExitCode int `json:"exit_code"`
 			PID      int `json:"pid"`
 		}
-		if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.ExitCode != 3 {
+		if err := json.Unmarshal([]byte(out), &ev); err != nil || ev.ExitCode != e2eExitCode {
 			return fmt.Errorf("events: %q (%v)", out, err)
 		}
 		return nil
 	})
-	if out := cli(t, "events", "--server", a.url, "--type", "connect", "--match", "dport="+strconv.Itoa(port)); !strings.Contains(out, "dport="+strconv.Itoa(port)) {
-		t.Errorf("connect event not shown:\n%s", out)
-	}
+	// The connect came after the exit: that the exit is stored says
+	// nothing of it.
+	eventually(t, "the connect event is shown", func() error {
+		if out := cli(t, "events", "--server", a.url, "--type", "connect", "--match", "dport="+strconv.Itoa(port)); !strings.Contains(out, "dport="+strconv.Itoa(port)) {
+			return fmt.Errorf("connect event not shown:\n%s", out)
+		}
+		return nil
+	})
 	if out := cli(t, "query", "--server", a.url, exp[0].query); !strings.Contains(out, strconv.Itoa(calls)) {
 		t.Errorf("kscope query: %s", out)
 	}
@@ -245,19 +257,37 @@ func prometheusScrapes(t *testing.T, base string, exp []expectation) {
 	cfg := filepath.Join(dir, "prometheus.yml")
 	target := strings.TrimPrefix(base, "http://")
 	os.WriteFile(cfg, []byte(fmt.Sprintf("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: kscope\n    static_configs:\n      - targets: [%q]\n", target)), 0o600)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--web.console.templates=", "--web.console.libraries=")
-	logf, _ := os.Create(filepath.Join(dir, "prometheus.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	// Prometheus binds its own port and cannot be handed a listener: when
+	// another process takes the port between our pick and its bind, it
+	// says so and exits, and it is started again on another.
+	var addr string
+	var log *testutil.Output
+	for attempt := 1; ; attempt++ {
+		ln, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr = ln.Addr().String()
+		ln.Close()
+		log = &testutil.Output{}
+		cmd := exec.Command(bin, "--config.file="+cfg, "--storage.tsdb.path="+filepath.Join(dir, "data"),
+			"--web.listen-address="+addr, "--web.console.templates=", "--web.console.libraries=")
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}()
+		m := log.WaitFor(regexp.MustCompile(`Listening on|address already in use`), time.Minute)
+		if m != nil && m[0] == "Listening on" {
+			break
+		}
+		if m == nil || attempt == 5 {
+			t.Fatalf("Prometheus did not listen on %s:\n%s", addr, lastLines(log.String(), 20))
+		}
 	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		logf.Close()
-	}()
 	prom := "http://" + addr
 	eventually(t, "Prometheus scrapes kscope", func() error {
 		if _, err := httpGet(prom + "/-/ready"); err != nil {
@@ -269,8 +299,7 @@ func prometheusScrapes(t *testing.T, base string, exp []expectation) {
 		}
 		for _, v := range up {
 			if v != 1 {
-				b, _ := os.ReadFile(filepath.Join(dir, "prometheus.log"))
-				return fmt.Errorf("target down: %s", lastLines(string(b), 5))
+				return fmt.Errorf("target down: %s", lastLines(log.String(), 5))
 			}
 		}
 		return checkQueries(t, prom, exp, time.Time{})

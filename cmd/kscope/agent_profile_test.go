@@ -17,13 +17,15 @@ import (
 	"github.com/kscope/kscope/internal/profile"
 )
 
-// phasesGo burns CPU in phaseOne until SIGUSR1, then in phaseTwo until
-// SIGUSR2, then exits.
+// phasesGo burns CPU in phaseOne until SIGUSR1, then idles (saying so
+// with a file "idle" next to itself) until SIGUSR2, then burns CPU in
+// phaseTwo until SIGUSR1, then exits.
 const phasesGo = `package main
 
 import (
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 )
 
@@ -46,21 +48,23 @@ func phaseTwo(n int) int {
 }
 
 func main() {
-	c := make(chan os.Signal, 2)
+	c := make(chan os.Signal, 3)
 	signal.Notify(c, syscall.SIGUSR1, syscall.SIGUSR2)
 	s := 0
-	for phase := 1; phase <= 2; {
-		select {
-		case <-c:
-			phase++
-		default:
-		}
-		if phase == 1 {
-			s += phaseOne(1 << 20)
-		} else if phase == 2 {
-			s += phaseTwo(1 << 20)
+	burn := func(f func(int) int) {
+		for {
+			select {
+			case <-c:
+				return
+			default:
+				s += f(1 << 20)
+			}
 		}
 	}
+	burn(phaseOne)
+	os.WriteFile(filepath.Join(filepath.Dir(os.Args[0]), "idle"), nil, 0o600)
+	<-c
+	burn(phaseTwo)
 	println(s)
 }
 `
@@ -72,7 +76,11 @@ func TestAgentProfiles(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	a := startAgent(t, data, "--config", cfg, "--collectors", "profile")
 
-	w := startWorkload(t, "phases", func(dir, bin string) *exec.Cmd {
+	// A comm of this run's own: the diff below selects by comm, and the
+	// same test may run beside this one.
+	comm := "phases" + strconv.Itoa(os.Getpid())
+	comm = comm[:min(len(comm), 15)]
+	w := startWorkload(t, comm, func(dir, bin string) *exec.Cmd {
 		src := filepath.Join(dir, "main.go")
 		os.WriteFile(src, []byte(phasesGo), 0o600)
 		c := exec.Command("go", "build", "-ldflags=-s -w", "-o", bin, src)
@@ -80,19 +88,28 @@ func TestAgentProfiles(t *testing.T) {
 		return c
 	})
 	pid := strconv.Itoa(w.Process.Pid)
+	// Windows overlapping [since, until) are taken whole. The phases are
+	// kept apart by the order of events, not by the clock: phase one ends
+	// before t1; three windows are stored after t1 (one stored late
+	// allowed for), so every window that began before t1 has ended by t2,
+	// when phase two starts; and every window ending after t2 began after
+	// t1.
 	t0 := time.Now()
-	time.Sleep(3 * time.Second)
+	waitWindows(t, a.url, 3) // phase one runs for about three windows
 	w.Process.Signal(syscall.SIGUSR1)
+	waitFile(t, filepath.Join(filepath.Dir(w.Path), "idle"))
 	t1 := time.Now()
-	time.Sleep(3 * time.Second)
-	w.Process.Signal(syscall.SIGUSR2)
-	w.Wait() // it exits: its stacks must still be named
+	waitWindows(t, a.url, 3)
 	t2 := time.Now()
-	time.Sleep(1500 * time.Millisecond) // the last window is stored
+	w.Process.Signal(syscall.SIGUSR2)
+	waitWindows(t, a.url, 3) // phase two runs for about three windows
+	w.Process.Signal(syscall.SIGUSR1)
+	w.Wait() // it exits: its stacks must still be named
+	t3 := time.Now()
+	waitWindows(t, a.url, 2) // the last window holding it is stored
 
-	// Windows are taken whole: keep a window's margin from the switch.
-	one := url.Values{"pid": {pid}, "since": {unixSecs(t0)}, "until": {unixSecs(t1.Add(-1100 * time.Millisecond))}}
-	two := url.Values{"pid": {pid}, "since": {unixSecs(t1.Add(1100 * time.Millisecond))}, "until": {unixSecs(t2)}}
+	one := url.Values{"pid": {pid}, "since": {unixSecs(t0)}, "until": {unixSecs(t1)}}
+	two := url.Values{"pid": {pid}, "since": {unixSecs(t2)}, "until": {unixSecs(t3)}}
 
 	// folded: phaseOne holds the first range.
 	folded := profileGet(t, a.url, one, "format", "folded")
@@ -104,7 +121,7 @@ func TestAgentProfiles(t *testing.T) {
 		t.Errorf("main.phaseOne has %.0f%% of pid %s's CPU in the first range, want at least 80%%:\n%s", 100*share, pid, lastLines(folded, 20))
 	}
 	for _, s := range stacks {
-		if s.Frames[0] != "phases" {
+		if s.Frames[0] != comm {
 			t.Errorf("pid=%s returned a stack of %q: %v", pid, s.Frames[0], s.Frames)
 		}
 	}
@@ -122,7 +139,7 @@ func TestAgentProfiles(t *testing.T) {
 	}
 
 	// A diff of the second range against the first, selected by comm.
-	diff := url.Values{"comm": {"phases"}, "since": two["since"], "until": two["until"],
+	diff := url.Values{"comm": {comm}, "since": two["since"], "until": two["until"],
 		"base_since": one["since"], "base_until": one["until"], "format": {"json"}}
 	var res struct {
 		Status string
@@ -185,6 +202,32 @@ func TestAgentProfiles(t *testing.T) {
 	b := startAgent(t, data, "--config", cfg, "--collectors", "profile")
 	if again := profileGet(t, b.url, one, "format", "folded"); again != folded {
 		t.Errorf("after a restart the first range reads\n%s\nnot\n%s", lastLines(again, 10), lastLines(folded, 10))
+	}
+}
+
+// waitWindows waits until the agent at base has stored n more profile
+// windows.
+func waitWindows(t *testing.T, base string, n float64) {
+	t.Helper()
+	const stored = "kscope_self_profile_windows_stored_total{}"
+	want := scrape(t, base)[stored] + n
+	for deadline := time.Now().Add(2 * time.Minute); scrape(t, base)[stored] < want; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not store %v more profile windows in two minutes", n)
+		}
+	}
+}
+
+// waitFile waits until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never appeared", path)
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +24,11 @@ import (
 
 	"github.com/kscope/kscope/internal/testutil"
 )
+
+// e2eExitCode is what the "exitcode" workload exits with: a code no other
+// test of the suite uses, since kscope_process_exits_total counts the whole
+// host's exits and other packages' tests run beside this one.
+const e2eExitCode = 197
 
 // TestMain turns the test binary into a workload on request.
 func TestMain(m *testing.M) {
@@ -41,6 +46,8 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	case "exit3":
 		os.Exit(3)
+	case "exitcode":
+		os.Exit(e2eExitCode)
 	case "spin", "getppid-storm", "tcp-send":
 		topWorkload(os.Getenv("KSCOPE_WORKLOAD"))
 	}
@@ -52,32 +59,31 @@ type agentProc struct {
 	cmd    *exec.Cmd
 	url    string
 	dir    string
-	stderr *bytes.Buffer
+	stderr *testutil.Output
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
+// servingRE finds the address in the agent's "kscope agent serving" line.
+var servingRE = regexp.MustCompile(`kscope agent serving"? addr=(http://[^ \n]+)`)
 
-// startAgent runs kscope agent on a free port over dir and waits until it
-// serves.
+// startAgent runs kscope agent on a port of the kernel's choosing over dir
+// (no port is picked, freed and hoped free) and waits until it serves.
 func startAgent(t *testing.T, dir string, args ...string) *agentProc {
 	t.Helper()
 	testutil.RequireBPF(t)
-	addr := "127.0.0.1:" + strconv.Itoa(freePort(t))
-	a := &agentProc{url: "http://" + addr, dir: dir, stderr: &bytes.Buffer{}}
-	a.cmd = exec.Command(kscopeBinary(t), append([]string{"agent", "--data-dir", dir, "--listen", addr, "--interval", "1s"}, args...)...)
+	a := &agentProc{dir: dir, stderr: &testutil.Output{}}
+	a.cmd = exec.Command(kscopeBinary(t), append([]string{"agent", "--data-dir", dir, "--listen", "127.0.0.1:0", "--interval", "1s"}, args...)...)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.kill() })
+	m := a.stderr.WaitFor(servingRE, 30*time.Second)
+	if m == nil {
+		a.kill()
+		t.Fatalf("agent did not say where it serves:\n%s", a.stderr)
+	}
+	a.url = m[1]
+	addr := strings.TrimPrefix(a.url, "http://")
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(a.url + "/healthz")
@@ -283,7 +289,7 @@ func TestAgentUsageErrors(t *testing.T) {
 		}
 	}
 	// A client with no agent to talk to says so.
-	port := freePort(t)
+	port := testutil.ClosedPort(t)
 	code, _, stderr := runCLI("query", "up", "--server", "http://127.0.0.1:"+strconv.Itoa(port))
 	if code != exitFailure || !strings.Contains(stderr, "cannot reach the kscope agent") {
 		t.Errorf("query without agent: exit %d %q", code, stderr)
@@ -307,7 +313,7 @@ func TestAgentPortInUse(t *testing.T) {
 func TestAgentNeedsPrivileges(t *testing.T) {
 	testutil.RequireBPF(t)
 	bin := kscopeBinary(t)
-	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", bin, "agent", "--data-dir", "/tmp/kscope-nobody", "--listen", "127.0.0.1:0")
+	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--inh-caps=-all", bin, "agent", "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0")
 	out, _ := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != exitFailure || !strings.Contains(string(out), "needs root or CAP_BPF+CAP_PERFMON") {
 		t.Errorf("as nobody: exit %d: %s", cmd.ProcessState.ExitCode(), out)

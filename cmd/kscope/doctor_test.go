@@ -166,17 +166,9 @@ func TestDoctorUsage(t *testing.T) {
 // TestDoctorUnprivileged runs the real binary as nobody: doctor must still
 // report the kernel, BTF and privileges, and exit 1 naming what is missing.
 func TestDoctorUnprivileged(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to switch to nobody")
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to build kscope with")
-	}
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		t.Skip("no setpriv (util-linux) to drop privileges with")
-	}
+	testutil.RequireRoot(t, "to switch to nobody")
+	goTool := testutil.Tool(t, "go", "to build kscope")
+	setpriv := testutil.Tool(t, "setpriv", "to drop privileges")
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "kscope")
 	build := exec.Command(goTool, "build", "-o", bin, ".")

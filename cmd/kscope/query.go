@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"sort"
 	"strconv"
@@ -102,10 +103,17 @@ func unixString(t time.Time) string {
 	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', -1, 64)
 }
 
+// maxWhenSeconds bounds Unix seconds to about ±31 million years, well
+// inside what milliseconds in an int64 hold.
+const maxWhenSeconds = 1e15
+
 // parseWhen reads RFC 3339 or Unix seconds.
 func parseWhen(s string) (time.Time, error) {
 	if v, err := strconv.ParseFloat(s, 64); err == nil {
-		return time.UnixMilli(int64(v * 1000)), nil
+		if !(math.Abs(v) <= maxWhenSeconds) { // NaN too
+			return time.Time{}, fmt.Errorf("time %q out of range", s)
+		}
+		return time.UnixMilli(int64(math.Round(v * 1000))), nil
 	}
 	return time.Parse(time.RFC3339Nano, s)
 }

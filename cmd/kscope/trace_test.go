@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +54,35 @@ func runCLI(args ...string) (code int, stdout, stderr string) {
 	var o, e bytes.Buffer
 	code = run(args, &o, &e)
 	return code, o.String(), e.String()
+}
+
+// runCLIThen runs kscope in this process with -v and, once the tracer
+// says it attached, runs then (the workload) beside it.
+func runCLIThen(then func(), args ...string) (code int, stdout, stderr string) {
+	var o bytes.Buffer
+	e := &attachWatch{then: then, done: make(chan struct{})}
+	code = run(append(args, "-v"), &o, e)
+	if e.started.Load() {
+		<-e.done
+	}
+	return code, o.String(), e.String()
+}
+
+// attachWatch collects kscope's stderr and starts then once it says
+// "attached".
+type attachWatch struct {
+	testutil.Output
+	then    func()
+	started atomic.Bool
+	done    chan struct{}
+}
+
+func (w *attachWatch) Write(p []byte) (int, error) {
+	n, err := w.Output.Write(p)
+	if strings.Contains(w.String(), "msg=attached") && w.started.CompareAndSwap(false, true) {
+		go func() { defer close(w.done); w.then() }()
+	}
+	return n, err
 }
 
 func TestUsageErrors(t *testing.T) {
@@ -97,9 +128,8 @@ func TestHelpAndVersion(t *testing.T) {
 }
 
 func TestTraceNeedsPrivileges(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to drop to nobody")
-	}
+	testutil.RequireRoot(t, "to drop to nobody")
+	testutil.Tool(t, "setpriv", "to drop privileges")
 	bin := kscopeBinary(t)
 	cmd := exec.Command("setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", bin, "trace", "exec")
 	out, err := cmd.CombinedOutput()
@@ -119,14 +149,14 @@ func errorsAs(err error, ee **exec.ExitError) bool {
 }
 
 // startTrace runs kscope trace with -v and waits until it has attached.
-func startTrace(t *testing.T, args ...string) (*traced, *bytes.Buffer, *syncBuffer) {
+func startTrace(t *testing.T, args ...string) (*traced, *testutil.Output, *syncBuffer) {
 	t.Helper()
 	testutil.RequireBPF(t)
 	bin := kscopeBinary(t)
 	cmd := exec.Command(bin, append([]string{"trace", args[0], "-v"}, args[1:]...)...)
-	var stdout bytes.Buffer
+	stdout := &testutil.Output{}
 	stderr := &syncBuffer{}
-	cmd.Stdout = &stdout
+	cmd.Stdout = stdout
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw
 	if err := cmd.Start(); err != nil {
@@ -153,7 +183,7 @@ func startTrace(t *testing.T, args ...string) (*traced, *bytes.Buffer, *syncBuff
 	case <-time.After(30 * time.Second):
 		t.Fatalf("kscope trace %v did not attach: %s", args, stderr.String())
 	}
-	return tr, &stdout, stderr
+	return tr, stdout, stderr
 }
 
 type traced struct {
@@ -218,23 +248,18 @@ func TestTraceTableAndSIGINT(t *testing.T) {
 	cmd, stdout, stderr := startTrace(t, "exit", "--comm", "sh")
 	sh := exec.Command("/bin/sh", "-c", "exit 7")
 	sh.Run()
-	time.Sleep(300 * time.Millisecond) // the reader flushes every 50ms
+	// The row appears (the reader flushes every 50ms), then SIGINT ends
+	// the trace.
+	row := regexp.MustCompile(`(?m)^\S+[ \t]+\S+[ \t]+` + strconv.Itoa(sh.Process.Pid) + `[ \t]+\S+[ \t]+\S+[ \t]+7\b`)
+	if stdout.WaitFor(row, 30*time.Second) == nil {
+		t.Errorf("no row for pid %d with code 7:\n%s", sh.Process.Pid, stdout.String())
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	waitExit(t, cmd, stderr)
 
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	if len(lines) < 2 || !strings.HasPrefix(lines[0], "TIME") || !strings.Contains(lines[0], "CODE") {
 		t.Fatalf("no table: %q", stdout.String())
-	}
-	found := false
-	for _, l := range lines[1:] {
-		f := strings.Fields(l)
-		if len(f) >= 6 && f[2] == strconv.Itoa(sh.Process.Pid) && f[5] == "7" {
-			found = true
-		}
-	}
-	if !found {
-		t.Errorf("no row for pid %d with code 7:\n%s", sh.Process.Pid, stdout.String())
 	}
 	if !strings.Contains(stderr.String(), "events shown,") {
 		t.Errorf("no summary: %s", stderr.String())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -71,7 +72,7 @@ func TestUprobeCLIGCC(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	waitExec(t, cmd.Process.Pid, bin)
 	code, stdout, stderr = runCLI("usdt", "list", "--pid", strconv.Itoa(cmd.Process.Pid))
 	cmd.Process.Kill()
 	cmd.Wait()
@@ -81,11 +82,8 @@ func TestUprobeCLIGCC(t *testing.T) {
 
 	testutil.RequireBPF(t)
 	// A traced run: the workload starts after kscope attached.
-	go func() {
-		time.Sleep(time.Second)
-		exec.Command(bin, "3").Run()
-	}()
-	code, stdout, stderr = runCLI("trace", "uprobe", bin+":c_add", "--args", "2", "--ret", "--json", "--count", "3", "--duration", "20s")
+	code, stdout, stderr = runCLIThen(func() { exec.Command(bin, "3").Run() },
+		"trace", "uprobe", bin+":c_add", "--args", "2", "--ret", "--json", "--count", "3", "--duration", "60s")
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
 	if code != 0 || len(lines) != 3 || !strings.Contains(stderr, "tracing "+bin+":c_add\n") {
 		t.Fatalf("trace uprobe: exit %d\n%s%s", code, stdout, stderr)
@@ -104,12 +102,22 @@ func TestUprobeCLIGCC(t *testing.T) {
 			t.Errorf("event %d: %s", i, l)
 		}
 	}
-	go func() {
-		time.Sleep(time.Second)
-		exec.Command(bin, "2").Run()
-	}()
-	code, stdout, stderr = runCLI("trace", "usdt", bin+":kscope:str", "--str", "1", "--count", "2", "--duration", "20s")
+	code, stdout, stderr = runCLIThen(func() { exec.Command(bin, "2").Run() },
+		"trace", "usdt", bin+":kscope:str", "--str", "1", "--count", "2", "--duration", "60s")
 	if code != 0 || strings.Count(stdout, `10 "hello usdt"`) != 2 || !strings.HasPrefix(stdout, "TIME") || !strings.Contains(stderr, "tracing "+bin+":kscope:str (1 site)\n") {
 		t.Errorf("trace usdt: exit %d\n%s%s", code, stdout, stderr)
+	}
+}
+
+// waitExec waits until process pid runs bin (its exec is done).
+func waitExec(t *testing.T, pid int, bin string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
+		if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); exe == bin {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d never ran %s", pid, bin)
+		}
 	}
 }

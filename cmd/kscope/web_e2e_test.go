@@ -48,7 +48,7 @@ func main() {
 		os.Exit(3)
 	}
 	agent := os.Args[1]
-	file := filepath.Join(os.TempDir(), "kscope-webtest.data")
+	file := filepath.Join(filepath.Dir(os.Args[0]), "kscope-webtest.data") // the test's own directory
 	buf := make([]byte, 64<<10)
 	s := 0
 	for n, end := 0, time.Now().Add(5*time.Minute); time.Now().Before(end); n++ {

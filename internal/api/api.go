@@ -227,8 +227,9 @@ func timeParam(r *http.Request, name string, def time.Time) (time.Time, *apiErro
 // parseDuration accepts seconds (with a fraction) and Prometheus durations.
 func parseDuration(s string) (time.Duration, error) {
 	if d, err := strconv.ParseFloat(s, 64); err == nil {
+		// 2^63 itself overflows, and NaN compares false to everything.
 		ts := d * float64(time.Second)
-		if ts > float64(math.MaxInt64) || ts < float64(math.MinInt64) {
+		if !(ts < 1<<63 && ts > -(1<<63)) {
 			return 0, fmt.Errorf("cannot parse %q to a valid duration: overflows", s)
 		}
 		return time.Duration(ts), nil

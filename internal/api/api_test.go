@@ -270,16 +270,6 @@ func FuzzAppendJSONString(f *testing.F) {
 	})
 }
 
-func FuzzParseTime(f *testing.F) {
-	for _, s := range []string{"1700000000", "1700000000.123", "2026-01-02T03:04:05Z", "1e20", "NaN", "-Inf"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		parseTime(s)
-		parseDuration(s)
-	})
-}
-
 func TestEventRate(t *testing.T) {
 	srv, _ := fixture(t)
 	type series struct {

@@ -766,7 +766,8 @@ func inTempCgroup(fn func(cg string) error) error {
 		defer unix.Unmount(dir, unix.MNT_DETACH)
 		root = dir
 	}
-	cg, err := os.MkdirTemp(root, "kscope-probe-")
+	// Named after the process, so a leak is traced to its maker.
+	cg, err := os.MkdirTemp(root, "kscope-probe-"+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return fmt.Errorf("creating a cgroup: %w", err)
 	}

@@ -46,10 +46,14 @@ func parseMountInfo(sc *bufio.Scanner) (map[string]string, error) {
 	out := map[string]string{}
 	for sc.Scan() {
 		// 36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw
-		fields := strings.Fields(sc.Text())
+		// Fields are separated by spaces only: the kernel escapes space,
+		// tab, newline and backslash in paths, but not \v, \f or \r.
+		fields := strings.FieldsFunc(sc.Text(), func(r rune) bool { return r == ' ' })
+		// The optional fields end with "-" after the six fixed ones (a
+		// root or mount point may be "-" too).
 		sep := -1
-		for i, f := range fields {
-			if f == "-" {
+		for i := 6; i < len(fields); i++ {
+			if fields[i] == "-" {
 				sep = i
 				break
 			}

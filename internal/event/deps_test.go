@@ -4,14 +4,14 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // TestNoBPFImports keeps the packages that render and (later) store and
 // export events free of cilium/ebpf, so they build and test without BPF.
 func TestNoBPFImports(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("needs the go tool")
-	}
+	testutil.Tool(t, "go", "for go list")
 	for _, pkg := range []string{"../event", "../output"} {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
 		if err != nil {

@@ -144,9 +144,34 @@ func FuzzReadPprof(f *testing.F) {
 		if err != nil {
 			return
 		}
+		// Merging keeps every total; writing and reading back keeps the
+		// types and every folded stack.
+		totals := map[ValueType]int64{}
 		for _, typ := range p.Types {
 			p.Fold(typ)
+			totals[typ] = p.Total(typ)
 		}
 		p.Merge()
+		for _, typ := range p.Types {
+			if got := p.Total(typ); got != totals[typ] {
+				t.Fatalf("%s: total %d after merging, %d before", typ.Type, got, totals[typ])
+			}
+		}
+		var buf bytes.Buffer
+		if err := WritePprof(&buf, p); err != nil {
+			t.Fatalf("writing back: %v", err)
+		}
+		q, err := ReadPprof(&buf)
+		if err != nil {
+			t.Fatalf("reading back: %v", err)
+		}
+		if !reflect.DeepEqual(q.Types, p.Types) {
+			t.Fatalf("types %v read back as %v", p.Types, q.Types)
+		}
+		for _, typ := range p.Types {
+			if got, want := q.Fold(typ), p.Fold(typ); !reflect.DeepEqual(got, want) {
+				t.Fatalf("%s folded after a round trip:\n%v\nwant\n%v", typ.Type, got, want)
+			}
+		}
 	})
 }

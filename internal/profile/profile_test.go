@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // sample profile: main -> hot_function (90 samples), main -> cold (10),
@@ -77,10 +78,7 @@ func TestPprof(t *testing.T) {
 	}
 
 	// go tool pprof reads it and ranks hot_function first.
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool pprof needs the go command:", err)
-	}
+	gobin := testutil.Tool(t, "go", "for go tool pprof")
 	file := filepath.Join(t.TempDir(), "cpu.pb.gz")
 	os.WriteFile(file, buf.Bytes(), 0o600)
 	out, err := exec.Command(gobin, "tool", "pprof", "-top", "-sample_index=cpu", file).CombinedOutput()

@@ -246,16 +246,16 @@ var builtGo struct {
 // binary, built programs, the Go toolchain's own) as debug/gosym does.
 func TestPclntabMatchesGosym(t *testing.T) {
 	files := map[string]string{"test binary": os.Args[0]}
-	if _, err := exec.LookPath("go"); err == nil || os.Getenv("CI") == "true" {
-		for name, path := range goBinaries(t) {
-			files[name] = path
-		}
-		if out, err := exec.Command("go", "env", "GOROOT").Output(); err == nil {
-			tools := filepath.Join(strings.TrimSpace(string(out)), "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH)
-			for _, tool := range []string{"compile", "link", "vet"} {
-				files["toolchain "+tool] = filepath.Join(tools, tool)
-			}
-		}
+	for name, path := range goBinaries(t) {
+		files[name] = path
+	}
+	out, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatalf("go env GOROOT: %v", err)
+	}
+	tools := filepath.Join(strings.TrimSpace(string(out)), "pkg", "tool", runtime.GOOS+"_"+runtime.GOARCH)
+	for _, tool := range []string{"compile", "link", "vet"} {
+		files["toolchain "+tool] = filepath.Join(tools, tool)
 	}
 	for name, path := range files {
 		t.Run(name, func(t *testing.T) {

@@ -12,20 +12,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // needTool skips a test when a build tool is missing, and fails it in CI,
 // where the toolchain is part of the image.
 func needTool(t testing.TB, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required here: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return p
+	return testutil.Tool(t, name, "to build a test binary")
 }
 
 func build(t testing.TB, dir string, name string, args ...string) string {
@@ -362,10 +357,7 @@ func waitForLibc(t testing.TB, pid int) string {
 }
 
 func TestKernel(t *testing.T) {
-	data, err := os.ReadFile("/proc/kallsyms")
-	if err != nil {
-		t.Skipf("no kallsyms: %v", err)
-	}
+	data := testutil.Kallsyms(t)
 	var addr uint64
 	for _, line := range strings.Split(string(data), "\n") {
 		f := strings.Fields(line)
@@ -375,7 +367,7 @@ func TestKernel(t *testing.T) {
 		}
 	}
 	if addr == 0 {
-		t.Skip("kallsyms addresses hidden (kptr_restrict or not root)")
+		t.Fatal("no schedule in /proc/kallsyms")
 	}
 	for _, f := range New().Kernel([]uint64{addr, addr + 8}) {
 		if f.Function != "schedule" || f.Module != KernelModule {

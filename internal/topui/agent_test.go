@@ -1,7 +1,11 @@
 package topui
 
 import (
+	"encoding/json"
 	"errors"
+	"maps"
+	"math"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -59,6 +63,38 @@ func FuzzParseVector(f *testing.F) {
 			return
 		}
 		buildFrame(ss, ss) // must not panic on any labels or values
+		// What it read, answered again as the Prometheus API does, reads
+		// the same.
+		type result struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		}
+		var again struct {
+			Status string `json:"status"`
+			Data   struct {
+				ResultType string   `json:"resultType"`
+				Result     []result `json:"result"`
+			} `json:"data"`
+		}
+		again.Status, again.Data.ResultType = "success", "vector"
+		again.Data.Result = []result{}
+		for _, s := range ss {
+			again.Data.Result = append(again.Data.Result, result{s.Metric, [2]any{1.5, strconv.FormatFloat(s.Value, 'f', -1, 64)}})
+		}
+		body, err := json.Marshal(again)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := parseVector(body)
+		if err != nil || len(back) != len(ss) {
+			t.Fatalf("%q read as %v answered as %s reads %v, %v", b, ss, body, back, err)
+		}
+		for i := range ss {
+			same := back[i].Value == ss[i].Value || math.IsNaN(back[i].Value) && math.IsNaN(ss[i].Value)
+			if !same || len(back[i].Metric) != len(ss[i].Metric) || !maps.Equal(back[i].Metric, ss[i].Metric) && len(ss[i].Metric) > 0 {
+				t.Fatalf("%q sample %d: %v answered as %s reads %v", b, i, ss[i], body, back[i])
+			}
+		}
 	})
 }
 

@@ -2,9 +2,11 @@ package profile
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +16,7 @@ import (
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/symbolize"
 	"github.com/kscope/kscope/internal/testutil"
+	"golang.org/x/sys/unix"
 )
 
 // start builds and starts a profiler, closed at cleanup.
@@ -381,12 +384,14 @@ func TestNewProcessSymbolizesAfterExit(t *testing.T) {
 		mu.Unlock()
 	}})
 	w.run(t) // it has exited when run returns
-	time.Sleep(100 * time.Millisecond)
-	mu.Lock()
-	comm, ok := announced[w.pid]
-	mu.Unlock()
-	if !ok {
-		t.Fatalf("pid %d was never announced", w.pid)
+	var comm string
+	for deadline := time.Now().Add(30 * time.Second); comm == ""; time.Sleep(10 * time.Millisecond) {
+		mu.Lock()
+		comm = announced[w.pid]
+		mu.Unlock()
+		if comm == "" && time.Now().After(deadline) {
+			t.Fatalf("pid %d was never announced", w.pid)
+		}
 	}
 	ss := ofPID(read(t, p, false), w.pid)
 	if len(ss) == 0 || ss[0].Comm != comm {
@@ -419,11 +424,13 @@ func TestNewProcessSymbolizesAfterExit(t *testing.T) {
 // A wait in progress counts when read: a task blocked for the whole read
 // interval shows its time then, and a reset read consumes it.
 func TestOffCPUInProgress(t *testing.T) {
-	w := startHelper(t, "sleep:1:3000")
+	w := startHelper(t, "sleep:1:600000") // killed at cleanup
 	p := start(t, Options{Hz: 99, OffCPU: true, PIDs: []uint32{w.pid}})
+	began := time.Now()
 	if _, err := w.stdin.Write([]byte{1}); err != nil {
 		t.Fatal(err)
 	}
+	asleep := waitSyscall(t, int(w.pid), unix.SYS_NANOSLEEP)
 	sleeping := func(ss []Sample) (ns uint64) {
 		sleeps := kallsymsFuncs(t, "do_nanosleep")
 		for _, s := range ss {
@@ -436,12 +443,40 @@ func TestOffCPUInProgress(t *testing.T) {
 		}
 		return ns
 	}
+	// The sleep began between began and asleep; each read happens between
+	// the clock readings around it. Time passes in between (a sleep here
+	// is the workload's duration, not synchronization).
 	time.Sleep(time.Second)
-	first := sleeping(ofPID(read(t, p, true), w.pid))
+	before1 := time.Now()
+	first := time.Duration(sleeping(ofPID(read(t, p, true), w.pid)))
+	after1 := time.Now()
 	time.Sleep(time.Second)
-	second := sleeping(ofPID(read(t, p, true), w.pid))
-	t.Logf("asleep for 3 s: %.3f s in the first read, %.3f s in the second", float64(first)/1e9, float64(second)/1e9)
-	if first < 700_000_000 || first > 1_600_000_000 || second < 700_000_000 || second > 1_600_000_000 {
-		t.Errorf("in-progress sleep: %d ns then %d ns, want about 1 s in each read", first, second)
+	before2 := time.Now()
+	second := time.Duration(sleeping(ofPID(read(t, p, true), w.pid)))
+	after2 := time.Now()
+	t.Logf("asleep: %v in the first read, %v in the second", first, second)
+	slack := testutil.ClockSlack
+	if lo, hi := before1.Sub(asleep), after1.Sub(began); first < lo-slack || first > hi+slack {
+		t.Errorf("first read: asleep %v, want %v to %v", first, lo, hi)
 	}
+	if lo, hi := before2.Sub(after1), after2.Sub(before1); second < lo-slack || second > hi+slack {
+		t.Errorf("second read: asleep %v, want %v to %v", second, lo, hi)
+	}
+}
+
+// waitSyscall waits until a thread of process pid is in system call nr
+// and returns the time it saw it there.
+func waitSyscall(t *testing.T, pid, nr int) time.Time {
+	t.Helper()
+	want := strconv.Itoa(nr) + " "
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/syscall", pid))
+		for _, f := range tasks {
+			if b, err := os.ReadFile(f); err == nil && strings.HasPrefix(string(b), want) {
+				return time.Now()
+			}
+		}
+	}
+	t.Fatalf("process %d never entered system call %d", pid, nr)
+	return time.Time{}
 }

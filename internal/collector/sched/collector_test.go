@@ -406,7 +406,12 @@ func TestDropped(t *testing.T) {
 	})
 }
 
+// The latency slots of bpf/sched.bpf.c (as the compiled object carries
+// them) agree with Go's and with the metric buckets.
 func TestLayout(t *testing.T) {
+	if lo, err := sched.ObjectLatLo(); err != nil || lo != uint32(sched.LatLo) {
+		t.Errorf("the BPF object's lat_lo %d (%v), Go's latLo %d", lo, err, sched.LatLo)
+	}
 	if sched.LatLo != metrics.LatencyLo || sched.LatSlots != metrics.LatencyHi-metrics.LatencyLo+2 {
 		t.Errorf("kernel latency slots %d from %d, want %d from %d", sched.LatSlots, sched.LatLo,
 			metrics.LatencyHi-metrics.LatencyLo+2, metrics.LatencyLo)

@@ -17,3 +17,14 @@ const (
 	LatLo    = latLo
 	LatSlots = len(schedHist{}.Slots)
 )
+
+// ObjectLatLo reads LAT_LO from the compiled BPF object.
+func ObjectLatLo() (uint32, error) {
+	spec, err := loadSched()
+	if err != nil {
+		return 0, err
+	}
+	var v uint32
+	err = spec.Variables[schedVarLatLo].Get(&v)
+	return v, err
+}

@@ -57,6 +57,7 @@ const (
 	schedVarFilterPid            = "filter_pid"
 	schedVarFilterUid            = "filter_uid"
 	schedVarFilterUidOn          = "filter_uid_on"
+	schedVarLatLo                = "lat_lo"
 	schedVarUnusedCounters       = "unused_counters"
 	schedVarUnusedHist           = "unused_hist"
 	schedVarWakeupBytes          = "wakeup_bytes"
@@ -138,6 +139,7 @@ type schedVariableSpecs struct {
 	FilterPid      *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterUid      *ebpf.VariableSpec `ebpf:"filter_uid"`
 	FilterUidOn    *ebpf.VariableSpec `ebpf:"filter_uid_on"`
+	LatLo          *ebpf.VariableSpec `ebpf:"lat_lo"`
 	UnusedCounters *ebpf.VariableSpec `ebpf:"unused_counters"`
 	UnusedHist     *ebpf.VariableSpec `ebpf:"unused_hist"`
 	WakeupBytes    *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -192,6 +194,7 @@ type schedVariables struct {
 	FilterPid      *ebpf.Variable `ebpf:"filter_pid"`
 	FilterUid      *ebpf.Variable `ebpf:"filter_uid"`
 	FilterUidOn    *ebpf.Variable `ebpf:"filter_uid_on"`
+	LatLo          *ebpf.Variable `ebpf:"lat_lo"`
 	UnusedCounters *ebpf.Variable `ebpf:"unused_counters"`
 	UnusedHist     *ebpf.Variable `ebpf:"unused_hist"`
 	WakeupBytes    *ebpf.Variable `ebpf:"wakeup_bytes"`

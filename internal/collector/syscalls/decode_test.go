@@ -32,9 +32,12 @@ func TestSyscallName(t *testing.T) {
 	}
 }
 
-// The constants Go shares with bpf/syscalls.bpf.c agree with it and with
-// the metric buckets.
+// The constants Go shares with bpf/syscalls.bpf.c agree with it (as the
+// compiled object carries them) and with the metric buckets.
 func TestLayout(t *testing.T) {
+	if lo, err := syscalls.ObjectLatLo(); err != nil || lo != uint32(syscalls.LatLo) {
+		t.Errorf("the BPF object's lat_lo %d (%v), Go's latLo %d", lo, err, syscalls.LatLo)
+	}
 	if syscalls.LatLo != metrics.LatencyLo || syscalls.LatSlots != metrics.LatencyHi-metrics.LatencyLo+2 {
 		t.Errorf("kernel duration slots %d from %d, want %d from %d", syscalls.LatSlots, syscalls.LatLo,
 			metrics.LatencyHi-metrics.LatencyLo+2, metrics.LatencyLo)

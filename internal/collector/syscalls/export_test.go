@@ -40,6 +40,17 @@ const (
 // LatSlots is the number of duration slots the kernel keeps.
 const LatSlots = len(syscallsSysStat{}.Slots)
 
+// ObjectLatLo reads LAT_LO from the compiled BPF object.
+func ObjectLatLo() (uint32, error) {
+	spec, err := loadSyscalls()
+	if err != nil {
+		return 0, err
+	}
+	var v uint32
+	err = spec.Variables[syscallsVarLatLo].Get(&v)
+	return v, err
+}
+
 // SpecMaxEntries returns max_entries of a map of the embedded spec.
 func SpecMaxEntries(name string) (uint32, error) {
 	spec, err := loadSyscalls()

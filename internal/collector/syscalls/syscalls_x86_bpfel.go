@@ -90,6 +90,7 @@ const (
 	syscallsVarFilterPid         = "filter_pid"
 	syscallsVarFilterUid         = "filter_uid"
 	syscallsVarFilterUidOn       = "filter_uid_on"
+	syscallsVarLatLo             = "lat_lo"
 	syscallsVarUnusedErrnoKey    = "unused_errno_key"
 	syscallsVarUnusedProcKey     = "unused_proc_key"
 	syscallsVarUnusedProcRec     = "unused_proc_rec"
@@ -173,6 +174,7 @@ type syscallsVariableSpecs struct {
 	FilterPid      *ebpf.VariableSpec `ebpf:"filter_pid"`
 	FilterUid      *ebpf.VariableSpec `ebpf:"filter_uid"`
 	FilterUidOn    *ebpf.VariableSpec `ebpf:"filter_uid_on"`
+	LatLo          *ebpf.VariableSpec `ebpf:"lat_lo"`
 	UnusedErrnoKey *ebpf.VariableSpec `ebpf:"unused_errno_key"`
 	UnusedProcKey  *ebpf.VariableSpec `ebpf:"unused_proc_key"`
 	UnusedProcRec  *ebpf.VariableSpec `ebpf:"unused_proc_rec"`
@@ -234,6 +236,7 @@ type syscallsVariables struct {
 	FilterPid      *ebpf.Variable `ebpf:"filter_pid"`
 	FilterUid      *ebpf.Variable `ebpf:"filter_uid"`
 	FilterUidOn    *ebpf.Variable `ebpf:"filter_uid_on"`
+	LatLo          *ebpf.Variable `ebpf:"lat_lo"`
 	UnusedErrnoKey *ebpf.Variable `ebpf:"unused_errno_key"`
 	UnusedProcKey  *ebpf.Variable `ebpf:"unused_proc_key"`
 	UnusedProcRec  *ebpf.Variable `ebpf:"unused_proc_rec"`

@@ -579,29 +579,59 @@ func TestCPUAndExit(t *testing.T) {
 	}
 }
 
+// TestRunningCPUNeverDecreases reads a running burner's CPU time while it
+// runs: it never goes down, it grows once the scheduler says the burner ran
+// more, and what it grows by agrees with the scheduler's own count read
+// around each read (the process's start, before the exec, may be counted
+// apart).
 func TestRunningCPUNeverDecreases(t *testing.T) {
 	c := start(t)
 	burn := exec.Command(os.Args[0], "-test.run=^$")
-	burn.Env = append(os.Environ(), "KSCOPE_TEST_TOP=burn:1500")
+	burn.Env = append(os.Environ(), "KSCOPE_TEST_TOP=burn:600000")
 	if err := burn.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer burn.Wait()
 	defer burn.Process.Kill()
+	pid := burn.Process.Pid
+	onCPU := func() time.Duration {
+		t.Helper()
+		d, err := testutil.OnCPU(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	var prev uint64
+	var prevLo, prevHi time.Duration
 	for i := range 6 {
-		time.Sleep(100 * time.Millisecond)
-		p, ok := find(read(t, c), uint32(burn.Process.Pid))
+		// Let the burner run 20 ms more, by the scheduler's count.
+		for want, deadline := onCPU()+20*time.Millisecond, time.Now().Add(time.Minute); onCPU() < want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("read %d: the burner did not run 20 ms in a minute", i)
+			}
+		}
+		lo := onCPU()
+		p, ok := find(read(t, c), uint32(pid))
+		hi := onCPU()
 		if !ok {
 			t.Fatalf("read %d: running burner missing", i)
 		}
-		if p.CPUNs < prev {
-			t.Errorf("cpu went down: %d then %d", prev, p.CPUNs)
+		if p.CPUNs <= prev {
+			t.Errorf("read %d: cpu %d after %d, though the burner ran 20 ms more", i, p.CPUNs, prev)
 		}
-		prev = p.CPUNs
-	}
-	if prev < uint64(200*time.Millisecond) {
-		t.Errorf("burner has %v of CPU after 0.6 s", time.Duration(prev))
+		// The traced clock counts interrupt time the scheduler may leave
+		// out: allow 5% and a millisecond.
+		if got := time.Duration(p.CPUNs); got > hi+hi/20+time.Millisecond {
+			t.Errorf("read %d: cpu %v, the scheduler counted at most %v", i, got, hi)
+		}
+		if i > 0 {
+			d, lo, hi := time.Duration(p.CPUNs-prev), lo-prevHi, hi-prevLo
+			if d < lo-time.Millisecond || d > hi+hi/20+time.Millisecond {
+				t.Errorf("read %d: cpu grew by %v, the scheduler's count by %v to %v", i, d, lo, hi)
+			}
+		}
+		prev, prevLo, prevHi = p.CPUNs, lo, hi
 	}
 }
 

@@ -33,6 +33,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define LAT_LO 9
 #define LAT_HI 33
 #define LAT_SLOTS (LAT_HI - LAT_LO + 2)
+/* LAT_LO as the object carries it, for Go to check against its own. */
+const volatile __u32 lat_lo = LAT_LO;
 
 #define TASK_RUNNING 0
 #define TASK_DEAD 0x80
@@ -124,7 +126,7 @@ static __always_inline void observe(__u64 delta, __u32 reason)
 	if (!h)
 		return;
 	/* As metrics.Log2 reads them: slot 0 holds LAT_LO and below. */
-	slot = slot > LAT_LO ? slot - LAT_LO : 0;
+	slot = slot > lat_lo ? slot - lat_lo : 0;
 	if (slot > LAT_SLOTS - 1)
 		slot = LAT_SLOTS - 1;
 	h->sum_ns += delta;

@@ -47,6 +47,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define LAT_LO 9
 #define LAT_HI 33
 #define LAT_SLOTS (LAT_HI - LAT_LO + 2)
+/* LAT_LO as the object carries it, for Go to check against its own. */
+const volatile __u32 lat_lo = LAT_LO;
 
 #define MAX_ERRNO 4095
 
@@ -205,7 +207,7 @@ static __always_inline void returned(__u32 idx, __u64 delta, long ret)
 
 	if (s) {
 		/* As metrics.Log2 reads them: slot 0 holds LAT_LO and below. */
-		slot = slot > LAT_LO ? slot - LAT_LO : 0;
+		slot = slot > lat_lo ? slot - lat_lo : 0;
 		if (slot > LAT_SLOTS - 1)
 			slot = LAT_SLOTS - 1;
 		s->sum_ns += delta;
