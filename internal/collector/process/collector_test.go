@@ -3,8 +3,8 @@ package process
 import (
 	"context"
 	"errors"
-	"math"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
