@@ -52,6 +52,7 @@ Flags override the configuration file, which is YAML:
   interval: 10s
   topk: 50                 # per-process and per-endpoint series, plus "other"
   event_queue: 8192        # events waiting for the store before drops
+  bpf_stats: {window: 1s, every: 1m}   # BPF run-time statistics sampling; false: never
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest

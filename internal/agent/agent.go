@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -15,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/api"
@@ -68,7 +66,7 @@ type Agent struct {
 	metrics  *store.Metrics
 	events   *store.Events
 	profiles *store.Profiles
-	stats    io.Closer // BPF run-time statistics, on while the agent runs
+	stats    *bpfStats // samples BPF run-time statistics in windows; nil: never
 
 	// The continuous profiler's recorder, when the profile collector runs.
 	profileRec    *profileRecorder
@@ -130,9 +128,9 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	if a.profiles, err = store.OpenProfiles(cfg.DataDir, cfg.Retention, logger); err != nil {
 		return nil, err
 	}
-	a.stats = enableStats(logger)
 	a.startCollectors(ctx)
 	a.startProfileRecorder()
+	a.startBPFStats()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
 	bpfx.ReleaseKernelTypes()
 	runtime.GC()
@@ -210,15 +208,25 @@ func (f levelFilter) WithGroup(g string) slog.Handler {
 	return levelFilter{f.Handler.WithGroup(g), f.min}
 }
 
-// enableStats turns on the kernel's per-program run count and run time
-// (BPF_ENABLE_STATS, 5.8+) for as long as the agent runs.
-func enableStats(logger *slog.Logger) io.Closer {
-	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		logger.Info("fallback: BPF program run-time statistics unavailable, kscope_self_bpf_program_* stay empty", "err", err)
-		return nil
+// startBPFStats samples the running collectors' BPF programs' run count
+// and run time in windows (bpfstats.go), unless the configuration says
+// never.
+func (a *Agent) startBPFStats() {
+	if a.cfg.BPFStatsWindow <= 0 || a.cfg.BPFStatsEvery <= a.cfg.BPFStatsWindow {
+		return
 	}
-	return c
+	var progs []statProg
+	for _, r := range a.running {
+		cl, ok := r.c.(collectioner)
+		if !ok || cl.Collection() == nil {
+			continue
+		}
+		for name, p := range cl.Collection().Programs {
+			progs = append(progs, statProg{statKey{r.name, name}, p})
+		}
+	}
+	a.stats = newBPFStats(a.cfg.BPFStatsWindow, a.cfg.BPFStatsEvery, progs, a.logger)
+	a.stats.start()
 }
 
 func (a *Agent) startCollectors(ctx context.Context) {
@@ -390,6 +398,9 @@ func (a *Agent) Close() error {
 	} else if a.listener != nil {
 		a.listener.Close()
 	}
+	if a.stats != nil {
+		a.stats.Close() // before the programs it reads close
+	}
 	if a.profileStop != nil {
 		a.profileStop()
 		<-a.profileDone
@@ -407,9 +418,6 @@ func (a *Agent) Close() error {
 	}
 	if a.metrics != nil {
 		errs = append(errs, a.metrics.Close())
-	}
-	if a.stats != nil {
-		a.stats.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -30,6 +30,13 @@ type Config struct {
 	// EventQueue is how many events may wait for the event store before
 	// new ones are dropped (and counted).
 	EventQueue int
+	// BPFStatsWindow and BPFStatsEvery: the kernel's per-program run count
+	// and run time (BPF_ENABLE_STATS) are switched on for BPFStatsWindow
+	// once every BPFStatsEvery, not for the agent's whole life: while on,
+	// every BPF program on the host pays two clock reads per run.
+	// BPFStatsWindow 0: never.
+	BPFStatsWindow time.Duration
+	BPFStatsEvery  time.Duration
 	// Collectors maps every known collector name to its settings.
 	Collectors map[string]Collector
 }
@@ -59,6 +66,9 @@ const (
 	DefaultInterval   = 10 * time.Second
 	DefaultTopK       = 50
 	DefaultEventQueue = 8192
+	// BPF run-time statistics are sampled 1 s a minute.
+	DefaultBPFStatsWindow = time.Second
+	DefaultBPFStatsEvery  = time.Minute
 	// The profile collector samples at 19 Hz, a prime so the samples do
 	// not fall in step with periodic work, into 10 s windows.
 	DefaultProfileHz     = 19
@@ -85,6 +95,9 @@ func Default(known map[string]bool) *Config {
 		TopK:       DefaultTopK,
 		EventQueue: DefaultEventQueue,
 		Collectors: map[string]Collector{},
+
+		BPFStatsWindow: DefaultBPFStatsWindow,
+		BPFStatsEvery:  DefaultBPFStatsEvery,
 	}
 	for name, on := range known {
 		cc := Collector{Enabled: on}
@@ -214,7 +227,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "collectors"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "bpf_stats", "collectors"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -236,10 +249,35 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			c.TopK = p.positive(v, key)
 		case "event_queue":
 			c.EventQueue = p.positive(v, key)
+		case "bpf_stats":
+			p.bpfStats(v, c)
 		case "collectors":
 			p.collectors(v, c)
 		}
 	})
+}
+
+// bpfStats reads bpf_stats: false (never sample) or {window: 1s, every: 1m}.
+func (p *parser) bpfStats(n *yaml.Node, c *Config) {
+	if n.Kind == yaml.ScalarNode {
+		if p.boolean(n, "bpf_stats") {
+			c.BPFStatsWindow, c.BPFStatsEvery = DefaultBPFStatsWindow, DefaultBPFStatsEvery
+		} else {
+			c.BPFStatsWindow = 0
+		}
+		return
+	}
+	p.mapping(n, "bpf_stats", []string{"window", "every"}, func(key string, v *yaml.Node) {
+		switch key {
+		case "window":
+			c.BPFStatsWindow = p.duration(v, "bpf_stats.window")
+		case "every":
+			c.BPFStatsEvery = p.duration(v, "bpf_stats.every")
+		}
+	})
+	if p.err == nil && c.BPFStatsWindow >= c.BPFStatsEvery {
+		p.fail(n, "bpf_stats", "window (%s) must be shorter than every (%s)", c.BPFStatsWindow, c.BPFStatsEvery)
+	}
 }
 
 func (p *parser) collectors(n *yaml.Node, c *Config) {
