@@ -8,7 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -133,7 +133,7 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	a.startBPFStats()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
 	bpfx.ReleaseKernelTypes()
-	runtime.GC()
+	debug.FreeOSMemory() // a GC, and the freed pages back to the kernel: RSS
 	a.self = newSelf(a)
 	a.descs = a.describe()
 
