@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
 	"sort"
 	"strings"
@@ -25,6 +26,7 @@ type agentFlags struct {
 	topk                    int
 	collectors, disable     string
 	check, verbose          bool
+	webConfig               string
 }
 
 func newAgentCmd() *cobra.Command {
@@ -52,12 +54,31 @@ Flags override the configuration file, which is YAML:
   interval: 10s
   topk: 50                 # per-process and per-endpoint series, plus "other"
   event_queue: 8192        # events waiting for the store before drops
+  storage: {max_size: 10GB}     # disk budget (default: 10% of the filesystem, at most 10GB)
+  events: {rate_limit: 1000}    # events per second per type and collector
   bpf_stats: {window: 1s, every: 1m}   # BPF run-time statistics sampling; false: never
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest
 
-A collector this kernel cannot run is reported and skipped; the others run.`,
+A collector this kernel cannot run is reported and skipped; the others run.
+
+SIGHUP rereads the configuration file: collectors enabled or disabled, and
+whose settings changed, start, stop or restart; the others keep running.
+retention, interval and topk apply at once. Flags still override the file.
+
+--web.config.file turns on TLS and basic auth for every endpoint, in the
+format Prometheus and node_exporter use:
+
+  tls_server_config:
+    cert_file: server.crt
+    key_file: server.key
+  basic_auth_users:
+    alice: $2y$10$...      # bcrypt hash (htpasswd -nBC 10 alice)
+
+On a loopback address the agent answers only requests for localhost,
+127.0.0.1, [::1] or the listen address (421 otherwise), which defeats DNS
+rebinding. Beyond loopback without authentication it warns loudly.`,
 		Example: "  sudo kscope agent\n  sudo kscope agent --check\n  sudo kscope agent --listen 127.0.0.1:9500 --collectors syscalls,tcp --retention 2d",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -73,6 +94,7 @@ A collector this kernel cannot run is reported and skipped; the others run.`,
 	fl.IntVar(&f.topk, "topk", 0, "per-process and per-endpoint series kept, plus \"other\" (default 50)")
 	fl.StringVar(&f.collectors, "collectors", "", "run exactly these collectors (comma-separated)")
 	fl.StringVar(&f.disable, "disable", "", "do not run these collectors (comma-separated)")
+	fl.StringVar(&f.webConfig, "web.config.file", "", "TLS and basic auth configuration, in the format of Prometheus and node_exporter (reread on every request)")
 	fl.BoolVar(&f.check, "check", false, "attach every enabled collector, report, detach and exit (non-zero if any failed)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log debug details")
 	return cmd
@@ -181,6 +203,9 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	if err := agent.ValidateWebConfig(f.webConfig); err != nil {
+		return usageError{fmt.Errorf("--web.config.file: %w", err)}
+	}
 	if f.check {
 		if !f.verbose {
 			logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -190,10 +215,16 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 		return err
 	}
 
-	a, err := agent.Start(ctx, cfg, logger)
+	// SIGHUP reloads; caught from here on, so one sent while the
+	// collectors load waits for them instead of killing the agent.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a, err := agent.StartWith(ctx, cfg, agent.Options{WebConfigFile: f.webConfig}, logger)
 	if err != nil {
 		return err
 	}
+	stopReload := reloadOnHUP(a, f, hup, logger)
 	var running, failed []string
 	for _, s := range a.Statuses() {
 		if s.Err != nil {
@@ -202,12 +233,13 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 			running = append(running, s.Name)
 		}
 	}
-	logger.Info("kscope agent serving", "addr", "http://"+a.Addr().String(), "data_dir", cfg.DataDir,
+	logger.Info("kscope agent serving", "addr", a.URL(), "data_dir", cfg.DataDir,
 		"retention", cfg.Retention, "interval", cfg.Interval, "collectors", strings.Join(running, ","))
 	if len(failed) > 0 {
 		logger.Warn("collectors not running on this kernel", "collectors", strings.Join(failed, ","))
 	}
 	err = a.Run(ctx)
+	stopReload() // a reload in progress finishes before the agent closes
 	// One last collection, so the time of shutdown is in the history.
 	a.Ingest(context.Background())
 	if cerr := a.Close(); cerr != nil {
@@ -215,6 +247,44 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	}
 	logger.Info("kscope agent stopped")
 	return err
+}
+
+// reloadOnHUP reloads the configuration (the file, then the flags over
+// it) on every SIGHUP until the returned function is called. A
+// configuration that does not load is reported and the running one kept.
+func reloadOnHUP(a *agent.Agent, f agentFlags, hup <-chan os.Signal, logger *slog.Logger) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+			}
+			cfg, err := agentConfig(f)
+			if err != nil {
+				logger.Error("reloading the configuration: keeping the running one", "file", f.config, "err", err)
+				continue
+			}
+			start := time.Now()
+			res, err := a.Reload(cfg)
+			if err != nil {
+				logger.Error("reloading the configuration", "err", err)
+			}
+			if len(res.Ignored) > 0 {
+				logger.Warn("these settings apply only at start: restart the agent to change them", "settings", strings.Join(res.Ignored, ","))
+			}
+			logger.Info("configuration reloaded", "file", f.config, "started", strings.Join(res.Started, ","),
+				"stopped", strings.Join(res.Stopped, ","), "restarted", strings.Join(res.Restarted, ","),
+				"unchanged", strings.Join(res.Unchanged, ","), "took", time.Since(start).Round(time.Millisecond))
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+	}
 }
 
 func printStatuses(w io.Writer, statuses []agent.Status) {

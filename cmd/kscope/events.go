@@ -16,6 +16,7 @@ import (
 
 type eventsFlags struct {
 	server, typ, since, until string
+	httpConfig                string
 	limit                     int
 	match                     []string
 	json                      bool
@@ -37,6 +38,7 @@ field=~regex, field!~regex (repeatable; all must hold).`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.server, "server", "", "agent URL (default $KSCOPE_SERVER or "+defaultServer+")")
+	addHTTPConfigFlag(fl, &f.httpConfig)
 	fl.StringVar(&f.typ, "type", "", "only this event type (exec, exit, connect, oom, signal, ...)")
 	fl.StringVar(&f.since, "since", "1h", "from this long ago (10m) or this time (RFC 3339, Unix seconds)")
 	fl.StringVar(&f.until, "until", "", "up to this long ago or this time (default now)")
@@ -59,7 +61,7 @@ func runEvents(cmd *cobra.Command, f eventsFlags) error {
 	for _, m := range f.match {
 		params.Add("match", m)
 	}
-	resp, err := apiGet(cmd.Context(), serverURL(f.server), "/api/v1/events", params)
+	resp, err := apiGet(cmd.Context(), serverURL(f.server), f.httpConfig, "/api/v1/events", params)
 	if err != nil {
 		return err
 	}

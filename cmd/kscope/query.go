@@ -17,6 +17,7 @@ import (
 
 type queryFlags struct {
 	server, at, rng, step string
+	httpConfig            string
 	json                  bool
 }
 
@@ -41,6 +42,7 @@ instant (now, or --time), or over the last --range with one point per --step.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.server, "server", "", "agent URL (default $KSCOPE_SERVER or "+defaultServer+")")
+	addHTTPConfigFlag(fl, &f.httpConfig)
 	fl.StringVar(&f.at, "time", "", "evaluation time, or end of the range: RFC 3339 or Unix seconds (default now)")
 	fl.StringVar(&f.rng, "range", "", "evaluate over this long before --time (e.g. 1h): a range query")
 	fl.StringVar(&f.step, "step", "", "resolution of a range query (default: range/250, at least 1s)")
@@ -81,7 +83,7 @@ func runQuery(cmd *cobra.Command, expr string, f queryFlags) error {
 	} else {
 		params.Set("time", unixString(end))
 	}
-	resp, err := apiGet(cmd.Context(), serverURL(f.server), path, params)
+	resp, err := apiGet(cmd.Context(), serverURL(f.server), f.httpConfig, path, params)
 	if err != nil {
 		return err
 	}

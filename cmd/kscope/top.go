@@ -26,6 +26,7 @@ type topFlags struct {
 	reverse  bool
 	interval time.Duration
 	server   string
+	httpConf string
 	once     bool
 	limit    int
 }
@@ -40,8 +41,8 @@ CPU, system calls per second, bytes per second read and written on regular
 files, and bytes per second received and sent on IPv4/IPv6 sockets.
 
 Standalone (no --server and no KSCOPE_SERVER), kscope top loads its own BPF
-programs, which count per process in the kernel (needs root or
-CAP_BPF+CAP_PERFMON). With --server, it reads a running kscope agent's
+programs, which count per process in the kernel (needs root, or
+CAP_BPF+CAP_PERFMON+CAP_DAC_OVERRIDE to read tracefs). With --server, it reads a running kscope agent's
 per-process metrics instead, with PromQL.
 
 Keys: c s i n sort by CPU, syscalls, file I/O, network; < > or tab cycle the
@@ -63,6 +64,7 @@ when stdout is not a terminal.`,
 	fl.BoolVar(&f.reverse, "reverse", false, "reverse the sort order")
 	fl.DurationVar(&f.interval, "interval", time.Second, "refresh interval, and what the rates are measured over standalone")
 	fl.StringVar(&f.server, "server", "", "read a running agent at this URL (default: $KSCOPE_SERVER; neither: standalone)")
+	addHTTPConfigFlag(fl, &f.httpConf)
 	fl.BoolVar(&f.once, "once", false, "print one table and exit (batch mode)")
 	fl.IntVar(&f.limit, "limit", 0, "with --once, print at most this many processes (0: all)")
 	return cmd
@@ -110,6 +112,10 @@ func runTop(cmd *cobra.Command, f topFlags) error {
 		if err != nil {
 			return usagef("--server: %v", err)
 		}
+		if a.Client, err = agentClient(f.httpConf); err != nil {
+			return err
+		}
+		a.Client.Timeout = 10 * time.Second
 		src = a
 	} else {
 		s, err := standaloneSource(ctx, cmd.ErrOrStderr())

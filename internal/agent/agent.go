@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -58,7 +57,10 @@ type Status struct {
 
 // Agent is a running agent.
 type Agent struct {
-	cfg    *config.Config
+	cfg    *config.Config // guarded by mu once running: Reload replaces it
+	ctx    context.Context
+	opts   Options
+	web    webSecurity
 	logger *slog.Logger
 
 	listener net.Listener
@@ -76,12 +78,15 @@ type Agent struct {
 
 	running  []*running
 	statuses []Status
+	sizes    config.Sizes // the stores' byte budgets
 	self     *self
 	ui       *agentUI // the web UI's endpoints (live.go)
 
 	mu      sync.Mutex // one collection at a time
 	emitter metrics.Emitter
 	descs   []*metrics.Desc
+
+	intervalChanged chan struct{} // Reload changed the interval
 
 	lastIngest time.Time
 	ingestErr  error
@@ -91,6 +96,7 @@ type Agent struct {
 type running struct {
 	name    string
 	c       collector.Collector
+	limit   *limiter       // nil under --check
 	source  metrics.Source // nil for event-only collectors
 	took    time.Duration  // last Collect
 	failing error
@@ -101,7 +107,19 @@ type running struct {
 // and reported in Statuses; the others run. Errors here are fatal: no
 // privileges, the address in use, the data directory unusable.
 func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent, error) {
-	a := &Agent{cfg: cfg, logger: logger}
+	return StartWith(ctx, cfg, Options{}, logger)
+}
+
+// StartWith is Start with the settings that come from flags only.
+func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *slog.Logger) (*Agent, error) {
+	a := &Agent{cfg: cfg, ctx: ctx, opts: opts, logger: logger, intervalChanged: make(chan struct{}, 1)}
+	var err error
+	if a.web, err = loadWebConfig(opts.WebConfigFile); err != nil {
+		return nil, err
+	}
+	if err := prepareDataDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if _, err := bpfx.Prepare(); err != nil {
 		return nil, err
 	}
@@ -116,18 +134,24 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 			a.Close()
 		}
 	}()
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+	fsBytes, err := filesystemBytes(cfg.DataDir)
+	if err != nil {
+		return nil, err
 	}
-	if a.metrics, err = store.OpenMetrics(cfg.DataDir, cfg.Retention, quiet(logger)); err != nil {
+	a.sizes = cfg.Budget.Sizes(fsBytes)
+	logger.Info("disk budget", "data_dir", cfg.DataDir, "total_bytes", a.sizes.Total,
+		"metrics_bytes", a.sizes.Metrics, "events_bytes", a.sizes.Events, "profiles_bytes", a.sizes.Profiles)
+	if a.metrics, err = store.OpenMetricsWith(cfg.DataDir, store.MetricsOptions{Retention: cfg.Retention, MaxBytes: a.sizes.Metrics}, quiet(logger)); err != nil {
 		return nil, err
 	}
 	if a.events, err = store.OpenEvents(cfg.DataDir, cfg.Retention, cfg.EventQueue, logger); err != nil {
 		return nil, err
 	}
+	a.events.SetBudget(eventBudget(a.sizes, cfg.Budget))
 	if a.profiles, err = store.OpenProfiles(cfg.DataDir, cfg.Retention, logger); err != nil {
 		return nil, err
 	}
+	a.profiles.SetMaxBytes(a.sizes.Profiles)
 	a.startCollectors(ctx)
 	a.startProfileRecorder()
 	a.startBPFStats()
@@ -138,20 +162,17 @@ func Start(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*Agent
 	a.descs = a.describe()
 
 	srv := &api.Server{
-		Storage:  a.metrics.DB(),
+		Storage:  a.metrics,
 		Events:   a.events,
 		Profiles: a.profiles,
 		Gatherer: a,
 		Logger:   logger,
 		Healthy:  a.healthy,
 	}
-	a.server = &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	a.newServer(ln, srv.Handler())
 	a.serveUI(srv)
-	go func() {
-		if err := a.server.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("serving HTTP", "err", err)
-		}
-	}()
+	a.serve(ln)
+	a.warnExposure(ln.Addr())
 	ok = true
 	return a, nil
 }
@@ -229,49 +250,74 @@ func (a *Agent) startBPFStats() {
 	a.stats.start()
 }
 
+// restartBPFStats samples the programs of the collectors running now, with
+// the window configured now: after a reload started or stopped some. The
+// totals carry over, so the counters keep growing.
+func (a *Agent) restartBPFStats() {
+	old := a.stats
+	if old != nil {
+		old.Close()
+	}
+	a.stats = nil
+	a.startBPFStats()
+	if old != nil && a.stats != nil {
+		a.stats.inherit(old)
+	}
+}
+
 func (a *Agent) startCollectors(ctx context.Context) {
 	for _, name := range a.cfg.Enabled() {
-		cc := a.cfg.Collectors[name]
-		topk := cc.TopK
-		if topk == 0 {
-			topk = a.cfg.TopK
-		}
-		notes := &noteHandler{}
-		logger := slog.New(teeHandler{a.logger.Handler(), notes})
-		ccfg := collector.Config{TopK: topk, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
-		start := time.Now()
-		var c collector.Collector
-		var err error
-		if name == cprofile.Name {
-			opts := cprofile.Options{Hz: cc.Hz, OffCPU: cc.OffCPU}
-			if a.profiles != nil { // not --check
-				a.profileRec = newProfileRecorder()
-				opts.OnNewProcess = a.profileRec.newProcess
-			}
-			c, err = cprofile.NewProfiler(ccfg, opts)
-		} else {
-			c, err = collector.New(name, ccfg)
-		}
-		if err == nil {
-			var sink eventSink = discard{} // --check stores nothing
-			if a.events != nil {
-				sink = a.liveSink(a.events)
-			}
-			if err = c.Start(ctx, sink); err != nil {
-				c.Close()
-			}
-		}
-		st := Status{Name: name, Err: err, Took: time.Since(start), Notes: notes.list()}
+		st, r := a.startCollector(ctx, name)
 		a.statuses = append(a.statuses, st)
-		if err != nil {
-			a.logger.Warn("collector not started; the others run", "collector", name, "err", err)
-			continue
+		if r != nil {
+			a.running = append(a.running, r)
 		}
-		a.logger.Debug("collector started", "collector", name, "took", st.Took)
-		r := &running{name: name, c: c}
-		r.source, _ = c.(metrics.Source)
-		a.running = append(a.running, r)
 	}
+}
+
+// startCollector starts one enabled collector; r is nil when it failed.
+func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *running) {
+	cc := a.cfg.Collectors[name]
+	topk := cc.TopK
+	if topk == 0 {
+		topk = a.cfg.TopK
+	}
+	notes := &noteHandler{}
+	logger := slog.New(teeHandler{a.logger.Handler(), notes})
+	ccfg := collector.Config{TopK: topk, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
+	start := time.Now()
+	var c collector.Collector
+	var err error
+	if name == cprofile.Name {
+		opts := cprofile.Options{Hz: cc.Hz, OffCPU: cc.OffCPU}
+		if a.profiles != nil { // not --check
+			a.profileRec = newProfileRecorder()
+			opts.OnNewProcess = a.profileRec.newProcess
+		}
+		c, err = cprofile.NewProfiler(ccfg, opts)
+	} else {
+		c, err = collector.New(name, ccfg)
+	}
+	var limit *limiter
+	if err == nil {
+		var sink eventSink = discard{} // --check stores nothing
+		if a.events != nil {
+			limit = newLimiter(a.liveSink(a.events), a.cfg.Budget)
+			sink = limit
+		}
+		if err = c.Start(ctx, sink); err != nil {
+			c.Close()
+		}
+	}
+	st = Status{Name: name, Err: err, Took: time.Since(start), Notes: notes.list()}
+	if err != nil {
+		a.logger.Warn("collector not started; the others run", "collector", name, "err", err)
+		return st, nil
+	}
+	a.logger.Debug("collector started", "collector", name, "took", st.Took)
+	r = &running{name: name, c: c, limit: limit}
+	r.source, _ = c.(metrics.Source)
+	return st, r
 }
 
 // startProfileRecorder stores the profile collector's stacks, window by
@@ -343,13 +389,15 @@ func (a *Agent) gatherLocked() ([]*metrics.Desc, []metrics.Sample, error) {
 
 // Run stores a collection every interval until ctx is done.
 func (a *Agent) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Interval)
+	t := time.NewTicker(a.interval())
 	defer t.Stop()
 	a.Ingest(ctx)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-a.intervalChanged:
+			t.Reset(a.interval())
 		case <-t.C:
 			a.Ingest(ctx)
 		}
@@ -376,12 +424,13 @@ func (a *Agent) Ingest(ctx context.Context) error {
 }
 
 func (a *Agent) healthy() error {
+	interval := a.interval()
 	a.ingestMu.Lock()
 	defer a.ingestMu.Unlock()
 	if a.ingestErr != nil {
 		return fmt.Errorf("storing samples: %w", a.ingestErr)
 	}
-	if !a.lastIngest.IsZero() && time.Since(a.lastIngest) > 3*a.cfg.Interval+10*time.Second {
+	if !a.lastIngest.IsZero() && time.Since(a.lastIngest) > 3*interval+10*time.Second {
 		return fmt.Errorf("no collection for %s", time.Since(a.lastIngest).Round(time.Second))
 	}
 	return nil

@@ -174,6 +174,26 @@ func (s *bpfStats) snapshot(f func(k statKey, t statTotal)) (sampled time.Durati
 	return s.sampled, s.windows, s.err
 }
 
+// inherit adds old's totals and sampled time to s's, so the counters stay
+// monotonic when sampling restarts.
+func (s *bpfStats) inherit(old *bpfStats) {
+	old.mu.Lock()
+	defer old.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, t := range old.totals {
+		n := s.totals[k]
+		if n == nil {
+			n = &statTotal{}
+			s.totals[k] = n
+		}
+		n.runs += t.runs
+		n.runtime += t.runtime
+	}
+	s.sampled += old.sampled
+	s.windows += old.windows
+}
+
 // Close stops sampling; a window in progress ends now.
 func (s *bpfStats) Close() error {
 	if s.stop != nil {

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
+	"github.com/kscope/kscope/internal/config"
+	_ "github.com/kscope/kscope/internal/collector/signals"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -91,5 +93,75 @@ func TestBPFStatsSampleCancel(t *testing.T) {
 	}
 	if _, windows, _ := s.snapshot(func(statKey, statTotal) {}); windows != 1 {
 		t.Errorf("%d windows, want 1", windows)
+	}
+}
+
+// waitWindows waits until a has sampled at least n windows.
+func waitWindows(t *testing.T, a *Agent, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		a.mu.Lock()
+		_, windows, err := a.stats.snapshot(func(statKey, statTotal) {})
+		a.mu.Unlock()
+		if err != nil {
+			testutil.Skip(t, "BPF_ENABLE_STATS", err)
+		}
+		if windows >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d BPF statistics windows after 30 s, want %d", windows, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A reload samples the collectors running after it, with the new window,
+// and the counters carry over.
+func TestReloadBPFStats(t *testing.T) {
+	testutil.RequireBPF(t)
+	cfg := testConfig(t, "exit")
+	cfg.BPFStatsWindow, cfg.BPFStatsEvery = 200*time.Millisecond, time.Hour
+	a, err := Start(context.Background(), cfg, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	waitWindows(t, a, 1)
+	sums := func() (map[string]float64, map[string]int) {
+		_, samples, _ := a.Gather(context.Background())
+		got, collectors := map[string]float64{}, map[string]int{}
+		for _, s := range samples {
+			got[s.Desc.Name] += s.Value
+			if s.Desc.Name == "kscope_self_bpf_program_runs_total" {
+				collectors[s.Values[0]]++
+			}
+		}
+		return got, collectors
+	}
+	before, _ := sums()
+
+	next := *cfg
+	next.Collectors = map[string]config.Collector{"exit": {Enabled: true}, "signals": {Enabled: true}}
+	next.BPFStatsWindow, next.BPFStatsEvery = 100*time.Millisecond, 2*time.Hour
+	if _, err := a.Reload(&next); err != nil {
+		t.Fatal(err)
+	}
+	waitWindows(t, a, 2)
+	after, collectors := sums()
+	if collectors["exit"] == 0 || collectors["signals"] == 0 {
+		t.Errorf("programs sampled by collector %v, want exit and signals", collectors)
+	}
+	for _, name := range []string{"kscope_self_bpf_stats_window_seconds_total", "kscope_self_bpf_program_runs_total"} {
+		if after[name] < before[name] {
+			t.Errorf("%s went down across the reload: %v, then %v", name, before[name], after[name])
+		}
+	}
+	if w := after["kscope_self_bpf_stats_window_seconds_total"]; w < 0.3 {
+		t.Errorf("window seconds %v, want at least 0.2 + 0.1", w)
+	}
+	if r := after["kscope_self_bpf_stats_sampled_ratio"]; r != 0.1/7200 {
+		t.Errorf("sampled ratio %v, want %v", r, 0.1/7200)
 	}
 }

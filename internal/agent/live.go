@@ -166,11 +166,15 @@ type agentUI struct {
 	doctorMu   sync.Mutex
 	doctorAt   time.Time
 	doctorOut  []byte
+	doctorErr  error
+	doctorRuns atomic.Uint64
 	doctorWarm sync.Once
 }
 
 // doctorTTL is how long a doctor report is reused: its probes load and
-// attach programs.
+// attach BPF programs as root, so a client of /api/v1/doctor, however
+// often it asks, makes the agent run them at most once per doctorTTL. A
+// failed run is reused as long.
 const doctorTTL = time.Minute
 
 // serveUI connects the web UI's endpoints to the agent: live events,
@@ -183,22 +187,26 @@ func (a *Agent) serveUI(srv *api.Server) {
 	a.server.RegisterOnShutdown(a.ui.live.close)
 }
 
-func (a *Agent) doctorJSON(ctx context.Context) ([]byte, error) {
+// doctorJSON is the doctor report, run at most once per doctorTTL. A
+// client that gives up does not cancel the run: the next one gets it.
+func (a *Agent) doctorJSON(context.Context) ([]byte, error) {
 	u := a.ui
 	u.doctorMu.Lock()
 	defer u.doctorMu.Unlock()
-	if u.doctorOut != nil && time.Since(u.doctorAt) < doctorTTL {
-		return u.doctorOut, nil
+	if !u.doctorAt.IsZero() && time.Since(u.doctorAt) < doctorTTL {
+		return u.doctorOut, u.doctorErr
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	u.doctorRuns.Add(1)
 	r := doctor.Run(ctx)
 	var buf bytes.Buffer
-	if err := r.WriteJSON(&buf); err != nil {
-		return nil, err
-	}
+	u.doctorErr = r.WriteJSON(&buf)
 	u.doctorOut, u.doctorAt = bytes.TrimSpace(buf.Bytes()), time.Now()
-	return u.doctorOut, nil
+	if u.doctorErr != nil {
+		u.doctorOut = nil
+	}
+	return u.doctorOut, u.doctorErr
 }
 
 // agentStatus is /api/v1/status/agent.
@@ -235,6 +243,8 @@ func (a *Agent) statusJSON() ([]byte, error) {
 	// The UI asks for the status when it loads: run the doctor's probes
 	// then, so its page does not wait for them.
 	a.ui.doctorWarm.Do(func() { go a.doctorJSON(context.Background()) })
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	host, _ := os.Hostname()
 	var uts unix.Utsname
 	unix.Uname(&uts)

@@ -29,7 +29,9 @@ type self struct {
 	evStored, evDropped, evQueued, evExpired   *metrics.Desc
 	headSeries, samplesAppended, samplesReject *metrics.Desc
 	profStored, profBytes, profExpired         *metrics.Desc
-	profFailed                                 *metrics.Desc
+	profFailed, doctorRuns                     *metrics.Desc
+	commitFailures, storeBytes, storeMax       *metrics.Desc
+	evEvicted, profEvicted                     *metrics.Desc
 
 	mapsAt   time.Time
 	mapCache []mapFill
@@ -64,16 +66,22 @@ func newSelf(a *Agent) *self {
 		heap:            metrics.NewGauge("kscope_self_go_heap_bytes", "Bytes of the agent's Go heap in use."),
 		goroutines:      metrics.NewGauge("kscope_self_goroutines", "Goroutines in the agent."),
 		evStored:        metrics.NewCounter("kscope_self_events_stored_total", "Events written to the event store."),
-		evDropped:       metrics.NewCounter("kscope_self_events_dropped_total", "Events not stored: the write queue was full or the write failed.", "reason"),
+		evDropped:       metrics.NewCounter("kscope_self_events_dropped_total", "Events not stored: over the collector's rate limit for their type (rate_limited, per collector), the write queue was full (queue_full) or the write failed (write_failed).", "reason", "collector"),
 		evQueued:        metrics.NewGauge("kscope_self_events_queued", "Events waiting to be written to the event store."),
 		evExpired:       metrics.NewCounter("kscope_self_events_expired_total", "Events deleted from the event store by retention."),
 		headSeries:      metrics.NewGauge("kscope_self_tsdb_head_series", "Series in the metrics store's in-memory head."),
-		samplesAppended: metrics.NewCounter("kscope_self_tsdb_samples_appended_total", "Samples written to the metrics store."),
+		samplesAppended: metrics.NewCounter("kscope_self_tsdb_samples_appended_total", "Samples committed to the metrics store (acknowledged)."),
+		commitFailures:  metrics.NewCounter("kscope_self_tsdb_commit_failures_total", "Collections the metrics store failed to commit (a full disk, an I/O error); their samples count in kscope_self_tsdb_samples_rejected_total{reason=\"write_failed\"}."),
+		storeBytes:      metrics.NewGauge("kscope_self_store_bytes", "Bytes each store holds, as its size budget counts them.", "store"),
+		storeMax:        metrics.NewGauge("kscope_self_store_max_bytes", "Each store's size budget: beyond it the oldest data is deleted.", "store"),
+		evEvicted:       metrics.NewCounter("kscope_self_events_evicted_total", "Events deleted, oldest first, to keep the event store within its size budget."),
+		profEvicted:     metrics.NewCounter("kscope_self_profile_windows_evicted_total", "Profile windows deleted, oldest first, to keep the profile store within its size budget."),
 		profStored:      metrics.NewCounter("kscope_self_profile_windows_stored_total", "Profile windows written to the profile store."),
 		profBytes:       metrics.NewCounter("kscope_self_profile_stored_bytes_total", "Bytes of profile windows written to the profile store (gzipped pprof)."),
 		profExpired:     metrics.NewCounter("kscope_self_profile_windows_expired_total", "Profile windows deleted from the profile store by retention."),
 		profFailed:      metrics.NewCounter("kscope_self_profile_windows_failed_total", "Profile windows lost to a failed write."),
-		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value) or series_limit (a new series while the in-memory series cap was reached).", "reason"),
+		doctorRuns:      metrics.NewCounter("kscope_self_doctor_runs_total", "Times /api/v1/doctor ran the doctor's probes (each loads BPF programs); answers in between reuse the last report."),
+		samplesReject:   metrics.NewCounter("kscope_self_tsdb_samples_rejected_total", "Samples the metrics store refused: invalid (out of order, bad value), series_limit (a new series while the in-memory series cap was reached) or write_failed (their commit failed).", "reason"),
 	}
 }
 
@@ -84,7 +92,8 @@ func (s *self) describe() []*metrics.Desc {
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
 		s.headSeries, s.samplesAppended, s.samplesReject,
-		s.profStored, s.profBytes, s.profExpired, s.profFailed,
+		s.profStored, s.profBytes, s.profExpired, s.profFailed, s.doctorRuns,
+		s.commitFailures, s.storeBytes, s.storeMax, s.evEvicted, s.profEvicted,
 	}
 }
 
@@ -171,22 +180,40 @@ func (s *self) collect(e *metrics.Emitter) {
 
 	if ev := s.a.events; ev != nil {
 		e.Counter(s.evStored, float64(ev.Stored()))
-		e.Counter(s.evDropped, float64(ev.Dropped()), "queue_full")
-		e.Counter(s.evDropped, float64(ev.Failed()), "write_failed")
+		e.Counter(s.evDropped, float64(ev.Dropped()), "queue_full", "")
+		e.Counter(s.evDropped, float64(ev.Failed()), "write_failed", "")
+		for _, r := range s.a.running {
+			if r.limit != nil {
+				e.Counter(s.evDropped, float64(r.limit.Dropped()), "rate_limited", r.name)
+			}
+		}
 		e.Gauge(s.evQueued, float64(ev.Queued()))
 		e.Counter(s.evExpired, float64(ev.Expired()))
+		e.Counter(s.evEvicted, float64(ev.Evicted()))
+		e.Gauge(s.storeBytes, float64(ev.Bytes()), "events")
+		e.Gauge(s.storeMax, float64(ev.MaxBytes()), "events")
 	}
 	if p := s.a.profiles; p != nil {
 		e.Counter(s.profStored, float64(p.Stored()))
 		e.Counter(s.profBytes, float64(p.Bytes()))
 		e.Counter(s.profExpired, float64(p.Expired()))
 		e.Counter(s.profFailed, float64(s.a.profileErrors.Load()))
+		e.Counter(s.profEvicted, float64(p.Evicted()))
+		e.Gauge(s.storeBytes, float64(p.Size()), "profiles")
+		e.Gauge(s.storeMax, float64(p.MaxBytes()), "profiles")
+	}
+	if s.a.ui != nil {
+		e.Counter(s.doctorRuns, float64(s.a.ui.doctorRuns.Load()))
 	}
 	if m := s.a.metrics; m != nil {
 		e.Gauge(s.headSeries, float64(m.HeadSeries()))
 		e.Counter(s.samplesAppended, float64(m.Appended()))
 		e.Counter(s.samplesReject, float64(m.Rejected()), "invalid")
 		e.Counter(s.samplesReject, float64(m.Limited()), "series_limit")
+		e.Counter(s.samplesReject, float64(m.WriteFailed()), "write_failed")
+		e.Counter(s.commitFailures, float64(m.CommitFailures()))
+		e.Gauge(s.storeBytes, float64(m.Size()), "metrics")
+		e.Gauge(s.storeMax, float64(m.MaxBytes()), "metrics")
 	}
 }
 

@@ -162,8 +162,10 @@ func parseTime(s string) (time.Time, error) {
 		if math.IsInf(t, 0) || math.IsNaN(t) || t > 1e15 || t < -1e15 {
 			return time.Time{}, fmt.Errorf("time %q out of range", s)
 		}
+		// Timestamps are milliseconds: round there, as Prometheus does, so
+		// that 1796523810.646 (a float just below it) is that millisecond.
 		sec, frac := math.Modf(t)
-		return time.Unix(int64(sec), int64(math.Round(frac*1e9))).UTC(), nil
+		return time.Unix(int64(sec), int64(math.Round(frac*1e3))*1e6).UTC(), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil

@@ -343,3 +343,19 @@ func TestEventRate(t *testing.T) {
 		t.Errorf("q=curl: %d %s", code, body)
 	}
 }
+
+// A time in seconds names its millisecond, even when the float is just
+// below it.
+func TestParseTimeMilliseconds(t *testing.T) {
+	for s, want := range map[string]int64{
+		"1796523810.646": 1796523810646,
+		"1700000000.123": 1700000000123,
+		"1700000000":     1700000000000,
+		"1700000000.5":   1700000000500,
+	} {
+		got, err := parseTime(s)
+		if err != nil || got.UnixMilli() != want || got.Nanosecond()%1e6 != 0 {
+			t.Errorf("%s: %v (%d ms), want %d ms", s, got, got.UnixMilli(), want)
+		}
+	}
+}

@@ -4,5 +4,6 @@
 // PromQL engine, so Grafana's Prometheus data source works unchanged, the
 // event store at /api/v1/events, and /healthz; and the web UI at / with
 // the endpoints it needs (ui.go, stream.go: live events over SSE, the
-// doctor report, the agent's status).
+// doctor report, the agent's status). HostAllowList (host.go) keeps a
+// loopback agent out of reach of DNS-rebound web pages.
 package api

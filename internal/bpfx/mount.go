@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -109,13 +112,60 @@ func EnsureMounts() []Mount {
 	return out
 }
 
+// ErrTracefsUnreadable is returned (wrapped) when tracefs is mounted but
+// this process may not read it: tracefs is mode 0700, owned by root, and
+// attaching a tracepoint reads its id there. CAP_BPF and CAP_PERFMON do
+// not open it; root or CAP_DAC_OVERRIDE do.
+var ErrTracefsUnreadable = errors.New("tracefs is mounted but not readable")
+
+// TracefsEvents are where tracepoint events are found: tracefs, then the
+// legacy path in debugfs. Tests may point them at directories of theirs.
+var TracefsEvents = []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"}
+
 // TracefsReady reports whether tracepoint events are reachable, through
 // tracefs or the legacy debugfs path.
-func TracefsReady() bool {
-	for _, p := range []string{"/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events"} {
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return true
+func TracefsReady() bool { return TracefsErr() == nil }
+
+// TracefsErr says why tracepoint events are not reachable: ErrNoTracefs
+// when nothing is there, ErrTracefsUnreadable (naming the directory that
+// refused, its mode and owner) when this process may not read it; nil
+// when they are reachable.
+func TracefsErr() error {
+	var denied []string
+	for _, p := range TracefsEvents {
+		st, err := os.Stat(p)
+		if err == nil && st.IsDir() {
+			return nil
+		}
+		if errors.Is(err, fs.ErrPermission) {
+			denied = append(denied, deniedDir(p))
 		}
 	}
-	return false
+	if len(denied) > 0 {
+		return fmt.Errorf("%w: %s: run as root, or add CAP_DAC_OVERRIDE to CAP_BPF+CAP_PERFMON", ErrTracefsUnreadable, strings.Join(denied, "; "))
+	}
+	return ErrNoTracefs
+}
+
+// deniedDir names the first directory on the way to p this process may
+// not search, with its mode and owner.
+func deniedDir(p string) string {
+	dirs := []string{}
+	for d := p; d != "/" && d != "."; d = filepath.Dir(d) {
+		dirs = append([]string{d}, dirs...)
+	}
+	for _, d := range dirs {
+		st, err := os.Stat(d)
+		if err != nil {
+			continue
+		}
+		if unix.Access(d, unix.X_OK) != nil {
+			owner := ""
+			if s, ok := st.Sys().(*syscall.Stat_t); ok {
+				owner = fmt.Sprintf(", owner uid %d", s.Uid)
+			}
+			return fmt.Sprintf("%s is mode %04o%s: permission denied", d, st.Mode().Perm(), owner)
+		}
+	}
+	return p + ": permission denied"
 }

@@ -19,7 +19,10 @@ func Prepare() ([]Mount, error) {
 		return nil, err
 	}
 	mounts := EnsureMounts()
-	if !TracefsReady() {
+	if err := TracefsErr(); err != nil {
+		if errors.Is(err, ErrTracefsUnreadable) {
+			return mounts, err
+		}
 		var why []string
 		for _, m := range mounts {
 			if m.Error != "" {

@@ -39,6 +39,8 @@ type Config struct {
 	BPFStatsEvery  time.Duration
 	// Collectors maps every known collector name to its settings.
 	Collectors map[string]Collector
+	// Budget bounds disk use and event rates (budget.go).
+	Budget Budget
 }
 
 // Collector is one collector's settings.
@@ -95,6 +97,7 @@ func Default(known map[string]bool) *Config {
 		TopK:       DefaultTopK,
 		EventQueue: DefaultEventQueue,
 		Collectors: map[string]Collector{},
+		Budget:     DefaultBudget(),
 
 		BPFStatsWindow: DefaultBPFStatsWindow,
 		BPFStatsEvery:  DefaultBPFStatsEvery,
@@ -227,7 +230,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "bpf_stats", "collectors"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "bpf_stats", "collectors", "storage", "events", "profiles"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -253,6 +256,12 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.bpfStats(v, c)
 		case "collectors":
 			p.collectors(v, c)
+		case "storage":
+			p.storage(v, c)
+		case "events":
+			p.events(v, c)
+		case "profiles":
+			p.profiles(v, c)
 		}
 	})
 }

@@ -67,7 +67,7 @@ func TestDefaults(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
-		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, bpf_stats, collectors)`},
+		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, bpf_stats, collectors, storage, events, profiles)`},
 		{"bpf_stats: {window: 2m, every: 1m}\n", `k.yaml:1: bpf_stats: window (2m0s) must be shorter than every (1m0s)`},
 		{"bpf_stats: {window: 1s, period: 1m}\n", `k.yaml:1: bpf_stats.period: unknown key (known: window, every)`},
 		{"bpf_stats: sometimes\n", `k.yaml:1: bpf_stats: want true or false, not "sometimes"`},
@@ -149,6 +149,7 @@ func TestParseDuration(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte("listen: 127.0.0.1:1\ncollectors:\n  tcp: {topk: 3}\n"))
 	f.Add([]byte("retention: 7d\ninterval: [x]\n"))
+	f.Add([]byte("storage: {max_size: 1GB}\nevents: {types: {open: {share: 25%}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("f.yaml", data, known)
 		if err != nil {

@@ -31,7 +31,8 @@ type Report struct {
 	OK         bool                 `json:"ok"`       // kscope can run here
 	Reason     string               `json:"reason"`   // why not, when !OK
 
-	err error
+	err        error
+	tracefsErr error // why tracepoint events are not reachable
 }
 
 // Run checks this host: privileges first, then, if it may, mounts what is
@@ -52,7 +53,8 @@ func Run(ctx context.Context) *Report {
 	}
 	r.Mounts = bpfx.EnsureMounts()
 	r.Features = bpfx.ProbeFeatures(ctx)
-	r.judge(nil, bpfx.TracefsReady())
+	r.tracefsErr = bpfx.TracefsErr()
+	r.judge(nil, r.tracefsErr == nil)
 	return r
 }
 
@@ -71,7 +73,9 @@ func (r *Report) judge(privErr error, tracefs bool) {
 		if !r.BTF {
 			errs = append(errs, fmt.Errorf("no kernel BTF (%s is missing)", BTFPath))
 		}
-		if !tracefs {
+		if !tracefs && errors.Is(r.tracefsErr, bpfx.ErrTracefsUnreadable) {
+			errs = append(errs, r.tracefsErr)
+		} else if !tracefs {
 			var why []string
 			for _, m := range r.Mounts {
 				if m.Error != "" {

@@ -98,15 +98,3 @@ func TestCountEvents(t *testing.T) {
 		}
 	}
 }
-
-// waitStored waits until the writer has stored n events.
-func waitStored(t *testing.T, e *Events, n uint64) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for e.Stored() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("stored %d of %d events", e.Stored(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -26,7 +26,7 @@ import (
 // dropped and counted.
 type Events struct {
 	db        *sql.DB
-	retention time.Duration
+	retention atomic.Int64 // time.Duration: SetRetention changes it
 	logger    *slog.Logger
 
 	queue chan row
@@ -37,8 +37,28 @@ type Events struct {
 	buf                     []byte
 	mu                      sync.Mutex // guards buf: Emit comes from several readers
 	stored, dropped, failed atomic.Uint64
-	deleted                 atomic.Uint64
+	deleted, evicted        atomic.Uint64
+
+	budgetMu sync.Mutex
+	budget   EventBudget
+	// sizes holds each type's bytes as the budget counts them; the writer
+	// owns it, total mirrors its sum for readers.
+	sizes map[string]int64
+	total atomic.Int64
 }
+
+// EventBudget bounds the event store's size. An event counts as its JSON
+// plus RowOverhead bytes (its row and index entries). When the events of
+// a type with a share hold more than Share×MaxBytes, its oldest events are
+// deleted; the types without a share hold together what the shares leave,
+// their oldest events deleted first.
+type EventBudget struct {
+	MaxBytes int64 // 0: no bound
+	Shares   map[string]float64
+}
+
+// RowOverhead is what an event costs in the budget besides its JSON.
+const RowOverhead = 64
 
 type row struct {
 	ts   int64 // unix ns
@@ -56,7 +76,9 @@ const (
 // OpenEvents opens (or creates) dir/events.db.
 func OpenEvents(dir string, retention time.Duration, queue int, logger *slog.Logger) (*Events, error) {
 	path := filepath.Join(dir, "events.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
+	// auto_vacuum (set before the first table is created) lets deleted
+	// pages go back to the filesystem.
+	dsn := "file:" + path + "?_pragma=auto_vacuum(INCREMENTAL)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(5000)"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
@@ -75,9 +97,28 @@ CREATE INDEX IF NOT EXISTS events_ts ON events(ts);`
 		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
 	}
 	e := &Events{
-		db: db, retention: retention, logger: logger,
+		db: db, logger: logger,
 		queue: make(chan row, queue), done: make(chan struct{}),
+		sizes: map[string]int64{},
 	}
+	e.retention.Store(int64(retention))
+	rows, err := db.Query("SELECT type, COUNT(*), SUM(length(CAST(data AS BLOB))) FROM events GROUP BY type")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening the event store %s: %w", path, err)
+	}
+	for rows.Next() {
+		var typ string
+		var n, b int64
+		if err := rows.Scan(&typ, &n, &b); err != nil {
+			rows.Close()
+			db.Close()
+			return nil, fmt.Errorf("opening the event store %s: %w", path, err)
+		}
+		e.sizes[typ] = b + n*RowOverhead
+		e.total.Add(b + n*RowOverhead)
+	}
+	rows.Close()
 	e.expire()
 	e.wg.Add(1)
 	go e.writer()
@@ -114,6 +155,26 @@ func (e *Events) Failed() uint64 { return e.failed.Load() }
 // Expired counts events deleted by retention.
 func (e *Events) Expired() uint64 { return e.deleted.Load() }
 
+// Evicted counts events deleted to keep the store within its budget.
+func (e *Events) Evicted() uint64 { return e.evicted.Load() }
+
+// Bytes is the store's size as the budget counts it.
+func (e *Events) Bytes() int64 { return e.total.Load() }
+
+// SetBudget bounds the store's size from the next write on.
+func (e *Events) SetBudget(b EventBudget) {
+	e.budgetMu.Lock()
+	e.budget = b
+	e.budgetMu.Unlock()
+}
+
+// MaxBytes is the store's budget (0: none).
+func (e *Events) MaxBytes() int64 {
+	e.budgetMu.Lock()
+	defer e.budgetMu.Unlock()
+	return e.budget.MaxBytes
+}
+
 // Queued is the number of events waiting to be written.
 func (e *Events) Queued() int { return len(e.queue) }
 
@@ -136,6 +197,8 @@ func (e *Events) writer() {
 		case <-timer:
 		case <-expire.C:
 			e.expire()
+			e.enforce()
+			e.vacuum()
 			continue
 		case <-e.done:
 			for {
@@ -184,20 +247,130 @@ func (e *Events) write(batch []row) {
 	if err != nil {
 		e.failed.Add(uint64(len(batch)))
 		e.logger.Error("writing events failed", "events", len(batch), "err", err)
+		// A full disk: make room for the next batch.
+		e.enforce()
 		return
 	}
 	e.stored.Add(uint64(len(batch)))
+	for _, r := range batch {
+		e.account(r.typ, int64(len(r.data))+RowOverhead)
+	}
+	e.enforce()
+}
+
+func (e *Events) account(typ string, n int64) {
+	e.sizes[typ] += n
+	if e.sizes[typ] <= 0 {
+		delete(e.sizes, typ)
+	}
+	e.total.Add(n)
+}
+
+// deleteRows deletes events and their bytes from the accounts: query
+// selects the rows with RETURNING type and the data's length.
+func (e *Events) deleteRows(query string, args ...any) (int64, error) {
+	rows, err := e.db.Query(query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var typ string
+		var size int64
+		if err := rows.Scan(&typ, &size); err != nil {
+			return n, err
+		}
+		e.account(typ, -size-RowOverhead)
+		n++
+	}
+	return n, rows.Err()
 }
 
 func (e *Events) expire() {
-	cut := time.Now().Add(-e.retention).UnixNano()
-	res, err := e.db.Exec("DELETE FROM events WHERE ts < ?", cut)
+	cut := time.Now().Add(-time.Duration(e.retention.Load())).UnixNano()
+	n, err := e.deleteRows("DELETE FROM events WHERE ts < ? RETURNING type, length(CAST(data AS BLOB))", cut)
+	e.deleted.Add(uint64(n))
 	if err != nil {
 		e.logger.Error("expiring events failed", "err", err)
+	}
+}
+
+// enforce deletes the oldest events of the types over their share, then
+// the oldest of the types without a share if they hold more than the
+// shares leave.
+func (e *Events) enforce() {
+	e.budgetMu.Lock()
+	b := e.budget
+	e.budgetMu.Unlock()
+	if b.MaxBytes <= 0 {
 		return
 	}
-	n, _ := res.RowsAffected()
-	e.deleted.Add(uint64(n))
+	var reserved int64
+	var shared []any
+	for typ, share := range b.Shares {
+		limit := int64(share * float64(b.MaxBytes))
+		reserved += limit
+		shared = append(shared, typ)
+		if over := e.sizes[typ] - limit; over > 0 {
+			e.evict("type = ?", []any{typ}, over)
+		}
+	}
+	var pool int64
+	for typ, n := range e.sizes {
+		if _, ok := b.Shares[typ]; !ok {
+			pool += n
+		}
+	}
+	if over := pool - max(b.MaxBytes-reserved, 0); over > 0 {
+		where := "1"
+		if len(shared) > 0 {
+			where = "type NOT IN (?" + strings.Repeat(", ?", len(shared)-1) + ")"
+		}
+		e.evict(where, shared, over)
+	}
+}
+
+// evict deletes the oldest events matching where until over bytes are
+// freed.
+func (e *Events) evict(where string, args []any, over int64) {
+	rows, err := e.db.Query("SELECT rowid, length(CAST(data AS BLOB)) FROM events WHERE "+where+" ORDER BY ts, rowid", args...)
+	if err != nil {
+		e.logger.Error("evicting events failed", "err", err)
+		return
+	}
+	var ids []int64
+	for rows.Next() && over > 0 {
+		var id, size int64
+		if err := rows.Scan(&id, &size); err != nil {
+			break
+		}
+		ids = append(ids, id)
+		over -= size + RowOverhead
+	}
+	rows.Close()
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		q := "DELETE FROM events WHERE rowid IN (?" + strings.Repeat(", ?", len(chunk)-1) + ") RETURNING type, length(CAST(data AS BLOB))"
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		n, err := e.deleteRows(q, args...)
+		e.evicted.Add(uint64(n))
+		if err != nil {
+			e.logger.Error("evicting events failed", "err", err)
+			return
+		}
+	}
+}
+
+// vacuum gives the pages of deleted events back to the filesystem.
+func (e *Events) vacuum() {
+	if _, err := e.db.Exec("PRAGMA incremental_vacuum"); err != nil {
+		e.logger.Warn("vacuuming the event store", "err", err)
+	}
 }
 
 // Close writes what is queued and closes the database. Emit must not be

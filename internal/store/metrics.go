@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
+	"os"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,13 +19,34 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/index"
+	"github.com/prometheus/prometheus/tsdb/wlog"
+	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/metrics"
 )
 
 // Metrics is the TSDB that holds every collected sample.
+//
+// A commit that fails (a full disk, an I/O error) may leave a torn record
+// in the write-ahead log, and replaying a torn WAL discards every record
+// after the tear. So after a failed commit, before anything else is
+// acknowledged, the TSDB is closed, its WAL is cut back to where the last
+// acknowledged commit ended (what follows belongs to failed commits), and
+// it is opened again: the opening replays exactly what was acknowledged
+// and starts a fresh segment, and what is committed after that survives a
+// crash. Until the reopening works, Append fails and acknowledges nothing.
 type Metrics struct {
-	db *tsdb.DB
+	dir    string
+	opts   *tsdb.Options
+	logger *slog.Logger
+
+	dbMu sync.RWMutex // guards db: queries read it while Append reopens it
+	db   *tsdb.DB
+	// broken is the commit error that calls for a reopening, nil when the
+	// WAL is sound.
+	broken error
+	// acked is where the WAL ended after the last acknowledged commit.
+	acked walPos
 
 	// series written by the previous Append, to mark the vanished stale.
 	refs map[string]ref
@@ -36,6 +61,18 @@ type Metrics struct {
 	MaxSeries uint64
 
 	appended, rejected, limited atomic.Uint64
+	commitFailures, writeFailed atomic.Uint64
+	recoveries                  atomic.Uint64
+}
+
+// MetricsOptions are the TSDB's settings.
+type MetricsOptions struct {
+	// Retention is how long samples are kept.
+	Retention time.Duration
+	// MaxBytes bounds the bytes of the TSDB (blocks, WAL and head chunks),
+	// as Prometheus's --storage.tsdb.retention.size: the oldest blocks are
+	// deleted first. 0: no bound.
+	MaxBytes int64
 }
 
 // DefaultMaxSeries is the head series cap OpenMetrics sets.
@@ -50,7 +87,15 @@ type ref struct {
 // OpenMetrics opens (or creates) the TSDB under dir/metrics, replaying its
 // write-ahead log.
 func OpenMetrics(dir string, retention time.Duration, logger *slog.Logger) (*Metrics, error) {
+	return OpenMetricsWith(dir, MetricsOptions{Retention: retention}, logger)
+}
+
+// OpenMetricsWith opens (or creates) the TSDB under dir/metrics with o,
+// replaying its write-ahead log.
+func OpenMetricsWith(dir string, o MetricsOptions, logger *slog.Logger) (*Metrics, error) {
+	retention := o.Retention
 	opts := tsdb.DefaultOptions()
+	opts.MaxBytes = o.MaxBytes
 	opts.RetentionDuration = retention.Milliseconds()
 	// An agent holds thousands of series, not millions: a smaller lock
 	// stripe saves megabytes of memory.
@@ -62,16 +107,123 @@ func OpenMetrics(dir string, retention time.Duration, logger *slog.Logger) (*Met
 	// Blocks span at most a tenth of the retention, so retention is
 	// honoured to within that.
 	opts.MaxBlockDuration = max(min(retention.Milliseconds()/10, opts.MaxBlockDuration), opts.MinBlockDuration)
-	db, err := tsdb.Open(filepath.Join(dir, "metrics"), logger, nil, opts, nil)
-	if err != nil {
-		return nil, fmt.Errorf("opening the metrics store in %s: %w", dir, err)
-	}
-	m := &Metrics{db: db, refs: map[string]ref{}, MaxSeries: DefaultMaxSeries}
-	if m.replayed, err = headSeries(db); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("opening the metrics store in %s: %w", dir, err)
+	m := &Metrics{dir: dir, opts: opts, logger: logger, refs: map[string]ref{}, MaxSeries: DefaultMaxSeries}
+	if err := m.open(); err != nil {
+		return nil, err
 	}
 	return m, nil
+}
+
+// open opens the TSDB, replaying (and if need be repairing) its WAL.
+func (m *Metrics) open() error {
+	db, err := tsdb.Open(filepath.Join(m.dir, "metrics"), m.logger, nil, m.opts, nil)
+	if err != nil {
+		return fmt.Errorf("opening the metrics store in %s: %w", m.dir, err)
+	}
+	replayed, err := headSeries(db)
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("opening the metrics store in %s: %w", m.dir, err)
+	}
+	pos, err := m.walEnd()
+	if err != nil {
+		db.Close()
+		return fmt.Errorf("opening the metrics store in %s: %w", m.dir, err)
+	}
+	m.dbMu.Lock()
+	m.db, m.replayed, m.acked = db, replayed, pos
+	m.dbMu.Unlock()
+	return nil
+}
+
+// walPos is a position in the WAL: a segment and a byte offset in it.
+type walPos struct {
+	seg  int
+	size int64
+}
+
+func (m *Metrics) walDir() string { return filepath.Join(m.dir, "metrics", "wal") }
+
+// walEnd is where the WAL ends now: the last segment and its size. After
+// a commit, every byte before it was written to the kernel.
+func (m *Metrics) walEnd() (walPos, error) {
+	_, last, err := wlog.Segments(m.walDir())
+	if err != nil {
+		return walPos{}, fmt.Errorf("listing WAL segments: %w", err)
+	}
+	fi, err := os.Stat(wlog.SegmentName(m.walDir(), last))
+	if err != nil {
+		return walPos{}, fmt.Errorf("reading the WAL's end: %w", err)
+	}
+	return walPos{last, fi.Size()}, nil
+}
+
+// cutWAL removes what follows pos in the closed WAL: the records of
+// failed commits, torn or whole. Truncating and removing need no space.
+func (m *Metrics) cutWAL(pos walPos) error {
+	ents, err := os.ReadDir(m.walDir())
+	if err != nil {
+		return fmt.Errorf("cutting the WAL back: %w", err)
+	}
+	for _, e := range ents {
+		i, err := strconv.Atoi(e.Name())
+		if err != nil || i <= pos.seg {
+			continue
+		}
+		if err := os.Remove(filepath.Join(m.walDir(), e.Name())); err != nil {
+			return fmt.Errorf("cutting the WAL back: %w", err)
+		}
+	}
+	err = os.Truncate(wlog.SegmentName(m.walDir(), pos.seg), pos.size)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // removed by a checkpoint meanwhile
+		return fmt.Errorf("cutting the WAL back: %w", err)
+	}
+	return nil
+}
+
+// minFreeToRecover is the free space a reopening waits for. Closing the
+// TSDB writes the WAL's last page (32 KiB), and a close that fails leaves
+// the segment's file open: on a full disk the broken TSDB stays open
+// (queries go on), and nothing is written to it.
+const minFreeToRecover = 1 << 20
+
+// recover closes the TSDB after a failed commit, cuts its WAL back to the
+// end of the last acknowledged commit and opens it again.
+func (m *Metrics) recover() error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(m.dir, &st); err == nil {
+		if free := int64(st.Bavail) * st.Bsize; free < minFreeToRecover {
+			return fmt.Errorf("the filesystem holding %s is full (%d bytes free)", m.dir, free)
+		}
+	}
+	m.dbMu.Lock()
+	old := m.db
+	m.db = nil
+	m.dbMu.Unlock()
+	if old != nil {
+		// Closing writes the WAL's last page if it can: cut below.
+		if err := old.Close(); err != nil {
+			m.logger.Debug("closing the metrics store after a failed write", "err", err)
+		}
+	}
+	if m.acked.seg >= 0 {
+		if err := m.cutWAL(m.acked); err != nil {
+			return err
+		}
+	}
+	if err := m.open(); err != nil {
+		return err
+	}
+	// Series references belong to the closed head: look them up again,
+	// keeping the label sets so vanished series still get their marker.
+	for k, r := range m.refs {
+		r.ref = 0
+		m.refs[k] = r
+	}
+	m.broken = nil
+	m.recoveries.Add(1)
+	m.logger.Warn("metrics store reopened after a failed write; samples are acknowledged again")
+	return nil
 }
 
 // headSeries returns the label hashes of the series in db's head.
@@ -97,15 +249,55 @@ func headSeries(db *tsdb.DB) (map[uint64]struct{}, error) {
 	return out, p.Err()
 }
 
-// DB returns the TSDB, to query it.
-func (m *Metrics) DB() *tsdb.DB { return m.db }
+// DB returns the TSDB, to query it. It changes when the TSDB is reopened
+// after a failed write: query through Metrics itself (a
+// storage.Queryable) to follow it.
+func (m *Metrics) DB() *tsdb.DB {
+	m.dbMu.RLock()
+	defer m.dbMu.RUnlock()
+	return m.db
+}
+
+// errClosed is what queries get while the TSDB could not be reopened.
+var errClosed = errors.New("the metrics store is being reopened after a failed write")
+
+// Querier implements storage.Queryable over the current TSDB.
+func (m *Metrics) Querier(mint, maxt int64) (storage.Querier, error) {
+	m.dbMu.RLock()
+	defer m.dbMu.RUnlock()
+	if m.db == nil {
+		return nil, errClosed
+	}
+	return m.db.Querier(mint, maxt)
+}
 
 // Close flushes and closes the TSDB.
-func (m *Metrics) Close() error { return m.db.Close() }
+func (m *Metrics) Close() error {
+	m.dbMu.Lock()
+	defer m.dbMu.Unlock()
+	if m.db == nil {
+		return nil
+	}
+	return m.db.Close()
+}
 
-// Appended and Rejected count samples stored and refused (out of order,
-// invalid).
+// Appended counts samples committed to the TSDB: acknowledged.
 func (m *Metrics) Appended() uint64 { return m.appended.Load() }
+
+// CommitFailures counts commits that failed (their samples are counted
+// in WriteFailed).
+func (m *Metrics) CommitFailures() uint64 { return m.commitFailures.Load() }
+
+// WriteFailed counts samples not stored because their commit failed or
+// the TSDB was being reopened after a failed commit.
+func (m *Metrics) WriteFailed() uint64 { return m.writeFailed.Load() }
+
+// Recoveries counts reopenings of the TSDB after a failed commit.
+func (m *Metrics) Recoveries() uint64 { return m.recoveries.Load() }
+
+// Broken returns the write error the TSDB has not recovered from, or nil.
+// Append must not run concurrently.
+func (m *Metrics) Broken() error { return m.broken }
 
 // Rejected counts samples the TSDB refused.
 func (m *Metrics) Rejected() uint64 { return m.rejected.Load() }
@@ -117,13 +309,24 @@ func (m *Metrics) Limited() uint64 { return m.limited.Load() }
 // Append stores one collection at time t. Series written last time and
 // missing now get a staleness marker, as Prometheus does when a target
 // stops exposing a series, so queries do not carry them on for 5 minutes.
-// The samples are acknowledged when Append returns: they are in the WAL.
+// The samples are acknowledged when Append returns nil: they are in the
+// WAL. After a failed commit, Append first reopens the TSDB (see Metrics);
+// while that fails it returns the error and stores nothing.
 func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sample) error {
+	if m.broken != nil {
+		if err := m.recover(); err != nil {
+			m.writeFailed.Add(uint64(countSamples(samples)))
+			return fmt.Errorf("reopening the metrics store after a failed write (%v): %w", m.broken, err)
+		}
+	}
 	ts := t.UnixMilli()
 	full := m.MaxSeries > 0 && m.db.Head().NumSeries() >= m.MaxSeries
 	app := m.db.Appender(ctx)
 	m.gen++
-	var errs []error
+	var (
+		errs    []error
+		pending uint64 // samples added to app, counted once committed
+	)
 	add := func(name string, s *metrics.Sample, le string, v float64) {
 		key := m.key(name, s, le)
 		r, ok := m.refs[string(key)]
@@ -153,7 +356,7 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 			}
 			return
 		}
-		m.appended.Add(1)
+		pending++
 		r.ref, r.gen = ref, m.gen
 		m.refs[string(key)] = r
 	}
@@ -186,9 +389,35 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 		delete(m.refs, key)
 	}
 	if err := app.Commit(); err != nil {
+		// The WAL may hold a torn record now: reopen before acknowledging
+		// anything again.
+		m.broken = err
+		m.commitFailures.Add(1)
+		m.writeFailed.Add(pending)
 		return fmt.Errorf("committing samples: %w", err)
 	}
+	m.appended.Add(pending)
+	if pos, err := m.walEnd(); err == nil {
+		m.acked = pos
+	} else {
+		// Unknown: a reopening must not cut acknowledged records.
+		m.acked = walPos{seg: -1}
+		m.logger.Warn("reading the WAL's end", "err", err)
+	}
 	return errors.Join(errs...)
+}
+
+// countSamples is the number of TSDB samples a collection makes.
+func countSamples(samples []metrics.Sample) int {
+	n := 0
+	for i := range samples {
+		if h := samples[i].Hist; h != nil {
+			n += len(h.Bounds) + 3
+		} else {
+			n++
+		}
+	}
+	return n
 }
 
 // key identifies a series by name, label values and le.
@@ -207,5 +436,30 @@ func (m *Metrics) key(name string, s *metrics.Sample, le string) []byte {
 	return b
 }
 
+// Size is the TSDB's bytes on disk as its size retention counts them:
+// blocks, WAL and head chunks.
+func (m *Metrics) Size() int64 {
+	m.dbMu.RLock()
+	defer m.dbMu.RUnlock()
+	if m.db == nil {
+		return 0
+	}
+	n := m.db.Head().Size()
+	for _, b := range m.db.Blocks() {
+		n += b.Size()
+	}
+	return n
+}
+
+// MaxBytes is the TSDB's size budget (0: none).
+func (m *Metrics) MaxBytes() int64 { return m.opts.MaxBytes }
+
 // HeadSeries is the number of series in memory.
-func (m *Metrics) HeadSeries() uint64 { return m.db.Head().NumSeries() }
+func (m *Metrics) HeadSeries() uint64 {
+	m.dbMu.RLock()
+	defer m.dbMu.RUnlock()
+	if m.db == nil {
+		return 0
+	}
+	return m.db.Head().NumSeries()
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,10 +20,16 @@ import (
 // labels. A query merges the windows that overlap a time range.
 type Profiles struct {
 	db        *sql.DB
-	retention time.Duration
+	retention atomic.Int64 // time.Duration: SetRetention changes it
 	logger    *slog.Logger
 
 	stored, bytes, deleted atomic.Uint64
+	evicted                atomic.Uint64
+
+	// size is the encoded bytes of the windows held; maxBytes bounds it
+	// (0: no bound), the oldest windows deleted first.
+	size, maxBytes atomic.Int64
+	putMu          sync.Mutex // one Put or Expire at a time: size stays exact
 }
 
 // OpenProfiles opens (or creates) dir/profiles.db.
@@ -44,7 +52,14 @@ CREATE INDEX IF NOT EXISTS windows_start ON windows(start);`
 		db.Close()
 		return nil, fmt.Errorf("opening the profile store %s: %w", path, err)
 	}
-	p := &Profiles{db: db, retention: retention, logger: logger}
+	p := &Profiles{db: db, logger: logger}
+	p.retention.Store(int64(retention))
+	var size sql.NullInt64
+	if err := db.QueryRow("SELECT SUM(length(data)) FROM windows").Scan(&size); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening the profile store %s: %w", path, err)
+	}
+	p.size.Store(size.Int64)
 	p.Expire()
 	return p, nil
 }
@@ -59,13 +74,82 @@ func (p *Profiles) Put(ctx context.Context, prof *profile.Profile) error {
 		return fmt.Errorf("encoding a profile: %w", err)
 	}
 	start := prof.Start.UnixNano()
+	p.putMu.Lock()
+	defer p.putMu.Unlock()
 	if _, err := p.db.ExecContext(ctx, "INSERT INTO windows(start, end, data) VALUES (?, ?, ?)",
 		start, start+prof.Duration.Nanoseconds(), buf.Bytes()); err != nil {
 		return fmt.Errorf("storing a profile: %w", err)
 	}
 	p.stored.Add(1)
 	p.bytes.Add(uint64(buf.Len()))
+	p.size.Add(int64(buf.Len()))
+	return p.enforce()
+}
+
+// SetMaxBytes bounds the windows' bytes from the next Put on (0: no
+// bound).
+func (p *Profiles) SetMaxBytes(n int64) { p.maxBytes.Store(n) }
+
+// MaxBytes is the store's budget (0: none).
+func (p *Profiles) MaxBytes() int64 { return p.maxBytes.Load() }
+
+// Size is the encoded bytes of the windows held.
+func (p *Profiles) Size() int64 { return p.size.Load() }
+
+// Evicted counts windows deleted to keep the store within its budget.
+func (p *Profiles) Evicted() uint64 { return p.evicted.Load() }
+
+// enforce deletes the oldest windows while the store is over its budget.
+func (p *Profiles) enforce() error {
+	limit := p.maxBytes.Load()
+	over := p.size.Load() - limit
+	if limit <= 0 || over <= 0 {
+		return nil
+	}
+	rows, err := p.db.Query("SELECT rowid, length(data) FROM windows ORDER BY start, rowid")
+	if err != nil {
+		return fmt.Errorf("evicting profiles: %w", err)
+	}
+	var ids []any
+	for rows.Next() && over > 0 {
+		var id, n int64
+		if err := rows.Scan(&id, &n); err != nil {
+			break
+		}
+		ids = append(ids, id)
+		over -= n
+	}
+	rows.Close()
+	for len(ids) > 0 {
+		chunk := ids[:min(len(ids), 500)]
+		ids = ids[len(chunk):]
+		n, err := p.deleteRows("DELETE FROM windows WHERE rowid IN (?"+strings.Repeat(", ?", len(chunk)-1)+") RETURNING length(data)", chunk...)
+		p.evicted.Add(uint64(n))
+		if err != nil {
+			return fmt.Errorf("evicting profiles: %w", err)
+		}
+	}
 	return nil
+}
+
+// deleteRows runs a DELETE … RETURNING length(data) and takes the bytes
+// off the size.
+func (p *Profiles) deleteRows(query string, args ...any) (int64, error) {
+	rows, err := p.db.Query(query, args...)
+	if err != nil {
+		return 0, err
+	}
+	defer rows.Close()
+	var n int64
+	for rows.Next() {
+		var size int64
+		if err := rows.Scan(&size); err != nil {
+			return n, err
+		}
+		p.size.Add(-size)
+		n++
+	}
+	return n, rows.Err()
 }
 
 // Stored counts windows written, Bytes their encoded size, and Expired
@@ -123,14 +207,17 @@ func (p *Profiles) Query(ctx context.Context, q ProfileQuery) (*profile.Profile,
 
 // Expire deletes the windows older than the retention.
 func (p *Profiles) Expire() {
-	cut := time.Now().Add(-p.retention).UnixNano()
-	res, err := p.db.Exec("DELETE FROM windows WHERE end < ?", cut)
+	cut := time.Now().Add(-time.Duration(p.retention.Load())).UnixNano()
+	p.putMu.Lock()
+	defer p.putMu.Unlock()
+	n, err := p.deleteRows("DELETE FROM windows WHERE end < ? RETURNING length(data)", cut)
+	p.deleted.Add(uint64(n))
 	if err != nil {
 		p.logger.Error("expiring profiles failed", "err", err)
-		return
 	}
-	n, _ := res.RowsAffected()
-	p.deleted.Add(uint64(n))
+	if err := p.enforce(); err != nil {
+		p.logger.Error("evicting profiles failed", "err", err)
+	}
 }
 
 // Close closes the database.

@@ -2,6 +2,7 @@ package topui
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -96,6 +97,9 @@ func (a *AgentSource) query(ctx context.Context, expr string) ([]sample, error) 
 
 func (a *AgentSource) do(req *http.Request) ([]byte, error) {
 	resp, err := a.Client.Do(req)
+	if cerr := (*tls.CertificateVerificationError)(nil); errors.As(err, &cerr) {
+		return nil, fmt.Errorf("the kscope agent at %s has a certificate this client does not trust: give its CA as tls_config.ca_file in a client configuration file (--http.config.file or $KSCOPE_HTTP_CONFIG_FILE): %w", a.URL, cerr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot reach the kscope agent at %s (is 'kscope agent' running? set --server or KSCOPE_SERVER): %w", a.URL, err)
 	}
@@ -103,6 +107,12 @@ func (a *AgentSource) do(req *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("reading the answer of %s: %w", a.URL, err)
+	}
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		return nil, fmt.Errorf("the kscope agent at %s requires authentication and refused this request (%s): give credentials in a client configuration file with --http.config.file or $KSCOPE_HTTP_CONFIG_FILE", a.URL, resp.Status)
+	case http.StatusForbidden, http.StatusMisdirectedRequest:
+		return nil, fmt.Errorf("the kscope agent at %s refused this request (%s): %.200s", a.URL, resp.Status, strings.TrimSpace(string(body)))
 	}
 	return body, nil
 }

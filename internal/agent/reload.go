@@ -1,0 +1,205 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"sort"
+	"time"
+
+	cprofile "github.com/kscope/kscope/internal/collector/profile"
+	"github.com/kscope/kscope/internal/config"
+)
+
+// Reloaded says what a configuration reload changed.
+type Reloaded struct {
+	Started, Stopped, Restarted, Unchanged []string
+	// Ignored lists the settings that only apply at start (listen,
+	// data_dir, event_queue): they keep their running values.
+	Ignored []string
+}
+
+// Reload applies a new configuration to the running agent, as SIGHUP
+// asks: collectors newly enabled start, collectors disabled stop (their
+// last events reach the store), collectors whose settings changed restart,
+// and the others keep running untouched, their BPF programs and links as
+// they were. Retention, interval and topk apply at once. No collection
+// runs during the reload, and the stores stay open: nothing stored is lost.
+func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var res Reloaded
+	old := a.cfg
+	next := *cfg
+	next.Collectors = maps.Clone(cfg.Collectors)
+	for _, s := range []struct {
+		key      string
+		cur, new *string
+	}{{"listen", &old.Listen, &next.Listen}, {"data_dir", &old.DataDir, &next.DataDir}} {
+		if *s.cur != *s.new {
+			res.Ignored = append(res.Ignored, s.key)
+			*s.new = *s.cur
+		}
+	}
+	if old.EventQueue != next.EventQueue {
+		res.Ignored = append(res.Ignored, "event_queue")
+		next.EventQueue = old.EventQueue
+	}
+
+	var errs []error
+	budgetChanged := !reflect.DeepEqual(old.Budget, next.Budget)
+	if budgetChanged {
+		errs = append(errs, a.applyBudget(next.Budget))
+	}
+	if next.Retention != old.Retention || budgetChanged {
+		if a.metrics != nil {
+			errs = append(errs, a.metrics.SetRetention(next.Retention, a.sizes.Metrics))
+		}
+	}
+	if next.Retention != old.Retention {
+		if a.events != nil {
+			a.events.SetRetention(next.Retention)
+		}
+		if a.profiles != nil {
+			a.profiles.SetRetention(next.Retention)
+		}
+	}
+
+	// What each collector does.
+	byName := map[string]*running{}
+	for _, r := range a.running {
+		byName[r.name] = r
+	}
+	wasEnabled := map[string]bool{}
+	for _, n := range old.Enabled() {
+		wasEnabled[n] = true
+	}
+	stop := map[string]bool{}
+	var start []string
+	for _, n := range unionNames(old, &next) {
+		on, was := next.Collectors[n].Enabled, wasEnabled[n]
+		switch {
+		case was && !on:
+			stop[n] = true
+			res.Stopped = append(res.Stopped, n)
+		case !was && on:
+			start = append(start, n)
+			res.Started = append(res.Started, n)
+		case was && on && effective(old, n) != effective(&next, n):
+			stop[n] = true
+			start = append(start, n)
+			res.Restarted = append(res.Restarted, n)
+		case was && on:
+			res.Unchanged = append(res.Unchanged, n)
+		}
+	}
+
+	// Stop first: BPF statistics sampling before the programs it reads
+	// (restartBPFStats starts it again), the profile recorder before the
+	// profiler it reads.
+	if a.stats != nil {
+		a.stats.Close()
+	}
+	if stop[cprofile.Name] && a.profileStop != nil {
+		a.profileStop()
+		<-a.profileDone
+		a.profileStop, a.profileDone, a.profileRec = nil, nil, nil
+	}
+	kept := a.running[:0]
+	for _, r := range a.running {
+		if stop[r.name] {
+			if err := r.c.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("stopping %s: %w", r.name, err))
+			}
+			continue
+		}
+		kept = append(kept, r)
+	}
+	a.running = kept
+	statuses := a.statuses[:0:0]
+	for _, s := range a.statuses {
+		if !stop[s.Name] && next.Collectors[s.Name].Enabled {
+			statuses = append(statuses, s)
+		}
+	}
+
+	a.cfg = &next
+	for _, n := range start {
+		st, r := a.startCollector(a.ctx, n)
+		statuses = append(statuses, st)
+		if r != nil {
+			a.running = append(a.running, r)
+		}
+	}
+	sort.Slice(statuses, func(i, j int) bool { return statuses[i].Name < statuses[j].Name })
+	sort.Slice(a.running, func(i, j int) bool { return a.running[i].name < a.running[j].name })
+	a.statuses = statuses
+	if a.profileStop == nil {
+		a.startProfileRecorder()
+	}
+	a.restartBPFStats()
+	a.descs = a.describe()
+	if next.Interval != old.Interval {
+		select {
+		case a.intervalChanged <- struct{}{}:
+		default:
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+// effective is a collector's settings with the global ones it inherits.
+func effective(c *config.Config, name string) config.Collector {
+	cc := c.Collectors[name]
+	if cc.TopK == 0 {
+		cc.TopK = c.TopK
+	}
+	return cc
+}
+
+func unionNames(a, b *config.Config) []string {
+	var out []string
+	for n := range a.Collectors {
+		out = append(out, n)
+	}
+	for n := range b.Collectors {
+		if _, ok := a.Collectors[n]; !ok {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// interval is the current collection interval.
+func (a *Agent) interval() time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Interval
+}
+
+// applyBudget resizes the stores' byte budgets and resets the collectors'
+// event rate limits to b's.
+func (a *Agent) applyBudget(b config.Budget) error {
+	fsBytes, err := filesystemBytes(a.cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	a.sizes = b.Sizes(fsBytes)
+	if a.events != nil {
+		a.events.SetBudget(eventBudget(a.sizes, b))
+	}
+	if a.profiles != nil {
+		a.profiles.SetMaxBytes(a.sizes.Profiles)
+	}
+	for _, r := range a.running {
+		if r.limit != nil {
+			r.limit.setBudget(b)
+		}
+	}
+	a.logger.Info("disk budget", "data_dir", a.cfg.DataDir, "total_bytes", a.sizes.Total,
+		"metrics_bytes", a.sizes.Metrics, "events_bytes", a.sizes.Events, "profiles_bytes", a.sizes.Profiles)
+	return nil
+}
