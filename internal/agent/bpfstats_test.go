@@ -8,8 +8,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 
-	"github.com/kscope/kscope/internal/config"
 	_ "github.com/kscope/kscope/internal/collector/signals"
+	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
