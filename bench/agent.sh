@@ -150,9 +150,16 @@ start_tracer() {
 	wait_for "$1" ready_line
 }
 
+# stop_tracer interrupts the tracer, and terminates it if it has not
+# exited 30 s later (bpftrace sometimes misses a SIGINT).
 stop_tracer() {
 	[[ -n $tracer_pid ]] || return 0
 	kill -INT "$tracer_pid" 2>/dev/null || true
+	local deadline=$(($(now_ms) + 30000))
+	while kill -0 "$tracer_pid" 2>/dev/null && (($(now_ms) < deadline)); do
+		sleep 0.1
+	done
+	kill -TERM "$tracer_pid" 2>/dev/null || true
 	wait "$tracer_pid" 2>/dev/null || true
 	tracer_pid=
 	rm -rf "$work/data"
