@@ -208,20 +208,27 @@ if [[ $phases == *cost* ]]; then
 	{
 		echo "## Added CPU ns per syscall"
 		echo
-		echo "Median over $rounds rounds of $iters calls, CPU time of the calling thread per call; added = row − untraced of the same host state. Churny: $churn forks/s in the background."
+		echo "CPU time of the calling thread per call, over $rounds rounds of $iters calls: median, and in brackets the fastest round (what a loaded machine disturbs least). Added = row − untraced of the same host state and statistic. Churny: $churn forks/s in the background."
 		echo
 		echo "| host | workload | untraced ns/op | floor | bpftrace | agent (default) | agent wall ns/op |"
 		echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+		minimum() { sort -n | head -1; }
 		for host in $hosts; do
 			for w in getppid read; do
 				f=$work/$host.untraced.$w
-				base_ns=$([[ -s $f ]] && awk -v n="$iters" '{print $1 / n}' "$f" | median || echo -)
-				line="| $host | $w | $(printf '%.0f' "$base_ns" 2>/dev/null || echo -)"
+				base_med=-
+				base_min=-
+				if [[ -s $f ]]; then
+					base_med=$(awk -v n="$iters" '{print $1 / n}' "$f" | median)
+					base_min=$(awk -v n="$iters" '{print $1 / n}' "$f" | minimum)
+				fi
+				line="| $host | $w | $(printf '%.0f (%.0f)' "$base_med" "$base_min" 2>/dev/null || echo -)"
 				for row in floor bpftrace agent; do
 					f=$work/$host.$row.$w
-					if [[ -s $f && $base_ns != - ]]; then
+					if [[ -s $f && $base_med != - ]]; then
 						m=$(awk -v n="$iters" '{print $1 / n}' "$f" | median)
-						line+=" | +$(awk -v a="$m" -v b="$base_ns" 'BEGIN{printf "%.0f", a - b}')"
+						lo=$(awk -v n="$iters" '{print $1 / n}' "$f" | minimum)
+						line+=" | $(awk -v a="$m" -v b="$base_med" -v c="$lo" -v d="$base_min" 'BEGIN{printf "%+.0f (%+.0f)", a - b, c - d}')"
 					else
 						line+=" | –"
 					fi
