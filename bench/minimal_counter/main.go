@@ -6,12 +6,18 @@
 // cilium/ebpf's assembler: no C, no generated files.
 //
 //	minimal_counter [-comm NAME] [-noop-exit]
+//	minimal_counter -hist
 //
 // -noop-exit also attaches a program that does nothing to sys_exit: the
 // floor of any tracer that times syscalls, which needs both hooks.
 //
+// -hist is the floor of a syscall latency histogram instead: sys_enter
+// keeps the entry time in task local storage (Linux 5.11+), sys_exit adds
+// the duration to a log2 histogram in a per-CPU array. No comm.
+//
 // It writes "ready took=..." on stderr once attached, runs until SIGINT or
-// SIGTERM, then writes "N calls counted for comm NAME" on stdout.
+// SIGTERM, then writes "N calls counted for comm NAME" (with -hist: "N
+// calls timed") on stdout.
 package main
 
 import (
@@ -40,8 +46,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	comm := fs.String("comm", "getppid_storm", "comm whose count to print at exit")
 	noopExit := fs.Bool("noop-exit", false, "also attach a program that does nothing to sys_exit")
+	hist := fs.Bool("hist", false, "time every syscall into a log2 histogram instead of counting per comm")
 	if err := fs.Parse(args); err != nil {
 		return 2
+	}
+	if *hist {
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		n, err := histogram(ctx, func(took time.Duration) { fmt.Fprintf(stderr, "ready took=%s\n", took) })
+		if err != nil {
+			fmt.Fprintf(stderr, "minimal_counter: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%d calls timed\n", n)
+		return 0
 	}
 	if len(*comm) >= commLen {
 		fmt.Fprintf(stderr, "minimal_counter: -comm %q: longer than %d bytes\n", *comm, commLen-1)

@@ -64,6 +64,7 @@ Flags override the configuration file, which is YAML:
     timeout: 2m
     max_samples: 50000000
     max_concurrency: 20
+  bpf_stats: {window: 1s, every: 1m}   # BPF run-time statistics sampling; false: never
   collectors:
     tcp: false             # or a block:
     syscalls: {topk: 20, counts_only: true}   # no durations: cheapest

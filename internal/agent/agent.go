@@ -4,17 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"runtime"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/api"
@@ -70,7 +68,7 @@ type Agent struct {
 	metrics  *store.Metrics
 	events   *store.Events
 	profiles *store.Profiles
-	stats    io.Closer // BPF run-time statistics, on while the agent runs
+	stats    *bpfStats // samples BPF run-time statistics in windows; nil: never
 
 	// The continuous profiler's recorder, when the profile collector runs.
 	profileRec    *profileRecorder
@@ -169,12 +167,12 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 		return nil, err
 	}
 	a.profiles.SetMaxBytes(a.sizes.Profiles)
-	a.stats = enableStats(logger)
 	a.startCollectors(ctx)
 	a.startProfileRecorder()
+	a.startBPFStats()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
 	bpfx.ReleaseKernelTypes()
-	runtime.GC()
+	debug.FreeOSMemory() // a GC, and the freed pages back to the kernel: RSS
 	a.self = newSelf(a)
 	a.descs = a.describe()
 
@@ -254,15 +252,40 @@ func (f levelFilter) WithGroup(g string) slog.Handler {
 	return levelFilter{f.Handler.WithGroup(g), f.min}
 }
 
-// enableStats turns on the kernel's per-program run count and run time
-// (BPF_ENABLE_STATS, 5.8+) for as long as the agent runs.
-func enableStats(logger *slog.Logger) io.Closer {
-	c, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	if err != nil {
-		logger.Info("fallback: BPF program run-time statistics unavailable, kscope_self_bpf_program_* stay empty", "err", err)
-		return nil
+// startBPFStats samples the running collectors' BPF programs' run count
+// and run time in windows (bpfstats.go), unless the configuration says
+// never.
+func (a *Agent) startBPFStats() {
+	if a.cfg.BPFStatsWindow <= 0 || a.cfg.BPFStatsEvery <= a.cfg.BPFStatsWindow {
+		return
 	}
-	return c
+	var progs []statProg
+	for _, r := range a.running {
+		cl, ok := r.c.(collectioner)
+		if !ok || cl.Collection() == nil {
+			continue
+		}
+		for name, p := range cl.Collection().Programs {
+			progs = append(progs, statProg{statKey{r.name, name}, p})
+		}
+	}
+	a.stats = newBPFStats(a.cfg.BPFStatsWindow, a.cfg.BPFStatsEvery, progs, a.logger)
+	a.stats.start()
+}
+
+// restartBPFStats samples the programs of the collectors running now, with
+// the window configured now: after a reload started or stopped some. The
+// totals carry over, so the counters keep growing.
+func (a *Agent) restartBPFStats() {
+	old := a.stats
+	if old != nil {
+		old.Close()
+	}
+	a.stats = nil
+	a.startBPFStats()
+	if old != nil && a.stats != nil {
+		a.stats.inherit(old)
+	}
 }
 
 func (a *Agent) startCollectors(ctx context.Context) {
@@ -505,6 +528,9 @@ func (a *Agent) Close() error {
 	} else if a.listener != nil {
 		a.listener.Close()
 	}
+	if a.stats != nil {
+		a.stats.Close() // before the programs it reads close
+	}
 	if a.profileStop != nil {
 		a.profileStop()
 		<-a.profileDone
@@ -522,9 +548,6 @@ func (a *Agent) Close() error {
 	}
 	if a.metrics != nil {
 		errs = append(errs, a.metrics.Close())
-	}
-	if a.stats != nil {
-		a.stats.Close()
 	}
 	return errors.Join(errs...)
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -96,31 +95,78 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// The self metrics report BPF run counts once programs ran.
+// The self metrics report the agent's own cost, and BPF run counts from
+// the sampling windows: the first window opens when the agent starts.
 func TestSelfMetrics(t *testing.T) {
 	testutil.RequireBPF(t)
-	a, err := Start(context.Background(), testConfig(t, "exit"), quietLogger)
+	cfg := testConfig(t, "exit")
+	cfg.BPFStatsWindow, cfg.BPFStatsEvery = 200*time.Millisecond, time.Hour
+	a, err := Start(context.Background(), cfg, quietLogger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	// exit's program runs on every exit; make some.
-	for range 3 {
-		if err := exec.Command("true").Run(); err != nil {
-			t.Fatal(err)
+	// Wait for the first window to end.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, windows, err := a.stats.snapshot(func(statKey, statTotal) {})
+		if err != nil {
+			testutil.Skip(t, "BPF_ENABLE_STATS", err)
 		}
+		if windows > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no BPF statistics window ended in 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 	_, samples, _ := a.Gather(context.Background())
 	got := map[string]float64{}
+	series := map[string]int{}
 	for _, s := range samples {
 		got[s.Desc.Name] += s.Value
+		series[s.Desc.Name]++
 	}
-	if _, stats := a.stats.(io.Closer); stats && got["kscope_self_bpf_program_runs_total"] < 3 {
-		t.Errorf("program runs %v, want at least 3", got["kscope_self_bpf_program_runs_total"])
+	if w := got["kscope_self_bpf_stats_window_seconds_total"]; w < 0.2 || w > 30 {
+		t.Errorf("window seconds %v, want one window of at least 0.2 s", w)
+	}
+	if r := got["kscope_self_bpf_stats_sampled_ratio"]; r != 0.2/3600 {
+		t.Errorf("sampled ratio %v, want %v", r, 0.2/3600)
+	}
+	progs := len(a.running[0].c.(collectioner).Collection().Programs)
+	for _, name := range []string{"kscope_self_bpf_program_runs_total", "kscope_self_bpf_program_run_seconds_total", "kscope_self_bpf_program_recursion_misses_total"} {
+		if series[name] != progs {
+			t.Errorf("%s: %d series, want one per program (%d)", name, series[name], progs)
+		}
 	}
 	for _, name := range []string{"kscope_self_resident_memory_bytes", "kscope_self_cpu_seconds_total", "kscope_self_build_info"} {
 		if got[name] <= 0 {
 			t.Errorf("%s = %v", name, got[name])
+		}
+	}
+}
+
+// bpf_stats: false: the statistics are never switched on and their
+// series are not exported.
+func TestBPFStatsOff(t *testing.T) {
+	testutil.RequireBPF(t)
+	cfg := testConfig(t, "exit")
+	cfg.BPFStatsWindow = 0
+	a, err := Start(context.Background(), cfg, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if a.stats != nil {
+		t.Fatal("sampling BPF statistics with bpf_stats off")
+	}
+	_, samples, _ := a.Gather(context.Background())
+	for _, s := range samples {
+		switch s.Desc.Name {
+		case "kscope_self_bpf_program_runs_total", "kscope_self_bpf_program_run_seconds_total",
+			"kscope_self_bpf_stats_window_seconds_total", "kscope_self_bpf_stats_sampled_ratio":
+			t.Errorf("%s exported with bpf_stats off", s.Desc.Name)
 		}
 	}
 }

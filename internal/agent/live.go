@@ -211,21 +211,27 @@ func (a *Agent) doctorJSON(context.Context) ([]byte, error) {
 
 // agentStatus is /api/v1/status/agent.
 type agentStatus struct {
-	Version          string            `json:"version"`
-	GoVersion        string            `json:"go_version"`
-	Hostname         string            `json:"hostname"`
-	Kernel           string            `json:"kernel"`
-	CPUs             int               `json:"cpus"`
-	Started          time.Time         `json:"started"`
-	IntervalSeconds  float64           `json:"interval_seconds"`
-	RetentionSeconds float64           `json:"retention_seconds"`
-	TopK             int               `json:"topk"`
-	DataDir          string            `json:"data_dir"`
-	Collectors       []collectorStatus `json:"collectors"`
-	LiveSubscribers  int               `json:"live_subscribers"`
-	EventKinds       []string          `json:"event_kinds"` // every kind the event store can hold
-	Health           health            `json:"health"`
-	TSDB             tsdbStatus        `json:"tsdb"`
+	Version          string    `json:"version"`
+	GoVersion        string    `json:"go_version"`
+	Hostname         string    `json:"hostname"`
+	Kernel           string    `json:"kernel"`
+	CPUs             int       `json:"cpus"`
+	Started          time.Time `json:"started"`
+	IntervalSeconds  float64   `json:"interval_seconds"`
+	RetentionSeconds float64   `json:"retention_seconds"`
+	TopK             int       `json:"topk"`
+	// BPF run-time statistics are sampled BPFStatsWindowSeconds once every
+	// BPFStatsEverySeconds; a window of 0: never, or not on this kernel
+	// (BPFStatsError says why).
+	BPFStatsWindowSeconds float64           `json:"bpf_stats_window_seconds"`
+	BPFStatsEverySeconds  float64           `json:"bpf_stats_every_seconds"`
+	BPFStatsError         string            `json:"bpf_stats_error,omitempty"`
+	DataDir               string            `json:"data_dir"`
+	Collectors            []collectorStatus `json:"collectors"`
+	LiveSubscribers       int               `json:"live_subscribers"`
+	EventKinds            []string          `json:"event_kinds"` // every kind the event store can hold
+	Health                health            `json:"health"`
+	TSDB                  tsdbStatus        `json:"tsdb"`
 }
 
 // health is the agent's state as /healthz says it: ok, degraded (serving,
@@ -277,6 +283,14 @@ func (a *Agent) statusJSON() ([]byte, error) {
 	}
 	if m := a.metrics; m != nil {
 		st.TSDB = tsdbStatus{m.HeadSeries(), m.MaxSeries, m.LimitReached(), m.Limited()}
+	}
+	if a.stats != nil {
+		_, _, err := a.stats.snapshot(func(statKey, statTotal) {})
+		if err != nil {
+			st.BPFStatsError = err.Error()
+		} else {
+			st.BPFStatsWindowSeconds, st.BPFStatsEverySeconds = a.stats.window.Seconds(), a.stats.every.Seconds()
+		}
 	}
 	for _, s := range a.statuses {
 		c := collectorStatus{Name: s.Name, Running: s.Err == nil, TookSeconds: s.Took.Seconds(), Notes: s.Notes}

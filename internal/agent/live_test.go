@@ -281,6 +281,9 @@ func TestStatusAndDoctor(t *testing.T) {
 	if st.IntervalSeconds != 1 || st.CPUs < 1 || st.Kernel == "" || len(st.Collectors) != 2 {
 		t.Fatalf("status %+v", st)
 	}
+	if st.BPFStatsError == "" && (st.BPFStatsWindowSeconds != 1 || st.BPFStatsEverySeconds != 60) {
+		t.Errorf("BPF statistics sampled %v s every %v s, want the default 1 s every 60 s", st.BPFStatsWindowSeconds, st.BPFStatsEverySeconds)
+	}
 	if c := st.Collectors[0]; c.Name != "broken" || c.Running || !strings.Contains(c.Error, "missing on this kernel") || len(c.Notes) != 1 {
 		t.Errorf("broken collector %+v", c)
 	}

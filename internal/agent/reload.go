@@ -103,7 +103,12 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		}
 	}
 
-	// Stop first: the profile recorder before the profiler it reads.
+	// Stop first: BPF statistics sampling before the programs it reads
+	// (restartBPFStats starts it again), the profile recorder before the
+	// profiler it reads.
+	if a.stats != nil {
+		a.stats.Close()
+	}
 	if stop[cprofile.Name] && a.profileStop != nil {
 		a.profileStop()
 		<-a.profileDone
@@ -141,6 +146,7 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	if a.profileStop == nil {
 		a.startProfileRecorder()
 	}
+	a.restartBPFStats()
 	a.descs = a.describe()
 	if next.Interval != old.Interval {
 		select {

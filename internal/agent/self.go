@@ -22,6 +22,7 @@ type self struct {
 
 	buildInfo, up, collectDur                  *metrics.Desc
 	progRuns, progRunTime, progMisses          *metrics.Desc
+	statsWindow, statsRatio                    *metrics.Desc
 	events, lost, filtered, malformed          *metrics.Desc
 	unreadable                                 *metrics.Desc
 	mapEntries, mapMax, mapFill                *metrics.Desc
@@ -50,8 +51,10 @@ func newSelf(a *Agent) *self {
 		buildInfo:       metrics.NewGauge("kscope_self_build_info", "The running kscope's version; always 1.", "version", "goversion"),
 		up:              metrics.NewGauge("kscope_self_collector_up", "1 if the collector is running and its last collection worked, 0 if not.", "collector"),
 		collectDur:      metrics.NewGauge("kscope_self_collect_duration_seconds", "How long the collector's last collection took.", "collector"),
-		progRuns:        metrics.NewCounter("kscope_self_bpf_program_runs_total", "Times the BPF program ran (kernel bpf_stats).", "collector", "program"),
-		progRunTime:     metrics.NewCounter("kscope_self_bpf_program_run_seconds_total", "Time spent running the BPF program (kernel bpf_stats).", "collector", "program"),
+		progRuns:        metrics.NewCounter("kscope_self_bpf_program_runs_total", "Times the BPF program ran during the sampling windows of kernel bpf_stats (kscope_self_bpf_stats_window_seconds_total).", "collector", "program"),
+		progRunTime:     metrics.NewCounter("kscope_self_bpf_program_run_seconds_total", "Time spent running the BPF program during the sampling windows of kernel bpf_stats (kscope_self_bpf_stats_window_seconds_total).", "collector", "program"),
+		statsWindow:     metrics.NewCounter("kscope_self_bpf_stats_window_seconds_total", "Seconds during which kernel bpf_stats were sampled: divide a rate of kscope_self_bpf_program_runs_total or _run_seconds_total by this one's rate for the programs' full rate."),
+		statsRatio:      metrics.NewGauge("kscope_self_bpf_stats_sampled_ratio", "The configured share of time kernel bpf_stats are sampled: window over period."),
 		progMisses:      metrics.NewCounter("kscope_self_bpf_program_recursion_misses_total", "Times the BPF program did not run because another BPF program was running on the CPU.", "collector", "program"),
 		events:          metrics.NewCounter("kscope_self_collector_events_total", "Events the collector delivered to the event store.", "collector"),
 		lost:            metrics.NewCounter("kscope_self_ringbuf_lost_total", "Events lost in the kernel because the collector's ring buffer or pending map was full.", "collector"),
@@ -93,7 +96,7 @@ func newSelf(a *Agent) *self {
 
 func (s *self) describe() []*metrics.Desc {
 	return []*metrics.Desc{
-		s.buildInfo, s.up, s.collectDur, s.progRuns, s.progRunTime, s.progMisses,
+		s.buildInfo, s.up, s.collectDur, s.progRuns, s.progRunTime, s.progMisses, s.statsWindow, s.statsRatio,
 		s.events, s.lost, s.filtered, s.malformed, s.unreadable, s.mapEntries, s.mapMax, s.mapFill,
 		s.cpu, s.rss, s.heap, s.goroutines,
 		s.evStored, s.evDropped, s.evQueued, s.evExpired,
@@ -140,13 +143,12 @@ func (s *self) collect(e *metrics.Emitter) {
 			continue
 		}
 		coll := cl.Collection()
+		// The kernel counts recursion misses whether or not bpf_stats are on.
 		for name, p := range coll.Programs {
 			ps, err := p.Stats()
 			if err != nil {
 				continue
 			}
-			e.Counter(s.progRuns, float64(ps.RunCount), r.name, name)
-			e.Counter(s.progRunTime, ps.Runtime.Seconds(), r.name, name)
 			e.Counter(s.progMisses, float64(ps.RecursionMisses), r.name, name)
 		}
 		if refresh {
@@ -155,6 +157,16 @@ func (s *self) collect(e *metrics.Emitter) {
 					s.mapCache = append(s.mapCache, mapFill{r.name, name, float64(countKeys(m)), float64(m.MaxEntries())})
 				}
 			}
+		}
+	}
+	if st := s.a.stats; st != nil {
+		sampled, windows, err := st.snapshot(func(k statKey, t statTotal) {
+			e.Counter(s.progRuns, float64(t.runs), k.collector, k.program)
+			e.Counter(s.progRunTime, t.runtime.Seconds(), k.collector, k.program)
+		})
+		if err == nil || windows > 0 {
+			e.Counter(s.statsWindow, sampled.Seconds())
+			e.Gauge(s.statsRatio, st.window.Seconds()/st.every.Seconds())
 		}
 	}
 	for _, m := range s.mapCache {

@@ -32,6 +32,13 @@ type Config struct {
 	// EventQueue is how many events may wait for the event store before
 	// new ones are dropped (and counted).
 	EventQueue int
+	// BPFStatsWindow and BPFStatsEvery: the kernel's per-program run count
+	// and run time (BPF_ENABLE_STATS) are switched on for BPFStatsWindow
+	// once every BPFStatsEvery, not for the agent's whole life: while on,
+	// every BPF program on the host pays two clock reads per run.
+	// BPFStatsWindow 0: never.
+	BPFStatsWindow time.Duration
+	BPFStatsEvery  time.Duration
 	// Collectors maps every known collector name to its settings.
 	Collectors map[string]Collector
 	// Budget bounds disk use and event rates (budget.go).
@@ -88,6 +95,9 @@ const (
 	DefaultTopK       = 50
 	DefaultEventQueue = 8192
 	DefaultMaxSeries  = 20000
+	// BPF run-time statistics are sampled 1 s a minute.
+	DefaultBPFStatsWindow = time.Second
+	DefaultBPFStatsEvery  = time.Minute
 	// The profile collector samples at 19 Hz, a prime so the samples do
 	// not fall in step with periodic work, into 10 s windows.
 	DefaultProfileHz     = 19
@@ -137,6 +147,9 @@ func Default(known map[string]bool) *Config {
 			MaxConcurrency: DefaultQueryMaxConcurrency,
 		},
 		Storage: Storage{MaxSeries: DefaultMaxSeries},
+
+		BPFStatsWindow: DefaultBPFStatsWindow,
+		BPFStatsEvery:  DefaultBPFStatsEvery,
 	}
 	for name, on := range known {
 		cc := Collector{Enabled: on}
@@ -300,7 +313,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "collectors", "storage", "events", "profiles"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -328,6 +341,8 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			}
 		case "query":
 			p.query(v, c)
+		case "bpf_stats":
+			p.bpfStats(v, c)
 		case "collectors":
 			p.collectors(v, c)
 		case "storage":
@@ -357,10 +372,25 @@ func (p *parser) query(n *yaml.Node, c *Config) {
 	})
 }
 
-// check fails with err, if any, at v.
-func (p *parser) check(v *yaml.Node, key string, err error) {
-	if err != nil && p.err == nil {
-		p.fail(v, key, "%v", err)
+func (p *parser) bpfStats(n *yaml.Node, c *Config) {
+	if n.Kind == yaml.ScalarNode {
+		if p.boolean(n, "bpf_stats") {
+			c.BPFStatsWindow, c.BPFStatsEvery = DefaultBPFStatsWindow, DefaultBPFStatsEvery
+		} else {
+			c.BPFStatsWindow = 0
+		}
+		return
+	}
+	p.mapping(n, "bpf_stats", []string{"window", "every"}, func(key string, v *yaml.Node) {
+		switch key {
+		case "window":
+			c.BPFStatsWindow = p.duration(v, "bpf_stats.window")
+		case "every":
+			c.BPFStatsEvery = p.duration(v, "bpf_stats.every")
+		}
+	})
+	if p.err == nil && c.BPFStatsWindow >= c.BPFStatsEvery {
+		p.fail(n, "bpf_stats", "window (%s) must be shorter than every (%s)", c.BPFStatsWindow, c.BPFStatsEvery)
 	}
 }
 
@@ -459,4 +489,10 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, errors.New("must be positive")
 	}
 	return d, nil
+}
+// check fails with err, if any, at v.
+func (p *parser) check(v *yaml.Node, key string, err error) {
+	if err != nil && p.err == nil {
+		p.fail(v, key, "%v", err)
+	}
 }

@@ -70,11 +70,15 @@ func TestDefaults(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
-		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, collectors, storage, events, profiles)`},
+		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, bpf_stats, collectors, storage, events, profiles)`},
 		{"storage:\n  max_series: 0\n", `k.yaml:2: storage.max_series: want a positive integer, not "0"`},
 		{"storage:\n  max_series: lots\n", `k.yaml:2: storage.max_series: want a positive integer, not "lots"`},
 		{"storage:\n  maxseries: 10\n", `k.yaml:2: storage.maxseries: unknown key (known: max_size, retention_size, max_series)`},
 		{"storage: 10\n", `k.yaml:1: storage: want a mapping of max_size, retention_size, max_series`},
+		{"bpf_stats: {window: 2m, every: 1m}\n", `k.yaml:1: bpf_stats: window (2m0s) must be shorter than every (1m0s)`},
+		{"bpf_stats: {window: 1s, period: 1m}\n", `k.yaml:1: bpf_stats.period: unknown key (known: window, every)`},
+		{"bpf_stats: sometimes\n", `k.yaml:1: bpf_stats: want true or false, not "sometimes"`},
+		{"bpf_stats: {window: 0s}\n", `k.yaml:1: bpf_stats.window: want a duration`},
 		{"retention: 7x\n", `k.yaml:1: retention: want a duration like 30s, 15m, 7d: "7x"`},
 		{"retention: -1h\n", `k.yaml:1: retention: want a duration`},
 		{"topk: 0\n", `k.yaml:1: topk: want a positive integer, not "0"`},
@@ -97,6 +101,29 @@ func TestErrors(t *testing.T) {
 		}
 		if !strings.HasPrefix(err.Error(), tc.want) {
 			t.Errorf("%q:\n got %s\nwant %s", tc.doc, err, tc.want)
+		}
+	}
+}
+
+// BPF run-time statistics: sampled 1 s a minute unless the file says.
+func TestBPFStats(t *testing.T) {
+	for _, tc := range []struct {
+		doc           string
+		window, every time.Duration
+	}{
+		{"", time.Second, time.Minute},
+		{"bpf_stats: {window: 250ms, every: 10s}\n", 250 * time.Millisecond, 10 * time.Second},
+		{"bpf_stats: {every: 5m}\n", time.Second, 5 * time.Minute},
+		{"bpf_stats: false\n", 0, time.Minute},
+		{"bpf_stats: true\n", time.Second, time.Minute},
+	} {
+		c, err := Parse("k.yaml", []byte(tc.doc), known)
+		if err != nil {
+			t.Errorf("%q: %v", tc.doc, err)
+			continue
+		}
+		if c.BPFStatsWindow != tc.window || c.BPFStatsEvery != tc.every {
+			t.Errorf("%q: window %s every %s, want %s %s", tc.doc, c.BPFStatsWindow, c.BPFStatsEvery, tc.window, tc.every)
 		}
 	}
 }

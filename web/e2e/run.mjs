@@ -262,6 +262,7 @@ await check('query', async () => {
 await check('kscope', async () => {
   await go('/kscope?range=5m');
   await page.locator('[data-testid="bpf-programs"] tbody tr td code').nth(4).waitFor();
+  await waitText('bpf-stats-window', 'BPF stats sampled');
   await page.locator('[data-testid="doctor-features"] tbody tr').nth(3).waitFor({ timeout: 30000 });
   await waitText('self-collectors', 'up');
   await shot('kscope-1280');

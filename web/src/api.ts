@@ -160,6 +160,9 @@ export interface AgentStatus {
   interval_seconds: number;
   retention_seconds: number;
   topk: number;
+  bpf_stats_window_seconds: number; // 0: BPF run-time statistics never sampled
+  bpf_stats_every_seconds: number;
+  bpf_stats_error?: string;
   data_dir: string;
   collectors: CollectorStatus[];
   live_subscribers: number;

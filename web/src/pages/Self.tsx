@@ -1,7 +1,7 @@
 import { agentStatus, doctor } from '../api';
 import { Chart } from '../components/Chart';
 import { Badge, ErrorBox, Panel, QueryLink, Stat, Table, useJoined } from '../components/ui';
-import { fmtAgo, fmtCount, fmtPercent, fmtSeconds } from '../format';
+import { fmtAgo, fmtCount, fmtPercent, fmtSeconds, promDuration } from '../format';
 import { useAsync } from '../hooks';
 import { useWindow } from '../store';
 
@@ -11,17 +11,27 @@ export function Self() {
   const span = win.spanStr;
   const st = useAsync((signal) => agentStatus(signal), 'status' + win.key);
   const doc = useAsync((signal) => doctor(signal), 'doctor');
+  // BPF run counts and times are sampled in windows (bpf_stats_window_seconds
+  // every bpf_stats_every_seconds): a rate over them divided by the rate of
+  // the sampled seconds is the programs' full rate. The range must hold a
+  // few windows.
+  const bWindow = st.data?.bpf_stats_window_seconds ?? 0;
+  const bEvery = st.data?.bpf_stats_every_seconds || 60;
+  const brw = promDuration(Math.max(win.rate, 3 * bEvery));
+  const bspan = promDuration(Math.max(win.span, 3 * bEvery));
+  const perSampled = (r: string) => ` / scalar(sum(rate(kscope_self_bpf_stats_window_seconds_total[${r}])))`;
+  const bpfCPU = (by: string, r: string) => `sum${by} (rate(kscope_self_bpf_program_run_seconds_total[${r}]))` + perSampled(r);
   const progs = useJoined(
     {
       runs: `sum by (collector, program) (kscope_self_bpf_program_runs_total)`,
       time: `sum by (collector, program) (kscope_self_bpf_program_run_seconds_total)`,
-      rate: `sum by (collector, program) (rate(kscope_self_bpf_program_runs_total[${span}]))`,
-      cpu: `sum by (collector, program) (rate(kscope_self_bpf_program_run_seconds_total[${span}]))`,
+      rate: `sum by (collector, program) (rate(kscope_self_bpf_program_runs_total[${bspan}]))` + perSampled(bspan),
+      cpu: bpfCPU(' by (collector, program)', bspan),
       misses: `sum by (collector, program) (kscope_self_bpf_program_recursion_misses_total)`,
     },
     ['collector', 'program'],
     win.end,
-    'progs' + win.key,
+    'progs' + win.key + bspan,
   );
   const colls = useJoined(
     {
@@ -31,11 +41,11 @@ export function Self() {
       lost: `sum by (collector) (kscope_self_ringbuf_lost_total)`,
       filtered: `sum by (collector) (kscope_self_collector_filtered_total)`,
       malformed: `sum by (collector) (kscope_self_collector_malformed_total)`,
-      bpf: `sum by (collector) (rate(kscope_self_bpf_program_run_seconds_total[${span}]))`,
+      bpf: bpfCPU(' by (collector)', bspan),
     },
     ['collector'],
     win.end,
-    'colls' + win.key,
+    'colls' + win.key + bspan,
   );
   const maps = useJoined(
     { fill: `kscope_self_map_fill_ratio`, entries: `kscope_self_map_entries`, max: `kscope_self_map_max_entries` },
@@ -59,7 +69,7 @@ export function Self() {
     <div class="page">
       <div class="stats">
         <Stat title="Agent CPU" expr={`sum(rate(kscope_self_cpu_seconds_total[${rw}]))`} unit="cores" win={win} testid="self-cpu" />
-        <Stat title="BPF CPU" hint="time spent in kscope's BPF programs, in the kernel" expr={`sum(rate(kscope_self_bpf_program_run_seconds_total[${rw}]))`} unit="cores" win={win} testid="self-bpf-cpu" color="#ff9830" />
+        <Stat title="BPF CPU" hint="time spent in kscope's BPF programs, in the kernel, from the bpf_stats sampling windows" expr={bpfCPU('', brw)} unit="cores" win={win} testid="self-bpf-cpu" color="#ff9830" />
         <Stat title="Memory (RSS)" expr="kscope_self_resident_memory_bytes" unit="bytes" win={win} color="#73bf69" />
         <Stat title="Go heap" expr="kscope_self_go_heap_bytes" unit="bytes" win={win} color="#8ab8ff" />
         <Stat title="Events stored" expr={`sum(rate(kscope_self_events_stored_total[${rw}]))`} unit="ops/s" win={win} color="#b877d9" />
@@ -80,12 +90,15 @@ export function Self() {
           <span>every {fmtSeconds(st.data.interval_seconds)}</span>
           <span>retention {fmtSeconds(st.data.retention_seconds)}</span>
           <span>top K {st.data.topk}</span>
+          <span data-testid="bpf-stats-window" title={st.data.bpf_stats_error ?? 'the kernel counts BPF program runs and run time only then: each run costs two clock reads while it does'}>
+            {bWindow > 0 ? `BPF stats sampled ${fmtSeconds(bWindow)} every ${fmtSeconds(bEvery)} (${fmtPercent(bWindow / bEvery)})` : st.data.bpf_stats_error ? 'BPF stats unavailable' : 'BPF stats off'}
+          </span>
           <span class="mono">{st.data.data_dir}</span>
         </div>
       )}
       <div class="grid">
-        <Panel title="BPF CPU by collector" sub="time in BPF programs, 100% = one core" actions={<QueryLink expr={`sum by (collector) (rate(kscope_self_bpf_program_run_seconds_total[${rw}]))`} />}>
-          <Chart queries={[{ expr: `sum by (collector) (rate(kscope_self_bpf_program_run_seconds_total[${rw}]))`, legend: (m) => m.collector }]} win={win} unit="cores" stacked testid="self-bpf-chart" />
+        <Panel title="BPF CPU by collector" sub={`time in BPF programs, 100% = one core; from the bpf_stats windows over ${brw}`} actions={<QueryLink expr={bpfCPU(' by (collector)', brw)} />}>
+          <Chart queries={[{ expr: bpfCPU(' by (collector)', brw), legend: (m) => m.collector }]} win={win} unit="cores" stacked testid="self-bpf-chart" />
         </Panel>
         <Panel title="Agent CPU and memory">
           <Chart queries={[{ expr: `sum by (mode) (rate(kscope_self_cpu_seconds_total[${rw}]))`, legend: (m) => m.mode }]} win={win} unit="cores" stacked height={120} />
@@ -182,7 +195,13 @@ export function Self() {
             ]}
           />
         </Panel>
-        <Panel title="BPF programs" sub={`run count and time from the kernel's bpf_stats; rates averaged over ${span}`} span={3} testid="self-programs">
+        <Panel
+          title="BPF programs"
+          sub={
+            bWindow > 0
+              ? `run count and time from the kernel's bpf_stats, sampled ${fmtSeconds(bWindow)} every ${fmtSeconds(bEvery)}: totals count the sampled windows only; rates are per second of sampling, over ${bspan}`
+              : `run count and time from the kernel's bpf_stats; rates over ${bspan}`
+          } span={3} testid="self-programs">
           <ErrorBox error={progs.error} />
           <Table
             rows={(progs.data ?? []) as any[]}
@@ -198,8 +217,8 @@ export function Self() {
               { key: 'rate', title: 'Runs', value: (r) => r.rate, unit: 'ops/s', bar: true },
               { key: 'avg', title: 'Avg run', value: (r) => (r.rate > 0 ? r.cpu / r.rate : r.runs > 0 ? r.time / r.runs : NaN), unit: 'seconds', hint: 'time per run' },
               { key: 'cpu', title: 'CPU', value: (r) => r.cpu, unit: 'cores', bar: true, hint: 'share of one CPU spent in this program' },
-              { key: 'runs', title: 'Total runs', value: (r) => r.runs, unit: 'count' },
-              { key: 'time', title: 'Total time', value: (r) => r.time, unit: 'seconds' },
+              { key: 'runs', title: 'Sampled runs', value: (r) => r.runs, unit: 'count', hint: 'runs during the sampling windows' },
+              { key: 'time', title: 'Sampled time', value: (r) => r.time, unit: 'seconds', hint: 'run time during the sampling windows' },
               { key: 'misses', title: 'Recursion misses', value: (r) => r.misses, unit: 'count' },
             ]}
           />
