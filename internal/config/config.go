@@ -490,6 +490,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	return d, nil
 }
+
 // check fails with err, if any, at v.
 func (p *parser) check(v *yaml.Node, key string, err error) {
 	if err != nil && p.err == nil {
