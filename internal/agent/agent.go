@@ -132,10 +132,12 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	if a.web, err = loadWebConfig(opts.WebConfigFile); err != nil {
 		return nil, err
 	}
-	if err := prepareDataDir(cfg.DataDir); err != nil {
+	// Privileges first: without them nothing else matters, and the data
+	// directory may not even be readable.
+	if _, err := bpfx.Prepare(); err != nil {
 		return nil, err
 	}
-	if _, err := bpfx.Prepare(); err != nil {
+	if err := prepareDataDir(cfg.DataDir); err != nil {
 		return nil, err
 	}
 	ln, err := net.Listen("tcp", cfg.Listen)

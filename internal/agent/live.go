@@ -260,6 +260,8 @@ func (a *Agent) statusJSON() ([]byte, error) {
 	// The UI asks for the status when it loads: run the doctor's probes
 	// then, so its page does not wait for them.
 	a.ui.doctorWarm.Do(func() { go a.doctorJSON(context.Background()) })
+	// health reads the interval under a.mu: before taking it here.
+	h := a.health()
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	host, _ := os.Hostname()
@@ -279,7 +281,7 @@ func (a *Agent) statusJSON() ([]byte, error) {
 		Collectors:       []collectorStatus{},
 		LiveSubscribers:  int(a.ui.live.n.Load()),
 		EventKinds:       event.Kinds,
-		Health:           a.health(),
+		Health:           h,
 	}
 	if m := a.metrics; m != nil {
 		st.TSDB = tsdbStatus{m.HeadSeries(), m.MaxSeries, m.LimitReached(), m.Limited()}
