@@ -252,13 +252,21 @@ func TestWebUI(t *testing.T) {
 		return nil
 	})
 
+	// The event history must count every stored exec of the workload's
+	// command, as the store holds them now (the trigger runs later).
+	body, err := httpGet(a.url + "/api/v1/events?type=exec&since=15m&limit=100000&match=comm=kscope-webtest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	execs := strings.Count(body, `"type":"exec"`)
+
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "e2e/run.mjs")
 	cmd.Dir = "../../web"
 	cmd.Env = append(os.Environ(),
 		"KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_COMM=kscope-webtest", "KSCOPE_PID="+pid,
-		"KSCOPE_TRIGGER="+bin+" quick", "KSCOPE_EXECS=2", "KSCOPE_HOT="+hot, "CHROMIUM="+chromium,
+		"KSCOPE_TRIGGER="+bin+" quick", "KSCOPE_EXECS="+strconv.Itoa(execs), "KSCOPE_HOT="+hot, "CHROMIUM="+chromium,
 		"KSCOPE_REUSED="+reused, "KSCOPE_SEARCH=kscope-webtest quick  ("+bin+")  after 2 failed tries (ENOENT)", "KSCOPE_SEARCH_AT="+strconv.FormatInt(searchAt.UnixMilli(), 10),
 		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	stdout, _ := cmd.StdoutPipe()
@@ -276,7 +284,7 @@ func TestWebUI(t *testing.T) {
 			failed = append(failed, line)
 		}
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
 	t.Logf("browser checks took %s; screenshots in %s", time.Since(start).Round(time.Millisecond), out)
 	if err != nil || len(failed) > 0 {
 		t.Fatalf("web UI checks failed (%v):\n%s\nagent log:\n%s", err, strings.Join(failed, "\n"), lastLines(a.stderr.String(), 20))
