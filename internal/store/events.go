@@ -41,10 +41,12 @@ type Events struct {
 
 	budgetMu sync.Mutex
 	budget   EventBudget
-	// sizes holds each type's bytes as the budget counts them; the writer
-	// owns it, total mirrors its sum for readers.
-	sizes map[string]int64
-	total atomic.Int64
+	// sizes holds each type's bytes as the budget counts them (guarded by
+	// sizesMu: the writer and expiry update it); total mirrors its sum for
+	// readers.
+	sizesMu sync.Mutex
+	sizes   map[string]int64
+	total   atomic.Int64
 }
 
 // EventBudget bounds the event store's size. An event counts as its JSON
@@ -290,11 +292,20 @@ func (e *Events) write(batch []row) {
 }
 
 func (e *Events) account(typ string, n int64) {
+	e.sizesMu.Lock()
 	e.sizes[typ] += n
 	if e.sizes[typ] <= 0 {
 		delete(e.sizes, typ)
 	}
+	e.sizesMu.Unlock()
 	e.total.Add(n)
+}
+
+// typeSize is the bytes of typ's events, as the budget counts them.
+func (e *Events) typeSize(typ string) int64 {
+	e.sizesMu.Lock()
+	defer e.sizesMu.Unlock()
+	return e.sizes[typ]
 }
 
 // deleteRows deletes events and their bytes from the accounts: query
@@ -343,16 +354,18 @@ func (e *Events) enforce() {
 		limit := int64(share * float64(b.MaxBytes))
 		reserved += limit
 		shared = append(shared, typ)
-		if over := e.sizes[typ] - limit; over > 0 {
+		if over := e.typeSize(typ) - limit; over > 0 {
 			e.evict("type = ?", []any{typ}, over)
 		}
 	}
 	var pool int64
+	e.sizesMu.Lock()
 	for typ, n := range e.sizes {
 		if _, ok := b.Shares[typ]; !ok {
 			pool += n
 		}
 	}
+	e.sizesMu.Unlock()
 	if over := pool - max(b.MaxBytes-reserved, 0); over > 0 {
 		where := "1"
 		if len(shared) > 0 {
