@@ -205,7 +205,15 @@ func FuzzDecode(f *testing.F) {
 		if e.Type != Name || (e.Family != "inet" && e.Family != "inet6") {
 			t.Errorf("type %q family %q", e.Type, e.Family)
 		}
-		for _, s := range []string{e.SAddr, e.DAddr} {
+		addrs := []string{e.SAddr, e.DAddr}
+		if e.AddrUnavailable {
+			// An address that could not be read is said so, never made up.
+			if e.DAddr != "" {
+				t.Errorf("addr_unavailable with daddr %q", e.DAddr)
+			}
+			addrs = addrs[:1]
+		}
+		for _, s := range addrs {
 			a, err := netip.ParseAddr(s)
 			if err != nil {
 				t.Fatalf("address %q: %v", s, err)
