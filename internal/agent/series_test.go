@@ -200,10 +200,6 @@ func TestSeriesLimitReported(t *testing.T) {
 // the storm would have filled had its processes got series.
 func TestForkStormSeries(t *testing.T) {
 	testutil.RequireBPF(t)
-	truePath, err := exec.LookPath("true")
-	if err != nil {
-		t.Fatal(err)
-	}
 	shPath, err := exec.LookPath("sh")
 	if err != nil {
 		t.Fatal(err)
@@ -227,7 +223,10 @@ func TestForkStormSeries(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i := range n {
-			if err := os.Symlink(truePath, filepath.Join(dir, fmt.Sprintf("%s%s%04d", prefix, name, i))); err != nil {
+			// A script, not a link to true(1): a multi-call binary
+			// (busybox) goes by its name. Its process's comm is the
+			// script's name.
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s%s%04d", prefix, name, i)), []byte("#!"+shPath+"\n"), 0o755); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -281,10 +280,10 @@ wait:
 
 	// A long-running busy process, named uniquely too.
 	long := filepath.Join(t.TempDir(), prefix+"L")
-	if err := os.Symlink(shPath, long); err != nil {
+	if err := os.WriteFile(long, []byte("#!"+shPath+"\nwhile :; do :; done\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	busy := exec.Command(long, "-c", "while :; do :; done")
+	busy := exec.Command(long)
 	if err := busy.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -126,7 +126,7 @@ static __always_inline void observe(__u64 delta, __u32 reason)
 	if (!h)
 		return;
 	/* As metrics.Log2 reads them: slot 0 holds LAT_LO and below. */
-	slot = slot > lat_lo ? slot - lat_lo : 0;
+	slot = slot > LAT_LO ? slot - LAT_LO : 0;
 	if (slot > LAT_SLOTS - 1)
 		slot = LAT_SLOTS - 1;
 	h->sum_ns += delta;

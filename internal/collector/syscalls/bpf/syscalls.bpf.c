@@ -207,7 +207,7 @@ static __always_inline void returned(__u32 idx, __u64 delta, long ret)
 
 	if (s) {
 		/* As metrics.Log2 reads them: slot 0 holds LAT_LO and below. */
-		slot = slot > lat_lo ? slot - lat_lo : 0;
+		slot = slot > LAT_LO ? slot - LAT_LO : 0;
 		if (slot > LAT_SLOTS - 1)
 			slot = LAT_SLOTS - 1;
 		s->sum_ns += delta;
