@@ -22,21 +22,13 @@ func (s *Server) eventRate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := time.Now()
-	q, e := selection(r)
+	q, e := selection(r, now)
 	if e != nil {
-		writeError(w, e)
-		return
-	}
-	if q.Since, e = sinceParam(r, "since", now); e != nil {
 		writeError(w, e)
 		return
 	}
 	if q.Since.IsZero() {
 		q.Since = now.Add(-time.Hour)
-	}
-	if q.Until, e = sinceParam(r, "until", now); e != nil {
-		writeError(w, e)
-		return
 	}
 	if q.Until.IsZero() {
 		q.Until = now

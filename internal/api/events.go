@@ -28,17 +28,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	now := time.Now()
-	q, e := selection(r)
+	q, e := selection(r, time.Now())
 	if e != nil {
-		writeError(w, e)
-		return
-	}
-	if q.Since, e = sinceParam(r, "since", now); e != nil {
-		writeError(w, e)
-		return
-	}
-	if q.Until, e = sinceParam(r, "until", now); e != nil {
 		writeError(w, e)
 		return
 	}
@@ -89,10 +80,17 @@ func storeError(ctx context.Context, err error) *apiError {
 	return &apiError{"internal", http.StatusInternalServerError, err}
 }
 
-// selection reads the parameters that select events, but for the time
-// range: type, pid, start, match and q.
-func selection(r *http.Request) (store.Query, *apiError) {
+// selection reads the parameters that select events: type, pid, start,
+// since, until (zero when absent), match and q.
+func selection(r *http.Request, now time.Time) (store.Query, *apiError) {
 	q := store.Query{Type: r.Form.Get("type"), Match: r.Form["match"], Text: r.Form.Get("q")}
+	var e *apiError
+	if q.Since, e = sinceParam(r, "since", now); e != nil {
+		return q, e
+	}
+	if q.Until, e = sinceParam(r, "until", now); e != nil {
+		return q, e
+	}
 	if q.Type != "" && !known(q.Type) {
 		return q, badData("invalid parameter \"type\": unknown event type %q", q.Type)
 	}
