@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -404,9 +405,18 @@ func (c *Collector) Read() (Snapshot, error) {
 func (c *Collector) read() (Snapshot, error) {
 	var snap Snapshot
 	var err error
-	c.keys, c.vals, err = bpfx.Dump(c.m.procs, c.keys, c.vals)
-	if err != nil {
-		return snap, fmt.Errorf("reading procs: %w", err)
+	// A switch between reading the counters and reading what each CPU
+	// runs would lose or double the stint it ends: read the CPUs before
+	// and after the counters, and again while they differ.
+	for try := 0; ; try++ {
+		stints := c.stints()
+		c.keys, c.vals, err = bpfx.Dump(c.m.procs, c.keys, c.vals)
+		if err != nil {
+			return snap, fmt.Errorf("reading procs: %w", err)
+		}
+		if slices.Equal(stints, c.stints()) || try == 4 {
+			break
+		}
 	}
 	running := c.running()
 	seen := make(map[topProcKey]bool, len(c.keys))
@@ -471,15 +481,28 @@ func (c *Collector) read() (Snapshot, error) {
 	return snap, nil
 }
 
+// stints reads what each CPU runs into c.slots and returns a copy (nil
+// without per-CPU slots).
+func (c *Collector) stints() []topCpuSlot {
+	if !c.full {
+		return nil
+	}
+	if c.m.oncpu.Lookup(uint32(0), &c.slots) != nil {
+		clear(c.slots) // running counts no stint
+		return nil
+	}
+	return slices.Clone(c.slots)
+}
+
 // running returns, per tgid, the time its threads on a CPU now have run
-// since they were switched in.
+// since they were switched in, from the slots stints last read.
 func (c *Collector) running() map[uint32]uint64 {
 	out := map[uint32]uint64{}
 	if !c.full {
 		return out
 	}
 	var ts unix.Timespec
-	if c.m.oncpu.Lookup(uint32(0), &c.slots) != nil || unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
 		return out
 	}
 	now := uint64(ts.Nano())
