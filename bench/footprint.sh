@@ -202,7 +202,7 @@ if [[ $phases == *trace* ]]; then
 			for row in $rows; do
 				k=$kind/$row
 				printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$kind" "$row" \
-					"$(echo "${took[$k]}" | tr ' ' '\n' | grep -v '^-$' | median)" \
+					"$(echo "${took[$k]}" | tr ' ' '\n' | grep -v -x -e '-' -e '' | median)" \
 					"$(echo "${ready[$k]}" | tr ' ' '\n' | median)" \
 					"$(mb "$(echo "${rss[$k]}" | tr ' ' '\n' | median)")" \
 					"$(mb "$(echo "${anon[$k]}" | tr ' ' '\n' | median)")" \
