@@ -295,12 +295,12 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		}
 	}
 	f.emit(asm.Mov.Reg(rCtx, asm.R1))
+	f.declareLocals(pr.Body)
 	if pr.Pred != nil {
 		f.pos = pr.Pred.Position()
 		f.intExpr(pr.Pred)
 		f.emit(asm.JEq.Imm(asm.R0, 0, "end"))
 	}
-	f.declareLocals(pr.Body)
 	f.block(pr.Body)
 	f.label("end")
 	f.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
