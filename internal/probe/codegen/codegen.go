@@ -82,6 +82,7 @@ func (c *compiler) compile() (*Object, error) {
 	}
 	c.obj.Spec.Maps["ks_ring"] = &ebpf.MapSpec{Name: "ks_ring", Type: ebpf.RingBuf, MaxEntries: 1 << 20}
 	c.obj.Spec.Maps["ks_start"] = &ebpf.MapSpec{Name: "ks_start", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	c.resolveUnknown()
 	c.layoutMaps()
 	for _, pr := range c.prog.Probes {
 		for _, ap := range pr.Attach {
@@ -450,7 +451,7 @@ func (f *fn) stmt(s ast.Stmt) {
 		}
 		f.label(end)
 	case *ast.ReturnStmt:
-		f.emit(asm.Ja.Label("end"))
+		f.leave()
 	default:
 		f.c.errorf(s.Position(), "this statement is not compiled yet")
 	}
@@ -779,4 +780,11 @@ func (f *fn) linBucket(arg int, lo, hi, step int64) {
 // (cilium/ebpf's asm.StoreImm refuses the DWord form the kernel accepts).
 func stImm(dst asm.Register, off int16, v int64) asm.Instruction {
 	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: int64(int32(v))}
+}
+
+// leave ends the probe here. The jump is conditional on the context
+// pointer, which is never NULL, so that the statements after it stay
+// reachable in the verifier's control-flow check.
+func (f *fn) leave() {
+	f.emit(asm.JNE.Imm(rCtx, 0, "end"))
 }

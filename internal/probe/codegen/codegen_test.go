@@ -91,7 +91,7 @@ AddImm dst: r2 imm: -16
 MovImm dst: r3 imm: 16
 MovImm dst: r4 imm: 0
 Call FnRingbufOutput
-Ja off: -1 <end>
+JNEImm dst: r6 off: -1 imm: 0 <end>
 end:
 MovImm dst: r0 imm: 0
 Exit

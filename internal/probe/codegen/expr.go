@@ -407,6 +407,16 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 				asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(off)),
 				asm.Mov.Imm(asm.R2, int32(n)), asm.FnProbeReadKernel.Call())
 		}
+	case *ast.Ternary:
+		els, end := f.newLabel(), f.newLabel()
+		f.intExpr(x.Cond)
+		f.emit(asm.JEq.Imm(asm.R0, 0, els))
+		f.strExpr(x.X, off)
+		f.emit(asm.Ja.Label(end))
+		f.label(els)
+		f.strExpr(x.Y, off)
+		f.label(end)
+		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.Call:
 		if x.Name != "str" {
 			f.c.errorf(x.Pos, "%s() is not compiled yet", x.Name)
@@ -417,6 +427,13 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 			if n < 1 {
 				n = 1
 			}
+		}
+		if f.isString(x.Args[0]) {
+			f.strExpr(x.Args[0], off)
+			for i := n; i < S; i++ {
+				f.emit(asm.StoreImm(asm.R10, int16(off+i), 0, asm.Byte))
+			}
+			return
 		}
 		f.intExpr(x.Args[0])
 		f.zero(off, S)
@@ -470,7 +487,7 @@ func (f *fn) callStmt(x *ast.Call) {
 			f.c.errorf(x.Pos, "exit() with an exit code is not compiled yet")
 		}
 		f.record(x, CallExit, "", nil, -1)
-		f.emit(asm.Ja.Label("end"))
+		f.leave()
 	case "print":
 		if m, ok := x.Args[0].(*ast.MapExpr); ok && m.Keys == nil && f.c.maps[m.Name] != nil {
 			if len(x.Args) > 1 {

@@ -447,11 +447,6 @@ func (s *Session) handle(rec []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	select {
-	case <-s.exit:
-		return // bpftrace stops printing at exit()
-	default:
-	}
 	args := make([]any, len(call.Args))
 	for i, a := range call.Args {
 		if a.String {
