@@ -32,8 +32,8 @@ func TestPrintf(t *testing.T) {
 func TestStrftime(t *testing.T) {
 	tm := time.Date(2026, 3, 7, 4, 5, 9, 0, time.UTC)
 	for format, want := range map[string]string{
-		"%H:%M:%S\n":       "04:05:09\n",
-		"%Y-%m-%d %j %%":   "2026-03-07 066 %",
+		"%H:%M:%S\n":        "04:05:09\n",
+		"%Y-%m-%d %j %%":    "2026-03-07 066 %",
 		"%F %T %y %e|%b %a": "2026-03-07 04:05:09 26  7|Mar Sat",
 	} {
 		if got := Strftime(format, tm); got != want {

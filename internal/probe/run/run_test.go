@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/kscope/kscope/internal/probe"
