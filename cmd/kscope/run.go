@@ -130,7 +130,9 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 			return fmt.Errorf("starting the command: %w", err)
 		}
 		child = exec.Command("/bin/sh", "-c", "read _ <&3; exec 3<&-; exec "+f.command)
-		child.Stdin, child.Stdout, child.Stderr = os.Stdin, stdout, stderr
+		// The command writes to kscope's own standard output and error, as
+		// under bpftrace: not through the writers, which -o may redirect.
+		child.Stdin, child.Stdout, child.Stderr = os.Stdin, os.Stdout, os.Stderr
 		child.ExtraFiles = []*os.File{r}
 		if err := child.Start(); err != nil {
 			r.Close()

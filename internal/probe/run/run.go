@@ -72,9 +72,19 @@ func nearTracepoints(category, name string) string {
 		if c == category && (strings.Contains(n, name) || strings.Contains(name, n) || levenshtein(n, name) <= 3) {
 			near = append(near, "tracepoint:"+tp)
 		}
-		if len(near) == 5 {
-			break
+	}
+	if len(near) > 1 {
+		best := 99
+		for _, tp := range near {
+			best = min(best, levenshtein(strings.SplitN(tp, ":", 3)[2], name))
 		}
+		var closest []string
+		for _, tp := range near {
+			if levenshtein(strings.SplitN(tp, ":", 3)[2], name) == best {
+				closest = append(closest, tp)
+			}
+		}
+		near = closest
 	}
 	if len(near) == 0 {
 		if _, err := os.Stat(filepath.Join(TracefsRoot, "events", category)); err != nil {

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// runWorkload is a C program that calls getppid argv[1] times, then opens
+// /etc/hostname three times and /nonexistent once.
+const runWorkload = `#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	int n = argc > 1 ? atoi(argv[1]) : 10;
+	for (int i = 0; i < n; i++) getppid();
+	for (int i = 0; i < 3; i++) { int fd = open("/etc/hostname", O_RDONLY); if (fd >= 0) close(fd); }
+	open("/nonexistent", O_RDONLY);
+	return 0;
+}
+`
+
+// runKscope runs `kscope run args…` in this process.
+func runKscope(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(append([]string{"run"}, args...), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// runBpftrace runs bpftrace with args and returns its standard output
+// without the "Attaching N probes..." line.
+func runBpftrace(t *testing.T, bpftrace string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bpftrace, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bpftrace %q: %v\n%s", args, err, errb.String())
+	}
+	var lines []string
+	for _, l := range strings.SplitAfter(out.String(), "\n") {
+		if !strings.HasPrefix(l, "Attaching ") {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "")
+}
+
+// TestRunMatchesBpftrace runs the same scripts under bpftrace and kscope
+// run on the same deterministic workload (-c) and requires identical
+// output, text and JSON, and the exact counts the workload makes.
+func TestRunMatchesBpftrace(t *testing.T) {
+	testutil.RequireBPF(t)
+	bpftrace := testutil.Tool(t, "bpftrace", "to compare kscope run's output with")
+	wl := testutil.BuildC(t, "cc", runWorkload, "-O1")
+	cmdline := wl + " 37"
+	for _, tc := range []struct {
+		name, script string
+		json         bool
+		want         []string // lines kscope's output must have
+	}{
+		{"counts", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ {
+	@c[comm] = count(); @s = sum(args->__syscall_nr); @st = stats(args->__syscall_nr + tid - pid);
+	@a[comm, 7] = avg(110); @mi = min(tid - pid + 3); @mx = max(9); $v = 3; if ($v > 2) { @y = 4 } else { @y = 5 }
+}`, false, []string{"@c[prog]: 37", "@s: 4070", "@st: count 37, average 110, total 4070", "@a[prog, 7]: 110", "@mi: 3", "@mx: 9", "@y: 4"}},
+		{"hist", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @h = hist(@n); @l = lhist(@n, 0, 30, 5); @n++; }`, false,
+			[]string{"[16, 32)              16 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|", "[30, ...)              7 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|", "[25, 30)               5 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@               |", "@n: 37"}},
+		{"printf", `tracepoint:syscalls:sys_enter_openat /pid == cpid && str(args->filename) != "/etc/ld.so.cache"/ {
+	printf("%-8s|%5d|%s|%x\n", comm, args->flags & 0xff, str(args->filename), 0x2a);
+}
+tracepoint:syscalls:sys_exit_openat /pid == cpid/ { @ret[args->ret < 0] = count(); }`, false,
+			[]string{"prog    |    0|/nonexistent|2a", "@ret[1]: 1"}},
+		{"json", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c[comm] = count(); @h[comm] = hist(@n++); } END { printf("end %s\n", "x"); }`, true,
+			[]string{`{"type": "printf", "data": "end x\n"}`, `{"type": "map", "data": {"@c": {"prog": 37}}}`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"-c", cmdline, "-e", tc.script}
+			if tc.json {
+				args = append([]string{"-f", "json"}, args...)
+			}
+			want := runBpftrace(t, bpftrace, args...)
+			code, got, stderr := runKscope(t, args...)
+			if code != 0 {
+				t.Fatalf("exit code %d: %s", code, stderr)
+			}
+			if got != want {
+				t.Errorf("kscope run differs from bpftrace:\n--- kscope\n%s\n--- bpftrace\n%s", got, want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(got, w+"\n") {
+					t.Errorf("output lacks %q:\n%s", w, got)
+				}
+			}
+		})
+	}
+}
+
+// TestRunPositionalAndOutput checks $1, $2, $#, -o and -q.
+func TestRunPositionalAndOutput(t *testing.T) {
+	testutil.RequireBPF(t)
+	out := filepath.Join(t.TempDir(), "out.txt")
+	script := filepath.Join(t.TempDir(), "p.bt")
+	if err := os.WriteFile(script, []byte(`BEGIN { printf("%d %s %d %s\n", $1 + 1, $2, $#, probe); @[$2] = $1; exit(); }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runKscope(t, "-q", "-o", out, script, "41", "abc")
+	if code != 0 || stdout != "" || stderr != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, stdout, stderr)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "42 abc 2 BEGIN\n\n\n@[abc]: 41\n"; string(data) != want {
+		t.Errorf("got %q, want %q", data, want)
+	}
+}
+
+// TestRunList lists tracepoints, with their fields under -v.
+func TestRunList(t *testing.T) {
+	testutil.RequireBPF(t)
+	code, out, stderr := runKscope(t, "-lv", "tracepoint:syscalls:sys_enter_getpp*")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if want := "tracepoint:syscalls:sys_enter_getppid\n    int __syscall_nr\n"; out != want {
+		t.Errorf("got %q, want %q", out, want)
+	}
+}
+
+// TestRunErrors checks exit codes and messages for bad input.
+func TestRunErrors(t *testing.T) {
+	testutil.RequireBPF(t)
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "no script: give SCRIPT.bt or -e PROGRAM"},
+		{[]string{"-f", "yaml", "-e", "BEGIN {}"}, 2, `-f takes text or json, not "yaml"`},
+		{[]string{"--nope"}, 2, "unknown flag: --nope"},
+		{[]string{"-c", "true", "-p", "1", "-e", "BEGIN {}"}, 2, "-c and -p cannot be used together"},
+		{[]string{"-e", "tracepoint:syscalls:sys_enter_getppidd { @ = count(); }"}, 1,
+			"-e:1:1: unknown tracepoint syscalls:sys_enter_getppidd (did you mean tracepoint:syscalls:sys_enter_getppid?)\ntracepoint:syscalls:sys_enter_getppidd { @ = count(); }\n^"},
+		{[]string{"-e", "BEGIN { @x = pdi; }"}, 1, "-e:1:14: unknown identifier \"pdi\"; did you mean pid?\nBEGIN { @x = pdi; }\n             ^"},
+		{[]string{"-e", "BEGIN { $i = 0; while ($i < 2) { $i++; } }"}, 1, "-e:1:17: loops (while, for, unroll) are not compiled yet"},
+		{[]string{"/nonexistent.bt"}, 1, "reading the script: open /nonexistent.bt: no such file or directory"},
+	} {
+		code, _, stderr := runKscope(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("kscope run %q: exit %d, stderr\n%s\nwant exit %d and\n%s", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+}
+
+// TestRunKprobeFallback: where the kernel has neither kprobes nor fentry
+// the error names both; where it has kprobes, a kprobe counts exactly.
+func TestRunKprobeFallback(t *testing.T) {
+	testutil.RequireBPF(t)
+	wl := testutil.BuildC(t, "cc", runWorkload, "-O1")
+	kerr, ferr := bpfx.ProbeFeature(bpfx.FeatKprobe), bpfx.ProbeFeature(bpfx.FeatFentry)
+	code, out, stderr := runKscope(t, "-q", "-c", wl+" 5", "-e", "kprobe:__x64_sys_getppid /pid == cpid/ { @ = count(); }")
+	if kerr != nil && ferr != nil {
+		want := "this kernel has neither kprobe"
+		if code != 1 || !strings.Contains(stderr, want) || !strings.Contains(stderr, "kscope doctor") {
+			t.Errorf("exit %d, stderr %q; want exit 1 naming %q and kscope doctor", code, stderr, want)
+		}
+		return
+	}
+	if kerr != nil {
+		testutil.Skip(t, "kprobe", kerr)
+	}
+	if code != 0 || out != "\n\n@: 5\n" {
+		t.Errorf("exit %d, stdout %q, stderr %s; want @: 5", code, out, stderr)
+	}
+}
