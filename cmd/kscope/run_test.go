@@ -28,6 +28,12 @@ int main(int argc, char **argv) {
 }
 `
 
+// runUprobeWorkload calls twice(i) for i in 0..argv[1]-1.
+const runUprobeWorkload = `#include <stdlib.h>
+__attribute__((noinline)) long twice(long x) { __asm__ volatile(""); return 2 * x; }
+int main(int argc, char **argv) { long s = 0; int n = atoi(argv[1]); for (int i = 0; i < n; i++) s += twice(i); return s == 0; }
+`
+
 // runKscope runs `kscope run args…` in this process.
 func runKscope(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
@@ -64,28 +70,36 @@ func TestRunMatchesBpftrace(t *testing.T) {
 	testutil.RequireBPF(t)
 	bpftrace := testutil.Tool(t, "bpftrace", "to compare kscope run's output with")
 	wl := testutil.BuildC(t, "cc", runWorkload, "-O1")
+	up := testutil.BuildC(t, "cc", runUprobeWorkload, "-O1")
 	cmdline := wl + " 37"
 	for _, tc := range []struct {
 		name, script string
 		json         bool
 		want         []string // lines kscope's output must have
+		cmd          string   // the workload, when not cmdline
 	}{
 		{"counts", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ {
 	@c[comm] = count(); @s = sum(args->__syscall_nr); @st = stats(args->__syscall_nr + tid - pid);
 	@a[comm, 7] = avg(110); @mi = min(tid - pid + 3); @mx = max(9); $v = 3; if ($v > 2) { @y = 4 } else { @y = 5 }
-}`, false, []string{"@c[prog]: 37", "@s: 4070", "@st: count 37, average 110, total 4070", "@a[prog, 7]: 110", "@mi: 3", "@mx: 9", "@y: 4"}},
+}`, false, []string{"@c[prog]: 37", "@s: 4070", "@st: count 37, average 110, total 4070", "@a[prog, 7]: 110", "@mi: 3", "@mx: 9", "@y: 4"}, ""},
 		{"hist", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @h = hist(@n); @l = lhist(@n, 0, 30, 5); @n++; }`, false,
-			[]string{"[16, 32)              16 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|", "[30, ...)              7 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|", "[25, 30)               5 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@               |", "@n: 37"}},
+			[]string{"[16, 32)              16 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|", "[30, ...)              7 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|", "[25, 30)               5 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@               |", "@n: 37"}, ""},
 		{"printf", `tracepoint:syscalls:sys_enter_openat /pid == cpid && str(args->filename) != "/etc/ld.so.cache"/ {
 	printf("%-8s|%5d|%s|%x\n", comm, args->flags & 0xff, str(args->filename), 0x2a);
 }
 tracepoint:syscalls:sys_exit_openat /pid == cpid/ { @ret[args->ret < 0] = count(); }`, false,
-			[]string{"prog    |    0|/nonexistent|2a", "@ret[1]: 1"}},
+			[]string{"prog    |    0|/nonexistent|2a", "@ret[1]: 1"}, ""},
 		{"json", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c[comm] = count(); @h[comm] = hist(@n++); } END { printf("end %s\n", "x"); }`, true,
-			[]string{`{"type": "printf", "data": "end x\n"}`, `{"type": "map", "data": {"@c": {"prog": 37}}}`}},
+			[]string{`{"type": "printf", "data": "end x\n"}`, `{"type": "map", "data": {"@c": {"prog": 37}}}`}, ""},
+		{"uprobe", "uprobe:" + up + ":twice { @a = sum(arg0); @n[arg0 % 2] = count(); } uretprobe:" + up + ":twice { @r = hist(retval); }", false,
+			[]string{"@a: 21", "@n[1]: 3", "@n[0]: 4", "[8, 16)                3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|"}, up + " 7"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := []string{"-c", cmdline, "-e", tc.script}
+			c := cmdline
+			if tc.cmd != "" {
+				c = tc.cmd
+			}
+			args := []string{"-c", c, "-e", tc.script}
 			if tc.json {
 				args = append([]string{"-f", "json"}, args...)
 			}
@@ -183,5 +197,27 @@ func TestRunKprobeFallback(t *testing.T) {
 	}
 	if code != 0 || out != "\n\n@: 5\n" {
 		t.Errorf("exit %d, stdout %q, stderr %s; want @: 5", code, out, stderr)
+	}
+}
+
+// TestRunRefusesGoUretprobe: a uretprobe on a Go binary would crash it.
+func TestRunRefusesGoUretprobe(t *testing.T) {
+	testutil.RequireBPF(t)
+	bin := testutil.BuildGo(t, "package main\n\n//go:noinline\nfunc work(n int) int { return n * 2 }\n\nfunc main() { println(work(3)) }\n")
+	code, _, stderr := runKscope(t, "-e", "uretprobe:"+bin+":main.work { @ = count(); }")
+	if code != 1 || !strings.Contains(stderr, "is a Go binary: a uretprobe would crash it") {
+		t.Errorf("exit %d, stderr %q; want exit 1 refusing the uretprobe", code, stderr)
+	}
+}
+
+// TestRunRawTracepoint counts the workload's getppid calls (syscall 110)
+// at raw_syscalls:sys_enter, whose arg1 is the syscall number. bpftrace
+// 0.17 has no rawtracepoint probes to compare with.
+func TestRunRawTracepoint(t *testing.T) {
+	testutil.RequireBPF(t)
+	wl := testutil.BuildC(t, "cc", runWorkload, "-O1")
+	code, out, stderr := runKscope(t, "-q", "-c", wl+" 23", "-e", "rawtracepoint:sys_enter /pid == cpid && arg1 == 110/ { @[arg1] = count(); }")
+	if code != 0 || out != "\n\n@[110]: 23\n" {
+		t.Errorf("exit %d, stdout %q, stderr %s; want @[110]: 23", code, out, stderr)
 	}
 }

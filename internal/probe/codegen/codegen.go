@@ -271,6 +271,11 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if provider == "interval" && p.Parts[0] == "hz" || p.Parts[0] == "us" && provider == "interval" {
 			c.errorf(ap.Pos, "interval:%s is not compiled yet (interval:s:N and interval:ms:N are)", p.Parts[0])
 		}
+	case "rawtracepoint":
+		typ = ebpf.RawTracepoint
+		if strings.ContainsAny(ap.Raw, "*?") {
+			c.errorf(ap.Pos, "wildcards in raw tracepoint names are not compiled yet: %s", ap.Raw)
+		}
 	case "uprobe", "uretprobe":
 		typ = ebpf.Kprobe
 		f.user = true

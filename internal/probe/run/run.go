@@ -303,6 +303,12 @@ func (s *Session) attach(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, err
 			return nil, err
 		}
 		return []io.Closer{l}, nil
+	case "rawtracepoint":
+		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: p.Parts[len(p.Parts)-1], Program: prog})
+		if err != nil {
+			return nil, err
+		}
+		return []io.Closer{l}, nil
 	case "interval", "profile":
 		return attachPerf(p, prog)
 	case "uprobe", "uretprobe":
