@@ -163,6 +163,14 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if v, ok := script.Info.Config["max_map_keys"].(*ast.IntLit); ok {
 		opts.MaxMapKeys = int(v.Value)
 	}
+	if v, ok := script.Info.Config["perf_rb_pages"].(*ast.IntLit); ok {
+		// bpftrace's per-CPU page count sizes kscope's one ring buffer.
+		size := 4096
+		for size < int(v.Value)*4096 && size < 1<<30 {
+			size *= 2
+		}
+		opts.RingSize = size
+	}
 	if _, err := bpfx.Prepare(); err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -219,5 +220,31 @@ func TestRunRawTracepoint(t *testing.T) {
 	code, out, stderr := runKscope(t, "-q", "-c", wl+" 23", "-e", "rawtracepoint:sys_enter /pid == cpid && arg1 == 110/ { @[arg1] = count(); }")
 	if code != 0 || out != "\n\n@[110]: 23\n" {
 		t.Errorf("exit %d, stdout %q, stderr %s; want @[110]: 23", code, out, stderr)
+	}
+}
+
+// TestRunCountsLostRecords overflows a one-page ring buffer from one BEGIN
+// run: every printf is either printed or counted as lost.
+func TestRunCountsLostRecords(t *testing.T) {
+	testutil.RequireBPF(t)
+	var b strings.Builder
+	b.WriteString("config = { perf_rb_pages = 1 } BEGIN {")
+	for range 300 {
+		b.WriteString(` printf("%d\n", 1);`)
+	}
+	b.WriteString(" exit(); }")
+	code, out, stderr := runKscope(t, "-q", "-e", b.String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	printed := strings.Count(out, "1\n")
+	var lost int
+	if _, err := fmt.Sscanf(stderr, "kscope: %d printf, time and exit records lost", &lost); err != nil {
+		t.Fatalf("no lost count on stderr %q (%d printed): %v", stderr, printed, err)
+	}
+	// 300 printfs, plus the exit record when it is lost too (it still
+	// ends the run).
+	if printed+lost != 300 && printed+lost != 301 || lost == 0 {
+		t.Errorf("%d printed + %d lost, want 300 printf (+1 for a lost exit) with some lost", printed, lost)
 	}
 }

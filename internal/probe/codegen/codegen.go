@@ -27,6 +27,9 @@ type Options struct {
 	MaxStrlen int
 	// MaxMapKeys bounds every map (max_map_keys); 0 means 4096.
 	MaxMapKeys int
+	// RingSize is the ring buffer's size in bytes, a power of 2 and a
+	// multiple of the page size; 0 means 1 MiB.
+	RingSize int
 	// File and Source name the script in errors.
 	File   string
 	Source []byte
@@ -78,9 +81,16 @@ func (c *compiler) compile() (*Object, error) {
 		Spec:   &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}},
 		Ring:   "ks_ring",
 		Start:  "ks_start",
+		Lost:   "ks_lost",
+		Exit:   "ks_exit",
 		StrLen: c.S,
 	}
-	c.obj.Spec.Maps["ks_ring"] = &ebpf.MapSpec{Name: "ks_ring", Type: ebpf.RingBuf, MaxEntries: 1 << 20}
+	if c.opts.RingSize == 0 {
+		c.opts.RingSize = 1 << 20
+	}
+	c.obj.Spec.Maps["ks_ring"] = &ebpf.MapSpec{Name: "ks_ring", Type: ebpf.RingBuf, MaxEntries: uint32(c.opts.RingSize)}
+	c.obj.Spec.Maps["ks_lost"] = &ebpf.MapSpec{Name: "ks_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	c.obj.Spec.Maps["ks_exit"] = &ebpf.MapSpec{Name: "ks_exit", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 	c.obj.Spec.Maps["ks_start"] = &ebpf.MapSpec{Name: "ks_start", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 	c.resolveUnknown()
 	c.layoutMaps()

@@ -487,6 +487,9 @@ func (f *fn) callStmt(x *ast.Call) {
 			f.c.errorf(x.Pos, "exit() with an exit code is not compiled yet")
 		}
 		f.record(x, CallExit, "", nil, -1)
+		// The record can be lost with a full ring buffer: the flag is not.
+		f.emit(asm.LoadMapValue(asm.R1, 0, 0).WithReference(f.c.obj.Exit),
+			stImm(asm.R1, 0, 1))
 		f.leave()
 	case "print":
 		if m, ok := x.Args[0].(*ast.MapExpr); ok && m.Keys == nil && f.c.maps[m.Name] != nil {
@@ -563,4 +566,15 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(rec)),
 		asm.Mov.Imm(asm.R3, int32(size)), asm.Mov.Imm(asm.R4, 0),
 		asm.FnRingbufOutput.Call())
+	// A full ring buffer drops the record: count it in Object.Lost.
+	ok := f.newLabel()
+	f.emit(asm.JEq.Imm(asm.R0, 0, ok),
+		stImm(asm.R10, int16(rec), 0),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(f.c.obj.Lost),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(rec)),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, ok),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord), asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	f.label(ok)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
 }

@@ -22,6 +22,12 @@ type Object struct {
 	// the start time (nanoseconds, CLOCK_MONOTONIC) that elapsed counts
 	// from; the runtime sets it before running BEGIN.
 	Ring, Start string
+	// Lost names the per-CPU one-entry array counting the records the
+	// ring buffer had no room for.
+	Lost string
+	// Exit names the one-entry array that exit() sets to 1, which the
+	// runtime polls in case the ring buffer had no room for the record.
+	Exit string
 	// StrLen is the size of every string value, NUL included.
 	StrLen int
 }

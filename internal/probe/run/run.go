@@ -523,18 +523,33 @@ func (s *Session) Stop() error {
 		}
 		s.ring = nil
 	}
-	s.mu.Lock()
-	if s.cfg.JSON {
-		io.WriteString(s.cfg.Out, "\n\n")
-	} else {
-		io.WriteString(s.cfg.Out, "\n\n")
+	if lost := s.Lost(); lost > 0 {
+		fmt.Fprintf(s.cfg.Err, "kscope: %d printf, time and exit records lost: the ring buffer was full\n", lost)
 	}
+	s.mu.Lock()
+	io.WriteString(s.cfg.Out, "\n\n")
 	for _, m := range s.obj.Maps {
 		s.printMap(m)
 	}
 	s.mu.Unlock()
 	s.Close()
 	return errors.Join(errs...)
+}
+
+// Lost returns how many records the ring buffer had no room for.
+func (s *Session) Lost() uint64 {
+	if s.coll == nil {
+		return 0
+	}
+	var per []uint64
+	if err := s.coll.Maps[s.obj.Lost].Lookup(uint32(0), &per); err != nil {
+		return 0
+	}
+	var n uint64
+	for _, v := range per {
+		n += v
+	}
+	return n
 }
 
 // Close unloads without printing.
@@ -689,8 +704,19 @@ func (s *Session) clearMap(m *codegen.Map, zero bool) error {
 
 // Wait blocks until ctx ends or a probe calls exit().
 func (s *Session) Wait(ctx context.Context) {
-	select {
-	case <-ctx.Done():
-	case <-s.exit:
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.exit:
+			return
+		case <-tick.C:
+			var v uint64
+			if err := s.coll.Maps[s.obj.Exit].Lookup(uint32(0), &v); err == nil && v != 0 {
+				return
+			}
+		}
 	}
 }
