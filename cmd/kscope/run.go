@@ -108,6 +108,11 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if f.command != "" && f.pid != 0 {
 		return usagef("-c and -p cannot be used together")
 	}
+	if f.pid != 0 {
+		if err := unix.Kill(f.pid, 0); errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("process %d: no such process", f.pid)
+		}
+	}
 	if params == nil {
 		params = []string{}
 	}
@@ -153,7 +158,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := codegen.Options{Format: probrun.Formats, Params: params, File: file, Source: src}
+	opts := codegen.Options{Format: probrun.Formats, Tracepoints: probrun.ListTracepoints, Params: params, File: file, Source: src}
 	if child != nil {
 		opts.ChildPID = child.Process.Pid
 	}

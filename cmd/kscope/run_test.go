@@ -92,6 +92,8 @@ tracepoint:syscalls:sys_exit_openat /pid == cpid/ { @ret[args->ret < 0] = count(
 			[]string{"prog    |    0|/nonexistent|2a", "@ret[1]: 1"}, ""},
 		{"json", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c[comm] = count(); @h[comm] = hist(@n++); } END { printf("end %s\n", "x"); }`, true,
 			[]string{`{"type": "printf", "data": "end x\n"}`, `{"type": "map", "data": {"@c": {"prog": 37}}}`}, ""},
+		{"wildcard", `tracepoint:syscalls:sys_enter_getp*id /pid == cpid/ { @[probe] = count(); }`, false,
+			[]string{"@[tracepoint:syscalls:sys_enter_getppid]: 37"}, ""},
 		{"uprobe", "uprobe:" + up + ":twice { @a = sum(arg0); @n[arg0 % 2] = count(); } uretprobe:" + up + ":twice { @r = hist(retval); }", false,
 			[]string{"@a: 21", "@n[1]: 3", "@n[0]: 4", "[8, 16)                3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|"}, up + " 7"},
 	} {
@@ -171,6 +173,8 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"-e", "BEGIN { @x = pdi; }"}, 1, "-e:1:14: unknown identifier \"pdi\"; did you mean pid?\nBEGIN { @x = pdi; }\n             ^"},
 		{[]string{"-e", "BEGIN { $i = 0; while ($i < 2) { $i++; } }"}, 1, "-e:1:17: loops (while, for, unroll) are not compiled yet"},
 		{[]string{"/nonexistent.bt"}, 1, "reading the script: open /nonexistent.bt: no such file or directory"},
+		{[]string{"-p", "999999999", "-e", "BEGIN { exit(); }"}, 1, "process 999999999: no such process"},
+		{[]string{"-e", "tracepoint:nosuchcat:x { }"}, 1, `unknown tracepoint nosuchcat:x (there is no category "nosuchcat"`},
 	} {
 		code, _, stderr := runKscope(t, tc.args...)
 		if code != tc.code || !strings.Contains(stderr, tc.want) {
@@ -246,5 +250,19 @@ func TestRunCountsLostRecords(t *testing.T) {
 	// ends the run).
 	if printed+lost != 300 && printed+lost != 301 || lost == 0 {
 		t.Errorf("%d printed + %d lost, want 300 printf (+1 for a lost exit) with some lost", printed, lost)
+	}
+}
+
+// TestRunDebug prints the generated program and the verifier's log.
+func TestRunDebug(t *testing.T) {
+	testutil.RequireBPF(t)
+	code, out, stderr := runKscope(t, "-q", "-d", "-e", "BEGIN { printf(\"hi\\n\"); exit(); }")
+	if code != 0 || out != "hi\n\n\n" {
+		t.Fatalf("exit %d, stdout %q, stderr %s", code, out, stderr)
+	}
+	for _, want := range []string{"; BEGIN (ks_p0)\n", "Call FnRingbufOutput", "; verifier log for BEGIN\n", "processed "} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
 	}
 }

@@ -18,6 +18,10 @@ type Options struct {
 	// Format returns the record layout of tracepoint category:name; nil
 	// when the script uses no tracepoint.
 	Format func(category, name string) (*Format, error)
+	// Tracepoints expands a tracepoint pattern with wildcards
+	// ("syscalls:sys_enter_*") into "category:name" strings; nil when the
+	// script has no wildcards.
+	Tracepoints func(pattern string) ([]string, error)
 	// Params are the positional parameters ($1 is Params[0]).
 	Params []string
 	// ChildPID is the pid of the command traced with -c (cpid).
@@ -96,10 +100,36 @@ func (c *compiler) compile() (*Object, error) {
 	c.layoutMaps()
 	for _, pr := range c.prog.Probes {
 		for _, ap := range pr.Attach {
-			c.probe(pr, ap)
+			for _, one := range c.expand(ap) {
+				c.probe(pr, one)
+			}
 		}
 	}
 	return c.obj, nil
+}
+
+// expand turns a tracepoint attach point with wildcards into one attach
+// point per tracepoint it matches.
+func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
+	if aliasOf(ap.Provider) != "tracepoint" || len(ap.Parts) != 2 || !strings.ContainsAny(ap.Parts[0]+ap.Parts[1], "*?") {
+		return []*ast.AttachPoint{ap}
+	}
+	if c.opts.Tracepoints == nil {
+		c.errorf(ap.Pos, "wildcards in tracepoint names cannot be expanded here: %s", ap.Raw)
+	}
+	names, err := c.opts.Tracepoints(ap.Parts[0] + ":" + ap.Parts[1])
+	if err != nil {
+		c.errorf(ap.Pos, "expanding %s: %v", ap.Raw, err)
+	}
+	if len(names) == 0 {
+		c.errorf(ap.Pos, "no tracepoint matches %s", ap.Raw)
+	}
+	var out []*ast.AttachPoint
+	for _, n := range names {
+		cat, name, _ := strings.Cut(n, ":")
+		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: "tracepoint:" + n, Provider: "tracepoint", Parts: []string{cat, name}})
+	}
+	return out
 }
 
 // layoutMaps gives every script map its BPF map.
@@ -261,9 +291,6 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		p.Name = strings.ToUpper(provider)
 	case "tracepoint":
 		typ = ebpf.TracePoint
-		if strings.ContainsAny(ap.Raw, "*?") {
-			c.errorf(ap.Pos, "wildcards in tracepoint names are not compiled yet: %s", ap.Raw)
-		}
 		if c.opts.Format == nil {
 			c.errorf(ap.Pos, "no tracepoint formats available for %s", ap.Raw)
 		}

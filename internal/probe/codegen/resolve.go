@@ -1,6 +1,8 @@
 package codegen
 
 import (
+	"strings"
+
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
 )
@@ -10,7 +12,20 @@ import (
 // char array of the tracepoint's record, else an integer.
 func (c *compiler) resolveUnknown() {
 	for _, pr := range c.prog.Probes {
+		var aps []*ast.AttachPoint
 		for _, ap := range pr.Attach {
+			if aliasOf(ap.Provider) == "tracepoint" && len(ap.Parts) == 2 && c.opts.Tracepoints != nil {
+				if names, err := c.opts.Tracepoints(ap.Parts[0] + ":" + ap.Parts[1]); err == nil && len(names) > 0 {
+					for _, n := range names {
+						cat, name, _ := strings.Cut(n, ":")
+						aps = append(aps, &ast.AttachPoint{Provider: "tracepoint", Parts: []string{cat, name}})
+					}
+					continue
+				}
+			}
+			aps = append(aps, ap)
+		}
+		for _, ap := range aps {
 			f := &fn{c: c, probe: &Probe{Provider: aliasOf(ap.Provider)}, locals: map[string]local{}}
 			if f.probe.Provider == "tracepoint" && c.opts.Format != nil && len(ap.Parts) == 2 {
 				f.format, _ = c.opts.Format(ap.Parts[0], ap.Parts[1])
