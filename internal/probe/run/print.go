@@ -94,6 +94,11 @@ func WriteText(w io.Writer, m *MapData) {
 		// bpftrace creates a map without keys at start: it prints 0.
 		m.Entries = []Entry{{}}
 	}
+	if len(m.Entries) == 0 {
+		// bpftrace prints an empty line for a map without elements.
+		io.WriteString(w, "\n")
+		return
+	}
 	for i := range m.Entries {
 		e := &m.Entries[i]
 		label := name
@@ -226,9 +231,9 @@ func jsonString(s string) string {
 // WriteJSON prints a map as one line of bpftrace's JSON output.
 func WriteJSON(w io.Writer, m *MapData) {
 	m.sortEntries()
-	if !m.Keyed && len(m.Entries) == 0 {
-		if m.Kind != check.Count {
-			return
+	if len(m.Entries) == 0 {
+		if m.Keyed || m.Kind != check.Count {
+			return // bpftrace prints nothing for a map without elements
 		}
 		m.Entries = []Entry{{}}
 	}

@@ -71,6 +71,8 @@ func TestWriteText(t *testing.T) {
 		{MapData{Name: "k", Kind: check.Count, Keyed: true, Entries: []Entry{{Keys: []any{"b", int64(1)}, Int: 2}, {Keys: []any{"a", int64(2)}, Int: 1}}},
 			"@k[a, 2]: 1\n@k[b, 1]: 2\n"},
 		{MapData{Name: "", Kind: check.Count}, "@: 0\n"},
+		{MapData{Name: "e", Kind: check.Sum, Keyed: true}, "\n"},
+		{MapData{Name: "e", Kind: check.Hist}, "\n"},
 		{MapData{Name: "s", Kind: check.String, Keyed: true, Entries: []Entry{{Keys: []any{"x"}, Str: "abc"}, {Keys: []any{"a"}, Str: "zzz"}}},
 			"@s[a]: zzz\n@s[x]: abc\n"},
 	} {
@@ -97,6 +99,8 @@ func TestWriteJSON(t *testing.T) {
 		{MapData{Name: "a", Kind: check.Avg, Keyed: true, Entries: []Entry{{Keys: []any{int64(1)}, Count: 2, Total: 9}}},
 			`{"type": "stats", "data": {"@a": {"1": 4}}}` + "\n"},
 		{MapData{Name: "n", Kind: check.Sum}, ""},
+		{MapData{Name: "n", Kind: check.Count, Keyed: true}, ""},
+		{MapData{Name: "n", Kind: check.Count}, `{"type": "map", "data": {"@n": 0}}` + "\n"},
 	} {
 		var b bytes.Buffer
 		WriteJSON(&b, &tc.m)

@@ -477,7 +477,13 @@ func (s *Session) handle(rec []byte) {
 	case codegen.CallTime:
 		s.emit("time", Strftime(call.Format, time.Now()))
 	case codegen.CallPrintValue:
-		s.emit("value", fmt.Sprintln(args[0]))
+		if !s.cfg.JSON {
+			fmt.Fprintln(s.cfg.Out, args[0])
+		} else if str, ok := args[0].(string); ok {
+			fmt.Fprintf(s.cfg.Out, `{"type": "value", "data": %s}`+"\n", jsonString(str))
+		} else {
+			fmt.Fprintf(s.cfg.Out, `{"type": "value", "data": %d}`+"\n", args[0])
+		}
 	case codegen.CallExit:
 		s.once.Do(func() { close(s.exit) })
 	case codegen.CallPrint:

@@ -36,13 +36,20 @@ func start(t *testing.T, src string, json bool, params ...string) (*Session, *by
 // aggregation and printf conversion in BEGIN; testdata/begin.txt and
 // begin.json are what bpftrace 0.17 prints for it (its "Attaching 1
 // probe..." line removed from the text).
+// print.bt prints maps and values while running, clears and zeroes.
 func TestBeginMatchesBpftrace(t *testing.T) {
-	src, err := os.ReadFile("testdata/begin.bt")
+	for _, name := range []string{"begin", "print"} {
+		t.Run(name, func(t *testing.T) { matchBpftrace(t, name) })
+	}
+}
+
+func matchBpftrace(t *testing.T, name string) {
+	src, err := os.ReadFile("testdata/" + name + ".bt")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, json := range []bool{false, true} {
-		want, err := os.ReadFile(map[bool]string{false: "testdata/begin.txt", true: "testdata/begin.json"}[json])
+		want, err := os.ReadFile(map[bool]string{false: "testdata/" + name + ".txt", true: "testdata/" + name + ".json"}[json])
 		if err != nil {
 			t.Fatal(err)
 		}
