@@ -105,6 +105,9 @@ func (c *compiler) compile() (*Object, error) {
 			}
 		}
 	}
+	if len(c.obj.Probes) == 0 {
+		c.errorf(ast.Pos{Line: 1, Col: 1}, "the script has no probes to attach")
+	}
 	return c.obj, nil
 }
 
@@ -319,8 +322,14 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if len(ap.Parts) == 3 {
 			c.errorf(ap.Pos, "uprobe language qualifiers are not compiled yet: %s", ap.Raw)
 		}
+		if strings.ContainsAny(ap.Raw, "*?") {
+			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
+		}
 	case "kprobe", "kretprobe", "fentry", "fexit":
 		typ = ebpf.Kprobe
+		if strings.ContainsAny(ap.Raw, "*?") {
+			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
+		}
 		if provider == "fentry" || provider == "fexit" {
 			c.errorf(ap.Pos, "%s probes are not compiled yet; kprobe:/kretprobe: are", provider)
 		}

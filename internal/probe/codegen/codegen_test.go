@@ -218,6 +218,7 @@ func TestNotCompiled(t *testing.T) {
 		{`usdt:/bin/true:p:n { }`, "usdt probes are not compiled yet"},
 		{`fentry:vfs_read { }`, "fentry probes are not compiled yet"},
 		{`BEGIN { @h = hist(1, 2); }`, "hist() with more than one bucket per power of 2 is not compiled yet"},
+		{`// nothing`, "t.bt:1:1: the script has no probes to attach"},
 		{`BEGIN { exit(3); }`, "exit() with an exit code is not compiled yet"},
 		{`BEGIN { printf("%s %s %s %s %s %s %s %s\n", comm, comm, comm, comm, comm, comm, comm, comm); }`, "needs more than 512 bytes of stack"},
 	} {

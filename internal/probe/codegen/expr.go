@@ -364,6 +364,14 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 				asm.Mov.Imm(asm.R2, int32(min(16, S))), asm.FnGetCurrentComm.Call())
 		case "probe":
 			f.strConst(f.probe.Name, off)
+		case "func":
+			switch f.probe.Provider {
+			case "kprobe", "kretprobe", "uprobe", "uretprobe":
+				// One program per function: its name is a constant.
+				f.strConst(f.probe.Parts[len(f.probe.Parts)-1], off)
+			default:
+				f.c.errorf(x.Pos, "func in %s probes is not compiled yet", f.probe.Provider)
+			}
 		default:
 			f.c.errorf(x.Pos, "%s as a string is not compiled yet", x.Name)
 		}
@@ -493,10 +501,14 @@ func (f *fn) callStmt(x *ast.Call) {
 		f.leave()
 	case "print":
 		if m, ok := x.Args[0].(*ast.MapExpr); ok && m.Keys == nil && f.c.maps[m.Name] != nil {
-			if len(x.Args) > 1 {
-				f.c.errorf(x.Pos, "print() with top and div is not compiled yet")
-			}
 			f.record(x, CallPrint, "", nil, f.c.mapIndex(m.Name))
+			call := f.c.obj.Calls[len(f.c.obj.Calls)-1]
+			if len(x.Args) > 1 {
+				call.Top = f.constArg(x.Args[1])
+			}
+			if len(x.Args) > 2 {
+				call.Div = f.constArg(x.Args[2])
+			}
 			return
 		}
 		if len(x.Args) > 1 {

@@ -90,6 +90,9 @@ type Call struct {
 	Format string // printf's and time's format
 	Args   []Slot // offsets from the record's start
 	Map    int    // print, clear, zero: index in Object.Maps
+	// Top and Div are print(@map, top, div)'s: print only the top
+	// entries, and values divided by div (0: all, undivided).
+	Top, Div int64
 	Size   int    // the record's size
 }
 

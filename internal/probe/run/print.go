@@ -19,6 +19,9 @@ type MapData struct {
 	Keyed bool
 	// LHist bounds.
 	Min, Max, Step int64
+	// Top keeps the Top largest entries, Div divides values (0: off), as
+	// print(@map, top, div) asks.
+	Top, Div int64
 	Entries        []Entry
 }
 
@@ -44,6 +47,17 @@ func (e *Entry) avg() int64 {
 // sortEntries orders entries as bpftrace does: by key for hist, lhist and
 // string maps, else by value (ascending), ties by key.
 func (m *MapData) sortEntries() {
+	defer func() {
+		if m.Top > 0 && int64(len(m.Entries)) > m.Top {
+			m.Entries = m.Entries[int64(len(m.Entries))-m.Top:]
+		}
+		if m.Div > 0 {
+			for i := range m.Entries {
+				m.Entries[i].Int /= m.Div
+			}
+			m.Div = 0
+		}
+	}()
 	es := m.Entries
 	sort.SliceStable(es, func(i, j int) bool { return keyLess(es[i].Keys, es[j].Keys) })
 	switch m.Kind {

@@ -487,7 +487,7 @@ func (s *Session) handle(rec []byte) {
 	case codegen.CallExit:
 		s.once.Do(func() { close(s.exit) })
 	case codegen.CallPrint:
-		s.printMap(s.obj.Maps[call.Map])
+		s.printMap(s.obj.Maps[call.Map], call.Top, call.Div)
 	case codegen.CallClear, codegen.CallZero:
 		if err := s.clearMap(s.obj.Maps[call.Map], kind == codegen.CallZero); err != nil {
 			fmt.Fprintf(s.cfg.Err, "kscope: clearing @%s: %v\n", s.obj.Maps[call.Map].Name, err)
@@ -535,7 +535,7 @@ func (s *Session) Stop() error {
 	s.mu.Lock()
 	io.WriteString(s.cfg.Out, "\n\n")
 	for _, m := range s.obj.Maps {
-		s.printMap(m)
+		s.printMap(m, 0, 0)
 	}
 	s.mu.Unlock()
 	s.Close()
@@ -572,12 +572,13 @@ func (s *Session) Close() {
 	}
 }
 
-func (s *Session) printMap(m *codegen.Map) {
+func (s *Session) printMap(m *codegen.Map, top, div int64) {
 	md, err := s.readMap(m)
 	if err != nil {
 		fmt.Fprintf(s.cfg.Err, "kscope: reading @%s: %v\n", m.Name, err)
 		return
 	}
+	md.Top, md.Div = top, div
 	if s.cfg.JSON {
 		WriteJSON(s.cfg.Out, md)
 	} else {

@@ -3,11 +3,17 @@ package run
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/kscope/kscope/internal/probe"
+	"github.com/kscope/kscope/internal/probe/ast"
+	"github.com/kscope/kscope/internal/probe/check"
 	"github.com/kscope/kscope/internal/probe/codegen"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -36,9 +42,10 @@ func start(t *testing.T, src string, json bool, params ...string) (*Session, *by
 // aggregation and printf conversion in BEGIN; testdata/begin.txt and
 // begin.json are what bpftrace 0.17 prints for it (its "Attaching 1
 // probe..." line removed from the text).
-// print.bt prints maps and values while running, clears and zeroes.
+// print.bt prints maps and values while running, clears and zeroes;
+// top.bt prints maps with print(@m, top, div).
 func TestBeginMatchesBpftrace(t *testing.T) {
-	for _, name := range []string{"begin", "print"} {
+	for _, name := range []string{"begin", "print", "top"} {
 		t.Run(name, func(t *testing.T) { matchBpftrace(t, name) })
 	}
 }
@@ -100,4 +107,45 @@ func TestVerifierCorpus(t *testing.T) {
 		sess, _ := start(t, src, false)
 		sess.Close()
 	}
+}
+
+// TestToolsCorpusVerifies compiles the tools of Debian's bpftrace package
+// and the scripts in internal/probe/testdata: every one that compiles (the
+// others stop at a feature that is not compiled yet, with a position) must
+// load, the verifier accepting each of its programs.
+func TestToolsCorpusVerifies(t *testing.T) {
+	testutil.RequireBPF(t)
+	files, _ := filepath.Glob("/usr/sbin/*.bt")
+	more, _ := filepath.Glob("../testdata/*.bt")
+	files = append(files, more...)
+	if len(files) == 0 {
+		testutil.Skip(t, "bpftrace's tools (Debian's bpftrace package)", errors.New("no /usr/sbin/*.bt"))
+	}
+	compiled := 0
+	for _, file := range files {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := probe.Load(file, src, &check.Config{Params: []string{"1", "1"}})
+		if err != nil {
+			continue // the front end's own tests cover these
+		}
+		obj, err := codegen.Compile(s.Program, s.Info, codegen.Options{Format: Formats, Tracepoints: ListTracepoints, Params: []string{"1", "1"}, File: file, Source: src})
+		if err != nil {
+			var list ast.ErrorList
+			if !errors.As(err, &list) {
+				t.Errorf("%s: error without a position: %v", file, err)
+			}
+			continue
+		}
+		coll, err := ebpf.NewCollection(obj.Spec)
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		coll.Close()
+		compiled++
+	}
+	t.Logf("%d of %d scripts compiled and loaded", compiled, len(files))
 }
