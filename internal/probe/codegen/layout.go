@@ -93,7 +93,7 @@ type Call struct {
 	// Top and Div are print(@map, top, div)'s: print only the top
 	// entries, and values divided by div (0: all, undivided).
 	Top, Div int64
-	Size   int    // the record's size
+	Size     int // the record's size
 }
 
 // HeaderSize is the size of a record's kind and id.

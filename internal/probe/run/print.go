@@ -22,7 +22,7 @@ type MapData struct {
 	// Top keeps the Top largest entries, Div divides values (0: off), as
 	// print(@map, top, div) asks.
 	Top, Div int64
-	Entries        []Entry
+	Entries  []Entry
 }
 
 // Entry is one key's value.
