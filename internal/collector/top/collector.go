@@ -22,9 +22,9 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
-	"github.com/kscope/kscope/internal/collector/syscalls"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/syscallnames"
 )
 
 // Name is the full collector's name (kscope top builds it with New; it is
@@ -45,7 +45,7 @@ const DefaultMaxProcs = 65536
 
 // nrSlots is the BPF side's NR_SLOTS: syscall numbers with their own focus
 // counter; the entry at nrSlots holds the rest.
-const nrSlots = 512
+const nrSlots = syscallnames.Slots
 
 // NetHooks says how network bytes are counted.
 type NetHooks int
@@ -575,7 +575,7 @@ func (c *Collector) FocusCalls() (uint32, []SyscallCount, error) {
 	var out []SyscallCount
 	for i, n := range c.fcalls {
 		if n > 0 {
-			out = append(out, SyscallCount{Name: syscalls.NameOf(uint32(i)), Calls: n})
+			out = append(out, SyscallCount{Name: syscallnames.Name(uint32(i)), Calls: n})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {
