@@ -61,11 +61,10 @@ var (
 		"reason")
 )
 
-// Test knobs: forceRaw makes Start take the raw tracepoint fallback;
+// Test knobs (bpfx.ForceHook forces the raw tracepoint fallback):
 // skipStorage leaves the tasks that exist at Start without task storage;
 // mapSizes overrides max_entries.
 var (
-	forceRaw    bool
 	skipStorage bool
 	mapSizes    map[string]uint32
 )
@@ -77,9 +76,8 @@ type Collector struct {
 	cfg collector.Config
 
 	mu       sync.Mutex
-	links    []link.Link
-	started  bool
-	closed   bool
+	life     collector.Lifecycle
+	links    bpfx.Links
 	counters []schedCounters
 	hists    []schedHist
 	slots    []uint64
@@ -133,10 +131,9 @@ func btfHooks() error {
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.started || c.closed {
-		return errors.New("sched: started twice or after Close")
+	if err := c.life.Start(Name); err != nil {
+		return err
 	}
-	c.started = true
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("counting CPUs: %w", err)
@@ -149,11 +146,13 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err != nil {
 		return err
 	}
-	why := btfHooks()
-	if forceRaw && why == nil {
-		why = errors.New("forced")
+	hook, err := bpfx.ChooseHook(c.cfg.Logger, Name,
+		bpfx.Hook{Kind: bpfx.FeatTpBTF, Why: btfHooks},
+		bpfx.Hook{Kind: bpfx.FeatRawTracepoint, What: "raw tracepoints, wait timestamps in a hash keyed by pid"})
+	if err != nil {
+		return err
 	}
-	useBTF := why == nil
+	useBTF := hook == bpfx.FeatTpBTF
 	for name, ps := range spec.Programs {
 		raw := strings.HasPrefix(ps.SectionName, "raw_tracepoint/")
 		if raw == useBTF {
@@ -163,8 +162,6 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if useBTF {
 		delete(spec.Maps, schedMapWaitsHash)
 	} else {
-		c.cfg.Logger.Info("fallback", "what", "raw tracepoints, wait timestamps in a hash keyed by pid",
-			"why", why.Error())
 		delete(spec.Maps, schedMapWaits)
 	}
 	for name, n := range mapSizes {
@@ -203,7 +200,7 @@ func (c *Collector) attachTracing(prog *ebpf.Program) error {
 	if err != nil {
 		return fmt.Errorf("attaching %s: %w", prog, err)
 	}
-	c.links = append(c.links, l)
+	c.links.Add(l)
 	return nil
 }
 
@@ -230,16 +227,11 @@ func runIter(prog *ebpf.Program) error {
 
 // Close detaches the programs and frees them. It is idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	var errs []error
-	for i := len(c.links) - 1; i >= 0; i-- {
-		errs = append(errs, c.links[i].Close())
-	}
-	c.links = nil
-	errs = append(errs, c.Tracer.Close())
-	return errors.Join(errs...)
+	return c.life.Close(func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return errors.Join(c.links.Close(), c.Tracer.Close())
+	})
 }
 
 // Describe implements metrics.Source.
@@ -252,7 +244,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.Collection() == nil {
+	if !c.life.Running() || c.Collection() == nil {
 		return errors.New("sched: collector not running")
 	}
 	maps := c.Collection().Maps
