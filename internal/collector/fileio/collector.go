@@ -64,9 +64,7 @@ type Collector struct {
 	procTop    *metrics.TopK
 	errTop     *metrics.TopK
 	orphanErrs uint64 // open errors whose process's counters went to overflow
-	closed     bool
-	closeOnce  sync.Once
-	closeErr   error
+	life       collector.Lifecycle
 
 	pkeys []uint32
 	pvals []fileioProcIo
@@ -105,6 +103,9 @@ var (
 
 // Start loads the programs and attaches them; the collector emits no events.
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
+	if err := c.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadFileio()
 	if err != nil {
 		return err
@@ -142,13 +143,11 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 
 // Close detaches and frees everything; it is idempotent.
 func (c *Collector) Close() error {
-	c.closeOnce.Do(func() {
+	return c.life.Close(func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.closeErr = c.Tracer.Close()
-		c.closed = true
+		return c.Tracer.Close()
 	})
-	return c.closeErr
 }
 
 // Describe implements metrics.Source.
@@ -185,7 +184,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	coll := c.Collection()
-	if coll == nil || c.closed {
+	if coll == nil || c.life.Closed() {
 		return nil
 	}
 	// Errors first: every error entry read then has its process in procs
