@@ -11,7 +11,10 @@ import (
 
 // Hook is one way to attach a collector's programs: a hook kind, by its
 // feature name (FeatTpBTF, FeatRawTracepoint, FeatTracepoint; FeatFentry
-// and FeatKprobe fit the same chain).
+// and FeatKprobe fit the same chain). A choice between variants of the
+// programs that is not one of hook kind (task storage or a hash, say) is
+// made the same way, its Kind a name the collector gives the variant and
+// its Why the probe.
 type Hook struct {
 	Kind string
 	// Why returns why this kernel cannot use the hook, or nil. Nil Why

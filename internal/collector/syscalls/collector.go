@@ -60,12 +60,15 @@ var (
 		"reason")
 )
 
-// Test knobs: forceHash makes Start take the fallback for kernels without
-// task storage, so tests cover it; mapSizes overrides max_entries.
-var (
-	forceHash bool
-	mapSizes  map[string]uint32
+// The program variants Start chooses from, best first, by their name for
+// bpfx.ChooseHook (and bpfx.ForceHook in tests).
+const (
+	variantTaskStorage = "task_storage"
+	variantHash        = "hash" // for kernels without task storage
 )
+
+// Test knob: mapSizes overrides max_entries.
+var mapSizes map[string]uint32
 
 // procsMapSize sizes the per-process hash, whose entries are (process,
 // syscall) pairs, allocated as used: syscallsPerProc pairs for every live
@@ -92,8 +95,7 @@ type Collector struct {
 
 	mu      sync.Mutex
 	iter    *link.Iter
-	started bool
-	closed  bool
+	life    collector.Lifecycle
 	ncpu    int
 	now     func() time.Time
 	topK    *metrics.TopK
@@ -177,10 +179,9 @@ func taskStorage() error {
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.started || c.closed {
-		return errors.New("syscalls: started twice or after Close")
+	if err := c.life.Start(Name); err != nil {
+		return err
 	}
-	c.started = true
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("counting CPUs: %w", err)
@@ -197,18 +198,18 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	// Task storage for the call in flight and the per-process count cache
 	// where the kernel has it; a hash keyed by thread id otherwise.
 	iter := syscallsProgDumpTasks
-	why := taskStorage()
-	if forceHash && why == nil {
-		why = errors.New("forced")
+	variant, err := bpfx.ChooseHook(c.cfg.Logger, Name,
+		bpfx.Hook{Kind: variantTaskStorage, Why: taskStorage},
+		bpfx.Hook{Kind: variantHash, What: "entry times in a hash keyed by thread id, one per-process map update per call"})
+	if err != nil {
+		return err
 	}
-	if why == nil {
+	if variant == variantTaskStorage {
 		for _, p := range []string{syscallsProgSysEnterHash, syscallsProgSysExitHash, syscallsProgDumpAlive} {
 			delete(spec.Programs, p)
 		}
 		delete(spec.Maps, syscallsMapPending)
 	} else {
-		c.cfg.Logger.Info("fallback", "what", "entry times in a hash keyed by thread id, one per-process map update per call",
-			"why", why.Error())
 		for _, p := range []string{syscallsProgSysEnter, syscallsProgSysExit, syscallsProgSchedProcessExit, syscallsProgDumpTasks} {
 			delete(spec.Programs, p)
 		}
@@ -255,16 +256,16 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 
 // Close detaches the programs and frees them. It is idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	var errs []error
-	if c.iter != nil {
-		errs = append(errs, c.iter.Close())
-		c.iter = nil
-	}
-	errs = append(errs, c.Tracer.Close())
-	return errors.Join(errs...)
+	return c.life.Close(func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var errs []error
+		if c.iter != nil {
+			errs = append(errs, c.iter.Close())
+		}
+		errs = append(errs, c.Tracer.Close())
+		return errors.Join(errs...)
+	})
 }
 
 // Describe implements metrics.Source.
@@ -277,7 +278,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.Collection() == nil {
+	if !c.life.Running() || c.Collection() == nil {
 		return errors.New("syscalls: collector not running")
 	}
 	maps := c.Collection().Maps
