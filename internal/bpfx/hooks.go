@@ -30,24 +30,22 @@ type Hook struct {
 // ChooseHook returns the kind of the first of hooks, best first, that this
 // kernel can use. Each hook passed over logs, with the collector's logger,
 // "fallback" with what the next one means and why the better one was
-// refused. Hooks better than the one ForceHook set for collector are passed
-// over as "forced". It fails when no hook can be used.
+// refused. When ForceHook forced one of the chain's kinds for collector,
+// the hooks better than it are passed over as "forced" and it is taken
+// unprobed. It fails when no hook can be used.
 func ChooseHook(log *slog.Logger, collector string, hooks ...Hook) (string, error) {
 	if len(hooks) == 0 {
 		return "", errors.New("choosing a hook: no hooks")
 	}
-	force := forcedHook(collector)
-	if force != "" && !slices.ContainsFunc(hooks, func(h Hook) bool { return h.Kind == force }) {
-		return "", fmt.Errorf("choosing a hook: %s forced to %s, which it does not have", collector, force)
-	}
+	force := slices.IndexFunc(hooks, func(h Hook) bool { return isForced(collector, h.Kind) })
 	var errs []error
 	for i, h := range hooks {
 		var why error
 		switch {
-		case force != "" && h.Kind != force:
+		case force >= 0 && i < force:
 			why = errors.New("forced")
-		case force != "" || i == len(hooks)-1 && h.Why == nil:
-			// Forced or the last resort: taken as it is.
+		case i == force || i == len(hooks)-1 && h.Why == nil:
+			// Forced, or the last resort: taken as it is.
 		case h.Why != nil:
 			why = h.Why()
 		default:
@@ -71,32 +69,33 @@ func ChooseHook(log *slog.Logger, collector string, hooks ...Hook) (string, erro
 	return "", fmt.Errorf("choosing a hook: %w", errors.Join(errs...))
 }
 
+type forceKey struct{ collector, kind string }
+
 var (
 	forceMu sync.Mutex
-	forced  = map[string]string{}
+	forced  = map[forceKey]int{}
 )
 
-// ForceHook makes ChooseHook for collector take the hook of the given kind,
-// as if the kernel refused every better one, until the returned func runs.
-// Tests use it to run each fallback on a kernel that has the best hook.
+// ForceHook makes ChooseHook for collector take the hook of the given kind
+// in any chain that has it, as if the kernel refused every better one,
+// until the returned func runs. Tests use it to run each fallback on a
+// kernel that has the best hook.
 func ForceHook(collector, kind string) (restore func()) {
+	k := forceKey{collector, kind}
 	forceMu.Lock()
 	defer forceMu.Unlock()
-	prev, had := forced[collector]
-	forced[collector] = kind
-	return func() {
+	forced[k]++
+	return sync.OnceFunc(func() {
 		forceMu.Lock()
 		defer forceMu.Unlock()
-		if had {
-			forced[collector] = prev
-		} else {
-			delete(forced, collector)
+		if forced[k]--; forced[k] == 0 {
+			delete(forced, k)
 		}
-	}
+	})
 }
 
-func forcedHook(collector string) string {
+func isForced(collector, kind string) bool {
 	forceMu.Lock()
 	defer forceMu.Unlock()
-	return forced[collector]
+	return forced[forceKey{collector, kind}] > 0
 }

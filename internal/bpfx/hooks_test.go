@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"log/slog"
-	"strings"
 	"testing"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -78,11 +77,16 @@ func TestChooseHookWhy(t *testing.T) {
 		t.Errorf("logged %q, want %q", b.String(), want)
 	}
 
-	restore := bpfx.ForceHook("d", bpfx.FeatKprobe)
-	_, err = bpfx.ChooseHook(logTo(&b), "d", tracing...)
-	restore()
-	if err == nil || !strings.Contains(err.Error(), "forced to kprobe") {
-		t.Errorf("forcing a kind not in the chain: %v", err)
+	// A kind forced for another chain of the same collector leaves this
+	// one alone; one forced for another collector too.
+	defer bpfx.ForceHook("d", "any_fd")()
+	defer bpfx.ForceHook("e", bpfx.FeatRawTracepoint)()
+	b.Reset()
+	got, err = bpfx.ChooseHook(logTo(&b), "d",
+		bpfx.Hook{Kind: "regular_files", Why: func() error { return nil }},
+		bpfx.Hook{Kind: bpfx.FeatRawTracepoint})
+	if err != nil || got != "regular_files" || b.Len() != 0 {
+		t.Errorf("ChooseHook = %q, %v, logging %q; want regular_files, silently", got, err, b.String())
 	}
 
 	no := func() error { return errors.New("refused") }
