@@ -47,12 +47,15 @@ var (
 		"pid", "comm", "errno", "start")
 )
 
-// Test knobs.
-var (
-	forceAnyFD bool // load the programs that count every kind of fd
-	// Map sizes; zero keeps the compiled ones.
-	procsEntries, exitedEntries, errsEntries uint32
+// The read and write variants Start chooses from, best first, by their
+// name for bpfx.ChooseHook (and bpfx.ForceHook in tests).
+const (
+	variantRegularFiles = "regular_files"
+	variantAnyFD        = "any_fd"
 )
+
+// Test knobs: map sizes; zero keeps the compiled ones.
+var procsEntries, exitedEntries, errsEntries uint32
 
 // Collector aggregates file I/O per process in the kernel.
 type Collector struct {
@@ -113,16 +116,23 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	// Telling a regular file from the fd at syscall exit needs the saved
 	// user registers (bpf_task_pt_regs, 5.15+) and the task's BTF pointer
 	// (bpf_get_current_task_btf, 5.11+).
-	regs := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs)
-	task := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf)
-	c.anyFD = forceAnyFD || regs != nil || task != nil
+	rw, err := bpfx.ChooseHook(c.log, Name,
+		bpfx.Hook{Kind: variantRegularFiles, Why: func() error {
+			regs := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs)
+			task := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf)
+			if regs != nil || task != nil {
+				return fmt.Errorf("bpf_task_pt_regs: %v; bpf_get_current_task_btf: %v", regs, task)
+			}
+			return nil
+		}},
+		bpfx.Hook{Kind: variantAnyFD, What: "reads and writes counted on every kind of fd, not only regular files"})
+	if err != nil {
+		return err
+	}
+	c.anyFD = rw == variantAnyFD
 	drop := anyFDProgs
 	if c.anyFD {
 		drop = checkedProgs
-		if !forceAnyFD {
-			c.log.Info("fallback", "what", "reads and writes counted on every kind of fd, not only regular files",
-				"why", fmt.Sprintf("bpf_task_pt_regs: %v; bpf_get_current_task_btf: %v", regs, task))
-		}
 	}
 	for _, p := range drop {
 		delete(spec.Programs, p)
