@@ -7,6 +7,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	efeatures "github.com/cilium/ebpf/features"
 )
 
 // Hook is one way to attach a collector's programs: a hook kind, by its
@@ -98,4 +102,15 @@ func isForced(collector, kind string) bool {
 	forceMu.Lock()
 	defer forceMu.Unlock()
 	return forced[forceKey{collector, kind}] > 0
+}
+
+// TaskPtRegs returns why tracepoint programs cannot call bpf_task_pt_regs
+// (Linux 5.15), or nil: a syscall's exit hook needs it to read the
+// call's arguments from the saved user registers. It serves as the Why of
+// the variants that do.
+func TaskPtRegs() error {
+	if err := efeatures.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs); err != nil {
+		return fmt.Errorf("bpf_task_pt_regs: %w", err)
+	}
+	return nil
 }

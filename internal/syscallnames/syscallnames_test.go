@@ -6,13 +6,15 @@ import (
 	"github.com/kscope/kscope/internal/syscallnames"
 )
 
-func TestName(t *testing.T) {
+func TestSyscallName(t *testing.T) {
 	for _, tc := range []struct {
 		idx  uint32
 		want string
 	}{
 		{0, "read"},
+		{1, "write"},
 		{59, "execve"},
+		{110, "getppid"},
 		{231, "exit_group"},
 		{450, "set_mempolicy_home_node"},
 		{335, "sys_335"}, // a hole in the x86-64 table
@@ -21,7 +23,7 @@ func TestName(t *testing.T) {
 		{0xffffffff, "sys_out_of_range"},
 	} {
 		if got := syscallnames.Name(tc.idx); got != tc.want {
-			t.Errorf("Name(%d) = %q, want %q", tc.idx, got, tc.want)
+			t.Errorf("SyscallName(%d) = %q, want %q", tc.idx, got, tc.want)
 		}
 	}
 }

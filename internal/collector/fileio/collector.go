@@ -118,10 +118,10 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	// (bpf_get_current_task_btf, 5.11+).
 	rw, err := bpfx.ChooseHook(c.log, Name,
 		bpfx.Hook{Kind: variantRegularFiles, Why: func() error {
-			regs := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs)
+			regs := bpfx.TaskPtRegs()
 			task := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf)
 			if regs != nil || task != nil {
-				return fmt.Errorf("bpf_task_pt_regs: %v; bpf_get_current_task_btf: %v", regs, task)
+				return fmt.Errorf("%v; bpf_get_current_task_btf: %v", regs, task)
 			}
 			return nil
 		}},

@@ -15,10 +15,10 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	khttp "github.com/kscope/kscope/internal/collector/http"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
-	khttp "github.com/kscope/kscope/internal/collector/http"
 )
 
 // start runs an http collector with filter f until the test ends.

@@ -2,11 +2,6 @@ package open
 
 import (
 	"context"
-	"fmt"
-
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
@@ -59,12 +54,7 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	// user registers (bpf_task_pt_regs, 5.15+); entry and exit hooks with a
 	// per-thread map otherwise.
 	variant, err := bpfx.ChooseHook(c.Config().Logger, Name,
-		bpfx.Hook{Kind: variantExitOnly, Why: func() error {
-			if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs); err != nil {
-				return fmt.Errorf("bpf_task_pt_regs: %w", err)
-			}
-			return nil
-		}},
+		bpfx.Hook{Kind: variantExitOnly, Why: bpfx.TaskPtRegs},
 		bpfx.Hook{Kind: variantEntryExit, What: "entry and exit hooks, the arguments kept in a per-thread map"})
 	if err != nil {
 		return err

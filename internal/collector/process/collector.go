@@ -105,10 +105,10 @@ type Collector struct {
 	procRoot    string
 	resyncEvery time.Duration
 
-	mu     sync.Mutex
-	life   collector.Lifecycle
-	links  bpfx.Links
-	m      struct{ counts, exits, lifetimes, procs, oncpu, seeding, seedWindow *ebpf.Map }
+	mu    sync.Mutex
+	life  collector.Lifecycle
+	links bpfx.Links
+	m     struct{ counts, exits, lifetimes, procs, oncpu, seeding, seedWindow *ebpf.Map }
 
 	seed     map[uint32]struct{} // processes in /proc at start, until the first Collect
 	liveBase int64               // live processes = liveBase + counts[cntLive]

@@ -22,6 +22,7 @@ import (
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/syscallnames"
 )
 
 // Name is the collector's registry name.
@@ -93,14 +94,14 @@ type Collector struct {
 	*collector.Tracer
 	cfg collector.Config
 
-	mu      sync.Mutex
-	iter    *link.Iter
-	life    collector.Lifecycle
-	ncpu    int
-	now     func() time.Time
-	topK    *metrics.TopK
-	procs   map[procKey]*procState
-	warned  bool
+	mu     sync.Mutex
+	iter   *link.Iter
+	life   collector.Lifecycle
+	ncpu   int
+	now    func() time.Time
+	topK   *metrics.TopK
+	procs  map[procKey]*procState
+	warned bool
 
 	// Buffers reused by Collect.
 	statKeys  []uint32
@@ -346,7 +347,7 @@ func (c *Collector) collectSyscalls(e *metrics.Emitter, m *ebpf.Map) error {
 		if calls == 0 && total == 0 {
 			continue
 		}
-		name := syscallName(uint32(c.statKeys[idx]))
+		name := syscallnames.Name(uint32(c.statKeys[idx]))
 		e.Counter(descCalls, float64(calls), name)
 		if total > 0 {
 			e.Histogram(descDuration, metrics.Log2(c.histSlots, sumNs, 1e-9, metrics.LatencyLo, metrics.LatencyHi), name)
@@ -357,7 +358,7 @@ func (c *Collector) collectSyscalls(e *metrics.Emitter, m *ebpf.Map) error {
 
 func (c *Collector) collectErrnos(e *metrics.Emitter, m *ebpf.Map) error {
 	err := readAll(m, c.errKeys, c.errVals, c.ncpu, func(k *syscallsErrnoKey, v []uint64) {
-		e.Counter(descErrors, float64(sum(v)), syscallName(k.Nr), event.ErrnoName(-int64(k.Err)))
+		e.Counter(descErrors, float64(sum(v)), syscallnames.Name(k.Nr), event.ErrnoName(-int64(k.Err)))
 	})
 	if err != nil {
 		return fmt.Errorf("reading errno counters: %w", err)
@@ -518,9 +519,9 @@ func (c *Collector) state(k procKey, comm string) *procState {
 		pid := strconv.FormatUint(uint64(k.tgid), 10)
 		s = &procState{row: metrics.Row{
 			Key:    pid + "/" + strconv.FormatUint(k.start, 10) + "/" + strconv.FormatUint(uint64(k.nr), 10),
-			Labels: []string{pid, comm, syscallName(k.nr), strconv.FormatUint(k.start, 10)},
+			Labels: []string{pid, comm, syscallnames.Name(k.nr), strconv.FormatUint(k.start, 10)},
 			Values: make([]float64, 2),
-			Group:  commGroup(comm, syscallName(k.nr)),
+			Group:  commGroup(comm, syscallnames.Name(k.nr)),
 		}}
 		c.procs[k] = s
 	}

@@ -29,10 +29,6 @@ var dropReasons = [...]string{
 	2: "no_task_storage",
 }
 
-// syscallName returns the name of the syscall counted at index idx of the
-// BPF maps (see syscallnames.Name).
-func syscallName(idx uint32) string { return syscallnames.Name(idx) }
-
 var errShortRecords = errors.New("iterator output is not a whole number of records")
 
 // decodeRecords calls fn with each proc_rec of the task iterator's output,

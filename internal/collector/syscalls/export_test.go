@@ -22,7 +22,6 @@ func SetClock(c *Collector, now func() time.Time) { c.now = now }
 const ExitedRetention = exitedRetention
 
 var (
-	SyscallName    = syscallName
 	DecodeRecords  = decodeRecords
 	ErrShortRecord = errShortRecords
 )

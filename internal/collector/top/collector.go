@@ -332,12 +332,7 @@ func (c *Collector) choose() (map[string]bool, bool, error) {
 		return nil, false, fmt.Errorf("bpf_get_current_task_btf (Linux 5.11+): %w", err)
 	}
 	rw, err := bpfx.ChooseHook(c.log, c.Name(),
-		bpfx.Hook{Kind: variantRegularFiles, Why: func() error {
-			if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs); err != nil {
-				return fmt.Errorf("bpf_task_pt_regs: %w", err)
-			}
-			return nil
-		}},
+		bpfx.Hook{Kind: variantRegularFiles, Why: bpfx.TaskPtRegs},
 		bpfx.Hook{Kind: variantAnyFD, What: "reads and writes counted on every kind of fd, not only regular files"})
 	if err != nil {
 		return nil, false, err
