@@ -80,17 +80,12 @@ func TestHeaderLayout(t *testing.T) {
 // TestHeaderOf: a bpf2go mirror of struct event_header converts field by
 // field, and a struct of another size panics.
 func TestHeaderOf(t *testing.T) {
+	// The shape bpf2go gives struct event_header, as every event's Hdr.
 	raw := struct {
-		_        structs.HostLayout
-		TsNs     uint64
-		CgroupId uint64
-		StartNs  uint64
-		PstartNs uint64
-		Pid      uint32
-		Tid      uint32
-		Ppid     uint32
-		Uid      uint32
-		Comm     [16]uint8
+		_                                 structs.HostLayout
+		TsNs, CgroupId, StartNs, PstartNs uint64
+		Pid, Tid, Ppid, Uid               uint32
+		Comm                              [16]uint8
 	}{TsNs: 1, CgroupId: 2, StartNs: 3, PstartNs: 4, Pid: 5, Tid: 6, Ppid: 7, Uid: 8}
 	copy(raw.Comm[:], "sh")
 	want := RawHeader{TsNs: 1, CgroupID: 2, StartNs: 3, PStartNs: 4, PID: 5, TID: 6, PPID: 7, UID: 8}
