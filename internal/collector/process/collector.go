@@ -163,7 +163,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	// Each thread's charged runtime in task storage where the kernel has
 	// it; from the runtime at switch-in on the same CPU otherwise.
 	variant, err := bpfx.ChooseHook(c.Config().Logger, Name,
-		bpfx.Hook{Kind: variantTaskStorage, Why: taskStorage},
+		bpfx.Hook{Kind: variantTaskStorage, Why: bpfx.TaskStorage},
 		bpfx.Hook{Kind: variantSlot, What: "CPU time from each thread's runtime at its switch-in (a missed switch-in loses a slice)"})
 	if err != nil {
 		return err
@@ -203,7 +203,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		return err
 	}
 	if it := coll.Programs[processProgChargedIter]; it != nil {
-		if err := runIter(it); err != nil {
+		if err := bpfx.RunIter(it); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -101,8 +99,8 @@ func (c *Collector) Name() string { return Name }
 // (5.18, "sched/tracing: Don't re-read p->state when emitting
 // sched_switch event"), which the kernel's BTF shows.
 func btfHooks() error {
-	if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
-		return fmt.Errorf("task storage maps: %w", err)
+	if err := bpfx.TaskStorage(); err != nil {
+		return err
 	}
 	kt, err := bpfx.KernelTypes()
 	if err != nil {
@@ -183,7 +181,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		return err
 	}
 	if !skipStorage {
-		if err := runIter(progs[schedProgMakeStorage]); err != nil {
+		if err := bpfx.RunIter(progs[schedProgMakeStorage]); err != nil {
 			return err
 		}
 	}
@@ -201,27 +199,6 @@ func (c *Collector) attachTracing(prog *ebpf.Program) error {
 		return fmt.Errorf("attaching %s: %w", prog, err)
 	}
 	c.links.Add(l)
-	return nil
-}
-
-// runIter runs a task iterator program once over every task.
-func runIter(prog *ebpf.Program) error {
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		return fmt.Errorf("attaching the task iterator: %w", err)
-	}
-	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
-		return fmt.Errorf("opening the task iterator: %w", err)
-	}
-	_, err = io.Copy(io.Discard, rd)
-	if cerr := rd.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("running the task iterator: %w", err)
-	}
 	return nil
 }
 

@@ -167,8 +167,8 @@ func (c *Collector) Name() string { return Name }
 // taskStorage reports whether the kernel has task local storage and
 // bpf_get_current_task_btf (both Linux 5.11), or why not.
 func taskStorage() error {
-	if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
-		return fmt.Errorf("task storage maps: %w", err)
+	if err := bpfx.TaskStorage(); err != nil {
+		return err
 	}
 	if err := features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnGetCurrentTaskBtf); err != nil {
 		return fmt.Errorf("bpf_get_current_task_btf: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -17,7 +16,6 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -290,28 +288,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err := c.AttachAll(rest); err != nil {
 		return err
 	}
-	return runIter(c.Collection().Programs[topProgChargedIter])
-}
-
-// runIter runs a task iterator program once over every task.
-func runIter(prog *ebpf.Program) error {
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		return fmt.Errorf("attaching the task iterator: %w", err)
-	}
-	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
-		return fmt.Errorf("opening the task iterator: %w", err)
-	}
-	_, err = io.Copy(io.Discard, rd)
-	if cerr := rd.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("running the task iterator: %w", err)
-	}
-	return nil
+	return bpfx.RunIter(c.Collection().Programs[topProgChargedIter])
 }
 
 // choose returns the programs to load on this kernel and whether the read
