@@ -427,12 +427,7 @@ func TestNew(t *testing.T) {
 
 // An agent that is not there, and one that does not answer in time.
 func TestUnreachableAndTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "http://" + ln.Addr().String()
-	ln.Close()
+	addr := "http://127.0.0.1:" + strconv.Itoa(testutil.ClosedPort(t))
 	c, _ := client.New(addr, client.Options{})
 	if _, err := c.Query(context.Background(), "1", time.Time{}); err == nil || !strings.Contains(err.Error(), "cannot reach the kscope agent at "+addr+" (is 'kscope agent' running? set --server or KSCOPE_SERVER): ") {
 		t.Errorf("nothing listening: %v", err)

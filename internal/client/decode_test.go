@@ -88,18 +88,45 @@ func TestStreamNext(t *testing.T) {
 	}
 }
 
+// FuzzStreamNext reads any stream without a panic or an empty event, and
+// reads back the events and the drop count of a stream written as the
+// agent writes it.
 func FuzzStreamNext(f *testing.F) {
-	f.Add("data: {\"a\":1}\n\nevent: dropped\ndata: {\"dropped\":3}\n\nevent: end\ndata: {}\n\n")
-	f.Fuzz(func(t *testing.T, body string) {
+	f.Add("data: {\"a\":1}\n\nevent: dropped\ndata: {\"dropped\":3}\n\nevent: end\ndata: {}\n\n", uint64(3))
+	f.Fuzz(func(t *testing.T, body string, dropped uint64) {
 		s := newTestStream(body)
 		for range 1000 {
 			ev, err := s.Next()
 			if err != nil {
-				return
+				break
 			}
 			if len(ev) == 0 {
 				t.Fatalf("%q: an empty event", body)
 			}
+		}
+		// The agent's stream: one line of JSON per event.
+		events := strings.FieldsFunc(body, func(r rune) bool { return r == '\n' || r == '\r' })
+		var b strings.Builder
+		b.WriteString("retry: 3000\n: kscope live events\n\n")
+		for i, ev := range events {
+			fmt.Fprintf(&b, "data: %s\n\n", ev)
+			if i == 0 {
+				fmt.Fprintf(&b, ": keepalive\n\nevent: dropped\ndata: {\"dropped\":%d}\n\n", dropped)
+			}
+		}
+		b.WriteString("event: end\ndata: {}\n\n")
+		s = newTestStream(b.String())
+		for i, want := range events {
+			ev, err := s.Next()
+			if err != nil || string(ev) != want {
+				t.Fatalf("event %d: %q %v, want %q", i, ev, err, want)
+			}
+		}
+		if _, err := s.Next(); !errors.Is(err, ErrStreamEnded) {
+			t.Fatalf("at the end: %v", err)
+		}
+		if len(events) > 0 && s.Dropped() != dropped {
+			t.Fatalf("dropped %d, want %d", s.Dropped(), dropped)
 		}
 	})
 }
