@@ -82,7 +82,7 @@ func runQuery(cmd *cobra.Command, expr string, f queryFlags) error {
 		return err
 	}
 	var resp *client.Result
-	if rng != 0 {
+	if f.rng != "" {
 		resp, err = c.QueryRange(cmd.Context(), expr, end.Add(-rng), end, step)
 	} else {
 		resp, err = c.Query(cmd.Context(), expr, end)
