@@ -44,10 +44,9 @@ func (gatherer) Gather(context.Context) ([]*metrics.Desc, []metrics.Sample, erro
 	return nil, nil, nil
 }
 
-// live is an api.Live with one subscriber at a time, fed by the test.
+// live is an api.Live that hands each subscription to the test, which
+// feeds it.
 type live struct {
-	mu  sync.Mutex
-	sub *sub
 	got chan *sub
 }
 
