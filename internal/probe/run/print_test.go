@@ -109,3 +109,12 @@ func TestWriteJSON(t *testing.T) {
 		}
 	}
 }
+
+func FuzzPrintf(f *testing.F) {
+	f.Add("%d %s %5d|%-5s|%x %u %lu %ld %c|\n", int64(-1), "s")
+	f.Add("%hhd %%%", int64(300), "")
+	f.Fuzz(func(t *testing.T, format string, n int64, s string) {
+		Printf(format, []any{n, s, n, s})
+		Strftime(format, time.Unix(n%(1<<40), 0))
+	})
+}
