@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -146,6 +147,9 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		}
 		r.Close()
 		release = w
+		// The shell's own start-up (dash calls getppid) must not be
+		// traced: attach only once it waits in read(2) for the release.
+		waitInRead(child.Process.Pid)
 		defer func() {
 			if release != nil { // never attached: do not let it run
 				child.Process.Kill()
@@ -217,6 +221,22 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		}
 	}
 	return sess.Stop()
+}
+
+// waitInRead waits (up to 10 s) until process pid is blocked in read(2),
+// as /proc/PID/syscall shows.
+func waitInRead(pid int) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/syscall", pid))
+		if err != nil {
+			return
+		}
+		if f := strings.Fields(string(data)); len(f) > 0 && f[0] == "0" {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // waitPID cancels when process pid exits.

@@ -266,3 +266,26 @@ func TestRunDebug(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCountsFullMaps: with max_map_keys = 10, ten of twenty new keys
+// fit in each map; the others are counted and reported, and the
+// statements after them still run.
+func TestRunCountsFullMaps(t *testing.T) {
+	testutil.RequireBPF(t)
+	var b strings.Builder
+	b.WriteString("config = { max_map_keys = 10 } BEGIN {")
+	for i := range 20 {
+		fmt.Fprintf(&b, " @c[%d] = count(); @p[%d] = %d;", i, i, i)
+	}
+	b.WriteString(` printf("after\n"); exit(); }`)
+	code, out, stderr := runKscope(t, "-q", "-e", b.String())
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.HasPrefix(out, "after\n") || strings.Count(out, "@c[") != 10 || strings.Count(out, "@p[") != 10 {
+		t.Errorf("stdout %q: want after, 10 @c and 10 @p", out)
+	}
+	if want := "kscope: 20 map updates dropped: a map was full (max_map_keys)\n"; stderr != want {
+		t.Errorf("stderr %q, want %q", stderr, want)
+	}
+}

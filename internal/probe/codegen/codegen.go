@@ -93,7 +93,7 @@ func (c *compiler) compile() (*Object, error) {
 		c.opts.RingSize = 1 << 20
 	}
 	c.obj.Spec.Maps["ks_ring"] = &ebpf.MapSpec{Name: "ks_ring", Type: ebpf.RingBuf, MaxEntries: uint32(c.opts.RingSize)}
-	c.obj.Spec.Maps["ks_lost"] = &ebpf.MapSpec{Name: "ks_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	c.obj.Spec.Maps["ks_lost"] = &ebpf.MapSpec{Name: "ks_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2}
 	c.obj.Spec.Maps["ks_exit"] = &ebpf.MapSpec{Name: "ks_exit", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 	c.obj.Spec.Maps["ks_start"] = &ebpf.MapSpec{Name: "ks_start", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 	c.resolveUnknown()
@@ -663,6 +663,11 @@ func (f *fn) update(m *Map, key, val int) {
 		asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, int32(val)),
 		asm.Mov.Imm(asm.R4, 0),
 		asm.FnMapUpdateElem.Call())
+	ok := f.newLabel()
+	f.emit(asm.JEq.Imm(asm.R0, 0, ok))
+	f.countDrop(dropMapFull)
+	f.label(ok)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
 }
 
 // aluOp computes R0 = R0 op R1.
@@ -737,7 +742,10 @@ func (f *fn) aggregate(t *ast.MapExpr, call *ast.Call) {
 		asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST
 		asm.FnMapUpdateElem.Call())
 	f.lookup(m, key)
-	f.emit(asm.JEq.Imm(asm.R0, 0, "end"))
+	done := f.newLabel()
+	f.emit(asm.JNE.Imm(asm.R0, 0, have))
+	f.countDrop(dropMapFull) // the map is full
+	f.emit(asm.Ja.Label(done))
 	f.label(have)
 	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord))
 	switch call.Name {
@@ -762,6 +770,30 @@ func (f *fn) aggregate(t *ast.MapExpr, call *ast.Call) {
 		f.emit(asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord), stImm(asm.R0, 8, 1))
 		f.label(skip)
 	}
+	f.label(done)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
+}
+
+// The slots of Object.Lost.
+const (
+	dropRing    = 0 // a record the ring buffer had no room for
+	dropMapFull = 1 // a map element that did not fit (max_map_keys)
+)
+
+// countDrop adds one to slot idx of the per-CPU drop counters.
+func (f *fn) countDrop(idx int32) {
+	mark := f.sp
+	k := f.alloc(8)
+	f.sp = mark
+	done := f.newLabel()
+	f.emit(stImm(asm.R10, int16(k), int64(idx)),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(f.c.obj.Lost),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(k)),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord), asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	f.label(done)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
 }
 
 // constArg is an integer literal or a numeric positional parameter.

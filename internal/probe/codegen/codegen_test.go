@@ -92,15 +92,17 @@ MovImm dst: r3 imm: 16
 MovImm dst: r4 imm: 0
 Call FnRingbufOutput
 JEqImm dst: r0 off: -1 imm: 0 <L1>
-StMemDW dst: rfp src: r0 off: -16 imm: 0
+StMemDW dst: rfp src: r0 off: -24 imm: 0
 LoadMapPtr dst: r1 fd: 0 <ks_lost>
 MovReg dst: r2 src: rfp
-AddImm dst: r2 imm: -16
+AddImm dst: r2 imm: -24
 Call FnMapLookupElem
-JEqImm dst: r0 off: -1 imm: 0 <L1>
+JEqImm dst: r0 off: -1 imm: 0 <L2>
 LdXMemDW dst: r1 src: r0 off: 0 imm: 0
 AddImm dst: r1 imm: 1
 StXMemDW dst: r0 src: r1 off: 0 imm: 0
+L2:
+MovImm dst: r0 imm: 0
 L1:
 MovImm dst: r0 imm: 0
 LoadMapValue dst: r1, fd: 0 off: 0 <ks_exit>

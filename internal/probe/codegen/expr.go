@@ -580,13 +580,8 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 		asm.FnRingbufOutput.Call())
 	// A full ring buffer drops the record: count it in Object.Lost.
 	ok := f.newLabel()
-	f.emit(asm.JEq.Imm(asm.R0, 0, ok),
-		stImm(asm.R10, int16(rec), 0),
-		asm.LoadMapPtr(asm.R1, 0).WithReference(f.c.obj.Lost),
-		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(rec)),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, ok),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord), asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	f.emit(asm.JEq.Imm(asm.R0, 0, ok))
+	f.countDrop(dropRing)
 	f.label(ok)
 	f.emit(asm.Mov.Imm(asm.R0, 0))
 }

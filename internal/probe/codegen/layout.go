@@ -22,8 +22,9 @@ type Object struct {
 	// the start time (nanoseconds, CLOCK_MONOTONIC) that elapsed counts
 	// from; the runtime sets it before running BEGIN.
 	Ring, Start string
-	// Lost names the per-CPU one-entry array counting the records the
-	// ring buffer had no room for.
+	// Lost names the per-CPU array of drop counters: [0] the records
+	// the ring buffer had no room for, [1] the map elements that did not
+	// fit in a full map (max_map_keys).
 	Lost string
 	// Exit names the one-entry array that exit() sets to 1, which the
 	// runtime polls in case the ring buffer had no room for the record.

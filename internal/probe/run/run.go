@@ -529,8 +529,11 @@ func (s *Session) Stop() error {
 		}
 		s.ring = nil
 	}
-	if lost := s.Lost(); lost > 0 {
+	if lost := s.Lost(0); lost > 0 {
 		fmt.Fprintf(s.cfg.Err, "kscope: %d printf, time and exit records lost: the ring buffer was full\n", lost)
+	}
+	if lost := s.Lost(1); lost > 0 {
+		fmt.Fprintf(s.cfg.Err, "kscope: %d map updates dropped: a map was full (max_map_keys)\n", lost)
 	}
 	s.mu.Lock()
 	io.WriteString(s.cfg.Out, "\n\n")
@@ -542,13 +545,14 @@ func (s *Session) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Lost returns how many records the ring buffer had no room for.
-func (s *Session) Lost() uint64 {
+// Lost returns drop counter idx: 0 counts the records the ring buffer
+// had no room for, 1 the map elements that did not fit in a full map.
+func (s *Session) Lost(idx uint32) uint64 {
 	if s.coll == nil {
 		return 0
 	}
 	var per []uint64
-	if err := s.coll.Maps[s.obj.Lost].Lookup(uint32(0), &per); err != nil {
+	if err := s.coll.Maps[s.obj.Lost].Lookup(idx, &per); err != nil {
 		return 0
 	}
 	var n uint64
