@@ -188,11 +188,6 @@ func Start(obj *codegen.Object, cfg Config) (*Session, error) {
 		s.Close()
 		return nil, fmt.Errorf("setting the start time: %w", err)
 	}
-	s.ring, err = bpfx.StartRingReader(coll.Maps[obj.Ring], s.handle, nil)
-	if err != nil {
-		s.Close()
-		return nil, err
-	}
 	n := 0
 	for _, p := range obj.Probes {
 		prog := coll.Programs[p.Program]
@@ -217,6 +212,12 @@ func Start(obj *codegen.Object, cfg Config) (*Session, error) {
 		} else {
 			fmt.Fprintf(cfg.Err, "Attaching %d probe%s...\n", n, plural(n))
 		}
+	}
+	// Records wait in the ring buffer until the line above is out.
+	s.ring, err = bpfx.StartRingReader(coll.Maps[obj.Ring], s.handle, nil)
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
 	for _, prog := range s.begin {
 		if err := runOnce(prog); err != nil {
