@@ -220,6 +220,8 @@ func TestNotCompiled(t *testing.T) {
 		{`usdt:/bin/true:p:n { }`, "usdt probes are not compiled yet"},
 		{`fentry:vfs_read { }`, "fentry probes are not compiled yet"},
 		{`BEGIN { @h = hist(1, 2); }`, "hist() with more than one bucket per power of 2 is not compiled yet"},
+		{`tracepoint:sched:demo { printf("%s\n", args->path); }`, `t.bt:1:44: printf %s needs a string, and this is an integer (a pointer to a string needs str())`},
+		{`tracepoint:sched:demo { printf("%d\n", args->comm); }`, `t.bt:1:44: printf %d needs an integer, and this is a string`},
 		{`// nothing`, "t.bt:1:1: the script has no probes to attach"},
 		{`BEGIN { exit(3); }`, "exit() with an exit code is not compiled yet"},
 		{`BEGIN { printf("%s %s %s %s %s %s %s %s\n", comm, comm, comm, comm, comm, comm, comm, comm); }`, "needs more than 512 bytes of stack"},

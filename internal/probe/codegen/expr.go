@@ -479,7 +479,20 @@ func (f *fn) callStmt(x *ast.Call) {
 	f.pos = x.Pos
 	switch x.Name {
 	case "printf":
-		f.record(x, CallPrintf, x.Args[0].(*ast.StrLit).Value, x.Args[1:], -1)
+		format := x.Args[0].(*ast.StrLit).Value
+		for i, v := range conversions(format) {
+			if i+1 >= len(x.Args) {
+				break
+			}
+			a := x.Args[i+1]
+			switch str := f.isString(a); {
+			case v == 's' && !str:
+				f.c.errorf(a.Position(), "printf %%s needs a string, and this is an integer (a pointer to a string needs str())")
+			case v != 's' && str:
+				f.c.errorf(a.Position(), "printf %%%c needs an integer, and this is a string", v)
+			}
+		}
+		f.record(x, CallPrintf, format, x.Args[1:], -1)
 	case "time":
 		fm := "%H:%M:%S\n"
 		if len(x.Args) == 1 {
@@ -584,4 +597,25 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 	f.countDrop(dropRing)
 	f.label(ok)
 	f.emit(asm.Mov.Imm(asm.R0, 0))
+}
+
+// conversions returns the conversion letters of a printf format, in order.
+func conversions(format string) []byte {
+	var out []byte
+	for i := 0; i < len(format); i++ {
+		if format[i] != '%' {
+			continue
+		}
+		i++
+		if i < len(format) && format[i] == '%' {
+			continue
+		}
+		for i < len(format) && strings.IndexByte("-+ #0123456789.hlzjtL", format[i]) >= 0 {
+			i++
+		}
+		if i < len(format) {
+			out = append(out, format[i])
+		}
+	}
+	return out
 }
