@@ -149,3 +149,21 @@ func TestToolsCorpusVerifies(t *testing.T) {
 	}
 	t.Logf("%d of %d scripts compiled and loaded", compiled, len(files))
 }
+
+// TestProfile attaches a profile probe to every CPU; the predicate lets
+// exactly one tick through on CPU 0, whatever the timing.
+func TestProfile(t *testing.T) {
+	sess, out := start(t, `profile:hz:99 /cpu == 0 && @n < 1/ { @n++; printf("%s on %d\n", probe, cpu); exit(); }`, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sess.Wait(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("no profile tick on CPU 0 within a minute")
+	}
+	if err := sess.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if want := "profile:hz:99 on 0\n\n\n@n: 1\n"; out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
