@@ -98,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/events", counted(s.evGate, s.events))
 	mux.HandleFunc("/api/v1/events/rate", counted(s.evGate, s.eventRate))
 	mux.HandleFunc("/api/v1/profile", counted(s.profGate, s.profile))
+	mux.HandleFunc("/api/v1/kinds", s.kinds)
 	s.uiRoutes(mux)
 	return mux
 }
