@@ -117,3 +117,44 @@ func TestExecArgsCell(t *testing.T) {
 		}
 	}
 }
+
+// FuzzBuiltinJSON: every built-in type's encoding reads back through
+// encoding/json as the same values encoding/json writes, whatever the
+// strings and numbers.
+func FuzzBuiltinJSON(f *testing.F) {
+	f.Add("bash", "/bin/sh", "ENOENT", int32(-2), uint64(7), true)
+	f.Add("\xff\x00\"", "\u2028\\", "", int32(1<<31-1), uint64(1<<64-1), false)
+	f.Fuzz(func(t *testing.T, comm, s, errno string, n int32, u uint64, flag bool) {
+		h := hdr("")
+		h.Comm = comm
+		with := func(typ string) event.Header { h.Type = typ; return h }
+		str := s
+		for _, ev := range []event.Event{
+			&event.Exec{Header: with("exec"), Filename: s, FilenameUnavailable: flag, Argv: []string{s, comm}, Ret: n, Error: errno},
+			&event.Exit{Header: with("exit"), ExitCode: n, Signal: n, CoreDumped: flag, DurationNS: u},
+			&event.Open{Header: with("open"), Path: s, PathTruncated: flag, Flags: errno, Mode: uint32(u), Ret: n, Error: errno},
+			&event.Connect{Header: with("connect"), Family: s, Proto: comm, SAddr: s, SPort: uint16(u), DAddr: errno, DPort: uint16(n), Ret: n, Error: errno, LatencyNS: u},
+			&event.OOM{Header: with("oom"), TriggerPID: uint32(n), TriggerComm: s, MemcgID: u, AnonRSSBytes: u, OOMScoreAdj: int16(n)},
+			&event.Signal{Header: with("signal"), Signal: s, Signo: n, Fatal: flag, SenderComm: errno, SenderPID: uint32(u)},
+			&event.HTTP{Header: with("http"), Role: comm, Method: s, Path: errno, Host: s, Status: n, LatencyNS: u, TLS: flag, LAddr: s, RAddr: comm},
+			&event.Uprobe{Header: with("uprobe"), Probe: s, Args: []event.Int{{V: u, Signed: flag}, {V: uint64(n), Signed: true}}, Str: &str, StrTruncated: flag, Ret: &event.Int{V: u, Signed: !flag}, LatencyNS: u},
+			&event.USDT{Header: with("usdt"), Probe: s, Binary: comm, Args: []event.Int{{V: u}}, StrUnavailable: flag},
+		} {
+			got := event.AppendJSON(nil, ev)
+			want, err := json.Marshal(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var g, w any
+			if err := json.Unmarshal(got, &g); err != nil {
+				t.Fatalf("invalid JSON %s: %v", got, err)
+			}
+			if err := json.Unmarshal(want, &w); err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("%s:\n got %s\nwant %s", ev.Hdr().Type, got, want)
+			}
+		}
+	})
+}
