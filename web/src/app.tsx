@@ -50,7 +50,6 @@ export function App() {
   const [menu, setMenu] = useState(false);
   useEffect(() => {
     loadStatus();
-    loadKinds();
     // The health can change while the page is open: the banner follows;
     // kinds built at run time (a script's probes) come and go.
     const t = window.setInterval(() => {
