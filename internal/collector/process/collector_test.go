@@ -98,12 +98,6 @@ func child(args []string) int {
 	return 100
 }
 
-// testComm is the test binary's comm, as the kernel truncates it.
-func testComm() string {
-	b := filepath.Base(os.Args[0])
-	return b[:min(len(b), 15)]
-}
-
 func command(mode string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "KSCOPE_TEST_PROCESS="+mode)
