@@ -16,7 +16,6 @@ import (
 	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/doctor"
 	"github.com/kscope/kscope/internal/event"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/version"
 )
 
@@ -47,7 +46,6 @@ type liveSub struct {
 	text    []byte // f.Text, lower case
 	ch      chan []byte
 	dropped atomic.Uint64
-	once    sync.Once
 }
 
 func newLive() *live { return &live{subs: map[*liveSub]struct{}{}} }
@@ -107,7 +105,7 @@ func (l *live) publish(ev event.Event) {
 			continue
 		}
 		if data == nil {
-			l.buf = output.AppendJSON(l.buf[:0], ev)
+			l.buf = event.AppendJSON(l.buf[:0], ev)
 			data = bytes.Clone(l.buf)
 		}
 		if len(s.text) > 0 {
@@ -280,7 +278,7 @@ func (a *Agent) statusJSON() ([]byte, error) {
 		DataDir:          a.cfg.DataDir,
 		Collectors:       []collectorStatus{},
 		LiveSubscribers:  int(a.ui.live.n.Load()),
-		EventKinds:       event.Kinds,
+		EventKinds:       event.KindNames(),
 		Health:           h,
 	}
 	if m := a.metrics; m != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
@@ -96,12 +97,6 @@ func child(args []string) int {
 		time.Sleep(time.Minute)
 	}
 	return 100
-}
-
-// testComm is the test binary's comm, as the kernel truncates it.
-func testComm() string {
-	b := filepath.Base(os.Args[0])
-	return b[:min(len(b), 15)]
 }
 
 func command(mode string) *exec.Cmd {
@@ -316,7 +311,10 @@ func TestCPUTimeIsTheKernels(t *testing.T) { cpuTimeIsTheKernels(t, true) }
 func TestCPUTimeFallback(t *testing.T) { cpuTimeIsTheKernels(t, false) }
 
 func cpuTimeIsTheKernels(t *testing.T, exact bool) {
-	c := start(t, collector.Config{TopK: 100000}, func(c *Collector) { c.forceSlot = !exact })
+	if !exact {
+		defer bpfx.ForceHook(Name, variantSlot)()
+	}
+	c := start(t, collector.Config{TopK: 100000})
 	burn := command("burnstop:5000")
 	if err := burn.Start(); err != nil {
 		t.Fatal(err)
@@ -447,7 +445,13 @@ func TestCPUTimeOfRunningProcess(t *testing.T) {
 			t.Errorf("read %d: %v cpu seconds, the kernel showed %v just before", i, ss[0].Value, before)
 		}
 		prev = ss[0].Value
-		time.Sleep(20 * time.Millisecond) // not a synchronization: spaces the reads
+		// Let the burner run 20 ms more, by the scheduler's count.
+		want := readProcTotals(t, pid).runtimeNS + 20e6
+		for deadline := time.Now().Add(time.Minute); readProcTotals(t, pid).runtimeNS < want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("read %d: the burner did not run 20 ms in a minute", i)
+			}
+		}
 	}
 }
 
@@ -491,11 +495,16 @@ func TestLiveProcesses(t *testing.T) {
 
 	// A storm: many processes, some with threads, exiting together.
 	var wg sync.WaitGroup
-	for i := range 60 {
+	ended := make([]uint32, 60)
+	for i := range ended {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			command("exit:0:" + strconv.Itoa(i%4*3)).Run()
+			cmd := command("exit:0:" + strconv.Itoa(i%4*3))
+			cmd.Run()
+			if cmd.ProcessState != nil { // it ran, whatever its exit status
+				ended[i] = uint32(cmd.Process.Pid)
+			}
 		}()
 	}
 	sleepers := make([]*exec.Cmd, 20)
@@ -506,15 +515,63 @@ func TestLiveProcesses(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	pids := func(cmds []*exec.Cmd) []uint32 {
+		out := make([]uint32, len(cmds))
+		for i, c := range cmds {
+			out[i] = uint32(c.Process.Pid)
+		}
+		return out
+	}
+	// Exact for this test's own processes, whatever else the host runs:
+	// every sleeper is tracked, no child that ended is.
+	ownProcs(t, c, pids(sleepers), ended)
 	before := value(collect(t, c), "kscope_processes")
 	liveMatches(t, c)
 	for _, s := range sleepers {
 		s.Process.Kill()
 		s.Wait()
 	}
+	ownProcs(t, c, nil, append(ended, pids(sleepers)...))
 	after := value(collect(t, c), "kscope_processes")
 	t.Logf("live processes: %v with 20 sleepers, %v without", before, after)
 	liveMatches(t, c)
+}
+
+// ownProcs waits until the collector tracks every process in live and
+// none of those in ended (unless the pid was reused), and fails with what
+// differs when that does not come within 10 s.
+func ownProcs(t *testing.T, c *Collector, live, ended []uint32) {
+	t.Helper()
+	var missing, kept []uint32
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c.mu.Lock()
+		keys, _, err := c.readProcs()
+		c.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracked := make(map[uint32]bool, len(keys))
+		for _, k := range keys {
+			tracked[k.Tgid] = true
+		}
+		missing, kept = nil, nil
+		for _, p := range live {
+			if !tracked[p] {
+				missing = append(missing, p)
+			}
+		}
+		for _, p := range ended {
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(int(p)))); tracked[p] && err != nil {
+				kept = append(kept, p)
+			}
+		}
+		if len(missing) == 0 && len(kept) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live processes not tracked: %v; ended processes still tracked: %v", missing, kept)
+		}
+	}
 }
 
 func TestTopK(t *testing.T) {
