@@ -9,7 +9,6 @@ import (
 	"sort"
 	"time"
 
-	cprofile "github.com/kscope/kscope/internal/collector/profile"
 	"github.com/kscope/kscope/internal/config"
 )
 
@@ -109,14 +108,10 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	if a.stats != nil {
 		a.stats.Close()
 	}
-	if stop[cprofile.Name] && a.profileStop != nil {
-		a.profileStop()
-		<-a.profileDone
-		a.profileStop, a.profileDone, a.profileRec = nil, nil, nil
-	}
 	kept := a.running[:0]
 	for _, r := range a.running {
 		if stop[r.name] {
+			r.stopProfiles()
 			if err := r.c.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("stopping %s: %w", r.name, err))
 			}
@@ -143,9 +138,6 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	sort.Slice(statuses, func(i, j int) bool { return statuses[i].Name < statuses[j].Name })
 	sort.Slice(a.running, func(i, j int) bool { return a.running[i].name < a.running[j].name })
 	a.statuses = statuses
-	if a.profileStop == nil {
-		a.startProfileRecorder()
-	}
 	a.restartBPFStats()
 	a.descs = a.describe()
 	if next.Interval != old.Interval {
