@@ -83,11 +83,11 @@ func TestSectionsFromRegistry(t *testing.T) {
 		t.Errorf("tcp options %+v", o)
 	}
 	for src, want := range map[string]string{
-		"collectors:\n  profile: {hz: 20000}\n":        `k.yaml:2: collectors.profile.hz: at most 10000`,
+		"collectors:\n  profile: {hz: 20000}\n":       `k.yaml:2: collectors.profile.hz: at most 10000`,
 		"collectors:\n  profile:\n    window: 0.5s\n": `k.yaml:3: collectors.profile.window: at least 1s, not "0.5s"`,
-		"collectors:\n  tcp: {counts_only: true}\n":    `k.yaml:2: collectors.tcp.counts_only: unknown key (known: enabled, topk)`,
-		"collectors:\n  syscalls: {hz: 1}\n":           `k.yaml:2: collectors.syscalls.hz: unknown key (known: enabled, topk, counts_only)`,
-		"collectors:\n  profile: {rate: 1}\n":          `k.yaml:2: collectors.profile.rate: unknown key (known: enabled, topk, hz, off_cpu, window)`,
+		"collectors:\n  tcp: {counts_only: true}\n":   `k.yaml:2: collectors.tcp.counts_only: unknown key (known: enabled, topk)`,
+		"collectors:\n  syscalls: {hz: 1}\n":          `k.yaml:2: collectors.syscalls.hz: unknown key (known: enabled, topk, counts_only)`,
+		"collectors:\n  profile: {rate: 1}\n":         `k.yaml:2: collectors.profile.rate: unknown key (known: enabled, topk, hz, off_cpu, window)`,
 		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, exec, exit, fileio, http, oom, open, process, procnet, profile, sched, signals, syscalls, tcp)`,
 	} {
 		if _, err := config.Parse("k.yaml", []byte(src), sections); err == nil || err.Error() != want {
