@@ -5,7 +5,7 @@ import "github.com/kscope/kscope/internal/collector"
 func init() {
 	collector.Register(collector.Spec{
 		Name:    Name,
-		Doc:     "Signals generated and delivered, and one event per process killed by a signal",
+		Doc:     "Signals generated, by name, and one event per process killed by a signal",
 		Default: true,
 		Events:  []string{EventType},
 		Outputs: collector.EventOutput | collector.MetricOutput,
