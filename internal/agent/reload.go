@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/config"
 )
 
@@ -149,11 +150,17 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	return res, errors.Join(errs...)
 }
 
-// effective is a collector's settings with the global ones it inherits.
+// effective is a collector's settings with the global ones it inherits
+// and its options' defaults.
 func effective(c *config.Config, name string) config.Collector {
 	cc := c.Collectors[name]
 	if cc.TopK == 0 {
 		cc.TopK = c.TopK
+	}
+	if cc.Options == nil {
+		if s, ok := collector.Lookup(name); ok {
+			cc.Options = s.Options
+		}
 	}
 	return cc
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kscope/kscope/internal/config"
@@ -31,7 +32,7 @@ import (
 type sinks struct {
 	events    *store.Events // nil under --check: nothing is kept
 	live      *live
-	exporters []export.Exporter
+	exporters atomic.Pointer[[]export.Exporter] // the started ones; nil once stopped
 }
 
 // chain is a collector's event sink: events are limited to the budget's
@@ -64,8 +65,10 @@ func (e *encoder) Emit(ev event.Event) {
 	h := ev.Hdr()
 	e.s.events.Put(h, data)
 	e.s.live.publishJSON(h, data)
-	for _, x := range e.s.exporters {
-		x.ReportEvent(export.Event{Header: *h, JSON: data})
+	if xs := e.s.exporters.Load(); xs != nil {
+		for _, x := range *xs {
+			x.ReportEvent(export.Event{Header: *h, JSON: data})
+		}
 	}
 }
 
@@ -74,13 +77,15 @@ func (e *encoder) Flush() { e.s.events.Flush() }
 // startExporters starts every exporter; one that fails is logged and left
 // out, the agent runs on.
 func (s *sinks) startExporters(ctx context.Context, xs []export.Exporter, a *Agent) {
+	var started []export.Exporter
 	for _, x := range xs {
 		if err := x.Start(ctx); err != nil {
 			a.logger.Warn("exporter not started; the agent runs without it", "exporter", x.Name(), "err", err)
 			continue
 		}
-		s.exporters = append(s.exporters, x)
+		started = append(started, x)
 	}
+	s.exporters.Store(&started)
 }
 
 // stopExporters stops the exporters, allowing them exportStopWait to send
@@ -89,13 +94,16 @@ func (s *sinks) stopExporters() error {
 	if s == nil {
 		return nil
 	}
+	xs := s.exporters.Swap(nil)
+	if xs == nil {
+		return nil
+	}
 	var errs []error
 	ctx, cancel := context.WithTimeout(context.Background(), exportStopWait)
 	defer cancel()
-	for _, x := range s.exporters {
+	for _, x := range *xs {
 		errs = append(errs, x.Stop(ctx))
 	}
-	s.exporters = nil
 	return errors.Join(errs...)
 }
 
@@ -106,8 +114,10 @@ func (s *sinks) reportMetrics(t time.Time, descs []*metrics.Desc, samples []metr
 	if s == nil {
 		return
 	}
-	for _, x := range s.exporters {
-		x.ReportMetrics(t, descs, samples)
+	if xs := s.exporters.Load(); xs != nil {
+		for _, x := range *xs {
+			x.ReportMetrics(t, descs, samples)
+		}
 	}
 }
 
@@ -115,7 +125,9 @@ func (s *sinks) reportProfile(p *profile.Profile) {
 	if s == nil {
 		return
 	}
-	for _, x := range s.exporters {
-		x.ReportProfile(p)
+	if xs := s.exporters.Load(); xs != nil {
+		for _, x := range *xs {
+			x.ReportProfile(p)
+		}
 	}
 }
