@@ -11,7 +11,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/kscope/kscope/internal/version.Version=$(VERSION)
 
-.PHONY: all build generate check-generate vet test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
+.PHONY: all build generate check-generate vet lint test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
 
 all: build
 
@@ -46,6 +46,11 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
 
+# staticcheck (pinned as a tool in go.mod; checks in staticcheck.conf) over
+# every package and its tests.
+lint:
+	$(GO) tool staticcheck ./...
+
 test-unit:
 	$(GO) test -count=1 ./...
 
@@ -63,7 +68,7 @@ test-vm:
 	bash scripts/test-vm.sh
 
 # Everything CI runs.
-test: check-generate check-web vet test-unit test-race fuzz-short test-vm
+test: check-generate check-web vet lint test-unit test-race fuzz-short test-vm
 
 # Run every fuzz target for FUZZTIME, package by package. A package whose
 # tests do not build fails the run.

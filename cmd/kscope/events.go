@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/kscope/kscope/internal/client"
 )
 
 type eventsFlags struct {
@@ -58,34 +59,19 @@ func runEvents(cmd *cobra.Command, f eventsFlags) error {
 	if f.limit <= 0 {
 		return usagef("--limit %d: must be positive", f.limit)
 	}
-	params := url.Values{"limit": {strconv.Itoa(f.limit)}}
-	for k, v := range map[string]string{"type": f.typ, "since": f.since, "until": f.until} {
-		if v != "" {
-			params.Set(k, v)
-		}
-	}
 	if f.start != 0 && f.pid == 0 {
 		return usagef("--start needs --pid")
 	}
-	if f.pid != 0 {
-		params.Set("pid", strconv.FormatUint(uint64(f.pid), 10))
-	}
-	if f.start != 0 {
-		params.Set("start", strconv.FormatUint(f.start, 10))
-	}
-	for _, m := range f.match {
-		params.Add("match", m)
-	}
-	resp, err := apiGet(cmd.Context(), serverURL(f.server), f.httpConfig, "/api/v1/events", params)
+	c, err := agentAPI(serverURL(f.server), f.httpConfig, queryTimeout)
 	if err != nil {
 		return err
 	}
-	var data struct {
-		Events    []json.RawMessage `json:"events"`
-		Truncated bool              `json:"truncated"`
-	}
-	if err := json.Unmarshal(resp.Data, &data); err != nil {
-		return fmt.Errorf("decoding events: %w", err)
+	data, err := c.Events(cmd.Context(), client.EventsQuery{
+		Type: f.typ, Since: f.since, Until: f.until, Limit: f.limit,
+		PID: f.pid, Start: f.start, Match: f.match,
+	})
+	if err != nil {
+		return apiError(err)
 	}
 	out := cmd.OutOrStdout()
 	if f.json {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kscope/kscope/internal/client"
 	"github.com/kscope/kscope/internal/config"
 )
 
@@ -60,33 +60,35 @@ func runQuery(cmd *cobra.Command, expr string, f queryFlags) error {
 		}
 		end = t
 	}
-	params := url.Values{"query": {expr}}
-	path := "/api/v1/query"
 	if f.rng == "" && f.step != "" {
 		return usagef("--step needs --range")
 	}
+	var rng, step time.Duration
 	if f.rng != "" {
 		r, err := config.ParseDuration(f.rng)
 		if err != nil {
 			return usagef("--range %q: want a duration like 15m, 1h, 2d", f.rng)
 		}
-		step := r / 250
+		rng, step = r, r/250
 		if f.step != "" {
 			if step, err = config.ParseDuration(f.step); err != nil {
 				return usagef("--step %q: want a duration like 15s, 1m", f.step)
 			}
 		}
 		step = max(step, time.Second)
-		path = "/api/v1/query_range"
-		params.Set("start", unixString(end.Add(-r)))
-		params.Set("end", unixString(end))
-		params.Set("step", strconv.FormatFloat(step.Seconds(), 'f', -1, 64))
-	} else {
-		params.Set("time", unixString(end))
 	}
-	resp, err := apiGet(cmd.Context(), serverURL(f.server), f.httpConfig, path, params)
+	c, err := agentAPI(serverURL(f.server), f.httpConfig, queryTimeout)
 	if err != nil {
 		return err
+	}
+	var resp *client.Result
+	if f.rng != "" {
+		resp, err = c.QueryRange(cmd.Context(), expr, end.Add(-rng), end, step)
+	} else {
+		resp, err = c.Query(cmd.Context(), expr, end)
+	}
+	if err != nil {
+		return apiError(err)
 	}
 	for _, w := range resp.Warnings {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", w)
@@ -99,9 +101,10 @@ func runQuery(cmd *cobra.Command, expr string, f queryFlags) error {
 	return printQueryResult(out, resp.Data)
 }
 
-func unixString(t time.Time) string {
-	return strconv.FormatFloat(float64(t.UnixMilli())/1000, 'f', -1, 64)
-}
+// queryTimeout bounds a query or events request.
+const queryTimeout = 2 * time.Minute
+
+func unixString(t time.Time) string { return client.FormatTime(t) }
 
 // maxWhenSeconds bounds Unix seconds to about ±31 million years, well
 // inside what milliseconds in an int64 hold.

@@ -16,6 +16,7 @@ import (
 	sysunix "golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/client"
 	"github.com/kscope/kscope/internal/collector"
 	ctop "github.com/kscope/kscope/internal/collector/top"
 	"github.com/kscope/kscope/internal/topui"
@@ -105,19 +106,15 @@ func runTop(cmd *cobra.Command, f topFlags) error {
 
 	server := f.server
 	if server == "" {
-		server = os.Getenv("KSCOPE_SERVER")
+		server = os.Getenv(client.ServerEnv)
 	}
 	var src topui.Source
 	if server != "" {
-		a, err := topui.NewAgentSource(server)
+		c, err := agentAPI(server, f.httpConf, topui.AgentTimeout)
 		if err != nil {
-			return usagef("--server: %v", err)
-		}
-		if a.Client, err = agentClient(f.httpConf); err != nil {
 			return err
 		}
-		a.Client.Timeout = 10 * time.Second
-		src = a
+		src = topui.NewAgentSource(c)
 	} else {
 		s, err := standaloneSource(ctx, cmd.ErrOrStderr())
 		if err != nil {

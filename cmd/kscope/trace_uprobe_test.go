@@ -53,7 +53,10 @@ func TestUprobeCLIGCC(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "kscope    guarded") || !strings.Contains(stdout, "-1@%dil 2@%si -4@%edx -8@%rcx 8@%r8") || !strings.Contains(stderr, "7 probe sites in "+bin+"\n") {
 		t.Errorf("usdt list: exit %d\n%s%s", code, stdout, stderr)
 	}
-	code, stdout, _ = runCLI("usdt", "list", bin, "--json")
+	code, stdout, stderr = runCLI("usdt", "list", bin, "--json")
+	if code != 0 {
+		t.Errorf("usdt list --json: exit %d\n%s", code, stderr)
+	}
 	var p struct {
 		Binary, Provider, Name, Args string
 		Semaphore                    uint64

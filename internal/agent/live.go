@@ -46,7 +46,6 @@ type liveSub struct {
 	text    []byte // f.Text, lower case
 	ch      chan []byte
 	dropped atomic.Uint64
-	once    sync.Once
 }
 
 func newLive() *live { return &live{subs: map[*liveSub]struct{}{}} }

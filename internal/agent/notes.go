@@ -21,7 +21,6 @@ func (discard) Flush()           {}
 type noteHandler struct {
 	mu    sync.Mutex
 	notes []string
-	attrs []slog.Attr
 }
 
 func (h *noteHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }

@@ -54,11 +54,10 @@ func Counters(stats *ebpf.Map) (lost, filtered uint64, err error) {
 // (kscope.h's wakeup_bytes), so the reader also wakes every FlushEvery to
 // pick up a trickle of events and to let the consumer flush its output.
 type RingReader struct {
-	rd    *ringbuf.Reader
-	done  chan struct{}
-	once  sync.Once
-	short uint64 // records shorter than the decoder needs
-	err   error
+	rd   *ringbuf.Reader
+	done chan struct{}
+	once sync.Once
+	err  error
 }
 
 // FlushEvery bounds how long an event can wait in the ring buffer, unless

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
@@ -347,7 +348,7 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 		r, ok := m.refs[string(key)]
 		if !ok {
 			b := labels.NewScratchBuilder(len(s.Values) + 2)
-			b.Add(labels.MetricName, name)
+			b.Add(model.MetricNameLabel, name)
 			for i, l := range s.Desc.Labels {
 				if s.Values[i] != "" { // empty is absent, as in Prometheus
 					b.Add(l, s.Values[i])

@@ -75,15 +75,6 @@ func (t *fileTable) lookup(pc uint64, f *Frame) {
 	}
 }
 
-// bytes estimates the memory t keeps.
-func (t *fileTable) bytes() int {
-	n := 200 + len(t.buildID) + 24*len(t.loads) + t.syms.bytes()
-	if t.goTab != nil {
-		n += t.goTab.bytes()
-	}
-	return n
-}
-
 // own makes t close srcs when it is dropped or garbage collected.
 func (t *fileTable) own(srcs ...*source) {
 	if len(srcs) == 0 {

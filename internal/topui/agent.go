@@ -2,19 +2,18 @@ package topui
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
-	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kscope/kscope/internal/client"
 )
 
 // AgentWindow is the range of the agent's rate queries. irate uses the last
@@ -35,25 +34,23 @@ var agentCollectors = []struct{ name, what string }{
 // AgentSource reads a running kscope agent's per-process families through
 // its PromQL API.
 type AgentSource struct {
-	URL    string
-	Client *http.Client
+	Client *client.Client
 	// Proc reads the detail view's /proc fields when the agent runs on
 	// this host (a loopback URL); nil otherwise.
 	Proc *ProcFS
 }
 
-// NewAgentSource returns a source over the agent at base. /proc is read
-// for the detail view when base is a loopback address.
-func NewAgentSource(base string) (*AgentSource, error) {
-	u, err := url.Parse(base)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, fmt.Errorf("server %q: want a URL like http://127.0.0.1:9464", base)
-	}
-	a := &AgentSource{URL: strings.TrimRight(base, "/"), Client: &http.Client{Timeout: 10 * time.Second}}
-	if isLoopback(u.Hostname()) {
+// AgentTimeout is what the view waits for one answer of the agent.
+const AgentTimeout = 10 * time.Second
+
+// NewAgentSource returns a source over the agent c calls. /proc is read
+// for the detail view when the agent's URL is a loopback address.
+func NewAgentSource(c *client.Client) *AgentSource {
+	a := &AgentSource{Client: c}
+	if u, err := url.Parse(c.URL()); err == nil && isLoopback(u.Hostname()) {
 		a.Proc = &ProcFS{}
 	}
-	return a, nil
+	return a
 }
 
 func isLoopback(host string) bool {
@@ -65,7 +62,7 @@ func isLoopback(host string) bool {
 }
 
 // Describe implements Source.
-func (a *AgentSource) Describe() string { return "agent " + a.URL }
+func (a *AgentSource) Describe() string { return "agent " + a.Client.URL() }
 
 // Close implements Source.
 func (a *AgentSource) Close() error { return nil }
@@ -76,81 +73,33 @@ type sample struct {
 	Value  float64
 }
 
-// ErrNotAgent is returned when the server does not answer like a kscope
-// agent.
-var ErrNotAgent = errors.New("not the kscope API")
-
 // query evaluates expr at now.
 func (a *AgentSource) query(ctx context.Context, expr string) ([]sample, error) {
-	form := url.Values{"query": {expr}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, a.URL+"/api/v1/query", strings.NewReader(form.Encode()))
+	ctx, cancel := context.WithTimeout(ctx, AgentTimeout)
+	defer cancel()
+	r, err := a.Client.Query(ctx, expr, time.Time{})
+	if e := (*client.Error)(nil); errors.As(err, &e) {
+		return nil, fmt.Errorf("query failed: %w", err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	body, err := a.do(req)
+	return parseVector(r)
+}
+
+// parseVector reads a query's answer, which must be an instant vector.
+func parseVector(r *client.Result) ([]sample, error) {
+	vec, err := r.Vector()
 	if err != nil {
 		return nil, err
 	}
-	return parseVector(body)
-}
-
-func (a *AgentSource) do(req *http.Request) ([]byte, error) {
-	resp, err := a.Client.Do(req)
-	if cerr := (*tls.CertificateVerificationError)(nil); errors.As(err, &cerr) {
-		return nil, fmt.Errorf("the kscope agent at %s has a certificate this client does not trust: give its CA as tls_config.ca_file in a client configuration file (--http.config.file or $KSCOPE_HTTP_CONFIG_FILE): %w", a.URL, cerr)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("cannot reach the kscope agent at %s (is 'kscope agent' running? set --server or KSCOPE_SERVER): %w", a.URL, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("reading the answer of %s: %w", a.URL, err)
-	}
-	switch resp.StatusCode {
-	case http.StatusUnauthorized:
-		return nil, fmt.Errorf("the kscope agent at %s requires authentication and refused this request (%s): give credentials in a client configuration file with --http.config.file or $KSCOPE_HTTP_CONFIG_FILE", a.URL, resp.Status)
-	case http.StatusForbidden, http.StatusMisdirectedRequest:
-		return nil, fmt.Errorf("the kscope agent at %s refused this request (%s): %.200s", a.URL, resp.Status, strings.TrimSpace(string(body)))
-	}
-	return body, nil
-}
-
-// parseVector reads a Prometheus API answer holding an instant vector.
-func parseVector(body []byte) ([]sample, error) {
-	var r struct {
-		Status    string `json:"status"`
-		ErrorType string `json:"errorType"`
-		Error     string `json:"error"`
-		Data      struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Value  [2]any            `json:"value"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("%w: %.100q", ErrNotAgent, body)
-	}
-	if r.Status != "success" {
-		return nil, fmt.Errorf("query failed: %s: %s", r.ErrorType, r.Error)
-	}
-	if r.Data.ResultType != "vector" {
-		return nil, fmt.Errorf("query answered a %q, want a vector", r.Data.ResultType)
-	}
-	out := make([]sample, 0, len(r.Data.Result))
-	for _, s := range r.Data.Result {
-		str, ok := s.Value[1].(string)
-		if !ok {
-			return nil, fmt.Errorf("sample value %v: want a string", s.Value[1])
+	out := make([]sample, 0, len(vec))
+	for _, s := range vec {
+		m := make(map[string]string, len(s.Metric))
+		for k, v := range s.Metric {
+			m[string(k)] = string(v)
 		}
-		v, err := strconv.ParseFloat(str, 64)
-		if err != nil {
-			return nil, fmt.Errorf("sample value %q: %w", str, err)
-		}
-		out = append(out, sample{s.Metric, v})
+		out = append(out, sample{m, float64(s.Value)})
 	}
 	return out, nil
 }
@@ -378,40 +327,31 @@ func syscallRates(ss []sample) []SyscallRate {
 
 // events returns the process's events of the last hour, one line each.
 func (a *AgentSource) events(ctx context.Context, pid string) ([]string, error) {
-	q := url.Values{"match": {"pid=" + pid}, "since": {"1h"}, "limit": {"20"}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL+"/api/v1/events?"+q.Encode(), nil)
+	ctx, cancel := context.WithTimeout(ctx, AgentTimeout)
+	defer cancel()
+	r, err := a.Client.Events(ctx, client.EventsQuery{Match: []string{"pid=" + pid}, Since: "1h", Limit: 20})
+	if e := (*client.Error)(nil); errors.As(err, &e) {
+		return nil, errors.New(e.Msg)
+	}
 	if err != nil {
 		return nil, err
 	}
-	body, err := a.do(req)
-	if err != nil {
-		return nil, err
-	}
-	return parseEvents(body)
+	return eventLines(r.Events)
 }
 
 // headerFields are the fields every event has; an event line leaves them
 // out but for the time and type.
 var headerFields = map[string]bool{"time": true, "type": true, "pid": true, "tid": true, "ppid": true, "uid": true, "comm": true, "cgroup_id": true, "start_ns": true, "start_time": true, "parent_start_ns": true}
 
-// parseEvents renders the answer of /api/v1/events as lines: the time,
-// the type, then the event's own fields, sorted.
-func parseEvents(body []byte) ([]string, error) {
-	var r struct {
-		Status string `json:"status"`
-		Error  string `json:"error"`
-		Data   struct {
-			Events []map[string]json.RawMessage `json:"events"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &r); err != nil {
-		return nil, fmt.Errorf("%w: %.100q", ErrNotAgent, body)
-	}
-	if r.Status != "success" {
-		return nil, errors.New(r.Error)
-	}
+// eventLines renders stored events as lines: the time, the type, then
+// the event's own fields, sorted.
+func eventLines(events []json.RawMessage) ([]string, error) {
 	var out []string
-	for _, ev := range r.Data.Events {
+	for _, raw := range events {
+		var ev map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return nil, fmt.Errorf("decoding an event: %w", err)
+		}
 		var ts, typ string
 		json.Unmarshal(ev["time"], &ts)
 		json.Unmarshal(ev["type"], &typ)

@@ -2,13 +2,19 @@ package topui
 
 import (
 	"encoding/json"
-	"errors"
 	"maps"
 	"math"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/kscope/kscope/internal/client"
 )
+
+// vector reads the data object of a query's answer.
+func vector(data string) ([]sample, error) {
+	return parseVector(&client.Result{Data: json.RawMessage(data)})
+}
 
 func TestParseVector(t *testing.T) {
 	for _, tc := range []struct {
@@ -16,18 +22,17 @@ func TestParseVector(t *testing.T) {
 		want       []sample
 		err        string
 	}{
-		{"two", `{"status":"success","data":{"resultType":"vector","result":[
+		{"two", `{"resultType":"vector","result":[
 			{"metric":{"m":"cpu","pid":"12","comm":"a"},"value":[1700000000.5,"0.25"]},
-			{"metric":{"m":"up","collector":"procnet"},"value":[1700000000.5,"1"]}]}}`,
+			{"metric":{"m":"up","collector":"procnet"},"value":[1700000000.5,"1"]}]}`,
 			[]sample{{map[string]string{"m": "cpu", "pid": "12", "comm": "a"}, 0.25}, {map[string]string{"m": "up", "collector": "procnet"}, 1}}, ""},
-		{"empty", `{"status":"success","data":{"resultType":"vector","result":[]}}`, []sample{}, ""},
-		{"error", `{"status":"error","errorType":"bad_data","error":"parse error"}`, nil, "bad_data: parse error"},
-		{"matrix", `{"status":"success","data":{"resultType":"matrix","result":[]}}`, nil, "matrix"},
-		{"not json", `<html>404</html>`, nil, "not the kscope API"},
-		{"number value", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,2]}]}}`, nil, "want a string"},
-		{"bad float", `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}}`, nil, "sample value"},
+		{"empty", `{"resultType":"vector","result":[]}`, []sample{}, ""},
+		{"matrix", `{"resultType":"matrix","result":[]}`, nil, "matrix"},
+		{"not json", `<html>404</html>`, nil, "decoding the result"},
+		{"number value", `{"resultType":"vector","result":[{"metric":{},"value":[1,2]}]}`, nil, "sample value must be a quoted string"},
+		{"bad float", `{"resultType":"vector","result":[{"metric":{},"value":[1,"x"]}]}`, nil, `invalid syntax`},
 	} {
-		got, err := parseVector([]byte(tc.body))
+		got, err := vector(tc.body)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%s: err %v, want %q", tc.name, err, tc.err)
@@ -49,16 +54,13 @@ func TestParseVector(t *testing.T) {
 			}
 		}
 	}
-	if _, err := parseVector([]byte("nope")); !errors.Is(err, ErrNotAgent) {
-		t.Errorf("not json: %v, want ErrNotAgent", err)
-	}
 }
 
 func FuzzParseVector(f *testing.F) {
-	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{"pid":"1"},"value":[1,"2"]}]}}`))
-	f.Add([]byte(`{"status":"error"}`))
+	f.Add([]byte(`{"resultType":"vector","result":[{"metric":{"pid":"1"},"value":[1,"2"]}]}`))
+	f.Add([]byte(`{"resultType":"scalar","result":[1,"2"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		ss, err := parseVector(b)
+		ss, err := vector(string(b))
 		if err != nil {
 			return
 		}
@@ -70,22 +72,19 @@ func FuzzParseVector(f *testing.F) {
 			Value  [2]any            `json:"value"`
 		}
 		var again struct {
-			Status string `json:"status"`
-			Data   struct {
-				ResultType string   `json:"resultType"`
-				Result     []result `json:"result"`
-			} `json:"data"`
+			ResultType string   `json:"resultType"`
+			Result     []result `json:"result"`
 		}
-		again.Status, again.Data.ResultType = "success", "vector"
-		again.Data.Result = []result{}
+		again.ResultType = "vector"
+		again.Result = []result{}
 		for _, s := range ss {
-			again.Data.Result = append(again.Data.Result, result{s.Metric, [2]any{1.5, strconv.FormatFloat(s.Value, 'f', -1, 64)}})
+			again.Result = append(again.Result, result{s.Metric, [2]any{1.5, strconv.FormatFloat(s.Value, 'f', -1, 64)}})
 		}
 		body, err := json.Marshal(again)
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := parseVector(body)
+		back, err := vector(string(body))
 		if err != nil || len(back) != len(ss) {
 			t.Fatalf("%q read as %v answered as %s reads %v, %v", b, ss, body, back, err)
 		}
@@ -169,15 +168,16 @@ func TestSyscallRates(t *testing.T) {
 	}
 }
 
-func TestParseEvents(t *testing.T) {
-	body := `{"status":"success","data":{"events":[
-		{"time":"2026-01-02T03:04:05.123456789Z","type":"exec","pid":42,"tid":42,"ppid":1,"uid":0,"comm":"sh","cgroup_id":1,
-		 "filename":"/bin/sh","argv":["sh","-c","true"],"argv_truncated":false,"ret":0},
-		{"time":"2026-01-02T03:04:06Z","type":"exit","pid":42,"tid":42,"ppid":1,"uid":0,"comm":"sh","cgroup_id":1,
-		 "exit_code":0,"signal":0,"core_dumped":false,"duration_ns":1500000}],"truncated":false}}`
-	got, err := parseEvents([]byte(body))
+func TestEventLines(t *testing.T) {
+	events := []json.RawMessage{
+		json.RawMessage(`{"time":"2026-01-02T03:04:05.123456789Z","type":"exec","pid":42,"tid":42,"ppid":1,"uid":0,"comm":"sh","cgroup_id":1,
+		 "filename":"/bin/sh","argv":["sh","-c","true"],"argv_truncated":false,"ret":0}`),
+		json.RawMessage(`{"time":"2026-01-02T03:04:06Z","type":"exit","pid":42,"tid":42,"ppid":1,"uid":0,"comm":"sh","cgroup_id":1,
+		 "exit_code":0,"signal":0,"core_dumped":false,"duration_ns":1500000}`),
+	}
+	got, err := eventLines(events)
 	if err != nil || len(got) != 2 {
-		t.Fatalf("parseEvents: %v, %v", got, err)
+		t.Fatalf("eventLines: %v, %v", got, err)
 	}
 	if !strings.HasSuffix(got[0], "exec    filename=/bin/sh argv=[sh -c true]") {
 		t.Errorf("exec line: %q", got[0])
@@ -185,18 +185,15 @@ func TestParseEvents(t *testing.T) {
 	if !strings.HasSuffix(got[1], "exit    exit_code=0 duration_ns=1500000") {
 		t.Errorf("exit line: %q", got[1])
 	}
-	if _, err := parseEvents([]byte(`{"status":"error","error":"bad match"}`)); err == nil || err.Error() != "bad match" {
-		t.Errorf("error answer: %v", err)
-	}
-	if _, err := parseEvents([]byte(`[`)); !errors.Is(err, ErrNotAgent) {
+	if _, err := eventLines([]json.RawMessage{json.RawMessage(`[`)}); err == nil || !strings.HasPrefix(err.Error(), "decoding an event: ") {
 		t.Errorf("not json: %v", err)
 	}
 }
 
-func FuzzParseEvents(f *testing.F) {
-	f.Add([]byte(`{"status":"success","data":{"events":[{"time":"x","type":"exec","argv":["a"]}]}}`))
+func FuzzEventLines(f *testing.F) {
+	f.Add([]byte(`{"time":"x","type":"exec","argv":["a"]}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		lines, err := parseEvents(b)
+		lines, err := eventLines([]json.RawMessage{b})
 		if err == nil {
 			for _, l := range lines {
 				if strings.Contains(l, "\n") && !strings.Contains(string(b), `\n`) && !strings.Contains(string(b), "\n") {
@@ -210,25 +207,24 @@ func FuzzParseEvents(f *testing.F) {
 func TestNewAgentSource(t *testing.T) {
 	for _, tc := range []struct {
 		url   string
-		ok    bool
 		local bool
 	}{
-		{"http://127.0.0.1:9464", true, true},
-		{"http://localhost:9464/", true, true},
-		{"http://[::1]:9464", true, true},
-		{"https://metrics.example.com", true, false},
-		{"http://10.0.0.5:9464", true, false},
-		{"127.0.0.1:9464", false, false},
-		{"ftp://x", false, false},
-		{"", false, false},
+		{"http://127.0.0.1:9464", true},
+		{"http://localhost:9464/", true},
+		{"http://[::1]:9464", true},
+		{"https://metrics.example.com", false},
+		{"http://10.0.0.5:9464", false},
 	} {
-		a, err := NewAgentSource(tc.url)
-		if (err == nil) != tc.ok {
-			t.Errorf("%q: err %v, want ok=%v", tc.url, err, tc.ok)
-			continue
+		c, err := client.New(tc.url, client.Options{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if err == nil && (a.Proc != nil) != tc.local {
+		a := NewAgentSource(c)
+		if (a.Proc != nil) != tc.local {
 			t.Errorf("%q: local /proc %v, want %v", tc.url, a.Proc != nil, tc.local)
+		}
+		if want := "agent " + strings.TrimRight(tc.url, "/"); a.Describe() != want {
+			t.Errorf("%q: %q, want %q", tc.url, a.Describe(), want)
 		}
 	}
 }

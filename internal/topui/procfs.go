@@ -69,13 +69,13 @@ func parseStatus(b []byte) (status, error) {
 		case "VmRSS":
 			kb, err := strconv.ParseUint(string(bytes.TrimSpace(bytes.TrimSuffix(v, []byte("kB")))), 10, 64)
 			if err != nil {
-				return s, fmt.Errorf("VmRSS %q: %w", v, err)
+				return s, fmt.Errorf("parsing VmRSS %q: %w", v, err)
 			}
 			s.RSS, s.HasRSS = kb<<10, true
 		case "Threads":
 			n, err := strconv.Atoi(string(v))
 			if err != nil {
-				return s, fmt.Errorf("Threads %q: %w", v, err)
+				return s, fmt.Errorf("parsing Threads %q: %w", v, err)
 			}
 			s.Threads = n
 			have |= 2
@@ -87,7 +87,7 @@ func parseStatus(b []byte) (status, error) {
 			}
 			n, err := strconv.ParseUint(string(f[0]), 10, 32)
 			if err != nil {
-				return s, fmt.Errorf("Uid %q: %w", v, err)
+				return s, fmt.Errorf("parsing Uid %q: %w", v, err)
 			}
 			s.UID = uint32(n)
 			have |= 4

@@ -92,13 +92,12 @@ func parseHead(b []byte) (h head, ok bool) {
 		return h, true
 	}
 	// Header fields, until the blank line or the end of the capture.
-	off := len(b) - len(rest)
 	for {
 		line, rest, complete = cutLine(rest)
 		if !complete {
 			return h, true
 		}
-		off = len(b) - len(rest)
+		off := len(b) - len(rest)
 		if len(line) == 0 {
 			h.headerLen = off
 			return h, true

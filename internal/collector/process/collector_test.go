@@ -98,12 +98,6 @@ func child(args []string) int {
 	return 100
 }
 
-// testComm is the test binary's comm, as the kernel truncates it.
-func testComm() string {
-	b := filepath.Base(os.Args[0])
-	return b[:min(len(b), 15)]
-}
-
 func command(mode string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), "KSCOPE_TEST_PROCESS="+mode)
@@ -491,11 +485,16 @@ func TestLiveProcesses(t *testing.T) {
 
 	// A storm: many processes, some with threads, exiting together.
 	var wg sync.WaitGroup
-	for i := range 60 {
+	ended := make([]uint32, 60)
+	for i := range ended {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			command("exit:0:" + strconv.Itoa(i%4*3)).Run()
+			cmd := command("exit:0:" + strconv.Itoa(i%4*3))
+			cmd.Run()
+			if cmd.ProcessState != nil { // it ran, whatever its exit status
+				ended[i] = uint32(cmd.Process.Pid)
+			}
 		}()
 	}
 	sleepers := make([]*exec.Cmd, 20)
@@ -506,15 +505,63 @@ func TestLiveProcesses(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	pids := func(cmds []*exec.Cmd) []uint32 {
+		out := make([]uint32, len(cmds))
+		for i, c := range cmds {
+			out[i] = uint32(c.Process.Pid)
+		}
+		return out
+	}
+	// Exact for this test's own processes, whatever else the host runs:
+	// every sleeper is tracked, no child that ended is.
+	ownProcs(t, c, pids(sleepers), ended)
 	before := value(collect(t, c), "kscope_processes")
 	liveMatches(t, c)
 	for _, s := range sleepers {
 		s.Process.Kill()
 		s.Wait()
 	}
+	ownProcs(t, c, nil, append(ended, pids(sleepers)...))
 	after := value(collect(t, c), "kscope_processes")
 	t.Logf("live processes: %v with 20 sleepers, %v without", before, after)
 	liveMatches(t, c)
+}
+
+// ownProcs waits until the collector tracks every process in live and
+// none of those in ended (unless the pid was reused), and fails with what
+// differs when that does not come within 10 s.
+func ownProcs(t *testing.T, c *Collector, live, ended []uint32) {
+	t.Helper()
+	var missing, kept []uint32
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c.mu.Lock()
+		keys, _, err := c.readProcs()
+		c.mu.Unlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		tracked := make(map[uint32]bool, len(keys))
+		for _, k := range keys {
+			tracked[k.Tgid] = true
+		}
+		missing, kept = nil, nil
+		for _, p := range live {
+			if !tracked[p] {
+				missing = append(missing, p)
+			}
+		}
+		for _, p := range ended {
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(int(p)))); tracked[p] && err != nil {
+				kept = append(kept, p)
+			}
+		}
+		if len(missing) == 0 && len(kept) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live processes not tracked: %v; ended processes still tracked: %v", missing, kept)
+		}
+	}
 }
 
 func TestTopK(t *testing.T) {

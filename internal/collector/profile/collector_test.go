@@ -374,16 +374,19 @@ func TestNewProcessSymbolizesAfterExit(t *testing.T) {
 	sym := symbolize.New()
 	var mu sync.Mutex
 	announced := map[uint32]string{}
-	// Reading the symbols of a process takes a moment (longer under
-	// emulation): it lingers 300 ms before it exits.
-	w := startHelper(t, "spin:300:300")
+	// The process spins, then stays until its announcement has been
+	// handled (its symbols read), then exits before the samples are
+	// symbolized.
+	w := startHelper(t, "spin:300:wait")
 	p := start(t, Options{Hz: 99, OnNewProcess: func(pid uint32, comm string) {
 		sym.Remember(pid)
 		mu.Lock()
 		announced[pid] = comm
 		mu.Unlock()
 	}})
-	w.run(t) // it has exited when run returns
+	if _, err := w.stdin.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
 	var comm string
 	for deadline := time.Now().Add(30 * time.Second); comm == ""; time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
@@ -393,6 +396,7 @@ func TestNewProcessSymbolizesAfterExit(t *testing.T) {
 			t.Fatalf("pid %d was never announced", w.pid)
 		}
 	}
+	w.run(t) // it has exited when run returns
 	ss := ofPID(read(t, p, false), w.pid)
 	if len(ss) == 0 || ss[0].Comm != comm {
 		t.Fatalf("%d samples of pid %d; announced as %q", len(ss), w.pid, comm)

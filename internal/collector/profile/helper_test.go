@@ -73,7 +73,8 @@ func cpuTime() time.Duration {
 	return time.Duration(ts.Nano())
 }
 
-// runHelper runs mode: "spin:MS" (MS ms of CPU time in hotLoop), "sleep:N:MS"
+// runHelper runs mode: "spin:MS" (MS ms of CPU time in hotLoop; with
+// ":wait", then blocked until a second byte or EOF on stdin), "sleep:N:MS"
 // (N nanosleeps of MS ms), "mixed:MS" (MS ms of CPU time under varied stacks).
 func runHelper(mode string) int {
 	_, _ = io.ReadFull(os.Stdin, make([]byte, 1))
@@ -88,8 +89,8 @@ func runHelper(mode string) int {
 		for cpuTime() < end {
 			sink += hotLoop(1 << 22)
 		}
-		if len(f) > 2 { // linger before exiting
-			time.Sleep(time.Duration(arg(2)) * time.Millisecond)
+		if len(f) > 2 && f[2] == "wait" { // stay until a second byte
+			_, _ = io.ReadFull(os.Stdin, make([]byte, 1))
 		}
 	case "mixed":
 		end := cpuTime() + time.Duration(arg(1))*time.Millisecond
