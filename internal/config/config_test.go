@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,8 +244,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("listen: 127.0.0.1:1\ncollectors:\n  tcp: {topk: 3}\n"))
 	f.Add([]byte("retention: 7d\ninterval: [x]\n"))
 	f.Add([]byte("storage: {max_size: 1GB}\nevents: {types: {open: {share: 25%}}}\n"))
+	f.Add([]byte("collectors:\n  syscalls: {counts_only: true}\n  profile: {hz: 99, off_cpu: yes, window: 1m}\n"))
+	sections := append(slices.Clone(known), Section{Name: "profile", Options: profileOptions{Hz: DefaultProfileHz, Window: DefaultProfileWindow}})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse("f.yaml", data, known)
+		c, err := Parse("f.yaml", data, sections)
 		if err != nil {
 			var ce *Error
 			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "f.yaml") {
@@ -255,6 +258,9 @@ func FuzzParse(f *testing.F) {
 		if CheckTopK(c.TopK) != nil || c.Retention <= 0 || CheckInterval(c.Interval) != nil || c.Listen == "" ||
 			c.Query.Timeout <= 0 || c.Query.MaxSamples <= 0 || c.Query.MaxConcurrency <= 0 || c.Query.MaxConcurrency > MaxQueryConcurrency {
 			t.Fatalf("invalid config accepted: %+v", c)
+		}
+		if p := c.Collectors["profile"].profile(); p.Hz < 1 || p.Hz > 10000 || p.Window < time.Second {
+			t.Fatalf("invalid profile options accepted: %+v", p)
 		}
 	})
 }
