@@ -239,12 +239,7 @@ func TestForkStormSeries(t *testing.T) {
 		t.Fatal(err)
 	}
 	ingest(t, a, 3)
-	// Room for what the host's own processes may add meanwhile (top-K
-	// changes, new syscalls), not for series of the storm's processes:
-	// with a series per process, each collection would add up to K of
-	// them to each of 8 per-process families.
-	const room = 500
-	a.metrics.MaxSeries = a.metrics.HeadSeries() + room
+	head := a.metrics.HeadSeries()
 
 	const n = 1500
 	storm := stormOf("s", n)
@@ -270,13 +265,22 @@ wait:
 		}
 	}
 	ingest(t, a, 2) // the storm's last processes are reported and forgotten
-	t.Logf("storm of %d processes over %d collections; head %d series", n, collections, a.metrics.HeadSeries())
+	t.Logf("storm of %d processes over %d collections; head %d series, %d before (the host's own processes add theirs)",
+		n, collections, a.metrics.HeadSeries(), head)
 
-	if r := query(t, a, `last_over_time({comm=~"`+prefix+`.*"}[1h])`); len(r) != 0 {
-		t.Errorf("the storm's processes have series: %+v", r)
+	// A storm process gets series only if it lived across two
+	// collections, which a loaded host can make a few of them do. With a
+	// series per process, each collection would add up to K (50) of them
+	// to each of 8 per-process families: hundreds.
+	r := query(t, a, `last_over_time({comm=~"`+prefix+`.*"}[1h])`)
+	pids := map[string]bool{}
+	for _, s := range r {
+		pids[s.Metric["pid"]] = true
 	}
-	if a.metrics.LimitReached() {
-		t.Errorf("series cap reached: %d series", a.metrics.HeadSeries())
+	if len(pids) > n/100 {
+		t.Errorf("%d of the storm's %d processes have series: %+v", len(pids), n, r)
+	} else if len(pids) > 0 {
+		t.Logf("%d storm processes lived across two collections: %v", len(pids), pids)
 	}
 
 	// A long-running busy process, named uniquely too.
@@ -299,7 +303,7 @@ wait:
 		ingest(t, a, 1)
 	}
 	pid := strconv.Itoa(busy.Process.Pid)
-	r := query(t, a, `kscope_process_cpu_seconds_total{pid="`+pid+`"}`)
+	r = query(t, a, `kscope_process_cpu_seconds_total{pid="`+pid+`"}`)
 	if len(r) != 1 || r[0].Metric["comm"] != prefix+"L" {
 		t.Fatalf("long-running process %s after two collections: %+v", pid, r)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/cilium/ebpf"
@@ -29,15 +28,14 @@ type Tracer struct {
 	Optional map[string]bool
 
 	coll   *ebpf.Collection
-	links  []link.Link
+	links  bpfx.Links
 	reader *bpfx.RingReader
 
 	events, malformed atomic.Uint64
 	// Kernel counters as read at Close, after which the map is gone.
 	finalLost, finalFiltered, finalUnreadable atomic.Uint64
 	closed                                    atomic.Bool
-	closeOnce                                 sync.Once
-	closeErr                                  error
+	life                                      Lifecycle
 }
 
 // NewTracer returns a Tracer for the named collector.
@@ -92,7 +90,7 @@ func (t *Tracer) AttachAll(spec *ebpf.CollectionSpec) error {
 			}
 			return fmt.Errorf("attaching %s (%s): %w", name, ps.SectionName, err)
 		}
-		t.links = append(t.links, l)
+		t.links.Add(l)
 	}
 	return nil
 }
@@ -136,19 +134,9 @@ func (t *Tracer) Stats() Stats {
 // Close detaches the programs, drains the ring buffer and frees the
 // collection. It is idempotent.
 func (t *Tracer) Close() error {
-	t.closeOnce.Do(func() {
-		// Detaching waits for an RCU grace period per link: do them
-		// together, not one after another.
-		errs := make([]error, len(t.links), len(t.links)+1)
-		var wg sync.WaitGroup
-		for i, l := range t.links {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = l.Close()
-			}()
-		}
-		wg.Wait()
+	return t.life.Close(func() error {
+		// The programs are independent: detach them together.
+		errs := []error{t.links.CloseTogether()}
 		if t.reader != nil {
 			errs = append(errs, t.reader.Drain())
 		}
@@ -161,7 +149,6 @@ func (t *Tracer) Close() error {
 			t.closed.Store(true)
 			t.coll.Close()
 		}
-		t.closeErr = errors.Join(errs...)
+		return errors.Join(errs...)
 	})
-	return t.closeErr
 }

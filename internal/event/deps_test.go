@@ -9,9 +9,9 @@ import (
 )
 
 // pure are the packages that describe, render, store, serve and fetch
-// events, metrics and profiles: they build and test without BPF, so none
-// of them may depend on cilium/ebpf.
-var pure = []string{"event", "output", "store", "api", "metrics", "config", "profile", "client"}
+// events, metrics and profiles, and the syscall name table: they build and
+// test without BPF, so none of them may depend on cilium/ebpf.
+var pure = []string{"event", "output", "store", "api", "metrics", "config", "profile", "client", "syscallnames"}
 
 // TestNoBPFImports keeps cilium/ebpf out of the pure packages.
 func TestNoBPFImports(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,11 +58,9 @@ const (
 	pruneEvery = time.Minute
 )
 
-// Test knobs.
-var (
-	forceRaw        bool   // load the raw_tracepoint programs even where tp_btf works
-	inflightEntries uint32 // pending-request map size; 0 keeps the compiled one
-)
+// Test knob (bpfx.ForceHook forces the raw_tracepoint programs):
+// inflightEntries is the pending-request map size; 0 keeps the compiled one.
+var inflightEntries uint32
 
 // Collector aggregates block I/O per disk and operation in the kernel.
 type Collector struct {
@@ -71,14 +68,12 @@ type Collector struct {
 	log *slog.Logger
 
 	mu        sync.Mutex // serializes Collect and Close
-	links     []link.Link
+	life      collector.Lifecycle
+	links     bpfx.Links
 	btf       bool // the tp_btf programs are loaded
 	topk      *metrics.TopK
 	names     *devNames
 	lastPrune time.Time
-	closed    bool
-	closeOnce sync.Once
-	closeErr  error
 
 	keys  []blockIoKey
 	vals  []blockIoStats
@@ -105,24 +100,30 @@ func (c *Collector) Name() string { return Name }
 // as their first argument; otherwise, or when they fail to load, the
 // raw_tracepoint ones with the request's position read from the kernel's BTF.
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
-	rqArg, err := requestArg()
-	useBTF := !forceRaw && err == nil && rqArg == 0
-	switch {
-	case err != nil:
-		c.log.Info("fallback", "what", "raw_tracepoint instead of tp_btf, request as first argument",
-			"why", fmt.Sprintf("reading the block tracepoints' prototypes: %v", err))
-		rqArg = 0
-	case rqArg != 0:
-		c.log.Info("fallback", "what", "raw_tracepoint instead of tp_btf",
-			"why", "the block tracepoints pass the request queue first (before Linux 5.11)")
+	if err := c.life.Start(Name); err != nil {
+		return err
 	}
-	if useBTF {
-		_, err := c.load(true, 0)
-		if err == nil {
-			return c.attachBTF()
-		}
-		why, _, _ := strings.Cut(err.Error(), "\n") // not the whole verifier log
-		c.log.Info("fallback", "what", "raw_tracepoint instead of tp_btf", "why", why)
+	rqArg, rqErr := requestArg()
+	if rqErr != nil {
+		rqArg = 0
+	}
+	hook, err := bpfx.ChooseHook(c.log, Name,
+		bpfx.Hook{Kind: bpfx.FeatTpBTF, Why: func() error {
+			switch {
+			case rqErr != nil:
+				return fmt.Errorf("reading the block tracepoints' prototypes: %w (request taken as the first argument)", rqErr)
+			case rqArg != 0:
+				return errors.New("the block tracepoints pass the request queue first (before Linux 5.11)")
+			}
+			_, err := c.load(true, 0)
+			return err
+		}},
+		bpfx.Hook{Kind: bpfx.FeatRawTracepoint})
+	if err != nil {
+		return err
+	}
+	if hook == bpfx.FeatTpBTF {
+		return c.attachBTF()
 	}
 	spec, err := c.load(false, rqArg)
 	if err != nil {
@@ -164,7 +165,7 @@ func (c *Collector) attachBTF() error {
 		if err != nil {
 			return fmt.Errorf("attaching %s: %w", name, err)
 		}
-		c.links = append(c.links, l)
+		c.links.Add(l)
 	}
 	return nil
 }
@@ -216,18 +217,11 @@ func requestParam(params []btf.FuncParam) int {
 
 // Close detaches and frees everything; it is idempotent.
 func (c *Collector) Close() error {
-	c.closeOnce.Do(func() {
+	return c.life.Close(func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		var errs []error
-		for i := len(c.links) - 1; i >= 0; i-- {
-			errs = append(errs, c.links[i].Close())
-		}
-		errs = append(errs, c.Tracer.Close())
-		c.closed = true
-		c.closeErr = errors.Join(errs...)
+		return errors.Join(c.links.Close(), c.Tracer.Close())
 	})
-	return c.closeErr
 }
 
 // Describe implements metrics.Source.
@@ -256,7 +250,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	coll := c.Collection()
-	if coll == nil || c.closed {
+	if coll == nil || c.life.Closed() {
 		return nil
 	}
 	var err error

@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/collector/block"
 	"github.com/kscope/kscope/internal/metrics"
@@ -71,8 +72,9 @@ func TestLoopDirectReads(t *testing.T) {
 			name = "raw_tracepoint"
 		}
 		t.Run(name, func(t *testing.T) {
-			*block.ForceRaw = raw
-			defer func() { *block.ForceRaw = false }()
+			if raw {
+				defer bpfx.ForceHook(block.Name, bpfx.FeatRawTracepoint)()
+			}
 			c := start(t, collector.Config{})
 			if c.UsesBTF() == raw {
 				t.Fatalf("tp_btf programs loaded: %v, want %v", c.UsesBTF(), !raw)

@@ -1,10 +1,7 @@
 package block
 
 // Test knobs and helpers for the external tests.
-var (
-	ForceRaw        = &forceRaw
-	InflightEntries = &inflightEntries
-)
+var InflightEntries = &inflightEntries
 
 // WholeDisk returns the disk holding major:minor, as the kernel numbers it.
 func WholeDisk(major, minor uint32) (uint32, error) { return wholeDisk("/sys", major, minor) }

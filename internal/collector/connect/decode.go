@@ -57,12 +57,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	default:
 		return nil, false
 	}
-	h := collector.RawHeader{
-		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs,
-		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
-		Comm: raw.Hdr.Comm,
-	}
-	h.Fill(&ev.Header, Name, d.clock)
+	collector.FillHeader(&ev.Header, &raw.Hdr, Name, d.clock)
 	ev.Proto = protoName(raw.Protocol, raw.SockType)
 	ev.SPort = raw.Sport
 	ev.DPort = raw.Dport

@@ -36,12 +36,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 		args = args[:argsSize]
 	}
 	ev := &d.ev
-	h := collector.RawHeader{
-		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs,
-		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
-		Comm: raw.Hdr.Comm,
-	}
-	h.Fill(&ev.Header, Name, d.clock)
+	collector.FillHeader(&ev.Header, &raw.Hdr, Name, d.clock)
 	ev.Filename = collector.CString(raw.Filename[:])
 	ev.Argv = splitArgs(ev.Argv[:0], args, int(raw.Argc))
 	ev.ArgvTruncated = raw.Truncated != 0

@@ -20,8 +20,9 @@ import (
 func benchmarkSmallReads(b *testing.B, traced, anyFD bool) {
 	var c *fileio.Collector
 	if traced {
-		*fileio.ForceAnyFD = anyFD
-		defer func() { *fileio.ForceAnyFD = false }()
+		if anyFD {
+			defer fileio.ForceAnyFD()()
+		}
 		if st := testutil.EnableProgStats(b); st != nil {
 			defer st.Close()
 		}

@@ -45,12 +45,15 @@ var (
 		"pid", "comm", "errno", "start")
 )
 
-// Test knobs.
-var (
-	forceAnyFD bool // load the programs that count every kind of fd
-	// Map sizes; zero keeps the compiled ones.
-	procsEntries, exitedEntries, errsEntries uint32
+// The read and write variants Start chooses from, best first, by their
+// name for bpfx.ChooseHook (and bpfx.ForceHook in tests).
+const (
+	variantRegularFiles = "regular_files"
+	variantAnyFD        = "any_fd"
 )
+
+// Test knobs: map sizes; zero keeps the compiled ones.
+var procsEntries, exitedEntries, errsEntries uint32
 
 // Collector aggregates file I/O per process in the kernel.
 type Collector struct {
@@ -62,9 +65,7 @@ type Collector struct {
 	procTop    *metrics.TopK
 	errTop     *metrics.TopK
 	orphanErrs uint64 // open errors whose process's counters went to overflow
-	closed     bool
-	closeOnce  sync.Once
-	closeErr   error
+	life       collector.Lifecycle
 
 	pkeys []uint32
 	pvals []fileioProcIo
@@ -103,6 +104,9 @@ var (
 
 // Start loads the programs and attaches them; the collector emits no events.
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
+	if err := c.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadFileio()
 	if err != nil {
 		return err
@@ -110,16 +114,23 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	// Telling a regular file from the fd at syscall exit needs the saved
 	// user registers (bpf_task_pt_regs, 5.15+) and the task's BTF pointer
 	// (bpf_get_current_task_btf, 5.11+).
-	regs := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs)
-	task := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf)
-	c.anyFD = forceAnyFD || regs != nil || task != nil
+	rw, err := bpfx.ChooseHook(c.log, Name,
+		bpfx.Hook{Kind: variantRegularFiles, Why: func() error {
+			regs := bpfx.TaskPtRegs()
+			task := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf)
+			if regs != nil || task != nil {
+				return fmt.Errorf("%v; bpf_get_current_task_btf: %v", regs, task)
+			}
+			return nil
+		}},
+		bpfx.Hook{Kind: variantAnyFD, What: "reads and writes counted on every kind of fd, not only regular files"})
+	if err != nil {
+		return err
+	}
+	c.anyFD = rw == variantAnyFD
 	drop := anyFDProgs
 	if c.anyFD {
 		drop = checkedProgs
-		if !forceAnyFD {
-			c.log.Info("fallback", "what", "reads and writes counted on every kind of fd, not only regular files",
-				"why", fmt.Sprintf("bpf_task_pt_regs: %v; bpf_get_current_task_btf: %v", regs, task))
-		}
 	}
 	for _, p := range drop {
 		delete(spec.Programs, p)
@@ -140,13 +151,11 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 
 // Close detaches and frees everything; it is idempotent.
 func (c *Collector) Close() error {
-	c.closeOnce.Do(func() {
+	return c.life.Close(func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		c.closeErr = c.Tracer.Close()
-		c.closed = true
+		return c.Tracer.Close()
 	})
-	return c.closeErr
 }
 
 // Describe implements metrics.Source.
@@ -183,7 +192,7 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	coll := c.Collection()
-	if coll == nil || c.closed {
+	if coll == nil || c.life.Closed() {
 		return nil
 	}
 	// Errors first: every error entry read then has its process in procs

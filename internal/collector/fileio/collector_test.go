@@ -242,8 +242,9 @@ func TestPerProcessExact(t *testing.T) {
 			name = "any_fd"
 		}
 		t.Run(name, func(t *testing.T) {
-			*fileio.ForceAnyFD = anyFD
-			defer func() { *fileio.ForceAnyFD = false }()
+			if anyFD {
+				defer fileio.ForceAnyFD()()
+			}
 			c := start(t, collector.Config{TopK: everyone})
 			if c.AnyFD() != anyFD {
 				t.Fatalf("counting every fd: %v, want %v", c.AnyFD(), anyFD)

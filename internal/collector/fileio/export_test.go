@@ -1,8 +1,13 @@
 package fileio
 
+import "github.com/kscope/kscope/internal/bpfx"
+
+// ForceAnyFD makes Start count reads and writes on every kind of fd until
+// the returned func runs.
+func ForceAnyFD() (restore func()) { return bpfx.ForceHook(Name, variantAnyFD) }
+
 // Test knobs for the external tests.
 var (
-	ForceAnyFD    = &forceAnyFD
 	ProcsEntries  = &procsEntries
 	ExitedEntries = &exitedEntries
 	ErrsEntries   = &errsEntries

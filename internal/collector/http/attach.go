@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/uprobe"
 )
 
@@ -55,7 +56,7 @@ type attacher struct {
 
 	mu     sync.Mutex
 	seen   map[fileID]bool // examined, attached or not
-	links  []link.Link
+	links  bpfx.Links
 	libs   int // libssl files probed
 	gobins int // Go binaries probed
 	closed bool
@@ -321,12 +322,10 @@ func (a *attacher) keep(ls []link.Link, n *int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		for _, l := range ls {
-			l.Close()
-		}
+		closeAll(ls)
 		return
 	}
-	a.links = append(a.links, ls...)
+	a.links.Add(ls...)
 	*n++
 }
 
@@ -411,16 +410,5 @@ func (a *attacher) close() error {
 	close(a.done)
 	a.wg.Wait()
 	// Each detach waits for the kernel to quiesce: do them together.
-	errs := make([]error, len(a.links))
-	var wg sync.WaitGroup
-	for i, l := range a.links {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = l.Close()
-		}()
-	}
-	wg.Wait()
-	a.links = nil
-	return errors.Join(errs...)
+	return a.links.CloseTogether()
 }

@@ -40,7 +40,7 @@ type Collector struct {
 	cfg collector.Config
 
 	coll   *ebpf.Collection
-	links  []link.Link
+	links  bpfx.Links
 	att    *attacher
 	reader *bpfx.RingReader
 	tr     *tracker
@@ -51,8 +51,7 @@ type Collector struct {
 	events, malformed, failedOut, execDrops atomic.Uint64
 	finalLost, finalFiltered                atomic.Uint64
 	closed                                  atomic.Bool
-	closeOnce                               sync.Once
-	closeErr                                error
+	life                                    collector.Lifecycle
 
 	mu  sync.Mutex // the RED counters below
 	red map[redKey]*redVal
@@ -81,6 +80,9 @@ func (c *Collector) Name() string { return Name }
 // uprobes of every libssl and Go binary in use, and starts streaming.
 // sendfile64 is optional; every other hook exists since 4.16.
 func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
+	if err := c.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadHttp()
 	if err != nil {
 		return err
@@ -95,15 +97,18 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	}
 	// One uprobe_multi link per program and file where the kernel has
 	// them (6.6+): detaching per-address uprobes takes a grace period each.
-	multi := bpfx.ProbeFeature(bpfx.FeatUprobeMulti) == nil
+	kind, err := bpfx.ChooseHook(c.cfg.Logger, Name, bpfx.Hook{Kind: bpfx.FeatUprobeMulti},
+		bpfx.Hook{Kind: bpfx.FeatUprobe, What: "one uprobe per address (slower to detach)"})
+	if err != nil {
+		return err
+	}
+	multi := kind == bpfx.FeatUprobeMulti
 	if multi {
 		for _, ps := range spec.Programs {
 			if strings.HasPrefix(ps.SectionName, "uprobe") || strings.HasPrefix(ps.SectionName, "uretprobe") {
 				ps.AttachType = ebpf.AttachTraceUprobeMulti
 			}
 		}
-	} else {
-		c.cfg.Logger.Info("fallback: no uprobe_multi links, one uprobe per address (slower to detach)")
 	}
 	coll, err := bpfx.NewCollection(spec)
 	if err != nil {
@@ -126,7 +131,7 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 			}
 			return fmt.Errorf("attaching %s (%s): %w", name, ps.SectionName, err)
 		}
-		c.links = append(c.links, l)
+		c.links.Add(l)
 	}
 
 	c.att = newAttacher(coll, c.cfg.Filter.PID, multi, c.cfg.Logger)
@@ -249,22 +254,12 @@ func (c *Collector) Stats() collector.Stats {
 // Close detaches the probes, drains the ring buffer, reports the
 // exchanges still open and frees everything. It is idempotent.
 func (c *Collector) Close() error {
-	c.closeOnce.Do(func() {
+	return c.life.Close(func() error {
 		var errs []error
 		if c.att != nil {
 			errs = append(errs, c.att.close())
 		}
-		var wg sync.WaitGroup
-		lerrs := make([]error, len(c.links))
-		for i, l := range c.links {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				lerrs[i] = l.Close()
-			}()
-		}
-		wg.Wait()
-		errs = append(errs, lerrs...)
+		errs = append(errs, c.links.CloseTogether())
 		if c.reader != nil {
 			errs = append(errs, c.reader.Drain())
 			// Exchanges whose response was under way are reported as
@@ -280,9 +275,8 @@ func (c *Collector) Close() error {
 			c.closed.Store(true)
 			c.coll.Close()
 		}
-		c.closeErr = errors.Join(errs...)
+		return errors.Join(errs...)
 	})
-	return c.closeErr
 }
 
 // The metric families: server-side exchanges under the RED names, the

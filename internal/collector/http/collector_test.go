@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	khttp "github.com/kscope/kscope/internal/collector/http"
 	"github.com/kscope/kscope/internal/event"
@@ -148,6 +149,13 @@ func goExchanges(t *testing.T, useTLS bool) {
 func TestGoPlain(t *testing.T) { goExchanges(t, false) }
 
 func TestGoTLS(t *testing.T) { goExchanges(t, true) }
+
+// TestGoTLSUprobes: the same through one uprobe per address, the fallback
+// for kernels without uprobe_multi links.
+func TestGoTLSUprobes(t *testing.T) {
+	defer bpfx.ForceHook(khttp.Name, bpfx.FeatUprobe)()
+	goExchanges(t, true)
+}
 
 // A client whose binary (a new file) starts after tracing began is traced:
 // its crypto/tls is probed when it execs.

@@ -60,11 +60,7 @@ func decodeChunk(b []byte, c *chunk) bool {
 	if int(raw.Cap) > len(b)-headSize || raw.TailLen > 8 || raw.Kind > kindExec || raw.Dir > dirOut || raw.Src > srcGoTLS {
 		return false
 	}
-	c.hdr = collector.RawHeader{
-		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs,
-		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
-		Comm: raw.Hdr.Comm,
-	}
+	c.hdr = collector.HeaderOf(&raw.Hdr)
 	c.ts, c.began = raw.Hdr.TsNs, raw.Began
 	c.sk, c.len, c.fd = raw.Sk, raw.Len, raw.Fd
 	c.dir, c.kind, c.src = raw.Dir, raw.Kind, raw.Src

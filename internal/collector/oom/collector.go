@@ -29,7 +29,7 @@ type Collector struct {
 	dec decoder
 
 	mu     sync.Mutex
-	closed bool
+	life   collector.Lifecycle
 	counts *ebpf.Map
 	perCPU []uint64
 }
@@ -49,6 +49,9 @@ func (c *Collector) Name() string { return Name }
 // Both hooks exist on every kernel kscope supports: signal_generate (raw,
 // for the victim's task) and oom:mark_victim.
 func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
+	if err := c.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadOom()
 	if err != nil {
 		return err
@@ -72,10 +75,11 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 // Close detaches, delivers what is left and frees everything; it is
 // idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	return c.Tracer.Close()
+	return c.life.Close(func() error {
+		c.mu.Lock() // a Collect under way ends first
+		defer c.mu.Unlock()
+		return c.Tracer.Close()
+	})
 }
 
 // Describe implements metrics.Source.
@@ -85,7 +89,7 @@ func (c *Collector) Describe() []*metrics.Desc { return []*metrics.Desc{killsDes
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.counts == nil {
+	if c.life.Closed() || c.counts == nil {
 		return ErrNotStarted
 	}
 	if err := c.counts.Lookup(uint32(0), &c.perCPU); err != nil {

@@ -23,12 +23,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	raw := &d.raw
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(raw)), recordSize), b)
 	ev := &d.ev
-	h := collector.RawHeader{
-		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs,
-		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
-		Comm: raw.Hdr.Comm,
-	}
-	h.Fill(&ev.Header, Name, d.clock)
+	collector.FillHeader(&ev.Header, &raw.Hdr, Name, d.clock)
 	ev.TriggerPID = raw.TriggerPid
 	ev.TriggerComm = collector.CString(raw.TriggerComm[:])
 	ev.MemcgID = raw.MemcgId

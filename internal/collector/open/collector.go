@@ -3,10 +3,7 @@ package open
 import (
 	"context"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/features"
-
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 )
@@ -20,9 +17,12 @@ type Collector struct {
 	dec decoder
 }
 
-// forceEntryExit makes Start use the entry+exit hooks even where the
-// exit-only ones work, so tests cover both.
-var forceEntryExit bool
+// The hook variants Start chooses from, best first, by their name for
+// bpfx.ChooseHook (and bpfx.ForceHook in tests).
+const (
+	variantExitOnly  = "exit_only"
+	variantEntryExit = "entry_exit"
+)
 
 // New returns an open collector; Start loads and attaches it.
 func New(cfg collector.Config) (collector.Collector, error) {
@@ -51,8 +51,13 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	// One hook per syscall where the kernel lets programs read the saved
 	// user registers (bpf_task_pt_regs, 5.15+); entry and exit hooks with a
 	// per-thread map otherwise.
-	regs := !forceEntryExit && features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs) == nil
-	if regs {
+	variant, err := bpfx.ChooseHook(c.Config().Logger, Name,
+		bpfx.Hook{Kind: variantExitOnly, Why: bpfx.TaskPtRegs},
+		bpfx.Hook{Kind: variantEntryExit, What: "entry and exit hooks, the arguments kept in a per-thread map"})
+	if err != nil {
+		return err
+	}
+	if variant == variantExitOnly {
 		for _, p := range []string{openProgSysEnterOpen, openProgSysEnterOpenat, openProgSysEnterOpenat2,
 			openProgSysExitOpen, openProgSysExitOpenat, openProgSysExitOpenat2} {
 			delete(spec.Programs, p)
@@ -63,7 +68,6 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 			delete(spec.Programs, p)
 		}
 	}
-	c.Tracer.Config().Logger.Debug("open hooks", "exit_only", regs)
 	if err := c.Load(spec); err != nil {
 		return err
 	}

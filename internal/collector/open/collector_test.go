@@ -232,8 +232,7 @@ func TestOpenSyscalls(t *testing.T) {
 // TestEntryExitVariant runs the tests again on the entry+exit hooks that
 // kernels without bpf_task_pt_regs get.
 func TestEntryExitVariant(t *testing.T) {
-	*kopen.ForceEntryExit = true
-	defer func() { *kopen.ForceEntryExit = false }()
+	defer kopen.ForceEntryExit()()
 	t.Run("Open", TestOpen)
 	t.Run("LongPath", TestOpenLongPath)
 	t.Run("FailedFilter", TestOpenFailedFilter)

@@ -1,4 +1,7 @@
 package open
 
-// ForceEntryExit lets tests run the entry+exit variant of the hooks.
-var ForceEntryExit = &forceEntryExit
+import "github.com/kscope/kscope/internal/bpfx"
+
+// ForceEntryExit makes Start use the entry+exit variant of the hooks until
+// the returned func runs.
+func ForceEntryExit() (restore func()) { return bpfx.ForceHook(Name, variantEntryExit) }

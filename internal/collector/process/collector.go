@@ -83,6 +83,13 @@ func init() {
 	}
 }
 
+// The CPU time variants Start chooses from, best first, by their name for
+// bpfx.ChooseHook (and bpfx.ForceHook in tests).
+const (
+	variantTaskStorage = "task_storage"
+	variantSlot        = "slot" // the runtime at switch-in, without task storage
+)
+
 // ErrNotStarted is returned by Collect before Start or after Close.
 var ErrNotStarted = errors.New("process collector not running")
 
@@ -95,12 +102,11 @@ type Collector struct {
 	maxProcs    uint32 // 0: from pid_max and memory (MapSize)
 	procRoot    string
 	resyncEvery time.Duration
-	forceSlot   bool // test knob: the fallback without task storage
 
-	mu     sync.Mutex
-	closed bool
-	links  []link.Link
-	m      struct{ counts, exits, lifetimes, procs, oncpu, seeding, seedWindow *ebpf.Map }
+	mu    sync.Mutex
+	life  collector.Lifecycle
+	links bpfx.Links
+	m     struct{ counts, exits, lifetimes, procs, oncpu, seeding, seedWindow *ebpf.Map }
 
 	seed     map[uint32]struct{} // processes in /proc at start, until the first Collect
 	liveBase int64               // live processes = liveBase + counts[cntLive]
@@ -141,6 +147,9 @@ func (c *Collector) Name() string { return Name }
 // sched_process_fork (tp_btf, 5.5+), sched_process_exec and
 // sched_process_exit.
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
+	if err := c.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadProcess()
 	if err != nil {
 		return err
@@ -151,15 +160,15 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	spec.Maps["procs"].MaxEntries = c.maxProcs
 	// Each thread's charged runtime in task storage where the kernel has
 	// it; from the runtime at switch-in on the same CPU otherwise.
-	why := taskStorage()
-	if c.forceSlot && why == nil {
-		why = errors.New("forced")
+	variant, err := bpfx.ChooseHook(c.Config().Logger, Name,
+		bpfx.Hook{Kind: variantTaskStorage, Why: bpfx.TaskStorage},
+		bpfx.Hook{Kind: variantSlot, What: "CPU time from each thread's runtime at its switch-in (a missed switch-in loses a slice)"})
+	if err != nil {
+		return err
 	}
-	if why == nil {
+	if variant == variantTaskStorage {
 		delete(spec.Programs, processProgSchedSwitchSlot)
 	} else {
-		c.Config().Logger.Info("fallback", "what", "CPU time from each thread's runtime at its switch-in (a missed switch-in loses a slice)",
-			"why", why.Error())
 		for _, p := range []string{processProgSchedSwitch, processProgChargedFork, processProgChargedIter} {
 			delete(spec.Programs, p)
 		}
@@ -192,7 +201,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		return err
 	}
 	if it := coll.Programs[processProgChargedIter]; it != nil {
-		if err := runIter(it); err != nil {
+		if err := bpfx.RunIter(it); err != nil {
 			return err
 		}
 	}
@@ -226,21 +235,19 @@ func (c *Collector) attach(spec *ebpf.CollectionSpec) error {
 		if err != nil {
 			return fmt.Errorf("attaching %s (%s): %w", name, ps.SectionName, err)
 		}
-		c.links = append(c.links, l)
+		c.links.Add(l)
 	}
 	return c.AttachAll(rest)
 }
 
 // Close detaches and frees everything; it is idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	for _, l := range c.links {
-		l.Close()
-	}
-	c.links = nil
-	c.mu.Unlock()
-	return c.Tracer.Close()
+	return c.life.Close(func() error {
+		c.mu.Lock()
+		err := c.links.Close()
+		c.mu.Unlock()
+		return errors.Join(err, c.Tracer.Close())
+	})
 }
 
 // Describe implements metrics.Source.
@@ -253,7 +260,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.m.counts == nil {
+	if c.life.Closed() || c.m.counts == nil {
 		return ErrNotStarted
 	}
 	if c.seed != nil {

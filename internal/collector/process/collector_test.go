@@ -17,6 +17,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
@@ -310,7 +311,10 @@ func TestCPUTimeIsTheKernels(t *testing.T) { cpuTimeIsTheKernels(t, true) }
 func TestCPUTimeFallback(t *testing.T) { cpuTimeIsTheKernels(t, false) }
 
 func cpuTimeIsTheKernels(t *testing.T, exact bool) {
-	c := start(t, collector.Config{TopK: 100000}, func(c *Collector) { c.forceSlot = !exact })
+	if !exact {
+		defer bpfx.ForceHook(Name, variantSlot)()
+	}
+	c := start(t, collector.Config{TopK: 100000})
 	burn := command("burnstop:5000")
 	if err := burn.Start(); err != nil {
 		t.Fatal(err)

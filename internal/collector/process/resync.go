@@ -3,7 +3,6 @@ package process
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,8 +10,6 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/features"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -154,36 +151,6 @@ func (c *Collector) clearSeedWindow() error {
 		if err := c.m.seedWindow.Delete(tgid); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("clearing the seed window: %w", err)
 		}
-	}
-	return nil
-}
-
-// taskStorage reports whether the kernel has task local storage (Linux
-// 5.11), or why not.
-func taskStorage() error {
-	if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
-		return fmt.Errorf("task storage maps: %w", err)
-	}
-	return nil
-}
-
-// runIter runs a task iterator program once over every task.
-func runIter(prog *ebpf.Program) error {
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		return fmt.Errorf("attaching the task iterator: %w", err)
-	}
-	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
-		return fmt.Errorf("opening the task iterator: %w", err)
-	}
-	_, err = io.Copy(io.Discard, rd)
-	if cerr := rd.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("running the task iterator: %w", err)
 	}
 	return nil
 }

@@ -114,9 +114,8 @@ var (
 		"reason")
 )
 
-// Test knobs.
+// Test knobs (bpfx.ForceHook forces off-CPU from the raw tracepoint).
 var (
-	forceRawTP bool // off-CPU from the raw tracepoint even where tp_btf works
 	forceIoctl bool // attach perf events by ioctl, not BPF links
 	// Map sizes; zero keeps the compiled ones.
 	countsEntries, stackEntries uint32
@@ -131,12 +130,10 @@ type Profiler struct {
 	mu        sync.Mutex // serializes Read, Collect and Close
 	event     string     // the perf event sampled: "cycles" or "cpu-clock"
 	perfFDs   []int
-	links     []link.Link
+	life      collector.Lifecycle
+	links     bpfx.Links
 	procs     *ringbuf.Reader // new processes, with OnNewProcess
 	procsDone chan struct{}
-	closed    bool
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // New returns a profiler of every process at DefaultHz, on-CPU only.
@@ -177,6 +174,9 @@ func (p *Profiler) Event() string { return p.event }
 // Start loads the programs, opens a sampling perf event on every online CPU
 // and attaches; the profiler emits no events.
 func (p *Profiler) Start(_ context.Context, _ event.Sink) error {
+	if err := p.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadProfile()
 	if err != nil {
 		return err
@@ -200,12 +200,14 @@ func (p *Profiler) Start(_ context.Context, _ event.Sink) error {
 	// Off-CPU: tp_btf where it works, else the raw tracepoint.
 	offProg := ""
 	if p.opts.OffCPU {
+		hook, err := bpfx.ChooseHook(p.log, Name, bpfx.Hook{Kind: bpfx.FeatTpBTF},
+			bpfx.Hook{Kind: bpfx.FeatRawTracepoint, What: "off-CPU from raw_tracepoint/sched_switch"})
+		if err != nil {
+			return err
+		}
 		offProg = profileProgSchedSwitch
-		if forceRawTP {
+		if hook == bpfx.FeatRawTracepoint {
 			offProg = profileProgSchedSwitchRaw
-		} else if err := bpfx.ProbeFeature("tp_btf"); err != nil {
-			offProg = profileProgSchedSwitchRaw
-			p.log.Info("fallback", "what", "off-CPU from raw_tracepoint/sched_switch", "why", fmt.Sprintf("tp_btf: %v", err))
 		}
 	}
 	for _, name := range []string{profileProgSchedSwitch, profileProgSchedSwitchRaw} {
@@ -240,7 +242,7 @@ func (p *Profiler) Start(_ context.Context, _ event.Sink) error {
 		if err != nil {
 			return fmt.Errorf("attaching %s: %w", offProg, err)
 		}
-		p.links = append(p.links, l)
+		p.links.Add(l)
 	}
 	return p.attachPerf(coll.Programs[profileProgOnCpu])
 }
@@ -303,7 +305,7 @@ func (p *Profiler) attachPerf(prog *ebpf.Program) error {
 		if !useIoctl {
 			l, err := link.AttachRawLink(link.RawLinkOptions{Target: fd, Program: prog, Attach: ebpf.AttachPerfEvent})
 			if err == nil {
-				p.links = append(p.links, l)
+				p.links.Add(l)
 			} else {
 				// BPF links for perf events came in 5.15.
 				p.log.Info("fallback", "what", "perf event programs attached by ioctl", "why", fmt.Sprintf("BPF link: %v", err))
@@ -394,7 +396,7 @@ func (p *Profiler) Read(reset bool) ([]Sample, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	coll := p.Collection()
-	if coll == nil || p.closed {
+	if coll == nil || p.life.Closed() {
 		return nil, errors.New("profiler not started")
 	}
 	type skey = profileSampleKey
@@ -558,7 +560,7 @@ func (p *Profiler) Counters() (Counters, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	coll := p.Collection()
-	if coll == nil || p.closed {
+	if coll == nil || p.life.Closed() {
 		return Counters{}, errors.New("profiler not started")
 	}
 	return readCounters(coll.Maps[profileMapCounters])
@@ -590,7 +592,7 @@ func (p *Profiler) Collect(e *metrics.Emitter) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	coll := p.Collection()
-	if coll == nil || p.closed {
+	if coll == nil || p.life.Closed() {
 		return nil
 	}
 	c, err := readCounters(coll.Maps[profileMapCounters])
@@ -607,25 +609,22 @@ func (p *Profiler) Collect(e *metrics.Emitter) error {
 // Close detaches the programs, closes the perf events and frees the maps.
 // It is idempotent.
 func (p *Profiler) Close() error {
-	p.closeOnce.Do(func() {
+	return p.life.Close(func() error {
+		// Under the lock: a Read or Collect that began before Close ends
+		// first, and the ones after see Closed.
 		p.mu.Lock()
-		p.closed = true
-		p.mu.Unlock()
-		var errs []error
-		for _, l := range p.links {
-			errs = append(errs, l.Close())
-		}
+		errs := []error{p.links.Close()}
 		for _, fd := range p.perfFDs {
 			errs = append(errs, unix.Close(fd))
 		}
+		p.mu.Unlock()
 		if p.procs != nil {
 			errs = append(errs, p.procs.Close())
 			<-p.procsDone
 		}
 		errs = append(errs, p.Tracer.Close())
-		p.closeErr = errors.Join(errs...)
+		return errors.Join(errs...)
 	})
-	return p.closeErr
 }
 
 // PIDs returns the processes with samples counted since the last Read
@@ -635,7 +634,7 @@ func (p *Profiler) PIDs() ([]uint32, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	coll := p.Collection()
-	if coll == nil || p.closed {
+	if coll == nil || p.life.Closed() {
 		return nil, errors.New("profiler not started")
 	}
 	seen := map[uint32]bool{}

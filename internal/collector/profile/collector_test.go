@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/symbolize"
@@ -229,8 +230,7 @@ func TestOffCPU(t *testing.T) {
 }
 
 func TestOffCPURawTracepoint(t *testing.T) {
-	forceRawTP = true
-	defer func() { forceRawTP = false }()
+	defer bpfx.ForceHook(Name, bpfx.FeatRawTracepoint)()
 	w := startHelper(t, "sleep:5:40")
 	p := start(t, Options{OffCPU: true, PIDs: []uint32{w.pid}})
 	w.run(t)

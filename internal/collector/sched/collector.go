@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
-	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -59,11 +57,10 @@ var (
 		"reason")
 )
 
-// Test knobs: forceRaw makes Start take the raw tracepoint fallback;
+// Test knobs (bpfx.ForceHook forces the raw tracepoint fallback):
 // skipStorage leaves the tasks that exist at Start without task storage;
 // mapSizes overrides max_entries.
 var (
-	forceRaw    bool
 	skipStorage bool
 	mapSizes    map[string]uint32
 )
@@ -75,9 +72,8 @@ type Collector struct {
 	cfg collector.Config
 
 	mu       sync.Mutex
-	links    []link.Link
-	started  bool
-	closed   bool
+	life     collector.Lifecycle
+	links    bpfx.Links
 	counters []schedCounters
 	hists    []schedHist
 	slots    []uint64
@@ -101,8 +97,8 @@ func (c *Collector) Name() string { return Name }
 // (5.18, "sched/tracing: Don't re-read p->state when emitting
 // sched_switch event"), which the kernel's BTF shows.
 func btfHooks() error {
-	if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
-		return fmt.Errorf("task storage maps: %w", err)
+	if err := bpfx.TaskStorage(); err != nil {
+		return err
 	}
 	kt, err := bpfx.KernelTypes()
 	if err != nil {
@@ -131,10 +127,9 @@ func btfHooks() error {
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.started || c.closed {
-		return errors.New("sched: started twice or after Close")
+	if err := c.life.Start(Name); err != nil {
+		return err
 	}
-	c.started = true
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("counting CPUs: %w", err)
@@ -147,11 +142,13 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err != nil {
 		return err
 	}
-	why := btfHooks()
-	if forceRaw && why == nil {
-		why = errors.New("forced")
+	hook, err := bpfx.ChooseHook(c.cfg.Logger, Name,
+		bpfx.Hook{Kind: bpfx.FeatTpBTF, Why: btfHooks},
+		bpfx.Hook{Kind: bpfx.FeatRawTracepoint, What: "raw tracepoints, wait timestamps in a hash keyed by pid"})
+	if err != nil {
+		return err
 	}
-	useBTF := why == nil
+	useBTF := hook == bpfx.FeatTpBTF
 	for name, ps := range spec.Programs {
 		raw := strings.HasPrefix(ps.SectionName, "raw_tracepoint/")
 		if raw == useBTF {
@@ -161,8 +158,6 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if useBTF {
 		delete(spec.Maps, schedMapWaitsHash)
 	} else {
-		c.cfg.Logger.Info("fallback", "what", "raw tracepoints, wait timestamps in a hash keyed by pid",
-			"why", why.Error())
 		delete(spec.Maps, schedMapWaits)
 	}
 	for name, n := range mapSizes {
@@ -184,7 +179,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		return err
 	}
 	if !skipStorage {
-		if err := runIter(progs[schedProgMakeStorage]); err != nil {
+		if err := bpfx.RunIter(progs[schedProgMakeStorage]); err != nil {
 			return err
 		}
 	}
@@ -201,43 +196,17 @@ func (c *Collector) attachTracing(prog *ebpf.Program) error {
 	if err != nil {
 		return fmt.Errorf("attaching %s: %w", prog, err)
 	}
-	c.links = append(c.links, l)
-	return nil
-}
-
-// runIter runs a task iterator program once over every task.
-func runIter(prog *ebpf.Program) error {
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		return fmt.Errorf("attaching the task iterator: %w", err)
-	}
-	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
-		return fmt.Errorf("opening the task iterator: %w", err)
-	}
-	_, err = io.Copy(io.Discard, rd)
-	if cerr := rd.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("running the task iterator: %w", err)
-	}
+	c.links.Add(l)
 	return nil
 }
 
 // Close detaches the programs and frees them. It is idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	var errs []error
-	for i := len(c.links) - 1; i >= 0; i-- {
-		errs = append(errs, c.links[i].Close())
-	}
-	c.links = nil
-	errs = append(errs, c.Tracer.Close())
-	return errors.Join(errs...)
+	return c.life.Close(func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return errors.Join(c.links.Close(), c.Tracer.Close())
+	})
 }
 
 // Describe implements metrics.Source.
@@ -250,7 +219,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.Collection() == nil {
+	if !c.life.Running() || c.Collection() == nil {
 		return errors.New("sched: collector not running")
 	}
 	maps := c.Collection().Maps

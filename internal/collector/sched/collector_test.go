@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/collector/sched"
 	"github.com/kscope/kscope/internal/metrics"
@@ -63,8 +64,7 @@ func value(e *metrics.Emitter, name string, match ...string) float64 {
 func both(t *testing.T, f func(t *testing.T)) {
 	t.Run("tp_btf", f)
 	t.Run("raw", func(t *testing.T) {
-		sched.SetForceRaw(true)
-		defer sched.SetForceRaw(false)
+		defer bpfx.ForceHook(sched.Name, bpfx.FeatRawTracepoint)()
 		f(t)
 	})
 }
@@ -394,8 +394,7 @@ func TestDropped(t *testing.T) {
 	})
 	t.Run("map_full", func(t *testing.T) {
 		_, cpu := cpus(t)
-		sched.SetForceRaw(true)
-		defer sched.SetForceRaw(false)
+		defer bpfx.ForceHook(sched.Name, bpfx.FeatRawTracepoint)()
 		sched.SetMapSizes(map[string]uint32{sched.MapWaitsHash: 1})
 		defer sched.SetMapSizes(nil)
 		c := start(t, collector.Config{})

@@ -1,8 +1,5 @@
 package sched
 
-// SetForceRaw makes Start take the raw tracepoint fallback.
-func SetForceRaw(on bool) { forceRaw = on }
-
 // SetSkipStorage leaves the tasks that exist at Start without task storage.
 func SetSkipStorage(on bool) { skipStorage = on }
 

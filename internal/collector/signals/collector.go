@@ -46,7 +46,7 @@ type Collector struct {
 	maxPerSecond uint32
 
 	mu                  sync.Mutex
-	closed              bool
+	life                collector.Lifecycle
 	generated, fatal    *ebpf.Map
 	genSums, fatalSums  *bpfx.PerCPUSums
 	genVals, fatalVals  []uint64
@@ -81,6 +81,9 @@ func (c *Collector) Name() string { return Name }
 // signals to sink. Both hooks exist on every kernel kscope supports:
 // signal_generate (raw, for the target task) and sched_process_exit.
 func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
+	if err := c.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadSignals()
 	if err != nil {
 		return err
@@ -114,10 +117,11 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 // Close detaches, delivers what is left and frees everything; it is
 // idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	c.closed = true
-	c.mu.Unlock()
-	return c.Tracer.Close()
+	return c.life.Close(func() error {
+		c.mu.Lock() // a Collect under way ends first
+		defer c.mu.Unlock()
+		return c.Tracer.Close()
+	})
 }
 
 // Describe implements metrics.Source.
@@ -130,7 +134,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.generated == nil || c.fatalSums == nil {
+	if c.life.Closed() || c.generated == nil || c.fatalSums == nil {
 		return ErrNotStarted
 	}
 	if err := c.genSums.Read(c.generated, c.genVals); err != nil {

@@ -32,12 +32,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	raw := &d.raw
 	copy(unsafe.Slice((*byte)(unsafe.Pointer(raw)), recordSize), b)
 	ev := &d.ev
-	h := collector.RawHeader{
-		TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs,
-		PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid,
-		Comm: raw.Hdr.Comm,
-	}
-	h.Fill(&ev.Header, EventType, d.clock)
+	collector.FillHeader(&ev.Header, &raw.Hdr, EventType, d.clock)
 	ev.Signo = raw.Signo & 0x7f
 	ev.Signal = d.names[ev.Signo]
 	ev.Code = raw.Code

@@ -22,6 +22,7 @@ import (
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/syscallnames"
 )
 
 // Name is the collector's registry name.
@@ -58,12 +59,15 @@ var (
 		"reason")
 )
 
-// Test knobs: forceHash makes Start take the fallback for kernels without
-// task storage, so tests cover it; mapSizes overrides max_entries.
-var (
-	forceHash bool
-	mapSizes  map[string]uint32
+// The program variants Start chooses from, best first, by their name for
+// bpfx.ChooseHook (and bpfx.ForceHook in tests).
+const (
+	variantTaskStorage = "task_storage"
+	variantHash        = "hash" // for kernels without task storage
 )
+
+// Test knob: mapSizes overrides max_entries.
+var mapSizes map[string]uint32
 
 // procsMapSize sizes the per-process hash, whose entries are (process,
 // syscall) pairs, allocated as used: syscallsPerProc pairs for every live
@@ -88,15 +92,14 @@ type Collector struct {
 	*collector.Tracer
 	cfg collector.Config
 
-	mu      sync.Mutex
-	iter    *link.Iter
-	started bool
-	closed  bool
-	ncpu    int
-	now     func() time.Time
-	topK    *metrics.TopK
-	procs   map[procKey]*procState
-	warned  bool
+	mu     sync.Mutex
+	iter   *link.Iter
+	life   collector.Lifecycle
+	ncpu   int
+	now    func() time.Time
+	topK   *metrics.TopK
+	procs  map[procKey]*procState
+	warned bool
 
 	// Buffers reused by Collect.
 	statKeys  []uint32
@@ -162,8 +165,8 @@ func (c *Collector) Name() string { return Name }
 // taskStorage reports whether the kernel has task local storage and
 // bpf_get_current_task_btf (both Linux 5.11), or why not.
 func taskStorage() error {
-	if err := features.HaveMapType(ebpf.TaskStorage); err != nil {
-		return fmt.Errorf("task storage maps: %w", err)
+	if err := bpfx.TaskStorage(); err != nil {
+		return err
 	}
 	if err := features.HaveProgramHelper(ebpf.RawTracepoint, asm.FnGetCurrentTaskBtf); err != nil {
 		return fmt.Errorf("bpf_get_current_task_btf: %w", err)
@@ -175,10 +178,9 @@ func taskStorage() error {
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.started || c.closed {
-		return errors.New("syscalls: started twice or after Close")
+	if err := c.life.Start(Name); err != nil {
+		return err
 	}
-	c.started = true
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("counting CPUs: %w", err)
@@ -195,18 +197,18 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	// Task storage for the call in flight and the per-process count cache
 	// where the kernel has it; a hash keyed by thread id otherwise.
 	iter := syscallsProgDumpTasks
-	why := taskStorage()
-	if forceHash && why == nil {
-		why = errors.New("forced")
+	variant, err := bpfx.ChooseHook(c.cfg.Logger, Name,
+		bpfx.Hook{Kind: variantTaskStorage, Why: taskStorage},
+		bpfx.Hook{Kind: variantHash, What: "entry times in a hash keyed by thread id, one per-process map update per call"})
+	if err != nil {
+		return err
 	}
-	if why == nil {
+	if variant == variantTaskStorage {
 		for _, p := range []string{syscallsProgSysEnterHash, syscallsProgSysExitHash, syscallsProgDumpAlive} {
 			delete(spec.Programs, p)
 		}
 		delete(spec.Maps, syscallsMapPending)
 	} else {
-		c.cfg.Logger.Info("fallback", "what", "entry times in a hash keyed by thread id, one per-process map update per call",
-			"why", why.Error())
 		for _, p := range []string{syscallsProgSysEnter, syscallsProgSysExit, syscallsProgSchedProcessExit, syscallsProgDumpTasks} {
 			delete(spec.Programs, p)
 		}
@@ -253,16 +255,16 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 
 // Close detaches the programs and frees them. It is idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	var errs []error
-	if c.iter != nil {
-		errs = append(errs, c.iter.Close())
-		c.iter = nil
-	}
-	errs = append(errs, c.Tracer.Close())
-	return errors.Join(errs...)
+	return c.life.Close(func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var errs []error
+		if c.iter != nil {
+			errs = append(errs, c.iter.Close())
+		}
+		errs = append(errs, c.Tracer.Close())
+		return errors.Join(errs...)
+	})
 }
 
 // Describe implements metrics.Source.
@@ -275,7 +277,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.Collection() == nil {
+	if !c.life.Running() || c.Collection() == nil {
 		return errors.New("syscalls: collector not running")
 	}
 	maps := c.Collection().Maps
@@ -343,7 +345,7 @@ func (c *Collector) collectSyscalls(e *metrics.Emitter, m *ebpf.Map) error {
 		if calls == 0 && total == 0 {
 			continue
 		}
-		name := syscallName(uint32(c.statKeys[idx]))
+		name := syscallnames.Name(uint32(c.statKeys[idx]))
 		e.Counter(descCalls, float64(calls), name)
 		if total > 0 {
 			e.Histogram(descDuration, metrics.Log2(c.histSlots, sumNs, 1e-9, metrics.LatencyLo, metrics.LatencyHi), name)
@@ -354,7 +356,7 @@ func (c *Collector) collectSyscalls(e *metrics.Emitter, m *ebpf.Map) error {
 
 func (c *Collector) collectErrnos(e *metrics.Emitter, m *ebpf.Map) error {
 	err := readAll(m, c.errKeys, c.errVals, c.ncpu, func(k *syscallsErrnoKey, v []uint64) {
-		e.Counter(descErrors, float64(sum(v)), syscallName(k.Nr), event.ErrnoName(-int64(k.Err)))
+		e.Counter(descErrors, float64(sum(v)), syscallnames.Name(k.Nr), event.ErrnoName(-int64(k.Err)))
 	})
 	if err != nil {
 		return fmt.Errorf("reading errno counters: %w", err)
@@ -515,9 +517,9 @@ func (c *Collector) state(k procKey, comm string) *procState {
 		pid := strconv.FormatUint(uint64(k.tgid), 10)
 		s = &procState{row: metrics.Row{
 			Key:    pid + "/" + strconv.FormatUint(k.start, 10) + "/" + strconv.FormatUint(uint64(k.nr), 10),
-			Labels: []string{pid, comm, syscallName(k.nr), strconv.FormatUint(k.start, 10)},
+			Labels: []string{pid, comm, syscallnames.Name(k.nr), strconv.FormatUint(k.start, 10)},
 			Values: make([]float64, 2),
-			Group:  commGroup(comm, syscallName(k.nr)),
+			Group:  commGroup(comm, syscallnames.Name(k.nr)),
 		}}
 		c.procs[k] = s
 	}

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/collector/syscalls"
 	"github.com/kscope/kscope/internal/metrics"
@@ -177,8 +178,7 @@ func value(e *metrics.Emitter, name string, match ...string) float64 {
 func both(t *testing.T, f func(t *testing.T)) {
 	t.Run("task_storage", f)
 	t.Run("hash", func(t *testing.T) {
-		syscalls.SetForceHash(true)
-		defer syscalls.SetForceHash(false)
+		defer bpfx.ForceHook(syscalls.Name, syscalls.VariantHash)()
 		f(t)
 	})
 }

@@ -3,7 +3,8 @@ package syscalls
 import (
 	"encoding/binary"
 	"errors"
-	"strconv"
+
+	"github.com/kscope/kscope/internal/syscallnames"
 )
 
 // Shared with bpf/syscalls.bpf.c.
@@ -11,7 +12,7 @@ const (
 	// nrSlots syscall numbers have an entry of their own; every other
 	// number (x32 calls, the -1 of a call skipped by ptrace) shares
 	// nrOther.
-	nrSlots = 512
+	nrSlots = syscallnames.Slots
 	nrOther = nrSlots
 	// latLo is the log2 slot of a sys_stat's first duration slot.
 	latLo = 9
@@ -26,22 +27,6 @@ var dropReasons = [...]string{
 	0: "errno_map_full",
 	1: "process_map_full",
 	2: "no_task_storage",
-}
-
-// outOfRange names the syscalls counted in the nrOther entry.
-const outOfRange = "sys_out_of_range"
-
-// syscallName returns the name of the syscall counted at index idx of the
-// BPF maps: the x86-64 name, sys_<nr> for a number the table lacks (a
-// syscall newer than the header it was generated from), or outOfRange.
-func syscallName(idx uint32) string {
-	if idx >= nrSlots {
-		return outOfRange
-	}
-	if int(idx) < len(x86_64Names) && x86_64Names[idx] != "" {
-		return x86_64Names[idx]
-	}
-	return "sys_" + strconv.FormatUint(uint64(idx), 10)
 }
 
 var errShortRecords = errors.New("iterator output is not a whole number of records")

@@ -10,28 +10,6 @@ import (
 	"github.com/kscope/kscope/internal/metrics"
 )
 
-func TestSyscallName(t *testing.T) {
-	for _, tc := range []struct {
-		idx  uint32
-		want string
-	}{
-		{0, "read"},
-		{1, "write"},
-		{59, "execve"},
-		{110, "getppid"},
-		{231, "exit_group"},
-		{450, "set_mempolicy_home_node"},
-		{335, "sys_335"}, // a hole in the x86-64 table
-		{511, "sys_511"},
-		{syscalls.NrSlots, "sys_out_of_range"},
-		{0xffffffff, "sys_out_of_range"},
-	} {
-		if got := syscalls.SyscallName(tc.idx); got != tc.want {
-			t.Errorf("SyscallName(%d) = %q, want %q", tc.idx, got, tc.want)
-		}
-	}
-}
-
 // The constants Go shares with bpf/syscalls.bpf.c agree with it (as the
 // compiled object carries them) and with the metric buckets.
 func TestLayout(t *testing.T) {

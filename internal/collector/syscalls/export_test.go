@@ -2,8 +2,9 @@ package syscalls
 
 import "time"
 
-// SetForceHash makes Start take the fallback for kernels without task storage.
-func SetForceHash(on bool) { forceHash = on }
+// VariantHash names the fallback for kernels without task storage, for
+// bpfx.ForceHook.
+const VariantHash = variantHash
 
 // SetMapSizes overrides the max_entries of the named maps.
 func SetMapSizes(m map[string]uint32) { mapSizes = m }
@@ -21,7 +22,6 @@ func SetClock(c *Collector, now func() time.Time) { c.now = now }
 const ExitedRetention = exitedRetention
 
 var (
-	SyscallName    = syscallName
 	DecodeRecords  = decodeRecords
 	ErrShortRecord = errShortRecords
 )

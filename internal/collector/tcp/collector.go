@@ -109,23 +109,20 @@ type Collector struct {
 	netns        uint32 // count only the network namespace with this inode; 0: all
 	connsMax     uint32
 	endpointsMax uint32
-	forceRaw     bool          // use raw_tracepoint even where tp_btf works
 	noIter       bool          // do without the socket iterator even where it exists
 	walkEvery    time.Duration // the least time between two walks
 
 	mu        sync.Mutex // Collect, walks, Close
 	walked    time.Time
 	states    [nStates]uint64 // as of the last walk
-	links     []link.Link
+	life      collector.Lifecycle
+	links     bpfx.Links
 	iter      *link.Iter
 	walker    *nsWalker
 	counters  *ebpf.Map
 	failed    *ebpf.Map
 	endpoints *ebpf.Map
 	eps       endpointTable
-	closed    bool
-	closeOnce sync.Once
-	closeErr  error
 }
 
 // New returns a tcp collector; Start loads and attaches it. TCP state
@@ -186,6 +183,9 @@ func hasTracepoint(kernel *btf.Spec, group, name string) bool {
 // once, so that counting starts from what they have moved so far. The sink
 // is not used: the collector only aggregates.
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
+	if err := c.life.Start(Name); err != nil {
+		return err
+	}
 	spec, err := loadTcp()
 	if err != nil {
 		return err
@@ -196,13 +196,11 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	}
 
 	// tp_btf where it works, else raw_tracepoint: the same code either way.
-	raw := c.forceRaw
-	if !raw {
-		if err := bpfx.ProbeFeature(bpfx.FeatTpBTF); err != nil {
-			c.log.Info("fallback", "what", "raw_tracepoint instead of tp_btf", "why", err)
-			raw = true
-		}
+	hook, err := bpfx.ChooseHook(c.log, Name, bpfx.Hook{Kind: bpfx.FeatTpBTF}, bpfx.Hook{Kind: bpfx.FeatRawTracepoint})
+	if err != nil {
+		return err
 	}
+	raw := hook == bpfx.FeatRawTracepoint
 	type attachment struct{ tracepoint, prog string }
 	var attach []attachment
 	for _, h := range hooks {
@@ -264,7 +262,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		if err != nil {
 			return fmt.Errorf("attaching %s: %w", a.tracepoint, err)
 		}
-		c.links = append(c.links, l)
+		c.links.Add(l)
 	}
 	if walk {
 		c.iter, err = link.AttachIter(link.IterOptions{Program: coll.Programs["walk"]})
@@ -338,7 +336,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.closed || c.counters == nil {
+	if c.life.Closed() || c.counters == nil {
 		return ErrClosed
 	}
 	var walkErr error
@@ -399,13 +397,10 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 
 // Close detaches the programs and frees the maps. It is idempotent.
 func (c *Collector) Close() error {
-	c.closeOnce.Do(func() {
+	return c.life.Close(func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		var errs []error
-		for i := len(c.links) - 1; i >= 0; i-- {
-			errs = append(errs, c.links[i].Close())
-		}
+		errs := []error{c.links.Close()}
 		if c.iter != nil {
 			errs = append(errs, c.iter.Close())
 		}
@@ -413,8 +408,6 @@ func (c *Collector) Close() error {
 			errs = append(errs, c.walker.Close())
 		}
 		errs = append(errs, c.Tracer.Close())
-		c.closed = true
-		c.closeErr = errors.Join(errs...)
+		return errors.Join(errs...)
 	})
-	return c.closeErr
 }

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
@@ -27,7 +28,10 @@ func TestBytesRawTracepoint(t *testing.T) { testBytes(t, "tcp4", "127.0.0.1", tr
 // with the open, close, duration and state counts.
 func testBytes(t *testing.T, network, host string, raw bool) {
 	ns := newNetns(t)
-	c := start(t, 10, func(c *Collector) { c.netns, c.forceRaw = ns.ino, raw })
+	if raw {
+		defer bpfx.ForceHook(Name, bpfx.FeatRawTracepoint)()
+	}
+	c := start(t, 10, func(c *Collector) { c.netns = ns.ino })
 	ln := ns.listen(t, network, net.JoinHostPort(host, "0"))
 	p := port(ln.Addr())
 	client, server := ns.pair(t, ln)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -17,14 +16,13 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/features"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
-	"github.com/kscope/kscope/internal/collector/syscalls"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/syscallnames"
 )
 
 // Name is the full collector's name (kscope top builds it with New; it is
@@ -43,7 +41,7 @@ const DefaultMaxProcs = 65536
 
 // nrSlots is the BPF side's NR_SLOTS: syscall numbers with their own focus
 // counter; the entry at nrSlots holds the rest.
-const nrSlots = 512
+const nrSlots = syscallnames.Slots
 
 // NetHooks says how network bytes are counted.
 type NetHooks int
@@ -74,12 +72,22 @@ func (h NetHooks) String() string {
 	return "unknown"
 }
 
-// Test knobs: force the fallbacks, shrink the map.
-var (
-	forceNetHooks = -1
-	forceAnyFD    bool
-	procsEntries  uint32
+// The choices Start makes through bpfx.ChooseHook (and tests force with
+// bpfx.ForceHook), best first: how reads and writes are told apart, and
+// how network bytes are counted (by NetHooks).
+const (
+	variantRegularFiles = "regular_files"
+	variantAnyFD        = "any_fd"
 )
+
+var netKinds = [...]string{
+	NetSockTracepoints: "sock_tracepoints",
+	NetSyscalls:        "syscalls",
+	NetSocketCalls:     "socket_calls",
+}
+
+// Test knob: procsEntries shrinks the process map.
+var procsEntries uint32
 
 var (
 	checkedRW = []string{
@@ -136,8 +144,7 @@ type Collector struct {
 	log  *slog.Logger
 
 	mu       sync.Mutex
-	started  bool
-	closed   bool
+	life     collector.Lifecycle
 	anyFD    bool
 	net      NetHooks
 	maxProcs uint32
@@ -228,10 +235,9 @@ func sockTracepoints() error {
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.started || c.closed {
-		return fmt.Errorf("%s: started twice or after Close", c.Name())
+	if err := c.life.Start(c.Name()); err != nil {
+		return err
 	}
-	c.started = true
 	ncpu, err := ebpf.PossibleCPU()
 	if err != nil {
 		return fmt.Errorf("counting CPUs: %w", err)
@@ -280,28 +286,7 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err := c.AttachAll(rest); err != nil {
 		return err
 	}
-	return runIter(c.Collection().Programs[topProgChargedIter])
-}
-
-// runIter runs a task iterator program once over every task.
-func runIter(prog *ebpf.Program) error {
-	it, err := link.AttachIter(link.IterOptions{Program: prog})
-	if err != nil {
-		return fmt.Errorf("attaching the task iterator: %w", err)
-	}
-	defer it.Close()
-	rd, err := it.Open()
-	if err != nil {
-		return fmt.Errorf("opening the task iterator: %w", err)
-	}
-	_, err = io.Copy(io.Discard, rd)
-	if cerr := rd.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("running the task iterator: %w", err)
-	}
-	return nil
+	return bpfx.RunIter(c.Collection().Programs[topProgChargedIter])
 }
 
 // choose returns the programs to load on this kernel and whether the read
@@ -321,30 +306,31 @@ func (c *Collector) choose() (map[string]bool, bool, error) {
 	if err := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf); err != nil {
 		return nil, false, fmt.Errorf("bpf_get_current_task_btf (Linux 5.11+): %w", err)
 	}
-	regs := features.HaveProgramHelper(ebpf.TracePoint, asm.FnTaskPtRegs)
-	c.anyFD = forceAnyFD || regs != nil
-	if c.anyFD && !forceAnyFD {
-		c.log.Info("fallback", "what", "reads and writes counted on every kind of fd, not only regular files",
-			"why", fmt.Sprintf("bpf_task_pt_regs: %v", regs))
+	rw, err := bpfx.ChooseHook(c.log, c.Name(),
+		bpfx.Hook{Kind: variantRegularFiles, Why: bpfx.TaskPtRegs},
+		bpfx.Hook{Kind: variantAnyFD, What: "reads and writes counted on every kind of fd, not only regular files"})
+	if err != nil {
+		return nil, false, err
 	}
+	c.anyFD = rw == variantAnyFD
 
-	net := NetSockTracepoints
-	why := sockTracepoints()
-	switch {
-	case forceNetHooks >= 0:
-		net, why = NetHooks(forceNetHooks), errors.New("forced")
-	case why != nil && c.anyFD:
-		net = NetSocketCalls
-	case why != nil:
-		net = NetSyscalls
+	hooks := make([]bpfx.Hook, len(netKinds))
+	for h, kind := range netKinds {
+		hooks[h] = bpfx.Hook{Kind: kind, What: "network bytes counted at " + NetHooks(h).String()}
 	}
-	if net == NetSyscalls && c.anyFD {
-		net = NetSocketCalls
+	hooks[NetSockTracepoints].Why = sockTracepoints
+	hooks[NetSyscalls].Why = func() error {
+		if c.anyFD {
+			return errors.New("the fd of a socket call is out of sight without bpf_task_pt_regs")
+		}
+		return nil
 	}
+	kind, err := bpfx.ChooseHook(c.log, c.Name(), hooks...)
+	if err != nil {
+		return nil, false, err
+	}
+	net := NetHooks(slices.Index(netKinds[:], kind))
 	c.net = net
-	if net != NetSockTracepoints {
-		c.log.Info("fallback", "what", "network bytes counted at "+net.String(), "why", why.Error())
-	}
 
 	rwNet := false
 	switch net {
@@ -379,10 +365,11 @@ func boolByte(b bool) uint8 {
 
 // Close detaches and frees everything; it is idempotent.
 func (c *Collector) Close() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.closed = true
-	return c.Tracer.Close()
+	return c.life.Close(func() error {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.Tracer.Close()
+	})
 }
 
 // ErrNotRunning is returned by Read and the focus calls before Start and
@@ -394,7 +381,7 @@ var ErrNotRunning = errors.New("top collector not running")
 func (c *Collector) Read() (Snapshot, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.m.procs == nil {
+	if !c.life.Running() || c.m.procs == nil {
 		return Snapshot{}, ErrNotRunning
 	}
 	return c.read()
@@ -531,7 +518,7 @@ func (c *Collector) running() map[uint32]uint64 {
 func (c *Collector) Focus(pid uint32) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.m.focus == nil {
+	if !c.life.Running() || c.m.focus == nil {
 		return ErrNotRunning
 	}
 	if !c.full {
@@ -561,7 +548,7 @@ func (c *Collector) Focus(pid uint32) error {
 func (c *Collector) FocusCalls() (uint32, []SyscallCount, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.m.focusCalls == nil {
+	if !c.life.Running() || c.m.focusCalls == nil {
 		return 0, nil, ErrNotRunning
 	}
 	if c.focused == 0 {
@@ -573,7 +560,7 @@ func (c *Collector) FocusCalls() (uint32, []SyscallCount, error) {
 	var out []SyscallCount
 	for i, n := range c.fcalls {
 		if n > 0 {
-			out = append(out, SyscallCount{Name: syscalls.NameOf(uint32(i)), Calls: n})
+			out = append(out, SyscallCount{Name: syscallnames.Name(uint32(i)), Calls: n})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -487,8 +487,9 @@ func TestNet(t *testing.T) {
 		{"socket-calls", int(top.NetSocketCalls)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			*top.ForceNetHooks = tc.hooks
-			defer func() { *top.ForceNetHooks = -1 }()
+			if tc.hooks >= 0 {
+				defer top.ForceNetHooks(top.NetHooks(tc.hooks))()
+			}
 			c := start(t)
 			t.Logf("net hooks: %s", c.NetHooks())
 			const m, r = 1 << 20, 333333
@@ -532,8 +533,9 @@ func TestNetMPTCP(t *testing.T) {
 		{"syscalls", int(top.NetSyscalls)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			*top.ForceNetHooks = tc.hooks
-			defer func() { *top.ForceNetHooks = -1 }()
+			if tc.hooks >= 0 {
+				defer top.ForceNetHooks(top.NetHooks(tc.hooks))()
+			}
 			c := start(t)
 			const m, r = 1 << 20, 54321
 			addr, got := server(t, r, true)
@@ -657,8 +659,7 @@ func TestMapFull(t *testing.T) {
 }
 
 func TestAnyFD(t *testing.T) {
-	*top.ForceAnyFD = true
-	defer func() { *top.ForceAnyFD = false }()
+	defer top.ForceAnyFD()()
 	c := start(t)
 	// The sock tracepoints need no registers; without them, the fallback
 	// takes the socket calls.

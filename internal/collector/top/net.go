@@ -35,7 +35,7 @@ func (c *Collector) Describe() []*metrics.Desc {
 func (c *Collector) Collect(e *metrics.Emitter) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.started || c.closed || c.m.procs == nil {
+	if !c.life.Running() || c.m.procs == nil {
 		return ErrNotRunning
 	}
 	if c.full {

@@ -36,7 +36,7 @@ func (d *decoder) decode(b []byte) (event.Event, bool) {
 	if int(raw.Nargs) > len(raw.Args) || raw.StrLen > uint32(len(raw.Str)) {
 		return nil, false
 	}
-	h := collector.RawHeader{TsNs: raw.Hdr.TsNs, CgroupID: raw.Hdr.CgroupId, StartNs: raw.Hdr.StartNs, PStartNs: raw.Hdr.PstartNs, PID: raw.Hdr.Pid, TID: raw.Hdr.Tid, PPID: raw.Hdr.Ppid, UID: raw.Hdr.Uid, Comm: raw.Hdr.Comm}
+	h := collector.HeaderOf(&raw.Hdr)
 	// Registers are shown signed; USDT arguments arrive sized and
 	// sign-extended by their spec, and are shown as it says.
 	args := d.args[:raw.Nargs]

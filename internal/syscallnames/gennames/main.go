@@ -1,4 +1,4 @@
-// Command gennames writes the x86-64 syscall name table of package syscalls
+// Command gennames writes the x86-64 syscall name table of package syscallnames
 // from the kernel's UAPI header, which defines every number as
 //
 //	#define __NR_read 0
@@ -28,7 +28,7 @@ func run(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("gennames", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	out := fs.String("o", "names.go", "output file")
-	pkg := fs.String("package", "syscalls", "package name of the output")
+	pkg := fs.String("package", "syscallnames", "package name of the output")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}

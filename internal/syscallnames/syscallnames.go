@@ -1,0 +1,24 @@
+package syscallnames
+
+import "strconv"
+
+// Slots is the BPF programs' NR_SLOTS: syscall numbers below it have a
+// counter of their own; the entry at Slots counts every other number (x32
+// calls, the -1 of a cancelled call, numbers beyond the table).
+const Slots = 512
+
+// OutOfRange names the syscalls counted in the entry at Slots.
+const OutOfRange = "sys_out_of_range"
+
+// Name returns the name of the syscall counted at index idx of the BPF
+// maps: the x86-64 name, sys_<nr> for a number the table lacks (a syscall
+// newer than the header it was generated from), or OutOfRange from Slots on.
+func Name(idx uint32) string {
+	if idx >= Slots {
+		return OutOfRange
+	}
+	if int(idx) < len(x86_64Names) && x86_64Names[idx] != "" {
+		return x86_64Names[idx]
+	}
+	return "sys_" + strconv.FormatUint(uint64(idx), 10)
+}
