@@ -47,6 +47,12 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	case "exit3":
 		os.Exit(3)
+	case "spin-exit":
+		// Busy for a fixed wall-clock time, however loaded the host, then
+		// exit: a process that ends in the middle of a profile.
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		}
+		os.Exit(0)
 	case "exitcode":
 		os.Exit(e2eExitCode)
 	case "spin", "getppid-storm", "tcp-send":

@@ -16,7 +16,6 @@ import (
 	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/doctor"
 	"github.com/kscope/kscope/internal/event"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/version"
 )
 
@@ -95,7 +94,7 @@ func (l *live) publish(ev event.Event) {
 	if l.n.Load() == 0 {
 		return
 	}
-	l.publishJSON(ev.Hdr(), output.AppendJSON(nil, ev))
+	l.publishJSON(ev.Hdr(), event.AppendJSON(nil, ev))
 }
 
 // publishJSON offers an event, encoded as the store holds it, to every
@@ -266,7 +265,7 @@ func (a *Agent) statusJSON() ([]byte, error) {
 		DataDir:          a.cfg.DataDir,
 		Collectors:       []collectorStatus{},
 		LiveSubscribers:  int(a.ui.live.n.Load()),
-		EventKinds:       event.Kinds,
+		EventKinds:       event.KindNames(),
 		Health:           h,
 	}
 	if m := a.metrics; m != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/export"
 	"github.com/kscope/kscope/internal/metrics"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/profile"
 	"github.com/kscope/kscope/internal/store"
 )
@@ -59,7 +58,7 @@ type encoder struct {
 
 func (e *encoder) Emit(ev event.Event) {
 	e.mu.Lock()
-	e.buf = output.AppendJSON(e.buf[:0], ev)
+	e.buf = event.AppendJSON(e.buf[:0], ev)
 	data := append([]byte(nil), e.buf...)
 	e.mu.Unlock()
 	h := ev.Hdr()

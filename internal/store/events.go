@@ -17,7 +17,6 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/kscope/kscope/internal/event"
-	"github.com/kscope/kscope/internal/output"
 )
 
 // Events is the event store. It is an event.Sink: Emit encodes the event
@@ -161,7 +160,7 @@ UPDATE events SET pid = COALESCE(json_extract(data, '$.pid'), 0), start_ns = COA
 // Emit implements event.Sink: it encodes ev and queues it.
 func (e *Events) Emit(ev event.Event) {
 	e.mu.Lock()
-	e.buf = output.AppendJSON(e.buf[:0], ev)
+	e.buf = event.AppendJSON(e.buf[:0], ev)
 	data := append([]byte(nil), e.buf...)
 	e.mu.Unlock()
 	e.Put(ev.Hdr(), data)
