@@ -16,8 +16,6 @@ import (
 // Name is the collector's registry name and the events' type.
 const Name = "exec"
 
-func init() { collector.Register(Name, New) }
-
 // Collector traces execs.
 type Collector struct {
 	*collector.Tracer
