@@ -1,9 +1,12 @@
 package main
 
 import (
+	"time"
+
 	"github.com/spf13/cobra"
 
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/dns"
 	"github.com/kscope/kscope/internal/collector/drops"
 )
 
@@ -16,7 +19,7 @@ line per event until interrupted (--json: one JSON object per line), then
 prints on stderr the events shown, lost (ring buffer full) and filtered.`,
 		Args: noArgs,
 	}
-	cmd.AddCommand(newNetDropsCmd())
+	cmd.AddCommand(newNetDropsCmd(), newNetDNSCmd())
 	return cmd
 }
 
@@ -52,5 +55,37 @@ kscope_packet_drops_total{reason}.`,
 		},
 	}
 	netFlags(cmd, &f)
+	return cmd
+}
+
+func newNetDNSCmd() *cobra.Command {
+	var f traceFlags
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "dns [flags]",
+		Short: "Stream DNS queries with their answers, latency and the asking process",
+		Long: `Stream DNS over UDP port 53, one line per query: the asking process
+(pid, comm), the server, qname, qtype, rcode (NOERROR, NXDOMAIN, SERVFAIL,
+…), the answers and the latency from the query leaving to the answer
+arriving, both as the kernel saw them. A query unanswered after --timeout
+is reported with timeout true. Every process of the host is seen (the hooks
+sit on the cgroup v2 root); messages are parsed with github.com/miekg/dns.`,
+		Example: "  sudo kscope net dns\n  sudo kscope net dns --json --comm curl",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if timeout <= 0 {
+				return usagef("--timeout %s: must be positive", timeout)
+			}
+			return runTraceWith(cmd, dns.KindName, f, func(cfg collector.Config) (collector.Collector, error) {
+				return dns.NewWithTimeout(cfg, timeout)
+			})
+		},
+	}
+	netFlags(cmd, &f)
+	fl := cmd.Flags()
+	fl.Int64Var(&f.pid, "pid", 0, "only this process (tgid)")
+	fl.StringVar(&f.comm, "comm", "", "only this command name (exact, at most 15 bytes)")
+	fl.BoolVar(&f.failed, "failed", false, "only queries that failed (an rcode other than NOERROR, or a timeout)")
+	fl.DurationVar(&timeout, "timeout", dns.DefaultTimeout, "report a query unanswered after this long")
 	return cmd
 }

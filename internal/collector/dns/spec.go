@@ -1,0 +1,40 @@
+package dns
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/kscope/kscope/internal/collector"
+)
+
+// Options are the dns collector's settings (its section of the agent
+// configuration).
+type Options struct {
+	// Timeout is how long a query waits for its answer before it is
+	// reported unanswered.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// CheckOption bounds the options.
+func (Options) CheckOption(key, text string) error {
+	if key == "timeout" {
+		d, err := time.ParseDuration(text)
+		if err != nil || d < 100*time.Millisecond || d > time.Minute {
+			return fmt.Errorf("timeout %q: want a duration from 100ms to 1m", text)
+		}
+	}
+	return nil
+}
+
+func init() {
+	collector.Register(collector.Spec{
+		Name:    Name,
+		Doc:     "DNS over UDP: each query with its answer or timeout, the asking process, requests by type and rcode, latency (off by default: one event per lookup)",
+		Events:  []string{KindName},
+		Outputs: collector.EventOutput | collector.MetricOutput,
+		Options: Options{Timeout: DefaultTimeout},
+		New: func(cfg collector.Config, opts any) (collector.Collector, error) {
+			return NewWithTimeout(cfg, opts.(Options).Timeout)
+		},
+	})
+}
