@@ -279,4 +279,3 @@ func (c *Collector) Collect(e *metrics.Emitter) error {
 	e.Histogram(durationDesc, metrics.HistogramValue{Bounds: durationBounds, Counts: append([]uint64(nil), c.hist...), Sum: c.histSum})
 	return nil
 }
-
