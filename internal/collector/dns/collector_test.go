@@ -122,12 +122,12 @@ func serve(t *testing.T, ns, addr string) {
 	t.Cleanup(func() { srv.Shutdown() })
 }
 
-// TestQueries: a client process in a cgroup of the test's own asks a
+// TestQueriesNetns: a client process in a cgroup of the test's own asks a
 // server in another namespace for an A, an AAAA, a missing name and a name
 // the server ignores: four events with the exact question, rcode, answers,
 // the client's process and port, a latency within the client's own
 // measure, and a timeout; the metrics count each.
-func TestQueries(t *testing.T) {
+func TestQueriesNetns(t *testing.T) {
 	testutil.RequireBPF(t)
 	p := testutil.NewNetPair(t)
 	server := net.JoinHostPort(p.BAddr, "53")

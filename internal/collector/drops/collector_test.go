@@ -59,12 +59,12 @@ func dropCount(t *testing.T, c collector.Collector, reason string) float64 {
 	return v
 }
 
-// TestNetfilterDrop: UDP packets to a port an nftables rule drops, sent
+// TestNetfilterDropNetns: UDP packets to a port an nftables rule drops, sent
 // over a veth pair between two namespaces of the test's own, are each one
 // drop event with reason NETFILTER_DROP, the 5-tuple and the interface, and
 // the per-reason counter and the rule's own counter agree with the number
 // sent.
-func TestNetfilterDrop(t *testing.T) {
+func TestNetfilterDropNetns(t *testing.T) {
 	testutil.RequireBPF(t)
 	testutil.Tool(t, "nft", "an nftables DROP rule")
 	p := testutil.NewNetPair(t)
