@@ -15,13 +15,10 @@ type Options struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// CheckOption bounds the options.
-func (Options) CheckOption(key, text string) error {
-	if key == "timeout" {
-		d, err := time.ParseDuration(text)
-		if err != nil || d < 100*time.Millisecond || d > time.Minute {
-			return fmt.Errorf("timeout %q: want a duration from 100ms to 1m", text)
-		}
+// CheckOption implements config.OptionChecker.
+func (o Options) CheckOption(key, text string) error {
+	if key == "timeout" && (o.Timeout < 100*time.Millisecond || o.Timeout > time.Minute) {
+		return fmt.Errorf("from 100ms to 1m, not %q", text)
 	}
 	return nil
 }
