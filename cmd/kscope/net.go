@@ -64,7 +64,7 @@ func newNetDNSCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dns [flags]",
 		Short: "Stream DNS queries with their answers, latency and the asking process",
-		Long: `Stream DNS over UDP port 53, one line per query: the asking process
+		Long: `Stream DNS over UDP and TCP port 53, one line per query: the asking process
 (pid, comm), the server, qname, qtype, rcode (NOERROR, NXDOMAIN, SERVFAIL,
 …), the answers and the latency from the query leaving to the answer
 arriving, both as the kernel saw them. A query unanswered after --timeout

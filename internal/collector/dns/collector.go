@@ -27,7 +27,7 @@ const DefaultTimeout = 5 * time.Second
 
 var (
 	requestsDesc = metrics.NewCounter("kscope_dns_requests_total",
-		"DNS queries over UDP by query type and response code (timeout: unanswered).", "qtype", "rcode")
+		"DNS queries by query type and response code (timeout: unanswered).", "qtype", "rcode")
 	durationDesc = metrics.NewHistogram("kscope_dns_request_duration_seconds",
 		"Time from a DNS query leaving to its answer arriving.")
 )
@@ -38,7 +38,7 @@ var durationBounds = []float64{0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 
 // ErrNotStarted is returned by Collect before Start or after Close.
 var ErrNotStarted = errors.New("dns collector not running")
 
-// Collector pairs DNS queries with answers and reports each as an event.
+// Collector pairs DNS queries with answers (UDP and TCP) and reports each as an event.
 type Collector struct {
 	cfg     collector.Config
 	timeout time.Duration

@@ -34,11 +34,13 @@ const clientEnv = "KSCOPE_DNS_CLIENT_NETNS"
 var clientQueries = []struct {
 	name  string
 	qtype uint16
+	tcp   bool
 }{
-	{"www.example.test.", mdns.TypeA},
-	{"www.example.test.", mdns.TypeAAAA},
-	{"missing.example.test.", mdns.TypeA},
-	{"slow.example.test.", mdns.TypeA}, // the server never answers
+	{"www.example.test.", mdns.TypeA, false},
+	{"www.example.test.", mdns.TypeAAAA, false},
+	{"missing.example.test.", mdns.TypeA, false},
+	{"slow.example.test.", mdns.TypeA, false}, // the server never answers
+	{"www.example.test.", mdns.TypeA, true},
 }
 
 func TestMain(m *testing.M) {
@@ -62,7 +64,14 @@ func client(ns, server string) int {
 		msg := new(mdns.Msg)
 		msg.SetQuestion(q.name, q.qtype)
 		msg.Id = uint16(1000 + i)
-		conn, err := net.Dial("udp4", server)
+		network := "udp4"
+		if q.tcp {
+			network = "tcp4"
+		}
+		// Plain TCP, not MPTCP: the segments are the ones on the wire.
+		var d net.Dialer
+		d.SetMultipathTCP(false)
+		conn, err := d.Dial(network, server)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 2
@@ -77,7 +86,8 @@ func client(ns, server string) int {
 		_, err = c.ReadMsg()
 		rtt := time.Since(start)
 		answered := err == nil
-		fmt.Printf("%d %d %d %t\n", i, conn.LocalAddr().(*net.UDPAddr).Port, rtt.Nanoseconds(), answered)
+		_, port, _ := net.SplitHostPort(conn.LocalAddr().String())
+		fmt.Printf("%d %s %d %t\n", i, port, rtt.Nanoseconds(), answered)
 		conn.Close()
 	}
 	return 0
@@ -89,8 +99,14 @@ func client(ns, server string) int {
 func serve(t *testing.T, ns, addr string) {
 	t.Helper()
 	var pc net.PacketConn
+	var ln net.Listener
 	if err := testutil.In(ns, func() (err error) {
-		pc, err = net.ListenPacket("udp4", addr)
+		if pc, err = net.ListenPacket("udp4", addr); err != nil {
+			return err
+		}
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		ln, err = lc.Listen(context.Background(), "tcp4", addr)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -114,17 +130,18 @@ func serve(t *testing.T, ns, addr string) {
 		}
 		w.WriteMsg(m)
 	})
-	srv := &mdns.Server{PacketConn: pc, Handler: h}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
+	for _, srv := range []*mdns.Server{{PacketConn: pc, Handler: h}, {Listener: ln, Handler: h}} {
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		go srv.ActivateAndServe()
+		<-started
+		t.Cleanup(func() { srv.Shutdown() })
+	}
 }
 
 // TestQueriesNetns: a client process in a cgroup of the test's own asks a
 // server in another namespace for an A, an AAAA, a missing name and a name
-// the server ignores: four events with the exact question, rcode, answers,
+// the server ignores over UDP, and an A over TCP: five events with the exact question, rcode, answers,
 // the client's process and port, a latency within the client's own
 // measure, and a timeout; the metrics count each.
 func TestQueriesNetns(t *testing.T) {
@@ -182,7 +199,7 @@ func TestQueriesNetns(t *testing.T) {
 		}
 		res = append(res, r)
 	}
-	if len(res) != len(clientQueries) || res[3].answered || !res[0].answered {
+	if len(res) != len(clientQueries) || res[3].answered || !res[0].answered || !res[4].answered {
 		t.Fatalf("client results %+v", res)
 	}
 
@@ -205,6 +222,7 @@ func TestQueriesNetns(t *testing.T) {
 		{"NOERROR", []string{"2001:db8::1"}, false},
 		{"NXDOMAIN", nil, false},
 		{"", nil, true},
+		{"NOERROR", []string{"192.0.2.1"}, false},
 	}
 	for i, w := range want {
 		ev := find(uint64(1000 + i))
@@ -223,7 +241,7 @@ func TestQueriesNetns(t *testing.T) {
 		check("server", v[fServer].Str, p.BAddr)
 		check("server_port", v[fServerPort].Num, 53)
 		check("client_port", v[fClientPort].Num, res[i].port)
-		check("transport", v[fTransport].Str, "udp")
+		check("transport", v[fTransport].Str, map[bool]string{false: "udp", true: "tcp"}[q.tcp])
 		check("pid", ev.PID, cmd.Process.Pid)
 		check("comm", ev.Comm, filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))])
 		check("type", ev.Type, "dns")
@@ -241,27 +259,27 @@ func TestQueriesNetns(t *testing.T) {
 	for _, s := range []struct {
 		qtype, rcode string
 		n            float64
-	}{{"A", "NOERROR", 1}, {"AAAA", "NOERROR", 1}, {"A", "NXDOMAIN", 1}, {"A", "timeout", 1}} {
+	}{{"A", "NOERROR", 2}, {"AAAA", "NOERROR", 1}, {"A", "NXDOMAIN", 1}, {"A", "timeout", 1}} {
 		if got, _ := e.Sum("kscope_dns_requests_total", "qtype", s.qtype, "rcode", s.rcode); got != s.n {
 			t.Errorf("kscope_dns_requests_total{qtype=%s,rcode=%s} = %v, want %v", s.qtype, s.rcode, got, s.n)
 		}
 	}
-	if got, _ := e.Sum("kscope_dns_requests_total"); got != 4 {
-		t.Errorf("kscope_dns_requests_total sums to %v, want 4", got)
+	if got, _ := e.Sum("kscope_dns_requests_total"); got != 5 {
+		t.Errorf("kscope_dns_requests_total sums to %v, want 5", got)
 	}
 	for _, smp := range e.Find("kscope_dns_request_duration_seconds") {
 		var n uint64
 		for _, c := range smp.Hist.Counts {
 			n += c
 		}
-		if n != 3 {
-			t.Errorf("kscope_dns_request_duration_seconds counts %d, want 3", n)
+		if n != 4 {
+			t.Errorf("kscope_dns_request_duration_seconds counts %d, want 4", n)
 		}
 	}
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if st := c.Stats(); st.Lost != 0 || st.Malformed != 0 || st.Events != 4 {
-		t.Errorf("stats %+v, want 4 events, none lost or malformed", st)
+	if st := c.Stats(); st.Lost != 0 || st.Malformed != 0 || st.Events != 5 {
+		t.Errorf("stats %+v, want 5 events, none lost or malformed", st)
 	}
 }

@@ -26,7 +26,8 @@ type dnsDnsEvent struct {
 	Egress uint8
 	Len    uint16
 	MsgLen uint32
-	Pad    uint32
+	Proto  uint8
+	Pad    [3]uint8
 	Data   [512]uint8
 }
 

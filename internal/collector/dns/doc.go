@@ -1,4 +1,5 @@
-// Package dns is the collector of DNS over UDP port 53 as processes see it:
+// Package dns is the collector of DNS over UDP and TCP port 53 as
+// processes see it:
 // each query paired with its answer (qname, qtype, rcode, answers,
 // latency), queries left unanswered reported after a timeout, with the
 // process that asked; kscope_dns_requests_total{qtype,rcode} and

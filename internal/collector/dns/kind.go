@@ -37,7 +37,7 @@ func mustKind() *event.Kind {
 		fServerPort: {Name: "server_port", Type: event.TypeUint, Doc: "the server's port (53)"},
 		fClientPort: {Name: "client_port", Type: event.TypeUint, Doc: "the client's port"},
 		fID:         {Name: "id", Type: event.TypeUint, Doc: "the message id"},
-		fTransport:  {Name: "transport", Type: event.TypeString, Doc: "udp"},
+		fTransport:  {Name: "transport", Type: event.TypeString, Doc: "udp or tcp"},
 	})
 	if err != nil {
 		panic(err)

@@ -26,7 +26,7 @@ func (o Options) CheckOption(key, text string) error {
 func init() {
 	collector.Register(collector.Spec{
 		Name:    Name,
-		Doc:     "DNS over UDP: each query with its answer or timeout, the asking process, requests by type and rcode, latency (off by default: one event per lookup)",
+		Doc:     "DNS over UDP and TCP: each query with its answer or timeout, the asking process, requests by type and rcode, latency (off by default: one event per lookup)",
 		Events:  []string{KindName},
 		Outputs: collector.EventOutput | collector.MetricOutput,
 		Options: Options{Timeout: DefaultTimeout},

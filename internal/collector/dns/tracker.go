@@ -28,6 +28,7 @@ type Message struct {
 	Server  netip.AddrPort
 	Msg     *mdns.Msg
 	OwnerOK bool
+	TCP     bool
 }
 
 // Decode turns a ring-buffer record into a Message. It fails for a short
@@ -50,11 +51,30 @@ func Decode(b []byte, raw *dnsDnsEvent) (Message, bool) {
 	if n > len(raw.Data) {
 		return Message{}, false
 	}
-	msg := new(mdns.Msg)
-	if err := msg.Unpack(raw.Data[:n]); err != nil || len(msg.Question) != 1 {
+	data := raw.Data[:n]
+	tcp := false
+	switch raw.Proto {
+	case 17:
+	case 6:
+		// A segment that starts with a whole length-prefixed message; a
+		// message split across segments is not parsed.
+		tcp = true
+		if n < 2 || int(raw.MsgLen) != n {
+			return Message{}, false
+		}
+		l := int(data[0])<<8 | int(data[1])
+		if l > n-2 {
+			return Message{}, false
+		}
+		data = data[2 : 2+l]
+	default:
 		return Message{}, false
 	}
-	m := Message{TS: raw.TsNs, Cookie: raw.Cookie, Owner: raw.Owner, Egress: raw.Egress == 1, Msg: msg, OwnerOK: raw.Owner.Pid != 0}
+	msg := new(mdns.Msg)
+	if err := msg.Unpack(data); err != nil || len(msg.Question) != 1 {
+		return Message{}, false
+	}
+	m := Message{TS: raw.TsNs, Cookie: raw.Cookie, Owner: raw.Owner, Egress: raw.Egress == 1, Msg: msg, OwnerOK: raw.Owner.Pid != 0, TCP: tcp}
 	if m.Egress {
 		m.Client, m.Server = netip.AddrPortFrom(src, raw.Sport), netip.AddrPortFrom(dst, raw.Dport)
 	} else {
@@ -73,6 +93,7 @@ type key struct {
 }
 
 type query struct {
+	tcp    bool
 	ts     uint64
 	owner  dnsOwner
 	client netip.AddrPort
@@ -114,7 +135,7 @@ func (t *tracker) add(m *Message) *event.Dynamic {
 			t.overflow++
 			return nil
 		}
-		t.pending[k] = query{ts: m.TS, owner: m.Owner, client: m.Client, server: m.Server}
+		t.pending[k] = query{tcp: m.TCP, ts: m.TS, owner: m.Owner, client: m.Client, server: m.Server}
 		return nil
 	}
 	if !m.Msg.Response {
@@ -168,6 +189,9 @@ func (t *tracker) fill(q query, k key, ts uint64, ans *mdns.Msg, lat uint64, tim
 	v[fClientPort] = event.UintValue(uint64(q.client.Port()))
 	v[fID] = event.UintValue(uint64(k.id))
 	v[fTransport] = event.StringValue("udp")
+	if q.tcp {
+		v[fTransport] = event.StringValue("tcp")
+	}
 	if timeout {
 		v[fTimeout] = event.BoolValue(true)
 		return ev

@@ -18,7 +18,7 @@ func rec(t testing.TB, msg *mdns.Msg, egress bool, ts uint64) []byte {
 		t.Fatal(err)
 	}
 	var r dnsDnsEvent
-	r.TsNs, r.Cookie, r.Family = ts, 7, 4
+	r.TsNs, r.Cookie, r.Family, r.Proto = ts, 7, 4, 17
 	r.Owner.Pid, r.Owner.Tid = 42, 43
 	copy(r.Owner.Comm[:], "dig")
 	client, server := []byte{10, 0, 0, 1}, []byte{10, 0, 0, 2}
@@ -140,6 +140,7 @@ func FuzzDecode(f *testing.F) {
 	a := new(mdns.Msg)
 	a.SetReply(q)
 	f.Add(rec(f, a, false, 2))
+	f.Add(recTCP(f, q, true, 3, 0))
 	tr := newTracker(collector.NewClock(), 1)
 	var raw dnsDnsEvent
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -153,4 +154,51 @@ func FuzzDecode(f *testing.F) {
 		tr.add(&m)
 		tr.expire(^uint64(0), func(*event.Dynamic) {})
 	})
+}
+
+// recTCP is rec for a TCP segment holding the length-prefixed message,
+// cut to its first cut bytes when cut > 0.
+func recTCP(t testing.TB, msg *mdns.Msg, egress bool, ts uint64, cut int) []byte {
+	b, err := msg.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := append([]byte{byte(len(b) >> 8), byte(len(b))}, b...)
+	r := rec(t, msg, egress, ts)
+	var raw dnsDnsEvent
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), recordSize), r)
+	raw.Proto = 6
+	raw.MsgLen = uint32(len(seg))
+	if cut > 0 {
+		seg = seg[:cut]
+	}
+	raw.Len = uint16(copy(raw.Data[:], seg))
+	return append([]byte(nil), unsafe.Slice((*byte)(unsafe.Pointer(&raw)), recordSize)...)
+}
+
+func TestDecodeTCP(t *testing.T) {
+	q := new(mdns.Msg)
+	q.SetQuestion("example.com.", mdns.TypeAAAA)
+	q.Id = 77
+	a := new(mdns.Msg)
+	a.SetReply(q)
+	a.Rcode = mdns.RcodeServerFailure
+	var raw dnsDnsEvent
+	tr := newTracker(collector.NewClock(), 1e9)
+	m, ok := Decode(recTCP(t, q, true, 100, 0), &raw)
+	if !ok || !m.TCP || m.Msg.Id != 77 {
+		t.Fatalf("query over TCP: %v %+v", ok, m)
+	}
+	tr.add(&m)
+	if _, ok := Decode(recTCP(t, a, false, 150, 10), &raw); ok {
+		t.Error("a message cut short was accepted")
+	}
+	m, ok = Decode(recTCP(t, a, false, 200, 0), &raw)
+	if !ok {
+		t.Fatal("answer over TCP rejected")
+	}
+	ev := tr.add(&m)
+	if ev == nil || ev.Values[fTransport].Str != "tcp" || ev.Values[fRCode].Str != "SERVFAIL" || ev.Values[fLatency].Num != 100 {
+		t.Fatalf("event %+v", ev)
+	}
 }

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
- * dns: DNS messages over UDP port 53 as the processes that send and
- * receive them see them, for Go to parse and pair.
+ * dns: DNS messages over UDP and TCP port 53 as the processes that send
+ * and receive them see them, for Go to parse and pair. Over TCP, each
+ * segment's payload is copied; Go parses a segment that holds whole
+ * length-prefixed messages (the common case: one query, one answer).
  *
  * The packets come from cgroup_skb (egress and ingress) on a cgroup v2
  * directory, by default the root, so every process below it is seen; the
@@ -46,8 +48,9 @@ struct dns_event {
 	__u8 family;    /* 4 or 6 */
 	__u8 egress;    /* 1: sent, 0: received */
 	__u16 len;      /* bytes of data copied */
-	__u32 msg_len;  /* the DNS message's length on the wire */
-	__u32 _pad;
+	__u32 msg_len;  /* the UDP or TCP payload's length on the wire */
+	__u8 proto;     /* IPPROTO_UDP or IPPROTO_TCP */
+	__u8 _pad[3];
 	__u8 data[DNS_MAX];
 };
 
@@ -150,7 +153,7 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 egress)
 	} else {
 		return;
 	}
-	if (proto != IPPROTO_UDP)
+	if (proto != IPPROTO_UDP && proto != IPPROTO_TCP)
 		return;
 	if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)))
 		return;
@@ -159,7 +162,16 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 egress)
 	/* Only the client's side: queries out to 53, answers in from 53. */
 	if ((egress && dport != DNS_PORT) || (!egress && sport != DNS_PORT))
 		return;
-	off += 8; /* the UDP header */
+	if (proto == IPPROTO_UDP) {
+		off += 8;
+	} else {
+		__u8 doff;
+
+		/* data offset: the high nibble of byte 12, in 32-bit words */
+		if (bpf_skb_load_bytes(skb, off + 12, &doff, 1))
+			return;
+		off += (doff >> 4) * 4;
+	}
 	if (skb->len <= off)
 		return;
 	n = skb->len - off;
@@ -195,7 +207,8 @@ static __always_inline void handle(struct __sk_buff *skb, __u8 egress)
 	e->family = family;
 	e->egress = egress;
 	e->msg_len = n;
-	e->_pad = 0;
+	e->proto = proto;
+	e->_pad[0] = e->_pad[1] = e->_pad[2] = 0;
 	if (n > DNS_MAX)
 		n = DNS_MAX;
 	/* 1..DNS_MAX in a form the verifier can bound (n > 0 here). */
