@@ -141,9 +141,10 @@ func serve(t *testing.T, ns, addr string) {
 
 // TestQueriesNetns: a client process in a cgroup of the test's own asks a
 // server in another namespace for an A, an AAAA, a missing name and a name
-// the server ignores over UDP, and an A over TCP: five events with the exact question, rcode, answers,
-// the client's process and port, a latency within the client's own
-// measure, and a timeout; the metrics count each.
+// the server ignores over UDP, and an A over TCP: five events with the
+// exact question, rcode, answers and transport, the client's process and
+// port, a latency within the client's own measure, and a timeout; the
+// metrics count each.
 func TestQueriesNetns(t *testing.T) {
 	testutil.RequireBPF(t)
 	p := testutil.NewNetPair(t)
