@@ -26,6 +26,9 @@ type Tracer struct {
 	// Optional names programs whose hook may be missing on older kernels
 	// (e.g. sys_enter_openat2 before 5.6); failing to attach them is logged.
 	Optional map[string]bool
+	// Replace names maps of the spec that Load takes from elsewhere
+	// instead of creating them (the syscall dispatcher's program arrays).
+	Replace map[string]*ebpf.Map
 
 	coll   *ebpf.Collection
 	links  bpfx.Links
@@ -51,7 +54,7 @@ func (t *Tracer) Load(spec *ebpf.CollectionSpec) error {
 	if err := t.cfg.Apply(spec); err != nil {
 		return fmt.Errorf("configuring %s: %w", t.name, err)
 	}
-	coll, err := bpfx.NewCollection(spec)
+	coll, err := bpfx.NewCollectionReplacing(spec, t.Replace)
 	if err != nil {
 		return bpfx.LoadError(t.name, err)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/dispatch"
 	"github.com/kscope/kscope/internal/collector/syscalls"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
@@ -174,9 +175,16 @@ func value(e *metrics.Emitter, name string, match ...string) float64 {
 	return v
 }
 
-// both runs f with the task storage programs and with the fallback.
+// both runs f with the task storage programs in the shared dispatcher's
+// slots, attached on their own, and with the fallback.
 func both(t *testing.T, f func(t *testing.T)) {
-	t.Run("task_storage", f)
+	t.Run("dispatch", func(t *testing.T) {
+		f(t)
+	})
+	t.Run("task_storage", func(t *testing.T) {
+		defer bpfx.ForceHook(syscalls.Name, syscalls.VariantTaskStorage)()
+		f(t)
+	})
 	t.Run("hash", func(t *testing.T) {
 		defer bpfx.ForceHook(syscalls.Name, syscalls.VariantHash)()
 		f(t)
@@ -421,6 +429,9 @@ func TestCountsOnly(t *testing.T) {
 		if strings.Contains(name, "exit") && !strings.Contains(name, "process_exit") {
 			t.Errorf("program %s loaded in counts-only mode", name)
 		}
+	}
+	if enter, exit := dispatch.Attached(); !enter || exit {
+		t.Errorf("dispatcher attached to sys_enter: %v, sys_exit: %v; want only sys_enter", enter, exit)
 	}
 	const n = 4321
 	pid := runChild(t, fmt.Sprintf("getppid %d", n))

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/*
+ * The shared syscall dispatcher (internal/collector/dispatch): one
+ * raw_tracepoint program per syscall hook, sys_enter and sys_exit, that
+ * tail-calls through a program array indexed by syscall number.
+ *
+ * Slot DISPATCH_EVERY holds the handler every syscall runs first (the
+ * syscalls collector's accounting), which ends by tail-calling the
+ * syscall's own slot: dispatch_enter_to / dispatch_exit_to. When it is
+ * empty the dispatcher calls the syscall's slot itself. An empty slot costs
+ * the tail call's bounds and NULL checks.
+ *
+ * A handler in a slot runs in the raw tracepoint's context: ctx->args[0] is
+ * the task's user pt_regs, ctx->args[1] the syscall number at sys_enter and
+ * the return value at sys_exit.
+ */
+#ifndef __KSCOPE_DISPATCH_H
+#define __KSCOPE_DISPATCH_H
+
+/* Syscall numbers below DISPATCH_SLOTS have a slot. */
+#define DISPATCH_SLOTS 512
+#define DISPATCH_EVERY DISPATCH_SLOTS
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, DISPATCH_SLOTS + 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} dispatch_enter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, DISPATCH_SLOTS + 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} dispatch_exit SEC(".maps");
+
+/*
+ * The number of the syscall returning, from the saved user registers
+ * (bpf_task_pt_regs, Linux 5.15): a direct load, not a probe read of
+ * ctx->args[0]. -1 (a call skipped by seccomp or ptrace) has no slot.
+ */
+static __always_inline __u32 dispatch_exit_nr(void)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return (__u32)regs->orig_ax;
+}
+
+/* Tail-calls the slot of the syscall entering; returns if it is empty. */
+static __always_inline void dispatch_enter_to(struct bpf_raw_tracepoint_args *ctx)
+{
+	bpf_tail_call(ctx, &dispatch_enter, (__u32)ctx->args[1]);
+}
+
+/* Tail-calls the slot of the syscall returning; returns if it is empty. */
+static __always_inline void dispatch_exit_to(struct bpf_raw_tracepoint_args *ctx)
+{
+	bpf_tail_call(ctx, &dispatch_exit, dispatch_exit_nr());
+}
+
+#endif /* __KSCOPE_DISPATCH_H */
