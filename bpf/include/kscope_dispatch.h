@@ -13,9 +13,25 @@
  * A handler in a slot runs in the raw tracepoint's context: ctx->args[0] is
  * the task's user pt_regs, ctx->args[1] the syscall number at sys_enter and
  * the return value at sys_exit.
+ *
+ * The program arrays and what tail-calls through them are for objects that
+ * define KSCOPE_DISPATCHER first (the dispatcher, the syscalls collector);
+ * a handler needs dispatch_regs at most.
  */
 #ifndef __KSCOPE_DISPATCH_H
 #define __KSCOPE_DISPATCH_H
+
+/*
+ * The task's user registers, which ctx->args[0] points to, as a pointer
+ * the program may load from directly (bpf_task_pt_regs, Linux 5.15):
+ * the syscall's arguments are in di, si, dx, r10, r8 and r9.
+ */
+static __always_inline struct pt_regs *dispatch_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+}
+
+#ifdef KSCOPE_DISPATCHER
 
 /* Syscall numbers below DISPATCH_SLOTS have a slot. */
 #define DISPATCH_SLOTS 512
@@ -42,9 +58,7 @@ struct {
  */
 static __always_inline __u32 dispatch_exit_nr(void)
 {
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-
-	return (__u32)regs->orig_ax;
+	return (__u32)dispatch_regs()->orig_ax;
 }
 
 /* Tail-calls the slot of the syscall entering; returns if it is empty. */
@@ -58,5 +72,7 @@ static __always_inline void dispatch_exit_to(struct bpf_raw_tracepoint_args *ctx
 {
 	bpf_tail_call(ctx, &dispatch_exit, dispatch_exit_nr());
 }
+
+#endif /* KSCOPE_DISPATCHER */
 
 #endif /* __KSCOPE_DISPATCH_H */

@@ -214,3 +214,68 @@ func Attached() (enter, exit bool) {
 	defer mu.Unlock()
 	return hooks[Enter].refs > 0, hooks[Exit].refs > 0
 }
+
+// Slot is a handler for the dispatcher: the program of the collection
+// named Prog fills slot Nr (a syscall number, or Every) of Hook.
+type Slot struct {
+	Hook Hook
+	Nr   uint32
+	Prog string
+}
+
+// Set is a collector's handlers in the dispatcher's slots.
+type Set struct {
+	refs []*Ref
+}
+
+// Fill holds the hooks that slots need, for the collector named owner, and
+// fills the slots with the programs of coll. On error nothing stays held.
+func Fill(owner string, coll *ebpf.Collection, slots []Slot) (*Set, error) {
+	s := &Set{}
+	refs := map[Hook]*Ref{}
+	for _, sl := range slots {
+		prog := coll.Programs[sl.Prog]
+		if prog == nil {
+			s.Close()
+			return nil, fmt.Errorf("filling %s slot %d: no program %s", sl.Hook, sl.Nr, sl.Prog)
+		}
+		ref := refs[sl.Hook]
+		if ref == nil {
+			var err error
+			if ref, err = Acquire(owner, sl.Hook); err != nil {
+				s.Close()
+				return nil, err
+			}
+			refs[sl.Hook] = ref
+			s.refs = append(s.refs, ref)
+		}
+		if err := ref.Put(sl.Nr, prog); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Close empties the set's slots and releases its hooks. It is idempotent.
+func (s *Set) Close() error {
+	var errs []error
+	for _, r := range s.refs {
+		errs = append(errs, r.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Without returns a shallow copy of spec without the programs of slots,
+// for attaching the others by their section names.
+func Without(spec *ebpf.CollectionSpec, slots []Slot) *ebpf.CollectionSpec {
+	rest := *spec
+	rest.Programs = make(map[string]*ebpf.ProgramSpec, len(spec.Programs))
+	for name, ps := range spec.Programs {
+		rest.Programs[name] = ps
+	}
+	for _, sl := range slots {
+		delete(rest.Programs, sl.Prog)
+	}
+	return &rest
+}

@@ -8,16 +8,23 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/connect"
 	"github.com/kscope/kscope/internal/collector/dispatch"
+	kexec "github.com/kscope/kscope/internal/collector/exec"
 	"github.com/kscope/kscope/internal/collector/fileio"
 	"github.com/kscope/kscope/internal/collector/syscalls"
+	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -102,6 +109,11 @@ func run(t *testing.T, file string, n, m int, before func(pid string)) string {
 
 func start(t *testing.T, name string) collector.Collector {
 	t.Helper()
+	return startWith(t, name, testutil.NewCapture())
+}
+
+func startWith(t *testing.T, name string, sink event.Sink) collector.Collector {
+	t.Helper()
 	testutil.RequireBPF(t)
 	if err := dispatch.Why(); err != nil {
 		testutil.Skip(t, "syscall dispatcher", err)
@@ -110,7 +122,7 @@ func start(t *testing.T, name string) collector.Collector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(context.Background(), testutil.NewCapture()); err != nil {
+	if err := c.Start(context.Background(), sink); err != nil {
 		c.Close()
 		t.Fatalf("starting %s: %+v", name, err)
 	}
@@ -143,13 +155,13 @@ func testFile(t *testing.T) string {
 // check asserts the workload's exact counts in the collectors given (nil:
 // not running): what each counted of the child from when it was ready to
 // when it ended.
-func check(t *testing.T, sc, fc collector.Collector, file string, n, m int) {
+func check(t *testing.T, sc, fc collector.Collector, file string, n, m int) (pid string) {
 	t.Helper()
 	syscallsWant := map[string]int{"pread64": n, "getppid": m}
 	// The open of the file, n reads of one byte; stdin and stdout are pipes.
 	fileioWant := map[string]int{"kscope_fileio_reads_total": n, "kscope_fileio_read_bytes_total": n, "kscope_fileio_opens_total": 1, "kscope_fileio_writes_total": 0}
 	var se, fe *metrics.Emitter
-	pid := run(t, file, n, m, func(pid string) {
+	pid = run(t, file, n, m, func(pid string) {
 		if sc != nil {
 			se = collect(t, sc)
 		}
@@ -179,6 +191,7 @@ func check(t *testing.T, sc, fc collector.Collector, file string, n, m int) {
 			}
 		}
 	}
+	return pid
 }
 
 func attached(t *testing.T, enter, exit bool) {
@@ -277,4 +290,28 @@ func TestSlots(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 	attached(t, false, false)
+}
+
+// The default agent's syscall collectors together: no syscall tracepoint
+// attached, every count exact, and the workload's exec reported.
+func TestAgentCollectors(t *testing.T) {
+	file := testFile(t)
+	execs := testutil.NewCapture()
+	sc, fc := start(t, syscalls.Name), start(t, fileio.Name)
+	ec, cc := startWith(t, kexec.Name, execs), start(t, connect.Name)
+	attached(t, true, true)
+	for _, c := range []collector.Collector{sc, fc, ec, cc} {
+		for name, p := range c.(interface{ Collection() *ebpf.Collection }).Collection().Programs {
+			if p.Type() == ebpf.TracePoint && (strings.HasPrefix(name, "sys_") || strings.HasPrefix(name, "exit_")) {
+				t.Errorf("%s: syscall tracepoint program %s loaded", c.Name(), name)
+			}
+		}
+	}
+	pid := check(t, sc, fc, file, 1000, 2000)
+	if _, ok := execs.WaitFor(5*time.Second, func(ev event.Event) bool {
+		e, ok := ev.(*event.Exec)
+		return ok && strconv.Itoa(int(e.PID)) == pid && e.Ret == 0
+	}); !ok {
+		t.Errorf("no exec event for the workload %s among %d events", pid, len(execs.Events()))
+	}
 }

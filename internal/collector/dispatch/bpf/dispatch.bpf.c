@@ -7,6 +7,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#define KSCOPE_DISPATCHER
 #include "kscope_dispatch.h"
 
 char LICENSE[] SEC("license") = "GPL";

@@ -41,6 +41,7 @@
 #include <bpf/bpf_tracing.h>
 #include "kscope.h"
 #include "kscope_agg.h"
+#define KSCOPE_DISPATCHER
 #include "kscope_dispatch.h"
 
 char LICENSE[] SEC("license") = "GPL";
