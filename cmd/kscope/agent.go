@@ -116,10 +116,11 @@ rebinding. Beyond loopback without authentication it warns loudly.`,
 // agentConfig builds the configuration from the file and the flags.
 func agentConfig(f agentFlags) (*config.Config, error) {
 	known := agent.DefaultCollectors()
-	cfg := config.Default(known)
+	sections := agent.Sections()
+	cfg := config.Default(sections)
 	if f.config != "" {
 		var err error
-		if cfg, err = config.Load(f.config, known); err != nil {
+		if cfg, err = config.Load(f.config, sections); err != nil {
 			var ce *config.Error
 			if errors.As(err, &ce) {
 				return nil, usageError{err}

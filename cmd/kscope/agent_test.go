@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -46,6 +47,12 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	case "exit3":
 		os.Exit(3)
+	case "spin-exit":
+		// Busy for a fixed wall-clock time, however loaded the host, then
+		// exit: a process that ends in the middle of a profile.
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); {
+		}
+		os.Exit(0)
 	case "exitcode":
 		os.Exit(e2eExitCode)
 	case "spin", "getppid-storm", "tcp-send":
@@ -339,5 +346,39 @@ func TestAgentCheck(t *testing.T) {
 	out, err = exec.CommandContext(ctx, kscopeBinary(t), "agent", "--check", "--collectors", "open").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "open") {
 		t.Errorf("--check --collectors open: %v\n%s", err, out)
+	}
+}
+
+// --check lists every collector the registry runs by default, and only
+// those: the list it printed before the registry, read from it now.
+func TestAgentCheckListsRegistry(t *testing.T) {
+	testutil.RequireBPF(t)
+	out, err := exec.Command(kscopeBinary(t), "agent", "--check").Output()
+	if err != nil {
+		t.Fatalf("agent --check: %v\n%s", err, out)
+	}
+	var listed []string
+	for i, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if i == 0 {
+			if strings.Join(f, " ") != "COLLECTOR STATUS TOOK DETAILS" {
+				t.Fatalf("header %q", line)
+			}
+			continue
+		}
+		if len(f) < 2 || f[1] != "attached" {
+			t.Errorf("row %q", line)
+		}
+		listed = append(listed, f[0])
+	}
+	var want []string
+	for _, s := range collector.Agent() {
+		if s.Default {
+			want = append(want, s.Name)
+		}
+	}
+	if got := strings.Join(listed, " "); got != strings.Join(want, " ") ||
+		got != "block connect exec exit fileio oom process procnet profile sched signals syscalls tcp" {
+		t.Errorf("--check lists %s, the registry's defaults are %s", got, strings.Join(want, " "))
 	}
 }

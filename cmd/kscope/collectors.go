@@ -1,6 +1,7 @@
 package main
 
-// Collectors register themselves with the registry when linked in.
+// Collectors register themselves with the registry (collector.Spec) when
+// linked in: this import list is the only place the binary names them.
 import (
 	_ "github.com/kscope/kscope/internal/collector/block"
 	_ "github.com/kscope/kscope/internal/collector/connect"
@@ -11,9 +12,11 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/process"
+	_ "github.com/kscope/kscope/internal/collector/profile"
 	_ "github.com/kscope/kscope/internal/collector/sched"
 	_ "github.com/kscope/kscope/internal/collector/signals"
 	_ "github.com/kscope/kscope/internal/collector/syscalls"
 	_ "github.com/kscope/kscope/internal/collector/tcp"
 	_ "github.com/kscope/kscope/internal/collector/top" // procnet
+	_ "github.com/kscope/kscope/internal/collector/uprobe"
 )

@@ -58,5 +58,6 @@ stored events; 'kscope trace' streams events live.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newVersionCmd(), newDoctorCmd(), newTraceCmd(), newAgentCmd(), newQueryCmd(), newEventsCmd(), newProfileCmd(), newTopCmd())
 	root.AddCommand(newUSDTCmd())
+	root.AddCommand(newRunCmd())
 	return root
 }

@@ -271,13 +271,14 @@ func TestProfileBadInput(t *testing.T) {
 		}
 	}
 	// A process that exits mid-profile: its samples stay, and it is said.
-	short := exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done")
+	short := exec.Command(os.Args[0])
+	short.Env = append(os.Environ(), "KSCOPE_WORKLOAD=spin-exit")
 	if err := short.Start(); err != nil {
 		t.Fatal(err)
 	}
 	pid := strconv.Itoa(short.Process.Pid)
 	go short.Wait()
-	code, stdout, stderr := runCLI("profile", "--pid", pid, "--duration", "3s")
+	code, stdout, stderr := runCLI("profile", "--pid", pid, "--duration", "6s")
 	if code != 0 || !strings.Contains(stderr, "process "+pid+" exited during the profile") || !strings.Contains(stdout, "samples in total") {
 		t.Errorf("exiting pid: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}

@@ -31,7 +31,7 @@ func secureAgent(t *testing.T) (url, dir string) {
 	}
 	web := filepath.Join(dir, "web.yml")
 	writeFile(t, web, "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\nbasic_auth_users:\n  alice: "+string(hash)+"\n")
-	cfg := config.Default(map[string]bool{})
+	cfg := config.Default(nil)
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Interval = time.Second

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -19,19 +20,18 @@ import (
 	"github.com/kscope/kscope/internal/output"
 )
 
-// traceKinds documents each kind for --help.
-var traceKinds = []struct{ name, short, fields string }{
-	{"exec", "Trace execve/execveat: program, arguments and result", "filename, argv, argv_truncated, ret, error"},
-	{"exit", "Trace process exits: exit code, signal and lifetime", "exit_code, signal, core_dumped, duration_ns"},
-	{"open", "Trace open/openat/openat2: path, flags, mode and result", "path, path_truncated, flags, mode, ret, error"},
-	{"connect", "Trace connect on IPv4/IPv6 TCP and UDP sockets: addresses, ports and result", "family, proto, saddr, sport, daddr, dport, ret, error, latency_ns"},
-	{"oom", "Trace OOM kills: the victim, the task that triggered it and memory sizes", "trigger_pid, trigger_comm, memcg_id, sizes in bytes, oom_score_adj"},
-	{"signal", "Trace processes killed by a signal: the signal and who sent it", "signal, signo, code, fatal, core_dumped, sender_pid, sender_tid, sender_uid, sender_comm"},
-	{"http", "Trace HTTP/1.x requests and responses, plain and TLS (OpenSSL, Go crypto/tls): one event per exchange (--failed: status 400 and up, or no response)", "role, method, path, host, status, latency_ns, bytes_in, bytes_out, tls, laddr, raddr"},
-}
+// traceKinds are the kinds `kscope trace KIND` streams, and userKinds
+// those of user-space probes, which take a target: what the registered
+// collectors declare (collector.Spec.Trace), in event.Kinds order.
+var traceKinds, userKinds = tracedKinds()
 
-// traceCollector maps a trace kind to the collector that streams it.
-var traceCollector = map[string]string{"signal": "signals"}
+func tracedKinds() (plain []collector.Traceable, user []string) {
+	plain, targeted := collector.Traced(event.Kinds)
+	for _, t := range targeted {
+		user = append(user, t.Kind)
+	}
+	return plain, user
+}
 
 type traceFlags struct {
 	json     bool
@@ -48,11 +48,10 @@ type traceFlags struct {
 func newTraceCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "trace KIND [flags]",
-		Short: "Stream kernel events live (exec, exit, open, connect, oom, signal, uprobe, usdt, http)",
+		Short: "Stream kernel events live (" + strings.Join(eventKindsTraced(), ", ") + ")",
 		Long: `Stream events as they happen, one line each, until interrupted.
 
-Kinds: exec, exit, open, connect, oom, signal, http, and uprobe and usdt for
-functions and USDT probes of user programs. Filters run in the kernel, so filtered-out
+` + wrap("Kinds: "+strings.Join(kindNames(traceKinds), ", ")+", and "+strings.Join(userKinds, " and ")+" for functions and USDT probes of user programs.", 80, 82) + ` Filters run in the kernel, so filtered-out
 events cost no ring buffer traffic. On exit kscope prints one line on stderr:
 events shown, lost (ring buffer full) and filtered.`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -64,18 +63,66 @@ events shown, lost (ring buffer full) and filtered.`,
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
 	for _, k := range traceKinds {
-		cmd.AddCommand(newTraceKindCmd(k.name, k.short, k.fields))
+		cmd.AddCommand(newTraceKindCmd(k.Kind, k.Short, k.Fields))
 	}
 	cmd.AddCommand(newTraceUprobeCmd(), newTraceUSDTCmd())
 	return cmd
 }
 
-func kindList() string {
-	names := make([]string, len(traceKinds))
-	for i, k := range traceKinds {
-		names[i] = k.name
+// traceShort is the one-line help of a kind, as its collector declares it.
+func traceShort(kind string) string {
+	plain, targeted := collector.Traced(event.Kinds)
+	for _, t := range append(plain, targeted...) {
+		if t.Kind == kind {
+			return t.Short
+		}
 	}
-	return strings.Join(append(names, userKinds...), ", ")
+	return ""
+}
+
+func kindList() string {
+	return strings.Join(append(kindNames(traceKinds), userKinds...), ", ")
+}
+
+func kindNames(ts []collector.Traceable) []string {
+	names := make([]string, len(ts))
+	for i, t := range ts {
+		names[i] = t.Kind
+	}
+	return names
+}
+
+// eventKindsTraced lists every kind `kscope trace` streams, in event.Kinds
+// order.
+func eventKindsTraced() []string {
+	var out []string
+	for _, k := range event.Kinds {
+		if slices.Contains(userKinds, k) || slices.ContainsFunc(traceKinds, func(t collector.Traceable) bool { return t.Kind == k }) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// wrap breaks s into lines: the first at most first bytes, the others at
+// most width.
+func wrap(s string, width, first int) string {
+	var b strings.Builder
+	line, limit := 0, first
+	for i, w := range strings.Fields(s) {
+		if i > 0 {
+			if line+1+len(w) > limit {
+				b.WriteByte('\n')
+				line, limit = 0, width
+			} else {
+				b.WriteByte(' ')
+				line++
+			}
+		}
+		b.WriteString(w)
+		line += len(w)
+	}
+	return b.String()
 }
 
 func newTraceKindCmd(kind, short, fields string) *cobra.Command {
@@ -166,9 +213,11 @@ func parseSize(s string) (int, error) {
 }
 
 func runTrace(cmd *cobra.Command, kind string, f traceFlags) error {
-	name := kind
-	if n, ok := traceCollector[kind]; ok {
-		name = n
+	var name string
+	for _, t := range traceKinds {
+		if t.Kind == kind {
+			name = t.Collector
+		}
 	}
 	return runTraceWith(cmd, kind, f, func(cfg collector.Config) (collector.Collector, error) {
 		return collector.New(name, cfg)

@@ -17,9 +17,6 @@ import (
 	"github.com/kscope/kscope/internal/usdt"
 )
 
-// userKinds are the trace kinds of user-space probes, which take a target.
-var userKinds = []string{"uprobe", "usdt"}
-
 func newTraceUprobeCmd() *cobra.Command {
 	var (
 		f       traceFlags
@@ -29,7 +26,7 @@ func newTraceUprobeCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "uprobe BINARY:FUNCTION [flags]",
-		Short: "Trace calls of a function in a program or library: arguments, return value, latency",
+		Short: traceShort(kuprobe.KindUprobe),
 		Long: `Trace every call of one function of an executable or shared library.
 
 BINARY is a path, a program in $PATH, or a library name looked up in the ldconfig
@@ -97,7 +94,7 @@ func newTraceUSDTCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "usdt BINARY:PROVIDER:NAME [flags]",
-		Short: "Trace a USDT probe of a program or library, with its arguments",
+		Short: traceShort(kuprobe.KindUSDT),
 		Long: `Trace every hit of one USDT (<sys/sdt.h>) probe, at all of its sites.
 
 BINARY is found as for 'kscope trace uprobe'; with --pid it may be left out

@@ -241,12 +241,22 @@ func TestWebUI(t *testing.T) {
 	})
 
 	// A process that fails, for the Overview's notable events.
-	if err := exec.Command(bin, "fail").Run(); err == nil {
+	failing := exec.Command(bin, "fail")
+	if err := failing.Run(); err == nil {
 		t.Fatal("the workload's fail mode exited 0")
 	}
 	eventually(t, "the failed exit is stored", func() error {
 		body, err := httpGet(a.url + "/api/v1/events?type=exit&match=comm=kscope-webtest&match=exit_code=3")
 		if err != nil || !strings.Contains(body, `"exit_code":3`) {
+			return fmt.Errorf("%v %.200s", err, body)
+		}
+		return nil
+	})
+	// Its exec comes from another collector's ring buffer: stored in its
+	// own time, maybe after the exit.
+	eventually(t, "the failing process's exec is stored", func() error {
+		body, err := httpGet(a.url + "/api/v1/events?type=exec&match=pid=" + strconv.Itoa(failing.Process.Pid))
+		if err != nil || !strings.Contains(body, `"type":"exec"`) {
 			return fmt.Errorf("%v %.200s", err, body)
 		}
 		return nil

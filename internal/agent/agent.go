@@ -18,7 +18,6 @@ import (
 	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
-	cprofile "github.com/kscope/kscope/internal/collector/profile"
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/store"
@@ -35,16 +34,24 @@ const EventRingBytes = 512 << 10
 const EventLatency = 500 * time.Millisecond
 
 // DefaultCollectors lists every collector the agent knows and whether it
-// runs when the configuration does not say. open is off: every file open
-// on the host is an event stream for `kscope trace open`, not history.
-// http is off: it hooks every socket read and write on the host
-// (bench/results/http.md).
+// runs when the configuration does not say, as each collector's Spec
+// declares it (collector.Spec.Default).
 func DefaultCollectors() map[string]bool {
 	known := map[string]bool{}
-	for _, n := range collector.Names() {
-		known[n] = n != "open" && n != "http"
+	for _, s := range collector.Agent() {
+		known[s.Name] = s.Default
 	}
 	return known
+}
+
+// Sections is what the configuration knows of the agent's collectors, from
+// the registry: names, defaults and options (config.Load, config.Parse).
+func Sections() []config.Section {
+	var out []config.Section
+	for _, s := range collector.Agent() {
+		out = append(out, config.Section{Name: s.Name, Default: s.Default, Options: s.Options})
+	}
+	return out
 }
 
 // Status is what happened when a collector was started.
@@ -70,11 +77,8 @@ type Agent struct {
 	profiles *store.Profiles
 	stats    *bpfStats // samples BPF run-time statistics in windows; nil: never
 
-	// The continuous profiler's recorder, when the profile collector runs.
-	profileRec    *profileRecorder
-	profileStop   context.CancelFunc
-	profileDone   chan struct{}
-	profileErrors atomic.Uint64
+	sinks         *sinks        // where events, samples and profiles go
+	profileErrors atomic.Uint64 // profile windows lost to a failed write
 
 	api *api.Server
 
@@ -109,12 +113,13 @@ var headBlock time.Duration
 const LimitWarnEvery = 5 * time.Minute
 
 type running struct {
-	name    string
-	c       collector.Collector
-	limit   *limiter       // nil under --check
-	source  metrics.Source // nil for event-only collectors
-	took    time.Duration  // last Collect
-	failing error
+	name     string
+	c        collector.Collector
+	limit    *limiter         // nil under --check
+	source   metrics.Source   // nil for event-only collectors
+	profiles *profileRecorder // stores a profile source's windows; nil: none
+	took     time.Duration    // last Collect
+	failing  error
 }
 
 // Start prepares the host, opens the stores, binds the listen address and
@@ -169,8 +174,9 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 		return nil, err
 	}
 	a.profiles.SetMaxBytes(a.sizes.Profiles)
+	a.sinks = &sinks{events: a.events, live: a.liveStream()}
+	a.sinks.startExporters(ctx, opts.Exporters, a)
 	a.startCollectors(ctx)
-	a.startProfileRecorder()
 	a.startBPFStats()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
 	bpfx.ReleaseKernelTypes()
@@ -311,27 +317,13 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	logger := slog.New(teeHandler{a.logger.Handler(), notes})
 	// A process gets per-pid series once two collections saw it alive:
 	// short-lived ones count per command name.
-	ccfg := collector.Config{TopK: topk, MinLive: 2, CountsOnly: cc.CountsOnly, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
+	ccfg := collector.Config{TopK: topk, MinLive: 2, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
 	start := time.Now()
-	var c collector.Collector
-	var err error
-	if name == cprofile.Name {
-		opts := cprofile.Options{Hz: cc.Hz, OffCPU: cc.OffCPU}
-		if a.profiles != nil { // not --check
-			a.profileRec = newProfileRecorder()
-			opts.OnNewProcess = a.profileRec.newProcess
-		}
-		c, err = cprofile.NewProfiler(ccfg, opts)
-	} else {
-		c, err = collector.New(name, ccfg)
-	}
+	c, err := collector.NewWith(name, ccfg, cc.Options)
 	var limit *limiter
 	if err == nil {
-		var sink eventSink = discard{} // --check stores nothing
-		if a.events != nil {
-			limit = newLimiter(a.liveSink(a.events), a.cfg.Budget)
-			sink = limit
-		}
+		var sink eventSink
+		sink, limit = a.sinks.chain(a.cfg.Budget) // --check: nothing stored
 		if err = c.Start(ctx, sink); err != nil {
 			c.Close()
 		}
@@ -344,29 +336,8 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	a.logger.Debug("collector started", "collector", name, "took", st.Took)
 	r = &running{name: name, c: c, limit: limit}
 	r.source, _ = c.(metrics.Source)
+	a.startProfiles(r)
 	return st, r
-}
-
-// startProfileRecorder stores the profile collector's stacks, window by
-// window, when it runs.
-func (a *Agent) startProfileRecorder() {
-	for _, r := range a.running {
-		p, ok := r.c.(*cprofile.Profiler)
-		if !ok || a.profileRec == nil {
-			continue
-		}
-		cc := a.cfg.Collectors[cprofile.Name]
-		hz, window := cc.Hz, cc.Window
-		if hz == 0 {
-			hz = config.DefaultProfileHz
-		}
-		if window == 0 {
-			window = config.DefaultProfileWindow
-		}
-		ctx, stop := context.WithCancel(context.Background())
-		a.profileStop, a.profileDone = stop, make(chan struct{})
-		go a.recordProfiles(ctx, a.profileRec, p, hz, cc.OffCPU, window, a.profileDone)
-	}
 }
 
 // Statuses reports how each enabled collector started.
@@ -458,6 +429,7 @@ func (a *Agent) Ingest(ctx context.Context) error {
 	if err != nil {
 		a.logger.Error("storing samples", "err", err)
 	}
+	a.sinks.reportMetrics(now, a.descs, samples)
 	a.ingestMu.Lock()
 	a.lastIngest, a.ingestErr = now, err
 	a.ingestMu.Unlock()
@@ -533,15 +505,14 @@ func (a *Agent) Close() error {
 	if a.stats != nil {
 		a.stats.Close() // before the programs it reads close
 	}
-	if a.profileStop != nil {
-		a.profileStop()
-		<-a.profileDone
-		a.profileStop = nil
+	for _, r := range a.running {
+		r.stopProfiles() // the last window is stored before the profiler closes
 	}
 	for i := len(a.running) - 1; i >= 0; i-- {
 		errs = append(errs, a.running[i].c.Close())
 	}
 	a.running = nil
+	errs = append(errs, a.sinks.stopExporters()) // after the collectors' last events
 	if a.events != nil {
 		errs = append(errs, a.events.Close())
 	}

@@ -28,14 +28,15 @@ func (broken) Stats() collector.Stats                  { return collector.Stats{
 func (broken) Close() error                            { return nil }
 
 func init() {
-	collector.Register("broken", func(cfg collector.Config) (collector.Collector, error) {
-		cfg.Logger.Info("fallback: none")
-		return broken{}, nil
-	})
+	collector.Register(collector.Spec{Name: "broken", Doc: "A collector whose hook is missing", Default: true,
+		New: collector.Plain(func(cfg collector.Config) (collector.Collector, error) {
+			cfg.Logger.Info("fallback: none")
+			return broken{}, nil
+		})})
 }
 
 func testConfig(t *testing.T, names ...string) *config.Config {
-	cfg := config.Default(map[string]bool{})
+	cfg := config.Default(nil)
 	cfg.DataDir = t.TempDir()
 	cfg.Listen = "127.0.0.1:0"
 	cfg.Interval = time.Second

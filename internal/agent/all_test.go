@@ -17,6 +17,7 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/syscalls"
 	_ "github.com/kscope/kscope/internal/collector/tcp"
 	_ "github.com/kscope/kscope/internal/collector/top"
+	_ "github.com/kscope/kscope/internal/collector/uprobe"
 	"github.com/kscope/kscope/internal/testutil"
 )
 

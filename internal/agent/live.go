@@ -16,7 +16,6 @@ import (
 	"github.com/kscope/kscope/internal/api"
 	"github.com/kscope/kscope/internal/doctor"
 	"github.com/kscope/kscope/internal/event"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/version"
 )
 
@@ -36,7 +35,6 @@ type live struct {
 	n      atomic.Int32
 	mu     sync.Mutex
 	subs   map[*liveSub]struct{}
-	buf    []byte
 	lower  []byte
 	closed bool
 }
@@ -91,23 +89,26 @@ func (l *live) close() {
 	l.n.Store(0)
 }
 
-// publish offers ev to every subscriber. The event is encoded once, only
-// if some subscriber's header filter matches.
+// publish offers ev to every subscriber, encoding it only if one listens.
 func (l *live) publish(ev event.Event) {
 	if l.n.Load() == 0 {
 		return
 	}
-	h := ev.Hdr()
+	l.publishJSON(ev.Hdr(), event.AppendJSON(nil, ev))
+}
+
+// publishJSON offers an event, encoded as the store holds it, to every
+// subscriber whose filter matches it. data is shared, never modified.
+func (l *live) publishJSON(h *event.Header, data []byte) {
+	if l.n.Load() == 0 {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var data, lower []byte
+	var lower []byte
 	for s := range l.subs {
 		if s.f.Type != "" && s.f.Type != h.Type || s.f.PID != 0 && s.f.PID != h.PID || s.f.Comm != "" && s.f.Comm != h.Comm {
 			continue
-		}
-		if data == nil {
-			l.buf = output.AppendJSON(l.buf[:0], ev)
-			data = bytes.Clone(l.buf)
 		}
 		if len(s.text) > 0 {
 			if lower == nil {
@@ -136,25 +137,12 @@ func appendLower(b, s []byte) []byte {
 	return b
 }
 
-// liveTee hands events to the store, then to the live subscribers.
-type liveTee struct {
-	next eventSink
-	l    *live
-}
-
-func (t liveTee) Emit(ev event.Event) {
-	t.next.Emit(ev)
-	t.l.publish(ev)
-}
-
-func (t liveTee) Flush() { t.next.Flush() }
-
-// liveSink wraps the event store so live subscribers see what it stores.
-func (a *Agent) liveSink(next eventSink) eventSink {
+// liveStream is the live stream the event chain publishes to.
+func (a *Agent) liveStream() *live {
 	if a.ui == nil {
 		a.ui = &agentUI{live: newLive(), started: time.Now()}
 	}
-	return liveTee{next, a.ui.live}
+	return a.ui.live
 }
 
 // agentUI is what the agent gives the web UI's endpoints.
@@ -179,9 +167,7 @@ const doctorTTL = time.Minute
 // serveUI connects the web UI's endpoints to the agent: live events,
 // the doctor report and the agent's status.
 func (a *Agent) serveUI(srv *api.Server) {
-	if a.ui == nil {
-		a.ui = &agentUI{live: newLive(), started: time.Now()}
-	}
+	a.liveStream()
 	srv.UI = api.UI{Live: a.ui.live, Doctor: a.doctorJSON, Status: a.statusJSON}
 	a.server.RegisterOnShutdown(a.ui.live.close)
 }
@@ -279,7 +265,7 @@ func (a *Agent) statusJSON() ([]byte, error) {
 		DataDir:          a.cfg.DataDir,
 		Collectors:       []collectorStatus{},
 		LiveSubscribers:  int(a.ui.live.n.Load()),
-		EventKinds:       event.Kinds,
+		EventKinds:       event.KindNames(),
 		Health:           h,
 	}
 	if m := a.metrics; m != nil {

@@ -2,92 +2,58 @@ package agent
 
 import (
 	"context"
-	"os"
-	"strconv"
-	"sync"
 	"time"
 
-	cprofile "github.com/kscope/kscope/internal/collector/profile"
-	"github.com/kscope/kscope/internal/symbolize"
+	"github.com/kscope/kscope/internal/profile"
 )
 
-// rememberEvery is how often the profile recorder also lists the processes
-// sampled, for those whose announcement was lost.
-const rememberEvery = 2 * time.Second
-
-// profileRecorder symbolizes and stores the profile collector's counts.
+// profileRecorder stores a profile source's windows as they end.
 type profileRecorder struct {
-	sym  *symbolize.Symbolizer
-	mu   sync.Mutex
-	seen map[uint32]bool // processes remembered
+	stop context.CancelFunc
+	done chan struct{}
 }
 
-func newProfileRecorder() *profileRecorder {
-	return &profileRecorder{sym: symbolize.New(), seen: map[uint32]bool{}}
+// startProfiles records the windows of r's collector, if it is a profile
+// source and the agent stores profiles (not --check).
+func (a *Agent) startProfiles(r *running) {
+	src, ok := r.c.(profile.Source)
+	if !ok || a.profiles == nil {
+		return
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	r.profiles = &profileRecorder{stop: stop, done: make(chan struct{})}
+	go a.recordProfiles(ctx, src, r.profiles.done)
 }
 
-// newProcess is the profiler's OnNewProcess: the process runs now, so its
-// memory map can be read; it then symbolizes after it exits.
-func (r *profileRecorder) newProcess(pid uint32, _ string) {
-	r.sym.Remember(pid)
-	r.mu.Lock()
-	r.seen[pid] = true
-	r.mu.Unlock()
-}
-
-// rememberListed remembers the sampled processes not announced.
-func (r *profileRecorder) rememberListed(p *cprofile.Profiler) {
-	pids, _ := p.PIDs()
-	for _, pid := range pids {
-		r.mu.Lock()
-		known := r.seen[pid]
-		r.seen[pid] = true
-		r.mu.Unlock()
-		if pid != 0 && !known {
-			r.sym.Remember(pid)
-		}
+// stopProfiles stores r's last, partial window and stops recording:
+// before its collector closes.
+func (r *running) stopProfiles() {
+	if r.profiles != nil {
+		r.profiles.stop()
+		<-r.profiles.done
+		r.profiles = nil
 	}
 }
 
-// forgetExited drops the processes that are gone: their stacks are
-// symbolized by now.
-func (r *profileRecorder) forgetExited() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for pid := range r.seen {
-		if _, err := os.Stat("/proc/" + strconv.FormatUint(uint64(pid), 10)); err != nil {
-			r.sym.Forget(pid)
-			delete(r.seen, pid)
-		}
-	}
-}
-
-// recordProfiles reads the profiler's counts every window, symbolizes
-// them and stores them, until ctx is done; then it stores the last,
-// partial window and closes done.
-func (a *Agent) recordProfiles(ctx context.Context, r *profileRecorder, p *cprofile.Profiler, hz int, offCPU bool, window time.Duration, done chan<- struct{}) {
+// recordProfiles stores src's windows and hands them to the exporters
+// until ctx is done; then it stores the last, partial window and closes
+// done.
+func (a *Agent) recordProfiles(ctx context.Context, src profile.Source, done chan<- struct{}) {
 	defer close(done)
-	start := time.Now()
 	store := func() {
-		r.rememberListed(p)
-		samples, err := p.Read(true)
-		now := time.Now()
+		prof, err := src.Window()
 		if err != nil {
 			a.logger.Warn("reading the profiler", "err", err)
 			return
 		}
-		prof := cprofile.Build(r.sym, samples, hz, offCPU, start, now.Sub(start))
-		start = now
 		if err := a.profiles.Put(context.Background(), prof); err != nil {
 			a.logger.Error("storing a profile window", "err", err)
 			a.profileErrors.Add(1)
 		}
-		r.forgetExited()
+		a.sinks.reportProfile(prof)
 	}
-	win := time.NewTicker(window)
+	win := time.NewTicker(src.Every())
 	defer win.Stop()
-	rem := time.NewTicker(rememberEvery)
-	defer rem.Stop()
 	expire := time.NewTicker(time.Minute)
 	defer expire.Stop()
 	for {
@@ -95,8 +61,6 @@ func (a *Agent) recordProfiles(ctx context.Context, r *profileRecorder, p *cprof
 		case <-ctx.Done():
 			store()
 			return
-		case <-rem.C:
-			r.rememberListed(p)
 		case <-win.C:
 			store()
 		case <-expire.C:

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	cprofile "github.com/kscope/kscope/internal/collector/profile"
+	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/config"
 )
 
@@ -109,14 +109,10 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	if a.stats != nil {
 		a.stats.Close()
 	}
-	if stop[cprofile.Name] && a.profileStop != nil {
-		a.profileStop()
-		<-a.profileDone
-		a.profileStop, a.profileDone, a.profileRec = nil, nil, nil
-	}
 	kept := a.running[:0]
 	for _, r := range a.running {
 		if stop[r.name] {
+			r.stopProfiles()
 			if err := r.c.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("stopping %s: %w", r.name, err))
 			}
@@ -143,9 +139,6 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	sort.Slice(statuses, func(i, j int) bool { return statuses[i].Name < statuses[j].Name })
 	sort.Slice(a.running, func(i, j int) bool { return a.running[i].name < a.running[j].name })
 	a.statuses = statuses
-	if a.profileStop == nil {
-		a.startProfileRecorder()
-	}
 	a.restartBPFStats()
 	a.descs = a.describe()
 	if next.Interval != old.Interval {
@@ -157,11 +150,17 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	return res, errors.Join(errs...)
 }
 
-// effective is a collector's settings with the global ones it inherits.
+// effective is a collector's settings with the global ones it inherits
+// and its options' defaults.
 func effective(c *config.Config, name string) config.Collector {
 	cc := c.Collectors[name]
 	if cc.TopK == 0 {
 		cc.TopK = c.TopK
+	}
+	if cc.Options == nil {
+		if s, ok := collector.Lookup(name); ok {
+			cc.Options = s.Options
+		}
 	}
 	return cc
 }

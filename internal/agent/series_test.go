@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscope/kscope/internal/collector/syscalls"
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
@@ -209,7 +210,7 @@ func TestForkStormSeries(t *testing.T) {
 	// process) would grow with whatever syscalls the host's other
 	// processes make meanwhile.
 	cfg := testConfig(t, "process", "syscalls", "fileio", "procnet")
-	cfg.Collectors["syscalls"] = config.Collector{Enabled: true, CountsOnly: true}
+	cfg.Collectors["syscalls"] = config.Collector{Enabled: true, Options: syscalls.Options{CountsOnly: true}}
 	a, err := Start(context.Background(), cfg, quietLogger)
 	if err != nil {
 		t.Fatal(err)

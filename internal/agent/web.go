@@ -3,6 +3,7 @@ package agent
 import (
 	"errors"
 	"fmt"
+	"github.com/kscope/kscope/internal/export"
 	"log/slog"
 	"net"
 	"net/http"
@@ -23,6 +24,9 @@ type Options struct {
 	// read again on every request and connection, so changed passwords and
 	// certificates apply without a restart. Empty: plain HTTP, no auth.
 	WebConfigFile string
+	// Exporters receive what the agent stores: metric samples, events and
+	// profile windows (package export). The agent starts and stops them.
+	Exporters []export.Exporter
 }
 
 // webSecurity is what a web configuration file turns on.

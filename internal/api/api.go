@@ -22,8 +22,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
 
+	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/store"
 	"github.com/kscope/kscope/internal/version"
 )
@@ -98,6 +98,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/events", counted(s.evGate, s.events))
 	mux.HandleFunc("/api/v1/events/rate", counted(s.evGate, s.eventRate))
 	mux.HandleFunc("/api/v1/profile", counted(s.profGate, s.profile))
+	mux.HandleFunc("/api/v1/kinds", s.kinds)
 	s.uiRoutes(mux)
 	return mux
 }
@@ -161,9 +162,9 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(e.code)
 	b := []byte(`{"status":"error","errorType":`)
-	b = output.AppendString(b, e.typ)
+	b = event.AppendString(b, e.typ)
 	b = append(b, `,"error":`...)
-	b = output.AppendString(b, e.err.Error())
+	b = event.AppendString(b, e.err.Error())
 	b = append(b, "}\n"...)
 	w.Write(b)
 }
@@ -180,7 +181,7 @@ func writeData(w http.ResponseWriter, data []byte, warnings []string) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = output.AppendString(b, wn)
+			b = event.AppendString(b, wn)
 		}
 		b = append(b, ']')
 	}
@@ -552,7 +553,7 @@ func (s *Server) labels(w http.ResponseWriter, r *http.Request, name string) {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = output.AppendString(b, v)
+		b = event.AppendString(b, v)
 	}
 	b = append(b, ']')
 	writeData(w, b, append(ws, warnings(warns)...))
@@ -586,11 +587,11 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 			b = append(b, ',')
 		}
 		n++
-		b = output.AppendString(b, d.Name)
+		b = event.AppendString(b, d.Name)
 		b = append(b, `:[{"type":`...)
-		b = output.AppendString(b, d.Type.String())
+		b = event.AppendString(b, d.Type.String())
 		b = append(b, `,"help":`...)
-		b = output.AppendString(b, d.Help)
+		b = event.AppendString(b, d.Help)
 		b = append(b, `,"unit":""}]`...)
 	}
 	b = append(b, '}')
@@ -599,9 +600,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) buildinfo(w http.ResponseWriter, r *http.Request) {
 	b := []byte(`{"version":`)
-	b = output.AppendString(b, version.Version)
+	b = event.AppendString(b, version.Version)
 	b = append(b, `,"revision":"","branch":"","buildUser":"","buildDate":"","goVersion":`...)
-	b = output.AppendString(b, runtime.Version())
+	b = event.AppendString(b, runtime.Version())
 	b = append(b, '}')
 	writeData(w, b, nil)
 }

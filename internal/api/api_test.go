@@ -20,7 +20,6 @@ import (
 
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/store"
 )
 
@@ -242,7 +241,7 @@ func TestMetricsAndHealth(t *testing.T) {
 func TestAppendJSONString(t *testing.T) {
 	for _, s := range []string{"", "plain", "q\"b\\s\n\r\t\x01<>&", "ünï", "bad\xff", "\u2028\u2029"} {
 		var got string
-		if err := json.Unmarshal(output.AppendString(nil, s), &got); err != nil {
+		if err := json.Unmarshal(event.AppendString(nil, s), &got); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
 		want, _ := json.Marshal(s)
@@ -258,7 +257,7 @@ func FuzzAppendJSONString(f *testing.F) {
 	f.Add("a\"\\\x00\xff\u2028")
 	f.Fuzz(func(t *testing.T, s string) {
 		var got string
-		if err := json.Unmarshal(output.AppendString(nil, s), &got); err != nil {
+		if err := json.Unmarshal(event.AppendString(nil, s), &got); err != nil {
 			t.Fatalf("%q: %v", s, err)
 		}
 		want, _ := json.Marshal(s)

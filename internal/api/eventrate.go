@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/kscope/kscope/internal/event"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/store"
 )
 
@@ -79,7 +78,7 @@ func (s *Server) eventRate(w http.ResponseWriter, r *http.Request) {
 			total += n
 		}
 		b = append(b, `{"metric":{"type":`...)
-		b = output.AppendString(b, typ)
+		b = event.AppendString(b, typ)
 		b = append(b, `},"total":`...)
 		b = strconv.AppendUint(b, total, 10)
 		b = append(b, `,"values":[`...)
@@ -96,10 +95,10 @@ func (s *Server) eventRate(w http.ResponseWriter, r *http.Request) {
 	writeData(w, b, nil)
 }
 
-// typesOf returns the event types of m in the order of event.Kinds.
+// typesOf returns the event types of m in the order of the kind registry.
 func typesOf(m map[string][]uint64) []string {
 	var out []string
-	for _, k := range event.Kinds {
+	for _, k := range event.KindNames() {
 		if _, ok := m[k]; ok {
 			out = append(out, k)
 		}

@@ -130,14 +130,9 @@ func checkFilters(q store.Query) *apiError {
 	return nil
 }
 
-func known(typ string) bool {
-	for _, k := range event.Kinds {
-		if k == typ {
-			return true
-		}
-	}
-	return false
-}
+// known reports whether typ is a registered event kind, built in or built
+// at run time.
+func known(typ string) bool { return event.LookupKind(typ) != nil }
 
 // sinceParam reads a time as a duration before now (10m, 1h), Unix
 // seconds or RFC 3339.

@@ -9,15 +9,15 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
 
+	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
-	"github.com/kscope/kscope/internal/output"
 )
 
 // appendValue encodes a PromQL result as the Prometheus API does:
 // {"resultType": ..., "result": ...}.
 func appendValue(b []byte, v parser.Value) []byte {
 	b = append(b, `{"resultType":`...)
-	b = output.AppendString(b, string(v.Type()))
+	b = event.AppendString(b, string(v.Type()))
 	b = append(b, `,"result":`...)
 	switch v := v.(type) {
 	case promql.Vector:
@@ -70,7 +70,7 @@ func appendValue(b []byte, v parser.Value) []byte {
 		b = append(b, '[')
 		b = appendTime(b, v.T)
 		b = append(b, ',')
-		b = output.AppendString(b, v.V)
+		b = event.AppendString(b, v.V)
 		b = append(b, ']')
 	default:
 		b = append(b, "null"...)
@@ -120,9 +120,9 @@ func appendLabels(b []byte, ls labels.Labels) []byte {
 			b = append(b, ',')
 		}
 		first = false
-		b = output.AppendString(b, l.Name)
+		b = event.AppendString(b, l.Name)
 		b = append(b, ':')
-		b = output.AppendString(b, l.Value)
+		b = event.AppendString(b, l.Value)
 	})
 	return append(b, '}')
 }

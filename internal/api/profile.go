@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/kscope/kscope/internal/output"
+	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/profile"
 	"github.com/kscope/kscope/internal/store"
 )
@@ -140,9 +140,9 @@ func (s *Server) profile(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	case "json":
 		b := []byte(`{"type":`)
-		b = output.AppendString(b, typName)
+		b = event.AppendString(b, typName)
 		b = append(b, `,"unit":`...)
-		b = output.AppendString(b, typ.Unit)
+		b = event.AppendString(b, typ.Unit)
 		b = append(b, `,"total":`...)
 		b = strconv.AppendInt(b, total(stacks), 10)
 		if diff {

@@ -2,11 +2,9 @@ package collector
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"sync"
+	"reflect"
 	"time"
 
 	"github.com/kscope/kscope/internal/event"
@@ -84,47 +82,22 @@ const (
 	DefaultTopK      = 50
 )
 
-// ErrUnknown is returned by New for a name nobody registered.
-var ErrUnknown = errors.New("unknown collector")
-
-// Factory builds a collector from a Config.
-type Factory func(Config) (Collector, error)
-
-var (
-	mu        sync.Mutex
-	factories = map[string]Factory{}
-)
-
-// Register makes a collector available under name. It panics on a duplicate,
-// which is a programming error.
-func Register(name string, f Factory) {
-	mu.Lock()
-	defer mu.Unlock()
-	if _, dup := factories[name]; dup {
-		panic("collector: duplicate registration of " + name)
-	}
-	factories[name] = f
-}
-
-// Names returns the registered collector names, sorted.
-func Names() []string {
-	mu.Lock()
-	defer mu.Unlock()
-	names := make([]string, 0, len(factories))
-	for n := range factories {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// New builds the named collector.
+// New builds the named collector with its default options.
 func New(name string, cfg Config) (Collector, error) {
-	mu.Lock()
-	f, ok := factories[name]
-	mu.Unlock()
-	if !ok {
+	return NewWith(name, cfg, nil)
+}
+
+// NewWith builds the named collector with opts, a value of its Spec's
+// Options type (nil: the defaults).
+func NewWith(name string, cfg Config, opts any) (Collector, error) {
+	s, ok := Lookup(name)
+	if !ok || s.New == nil {
 		return nil, fmt.Errorf("%w %q", ErrUnknown, name)
+	}
+	if opts == nil {
+		opts = s.Options
+	} else if s.Options == nil || reflect.TypeOf(opts) != reflect.TypeOf(s.Options) {
+		return nil, fmt.Errorf("collector %s: options of type %T, want %T", name, opts, s.Options)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -145,5 +118,5 @@ func New(name string, cfg Config) (Collector, error) {
 	if len(cfg.Filter.Comm) > 15 {
 		return nil, fmt.Errorf("comm %q: longer than the kernel's 15 bytes", cfg.Filter.Comm)
 	}
-	return f(cfg)
+	return s.New(cfg, opts)
 }

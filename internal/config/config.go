@@ -73,19 +73,33 @@ type Query struct {
 type Collector struct {
 	Enabled bool
 	TopK    int // 0: the global TopK
-	// CountsOnly drops the collector's optional timing and error
-	// accounting, for the lowest overhead (collectors in HasCountsOnly).
-	CountsOnly bool
-	// Profile settings (the profile collector only): samples per second
-	// per CPU, off-CPU time too, and the window stacks are stored in.
-	Hz     int
-	OffCPU bool
-	Window time.Duration
+	// Options is the collector's own settings: a value of its Section's
+	// Options type, decoded from the keys of its section after enabled
+	// and topk; nil for a collector without options.
+	Options any
 }
 
-// HasCountsOnly lists the collectors with optional timing: syscalls can
-// count calls without timing them (its sys_exit hook then stays off).
-var HasCountsOnly = map[string]bool{"syscalls": true}
+// Section is what the configuration knows of one collector, from the
+// collector registry (cmd passes it in; this package imports no
+// collector): its name, whether it runs by default, and its options.
+type Section struct {
+	Name    string
+	Default bool
+	// Options is the value of the collector's options struct holding its
+	// defaults (nil: the section has enabled and topk only). Each field
+	// tagged `yaml:"key"` is one more key of the section, decoded by its
+	// type: bool (true or false), int (a positive integer) or
+	// time.Duration (30s, 15m, 7d). If the type implements OptionChecker,
+	// each value is checked as it is read.
+	Options any
+}
+
+// OptionChecker bounds a collector's options as they are read: key is the
+// option just set and text its value as written. The error's text follows
+// the file:line: collectors.<name>.<key>: prefix.
+type OptionChecker interface {
+	CheckOption(key, text string) error
+}
 
 // Defaults. DataDir depends on who runs the agent: see DefaultDataDir.
 const (
@@ -98,11 +112,6 @@ const (
 	// BPF run-time statistics are sampled 1 s a minute.
 	DefaultBPFStatsWindow = time.Second
 	DefaultBPFStatsEvery  = time.Minute
-	// The profile collector samples at 19 Hz, a prime so the samples do
-	// not fall in step with periodic work, into 10 s windows.
-	DefaultProfileHz     = 19
-	DefaultProfileWindow = 10 * time.Second
-	MaxProfileHz         = 10000
 	// Query bounds: Prometheus's defaults.
 	DefaultQueryTimeout        = 2 * time.Minute
 	DefaultQueryMaxSamples     = 50_000_000
@@ -130,8 +139,8 @@ func DefaultDataDir() string {
 }
 
 // Default returns the configuration used when there is no file: every
-// collector in known with its default state (true: enabled).
-func Default(known map[string]bool) *Config {
+// collector of sections with its default state and options.
+func Default(sections []Section) *Config {
 	c := &Config{
 		Listen:     DefaultListen,
 		DataDir:    DefaultDataDir(),
@@ -151,12 +160,8 @@ func Default(known map[string]bool) *Config {
 		BPFStatsWindow: DefaultBPFStatsWindow,
 		BPFStatsEvery:  DefaultBPFStatsEvery,
 	}
-	for name, on := range known {
-		cc := Collector{Enabled: on}
-		if name == "profile" {
-			cc.Hz, cc.Window = DefaultProfileHz, DefaultProfileWindow
-		}
-		c.Collectors[name] = cc
+	for _, s := range sections {
+		c.Collectors[s.Name] = Collector{Enabled: s.Default, Options: s.Options}
 	}
 	return c
 }
@@ -197,7 +202,7 @@ func (e *Error) Error() string {
 
 // Load reads file over the defaults. A file that cannot be read or is
 // larger than MaxFileSize is an *Error too.
-func Load(file string, known map[string]bool) (*Config, error) {
+func Load(file string, sections []Section) (*Config, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, &Error{File: file, Msg: "cannot read: " + pathError(err)}
@@ -210,7 +215,7 @@ func Load(file string, known map[string]bool) (*Config, error) {
 	if len(data) > MaxFileSize {
 		return nil, &Error{File: file, Msg: fmt.Sprintf("larger than %d KiB: not a kscope configuration", MaxFileSize>>10)}
 	}
-	return Parse(file, data, known)
+	return Parse(file, data, sections)
 }
 
 // pathError drops the file name from an *fs.PathError: Error names it.
@@ -239,8 +244,8 @@ func CheckTopK(n int) error {
 }
 
 // Parse reads data (named file in errors) over the defaults.
-func Parse(file string, data []byte, known map[string]bool) (*Config, error) {
-	c := Default(known)
+func Parse(file string, data []byte, sections []Section) (*Config, error) {
+	c := Default(sections)
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(file, err)
@@ -248,7 +253,7 @@ func Parse(file string, data []byte, known map[string]bool) (*Config, error) {
 	if len(doc.Content) == 0 {
 		return c, nil // empty file
 	}
-	p := parser{file: file, known: known}
+	p := parser{file: file, sections: sections}
 	p.top(doc.Content[0], c)
 	if p.err != nil {
 		return nil, p.err
@@ -271,9 +276,9 @@ func yamlError(file string, err error) error {
 }
 
 type parser struct {
-	file  string
-	known map[string]bool
-	err   error
+	file     string
+	sections []Section
+	err      error
 }
 
 func (p *parser) fail(n *yaml.Node, key, format string, a ...any) {
@@ -395,9 +400,11 @@ func (p *parser) bpfStats(n *yaml.Node, c *Config) {
 }
 
 func (p *parser) collectors(n *yaml.Node, c *Config) {
-	names := make([]string, 0, len(p.known))
-	for name := range p.known {
-		names = append(names, name)
+	names := make([]string, 0, len(p.sections))
+	byName := make(map[string]Section, len(p.sections))
+	for _, s := range p.sections {
+		names = append(names, s.Name)
+		byName[s.Name] = s
 	}
 	sort.Strings(names)
 	p.mapping(n, "collectors", names, func(name string, v *yaml.Node) {
@@ -408,13 +415,8 @@ func (p *parser) collectors(n *yaml.Node, c *Config) {
 			cc.Enabled = p.boolean(v, path)
 		default:
 			cc.Enabled = true // a settings block enables unless it says otherwise
-			keys := []string{"enabled", "topk"}
-			if HasCountsOnly[name] {
-				keys = append(keys, "counts_only")
-			}
-			if name == "profile" {
-				keys = append(keys, "hz", "off_cpu", "window")
-			}
+			opts := newOptions(byName[name].Options)
+			keys := append([]string{"enabled", "topk"}, opts.keys()...)
 			p.mapping(v, path, keys, func(key string, v *yaml.Node) {
 				switch key {
 				case "enabled":
@@ -422,20 +424,11 @@ func (p *parser) collectors(n *yaml.Node, c *Config) {
 				case "topk":
 					cc.TopK = p.positive(v, path+".topk")
 					p.check(v, path+".topk", CheckTopK(cc.TopK))
-				case "counts_only":
-					cc.CountsOnly = p.boolean(v, path+".counts_only")
-				case "hz":
-					if cc.Hz = p.positive(v, path+".hz"); cc.Hz > MaxProfileHz {
-						p.fail(v, path+".hz", "at most %d", MaxProfileHz)
-					}
-				case "off_cpu":
-					cc.OffCPU = p.boolean(v, path+".off_cpu")
-				case "window":
-					if cc.Window = p.duration(v, path+".window"); cc.Window > 0 && cc.Window < time.Second {
-						p.fail(v, path+".window", "at least 1s, not %q", v.Value)
-					}
+				default:
+					p.option(opts, key, v, path+"."+key)
 				}
 			})
+			cc.Options = opts.value()
 		}
 		c.Collectors[name] = cc
 	})

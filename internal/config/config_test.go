@@ -2,18 +2,57 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 )
 
-var known = map[string]bool{"syscalls": true, "tcp": true, "open": false}
+// known mirrors the registry's facts the agent passes in: syscalls with
+// its counts_only option, tcp without options, open off by default.
+var known = []Section{
+	{Name: "syscalls", Default: true, Options: countsOnly{}},
+	{Name: "tcp", Default: true},
+	{Name: "open", Default: false},
+}
+
+type countsOnly struct {
+	CountsOnly bool `yaml:"counts_only"`
+}
+
+// profileOptions is shaped as the profile collector's options.
+type profileOptions struct {
+	Hz     int           `yaml:"hz"`
+	OffCPU bool          `yaml:"off_cpu"`
+	Window time.Duration `yaml:"window"`
+}
+
+const (
+	DefaultProfileHz     = 19
+	DefaultProfileWindow = 10 * time.Second
+)
+
+func (o profileOptions) CheckOption(key, text string) error {
+	switch {
+	case key == "hz" && o.Hz > 10000:
+		return fmt.Errorf("at most %d", 10000)
+	case key == "window" && o.Window < time.Second:
+		return fmt.Errorf("at least 1s, not %q", text)
+	}
+	return nil
+}
+
+func (c Collector) CountsOnly() bool {
+	o, _ := c.Options.(countsOnly)
+	return o.CountsOnly
+}
 
 func TestCountsOnly(t *testing.T) {
 	c, err := Parse("k.yaml", []byte("collectors:\n  syscalls: {counts_only: true}\n"), known)
-	if err != nil || !c.Collectors["syscalls"].CountsOnly || !c.Collectors["syscalls"].Enabled {
+	if err != nil || !c.Collectors["syscalls"].CountsOnly() || !c.Collectors["syscalls"].Enabled {
 		t.Fatalf("%v %+v", err, c.Collectors["syscalls"])
 	}
 	_, err = Parse("k.yaml", []byte("collectors:\n  tcp: {counts_only: true}\n"), known)
@@ -205,8 +244,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("listen: 127.0.0.1:1\ncollectors:\n  tcp: {topk: 3}\n"))
 	f.Add([]byte("retention: 7d\ninterval: [x]\n"))
 	f.Add([]byte("storage: {max_size: 1GB}\nevents: {types: {open: {share: 25%}}}\n"))
+	f.Add([]byte("collectors:\n  syscalls: {counts_only: true}\n  profile: {hz: 99, off_cpu: yes, window: 1m}\n"))
+	sections := append(slices.Clone(known), Section{Name: "profile", Options: profileOptions{Hz: DefaultProfileHz, Window: DefaultProfileWindow}})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := Parse("f.yaml", data, known)
+		c, err := Parse("f.yaml", data, sections)
 		if err != nil {
 			var ce *Error
 			if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "f.yaml") {
@@ -218,17 +259,20 @@ func FuzzParse(f *testing.F) {
 			c.Query.Timeout <= 0 || c.Query.MaxSamples <= 0 || c.Query.MaxConcurrency <= 0 || c.Query.MaxConcurrency > MaxQueryConcurrency {
 			t.Fatalf("invalid config accepted: %+v", c)
 		}
+		if p := c.Collectors["profile"].profile(); p.Hz < 1 || p.Hz > 10000 || p.Window < time.Second {
+			t.Fatalf("invalid profile options accepted: %+v", p)
+		}
 	})
 }
 
 func TestProfileSettings(t *testing.T) {
-	k := map[string]bool{"profile": true, "tcp": true}
+	k := []Section{{Name: "profile", Default: true, Options: profileOptions{Hz: DefaultProfileHz, Window: DefaultProfileWindow}}, {Name: "tcp", Default: true}}
 	c, err := Parse("k.yaml", []byte("collectors:\n  tcp: true\n"), k)
-	if p := c.Collectors["profile"]; err != nil || p.Hz != DefaultProfileHz || p.Window != DefaultProfileWindow || p.OffCPU || !p.Enabled {
+	if p := c.Collectors["profile"].profile(); err != nil || p.Hz != DefaultProfileHz || p.Window != DefaultProfileWindow || p.OffCPU || !p.Enabled {
 		t.Fatalf("defaults: %v %+v", err, p)
 	}
 	c, err = Parse("k.yaml", []byte("collectors:\n  profile: {hz: 49, off_cpu: true, window: 30s}\n"), k)
-	if p := c.Collectors["profile"]; err != nil || p.Hz != 49 || p.Window != 30*time.Second || !p.OffCPU {
+	if p := c.Collectors["profile"].profile(); err != nil || p.Hz != 49 || p.Window != 30*time.Second || !p.OffCPU {
 		t.Fatalf("%v %+v", err, p)
 	}
 	for src, want := range map[string]string{
@@ -243,4 +287,16 @@ func TestProfileSettings(t *testing.T) {
 			t.Errorf("%q: %v, want %s", src, err, want)
 		}
 	}
+}
+
+// profile is the profile options with the section's enabled.
+func (c Collector) profile() struct {
+	profileOptions
+	Enabled bool
+} {
+	o, _ := c.Options.(profileOptions)
+	return struct {
+		profileOptions
+		Enabled bool
+	}{o, c.Enabled}
 }

@@ -7,6 +7,14 @@ import "time"
 // returns (collectors reuse one value per record to stay allocation free).
 type Event interface {
 	Hdr() *Header
+	// Kind describes the event's type.
+	Kind() *Kind
+	// AppendFields appends the event's own JSON fields, each as
+	// `,"name":value`, in the order of its kind's Fields.
+	AppendFields(b []byte) []byte
+	// AppendCells appends the cells of one table row, one per column of
+	// its kind, unescaped and unpadded.
+	AppendCells(cells []string) []string
 }
 
 // Sink receives events from collectors. Emit is called from the collector's
@@ -103,6 +111,3 @@ type Connect struct {
 	Error           string `json:"error,omitempty"`
 	LatencyNS       uint64 `json:"latency_ns"`
 }
-
-// Kinds lists the event types, as used in the type field.
-var Kinds = []string{"exec", "exit", "open", "connect", "oom", "signal", "uprobe", "usdt", "http"}

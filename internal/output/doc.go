@@ -1,4 +1,6 @@
-// Package output renders events for people and programs: aligned columns
-// with a header, or one JSON object per line. Both are hand-written
-// appenders over a reused buffer, so printing keeps up with the kernel.
+// Package output renders events for people at a terminal: aligned columns
+// with a header, laid out from each event's kind (its columns, widths and
+// alignment) and the cells the event makes, or one JSON object per line in
+// event's wire encoding. It knows no event type: a kind built at run time
+// renders as a built-in one does.
 package output

@@ -32,11 +32,12 @@ func NewWriter(w io.Writer, json bool) *Writer {
 func (o *Writer) Header(kind string) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.json || o.header {
+	k := event.LookupKind(kind)
+	if o.json || o.header || k == nil {
 		return
 	}
 	o.header = true
-	o.buf = AppendHeader(o.buf, kind)
+	o.buf = appendHeader(o.buf, k)
 	o.flushLocked()
 }
 
@@ -44,12 +45,12 @@ func (o *Writer) Header(kind string) {
 func (o *Writer) Emit(ev event.Event) {
 	o.mu.Lock()
 	if o.json {
-		o.buf = AppendJSON(o.buf, ev)
+		o.buf = event.AppendJSON(o.buf, ev)
 		o.buf = append(o.buf, '\n')
 	} else {
 		if !o.header {
 			o.header = true
-			o.buf = AppendHeader(o.buf, ev.Hdr().Type)
+			o.buf = appendHeader(o.buf, ev.Kind())
 		}
 		o.buf = AppendRow(o.buf, ev)
 	}

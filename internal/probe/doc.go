@@ -5,8 +5,9 @@
 //	ast    the syntax tree with positions, its printers and error type
 //	parse  lexer and parser: source → ast.Program
 //	check  type checker: ast.Program → check.Info (types, maps, probes)
+//	codegen  check.Info → *ebpf.CollectionSpec (BPF programs and maps)
+//	run    the runtime of kscope run: load, attach, print as bpftrace does
 //
-// None of them needs BPF or the kernel; docs/design/probe-language.md
-// describes them and the stages that follow (code generation to an
-// *ebpf.CollectionSpec and the runtime behind `kscope run`).
+// None of the first four needs the kernel; docs/design/probe-language.md
+// describes them, and docs/run.md what kscope run compiles so far.
 package probe

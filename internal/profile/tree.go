@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/kscope/kscope/internal/output"
+	"github.com/kscope/kscope/internal/event"
 )
 
 // WriteTreeJSON writes stacks as a flame graph tree in JSON: nested
@@ -20,7 +20,7 @@ func WriteTreeJSON(w io.Writer, stacks, base []Folded, diff bool) error {
 	var walk func(n *node)
 	walk = func(n *node) {
 		buf = append(buf, `{"name":`...)
-		buf = output.AppendString(buf, n.Name)
+		buf = event.AppendString(buf, n.Name)
 		buf = append(buf, `,"value":`...)
 		buf = strconv.AppendInt(buf, n.Value, 10)
 		if diff {

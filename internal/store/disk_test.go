@@ -17,7 +17,6 @@ import (
 
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
-	"github.com/kscope/kscope/internal/output"
 	"github.com/kscope/kscope/internal/profile"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -182,7 +181,7 @@ func TestEventsBudget(t *testing.T) {
 	// The newest events of each group whose bytes fit its limit.
 	newest := func(evs []event.Event, limit int64) (pids []int, bytes int64) {
 		for i := len(evs) - 1; i >= 0; i-- {
-			n := int64(len(output.AppendJSON(nil, evs[i]))) + RowOverhead
+			n := int64(len(event.AppendJSON(nil, evs[i]))) + RowOverhead
 			if bytes+n > limit {
 				break
 			}

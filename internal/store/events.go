@@ -17,7 +17,6 @@ import (
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/kscope/kscope/internal/event"
-	"github.com/kscope/kscope/internal/output"
 )
 
 // Events is the event store. It is an event.Sink: Emit encodes the event
@@ -158,13 +157,19 @@ UPDATE events SET pid = COALESCE(json_extract(data, '$.pid'), 0), start_ns = COA
 	return nil
 }
 
-// Emit implements event.Sink.
+// Emit implements event.Sink: it encodes ev and queues it.
 func (e *Events) Emit(ev event.Event) {
-	h := ev.Hdr()
 	e.mu.Lock()
-	e.buf = output.AppendJSON(e.buf[:0], ev)
+	e.buf = event.AppendJSON(e.buf[:0], ev)
 	data := append([]byte(nil), e.buf...)
 	e.mu.Unlock()
+	e.Put(ev.Hdr(), data)
+}
+
+// Put queues an event already encoded as JSON (what Emit stores), for a
+// caller that encodes once for several sinks. The store keeps data, which
+// must not be modified afterwards.
+func (e *Events) Put(h *event.Header, data []byte) {
 	select {
 	case e.queue <- row{ts: h.Time.UnixNano(), typ: h.Type, pid: h.PID, startNS: h.StartNS, data: data}:
 	default:

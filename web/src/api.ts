@@ -176,6 +176,30 @@ export async function agentStatus(signal?: AbortSignal): Promise<AgentStatus> {
   return get('/api/v1/status/agent', {}, signal);
 }
 
+// KindField is one JSON field of an event kind.
+export interface KindField {
+  name: string;
+  type: string; // string, int, uint, bool, time, []string, []int
+  json_type: string;
+  doc: string;
+  omitempty?: boolean;
+}
+
+// KindInfo describes an event kind as /api/v1/kinds lists it: built in or
+// built at run time (a script's probes).
+export interface KindInfo {
+  name: string;
+  doc: string;
+  fields: KindField[];
+  columns: { header: string; width: number; align: 'left' | 'right'; field?: string }[];
+  summary: string[]; // the fields a one-line summary shows
+  bad?: string; // a field that, when set, marks the event as a failure
+}
+
+export async function eventKinds(signal?: AbortSignal): Promise<{ header: KindField[]; kinds: KindInfo[] }> {
+  return get('/api/v1/kinds', {}, signal);
+}
+
 export interface DoctorReport {
   kernel: string;
   btf: boolean;

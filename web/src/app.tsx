@@ -9,7 +9,7 @@ import { Processes } from './pages/Processes';
 import { Profiles } from './pages/Profiles';
 import { Query } from './pages/Query';
 import { Self } from './pages/Self';
-import { loadStatus, status, theme, useObservable, useRoute, type Theme } from './store';
+import { loadKinds, loadStatus, status, theme, useObservable, useRoute, type Theme } from './store';
 
 const nav = [
   { path: '/', name: 'Overview', icon: 'overview' },
@@ -50,8 +50,13 @@ export function App() {
   const [menu, setMenu] = useState(false);
   useEffect(() => {
     loadStatus();
-    // The health can change while the page is open: the banner follows.
-    const t = window.setInterval(() => !document.hidden && loadStatus(), 30_000);
+    // The health can change while the page is open: the banner follows;
+    // kinds built at run time (a script's probes) come and go.
+    const t = window.setInterval(() => {
+      if (document.hidden) return;
+      loadStatus();
+      loadKinds();
+    }, 30_000);
     return () => window.clearInterval(t);
   }, []);
   useEffect(() => setMenu(false), [r.path]);

@@ -1,7 +1,7 @@
 // App-wide state: the route, the time range, auto-refresh, the theme and
 // the agent's status. Each piece is a tiny observable with a hook.
 import { useEffect, useState } from 'preact/hooks';
-import { agentStatus, type AgentStatus } from './api';
+import { agentStatus, eventKinds, type AgentStatus, type KindInfo } from './api';
 import { promDuration } from './format';
 import { parseRel, resolveWindow, type TimeRange, type Window } from './time';
 
@@ -141,6 +141,23 @@ export async function loadStatus() {
   } catch {
     // The agent may predate /api/v1/status/agent; pages use defaults.
   }
+}
+
+// kinds holds the event kinds the agent knows, in its order (empty until
+// /api/v1/kinds answers).
+export const kinds = new Observable<KindInfo[]>([]);
+
+export async function loadKinds() {
+  try {
+    kinds.set((await eventKinds()).kinds);
+  } catch {
+    // Pages show no kind list; events still render.
+  }
+}
+
+// kindOf returns the kind of that name, if the agent listed it.
+export function kindOf(ks: KindInfo[], name: string): KindInfo | undefined {
+  return ks.find((k) => k.name === name);
 }
 
 export function interval(): number {

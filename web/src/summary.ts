@@ -1,6 +1,6 @@
 // summary renders an event as one line, for event lists: pure, so it is
 // unit-tested without a browser.
-import type { KEvent } from './api';
+import type { KEvent, KindInfo } from './api';
 import { fmtBytes, fmtSeconds } from './format';
 
 // args renders uprobe and USDT arguments.
@@ -11,7 +11,26 @@ function args(e: KEvent): string {
   return a.join(', ');
 }
 
-export function summary(e: KEvent): { text: string; bad?: boolean } {
+// fieldText renders one field's value for a summary.
+function fieldText(v: unknown): string {
+  if (Array.isArray(v)) return v.map(String).join(' ');
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}
+
+// kindSummary summarises an event of a kind the UI has no words for (a
+// script's probe) from its kind: "field=value" for each summary field the
+// event has, bad when the kind's bad field is set.
+export function kindSummary(e: KEvent, k: KindInfo): { text: string; bad?: boolean } {
+  const parts: string[] = [];
+  for (const f of k.summary) if (e[f] !== undefined) parts.push(`${f}=${fieldText(e[f])}`);
+  const b = k.bad ? e[k.bad] : undefined;
+  return { text: parts.join(' '), bad: !!b && !(Array.isArray(b) && b.length === 0) };
+}
+
+// summary renders e in a line: in words for the built-in kinds, from its
+// kind (as /api/v1/kinds describes it) for any other.
+export function summary(e: KEvent, k?: KindInfo): { text: string; bad?: boolean } {
   switch (e.type) {
     case 'exec': {
       // A string kscope could not read from the process is said to be
@@ -53,5 +72,5 @@ export function summary(e: KEvent): { text: string; bad?: boolean } {
     case 'usdt':
       return { text: `${e.probe}(${args(e)})  ${e.binary}` };
   }
-  return { text: '' };
+  return k ? kindSummary(e, k) : { text: '' };
 }

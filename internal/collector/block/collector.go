@@ -22,8 +22,6 @@ import (
 // Name is the collector's registry name.
 const Name = "block"
 
-func init() { collector.Register(Name, New) }
-
 // Metric families.
 var (
 	descDuration = metrics.NewHistogram("kscope_block_io_duration_seconds",

@@ -15,8 +15,6 @@ import (
 // Name is the collector's registry name and the events' type.
 const Name = "connect"
 
-func init() { collector.Register(Name, New) }
-
 // variantTracepoints, the fallback to the dispatcher, names the syscall
 // tracepoints for bpfx.ChooseHook (and bpfx.ForceHook in tests).
 const variantTracepoints = "tracepoints"

@@ -11,7 +11,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
-
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/collector/dispatch"
 	"github.com/kscope/kscope/internal/event"
@@ -19,8 +18,6 @@ import (
 
 // Name is the collector's registry name and the events' type.
 const Name = "exec"
-
-func init() { collector.Register(Name, New) }
 
 // variantTracepoints, the fallback to the dispatcher, names the syscall
 // tracepoints for bpfx.ChooseHook (and bpfx.ForceHook in tests).

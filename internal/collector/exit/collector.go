@@ -10,8 +10,6 @@ import (
 // Name is the collector's registry name and the events' type.
 const Name = "exit"
 
-func init() { collector.Register(Name, New) }
-
 // Collector traces process exits.
 type Collector struct {
 	*collector.Tracer

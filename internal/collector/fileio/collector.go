@@ -23,8 +23,6 @@ import (
 // Name is the collector's registry name.
 const Name = "fileio"
 
-func init() { collector.Register(Name, New) }
-
 // Metric families. Each is per process; sum() over pid gives the system's
 // total, the "other" series included. start is the process's start time
 // (start_ns in its events): a reused pid is another series.

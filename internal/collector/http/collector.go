@@ -24,8 +24,6 @@ import (
 // Name is the collector's registry name and the events' type.
 const Name = "http"
 
-func init() { collector.Register(Name, New) }
-
 // Go struct offsets the kernel side follows from a *tls.Conn to its file
 // descriptor: tls.Conn.conn (a net.Conn interface: its data word), the
 // *net.TCPConn's conn.fd (*netFD), and netFD.pfd.Sysfd. Unchanged since

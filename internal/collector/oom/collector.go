@@ -17,8 +17,6 @@ import (
 // Name is the collector's registry name and the events' type.
 const Name = "oom"
 
-func init() { collector.Register(Name, New) }
-
 var killsDesc = metrics.NewCounter("kscope_oom_kills_total",
 	"Processes killed by the out-of-memory killer, system-wide or for a memory cgroup's limit.")
 

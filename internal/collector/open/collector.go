@@ -11,8 +11,6 @@ import (
 // Name is the collector's registry name and the events' type.
 const Name = "open"
 
-func init() { collector.Register(Name, New) }
-
 // Collector traces opens.
 type Collector struct {
 	*collector.Tracer

@@ -21,8 +21,6 @@ import (
 // Name is the collector's registry name.
 const Name = "process"
 
-func init() { collector.Register(Name, New) }
-
 // Indexes of the counts array (bpf/process.bpf.c).
 const (
 	cntExecs = iota

@@ -445,7 +445,13 @@ func TestCPUTimeOfRunningProcess(t *testing.T) {
 			t.Errorf("read %d: %v cpu seconds, the kernel showed %v just before", i, ss[0].Value, before)
 		}
 		prev = ss[0].Value
-		time.Sleep(20 * time.Millisecond) // not a synchronization: spaces the reads
+		// Let the burner run 20 ms more, by the scheduler's count.
+		want := readProcTotals(t, pid).runtimeNS + 20e6
+		for deadline := time.Now().Add(time.Minute); readProcTotals(t, pid).runtimeNS < want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("read %d: the burner did not run 20 ms in a minute", i)
+			}
+		}
 	}
 }
 

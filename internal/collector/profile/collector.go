@@ -31,8 +31,6 @@ const DefaultHz = 19
 // MaxHz bounds Options.Hz.
 const MaxHz = 10000
 
-func init() { collector.Register(Name, New) }
-
 // Options selects what is profiled.
 type Options struct {
 	Hz          int      // samples per second per CPU (0: DefaultHz)

@@ -342,7 +342,7 @@ func TestRegistryAndClose(t *testing.T) {
 	if err := c.Start(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
-	p := c.(*Profiler)
+	p := c.(*Windows).Profiler
 	if p.opts.Hz != DefaultHz || len(p.opts.PIDs) != 0 {
 		t.Errorf("defaults: %+v", p.opts)
 	}

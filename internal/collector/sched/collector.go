@@ -22,8 +22,6 @@ import (
 // Name is the collector's registry name.
 const Name = "sched"
 
-func init() { collector.Register(Name, New) }
-
 // Shared with bpf/sched.bpf.c.
 const (
 	latLo = 9 // log2 slot of a hist's first slot

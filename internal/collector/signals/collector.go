@@ -20,8 +20,6 @@ const (
 	EventType = "signal"
 )
 
-func init() { collector.Register(Name, New) }
-
 // DefaultMaxEventsPerSec bounds the events sent, over all CPUs; the others
 // count as lost. The counters count every signal.
 const DefaultMaxEventsPerSec = 1000

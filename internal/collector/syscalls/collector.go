@@ -29,8 +29,6 @@ import (
 // Name is the collector's registry name.
 const Name = "syscalls"
 
-func init() { collector.Register(Name, New) }
-
 // An exited process's final counts are emitted by every Collect for
 // exitedRetention after the first Collect that found it gone, and for at
 // most maxExited processes (the oldest go first).

@@ -22,8 +22,6 @@ import (
 // Name is the collector's registry name.
 const Name = "tcp"
 
-func init() { collector.Register(Name, New) }
-
 // Map sizes, from the host's memory within these bounds (both maps are
 // allocated as used). A conns entry lives as long as its connection: one
 // per 16 KiB of memory, well below what a socket costs the kernel. An

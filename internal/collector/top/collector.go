@@ -33,8 +33,6 @@ const (
 	NetName = "procnet"
 )
 
-func init() { collector.Register(NetName, NewNet) }
-
 // DefaultMaxProcs is the per-process map's room for the processes that
 // ended since the previous read (reported once more, then deleted), on top
 // of room for every live process of the host (bpfx.ProcessMapSize). The

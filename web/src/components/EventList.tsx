@@ -2,26 +2,23 @@ import { useState } from 'preact/hooks';
 import type { KEvent } from '../api';
 import { fmtTime, fmtTimeMs } from '../format';
 import { eventProcHref } from '../proc';
+import { kindOf, kinds, useObservable } from '../store';
 import { summary } from '../summary';
 import { Link } from './ui';
 
 export { summary };
 
-// eventTypes are the kinds the event store holds, in the agent's order;
-// the agent's status lists them too (event_kinds), which the Events page
-// prefers.
-export const eventTypes = ['exec', 'exit', 'open', 'connect', 'oom', 'signal', 'uprobe', 'usdt', 'http'];
-
 // EventList shows events newest first, a row each; a click shows every
 // field.
 export function EventList(p: { events: KEvent[]; testid?: string; compact?: boolean; empty?: string }) {
   const [open, setOpen] = useState<string | null>(null);
+  const ks = useObservable(kinds);
   if (p.events.length === 0) return <div class="empty-state small">{p.empty ?? 'No events'}</div>;
   return (
     <div class="events" data-testid={p.testid}>
       {p.events.map((e, i) => {
         const k = e.time + ':' + e.type + ':' + e.tid + ':' + i;
-        const s = summary(e);
+        const s = summary(e, kindOf(ks, e.type));
         const ms = Date.parse(e.time);
         return (
           <div key={k} class={'ev' + (open === k ? ' open' : '')}>

@@ -1,11 +1,11 @@
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { eventRate, events as fetchEvents, num, streamURL, type KEvent } from '../api';
 import { Plot, type ChartData } from '../components/Chart';
-import { EventList, eventTypes } from '../components/EventList';
+import { EventList } from '../components/EventList';
 import { ErrorBox, Panel } from '../components/ui';
 import { fmtCount } from '../format';
 import { useAsync } from '../hooks';
-import { setParams, status, useObservable, useRoute, useWindow } from '../store';
+import { kinds, setParams, useObservable, useRoute, useWindow } from '../store';
 
 const liveMax = 500;
 
@@ -30,8 +30,8 @@ export function Events() {
     return () => clearTimeout(t);
   }, [draft.pid, draft.comm, draft.q]);
   const pidBad = draft.pid !== '' && !/^\d+$/.test(draft.pid);
-  // Every kind the store holds, as the agent lists them.
-  const kinds = useObservable(status)?.event_kinds ?? eventTypes;
+  // Every kind the agent knows, as /api/v1/kinds lists them.
+  const kindNames = useObservable(kinds).map((k) => k.name);
 
   return (
     <div class="page">
@@ -46,7 +46,7 @@ export function Events() {
         </div>
         <select class="select" value={f.type} data-testid="filter-type" onChange={(e) => setParams({ type: (e.target as HTMLSelectElement).value })}>
           <option value="">All types</option>
-          {kinds.map((t) => (
+          {kindNames.map((t) => (
             <option key={t} value={t}>
               {t}
             </option>

@@ -7,7 +7,7 @@ import { Badge, Link, Panel, QueryLink, Stat, Table, useJoined } from '../compon
 import { fmt, fmtSeconds, fmtTime } from '../format';
 import { useAsync } from '../hooks';
 import { eventProcHref, procHref } from '../proc';
-import { navigate, setParams, useRoute, useWindow } from '../store';
+import { kindOf, kinds, navigate, setParams, useObservable, useRoute, useWindow } from '../store';
 
 interface Ancestor {
   pid: number;
@@ -65,6 +65,7 @@ export function Process(p: { pid: string; start?: string }) {
 }
 
 function ProcessPage(p: { pid: number; start: number }) {
+  const ks = useObservable(kinds);
   const win = useWindow();
   const offcpu = useRoute().params.get('flame') === 'offcpu';
   const { pid, start } = p;
@@ -159,7 +160,7 @@ function ProcessPage(p: { pid: number; start: number }) {
           <div class="execs" data-testid="process-execs">
             {a.execs.map((e) => (
               <div class="exec-line" key={e.time}>
-                <span class="muted">{fmtTime(Date.parse(e.time), true)}</span> <code>{summary(e).text}</code>
+                <span class="muted">{fmtTime(Date.parse(e.time), true)}</span> <code>{summary(e, kindOf(ks, e.type)).text}</code>
               </div>
             ))}
           </div>

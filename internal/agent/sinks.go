@@ -1,0 +1,132 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/export"
+	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/profile"
+	"github.com/kscope/kscope/internal/store"
+)
+
+// sinks is the agent's path from the collectors to what keeps or sends
+// their output. Events go, per collector,
+//
+//	collector → limiter (the budget's event rates) → enrichment → encoder
+//	          → event store, live stream, exporters
+//
+// and are encoded to JSON once, in the encoder, for all three. No
+// enrichment stage runs today: the collectors fill the process identity
+// (pid, start_ns, parent_start_ns, cgroup_id) in the kernel; labels from
+// outside the kernel are the stage to come, an event.Sink wrapper between
+// the limiter and the encoder. Metric samples go to the TSDB and the
+// exporters at every collection, profile windows to the profile store and
+// the exporters.
+type sinks struct {
+	events    *store.Events // nil under --check: nothing is kept
+	live      *live
+	exporters atomic.Pointer[[]export.Exporter] // the started ones; nil once stopped
+}
+
+// chain is a collector's event sink: events are limited to the budget's
+// rates, encoded once and handed on. Under --check, it discards.
+func (s *sinks) chain(b config.Budget) (eventSink, *limiter) {
+	if s == nil || s.events == nil {
+		return discard{}, nil
+	}
+	l := newLimiter(s.enrich(&encoder{s: s}), b)
+	return l, l
+}
+
+// enrich is the enrichment stage: none runs yet (see sinks).
+func (s *sinks) enrich(next eventSink) eventSink { return next }
+
+// encoder encodes each event once and hands the bytes to the store, the
+// live stream and the exporters. A collector's events reach it from its
+// reader goroutine; the lock keeps the buffer safe regardless.
+type encoder struct {
+	s   *sinks
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (e *encoder) Emit(ev event.Event) {
+	e.mu.Lock()
+	e.buf = event.AppendJSON(e.buf[:0], ev)
+	data := append([]byte(nil), e.buf...)
+	e.mu.Unlock()
+	h := ev.Hdr()
+	e.s.events.Put(h, data)
+	e.s.live.publishJSON(h, data)
+	if xs := e.s.exporters.Load(); xs != nil {
+		for _, x := range *xs {
+			x.ReportEvent(export.Event{Header: *h, JSON: data})
+		}
+	}
+}
+
+func (e *encoder) Flush() { e.s.events.Flush() }
+
+// startExporters starts every exporter; one that fails is logged and left
+// out, the agent runs on.
+func (s *sinks) startExporters(ctx context.Context, xs []export.Exporter, a *Agent) {
+	var started []export.Exporter
+	for _, x := range xs {
+		if err := x.Start(ctx); err != nil {
+			a.logger.Warn("exporter not started; the agent runs without it", "exporter", x.Name(), "err", err)
+			continue
+		}
+		started = append(started, x)
+	}
+	s.exporters.Store(&started)
+}
+
+// stopExporters stops the exporters, allowing them exportStopWait to send
+// what they hold.
+func (s *sinks) stopExporters() error {
+	if s == nil {
+		return nil
+	}
+	xs := s.exporters.Swap(nil)
+	if xs == nil {
+		return nil
+	}
+	var errs []error
+	ctx, cancel := context.WithTimeout(context.Background(), exportStopWait)
+	defer cancel()
+	for _, x := range *xs {
+		errs = append(errs, x.Stop(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// exportStopWait bounds how long the exporters may take to stop.
+const exportStopWait = 5 * time.Second
+
+func (s *sinks) reportMetrics(t time.Time, descs []*metrics.Desc, samples []metrics.Sample) {
+	if s == nil {
+		return
+	}
+	if xs := s.exporters.Load(); xs != nil {
+		for _, x := range *xs {
+			x.ReportMetrics(t, descs, samples)
+		}
+	}
+}
+
+func (s *sinks) reportProfile(p *profile.Profile) {
+	if s == nil {
+		return
+	}
+	if xs := s.exporters.Load(); xs != nil {
+		for _, x := range *xs {
+			x.ReportProfile(p)
+		}
+	}
+}

@@ -1,0 +1,97 @@
+package agent
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/collector"
+	cprofile "github.com/kscope/kscope/internal/collector/profile"
+	"github.com/kscope/kscope/internal/collector/syscalls"
+	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/profile"
+)
+
+// The registry holds every collector, each declared once: the agent's
+// defaults are what they were (open and http off), every kind is emitted
+// by one collector, and what a Spec says it outputs is what its collector
+// implements.
+func TestSpecs(t *testing.T) {
+	var defaults []string
+	for name, on := range DefaultCollectors() {
+		if name != "broken" {
+			defaults = append(defaults, name+"="+map[bool]string{true: "on", false: "off"}[on])
+		}
+	}
+	slices.Sort(defaults)
+	want := "block=on connect=on exec=on exit=on fileio=on http=off oom=on open=off process=on procnet=on profile=on sched=on signals=on syscalls=on tcp=on"
+	if got := strings.Join(defaults, " "); got != want {
+		t.Errorf("defaults\n got %s\nwant %s", got, want)
+	}
+
+	emitted := map[string][]string{}
+	for _, s := range collector.Specs() {
+		for _, k := range s.Events {
+			if !slices.Contains(event.Kinds, k) {
+				t.Errorf("%s emits %q, not in event.Kinds", s.Name, k)
+			}
+			emitted[k] = append(emitted[k], s.Name)
+		}
+		if s.Targeted || s.Name == "broken" {
+			continue
+		}
+		c, err := collector.New(s.Name, collector.Config{})
+		if err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+			continue
+		}
+		_, isMetrics := c.(metrics.Source)
+		_, isProfile := c.(profile.Source)
+		if isMetrics != (s.Outputs&collector.MetricOutput != 0) || isProfile != (s.Outputs&collector.ProfileOutput != 0) {
+			t.Errorf("%s: outputs %v, but metrics.Source %v, profile.Source %v", s.Name, s.Outputs, isMetrics, isProfile)
+		}
+		if c.Name() != s.Name {
+			t.Errorf("Spec %s builds collector %s", s.Name, c.Name())
+		}
+		c.Close()
+	}
+	for _, k := range event.Kinds {
+		if len(emitted[k]) != 1 {
+			t.Errorf("kind %s emitted by %v, want one collector", k, emitted[k])
+		}
+	}
+}
+
+// A collector's options come from the registry, with the file:line errors
+// of every other key.
+func TestSectionsFromRegistry(t *testing.T) {
+	sections := Sections()
+	c, err := config.Parse("k.yaml", []byte("collectors:\n  syscalls: {counts_only: true}\n  profile:\n    off_cpu: true\n"), sections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Collectors["syscalls"].Options; o != (syscalls.Options{CountsOnly: true}) {
+		t.Errorf("syscalls options %+v", o)
+	}
+	if o := c.Collectors["profile"].Options; o != (cprofile.Settings{Hz: 19, OffCPU: true, Window: 10 * time.Second}) {
+		t.Errorf("profile options %+v", o)
+	}
+	if o := c.Collectors["tcp"].Options; o != nil {
+		t.Errorf("tcp options %+v", o)
+	}
+	for src, want := range map[string]string{
+		"collectors:\n  profile: {hz: 20000}\n":       `k.yaml:2: collectors.profile.hz: at most 10000`,
+		"collectors:\n  profile:\n    window: 0.5s\n": `k.yaml:3: collectors.profile.window: at least 1s, not "0.5s"`,
+		"collectors:\n  tcp: {counts_only: true}\n":   `k.yaml:2: collectors.tcp.counts_only: unknown key (known: enabled, topk)`,
+		"collectors:\n  syscalls: {hz: 1}\n":          `k.yaml:2: collectors.syscalls.hz: unknown key (known: enabled, topk, counts_only)`,
+		"collectors:\n  profile: {rate: 1}\n":         `k.yaml:2: collectors.profile.rate: unknown key (known: enabled, topk, hz, off_cpu, window)`,
+		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, exec, exit, fileio, http, oom, open, process, procnet, profile, sched, signals, syscalls, tcp)`,
+	} {
+		if _, err := config.Parse("k.yaml", []byte(src), sections); err == nil || err.Error() != want {
+			t.Errorf("%q: %v\nwant %s", src, err, want)
+		}
+	}
+}

@@ -1,0 +1,873 @@
+package codegen
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/kscope/kscope/internal/probe/ast"
+	"github.com/kscope/kscope/internal/probe/check"
+)
+
+// Options tell the back end what only the system knows.
+type Options struct {
+	// Format returns the record layout of tracepoint category:name; nil
+	// when the script uses no tracepoint.
+	Format func(category, name string) (*Format, error)
+	// Tracepoints expands a tracepoint pattern with wildcards
+	// ("syscalls:sys_enter_*") into "category:name" strings; nil when the
+	// script has no wildcards.
+	Tracepoints func(pattern string) ([]string, error)
+	// Params are the positional parameters ($1 is Params[0]).
+	Params []string
+	// ChildPID is the pid of the command traced with -c (cpid).
+	ChildPID int
+	// MaxStrlen is the size of a string, NUL included (bpftrace's
+	// max_strlen); 0 means 64.
+	MaxStrlen int
+	// MaxMapKeys bounds every map (max_map_keys); 0 means 4096.
+	MaxMapKeys int
+	// RingSize is the ring buffer's size in bytes, a power of 2 and a
+	// multiple of the page size; 0 means 1 MiB.
+	RingSize int
+	// File and Source name the script in errors.
+	File   string
+	Source []byte
+}
+
+// stackSize is what the verifier allows a program.
+const stackSize = 512
+
+// Compile generates the BPF programs and maps of a checked script. The
+// error, when not nil, is an ast.ErrorList with positions.
+func Compile(prog *ast.Program, info *check.Info, opts Options) (obj *Object, err error) {
+	if opts.MaxStrlen == 0 {
+		opts.MaxStrlen = 64
+	}
+	if opts.MaxMapKeys == 0 {
+		opts.MaxMapKeys = 4096
+	}
+	if opts.MaxStrlen%8 != 0 || opts.MaxStrlen < 8 || opts.MaxStrlen > 200 {
+		return nil, ast.ErrorList{ast.NewError(opts.File, opts.Source, ast.Pos{}, "max_strlen must be a multiple of 8 from 8 to 200, not %d", opts.MaxStrlen)}
+	}
+	c := &compiler{prog: prog, info: info, opts: opts, maps: map[string]*Map{}, S: opts.MaxStrlen}
+	defer func() {
+		if r := recover(); r != nil {
+			e, ok := r.(*ast.Error)
+			if !ok {
+				panic(r)
+			}
+			obj, err = nil, ast.ErrorList{e}
+		}
+	}()
+	return c.compile()
+}
+
+type compiler struct {
+	prog *ast.Program
+	info *check.Info
+	opts Options
+	S    int // string size
+	maps map[string]*Map
+	obj  *Object
+}
+
+func (c *compiler) errorf(pos ast.Pos, format string, args ...any) {
+	panic(ast.NewError(c.opts.File, c.opts.Source, pos, format, args...))
+}
+
+func (c *compiler) compile() (*Object, error) {
+	c.obj = &Object{
+		Spec:   &ebpf.CollectionSpec{Maps: map[string]*ebpf.MapSpec{}, Programs: map[string]*ebpf.ProgramSpec{}},
+		Ring:   "ks_ring",
+		Start:  "ks_start",
+		Lost:   "ks_lost",
+		Exit:   "ks_exit",
+		StrLen: c.S,
+	}
+	if c.opts.RingSize == 0 {
+		c.opts.RingSize = 1 << 20
+	}
+	c.obj.Spec.Maps["ks_ring"] = &ebpf.MapSpec{Name: "ks_ring", Type: ebpf.RingBuf, MaxEntries: uint32(c.opts.RingSize)}
+	c.obj.Spec.Maps["ks_lost"] = &ebpf.MapSpec{Name: "ks_lost", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: 2}
+	c.obj.Spec.Maps["ks_exit"] = &ebpf.MapSpec{Name: "ks_exit", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	c.obj.Spec.Maps["ks_start"] = &ebpf.MapSpec{Name: "ks_start", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
+	c.resolveUnknown()
+	c.layoutMaps()
+	for _, pr := range c.prog.Probes {
+		for _, ap := range pr.Attach {
+			for _, one := range c.expand(ap) {
+				c.probe(pr, one)
+			}
+		}
+	}
+	if len(c.obj.Probes) == 0 {
+		c.errorf(ast.Pos{Line: 1, Col: 1}, "the script has no probes to attach")
+	}
+	return c.obj, nil
+}
+
+// expand turns a tracepoint attach point with wildcards into one attach
+// point per tracepoint it matches.
+func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
+	if aliasOf(ap.Provider) != "tracepoint" || len(ap.Parts) != 2 || !strings.ContainsAny(ap.Parts[0]+ap.Parts[1], "*?") {
+		return []*ast.AttachPoint{ap}
+	}
+	if c.opts.Tracepoints == nil {
+		c.errorf(ap.Pos, "wildcards in tracepoint names cannot be expanded here: %s", ap.Raw)
+	}
+	names, err := c.opts.Tracepoints(ap.Parts[0] + ":" + ap.Parts[1])
+	if err != nil {
+		c.errorf(ap.Pos, "expanding %s: %v", ap.Raw, err)
+	}
+	if len(names) == 0 {
+		c.errorf(ap.Pos, "no tracepoint matches %s", ap.Raw)
+	}
+	var out []*ast.AttachPoint
+	for _, n := range names {
+		cat, name, _ := strings.Cut(n, ":")
+		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: "tracepoint:" + n, Provider: "tracepoint", Parts: []string{cat, name}})
+	}
+	return out
+}
+
+// layoutMaps gives every script map its BPF map.
+func (c *compiler) layoutMaps() {
+	names := make([]string, 0, len(c.info.Maps))
+	for n := range c.info.Maps {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for i, n := range names {
+		m := c.info.Maps[n]
+		mm := &Map{Name: n, BPF: fmt.Sprintf("ks_m%d", i), Keyed: m.Keyed, Value: m.Value.Kind}
+		off := 0
+		for _, k := range m.Keys {
+			switch k.Kind {
+			case check.String:
+				mm.Keys = append(mm.Keys, Slot{String: true, Offset: off})
+				off += c.S
+			case check.Tuple:
+				c.errorf(m.Pos, "a tuple inside a map key is not compiled yet (@%s)", n)
+			case check.Int, check.Unknown, check.Pointer:
+				mm.Keys = append(mm.Keys, Slot{Offset: off})
+				off += 8
+			default:
+				c.errorf(m.Pos, "a map key of type %s is not compiled yet (@%s)", k, n)
+			}
+		}
+		if !m.Keyed {
+			off = 8
+		}
+		switch m.Value.Kind {
+		case check.Int, check.Unknown, check.Pointer:
+			mm.Value = check.Int
+			mm.ValueSize = 8
+		case check.String:
+			mm.ValueSize = c.S
+		case check.Count, check.Sum:
+			mm.ValueSize, mm.PerCPU = 8, true
+		case check.Avg, check.Stats, check.Min, check.Max:
+			mm.ValueSize, mm.PerCPU = 16, true
+		case check.Hist, check.LHist:
+			mm.ValueSize, mm.PerCPU = 8, true
+			off += 8
+		default:
+			c.errorf(m.Pos, "a map holding %s is not compiled yet (@%s)", m.Value, n)
+		}
+		mm.KeySize = off
+		typ := ebpf.Hash
+		if mm.PerCPU {
+			typ = ebpf.PerCPUHash
+		}
+		entries := c.opts.MaxMapKeys
+		if mm.Value == check.Hist || mm.Value == check.LHist {
+			entries *= 8 // several buckets per key
+		}
+		c.obj.Spec.Maps[mm.BPF] = &ebpf.MapSpec{Name: mm.BPF, Type: typ, KeySize: uint32(mm.KeySize), ValueSize: uint32(mm.ValueSize), MaxEntries: uint32(entries)}
+		c.maps[n] = mm
+		c.obj.Maps = append(c.obj.Maps, mm)
+	}
+}
+
+func (c *compiler) mapIndex(name string) int {
+	for i, m := range c.obj.Maps {
+		if m.Name == name {
+			return i
+		}
+	}
+	return -1
+}
+
+// fn compiles one program.
+type fn struct {
+	c      *compiler
+	probe  *Probe
+	format *Format
+	insns  asm.Instructions
+	lines  []ast.Pos
+	pos    ast.Pos // of the node being compiled
+	sp     int     // stack bytes in use
+	labels int
+	// pending holds the label of the next instruction.
+	pending string
+	locals  map[string]local
+	user    bool // str() reads user memory
+}
+
+type local struct {
+	off int
+	str bool
+}
+
+// ctx lives in R6 for the whole program.
+const rCtx = asm.R6
+
+func (f *fn) emit(ins ...asm.Instruction) {
+	for _, in := range ins {
+		if f.pending != "" {
+			in = in.WithSymbol(f.pending)
+			f.pending = ""
+		}
+		f.insns = append(f.insns, in)
+		f.lines = append(f.lines, f.pos)
+	}
+}
+
+func (f *fn) newLabel() string {
+	f.labels++
+	return fmt.Sprintf("L%d", f.labels)
+}
+
+// label makes the next instruction the target of name.
+func (f *fn) label(name string) {
+	if f.pending != "" {
+		f.emit(asm.Instruction{OpCode: asm.OpCode(asm.JumpClass).SetJumpOp(asm.Ja)})
+	}
+	f.pending = name
+}
+
+// alloc reserves n bytes of stack (rounded up to 8) and returns their
+// offset from R10.
+func (f *fn) alloc(n int) int {
+	n = (n + 7) &^ 7
+	f.sp += n
+	if f.sp > stackSize {
+		f.c.errorf(f.pos, "this probe needs more than %d bytes of stack (strings are %d bytes; fewer string keys or printf arguments, or a smaller max_strlen, fit)", stackSize, f.c.S)
+	}
+	return -f.sp
+}
+
+// zero clears n bytes at off.
+func (f *fn) zero(off, n int) {
+	for i := 0; i < n; i += 8 {
+		f.emit(stImm(asm.R10, int16(off+i), 0))
+	}
+}
+
+// copyStack copies n bytes (a multiple of 8) from src to dst on the stack.
+func (f *fn) copyStack(dst, src, n int) {
+	if dst == src {
+		return
+	}
+	for i := 0; i < n; i += 8 {
+		f.emit(asm.LoadMem(asm.R1, asm.R10, int16(src+i), asm.DWord),
+			asm.StoreMem(asm.R10, int16(dst+i), asm.R1, asm.DWord))
+	}
+}
+
+func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
+	provider := aliasOf(ap.Provider)
+	p := &Probe{Provider: provider, Parts: ap.Parts, Offset: ap.Offset, Pos: ap.Pos}
+	p.Program = fmt.Sprintf("ks_p%d", len(c.obj.Probes))
+	p.Name = provider + ":" + strings.Join(ap.Parts, ":")
+	var typ ebpf.ProgramType
+	f := &fn{c: c, probe: p, locals: map[string]local{}, pos: ap.Pos}
+	switch provider {
+	case "begin", "end":
+		// Run once from user space with BPF_PROG_TEST_RUN.
+		typ = ebpf.RawTracepoint
+		p.Name = strings.ToUpper(provider)
+	case "tracepoint":
+		typ = ebpf.TracePoint
+		if c.opts.Format == nil {
+			c.errorf(ap.Pos, "no tracepoint formats available for %s", ap.Raw)
+		}
+		fm, err := c.opts.Format(ap.Parts[0], ap.Parts[1])
+		if err != nil {
+			c.errorf(ap.Pos, "%v", err)
+		}
+		f.format = fm
+		f.user = ap.Parts[0] == "syscalls"
+	case "interval", "profile":
+		typ = ebpf.PerfEvent
+		if len(ap.Parts) == 1 {
+			p.Parts = []string{"hz", ap.Parts[0]}
+		}
+		if provider == "interval" && p.Parts[0] == "hz" || p.Parts[0] == "us" && provider == "interval" {
+			c.errorf(ap.Pos, "interval:%s is not compiled yet (interval:s:N and interval:ms:N are)", p.Parts[0])
+		}
+	case "rawtracepoint":
+		typ = ebpf.RawTracepoint
+		if strings.ContainsAny(ap.Raw, "*?") {
+			c.errorf(ap.Pos, "wildcards in raw tracepoint names are not compiled yet: %s", ap.Raw)
+		}
+	case "uprobe", "uretprobe":
+		typ = ebpf.Kprobe
+		f.user = true
+		if len(ap.Parts) == 3 {
+			c.errorf(ap.Pos, "uprobe language qualifiers are not compiled yet: %s", ap.Raw)
+		}
+		if strings.ContainsAny(ap.Raw, "*?") {
+			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
+		}
+	case "kprobe", "kretprobe", "fentry", "fexit":
+		typ = ebpf.Kprobe
+		if strings.ContainsAny(ap.Raw, "*?") {
+			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
+		}
+		if provider == "fentry" || provider == "fexit" {
+			c.errorf(ap.Pos, "%s probes are not compiled yet; kprobe:/kretprobe: are", provider)
+		}
+	case "usdt":
+		typ = ebpf.Kprobe
+		f.user = true
+		c.errorf(ap.Pos, "usdt probes are not compiled yet")
+	default:
+		c.errorf(ap.Pos, "%s probes are not compiled yet", provider)
+	}
+	if provider != "begin" && provider != "end" {
+		p.Name = ap.Raw
+		if i := strings.IndexByte(p.Name, ':'); i >= 0 {
+			p.Name = provider + p.Name[i:]
+		}
+	}
+	f.emit(asm.Mov.Reg(rCtx, asm.R1))
+	f.declareLocals(pr.Body)
+	if pr.Pred != nil {
+		f.pos = pr.Pred.Position()
+		f.intExpr(pr.Pred)
+		f.emit(asm.JEq.Imm(asm.R0, 0, "end"))
+	}
+	f.block(pr.Body)
+	f.label("end")
+	f.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+	p.Lines = f.lines
+	c.obj.Probes = append(c.obj.Probes, p)
+	c.obj.Spec.Programs[p.Program] = &ebpf.ProgramSpec{
+		Name:         p.Program,
+		Type:         typ,
+		Instructions: f.insns,
+		License:      "GPL",
+	}
+}
+
+func aliasOf(p string) string {
+	switch p {
+	case "BEGIN", "begin":
+		return "begin"
+	case "END", "end":
+		return "end"
+	case "t":
+		return "tracepoint"
+	case "rt":
+		return "rawtracepoint"
+	case "k":
+		return "kprobe"
+	case "kr":
+		return "kretprobe"
+	case "f", "kfunc":
+		return "fentry"
+	case "fr", "kretfunc":
+		return "fexit"
+	case "u":
+		return "uprobe"
+	case "ur":
+		return "uretprobe"
+	case "U":
+		return "usdt"
+	case "p":
+		return "profile"
+	case "i":
+		return "interval"
+	case "s":
+		return "software"
+	case "h":
+		return "hardware"
+	}
+	return p
+}
+
+// declareLocals gives every $variable of the probe a stack slot before any
+// temporary is allocated, so slots outlive the statements that set them.
+func (f *fn) declareLocals(b *ast.Block) {
+	var walk func(s ast.Stmt)
+	decl := func(v *ast.Var, x ast.Expr) {
+		if _, ok := f.locals[v.Name]; ok {
+			return
+		}
+		str := false
+		if x != nil {
+			str = f.isString(x)
+		} else {
+			str = f.c.info.Types[v].Kind == check.String
+		}
+		n := 8
+		if str {
+			n = f.c.S
+		}
+		off := f.alloc(n)
+		f.locals[v.Name] = local{off: off, str: str}
+		f.zero(off, n)
+	}
+	walk = func(s ast.Stmt) {
+		switch s := s.(type) {
+		case *ast.Block:
+			for _, t := range s.Stmts {
+				walk(t)
+			}
+		case *ast.AssignStmt:
+			if v, ok := s.Target.(*ast.Var); ok {
+				if s.Op == "=" {
+					decl(v, s.Value)
+				} else {
+					decl(v, nil)
+				}
+			}
+		case *ast.LetStmt:
+			decl(s.Var, s.Value)
+		case *ast.IfStmt:
+			walk(s.Then)
+			if s.Else != nil {
+				walk(s.Else)
+			}
+		case *ast.ExprStmt:
+			if p, ok := s.X.(*ast.Postfix); ok {
+				if v, ok := p.X.(*ast.Var); ok {
+					decl(v, nil)
+				}
+			}
+		case *ast.WhileStmt, *ast.ForStmt, *ast.UnrollStmt:
+			f.c.errorf(s.Position(), "loops (while, for, unroll) are not compiled yet")
+		}
+	}
+	walk(b)
+}
+
+func (f *fn) block(b *ast.Block) {
+	for _, s := range b.Stmts {
+		f.stmt(s)
+	}
+}
+
+func (f *fn) stmt(s ast.Stmt) {
+	mark := f.sp
+	defer func() { f.sp = mark }()
+	f.pos = s.Position()
+	switch s := s.(type) {
+	case *ast.Block:
+		f.block(s)
+	case *ast.ExprStmt:
+		switch x := s.X.(type) {
+		case *ast.Call:
+			f.callStmt(x)
+		case *ast.Postfix, *ast.Unary:
+			f.intExpr(x)
+		default:
+			if f.isString(x) {
+				f.strExpr(x, f.alloc(f.c.S))
+			} else {
+				f.intExpr(x)
+			}
+		}
+	case *ast.AssignStmt:
+		f.assign(s)
+	case *ast.LetStmt:
+		if s.Value != nil {
+			f.assign(&ast.AssignStmt{Pos: s.Pos, Target: s.Var, Op: "=", Value: s.Value})
+		}
+	case *ast.IfStmt:
+		els, end := f.newLabel(), f.newLabel()
+		f.intExpr(s.Cond)
+		f.emit(asm.JEq.Imm(asm.R0, 0, els))
+		f.block(s.Then)
+		f.emit(asm.Ja.Label(end))
+		f.label(els)
+		if s.Else != nil {
+			f.stmt(s.Else)
+		}
+		f.label(end)
+	case *ast.ReturnStmt:
+		f.leave()
+	default:
+		f.c.errorf(s.Position(), "this statement is not compiled yet")
+	}
+}
+
+// isString reports whether x is a string value.
+func (f *fn) isString(x ast.Expr) bool {
+	switch x := x.(type) {
+	case *ast.Field:
+		if fl := f.argField(x, false); fl != nil {
+			return fl.IsString()
+		}
+	case *ast.Var:
+		if l, ok := f.locals[x.Name]; ok {
+			return l.str
+		}
+	case *ast.Positional:
+		if !x.Count && x.N <= len(f.c.opts.Params) {
+			_, err := strconv.ParseInt(f.c.opts.Params[x.N-1], 0, 64)
+			return err != nil
+		}
+		return false
+	}
+	return f.c.info.Types[x].Kind == check.String
+}
+
+// argField resolves args->name (or args.name) in a tracepoint; nil when x
+// is no such expression (an error when must).
+func (f *fn) argField(x *ast.Field, must bool) *Field {
+	id, ok := x.X.(*ast.Ident)
+	if !ok || id.Name != "args" {
+		if must {
+			f.c.errorf(x.Pos, "field access outside args is not compiled yet (it needs BTF)")
+		}
+		return nil
+	}
+	if f.format == nil {
+		if must {
+			f.c.errorf(x.Pos, "args in %s probes is not compiled yet", f.probe.Provider)
+		}
+		return nil
+	}
+	fl := f.format.Field(x.Name)
+	if fl == nil {
+		names := make([]string, len(f.format.Fields))
+		for i, fd := range f.format.Fields {
+			names[i] = fd.Name
+		}
+		f.c.errorf(x.Pos, "tracepoint %s has no field %q; it has: %s", f.probe.Name, x.Name, strings.Join(names, ", "))
+	}
+	return fl
+}
+
+func (f *fn) assign(s *ast.AssignStmt) {
+	f.pos = s.Pos
+	if call, ok := s.Value.(*ast.Call); ok && s.Op == "=" {
+		switch call.Name {
+		case "count", "sum", "avg", "min", "max", "stats", "hist", "lhist":
+			f.aggregate(s.Target.(*ast.MapExpr), call)
+			return
+		}
+	}
+	switch t := s.Target.(type) {
+	case *ast.Var:
+		l := f.locals[t.Name]
+		if l.str {
+			if s.Op != "=" {
+				f.c.errorf(s.Pos, "%s on a string", s.Op)
+			}
+			tmp := f.alloc(f.c.S)
+			f.strExpr(s.Value, tmp)
+			f.copyStack(l.off, tmp, f.c.S)
+			return
+		}
+		if s.Op == "=" {
+			f.intExpr(s.Value)
+		} else {
+			f.intExpr(s.Value)
+			f.emit(asm.Mov.Reg(asm.R1, asm.R0), asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord))
+			f.aluOp(strings.TrimSuffix(s.Op, "="), s.Pos)
+		}
+		f.emit(asm.StoreMem(asm.R10, int16(l.off), asm.R0, asm.DWord))
+	case *ast.MapExpr:
+		m := f.c.maps[t.Name]
+		val := f.alloc(m.ValueSize)
+		if m.Value == check.String {
+			f.strExpr(s.Value, val)
+		} else {
+			f.intExpr(s.Value)
+			if s.Op != "=" {
+				f.emit(asm.StoreMem(asm.R10, int16(val), asm.R0, asm.DWord))
+				key := f.key(m, t)
+				f.lookupInt(m, key) // R0 = old value or 0
+				f.emit(asm.LoadMem(asm.R1, asm.R10, int16(val), asm.DWord))
+				f.aluOp(strings.TrimSuffix(s.Op, "="), s.Pos)
+				f.emit(asm.StoreMem(asm.R10, int16(val), asm.R0, asm.DWord))
+				f.update(m, key, val)
+				return
+			}
+			f.emit(asm.StoreMem(asm.R10, int16(val), asm.R0, asm.DWord))
+		}
+		f.update(m, f.key(m, t), val)
+	default:
+		f.c.errorf(s.Pos, "assigning to this expression is not compiled yet")
+	}
+}
+
+// key builds the key of m[keys…] on the stack and returns its offset; the
+// hist bucket, if any, is left for the caller at offset+KeySize-8.
+func (f *fn) key(m *Map, x *ast.MapExpr) int {
+	off := f.alloc(m.KeySize)
+	f.zero(off, m.KeySize)
+	keys := x.Keys
+	if len(keys) == 1 && len(m.Keys) > 1 {
+		if t, ok := keys[0].(*ast.Tuple); ok {
+			keys = t.Elems
+		}
+	}
+	if len(keys) != len(m.Keys) {
+		f.c.errorf(x.Pos, "@%s takes %d keys here", m.Name, len(m.Keys))
+	}
+	for i, k := range keys {
+		sl := m.Keys[i]
+		if sl.String {
+			if !f.isString(k) {
+				f.c.errorf(k.Position(), "@%s key %d must be a string", m.Name, i+1)
+			}
+			f.strExpr(k, off+sl.Offset)
+		} else {
+			if f.isString(k) {
+				f.c.errorf(k.Position(), "@%s key %d must be an integer", m.Name, i+1)
+			}
+			f.intExpr(k)
+			f.emit(asm.StoreMem(asm.R10, int16(off+sl.Offset), asm.R0, asm.DWord))
+		}
+	}
+	return off
+}
+
+// lookup leaves the map value's pointer (or NULL) in R0.
+func (f *fn) lookup(m *Map, key int) {
+	f.emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.BPF),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(key)),
+		asm.FnMapLookupElem.Call())
+}
+
+// lookupInt leaves the map's integer value, or 0 without one, in R0.
+func (f *fn) lookupInt(m *Map, key int) {
+	f.lookup(m, key)
+	done := f.newLabel()
+	f.emit(asm.JEq.Imm(asm.R0, 0, done), asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord))
+	f.label(done)
+}
+
+func (f *fn) update(m *Map, key, val int) {
+	f.emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.BPF),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(key)),
+		asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, int32(val)),
+		asm.Mov.Imm(asm.R4, 0),
+		asm.FnMapUpdateElem.Call())
+	ok := f.newLabel()
+	f.emit(asm.JEq.Imm(asm.R0, 0, ok))
+	f.countDrop(dropMapFull)
+	f.label(ok)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
+}
+
+// aluOp computes R0 = R0 op R1.
+func (f *fn) aluOp(op string, pos ast.Pos) {
+	var a asm.ALUOp
+	switch op {
+	case "+":
+		a = asm.Add
+	case "-":
+		a = asm.Sub
+	case "*":
+		a = asm.Mul
+	case "/":
+		a = asm.Div
+	case "%":
+		a = asm.Mod
+	case "&":
+		a = asm.And
+	case "|":
+		a = asm.Or
+	case "^":
+		a = asm.Xor
+	case "<<":
+		a = asm.LSh
+	case ">>":
+		a = asm.RSh
+	default:
+		f.c.errorf(pos, "operator %s is not compiled yet", op)
+	}
+	f.emit(a.Reg(asm.R0, asm.R1))
+}
+
+// aggregate compiles @m[k] = count() and the other aggregations.
+func (f *fn) aggregate(t *ast.MapExpr, call *ast.Call) {
+	m := f.c.maps[t.Name]
+	arg := f.alloc(8)
+	if len(call.Args) > 0 {
+		f.intExpr(call.Args[0])
+		f.emit(asm.StoreMem(asm.R10, int16(arg), asm.R0, asm.DWord))
+	}
+	key := f.key(m, t)
+	switch call.Name {
+	case "hist":
+		if len(call.Args) == 2 {
+			if k, ok := call.Args[1].(*ast.IntLit); !ok || k.Value != 0 {
+				f.c.errorf(call.Args[1].Position(), "hist() with more than one bucket per power of 2 is not compiled yet")
+			}
+		}
+		f.log2Bucket(arg)
+		f.emit(asm.StoreMem(asm.R10, int16(key+m.KeySize-8), asm.R0, asm.DWord))
+	case "lhist":
+		lo, hi, step := f.constArg(call.Args[1]), f.constArg(call.Args[2]), f.constArg(call.Args[3])
+		if step <= 0 || hi <= lo {
+			f.c.errorf(call.Pos, "lhist needs min < max and a positive step")
+		}
+		if (m.Step != 0) && (m.Min != lo || m.Max != hi || m.Step != step) {
+			f.c.errorf(call.Pos, "@%s is an lhist with other bounds elsewhere", m.Name)
+		}
+		m.Min, m.Max, m.Step = lo, hi, step
+		f.linBucket(arg, lo, hi, step)
+		f.emit(asm.StoreMem(asm.R10, int16(key+m.KeySize-8), asm.R0, asm.DWord))
+	}
+	// Find the entry, creating it zeroed.
+	have := f.newLabel()
+	f.lookup(m, key)
+	f.emit(asm.JNE.Imm(asm.R0, 0, have))
+	val := f.alloc(m.ValueSize)
+	f.zero(val, m.ValueSize)
+	f.emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.BPF),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(key)),
+		asm.Mov.Reg(asm.R3, asm.R10), asm.Add.Imm(asm.R3, int32(val)),
+		asm.Mov.Imm(asm.R4, 1), // BPF_NOEXIST
+		asm.FnMapUpdateElem.Call())
+	f.lookup(m, key)
+	done := f.newLabel()
+	f.emit(asm.JNE.Imm(asm.R0, 0, have))
+	f.countDrop(dropMapFull) // the map is full
+	f.emit(asm.Ja.Label(done))
+	f.label(have)
+	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord))
+	switch call.Name {
+	case "count", "hist", "lhist":
+		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
+	case "sum":
+		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
+	case "avg", "stats":
+		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
+			asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord))
+	case "min", "max":
+		// value at 0, "set" flag at 8.
+		set, skip := f.newLabel(), f.newLabel()
+		f.emit(asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord), asm.JEq.Imm(asm.R2, 0, set),
+			asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord))
+		if call.Name == "min" {
+			f.emit(asm.JSGE.Reg(asm.R1, asm.R2, skip))
+		} else {
+			f.emit(asm.JSLE.Reg(asm.R1, asm.R2, skip))
+		}
+		f.label(set)
+		f.emit(asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord), stImm(asm.R0, 8, 1))
+		f.label(skip)
+	}
+	f.label(done)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
+}
+
+// The slots of Object.Lost.
+const (
+	dropRing    = 0 // a record the ring buffer had no room for
+	dropMapFull = 1 // a map element that did not fit (max_map_keys)
+)
+
+// countDrop adds one to slot idx of the per-CPU drop counters.
+func (f *fn) countDrop(idx int32) {
+	mark := f.sp
+	k := f.alloc(8)
+	f.sp = mark
+	done := f.newLabel()
+	f.emit(stImm(asm.R10, int16(k), int64(idx)),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(f.c.obj.Lost),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(k)),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, done),
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord), asm.Add.Imm(asm.R1, 1), asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord))
+	f.label(done)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
+}
+
+// constArg is an integer literal or a numeric positional parameter.
+func (f *fn) constArg(x ast.Expr) int64 {
+	switch x := x.(type) {
+	case *ast.IntLit:
+		return int64(x.Value)
+	case *ast.Positional:
+		if !x.Count && x.N <= len(f.c.opts.Params) {
+			if n, err := strconv.ParseInt(f.c.opts.Params[x.N-1], 0, 64); err == nil {
+				return n
+			}
+		}
+	case *ast.Unary:
+		if x.Op == "-" {
+			return -f.constArg(x.X)
+		}
+	}
+	f.c.errorf(x.Position(), "this must be an integer literal")
+	return 0
+}
+
+// log2Bucket leaves in R0 the hist bucket of the value at arg: 0 for a
+// negative value, 1 for 0, else 2+floor(log2(v)), as bpftrace counts.
+func (f *fn) log2Bucket(arg int) {
+	done, pos := f.newLabel(), f.newLabel()
+	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JSLT.Imm(asm.R1, 0, done),
+		asm.Mov.Imm(asm.R0, 1),
+		asm.JEq.Imm(asm.R1, 0, done),
+		asm.Mov.Imm(asm.R0, 2),
+		asm.Ja.Label(pos))
+	f.label(pos)
+	for _, sh := range []int32{32, 16, 8, 4, 2, 1} {
+		next := f.newLabel()
+		f.emit(asm.Mov.Reg(asm.R2, asm.R1), asm.RSh.Imm(asm.R2, sh),
+			asm.JEq.Imm(asm.R2, 0, next),
+			asm.Mov.Reg(asm.R1, asm.R2), asm.Add.Imm(asm.R0, sh))
+		f.label(next)
+	}
+	f.emit(asm.Ja.Label(done))
+	f.label(done)
+	f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+}
+
+// linBucket leaves in R0 the lhist bucket of the value at arg: 0 below
+// min, (v-min)/step+1 inside, (max-min)/step+1 at or above max.
+func (f *fn) linBucket(arg int, lo, hi, step int64) {
+	done := f.newLabel()
+	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord),
+		asm.LoadImm(asm.R2, lo, asm.DWord),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JSLT.Reg(asm.R1, asm.R2, done),
+		asm.LoadImm(asm.R0, (hi-lo)/step+1, asm.DWord),
+		asm.LoadImm(asm.R3, hi, asm.DWord),
+		asm.JSGE.Reg(asm.R1, asm.R3, done),
+		asm.Mov.Reg(asm.R0, asm.R1), asm.Sub.Reg(asm.R0, asm.R2),
+		asm.LoadImm(asm.R3, step, asm.DWord),
+		asm.Div.Reg(asm.R0, asm.R3),
+		asm.Add.Imm(asm.R0, 1))
+	f.label(done)
+	f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+}
+
+// stImm stores a sign-extended 32-bit constant as 64 bits at dst+off
+// (cilium/ebpf's asm.StoreImm refuses the DWord form the kernel accepts).
+func stImm(dst asm.Register, off int16, v int64) asm.Instruction {
+	return asm.Instruction{OpCode: asm.StoreImmOp(asm.DWord), Dst: dst, Offset: off, Constant: int64(int32(v))}
+}
+
+// leave ends the probe here. The jump is conditional on the context
+// pointer, which is never NULL, so that the statements after it stay
+// reachable in the verifier's control-flow check.
+func (f *fn) leave() {
+	f.emit(asm.JNE.Imm(rCtx, 0, "end"))
+}
