@@ -61,16 +61,26 @@ static __always_inline __u32 dispatch_exit_nr(void)
 	return (__u32)dispatch_regs()->orig_ax;
 }
 
-/* Tail-calls the slot of the syscall entering; returns if it is empty. */
+/*
+ * Tail-calls the slot of the syscall entering; returns if it is empty.
+ * Numbers from DISPATCH_SLOTS up have none: 512 must not reach the
+ * every-syscall slot again.
+ */
 static __always_inline void dispatch_enter_to(struct bpf_raw_tracepoint_args *ctx)
 {
-	bpf_tail_call(ctx, &dispatch_enter, (__u32)ctx->args[1]);
+	__u64 nr = ctx->args[1];
+
+	if (nr < DISPATCH_SLOTS)
+		bpf_tail_call(ctx, &dispatch_enter, (__u32)nr);
 }
 
 /* Tail-calls the slot of the syscall returning; returns if it is empty. */
 static __always_inline void dispatch_exit_to(struct bpf_raw_tracepoint_args *ctx)
 {
-	bpf_tail_call(ctx, &dispatch_exit, dispatch_exit_nr());
+	__u32 nr = dispatch_exit_nr();
+
+	if (nr < DISPATCH_SLOTS)
+		bpf_tail_call(ctx, &dispatch_exit, nr);
 }
 
 #endif /* KSCOPE_DISPATCHER */

@@ -23,6 +23,7 @@ import (
 	"github.com/kscope/kscope/internal/collector/dispatch"
 	"github.com/kscope/kscope/internal/collector/syscalls"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/syscallnames"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -55,6 +56,12 @@ func child(args []string) int {
 			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
 			syscall.RawSyscall(sysCreateModule, 0, 0, 0)
 		}
+	case "beyond": // numbers past the slots: ENOSYS
+		for i := 0; i < n; i++ {
+			for _, nr := range beyond {
+				syscall.RawSyscall(nr, 0, 0, 0)
+			}
+		}
 	case "fchdir": // EBADF
 		for i := 0; i < n; i++ {
 			syscall.RawSyscall(syscall.SYS_FCHDIR, ^uintptr(0), 0, 0)
@@ -83,6 +90,10 @@ func child(args []string) int {
 	}
 	return 0
 }
+
+// beyond are syscall numbers x86-64 does not have, at and past the number
+// of the dispatcher's every-syscall slot.
+var beyond = []uintptr{syscalls.NrSlots, syscalls.NrSlots + 1, 1000}
 
 // distinct are syscalls without side effects that take no arguments.
 var distinct = []uintptr{
@@ -188,6 +199,26 @@ func both(t *testing.T, f func(t *testing.T)) {
 	t.Run("hash", func(t *testing.T) {
 		defer bpfx.ForceHook(syscalls.Name, syscalls.VariantHash)()
 		f(t)
+	})
+}
+
+// Calls of numbers past the slots are counted once each, in "other", with
+// their ENOSYS: number 512, the dispatcher's every-syscall slot, is not
+// dispatched to it again.
+func TestBeyondSlots(t *testing.T) {
+	both(t, func(t *testing.T) {
+		c := start(t, collector.Config{TopK: 1 << 20, Filter: collector.Filter{Comm: testComm()}})
+		const n = 1000
+		pid := runChild(t, fmt.Sprintf("beyond %d", n))
+		e := collect(t, c)
+		other := syscallnames.Name(syscalls.NrSlots)
+		want := float64(n * len(beyond))
+		if got := value(e, "kscope_process_syscalls_total", "pid", pid, "syscall", other); got != want {
+			t.Errorf("kscope_process_syscalls_total{pid=%s,syscall=%s} = %v, want %v", pid, other, got, want)
+		}
+		if got := value(e, "kscope_process_syscall_errors_total", "pid", pid, "syscall", other); got != want {
+			t.Errorf("kscope_process_syscall_errors_total{pid=%s,syscall=%s} = %v, want %v", pid, other, got, want)
+		}
 	})
 }
 
