@@ -207,8 +207,8 @@ func (r *Ref) Close() error {
 	return errors.Join(errs...)
 }
 
-// Attached reports how many of the hooks' programs are attached, for
-// tests.
+// Attached reports whether the sys_enter and the sys_exit programs are
+// attached, for tests.
 func Attached() (enter, exit bool) {
 	mu.Lock()
 	defer mu.Unlock()

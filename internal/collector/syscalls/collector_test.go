@@ -160,6 +160,9 @@ func start(t testing.TB, cfg collector.Config) *syscalls.Collector {
 	if err := c.Start(context.Background(), testutil.NewCapture()); err != nil {
 		t.Fatalf("start: %+v", err)
 	}
+	if got := c.(*syscalls.Collector).Variant(); wantVariant != "" && got != wantVariant {
+		t.Fatalf("variant %s, want %s", got, wantVariant)
+	}
 	return c.(*syscalls.Collector)
 }
 
@@ -189,18 +192,21 @@ func value(e *metrics.Emitter, name string, match ...string) float64 {
 // both runs f with the task storage programs in the shared dispatcher's
 // slots, attached on their own, and with the fallback.
 func both(t *testing.T, f func(t *testing.T)) {
-	t.Run("dispatch", func(t *testing.T) {
-		f(t)
-	})
-	t.Run("task_storage", func(t *testing.T) {
-		defer bpfx.ForceHook(syscalls.Name, syscalls.VariantTaskStorage)()
-		f(t)
-	})
-	t.Run("hash", func(t *testing.T) {
-		defer bpfx.ForceHook(syscalls.Name, syscalls.VariantHash)()
-		f(t)
-	})
+	for _, v := range []string{syscalls.VariantDispatch, syscalls.VariantTaskStorage, syscalls.VariantHash} {
+		t.Run(v, func(t *testing.T) {
+			if v != syscalls.VariantDispatch {
+				defer bpfx.ForceHook(syscalls.Name, v)()
+			}
+			wantVariant = v
+			defer func() { wantVariant = "" }()
+			f(t)
+		})
+	}
 }
+
+// wantVariant is the variant the running test wants Start to choose; ""
+// takes any.
+var wantVariant string
 
 // Calls of numbers past the slots are counted once each, in "other", with
 // their ENOSYS: number 512, the dispatcher's every-syscall slot, is not
