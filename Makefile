@@ -94,6 +94,7 @@ bench:
 	bash bench/profile.sh
 	bash bench/http.sh
 	bash bench/top.sh
+	bash bench/footprint.sh
 
 clean:
 	rm -rf bin

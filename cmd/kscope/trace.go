@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os/signal"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -24,6 +26,12 @@ import (
 // those of user-space probes, which take a target: what the registered
 // collectors declare (collector.Spec.Trace), in event.Kinds order.
 var traceKinds, userKinds = tracedKinds()
+
+// defaultTraceRing is the ring buffer of `kscope trace`. Its reader maps
+// it twice (the data wraps around), so it counts twice in the RSS: 2 MiB
+// costs 4 MiB where 8 MiB cost 16, and holds about 8 ms of an open storm at
+// its full rate (~250 MB/s of events), enough for a reader that keeps up.
+const defaultTraceRing = "2M"
 
 func tracedKinds() (plain []collector.Traceable, user []string) {
 	plain, targeted := collector.Traced(event.Kinds)
@@ -155,7 +163,7 @@ func addTraceFlags(cmd *cobra.Command, f *traceFlags) {
 	fl.StringVar(&f.comm, "comm", "", "only this command name (exact, at most 15 bytes)")
 	fl.Int64Var(&f.count, "count", 0, "stop after this many events")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 10s, 5m)")
-	fl.StringVar(&f.bufSize, "buffer-size", "8M", "ring buffer size, a power of two (e.g. 256K, 8M)")
+	fl.StringVar(&f.bufSize, "buffer-size", defaultTraceRing, "ring buffer size, a power of two (e.g. 256K, 8M)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log load and attach details to stderr")
 }
 
@@ -235,6 +243,15 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 	if err != nil {
 		return usagef("--buffer-size %q: %v", f.bufSize, err)
 	}
+	// Loading allocates a few megabytes that are garbage once attached (the
+	// kernel's BTF, the parsed object file): collecting them while loading
+	// only delays the attach. Collect once, after it.
+	resumeGC := pauseGC()
+	defer resumeGC()
+	// Parsing the kernel's BTF, which every collector's CO-RE relocations
+	// need, is the longest step of loading: start it now, on another CPU,
+	// while the file systems are checked and the object file is parsed.
+	go bpfx.KernelTypes() //nolint:errcheck // loading reports the error
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelWarn
 	if f.verbose {
@@ -276,6 +293,7 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 		return fmt.Errorf("starting %s tracer: %w", kind, err)
 	}
 	logger.Debug("attached", "kind", kind, "took", time.Since(start))
+	resumeGC()
 	out.Header(kind)
 
 	<-ctx.Done()
@@ -296,6 +314,23 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 		logger.Warn("detaching", "err", closeErr)
 	}
 	return nil
+}
+
+// pauseGC turns the garbage collector off until the returned function is
+// called (once; later calls do nothing). That function then frees what
+// loading needed and streaming does not: the parsed kernel BTF (megabytes of
+// types, kept by bpfx for further loads) and the garbage of parsing the
+// object files, in one collection that returns the pages to the system.
+func pauseGC() (resume func()) {
+	old := debug.SetGCPercent(-1)
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			debug.SetGCPercent(old)
+			bpfx.ReleaseKernelTypes()
+			debug.FreeOSMemory()
+		})
+	}
 }
 
 // limitSink stops after max events (0: no limit).
