@@ -60,6 +60,12 @@ func client(ns, server string) int {
 		fmt.Fprintln(os.Stderr, "entering the namespace:", err)
 		return 2
 	}
+	stat, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	fmt.Println(strings.TrimSpace(string(stat)))
 	for i, q := range clientQueries {
 		msg := new(mdns.Msg)
 		msg.SetQuestion(q.name, q.qtype)
@@ -185,13 +191,15 @@ func TestQueriesNetns(t *testing.T) {
 	if err != nil {
 		t.Fatalf("client: %v\n%s", err, out)
 	}
+	// The first line is the client's /proc/self/stat, for its start time.
+	stat, lines, _ := strings.Cut(string(out), "\n")
 	type result struct {
 		port     uint64
 		rtt      uint64
 		answered bool
 	}
 	var res []result
-	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc := bufio.NewScanner(strings.NewReader(lines))
 	for sc.Scan() {
 		var i int
 		var r result
@@ -244,6 +252,9 @@ func TestQueriesNetns(t *testing.T) {
 		check("client_port", v[fClientPort].Num, res[i].port)
 		check("transport", v[fTransport].Str, map[bool]string{false: "udp", true: "tcp"}[q.tcp])
 		check("pid", ev.PID, cmd.Process.Pid)
+		check("ppid", ev.PPID, os.Getpid())
+		testutil.CheckStartNSStat(t, cmd.Process.Pid, stat, ev.StartNS)
+		testutil.CheckStartNS(t, os.Getpid(), ev.ParentStartNS)
 		check("comm", ev.Comm, filepath.Base(os.Args[0])[:min(15, len(filepath.Base(os.Args[0])))])
 		check("type", ev.Type, "dns")
 		if w.timeout {

@@ -34,10 +34,12 @@ type dnsDnsEvent struct {
 type dnsOwner struct {
 	_        structs.HostLayout
 	CgroupId uint64
+	StartNs  uint64
+	PstartNs uint64
+	Ppid     uint32
 	Pid      uint32
 	Tid      uint32
 	Uid      uint32
-	Pad      uint32
 	Comm     [16]uint8
 }
 

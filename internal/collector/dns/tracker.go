@@ -173,10 +173,11 @@ func (t *tracker) expire(now uint64, emit func(*event.Dynamic)) {
 func (t *tracker) fill(q query, k key, ts uint64, ans *mdns.Msg, lat uint64, timeout bool) *event.Dynamic {
 	ev := t.ev
 	o := q.owner
-	// The process as the socket hook saw it: no parent or start time there.
+	// The process as the socket hook saw it when it connected or sent.
 	ev.Header = event.Header{
-		Time: t.clock.Time(q.ts), Type: KindName, PID: o.Pid, TID: o.Tid, UID: o.Uid,
+		Time: t.clock.Time(q.ts), Type: KindName, PID: o.Pid, TID: o.Tid, PPID: o.Ppid, UID: o.Uid,
 		CgroupID: o.CgroupId, Comm: collector.CString(o.Comm[:]),
+		StartNS: o.StartNs, StartTime: t.clock.Time(o.StartNs), ParentStartNS: o.PstartNs,
 	}
 	v := ev.Values
 	for i := range v {

@@ -17,6 +17,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
+#include <bpf/bpf_core_read.h>
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -30,10 +31,12 @@ char LICENSE[] SEC("license") = "GPL";
 /* The process that owns a socket talking to port 53. */
 struct owner {
 	__u64 cgroup_id;
+	__u64 start_ns;  /* the process's start (its leader's), with pid its identity */
+	__u64 pstart_ns; /* the parent's */
+	__u32 ppid;
 	__u32 pid;
 	__u32 tid;
 	__u32 uid;
-	__u32 _pad;
 	__u8 comm[TASK_COMM_LEN];
 };
 
@@ -80,6 +83,7 @@ struct {
 static __always_inline void note_owner(struct bpf_sock_addr *ctx)
 {
 	__u64 cookie, pid_tgid;
+	struct task_struct *task;
 	struct owner o = {};
 
 	if (ctx->user_port != bpf_htons(DNS_PORT))
@@ -91,6 +95,11 @@ static __always_inline void note_owner(struct bpf_sock_addr *ctx)
 	o.uid = (__u32)bpf_get_current_uid_gid();
 	o.cgroup_id = bpf_get_current_cgroup_id();
 	bpf_get_current_comm(o.comm, sizeof(o.comm));
+	/* The same identity as every other event's header (kscope.h). */
+	task = (struct task_struct *)bpf_get_current_task();
+	o.ppid = BPF_CORE_READ(task, real_parent, tgid);
+	o.start_ns = BPF_CORE_READ(task, group_leader, start_time);
+	o.pstart_ns = BPF_CORE_READ(task, real_parent, group_leader, start_time);
 	bpf_map_update_elem(&owners, &cookie, &o, BPF_ANY);
 }
 
