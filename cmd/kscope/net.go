@@ -17,7 +17,13 @@ func newNetCmd() *cobra.Command {
 		Long: `Network analysis attributed to processes. Each subcommand streams one
 line per event until interrupted (--json: one JSON object per line), then
 prints on stderr the events shown, lost (ring buffer full) and filtered.`,
-		Args: noArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("net needs a subcommand: drops or dns")
+			}
+			return usagef("unknown subcommand %q: want drops or dns", args[0])
+		},
+		RunE: func(*cobra.Command, []string) error { return nil },
 	}
 	cmd.AddCommand(newNetDropsCmd(), newNetDNSCmd())
 	return cmd

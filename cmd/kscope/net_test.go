@@ -66,3 +66,29 @@ func TestNetDNSNetns(t *testing.T) {
 		t.Errorf("no summary line: %s", stderr)
 	}
 }
+
+func TestNetUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"net"}, "net needs a subcommand"},
+		{[]string{"net", "bogus"}, `unknown subcommand "bogus"`},
+		{[]string{"net", "drops", "extra"}, "takes no arguments"},
+		{[]string{"net", "drops", "--pid", "1"}, "unknown flag: --pid"},
+		{[]string{"net", "drops", "--buffer-size", "3M"}, "power of two"},
+		{[]string{"net", "dns", "--timeout", "0s"}, "--timeout 0s: must be positive"},
+		{[]string{"net", "dns", "--pid", "-5"}, "not a process id"},
+		{[]string{"net", "dns", "--comm", "0123456789abcdef"}, "at most 15 bytes"},
+	} {
+		code, _, stderr := runCLI(tt.args...)
+		if code != exitUsage || !strings.Contains(stderr, tt.msg) {
+			t.Errorf("kscope %s: exit %d, stderr %q; want 2 and %q", strings.Join(tt.args, " "), code, stderr, tt.msg)
+		}
+	}
+	for _, args := range [][]string{{"net", "--help"}, {"net", "drops", "--help"}, {"net", "dns", "--help"}} {
+		if code, stdout, stderr := runCLI(args...); code != 0 || !strings.Contains(stdout, "Usage:") {
+			t.Errorf("kscope %s: exit %d, %q %q", strings.Join(args, " "), code, stdout, stderr)
+		}
+	}
+}
