@@ -1,0 +1,454 @@
+package policy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/policy"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// TestMain doubles as the connect workload: with KSCOPE_POLICY_CONNECT
+// set, the test binary connects to that address and exits with the errno
+// (0 on success).
+func TestMain(m *testing.M) {
+	if addr := os.Getenv("KSCOPE_POLICY_CONNECT"); addr != "" {
+		os.Exit(connectOnce(addr))
+	}
+	os.Exit(m.Run())
+}
+
+func connectOnce(addr string) int {
+	ap, err := net.ResolveTCPAddr("tcp4", addr)
+	if err != nil {
+		return 200
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return 201
+	}
+	defer unix.Close(fd)
+	sa := &unix.SockaddrInet4{Port: ap.Port}
+	copy(sa.Addr[:], ap.IP.To4())
+	if err := unix.Connect(fd, sa); err != nil {
+		var errno unix.Errno
+		if errors.As(err, &errno) {
+			return int(errno)
+		}
+		return 202
+	}
+	return 0
+}
+
+func requirePolicy(t *testing.T) {
+	t.Helper()
+	testutil.RequireRoot(t, "loading BPF programs")
+	if err := bpfx.ProbeFeature(bpfx.FeatSendSignal); err != nil {
+		testutil.Skip(t, "bpf_send_signal", err)
+	}
+}
+
+func rulesOf(t *testing.T, yaml string, audit bool) []*policy.Plan {
+	t.Helper()
+	rules, err := policy.Parse("test.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := policy.PlanRules(rules, func(name string) error { return bpfx.ProbeFeature(name) }, audit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plans
+}
+
+func start(t *testing.T, cfg Config) (*Collector, *testutil.Capture) {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := testutil.NewCapture()
+	if err := c.Start(context.Background(), sink); err != nil {
+		t.Fatalf("%+v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c, sink
+}
+
+// fields is an event's JSON as a map.
+func fields(t *testing.T, ev event.Event) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(event.AppendJSON(nil, ev), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// alertsOf returns the alerts of rule, waiting up to a deadline for n.
+func alertsOf(t *testing.T, sink *testutil.Capture, rule string, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var out []map[string]any
+		for _, ev := range sink.Events() {
+			if f := fields(t, ev); f["rule"] == rule {
+				out = append(out, f)
+			}
+		}
+		if len(out) >= n || time.Now().After(deadline) {
+			return out
+		}
+		sink.WaitFor(50*time.Millisecond, func(event.Event) bool { return false })
+	}
+}
+
+// markerSrc is a program whose first instruction of user code starts
+// creating the file "marker" in its working directory: no libc, no
+// start-up code runs before it.
+const markerSrc = `
+static long sys(long n, long a, long b, long c)
+{
+	long r;
+	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
+	return r;
+}
+void _start(void)
+{
+	sys(2, (long)"marker", 0101, 0644); /* open(O_WRONLY|O_CREAT) */
+	sys(60, 0, 0, 0);                  /* exit(0) */
+}
+`
+
+func execRule(dir, mode string) string {
+	return fmt.Sprintf(`rules:
+  - name: no-tmp-exec
+    severity: high
+    on: exec
+    match:
+      binary: {prefix: [%s/]}
+    action: kill
+    mode: %s
+`, dir, mode)
+}
+
+func runMarker(t *testing.T, bin string) (error, bool) {
+	t.Helper()
+	dir := t.TempDir()
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	err := cmd.Run()
+	_, serr := os.Stat(filepath.Join(dir, "marker"))
+	return err, serr == nil
+}
+
+func TestExecKilledBeforeFirstInstruction(t *testing.T) {
+	requirePolicy(t)
+	bin := testutil.BuildC(t, "cc", markerSrc, "-static", "-nostdlib", "-O2", "-fno-stack-protector")
+	dir := filepath.Dir(bin)
+	// The workload works untraced.
+	if err, ok := runMarker(t, bin); err != nil || !ok {
+		t.Fatalf("untraced: err %v, marker written %v", err, ok)
+	}
+	plans := rulesOf(t, execRule(dir, "enforce"), false)
+	c, sink := start(t, Config{Plans: plans})
+	for i := 0; i < 3; i++ {
+		err, ok := runMarker(t, bin)
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+			t.Fatalf("run %d: want killed by SIGKILL, got %v", i, err)
+		}
+		if ok {
+			t.Fatalf("run %d: the marker was written: the program ran", i)
+		}
+	}
+	alerts := alertsOf(t, sink, "no-tmp-exec", 3)
+	if len(alerts) != 3 {
+		t.Fatalf("want 3 alerts, got %d", len(alerts))
+	}
+	for _, a := range alerts {
+		if a["type"] != "alert" || a["action"] != "kill" || a["outcome"] != "killed" || a["mode"] != "enforce" ||
+			a["binary"] != bin || a["severity"] != "high" || a["on"] != "exec" {
+			t.Errorf("alert %v", a)
+		}
+		checkOffline(t, plans[0].Rule, a, true)
+	}
+	if got := c.Counts(); got[0] != 3 {
+		t.Errorf("matches: got %d, want 3", got[0])
+	}
+}
+
+func TestExecAuditLetsThrough(t *testing.T) {
+	requirePolicy(t)
+	bin := testutil.BuildC(t, "cc", markerSrc, "-static", "-nostdlib", "-O2", "-fno-stack-protector")
+	plans := rulesOf(t, execRule(filepath.Dir(bin), "audit"), false)
+	c, sink := start(t, Config{Plans: plans})
+	if err, ok := runMarker(t, bin); err != nil || !ok {
+		t.Fatalf("audit: err %v, marker written %v: want it to run", err, ok)
+	}
+	alerts := alertsOf(t, sink, "no-tmp-exec", 1)
+	if len(alerts) != 1 || alerts[0]["outcome"] != "would kill" || alerts[0]["mode"] != "audit" || alerts[0]["binary"] != bin {
+		t.Fatalf("alerts %v", alerts)
+	}
+	if got := c.Counts(); got[0] != 1 {
+		t.Errorf("matches: got %d, want 1", got[0])
+	}
+	// --audit turns an enforcing rule into an audit one.
+	plans = rulesOf(t, execRule(filepath.Dir(bin), "enforce"), true)
+	if plans[0].Enforce {
+		t.Fatal("--audit: the plan still enforces")
+	}
+}
+
+func TestOpenAlertWithAccessMode(t *testing.T) {
+	requirePolicy(t)
+	dir := t.TempDir()
+	watched := filepath.Join(dir, "watched")
+	plans := rulesOf(t, fmt.Sprintf(`rules:
+  - name: writes
+    on: open
+    match:
+      file: {path: [%[1]s], access: [write]}
+    action: alert
+  - name: reads
+    on: open
+    match:
+      file: {prefix: [%[2]s/], access: [read]}
+      user: {uid: [0]}
+    action: alert
+`, watched, dir), false)
+	c, sink := start(t, Config{Plans: plans})
+	f, err := os.OpenFile(watched, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for i := 0; i < 2; i++ {
+		b, err := os.ReadFile(watched)
+		if err != nil || len(b) != 0 {
+			t.Fatal(err, len(b))
+		}
+	}
+	// Not watched: another file in another directory.
+	if err := os.WriteFile(filepath.Join(t.TempDir(), "other"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := alertsOf(t, sink, "writes", 1)
+	r := alertsOf(t, sink, "reads", 2)
+	if len(w) != 1 || len(r) != 2 {
+		t.Fatalf("want 1 write and 2 read alerts, got %v and %v", w, r)
+	}
+	if fmt.Sprint(w[0]["access"]) != "[write create truncate]" || w[0]["file"] != watched || w[0]["outcome"] != "alerted" ||
+		w[0]["pid"] != float64(os.Getpid()) {
+		t.Errorf("write alert %v", w[0])
+	}
+	if fmt.Sprint(r[0]["access"]) != "[read]" || r[0]["file"] != watched {
+		t.Errorf("read alert %v", r[0])
+	}
+	checkOffline(t, plans[0].Rule, w[0], true)
+	checkOffline(t, plans[1].Rule, w[0], false)
+	checkOffline(t, plans[1].Rule, r[0], true)
+	checkOffline(t, plans[0].Rule, r[0], false)
+	if got := c.Counts(); got[0] != 1 || got[1] != 2 {
+		t.Errorf("matches: got %v, want [1 2]", got)
+	}
+}
+
+// testCgroup creates a cgroup v2 directory for the test and removes it
+// after; it returns its path and an open descriptor of it.
+func testCgroup(t *testing.T) (string, int) {
+	t.Helper()
+	var root string
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			root = p
+			break
+		}
+	}
+	if root == "" {
+		testutil.Skip(t, "cgroup v2", errors.New("no cgroup2 mount at /sys/fs/cgroup/unified or /sys/fs/cgroup"))
+	}
+	dir, err := os.MkdirTemp(root, "kscope-policy-test-"+strconv.Itoa(os.Getpid())+"-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		os.Remove(dir)
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		unix.Close(fd)
+		if err := os.Remove(dir); err != nil {
+			t.Errorf("removing the test cgroup: %v", err)
+		}
+	})
+	return dir, fd
+}
+
+// listen returns a loopback TCP listener that accepts and closes.
+func listen(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// connectIn runs the connect workload in cgroup fd (-1: the test's own)
+// and returns its errno.
+func connectIn(t *testing.T, fd, port int) unix.Errno {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), "KSCOPE_POLICY_CONNECT=127.0.0.1:"+strconv.Itoa(port))
+	if fd >= 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	}
+	err = cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return unix.Errno(ee.ExitCode())
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0
+}
+
+func connectRule(port int, mode string) string {
+	return fmt.Sprintf(`rules:
+  - name: blocked-port
+    on: connect
+    match:
+      destination: {cidr: [127.0.0.0/8], ports: [%d], protocol: tcp}
+    action: deny
+    mode: %s
+`, port, mode)
+}
+
+func TestConnectDenied(t *testing.T) {
+	requirePolicy(t)
+	if err := bpfx.ProbeFeature(bpfx.FeatCgroupSockAddr); err != nil {
+		testutil.Skip(t, "cgroup sock_addr programs", err)
+	}
+	cg, fd := testCgroup(t)
+	blocked, open := listen(t), listen(t)
+	plans := rulesOf(t, connectRule(blocked, "enforce"), false)
+	c, sink := start(t, Config{Plans: plans, Cgroup: cg})
+	if got := connectIn(t, fd, blocked); got != unix.EPERM {
+		t.Errorf("in the cgroup, to the blocked port: got errno %d (%v), want EPERM", got, got)
+	}
+	if got := connectIn(t, fd, open); got != 0 {
+		t.Errorf("in the cgroup, to the other port: got errno %d (%v), want success", got, got)
+	}
+	if got := connectIn(t, -1, blocked); got != 0 {
+		t.Errorf("outside the cgroup, to the blocked port: got errno %d (%v), want success", got, got)
+	}
+	alerts := alertsOf(t, sink, "blocked-port", 1)
+	if len(alerts) != 1 || alerts[0]["outcome"] != "denied" || alerts[0]["destination"] != "127.0.0.1:"+strconv.Itoa(blocked) ||
+		alerts[0]["protocol"] != "tcp" || alerts[0]["action"] != "deny" {
+		t.Fatalf("alerts %v", alerts)
+	}
+	checkOffline(t, plans[0].Rule, alerts[0], true)
+	if got := c.Counts(); got[0] != 1 {
+		t.Errorf("matches: got %d, want 1", got[0])
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Detached: the blocked port works again.
+	if got := connectIn(t, fd, blocked); got != 0 {
+		t.Errorf("after Close: got errno %d (%v), want success", got, got)
+	}
+}
+
+func TestConnectAudit(t *testing.T) {
+	requirePolicy(t)
+	if err := bpfx.ProbeFeature(bpfx.FeatCgroupSockAddr); err != nil {
+		testutil.Skip(t, "cgroup sock_addr programs", err)
+	}
+	cg, fd := testCgroup(t)
+	blocked := listen(t)
+	plans := rulesOf(t, connectRule(blocked, "audit"), false)
+	c, sink := start(t, Config{Plans: plans, Cgroup: cg})
+	if got := connectIn(t, fd, blocked); got != 0 {
+		t.Errorf("audit: got errno %d (%v), want success", got, got)
+	}
+	if got := connectIn(t, -1, blocked); got != 0 {
+		t.Errorf("outside: got errno %d (%v), want success", got, got)
+	}
+	alerts := alertsOf(t, sink, "blocked-port", 1)
+	if len(alerts) != 1 || alerts[0]["outcome"] != "would deny" {
+		t.Fatalf("alerts %v", alerts)
+	}
+	if got := c.Counts(); got[0] != 1 {
+		t.Errorf("matches: got %d, want 1", got[0])
+	}
+}
+
+// checkOffline evaluates the alert's event with the offline matcher, which
+// must agree with the kernel.
+func checkOffline(t *testing.T, r *policy.Rule, a map[string]any, want bool) {
+	t.Helper()
+	uid := uint32(a["uid"].(float64))
+	ev := &policy.Event{Type: a["on"].(string), UID: &uid, Comm: a["comm"].(string)}
+	switch ev.Type {
+	case "exec":
+		ev.Filename = a["binary"].(string)
+	case "open":
+		ev.Path = a["file"].(string)
+		flags := "O_RDONLY"
+		for _, x := range a["access"].([]any) {
+			switch x {
+			case "write":
+				if flags == "O_RDONLY" {
+					flags = "O_WRONLY"
+				} else {
+					flags = "O_RDWR"
+				}
+			case "create":
+				flags += "|O_CREAT"
+			case "truncate":
+				flags += "|O_TRUNC"
+			}
+		}
+		ev.Flags = flags
+	case "connect":
+		host, port, _ := net.SplitHostPort(a["destination"].(string))
+		p, _ := strconv.Atoi(port)
+		ev.DAddr, ev.DPort, ev.Proto = host, uint16(p), a["protocol"].(string)
+	}
+	if got := r.Matches(ev); got != want {
+		t.Errorf("offline: rule %s on %+v: got %v, want %v (the kernel said %v)", r.Name, ev, got, want, want)
+	}
+}
