@@ -136,9 +136,11 @@ func planAction(p *Plan, feat Features) {
 		p.Action = "kill"
 		p.Path = "bpf_send_signal(SIGKILL) from the " + hookOf(r.On) + ", in the offending task"
 	}
-	if p.Stage == "user" && r.Action != "alert" {
+	if p.Stage == "user" {
 		p.Action, p.Path = "alert", "an alert event, from user space"
-		p.Fallback = fmt.Sprintf("%s run in user space, which cannot act synchronously: alert only", strings.Join(p.UserSelectors, ", "))
+		if r.Action != "alert" {
+			p.Fallback = fmt.Sprintf("%s run in user space, which cannot act synchronously: alert only", strings.Join(p.UserSelectors, ", "))
+		}
 		return
 	}
 	switch r.Action {

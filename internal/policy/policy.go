@@ -418,7 +418,7 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 	m := &r.Match
 	p.mapping(n, "match", allSelectors, nil, func(key string, k, v *yaml.Node) {
 		r.keys["match."+key] = p.pos(k)
-		if r.On != "" && !slices.Contains(selectors[r.On], key) {
+		if sel, ok := selectors[r.On]; ok && !slices.Contains(sel, key) {
 			p.fail(k, "match: %s is not a selector of %s events (want one of %s)", key, r.On, strings.Join(selectors[r.On], ", "))
 			return
 		}

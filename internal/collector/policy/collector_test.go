@@ -268,6 +268,50 @@ func TestOpenAlertWithAccessMode(t *testing.T) {
 	}
 }
 
+// TestOpenUserStage: a binary selector on open runs in user space, from
+// /proc/PID/exe, on the candidates the kernel sends.
+func TestOpenUserStage(t *testing.T) {
+	requirePolicy(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	watched := filepath.Join(dir, "watched")
+	plans := rulesOf(t, fmt.Sprintf(`rules:
+  - name: by-me
+    on: open
+    match:
+      file: {path: [%[1]s]}
+      binary: {path: [%[2]s]}
+    action: kill
+  - name: not-by-me
+    on: open
+    match:
+      file: {path: [%[1]s]}
+      binary: {not_path: [%[2]s]}
+    action: alert
+`, watched, exe), false)
+	if plans[0].Stage != "user" || plans[0].Action != "alert" || plans[0].Fallback == "" {
+		t.Fatalf("plan: %s", plans[0].Describe())
+	}
+	c, sink := start(t, Config{Plans: plans})
+	if err := os.WriteFile(watched, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := alertsOf(t, sink, "by-me", 1)
+	if len(a) != 1 || a[0]["binary"] != exe || a[0]["outcome"] != "alerted" {
+		t.Fatalf("alerts %v", a)
+	}
+	// The candidate reached user space once: the other rule's is decided.
+	if n := len(alertsOf(t, sink, "not-by-me", 0)); n != 0 {
+		t.Errorf("not-by-me: %d alerts", n)
+	}
+	if got := c.Counts(); got[0] != 1 || got[1] != 0 {
+		t.Errorf("matches: got %v, want [1 0]", got)
+	}
+}
+
 // testCgroup creates a cgroup v2 directory for the test and removes it
 // after; it returns its path and an open descriptor of it.
 func testCgroup(t *testing.T) (string, int) {
