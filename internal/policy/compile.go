@@ -10,6 +10,7 @@ import (
 const (
 	DimBinary = 0
 	DimFile   = 1
+	DimParent = 2
 )
 
 // Masks are the rules (one bit per rule, by index) a table entry makes
@@ -35,10 +36,13 @@ type Tables struct {
 	Ports    map[uint16]uint64
 	CIDRs    map[netip.Prefix]Masks
 
-	OnExec, OnOpen, OnConnect           uint64
-	HasBinary, HasFile, HasUID, HasComm uint64
-	HasAccess, HasCIDR, HasPort         uint64
-	NotRoot, TCP, UDP                   uint64
+	OnExec, OnOpen, OnConnect                      uint64
+	HasBinary, HasParent, HasFile, HasUID, HasComm uint64
+	// TrackProcs: some rule reads the binary of a process that is not
+	// exec'ing, or of a parent, so the kernel keeps a map of them.
+	TrackProcs                  bool
+	HasAccess, HasCIDR, HasPort uint64
+	NotRoot, TCP, UDP           uint64
 	// Access[i] are the rules that accept access bit i.
 	Access [4]uint64
 	// UserStage rules are only candidates in the kernel; Kill and Deny
@@ -72,10 +76,19 @@ func Compile(plans []*Plan) *Tables {
 				t.Deny |= bit
 			}
 		}
-		if r.On == "exec" && !m.Binary.Empty() {
+		if !m.Binary.Empty() {
 			if t.addPaths(DimBinary, m.Binary, bit) {
 				t.HasBinary |= bit
 			}
+			if r.On != "exec" {
+				t.TrackProcs = true
+			}
+		}
+		if !m.Parent.Empty() && r.On != "connect" {
+			if t.addPaths(DimParent, m.Parent, bit) {
+				t.HasParent |= bit
+			}
+			t.TrackProcs = true
 		}
 		if f := m.File; f != nil {
 			if !f.Paths.Empty() && t.addPaths(DimFile, &f.Paths, bit) {
@@ -168,6 +181,30 @@ func (t *Tables) addPaths(dim uint8, ps *Paths, bit uint64) bool {
 	add(t.Prefixes, ps.Prefix, false)
 	add(t.Prefixes, ps.NotPrefix, true)
 	return len(ps.Glob) == 0 && len(ps.Path)+len(ps.Prefix) > 0
+}
+
+// PathRules is the kernel's path lookup in Go: the rules path passes in
+// dimension dim, given the rules that have a positive list there. User
+// space uses it for the processes that exec'd before the kernel side
+// started.
+func (t *Tables) PathRules(dim uint8, path string, has uint64) uint64 {
+	if len(path) > MaxPath {
+		path = path[:MaxPath]
+	}
+	var pos, neg uint64
+	if m, ok := t.Paths[PathKey{dim, path}]; ok {
+		pos, neg = m.Pos, m.Neg
+	}
+	best := -1
+	var bm Masks
+	for k, m := range t.Prefixes {
+		if k.Dim == dim && strings.HasPrefix(path, k.Path) && len(k.Path) > best {
+			best, bm = len(k.Path), m
+		}
+	}
+	pos |= bm.Pos
+	neg |= bm.Neg
+	return (pos | ^has) &^ neg
 }
 
 func (t *Tables) mergePrefixes() {

@@ -20,7 +20,7 @@ const (
 type Plan struct {
 	Rule *Rule
 	// Stage is "kernel" when every selector is matched in the kernel,
-	// "user" when some run in user space (globs, args, parent): the kernel
+	// "user" when some run in user space (globs, args): the kernel
 	// then only narrows the candidates and the rule can only alert.
 	Stage string
 	// UserSelectors names the selectors that run in user space.
@@ -63,8 +63,8 @@ func userSelectors(m *Match) (user, unsupported []string) {
 	if m.File != nil && m.File.HasGlob() {
 		user = append(user, "file glob")
 	}
-	if m.Parent != nil {
-		user = append(user, "parent")
+	if m.Parent.HasGlob() {
+		user = append(user, "parent glob")
 	}
 	if m.Args != nil {
 		user = append(user, "args")
@@ -81,11 +81,10 @@ func userSelectors(m *Match) (user, unsupported []string) {
 	return user, unsupported
 }
 
-// Kernel-matched binary selectors exist for exec only: open and connect
-// events carry no path of the process's binary in the kernel side yet, so
-// there the binary selector runs in user space (from /proc/PID/exe).
-func binaryInUser(r *Rule) bool {
-	return r.On != "exec" && !r.Match.Binary.Empty()
+// A connect's cgroup hook cannot read the task's parent, so a parent
+// selector on connect runs in user space (from /proc/PPID/exe).
+func parentInUser(r *Rule) bool {
+	return r.On == "connect" && r.Match.Parent != nil && !r.Match.Parent.HasGlob()
 }
 
 // PlanRules plans every rule against the kernel's features. audit forces
@@ -97,8 +96,8 @@ func PlanRules(rules []*Rule, feat Features, audit bool) ([]*Plan, error) {
 	for _, r := range rules {
 		p := &Plan{Rule: r, Stage: "kernel", Action: r.Action, Enforce: r.Mode == "enforce" && !audit}
 		user, unsupported := userSelectors(&r.Match)
-		if binaryInUser(r) {
-			user = append(user, "binary")
+		if parentInUser(r) {
+			user = append(user, "parent")
 		}
 		if len(unsupported) > 0 {
 			pos := r.KeyPos("match." + unsupported[0])

@@ -291,7 +291,7 @@ func TestPlan(t *testing.T) {
 	want := []string{
 		"no-tmp-exec: on exec, runs in kernel; action kill: bpf_send_signal(SIGKILL) from the sched_process_exec tracepoint, before the new program runs an instruction, in the offending task",
 		"no-metadata: on connect, runs in kernel; action deny: EPERM from cgroup/connect4 and cgroup/connect6 programs on the cgroup",
-		"shadow-readers: on open, runs in user (binary in user space); action alert: an alert event, from user space",
+		"shadow-readers: on open, runs in kernel; action alert: an alert event from the open/openat syscall exit, before the file descriptor reaches user space",
 		"deny-exec: on exec, runs in kernel; action deny -> kill (fallback: deny of exec needs BPF LSM, which does not work here (no lsm); taking kill instead.): bpf_send_signal(SIGKILL) from the sched_process_exec tracepoint, before the new program runs an instruction, in the offending task",
 		"glob-kill: on exec, runs in user (binary glob in user space); action kill -> alert (fallback: binary glob run in user space, which cannot act synchronously: alert only): an alert event, from user space; audit: reports what alert would do and lets the operation through",
 	}
@@ -306,6 +306,12 @@ func TestPlan(t *testing.T) {
 		if p := plans[i]; p.Action != "alert" || p.Fallback == "" || p.Enforce {
 			t.Errorf("plan %d: %s", i, p.Describe())
 		}
+	}
+	// A connect's parent is read in user space.
+	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: connect\n    action: deny\n    match: {parent: {path: [/x]}}\n"))
+	plans, _ = PlanRules(rules, features(), false)
+	if p := plans[0]; p.Stage != "user" || p.Action != "alert" || !strings.Contains(p.Describe(), "(parent in user space)") {
+		t.Errorf("connect parent: %s", p.Describe())
 	}
 	// Selectors not matched yet are errors, never ignored.
 	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {ancestor: {path: [/x]}}\n"))
@@ -336,6 +342,18 @@ func TestCompile(t *testing.T) {
 	want := "{1 0} {1 1} {3 0} {2 0} {8 0} 3 4 8 3 2 1 0 4 0 4 8 [8 0 0 0] 2"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// The Go mirror of the kernel's path lookup.
+	for _, tc := range []struct {
+		path string
+		want uint64
+	}{
+		{"/tmp/a", 1}, {"/tmp/ok/a", 0}, {"/tmp/x/a", 3}, {"/bin/sh", 2}, {"/usr/bin/sh", 0}, {"", 0},
+	} {
+		// Rules c and d have no binary selector: they pass whatever the path.
+		if got := tb.PathRules(DimBinary, tc.path, tb.HasBinary) & 3; got != tc.want {
+			t.Errorf("PathRules(%q): got %b, want %b", tc.path, got, tc.want)
+		}
 	}
 	for p, m := range tb.CIDRs {
 		if p.String() == "10.1.0.0/16" && m.Pos != 4 {

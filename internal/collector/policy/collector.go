@@ -114,6 +114,7 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 		"not_root": t.NotRoot, "proto_tcp": t.TCP, "proto_udp": t.UDP,
 		"access_rules": t.Access,
 		"user_stage":   t.UserStage, "kill_rules": t.Kill, "deny_rules": t.Deny,
+		"has_parent":   t.HasParent, "track_procs": boolByte(t.TrackProcs),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -204,8 +205,19 @@ func (c *Collector) attach() error {
 		return nil
 	}
 	t := c.tables
-	if t.OnExec != 0 {
+	if t.TrackProcs {
+		if err := tp("sched", "sched_process_fork", "policy_fork"); err != nil {
+			return err
+		}
+	}
+	if t.OnExec != 0 || t.TrackProcs {
 		if err := tp("sched", "sched_process_exec", "policy_exec"); err != nil {
+			return err
+		}
+	}
+	if t.TrackProcs {
+		// After the exec and fork hooks, so that no process falls between.
+		if err := c.seedProcs(); err != nil {
 			return err
 		}
 	}
@@ -232,6 +244,41 @@ func (c *Collector) attach() error {
 				return fmt.Errorf("attaching %s to %s: %w", h.prog, c.cfg.Cgroup, err)
 			}
 			c.links.Add(l)
+		}
+	}
+	return nil
+}
+
+func boolByte(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+type proc struct{ Bin, Parent uint64 }
+
+// seedProcs fills the procs map for the processes that exec'd before the
+// exec hook was attached, from /proc/PID/exe (the resolved path), keeping
+// what the hooks already wrote.
+func (c *Collector) seedProcs() error {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return fmt.Errorf("seeding the process table: %w", err)
+	}
+	m, t := c.Collection().Maps["procs"], c.tables
+	for _, e := range ents {
+		pid, err := strconv.ParseUint(e.Name(), 10, 32)
+		if err != nil {
+			continue
+		}
+		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
+		if err != nil {
+			continue // a kernel thread, or gone
+		}
+		p := proc{t.PathRules(policy.DimBinary, exe, t.HasBinary), t.PathRules(policy.DimParent, exe, t.HasParent)}
+		if err := m.Update(uint32(pid), p, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+			return fmt.Errorf("seeding the process table: %w", err)
 		}
 	}
 	return nil

@@ -268,9 +268,11 @@ func TestOpenAlertWithAccessMode(t *testing.T) {
 	}
 }
 
-// TestOpenUserStage: a binary selector on open runs in user space, from
-// /proc/PID/exe, on the candidates the kernel sends.
-func TestOpenUserStage(t *testing.T) {
+// TestOpenByBinary: a binary selector on open is matched in the kernel
+// from the process table, here seeded from /proc for the test binary,
+// which exec'd before the rules were loaded; a glob on it runs in user
+// space on the candidates the kernel sends.
+func TestOpenByBinary(t *testing.T) {
 	requirePolicy(t)
 	exe, err := os.Executable()
 	if err != nil {
@@ -291,24 +293,78 @@ func TestOpenUserStage(t *testing.T) {
       file: {path: [%[1]s]}
       binary: {not_path: [%[2]s]}
     action: alert
-`, watched, exe), false)
-	if plans[0].Stage != "user" || plans[0].Action != "alert" || plans[0].Fallback == "" {
-		t.Fatalf("plan: %s", plans[0].Describe())
+  - name: by-me-glob
+    on: open
+    match:
+      file: {path: [%[1]s]}
+      binary: {glob: [%[3]s/*]}
+    action: alert
+`, watched, exe, filepath.Dir(exe)), false)
+	if plans[0].Stage != "kernel" || plans[0].Action != "kill" || plans[2].Stage != "user" {
+		t.Fatalf("plans: %s; %s", plans[0].Describe(), plans[2].Describe())
 	}
+	plans[0].Enforce = false // the test process must live: audit it
 	c, sink := start(t, Config{Plans: plans})
 	if err := os.WriteFile(watched, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	a := alertsOf(t, sink, "by-me", 1)
-	if len(a) != 1 || a[0]["binary"] != exe || a[0]["outcome"] != "alerted" {
+	if len(a) != 1 || a[0]["outcome"] != "would kill" {
 		t.Fatalf("alerts %v", a)
 	}
-	// The candidate reached user space once: the other rule's is decided.
+	g := alertsOf(t, sink, "by-me-glob", 1)
+	if len(g) != 1 || g[0]["binary"] != exe || g[0]["outcome"] != "alerted" {
+		t.Fatalf("glob alerts %v", g)
+	}
+	// One record carried both rules: the other rule's absence is decided.
 	if n := len(alertsOf(t, sink, "not-by-me", 0)); n != 0 {
 		t.Errorf("not-by-me: %d alerts", n)
 	}
-	if got := c.Counts(); got[0] != 1 || got[1] != 0 {
-		t.Errorf("matches: got %v, want [1 0]", got)
+	if got := c.Counts(); got[0] != 1 || got[1] != 0 || got[2] != 1 {
+		t.Errorf("matches: got %v, want [1 0 1]", got)
+	}
+}
+
+// TestExecByParent: a parent selector is matched in the kernel: the
+// marker program is killed when the test binary starts it and not when a
+// shell does.
+func TestExecByParent(t *testing.T) {
+	requirePolicy(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sh := testutil.Tool(t, "sh", "to start the workload from another parent")
+	bin := testutil.BuildC(t, "cc", markerSrc, "-static", "-nostdlib", "-O2", "-fno-stack-protector")
+	plans := rulesOf(t, fmt.Sprintf(`rules:
+  - name: from-test
+    on: exec
+    match:
+      binary: {path: [%s]}
+      parent: {path: [%s]}
+    action: kill
+`, bin, exe), false)
+	c, sink := start(t, Config{Plans: plans})
+	if err, ok := runMarker(t, bin); err == nil || ok {
+		t.Fatalf("started by the test: err %v, marker written %v: want killed", err, ok)
+	}
+	dir := t.TempDir()
+	// The shell forks and execs the program: its parent is the shell. The
+	// shell is not exec'd with exec, so the program is its child.
+	cmd := exec.Command(sh, "-c", bin+"; true")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("started by sh: %v %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "marker")); err != nil {
+		t.Fatalf("started by sh: no marker: %v", err)
+	}
+	a := alertsOf(t, sink, "from-test", 1)
+	if len(a) != 1 || a[0]["outcome"] != "killed" || a[0]["ppid"] != float64(os.Getpid()) {
+		t.Fatalf("alerts %v", a)
+	}
+	if got := c.Counts(); got[0] != 1 {
+		t.Errorf("matches: got %d, want 1", got[0])
 	}
 }
 

@@ -63,6 +63,12 @@ type policyPolicyEvent struct {
 	_       [4]byte
 }
 
+type policyProc struct {
+	_      structs.HostLayout
+	Bin    uint64
+	Parent uint64
+}
+
 type policyScratch struct {
 	_   structs.HostLayout
 	Key policyPathKey
@@ -94,12 +100,14 @@ const (
 	policyMapPending           = "pending"
 	policyMapPorts             = "ports"
 	policyMapPrefixes          = "prefixes"
+	policyMapProcs             = "procs"
 	policyMapScratch           = "scratch"
 	policyMapStats             = "stats"
 	policyMapUids              = "uids"
 	policyProgPolicyConnect4   = "policy_connect4"
 	policyProgPolicyConnect6   = "policy_connect6"
 	policyProgPolicyExec       = "policy_exec"
+	policyProgPolicyFork       = "policy_fork"
 	policyProgPolicyOpen       = "policy_open"
 	policyProgPolicyOpenExit   = "policy_open_exit"
 	policyProgPolicyOpenat     = "policy_openat"
@@ -117,6 +125,7 @@ const (
 	policyVarHasCidr           = "has_cidr"
 	policyVarHasComm           = "has_comm"
 	policyVarHasFile           = "has_file"
+	policyVarHasParent         = "has_parent"
 	policyVarHasPort           = "has_port"
 	policyVarHasUid            = "has_uid"
 	policyVarKillRules         = "kill_rules"
@@ -127,6 +136,7 @@ const (
 	policyVarOnOpen            = "on_open"
 	policyVarProtoTcp          = "proto_tcp"
 	policyVarProtoUdp          = "proto_udp"
+	policyVarTrackProcs        = "track_procs"
 	policyVarUnusedPolicyEvent = "unused_policy_event"
 	policyVarUserStage         = "user_stage"
 	policyVarWakeupBytes       = "wakeup_bytes"
@@ -177,6 +187,7 @@ type policyProgramSpecs struct {
 	PolicyConnect4   *ebpf.ProgramSpec `ebpf:"policy_connect4"`
 	PolicyConnect6   *ebpf.ProgramSpec `ebpf:"policy_connect6"`
 	PolicyExec       *ebpf.ProgramSpec `ebpf:"policy_exec"`
+	PolicyFork       *ebpf.ProgramSpec `ebpf:"policy_fork"`
 	PolicyOpen       *ebpf.ProgramSpec `ebpf:"policy_open"`
 	PolicyOpenExit   *ebpf.ProgramSpec `ebpf:"policy_open_exit"`
 	PolicyOpenat     *ebpf.ProgramSpec `ebpf:"policy_openat"`
@@ -195,6 +206,7 @@ type policyMapSpecs struct {
 	Pending  *ebpf.MapSpec `ebpf:"pending"`
 	Ports    *ebpf.MapSpec `ebpf:"ports"`
 	Prefixes *ebpf.MapSpec `ebpf:"prefixes"`
+	Procs    *ebpf.MapSpec `ebpf:"procs"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Stats    *ebpf.MapSpec `ebpf:"stats"`
 	Uids     *ebpf.MapSpec `ebpf:"uids"`
@@ -217,6 +229,7 @@ type policyVariableSpecs struct {
 	HasCidr           *ebpf.VariableSpec `ebpf:"has_cidr"`
 	HasComm           *ebpf.VariableSpec `ebpf:"has_comm"`
 	HasFile           *ebpf.VariableSpec `ebpf:"has_file"`
+	HasParent         *ebpf.VariableSpec `ebpf:"has_parent"`
 	HasPort           *ebpf.VariableSpec `ebpf:"has_port"`
 	HasUid            *ebpf.VariableSpec `ebpf:"has_uid"`
 	KillRules         *ebpf.VariableSpec `ebpf:"kill_rules"`
@@ -227,6 +240,7 @@ type policyVariableSpecs struct {
 	OnOpen            *ebpf.VariableSpec `ebpf:"on_open"`
 	ProtoTcp          *ebpf.VariableSpec `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.VariableSpec `ebpf:"proto_udp"`
+	TrackProcs        *ebpf.VariableSpec `ebpf:"track_procs"`
 	UnusedPolicyEvent *ebpf.VariableSpec `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.VariableSpec `ebpf:"user_stage"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -260,6 +274,7 @@ type policyMaps struct {
 	Pending  *ebpf.Map `ebpf:"pending"`
 	Ports    *ebpf.Map `ebpf:"ports"`
 	Prefixes *ebpf.Map `ebpf:"prefixes"`
+	Procs    *ebpf.Map `ebpf:"procs"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Stats    *ebpf.Map `ebpf:"stats"`
 	Uids     *ebpf.Map `ebpf:"uids"`
@@ -275,6 +290,7 @@ func (m *policyMaps) Close() error {
 		m.Pending,
 		m.Ports,
 		m.Prefixes,
+		m.Procs,
 		m.Scratch,
 		m.Stats,
 		m.Uids,
@@ -298,6 +314,7 @@ type policyVariables struct {
 	HasCidr           *ebpf.Variable `ebpf:"has_cidr"`
 	HasComm           *ebpf.Variable `ebpf:"has_comm"`
 	HasFile           *ebpf.Variable `ebpf:"has_file"`
+	HasParent         *ebpf.Variable `ebpf:"has_parent"`
 	HasPort           *ebpf.Variable `ebpf:"has_port"`
 	HasUid            *ebpf.Variable `ebpf:"has_uid"`
 	KillRules         *ebpf.Variable `ebpf:"kill_rules"`
@@ -308,6 +325,7 @@ type policyVariables struct {
 	OnOpen            *ebpf.Variable `ebpf:"on_open"`
 	ProtoTcp          *ebpf.Variable `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.Variable `ebpf:"proto_udp"`
+	TrackProcs        *ebpf.Variable `ebpf:"track_procs"`
 	UnusedPolicyEvent *ebpf.Variable `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.Variable `ebpf:"user_stage"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -320,6 +338,7 @@ type policyPrograms struct {
 	PolicyConnect4   *ebpf.Program `ebpf:"policy_connect4"`
 	PolicyConnect6   *ebpf.Program `ebpf:"policy_connect6"`
 	PolicyExec       *ebpf.Program `ebpf:"policy_exec"`
+	PolicyFork       *ebpf.Program `ebpf:"policy_fork"`
 	PolicyOpen       *ebpf.Program `ebpf:"policy_open"`
 	PolicyOpenExit   *ebpf.Program `ebpf:"policy_open_exit"`
 	PolicyOpenat     *ebpf.Program `ebpf:"policy_openat"`
@@ -331,6 +350,7 @@ func (p *policyPrograms) Close() error {
 		p.PolicyConnect4,
 		p.PolicyConnect6,
 		p.PolicyExec,
+		p.PolicyFork,
 		p.PolicyOpen,
 		p.PolicyOpenExit,
 		p.PolicyOpenat,

@@ -43,6 +43,7 @@ enum {
 enum {
 	DIM_BINARY = 0,
 	DIM_FILE = 1,
+	DIM_PARENT = 2,
 };
 
 struct policy_event {
@@ -96,6 +97,10 @@ const volatile __u64 has_access = 0, has_cidr = 0, has_port = 0;
 const volatile __u64 not_root = 0, proto_tcp = 0, proto_udp = 0;
 const volatile __u64 access_rules[4] = {};
 const volatile __u64 user_stage = 0, kill_rules = 0, deny_rules = 0;
+const volatile __u64 has_parent = 0;
+/* Some rule reads the binary of a process that is not exec'ing (open,
+ * connect) or of a parent: keep the procs map. */
+const volatile __u8 track_procs = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -152,6 +157,24 @@ struct {
 /* Matches per rule, counted here so that a full ring buffer loses no count. */
 __u64 match_count[MAX_RULES] = {};
 
+/*
+ * What each process's binary makes of the rules, computed when it execs
+ * (and seeded from /proc by user space for the processes already running):
+ * the rules its binary passes as the process's binary (bin) and as a
+ * parent's binary (parent). A fork inherits its parent's entry.
+ */
+struct proc {
+	__u64 bin;
+	__u64 parent;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); /* tgid */
+	__type(value, struct proc);
+} procs SEC(".maps");
+
 /* An open between syscall entry and exit. */
 struct pending_open {
 	__u64 filename;
@@ -159,7 +182,7 @@ struct pending_open {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
 	__type(value, struct pending_open);
@@ -217,6 +240,18 @@ static __always_inline __u64 path_rules(struct path_key *key, __u8 dim, long n, 
 	return (pos | ~has) & ~neg;
 }
 
+/* The rules a process's binary passes: as its own binary, or as a parent's.
+ * A process kscope has not seen exec passes the rules with only not_ lists,
+ * as an unknown path does. */
+static __always_inline __u64 proc_rules(__u32 tgid, bool parent)
+{
+	struct proc *p = bpf_map_lookup_elem(&procs, &tgid);
+
+	if (parent)
+		return p ? p->parent : ~has_parent;
+	return p ? p->bin : ~has_binary;
+}
+
 /* Counts the matched rules, one by one. */
 static __always_inline void count_matches(__u64 matched)
 {
@@ -250,24 +285,31 @@ int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	struct policy_event *e;
 	struct scratch *s;
-	__u64 matched;
+	__u64 matched, bin;
 	long n;
 
-	if (!on_exec)
+	if (!on_exec && !track_procs)
 		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	matched = on_exec & task_rules(uid, (char *)e->hdr.comm);
-	if (!matched)
-		return 0;
 	n = bpf_probe_read_kernel_str(s->key.path, sizeof(s->key.path),
 				      (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
 	if (n <= 0)
 		return 0;
-	matched &= path_rules(&s->key, DIM_BINARY, n - 1, has_binary);
+	bin = path_rules(&s->key, DIM_BINARY, n - 1, has_binary);
+	if (track_procs) {
+		struct proc p = {.bin = bin};
+		__u32 tgid = pid_tgid >> 32;
+
+		p.parent = path_rules(&s->key, DIM_PARENT, n - 1, has_parent);
+		bpf_map_update_elem(&procs, &tgid, &p, BPF_ANY);
+	}
+	matched = on_exec & task_rules(uid, (char *)e->hdr.comm) & bin;
+	if (has_parent & matched)
+		matched &= proc_rules(e->hdr.ppid, true);
 	if (!matched)
 		return 0;
 	count_matches(matched & ~user_stage);
@@ -282,6 +324,20 @@ int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 	}
 	__builtin_memcpy(e->path, s->key.path, sizeof(s->key.path));
 	send(e);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_fork")
+int policy_fork(struct trace_event_raw_sched_process_fork *ctx)
+{
+	__u32 parent = bpf_get_current_pid_tgid() >> 32;
+	__u32 child = ctx->child_pid;
+	struct proc *p;
+
+	/* A thread's id never names a process here; its entry ages out. */
+	p = bpf_map_lookup_elem(&procs, &parent);
+	if (p)
+		bpf_map_update_elem(&procs, &child, p, BPF_ANY);
 	return 0;
 }
 
@@ -358,6 +414,10 @@ static __always_inline int open_exit(long ret)
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
 	matched = on_open & task_rules(uid, (char *)e->hdr.comm);
+	if (has_binary & matched)
+		matched &= proc_rules(pid_tgid >> 32, false);
+	if (has_parent & matched)
+		matched &= proc_rules(e->hdr.ppid, true);
 	if (!matched)
 		return 0;
 	a = access_bits(flags);
@@ -436,6 +496,9 @@ static __always_inline int connect_check(struct bpf_sock_addr *ctx, struct masks
 	e->hdr.uid = uid;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
 	matched = on_connect & task_rules(uid, (char *)e->hdr.comm);
+	/* No parent here: the cgroup hook cannot read the task. */
+	if (has_binary & matched)
+		matched &= proc_rules(pid_tgid >> 32, false);
 	if (cidr)
 		matched &= (cidr->pos | ~has_cidr) & ~cidr->neg;
 	else
