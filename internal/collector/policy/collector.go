@@ -114,7 +114,7 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 		"not_root": t.NotRoot, "proto_tcp": t.TCP, "proto_udp": t.UDP,
 		"access_rules": t.Access,
 		"user_stage":   t.UserStage, "kill_rules": t.Kill, "deny_rules": t.Deny,
-		"has_parent":   t.HasParent, "track_procs": boolByte(t.TrackProcs),
+		"has_parent": t.HasParent, "track_procs": boolByte(t.TrackProcs),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
