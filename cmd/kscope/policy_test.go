@@ -1,10 +1,20 @@
 package main
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 func writePolicy(t *testing.T, src string) string {
@@ -69,6 +79,91 @@ func TestPolicyTest(t *testing.T) {
 		code, out, stderr := runCLI("policy", "test", p, "--event", tc.event)
 		if code != tc.code || out != tc.out {
 			t.Errorf("%s: code %d, want %d; out %q, want %q; stderr %s", tc.event, code, tc.code, out, tc.out, stderr)
+		}
+	}
+}
+
+// TestPolicyRun runs kscope policy run as a process: a program started
+// from the watched directory is killed, a write to the watched file is
+// alerted, alerts are JSON lines, and SIGINT detaches and prints the counts.
+func TestPolicyRun(t *testing.T) {
+	testutil.RequireRoot(t, "loading BPF programs")
+	if err := bpfx.ProbeFeature(bpfx.FeatSendSignal); err != nil {
+		testutil.Skip(t, "bpf_send_signal", err)
+	}
+	bin := kscopeBinary(t)
+	dir := t.TempDir()
+	prog := filepath.Join(dir, "true")
+	data, err := os.ReadFile("/bin/true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prog, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	watched := filepath.Join(dir, "watched")
+	p := writePolicy(t, fmt.Sprintf(`rules:
+  - name: run-exec
+    severity: high
+    on: exec
+    match:
+      binary: {prefix: [%[1]s/]}
+    action: kill
+  - name: run-open
+    on: open
+    match:
+      file: {path: [%[2]s], access: [write]}
+    action: alert
+`, dir, watched))
+	var stdout, stderr testutil.Output
+	cmd := exec.Command(bin, "policy", "run", "--json", p)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	if stderr.WaitFor(regexp.MustCompile(`2 rules loaded`), time.Minute) == nil {
+		t.Fatalf("not started:\n%s", stderr.String())
+	}
+	err = exec.Command(prog).Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Errorf("the program from the watched directory: %v, want killed", err)
+	}
+	if err := os.WriteFile(watched, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if stdout.WaitFor(regexp.MustCompile(`"rule":"run-open"`), 10*time.Second) == nil ||
+		stdout.WaitFor(regexp.MustCompile(`"rule":"run-exec"`), 10*time.Second) == nil {
+		t.Fatalf("alerts missing:\n%s\n%s", stdout.String(), stderr.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("kscope policy run: %v\n%s", err, stderr.String())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		var a map[string]any
+		if err := json.Unmarshal([]byte(line), &a); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		switch a["rule"] {
+		case "run-exec":
+			if a["type"] != "alert" || a["outcome"] != "killed" || a["binary"] != prog {
+				t.Errorf("exec alert %v", a)
+			}
+		case "run-open":
+			if a["file"] != watched || fmt.Sprint(a["access"]) != "[write create truncate]" || a["pid"] != float64(os.Getpid()) {
+				t.Errorf("open alert %v", a)
+			}
+		default:
+			t.Errorf("alert %v", a)
+		}
+	}
+	for _, re := range []string{`run-exec +1 matches \(kill\)`, `run-open +1 matches \(alert\)`} {
+		if !regexp.MustCompile(re).MatchString(stderr.String()) {
+			t.Errorf("stderr lacks %s:\n%s", re, stderr.String())
 		}
 	}
 }
