@@ -420,7 +420,7 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 		if raw.Family == 2 {
 			addr = netip.AddrFrom4([4]byte(raw.Daddr[:4]))
 		} else {
-			addr = netip.AddrFrom16(raw.Daddr)
+			addr = netip.AddrFrom16(raw.Daddr).Unmap()
 		}
 		ev.DAddr, ev.DPort = addr.String(), raw.Dport
 		ev.Proto = "tcp"

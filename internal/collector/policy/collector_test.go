@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,18 +33,24 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// connectOnce connects a TCP socket to addr: an IPv4 socket for an IPv4
+// address, an IPv6 one for an IPv6 address, v4-mapped ones included.
 func connectOnce(addr string) int {
-	ap, err := net.ResolveTCPAddr("tcp4", addr)
+	ap, err := netip.ParseAddrPort(addr)
 	if err != nil {
 		return 200
 	}
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	family := unix.AF_INET6
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+	if ap.Addr().Is4() {
+		family = unix.AF_INET
+		sa = &unix.SockaddrInet4{Port: int(ap.Port()), Addr: ap.Addr().As4()}
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM, 0)
 	if err != nil {
 		return 201
 	}
 	defer unix.Close(fd)
-	sa := &unix.SockaddrInet4{Port: ap.Port}
-	copy(sa.Addr[:], ap.IP.To4())
 	if err := unix.Connect(fd, sa); err != nil {
 		var errno unix.Errno
 		if errors.As(err, &errno) {
@@ -422,15 +429,20 @@ func listen(t *testing.T) int {
 }
 
 // connectIn runs the connect workload in cgroup fd (-1: the test's own)
-// and returns its errno.
+// to 127.0.0.1:port and returns its errno.
 func connectIn(t *testing.T, fd, port int) unix.Errno {
+	t.Helper()
+	return connectTo(t, fd, "127.0.0.1:"+strconv.Itoa(port))
+}
+
+func connectTo(t *testing.T, fd int, addr string) unix.Errno {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), "KSCOPE_POLICY_CONNECT=127.0.0.1:"+strconv.Itoa(port))
+	cmd.Env = append(os.Environ(), "KSCOPE_POLICY_CONNECT="+addr)
 	if fd >= 0 {
 		cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
 	}
@@ -489,6 +501,72 @@ func TestConnectDenied(t *testing.T) {
 	// Detached: the blocked port works again.
 	if got := connectIn(t, fd, blocked); got != 0 {
 		t.Errorf("after Close: got errno %d (%v), want success", got, got)
+	}
+}
+
+// TestConnectDeniedIPv6: connect6 matches IPv6 CIDRs, and an IPv4-mapped
+// address on an IPv6 socket as the IPv4 address it is.
+func TestConnectDeniedIPv6(t *testing.T) {
+	requirePolicy(t)
+	if err := bpfx.ProbeFeature(bpfx.FeatCgroupSockAddr); err != nil {
+		testutil.Skip(t, "cgroup sock_addr programs", err)
+	}
+	cg, fd := testCgroup(t)
+	l, err := net.Listen("tcp", "[::]:0") // dual stack: ::1 and 127.0.0.1
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	plans := rulesOf(t, fmt.Sprintf(`rules:
+  - name: v6
+    on: connect
+    match:
+      destination: {cidr: ["::1/128"], ports: [%[1]d]}
+    action: deny
+  - name: v4
+    on: connect
+    match:
+      destination: {cidr: [127.0.0.0/8], ports: [%[1]d]}
+    action: deny
+`, port), false)
+	c, sink := start(t, Config{Plans: plans, Cgroup: cg})
+	p := strconv.Itoa(port)
+	for _, tc := range []struct {
+		addr string
+		want unix.Errno
+	}{
+		{"[::1]:" + p, unix.EPERM},
+		{"[::ffff:127.0.0.1]:" + p, unix.EPERM},
+		{"127.0.0.1:" + p, unix.EPERM},
+	} {
+		if got := connectTo(t, fd, tc.addr); got != tc.want {
+			t.Errorf("%s: got errno %d (%v), want %v", tc.addr, got, got, tc.want)
+		}
+	}
+	if got := connectTo(t, -1, "[::1]:"+p); got != 0 {
+		t.Errorf("outside the cgroup: got errno %d (%v)", got, got)
+	}
+	v6, v4 := alertsOf(t, sink, "v6", 1), alertsOf(t, sink, "v4", 2)
+	if len(v6) != 1 || v6[0]["destination"] != "[::1]:"+p || len(v4) != 2 ||
+		v4[0]["destination"] != "127.0.0.1:"+p || v4[1]["destination"] != "127.0.0.1:"+p {
+		t.Fatalf("alerts %v %v", v6, v4)
+	}
+	for _, a := range append(v6, v4...) {
+		checkOffline(t, plans[0].Rule, a, a["rule"] == "v6")
+		checkOffline(t, plans[1].Rule, a, a["rule"] == "v4")
+	}
+	if got := c.Counts(); got[0] != 1 || got[1] != 2 {
+		t.Errorf("matches: got %v, want [1 2]", got)
 	}
 }
 

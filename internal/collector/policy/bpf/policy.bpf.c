@@ -565,7 +565,15 @@ int policy_connect6(struct bpf_sock_addr *ctx)
 	a[2] = ctx->user_ip6[2];
 	a[3] = ctx->user_ip6[3];
 	__builtin_memcpy(k.addr, a, 16);
-	verdict = connect_check(ctx, bpf_map_lookup_elem(&cidrs6, &k), &hit);
+	if (a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff)) {
+		/* An IPv4-mapped address on a dual-stack socket: an IPv4 peer. */
+		struct v4_key k4 = {.prefixlen = 32};
+
+		__builtin_memcpy(k4.addr, &a[3], 4);
+		verdict = connect_check(ctx, bpf_map_lookup_elem(&cidrs4, &k4), &hit);
+	} else {
+		verdict = connect_check(ctx, bpf_map_lookup_elem(&cidrs6, &k), &hit);
+	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (hit && s) {
 		s->e.family = 10;
