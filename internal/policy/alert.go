@@ -24,6 +24,14 @@ func mustKind() *event.Kind {
 	if err != nil {
 		panic(err)
 	}
+	// Narrower columns than NewKind's: most cells are short words.
+	widths := map[string]int{"rule": 20, "severity": 8, "on": 7, "action": 6, "mode": 7, "outcome": 10,
+		"binary": 28, "file": 28, "access": 12, "destination": 22}
+	for i, c := range k.Columns {
+		if w, ok := widths[c.Field]; ok {
+			k.Columns[i].Width = w
+		}
+	}
 	if err := event.Register(k); err != nil {
 		panic(err)
 	}
