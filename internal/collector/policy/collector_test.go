@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -124,22 +125,51 @@ func alertsOf(t *testing.T, sink *testutil.Capture, rule string, n int) []map[st
 	}
 }
 
-// markerSrc is a program whose first instruction of user code starts
-// creating the file "marker" in its working directory: no libc, no
-// start-up code runs before it.
-const markerSrc = `
-static long sys(long n, long a, long b, long c)
-{
-	long r;
-	__asm__ volatile("syscall" : "=a"(r) : "a"(n), "D"(a), "S"(b), "d"(c) : "rcx", "r11", "memory");
-	return r;
+// markerProgram writes a static x86-64 ELF executable whose first
+// instruction starts creating the file "marker" in its working directory,
+// and returns its path: no loader, libc or start-up code runs before it,
+// and building it needs no compiler.
+func markerProgram(t *testing.T) string {
+	t.Helper()
+	const base = 0x400000
+	code := []byte{
+		0xb8, 0x02, 0x00, 0x00, 0x00, // mov eax, 2 (open)
+		0x48, 0x8d, 0x3d, 0x15, 0x00, 0x00, 0x00, // lea rdi, [rip+21]: "marker"
+		0xbe, 0x41, 0x00, 0x00, 0x00, // mov esi, O_WRONLY|O_CREAT
+		0xba, 0xa4, 0x01, 0x00, 0x00, // mov edx, 0644
+		0x0f, 0x05, // syscall
+		0xb8, 0x3c, 0x00, 0x00, 0x00, // mov eax, 60 (exit)
+		0x31, 0xff, // xor edi, edi
+		0x0f, 0x05, // syscall
+		'm', 'a', 'r', 'k', 'e', 'r', 0,
+	}
+	const hdrs = 64 + 56
+	le := binary.LittleEndian
+	b := make([]byte, hdrs, hdrs+len(code))
+	copy(b, []byte{0x7f, 'E', 'L', 'F', 2, 1, 1}) // 64-bit, little-endian, version 1
+	le.PutUint16(b[16:], 2)                       // ET_EXEC
+	le.PutUint16(b[18:], 0x3e)                    // x86-64
+	le.PutUint32(b[20:], 1)
+	le.PutUint64(b[24:], base+hdrs) // entry: the first instruction
+	le.PutUint64(b[32:], 64)        // program headers
+	le.PutUint16(b[52:], 64)
+	le.PutUint16(b[54:], 56)
+	le.PutUint16(b[56:], 1)
+	ph := b[64:]
+	le.PutUint32(ph[0:], 1) // PT_LOAD
+	le.PutUint32(ph[4:], 5) // R+X
+	le.PutUint64(ph[16:], base)
+	le.PutUint64(ph[24:], base)
+	le.PutUint64(ph[32:], uint64(hdrs+len(code)))
+	le.PutUint64(ph[40:], uint64(hdrs+len(code)))
+	le.PutUint64(ph[48:], 0x1000)
+	b = append(b, code...)
+	path := filepath.Join(t.TempDir(), "marker-prog")
+	if err := os.WriteFile(path, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
-void _start(void)
-{
-	sys(2, (long)"marker", 0101, 0644); /* open(O_WRONLY|O_CREAT) */
-	sys(60, 0, 0, 0);                  /* exit(0) */
-}
-`
 
 func execRule(dir, mode string) string {
 	return fmt.Sprintf(`rules:
@@ -165,7 +195,7 @@ func runMarker(t *testing.T, bin string) (error, bool) {
 
 func TestExecKilledBeforeFirstInstruction(t *testing.T) {
 	requirePolicy(t)
-	bin := testutil.BuildC(t, "cc", markerSrc, "-static", "-nostdlib", "-O2", "-fno-stack-protector")
+	bin := markerProgram(t)
 	dir := filepath.Dir(bin)
 	// The workload works untraced.
 	if err, ok := runMarker(t, bin); err != nil || !ok {
@@ -201,7 +231,7 @@ func TestExecKilledBeforeFirstInstruction(t *testing.T) {
 
 func TestExecAuditLetsThrough(t *testing.T) {
 	requirePolicy(t)
-	bin := testutil.BuildC(t, "cc", markerSrc, "-static", "-nostdlib", "-O2", "-fno-stack-protector")
+	bin := markerProgram(t)
 	plans := rulesOf(t, execRule(filepath.Dir(bin), "audit"), false)
 	c, sink := start(t, Config{Plans: plans})
 	if err, ok := runMarker(t, bin); err != nil || !ok {
@@ -342,7 +372,7 @@ func TestExecByParent(t *testing.T) {
 		t.Fatal(err)
 	}
 	sh := testutil.Tool(t, "sh", "to start the workload from another parent")
-	bin := testutil.BuildC(t, "cc", markerSrc, "-static", "-nostdlib", "-O2", "-fno-stack-protector")
+	bin := markerProgram(t)
 	plans := rulesOf(t, fmt.Sprintf(`rules:
   - name: from-test
     on: exec
