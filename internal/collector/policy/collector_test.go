@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -260,6 +261,13 @@ func TestOpenAlertWithAccessMode(t *testing.T) {
     on: open
     match:
       file: {path: [%[1]s], access: [write]}
+      comm: [%[3]s]
+    action: alert
+  - name: other-comm
+    on: open
+    match:
+      file: {path: [%[1]s]}
+      comm: [no-such-comm]
     action: alert
   - name: reads
     on: open
@@ -267,7 +275,7 @@ func TestOpenAlertWithAccessMode(t *testing.T) {
       file: {prefix: [%[2]s/], access: [read]}
       user: {uid: [0]}
     action: alert
-`, watched, dir), false)
+`, watched, dir, comm(t)), false)
 	c, sink := start(t, Config{Plans: plans})
 	f, err := os.OpenFile(watched, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -286,6 +294,9 @@ func TestOpenAlertWithAccessMode(t *testing.T) {
 	}
 	w := alertsOf(t, sink, "writes", 1)
 	r := alertsOf(t, sink, "reads", 2)
+	if n := len(alertsOf(t, sink, "other-comm", 0)); n != 0 {
+		t.Errorf("other-comm: %d alerts", n)
+	}
 	if len(w) != 1 || len(r) != 2 {
 		t.Fatalf("want 1 write and 2 read alerts, got %v and %v", w, r)
 	}
@@ -297,12 +308,23 @@ func TestOpenAlertWithAccessMode(t *testing.T) {
 		t.Errorf("read alert %v", r[0])
 	}
 	checkOffline(t, plans[0].Rule, w[0], true)
-	checkOffline(t, plans[1].Rule, w[0], false)
-	checkOffline(t, plans[1].Rule, r[0], true)
+	checkOffline(t, plans[2].Rule, w[0], false)
+	checkOffline(t, plans[2].Rule, r[0], true)
 	checkOffline(t, plans[0].Rule, r[0], false)
-	if got := c.Counts(); got[0] != 1 || got[1] != 2 {
-		t.Errorf("matches: got %v, want [1 2]", got)
+	checkOffline(t, plans[1].Rule, w[0], false)
+	if got := c.Counts(); got[0] != 1 || got[1] != 0 || got[2] != 2 {
+		t.Errorf("matches: got %v, want [1 0 2]", got)
 	}
+}
+
+// comm is this process's command name, as the kernel has it.
+func comm(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // TestOpenByBinary: a binary selector on open is matched in the kernel
