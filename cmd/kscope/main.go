@@ -60,5 +60,6 @@ stored events; 'kscope trace' streams events live.`,
 	root.AddCommand(newUSDTCmd())
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newNetCmd())
+	root.AddCommand(newPolicyCmd())
 	return root
 }
