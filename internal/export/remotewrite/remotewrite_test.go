@@ -11,6 +11,7 @@ import (
 
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 var (
@@ -37,11 +38,11 @@ const perCollection = 8
 
 // want is what Prometheus holds after collections at ts[i], shifted by
 // shift[i].
-func want(ts []time.Time, shift []int) map[string][]point {
-	w := map[string][]point{}
+func want(ts []time.Time, shift []int) map[string][]testutil.Point {
+	w := map[string][]testutil.Point{}
 	add := func(series string, v func(i int) float64) {
 		for k, t := range ts {
-			w[series] = append(w[series], point{T: t.UnixMilli(), V: fmt.Sprint(v(shift[k]))})
+			w[series] = append(w[series], testutil.Point{T: t.UnixMilli(), V: fmt.Sprint(v(shift[k]))})
 		}
 	}
 	ext := `cluster="c1", `
@@ -118,9 +119,9 @@ func waitSelf(t *testing.T, x *Exporter, name string, v float64) {
 	})
 }
 
-func checkPrometheus(t *testing.T, p *prometheus, at time.Time, w map[string][]point) {
+func checkPrometheus(t *testing.T, p *testutil.Prometheus, at time.Time, w map[string][]testutil.Point) {
 	t.Helper()
-	got, err := p.series(`{__name__=~"kscope_test_.*"}`, at)
+	got, err := p.Series(`{__name__=~"kscope_test_.*"}`, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +130,7 @@ func checkPrometheus(t *testing.T, p *prometheus, at time.Time, w map[string][]p
 	}
 }
 
-func dump(m map[string][]point) string {
+func dump(m map[string][]testutil.Point) string {
 	var lines []string
 	for k, v := range m {
 		lines = append(lines, fmt.Sprintf("%s %v", k, v))
@@ -143,7 +144,7 @@ func dump(m map[string][]point) string {
 // applied, histograms as classic buckets; a collection older than what it
 // holds is rejected (400) and counted, not retried.
 func TestSendsToPrometheus(t *testing.T) {
-	p := startPrometheus(t)
+	p := testutil.StartPrometheus(t)
 	x := newExporter(t, p.URL(), t.TempDir())
 	t0 := time.Now().Truncate(time.Second)
 	ts := []time.Time{t0, t0.Add(time.Second)}
@@ -171,7 +172,7 @@ func TestSendsToPrometheus(t *testing.T) {
 // the outage, Prometheus comes back: every collection arrives, in order,
 // with its exact values.
 func TestOutageAndRestart(t *testing.T) {
-	p := startPrometheus(t)
+	p := testutil.StartPrometheus(t)
 	dataDir := t.TempDir()
 	x := newExporter(t, p.URL(), dataDir)
 	t0 := time.Now().Truncate(time.Second)
@@ -186,7 +187,7 @@ func TestOutageAndRestart(t *testing.T) {
 	report(x)
 	waitSelf(t, x, "samples_sent_total", perCollection)
 
-	p.stop()
+	p.Stop()
 	for range 5 {
 		report(x)
 	}
@@ -210,7 +211,7 @@ func TestOutageAndRestart(t *testing.T) {
 		t.Fatalf("%v samples queued after the restart, want %d", got, 5*perCollection)
 	}
 	report(x)
-	p.start()
+	p.Start()
 	waitSelf(t, x, "samples_sent_total", 6*perCollection)
 	checkPrometheus(t, p, ts[len(ts)-1], want(ts, shift))
 	if got := selfMetrics(x); got["samples_dropped_total/queue_full"] != 0 || got["samples_dropped_total/rejected"] != 0 || got["queue_samples"] != 0 {
