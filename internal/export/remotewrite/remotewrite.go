@@ -30,10 +30,10 @@ import (
 	"github.com/kscope/kscope/internal/version"
 )
 
-// DefaultQueueBytes is each endpoint's queue budget on disk: at kscope's
-// default series budget (20000 series, about 1.5 MB a collection
-// compressed) and interval (10 s) it holds well over ten minutes of
-// collections.
+// DefaultQueueBytes is each endpoint's queue budget on disk: a series
+// takes about 50 bytes a collection there (snappy-compressed protobuf), so
+// at kscope's default series cap (20000) and interval (10 s) it holds
+// about 40 minutes of collections.
 const DefaultQueueBytes = 256 << 20
 
 // Options configure an Exporter.
