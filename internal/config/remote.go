@@ -91,7 +91,7 @@ func (p *parser) externalLabels(n *yaml.Node, c *Config) {
 		k, v := n.Content[i], n.Content[i+1]
 		key := join("external_labels", k.Value)
 		switch {
-		case !model.LabelName(k.Value).IsValidLegacy():
+		case !model.LegacyValidation.IsValidLabelName(k.Value):
 			p.fail(k, key, "not a valid label name")
 			return
 		case strings.HasPrefix(k.Value, "__"):
