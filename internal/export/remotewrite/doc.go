@@ -1,5 +1,6 @@
 // Package remotewrite sends the agent's metric samples to Prometheus
-// remote-write 1.0 endpoints (snappy-compressed prompb.WriteRequest), as
+// remote-write endpoints, 1.0 (snappy-compressed prompb.WriteRequest) or
+// 2.0 when protobuf_message asks for it (falling back to 1.0 on a 415), as
 // configured by remote_write entries in Prometheus's own shape. Each
 // endpoint has its own bounded queue on disk in the data directory: a
 // collection is encoded once into requests of at most

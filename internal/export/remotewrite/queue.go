@@ -14,7 +14,7 @@ import (
 
 // queue is a bounded queue of write requests on disk: one file per
 // request, named by its sequence number and sample count
-// (00000000000000000042-500.rw), written to a temporary name and renamed
+// (00000000000000000042-500.rw; .rw2 for remote-write 2.0), written to a temporary name and renamed
 // into place, so a file that is there is whole. It survives a restart:
 // opening the directory again finds what was not sent. Past maxBytes the
 // oldest requests are deleted and their samples counted as dropped; the
@@ -36,16 +36,26 @@ type queue struct {
 type entry struct {
 	seq     uint64
 	samples int
+	v2      bool // a remote-write 2.0 request (.rw2), not 1.0 (.rw)
 	size    int64
 }
 
-const fileSuffix = ".rw"
-
-func (e entry) name() string { return fmt.Sprintf("%020d-%d%s", e.seq, e.samples, fileSuffix) }
+func (e entry) name() string {
+	suffix := ".rw"
+	if e.v2 {
+		suffix = ".rw2"
+	}
+	return fmt.Sprintf("%020d-%d%s", e.seq, e.samples, suffix)
+}
 
 // parseName reads a queue file's name; ok is false for other files.
 func parseName(name string) (entry, bool) {
-	base, ok := strings.CutSuffix(name, fileSuffix)
+	base, ok := strings.CutSuffix(name, ".rw")
+	v2 := false
+	if !ok {
+		base, ok = strings.CutSuffix(name, ".rw2")
+		v2 = true
+	}
 	if !ok {
 		return entry{}, false
 	}
@@ -58,7 +68,7 @@ func parseName(name string) (entry, bool) {
 	if err1 != nil || err2 != nil || n < 0 {
 		return entry{}, false
 	}
-	return entry{seq: seq, samples: n}, true
+	return entry{seq: seq, samples: n, v2: v2}, true
 }
 
 // openQueue opens (creating it if need be) the queue in dir, with what a
@@ -100,9 +110,9 @@ func openQueue(dir string, maxBytes int64) (*queue, error) {
 	return q, nil
 }
 
-// push appends a request of samples samples. A request larger than the
-// whole budget is dropped (and counted).
-func (q *queue) push(data []byte, samples int) error {
+// push appends a request of samples samples (a 2.0 one if v2). A request
+// larger than the whole budget is dropped (and counted).
+func (q *queue) push(data []byte, samples int, v2 bool) error {
 	size := int64(len(data))
 	q.mu.Lock()
 	if size > q.maxBytes {
@@ -110,7 +120,7 @@ func (q *queue) push(data []byte, samples int) error {
 		q.mu.Unlock()
 		return fmt.Errorf("a request of %d bytes is larger than the queue's %d bytes", size, q.maxBytes)
 	}
-	e := entry{seq: q.next, samples: samples, size: size}
+	e := entry{seq: q.next, samples: samples, v2: v2, size: size}
 	q.next++
 	q.mu.Unlock()
 

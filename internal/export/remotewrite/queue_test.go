@@ -15,6 +15,7 @@ func TestParseName(t *testing.T) {
 	}{
 		{"00000000000000000042-500.rw", entry{seq: 42, samples: 500}, true},
 		{"00000000000000000000-0.rw", entry{}, true},
+		{"00000000000000000007-3.rw2", entry{seq: 7, samples: 3, v2: true}, true},
 		{"00000000000000000042-500.rw.tmp", entry{}, false},
 		{"00000000000000000042.rw", entry{}, false},
 		{"x-1.rw", entry{}, false},
@@ -56,7 +57,7 @@ func TestQueueBudget(t *testing.T) {
 	}
 	req := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 30) }
 	for i := 1; i <= 3; i++ {
-		if err := q.push(req(i), i); err != nil {
+		if err := q.push(req(i), i, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -65,7 +66,7 @@ func TestQueueBudget(t *testing.T) {
 		t.Fatalf("peek: %+v %v %v", e, data, ok)
 	}
 	for i := 4; i <= 5; i++ { // 4 evicts 2, 5 evicts 3
-		if err := q.push(req(i), i); err != nil {
+		if err := q.push(req(i), i, false); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -73,7 +74,7 @@ func TestQueueBudget(t *testing.T) {
 		t.Errorf("stats %d samples, %d bytes, %d requests, %d dropped; want 10, 90, 3, 5", n, b, reqs, dropped)
 	}
 	q.release() // not sent: it stays first
-	if err := q.push(make([]byte, 101), 7); err == nil {
+	if err := q.push(make([]byte, 101), 7, false); err == nil {
 		t.Error("a request over the whole budget was queued")
 	}
 	if _, _, _, dropped := q.stats(); dropped != 2+3+7 {
@@ -99,7 +100,7 @@ func TestQueueBudget(t *testing.T) {
 		t.Errorf("files left: %v", des)
 	}
 	// Sequence numbers go on after a restart.
-	if err := q.push(req(8), 8); err != nil {
+	if err := q.push(req(8), 8, false); err != nil {
 		t.Fatal(err)
 	}
 	if e, _, _ := q.peek(); e.seq != 5 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,12 +18,14 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	promconfig "github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/relabel"
 	"github.com/prometheus/prometheus/prompb"
+	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
 
 	"github.com/kscope/kscope/internal/export"
 	"github.com/kscope/kscope/internal/metrics"
@@ -62,9 +65,15 @@ type Exporter struct {
 	q      *queue
 	client *http.Client
 
-	encMu sync.Mutex // one encoding at a time: the reused buffers
-	lb    *labels.Builder
-	req   prompb.WriteRequest
+	encMu   sync.Mutex // one encoding at a time: the reused buffers
+	lb      *labels.Builder
+	pending []pendingSeries
+	v1      prompb.WriteRequest
+	v2      writev2.Request
+	symbols writev2.SymbolsTable
+	// v2 is on while remote-write 2.0 is configured (protobuf_message)
+	// and the receiver has not refused it (415).
+	useV2 atomic.Bool
 
 	stopping atomic.Bool
 	cancel   context.CancelFunc
@@ -90,14 +99,24 @@ func New(o Options) (*Exporter, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	name := QueueName(o.Config)
-	return &Exporter{
-		opts:   o,
-		cfg:    o.Config,
-		name:   name,
-		dir:    filepath.Join(o.DataDir, "remote_write", name),
-		logger: o.Logger.With("exporter", "remote_write/"+name),
-		lb:     labels.NewBuilder(labels.EmptyLabels()),
-	}, nil
+	x := &Exporter{
+		opts:    o,
+		cfg:     o.Config,
+		name:    name,
+		dir:     filepath.Join(o.DataDir, "remote_write", name),
+		logger:  o.Logger.With("exporter", "remote_write/"+name),
+		lb:      labels.NewBuilder(labels.EmptyLabels()),
+		symbols: writev2.NewSymbolTable(),
+	}
+	x.useV2.Store(o.Config.ProtobufMessage == remoteapi.WriteV2MessageType)
+	return x, nil
+}
+
+// pendingSeries is one series of the request being built.
+type pendingSeries struct {
+	lset labels.Labels
+	v    float64
+	desc *metrics.Desc
 }
 
 // QueueName names an endpoint's exporter and queue: its name, or the
@@ -175,31 +194,19 @@ func (x *Exporter) ReportMetrics(t time.Time, descs []*metrics.Desc, samples []m
 	if per <= 0 {
 		per = promconfig.DefaultQueueConfig.MaxSamplesPerSend
 	}
-	x.req.Timeseries = x.req.Timeseries[:0]
-	x.req.Metadata = x.req.Metadata[:0]
-	families := map[*metrics.Desc]bool{}
+	x.pending = x.pending[:0]
 	flush := func() {
-		if len(x.req.Timeseries) == 0 {
-			return
+		if len(x.pending) > 0 {
+			x.push(ts)
+			x.pending = x.pending[:0]
 		}
-		x.push()
-		x.req.Timeseries = x.req.Timeseries[:0]
-		x.req.Metadata = x.req.Metadata[:0]
-		clear(families)
 	}
 	add := func(s *metrics.Sample, name, le string, v float64) {
 		if !x.series(s, name, le) {
 			return
 		}
-		x.req.Timeseries = append(x.req.Timeseries, prompb.TimeSeries{
-			Labels:  prompb.FromLabels(x.lb.Labels(), nil),
-			Samples: []prompb.Sample{{Value: v, Timestamp: ts}},
-		})
-		if !families[s.Desc] {
-			families[s.Desc] = true
-			x.req.Metadata = append(x.req.Metadata, metadata(s.Desc))
-		}
-		if len(x.req.Timeseries) >= per {
+		x.pending = append(x.pending, pendingSeries{lset: x.lb.Labels(), v: v, desc: s.Desc})
+		if len(x.pending) >= per {
 			flush()
 		}
 	}
@@ -261,15 +268,95 @@ func metadata(d *metrics.Desc) prompb.MetricMetadata {
 	return prompb.MetricMetadata{Type: t, MetricFamilyName: d.Name, Help: d.Help}
 }
 
-// push queues x.req, snappy-compressed as remote write sends it.
-func (x *Exporter) push() {
-	data, err := x.req.Marshal()
+// push queues the pending series, encoded in the message the endpoint
+// takes and snappy-compressed as remote write sends it.
+func (x *Exporter) push(ts int64) {
+	var data []byte
+	var err error
+	v2 := x.useV2.Load()
+	if v2 {
+		data, err = x.encodeV2(ts)
+	} else {
+		data, err = x.encodeV1(ts)
+	}
 	if err == nil {
-		err = x.q.push(snappy.Encode(nil, data), len(x.req.Timeseries))
+		err = x.q.push(snappy.Encode(nil, data), len(x.pending), v2)
 	}
 	if err != nil {
-		x.logger.Warn("remote-write samples dropped", "samples", len(x.req.Timeseries), "err", err)
+		x.logger.Warn("remote-write samples dropped", "samples", len(x.pending), "err", err)
 	}
+}
+
+// encodeV1 encodes the pending series as a remote-write 1.0
+// prometheus.WriteRequest, with the metadata of their families.
+func (x *Exporter) encodeV1(ts int64) ([]byte, error) {
+	r := &x.v1
+	r.Timeseries = r.Timeseries[:0]
+	r.Metadata = r.Metadata[:0]
+	seen := map[*metrics.Desc]bool{}
+	for _, p := range x.pending {
+		r.Timeseries = append(r.Timeseries, prompb.TimeSeries{
+			Labels:  prompb.FromLabels(p.lset, nil),
+			Samples: []prompb.Sample{{Value: p.v, Timestamp: ts}},
+		})
+		if !seen[p.desc] {
+			seen[p.desc] = true
+			r.Metadata = append(r.Metadata, metadata(p.desc))
+		}
+	}
+	return r.Marshal()
+}
+
+// encodeV2 encodes the pending series as a remote-write 2.0
+// io.prometheus.write.v2.Request, each with its family's metadata.
+func (x *Exporter) encodeV2(ts int64) ([]byte, error) {
+	x.symbols.Reset()
+	r := &x.v2
+	r.Timeseries = r.Timeseries[:0]
+	for _, p := range x.pending {
+		m := metadata(p.desc)
+		r.Timeseries = append(r.Timeseries, writev2.TimeSeries{
+			LabelsRefs: x.symbols.SymbolizeLabels(p.lset, nil),
+			Samples:    []writev2.Sample{{Value: p.v, Timestamp: ts}},
+			Metadata: writev2.Metadata{
+				Type:    writev2.Metadata_MetricType(m.Type), // the same numbering
+				HelpRef: x.symbols.Symbolize(m.Help),
+			},
+		})
+	}
+	r.Symbols = x.symbols.Symbols()
+	return r.Marshal()
+}
+
+// v2ToV1 turns a queued 2.0 request (snappy-compressed) into a 1.0 one,
+// for a receiver that refused 2.0.
+func v2ToV1(data []byte) ([]byte, error) {
+	raw, err := snappy.Decode(nil, data)
+	if err != nil {
+		return nil, err
+	}
+	var r2 writev2.Request
+	if err := r2.Unmarshal(raw); err != nil {
+		return nil, err
+	}
+	var r1 prompb.WriteRequest
+	b := labels.NewScratchBuilder(0)
+	for _, ts := range r2.Timeseries {
+		lset, err := ts.ToLabels(&b, r2.Symbols)
+		if err != nil {
+			return nil, err
+		}
+		var samples []prompb.Sample
+		for _, s := range ts.Samples {
+			samples = append(samples, prompb.Sample{Value: s.Value, Timestamp: s.Timestamp})
+		}
+		r1.Timeseries = append(r1.Timeseries, prompb.TimeSeries{Labels: prompb.FromLabels(lset, nil), Samples: samples})
+	}
+	out, err := r1.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	return snappy.Encode(nil, out), nil
 }
 
 // send posts the queued requests, oldest first, one at a time (the
@@ -296,7 +383,17 @@ func (x *Exporter) send(ctx context.Context) {
 			}
 			continue
 		}
-		retry, after, err := x.post(ctx, data)
+		retry, after, err := x.post(ctx, data, e.v2)
+		if errors.Is(err, errNoV2) {
+			// The receiver takes 1.0 only: this request and the next
+			// ones go as 1.0.
+			if x.useV2.CompareAndSwap(true, false) {
+				x.logger.Warn("the receiver does not accept remote-write 2.0; sending 1.0", "err", err)
+			}
+			if data, err = v2ToV1(data); err == nil {
+				retry, after, err = x.post(ctx, data, false)
+			}
+		}
 		switch {
 		case err == nil:
 			x.q.done(e)
@@ -326,9 +423,12 @@ func (x *Exporter) send(ctx context.Context) {
 	}
 }
 
+// errNoV2 is a receiver's refusal of remote-write 2.0 (415).
+var errNoV2 = errors.New("remote-write 2.0 refused")
+
 // post sends one request. retry: the failure may pass (a network error, a
 // 5xx, a 429 when retry_on_http_429); after: the receiver's Retry-After.
-func (x *Exporter) post(ctx context.Context, data []byte) (retry bool, after time.Duration, err error) {
+func (x *Exporter) post(ctx context.Context, data []byte, v2 bool) (retry bool, after time.Duration, err error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(x.cfg.RemoteTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, x.cfg.URL.String(), bytes.NewReader(data))
@@ -339,8 +439,13 @@ func (x *Exporter) post(ctx context.Context, data []byte) (retry bool, after tim
 		req.Header.Set(k, v)
 	}
 	req.Header.Set("Content-Encoding", "snappy")
-	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	if v2 {
+		req.Header.Set("Content-Type", "application/x-protobuf;proto="+string(remoteapi.WriteV2MessageType))
+		req.Header.Set("X-Prometheus-Remote-Write-Version", "2.0.0")
+	} else {
+		req.Header.Set("Content-Type", "application/x-protobuf")
+		req.Header.Set("X-Prometheus-Remote-Write-Version", "0.1.0")
+	}
 	req.Header.Set("User-Agent", "kscope/"+version.Version)
 	resp, err := x.client.Do(req)
 	if err != nil {
@@ -356,6 +461,8 @@ func (x *Exporter) post(ctx context.Context, data []byte) (retry bool, after tim
 		after = time.Duration(min(s, math.MaxInt32)) * time.Second
 	}
 	switch {
+	case v2 && resp.StatusCode == http.StatusUnsupportedMediaType:
+		return false, 0, fmt.Errorf("%w: %w", errNoV2, err)
 	case resp.StatusCode/100 == 5:
 		return true, after, err
 	case resp.StatusCode == http.StatusTooManyRequests && x.cfg.QueueConfig.RetryOnRateLimit:
