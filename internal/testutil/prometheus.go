@@ -27,6 +27,8 @@ type Prometheus struct {
 	bin   string
 	dir   string
 	proxy net.Listener
+	args  func(addr, dir string) []string // the server's command line
+	ready string                          // what it logs once it serves
 
 	mu      sync.Mutex
 	backend string // Prometheus's address; "" while stopped
@@ -38,15 +40,37 @@ type Prometheus struct {
 // RequireAll) without it. The test's cleanup stops it.
 func StartPrometheus(t *testing.T) *Prometheus {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
+	return startReceiver(t, "prometheus", "Server is ready to receive web requests", func(addr, dir string) []string {
+		return []string{"--config.file=/dev/null", "--storage.tsdb.path=" + dir,
+			"--web.enable-remote-write-receiver", "--web.listen-address=" + addr,
+			"--web.console.templates=", "--web.console.libraries="}
+	})
+}
+
+// StartVictoriaMetrics starts a single-node VictoriaMetrics (Debian's
+// victoria-metrics), which takes remote write at /api/v1/write and
+// answers the Prometheus query API, or skips the test (a failure under
+// RequireAll) without it. Samples are visible to queries at once
+// (-search.latencyOffset=0s).
+func StartVictoriaMetrics(t *testing.T) *Prometheus {
+	t.Helper()
+	return startReceiver(t, "victoria-metrics", "starting http server at", func(addr, dir string) []string {
+		return []string{"-httpListenAddr=" + addr, "-storageDataPath=" + dir,
+			"-search.latencyOffset=0s", "-search.disableCache", "-retentionPeriod=1d"}
+	})
+}
+
+func startReceiver(t *testing.T, bin, ready string, args func(addr, dir string) []string) *Prometheus {
+	t.Helper()
+	path, err := exec.LookPath(bin)
 	if err != nil {
-		Skip(t, "prometheus (Debian package prometheus)", err)
+		Skip(t, bin+" (Debian package "+bin+")", err)
 	}
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Prometheus{t: t, bin: bin, dir: t.TempDir(), proxy: ln}
+	p := &Prometheus{t: t, bin: path, dir: t.TempDir(), proxy: ln, args: args, ready: ready}
 	t.Cleanup(func() {
 		ln.Close()
 		p.Stop()
@@ -97,15 +121,13 @@ func (p *Prometheus) Start() {
 		addr := ln.Addr().String()
 		ln.Close()
 		log := &Output{}
-		cmd := exec.Command(p.bin, "--config.file=/dev/null", "--storage.tsdb.path="+filepath.Join(p.dir, "data"),
-			"--web.enable-remote-write-receiver", "--web.listen-address="+addr,
-			"--web.console.templates=", "--web.console.libraries=")
+		cmd := exec.Command(p.bin, p.args(addr, filepath.Join(p.dir, "data"))...)
 		cmd.Stdout, cmd.Stderr = log, log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		m := log.WaitFor(regexp.MustCompile(`Server is ready to receive web requests|address already in use`), 2*time.Minute)
-		if m != nil && strings.HasPrefix(m[0], "Server is ready") {
+		m := log.WaitFor(regexp.MustCompile(regexp.QuoteMeta(p.ready)+`|address already in use`), 2*time.Minute)
+		if m != nil && m[0] == p.ready {
 			p.mu.Lock()
 			p.backend, p.cmd, p.log = addr, cmd, log
 			p.mu.Unlock()
@@ -114,7 +136,7 @@ func (p *Prometheus) Start() {
 		cmd.Process.Kill()
 		cmd.Wait()
 		if m == nil || attempt == 5 {
-			t.Fatalf("Prometheus did not start on %s:\n%s", addr, log.String())
+			t.Fatalf("%s did not start on %s:\n%s", p.bin, addr, log.String())
 		}
 	}
 }

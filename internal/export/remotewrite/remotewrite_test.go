@@ -171,8 +171,44 @@ func TestSendsToPrometheus(t *testing.T) {
 // Prometheus goes down, the agent collects and restarts in the middle of
 // the outage, Prometheus comes back: every collection arrives, in order,
 // with its exact values.
-func TestOutageAndRestart(t *testing.T) {
-	p := testutil.StartPrometheus(t)
+func TestOutageAndRestart(t *testing.T) { outageAndRestart(t, testutil.StartPrometheus) }
+
+// The same with VictoriaMetrics.
+func TestOutageAndRestartVictoriaMetrics(t *testing.T) {
+	outageAndRestart(t, testutil.StartVictoriaMetrics)
+}
+
+// Two collections reach VictoriaMetrics with their exact values.
+func TestSendsToVictoriaMetrics(t *testing.T) {
+	p := testutil.StartVictoriaMetrics(t)
+	x := newExporter(t, p.URL(), t.TempDir())
+	t0 := time.Now().Truncate(time.Second)
+	ts := []time.Time{t0, t0.Add(time.Second)}
+	for i, at := range ts {
+		x.ReportMetrics(at, descs, collection(i))
+	}
+	waitSelf(t, x, "samples_sent_total", 2*perCollection)
+	checkEventually(t, p, ts[1], want(ts, []int{0, 1}))
+}
+
+// checkEventually is checkPrometheus for a receiver that makes what it
+// received visible to queries a little later (VictoriaMetrics).
+func checkEventually(t *testing.T, p *testutil.Prometheus, at time.Time, w map[string][]testutil.Point) {
+	t.Helper()
+	eventually(t, "the receiver holds what was sent", time.Minute, func() error {
+		got, err := p.Series(`{__name__=~"kscope_test_.*"}`, at)
+		if err != nil {
+			return err
+		}
+		if !maps.EqualFunc(got, w, slices.Equal) {
+			return fmt.Errorf("the receiver holds\n%s\nwant\n%s", dump(got), dump(w))
+		}
+		return nil
+	})
+}
+
+func outageAndRestart(t *testing.T, start func(*testing.T) *testutil.Prometheus) {
+	p := start(t)
 	dataDir := t.TempDir()
 	x := newExporter(t, p.URL(), dataDir)
 	t0 := time.Now().Truncate(time.Second)
@@ -213,7 +249,7 @@ func TestOutageAndRestart(t *testing.T) {
 	report(x)
 	p.Start()
 	waitSelf(t, x, "samples_sent_total", 6*perCollection)
-	checkPrometheus(t, p, ts[len(ts)-1], want(ts, shift))
+	checkEventually(t, p, ts[len(ts)-1], want(ts, shift))
 	if got := selfMetrics(x); got["samples_dropped_total/queue_full"] != 0 || got["samples_dropped_total/rejected"] != 0 || got["queue_samples"] != 0 {
 		t.Errorf("self metrics after the outage: %v", got)
 	}
