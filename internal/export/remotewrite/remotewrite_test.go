@@ -254,3 +254,58 @@ func outageAndRestart(t *testing.T, start func(*testing.T) *testutil.Prometheus)
 		t.Errorf("self metrics after the outage: %v", got)
 	}
 }
+
+// While Prometheus is down, a queue with room for two collections keeps
+// two of the five collected and counts the other three's samples as
+// dropped; once it is back it receives exactly the collections kept,
+// the newest among them.
+func TestQueueFullDropsOldest(t *testing.T) {
+	p := testutil.StartPrometheus(t)
+	c, err := config.Parse("kscope.yaml", []byte(fmt.Sprintf(`
+external_labels: {instance: host-a, cluster: c1}
+remote_write:
+  - url: %s
+    queue_config: {max_samples_per_send: 100, min_backoff: 10ms, max_backoff: 100ms}
+    write_relabel_configs:
+      - {source_labels: [__name__], regex: kscope_test_dropped, action: drop}
+`, p.URL())), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := New(Options{Config: c.RemoteWrite[0], ExternalLabels: c.ExternalLabels, DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer x.Stop(context.Background())
+	t0 := time.Now().Truncate(time.Second)
+	at := func(i int) time.Time { return t0.Add(time.Duration(i) * time.Second) }
+	x.ReportMetrics(at(0), descs, collection(0))
+	waitSelf(t, x, "samples_sent_total", perCollection)
+
+	p.Stop()
+	x.ReportMetrics(at(1), descs, collection(1))
+	one := selfMetrics(x)["queue_bytes"] // one collection's request
+	x.q.mu.Lock()
+	x.q.maxBytes = int64(one * 5 / 2) // room for two
+	x.q.mu.Unlock()
+	for i := 2; i <= 5; i++ {
+		x.ReportMetrics(at(i), descs, collection(i))
+	}
+	got := selfMetrics(x)
+	if got["queue_samples"] != 2*perCollection || got["samples_dropped_total/queue_full"] != 3*perCollection {
+		t.Fatalf("self metrics during the outage: %v", got)
+	}
+	p.Start()
+	waitSelf(t, x, "samples_sent_total", 3*perCollection)
+	held, err := p.Series(`kscope_test_temp`, at(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pts := held[`{__name__="kscope_test_temp", cluster="c1", instance="host-a"}`]
+	if len(pts) != 3 || pts[0].T != at(0).UnixMilli() || pts[2].T != at(5).UnixMilli() || pts[2].V != "16.5" {
+		t.Errorf("Prometheus holds %v: want collection 0, one of 1 to 4, and 5 (16.5)", held)
+	}
+}
