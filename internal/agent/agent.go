@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -77,8 +78,9 @@ type Agent struct {
 	profiles *store.Profiles
 	stats    *bpfStats // samples BPF run-time statistics in windows; nil: never
 
-	sinks         *sinks        // where events, samples and profiles go
-	profileErrors atomic.Uint64 // profile windows lost to a failed write
+	sinks         *sinks           // where events, samples and profiles go
+	exportSources []metrics.Source // the started exporters' self metrics
+	profileErrors atomic.Uint64    // profile windows lost to a failed write
 
 	api *api.Server
 
@@ -175,7 +177,12 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	}
 	a.profiles.SetMaxBytes(a.sizes.Profiles)
 	a.sinks = &sinks{events: a.events, live: a.liveStream()}
-	a.sinks.startExporters(ctx, opts.Exporters, a)
+	rws, err := remoteWriters(cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	a.sinks.startExporters(ctx, append(slices.Clip(opts.Exporters), rws...), a)
+	a.exportSources = a.sinks.exportSources()
 	a.startCollectors(ctx)
 	a.startBPFStats()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
@@ -354,6 +361,9 @@ func (a *Agent) describe() []*metrics.Desc {
 		}
 	}
 	ds = append(ds, a.self.describe()...)
+	for _, src := range a.exportSources {
+		ds = append(ds, src.Describe()...)
+	}
 	ds = dedupDescs(ds) // shared families (metrics.MapDrops) are described by each user
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
 	return ds
@@ -396,6 +406,11 @@ func (a *Agent) gatherLocked() ([]*metrics.Desc, []metrics.Sample, error) {
 		r.failing = err
 	}
 	a.self.collect(&a.emitter)
+	for _, src := range a.exportSources {
+		if err := src.Collect(&a.emitter); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	return a.descs, a.emitter.Samples, errors.Join(errs...)
 }
 

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/config"
 )
@@ -17,7 +19,8 @@ import (
 type Reloaded struct {
 	Started, Stopped, Restarted, Unchanged []string
 	// Ignored lists the settings that only apply at start (listen,
-	// data_dir, event_queue, query): they keep their running values.
+	// data_dir, event_queue, query, remote_write, external_labels): they
+	// keep their running values.
 	Ignored []string
 }
 
@@ -50,6 +53,14 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	if old.Query != next.Query {
 		res.Ignored = append(res.Ignored, "query")
 		next.Query = old.Query
+	}
+	if !reflect.DeepEqual(old.RemoteWrite, next.RemoteWrite) {
+		res.Ignored = append(res.Ignored, "remote_write")
+		next.RemoteWrite = old.RemoteWrite
+	}
+	if !labels.Equal(old.ExternalLabels, next.ExternalLabels) {
+		res.Ignored = append(res.Ignored, "external_labels")
+		next.ExternalLabels = old.ExternalLabels
 	}
 
 	var errs []error

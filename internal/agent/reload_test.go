@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
+
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/testutil"
@@ -76,11 +78,12 @@ func TestReload(t *testing.T) {
 	next.Interval = 2 * time.Second
 	next.Retention = 48 * time.Hour
 	next.Listen = "127.0.0.1:1"
+	next.ExternalLabels = labels.FromStrings("cluster", "c2") // the exporters keep theirs
 	res, err := a.Reload(&next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Reloaded{Started: []string{"signals"}, Restarted: []string{"process"}, Unchanged: []string{"exit"}, Ignored: []string{"listen"}}
+	want := Reloaded{Started: []string{"signals"}, Restarted: []string{"process"}, Unchanged: []string{"exit"}, Ignored: []string{"listen", "external_labels"}}
 	if !slices.Equal(res.Started, want.Started) || !slices.Equal(res.Restarted, want.Restarted) ||
 		!slices.Equal(res.Unchanged, want.Unchanged) || !slices.Equal(res.Ignored, want.Ignored) || len(res.Stopped) != 0 {
 		t.Errorf("reloaded %+v, want %+v", res, want)

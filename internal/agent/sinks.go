@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/export"
+	"github.com/kscope/kscope/internal/export/remotewrite"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/profile"
 	"github.com/kscope/kscope/internal/store"
@@ -85,6 +87,33 @@ func (s *sinks) startExporters(ctx context.Context, xs []export.Exporter, a *Age
 		started = append(started, x)
 	}
 	s.exporters.Store(&started)
+}
+
+// exportSources are the started exporters that report self metrics.
+func (s *sinks) exportSources() []metrics.Source {
+	var out []metrics.Source
+	if xs := s.exporters.Load(); xs != nil {
+		for _, x := range *xs {
+			if src, ok := x.(metrics.Source); ok {
+				out = append(out, src)
+			}
+		}
+	}
+	return out
+}
+
+// remoteWriters builds an exporter for each remote_write endpoint of cfg,
+// its queue in the data directory.
+func remoteWriters(cfg *config.Config, logger *slog.Logger) ([]export.Exporter, error) {
+	var xs []export.Exporter
+	for _, rw := range cfg.RemoteWrite {
+		x, err := remotewrite.New(remotewrite.Options{Config: rw, ExternalLabels: cfg.ExternalLabels, DataDir: cfg.DataDir, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		xs = append(xs, x)
+	}
+	return xs, nil
 }
 
 // stopExporters stops the exporters, allowing them exportStopWait to send

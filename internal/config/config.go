@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	promconfig "github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/model/labels"
 	"gopkg.in/yaml.v3"
 )
 
@@ -47,6 +49,13 @@ type Config struct {
 	Query Query
 	// Storage holds the metrics store's limits.
 	Storage Storage
+	// RemoteWrite lists the Prometheus remote-write endpoints the agent
+	// sends its samples to, in Prometheus's own shape (remote.go).
+	RemoteWrite []*promconfig.RemoteWriteConfig
+	// ExternalLabels are added to every series sent to the endpoints,
+	// as Prometheus's global.external_labels: a series' own label of
+	// the same name wins.
+	ExternalLabels labels.Labels
 }
 
 // Storage is the metrics store's settings (the storage section, with the
@@ -318,7 +327,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -356,6 +365,10 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.events(v, c)
 		case "profiles":
 			p.profiles(v, c)
+		case "remote_write":
+			p.remoteWrite(v, c)
+		case "external_labels":
+			p.externalLabels(v, c)
 		}
 	})
 }
