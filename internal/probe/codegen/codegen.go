@@ -11,6 +11,7 @@ import (
 
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
+	"github.com/kscope/kscope/internal/usdt"
 )
 
 // Options tell the back end what only the system knows.
@@ -22,6 +23,10 @@ type Options struct {
 	// ("syscalls:sys_enter_*") into "category:name" strings; nil when the
 	// script has no wildcards.
 	Tracepoints func(pattern string) ([]string, error)
+	// USDT returns the sites of the USDT probes of binary matching provider
+	// and name (globs; provider "*" when the script gave none); nil when the
+	// script uses no usdt probe.
+	USDT func(binary, provider, name string) ([]USDTSite, error)
 	// Params are the positional parameters ($1 is Params[0]).
 	Params []string
 	// ChildPID is the pid of the command traced with -c (cpid).
@@ -74,6 +79,8 @@ type compiler struct {
 	S    int // string size
 	maps map[string]*Map
 	obj  *Object
+	// sites are the USDT sites of the attach points expandUSDT made.
+	sites map[*ast.AttachPoint]*USDTSite
 }
 
 func (c *compiler) errorf(pos ast.Pos, format string, args ...any) {
@@ -114,6 +121,9 @@ func (c *compiler) compile() (*Object, error) {
 // expand turns a tracepoint attach point with wildcards into one attach
 // point per tracepoint it matches.
 func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
+	if aliasOf(ap.Provider) == "usdt" {
+		return c.expandUSDT(ap)
+	}
 	if aliasOf(ap.Provider) != "tracepoint" || len(ap.Parts) != 2 || !strings.ContainsAny(ap.Parts[0]+ap.Parts[1], "*?") {
 		return []*ast.AttachPoint{ap}
 	}
@@ -131,6 +141,40 @@ func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
 	for _, n := range names {
 		cat, name, _ := strings.Cut(n, ":")
 		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: "tracepoint:" + n, Provider: "tracepoint", Parts: []string{cat, name}})
+	}
+	return out
+}
+
+// expandUSDT turns a usdt attach point into one attach point per site
+// it matches, each carrying its site.
+func (c *compiler) expandUSDT(ap *ast.AttachPoint) []*ast.AttachPoint {
+	if len(ap.Parts) < 2 {
+		c.errorf(ap.Pos, "want usdt:BINARY:[PROVIDER:]NAME, not %s", ap.Raw)
+	}
+	if c.opts.USDT == nil {
+		c.errorf(ap.Pos, "usdt probes cannot be resolved here: %s", ap.Raw)
+	}
+	provider, name := "*", ap.Parts[len(ap.Parts)-1]
+	if len(ap.Parts) == 3 {
+		provider = ap.Parts[1]
+	}
+	sites, err := c.opts.USDT(ap.Parts[0], provider, name)
+	if err != nil {
+		c.errorf(ap.Pos, "%v", err)
+	}
+	if len(sites) == 0 {
+		c.errorf(ap.Pos, "no USDT probe matches %s", ap.Raw)
+	}
+	var out []*ast.AttachPoint
+	for i := range sites {
+		s := &sites[i]
+		one := &ast.AttachPoint{Pos: ap.Pos, Raw: "usdt:" + s.Binary + ":" + s.Provider + ":" + s.Name,
+			Provider: "usdt", Parts: []string{s.Binary, s.Provider, s.Name}, Offset: s.Offset}
+		if c.sites == nil {
+			c.sites = map[*ast.AttachPoint]*USDTSite{}
+		}
+		c.sites[one] = s
+		out = append(out, one)
 	}
 	return out
 }
@@ -217,6 +261,18 @@ type fn struct {
 	pending string
 	locals  map[string]local
 	user    bool // str() reads user memory
+	// usdt holds the argument specs of the usdt site being compiled.
+	usdt []usdt.Arg
+}
+
+// USDTSite is one site of a USDT probe, as Options.USDT finds it.
+type USDTSite struct {
+	Binary          string // the file as the script names it, for probe
+	Path            string // the file to attach to
+	Provider, Name  string
+	Offset          uint64 // file offset of the probe's NOP
+	SemaphoreOffset uint64 // file offset of its semaphore (0: none)
+	Args            []usdt.Arg
 }
 
 type local struct {
@@ -336,7 +392,12 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 	case "usdt":
 		typ = ebpf.Kprobe
 		f.user = true
-		c.errorf(ap.Pos, "usdt probes are not compiled yet")
+		site := c.sites[ap]
+		if site == nil {
+			c.errorf(ap.Pos, "usdt probe %s has no resolved site", ap.Raw)
+		}
+		f.usdt = site.Args
+		p.Path, p.RefCtrOffset = site.Path, site.SemaphoreOffset
 	default:
 		c.errorf(ap.Pos, "%s probes are not compiled yet", provider)
 	}

@@ -217,7 +217,7 @@ func TestNotCompiled(t *testing.T) {
 		{`tracepoint:syscalls:sys_enter_getppid { @x = args->nope; }`, `t.bt:1:50: tracepoint tracepoint:syscalls:sys_enter_getppid has no field "nope"; it has: __syscall_nr`},
 		{`tracepoint:syscalls:sys_enter_nope { }`, "unknown tracepoint syscalls:sys_enter_nope"},
 		{`tracepoint:syscalls:sys_enter_* { }`, "wildcards in tracepoint names cannot be expanded here"},
-		{`usdt:/bin/true:p:n { }`, "usdt probes are not compiled yet"},
+		{`usdt:/bin/true:p:n { }`, "usdt probes cannot be resolved here: usdt:/bin/true:p:n"},
 		{`fentry:vfs_read { }`, "fentry probes are not compiled yet"},
 		{`BEGIN { @h = hist(1, 2); }`, "hist() with more than one bucket per power of 2 is not compiled yet"},
 		{`tracepoint:sched:demo { printf("%s\n", args->path); }`, `t.bt:1:44: printf %s needs a string, and this is an integer (a pointer to a string needs str())`},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
+	"github.com/kscope/kscope/internal/usdt"
 )
 
 // pt_regs offsets on x86-64, for argN and retval in kprobes and uprobes.
@@ -223,6 +224,9 @@ func (f *fn) builtin(x *ast.Ident) {
 					}
 				case "rawtracepoint":
 					f.emit(asm.LoadMem(asm.R0, rCtx, int16(8*n), asm.DWord))
+					return
+				case "usdt":
+					f.usdtArg(x, n)
 					return
 				}
 			}
@@ -565,6 +569,14 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 	size := HeaderSize
 	for _, a := range args {
 		s := Slot{Offset: size, String: f.isString(a)}
+		if id, ok := a.(*ast.Ident); ok && id.Name == "probe" {
+			if call.Const == nil {
+				call.Const = map[int]string{}
+			}
+			call.Const[len(call.Args)] = f.probe.Name
+			call.Args = append(call.Args, s)
+			continue
+		}
 		if s.String {
 			size += f.c.S
 		} else {
@@ -580,6 +592,9 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 		stImm(asm.R10, int16(rec+8), int64(id)))
 	for i, a := range args {
 		s := call.Args[i]
+		if _, ok := call.Const[i]; ok {
+			continue
+		}
 		if s.String {
 			f.strExpr(a, rec+s.Offset)
 			continue
@@ -618,4 +633,54 @@ func conversions(format string) []byte {
 		}
 	}
 	return out
+}
+
+// regIP is the offset of the instruction pointer in struct pt_regs: at a
+// uprobe, the address of the probe.
+const regIP = 128
+
+// usdtArg leaves argument n of the usdt site in R0: a constant, a
+// register, or memory at a register plus index times scale plus a
+// displacement (or at the probe's address plus an offset, for a global),
+// read from user memory; cut to the argument's size and sign-extended when
+// signed, as its spec says.
+func (f *fn) usdtArg(x *ast.Ident, n int) {
+	if n >= len(f.usdt) {
+		f.c.errorf(x.Pos, "%s: %s has %d arguments", x.Name, f.probe.Name, len(f.usdt))
+	}
+	a := f.usdt[n]
+	switch a.Kind {
+	case usdt.ArgConst:
+		f.emit(asm.LoadImm(asm.R0, a.Value, asm.DWord))
+	case usdt.ArgReg:
+		f.emit(asm.LoadMem(asm.R0, rCtx, int16(a.Reg.PtRegsOffset()), asm.DWord))
+	case usdt.ArgMem, usdt.ArgGlobal:
+		if a.Kind == usdt.ArgGlobal {
+			f.emit(asm.LoadMem(asm.R3, rCtx, regIP, asm.DWord))
+		} else {
+			f.emit(asm.LoadMem(asm.R3, rCtx, int16(a.Reg.PtRegsOffset()), asm.DWord))
+			if a.Index != 0 {
+				f.emit(asm.LoadMem(asm.R1, rCtx, int16(a.Index.PtRegsOffset()), asm.DWord),
+					asm.Mul.Imm(asm.R1, int32(a.Scale)), asm.Add.Reg(asm.R3, asm.R1))
+			}
+		}
+		f.emit(asm.LoadImm(asm.R1, a.Value, asm.DWord), asm.Add.Reg(asm.R3, asm.R1))
+		mark := f.sp
+		off := f.alloc(8)
+		f.emit(stImm(asm.R10, int16(off), 0),
+			asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(off)),
+			asm.Mov.Imm(asm.R2, int32(a.Size)), asm.FnProbeReadUser.Call(),
+			asm.LoadMem(asm.R0, asm.R10, int16(off), asm.DWord))
+		f.sp = mark
+	default:
+		f.c.errorf(x.Pos, "%s: argument spec %q is not compiled", x.Name, a.Spec)
+	}
+	if shift := int32(64 - 8*a.Size); shift > 0 {
+		f.emit(asm.LSh.Imm(asm.R0, shift))
+		if a.Signed {
+			f.emit(asm.ArSh.Imm(asm.R0, shift))
+		} else {
+			f.emit(asm.RSh.Imm(asm.R0, shift))
+		}
+	}
 }

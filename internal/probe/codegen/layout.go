@@ -39,8 +39,12 @@ type Probe struct {
 	Provider string   // canonical: begin, end, tracepoint, interval, …
 	Parts    []string // the attach point after the provider, split at ':'
 	Name     string   // the attach point as bpftrace names it in probe
-	Offset   uint64   // +offset (uprobe)
-	Pos      ast.Pos
+	Offset   uint64   // +offset (uprobe); the site's file offset (usdt)
+	// Path is the file a usdt probe attaches to and RefCtrOffset the
+	// file offset of its semaphore (0: none).
+	Path         string
+	RefCtrOffset uint64
+	Pos          ast.Pos
 	// Lines maps each instruction to the script position that produced
 	// it, for verifier errors.
 	Lines []ast.Pos
@@ -90,7 +94,11 @@ type Call struct {
 	Pos    ast.Pos
 	Format string // printf's and time's format
 	Args   []Slot // offsets from the record's start
-	Map    int    // print, clear, zero: index in Object.Maps
+	// Const holds the arguments known when compiling (probe), by index:
+	// the record does not carry them, so they are never cut to
+	// Object.StrLen (bpftrace prints probe names whole).
+	Const map[int]string
+	Map   int // print, clear, zero: index in Object.Maps
 	// Top and Div are print(@map, top, div)'s: print only the top
 	// entries, and values divided by div (0: all, undivided).
 	Top, Div int64

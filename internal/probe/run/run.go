@@ -314,6 +314,8 @@ func (s *Session) attach(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, err
 		return attachPerf(p, prog)
 	case "uprobe", "uretprobe":
 		return s.attachUprobe(p, prog)
+	case "usdt":
+		return s.attachUSDT(p, prog)
 	case "kprobe", "kretprobe":
 		return attachKprobe(p, prog)
 	}
@@ -370,6 +372,23 @@ func (s *Session) attachUprobe(p *codegen.Probe, prog *ebpf.Program) ([]io.Close
 		l, err = ex.Uretprobe("", prog, opts)
 	}
 	if err != nil {
+		return nil, err
+	}
+	return []io.Closer{l}, nil
+}
+
+// attachUSDT attaches a uprobe at the site's NOP; a semaphore is counted
+// up by the kernel (ref_ctr_offset) while the probe is attached.
+func (s *Session) attachUSDT(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, error) {
+	ex, err := link.OpenExecutable(p.Path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: p.Offset, RefCtrOffset: p.RefCtrOffset, PID: s.cfg.PID})
+	if err != nil {
+		if p.RefCtrOffset != 0 && errors.Is(err, link.ErrNotSupported) {
+			return nil, fmt.Errorf("the probe has a semaphore, which needs the kernel's uprobe ref_ctr_offset (Linux 4.20): %w", err)
+		}
 		return nil, err
 	}
 	return []io.Closer{l}, nil
@@ -466,7 +485,9 @@ func (s *Session) handle(rec []byte) {
 	defer s.mu.Unlock()
 	args := make([]any, len(call.Args))
 	for i, a := range call.Args {
-		if a.String {
+		if c, ok := call.Const[i]; ok {
+			args[i] = c
+		} else if a.String {
 			args[i] = cstring(rec[a.Offset : a.Offset+s.obj.StrLen])
 		} else {
 			args[i] = int64(binary.LittleEndian.Uint64(rec[a.Offset:]))
