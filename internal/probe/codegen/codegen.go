@@ -197,7 +197,7 @@ func (c *compiler) layoutMaps() {
 				off += c.S
 			case check.Tuple:
 				c.errorf(m.Pos, "a tuple inside a map key is not compiled yet (@%s)", n)
-			case check.Int, check.Unknown, check.Pointer:
+			case check.Int, check.Unknown, check.Pointer, check.Stack:
 				mm.Keys = append(mm.Keys, Slot{Offset: off})
 				off += 8
 			default:
@@ -687,6 +687,14 @@ func (f *fn) key(m *Map, x *ast.MapExpr) int {
 	}
 	for i, k := range keys {
 		sl := m.Keys[i]
+		if r, ok := f.renderOf(k); ok {
+			f.setRender(&m.Render, i, r, k.Position())
+			f.renderValue(k, r, off+sl.Offset)
+			continue
+		}
+		if _, ok := m.Render[i]; ok {
+			f.c.errorf(k.Position(), "@%s key %d holds a stack or symbol elsewhere", m.Name, i+1)
+		}
 		if sl.String {
 			if !f.isString(k) {
 				f.c.errorf(k.Position(), "@%s key %d must be a string", m.Name, i+1)

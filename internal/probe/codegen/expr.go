@@ -489,7 +489,7 @@ func (f *fn) callStmt(x *ast.Call) {
 				break
 			}
 			a := x.Args[i+1]
-			switch str := f.isString(a); {
+			switch str := f.isString(a) || isStack(a); {
 			case v == 's' && !str:
 				f.c.errorf(a.Position(), "printf %%s needs a string, and this is an integer (a pointer to a string needs str())")
 			case v != 's' && str:
@@ -593,6 +593,14 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 	for i, a := range args {
 		s := call.Args[i]
 		if _, ok := call.Const[i]; ok {
+			continue
+		}
+		if r, ok := f.renderOf(a); ok {
+			f.setRender(&call.Render, i, r, a.Position())
+			if s.String {
+				f.zero(rec+s.Offset, f.c.S)
+			}
+			f.renderValue(a, r, rec+s.Offset)
 			continue
 		}
 		if s.String {

@@ -65,6 +65,9 @@ type Map struct {
 	Min, Max, Step int64
 	KeySize        int // bytes, bucket included
 	ValueSize      int
+	// Render says which key elements, by index, user space renders
+	// (stacks, symbols).
+	Render map[int]Render
 }
 
 // Slot is one element of a key or a record: an int (8 bytes) or a string
@@ -98,7 +101,10 @@ type Call struct {
 	// the record does not carry them, so they are never cut to
 	// Object.StrLen (bpftrace prints probe names whole).
 	Const map[int]string
-	Map   int // print, clear, zero: index in Object.Maps
+	// Render says which arguments, by index, user space renders (stacks,
+	// symbols).
+	Render map[int]Render
+	Map    int // print, clear, zero: index in Object.Maps
 	// Top and Div are print(@map, top, div)'s: print only the top
 	// entries, and values divided by div (0: all, undivided).
 	Top, Div int64

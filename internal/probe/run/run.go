@@ -24,6 +24,7 @@ import (
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
 	"github.com/kscope/kscope/internal/probe/codegen"
+	"github.com/kscope/kscope/internal/symbolize"
 	"github.com/kscope/kscope/internal/uprobe"
 )
 
@@ -152,6 +153,9 @@ type Session struct {
 	once  sync.Once
 	begin []*ebpf.Program
 	end   []*ebpf.Program
+	// sym symbolizes stacks and addresses, made on first use.
+	symOnce sync.Once
+	sym     *symbolize.Symbolizer
 }
 
 // Exited is closed when a probe called exit().
@@ -487,6 +491,8 @@ func (s *Session) handle(rec []byte) {
 	for i, a := range call.Args {
 		if c, ok := call.Const[i]; ok {
 			args[i] = c
+		} else if r, ok := call.Render[i]; ok {
+			args[i] = s.render(r, binary.LittleEndian.Uint64(rec[a.Offset:]), 8)
 		} else if a.String {
 			args[i] = cstring(rec[a.Offset : a.Offset+s.obj.StrLen])
 		} else {
@@ -664,8 +670,10 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 			break
 		}
 		if m.Keyed {
-			for _, sl := range m.Keys {
-				if sl.String {
+			for i, sl := range m.Keys {
+				if r, ok := m.Render[i]; ok {
+					e.Keys = append(e.Keys, s.render(r, binary.LittleEndian.Uint64(key[sl.Offset:]), 4))
+				} else if sl.String {
 					e.Keys = append(e.Keys, cstring(key[sl.Offset:sl.Offset+s.obj.StrLen]))
 				} else {
 					e.Keys = append(e.Keys, int64(binary.LittleEndian.Uint64(key[sl.Offset:])))
