@@ -80,3 +80,34 @@ func TestRunUstackSymbolized(t *testing.T) {
 		t.Errorf("got %q, want getppid, outer and main, symbolized", out)
 	}
 }
+
+// usymWorkload passes cb to call(f, v) argv[1] times, then with a second
+// argument waits for a signal.
+const usymWorkload = `#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+__attribute__((noinline)) long cb(long x) { __asm__ volatile(""); return x + 1; }
+__attribute__((noinline)) long call(long (*f)(long), long v) { __asm__ volatile(""); return f(v); }
+int main(int argc, char **argv) { long s = 0; for (int i = 0; i < atoi(argv[1]); i++) s += call(cb, i); if (argc > 2) pause(); return s == 0; }
+`
+
+// TestRunUsym resolves a function pointer argument with usym, in printf
+// as bpftrace does, and as a map key (bpftrace prints that one as an
+// address: its process is gone when it prints; kscope remembered it).
+func TestRunUsym(t *testing.T) {
+	testutil.RequireBPF(t)
+	bpftrace := testutil.Tool(t, "bpftrace", "to compare kscope run's output with")
+	wl := testutil.BuildC(t, "cc", usymWorkload, "-O1")
+	args := []string{"-c", wl + " 3 wait", "-e", "uprobe:" + wl + `:call { printf("%s|%s\n", usym(arg0), usym(1)); @[usym(arg0)] = count(); if (@n++ == 2) { exit(); } }`}
+	want, _, _ := strings.Cut(runBpftrace(t, bpftrace, args...), "\n\n\n")
+	code, got, stderr := runKscope(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if printed, _, _ := strings.Cut(got, "\n\n\n"); printed != want {
+		t.Errorf("printf differs from bpftrace:\n--- kscope\n%s\n--- bpftrace\n%s", printed, want)
+	}
+	if w := "cb|0x1\ncb|0x1\ncb|0x1\n\n\n@[cb]: 3\n@n: 3\n"; got != w {
+		t.Errorf("got %q, want %q", got, w)
+	}
+}

@@ -211,7 +211,7 @@ func TestCallLayout(t *testing.T) {
 func TestNotCompiled(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{`BEGIN { $i = 0; while ($i < 3) { $i++; } }`, "t.bt:1:17: loops (while, for, unroll) are not compiled yet"},
-		{`BEGIN { printf("%s\n", usym(1)); }`, "t.bt:1:24: usym() is not compiled yet"},
+		{`BEGIN { printf("%s\n", strftime("%H", 1)); }`, "t.bt:1:24: strftime() is not compiled yet"},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack; }`, "a map holding stack is not compiled yet"},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "reading a count() map in a probe is not compiled yet (@)"},
 		{`tracepoint:syscalls:sys_enter_getppid { @x = args->nope; }`, `t.bt:1:50: tracepoint tracepoint:syscalls:sys_enter_getppid has no field "nope"; it has: __syscall_nr`},

@@ -22,6 +22,9 @@ const (
 	RenderUStack
 	// RenderKsym is a kernel address, printed as its function's name.
 	RenderKsym
+	// RenderUsym is a user address (8 bytes) and the process id (the next
+	// 8 bytes) whose mappings symbolize it, in a string slot.
+	RenderUsym
 )
 
 // Render is a value rendered in user space, with what rendering needs.
@@ -74,6 +77,13 @@ func (f *fn) renderOf(x ast.Expr) (Render, bool) {
 		if len(args) == 1 {
 			return Render{Kind: RenderKsym}, true
 		}
+	case "usym":
+		if len(args) == 1 {
+			if f.c.S < 16 {
+				f.c.errorf(x.Position(), "usym() needs a max_strlen of at least 16")
+			}
+			return Render{Kind: RenderUsym}, true
+		}
 	}
 	return Render{}, false
 }
@@ -109,6 +119,11 @@ func (f *fn) renderValue(x ast.Expr, r Render, off int) {
 	case RenderKsym:
 		f.intExpr(x.(*ast.Call).Args[0])
 		f.emit(asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord))
+	case RenderUsym:
+		f.intExpr(x.(*ast.Call).Args[0])
+		f.emit(asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord),
+			asm.FnGetCurrentPidTgid.Call(), asm.RSh.Imm(asm.R0, 32),
+			asm.StoreMem(asm.R10, int16(off+8), asm.R0, asm.DWord))
 	}
 }
 

@@ -59,3 +59,19 @@ func TestStackErrors(t *testing.T) {
 		}
 	}
 }
+
+// usym stores the address and the process id in a string slot.
+func TestUsym(t *testing.T) {
+	obj, err := compile(t, `uprobe:/bin/sh:main { @[usym(arg0)] = count(); }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := obj.Maps[0]
+	if len(m.Render) != 1 || m.Render[0] != (Render{Kind: RenderUsym}) || !m.Keys[0].String {
+		t.Errorf("@ renders %+v, keys %+v", m.Render, m.Keys)
+	}
+	got := listing(obj.Spec.Programs["ks_p0"].Instructions)
+	if want := "LdXMemDW dst: r0 src: r6 off: 112 imm: 0\nStXMemDW dst: rfp src: r0 off: -72 imm: 0\nCall FnGetCurrentPidTgid\nRShImm dst: r0 imm: 32\nStXMemDW dst: rfp src: r0 off: -64 imm: 0\n"; !strings.Contains(got, want) {
+		t.Errorf("missing\n%s\nin\n%s", want, got)
+	}
+}

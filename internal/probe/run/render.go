@@ -12,10 +12,16 @@ import (
 // render turns a stored stack id or address into bpftrace's text: a stack
 // is a newline, then one frame a line ("func+off", or the address in hex
 // when no symbol covers it), each indented by indent spaces (4 in map
-// keys, 8 in printf); ksym is the function's name, or the address in hex.
-func (s *Session) render(r codegen.Render, v uint64, indent int) string {
+// keys, 8 in printf); ksym and usym (pid's address) are the function's
+// name, or the address in hex.
+func (s *Session) render(r codegen.Render, v, pid uint64, indent int) string {
 	s.symOnce.Do(func() { s.sym = symbolize.New() })
 	switch r.Kind {
+	case codegen.RenderUsym:
+		if f := s.sym.User(uint32(pid), []uint64{v})[0]; f.Function != "" {
+			return f.Function
+		}
+		return "0x" + strconv.FormatUint(v, 16)
 	case codegen.RenderKsym:
 		if f := s.sym.Kernel([]uint64{v})[0]; f.Function != "" {
 			return f.Function
@@ -74,4 +80,13 @@ func (s *Session) stack(r codegen.Render, id uint32) []uint64 {
 		out = append(out, a)
 	}
 	return out
+}
+
+// second returns the second 8 bytes of a string slot (usym's pid), or 0
+// for an integer slot.
+func second(b []byte, sl codegen.Slot) uint64 {
+	if !sl.String || sl.Offset+16 > len(b) {
+		return 0
+	}
+	return binary.LittleEndian.Uint64(b[sl.Offset+8:])
 }

@@ -492,7 +492,7 @@ func (s *Session) handle(rec []byte) {
 		if c, ok := call.Const[i]; ok {
 			args[i] = c
 		} else if r, ok := call.Render[i]; ok {
-			args[i] = s.render(r, binary.LittleEndian.Uint64(rec[a.Offset:]), 8)
+			args[i] = s.render(r, binary.LittleEndian.Uint64(rec[a.Offset:]), second(rec, a), 8)
 		} else if a.String {
 			args[i] = cstring(rec[a.Offset : a.Offset+s.obj.StrLen])
 		} else {
@@ -672,7 +672,7 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 		if m.Keyed {
 			for i, sl := range m.Keys {
 				if r, ok := m.Render[i]; ok {
-					e.Keys = append(e.Keys, s.render(r, binary.LittleEndian.Uint64(key[sl.Offset:]), 4))
+					e.Keys = append(e.Keys, s.render(r, binary.LittleEndian.Uint64(key[sl.Offset:]), second(key, sl), 4))
 				} else if sl.String {
 					e.Keys = append(e.Keys, cstring(key[sl.Offset:sl.Offset+s.obj.StrLen]))
 				} else {
