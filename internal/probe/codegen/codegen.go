@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
@@ -23,6 +24,9 @@ type Options struct {
 	// ("syscalls:sys_enter_*") into "category:name" strings; nil when the
 	// script has no wildcards.
 	Tracepoints func(pattern string) ([]string, error)
+	// BTF returns the kernel's BTF, for struct field access; nil when there
+	// is none.
+	BTF func() (*btf.Spec, error)
 	// USDT returns the sites of the USDT probes of binary matching provider
 	// and name (globs; provider "*" when the script gave none); nil when the
 	// script uses no usdt probe.
@@ -81,6 +85,11 @@ type compiler struct {
 	obj  *Object
 	// sites are the USDT sites of the attach points expandUSDT made.
 	sites map[*ast.AttachPoint]*USDTSite
+	// btfSpec is the kernel's BTF, loaded on first use (btfErr: why not).
+	btfSpec *btf.Spec
+	btfErr  error
+	// enums are the kernel's enum constants, read on first use.
+	enums map[string]int64
 }
 
 func (c *compiler) errorf(pos ast.Pos, format string, args ...any) {
@@ -276,8 +285,9 @@ type USDTSite struct {
 }
 
 type local struct {
-	off int
-	str bool
+	off   int
+	str   bool
+	ctype btf.Type // the C type BTF gives the value, or nil
 }
 
 // ctx lives in R6 for the whole program.
@@ -482,7 +492,11 @@ func (f *fn) declareLocals(b *ast.Block) {
 			n = f.c.S
 		}
 		off := f.alloc(n)
-		f.locals[v.Name] = local{off: off, str: str}
+		var ct btf.Type
+		if x != nil && !str {
+			ct = f.ctype(x)
+		}
+		f.locals[v.Name] = local{off: off, str: str, ctype: ct}
 		f.zero(off, n)
 	}
 	walk = func(s ast.Stmt) {
@@ -575,6 +589,13 @@ func (f *fn) isString(x ast.Expr) bool {
 	case *ast.Field:
 		if fl := f.argField(x, false); fl != nil {
 			return fl.IsString()
+		}
+		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
+			if f.ctype(x.X) != nil {
+				_, t, _ := f.member(x)
+				_, str := isCharArray(t)
+				return str
+			}
 		}
 	case *ast.Var:
 		if l, ok := f.locals[x.Name]; ok {

@@ -95,10 +95,17 @@ func (f *fn) intExpr(x ast.Expr) {
 	case *ast.Cast:
 		f.intExpr(x.X)
 		if x.Type.Ptr > 0 || x.Type.IsArray {
-			f.c.errorf(x.Pos, "pointer casts are not compiled yet (they need BTF)")
+			if f.ctype(x) == nil {
+				f.c.errorf(x.Pos, "pointer casts other than to struct and union pointers are not compiled yet")
+			}
+			return // a pointer is its address
 		}
 		f.cast(x)
 	case *ast.Field:
+		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
+			f.btfField(x)
+			return
+		}
 		fl := f.argField(x, true)
 		f.loadField(fl)
 	case *ast.Call:
@@ -230,6 +237,10 @@ func (f *fn) builtin(x *ast.Ident) {
 					return
 				}
 			}
+		}
+		if v, ok := f.constant(x.Name); ok {
+			f.emit(asm.LoadImm(asm.R0, v, asm.DWord))
+			return
 		}
 		f.c.errorf(x.Pos, "%s is not compiled yet here", x.Name)
 	}
@@ -403,6 +414,10 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 		f.label(done)
 		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.Field:
+		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
+			f.btfString(x, off)
+			return
+		}
 		fl := f.argField(x, true)
 		if !fl.IsString() {
 			f.c.errorf(x.Pos, "args->%s is not a string; use str(args->%s) for a pointer", x.Name, x.Name)
