@@ -11,8 +11,8 @@ import (
 
 	"github.com/cilium/ebpf"
 
-	"github.com/kscope/kscope/internal/probe"
 	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/probe"
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
 	"github.com/kscope/kscope/internal/probe/codegen"
