@@ -272,6 +272,9 @@ type fn struct {
 	user    bool // str() reads user memory
 	// usdt holds the argument specs of the usdt site being compiled.
 	usdt []usdt.Arg
+	// loops are the labels of the enclosing while loops' condition and
+	// end, innermost last, for continue and break.
+	loops [][2]string
 }
 
 // USDTSite is one site of a USDT probe, as Options.USDT finds it.
@@ -526,8 +529,12 @@ func (f *fn) declareLocals(b *ast.Block) {
 					decl(v, nil)
 				}
 			}
-		case *ast.WhileStmt, *ast.ForStmt, *ast.UnrollStmt:
-			f.c.errorf(s.Position(), "loops (while, for, unroll) are not compiled yet")
+		case *ast.WhileStmt:
+			walk(s.Body)
+		case *ast.UnrollStmt:
+			walk(s.Body)
+		case *ast.ForStmt:
+			f.c.errorf(s.Position(), "for loops are not compiled yet (while and unroll are)")
 		}
 	}
 	walk(b)
@@ -578,6 +585,38 @@ func (f *fn) stmt(s ast.Stmt) {
 		f.label(end)
 	case *ast.ReturnStmt:
 		f.leave()
+	case *ast.WhileStmt:
+		// The verifier proves the loop ends (bounded loops, Linux 5.3).
+		top, end := f.newLabel(), f.newLabel()
+		f.label(top)
+		f.intExpr(s.Cond)
+		f.emit(asm.JEq.Imm(asm.R0, 0, end))
+		f.loops = append(f.loops, [2]string{top, end})
+		f.block(s.Body)
+		f.loops = f.loops[:len(f.loops)-1]
+		f.emit(asm.Ja.Label(top))
+		f.label(end)
+		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+	case *ast.UnrollStmt:
+		n := f.constArg(s.Count)
+		if n < 1 || n > 100 {
+			f.c.errorf(s.Count.Position(), "unroll takes 1 to 100 iterations, not %d", n)
+		}
+		for range n {
+			f.block(s.Body)
+		}
+	case *ast.BranchStmt:
+		if len(f.loops) == 0 {
+			f.c.errorf(s.Pos, "%s outside a while loop", s.Tok)
+		}
+		// Conditional on the context pointer, never NULL, as in leave:
+		// the statements after it stay reachable for the verifier.
+		l := f.loops[len(f.loops)-1]
+		if s.Tok == "break" {
+			f.emit(asm.JNE.Imm(rCtx, 0, l[1]))
+		} else {
+			f.emit(asm.JNE.Imm(rCtx, 0, l[0]))
+		}
 	default:
 		f.c.errorf(s.Position(), "this statement is not compiled yet")
 	}
