@@ -14,6 +14,8 @@
 #      bpftrace   getppid: tracepoint:raw_syscalls:sys_enter { @[comm] = count(); }
 #                 read: the same entry/exit latency histogram, keyed by tid
 #      agent      `kscope agent` with its default collectors
+#      baseline   the same, built from BENCH_BASELINE (a git revision), to
+#                 compare a change with what it changes in the same run
 #    The workload (bench/workloads/syscall_storm.c) prints its thread's CPU
 #    time: on a loaded machine that moves far less than wall time. Each
 #    round starts every row in turn (interleaved); medians of the rounds.
@@ -26,7 +28,9 @@
 #   BENCH_PHASES    phases to run                        (default "cost footprint")
 #   BENCH_ITERS     syscalls per workload run            (default 1000000)
 #   BENCH_ROUNDS    rounds per host                      (default 5)
-#   BENCH_ROWS      rows of the cost phase               (default "untraced floor bpftrace agent")
+#   BENCH_ROWS      rows of the cost phase               (default "untraced floor bpftrace agent",
+#                                                         and baseline with BENCH_BASELINE)
+#   BENCH_BASELINE  git revision the baseline row's agent is built from (default none)
 #   BENCH_HOSTS     host states                          (default "quiet churny")
 #   BENCH_CHURN     forks per second on a churny host    (default 800)
 #   BENCH_MINUTES   minutes per footprint state          (default 10)
@@ -43,7 +47,8 @@ repo=$(cd "$here/.." && pwd)
 phases=${BENCH_PHASES:-cost footprint}
 iters=${BENCH_ITERS:-1000000}
 rounds=${BENCH_ROUNDS:-5}
-rows=${BENCH_ROWS:-untraced floor bpftrace agent}
+baseline=${BENCH_BASELINE:-}
+rows=${BENCH_ROWS:-untraced floor bpftrace agent${baseline:+ baseline}}
 hosts=${BENCH_HOSTS:-quiet churny}
 churn=${BENCH_CHURN:-800}
 minutes=${BENCH_MINUTES:-10}
@@ -90,6 +95,14 @@ log "building in $work"
 gcc -O2 -Wall -Wextra -o "$work/syscall_storm" "$here/workloads/syscall_storm.c"
 gcc -O2 -Wall -Wextra -o "$work/fork_storm" "$here/workloads/fork_storm.c"
 kscope_version=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
+baseline_version=
+if [[ -n $baseline ]]; then
+	baseline_version=$(git -C "$repo" rev-parse --short "$baseline^{commit}") || die "no revision $baseline"
+	mkdir "$work/baseline-src"
+	git -C "$repo" archive "$baseline_version" | tar -x -C "$work/baseline-src"
+	(cd "$work/baseline-src" && GOTOOLCHAIN=local go build -o "$work/kscope-baseline" ./cmd/kscope)
+	rm -rf "$work/baseline-src"
+fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
 now_ms() { date +%s%3N; }
@@ -115,9 +128,10 @@ agent_ready() {
 		{ curl -sf "$base/healthz" >/dev/null 2>&1 && grep -q 'BPF program run-time statistics unavailable' "$work/tracer.err"; }
 }
 
+# start_agent [BINARY]
 start_agent() {
 	# shellcheck disable=SC2086 # BENCH_AGENT_ARGS is a word list
-	"$work/kscope" agent --data-dir "$work/data" --listen "127.0.0.1:$port" $agent_args >"$work/tracer.out" 2>"$work/tracer.err" &
+	"${1:-$work/kscope}" agent --data-dir "$work/data" --listen "127.0.0.1:$port" $agent_args >"$work/tracer.out" 2>"$work/tracer.err" &
 	tracer_pid=$!
 	wait_for agent agent_ready
 }
@@ -142,6 +156,10 @@ start_tracer() {
 		;;
 	agent/*)
 		start_agent
+		return 0
+		;;
+	baseline/*)
+		start_agent "$work/kscope-baseline"
 		return 0
 		;;
 	*) die "unknown row $1" ;;
@@ -183,7 +201,7 @@ report=$work/report.md
 	echo "# kscope agent: cost per syscall and footprint"
 	echo
 	echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); kernel $(uname -r); $(nproc) CPUs ($(awk -F': ' '/model name/{print $2; exit}' /proc/cpuinfo))"
-	echo "- kscope $kscope_version$(command -v bpftrace >/dev/null && echo "; $(bpftrace --version 2>/dev/null)")"
+	echo "- kscope $kscope_version${baseline_version:+; baseline $baseline_version}$(command -v bpftrace >/dev/null && echo "; $(bpftrace --version 2>/dev/null)")"
 	echo "- load average at start: $load_at_start"
 	echo "- command: \`sudo$(env | grep -E '^BENCH_' | sort | sed 's/^/ /' | tr -d '\n') bash bench/agent.sh\`"
 	echo
@@ -210,8 +228,16 @@ if [[ $phases == *cost* ]]; then
 		echo
 		echo "CPU time of the calling thread per call, over $rounds rounds of $iters calls: median, and in brackets the fastest round (what a loaded machine disturbs least). Added = row − untraced of the same host state and statistic. Churny: $churn forks/s in the background."
 		echo
-		echo "| host | workload | untraced ns/op | floor | bpftrace | agent (default) | agent wall ns/op |"
-		echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+		cols="floor bpftrace agent"
+		head="| host | workload | untraced ns/op | floor | bpftrace | agent (default)"
+		rule="| --- | --- | ---: | ---: | ---: | ---: "
+		if [[ " $rows " == *" baseline "* ]]; then
+			cols+=" baseline"
+			head+=" | agent at $baseline_version"
+			rule+="| ---: "
+		fi
+		echo "$head | agent wall ns/op |"
+		echo "$rule| ---: |"
 		minimum() { sort -n | head -1; }
 		for host in $hosts; do
 			for w in getppid read; do
@@ -223,7 +249,7 @@ if [[ $phases == *cost* ]]; then
 					base_min=$(awk -v n="$iters" '{print $1 / n}' "$f" | minimum)
 				fi
 				line="| $host | $w | $(printf '%.0f (%.0f)' "$base_med" "$base_min" 2>/dev/null || echo -)"
-				for row in floor bpftrace agent; do
+				for row in $cols; do
 					f=$work/$host.$row.$w
 					if [[ -s $f && $base_med != - ]]; then
 						m=$(awk -v n="$iters" '{print $1 / n}' "$f" | median)

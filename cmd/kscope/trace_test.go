@@ -163,8 +163,9 @@ func startTrace(t *testing.T, args ...string) (*traced, *testutil.Output, *syncB
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill() })
-	attached := make(chan struct{})
+	attached, drained := make(chan struct{}), make(chan struct{})
 	go func() {
+		defer close(drained)
 		sc := bufio.NewScanner(pr)
 		once := sync.Once{}
 		for sc.Scan() {
@@ -175,7 +176,9 @@ func startTrace(t *testing.T, args ...string) (*traced, *testutil.Output, *syncB
 		}
 	}()
 	tr := &traced{Cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); pw.Close(); close(tr.done) }()
+	// Done once the process has exited and its last stderr line is in
+	// stderr: the scanner may hold it a moment after the pipe took it.
+	go func() { cmd.Wait(); pw.Close(); <-drained; close(tr.done) }()
 	select {
 	case <-attached:
 	case <-tr.done:

@@ -43,6 +43,13 @@ var loadMu sync.Mutex
 
 // NewCollection loads spec with the shared kernel BTF.
 func NewCollection(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
+	return NewCollectionReplacing(spec, nil)
+}
+
+// NewCollectionReplacing is NewCollection with the maps of spec named in
+// maps replaced by those already loaded (a program array shared between
+// collections, say).
+func NewCollectionReplacing(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map) (*ebpf.Collection, error) {
 	kt, err := KernelTypes()
 	if err != nil {
 		kt = nil // CO-RE then fails with a clear error naming BTF
@@ -50,6 +57,7 @@ func NewCollection(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
 	loadMu.Lock()
 	defer loadMu.Unlock()
 	return ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Programs: ebpf.ProgramOptions{KernelTypes: kt},
+		Programs:        ebpf.ProgramOptions{KernelTypes: kt},
+		MapReplacements: maps,
 	})
 }

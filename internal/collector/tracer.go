@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -26,10 +27,14 @@ type Tracer struct {
 	// Optional names programs whose hook may be missing on older kernels
 	// (e.g. sys_enter_openat2 before 5.6); failing to attach them is logged.
 	Optional map[string]bool
+	// Replace names maps of the spec that Load takes from elsewhere
+	// instead of creating them (the syscall dispatcher's program arrays).
+	Replace map[string]*ebpf.Map
 
-	coll   *ebpf.Collection
-	links  bpfx.Links
-	reader *bpfx.RingReader
+	coll    *ebpf.Collection
+	closers []io.Closer // closed before the links
+	links   bpfx.Links
+	reader  *bpfx.RingReader
 
 	events, malformed atomic.Uint64
 	// Kernel counters as read at Close, after which the map is gone.
@@ -51,7 +56,7 @@ func (t *Tracer) Load(spec *ebpf.CollectionSpec) error {
 	if err := t.cfg.Apply(spec); err != nil {
 		return fmt.Errorf("configuring %s: %w", t.name, err)
 	}
-	coll, err := bpfx.NewCollection(spec)
+	coll, err := bpfx.NewCollectionReplacing(spec, t.Replace)
 	if err != nil {
 		return bpfx.LoadError(t.name, err)
 	}
@@ -95,6 +100,10 @@ func (t *Tracer) AttachAll(spec *ebpf.CollectionSpec) error {
 	return nil
 }
 
+// AddCloser hands the Tracer something to close before it detaches its
+// links: the collector's handlers in the syscall dispatcher's slots, say.
+func (t *Tracer) AddCloser(c io.Closer) { t.closers = append(t.closers, c) }
+
 // Run starts reading the ring buffer. decode turns a record into the event to
 // emit, or returns false for a malformed record. Reading goes on until Close,
 // which detaches first and then delivers what is left.
@@ -135,8 +144,12 @@ func (t *Tracer) Stats() Stats {
 // collection. It is idempotent.
 func (t *Tracer) Close() error {
 	return t.life.Close(func() error {
+		var errs []error
+		for _, c := range t.closers {
+			errs = append(errs, c.Close())
+		}
 		// The programs are independent: detach them together.
-		errs := []error{t.links.CloseTogether()}
+		errs = append(errs, t.links.CloseTogether())
 		if t.reader != nil {
 			errs = append(errs, t.reader.Drain())
 		}

@@ -17,11 +17,40 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	kconnect "github.com/kscope/kscope/internal/collector/connect"
+	"github.com/kscope/kscope/internal/collector/dispatch"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/testutil"
 )
+
+// wantVariant is the variant the test running wants Start to choose; ""
+// takes any.
+var wantVariant string
+
+// both runs f with the handlers in the syscall dispatcher's slots and on
+// their own syscall tracepoints.
+func both(t *testing.T, f func(t *testing.T)) {
+	for _, v := range []string{dispatch.Kind, kconnect.VariantTracepoints} {
+		t.Run(v, func(t *testing.T) {
+			if v != dispatch.Kind {
+				defer bpfx.ForceHook(kconnect.Name, v)()
+			}
+			wantVariant = v
+			defer func() { wantVariant = "" }()
+			f(t)
+		})
+	}
+}
+
+// checkVariant fails the test when c is not the variant it wants.
+func checkVariant(t *testing.T, c collector.Collector) {
+	t.Helper()
+	if got := c.(*kconnect.Collector).Variant(); wantVariant != "" && got != wantVariant {
+		t.Fatalf("variant %s, want %s", got, wantVariant)
+	}
+}
 
 // start runs a connect collector with filter f until the test ends.
 func start(t *testing.T, f collector.Filter) (collector.Collector, *testutil.Capture) {
@@ -41,6 +70,7 @@ func start(t *testing.T, f collector.Filter) (collector.Collector, *testutil.Cap
 			t.Errorf("closing: %v", err)
 		}
 	})
+	checkVariant(t, c)
 	return c, sink
 }
 
@@ -125,7 +155,9 @@ func check(t *testing.T, e event.Connect, family, proto, saddr string, sport int
 	testutil.Between(t, "time", e.Time, binaryStart, time.Now())
 }
 
-func TestConnectTCP4(t *testing.T) {
+func TestConnectTCP4(t *testing.T) { both(t, testConnectTCP4) }
+
+func testConnectTCP4(t *testing.T) {
 	_, s := start(t, self())
 	ln := listen(t, "tcp4", "127.0.0.1:0")
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -143,7 +175,9 @@ func TestConnectTCP4(t *testing.T) {
 
 // Go's non-blocking connect gets EINPROGRESS; the event has the handshake's
 // ECONNREFUSED.
-func TestConnectRefused(t *testing.T) {
+func TestConnectRefused(t *testing.T) { both(t, testConnectRefused) }
+
+func testConnectRefused(t *testing.T) {
 	_, s := start(t, self())
 	port := closedPort(t)
 	_, err := dialTCP("tcp4", "127.0.0.1:"+strconv.Itoa(port))
@@ -161,7 +195,9 @@ func TestConnectRefused(t *testing.T) {
 	}
 }
 
-func TestConnectTCP6(t *testing.T) {
+func TestConnectTCP6(t *testing.T) { both(t, testConnectTCP6) }
+
+func testConnectTCP6(t *testing.T) {
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
 		testutil.Skip(t, "IPv6 loopback", err)
@@ -181,7 +217,9 @@ func TestConnectTCP6(t *testing.T) {
 	check(t, e, "inet6", "tcp", "::1", conn.LocalAddr().(*net.TCPAddr).Port, 0, "")
 }
 
-func TestConnectUDP(t *testing.T) {
+func TestConnectUDP(t *testing.T) { both(t, testConnectUDP) }
+
+func testConnectUDP(t *testing.T) {
 	_, s := start(t, self())
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -222,7 +260,9 @@ func connectBlocking(t *testing.T, family int, sa syscall.Sockaddr) (int, error)
 }
 
 // A blocking connect never sees EINPROGRESS: the syscall's result is reported.
-func TestConnectBlocking(t *testing.T) {
+func TestConnectBlocking(t *testing.T) { both(t, testConnectBlocking) }
+
+func testConnectBlocking(t *testing.T) {
 	_, s := start(t, self())
 	loop := [4]byte{127, 0, 0, 1}
 
@@ -321,7 +361,9 @@ func waitSynSent(t *testing.T, port int) {
 
 // A handshake that ends after connect returned EINPROGRESS is reported when
 // it ends, with its duration.
-func TestConnectLateHandshake(t *testing.T) {
+func TestConnectLateHandshake(t *testing.T) { both(t, testConnectLateHandshake) }
+
+func testConnectLateHandshake(t *testing.T) {
 	_, s := start(t, self())
 
 	t.Run("established", func(t *testing.T) {
@@ -402,7 +444,9 @@ func TestConnectLateHandshake(t *testing.T) {
 	})
 }
 
-func TestConnectFailedFilter(t *testing.T) {
+func TestConnectFailedFilter(t *testing.T) { both(t, testConnectFailedFilter) }
+
+func testConnectFailedFilter(t *testing.T) {
 	c, s := start(t, collector.Filter{PID: uint32(os.Getpid()), Failed: true})
 	ln := listen(t, "tcp4", "127.0.0.1:0")
 	okPort := ln.Addr().(*net.TCPAddr).Port

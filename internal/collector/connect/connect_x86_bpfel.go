@@ -73,6 +73,8 @@ const (
 	connectMapScratch            = "scratch"
 	connectMapStats              = "stats"
 	connectProgInetSockSetState  = "inet_sock_set_state"
+	connectProgRawEnterConnect   = "raw_enter_connect"
+	connectProgRawExitConnect    = "raw_exit_connect"
 	connectProgSysEnterConnect   = "sys_enter_connect"
 	connectProgSysExitConnect    = "sys_exit_connect"
 	connectVarFilterComm         = "filter_comm"
@@ -128,6 +130,8 @@ type connectSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type connectProgramSpecs struct {
 	InetSockSetState *ebpf.ProgramSpec `ebpf:"inet_sock_set_state"`
+	RawEnterConnect  *ebpf.ProgramSpec `ebpf:"raw_enter_connect"`
+	RawExitConnect   *ebpf.ProgramSpec `ebpf:"raw_exit_connect"`
 	SysEnterConnect  *ebpf.ProgramSpec `ebpf:"sys_enter_connect"`
 	SysExitConnect   *ebpf.ProgramSpec `ebpf:"sys_exit_connect"`
 }
@@ -213,6 +217,8 @@ type connectVariables struct {
 // It can be passed to loadConnectObjects or ebpf.CollectionSpec.LoadAndAssign.
 type connectPrograms struct {
 	InetSockSetState *ebpf.Program `ebpf:"inet_sock_set_state"`
+	RawEnterConnect  *ebpf.Program `ebpf:"raw_enter_connect"`
+	RawExitConnect   *ebpf.Program `ebpf:"raw_exit_connect"`
 	SysEnterConnect  *ebpf.Program `ebpf:"sys_enter_connect"`
 	SysExitConnect   *ebpf.Program `ebpf:"sys_exit_connect"`
 }
@@ -220,6 +226,8 @@ type connectPrograms struct {
 func (p *connectPrograms) Close() error {
 	return _ConnectClose(
 		p.InetSockSetState,
+		p.RawEnterConnect,
+		p.RawExitConnect,
 		p.SysEnterConnect,
 		p.SysExitConnect,
 	)

@@ -15,4 +15,9 @@
 // destination of an IPv6 socket stays "::ffff:a.b.c.d". Connects done by
 // io_uring, and TCP Fast Open's sendto, do not go through connect(2) and are
 // not seen.
+//
+// Hooks: the syscall dispatcher's connect slots on sys_enter and sys_exit
+// (internal/collector/dispatch) where the kernel can run it, the two
+// syscall tracepoints otherwise (logged as a fallback); and
+// sock/inet_sock_set_state.
 package connect

@@ -13,11 +13,40 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/dispatch"
 	kexec "github.com/kscope/kscope/internal/collector/exec"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/testutil"
 )
+
+// wantVariant is the variant the test running wants Start to choose; ""
+// takes any.
+var wantVariant string
+
+// both runs f with the handlers in the syscall dispatcher's slots and on
+// their own syscall tracepoints.
+func both(t *testing.T, f func(t *testing.T)) {
+	for _, v := range []string{dispatch.Kind, kexec.VariantTracepoints} {
+		t.Run(v, func(t *testing.T) {
+			if v != dispatch.Kind {
+				defer bpfx.ForceHook(kexec.Name, v)()
+			}
+			wantVariant = v
+			defer func() { wantVariant = "" }()
+			f(t)
+		})
+	}
+}
+
+// checkVariant fails the test when c is not the variant it wants.
+func checkVariant(t *testing.T, c collector.Collector) {
+	t.Helper()
+	if got := c.(*kexec.Collector).Variant(); wantVariant != "" && got != wantVariant {
+		t.Fatalf("variant %s, want %s", got, wantVariant)
+	}
+}
 
 func start(t *testing.T, cfg collector.Config, sink event.Sink) collector.Collector {
 	t.Helper()
@@ -31,6 +60,7 @@ func start(t *testing.T, cfg collector.Config, sink event.Sink) collector.Collec
 		t.Fatalf("starting: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
+	checkVariant(t, c)
 	return c
 }
 
@@ -46,7 +76,9 @@ func findExec(t *testing.T, c *testutil.Capture, what string, ok func(*event.Exe
 	return ev.(*event.Exec)
 }
 
-func TestExecArgv(t *testing.T) {
+func TestExecArgv(t *testing.T) { both(t, testExecArgv) }
+
+func testExecArgv(t *testing.T) {
 	sink := testutil.NewCapture()
 	start(t, collector.Config{}, sink)
 
@@ -75,7 +107,9 @@ func TestExecArgv(t *testing.T) {
 	testutil.Between(t, "time", e.Time, began, arrived)
 }
 
-func TestExecFailed(t *testing.T) {
+func TestExecFailed(t *testing.T) { both(t, testExecFailed) }
+
+func testExecFailed(t *testing.T) {
 	sink := testutil.NewCapture()
 	start(t, collector.Config{}, sink)
 
@@ -92,7 +126,9 @@ func TestExecFailed(t *testing.T) {
 	}
 }
 
-func TestExecTruncated(t *testing.T) {
+func TestExecTruncated(t *testing.T) { both(t, testExecTruncated) }
+
+func testExecTruncated(t *testing.T) {
 	sink := testutil.NewCapture()
 	start(t, collector.Config{}, sink)
 
@@ -121,7 +157,9 @@ func TestExecTruncated(t *testing.T) {
 	}
 }
 
-func TestExecFilters(t *testing.T) {
+func TestExecFilters(t *testing.T) { both(t, testExecFilters) }
+
+func testExecFilters(t *testing.T) {
 	nobody := uint32(65534)
 	sink := testutil.NewCapture()
 	c := start(t, collector.Config{Filter: collector.Filter{UID: &nobody, Comm: "echo"}}, sink)
@@ -149,7 +187,9 @@ func TestExecFilters(t *testing.T) {
 	}
 }
 
-func TestExecFailedOnly(t *testing.T) {
+func TestExecFailedOnly(t *testing.T) { both(t, testExecFailedOnly) }
+
+func testExecFailedOnly(t *testing.T) {
 	sink := testutil.NewCapture()
 	start(t, collector.Config{Filter: collector.Filter{Failed: true}}, sink)
 	ok := exec.Command("/bin/true")

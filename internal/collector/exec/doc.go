@@ -8,4 +8,9 @@
 // argv are read from the caller's memory, at entry and again at exit for
 // what entry could not read; what still cannot be read is flagged
 // (filename_unavailable, argv_unavailable) and counted in Stats.Unreadable.
+//
+// Hooks: the syscall dispatcher's execve and execveat slots on sys_enter
+// and sys_exit (internal/collector/dispatch) where the kernel can run it,
+// the four syscall tracepoints otherwise (logged as a fallback); and
+// sched_process_exec.
 package exec

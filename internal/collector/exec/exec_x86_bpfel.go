@@ -53,6 +53,9 @@ const (
 	execMapPending           = "pending"
 	execMapScratch           = "scratch"
 	execMapStats             = "stats"
+	execProgRawEnterExecve   = "raw_enter_execve"
+	execProgRawEnterExecveat = "raw_enter_execveat"
+	execProgRawExitExec      = "raw_exit_exec"
 	execProgSchedProcessExec = "sched_process_exec"
 	execProgSysEnterExecve   = "sys_enter_execve"
 	execProgSysEnterExecveat = "sys_enter_execveat"
@@ -110,6 +113,9 @@ type execSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type execProgramSpecs struct {
+	RawEnterExecve   *ebpf.ProgramSpec `ebpf:"raw_enter_execve"`
+	RawEnterExecveat *ebpf.ProgramSpec `ebpf:"raw_enter_execveat"`
+	RawExitExec      *ebpf.ProgramSpec `ebpf:"raw_exit_exec"`
 	SchedProcessExec *ebpf.ProgramSpec `ebpf:"sched_process_exec"`
 	SysEnterExecve   *ebpf.ProgramSpec `ebpf:"sys_enter_execve"`
 	SysEnterExecveat *ebpf.ProgramSpec `ebpf:"sys_enter_execveat"`
@@ -194,6 +200,9 @@ type execVariables struct {
 //
 // It can be passed to loadExecObjects or ebpf.CollectionSpec.LoadAndAssign.
 type execPrograms struct {
+	RawEnterExecve   *ebpf.Program `ebpf:"raw_enter_execve"`
+	RawEnterExecveat *ebpf.Program `ebpf:"raw_enter_execveat"`
+	RawExitExec      *ebpf.Program `ebpf:"raw_exit_exec"`
 	SchedProcessExec *ebpf.Program `ebpf:"sched_process_exec"`
 	SysEnterExecve   *ebpf.Program `ebpf:"sys_enter_execve"`
 	SysEnterExecveat *ebpf.Program `ebpf:"sys_enter_execveat"`
@@ -203,6 +212,9 @@ type execPrograms struct {
 
 func (p *execPrograms) Close() error {
 	return _ExecClose(
+		p.RawEnterExecve,
+		p.RawEnterExecveat,
+		p.RawExitExec,
 		p.SchedProcessExec,
 		p.SysEnterExecve,
 		p.SysEnterExecveat,

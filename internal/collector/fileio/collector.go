@@ -11,9 +11,11 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
+	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/dispatch"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
 )
@@ -48,6 +50,7 @@ var (
 // The read and write variants Start chooses from, best first, by their
 // name for bpfx.ChooseHook (and bpfx.ForceHook in tests).
 const (
+	variantDispatch     = dispatch.Kind // regular files, in the shared dispatcher's slots
 	variantRegularFiles = "regular_files"
 	variantAnyFD        = "any_fd"
 )
@@ -62,6 +65,8 @@ type Collector struct {
 
 	mu         sync.Mutex // serializes Collect and Close
 	anyFD      bool       // reads and writes on every kind of fd count
+	variant    string
+	exits      *dispatch.Ref // the dispatcher's sys_exit, in the dispatch variant
 	procTop    *metrics.TopK
 	errTop     *metrics.TopK
 	orphanErrs uint64 // open errors whose process's counters went to overflow
@@ -100,7 +105,29 @@ var (
 		fileioProgExitReadAnyfd, fileioProgExitPread64Anyfd, fileioProgExitReadvAnyfd, fileioProgExitPreadvAnyfd, fileioProgExitPreadv2Anyfd,
 		fileioProgExitWriteAnyfd, fileioProgExitPwrite64Anyfd, fileioProgExitWritevAnyfd, fileioProgExitPwritevAnyfd, fileioProgExitPwritev2Anyfd,
 	}
+	openProgs = []string{fileioProgExitOpen, fileioProgExitOpenat, fileioProgExitOpenat2}
 )
+
+// dispatchSlots are the dispatcher's sys_exit slots (x86-64 syscall
+// numbers) and the program each takes, in the dispatch variant.
+var dispatchSlots = []struct {
+	nr   uint32
+	prog string
+}{
+	{unix.SYS_READ, fileioProgRawExitRead},
+	{unix.SYS_PREAD64, fileioProgRawExitPread64},
+	{unix.SYS_READV, fileioProgRawExitReadv},
+	{unix.SYS_PREADV, fileioProgRawExitPreadv},
+	{unix.SYS_PREADV2, fileioProgRawExitPreadv2},
+	{unix.SYS_WRITE, fileioProgRawExitWrite},
+	{unix.SYS_PWRITE64, fileioProgRawExitPwrite64},
+	{unix.SYS_WRITEV, fileioProgRawExitWritev},
+	{unix.SYS_PWRITEV, fileioProgRawExitPwritev},
+	{unix.SYS_PWRITEV2, fileioProgRawExitPwritev2},
+	{unix.SYS_OPEN, fileioProgRawExitOpen},
+	{unix.SYS_OPENAT, fileioProgRawExitOpen},
+	{unix.SYS_OPENAT2, fileioProgRawExitOpen},
+}
 
 // Start loads the programs and attaches them; the collector emits no events.
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {
@@ -113,9 +140,12 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	}
 	// Telling a regular file from the fd at syscall exit needs the saved
 	// user registers (bpf_task_pt_regs, 5.15+) and the task's BTF pointer
-	// (bpf_get_current_task_btf, 5.11+).
-	rw, err := bpfx.ChooseHook(c.log, Name,
-		bpfx.Hook{Kind: variantRegularFiles, Why: func() error {
+	// (bpf_get_current_task_btf, 5.11+). Where the dispatcher runs (it
+	// needs the same), the handlers take its slots; one tracepoint per
+	// syscall otherwise.
+	variant, err := bpfx.ChooseHook(c.log, Name,
+		bpfx.Hook{Kind: variantDispatch, Why: dispatch.Why},
+		bpfx.Hook{Kind: variantRegularFiles, What: "one tracepoint per syscall, not the shared dispatcher's slots", Why: func() error {
 			regs := bpfx.TaskPtRegs()
 			task := features.HaveProgramHelper(ebpf.TracePoint, asm.FnGetCurrentTaskBtf)
 			if regs != nil || task != nil {
@@ -127,10 +157,21 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err != nil {
 		return err
 	}
-	c.anyFD = rw == variantAnyFD
-	drop := anyFDProgs
-	if c.anyFD {
+	c.variant = variant
+	c.anyFD = variant == variantAnyFD
+	var drop []string
+	switch variant {
+	case variantDispatch:
+		drop = append(append(append(drop, checkedProgs...), anyFDProgs...), openProgs...)
+	case variantRegularFiles:
+		drop = anyFDProgs
+	default:
 		drop = checkedProgs
+	}
+	if variant != variantDispatch {
+		for _, sl := range dispatchSlots {
+			drop = append(drop, sl.prog)
+		}
 	}
 	for _, p := range drop {
 		delete(spec.Programs, p)
@@ -146,7 +187,34 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 	if err := c.Load(spec); err != nil {
 		return err
 	}
-	return c.AttachAll(spec)
+	if variant != variantDispatch {
+		return c.AttachAll(spec)
+	}
+	// The sched tracepoints through the Tracer, the handlers into the
+	// dispatcher's slots.
+	tps := *spec
+	tps.Programs = map[string]*ebpf.ProgramSpec{}
+	for name, ps := range spec.Programs {
+		if ps.SectionName != "raw_tracepoint/sys_exit" {
+			tps.Programs[name] = ps
+		}
+	}
+	if err := c.AttachAll(&tps); err != nil {
+		return err
+	}
+	ref, err := dispatch.Acquire(Name, dispatch.Exit)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.exits = ref
+	c.mu.Unlock()
+	for _, sl := range dispatchSlots {
+		if err := ref.Put(sl.nr, c.Collection().Programs[sl.prog]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close detaches and frees everything; it is idempotent.
@@ -154,7 +222,12 @@ func (c *Collector) Close() error {
 	return c.life.Close(func() error {
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		return c.Tracer.Close()
+		var errs []error
+		// The dispatcher's slots emptied before the programs go.
+		if c.exits != nil {
+			errs = append(errs, c.exits.Close())
+		}
+		return errors.Join(append(errs, c.Tracer.Close())...)
 	})
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/collector"
@@ -236,18 +237,25 @@ func comm() string {
 const everyone = 1 << 20
 
 func TestPerProcessExact(t *testing.T) {
-	for _, anyFD := range []bool{false, true} {
-		name := "regular_files"
-		if anyFD {
-			name = "any_fd"
-		}
-		t.Run(name, func(t *testing.T) {
-			if anyFD {
+	for _, variant := range []string{"dispatch", "regular_files", "any_fd"} {
+		anyFD := variant == "any_fd"
+		t.Run(variant, func(t *testing.T) {
+			switch variant {
+			case "regular_files":
+				defer fileio.ForceTracepoints()()
+			case "any_fd":
 				defer fileio.ForceAnyFD()()
 			}
 			c := start(t, collector.Config{TopK: everyone})
-			if c.AnyFD() != anyFD {
-				t.Fatalf("counting every fd: %v, want %v", c.AnyFD(), anyFD)
+			if c.Variant() != variant || c.AnyFD() != anyFD {
+				t.Fatalf("variant %s (counting every fd: %v), want %s", c.Variant(), c.AnyFD(), variant)
+			}
+			// In the dispatcher's slots: no syscall tracepoint, only the
+			// sched ones.
+			for name, p := range c.Collection().Programs {
+				if variant == "dispatch" && p.Type() == ebpf.TracePoint && name != "process_exec" && name != "process_exit" {
+					t.Errorf("tracepoint program %s loaded with the dispatcher", name)
+				}
 			}
 			w := workload{dir: t.TempDir(), k: 6000, m: 6, e: 5, n: 2}
 			p := spawn(t, w)

@@ -40,10 +40,16 @@
 // as lost in the collector's Stats. Config.Filter does not apply: the
 // families are about every process.
 //
-// Cost, measured on the development host (6.18, one-byte preads): the
-// syscall exit tracepoint itself adds about 220 ns to a traced call, the
-// per-process update about 60 ns, telling regular files apart about 150 ns
-// more. A raw sys_exit tracepoint filtered by syscall number costs a
-// counted call as much and adds about 180 ns to every other system call of
-// every process, so each counted syscall has its own tracepoint instead.
+// Hooks: where the kernel can run the shared syscall dispatcher
+// (internal/collector/dispatch, Linux 5.15+), the handlers take its
+// sys_exit slots for the thirteen syscalls: a counted call costs a tail
+// call from the one sys_exit program the agent's collectors share, and
+// other syscalls nothing more. Otherwise each syscall has its own
+// tracepoint (sys_exit_read and so on), which registers the perf handler
+// that every syscall then calls; the fallback is logged.
+//
+// Cost on that fallback, measured on the development host (6.18, one-byte
+// preads): the syscall exit tracepoint itself adds about 220 ns to a
+// traced call, the per-process update about 60 ns, telling regular files
+// apart about 150 ns more.
 package fileio

@@ -74,6 +74,17 @@ const (
 	fileioProgExitWritevAnyfd   = "exit_writev_anyfd"
 	fileioProgProcessExec       = "process_exec"
 	fileioProgProcessExit       = "process_exit"
+	fileioProgRawExitOpen       = "raw_exit_open"
+	fileioProgRawExitPread64    = "raw_exit_pread64"
+	fileioProgRawExitPreadv     = "raw_exit_preadv"
+	fileioProgRawExitPreadv2    = "raw_exit_preadv2"
+	fileioProgRawExitPwrite64   = "raw_exit_pwrite64"
+	fileioProgRawExitPwritev    = "raw_exit_pwritev"
+	fileioProgRawExitPwritev2   = "raw_exit_pwritev2"
+	fileioProgRawExitRead       = "raw_exit_read"
+	fileioProgRawExitReadv      = "raw_exit_readv"
+	fileioProgRawExitWrite      = "raw_exit_write"
+	fileioProgRawExitWritev     = "raw_exit_writev"
 	fileioVarFilterComm         = "filter_comm"
 	fileioVarFilterCommOn       = "filter_comm_on"
 	fileioVarFilterFailed       = "filter_failed"
@@ -153,6 +164,17 @@ type fileioProgramSpecs struct {
 	ExitWritevAnyfd   *ebpf.ProgramSpec `ebpf:"exit_writev_anyfd"`
 	ProcessExec       *ebpf.ProgramSpec `ebpf:"process_exec"`
 	ProcessExit       *ebpf.ProgramSpec `ebpf:"process_exit"`
+	RawExitOpen       *ebpf.ProgramSpec `ebpf:"raw_exit_open"`
+	RawExitPread64    *ebpf.ProgramSpec `ebpf:"raw_exit_pread64"`
+	RawExitPreadv     *ebpf.ProgramSpec `ebpf:"raw_exit_preadv"`
+	RawExitPreadv2    *ebpf.ProgramSpec `ebpf:"raw_exit_preadv2"`
+	RawExitPwrite64   *ebpf.ProgramSpec `ebpf:"raw_exit_pwrite64"`
+	RawExitPwritev    *ebpf.ProgramSpec `ebpf:"raw_exit_pwritev"`
+	RawExitPwritev2   *ebpf.ProgramSpec `ebpf:"raw_exit_pwritev2"`
+	RawExitRead       *ebpf.ProgramSpec `ebpf:"raw_exit_read"`
+	RawExitReadv      *ebpf.ProgramSpec `ebpf:"raw_exit_readv"`
+	RawExitWrite      *ebpf.ProgramSpec `ebpf:"raw_exit_write"`
+	RawExitWritev     *ebpf.ProgramSpec `ebpf:"raw_exit_writev"`
 }
 
 // fileioMapSpecs contains maps before they are loaded into the kernel.
@@ -267,6 +289,17 @@ type fileioPrograms struct {
 	ExitWritevAnyfd   *ebpf.Program `ebpf:"exit_writev_anyfd"`
 	ProcessExec       *ebpf.Program `ebpf:"process_exec"`
 	ProcessExit       *ebpf.Program `ebpf:"process_exit"`
+	RawExitOpen       *ebpf.Program `ebpf:"raw_exit_open"`
+	RawExitPread64    *ebpf.Program `ebpf:"raw_exit_pread64"`
+	RawExitPreadv     *ebpf.Program `ebpf:"raw_exit_preadv"`
+	RawExitPreadv2    *ebpf.Program `ebpf:"raw_exit_preadv2"`
+	RawExitPwrite64   *ebpf.Program `ebpf:"raw_exit_pwrite64"`
+	RawExitPwritev    *ebpf.Program `ebpf:"raw_exit_pwritev"`
+	RawExitPwritev2   *ebpf.Program `ebpf:"raw_exit_pwritev2"`
+	RawExitRead       *ebpf.Program `ebpf:"raw_exit_read"`
+	RawExitReadv      *ebpf.Program `ebpf:"raw_exit_readv"`
+	RawExitWrite      *ebpf.Program `ebpf:"raw_exit_write"`
+	RawExitWritev     *ebpf.Program `ebpf:"raw_exit_writev"`
 }
 
 func (p *fileioPrograms) Close() error {
@@ -296,6 +329,17 @@ func (p *fileioPrograms) Close() error {
 		p.ExitWritevAnyfd,
 		p.ProcessExec,
 		p.ProcessExit,
+		p.RawExitOpen,
+		p.RawExitPread64,
+		p.RawExitPreadv,
+		p.RawExitPreadv2,
+		p.RawExitPwrite64,
+		p.RawExitPwritev,
+		p.RawExitPwritev2,
+		p.RawExitRead,
+		p.RawExitReadv,
+		p.RawExitWrite,
+		p.RawExitWritev,
 	)
 }
 

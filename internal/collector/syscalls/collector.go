@@ -20,6 +20,7 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/dispatch"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/syscallnames"
@@ -62,6 +63,7 @@ var (
 // The program variants Start chooses from, best first, by their name for
 // bpfx.ChooseHook (and bpfx.ForceHook in tests).
 const (
+	variantDispatch    = dispatch.Kind // task storage, in the shared dispatcher's slots
 	variantTaskStorage = "task_storage"
 	variantHash        = "hash" // for kernels without task storage
 )
@@ -92,14 +94,16 @@ type Collector struct {
 	*collector.Tracer
 	cfg collector.Config
 
-	mu     sync.Mutex
-	iter   *link.Iter
-	life   collector.Lifecycle
-	ncpu   int
-	now    func() time.Time
-	topK   *metrics.TopK
-	procs  map[procKey]*procState
-	warned bool
+	mu      sync.Mutex
+	iter    *link.Iter
+	refs    []*dispatch.Ref // the dispatcher's hooks, in the dispatch variant
+	life    collector.Lifecycle
+	ncpu    int
+	now     func() time.Time
+	topK    *metrics.TopK
+	procs   map[procKey]*procState
+	warned  bool
+	variant string
 
 	// Buffers reused by Collect.
 	statKeys  []uint32
@@ -195,45 +199,88 @@ func (c *Collector) Start(_ context.Context, _ event.Sink) error {
 		spec.Maps[name].MaxEntries = n
 	}
 	// Task storage for the call in flight and the per-process count cache
-	// where the kernel has it; a hash keyed by thread id otherwise.
+	// where the kernel has it, run from the shared dispatcher's
+	// every-syscall slots where it can; a hash keyed by thread id
+	// otherwise.
 	iter := syscallsProgDumpTasks
 	variant, err := bpfx.ChooseHook(c.cfg.Logger, Name,
-		bpfx.Hook{Kind: variantTaskStorage, Why: taskStorage},
+		bpfx.Hook{Kind: variantDispatch, Why: func() error {
+			if err := taskStorage(); err != nil {
+				return err
+			}
+			return dispatch.Why()
+		}},
+		bpfx.Hook{Kind: variantTaskStorage, Why: taskStorage, What: "own sys_enter and sys_exit programs, not the shared dispatcher's"},
 		bpfx.Hook{Kind: variantHash, What: "entry times in a hash keyed by thread id, one per-process map update per call"})
 	if err != nil {
 		return err
 	}
-	if variant == variantTaskStorage {
-		for _, p := range []string{syscallsProgSysEnterHash, syscallsProgSysExitHash, syscallsProgDumpAlive} {
-			delete(spec.Programs, p)
-		}
+	c.variant = variant
+	drop := []string{syscallsProgSysEnterDispatch, syscallsProgSysExitDispatch}
+	switch variant {
+	case variantDispatch:
+		drop = []string{syscallsProgSysEnter, syscallsProgSysExit, syscallsProgSysEnterHash, syscallsProgSysExitHash, syscallsProgDumpAlive}
 		delete(spec.Maps, syscallsMapPending)
-	} else {
-		for _, p := range []string{syscallsProgSysEnter, syscallsProgSysExit, syscallsProgSchedProcessExit, syscallsProgDumpTasks} {
-			delete(spec.Programs, p)
-		}
+	case variantTaskStorage:
+		drop = append(drop, syscallsProgSysEnterHash, syscallsProgSysExitHash, syscallsProgDumpAlive)
+		delete(spec.Maps, syscallsMapPending)
+	default:
+		drop = append(drop, syscallsProgSysEnter, syscallsProgSysExit, syscallsProgSchedProcessExit, syscallsProgDumpTasks)
 		delete(spec.Maps, syscallsMapTasks)
 		iter = syscallsProgDumpAlive
 	}
 	// Counting alone needs sys_enter only: no durations, no errors, and
 	// about 100 ns less per syscall.
 	if c.cfg.CountsOnly {
-		delete(spec.Programs, syscallsProgSysExit)
-		delete(spec.Programs, syscallsProgSysExitHash)
+		drop = append(drop, syscallsProgSysExit, syscallsProgSysExitHash, syscallsProgSysExitDispatch)
+	}
+	for _, p := range drop {
+		delete(spec.Programs, p)
+	}
+	// The dispatcher's hooks this variant fills the every-syscall slot of,
+	// by program: their program arrays replace the object's own.
+	slots := map[dispatch.Hook]string{}
+	if variant == variantDispatch {
+		slots[dispatch.Enter] = syscallsProgSysEnterDispatch
+		if !c.cfg.CountsOnly {
+			slots[dispatch.Exit] = syscallsProgSysExitDispatch
+		}
+		c.Replace = map[string]*ebpf.Map{}
+		for _, h := range []dispatch.Hook{dispatch.Enter, dispatch.Exit} {
+			if _, ok := slots[h]; !ok {
+				delete(spec.Maps, h.MapName())
+				continue
+			}
+			ref, err := dispatch.Acquire(Name, h)
+			if err != nil {
+				return err
+			}
+			c.refs = append(c.refs, ref)
+			c.Replace[h.MapName()] = ref.Map()
+		}
+	} else {
+		delete(spec.Maps, dispatch.Enter.MapName())
+		delete(spec.Maps, dispatch.Exit.MapName())
 	}
 	if err := c.Load(spec); err != nil {
 		return err
 	}
-	// The tracepoints through the Tracer; the iterator here.
+	// The tracepoints through the Tracer, the dispatcher's slots and the
+	// iterator here.
 	tps := *spec
 	tps.Programs = map[string]*ebpf.ProgramSpec{}
 	for name, ps := range spec.Programs {
-		if strings.HasPrefix(ps.SectionName, "raw_tracepoint/") {
+		if strings.HasPrefix(ps.SectionName, "raw_tracepoint/") && name != slots[dispatch.Enter] && name != slots[dispatch.Exit] {
 			tps.Programs[name] = ps
 		}
 	}
 	if err := c.AttachAll(&tps); err != nil {
 		return err
+	}
+	for _, ref := range c.refs {
+		if err := ref.Put(dispatch.Every, c.Collection().Programs[slots[ref.Hook()]]); err != nil {
+			return err
+		}
 	}
 	it, err := link.AttachIter(link.IterOptions{Program: c.Collection().Programs[iter]})
 	if err != nil {
@@ -261,6 +308,10 @@ func (c *Collector) Close() error {
 		var errs []error
 		if c.iter != nil {
 			errs = append(errs, c.iter.Close())
+		}
+		// The dispatcher's slots emptied before the programs go.
+		for _, ref := range c.refs {
+			errs = append(errs, ref.Close())
 		}
 		errs = append(errs, c.Tracer.Close())
 		return errors.Join(errs...)

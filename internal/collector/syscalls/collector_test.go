@@ -20,8 +20,10 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/collector/dispatch"
 	"github.com/kscope/kscope/internal/collector/syscalls"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/syscallnames"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -54,6 +56,12 @@ func child(args []string) int {
 			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
 			syscall.RawSyscall(sysCreateModule, 0, 0, 0)
 		}
+	case "beyond": // numbers past the slots: ENOSYS
+		for i := 0; i < n; i++ {
+			for _, nr := range beyond {
+				syscall.RawSyscall(nr, 0, 0, 0)
+			}
+		}
 	case "fchdir": // EBADF
 		for i := 0; i < n; i++ {
 			syscall.RawSyscall(syscall.SYS_FCHDIR, ^uintptr(0), 0, 0)
@@ -82,6 +90,10 @@ func child(args []string) int {
 	}
 	return 0
 }
+
+// beyond are syscall numbers x86-64 does not have, at and past the number
+// of the dispatcher's every-syscall slot.
+var beyond = []uintptr{syscalls.NrSlots, syscalls.NrSlots + 1, 1000}
 
 // distinct are syscalls without side effects that take no arguments.
 var distinct = []uintptr{
@@ -148,6 +160,9 @@ func start(t testing.TB, cfg collector.Config) *syscalls.Collector {
 	if err := c.Start(context.Background(), testutil.NewCapture()); err != nil {
 		t.Fatalf("start: %+v", err)
 	}
+	if got := c.(*syscalls.Collector).Variant(); wantVariant != "" && got != wantVariant {
+		t.Fatalf("variant %s, want %s", got, wantVariant)
+	}
 	return c.(*syscalls.Collector)
 }
 
@@ -174,12 +189,42 @@ func value(e *metrics.Emitter, name string, match ...string) float64 {
 	return v
 }
 
-// both runs f with the task storage programs and with the fallback.
+// both runs f with the task storage programs in the shared dispatcher's
+// slots, attached on their own, and with the fallback.
 func both(t *testing.T, f func(t *testing.T)) {
-	t.Run("task_storage", f)
-	t.Run("hash", func(t *testing.T) {
-		defer bpfx.ForceHook(syscalls.Name, syscalls.VariantHash)()
-		f(t)
+	for _, v := range []string{syscalls.VariantDispatch, syscalls.VariantTaskStorage, syscalls.VariantHash} {
+		t.Run(v, func(t *testing.T) {
+			if v != syscalls.VariantDispatch {
+				defer bpfx.ForceHook(syscalls.Name, v)()
+			}
+			wantVariant = v
+			defer func() { wantVariant = "" }()
+			f(t)
+		})
+	}
+}
+
+// wantVariant is the variant the running test wants Start to choose; ""
+// takes any.
+var wantVariant string
+
+// Calls of numbers past the slots are counted once each, in "other", with
+// their ENOSYS: number 512, the dispatcher's every-syscall slot, is not
+// dispatched to it again.
+func TestBeyondSlots(t *testing.T) {
+	both(t, func(t *testing.T) {
+		c := start(t, collector.Config{TopK: 1 << 20, Filter: collector.Filter{Comm: testComm()}})
+		const n = 1000
+		pid := runChild(t, fmt.Sprintf("beyond %d", n))
+		e := collect(t, c)
+		other := syscallnames.Name(syscalls.NrSlots)
+		want := float64(n * len(beyond))
+		if got := value(e, "kscope_process_syscalls_total", "pid", pid, "syscall", other); got != want {
+			t.Errorf("kscope_process_syscalls_total{pid=%s,syscall=%s} = %v, want %v", pid, other, got, want)
+		}
+		if got := value(e, "kscope_process_syscall_errors_total", "pid", pid, "syscall", other); got != want {
+			t.Errorf("kscope_process_syscall_errors_total{pid=%s,syscall=%s} = %v, want %v", pid, other, got, want)
+		}
 	})
 }
 
@@ -421,6 +466,9 @@ func TestCountsOnly(t *testing.T) {
 		if strings.Contains(name, "exit") && !strings.Contains(name, "process_exit") {
 			t.Errorf("program %s loaded in counts-only mode", name)
 		}
+	}
+	if enter, exit := dispatch.Attached(); !enter || exit {
+		t.Errorf("dispatcher attached to sys_enter: %v, sys_exit: %v; want only sys_enter", enter, exit)
 	}
 	const n = 4321
 	pid := runChild(t, fmt.Sprintf("getppid %d", n))

@@ -4,8 +4,11 @@
 // "other" series. It emits metrics only (metrics.Source), no events.
 //
 // Hooks: raw_tracepoint sys_enter (a call is counted as it enters) and
-// sys_exit (duration and error), sched_process_exit (a thread's cached
-// per-process counts are flushed), and a task iterator Collect runs. Where
+// sys_exit (duration and error), run from the every-syscall slots of the
+// shared syscall dispatcher (internal/collector/dispatch) where the kernel
+// can run it (Linux 5.15+), attached on their own otherwise;
+// sched_process_exit (a thread's cached per-process counts are flushed);
+// and a task iterator Collect runs. Where
 // task storage is missing (before Linux 5.11) the entry records live in an
 // LRU hash keyed by thread id and per-process counts go to their hash on
 // every call.

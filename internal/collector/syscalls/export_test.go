@@ -62,3 +62,13 @@ func SpecMaxEntries(name string) (uint32, error) {
 
 // MapSysStats is the per-syscall array.
 const MapSysStats = syscallsMapSysStats
+
+// VariantTaskStorage names the task storage programs attached on their own,
+// for bpfx.ForceHook; VariantDispatch the same in the shared dispatcher.
+const (
+	VariantTaskStorage = variantTaskStorage
+	VariantDispatch    = variantDispatch
+)
+
+// Variant returns the variant Start chose.
+func (c *Collector) Variant() string { return c.variant }

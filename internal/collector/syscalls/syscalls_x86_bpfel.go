@@ -69,6 +69,8 @@ type syscallsTaskState struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	syscallsMapDispatchEnter     = "dispatch_enter"
+	syscallsMapDispatchExit      = "dispatch_exit"
 	syscallsMapDrops             = "drops"
 	syscallsMapErrnos            = "errnos"
 	syscallsMapEvents            = "events"
@@ -81,8 +83,10 @@ const (
 	syscallsProgDumpTasks        = "dump_tasks"
 	syscallsProgSchedProcessExit = "sched_process_exit"
 	syscallsProgSysEnter         = "sys_enter"
+	syscallsProgSysEnterDispatch = "sys_enter_dispatch"
 	syscallsProgSysEnterHash     = "sys_enter_hash"
 	syscallsProgSysExit          = "sys_exit"
+	syscallsProgSysExitDispatch  = "sys_exit_dispatch"
 	syscallsProgSysExitHash      = "sys_exit_hash"
 	syscallsVarFilterComm        = "filter_comm"
 	syscallsVarFilterCommOn      = "filter_comm_on"
@@ -145,8 +149,10 @@ type syscallsProgramSpecs struct {
 	DumpTasks        *ebpf.ProgramSpec `ebpf:"dump_tasks"`
 	SchedProcessExit *ebpf.ProgramSpec `ebpf:"sched_process_exit"`
 	SysEnter         *ebpf.ProgramSpec `ebpf:"sys_enter"`
+	SysEnterDispatch *ebpf.ProgramSpec `ebpf:"sys_enter_dispatch"`
 	SysEnterHash     *ebpf.ProgramSpec `ebpf:"sys_enter_hash"`
 	SysExit          *ebpf.ProgramSpec `ebpf:"sys_exit"`
+	SysExitDispatch  *ebpf.ProgramSpec `ebpf:"sys_exit_dispatch"`
 	SysExitHash      *ebpf.ProgramSpec `ebpf:"sys_exit_hash"`
 }
 
@@ -154,14 +160,16 @@ type syscallsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type syscallsMapSpecs struct {
-	Drops    *ebpf.MapSpec `ebpf:"drops"`
-	Errnos   *ebpf.MapSpec `ebpf:"errnos"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Pending  *ebpf.MapSpec `ebpf:"pending"`
-	Procs    *ebpf.MapSpec `ebpf:"procs"`
-	Stats    *ebpf.MapSpec `ebpf:"stats"`
-	SysStats *ebpf.MapSpec `ebpf:"sys_stats"`
-	Tasks    *ebpf.MapSpec `ebpf:"tasks"`
+	DispatchEnter *ebpf.MapSpec `ebpf:"dispatch_enter"`
+	DispatchExit  *ebpf.MapSpec `ebpf:"dispatch_exit"`
+	Drops         *ebpf.MapSpec `ebpf:"drops"`
+	Errnos        *ebpf.MapSpec `ebpf:"errnos"`
+	Events        *ebpf.MapSpec `ebpf:"events"`
+	Pending       *ebpf.MapSpec `ebpf:"pending"`
+	Procs         *ebpf.MapSpec `ebpf:"procs"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	SysStats      *ebpf.MapSpec `ebpf:"sys_stats"`
+	Tasks         *ebpf.MapSpec `ebpf:"tasks"`
 }
 
 // syscallsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -203,18 +211,22 @@ func (o *syscallsObjects) Close() error {
 //
 // It can be passed to loadSyscallsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type syscallsMaps struct {
-	Drops    *ebpf.Map `ebpf:"drops"`
-	Errnos   *ebpf.Map `ebpf:"errnos"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Pending  *ebpf.Map `ebpf:"pending"`
-	Procs    *ebpf.Map `ebpf:"procs"`
-	Stats    *ebpf.Map `ebpf:"stats"`
-	SysStats *ebpf.Map `ebpf:"sys_stats"`
-	Tasks    *ebpf.Map `ebpf:"tasks"`
+	DispatchEnter *ebpf.Map `ebpf:"dispatch_enter"`
+	DispatchExit  *ebpf.Map `ebpf:"dispatch_exit"`
+	Drops         *ebpf.Map `ebpf:"drops"`
+	Errnos        *ebpf.Map `ebpf:"errnos"`
+	Events        *ebpf.Map `ebpf:"events"`
+	Pending       *ebpf.Map `ebpf:"pending"`
+	Procs         *ebpf.Map `ebpf:"procs"`
+	Stats         *ebpf.Map `ebpf:"stats"`
+	SysStats      *ebpf.Map `ebpf:"sys_stats"`
+	Tasks         *ebpf.Map `ebpf:"tasks"`
 }
 
 func (m *syscallsMaps) Close() error {
 	return _SyscallsClose(
+		m.DispatchEnter,
+		m.DispatchExit,
 		m.Drops,
 		m.Errnos,
 		m.Events,
@@ -253,8 +265,10 @@ type syscallsPrograms struct {
 	DumpTasks        *ebpf.Program `ebpf:"dump_tasks"`
 	SchedProcessExit *ebpf.Program `ebpf:"sched_process_exit"`
 	SysEnter         *ebpf.Program `ebpf:"sys_enter"`
+	SysEnterDispatch *ebpf.Program `ebpf:"sys_enter_dispatch"`
 	SysEnterHash     *ebpf.Program `ebpf:"sys_enter_hash"`
 	SysExit          *ebpf.Program `ebpf:"sys_exit"`
+	SysExitDispatch  *ebpf.Program `ebpf:"sys_exit_dispatch"`
 	SysExitHash      *ebpf.Program `ebpf:"sys_exit_hash"`
 }
 
@@ -264,8 +278,10 @@ func (p *syscallsPrograms) Close() error {
 		p.DumpTasks,
 		p.SchedProcessExit,
 		p.SysEnter,
+		p.SysEnterDispatch,
 		p.SysEnterHash,
 		p.SysExit,
+		p.SysExitDispatch,
 		p.SysExitHash,
 	)
 }

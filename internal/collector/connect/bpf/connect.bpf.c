@@ -16,6 +16,10 @@
  * "settled", the syscall exit sets "armed" when it returned EINPROGRESS, and
  * whichever side sees both flags reports. Both may: deleting the entry
  * decides which one does.
+ *
+ * Where the kernel can run the shared syscall dispatcher (kscope_dispatch.h)
+ * the "raw_" programs take its connect slots instead of the two syscall
+ * tracepoints: the arguments come from the saved user registers.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -23,6 +27,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 #include "kscope.h"
+#include "kscope_dispatch.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -236,13 +241,12 @@ static __always_inline void subflow_closed(struct sock *ssk)
 		h->subflow_err = BPF_CORE_READ(ssk, sk_err);
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+static __always_inline int enter_connect(__u64 fd, __u64 addr)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
 	__u32 tid = (__u32)pid_tgid, zero = 0;
-	const void *uaddr = (const void *)ctx->args[1];
+	const void *uaddr = (const void *)addr;
 	struct call c = {};
 	struct handshake *h;
 	struct socket *sock;
@@ -264,7 +268,7 @@ int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	c.uaddr = (__u64)uaddr;
 
 	/* The socket, for its protocol now and its local end later. */
-	sock = fd_socket((__u32)ctx->args[0]);
+	sock = fd_socket((__u32)fd);
 	if (sock) {
 		sk = BPF_CORE_READ(sock, sk);
 		c.e.sock_type = (__u16)BPF_CORE_READ(sock, type);
@@ -304,11 +308,9 @@ int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_exit_connect")
-int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+static __always_inline int exit_connect(long ret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	long ret = ctx->ret;
 	struct handshake *h = NULL;
 	struct call *c;
 	__u64 now;
@@ -363,6 +365,33 @@ int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 out:
 	bpf_map_delete_elem(&pending, &tid);
 	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	return enter_connect(ctx->args[0], ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	return exit_connect(ctx->ret);
+}
+
+/* The same, for the syscall dispatcher's slots: kscope_dispatch.h. */
+SEC("raw_tracepoint/sys_enter")
+int raw_enter_connect(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = dispatch_regs();
+
+	return enter_connect(regs->di, regs->si);
+}
+
+SEC("raw_tracepoint/sys_exit")
+int raw_exit_connect(struct bpf_raw_tracepoint_args *ctx)
+{
+	return exit_connect((long)ctx->args[1]);
 }
 
 SEC("tracepoint/sock/inet_sock_set_state")

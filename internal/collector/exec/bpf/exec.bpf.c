@@ -15,6 +15,10 @@
  * is flagged (filename_unavailable, argv_unavailable) and counted
  * (STAT_UNREADABLE), never sent as an empty string.
  *
+ * Where the kernel can run the shared syscall dispatcher (kscope_dispatch.h)
+ * the "raw_" programs take its execve and execveat slots instead of four
+ * syscall tracepoints: the arguments come from the saved user registers.
+ *
  * Filters on pid and uid run at entry; comm (the new program's for a
  * success) and --failed when the event is sent.
  */
@@ -23,6 +27,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
 #include "kscope.h"
+#include "kscope_dispatch.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -311,4 +316,28 @@ SEC("tracepoint/syscalls/sys_exit_execveat")
 int sys_exit_execveat(struct trace_event_raw_sys_exit *ctx)
 {
 	return leave(ctx->ret);
+}
+
+/* The same, for the syscall dispatcher's slots: kscope_dispatch.h. */
+SEC("raw_tracepoint/sys_enter")
+int raw_enter_execve(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = dispatch_regs();
+
+	return enter(regs->di, regs->si);
+}
+
+SEC("raw_tracepoint/sys_enter")
+int raw_enter_execveat(struct bpf_raw_tracepoint_args *ctx)
+{
+	struct pt_regs *regs = dispatch_regs();
+
+	return enter(regs->si, regs->dx);
+}
+
+/* execve and execveat alike. */
+SEC("raw_tracepoint/sys_exit")
+int raw_exit_exec(struct bpf_raw_tracepoint_args *ctx)
+{
+	return leave((long)ctx->args[1]);
 }

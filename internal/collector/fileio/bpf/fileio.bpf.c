@@ -10,6 +10,12 @@
  * is looked up in the task's file table. Without bpf_task_pt_regs the
  * "_anyfd" programs count reads and writes on every kind of fd.
  *
+ * Where the kernel can run the shared syscall dispatcher (kscope_dispatch.h)
+ * the "raw_exit_" programs take its slots for these syscalls instead of
+ * one tracepoint each: raw tracepoint context, the result in ctx->args[1]
+ * and the arguments in the saved user registers. raw_exit_open serves
+ * open, openat and openat2.
+ *
  * One entry per process (tgid) holds its counters; the process's start time
  * makes (tgid, start) its identity across pid reuse. When the process ends,
  * its entry moves to the exited map, which Go reads and empties on every
@@ -167,6 +173,7 @@ static __always_inline int rw(long ret, bool write, bool check_fd)
 
 /* One program per syscall and variant: kscope_rw.h. */
 KSCOPE_RW_EXITS()
+KSCOPE_RW_RAW_EXITS()
 
 static __always_inline int opened(long ret)
 {
@@ -220,6 +227,13 @@ SEC("tracepoint/syscalls/sys_exit_openat2")
 int exit_openat2(struct trace_event_raw_sys_exit *ctx)
 {
 	return opened(ctx->ret);
+}
+
+/* The same, for the syscall dispatcher's slots: kscope_dispatch.h. */
+SEC("raw_tracepoint/sys_exit")
+int raw_exit_open(struct bpf_raw_tracepoint_args *ctx)
+{
+	return opened((long)ctx->args[1]);
 }
 
 /* exec renames the process: keep the entry's comm current. */

@@ -26,6 +26,11 @@
  *     reads.
  * Errors by errno go to a per-CPU hash, on the error path only.
  *
+ * Where the kernel can run the shared syscall dispatcher (kscope_dispatch.h)
+ * the "_dispatch" programs fill its every-syscall slots, and pass each call
+ * on to the slot of its syscall number, where other collectors' handlers
+ * wait: one program run per hook for all of them.
+ *
  * Kernels without task storage take the fallback programs at the end: the
  * entry record in an LRU hash keyed by thread id and one per-process hash
  * update per call.
@@ -36,6 +41,8 @@
 #include <bpf/bpf_tracing.h>
 #include "kscope.h"
 #include "kscope_agg.h"
+#define KSCOPE_DISPATCHER
+#include "kscope_dispatch.h"
 
 char LICENSE[] SEC("license") = "GPL";
 
@@ -300,15 +307,17 @@ static __always_inline void cache_add(struct task_state *t, __u32 idx, bool call
 	flush(w);
 }
 
-SEC("raw_tracepoint/sys_enter")
-int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+/* Counts a call entering, and keeps its number and entry time. */
+static __always_inline void entered(struct bpf_raw_tracepoint_args *ctx)
 {
 	__u32 idx = nr_index((long)ctx->args[1]);
 	struct task_state *t;
 	struct sys_stat *s;
 
-	if (filtered())
-		return drop();
+	if (filtered()) {
+		drop();
+		return;
+	}
 	s = bpf_map_lookup_elem(&sys_stats, &idx);
 	if (s)
 		s->calls += 1;
@@ -316,16 +325,15 @@ int sys_enter(struct bpf_raw_tracepoint_args *ctx)
 				 BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (!t) {
 		dropped(DROP_TASK_STORAGE);
-		return 0;
+		return;
 	}
 	cache_add(t, idx, true);
 	t->nr = idx;
 	t->start_ns = bpf_ktime_get_ns();
-	return 0;
 }
 
-SEC("raw_tracepoint/sys_exit")
-int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+/* Records a call returning: its duration and error. */
+static __always_inline void exited(struct bpf_raw_tracepoint_args *ctx)
 {
 	long ret = (long)ctx->args[1];
 	struct task_state *t;
@@ -335,13 +343,47 @@ int sys_exit(struct bpf_raw_tracepoint_args *ctx)
 	/* No entry seen: filtered, before we attached, or a new thread's first return. */
 	t = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
 	if (!t || !t->start_ns)
-		return 0;
+		return;
 	start = t->start_ns;
 	idx = t->nr;
 	t->start_ns = 0;
 	returned(idx, bpf_ktime_get_ns() - start, ret);
 	if (ret < 0 && ret >= -MAX_ERRNO)
 		cache_add(t, idx, false);
+}
+
+/* Attached on their own. */
+SEC("raw_tracepoint/sys_enter")
+int sys_enter(struct bpf_raw_tracepoint_args *ctx)
+{
+	entered(ctx);
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int sys_exit(struct bpf_raw_tracepoint_args *ctx)
+{
+	exited(ctx);
+	return 0;
+}
+
+/*
+ * In the dispatcher's every-syscall slots (kscope_dispatch.h): the same,
+ * then the syscall's own slot, whatever the filters said.
+ */
+SEC("raw_tracepoint/sys_enter")
+int sys_enter_dispatch(struct bpf_raw_tracepoint_args *ctx)
+{
+	entered(ctx);
+	dispatch_enter_to(ctx);
+	return 0;
+}
+
+SEC("raw_tracepoint/sys_exit")
+int sys_exit_dispatch(struct bpf_raw_tracepoint_args *ctx)
+{
+	exited(ctx);
+	dispatch_exit_to(ctx);
 	return 0;
 }
 

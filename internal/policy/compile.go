@@ -1,0 +1,241 @@
+package policy
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+)
+
+// The path dimensions of the kernel's path tables.
+const (
+	DimBinary = 0
+	DimFile   = 1
+	DimParent = 2
+)
+
+// Masks are the rules (one bit per rule, by index) a table entry makes
+// pass (Pos) and fail (Neg, from the not_ lists).
+type Masks struct{ Pos, Neg uint64 }
+
+// PathKey is an entry of the path tables.
+type PathKey struct {
+	Dim  uint8
+	Path string
+}
+
+// Tables are the rules compiled for the kernel side: hash sets for exact
+// values, longest-prefix tables for path prefixes and CIDRs, and one mask
+// per condition. Bit i is Plans[i]'s rule. A prefix entry's masks include
+// those of every shorter prefix of it in the table, because the kernel's
+// longest-prefix lookup returns only the longest.
+type Tables struct {
+	Paths    map[PathKey]Masks
+	Prefixes map[PathKey]Masks
+	UIDs     map[uint32]uint64
+	Comms    map[string]uint64
+	Ports    map[uint16]uint64
+	CIDRs    map[netip.Prefix]Masks
+
+	OnExec, OnOpen, OnConnect                      uint64
+	HasBinary, HasParent, HasFile, HasUID, HasComm uint64
+	// TrackProcs: some rule reads the binary of a process that is not
+	// exec'ing, or of a parent, so the kernel keeps a map of them.
+	TrackProcs                  bool
+	HasAccess, HasCIDR, HasPort uint64
+	NotRoot, TCP, UDP           uint64
+	// Access[i] are the rules that accept access bit i.
+	Access [4]uint64
+	// UserStage rules are only candidates in the kernel; Kill and Deny
+	// are the rules whose action the kernel takes (enforce mode).
+	UserStage, Kill, Deny uint64
+}
+
+// Compile builds the kernel tables for the plans, in order.
+func Compile(plans []*Plan) *Tables {
+	t := &Tables{Paths: map[PathKey]Masks{}, Prefixes: map[PathKey]Masks{}, UIDs: map[uint32]uint64{},
+		Comms: map[string]uint64{}, Ports: map[uint16]uint64{}, CIDRs: map[netip.Prefix]Masks{}}
+	for i, p := range plans {
+		bit := uint64(1) << i
+		r, m := p.Rule, &p.Rule.Match
+		switch r.On {
+		case "exec":
+			t.OnExec |= bit
+		case "open":
+			t.OnOpen |= bit
+		case "connect":
+			t.OnConnect |= bit
+		}
+		if p.Stage == "user" {
+			t.UserStage |= bit
+		}
+		if p.Enforce && p.Stage == "kernel" {
+			switch p.Action {
+			case "kill":
+				t.Kill |= bit
+			case "deny":
+				t.Deny |= bit
+			}
+		}
+		if !m.Binary.Empty() {
+			if t.addPaths(DimBinary, m.Binary, bit) {
+				t.HasBinary |= bit
+			}
+			if r.On != "exec" {
+				t.TrackProcs = true
+			}
+		}
+		if !m.Parent.Empty() && r.On != "connect" {
+			if t.addPaths(DimParent, m.Parent, bit) {
+				t.HasParent |= bit
+			}
+			t.TrackProcs = true
+		}
+		if f := m.File; f != nil {
+			if !f.Paths.Empty() && t.addPaths(DimFile, &f.Paths, bit) {
+				t.HasFile |= bit
+			}
+			if len(f.Access) > 0 {
+				t.HasAccess |= bit
+				for _, a := range f.Access {
+					for j, n := range Accesses {
+						if n == a {
+							t.Access[j] |= bit
+						}
+					}
+				}
+			}
+		}
+		if u := m.User; u != nil {
+			if u.NotRoot {
+				t.NotRoot |= bit
+			}
+			if len(u.UID) > 0 {
+				t.HasUID |= bit
+				for _, id := range u.UID {
+					t.UIDs[id] |= bit
+				}
+			}
+		}
+		if len(m.Comm) > 0 {
+			t.HasComm |= bit
+			for _, c := range m.Comm {
+				t.Comms[c] |= bit
+			}
+		}
+		if d := m.Destination; d != nil {
+			if len(d.CIDR) > 0 {
+				t.HasCIDR |= bit
+			}
+			for _, c := range d.CIDR {
+				x := t.CIDRs[c]
+				x.Pos |= bit
+				t.CIDRs[c] = x
+			}
+			for _, c := range d.NotCIDR {
+				x := t.CIDRs[c]
+				x.Neg |= bit
+				t.CIDRs[c] = x
+			}
+			if len(d.Ports) > 0 {
+				t.HasPort |= bit
+				for _, port := range d.Ports {
+					t.Ports[port] |= bit
+				}
+			}
+			switch d.Protocol {
+			case "tcp":
+				t.TCP |= bit
+			case "udp":
+				t.UDP |= bit
+			default:
+				t.TCP |= bit
+				t.UDP |= bit
+			}
+		} else if r.On == "connect" {
+			t.TCP |= bit
+			t.UDP |= bit
+		}
+	}
+	t.mergePrefixes()
+	return t
+}
+
+// addPaths adds a path selector's exact paths and prefixes; globs are
+// left to user space. It reports whether the kernel checks a positive list
+// for the rule (false when the only positive list is a glob).
+func (t *Tables) addPaths(dim uint8, ps *Paths, bit uint64) bool {
+	add := func(m map[PathKey]Masks, list []string, neg bool) {
+		for _, s := range list {
+			k := PathKey{dim, s}
+			x := m[k]
+			if neg {
+				x.Neg |= bit
+			} else {
+				x.Pos |= bit
+			}
+			m[k] = x
+		}
+	}
+	add(t.Paths, ps.Path, false)
+	add(t.Paths, ps.NotPath, true)
+	add(t.Prefixes, ps.Prefix, false)
+	add(t.Prefixes, ps.NotPrefix, true)
+	return len(ps.Glob) == 0 && len(ps.Path)+len(ps.Prefix) > 0
+}
+
+// PathRules is the kernel's path lookup in Go: the rules path passes in
+// dimension dim, given the rules that have a positive list there. User
+// space uses it for the processes that exec'd before the kernel side
+// started.
+func (t *Tables) PathRules(dim uint8, path string, has uint64) uint64 {
+	if len(path) > MaxPath {
+		path = path[:MaxPath]
+	}
+	var pos, neg uint64
+	if m, ok := t.Paths[PathKey{dim, path}]; ok {
+		pos, neg = m.Pos, m.Neg
+	}
+	best := -1
+	var bm Masks
+	for k, m := range t.Prefixes {
+		if k.Dim == dim && strings.HasPrefix(path, k.Path) && len(k.Path) > best {
+			best, bm = len(k.Path), m
+		}
+	}
+	pos |= bm.Pos
+	neg |= bm.Neg
+	return (pos | ^has) &^ neg
+}
+
+func (t *Tables) mergePrefixes() {
+	keys := make([]PathKey, 0, len(t.Prefixes))
+	for k := range t.Prefixes {
+		keys = append(keys, k)
+	}
+	// Shorter first, so each entry takes its shorter prefixes' merged masks.
+	sort.Slice(keys, func(i, j int) bool { return len(keys[i].Path) < len(keys[j].Path) })
+	merged := map[PathKey]Masks{}
+	for _, k := range keys {
+		x := t.Prefixes[k]
+		for _, o := range keys {
+			if o.Dim == k.Dim && len(o.Path) < len(k.Path) && strings.HasPrefix(k.Path, o.Path) {
+				y := t.Prefixes[o]
+				x.Pos |= y.Pos
+				x.Neg |= y.Neg
+			}
+		}
+		merged[k] = x
+	}
+	t.Prefixes = merged
+	cm := map[netip.Prefix]Masks{}
+	for k, x := range t.CIDRs {
+		for o, y := range t.CIDRs {
+			if o.Bits() < k.Bits() && o.Addr().Is4() == k.Addr().Is4() && o.Contains(k.Addr()) {
+				x.Pos |= y.Pos
+				x.Neg |= y.Neg
+			}
+		}
+		cm[k] = x
+	}
+	t.CIDRs = cm
+}

@@ -1,0 +1,180 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Features answers whether a kernel feature works: nil, or why not. The
+// names are internal/bpfx's feature names; kscope's CLI passes its probe.
+type Features func(name string) error
+
+// The bpfx feature names a plan asks about.
+const (
+	FeatSendSignal     = "bpf_send_signal"
+	FeatCgroupSockAddr = "cgroup_sock_addr"
+	FeatLSM            = "lsm"
+)
+
+// Plan is how one rule runs on this kernel.
+type Plan struct {
+	Rule *Rule
+	// Stage is "kernel" when every selector is matched in the kernel,
+	// "user" when some run in user space (globs, args): the kernel
+	// then only narrows the candidates and the rule can only alert.
+	Stage string
+	// UserSelectors names the selectors that run in user space.
+	UserSelectors []string
+	// Action is what happens on a match: the rule's action or its
+	// fallback. Enforce is false in audit mode: the action is reported,
+	// not taken.
+	Action  string
+	Enforce bool
+	// Path says how the action is carried out; Fallback why the rule's
+	// own action is not the one taken ("" when it is).
+	Path     string
+	Fallback string
+}
+
+// Describe is the plan in one line, as policy check prints it.
+func (p *Plan) Describe() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: on %s, runs in %s", p.Rule.Name, p.Rule.On, p.Stage)
+	if len(p.UserSelectors) > 0 {
+		fmt.Fprintf(&b, " (%s in user space)", strings.Join(p.UserSelectors, ", "))
+	}
+	fmt.Fprintf(&b, "; action %s", p.Rule.Action)
+	if p.Fallback != "" {
+		fmt.Fprintf(&b, " -> %s (fallback: %s)", p.Action, p.Fallback)
+	}
+	fmt.Fprintf(&b, ": %s", p.Path)
+	if !p.Enforce {
+		fmt.Fprintf(&b, "; audit: reports what %s would do and lets the operation through", p.Action)
+	}
+	return b.String()
+}
+
+// userSelectors lists a rule's selectors that cannot run in the kernel,
+// and unsupported the ones kscope does not match yet.
+func userSelectors(m *Match) (user, unsupported []string) {
+	if m.Binary.HasGlob() {
+		user = append(user, "binary glob")
+	}
+	if m.File != nil && m.File.HasGlob() {
+		user = append(user, "file glob")
+	}
+	if m.Parent.HasGlob() {
+		user = append(user, "parent glob")
+	}
+	if m.Args != nil {
+		user = append(user, "args")
+	}
+	if m.Ancestor != nil {
+		unsupported = append(unsupported, "ancestor")
+	}
+	if m.Cgroup != nil {
+		unsupported = append(unsupported, "cgroup")
+	}
+	if m.Container != nil {
+		unsupported = append(unsupported, "container")
+	}
+	return user, unsupported
+}
+
+// A connect's cgroup hook cannot read the task's parent, so a parent
+// selector on connect runs in user space (from /proc/PPID/exe).
+func parentInUser(r *Rule) bool {
+	return r.On == "connect" && r.Match.Parent != nil && !r.Match.Parent.HasGlob()
+}
+
+// PlanRules plans every rule against the kernel's features. audit forces
+// every rule into audit mode (kscope policy run --audit). A rule that
+// cannot run at all is an Errors entry.
+func PlanRules(rules []*Rule, feat Features, audit bool) ([]*Plan, error) {
+	var plans []*Plan
+	var errs Errors
+	for _, r := range rules {
+		p := &Plan{Rule: r, Stage: "kernel", Action: r.Action, Enforce: r.Mode == "enforce" && !audit}
+		user, unsupported := userSelectors(&r.Match)
+		if parentInUser(r) {
+			user = append(user, "parent")
+		}
+		if len(unsupported) > 0 {
+			pos := r.KeyPos("match." + unsupported[0])
+			errs = append(errs, &Error{File: pos.File, Line: pos.Line, Col: pos.Col,
+				Msg: fmt.Sprintf("rule %s: the %s selector is not supported yet", r.Name, strings.Join(unsupported, ", "))})
+			continue
+		}
+		if len(user) > 0 {
+			p.Stage, p.UserSelectors = "user", user
+		}
+		planAction(p, feat)
+		plans = append(plans, p)
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return plans, nil
+}
+
+func why(feat Features, name string) error {
+	if feat == nil {
+		return fmt.Errorf("not probed")
+	}
+	return feat(name)
+}
+
+func planAction(p *Plan, feat Features) {
+	r := p.Rule
+	kill := func() {
+		if err := why(feat, FeatSendSignal); err != nil {
+			p.Action, p.Path = "alert", "an alert event"
+			p.Fallback += fmt.Sprintf("bpf_send_signal does not work here (%v): alert only", err)
+			return
+		}
+		p.Action = "kill"
+		p.Path = "bpf_send_signal(SIGKILL) from the " + hookOf(r.On) + ", in the offending task"
+	}
+	if p.Stage == "user" {
+		p.Action, p.Path = "alert", "an alert event, from user space"
+		if r.Action != "alert" {
+			p.Fallback = fmt.Sprintf("%s run in user space, which cannot act synchronously: alert only", strings.Join(p.UserSelectors, ", "))
+		}
+		return
+	}
+	switch r.Action {
+	case "alert":
+		p.Path = "an alert event from the " + hookOf(r.On)
+	case "kill":
+		kill()
+	case "deny":
+		if r.On == "connect" {
+			if err := why(feat, FeatCgroupSockAddr); err != nil {
+				p.Action, p.Path = "alert", "an alert event"
+				p.Fallback = fmt.Sprintf("cgroup sock_addr programs do not work here (%v): alert only", err)
+				return
+			}
+			p.Path = "EPERM from cgroup/connect4 and cgroup/connect6 programs on the cgroup"
+			return
+		}
+		if err := why(feat, FeatLSM); err != nil {
+			p.Fallback = fmt.Sprintf("deny of %s needs BPF LSM, which does not work here (%v); taking kill instead. ", r.On, err)
+		} else {
+			p.Fallback = fmt.Sprintf("BPF LSM works here but kscope's LSM deny of %s is not implemented yet; taking kill instead. ", r.On)
+		}
+		kill()
+		p.Fallback = strings.TrimSuffix(p.Fallback, " ")
+	}
+}
+
+func hookOf(on string) string {
+	switch on {
+	case "exec":
+		return "sched_process_exec tracepoint, before the new program runs an instruction"
+	case "open":
+		return "open/openat syscall exit, before the file descriptor reaches user space"
+	case "connect":
+		return "cgroup/connect4 and cgroup/connect6 programs"
+	}
+	return on
+}

@@ -1,0 +1,649 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// MaxRules is how many rules all loaded files may hold together: the
+// kernel side keeps one bit per rule in a 64-bit mask.
+const MaxRules = 64
+
+// MaxPath is the longest path a selector may name, in bytes: the kernel
+// side compares paths in 256-byte keys, NUL included.
+const MaxPath = 254
+
+// MaxFileSize bounds a policy file.
+const MaxFileSize = 1 << 20
+
+// The events a rule may be on, as the issue's format names them.
+var Events = []string{"exec", "open", "connect", "bind", "sendmsg", "ptrace", "setuid", "module_load", "bpf", "mount", "kill", "chmod"}
+
+// Supported are the events kscope policy matches today.
+var Supported = []string{"exec", "open", "connect"}
+
+// Severities, Actions, Modes and Accesses are the values of those keys.
+var (
+	Severities = []string{"info", "low", "medium", "high", "critical"}
+	Actions    = []string{"alert", "kill", "deny"}
+	Modes      = []string{"enforce", "audit"}
+	Accesses   = []string{"read", "write", "create", "truncate"}
+	Protocols  = []string{"tcp", "udp"}
+)
+
+// Error is a policy error at a place in a file.
+type Error struct {
+	File      string
+	Line, Col int
+	Msg       string
+}
+
+func (e *Error) Error() string {
+	s := e.File
+	if e.Line > 0 {
+		s += ":" + strconv.Itoa(e.Line) + ":" + strconv.Itoa(e.Col)
+	}
+	return s + ": " + e.Msg
+}
+
+// Errors are every error found in a set of files, in file order.
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Pos is where a rule or key is in its file.
+type Pos struct {
+	File      string
+	Line, Col int
+}
+
+func (p Pos) String() string { return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col) }
+
+// Paths is a path selector: exact paths, prefixes and globs, each with its
+// not_ form. A path passes when it matches one of the positive lists (or
+// there are none) and none of the not_ lists.
+type Paths struct {
+	Path, Prefix, Glob          []string
+	NotPath, NotPrefix, NotGlob []string
+}
+
+// Empty reports whether the selector has no list.
+func (p *Paths) Empty() bool {
+	return p == nil || len(p.Path)+len(p.Prefix)+len(p.Glob)+len(p.NotPath)+len(p.NotPrefix)+len(p.NotGlob) == 0
+}
+
+// HasGlob reports whether the selector has a glob list.
+func (p *Paths) HasGlob() bool { return p != nil && len(p.Glob)+len(p.NotGlob) > 0 }
+
+// User selects on the real uid: any of UID, and not 0 when NotRoot.
+type User struct {
+	UID     []uint32
+	NotRoot bool
+}
+
+// File selects an opened file: its path and any of the access modes.
+type File struct {
+	Paths
+	Access []string
+}
+
+// Destination selects a connect's destination: any of the CIDRs and none
+// of the NotCIDRs, any of the ports, and the protocol.
+type Destination struct {
+	CIDR, NotCIDR []netip.Prefix
+	Ports         []uint16
+	Protocol      string
+}
+
+// Args selects on argv; it runs in user space.
+type Args struct {
+	Contains []string
+	Regex    *regexp.Regexp
+}
+
+// Match is a rule's selectors; all that are set must hold.
+type Match struct {
+	Binary, Parent, Ancestor, Cgroup *Paths
+	User                             *User
+	Comm                             []string
+	Args                             *Args
+	Container                        []string
+	File                             *File
+	Destination                      *Destination
+}
+
+// Rule is one rule of a policy file.
+type Rule struct {
+	Name        string
+	Description string
+	Severity    string
+	On          string
+	Match       Match
+	Action      string
+	Mode        string
+	Pos         Pos
+	// keys is where each key of the rule is, for errors found later.
+	keys map[string]Pos
+}
+
+// KeyPos returns where key (dotted, e.g. "match.binary") is in the rule's
+// file, or the rule's position.
+func (r *Rule) KeyPos(key string) Pos {
+	if p, ok := r.keys[key]; ok {
+		return p
+	}
+	return r.Pos
+}
+
+// Load reads and parses the files; it returns every rule or every error.
+// Rule names must be unique across the files.
+func Load(files []string) ([]*Rule, error) {
+	var rules []*Rule
+	var errs Errors
+	for _, f := range files {
+		data, err := readFile(f)
+		if err != nil {
+			errs = append(errs, &Error{File: f, Msg: err.Error()})
+			continue
+		}
+		rs, err := Parse(f, data)
+		var pe Errors
+		if errors.As(err, &pe) {
+			errs = append(errs, pe...)
+		} else if err != nil {
+			errs = append(errs, &Error{File: f, Msg: err.Error()})
+		}
+		rules = append(rules, rs...)
+	}
+	seen := map[string]*Rule{}
+	for _, r := range rules {
+		if o := seen[r.Name]; o != nil {
+			errs = append(errs, &Error{File: r.Pos.File, Line: r.Pos.Line, Col: r.Pos.Col, Msg: fmt.Sprintf("rule %q is already defined at %s", r.Name, o.Pos)})
+		}
+		seen[r.Name] = r
+	}
+	if len(rules) > MaxRules {
+		errs = append(errs, &Error{File: files[len(files)-1], Msg: fmt.Sprintf("%d rules: at most %d rules can be loaded together (the kernel side keeps one bit per rule)", len(rules), MaxRules)})
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return rules, nil
+}
+
+func readFile(name string) ([]byte, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("cannot read: %w", pe.Err)
+		}
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return nil, fmt.Errorf("larger than %d KiB: not a policy file", MaxFileSize>>10)
+	}
+	return data, nil
+}
+
+// Parse parses one file's contents (named file in errors). It returns the
+// rules and, when any rule is wrong, Errors holding every error found.
+func Parse(file string, data []byte) ([]*Rule, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, Errors{yamlError(file, err)}
+	}
+	p := &parser{file: file}
+	if len(doc.Content) == 0 {
+		return nil, Errors{{File: file, Msg: "empty policy file: want a mapping with rules"}}
+	}
+	var rules []*Rule
+	p.mapping(doc.Content[0], "", []string{"rules"}, []string{"rules"}, func(_ string, k, v *yaml.Node) {
+		if v.Kind != yaml.SequenceNode {
+			p.fail(v, "rules: want a list of rules")
+			return
+		}
+		if len(v.Content) == 0 {
+			p.fail(v, "rules: the list is empty")
+		}
+		for _, n := range v.Content {
+			if r := p.rule(n); r != nil {
+				rules = append(rules, r)
+			}
+		}
+	})
+	if len(p.errs) > 0 {
+		return nil, p.errs
+	}
+	return rules, nil
+}
+
+func yamlError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if n, tail, ok := strings.Cut(rest, ": "); ok {
+			if l, err := strconv.Atoi(n); err == nil {
+				line, msg = l, tail
+			}
+		}
+	}
+	e := &Error{File: file, Msg: "invalid YAML: " + msg}
+	if line > 0 {
+		e.Line, e.Col = line, 1
+	}
+	return e
+}
+
+type parser struct {
+	file string
+	errs Errors
+}
+
+func (p *parser) fail(n *yaml.Node, format string, a ...any) {
+	p.errs = append(p.errs, &Error{File: p.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (p *parser) pos(n *yaml.Node) Pos { return Pos{p.file, n.Line, n.Column} }
+
+// mapping walks a mapping, calling set per key; unknown, duplicate and
+// missing required keys are errors.
+func (p *parser) mapping(n *yaml.Node, where string, keys, required []string, set func(key string, k, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		p.fail(n, "%swant a mapping with keys %s", prefix(where), strings.Join(keys, ", "))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !slices.Contains(keys, k.Value) {
+			p.fail(k, "%sunknown key %q (want one of %s)", prefix(where), k.Value, strings.Join(keys, ", "))
+			continue
+		}
+		if seen[k.Value] {
+			p.fail(k, "%skey %q given twice", prefix(where), k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		set(k.Value, k, v)
+	}
+	for _, r := range required {
+		if !seen[r] {
+			p.fail(n, "%smissing key %q", prefix(where), r)
+		}
+	}
+}
+
+func prefix(where string) string {
+	if where == "" {
+		return ""
+	}
+	return where + ": "
+}
+
+func (p *parser) scalar(v *yaml.Node, where string) (string, bool) {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		p.fail(v, "%s: want a value", where)
+		return "", false
+	}
+	return v.Value, true
+}
+
+func (p *parser) oneOf(v *yaml.Node, where string, values []string) string {
+	s, ok := p.scalar(v, where)
+	if !ok {
+		return ""
+	}
+	if !slices.Contains(values, s) {
+		p.fail(v, "%s: %q is not one of %s", where, s, strings.Join(values, ", "))
+		return ""
+	}
+	return s
+}
+
+func (p *parser) list(v *yaml.Node, where string) []*yaml.Node {
+	if v.Kind != yaml.SequenceNode {
+		p.fail(v, "%s: want a list", where)
+		return nil
+	}
+	if len(v.Content) == 0 {
+		p.fail(v, "%s: the list is empty", where)
+	}
+	return v.Content
+}
+
+func (p *parser) strings(v *yaml.Node, where string) []string {
+	var out []string
+	for _, n := range p.list(v, where) {
+		if s, ok := p.scalar(n, where); ok {
+			if s == "" {
+				p.fail(n, "%s: empty string", where)
+				continue
+			}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$`)
+
+var ruleKeys = []string{"name", "description", "severity", "on", "match", "action", "mode"}
+
+func (p *parser) rule(n *yaml.Node) *Rule {
+	before := len(p.errs)
+	r := &Rule{Severity: "medium", Mode: "enforce", Pos: p.pos(n), keys: map[string]Pos{}}
+	var match *yaml.Node
+	p.mapping(n, "rule", ruleKeys, []string{"name", "on", "action"}, func(key string, k, v *yaml.Node) {
+		r.keys[key] = p.pos(v)
+		switch key {
+		case "name":
+			if s, ok := p.scalar(v, "name"); ok {
+				if !nameRE.MatchString(s) {
+					p.fail(v, "name: %q: want 1 to 63 letters, digits, '_', '.' or '-', starting with a letter or digit", s)
+				}
+				r.Name = s
+			}
+		case "description":
+			r.Description, _ = p.scalar(v, "description")
+		case "severity":
+			r.Severity = p.oneOf(v, "severity", Severities)
+		case "on":
+			r.On = p.oneOf(v, "on", Events)
+			if r.On != "" && !slices.Contains(Supported, r.On) {
+				p.fail(v, "on: %s: not supported yet by kscope policy (supported: %s)", r.On, strings.Join(Supported, ", "))
+			}
+		case "match":
+			match = v
+		case "action":
+			r.Action = p.oneOf(v, "action", Actions)
+		case "mode":
+			r.Mode = p.oneOf(v, "mode", Modes)
+		}
+	})
+	if match != nil {
+		p.match(match, r)
+	} else if n.Kind == yaml.MappingNode {
+		p.fail(n, "rule %s: missing key \"match\": a rule without selectors would match every %s", r.Name, orEvent(r.On))
+	}
+	if len(p.errs) > before {
+		return nil
+	}
+	p.check(r)
+	if len(p.errs) > before {
+		return nil
+	}
+	return r
+}
+
+func orEvent(on string) string {
+	if on == "" {
+		return "event"
+	}
+	return on
+}
+
+// The selectors of each event.
+var selectors = map[string][]string{
+	"exec":    {"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container"},
+	"open":    {"binary", "parent", "ancestor", "user", "comm", "cgroup", "container", "file"},
+	"connect": {"binary", "parent", "ancestor", "user", "comm", "cgroup", "container", "destination"},
+}
+
+var allSelectors = []string{"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container", "file", "destination"}
+
+func (p *parser) match(n *yaml.Node, r *Rule) {
+	m := &r.Match
+	p.mapping(n, "match", allSelectors, nil, func(key string, k, v *yaml.Node) {
+		r.keys["match."+key] = p.pos(k)
+		if sel, ok := selectors[r.On]; ok && !slices.Contains(sel, key) {
+			p.fail(k, "match: %s is not a selector of %s events (want one of %s)", key, r.On, strings.Join(selectors[r.On], ", "))
+			return
+		}
+		where := "match." + key
+		switch key {
+		case "binary":
+			m.Binary = p.paths(v, where, pathKeys, true)
+		case "parent":
+			m.Parent = p.paths(v, where, pathKeys, true)
+		case "ancestor":
+			m.Ancestor = p.paths(v, where, pathKeys, true)
+		case "cgroup":
+			m.Cgroup = p.paths(v, where, pathKeys, false)
+		case "user":
+			m.User = p.user(v, where)
+		case "comm":
+			m.Comm = p.strings(v, where)
+			for i, c := range m.Comm {
+				if len(c) > 15 {
+					p.fail(v.Content[i], "%s: %q is longer than the kernel's 15-byte comm", where, c)
+				}
+			}
+		case "args":
+			m.Args = p.args(v, where)
+		case "container":
+			m.Container = p.strings(v, where)
+		case "file":
+			m.File = p.fileSel(v, where)
+		case "destination":
+			m.Destination = p.destination(v, where)
+		}
+	})
+	if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+		p.fail(n, "match: no selectors: a rule without selectors would match every %s", orEvent(r.On))
+	}
+}
+
+var pathKeys = []string{"path", "prefix", "glob", "not_path", "not_prefix", "not_glob"}
+
+func (p *parser) paths(n *yaml.Node, where string, keys []string, absolute bool) *Paths {
+	ps := &Paths{}
+	p.mapping(n, where, keys, nil, func(key string, k, v *yaml.Node) {
+		w := where + "." + key
+		var dst *[]string
+		switch key {
+		case "path":
+			dst = &ps.Path
+		case "prefix":
+			dst = &ps.Prefix
+		case "glob":
+			dst = &ps.Glob
+		case "not_path":
+			dst = &ps.NotPath
+		case "not_prefix":
+			dst = &ps.NotPrefix
+		case "not_glob":
+			dst = &ps.NotGlob
+		}
+		for i, s := range p.strings(v, w) {
+			item := v.Content[i]
+			if absolute && !strings.HasPrefix(s, "/") {
+				p.fail(item, "%s: %q is not an absolute path", w, s)
+				continue
+			}
+			if len(s) > MaxPath {
+				p.fail(item, "%s: %q is longer than %d bytes", w, s[:32]+"…", MaxPath)
+				continue
+			}
+			if strings.Contains(s, "\x00") {
+				p.fail(item, "%s: a path cannot hold a NUL byte", w)
+				continue
+			}
+			if strings.HasSuffix(key, "glob") {
+				if _, err := path.Match(s, ""); err != nil {
+					p.fail(item, "%s: %q: bad glob: %v", w, s, err)
+					continue
+				}
+			}
+			*dst = append(*dst, s)
+		}
+	})
+	if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+		p.fail(n, "%s: empty: want one of %s", where, strings.Join(keys, ", "))
+	}
+	return ps
+}
+
+func (p *parser) user(n *yaml.Node, where string) *User {
+	u := &User{}
+	p.mapping(n, where, []string{"uid", "not_root"}, nil, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "uid":
+			for _, item := range p.list(v, where+".uid") {
+				x, err := strconv.ParseUint(item.Value, 10, 32)
+				if item.Kind != yaml.ScalarNode || err != nil {
+					p.fail(item, "%s.uid: %q is not a user id (0 to 4294967295)", where, item.Value)
+					continue
+				}
+				u.UID = append(u.UID, uint32(x))
+			}
+		case "not_root":
+			if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
+				p.fail(v, "%s.not_root: want true or false", where)
+				return
+			}
+			u.NotRoot = v.Value == "true"
+		}
+	})
+	if len(u.UID) == 0 && !u.NotRoot && n.Kind == yaml.MappingNode && len(p.errs) == 0 {
+		p.fail(n, "%s: selects nothing: want uid: [...] or not_root: true", where)
+	}
+	return u
+}
+
+func (p *parser) args(n *yaml.Node, where string) *Args {
+	a := &Args{}
+	p.mapping(n, where, []string{"contains", "regex"}, nil, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "contains":
+			a.Contains = p.strings(v, where+".contains")
+		case "regex":
+			s, ok := p.scalar(v, where+".regex")
+			if !ok {
+				return
+			}
+			re, err := regexp.Compile(s)
+			if err != nil {
+				p.fail(v, "%s.regex: %v", where, err)
+				return
+			}
+			a.Regex = re
+		}
+	})
+	return a
+}
+
+func (p *parser) fileSel(n *yaml.Node, where string) *File {
+	f := &File{}
+	keys := append(append([]string(nil), pathKeys...), "access")
+	var access *yaml.Node
+	p.mapping(n, where, keys, nil, func(key string, k, v *yaml.Node) {
+		if key == "access" {
+			access = v
+		}
+	})
+	if access != nil {
+		for _, item := range p.list(access, where+".access") {
+			if s := p.oneOf(item, where+".access", Accesses); s != "" {
+				f.Access = append(f.Access, s)
+			}
+		}
+	}
+	// The path keys, without access.
+	if n.Kind == yaml.MappingNode {
+		c := &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value != "access" && slices.Contains(pathKeys, n.Content[i].Value) {
+				c.Content = append(c.Content, n.Content[i], n.Content[i+1])
+			}
+		}
+		if len(c.Content) > 0 {
+			f.Paths = *p.paths(c, where, pathKeys, true)
+		} else if access == nil {
+			p.fail(n, "%s: empty: want one of %s", where, strings.Join(keys, ", "))
+		}
+	}
+	return f
+}
+
+func (p *parser) destination(n *yaml.Node, where string) *Destination {
+	d := &Destination{}
+	p.mapping(n, where, []string{"cidr", "not_cidr", "ports", "protocol"}, nil, func(key string, k, v *yaml.Node) {
+		w := where + "." + key
+		switch key {
+		case "cidr", "not_cidr":
+			for i, s := range p.strings(v, w) {
+				pf, err := netip.ParsePrefix(s)
+				if err != nil {
+					if a, aerr := netip.ParseAddr(s); aerr == nil {
+						pf = netip.PrefixFrom(a, a.BitLen())
+					} else {
+						p.fail(v.Content[i], "%s: %q is not a CIDR (want e.g. 10.0.0.0/8 or fd00::/8)", w, s)
+						continue
+					}
+				}
+				if pf.Masked() != pf {
+					p.fail(v.Content[i], "%s: %q has host bits set (did you mean %s?)", w, s, pf.Masked())
+					continue
+				}
+				if pf.Addr().Is4In6() {
+					pf = netip.PrefixFrom(pf.Addr().Unmap(), pf.Bits()-96)
+				}
+				if key == "cidr" {
+					d.CIDR = append(d.CIDR, pf)
+				} else {
+					d.NotCIDR = append(d.NotCIDR, pf)
+				}
+			}
+		case "ports":
+			for _, item := range p.list(v, w) {
+				x, err := strconv.ParseUint(item.Value, 10, 16)
+				if item.Kind != yaml.ScalarNode || err != nil || x == 0 {
+					p.fail(item, "%s: %q is not a port (1 to 65535)", w, item.Value)
+					continue
+				}
+				d.Ports = append(d.Ports, uint16(x))
+			}
+		case "protocol":
+			d.Protocol = p.oneOf(v, w, Protocols)
+		}
+	})
+	if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
+		p.fail(n, "%s: empty: want one of cidr, not_cidr, ports, protocol", where)
+	}
+	return d
+}
+
+// check validates what holds across keys: which actions an event has.
+func (p *parser) check(r *Rule) {
+	pos := r.KeyPos("action")
+	fail := func(format string, a ...any) {
+		p.errs = append(p.errs, &Error{File: pos.File, Line: pos.Line, Col: pos.Col, Msg: fmt.Sprintf(format, a...)})
+	}
+	switch {
+	case r.On == "connect" && r.Action == "kill":
+		fail("action: kill is not an action of connect rules: use deny (EPERM from a cgroup sock_addr program) or alert")
+	}
+}
