@@ -162,7 +162,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := codegen.Options{Format: probrun.Formats, Tracepoints: probrun.ListTracepoints, USDT: probrun.USDTSites(f.pid), BTF: bpfx.KernelTypes, Params: params, File: file, Source: src}
+	opts := codegen.Options{Format: probrun.Formats, Tracepoints: probrun.ListTracepoints, USDT: probrun.USDTSites(f.pid), BTF: bpfx.KernelTypes, Hook: probrun.Hook, Params: params, File: file, Source: src}
 	if child != nil {
 		opts.ChildPID = child.Process.Pid
 	}

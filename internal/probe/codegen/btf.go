@@ -28,7 +28,7 @@ func (f *fn) kernelBTF(pos ast.Pos) *btf.Spec {
 		}
 	}
 	if f.c.btfErr != nil {
-		f.c.errorf(pos, "struct field access needs the kernel's BTF: %v", f.c.btfErr)
+		f.c.errorf(pos, "this needs the kernel's BTF (struct members, fentry and fexit arguments): %v", f.c.btfErr)
 	}
 	return f.c.btfSpec
 }
@@ -298,4 +298,44 @@ func (f *fn) constant(name string) (int64, bool) {
 	}
 	v, ok := f.c.enums[name]
 	return v, ok
+}
+
+// funcArgs returns the arguments of kernel function name as a record
+// layout for args->NAME: in a fentry/fexit program's context (one u64 per
+// argument) or, when regs, in the struct pt_regs of a kprobe (the x86-64
+// argument registers); and the number of arguments (fexit's retval
+// follows them).
+func (f *fn) funcArgs(pos ast.Pos, name string, regs bool) (*Format, int) {
+	spec := f.kernelBTF(pos)
+	var fn *btf.Func
+	if err := spec.TypeByName(name, &fn); err != nil {
+		f.c.errorf(pos, "the kernel's BTF has no function %s", name)
+	}
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok {
+		f.c.errorf(pos, "function %s has no prototype in the kernel's BTF", name)
+	}
+	fm := &Format{}
+	for i, p := range proto.Params {
+		t := btf.UnderlyingType(p.Type)
+		fl := Field{Name: p.Name, Offset: 8 * i, Type: typeName(t)}
+		if regs {
+			if i >= len(argRegs) {
+				break // passed on the stack: not read
+			}
+			fl.Offset = int(argRegs[i])
+		}
+		switch t := t.(type) {
+		case *btf.Int:
+			fl.Size, fl.Signed = int(t.Size), t.Encoding&btf.Signed != 0
+		case *btf.Enum:
+			fl.Size, fl.Signed = int(t.Size), t.Signed
+		case *btf.Pointer:
+			fl.Size = 8
+		default:
+			fl.Size = 8 // a struct passed by value: its first word
+		}
+		fm.Fields = append(fm.Fields, fl)
+	}
+	return fm, len(proto.Params)
 }

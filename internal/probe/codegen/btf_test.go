@@ -9,7 +9,7 @@ import (
 // macro table needs none.
 func TestBTFUnavailable(t *testing.T) {
 	_, err := compile(t, `BEGIN { @ = curtask->pid; }`)
-	if err == nil || !strings.Contains(err.Error(), "t.bt:1:13: struct field access needs the kernel's BTF: no kernel BTF available here") {
+	if err == nil || !strings.Contains(err.Error(), "t.bt:1:13: this needs the kernel's BTF (struct members, fentry and fexit arguments): no kernel BTF available here") {
 		t.Errorf("got %v", err)
 	}
 	obj, err := compile(t, `BEGIN { @ = AF_INET6; }`)

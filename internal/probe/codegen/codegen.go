@@ -27,6 +27,11 @@ type Options struct {
 	// BTF returns the kernel's BTF, for struct field access; nil when there
 	// is none.
 	BTF func() (*btf.Spec, error)
+	// Hook returns the probe type to compile a kprobe, kretprobe, fentry or
+	// fexit probe as, on this kernel: the one asked for, or its stand-in
+	// (kprobe ↔ fentry, kretprobe ↔ fexit) when only that one exists. Nil
+	// compiles each as asked.
+	Hook func(provider string) string
 	// USDT returns the sites of the USDT probes of binary matching provider
 	// and name (globs; provider "*" when the script gave none); nil when the
 	// script uses no usdt probe.
@@ -275,6 +280,8 @@ type fn struct {
 	// loops are the labels of the enclosing while loops' condition and
 	// end, innermost last, for continue and break.
 	loops [][2]string
+	// retOff is where retval is in the context of a kretprobe or fexit.
+	retOff int16
 }
 
 // USDTSite is one site of a USDT probe, as Options.USDT finds it.
@@ -399,8 +406,35 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if strings.ContainsAny(ap.Raw, "*?") {
 			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
 		}
-		if provider == "fentry" || provider == "fexit" {
-			c.errorf(ap.Pos, "%s probes are not compiled yet; kprobe:/kretprobe: are", provider)
+		// The hook this kernel has: kprobe and fentry stand in for each
+		// other (kretprobe and fexit too).
+		hook := provider
+		if c.opts.Hook != nil && ap.Offset == 0 {
+			hook = c.opts.Hook(provider)
+		}
+		p.Provider = hook
+		fnName := ap.Parts[len(ap.Parts)-1]
+		script := provider == "fentry" || provider == "fexit"
+		switch hook {
+		case "fentry", "fexit":
+			typ = ebpf.Tracing
+			var nargs int
+			f.format, nargs = f.funcArgs(ap.Pos, fnName, false)
+			f.retOff = int16(8 * nargs)
+			at := ebpf.AttachTraceFEntry
+			if hook == "fexit" {
+				at = ebpf.AttachTraceFExit
+			}
+			defer func() {
+				if spec := c.obj.Spec.Programs[p.Program]; spec != nil {
+					spec.AttachType, spec.AttachTo = at, fnName
+				}
+			}()
+		default:
+			if script {
+				f.format, _ = f.funcArgs(ap.Pos, fnName, true)
+			}
+			f.retOff = regAX
 		}
 	case "usdt":
 		typ = ebpf.Kprobe
@@ -672,7 +706,11 @@ func (f *fn) argField(x *ast.Field, must bool) *Field {
 		for i, fd := range f.format.Fields {
 			names[i] = fd.Name
 		}
-		f.c.errorf(x.Pos, "tracepoint %s has no field %q; it has: %s", f.probe.Name, x.Name, strings.Join(names, ", "))
+		what := "tracepoint"
+		if f.probe.Provider != "tracepoint" {
+			what = "function"
+		}
+		f.c.errorf(x.Pos, "%s %s has no field %q; it has: %s", what, f.probe.Name, x.Name, strings.Join(names, ", "))
 	}
 	return fl
 }

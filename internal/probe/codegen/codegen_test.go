@@ -218,7 +218,7 @@ func TestNotCompiled(t *testing.T) {
 		{`tracepoint:syscalls:sys_enter_nope { }`, "unknown tracepoint syscalls:sys_enter_nope"},
 		{`tracepoint:syscalls:sys_enter_* { }`, "wildcards in tracepoint names cannot be expanded here"},
 		{`usdt:/bin/true:p:n { }`, "usdt probes cannot be resolved here: usdt:/bin/true:p:n"},
-		{`fentry:vfs_read { }`, "fentry probes are not compiled yet"},
+		{`fentry:vfs_read { }`, "t.bt:1:1: this needs the kernel's BTF (struct members, fentry and fexit arguments)"},
 		{`BEGIN { @h = hist(1, 2); }`, "hist() with more than one bucket per power of 2 is not compiled yet"},
 		{`tracepoint:sched:demo { printf("%s\n", args->path); }`, `t.bt:1:44: printf %s needs a string, and this is an integer (a pointer to a string needs str())`},
 		{`tracepoint:sched:demo { printf("%d\n", args->comm); }`, `t.bt:1:44: printf %d needs an integer, and this is a string`},

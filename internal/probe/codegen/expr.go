@@ -214,8 +214,10 @@ func (f *fn) builtin(x *ast.Ident) {
 		f.emit(asm.LoadImm(asm.R0, int64(f.c.opts.ChildPID), asm.DWord))
 	case "retval":
 		switch f.probe.Provider {
-		case "kretprobe", "uretprobe":
+		case "uretprobe":
 			f.emit(asm.LoadMem(asm.R0, rCtx, regAX, asm.DWord))
+		case "kretprobe", "fexit":
+			f.emit(asm.LoadMem(asm.R0, rCtx, f.retOff, asm.DWord))
 		default:
 			f.c.errorf(x.Pos, "retval in %s probes is not compiled yet", f.probe.Provider)
 		}
@@ -224,6 +226,9 @@ func (f *fn) builtin(x *ast.Ident) {
 			n, err := strconv.Atoi(x.Name[3:])
 			if err == nil {
 				switch f.probe.Provider {
+				case "fentry":
+					f.emit(asm.LoadMem(asm.R0, rCtx, int16(8*n), asm.DWord))
+					return
 				case "kprobe", "uprobe":
 					if n < len(argRegs) {
 						f.emit(asm.LoadMem(asm.R0, rCtx, argRegs[n], asm.DWord))
@@ -381,7 +386,7 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 			f.strConst(f.probe.Name, off)
 		case "func":
 			switch f.probe.Provider {
-			case "kprobe", "kretprobe", "uprobe", "uretprobe":
+			case "kprobe", "kretprobe", "uprobe", "uretprobe", "fentry", "fexit":
 				// One program per function: its name is a constant.
 				f.strConst(f.probe.Parts[len(f.probe.Parts)-1], off)
 			default:

@@ -258,6 +258,13 @@ func (s *Session) loadError(err error) error {
 			continue
 		}
 		pos := p.Pos
+		if p.Provider == "fentry" || p.Provider == "fexit" {
+			// Compiled as fentry/fexit: the kernel had no kprobe stand-in.
+			alt := map[string]string{"fentry": bpfx.FeatKprobe, "fexit": bpfx.FeatKretprobe}[p.Provider]
+			if ferr := bpfx.ProbeFeature(p.Provider); ferr != nil {
+				return s.at(pos, "loading %s: this kernel has neither %s (%v) nor the %s fallback (%v); kscope doctor shows the probe types it has", p.Name, p.Provider, ferr, alt, bpfx.ProbeFeature(alt))
+			}
+		}
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			// The last "N: (op) …" line of the log is the failing instruction.
@@ -322,6 +329,12 @@ func (s *Session) attach(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, err
 		return s.attachUSDT(p, prog)
 	case "kprobe", "kretprobe":
 		return attachKprobe(p, prog)
+	case "fentry", "fexit":
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return nil, err
+		}
+		return []io.Closer{l}, nil
 	}
 	return nil, fmt.Errorf("%s probes cannot be attached yet", p.Provider)
 }
@@ -348,7 +361,7 @@ func attachKprobe(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, error) {
 		return nil, fmt.Errorf("this kernel has neither %s (%v) nor the %s fallback (%v); kscope doctor shows the probe types it has", feat, kerr, fb, ferr)
 	}
 	if kerr != nil {
-		return nil, fmt.Errorf("this kernel has no %s (%v); the %s fallback is not compiled yet", feat, kerr, fb)
+		return nil, fmt.Errorf("this kernel has no %s (%v); the %s fallback was not chosen when compiling", feat, kerr, fb)
 	}
 	return nil, err
 }
@@ -379,6 +392,19 @@ func (s *Session) attachUprobe(p *codegen.Probe, prog *ebpf.Program) ([]io.Close
 		return nil, err
 	}
 	return []io.Closer{l}, nil
+}
+
+// Hook returns the probe type a kprobe, kretprobe, fentry or fexit probe
+// compiles to on this kernel (codegen.Options.Hook): the one asked for
+// when the kernel has it, else its stand-in when the kernel has that
+// (kprobe ↔ fentry, kretprobe ↔ fexit), else the one asked for, whose
+// attach error then names both.
+func Hook(provider string) string {
+	alt := map[string]string{"kprobe": "fentry", "fentry": "kprobe", "kretprobe": "fexit", "fexit": "kretprobe"}[provider]
+	if alt == "" || bpfx.ProbeFeature(provider) == nil || bpfx.ProbeFeature(alt) != nil {
+		return provider
+	}
+	return alt
 }
 
 // attachUSDT attaches a uprobe at the site's NOP; a semaphore is counted
