@@ -79,8 +79,9 @@ VMARGS=(-e "KSCOPE_REQUIRE_ALL=1"
 # python3. The guest is emulated (TCG): a short process there lives longer
 # than the agent's collection interval and a query's shutdown takes longer
 # than its bound, so the tests of those user-space behaviours run on the
-# host only too.
-TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$')
+# host only too. Tests whose names end in Netns build network namespaces,
+# veth pairs and nftables rules with iproute2 and nft: host only as well.
+TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|Netns$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$')
 [ -z "$RUN" ] || TESTARGS+=(-test.run "$RUN")
 
 # build everything first: a compile error should not cost a VM boot

@@ -5,6 +5,8 @@ package main
 import (
 	_ "github.com/kscope/kscope/internal/collector/block"
 	_ "github.com/kscope/kscope/internal/collector/connect"
+	_ "github.com/kscope/kscope/internal/collector/dns"
+	_ "github.com/kscope/kscope/internal/collector/drops"
 	_ "github.com/kscope/kscope/internal/collector/exec"
 	_ "github.com/kscope/kscope/internal/collector/exit"
 	_ "github.com/kscope/kscope/internal/collector/fileio"

@@ -59,6 +59,7 @@ stored events; 'kscope trace' streams events live.`,
 	root.AddCommand(newVersionCmd(), newDoctorCmd(), newTraceCmd(), newAgentCmd(), newQueryCmd(), newEventsCmd(), newProfileCmd(), newTopCmd())
 	root.AddCommand(newUSDTCmd())
 	root.AddCommand(newRunCmd())
+	root.AddCommand(newNetCmd())
 	root.AddCommand(newPolicyCmd())
 	return root
 }

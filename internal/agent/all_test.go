@@ -6,6 +6,8 @@ import (
 
 	_ "github.com/kscope/kscope/internal/collector/block"
 	_ "github.com/kscope/kscope/internal/collector/connect"
+	_ "github.com/kscope/kscope/internal/collector/dns"
+	_ "github.com/kscope/kscope/internal/collector/drops"
 	_ "github.com/kscope/kscope/internal/collector/exec"
 	_ "github.com/kscope/kscope/internal/collector/fileio"
 	_ "github.com/kscope/kscope/internal/collector/oom"

@@ -799,3 +799,7 @@ func cgroup2Root() (string, error) {
 	})
 	return roots[0], nil
 }
+
+// Cgroup2Root returns where cgroup v2 is mounted ("" if nowhere),
+// preferring the shortest path (on a hybrid system, /sys/fs/cgroup/unified).
+func Cgroup2Root() (string, error) { return cgroup2Root() }
