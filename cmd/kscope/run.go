@@ -63,7 +63,7 @@ Exit codes: 0; 1 for a compile, load or attach error; 2 for usage.`,
 	fl := cmd.Flags()
 	fl.SetInterspersed(false)
 	fl.StringVarP(&f.program, "e", "e", "", "the program to run, instead of a script file")
-	fl.BoolVarP(&f.list, "list", "l", false, "list the probes matching the pattern (tracepoints)")
+	fl.BoolVarP(&f.list, "list", "l", false, "list the probes matching the pattern (tracepoints, a binary's uprobes and usdt probes)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "with -l: show each tracepoint's fields")
 	fl.IntVarP(&f.pid, "pid", "p", 0, "attach uprobes to this process only, and stop when it exits")
 	fl.StringVarP(&f.command, "cmd", "c", "", "run this command, trace it (cpid), and stop when it exits")
@@ -88,7 +88,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		if len(args) == 1 {
 			pattern = args[0]
 		}
-		return listProbes(stdout, pattern, f.verbose)
+		return listProbes(stdout, pattern, f.verbose, f.pid)
 	}
 	file, src, params := "", []byte(nil), args
 	switch {
@@ -162,7 +162,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	opts := codegen.Options{Format: probrun.Formats, Tracepoints: probrun.ListTracepoints, Params: params, File: file, Source: src}
+	opts := codegen.Options{Format: probrun.Formats, Tracepoints: probrun.ListTracepoints, USDT: probrun.USDTSites(f.pid), BTF: bpfx.KernelTypes, Hook: probrun.Hook, Params: params, File: file, Source: src}
 	if child != nil {
 		opts.ChildPID = child.Process.Pid
 	}
@@ -260,13 +260,52 @@ func waitPID(ctx context.Context, pid int, cancel func()) {
 	}
 }
 
-// listProbes prints the tracepoints matching pattern, as bpftrace -l does.
-func listProbes(w io.Writer, pattern string, verbose bool) error {
+// listProbes prints the probes matching pattern, as bpftrace -l does:
+// tracepoints (with -v their fields), and a binary's functions
+// (uprobe:BINARY:GLOB) and USDT probes (usdt:BINARY:[PROVIDER:]GLOB).
+func listProbes(w io.Writer, pattern string, verbose bool, pid int) error {
 	provider := "tracepoint"
+	if p, rest, ok := strings.Cut(pattern, ":"); ok {
+		switch p {
+		case "uprobe", "u", "uretprobe", "ur":
+			bin, fn, ok := strings.Cut(rest, ":")
+			if !ok || bin == "" {
+				return usagef("-l %q: want uprobe:BINARY:FUNCTION (a glob)", pattern)
+			}
+			found, fns, err := probrun.ListFunctions(bin, fn, pid)
+			if err != nil {
+				return resolveError(err)
+			}
+			if p == "u" || p == "ur" {
+				p = map[string]string{"u": "uprobe", "ur": "uretprobe"}[p]
+			}
+			for _, f := range fns {
+				fmt.Fprintf(w, "%s:%s:%s\n", p, found, f)
+			}
+			return nil
+		case "usdt", "U":
+			parts := strings.Split(rest, ":")
+			if len(parts) < 2 || len(parts) > 3 || parts[0] == "" {
+				return usagef("-l %q: want usdt:BINARY:[PROVIDER:]NAME (globs)", pattern)
+			}
+			prov, name := "*", parts[len(parts)-1]
+			if len(parts) == 3 {
+				prov = parts[1]
+			}
+			found, probes, err := probrun.ListUSDT(parts[0], prov, name, pid)
+			if err != nil {
+				return resolveError(err)
+			}
+			for _, pr := range probes {
+				fmt.Fprintf(w, "usdt:%s:%s\n", found, pr)
+			}
+			return nil
+		}
+	}
 	if p, rest, ok := strings.Cut(pattern, ":"); ok && !strings.Contains(rest, ":") && p != "tracepoint" && p != "t" {
 		pattern = "*:" + pattern // "sched:*" style
 	} else if ok && p != "tracepoint" && p != "t" && p != "*" {
-		return usagef("-l lists tracepoints only so far, not %s probes", p)
+		return usagef("-l lists tracepoints, uprobes and usdt probes so far, not %s probes", p)
 	}
 	tps, err := probrun.ListTracepoints(pattern)
 	if err != nil {

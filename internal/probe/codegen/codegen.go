@@ -8,9 +8,11 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
+	"github.com/kscope/kscope/internal/usdt"
 )
 
 // Options tell the back end what only the system knows.
@@ -22,6 +24,18 @@ type Options struct {
 	// ("syscalls:sys_enter_*") into "category:name" strings; nil when the
 	// script has no wildcards.
 	Tracepoints func(pattern string) ([]string, error)
+	// BTF returns the kernel's BTF, for struct field access; nil when there
+	// is none.
+	BTF func() (*btf.Spec, error)
+	// Hook returns the probe type to compile a kprobe, kretprobe, fentry or
+	// fexit probe as, on this kernel: the one asked for, or its stand-in
+	// (kprobe ↔ fentry, kretprobe ↔ fexit) when only that one exists. Nil
+	// compiles each as asked.
+	Hook func(provider string) string
+	// USDT returns the sites of the USDT probes of binary matching provider
+	// and name (globs; provider "*" when the script gave none); nil when the
+	// script uses no usdt probe.
+	USDT func(binary, provider, name string) ([]USDTSite, error)
 	// Params are the positional parameters ($1 is Params[0]).
 	Params []string
 	// ChildPID is the pid of the command traced with -c (cpid).
@@ -74,6 +88,13 @@ type compiler struct {
 	S    int // string size
 	maps map[string]*Map
 	obj  *Object
+	// sites are the USDT sites of the attach points expandUSDT made.
+	sites map[*ast.AttachPoint]*USDTSite
+	// btfSpec is the kernel's BTF, loaded on first use (btfErr: why not).
+	btfSpec *btf.Spec
+	btfErr  error
+	// enums are the kernel's enum constants, read on first use.
+	enums map[string]int64
 }
 
 func (c *compiler) errorf(pos ast.Pos, format string, args ...any) {
@@ -114,6 +135,9 @@ func (c *compiler) compile() (*Object, error) {
 // expand turns a tracepoint attach point with wildcards into one attach
 // point per tracepoint it matches.
 func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
+	if aliasOf(ap.Provider) == "usdt" {
+		return c.expandUSDT(ap)
+	}
 	if aliasOf(ap.Provider) != "tracepoint" || len(ap.Parts) != 2 || !strings.ContainsAny(ap.Parts[0]+ap.Parts[1], "*?") {
 		return []*ast.AttachPoint{ap}
 	}
@@ -131,6 +155,40 @@ func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
 	for _, n := range names {
 		cat, name, _ := strings.Cut(n, ":")
 		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: "tracepoint:" + n, Provider: "tracepoint", Parts: []string{cat, name}})
+	}
+	return out
+}
+
+// expandUSDT turns a usdt attach point into one attach point per site
+// it matches, each carrying its site.
+func (c *compiler) expandUSDT(ap *ast.AttachPoint) []*ast.AttachPoint {
+	if len(ap.Parts) < 2 {
+		c.errorf(ap.Pos, "want usdt:BINARY:[PROVIDER:]NAME, not %s", ap.Raw)
+	}
+	if c.opts.USDT == nil {
+		c.errorf(ap.Pos, "usdt probes cannot be resolved here: %s", ap.Raw)
+	}
+	provider, name := "*", ap.Parts[len(ap.Parts)-1]
+	if len(ap.Parts) == 3 {
+		provider = ap.Parts[1]
+	}
+	sites, err := c.opts.USDT(ap.Parts[0], provider, name)
+	if err != nil {
+		c.errorf(ap.Pos, "%v", err)
+	}
+	if len(sites) == 0 {
+		c.errorf(ap.Pos, "no USDT probe matches %s", ap.Raw)
+	}
+	var out []*ast.AttachPoint
+	for i := range sites {
+		s := &sites[i]
+		one := &ast.AttachPoint{Pos: ap.Pos, Raw: "usdt:" + s.Binary + ":" + s.Provider + ":" + s.Name,
+			Provider: "usdt", Parts: []string{s.Binary, s.Provider, s.Name}, Offset: s.Offset}
+		if c.sites == nil {
+			c.sites = map[*ast.AttachPoint]*USDTSite{}
+		}
+		c.sites[one] = s
+		out = append(out, one)
 	}
 	return out
 }
@@ -153,7 +211,7 @@ func (c *compiler) layoutMaps() {
 				off += c.S
 			case check.Tuple:
 				c.errorf(m.Pos, "a tuple inside a map key is not compiled yet (@%s)", n)
-			case check.Int, check.Unknown, check.Pointer:
+			case check.Int, check.Unknown, check.Pointer, check.Stack:
 				mm.Keys = append(mm.Keys, Slot{Offset: off})
 				off += 8
 			default:
@@ -217,11 +275,29 @@ type fn struct {
 	pending string
 	locals  map[string]local
 	user    bool // str() reads user memory
+	// usdt holds the argument specs of the usdt site being compiled.
+	usdt []usdt.Arg
+	// loops are the labels of the enclosing while loops' condition and
+	// end, innermost last, for continue and break.
+	loops [][2]string
+	// retOff is where retval is in the context of a kretprobe or fexit.
+	retOff int16
+}
+
+// USDTSite is one site of a USDT probe, as Options.USDT finds it.
+type USDTSite struct {
+	Binary          string // the file as the script names it, for probe
+	Path            string // the file to attach to
+	Provider, Name  string
+	Offset          uint64 // file offset of the probe's NOP
+	SemaphoreOffset uint64 // file offset of its semaphore (0: none)
+	Args            []usdt.Arg
 }
 
 type local struct {
-	off int
-	str bool
+	off   int
+	str   bool
+	ctype btf.Type // the C type BTF gives the value, or nil
 }
 
 // ctx lives in R6 for the whole program.
@@ -330,13 +406,45 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if strings.ContainsAny(ap.Raw, "*?") {
 			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
 		}
-		if provider == "fentry" || provider == "fexit" {
-			c.errorf(ap.Pos, "%s probes are not compiled yet; kprobe:/kretprobe: are", provider)
+		// The hook this kernel has: kprobe and fentry stand in for each
+		// other (kretprobe and fexit too).
+		hook := provider
+		if c.opts.Hook != nil && ap.Offset == 0 {
+			hook = c.opts.Hook(provider)
+		}
+		p.Provider = hook
+		fnName := ap.Parts[len(ap.Parts)-1]
+		script := provider == "fentry" || provider == "fexit"
+		switch hook {
+		case "fentry", "fexit":
+			typ = ebpf.Tracing
+			var nargs int
+			f.format, nargs = f.funcArgs(ap.Pos, fnName, false)
+			f.retOff = int16(8 * nargs)
+			at := ebpf.AttachTraceFEntry
+			if hook == "fexit" {
+				at = ebpf.AttachTraceFExit
+			}
+			defer func() {
+				if spec := c.obj.Spec.Programs[p.Program]; spec != nil {
+					spec.AttachType, spec.AttachTo = at, fnName
+				}
+			}()
+		default:
+			if script {
+				f.format, _ = f.funcArgs(ap.Pos, fnName, true)
+			}
+			f.retOff = regAX
 		}
 	case "usdt":
 		typ = ebpf.Kprobe
 		f.user = true
-		c.errorf(ap.Pos, "usdt probes are not compiled yet")
+		site := c.sites[ap]
+		if site == nil {
+			c.errorf(ap.Pos, "usdt probe %s has no resolved site", ap.Raw)
+		}
+		f.usdt = site.Args
+		p.Path, p.RefCtrOffset = site.Path, site.SemaphoreOffset
 	default:
 		c.errorf(ap.Pos, "%s probes are not compiled yet", provider)
 	}
@@ -421,7 +529,11 @@ func (f *fn) declareLocals(b *ast.Block) {
 			n = f.c.S
 		}
 		off := f.alloc(n)
-		f.locals[v.Name] = local{off: off, str: str}
+		var ct btf.Type
+		if x != nil && !str {
+			ct = f.ctype(x)
+		}
+		f.locals[v.Name] = local{off: off, str: str, ctype: ct}
 		f.zero(off, n)
 	}
 	walk = func(s ast.Stmt) {
@@ -451,8 +563,12 @@ func (f *fn) declareLocals(b *ast.Block) {
 					decl(v, nil)
 				}
 			}
-		case *ast.WhileStmt, *ast.ForStmt, *ast.UnrollStmt:
-			f.c.errorf(s.Position(), "loops (while, for, unroll) are not compiled yet")
+		case *ast.WhileStmt:
+			walk(s.Body)
+		case *ast.UnrollStmt:
+			walk(s.Body)
+		case *ast.ForStmt:
+			f.c.errorf(s.Position(), "for loops are not compiled yet (while and unroll are)")
 		}
 	}
 	walk(b)
@@ -503,6 +619,38 @@ func (f *fn) stmt(s ast.Stmt) {
 		f.label(end)
 	case *ast.ReturnStmt:
 		f.leave()
+	case *ast.WhileStmt:
+		// The verifier proves the loop ends (bounded loops, Linux 5.3).
+		top, end := f.newLabel(), f.newLabel()
+		f.label(top)
+		f.intExpr(s.Cond)
+		f.emit(asm.JEq.Imm(asm.R0, 0, end))
+		f.loops = append(f.loops, [2]string{top, end})
+		f.block(s.Body)
+		f.loops = f.loops[:len(f.loops)-1]
+		f.emit(asm.Ja.Label(top))
+		f.label(end)
+		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+	case *ast.UnrollStmt:
+		n := f.constArg(s.Count)
+		if n < 1 || n > 100 {
+			f.c.errorf(s.Count.Position(), "unroll takes 1 to 100 iterations, not %d", n)
+		}
+		for range n {
+			f.block(s.Body)
+		}
+	case *ast.BranchStmt:
+		if len(f.loops) == 0 {
+			f.c.errorf(s.Pos, "%s outside a while loop", s.Tok)
+		}
+		// Conditional on the context pointer, never NULL, as in leave:
+		// the statements after it stay reachable for the verifier.
+		l := f.loops[len(f.loops)-1]
+		if s.Tok == "break" {
+			f.emit(asm.JNE.Imm(rCtx, 0, l[1]))
+		} else {
+			f.emit(asm.JNE.Imm(rCtx, 0, l[0]))
+		}
 	default:
 		f.c.errorf(s.Position(), "this statement is not compiled yet")
 	}
@@ -514,6 +662,13 @@ func (f *fn) isString(x ast.Expr) bool {
 	case *ast.Field:
 		if fl := f.argField(x, false); fl != nil {
 			return fl.IsString()
+		}
+		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
+			if f.ctype(x.X) != nil {
+				_, t, _ := f.member(x)
+				_, str := isCharArray(t)
+				return str
+			}
 		}
 	case *ast.Var:
 		if l, ok := f.locals[x.Name]; ok {
@@ -551,7 +706,11 @@ func (f *fn) argField(x *ast.Field, must bool) *Field {
 		for i, fd := range f.format.Fields {
 			names[i] = fd.Name
 		}
-		f.c.errorf(x.Pos, "tracepoint %s has no field %q; it has: %s", f.probe.Name, x.Name, strings.Join(names, ", "))
+		what := "tracepoint"
+		if f.probe.Provider != "tracepoint" {
+			what = "function"
+		}
+		f.c.errorf(x.Pos, "%s %s has no field %q; it has: %s", what, f.probe.Name, x.Name, strings.Join(names, ", "))
 	}
 	return fl
 }
@@ -626,6 +785,14 @@ func (f *fn) key(m *Map, x *ast.MapExpr) int {
 	}
 	for i, k := range keys {
 		sl := m.Keys[i]
+		if r, ok := f.renderOf(k); ok {
+			f.setRender(&m.Render, i, r, k.Position())
+			f.renderValue(k, r, off+sl.Offset)
+			continue
+		}
+		if _, ok := m.Render[i]; ok {
+			f.c.errorf(k.Position(), "@%s key %d holds a stack or symbol elsewhere", m.Name, i+1)
+		}
 		if sl.String {
 			if !f.isString(k) {
 				f.c.errorf(k.Position(), "@%s key %d must be a string", m.Name, i+1)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
+	"github.com/kscope/kscope/internal/usdt"
 )
 
 // pt_regs offsets on x86-64, for argN and retval in kprobes and uprobes.
@@ -94,10 +95,17 @@ func (f *fn) intExpr(x ast.Expr) {
 	case *ast.Cast:
 		f.intExpr(x.X)
 		if x.Type.Ptr > 0 || x.Type.IsArray {
-			f.c.errorf(x.Pos, "pointer casts are not compiled yet (they need BTF)")
+			if f.ctype(x) == nil {
+				f.c.errorf(x.Pos, "pointer casts other than to struct and union pointers are not compiled yet")
+			}
+			return // a pointer is its address
 		}
 		f.cast(x)
 	case *ast.Field:
+		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
+			f.btfField(x)
+			return
+		}
 		fl := f.argField(x, true)
 		f.loadField(fl)
 	case *ast.Call:
@@ -206,8 +214,10 @@ func (f *fn) builtin(x *ast.Ident) {
 		f.emit(asm.LoadImm(asm.R0, int64(f.c.opts.ChildPID), asm.DWord))
 	case "retval":
 		switch f.probe.Provider {
-		case "kretprobe", "uretprobe":
+		case "uretprobe":
 			f.emit(asm.LoadMem(asm.R0, rCtx, regAX, asm.DWord))
+		case "kretprobe", "fexit":
+			f.emit(asm.LoadMem(asm.R0, rCtx, f.retOff, asm.DWord))
 		default:
 			f.c.errorf(x.Pos, "retval in %s probes is not compiled yet", f.probe.Provider)
 		}
@@ -216,6 +226,9 @@ func (f *fn) builtin(x *ast.Ident) {
 			n, err := strconv.Atoi(x.Name[3:])
 			if err == nil {
 				switch f.probe.Provider {
+				case "fentry":
+					f.emit(asm.LoadMem(asm.R0, rCtx, int16(8*n), asm.DWord))
+					return
 				case "kprobe", "uprobe":
 					if n < len(argRegs) {
 						f.emit(asm.LoadMem(asm.R0, rCtx, argRegs[n], asm.DWord))
@@ -224,8 +237,15 @@ func (f *fn) builtin(x *ast.Ident) {
 				case "rawtracepoint":
 					f.emit(asm.LoadMem(asm.R0, rCtx, int16(8*n), asm.DWord))
 					return
+				case "usdt":
+					f.usdtArg(x, n)
+					return
 				}
 			}
+		}
+		if v, ok := f.constant(x.Name); ok {
+			f.emit(asm.LoadImm(asm.R0, v, asm.DWord))
+			return
 		}
 		f.c.errorf(x.Pos, "%s is not compiled yet here", x.Name)
 	}
@@ -366,7 +386,7 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 			f.strConst(f.probe.Name, off)
 		case "func":
 			switch f.probe.Provider {
-			case "kprobe", "kretprobe", "uprobe", "uretprobe":
+			case "kprobe", "kretprobe", "uprobe", "uretprobe", "fentry", "fexit":
 				// One program per function: its name is a constant.
 				f.strConst(f.probe.Parts[len(f.probe.Parts)-1], off)
 			default:
@@ -399,6 +419,10 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 		f.label(done)
 		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.Field:
+		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
+			f.btfString(x, off)
+			return
+		}
 		fl := f.argField(x, true)
 		if !fl.IsString() {
 			f.c.errorf(x.Pos, "args->%s is not a string; use str(args->%s) for a pointer", x.Name, x.Name)
@@ -485,7 +509,7 @@ func (f *fn) callStmt(x *ast.Call) {
 				break
 			}
 			a := x.Args[i+1]
-			switch str := f.isString(a); {
+			switch str := f.isString(a) || isStack(a); {
 			case v == 's' && !str:
 				f.c.errorf(a.Position(), "printf %%s needs a string, and this is an integer (a pointer to a string needs str())")
 			case v != 's' && str:
@@ -565,6 +589,14 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 	size := HeaderSize
 	for _, a := range args {
 		s := Slot{Offset: size, String: f.isString(a)}
+		if id, ok := a.(*ast.Ident); ok && id.Name == "probe" {
+			if call.Const == nil {
+				call.Const = map[int]string{}
+			}
+			call.Const[len(call.Args)] = f.probe.Name
+			call.Args = append(call.Args, s)
+			continue
+		}
 		if s.String {
 			size += f.c.S
 		} else {
@@ -580,6 +612,17 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 		stImm(asm.R10, int16(rec+8), int64(id)))
 	for i, a := range args {
 		s := call.Args[i]
+		if _, ok := call.Const[i]; ok {
+			continue
+		}
+		if r, ok := f.renderOf(a); ok {
+			f.setRender(&call.Render, i, r, a.Position())
+			if s.String {
+				f.zero(rec+s.Offset, f.c.S)
+			}
+			f.renderValue(a, r, rec+s.Offset)
+			continue
+		}
 		if s.String {
 			f.strExpr(a, rec+s.Offset)
 			continue
@@ -618,4 +661,54 @@ func conversions(format string) []byte {
 		}
 	}
 	return out
+}
+
+// regIP is the offset of the instruction pointer in struct pt_regs: at a
+// uprobe, the address of the probe.
+const regIP = 128
+
+// usdtArg leaves argument n of the usdt site in R0: a constant, a
+// register, or memory at a register plus index times scale plus a
+// displacement (or at the probe's address plus an offset, for a global),
+// read from user memory; cut to the argument's size and sign-extended when
+// signed, as its spec says.
+func (f *fn) usdtArg(x *ast.Ident, n int) {
+	if n >= len(f.usdt) {
+		f.c.errorf(x.Pos, "%s: %s has %d arguments", x.Name, f.probe.Name, len(f.usdt))
+	}
+	a := f.usdt[n]
+	switch a.Kind {
+	case usdt.ArgConst:
+		f.emit(asm.LoadImm(asm.R0, a.Value, asm.DWord))
+	case usdt.ArgReg:
+		f.emit(asm.LoadMem(asm.R0, rCtx, int16(a.Reg.PtRegsOffset()), asm.DWord))
+	case usdt.ArgMem, usdt.ArgGlobal:
+		if a.Kind == usdt.ArgGlobal {
+			f.emit(asm.LoadMem(asm.R3, rCtx, regIP, asm.DWord))
+		} else {
+			f.emit(asm.LoadMem(asm.R3, rCtx, int16(a.Reg.PtRegsOffset()), asm.DWord))
+			if a.Index != 0 {
+				f.emit(asm.LoadMem(asm.R1, rCtx, int16(a.Index.PtRegsOffset()), asm.DWord),
+					asm.Mul.Imm(asm.R1, int32(a.Scale)), asm.Add.Reg(asm.R3, asm.R1))
+			}
+		}
+		f.emit(asm.LoadImm(asm.R1, a.Value, asm.DWord), asm.Add.Reg(asm.R3, asm.R1))
+		mark := f.sp
+		off := f.alloc(8)
+		f.emit(stImm(asm.R10, int16(off), 0),
+			asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(off)),
+			asm.Mov.Imm(asm.R2, int32(a.Size)), asm.FnProbeReadUser.Call(),
+			asm.LoadMem(asm.R0, asm.R10, int16(off), asm.DWord))
+		f.sp = mark
+	default:
+		f.c.errorf(x.Pos, "%s: argument spec %q is not compiled", x.Name, a.Spec)
+	}
+	if shift := int32(64 - 8*a.Size); shift > 0 {
+		f.emit(asm.LSh.Imm(asm.R0, shift))
+		if a.Signed {
+			f.emit(asm.ArSh.Imm(asm.R0, shift))
+		} else {
+			f.emit(asm.RSh.Imm(asm.R0, shift))
+		}
+	}
 }

@@ -39,8 +39,12 @@ type Probe struct {
 	Provider string   // canonical: begin, end, tracepoint, interval, …
 	Parts    []string // the attach point after the provider, split at ':'
 	Name     string   // the attach point as bpftrace names it in probe
-	Offset   uint64   // +offset (uprobe)
-	Pos      ast.Pos
+	Offset   uint64   // +offset (uprobe); the site's file offset (usdt)
+	// Path is the file a usdt probe attaches to and RefCtrOffset the
+	// file offset of its semaphore (0: none).
+	Path         string
+	RefCtrOffset uint64
+	Pos          ast.Pos
 	// Lines maps each instruction to the script position that produced
 	// it, for verifier errors.
 	Lines []ast.Pos
@@ -61,6 +65,9 @@ type Map struct {
 	Min, Max, Step int64
 	KeySize        int // bytes, bucket included
 	ValueSize      int
+	// Render says which key elements, by index, user space renders
+	// (stacks, symbols).
+	Render map[int]Render
 }
 
 // Slot is one element of a key or a record: an int (8 bytes) or a string
@@ -90,7 +97,14 @@ type Call struct {
 	Pos    ast.Pos
 	Format string // printf's and time's format
 	Args   []Slot // offsets from the record's start
-	Map    int    // print, clear, zero: index in Object.Maps
+	// Const holds the arguments known when compiling (probe), by index:
+	// the record does not carry them, so they are never cut to
+	// Object.StrLen (bpftrace prints probe names whole).
+	Const map[int]string
+	// Render says which arguments, by index, user space renders (stacks,
+	// symbols).
+	Render map[int]Render
+	Map    int // print, clear, zero: index in Object.Maps
 	// Top and Div are print(@map, top, div)'s: print only the top
 	// entries, and values divided by div (0: all, undivided).
 	Top, Div int64

@@ -30,6 +30,8 @@ func (c *compiler) resolveUnknown() {
 			if f.probe.Provider == "tracepoint" && c.opts.Format != nil && len(ap.Parts) == 2 {
 				f.format, _ = c.opts.Format(ap.Parts[0], ap.Parts[1])
 			}
+			// Locals' C types (BTF) tell which of their members are strings.
+			f.declareLocals(pr.Body)
 			var stmt func(s ast.Stmt)
 			var expr func(x ast.Expr)
 			mapKeys := func(m *ast.MapExpr) {

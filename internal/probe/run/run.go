@@ -24,6 +24,7 @@ import (
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
 	"github.com/kscope/kscope/internal/probe/codegen"
+	"github.com/kscope/kscope/internal/symbolize"
 	"github.com/kscope/kscope/internal/uprobe"
 )
 
@@ -152,6 +153,9 @@ type Session struct {
 	once  sync.Once
 	begin []*ebpf.Program
 	end   []*ebpf.Program
+	// sym symbolizes stacks and addresses, made on first use.
+	symOnce sync.Once
+	sym     *symbolize.Symbolizer
 }
 
 // Exited is closed when a probe called exit().
@@ -254,6 +258,13 @@ func (s *Session) loadError(err error) error {
 			continue
 		}
 		pos := p.Pos
+		if p.Provider == "fentry" || p.Provider == "fexit" {
+			// Compiled as fentry/fexit: the kernel had no kprobe stand-in.
+			alt := map[string]string{"fentry": bpfx.FeatKprobe, "fexit": bpfx.FeatKretprobe}[p.Provider]
+			if ferr := bpfx.ProbeFeature(p.Provider); ferr != nil {
+				return s.at(pos, "loading %s: this kernel has neither %s (%v) nor the %s fallback (%v); kscope doctor shows the probe types it has", p.Name, p.Provider, ferr, alt, bpfx.ProbeFeature(alt))
+			}
+		}
 		var ve *ebpf.VerifierError
 		if errors.As(err, &ve) {
 			// The last "N: (op) …" line of the log is the failing instruction.
@@ -314,8 +325,16 @@ func (s *Session) attach(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, err
 		return attachPerf(p, prog)
 	case "uprobe", "uretprobe":
 		return s.attachUprobe(p, prog)
+	case "usdt":
+		return s.attachUSDT(p, prog)
 	case "kprobe", "kretprobe":
 		return attachKprobe(p, prog)
+	case "fentry", "fexit":
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return nil, err
+		}
+		return []io.Closer{l}, nil
 	}
 	return nil, fmt.Errorf("%s probes cannot be attached yet", p.Provider)
 }
@@ -342,7 +361,7 @@ func attachKprobe(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, error) {
 		return nil, fmt.Errorf("this kernel has neither %s (%v) nor the %s fallback (%v); kscope doctor shows the probe types it has", feat, kerr, fb, ferr)
 	}
 	if kerr != nil {
-		return nil, fmt.Errorf("this kernel has no %s (%v); the %s fallback is not compiled yet", feat, kerr, fb)
+		return nil, fmt.Errorf("this kernel has no %s (%v); the %s fallback was not chosen when compiling", feat, kerr, fb)
 	}
 	return nil, err
 }
@@ -370,6 +389,36 @@ func (s *Session) attachUprobe(p *codegen.Probe, prog *ebpf.Program) ([]io.Close
 		l, err = ex.Uretprobe("", prog, opts)
 	}
 	if err != nil {
+		return nil, err
+	}
+	return []io.Closer{l}, nil
+}
+
+// Hook returns the probe type a kprobe, kretprobe, fentry or fexit probe
+// compiles to on this kernel (codegen.Options.Hook): the one asked for
+// when the kernel has it, else its stand-in when the kernel has that
+// (kprobe ↔ fentry, kretprobe ↔ fexit), else the one asked for, whose
+// attach error then names both.
+func Hook(provider string) string {
+	alt := map[string]string{"kprobe": "fentry", "fentry": "kprobe", "kretprobe": "fexit", "fexit": "kretprobe"}[provider]
+	if alt == "" || bpfx.ProbeFeature(provider) == nil || bpfx.ProbeFeature(alt) != nil {
+		return provider
+	}
+	return alt
+}
+
+// attachUSDT attaches a uprobe at the site's NOP; a semaphore is counted
+// up by the kernel (ref_ctr_offset) while the probe is attached.
+func (s *Session) attachUSDT(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, error) {
+	ex, err := link.OpenExecutable(p.Path)
+	if err != nil {
+		return nil, err
+	}
+	l, err := ex.Uprobe("", prog, &link.UprobeOptions{Address: p.Offset, RefCtrOffset: p.RefCtrOffset, PID: s.cfg.PID})
+	if err != nil {
+		if p.RefCtrOffset != 0 && errors.Is(err, link.ErrNotSupported) {
+			return nil, fmt.Errorf("the probe has a semaphore, which needs the kernel's uprobe ref_ctr_offset (Linux 4.20): %w", err)
+		}
 		return nil, err
 	}
 	return []io.Closer{l}, nil
@@ -466,7 +515,11 @@ func (s *Session) handle(rec []byte) {
 	defer s.mu.Unlock()
 	args := make([]any, len(call.Args))
 	for i, a := range call.Args {
-		if a.String {
+		if c, ok := call.Const[i]; ok {
+			args[i] = c
+		} else if r, ok := call.Render[i]; ok {
+			args[i] = s.render(r, binary.LittleEndian.Uint64(rec[a.Offset:]), second(rec, a), 8)
+		} else if a.String {
 			args[i] = cstring(rec[a.Offset : a.Offset+s.obj.StrLen])
 		} else {
 			args[i] = int64(binary.LittleEndian.Uint64(rec[a.Offset:]))
@@ -643,8 +696,10 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 			break
 		}
 		if m.Keyed {
-			for _, sl := range m.Keys {
-				if sl.String {
+			for i, sl := range m.Keys {
+				if r, ok := m.Render[i]; ok {
+					e.Keys = append(e.Keys, s.render(r, binary.LittleEndian.Uint64(key[sl.Offset:]), second(key, sl), 4))
+				} else if sl.String {
 					e.Keys = append(e.Keys, cstring(key[sl.Offset:sl.Offset+s.obj.StrLen]))
 				} else {
 					e.Keys = append(e.Keys, int64(binary.LittleEndian.Uint64(key[sl.Offset:])))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/probe"
 	"github.com/kscope/kscope/internal/probe/ast"
 	"github.com/kscope/kscope/internal/probe/check"
@@ -131,7 +132,7 @@ func TestToolsCorpusVerifies(t *testing.T) {
 		if err != nil {
 			continue // the front end's own tests cover these
 		}
-		obj, err := codegen.Compile(s.Program, s.Info, codegen.Options{Format: Formats, Tracepoints: ListTracepoints, Params: []string{"1", "1"}, File: file, Source: src})
+		obj, err := codegen.Compile(s.Program, s.Info, codegen.Options{Format: Formats, Tracepoints: ListTracepoints, BTF: bpfx.KernelTypes, USDT: USDTSites(0), Params: []string{"1", "1"}, File: file, Source: src})
 		if err != nil {
 			var list ast.ErrorList
 			if !errors.As(err, &list) {

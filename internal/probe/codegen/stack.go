@@ -1,0 +1,151 @@
+package codegen
+
+import (
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+
+	"github.com/kscope/kscope/internal/probe/ast"
+)
+
+// RenderKind says how user space turns a value the program stored into
+// text: a stack id into its frames, an address into its symbol.
+type RenderKind int
+
+// The values user space renders.
+const (
+	// RenderKStack is a kernel stack id (u32) in StackMap.
+	RenderKStack RenderKind = iota + 1
+	// RenderUStack is a user stack id (low 32 bits) in StackMap and the
+	// process id (high 32 bits) whose mappings symbolize it.
+	RenderUStack
+	// RenderKsym is a kernel address, printed as its function's name.
+	RenderKsym
+	// RenderUsym is a user address (8 bytes) and the process id (the next
+	// 8 bytes) whose mappings symbolize it, in a string slot.
+	RenderUsym
+)
+
+// Render is a value rendered in user space, with what rendering needs.
+type Render struct {
+	Kind     RenderKind
+	StackMap string // the stack trace map (stacks)
+	Limit    int    // the most frames a stack has
+}
+
+// defaultStackFrames is bpftrace's perf_max_stack default.
+const defaultStackFrames = 127
+
+// renderOf returns how x is rendered in user space, when it is one of
+// the values only user space can turn into text: kstack, ustack (with
+// an optional limit) and ksym(addr).
+func (f *fn) renderOf(x ast.Expr) (Render, bool) {
+	name, args := "", []ast.Expr(nil)
+	switch x := x.(type) {
+	case *ast.Ident:
+		name = x.Name
+	case *ast.Call:
+		name, args = x.Name, x.Args
+	default:
+		return Render{}, false
+	}
+	switch name {
+	case "kstack", "ustack":
+		r := Render{Kind: RenderKStack, Limit: defaultStackFrames}
+		if name == "ustack" {
+			r.Kind = RenderUStack
+		}
+		if len(args) > 0 {
+			if id, ok := args[0].(*ast.Ident); ok {
+				if id.Name != "bpftrace" {
+					f.c.errorf(id.Pos, "stack mode %s is not compiled yet (bpftrace is)", id.Name)
+				}
+				args = args[1:]
+			}
+		}
+		if len(args) == 1 {
+			n := f.constArg(args[0])
+			if n < 1 || n > defaultStackFrames {
+				f.c.errorf(args[0].Position(), "a stack limit is from 1 to %d frames, not %d", defaultStackFrames, n)
+			}
+			r.Limit = int(n)
+		}
+		r.StackMap = f.c.stackMap(r.Limit)
+		return r, true
+	case "ksym":
+		if len(args) == 1 {
+			return Render{Kind: RenderKsym}, true
+		}
+	case "usym":
+		if len(args) == 1 {
+			if f.c.S < 16 {
+				f.c.errorf(x.Position(), "usym() needs a max_strlen of at least 16")
+			}
+			return Render{Kind: RenderUsym}, true
+		}
+	}
+	return Render{}, false
+}
+
+// stackMap returns the stack trace map whose stacks have at most limit
+// frames, adding it to the object.
+func (c *compiler) stackMap(limit int) string {
+	name := fmt.Sprintf("ks_stack%d", limit)
+	if _, ok := c.obj.Spec.Maps[name]; !ok {
+		c.obj.Spec.Maps[name] = &ebpf.MapSpec{Name: name, Type: ebpf.StackTrace, KeySize: 4,
+			ValueSize: uint32(8 * limit), MaxEntries: uint32(c.opts.MaxMapKeys)}
+	}
+	return name
+}
+
+// renderValue stores the 8 bytes user space renders x from at off.
+func (f *fn) renderValue(x ast.Expr, r Render, off int) {
+	switch r.Kind {
+	case RenderKStack, RenderUStack:
+		flags := int32(0)
+		if r.Kind == RenderUStack {
+			flags = 1 << 8 // BPF_F_USER_STACK
+		}
+		f.emit(asm.Mov.Reg(asm.R1, rCtx), asm.LoadMapPtr(asm.R2, 0).WithReference(r.StackMap),
+			asm.Mov.Imm(asm.R3, flags), asm.FnGetStackid.Call(),
+			asm.Mov.Reg32(asm.R0, asm.R0)) // the id, or a negative error, in 32 bits
+		f.emit(asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord))
+		if r.Kind == RenderUStack {
+			f.emit(asm.FnGetCurrentPidTgid.Call(),
+				asm.RSh.Imm(asm.R0, 32),
+				asm.StoreMem(asm.R10, int16(off+4), asm.R0, asm.Word))
+		}
+	case RenderKsym:
+		f.intExpr(x.(*ast.Call).Args[0])
+		f.emit(asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord))
+	case RenderUsym:
+		f.intExpr(x.(*ast.Call).Args[0])
+		f.emit(asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord),
+			asm.FnGetCurrentPidTgid.Call(), asm.RSh.Imm(asm.R0, 32),
+			asm.StoreMem(asm.R10, int16(off+8), asm.R0, asm.DWord))
+	}
+}
+
+// setRender records that element i of a key or record is rendered as r;
+// one element renders one way.
+func (f *fn) setRender(m *map[int]Render, i int, r Render, pos ast.Pos) {
+	if *m == nil {
+		*m = map[int]Render{}
+	}
+	if old, ok := (*m)[i]; ok && old != r {
+		f.c.errorf(pos, "this stack or symbol is stored where another kind (or another limit) is")
+	}
+	(*m)[i] = r
+}
+
+// isStack reports whether x is kstack or ustack, bare or called.
+func isStack(x ast.Expr) bool {
+	switch x := x.(type) {
+	case *ast.Ident:
+		return x.Name == "kstack" || x.Name == "ustack"
+	case *ast.Call:
+		return x.Name == "kstack" || x.Name == "ustack"
+	}
+	return false
+}
