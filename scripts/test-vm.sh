@@ -52,7 +52,7 @@ while getopts "r:k:M:qh" o; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -gt 0 ] || set -- ./internal/bpfx ./internal/doctor ./internal/agent ./internal/collector/...
+[ $# -gt 0 ] || set -- ./internal/bpfx ./internal/doctor ./internal/agent ./internal/collector/... ./internal/probe/run
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 VM="$ROOT/scripts/kernel-vm"
@@ -81,7 +81,8 @@ VMARGS=(-e "KSCOPE_REQUIRE_ALL=1"
 # than its bound, so the tests of those user-space behaviours run on the
 # host only too. Tests whose names end in Netns build network namespaces,
 # veth pairs and nftables rules with iproute2 and nft: host only as well.
-TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|Netns$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$')
+# The bpftrace tools corpus (/usr/sbin/*.bt) is on the host only.
+TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|Netns$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$|^TestToolsCorpusVerifies$')
 [ -z "$RUN" ] || TESTARGS+=(-test.run "$RUN")
 
 # build everything first: a compile error should not cost a VM boot
