@@ -187,11 +187,15 @@ func TestAgentReloadOnSIGHUP(t *testing.T) {
 	exp := []expectation{{series, query, 2 * n}}
 	eventually(t, "every exit counted, before and after the reload", func() error { return check(scrape(t, a.url), exp) })
 	eventually(t, "and stored", func() error { return checkQueries(t, a.url, exp, time.Time{}) })
-	for _, p := range append(slices.Clone(before), after...) {
-		if got := storedEvents(t, a.url, "exit", p); got != 1 {
-			t.Errorf("pid %d: %d exit events stored, want 1", p, got)
+	// Events reach their store in batches of their own, after the counts.
+	eventually(t, "one exit event stored per process", func() error {
+		for _, p := range append(slices.Clone(before), after...) {
+			if got := storedEvents(t, a.url, "exit", p); got != 1 {
+				return fmt.Errorf("pid %d: %d exit events stored, want 1", p, got)
+			}
 		}
-	}
+		return nil
+	})
 	for _, p := range after {
 		if got := storedEvents(t, a.url, "exec", p); got != 0 {
 			t.Errorf("pid %d: exec event stored with exec disabled", p)
