@@ -118,7 +118,11 @@ func TestAgentFullDiskThenKill(t *testing.T) {
 		if n := one(t, a.url, "count_over_time(kscope_self_build_info[1h])", last); last.Before(recovered) || n < 10 {
 			return fmt.Errorf("last sample at %s", last)
 		}
-		after := one(t, a.url, fmt.Sprintf("count_over_time(kscope_self_build_info[%dms])", last.Sub(recovered).Milliseconds()), last)
+		since := last.Sub(recovered).Milliseconds()
+		if since < 1 {
+			return fmt.Errorf("last sample at %s, the recovery at %s", last, recovered)
+		}
+		after := one(t, a.url, fmt.Sprintf("count_over_time(kscope_self_build_info[%dms])", since), last)
 		if after < 10 {
 			return fmt.Errorf("%v collections since the recovery", after)
 		}
