@@ -140,7 +140,10 @@ func startCmd(t testing.TB, cmd *exec.Cmd) *workload {
 // startHelper starts the test binary in helper mode.
 func startHelper(t testing.TB, mode string) *workload {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	// One P: the workloads run on one goroutine, and idle Ps' threads
+	// spinning for work would take samples from it (a lot of them under
+	// emulation).
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode, "GOMAXPROCS=1")
 	return startCmd(t, cmd)
 }
 

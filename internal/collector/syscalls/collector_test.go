@@ -114,11 +114,13 @@ func onThreads(n int, fn func(i int)) {
 	ready.Add(n)
 	done.Add(n)
 	start := make(chan struct{})
+	tids := make([]int, n)
 	for i := 0; i < n; i++ {
 		go func() {
 			defer done.Done()
 			// Never unlocked: the thread ends with the goroutine.
 			runtime.LockOSThread()
+			tids[i] = unix.Gettid()
 			ready.Done()
 			<-start
 			fn(i)
@@ -127,6 +129,16 @@ func onThreads(n int, fn func(i int)) {
 	ready.Wait()
 	close(start)
 	done.Wait()
+	// The runtime ends a locked thread after its goroutine returns: wait
+	// until the kernel has reaped each one (its exit has run by then), so
+	// a read that follows sees no thread in the middle of exiting.
+	for _, tid := range tids {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(tid)); os.IsNotExist(err) {
+				break
+			}
+		}
+	}
 }
 
 // runChild runs the test binary as a workload and returns its pid once it
