@@ -92,8 +92,11 @@ func TestOnCPUGoLeaf(t *testing.T) {
 	if total < 100 {
 		t.Errorf("%d on-CPU samples for 1.5 s of CPU at 99 Hz, want at least 100", total)
 	}
-	if share < 0.8 {
-		t.Errorf("%.1f%% of samples in hotLoop, want at least 80%%", 100*share)
+	// The rest is the Go runtime's own threads (sysmon, timers), which an
+	// emulated or overloaded CPU makes costlier: 70% still leaves no room
+	// for a leaf put in the wrong function.
+	if share < 0.7 {
+		t.Errorf("%.1f%% of samples in hotLoop, want at least 70%%", 100*share)
 		for _, s := range ss {
 			if len(s.User) == 0 || !fn.has(s.User[0]) {
 				t.Logf("elsewhere: %d samples, comm %s, user %x, kernel %x", s.OnCPU, s.Comm, s.User, s.Kernel)
