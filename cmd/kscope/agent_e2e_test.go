@@ -128,8 +128,9 @@ func TestAgentEndToEnd(t *testing.T) {
 	// bottomk prints in the engine's order (by value), not by label.
 	q := `bottomk(2, {__name__=~"kscope_block_io_(bytes|operations)_total",device="` + dev + `",op="read"})`
 	out := strings.Split(strings.TrimSpace(cli(t, "query", "--server", a.url, q)), "\n")
-	if len(out) != 2 || !strings.HasPrefix(out[0], "kscope_block_io_operations_total{") || !strings.HasSuffix(out[0], " "+strconv.Itoa(reads)) ||
-		!strings.HasPrefix(out[1], "kscope_block_io_bytes_total{") || !strings.HasSuffix(out[1], " "+strconv.Itoa(reads*4096)) {
+	num := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	if len(out) != 2 || !strings.HasPrefix(out[0], "kscope_block_io_operations_total{") || !strings.HasSuffix(out[0], " "+num(prior[ops]+reads)) ||
+		!strings.HasPrefix(out[1], "kscope_block_io_bytes_total{") || !strings.HasSuffix(out[1], " "+num(prior[byts]+reads*4096)) {
 		t.Errorf("kscope query %s:\n%s", q, strings.Join(out, "\n"))
 	}
 
