@@ -73,8 +73,8 @@ test: check-generate check-web vet lint test-unit test-race fuzz-short test-vm
 # Run every fuzz target for FUZZTIME, package by package. A package whose
 # tests do not build fails the run. Go's fuzzing coordinator can give up
 # with "context deadline exceeded" when a worker answers late at the end
-# of the run (a loaded host), having found nothing: such a target runs once
-# more; a failing input or a panic fails at once.
+# of the run (a loaded host), having found nothing: such a target runs
+# again, up to three times; a failing input or a panic fails at once.
 FUZZTIME ?= 15s
 fuzz:
 	@set -e; \
@@ -82,11 +82,13 @@ fuzz:
 		targets=$$($(GO) test -list '^Fuzz' $$dir) || { echo "fuzz: go test -list $$dir failed" >&2; exit 1; }; \
 		for f in $$(echo "$$targets" | grep '^Fuzz'); do \
 			echo "fuzz: $$dir $$f ($(FUZZTIME))"; \
-			out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir 2>&1) && { echo "$$out" | tail -1; continue; }; \
-			echo "$$out"; \
-			case "$$out" in *"Failing input"*|*"panic:"*) exit 1;; *"context deadline exceeded"*) ;; *) exit 1;; esac; \
-			echo "fuzz: $$f: the fuzzing engine's own deadline passed on a loaded host, no failing input: once more"; \
-			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir; \
+			for try in 1 2 3; do \
+				out=$$($(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$dir 2>&1) && { echo "$$out" | tail -1; break; }; \
+				echo "$$out"; \
+				case "$$out" in *"Failing input"*|*"panic:"*) exit 1;; *"context deadline exceeded"*) ;; *) exit 1;; esac; \
+				[ $$try -lt 3 ] || exit 1; \
+				echo "fuzz: $$f: the fuzzing engine's own deadline passed on a loaded host, no failing input: again"; \
+			done; \
 		done; \
 	done
 
