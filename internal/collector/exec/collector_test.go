@@ -316,9 +316,18 @@ func childExecs(t *testing.T, c *testutil.Capture, ppid uint32, n int) []*event.
 	var got []*event.Exec
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		// The pid may have been an earlier parent's too (pids wrap on a
+		// busy host): the children of this run's parent, the latest
+		// process with that pid.
 		got = got[:0]
+		var latest uint64
 		for _, ev := range c.Events() {
 			if e, ok := ev.(*event.Exec); ok && e.PPID == ppid {
+				latest = max(latest, e.ParentStartNS)
+			}
+		}
+		for _, ev := range c.Events() {
+			if e, ok := ev.(*event.Exec); ok && e.PPID == ppid && e.ParentStartNS == latest {
 				got = append(got, e)
 			}
 		}
