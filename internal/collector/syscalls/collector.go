@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
@@ -107,7 +108,9 @@ type Collector struct {
 	// Collects whose reads all overlapped threads' exit flushes: they may
 	// have missed those threads' latest counts, which the next one has.
 	overlapped uint64
-	variant    string
+	// The kernel lacks lookup-and-delete on hash maps (before 5.14).
+	noLookupAndDelete bool
+	variant           string
 
 	// Buffers reused by Collect.
 	statKeys  []uint32
@@ -470,17 +473,19 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 			errs += p[1]
 			delete(c.pending, k)
 		} else {
-			// Gone: nothing adds to the entry any more. Take its final
-			// value out of the map (and, while the process never lived long
-			// enough to get series of its own, into its command's row).
-			var fin syscallsProcVal
+			// Gone: nothing adds to the entry any more (but its last
+			// thread's exit flush, which may have come after the read).
+			// Take its final value out of the map (and, while the process
+			// never lived long enough to get series of its own, into its
+			// command's row).
 			key := syscallsProcKey{Tgid: k.tgid, Nr: k.nr, StartNs: k.start}
-			if err := m.Lookup(&key, &fin); err == nil {
-				v = fin
-				calls, errs = fin.Calls, fin.Errors
+			fin, err := c.takeOut(m, &key)
+			if err != nil {
+				return err
 			}
-			if err := m.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return fmt.Errorf("deleting an exited process's counters: %w", err)
+			if fin != nil {
+				v = *fin
+				calls, errs = fin.Calls, fin.Errors
 			}
 			comm = metrics.LabelString(v.Comm[:])
 			if s := c.procs[k]; c.foldable(s) {
@@ -560,6 +565,34 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 		e.Counter(descProcErrors, other[1], "other", "other", "other", "")
 	}
 	return nil
+}
+
+// takeOut returns the value of key and deletes it from m, in one call
+// where the kernel can (Linux 5.14), so that nothing added in between is
+// lost; nil if it is not there.
+func (c *Collector) takeOut(m *ebpf.Map, key *syscallsProcKey) (*syscallsProcVal, error) {
+	var v syscallsProcVal
+	if !c.noLookupAndDelete {
+		err := m.LookupAndDelete(key, &v)
+		switch {
+		case err == nil:
+			return &v, nil
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			return nil, nil
+		case errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL):
+			c.noLookupAndDelete = true
+		default:
+			return nil, fmt.Errorf("taking an exited process's counters out: %w", err)
+		}
+	}
+	found := m.Lookup(key, &v) == nil
+	if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, fmt.Errorf("deleting an exited process's counters: %w", err)
+	}
+	if !found {
+		return nil, nil
+	}
+	return &v, nil
 }
 
 // maxReads bounds how many times readProcs reads while exit flushes overlap

@@ -24,8 +24,11 @@
  *     thread exits. Go reads the hash, then the slots not flushed yet through
  *     a task iterator, so its totals are exact up to the calls made while it
  *     reads. A thread that exits between the two would have its counts in
- *     neither: its exit flush is counted in flush_seq, and Go reads again
- *     while one began or ran during its read.
+ *     neither: if its process lives on, its exit flush is counted in
+ *     flush_seq, and Go reads again while one began or ran during its read.
+ *     The last thread's is not: Go takes an ended process's counts out of
+ *     the hash after the iterator, and on a host that starts hundreds of
+ *     processes a second every read would overlap one.
  * Errors by errno go to a per-CPU hash, on the error path only.
  *
  * Where the kernel can run the shared syscall dispatcher (kscope_dispatch.h)
@@ -419,26 +422,29 @@ int sys_exit_dispatch(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sched_process_exit")
 int sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_state *t;
+	bool counted = false;
 
-	bool any = false;
-
-	t = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+	t = bpf_task_storage_get(&tasks, task, 0, 0);
 	if (!t)
 		return 0;
-	for (int i = 0; i < CACHE_SLOTS; i++)
-		any |= t->cache[i] != 0;
-	if (!any)
-		return 0;
+	/* Other threads live on (signal->live reached zero for the last one). */
+	if (task->signal->live.counter != 0) {
+		for (int i = 0; i < CACHE_SLOTS; i++)
+			counted |= t->cache[i] != 0;
+	}
 	/* Full barriers: a reader sees begun move before any slot empties. */
-	seq_bump(SEQ_BEGUN);
+	if (counted)
+		seq_bump(SEQ_BEGUN);
 	for (int i = 0; i < CACHE_SLOTS; i++) {
 		__u64 w = t->cache[i];
 
 		t->cache[i] = 0;
 		flush(w);
 	}
-	seq_bump(SEQ_DONE);
+	if (counted)
+		seq_bump(SEQ_DONE);
 	return 0;
 }
 
