@@ -12,9 +12,8 @@ import (
 //
 // The agent sets no soft memory limit of its own (GOMEMLIMIT still sets
 // one): a limit near the live heap, which grows with the distinct commands
-// a host runs, makes the collector run all the time (on the 2-CPU VM of
-// docs/benchmarks.md a 60 MiB limit took the agent from 6–11% to 15–26% of
-// a core under a storm of unique commands).
+// a host runs, makes the collector run all the time, as a 60 MiB limit did
+// on the 2-CPU VM of docs/benchmarks.md under a storm of unique commands.
 const gcPercent = 50
 
 // setGCPercent applies gcPercent unless GOGC is set.
