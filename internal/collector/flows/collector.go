@@ -91,6 +91,9 @@ type Collector struct {
 	Cgroup string
 	// MaxFlows bounds the kernel's flows map; 0 sizes it from memory.
 	MaxFlows uint32
+	// OnEnd, if set before Start, is called with each ended flow the
+	// filter selects, before its event is emitted.
+	OnEnd func(*Flow)
 
 	life  collector.Lifecycle
 	coll  *ebpf.Collection
@@ -345,6 +348,9 @@ func (c *Collector) report(f *Flow) {
 	if fl.PID != 0 && f.PID != fl.PID || fl.UID != nil && f.UID != *fl.UID || fl.Comm != "" && f.Comm != fl.Comm {
 		c.filtered.Add(1)
 		return
+	}
+	if c.OnEnd != nil {
+		c.OnEnd(f)
 	}
 	if c.sink == nil {
 		return

@@ -153,6 +153,17 @@ func Decode(key, value []byte, clock collector.Clock) (Flow, bool) {
 	return decodeFlow(&k, &v, clock)
 }
 
+// Event returns f as an event of kind flow: at its end when it ended,
+// else at its last packet, without the end field.
+func (f *Flow) Event() *event.Dynamic {
+	ev := event.NewDynamic(Kind)
+	fill(ev, f)
+	if f.EndTime.IsZero() {
+		ev.Time = f.Last
+	}
+	return ev
+}
+
 // fill sets ev to f's event.
 func fill(ev *event.Dynamic, f *Flow) {
 	ev.Header = event.Header{
@@ -176,7 +187,7 @@ func fill(ev *event.Dynamic, f *Flow) {
 	v[fRetransmits] = event.UintValue(uint64(f.Retransmits))
 	v[fSRTT] = event.UintValue(uint64(f.SRTT / time.Microsecond))
 	v[fState] = event.StringValue(f.State)
-	v[fAge] = event.UintValue(uint64(f.Age(f.EndTime)))
+	v[fAge] = event.UintValue(uint64(f.Age(f.Last)))
 	v[fEnd] = event.StringValue(f.End)
 	v[fNetns] = event.UintValue(f.Netns)
 }

@@ -44,8 +44,8 @@ func mustKind() *event.Kind {
 		fRetransmits:     {Name: "retransmits", Type: event.TypeUint, Doc: "TCP segments retransmitted", Omit: true},
 		fSRTT:            {Name: "srtt_us", Type: event.TypeUint, Doc: "TCP smoothed round-trip time, microseconds", Omit: true},
 		fState:           {Name: "state", Type: event.TypeString, Doc: "TCP: the socket's last state (CLOSE when it ended); empty for UDP", Omit: true},
-		fAge:             {Name: "age_ns", Type: event.TypeUint, Doc: "from the flow's first packet seen to its end"},
-		fEnd:             {Name: "end", Type: event.TypeString, Doc: "why it ended: closed (TCP_CLOSE), released (the UDP socket was closed), idle (no packet for the idle timeout)"},
+		fAge:             {Name: "age_ns", Type: event.TypeUint, Doc: "from the flow's first packet seen to its end (an open flow's: to its last packet)"},
+		fEnd:             {Name: "end", Type: event.TypeString, Doc: "why it ended: closed (TCP_CLOSE), released (the UDP socket was closed), idle (no packet for the idle timeout); left out while the flow is open", Omit: true},
 		fNetns:           {Name: "netns_cookie", Type: event.TypeUint, Doc: "the network namespace's cookie"},
 	})
 	if err != nil {
