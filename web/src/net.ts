@@ -35,7 +35,7 @@ export function endpointRows(flows: KEvent[], connects: KEvent[] = []): Endpoint
   };
   for (const f of flows) {
     if (f.type !== 'flow') continue;
-    const r = row(f.comm || '?', f.proto, hostPort(f.remote_addr, f.remote_port));
+    const r = row(f.comm || 'unknown', f.proto, hostPort(f.remote_addr, f.remote_port));
     r.flows++;
     r.sent += f.bytes_sent ?? 0;
     r.received += f.bytes_received ?? 0;
@@ -45,7 +45,7 @@ export function endpointRows(flows: KEvent[], connects: KEvent[] = []): Endpoint
   for (const c of connects) {
     // A non-blocking connect returns EINPROGRESS: not a failure.
     if (c.type !== 'connect' || !c.error || c.error === 'EINPROGRESS') continue;
-    const r = row(c.comm || '?', c.proto ?? 'tcp', hostPort(c.daddr, c.dport));
+    const r = row(c.comm || 'unknown', c.proto ?? 'tcp', hostPort(c.daddr, c.dport));
     r.failed++;
     r.errors++;
   }

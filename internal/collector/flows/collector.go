@@ -132,7 +132,6 @@ type agg struct {
 	key     string
 	labels  [3]string
 	values  [5]float64
-	present bool
 }
 
 // New returns a flows collector with the default idle timeout.

@@ -21,7 +21,7 @@ describe('endpointRows', () => {
     expect(endpointRows(flows, connects)).toEqual([
       { comm: 'curl', proto: 'tcp', remote: '192.0.2.1:443', flows: 2, sent: 150, received: 1500, retransmits: 2, errors: 2, failed: 0 },
       { comm: 'dig', proto: 'udp', remote: '[2001:db8::1]:53', flows: 1, sent: 40, received: 120, retransmits: 0, errors: 0, failed: 0 },
-      { comm: '?', proto: 'udp', remote: '10.0.0.1:123', flows: 1, sent: 48, received: 48, retransmits: 0, errors: 0, failed: 0 },
+      { comm: 'unknown', proto: 'udp', remote: '10.0.0.1:123', flows: 1, sent: 48, received: 48, retransmits: 0, errors: 0, failed: 0 },
       { comm: 'curl', proto: 'tcp', remote: '192.0.2.9:80', flows: 0, sent: 0, received: 0, retransmits: 0, errors: 1, failed: 1 },
     ]);
   });
