@@ -125,13 +125,13 @@ type Collector struct {
 type aggKey struct{ comm, proto, remote string }
 
 type agg struct {
-	done    [4]float64 // ended flows': bytes sent, received, packets sent, received
-	live    [4]float64 // open flows' at the last sweep
-	used    time.Time
-	open    bool
-	key     string
-	labels  [3]string
-	values  [5]float64
+	done   [4]float64 // ended flows': bytes sent, received, packets sent, received
+	live   [4]float64 // open flows' at the last sweep
+	used   time.Time
+	open   bool
+	key    string
+	labels [3]string
+	values [5]float64
 }
 
 // New returns a flows collector with the default idle timeout.
