@@ -161,15 +161,15 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if err := c.life.Start(Name); err != nil {
 		return err
 	}
+	root, err := bpfx.Cgroup2Root()
+	if err != nil {
+		return err
+	}
+	if root == "" {
+		return errors.New("finding cgroup v2: it is not mounted (the flows collector attaches to it)")
+	}
 	cg := c.Cgroup
 	if cg == "" {
-		root, err := bpfx.Cgroup2Root()
-		if err != nil {
-			return err
-		}
-		if root == "" {
-			return errors.New("finding cgroup v2: it is not mounted (the flows collector attaches to it)")
-		}
 		cg = root
 	}
 	sums, err := bpfx.NewPerCPUSums(cMax)
@@ -214,6 +214,13 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 		}
 		c.links.Add(l)
 	}
+	// Sockets made before the hooks were attached: a server's listener
+	// above all, whose accepted connections take its owner.
+	if n, err := seedOwners(coll.Maps["owners"], "/proc", root, int(size)/2); err != nil {
+		c.log().Warn("noting the owners of existing sockets", "collector", Name, "err", err)
+	} else {
+		c.log().Debug("noted the owners of existing sockets", "collector", Name, "sockets", n)
+	}
 	l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "inet_sock_set_state", Program: coll.Programs["flows_set_state"]})
 	if err != nil {
 		return fmt.Errorf("attaching inet_sock_set_state: %w", err)
@@ -236,13 +243,16 @@ func (c *Collector) loop() {
 		case <-t.C:
 		}
 		if err := c.Sweep(); err != nil && !errors.Is(err, ErrNotStarted) {
-			log := c.cfg.Logger
-			if log == nil {
-				log = slog.Default()
-			}
-			log.Warn("sweeping flows", "collector", Name, "err", err)
+			c.log().Warn("sweeping flows", "collector", Name, "err", err)
 		}
 	}
+}
+
+func (c *Collector) log() *slog.Logger {
+	if c.cfg.Logger != nil {
+		return c.cfg.Logger
+	}
+	return slog.Default()
 }
 
 // Sweep reads the kernel's flows now: it reports and removes those that

@@ -204,6 +204,12 @@ func waitFlow(t *testing.T, sink *testutil.Capture, local, remote string) *event
 func transfer(t *testing.T, sink *testutil.Capture, p *testutil.NetPair, proto, aAddr, bAddr string, k, chunk int) (*event.Dynamic, uint64) {
 	t.Helper()
 	server, done := serve(t, p.B, proto, net.JoinHostPort(bAddr, "0"), k, chunk)
+	return exchange(t, sink, p, proto, aAddr, server, done, k, chunk)
+}
+
+// exchange is transfer with a server already serving.
+func exchange(t *testing.T, sink *testutil.Capture, p *testutil.NetPair, proto, aAddr, server string, done <-chan error, k, chunk int) (*event.Dynamic, uint64) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", server)
 	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s,%s,%d,%d", clientEnv, p.A, proto, k, chunk))
 	cmd.Stderr = os.Stderr
@@ -344,4 +350,15 @@ func TestRetransmitNetns(t *testing.T) {
 	if got := ev.Values[fRetransmits].Num; got != retrans {
 		t.Errorf("retransmits %d, want %d", got, retrans)
 	}
+}
+
+// TestListenerBeforeStartNetns: a server that listened before the
+// collector started still owns the connections it accepts after: the
+// collector notes the owners of existing sockets when it starts.
+func TestListenerBeforeStartNetns(t *testing.T) {
+	testutil.RequireBPF(t)
+	p := testutil.NewNetPair(t)
+	server, done := serve(t, p.B, "tcp", net.JoinHostPort(p.BAddr, "0"), 5000, 1000)
+	_, sink := start(t)
+	exchange(t, sink, p, "tcp", p.AAddr, server, done, 5000, 1000)
 }

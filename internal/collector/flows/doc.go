@@ -7,7 +7,8 @@
 // The kernel side (bpf/flows.bpf.c) counts every packet in cgroup_skb
 // programs into a bounded hash keyed by namespace and 5-tuple, learns the
 // owning process from cgroup_sock and cgroup_sock_addr hooks that run in
-// process context, and marks TCP flows ended at TCP_CLOSE
+// process context (sockets that existed at start get theirs from /proc and
+// pidfd_getfd), and marks TCP flows ended at TCP_CLOSE
 // (sock/inet_sock_set_state) and UDP sockets released (cgroup/sock_release).
 // The collector sweeps the hash every second: an ended flow (or one idle
 // for longer than the idle timeout, counted as an eviction) is emitted as
