@@ -278,8 +278,8 @@ func exchange(t *testing.T, sink *testutil.Capture, p *testutil.NetPair, proto, 
 			t.Errorf("%s %s flow: age %d, time %v", proto, side.name, v[fAge].Num, ev.Time)
 		}
 		if side.name == "client" {
-			if proto == "tcp" && v[fRetransmits].Num != retrans {
-				t.Errorf("tcp client flow: retransmits %d, the socket says %d", v[fRetransmits].Num, retrans)
+			if proto == "tcp" && !retransAgree(v[fRetransmits].Num, retrans) {
+				t.Errorf("tcp client flow: retransmits %d, the socket said %d before its close", v[fRetransmits].Num, retrans)
 			}
 			client = ev
 		}
@@ -347,9 +347,17 @@ func TestRetransmitNetns(t *testing.T) {
 		t.Errorf("the client's socket retransmitted nothing: the rule dropped nothing?\n%s",
 			testutil.Run(t, "ip", "netns", "exec", p.B, "nft", "list ruleset"))
 	}
-	if got := ev.Values[fRetransmits].Num; got != retrans {
-		t.Errorf("retransmits %d, want %d", got, retrans)
+	if got := ev.Values[fRetransmits].Num; !retransAgree(got, retrans) {
+		t.Errorf("retransmits %d, the socket said %d before its close", got, retrans)
 	}
+}
+
+// retransAgree: the flow's retransmits, counted until the socket closed,
+// are those the client's socket reported before close(), plus at most a
+// few retransmissions of its FIN, which is sent after (on a loaded host
+// its acknowledgement can take longer than the retransmission timeout).
+func retransAgree(flow, socket uint64) bool {
+	return flow >= socket && flow <= socket+3
 }
 
 // TestListenerBeforeStartNetns: a server that listened before the
