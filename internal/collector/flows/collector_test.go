@@ -370,3 +370,18 @@ func TestListenerBeforeStartNetns(t *testing.T) {
 	_, sink := start(t)
 	exchange(t, sink, p, "tcp", p.AAddr, server, done, 5000, 1000)
 }
+
+// TestLoopbackNetns: both ends in one namespace over its loopback, where
+// TCP sends 64 KiB GSO packets that are never split: each side's flow
+// still has exactly K bytes each way, over IPv4 and IPv6, TCP and UDP.
+func TestLoopbackNetns(t *testing.T) {
+	testutil.RequireBPF(t)
+	p := testutil.NewNetPair(t)
+	_, sink := start(t)
+	for _, addr := range []string{"127.0.0.1", "::1"} {
+		server, done := serve(t, p.A, "tcp", net.JoinHostPort(addr, "0"), 1<<20, 1000)
+		exchange(t, sink, p, "tcp", addr, server, done, 1<<20, 1000)
+		server, done = serve(t, p.A, "udp", net.JoinHostPort(addr, "0"), 8000, 1000)
+		exchange(t, sink, p, "udp", addr, server, done, 8000, 1000)
+	}
+}

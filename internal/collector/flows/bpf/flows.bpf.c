@@ -199,29 +199,12 @@ int flows_sendmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/*
- * The bytes of a TCP segment [seq, seq+len) that are new: beyond next, the
- * socket's snd_nxt on egress (the hook runs before a new segment advances
- * it; a retransmission lies below it) or its rcv_nxt on ingress (a
- * duplicate lies below it). Sequence numbers wrap: compared as differences.
- */
-static __always_inline __u32 new_data(__u32 seq, __u32 len, __u32 next)
-{
-	__u32 end = seq + len;
-
-	if ((__s32)(end - next) <= 0)
-		return 0;
-	if ((__s32)(seq - next) >= 0)
-		return len;
-	return end - next;
-}
-
 static __always_inline void handle(struct __sk_buff *skb, int egress)
 {
 	struct bpf_sock *sk;
 	struct flow_key k = {};
 	struct flow *f;
-	__u32 off, hlen, segs, payload = 0, seq = 0;
+	__u32 off, hlen, segs, payload = 0;
 	__u16 ports[2];
 	__u8 proto, tcpflags = 0, state = 0;
 	__u64 now, cookie;
@@ -262,15 +245,13 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	if (proto == IPPROTO_UDP) {
 		hlen = 8;
 	} else {
-		__u8 b[10];
+		__u8 b[2];
 
-		/* bytes 4-7: the sequence number; 12: data offset (high nibble,
-		 * in 32-bit words); 13: flags */
-		if (bpf_skb_load_bytes(skb, off + 4, b, sizeof(b)))
+		/* byte 12: data offset (high nibble, in 32-bit words); 13: flags */
+		if (bpf_skb_load_bytes(skb, off + 12, b, 2))
 			return;
-		seq = ((__u32)b[0] << 24) | ((__u32)b[1] << 16) | ((__u32)b[2] << 8) | b[3];
-		hlen = (b[8] >> 4) * 4;
-		tcpflags = b[9];
+		hlen = (b[0] >> 4) * 4;
+		tcpflags = b[1];
 	}
 	if (skb->len > off + hlen)
 		payload = skb->len - off - hlen;
@@ -318,6 +299,12 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 	}
 	__sync_fetch_and_add(&f->packets[!egress], segs);
 	f->last_ns = now;
+	if (!f->owner.pid && cookie) {
+		struct owner *o = bpf_map_lookup_elem(&owners, &cookie);
+
+		if (o)
+			f->owner = *o;
+	}
 	if (proto == IPPROTO_TCP && sk && state != BPF_TCP_LISTEN) {
 		struct bpf_tcp_sock *tp = bpf_tcp_sock(sk);
 
@@ -326,18 +313,26 @@ static __always_inline void handle(struct __sk_buff *skb, int egress)
 		f->state = state;
 		f->cookie = cookie;
 		if (tp) {
+			__u64 acked = tp->bytes_acked, rcvd = tp->bytes_received;
+
 			f->retrans = tp->total_retrans;
 			f->srtt_us = tp->srtt_us >> 3;
-			payload = new_data(seq, payload, egress ? tp->snd_nxt : tp->rcv_nxt);
+			/*
+			 * Data bytes from the socket's own counters, not the
+			 * packets': retransmissions and duplicates are not
+			 * counted twice. bytes_acked counts an active open's SYN
+			 * (less here) and, until the flow ends, may count a FIN.
+			 */
+			if (f->dir == DIR_OUT && acked)
+				acked--;
+			if (acked > f->bytes[0])
+				f->bytes[0] = acked;
+			if (rcvd > f->bytes[1])
+				f->bytes[1] = rcvd;
+			return;
 		}
 	}
 	__sync_fetch_and_add(&f->bytes[!egress], payload);
-	if (!f->owner.pid && cookie) {
-		struct owner *o = bpf_map_lookup_elem(&owners, &cookie);
-
-		if (o)
-			f->owner = *o;
-	}
 }
 
 SEC("cgroup_skb/egress")
@@ -364,13 +359,23 @@ static __always_inline bool v4mapped(const __u8 *a)
 	return lo == 0 && mid == bpf_htonl(0xffff);
 }
 
+/* States in which our FIN has been queued: it is the last sequence number. */
+static __always_inline bool fin_queued(int state)
+{
+	return state == TCP_FIN_WAIT1 || state == TCP_FIN_WAIT2 || state == TCP_CLOSING ||
+	       state == TCP_LAST_ACK;
+}
+
 /* A TCP socket reached TCP_CLOSE: its flow ends with its final counters. */
 SEC("raw_tracepoint/inet_sock_set_state")
 int flows_set_state(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct sock *sk = (struct sock *)ctx->args[0];
+	int oldstate = (int)ctx->args[1];
 	int newstate = (int)ctx->args[2];
 	struct tcp_sock *tp = (struct tcp_sock *)sk;
+	__u64 done = 1ULL << bpf_core_enum_value(enum sock_flags, SOCK_DONE);
+	__u64 acked, rcvd;
 	struct flow_key k = {};
 	struct flow *f;
 	__u16 family;
@@ -409,6 +414,21 @@ int flows_set_state(struct bpf_raw_tracepoint_args *ctx)
 	f = bpf_map_lookup_elem(&flows, &k);
 	if (!f)
 		return 0;
+	/*
+	 * The connection's data bytes: bytes_acked less the sequence numbers
+	 * of an active open's SYN and of our FIN once acknowledged;
+	 * bytes_received less the peer's FIN, which set SOCK_DONE (tcp_fin).
+	 */
+	acked = BPF_CORE_READ(tp, bytes_acked);
+	rcvd = BPF_CORE_READ(tp, bytes_received);
+	if (f->dir == DIR_OUT && acked)
+		acked--;
+	if (fin_queued(oldstate) && acked && BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+		acked--;
+	if (rcvd && (BPF_CORE_READ(sk, __sk_common.skc_flags) & done))
+		rcvd--;
+	f->bytes[0] = acked;
+	f->bytes[1] = rcvd;
 	f->retrans = BPF_CORE_READ(tp, total_retrans);
 	f->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	f->state = TCP_CLOSE;
