@@ -152,7 +152,7 @@ func TestWebNetwork(t *testing.T) {
 	t.Cleanup(func() { w.Process.Kill(); w.Wait() })
 
 	eventually(t, "the workload's flows are stored", func() error {
-		body, err := httpGet(a.url + "/api/v1/events?type=flow&match=comm=kscope-nettest&limit=1")
+		body, err := httpGet(a.url + "/api/v1/events?type=flow&match=comm=kscope-nettest&match=remote_port=8080&limit=1")
 		if err != nil || !strings.Contains(body, `"remote_port":8080`) {
 			return fmt.Errorf("%v %.300s", err, body)
 		}
