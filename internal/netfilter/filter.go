@@ -151,7 +151,10 @@ func Load(file string) ([]*Filter, error) {
 	return Parse(file, data)
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`)
+var (
+	nameRE       = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$`)
+	filterNameRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]{0,62}$`) // a bpffs directory: no dots
+)
 
 // Parse parses a file's contents (file names it in errors). When anything
 // is wrong it returns Errors holding every error found.
@@ -292,8 +295,8 @@ func (p *parser) filter(n *yaml.Node) *Filter {
 		switch key {
 		case "name":
 			if s, ok := p.scalar(v, "name"); ok {
-				if !nameRE.MatchString(s) {
-					p.fail(v, "name: %q: want 1-63 letters, digits, '_', '.' or '-', not starting with '.' or '-'", s)
+				if !filterNameRE.MatchString(s) {
+					p.fail(v, "name: %q: want 1-63 letters, digits, '_' or '-', not starting with '-'", s)
 				}
 				f.Name = s
 			}

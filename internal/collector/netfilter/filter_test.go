@@ -1,0 +1,512 @@
+package netfilter
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/kscope/kscope/internal/bpfx"
+	nf "github.com/kscope/kscope/internal/netfilter"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+const (
+	v6A = "fd00:201::1"
+	v6B = "fd00:201::2"
+)
+
+var rootSeq atomic.Int64
+
+// testRoot returns a pin root of the test's own on bpffs, removed (with
+// whatever filters are left in it) at the end.
+func testRoot(t *testing.T) string {
+	t.Helper()
+	bpfx.EnsureMounts()
+	root := fmt.Sprintf("/sys/fs/bpf/kscope-test-%d-%d/filter", os.Getpid(), rootSeq.Add(1))
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		testutil.Skip(t, "bpffs", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(filepath.Dir(root)) })
+	return root
+}
+
+// pair makes two namespaces joined by a veth pair, with IPv6 addresses too.
+func pair(t *testing.T) *testutil.NetPair {
+	t.Helper()
+	testutil.RequireBPF(t)
+	p := testutil.NewNetPair(t)
+	testutil.Run(t, "ip", "-n", p.A, "addr", "add", v6A+"/64", "dev", p.AName, "nodad")
+	testutil.Run(t, "ip", "-n", p.B, "addr", "add", v6B+"/64", "dev", p.BName, "nodad")
+	return p
+}
+
+// apply parses src and applies its filters inside namespace ns, removing
+// them when the test ends.
+func apply(t *testing.T, ns, root, src string, opts Options) []*Status {
+	t.Helper()
+	fs, err := nf.Parse("test.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Root = root
+	var out []*Status
+	err = testutil.In(ns, func() error {
+		for _, f := range fs {
+			st, err := Apply(f, opts)
+			if err != nil {
+				return err
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			t.Fatalf("%+v", ve)
+		}
+		t.Fatal(err)
+	}
+	for _, f := range fs {
+		t.Cleanup(func() { testutil.In(ns, func() error { Remove(root, f.Name); return nil }) })
+	}
+	return out
+}
+
+// receiver is a UDP socket in a namespace counting what arrives.
+type receiver struct {
+	conn *net.UDPConn
+	n    atomic.Int64
+	wg   sync.WaitGroup
+}
+
+func listen(t *testing.T, ns, addr string, port int) *receiver {
+	t.Helper()
+	r := &receiver{}
+	err := testutil.In(ns, func() error {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(addr), Port: port})
+		r.conn = c
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := r.conn.SyscallConn()
+	raw.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20) })
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			if _, err := r.conn.Read(buf); err != nil {
+				return
+			}
+			r.n.Add(1)
+		}
+	}()
+	t.Cleanup(func() { r.conn.Close(); r.wg.Wait() })
+	return r
+}
+
+// dial returns a UDP socket in ns connected to addr:port.
+func dial(t *testing.T, ns, addr string, port int) *net.UDPConn {
+	t.Helper()
+	var c *net.UDPConn
+	err := testutil.In(ns, func() error {
+		var err error
+		c, err = net.DialUDP("udp", nil, &net.UDPAddr{IP: net.ParseIP(addr), Port: port})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func send(t *testing.T, c *net.UDPConn, n, size int) {
+	t.Helper()
+	buf := make([]byte, size)
+	for i := 0; i < n; i++ {
+		if _, err := c.Write(buf); err != nil {
+			t.Fatalf("sending datagram %d: %v", i, err)
+		}
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: %s", what, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func rule(t *testing.T, root, name, rule string) RuleStatus {
+	t.Helper()
+	st, err := Read(root, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range st.Rules {
+		if r.Name == rule {
+			return r
+		}
+	}
+	t.Fatalf("filter %s has no rule %s: %+v", name, rule, st.Rules)
+	return RuleStatus{}
+}
+
+// waitRule waits for a rule's counters to reach want exactly.
+func waitRule(t *testing.T, root, name, r string, want RuleStatus) {
+	t.Helper()
+	want.Name = r
+	waitFor(t, "rule "+r+"'s counters", func() (bool, string) {
+		got := rule(t, root, name, r)
+		got.Action, got.Rate, got.Burst = "", 0, 0
+		return got == want, fmt.Sprintf("got %+v, want %+v", got, want)
+	})
+}
+
+// TestAllowDrop: on each hook, an allowed port passes and a blocked CIDR
+// (IPv4 and IPv6) is dropped, with exact packet and byte counters.
+func TestAllowDrop(t *testing.T) {
+	for _, tc := range []struct {
+		hook   string
+		clsact bool
+		egress bool // the filter sits on A's egress instead of B's ingress
+	}{
+		{hook: "xdp"},
+		{hook: "tc-ingress"},
+		{hook: "tc-ingress", clsact: true},
+		{hook: "tc-egress", egress: true},
+		{hook: "tc-egress", egress: true, clsact: true},
+	} {
+		name := tc.hook
+		if tc.clsact {
+			name += "-clsact"
+		}
+		t.Run(name, func(t *testing.T) {
+			p := pair(t)
+			root := testRoot(t)
+			ns, ifname := p.B, p.BName
+			if tc.egress {
+				ns, ifname = p.A, p.AName
+			}
+			sts := apply(t, ns, root, `filters:
+  - name: f
+    interface: `+ifname+`
+    hook: `+tc.hook+`
+    rules:
+      - {name: open, action: allow, protocol: udp, ports: [9001]}
+      - {name: lab4, action: drop, source: [10.201.0.0/30]}
+      - {name: lab6, action: drop, source: ["`+v6A+`/128"], protocol: udp}
+`, Options{Clsact: tc.clsact})
+			st := sts[0]
+			wantAttach := map[string]string{"xdp": AttachXDP, "tc-ingress": AttachTCX, "tc-egress": AttachTCX}[tc.hook]
+			if tc.clsact {
+				wantAttach = AttachClsact
+			}
+			if st.Attach != wantAttach || st.Hook != tc.hook || st.Interface != ifname || st.ProgramID == 0 {
+				t.Fatalf("status %+v", st)
+			}
+			open4, open6 := listen(t, p.B, p.BAddr, 9001), listen(t, p.B, v6B, 9001)
+			shut4, shut6 := listen(t, p.B, p.BAddr, 9002), listen(t, p.B, v6B, 9002)
+			const blocked, allowed, size = 30, 50, 100
+			send(t, dial(t, p.A, p.BAddr, 9002), blocked, size)
+			send(t, dial(t, p.A, v6B, 9002), blocked, size)
+			send(t, dial(t, p.A, p.BAddr, 9001), allowed, size)
+			send(t, dial(t, p.A, v6B, 9001), allowed, size)
+			waitFor(t, "the allowed datagrams", func() (bool, string) {
+				return open4.n.Load() == allowed && open6.n.Load() == allowed, fmt.Sprintf("%d and %d of %d", open4.n.Load(), open6.n.Load(), allowed)
+			})
+			len4, len6 := uint64(14+20+8+size), uint64(14+40+8+size)
+			waitRule(t, root, "f", "open", RuleStatus{Packets: 2 * allowed, Bytes: allowed * (len4 + len6)})
+			waitRule(t, root, "f", "lab4", RuleStatus{Packets: blocked, Bytes: blocked * len4, Dropped: blocked, DroppedBytes: blocked * len4})
+			waitRule(t, root, "f", "lab6", RuleStatus{Packets: blocked, Bytes: blocked * len6, Dropped: blocked, DroppedBytes: blocked * len6})
+			// The blocked datagrams were sent first on the same path.
+			if n4, n6 := shut4.n.Load(), shut6.n.Load(); n4 != 0 || n6 != 0 {
+				t.Fatalf("blocked port received %d IPv4 and %d IPv6 datagrams", n4, n6)
+			}
+		})
+	}
+}
+
+// TestAudit: audit mode drops nothing and counts exactly what enforce
+// would have dropped, the default policy included.
+func TestAudit(t *testing.T) {
+	p := pair(t)
+	root := testRoot(t)
+	apply(t, p.B, root, `filters:
+  - name: a
+    interface: `+p.BName+`
+    mode: audit
+    default: drop
+    rules:
+      - {name: lab, action: drop, source: [10.201.0.0/30], protocol: udp, ports: [9002]}
+      - {name: ok, action: allow, protocol: udp, ports: [9001]}
+`, Options{})
+	r1, r2 := listen(t, p.B, p.BAddr, 9001), listen(t, p.B, p.BAddr, 9002)
+	const n, size = 40, 64
+	send(t, dial(t, p.A, p.BAddr, 9002), n, size)
+	send(t, dial(t, p.A, p.BAddr, 9001), n, size)
+	waitFor(t, "every datagram", func() (bool, string) {
+		return r1.n.Load() == n && r2.n.Load() == n, fmt.Sprintf("%d and %d of %d", r1.n.Load(), r2.n.Load(), n)
+	})
+	l := uint64(14 + 20 + 8 + size)
+	waitRule(t, root, "a", "lab", RuleStatus{Packets: n, Bytes: n * l, Dropped: n, DroppedBytes: n * l})
+	waitRule(t, root, "a", "ok", RuleStatus{Packets: n, Bytes: n * l})
+	// The default's packets (IPv6 neighbour discovery, …) would all have
+	// been dropped.
+	def := rule(t, root, "a", DefaultRule)
+	if def.Packets != def.Dropped {
+		t.Fatalf("default: %+v", def)
+	}
+}
+
+// TestRateLimit: a source blasting datagrams gets burst + rate × time
+// through, within 10%.
+func TestRateLimit(t *testing.T) {
+	p := pair(t)
+	root := testRoot(t)
+	const rate, burst = 1000, 200
+	apply(t, p.B, root, `filters:
+  - name: rl
+    interface: `+p.BName+`
+    rules:
+      - {name: flood, action: rate-limit, protocol: udp, ports: [9003], rate: `+strconv.Itoa(rate)+`/s, burst: `+strconv.Itoa(burst)+`}
+`, Options{})
+	listen(t, p.B, p.BAddr, 9003)
+	c := dial(t, p.A, p.BAddr, 9003)
+	buf := make([]byte, 32)
+	var sent uint64
+	start := time.Now()
+	for time.Since(start) < 2*time.Second {
+		if _, err := c.Write(buf); err != nil {
+			t.Fatal(err)
+		}
+		sent++
+	}
+	elapsed := time.Since(start)
+	waitFor(t, "the counters", func() (bool, string) {
+		r := rule(t, root, "rl", "flood")
+		return r.Packets == sent, fmt.Sprintf("%d of %d", r.Packets, sent)
+	})
+	r := rule(t, root, "rl", "flood")
+	passed := float64(r.Packets - r.Dropped)
+	want := burst + rate*elapsed.Seconds()
+	t.Logf("sent %d in %s, passed %.0f, want %.0f", sent, elapsed, passed, want)
+	if sent < uint64(2*want) {
+		t.Fatalf("sent only %d datagrams: too few to test a rate of %d/s", sent, rate)
+	}
+	if passed < want*0.9 || passed > want*1.1 {
+		t.Fatalf("passed %.0f datagrams, want %.0f ± 10%%", passed, want)
+	}
+}
+
+// TestReplaceAtomic applies two versions of a filter in turn while
+// traffic flows: not one datagram of the blocked port gets through, not one
+// of the open port is lost, and the counters, kept across applies by rule
+// name, count each datagram once.
+func TestReplaceAtomic(t *testing.T) {
+	for _, clsact := range []bool{false, true} {
+		for _, hook := range []string{"xdp", "tc-ingress"} {
+			if hook == "xdp" && clsact {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s-clsact=%v", hook, clsact), func(t *testing.T) {
+				testReplace(t, hook, clsact)
+			})
+		}
+	}
+}
+
+func testReplace(t *testing.T, hook string, clsact bool) {
+	p := pair(t)
+	root := testRoot(t)
+	v1 := `filters:
+  - name: r
+    interface: ` + p.BName + `
+    hook: ` + hook + `
+    rules:
+      - {name: open, action: allow, protocol: udp, ports: [9001]}
+      - {name: shut, action: drop, protocol: udp, ports: [9002]}
+`
+	v2 := `filters:
+  - name: r
+    interface: ` + p.BName + `
+    hook: ` + hook + `
+    rules:
+      - {name: other, action: drop, protocol: udp, ports: [9009]}
+      - {name: shut, action: drop, source: [10.0.0.0/8], protocol: udp, ports: [9002, 9005-9008]}
+      - {name: open, action: allow, protocol: udp}
+`
+	first := apply(t, p.B, root, v1, Options{Clsact: clsact})[0]
+	open, shut := listen(t, p.B, p.BAddr, 9001), listen(t, p.B, p.BAddr, 9002)
+	c1, c2 := dial(t, p.A, p.BAddr, 9001), dial(t, p.A, p.BAddr, 9002)
+	var sent atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 16)
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			// Keep the receiver within reach: no datagram is lost to a
+			// full socket buffer.
+			for sent.Load()-open.n.Load() > 1000 {
+				time.Sleep(time.Millisecond)
+			}
+			if _, err := c2.Write(buf); err != nil {
+				done <- err
+				return
+			}
+			if _, err := c1.Write(buf); err != nil {
+				done <- err
+				return
+			}
+			sent.Add(1)
+		}
+	}()
+	const rounds = 10
+	for i := 0; i < rounds; i++ {
+		for _, v := range []string{v2, v1} {
+			before := sent.Load()
+			st := apply(t, p.B, root, v, Options{Clsact: clsact})[0]
+			if st.LinkID != first.LinkID {
+				t.Fatalf("apply %d: link %d, want the first one's %d", i, st.LinkID, first.LinkID)
+			}
+			// Traffic flowed while the filter changed.
+			waitFor(t, "traffic", func() (bool, string) { return sent.Load() > before+20, "" })
+		}
+	}
+	close(stop)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	n := sent.Load()
+	waitFor(t, "the open port's datagrams", func() (bool, string) {
+		return open.n.Load() == n, fmt.Sprintf("%d of %d", open.n.Load(), n)
+	})
+	l := uint64(14 + 20 + 8 + 16)
+	waitRule(t, root, "r", "open", RuleStatus{Packets: uint64(n), Bytes: uint64(n) * l})
+	waitRule(t, root, "r", "shut", RuleStatus{Packets: uint64(n), Bytes: uint64(n) * l, Dropped: uint64(n), DroppedBytes: uint64(n) * l})
+	if got := shut.n.Load(); got != 0 {
+		t.Fatalf("%d datagrams of the blocked port got through", got)
+	}
+	t.Logf("%d datagrams each way over %d applies", n, 2*rounds)
+}
+
+// TestRemove: remove leaves no program, link, tc filter or pin behind, as
+// the kernel's own lists say.
+func TestRemove(t *testing.T) {
+	for _, tc := range []struct {
+		hook   string
+		clsact bool
+	}{{"xdp", false}, {"tc-egress", false}, {"tc-ingress", true}} {
+		t.Run(fmt.Sprintf("%s-clsact=%v", tc.hook, tc.clsact), func(t *testing.T) {
+			p := pair(t)
+			root := testRoot(t)
+			st := apply(t, p.B, root, `filters:
+  - name: gone
+    interface: `+p.BName+`
+    hook: `+tc.hook+`
+    rules:
+      - {action: drop, destination: ["2001:db8::/32"]}
+`, Options{Clsact: tc.clsact})[0]
+			var maps []ebpf.MapID
+			prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(st.ProgramID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			info, err := prog.Info()
+			prog.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			maps, _ = info.MapIDs()
+			if len(maps) < 6 {
+				t.Fatalf("program uses maps %v", maps)
+			}
+			if (st.LinkID != 0) == tc.clsact {
+				t.Fatalf("link id %d with clsact %v", st.LinkID, tc.clsact)
+			}
+			if err := testutil.In(p.B, func() error { return Remove(root, "gone") }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(filepath.Join(root, "gone")); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("pin directory still there: %v", err)
+			}
+			if err := testutil.In(p.B, func() error { return Remove(root, "gone") }); !errors.Is(err, ErrNoFilter) {
+				t.Fatalf("second remove: %v", err)
+			}
+			// The kernel frees objects after a grace period.
+			freeing := time.Now()
+			defer func() { t.Logf("freed in %s", time.Since(freeing)) }()
+			waitFor(t, "the program, link and maps to be freed", func() (bool, string) {
+				if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(st.ProgramID)); err == nil {
+					p.Close()
+					return false, "program still loaded"
+				}
+				if st.LinkID != 0 {
+					if l, err := link.NewFromID(link.ID(st.LinkID)); err == nil {
+						l.Close()
+						return false, "link still there"
+					}
+				}
+				for _, id := range maps {
+					if m, err := ebpf.NewMapFromID(id); err == nil {
+						m.Close()
+						return false, fmt.Sprintf("map %d still there", id)
+					}
+				}
+				return true, ""
+			})
+			out := testutil.Run(t, "ip", "-n", p.B, "link", "show", "dev", p.BName)
+			if tc.hook == "xdp" && containsAny(out, "xdp", "prog/xdp") {
+				t.Fatalf("XDP still attached: %s", out)
+			}
+			if tc.clsact {
+				if out := testutil.Run(t, "tc", "-n", p.B, "filter", "show", "dev", p.BName, "ingress"); out != "" {
+					t.Fatalf("tc filter left: %s", out)
+				}
+			}
+		})
+	}
+}
+
+func containsAny(s string, subs ...string) bool {
+	for _, x := range subs {
+		if len(s) >= len(x) {
+			for i := 0; i+len(x) <= len(s); i++ {
+				if s[i:i+len(x)] == x {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
