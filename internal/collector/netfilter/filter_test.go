@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/metrics"
 	nf "github.com/kscope/kscope/internal/netfilter"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -243,6 +244,9 @@ func TestAllowDrop(t *testing.T) {
 			waitRule(t, root, "f", "open", RuleStatus{Packets: 2 * allowed, Bytes: allowed * (len4 + len6)})
 			waitRule(t, root, "f", "lab4", RuleStatus{Packets: blocked, Bytes: blocked * len4, Dropped: blocked, DroppedBytes: blocked * len4})
 			waitRule(t, root, "f", "lab6", RuleStatus{Packets: blocked, Bytes: blocked * len6, Dropped: blocked, DroppedBytes: blocked * len6})
+			wantMetric(t, root, "kscope_net_filter_packets_total", 2*allowed, "filter", "f", "rule", "open", "action", "pass")
+			wantMetric(t, root, "kscope_net_filter_bytes_total", float64(blocked*len6), "filter", "f", "rule", "lab6", "action", "drop")
+			wantMetric(t, root, "kscope_net_filter_rules", 3, "filter", "f", "interface", ifname, "hook", tc.hook, "attach", wantAttach, "mode", "enforce", "default", "allow")
 			// The blocked datagrams were sent first on the same path.
 			if n4, n6 := shut4.n.Load(), shut6.n.Load(); n4 != 0 || n6 != 0 {
 				t.Fatalf("blocked port received %d IPv4 and %d IPv6 datagrams", n4, n6)
@@ -275,6 +279,8 @@ func TestAudit(t *testing.T) {
 	l := uint64(14 + 20 + 8 + size)
 	waitRule(t, root, "a", "lab", RuleStatus{Packets: n, Bytes: n * l, Dropped: n, DroppedBytes: n * l})
 	waitRule(t, root, "a", "ok", RuleStatus{Packets: n, Bytes: n * l})
+	wantMetric(t, root, "kscope_net_filter_packets_total", n, "filter", "a", "rule", "lab", "action", "would_drop")
+	wantMetric(t, root, "kscope_net_filter_packets_total", n, "filter", "a", "rule", "ok", "action", "pass")
 	// The default's packets (IPv6 neighbour discovery, …) would all have
 	// been dropped.
 	def := rule(t, root, "a", DefaultRule)
@@ -495,6 +501,19 @@ func TestRemove(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// wantMetric checks one series of the netfilter collector's metrics.
+func wantMetric(t *testing.T, root, name string, want float64, match ...string) {
+	t.Helper()
+	c := NewAt(root)
+	var e metrics.Emitter
+	if err := c.Collect(&e); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.Find(name, match...); len(got) != 1 || got[0].Value != want {
+		t.Fatalf("%s%v: got %+v, want %v", name, match, got, want)
 	}
 }
 
