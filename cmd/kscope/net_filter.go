@@ -5,17 +5,54 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	nfc "github.com/kscope/kscope/internal/collector/netfilter"
 	"github.com/kscope/kscope/internal/netfilter"
 )
 
+// filterFlags are the flags every net filter subcommand has.
+type filterFlags struct {
+	pinDir string
+	netns  string
+}
+
+// in runs fn in the network namespace --netns names (/run/netns/NAME),
+// on a thread of its own, staying in kscope's mount namespace: the pins
+// must land on the host's bpffs, which `ip netns exec` would hide behind
+// a fresh /sys.
+func (f *filterFlags) in(fn func() error) error {
+	if f.netns == "" {
+		return fn()
+	}
+	ch := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		ns, err := os.Open(filepath.Join("/run/netns", f.netns))
+		if err != nil {
+			ch <- fmt.Errorf("opening network namespace %s: %w", f.netns, err)
+			return
+		}
+		defer ns.Close()
+		if err := unix.Setns(int(ns.Fd()), unix.CLONE_NEWNET); err != nil {
+			ch <- fmt.Errorf("entering network namespace %s: %w", f.netns, err)
+			return
+		}
+		ch <- fn()
+	}()
+	return <-ch
+}
+
 func newNetFilterCmd() *cobra.Command {
-	var pinDir string
+	ff := &filterFlags{}
+	pinDir := &ff.pinDir
 	cmd := &cobra.Command{
 		Use:   "filter",
 		Short: "Filter packets with XDP and TC rules from a YAML file",
@@ -35,12 +72,13 @@ docs/net.md for the file format.`,
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
-	cmd.PersistentFlags().StringVar(&pinDir, "pin-dir", nfc.DefaultRoot, "where filters are pinned, one directory each (on bpffs)")
-	cmd.AddCommand(newNetFilterApplyCmd(&pinDir), newNetFilterListCmd(&pinDir), newNetFilterStatsCmd(&pinDir), newNetFilterRemoveCmd(&pinDir))
+	cmd.PersistentFlags().StringVar(pinDir, "pin-dir", nfc.DefaultRoot, "where filters are pinned, one directory each (on bpffs)")
+	cmd.PersistentFlags().StringVar(&ff.netns, "netns", "", "the network namespace (a name under /run/netns) of the filters' interfaces")
+	cmd.AddCommand(newNetFilterApplyCmd(ff), newNetFilterListCmd(pinDir), newNetFilterStatsCmd(pinDir), newNetFilterRemoveCmd(ff))
 	return cmd
 }
 
-func newNetFilterApplyCmd(pinDir *string) *cobra.Command {
+func newNetFilterApplyCmd(ff *filterFlags) *cobra.Command {
 	var check bool
 	cmd := &cobra.Command{
 		Use:   "apply FILE",
@@ -50,6 +88,9 @@ interface and hook. A filter of the same name already pinned is replaced: on
 the same interface and hook its program is swapped in one step (no packet
 meets no filter), and its rules keep their counters by name. Filters the
 file does not name are left as they are (remove takes them away).
+Interfaces are looked up in kscope's network namespace, or in --netns NAME
+(/run/netns/NAME): use --netns rather than 'ip netns exec', whose private
+/sys hides the host's bpffs, so the pins would go when kscope exits.
 
 With --check the file is only validated. Exit status: 0 on success, 1 when
 loading or attaching fails, 2 for an invalid file (file:line:col).`,
@@ -75,7 +116,11 @@ loading or attaching fails, 2 for an invalid file (file:line:col).`,
 					fmt.Fprintf(w, "%s: filter %s: %d rules on %s %s, default %s, %s\n", f.Pos, f.Name, len(f.Rules), f.Interface, f.Hook, f.Default, f.Mode)
 					continue
 				}
-				st, err := nfc.Apply(f, nfc.Options{Root: *pinDir})
+				var st *nfc.Status
+				err := ff.in(func() (err error) {
+					st, err = nfc.Apply(f, nfc.Options{Root: ff.pinDir})
+					return err
+				})
 				if err != nil {
 					return fmt.Errorf("applying filter %s: %w", f.Name, err)
 				}
@@ -190,16 +235,17 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func newNetFilterRemoveCmd(pinDir *string) *cobra.Command {
+func newNetFilterRemoveCmd(ff *filterFlags) *cobra.Command {
 	return &cobra.Command{
 		Use:   "remove [NAME...]",
 		Short: "Detach and unpin filters (every filter without NAME)",
 		Long: `Detach the named filters (every pinned filter without a name) and unpin
 their programs, maps and links, so that nothing of them is left in the
-kernel. Run it in the network namespace of the filter's interface.`,
+kernel. A filter attached with clsact (no tcx) is found by its interface:
+give the interface's namespace with --netns.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			if len(names) == 0 {
-				sts, err := nfc.List(*pinDir)
+				sts, err := nfc.List(ff.pinDir)
 				if err != nil {
 					return err
 				}
@@ -209,7 +255,7 @@ kernel. Run it in the network namespace of the filter's interface.`,
 			}
 			var failed []string
 			for _, n := range names {
-				if err := nfc.Remove(*pinDir, n); err != nil {
+				if err := ff.in(func() error { return nfc.Remove(ff.pinDir, n) }); err != nil {
 					fmt.Fprintln(cmd.ErrOrStderr(), err)
 					failed = append(failed, n)
 					continue

@@ -39,12 +39,7 @@ func TestNetFilterCLI(t *testing.T) {
 	var stdout, stderr string
 	inB := func(args ...string) {
 		t.Helper()
-		if err := testutil.In(p.B, func() error {
-			code, stdout, stderr = runCLI(append(args, "--pin-dir", root)...)
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		code, stdout, stderr = runCLI(append(args, "--pin-dir", root, "--netns", p.B)...)
 	}
 	inB("net", "filter", "apply", file)
 	if code != 0 || !strings.Contains(stdout, "filter edge: 2 rules on "+p.BName+" tc-ingress (tcx), default allow, enforce, program ") {
