@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscope/kscope/internal/bpfx"
 	nfc "github.com/kscope/kscope/internal/collector/netfilter"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -42,7 +43,11 @@ func TestNetFilterCLI(t *testing.T) {
 		code, stdout, stderr = runCLI(append(args, "--pin-dir", root, "--netns", p.B)...)
 	}
 	inB("net", "filter", "apply", file)
-	if code != 0 || !strings.Contains(stdout, "filter edge: 2 rules on "+p.BName+" tc-ingress (tcx), default allow, enforce, program ") {
+	attach := "tcx"
+	if bpfx.ProbeFeature(bpfx.FeatTCX) != nil {
+		attach = "clsact"
+	}
+	if code != 0 || !strings.Contains(stdout, "filter edge: 2 rules on "+p.BName+" tc-ingress ("+attach+"), default allow, enforce, program ") {
 		t.Fatalf("apply: exit %d\n%s%s", code, stdout, stderr)
 	}
 	t.Cleanup(func() { testutil.In(p.B, func() error { return nfc.Remove(root, "edge") }) })

@@ -17,6 +17,10 @@ import (
 // kernel's rule sets).
 const MaxRules = 1024
 
+// DefaultRule names the counters of the packets no rule matched, in stats
+// and metrics; no rule may have the name.
+const DefaultRule = "default"
+
 // MaxFileSize bounds a filter file.
 const MaxFileSize = 4 << 20
 
@@ -352,6 +356,8 @@ func (p *parser) rule(n *yaml.Node, i int) *Rule {
 			if s, ok := p.scalar(v, "name"); ok {
 				if !nameRE.MatchString(s) {
 					p.fail(v, "name: %q: want 1-63 letters, digits, '_', '.' or '-', not starting with '.' or '-'", s)
+				} else if s == DefaultRule {
+					p.fail(v, "name: %q names the counters of the packets no rule matched: choose another", s)
 				}
 				r.Name = s
 			}

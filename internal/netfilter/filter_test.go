@@ -86,6 +86,8 @@ func TestParseErrors(t *testing.T) {
 		{"filters:\n  - name: a\n    interface: lo\n  - name: b\n    interface: lo\n", `f.yaml:4:5: filter "b": xdp on lo is filter "a"'s already`},
 		{"filters:\n  - name: a\n    interface: lo\n    colour: red\n", `f.yaml:4:5: filter: unknown key "colour"`},
 		{"filters:\n  - name: a\n    interface: lo\n    rules:\n      - {action: drop, source: []}\n", `f.yaml:5:32: source: the list is empty`},
+		{"filters:\n  - name: a\n    interface: lo\n    rules:\n      - {name: default, action: drop}\n", `f.yaml:5:16: name: "default" names the counters`},
+		{"filters:\n  - name: a.b\n    interface: lo\n", `f.yaml:2:11: name: "a.b": want 1-63 letters, digits, '_' or '-'`},
 	} {
 		_, err := Parse("f.yaml", []byte(tc.in))
 		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {

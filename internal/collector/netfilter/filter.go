@@ -27,7 +27,7 @@ import (
 const DefaultRoot = "/sys/fs/bpf/kscope/filter"
 
 // DefaultRule names the counters of packets no rule matched.
-const DefaultRule = "default"
+const DefaultRule = nf.DefaultRule
 
 const (
 	slots       = 2 * nf.MaxRules // counter slots, as in filter.bpf.c
