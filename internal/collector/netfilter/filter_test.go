@@ -149,7 +149,7 @@ func send(t *testing.T, c *net.UDPConn, n, size int) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		ok, state := cond()
 		if ok {
@@ -471,22 +471,26 @@ func TestRemove(t *testing.T) {
 			}
 			// The kernel frees objects after a grace period.
 			freeing := time.Now()
-			defer func() { t.Logf("freed in %s", time.Since(freeing)) }()
+			var last string
+			defer func() { t.Logf("freed in %s (last: %s)", time.Since(freeing), last) }()
 			waitFor(t, "the program, link and maps to be freed", func() (bool, string) {
 				if p, err := ebpf.NewProgramFromID(ebpf.ProgramID(st.ProgramID)); err == nil {
 					p.Close()
-					return false, "program still loaded"
+					last = "program still loaded"
+					return false, last
 				}
 				if st.LinkID != 0 {
 					if l, err := link.NewFromID(link.ID(st.LinkID)); err == nil {
 						l.Close()
-						return false, "link still there"
+						last = "link still there"
+						return false, last
 					}
 				}
 				for _, id := range maps {
 					if m, err := ebpf.NewMapFromID(id); err == nil {
 						m.Close()
-						return false, fmt.Sprintf("map %d still there", id)
+						last = fmt.Sprintf("map %d still there", id)
+						return false, last
 					}
 				}
 				return true, ""
