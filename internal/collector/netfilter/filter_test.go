@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -278,6 +280,7 @@ func TestAudit(t *testing.T) {
 	waitRule(t, root, "a", "ok", RuleStatus{Packets: n, Bytes: n * l})
 	wantMetric(t, root, "kscope_net_filter_packets_total", n, "filter", "a", "rule", "lab", "action", "would_drop")
 	wantMetric(t, root, "kscope_net_filter_packets_total", n, "filter", "a", "rule", "ok", "action", "pass")
+	promtoolCheck(t, root)
 	// The default's packets (IPv6 neighbour discovery, …) would all have
 	// been dropped.
 	def := rule(t, root, "a", DefaultRule)
@@ -496,7 +499,7 @@ func TestRemove(t *testing.T) {
 				return true, ""
 			})
 			out := testutil.Run(t, "ip", "-n", p.B, "link", "show", "dev", p.BName)
-			if tc.hook == "xdp" && containsAny(out, "xdp", "prog/xdp") {
+			if tc.hook == "xdp" && strings.Contains(out, "xdp") {
 				t.Fatalf("XDP still attached: %s", out)
 			}
 			if st.Attach == AttachClsact {
@@ -506,6 +509,27 @@ func TestRemove(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// promtoolCheck renders the collector's metrics as the agent's /metrics
+// does and has promtool lint them.
+func promtoolCheck(t *testing.T, root string) {
+	t.Helper()
+	promtool := testutil.Tool(t, "promtool", "linting metric names (Debian package prometheus)")
+	c := NewAt(root)
+	var e metrics.Emitter
+	if err := c.Collect(&e); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	if err := metrics.WriteText(&b, c.Describe(), e.Samples); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(b.String())
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("promtool check metrics: %v\n%s\n%s", err, out, b.String())
 	}
 }
 
@@ -532,17 +556,4 @@ func wantMetric(t *testing.T, root, name string, want float64, match ...string) 
 	if got := e.Find(name, match...); len(got) != 1 || got[0].Value != want {
 		t.Fatalf("%s%v: got %+v, want %v", name, match, got, want)
 	}
-}
-
-func containsAny(s string, subs ...string) bool {
-	for _, x := range subs {
-		if len(s) >= len(x) {
-			for i := 0; i+len(x) <= len(s); i++ {
-				if s[i:i+len(x)] == x {
-					return true
-				}
-			}
-		}
-	}
-	return false
 }
