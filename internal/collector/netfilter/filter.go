@@ -112,6 +112,11 @@ func Apply(f *nf.Filter, opts Options) (*Status, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the pin directory: %w", err)
 	}
+	unlock, err := lock(opts.root())
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	old, _ := readInfo(dir)
 	attach := AttachXDP
 	if f.Hook != "xdp" {
@@ -200,6 +205,9 @@ func Apply(f *nf.Filter, opts Options) (*Status, error) {
 		newLink, err = link.AttachTCX(link.TCXOptions{Program: prog, Interface: ifc.Index, Attach: at})
 	default:
 		err = clsactAttach(ifc.Index, f.Hook, f.Name, prog, false)
+	}
+	if errors.Is(err, unix.EBUSY) && attach == AttachXDP {
+		return nil, fmt.Errorf("attaching filter %s to %s xdp: the interface has an XDP program already (another filter's or tool's; ip link show %s): %w", f.Name, f.Interface, f.Interface, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("attaching filter %s to %s %s: %w", f.Name, f.Interface, f.Hook, err)
@@ -508,6 +516,11 @@ func Remove(root, name string) error {
 	if _, err := os.Stat(dir); err != nil {
 		return fmt.Errorf("%w: %s (nothing pinned at %s)", ErrNoFilter, name, dir)
 	}
+	unlock, err := lock(root)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	info, _ := readInfo(dir)
 	if l, err := link.LoadPinnedLink(pin(dir, "link"), nil); err == nil {
 		err := l.Detach()
@@ -524,6 +537,20 @@ func Remove(root, name string) error {
 		return fmt.Errorf("unpinning filter %s: %w", name, err)
 	}
 	return nil
+}
+
+// lock takes the pin root's lock: one apply or remove at a time changes
+// the filters pinned there.
+func lock(root string) (unlock func(), err error) {
+	f, err := os.Open(root)
+	if err != nil {
+		return nil, fmt.Errorf("opening the pin directory: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("locking %s: %w", root, err)
+	}
+	return func() { f.Close() }, nil
 }
 
 // clsactPriority is the tc filter priority of a filter: fixed per name, so

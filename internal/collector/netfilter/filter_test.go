@@ -557,3 +557,59 @@ func wantMetric(t *testing.T, root, name string, want float64, match ...string) 
 		t.Fatalf("%s%v: got %+v, want %v", name, match, got, want)
 	}
 }
+
+// TestConcurrentApply: applies of a new filter from several processes at
+// once take turns (the pin root's lock): the first attaches, the others
+// replace its program, and each succeeds.
+func TestConcurrentApply(t *testing.T) {
+	p := pair(t)
+	root := testRoot(t)
+	src := func(port int) string {
+		return `filters:
+  - name: c
+    interface: ` + p.BName + `
+    rules:
+      - {name: r, action: drop, protocol: udp, ports: [` + strconv.Itoa(port) + `]}
+`
+	}
+	t.Cleanup(func() { testutil.In(p.B, func() error { return Remove(root, "c") }) })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fs, err := nf.Parse("c.yaml", []byte(src(100+i)))
+			if err != nil {
+				errs <- err
+				return
+			}
+			for j := 0; j < 3; j++ {
+				if err := testutil.In(p.B, func() error { _, err := Apply(fs[0], Options{Root: root}); return err }); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	st, err := Read(root, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.LinkID == 0 || st.Attach != AttachXDP {
+		t.Fatalf("status %+v", st)
+	}
+	ents, _ := os.ReadDir(filepath.Join(root, "c"))
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if got := fmt.Sprint(names); got != "[buckets counters dst info l4 link prog rules src]" {
+		t.Fatalf("pins %s", got)
+	}
+}
