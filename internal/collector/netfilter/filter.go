@@ -108,6 +108,10 @@ func Apply(f *nf.Filter, opts Options) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("finding interface %s: %w", f.Interface, err)
 	}
+	if len(ifc.HardwareAddr) != 6 && ifc.Flags&net.FlagLoopback == 0 {
+		// The program parses from an Ethernet header.
+		return nil, fmt.Errorf("filtering on %s: it has no Ethernet header (a tun, WireGuard or other layer-3 device): not supported", f.Interface)
+	}
 	dir := filepath.Join(opts.root(), f.Name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the pin directory: %w", err)
