@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,8 +16,9 @@ import (
 	"github.com/kscope/kscope/internal/testutil"
 )
 
-// TestNetFilterCLI: apply a file in the interface's namespace, see its
-// rules count the test's datagrams in stats and list, then remove it.
+// TestNetFilterCLI: a kscope process applies a file in the interface's
+// namespace and exits; the filter stays, its rules count the test's
+// datagrams in stats and list, and remove takes it away.
 func TestNetFilterCLI(t *testing.T) {
 	testutil.RequireBPF(t)
 	p := testutil.NewNetPair(t)
@@ -42,7 +44,12 @@ func TestNetFilterCLI(t *testing.T) {
 		t.Helper()
 		code, stdout, stderr = runCLI(append(args, "--pin-dir", root, "--netns", p.B)...)
 	}
-	inB("net", "filter", "apply", file)
+	// Applied by a kscope process that exits: the filter stays.
+	out, err := exec.Command(kscopeBinary(t), "net", "filter", "apply", file, "--pin-dir", root, "--netns", p.B).CombinedOutput()
+	code, stdout = 0, string(out)
+	if err != nil {
+		code = 1
+	}
 	attach := "tcx"
 	if bpfx.ProbeFeature(bpfx.FeatTCX) != nil {
 		attach = "clsact"
