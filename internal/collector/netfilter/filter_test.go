@@ -613,3 +613,80 @@ func TestConcurrentApply(t *testing.T) {
 		t.Fatalf("pins %s", got)
 	}
 }
+
+// frame builds an Ethernet frame with the given VLAN tags (outer first)
+// around an IPv4 UDP datagram from 10.201.0.1 to 10.201.0.2:dport;
+// fragOff is the IPv4 fragment offset field.
+func frame(tags []uint16, dport uint16, fragOff uint16) []byte {
+	b := make([]byte, 12) // MACs
+	for i, tpid := range tags {
+		b = append(b, byte(tpid>>8), byte(tpid), 0, byte(i+1))
+	}
+	b = append(b, 0x08, 0x00)
+	ip := []byte{0x45, 0, 0, 28, 0, 0, byte(fragOff >> 8), byte(fragOff), 64, 17, 0, 0, 10, 201, 0, 1, 10, 201, 0, 2}
+	udp := []byte{0x9c, 0x40, byte(dport >> 8), byte(dport), 0, 8, 0, 0}
+	b = append(append(b, ip...), udp...)
+	for len(b) < 60 {
+		b = append(b, 0)
+	}
+	return b
+}
+
+// TestParse runs the pinned XDP program on crafted frames
+// (BPF_PROG_TEST_RUN): VLAN tags in the frame are skipped, a non-first
+// fragment has no port, and what is not IP passes uncounted.
+func TestParse(t *testing.T) {
+	p := pair(t)
+	root := testRoot(t)
+	// On B's loopback, which no packet crosses, so the counters move only
+	// with the test's frames.
+	apply(t, p.B, root, `filters:
+  - name: p
+    interface: lo
+    rules:
+      - {name: port, action: drop, source: [10.201.0.0/30], protocol: udp, ports: [9002]}
+      - {name: frag, action: drop, protocol: udp, destination: [10.201.0.2/32]}
+`, Options{})
+	prog, err := ebpf.LoadPinnedProgram(filepath.Join(root, "p", "prog"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	arp := append(make([]byte, 12), 0x08, 0x06)
+	arp = append(arp, make([]byte, 46)...)
+	const xdpDrop, xdpPass = 1, 2
+	for _, tc := range []struct {
+		name string
+		data []byte
+		want uint32
+		rule string
+	}{
+		{"untagged", frame(nil, 9002, 0), xdpDrop, "port"},
+		{"802.1Q", frame([]uint16{0x8100}, 9002, 0), xdpDrop, "port"},
+		{"802.1ad+802.1Q", frame([]uint16{0x88a8, 0x8100}, 9002, 0), xdpDrop, "port"},
+		{"first fragment", frame(nil, 9002, 0x2000), xdpDrop, "port"}, // more fragments, offset 0
+		{"later fragment", frame(nil, 9002, 0x0010), xdpDrop, "frag"}, // offset 128: no port
+		{"other port", frame(nil, 9003, 0), xdpDrop, "frag"},
+		{"arp", arp, xdpPass, ""},
+	} {
+		var before RuleStatus
+		if tc.rule != "" {
+			before = rule(t, root, "p", tc.rule)
+		}
+		def := rule(t, root, "p", DefaultRule)
+		ret, err := prog.Run(&ebpf.RunOptions{Data: tc.data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ret != tc.want {
+			t.Errorf("%s: returned %d, want %d", tc.name, ret, tc.want)
+		}
+		if tc.rule != "" {
+			if after := rule(t, root, "p", tc.rule); after.Packets != before.Packets+1 || after.Bytes != before.Bytes+uint64(len(tc.data)) {
+				t.Errorf("%s: rule %s went from %+v to %+v", tc.name, tc.rule, before, after)
+			}
+		} else if after := rule(t, root, "p", DefaultRule); after != def {
+			t.Errorf("%s: counted in default: %+v → %+v", tc.name, def, after)
+		}
+	}
+}
