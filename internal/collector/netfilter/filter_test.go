@@ -190,9 +190,9 @@ func waitRule(t *testing.T, root, name, r string, want RuleStatus) {
 	})
 }
 
-// TestAllowDrop: on each hook, an allowed port passes and a blocked CIDR
+// TestAllowDropNetns: on each hook, an allowed port passes and a blocked CIDR
 // (IPv4 and IPv6) is dropped, with exact packet and byte counters.
-func TestAllowDrop(t *testing.T) {
+func TestAllowDropNetns(t *testing.T) {
 	for _, tc := range []struct {
 		hook   string
 		clsact bool
@@ -254,9 +254,9 @@ func TestAllowDrop(t *testing.T) {
 	}
 }
 
-// TestAudit: audit mode drops nothing and counts exactly what enforce
+// TestAuditNetns: audit mode drops nothing and counts exactly what enforce
 // would have dropped, the default policy included.
-func TestAudit(t *testing.T) {
+func TestAuditNetns(t *testing.T) {
 	p := pair(t)
 	root := testRoot(t)
 	apply(t, p.B, root, `filters:
@@ -289,10 +289,10 @@ func TestAudit(t *testing.T) {
 	}
 }
 
-// TestRateLimit: a source blasting datagrams gets burst + rate × time
+// TestRateLimitNetns: a source blasting datagrams gets burst + rate × time
 // through, within 10% (time as the sender measures it: from its first
 // datagram to its last).
-func TestRateLimit(t *testing.T) {
+func TestRateLimitNetns(t *testing.T) {
 	p := pair(t)
 	root := testRoot(t)
 	// A burst of half a second's worth: the sender may lose the CPU for
@@ -332,11 +332,11 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
-// TestReplaceAtomic applies two versions of a filter in turn while
+// TestReplaceAtomicNetns applies two versions of a filter in turn while
 // traffic flows: not one datagram of the blocked port gets through, not one
 // of the open port is lost, and the counters, kept across applies by rule
 // name, count each datagram once.
-func TestReplaceAtomic(t *testing.T) {
+func TestReplaceAtomicNetns(t *testing.T) {
 	for _, clsact := range []bool{false, true} {
 		for _, hook := range []string{"xdp", "tc-ingress"} {
 			if hook == "xdp" && clsact {
@@ -429,9 +429,9 @@ func testReplace(t *testing.T, hook string, clsact bool) {
 	t.Logf("%d datagrams each way over %d applies", n, 2*rounds)
 }
 
-// TestRemove: remove leaves no program, link, tc filter or pin behind, as
+// TestRemoveNetns: remove leaves no program, link, tc filter or pin behind, as
 // the kernel's own lists say.
-func TestRemove(t *testing.T) {
+func TestRemoveNetns(t *testing.T) {
 	for _, tc := range []struct {
 		hook   string
 		clsact bool
@@ -558,10 +558,10 @@ func wantMetric(t *testing.T, root, name string, want float64, match ...string) 
 	}
 }
 
-// TestConcurrentApply: applies of a new filter from several processes at
+// TestConcurrentApplyNetns: applies of a new filter from several processes at
 // once take turns (the pin root's lock): the first attaches, the others
 // replace its program, and each succeeds.
-func TestConcurrentApply(t *testing.T) {
+func TestConcurrentApplyNetns(t *testing.T) {
 	p := pair(t)
 	root := testRoot(t)
 	src := func(port int) string {
@@ -632,10 +632,10 @@ func frame(tags []uint16, dport uint16, fragOff uint16) []byte {
 	return b
 }
 
-// TestParse runs the pinned XDP program on crafted frames
+// TestParseNetns runs the pinned XDP program on crafted frames
 // (BPF_PROG_TEST_RUN): VLAN tags in the frame are skipped, a non-first
 // fragment has no port, and what is not IP passes uncounted.
-func TestParse(t *testing.T) {
+func TestParseNetns(t *testing.T) {
 	p := pair(t)
 	root := testRoot(t)
 	// On B's loopback, which no packet crosses, so the counters move only
