@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -156,6 +157,10 @@ func (r *Resolver) Process(pid uint32, startNS uint64) *Info {
 		if err != nil {
 			r.mu.Lock()
 			r.st.Unresolved++
+			if errors.Is(err, fs.ErrNotExist) {
+				// gone for good: pid and start time name it alone
+				r.procs.put(k, nil)
+			}
 			r.mu.Unlock()
 			return nil
 		}
@@ -245,6 +250,15 @@ func (r *Resolver) lookup(ctx context.Context, info *Info) (asked bool, err erro
 	return asked, err
 }
 
+// Refresh drops what is cached of a process, so that it is read again:
+// a process moved to another cgroup before its exec (as a container's
+// first process is) must be read after it.
+func (r *Resolver) Refresh(pid uint32, startNS uint64) {
+	r.mu.Lock()
+	r.procs.remove(procKey{pid, startNS})
+	r.mu.Unlock()
+}
+
 // Forget drops a container from the cache: the next process seen in it
 // asks its runtime again.
 func (r *Resolver) Forget(id string) {
@@ -264,8 +278,8 @@ func (r *Resolver) Stats() Stats {
 }
 
 // Watch follows the Docker Engine's container events until ctx is done,
-// so that a renamed or removed container is asked again and a started one
-// is named before its processes are seen. Without a Docker socket it
+// so that a renamed container is asked again and a started one is named
+// before its processes are seen. Without a Docker socket it
 // returns at once; a broken stream is retried with backoff.
 func (r *Resolver) Watch(ctx context.Context) {
 	if r.docker == nil {
@@ -290,7 +304,7 @@ func (r *Resolver) Watch(ctx context.Context) {
 }
 
 func (r *Resolver) watchOnce(ctx context.Context) error {
-	filters := url.QueryEscape(`{"type":["container"],"event":["start","rename","destroy"]}`)
+	filters := url.QueryEscape(`{"type":["container"],"event":["start","rename"]}`)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/events?filters="+filters, nil)
 	if err != nil {
 		return err
@@ -318,10 +332,10 @@ func (r *Resolver) watchOnce(ctx context.Context) error {
 		if json.Unmarshal(sc.Bytes(), &ev) != nil || !isID(ev.Actor.ID) {
 			continue
 		}
+		// A removed container is not forgotten: its processes' last
+		// events may be read after it is gone; the LRU bounds the cache.
 		r.Forget(ev.Actor.ID)
-		if ev.Action == "start" || ev.Action == "rename" {
-			r.container(&Info{ID: ev.Actor.ID, Runtime: "docker"})
-		}
+		r.container(&Info{ID: ev.Actor.ID, Runtime: "docker"})
 	}
 	return sc.Err()
 }

@@ -97,9 +97,9 @@ func TestResolverDocker(t *testing.T) {
 		}
 	}
 	st := r.Stats()
-	// one request per container, a miss and a hit per process but the
-	// gone one, which is not cached
-	want := Stats{ProcessHits: 5, ProcessMisses: 7, Unresolved: 2, Lookups: 2, Processes: 5, Containers: 2}
+	// one request per container, a miss and a hit per process (the gone
+	// one is cached as gone)
+	want := Stats{ProcessHits: 6, ProcessMisses: 6, Unresolved: 1, Lookups: 2, Processes: 6, Containers: 2}
 	if st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}

@@ -1,0 +1,173 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/store"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// spinnerSrc runs until its stdin closes, then exits 3. It spins (a
+// non-blocking read in a loop) so that it ranks among the busiest
+// processes and gets per-process series of its own.
+const spinnerSrc = `#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+int main(void) {
+	char b[64];
+	fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+	for (;;) {
+		ssize_t n = read(0, b, sizeof b);
+		if (n == 0) return 3;
+		if (n < 0 && errno != EAGAIN) return 4;
+	}
+}
+`
+
+// A process in a Docker container has its container's id, name and image
+// on its exec and exit events and on its per-process series; a process on
+// the host has none of them.
+func TestContainerEnrichment(t *testing.T) {
+	testutil.RequireBPF(t)
+	docker := testutil.Docker(t)
+	bin := testutil.BuildC(t, "cc", spinnerSrc, "-static", "-O2")
+	image := testutil.UniqueName("kscope-test-agent") + ":1"
+	testutil.DockerImage(t, docker, image, map[string]string{"/spin": bin})
+	name := testutil.UniqueName("kscope-agent")
+	testutil.DockerRemove(t, docker, name)
+
+	a, err := Start(context.Background(), testConfig(t, "exec", "exit", "process"), quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, st := range a.Statuses() {
+		if st.Err != nil {
+			t.Fatalf("statuses %+v", a.Statuses())
+		}
+	}
+
+	run := exec.Command(docker, "run", "-i", "--rm", "--network", "none", "--name", name, image, "/spin")
+	stdin, err := run.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); run.Wait() }()
+	pid := containerPID(t, docker, name)
+	id := testutil.DockerInspect(t, docker, name, "{{.Id}}")
+	host := exec.Command("true")
+	if err := host.Run(); err != nil {
+		t.Fatal(err)
+	}
+
+	// the series: two collections an interval apart while it runs
+	switched(t, pid)
+	ticker := time.NewTicker(200 * time.Millisecond)
+	defer ticker.Stop()
+	for range 2 {
+		<-ticker.C
+		ingest(t, a, 1)
+	}
+	p := strconv.Itoa(pid)
+	r := query(t, a, `kscope_process_cpu_seconds_total{pid="`+p+`"}`)
+	if len(r) != 1 {
+		t.Fatalf("series of container process %s: %+v", p, r)
+	}
+	m := r[0].Metric
+	if m["container_id"] != id || m["container_name"] != name || m["image"] != image || m["comm"] != "spin" {
+		t.Errorf("series labels %v, want container_id=%s container_name=%s image=%s", m, id, name, image)
+	}
+	for _, l := range []string{"pod", "namespace", "systemd_unit"} {
+		if v, ok := m[l]; ok {
+			t.Errorf("series label %s=%q on a plain Docker container", l, v)
+		}
+	}
+
+	stdin.Close()
+	if err := run.Wait(); run.ProcessState.ExitCode() != 3 {
+		t.Fatalf("the container exited with %v, want status 3", err)
+	}
+	type fields struct {
+		Type          string `json:"type"`
+		Filename      string `json:"filename"`
+		ExitCode      *int   `json:"exit_code"`
+		ContainerID   string `json:"container_id"`
+		ContainerName string `json:"container_name"`
+		Image         string `json:"image"`
+	}
+	evs := waitEvents(t, a, store.Query{PID: uint32(pid), Match: []string{"type=~exec|exit"}}, 2)
+	for _, raw := range evs {
+		var f fields
+		if err := json.Unmarshal(raw, &f); err != nil {
+			t.Fatal(err)
+		}
+		if f.ContainerID != id || f.ContainerName != name || f.Image != image {
+			t.Errorf("%s event without its container's fields: %s", f.Type, raw)
+		}
+		switch {
+		case f.Type == "exec" && f.Filename != "/spin", f.Type == "exit" && (f.ExitCode == nil || *f.ExitCode != 3):
+			t.Errorf("unexpected event %s", raw)
+		}
+		for _, k := range []string{`"pod"`, `"namespace"`, `"systemd_unit"`} {
+			if strings.Contains(string(raw), k) {
+				t.Errorf("%s on a plain Docker container's event: %s", k, raw)
+			}
+		}
+	}
+	// the host's process: none of the fields
+	evs = waitEvents(t, a, store.Query{PID: uint32(host.Process.Pid), Type: "exec"}, 1)
+	if strings.Contains(string(evs[0]), `"container_`) || strings.Contains(string(evs[0]), `"image"`) {
+		t.Errorf("a host process's exec has container fields: %s", evs[0])
+	}
+	if v := gauge(t, a, "kscope_self_container_lookups_total"); v < 1 {
+		t.Errorf("kscope_self_container_lookups_total %v, want at least 1", v)
+	}
+}
+
+// waitEvents polls the event store until q finds n events, with a
+// deadline.
+func waitEvents(t *testing.T, a *Agent, q store.Query, n int) [][]byte {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		res, err := a.events.Query(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Events) >= n {
+			if len(res.Events) > n {
+				t.Fatalf("%d events for %+v, want %d", len(res.Events), q, n)
+			}
+			return res.Events
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events for %+v after 60s, want %d", len(res.Events), q, n)
+		}
+	}
+}
+
+// containerPID waits for container name to run and returns its process's
+// host pid.
+func containerPID(t *testing.T, docker, name string) int {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		out, err := exec.Command(docker, "inspect", "-f", "{{.State.Pid}}", name).Output()
+		if pid, _ := strconv.Atoi(strings.TrimSpace(string(out))); err == nil && pid > 0 {
+			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err == nil {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s not running after 60s: %v", name, err)
+		}
+	}
+}
