@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/store"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -122,6 +123,24 @@ func TestContainerEnrichment(t *testing.T) {
 			if strings.Contains(string(raw), k) {
 				t.Errorf("%s on a plain Docker container's event: %s", k, raw)
 			}
+		}
+	}
+	// the store selects them as kscope events --container, --pod and
+	// --unit ask it to
+	for _, tc := range []struct {
+		f container.Filter
+		n int
+	}{
+		{container.Filter{Container: name}, 2},
+		{container.Filter{Container: id[:12]}, 2},
+		{container.Filter{Container: id}, 2},
+		{container.Filter{Container: name + "x"}, 0},
+		{container.Filter{Container: name, Pod: "p"}, 0},
+		{container.Filter{Unit: "docker.service"}, 0},
+	} {
+		q := store.Query{PID: uint32(pid), Match: append([]string{"type=~exec|exit"}, tc.f.Conditions()...)}
+		if res, err := a.events.Query(context.Background(), q); err != nil || len(res.Events) != tc.n {
+			t.Errorf("%+v: %v events (%v), want %d", tc.f, res, err, tc.n)
 		}
 	}
 	// the host's process: none of the fields
