@@ -2,6 +2,7 @@ package container
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/kscope/kscope/internal/event"
@@ -108,4 +109,21 @@ func isHex(s string) bool {
 		}
 	}
 	return true
+}
+
+// PromQL returns f as label matchers of per-process series, joined by
+// commas (e.g. `container_name="web"`): the same selection, made on
+// series. "" for the zero Filter.
+func (f Filter) PromQL() string {
+	var out []string
+	for _, c := range f.Conditions() {
+		name, op, value := "", "=", ""
+		if n, v, ok := strings.Cut(c, "=~"); ok {
+			name, op, value = n, "=~", v
+		} else {
+			name, value, _ = strings.Cut(c, "=")
+		}
+		out = append(out, name+op+strconv.Quote(value))
+	}
+	return strings.Join(out, ",")
 }

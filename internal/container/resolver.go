@@ -181,6 +181,24 @@ func (r *Resolver) Process(pid uint32, startNS uint64) *Info {
 	return r.container(path)
 }
 
+// ProcessNow is Process for a process whose start time is unknown: its
+// cgroups are read every time (a pid alone may name another process by
+// the next call); its container's names still come from the cache.
+func (r *Resolver) ProcessNow(pid uint32) *Info {
+	data, err := os.ReadFile(filepath.Join(r.o.ProcRoot, strconv.FormatUint(uint64(pid), 10), "cgroup"))
+	if err != nil {
+		return nil
+	}
+	info, _ := ParseProcCgroup(data)
+	switch {
+	case info.IsZero():
+		return nil
+	case info.ID == "":
+		return &info
+	}
+	return r.container(&info)
+}
+
 // container returns the full Info of the container that path names,
 // asking its runtime on a miss.
 func (r *Resolver) container(path *Info) *Info {

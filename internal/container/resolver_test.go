@@ -216,19 +216,21 @@ func TestFilter(t *testing.T) {
 		f         Filter
 		web, sshd bool
 		conds     string
+		promql    string
 	}{
-		{Filter{}, true, true, ""},
-		{Filter{Container: "web"}, true, false, "container_name=web"},
-		{Filter{Container: id1[:12]}, true, false, "container_id=~" + id1[:12] + "[0-9a-f]*"},
-		{Filter{Container: id1}, true, false, "container_id=~" + id1 + "[0-9a-f]*"},
-		{Filter{Container: id1[:11]}, false, false, "container_name=" + id1[:11]},
-		{Filter{Container: "db"}, false, false, "container_name=db"},
-		{Filter{Pod: "web-0"}, true, false, "pod=web-0"},
-		{Filter{Pod: "shop/web-0"}, true, false, "namespace=shop pod=web-0"},
-		{Filter{Pod: "other/web-0"}, false, false, "namespace=other pod=web-0"},
-		{Filter{Unit: "sshd"}, false, true, `systemd_unit=~sshd(?:\.service)?`},
-		{Filter{Unit: "sshd.service"}, false, true, `systemd_unit=~sshd\.service(?:\.service)?`},
-		{Filter{Container: "web", Unit: "sshd"}, false, false, `container_name=web systemd_unit=~sshd(?:\.service)?`},
+		{Filter{}, true, true, "", ""},
+		{Filter{Container: "web"}, true, false, "container_name=web", `container_name="web"`},
+		{Filter{Container: id1[:12]}, true, false, "container_id=~" + id1[:12] + "[0-9a-f]*", `container_id=~"` + id1[:12] + `[0-9a-f]*"`},
+		{Filter{Container: id1}, true, false, "container_id=~" + id1 + "[0-9a-f]*", `container_id=~"` + id1 + `[0-9a-f]*"`},
+		{Filter{Container: id1[:11]}, false, false, "container_name=" + id1[:11], `container_name="` + id1[:11] + `"`},
+		{Filter{Container: "db"}, false, false, "container_name=db", `container_name="db"`},
+		{Filter{Container: `a"b`}, false, false, `container_name=a"b`, `container_name="a\"b"`},
+		{Filter{Pod: "web-0"}, true, false, "pod=web-0", `pod="web-0"`},
+		{Filter{Pod: "shop/web-0"}, true, false, "namespace=shop pod=web-0", `namespace="shop",pod="web-0"`},
+		{Filter{Pod: "other/web-0"}, false, false, "namespace=other pod=web-0", `namespace="other",pod="web-0"`},
+		{Filter{Unit: "sshd"}, false, true, `systemd_unit=~sshd(?:\.service)?`, `systemd_unit=~"sshd(?:\\.service)?"`},
+		{Filter{Unit: "sshd.service"}, false, true, `systemd_unit=~sshd\.service(?:\.service)?`, `systemd_unit=~"sshd\\.service(?:\\.service)?"`},
+		{Filter{Container: "web", Unit: "sshd"}, false, false, `container_name=web systemd_unit=~sshd(?:\.service)?`, `container_name="web",systemd_unit=~"sshd(?:\\.service)?"`},
 	} {
 		if got := tc.f.Match(web); got != tc.web {
 			t.Errorf("%+v.Match(web) = %v", tc.f, got)
@@ -241,6 +243,9 @@ func TestFilter(t *testing.T) {
 		}
 		if got := strings.Join(tc.f.Conditions(), " "); got != tc.conds {
 			t.Errorf("%+v.Conditions() = %q, want %q", tc.f, got, tc.conds)
+		}
+		if got := tc.f.PromQL(); got != tc.promql {
+			t.Errorf("%+v.PromQL() = %s, want %s", tc.f, got, tc.promql)
 		}
 	}
 }
