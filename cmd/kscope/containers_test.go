@@ -78,7 +78,7 @@ func topRows(out string) [][]string {
 
 // kscope top --container shows the container's process only: standalone,
 // from /proc, and through an agent, from its series' labels.
-func TestTopContainerFilter(t *testing.T) {
+func TestTopContainerFilterDocker(t *testing.T) {
 	testutil.RequireBPF(t)
 	docker := testutil.Docker(t)
 	bin := testutil.BuildC(t, "cc", spinnerSrc, "-static", "-O2")
@@ -115,7 +115,7 @@ func TestTopContainerFilter(t *testing.T) {
 // kscope trace --container shows the events of that container's processes
 // only, with its id, name and image: a process of the same name on the
 // host, run first, is not shown.
-func TestTraceContainerFilter(t *testing.T) {
+func TestTraceContainerFilterDocker(t *testing.T) {
 	docker := testutil.Docker(t)
 	bin := testutil.BuildC(t, "cc", waiterSrc, "-static", "-O2")
 	image := testutil.UniqueName("kscope-test-trace") + ":1"

@@ -35,7 +35,7 @@ int main(void) {
 // A process in a Docker container has its container's id, name and image
 // on its exec and exit events and on its per-process series; a process on
 // the host has none of them.
-func TestContainerEnrichment(t *testing.T) {
+func TestContainerEnrichmentDocker(t *testing.T) {
 	testutil.RequireBPF(t)
 	docker := testutil.Docker(t)
 	bin := testutil.BuildC(t, "cc", spinnerSrc, "-static", "-O2")
