@@ -178,7 +178,13 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	}
 	a.profiles.SetMaxBytes(a.sizes.Profiles)
 	a.sinks = &sinks{events: a.events, live: a.liveStream()}
-	a.sinks.startEnrich(ctx, container.Options{Logger: logger.With("component", "containers")})
+	if cc := cfg.Containers; cc.Enabled {
+		a.sinks.startEnrich(ctx, container.Options{
+			DockerSocket: orNone(cc.DockerSocket), PodmanSocket: orNone(cc.PodmanSocket),
+			MaxProcesses: cc.MaxProcesses, MaxContainers: cc.MaxContainers,
+			Logger: logger.With("component", "containers"),
+		})
+	}
 	rws, err := remoteWriters(cfg, logger)
 	if err != nil {
 		return nil, err

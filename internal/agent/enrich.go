@@ -86,6 +86,15 @@ func (s *sinks) startEnrich(ctx context.Context, o container.Options) {
 	go s.containers.Watch(ctx)
 }
 
+// orNone is a configured socket as container.Options takes it: "" there
+// is the default, "-" none.
+func orNone(socket string) string {
+	if socket == "" {
+		return "-"
+	}
+	return socket
+}
+
 // stopEnrich stops the watch of the runtime's events.
 func (s *sinks) stopEnrich() {
 	if s != nil && s.stopWatch != nil {
