@@ -3,14 +3,17 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kscope/kscope/internal/container"
+	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/store"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -188,5 +191,66 @@ func containerPID(t *testing.T, docker, name string) int {
 		if time.Now().After(deadline) {
 			t.Fatalf("container %s not running after 60s: %v", name, err)
 		}
+	}
+}
+
+// fakeSource emits one per-process family and one other family.
+type fakeSource struct{ perProc, other *metrics.Desc }
+
+func (f *fakeSource) Describe() []*metrics.Desc { return []*metrics.Desc{f.perProc, f.other} }
+func (f *fakeSource) Collect(e *metrics.Emitter) error {
+	e.Counter(f.perProc, 1, "10", "sshd", "77")
+	e.Counter(f.perProc, 2, "11", "gone", "78")
+	e.Counter(f.perProc, 3, "", "many", "")
+	e.Counter(f.perProc, 4, "other", "other", "other")
+	e.Gauge(f.other, 5, "x")
+	return nil
+}
+
+// Per-process families get the container labels of each series' process;
+// other families and the rows of many processes are left as they are, and
+// two sources of one family share its labelled descriptor.
+func TestLabelledSeries(t *testing.T) {
+	proc := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(proc, "10"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "10", "cgroup"), []byte("1:name=systemd:/system.slice/sshd.service\n0::/\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &sinks{containers: container.New(container.Options{ProcRoot: proc, DockerSocket: "-", PodmanSocket: "-"})}
+	src := &fakeSource{
+		perProc: metrics.NewCounter("kscope_test_per_process_total", "h", "pid", "comm", "start"),
+		other:   metrics.NewGauge("kscope_test_other", "h", "l"),
+	}
+	l := s.labelSource(src)
+	descs := l.Describe()
+	wantLabels := "pid comm start container_id container_name image pod namespace systemd_unit"
+	if len(descs) != 2 || strings.Join(descs[0].Labels, " ") != wantLabels || descs[1] != src.other {
+		t.Fatalf("descs %+v %+v", descs[0], descs[1])
+	}
+	if again := s.labelSource(src).Describe(); again[0] != descs[0] {
+		t.Error("a second source of the family got another descriptor")
+	}
+	var e metrics.Emitter
+	if err := l.Collect(&e); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, smp := range e.Samples {
+		if len(smp.Values) != len(smp.Desc.Labels) {
+			t.Fatalf("%s: %d values for %d labels", smp.Desc.Name, len(smp.Values), len(smp.Desc.Labels))
+		}
+		got = append(got, fmt.Sprintf("%s%q=%v", smp.Desc.Name, smp.Values, smp.Value))
+	}
+	want := []string{
+		`kscope_test_per_process_total["10" "sshd" "77" "" "" "" "" "" "sshd.service"]=1`,
+		`kscope_test_per_process_total["11" "gone" "78" "" "" "" "" "" ""]=2`,
+		`kscope_test_per_process_total["" "many" "" "" "" "" "" "" ""]=3`,
+		`kscope_test_per_process_total["other" "other" "other" "" "" "" "" "" ""]=4`,
+		`kscope_test_other["x"]=5`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("samples\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }

@@ -25,7 +25,9 @@ type labelledDesc struct {
 	pid, start int // label indexes
 }
 
-func newLabelled(src metrics.Source, r *container.Resolver) metrics.Source {
+// newLabelled wraps src; ext maps each family to its labelled one, shared
+// by every source that describes the same family.
+func newLabelled(src metrics.Source, r *container.Resolver, ext func(*metrics.Desc) *metrics.Desc) metrics.Source {
 	l := &labelled{src: src, r: r, ext: map[*metrics.Desc]labelledDesc{}}
 	for _, d := range src.Describe() {
 		pid, start := index(d.Labels, "pid"), index(d.Labels, "start")
@@ -33,10 +35,9 @@ func newLabelled(src metrics.Source, r *container.Resolver) metrics.Source {
 			l.descs = append(l.descs, d)
 			continue
 		}
-		x := *d
-		x.Labels = append(append([]string(nil), d.Labels...), container.Fields...)
-		l.ext[d] = labelledDesc{d: &x, pid: pid, start: start}
-		l.descs = append(l.descs, &x)
+		x := ext(d)
+		l.ext[d] = labelledDesc{d: x, pid: pid, start: start}
+		l.descs = append(l.descs, x)
 	}
 	if len(l.ext) == 0 {
 		return src
@@ -108,7 +109,24 @@ func (s *sinks) labelSource(src metrics.Source) metrics.Source {
 	if s == nil || s.containers == nil || src == nil {
 		return src
 	}
-	return newLabelled(src, s.containers)
+	return newLabelled(src, s.containers, s.labelledDesc)
+}
+
+// labelledDesc returns d with the container labels, the same for every
+// source that describes d.
+func (s *sinks) labelledDesc(d *metrics.Desc) *metrics.Desc {
+	s.descMu.Lock()
+	defer s.descMu.Unlock()
+	if x, ok := s.descs[d]; ok {
+		return x
+	}
+	x := *d
+	x.Labels = append(append([]string(nil), d.Labels...), container.Fields...)
+	if s.descs == nil {
+		s.descs = map[*metrics.Desc]*metrics.Desc{}
+	}
+	s.descs[d] = &x
+	return &x
 }
 
 // containerStats exposes the resolver's caches as kscope_self_container_*.

@@ -36,8 +36,10 @@ type sinks struct {
 	live      *live
 	exporters atomic.Pointer[[]export.Exporter] // the started ones; nil once stopped
 
-	containers *container.Resolver // nil: no enrichment (--check)
+	containers *container.Resolver // nil: no enrichment (--check, or disabled)
 	stopWatch  context.CancelFunc
+	descMu     sync.Mutex
+	descs      map[*metrics.Desc]*metrics.Desc // per-process families with container labels
 }
 
 // chain is a collector's event sink: events are limited to the budget's
