@@ -254,3 +254,34 @@ func TestLabelledSeries(t *testing.T) {
 		t.Errorf("samples\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// containers: {enabled: false} leaves events and series as the kernel
+// names them: no container labels, no resolver metrics.
+func TestContainersDisabled(t *testing.T) {
+	testutil.RequireBPF(t)
+	cfg := testConfig(t, "process")
+	cfg.Containers.Enabled = false
+	a, err := Start(context.Background(), cfg, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	found := false
+	for _, d := range a.descs {
+		if strings.HasPrefix(d.Name, "kscope_self_container_") {
+			t.Errorf("%s with containers disabled", d.Name)
+		}
+		if d.Name == "kscope_process_cpu_seconds_total" {
+			found = true
+			if got := strings.Join(d.Labels, " "); got != "pid comm start" {
+				t.Errorf("%s labels %q, want pid comm start", d.Name, got)
+			}
+		}
+	}
+	if !found {
+		t.Error("no kscope_process_cpu_seconds_total")
+	}
+	if a.sinks.containers != nil {
+		t.Error("a container resolver with containers disabled")
+	}
+}
