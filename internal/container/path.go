@@ -152,7 +152,7 @@ func containerPart(p string, before []string) (id, runtime string) {
 		return p, "docker"
 	case strings.HasPrefix(parent, "pod") && inKubepods(before[:len(before)-1]):
 		return p, "cri"
-	case len(before) == 1 && !isUnit(parent) && !strings.HasSuffix(parent, ".slice") && parent != "kubepods":
+	case len(before) == 1 && !isUnit(parent) && !strings.HasSuffix(parent, ".slice") && parent != "kubepods" && parent != "..":
 		// /<namespace>/<id>: containerd's default cgroup parent is its
 		// namespace.
 		return p, "containerd"

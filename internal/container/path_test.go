@@ -55,6 +55,12 @@ func TestParsePath(t *testing.T) {
 		{"/default/" + id1, Info{ID: id1, Runtime: "containerd"}},
 		{"/k8s.io/" + id1, Info{ID: id1, Runtime: "containerd"}},
 		{"/system.slice/" + id1, Info{}},
+		// seen from inside a cgroup namespace (kscope in a container
+		// without the host's): the path climbs out with ..
+		{"/../../system.slice/nginx.service", Info{Unit: "nginx.service"}},
+		{"/../" + id1, Info{}},
+		{"/../../kubepods/burstable/pod" + uid + "/" + id1, Info{ID: id1, Runtime: "cri", PodUID: uid}},
+		{"/../docker-" + id1 + ".scope", Info{ID: id1, Runtime: "docker"}},
 		// LXC
 		{"/lxc/web1", Info{Name: "web1", Runtime: "lxc"}},
 		{"/lxc.payload.web1", Info{Name: "web1", Runtime: "lxc"}},
