@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -252,9 +253,21 @@ func (r *Resolver) lookup(ctx context.Context, info *Info) (asked bool, err erro
 		if api == nil || !api.present() {
 			continue
 		}
+		if now := r.now(); now.Before(api.downUntil) {
+			// a runtime that did not answer is not waited for again
+			// before RetryAfter: the collectors' readers wait meanwhile
+			err = fmt.Errorf("%s did not answer: not asked again until %s", api.socket, api.downUntil.Format(time.TimeOnly))
+			continue
+		}
 		asked = true
-		if err = api.container(ctx, info.ID, info); err == nil {
+		err = api.container(ctx, info.ID, info)
+		var status *statusError
+		switch {
+		case err == nil:
 			return true, nil
+		case errors.Is(err, errNotFound), errors.As(err, &status):
+		default:
+			api.downUntil = r.now().Add(r.o.RetryAfter)
 		}
 	}
 	if info.Runtime != "docker" {

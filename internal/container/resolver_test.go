@@ -35,6 +35,7 @@ type engine struct {
 	socket   string
 	requests atomic.Int64
 	fail     atomic.Bool
+	hang     atomic.Bool // answer nothing until the client gives up
 	answers  map[string]string // id → inspect JSON
 }
 
@@ -47,6 +48,10 @@ func startEngine(t *testing.T, answers map[string]string) *engine {
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.requests.Add(1)
+		if e.hang.Load() {
+			<-r.Context().Done()
+			return
+		}
 		if e.fail.Load() {
 			http.Error(w, "daemon busy", http.StatusInternalServerError)
 			return
@@ -136,6 +141,45 @@ func TestResolverRetry(t *testing.T) {
 	r.Forget(id1)
 	if got := r.Process(10, 1); got.Name != "web2" {
 		t.Errorf("after Forget: %+v, want name web2", got)
+	}
+}
+
+// A runtime that does not answer costs one timeout per RetryAfter, not
+// one per container: the collectors' readers wait for it meanwhile.
+func TestResolverRuntimeDown(t *testing.T) {
+	e := startEngine(t, map[string]string{id1: `{"Id":"` + id1 + `","Name":"/web","Config":{"Image":"nginx"}}`})
+	e.hang.Store(true)
+	proc := procFixture(t, map[uint32]string{
+		10: "0::/docker/" + id1 + "\n",
+		11: "0::/docker/" + id2 + "\n",
+	})
+	r := New(Options{ProcRoot: proc, DockerSocket: e.socket, Timeout: 100 * time.Millisecond, RetryAfter: time.Minute})
+	now := time.Unix(1000, 0)
+	r.now = func() time.Time { return now }
+	for pid, id := range map[uint32]string{10: id1, 11: id2} {
+		if got, want := r.Process(pid, 1), (Info{ID: id, Runtime: "docker"}); got == nil || *got != want {
+			t.Errorf("pid %d with the daemon hung: %+v, want %+v", pid, got, want)
+		}
+	}
+	if n := e.requests.Load(); n != 1 {
+		t.Errorf("%d requests to a hung daemon, want 1", n)
+	}
+	if st := r.Stats(); st.Lookups != 1 || st.LookupErrors != 2 {
+		t.Errorf("stats %+v: want 1 lookup, 2 failed", st)
+	}
+	// a 500 is an answer: the daemon is not skipped after one
+	e.hang.Store(false)
+	e.fail.Store(true)
+	now = now.Add(time.Minute)
+	r.Process(11, 1)
+	r.Process(10, 1)
+	if n := e.requests.Load(); n != 3 {
+		t.Errorf("%d requests, want 3: a 500 does not mark the daemon down", n)
+	}
+	e.fail.Store(false)
+	now = now.Add(time.Minute)
+	if got := r.Process(10, 1); got.Name != "web" {
+		t.Errorf("after RetryAfter: %+v, want name web", got)
 	}
 }
 

@@ -38,7 +38,18 @@ var errNotFound = errors.New("no such container")
 type dockerAPI struct {
 	socket string
 	client *http.Client
+	// downUntil: the API did not answer (a timeout, a refused
+	// connection); it is not asked before then. Guarded by the
+	// Resolver's lookupMu.
+	downUntil time.Time
 }
+
+// statusError is an answer other than 200 or 404: the API works.
+type statusError struct {
+	socket, status string
+}
+
+func (e *statusError) Error() string { return "asking " + e.socket + ": " + e.status }
 
 func newDockerAPI(socket string, timeout time.Duration) *dockerAPI {
 	tr := &http.Transport{
@@ -84,7 +95,7 @@ func (d *dockerAPI) container(ctx context.Context, id string, info *Info) error 
 	case resp.StatusCode == http.StatusNotFound:
 		return errNotFound
 	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("asking %s: %s", d.socket, resp.Status)
+		return &statusError{d.socket, resp.Status}
 	}
 	var in inspect
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 4<<20)).Decode(&in); err != nil {
