@@ -35,7 +35,7 @@ type engine struct {
 	socket   string
 	requests atomic.Int64
 	fail     atomic.Bool
-	hang     atomic.Bool // answer nothing until the client gives up
+	hang     atomic.Bool       // answer nothing until the client gives up
 	answers  map[string]string // id → inspect JSON
 }
 
