@@ -181,6 +181,7 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	if cc := cfg.Containers; cc.Enabled {
 		a.sinks.startEnrich(ctx, container.Options{
 			DockerSocket: orNone(cc.DockerSocket), PodmanSocket: orNone(cc.PodmanSocket),
+			ContainerdSocket: orNone(cc.ContainerdSocket), CRIOSocket: orNone(cc.CRIOSocket),
 			MaxProcesses: cc.MaxProcesses, MaxContainers: cc.MaxContainers,
 			Logger: logger.With("component", "containers"),
 		})

@@ -100,6 +100,7 @@ func orNone(socket string) string {
 func (s *sinks) stopEnrich() {
 	if s != nil && s.stopWatch != nil {
 		s.stopWatch()
+		s.containers.Close()
 	}
 }
 

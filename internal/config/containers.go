@@ -10,18 +10,21 @@ type Containers struct {
 	// container_name, image, pod, namespace and systemd_unit.
 	Enabled bool
 	// DockerSocket and PodmanSocket are the Docker Engine API's and
-	// Podman's compatible API's Unix sockets; "": not asked.
-	DockerSocket, PodmanSocket string
+	// Podman's compatible API's Unix sockets, ContainerdSocket and
+	// CRIOSocket the CRI services'; "": not asked.
+	DockerSocket, PodmanSocket, ContainerdSocket, CRIOSocket string
 	// MaxProcesses and MaxContainers bound the resolver's caches.
 	MaxProcesses, MaxContainers int
 }
 
 // Container resolver defaults.
 const (
-	DefaultDockerSocket  = "/var/run/docker.sock"
-	DefaultPodmanSocket  = "/run/podman/podman.sock"
-	DefaultMaxProcesses  = 16384
-	DefaultMaxContainers = 4096
+	DefaultDockerSocket     = "/var/run/docker.sock"
+	DefaultPodmanSocket     = "/run/podman/podman.sock"
+	DefaultContainerdSocket = "/run/containerd/containerd.sock"
+	DefaultCRIOSocket       = "/var/run/crio/crio.sock"
+	DefaultMaxProcesses     = 16384
+	DefaultMaxContainers    = 4096
 	// MaxContainerCache bounds max_processes and max_containers.
 	MaxContainerCache = 1 << 20
 )
@@ -29,16 +32,18 @@ const (
 // DefaultContainers is the containers section when the file has none.
 func DefaultContainers() Containers {
 	return Containers{
-		Enabled:       true,
-		DockerSocket:  DefaultDockerSocket,
-		PodmanSocket:  DefaultPodmanSocket,
-		MaxProcesses:  DefaultMaxProcesses,
-		MaxContainers: DefaultMaxContainers,
+		Enabled:          true,
+		DockerSocket:     DefaultDockerSocket,
+		PodmanSocket:     DefaultPodmanSocket,
+		ContainerdSocket: DefaultContainerdSocket,
+		CRIOSocket:       DefaultCRIOSocket,
+		MaxProcesses:     DefaultMaxProcesses,
+		MaxContainers:    DefaultMaxContainers,
 	}
 }
 
 func (p *parser) containers(n *yaml.Node, c *Config) {
-	keys := []string{"enabled", "docker_socket", "podman_socket", "max_processes", "max_containers"}
+	keys := []string{"enabled", "docker_socket", "podman_socket", "containerd_socket", "crio_socket", "max_processes", "max_containers"}
 	p.mapping(n, "containers", keys, func(key string, v *yaml.Node) {
 		path := "containers." + key
 		switch key {
@@ -48,6 +53,10 @@ func (p *parser) containers(n *yaml.Node, c *Config) {
 			c.Containers.DockerSocket = p.str(v, path)
 		case "podman_socket":
 			c.Containers.PodmanSocket = p.str(v, path)
+		case "containerd_socket":
+			c.Containers.ContainerdSocket = p.str(v, path)
+		case "crio_socket":
+			c.Containers.CRIOSocket = p.str(v, path)
 		case "max_processes", "max_containers":
 			n := p.positive(v, path)
 			if n > MaxContainerCache {

@@ -26,6 +26,11 @@ type Options struct {
 	// /var/run/docker.sock); PodmanSocket Podman's compatible API
 	// (default /run/podman/podman.sock). "-" disables one.
 	DockerSocket, PodmanSocket string
+	// ContainerdSocket (default /run/containerd/containerd.sock) and
+	// CRIOSocket (default /var/run/crio/crio.sock) serve the Container
+	// Runtime Interface, whose ContainerStatus has the pod's labels. "-"
+	// disables one.
+	ContainerdSocket, CRIOSocket string
 	// ContainerdState is containerd's runtime v2 state directory (default
 	// /run/containerd/io.containerd.runtime.v2.task); CRIOState
 	// containers/storage's run directory (default
@@ -55,6 +60,8 @@ func (o *Options) defaults() {
 	def(&o.ProcRoot, "/proc")
 	def(&o.DockerSocket, "/var/run/docker.sock")
 	def(&o.PodmanSocket, "/run/podman/podman.sock")
+	def(&o.ContainerdSocket, "/run/containerd/containerd.sock")
+	def(&o.CRIOSocket, "/var/run/crio/crio.sock")
 	def(&o.ContainerdState, "/run/containerd/io.containerd.runtime.v2.task")
 	def(&o.CRIOState, "/run/containers/storage/overlay-containers")
 	if o.MaxProcesses <= 0 {
@@ -95,6 +102,8 @@ type Resolver struct {
 	o       Options
 	docker  *dockerAPI
 	podman  *dockerAPI
+	crio    *criAPI // CRI services, nil when disabled
+	cri     *criAPI // containerd's
 	bundles bundles
 	now     func() time.Time
 
@@ -131,6 +140,12 @@ func New(o Options) *Resolver {
 	}
 	if o.PodmanSocket != "" {
 		r.podman = newDockerAPI(o.PodmanSocket, o.Timeout)
+	}
+	if o.ContainerdSocket != "" {
+		r.cri = newCRIAPI(o.ContainerdSocket)
+	}
+	if o.CRIOSocket != "" {
+		r.crio = newCRIAPI(o.CRIOSocket)
 	}
 	return r
 }
@@ -243,11 +258,38 @@ func (r *Resolver) container(path *Info) *Info {
 // asked.
 func (r *Resolver) lookup(ctx context.Context, info *Info) (asked bool, err error) {
 	var apis []*dockerAPI
+	var cris []*criAPI
 	switch info.Runtime {
-	case "docker", "cri":
+	case "docker":
 		apis = append(apis, r.docker)
+	case "cri":
+		// kubelet under a cgroupfs driver: cri-dockerd, containerd
+		// or CRI-O
+		apis = append(apis, r.docker)
+		cris = append(cris, r.cri, r.crio)
+	case "containerd":
+		cris = append(cris, r.cri)
+	case "cri-o":
+		cris = append(cris, r.crio)
 	case "podman":
 		apis = append(apis, r.podman)
+	}
+	for _, c := range cris {
+		if c == nil || !c.present() {
+			continue
+		}
+		if now := r.now(); now.Before(c.downUntil) {
+			err = fmt.Errorf("%s did not answer: not asked again until %s", c.socket, c.downUntil.Format(time.TimeOnly))
+			continue
+		}
+		asked = true
+		var down bool
+		if down, err = c.container(ctx, info.ID, info); err == nil {
+			return true, nil
+		}
+		if down {
+			c.downUntil = r.now().Add(r.o.RetryAfter)
+		}
 	}
 	for _, api := range apis {
 		if api == nil || !api.present() {
@@ -279,6 +321,17 @@ func (r *Resolver) lookup(ctx context.Context, info *Info) (asked bool, err erro
 		}
 	}
 	return asked, err
+}
+
+// Close closes the connections to CRI services.
+func (r *Resolver) Close() error {
+	var errs []error
+	for _, c := range []*criAPI{r.cri, r.crio} {
+		if c != nil {
+			errs = append(errs, c.close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Refresh drops what is cached of a process, so that it is read again:
