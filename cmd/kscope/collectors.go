@@ -12,6 +12,7 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/fileio"
 	_ "github.com/kscope/kscope/internal/collector/flows"
 	_ "github.com/kscope/kscope/internal/collector/http"
+	_ "github.com/kscope/kscope/internal/collector/netfilter"
 	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/process"
