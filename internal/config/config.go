@@ -56,6 +56,9 @@ type Config struct {
 	// as Prometheus's global.external_labels: a series' own label of
 	// the same name wins.
 	ExternalLabels labels.Labels
+	// Containers names the processes' containers, pods and units
+	// (containers.go).
+	Containers Containers
 }
 
 // Storage is the metrics store's settings (the storage section, with the
@@ -164,7 +167,8 @@ func Default(sections []Section) *Config {
 			MaxSamples:     DefaultQueryMaxSamples,
 			MaxConcurrency: DefaultQueryMaxConcurrency,
 		},
-		Storage: Storage{MaxSeries: DefaultMaxSeries},
+		Storage:    Storage{MaxSeries: DefaultMaxSeries},
+		Containers: DefaultContainers(),
 
 		BPFStatsWindow: DefaultBPFStatsWindow,
 		BPFStatsEvery:  DefaultBPFStatsEvery,
@@ -327,7 +331,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -369,6 +373,8 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.remoteWrite(v, c)
 		case "external_labels":
 			p.externalLabels(v, c)
+		case "containers":
+			p.containers(v, c)
 		}
 	})
 }
