@@ -8,6 +8,7 @@ import { Process } from './pages/Process';
 import { Processes } from './pages/Processes';
 import { Profiles } from './pages/Profiles';
 import { Query } from './pages/Query';
+import { Security } from './pages/Security';
 import { Self } from './pages/Self';
 import { loadKinds, loadStatus, status, theme, useObservable, useRoute, type Theme } from './store';
 
@@ -16,6 +17,7 @@ const nav = [
   { path: '/processes', name: 'Processes', icon: 'processes' },
   { path: '/events', name: 'Events', icon: 'events' },
   { path: '/profiles', name: 'Profiles', icon: 'profiles' },
+  { path: '/security', name: 'Security', icon: 'security' },
   { path: '/query', name: 'Query', icon: 'query' },
   { path: '/kscope', name: 'kscope', icon: 'self' },
 ];
@@ -28,6 +30,7 @@ function page(path: string) {
   if (m) return { title: 'Process ' + m[1], el: <Process key={path} pid={m[1]} start={m[2]} /> };
   if (path === '/events') return { title: 'Events', el: <Events /> };
   if (path === '/profiles') return { title: 'Profiles', el: <Profiles /> };
+  if (path === '/security') return { title: 'Security', el: <Security /> };
   if (path === '/query') return { title: 'Query', el: <Query /> };
   if (path === '/kscope') return { title: 'kscope', el: <Self /> };
   return {
