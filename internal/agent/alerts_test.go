@@ -2,15 +2,19 @@ package agent
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/policy"
 )
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -139,4 +143,69 @@ func TestWebhookQueueBounded(t *testing.T) {
 		t.Errorf("sent %d, dropped at shutdown %d: want 0 and 4", s, d)
 	}
 	w.close(context.Background())
+}
+
+// Each alert goes to its file's webhook, else to alerts.webhook; a kill
+// that failed in enforce mode counts as an enforcement failure.
+func TestAlertRouting(t *testing.T) {
+	type got struct {
+		mu    sync.Mutex
+		rules []string
+	}
+	serve := func(g *got) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var a struct {
+				Rule string `json:"rule"`
+			}
+			json.NewDecoder(r.Body).Decode(&a)
+			g.mu.Lock()
+			g.rules = append(g.rules, a.Rule)
+			g.mu.Unlock()
+		}))
+	}
+	var fileGot, agentGot got
+	fileSrv, agentSrv := serve(&fileGot), serve(&agentGot)
+	defer fileSrv.Close()
+	defer agentSrv.Close()
+
+	rules, err := policy.Parse("p.yaml", []byte("webhook: {url: "+fileSrv.URL+"}\nrules:\n  - {name: r1, on: exec, match: {comm: [sh]}, action: kill}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	more, err := policy.Parse("q.yaml", []byte("rules:\n  - {name: r2, on: exec, match: {comm: [sh]}, action: alert}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, err := policy.PlanRules(append(rules, more...), nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := &policy.Set{Plans: plans}
+	p := newPolicies(quietLogger)
+	defer p.close(context.Background())
+	p.set = set
+	cfg := config.Default(nil)
+	cfg.Alerts.Webhook = &config.Webhook{URL: agentSrv.URL, Timeout: time.Second}
+	p.configureHooks(cfg)
+	tap := p.tap(discard{}, policy.AgentOptions{Set: set})
+	emit := func(rule, action, outcome string) {
+		a := policy.Alert{Rule: rule, Severity: "high", On: "exec", Action: action, Mode: "enforce", Outcome: outcome}
+		tap.Emit(a.Event(event.Header{PID: 1, Comm: "sh"}))
+	}
+	emit("r1", "kill", "killed")
+	emit("r1", "kill", "kill failed: ESRCH")
+	emit("r2", "alert", "alerted")
+	waitFor(t, "3 deliveries", func() bool {
+		fileGot.mu.Lock()
+		agentGot.mu.Lock()
+		defer fileGot.mu.Unlock()
+		defer agentGot.mu.Unlock()
+		return len(fileGot.rules)+len(agentGot.rules) == 3
+	})
+	if strings.Join(fileGot.rules, ",") != "r1,r1" || strings.Join(agentGot.rules, ",") != "r2" {
+		t.Errorf("the file's webhook got %v, the agent's %v", fileGot.rules, agentGot.rules)
+	}
+	if f := p.failures.Load(); f != 1 {
+		t.Errorf("enforcement failures %d, want 1", f)
+	}
 }

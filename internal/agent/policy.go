@@ -46,7 +46,7 @@ type policies struct {
 	carried map[matchKey]uint64
 	hooks   map[string]*webhook // by webhookKey
 	global  *webhook            // alerts.webhook; nil: none
-	queue   int
+	queue   int                 // alerts.queue, for the webhooks started next
 
 	failures      atomic.Uint64
 	logLimit      *rate.Limiter
@@ -138,7 +138,6 @@ func probed() policy.Features {
 func (p *policies) load(cfg *config.Config) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.queue = cfg.Alerts.Queue
 	cc, ok := cfg.Collectors[config.PolicyCollector]
 	if !ok || !cc.Enabled || len(cfg.Policies) == 0 {
 		return nil
@@ -189,6 +188,7 @@ func (p *policies) load(cfg *config.Config) error {
 func (p *policies) configureHooks(cfg *config.Config) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.queue = cfg.Alerts.Queue
 	want := map[string]config.Webhook{}
 	if w := cfg.Alerts.Webhook; w != nil {
 		want[webhookKey(*w)] = *w
