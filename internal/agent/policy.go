@@ -40,8 +40,8 @@ type policies struct {
 	matchesDesc, failuresDesc *metrics.Desc
 
 	mu      sync.Mutex
-	key     string      // what the running rules were loaded from: files, contents, audit
-	set     *policy.Set // the rules of key
+	key     string                  // what the running rules were loaded from: files, contents, audit
+	set     *policy.Set             // the rules of key
 	runs    map[counter]*policy.Set // the running policy collectors (two while a reload swaps them) and their rules
 	carried map[matchKey]uint64
 	hooks   map[string]*webhook // by webhookKey

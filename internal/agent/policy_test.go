@@ -286,4 +286,3 @@ func TestAgentPolicyInvalid(t *testing.T) {
 		t.Fatalf("check: %v %+v", err, st)
 	}
 }
-
