@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // policyProgram is a program of a name of its own (a symbolic link to
@@ -212,5 +214,32 @@ func TestWebSecurity(t *testing.T) {
 	t.Logf("%s", b)
 	if err != nil {
 		t.Fatalf("Security page checks failed: %v\nagent log:\n%s", err, lastLines(a.stderr.String(), 20))
+	}
+}
+
+// A policy file with errors: --check reports each with its place as the
+// policy collector's failure (exit 1), and the agent does not start (exit
+// 2, a configuration error).
+func TestAgentPolicyCheck(t *testing.T) {
+	testutil.RequireBPF(t)
+	dir := t.TempDir()
+	pol := filepath.Join(dir, "bad.yaml")
+	writePolicyFile(t, pol, "rules:\n  - name: a\n    on: teleport\n    match: {comm: [sh]}\n    action: alert\n  - name: b\n    on: exec\n    match: {comm: [sh]}\n    action: explode\n")
+	conf := filepath.Join(dir, "kscope.yaml")
+	writePolicyFile(t, conf, "policies: "+pol+"\n")
+	out, err := exec.Command(kscopeBinary(t), "agent", "--check", "--config", conf, "--collectors", "exit,policy").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("--check: %v, want exit 1", err)
+	}
+	for _, want := range []string{"policy", "FAILED", pol + ":3:9", pol + ":9:13", "exit"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("--check does not say %q:\n%s", want, out)
+		}
+	}
+
+	out, err = exec.Command(kscopeBinary(t), "agent", "--config", conf, "--data-dir", t.TempDir(), "--listen", "127.0.0.1:0", "--collectors", "policy").CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), pol+":3:9") {
+		t.Errorf("agent: %v, want exit 2 and the error at %s:3:9:\n%s", err, pol, out)
 	}
 }

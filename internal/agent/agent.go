@@ -231,7 +231,7 @@ func Check(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]Stat
 	a := &Agent{cfg: cfg, logger: logger, pol: newPolicies(logger)}
 	if err := a.pol.load(cfg); err != nil {
 		// Reported as the policy collector's failure; the others are checked.
-		a.statuses = append(a.statuses, Status{Name: config.PolicyCollector, Err: fmt.Errorf("loading the policies: %w", err)})
+		a.statuses = append(a.statuses, Status{Name: config.PolicyCollector, Err: fmt.Errorf("loading the policies: %w", oneLine{err})})
 		c := *cfg
 		c.Collectors = maps.Clone(cfg.Collectors)
 		pc := c.Collectors[config.PolicyCollector]

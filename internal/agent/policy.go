@@ -386,3 +386,11 @@ func (t *alertTap) webhook(rule string) *webhook {
 // policyStopWait bounds how long the webhooks may take to deliver what
 // they hold when the agent stops.
 const policyStopWait = 5 * time.Second
+
+// oneLine is an error of several lines (every error of the policy files)
+// on one, for --check's table.
+type oneLine struct{ error }
+
+func (e oneLine) Error() string { return strings.ReplaceAll(e.error.Error(), "\n", "; ") }
+
+func (e oneLine) Unwrap() error { return e.error }
