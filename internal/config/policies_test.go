@@ -1,7 +1,10 @@
 package config
 
 import (
+	"net/url"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -59,4 +62,38 @@ func TestAlerts(t *testing.T) {
 			t.Errorf("%q: %v\nwant %s", src, err, want)
 		}
 	}
+}
+
+func FuzzParsePolicies(f *testing.F) {
+	f.Add([]byte("policies: [a.yaml, /b/]\nalerts: {queue: 3, webhook: {url: 'http://h/x', headers: {A: b}, timeout: 2s}}\n"))
+	f.Add([]byte("policies: d\ncollectors: {policy: {enabled: false}}\n"))
+	f.Add([]byte("alerts: {webhook: {url: 'https://h:1', timeout: 9m}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse("/etc/f.yaml", data, policySections)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "/etc/f.yaml") {
+				t.Fatalf("error without place: %v", err)
+			}
+			return
+		}
+		for _, p := range c.Policies {
+			if !filepath.IsAbs(p) {
+				t.Fatalf("relative policy path %q", p)
+			}
+		}
+		if c.Alerts.Queue < 1 || c.Alerts.Queue > MaxAlertQueue {
+			t.Fatalf("alerts.queue %d accepted", c.Alerts.Queue)
+		}
+		if w := c.Alerts.Webhook; w != nil {
+			u, err := url.Parse(w.URL)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || w.Timeout <= 0 || w.Timeout > MaxWebhookTimeout {
+				t.Fatalf("webhook %+v accepted", w)
+			}
+			for k, v := range w.Headers {
+				if k == "" || strings.ContainsAny(k, " :\t\r\n") || strings.ContainsAny(v, "\r\n\x00") {
+					t.Fatalf("header %q: %q accepted", k, v)
+				}
+			}
+		}
+	})
 }

@@ -34,3 +34,28 @@ func TestParseWebhook(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseWebhook(f *testing.F) {
+	f.Add([]byte("webhook: {url: 'https://h/a', headers: {X-A: b}, timeout: 1s}\n" + hookRule))
+	f.Add([]byte("webhook:\n  url: http://h\n" + hookRule))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		rules, err := Parse("f.yaml", data)
+		if err != nil {
+			return
+		}
+		for _, r := range rules {
+			w := r.Webhook
+			if w == nil {
+				continue
+			}
+			if CheckWebhookURL(w.URL) != nil || w.Timeout <= 0 || w.Timeout > MaxWebhookTimeout {
+				t.Fatalf("webhook %+v accepted", w)
+			}
+			for k, v := range w.Headers {
+				if CheckWebhookHeader(k, v) != nil {
+					t.Fatalf("header %q: %q accepted", k, v)
+				}
+			}
+		}
+	})
+}
