@@ -60,6 +60,9 @@ func (p *parser) policies(n *yaml.Node, c *Config) {
 		}
 		if !filepath.IsAbs(s) {
 			s = filepath.Join(filepath.Dir(p.file), s)
+			if abs, err := filepath.Abs(s); err == nil {
+				s = abs // a reload finds the same files whatever the working directory
+			}
 		}
 		c.Policies = append(c.Policies, s)
 	}

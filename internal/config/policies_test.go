@@ -34,6 +34,19 @@ func TestPolicies(t *testing.T) {
 	}
 }
 
+// A configuration file named by a relative path: its policies are found
+// from its directory, as absolute paths.
+func TestPoliciesRelative(t *testing.T) {
+	c, err := Parse("conf/agent.yaml", []byte("policies: p.yaml\n"), policySections)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := filepath.Abs("conf/p.yaml")
+	if len(c.Policies) != 1 || c.Policies[0] != want {
+		t.Errorf("policies %q, want %s", c.Policies, want)
+	}
+}
+
 func TestAlerts(t *testing.T) {
 	c, err := Parse("k.yaml", []byte("alerts:\n  queue: 10\n  webhook:\n    url: https://hooks.example/x\n    headers: {Authorization: Bearer t}\n    timeout: 2s\n"), policySections)
 	if err != nil {
