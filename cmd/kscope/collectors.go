@@ -10,6 +10,7 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/exec"
 	_ "github.com/kscope/kscope/internal/collector/exit"
 	_ "github.com/kscope/kscope/internal/collector/fileio"
+	_ "github.com/kscope/kscope/internal/collector/flows"
 	_ "github.com/kscope/kscope/internal/collector/http"
 	_ "github.com/kscope/kscope/internal/collector/netfilter"
 	_ "github.com/kscope/kscope/internal/collector/oom"

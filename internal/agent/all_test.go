@@ -10,6 +10,7 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/drops"
 	_ "github.com/kscope/kscope/internal/collector/exec"
 	_ "github.com/kscope/kscope/internal/collector/fileio"
+	_ "github.com/kscope/kscope/internal/collector/flows"
 	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/policy"

@@ -29,7 +29,7 @@ func TestSpecs(t *testing.T) {
 		}
 	}
 	slices.Sort(defaults)
-	want := "block=on connect=on dns=off drops=off exec=on exit=on fileio=on http=off oom=on open=off policy=off process=on procnet=on profile=on sched=on signals=on syscalls=on tcp=on"
+	want := "block=on connect=on dns=off drops=off exec=on exit=on fileio=on flows=off http=off oom=on open=off policy=off process=on procnet=on profile=on sched=on signals=on syscalls=on tcp=on"
 	if got := strings.Join(defaults, " "); got != want {
 		t.Errorf("defaults\n got %s\nwant %s", got, want)
 	}
@@ -108,7 +108,8 @@ func TestSectionsFromRegistry(t *testing.T) {
 		"collectors:\n  syscalls: {hz: 1}\n":          `k.yaml:2: collectors.syscalls.hz: unknown key (known: enabled, topk, counts_only)`,
 		"collectors:\n  profile: {rate: 1}\n":         `k.yaml:2: collectors.profile.rate: unknown key (known: enabled, topk, hz, off_cpu, window)`,
 		"collectors:\n  dns: {timeout: 10ms}\n":       `k.yaml:2: collectors.dns.timeout: from 100ms to 1m, not "10ms"`,
-		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, http, oom, open, policy, process, procnet, profile, sched, signals, syscalls, tcp)`,
+		"collectors:\n  flows: {idle_timeout: 1s}\n":  `k.yaml:2: collectors.flows.idle_timeout: from 5s to 1h, not "1s"`,
+		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, flows, http, oom, open, policy, process, procnet, profile, sched, signals, syscalls, tcp)`,
 	} {
 		if _, err := config.Parse("k.yaml", []byte(src), sections); err == nil || err.Error() != want {
 			t.Errorf("%q: %v\nwant %s", src, err, want)

@@ -2,6 +2,7 @@ const paths: Record<string, string> = {
   overview: 'M3 3h7v9H3zM14 3h7v5h-7zM14 12h7v9h-7zM3 16h7v5H3z',
   processes: 'M4 6h16M4 12h16M4 18h10',
   events: 'M22 12h-4l-3 9L9 3l-3 9H2',
+  network: 'M12 2v6M12 16v6M5 8h14v8H5zM2 12h3M19 12h3',
   profiles: 'M12 2c1 4 5 6 5 11a5 5 0 0 1-10 0c0-2 1-3 2-4 0 2 1 3 2 3 0-4-1-6 1-10z',
   security: 'M12 2l8 3v6c0 5-3.4 9.4-8 11-4.6-1.6-8-6-8-11V5zM9 12l2 2 4-4',
   query: 'M4 17l6-6-6-6M12 19h8',
