@@ -59,6 +59,11 @@ type Config struct {
 	// Containers names the processes' containers, pods and units
 	// (containers.go).
 	Containers Containers
+	// Policies lists the policy files and directories the policy
+	// collector enforces (policies.go).
+	Policies []string
+	// Alerts is where policy alerts go besides the event store.
+	Alerts Alerts
 }
 
 // Storage is the metrics store's settings (the storage section, with the
@@ -169,6 +174,7 @@ func Default(sections []Section) *Config {
 		},
 		Storage:    Storage{MaxSeries: DefaultMaxSeries},
 		Containers: DefaultContainers(),
+		Alerts:     Alerts{Queue: DefaultAlertQueue},
 
 		BPFStatsWindow: DefaultBPFStatsWindow,
 		BPFStatsEvery:  DefaultBPFStatsEvery,
@@ -271,6 +277,7 @@ func Parse(file string, data []byte, sections []Section) (*Config, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
+	enablePolicy(doc.Content[0], c)
 	return c, nil
 }
 
@@ -331,7 +338,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -375,6 +382,10 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.externalLabels(v, c)
 		case "containers":
 			p.containers(v, c)
+		case "policies":
+			p.policies(v, c)
+		case "alerts":
+			p.alerts(v, c)
 		}
 	})
 }

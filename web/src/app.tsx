@@ -9,6 +9,7 @@ import { Process } from './pages/Process';
 import { Processes } from './pages/Processes';
 import { Profiles } from './pages/Profiles';
 import { Query } from './pages/Query';
+import { Security } from './pages/Security';
 import { Self } from './pages/Self';
 import { loadKinds, loadStatus, status, theme, useObservable, useRoute, type Theme } from './store';
 
@@ -18,6 +19,7 @@ const nav = [
   { path: '/events', name: 'Events', icon: 'events' },
   { path: '/network', name: 'Network', icon: 'network' },
   { path: '/profiles', name: 'Profiles', icon: 'profiles' },
+  { path: '/security', name: 'Security', icon: 'security' },
   { path: '/query', name: 'Query', icon: 'query' },
   { path: '/kscope', name: 'kscope', icon: 'self' },
 ];
@@ -31,6 +33,7 @@ function page(path: string) {
   if (path === '/events') return { title: 'Events', el: <Events /> };
   if (path === '/network') return { title: 'Network', el: <Network /> };
   if (path === '/profiles') return { title: 'Profiles', el: <Profiles /> };
+  if (path === '/security') return { title: 'Security', el: <Security /> };
   if (path === '/query') return { title: 'Query', el: <Query /> };
   if (path === '/kscope') return { title: 'kscope', el: <Self /> };
   return {

@@ -4,6 +4,7 @@ const paths: Record<string, string> = {
   events: 'M22 12h-4l-3 9L9 3l-3 9H2',
   network: 'M12 2v6M12 16v6M5 8h14v8H5zM2 12h3M19 12h3',
   profiles: 'M12 2c1 4 5 6 5 11a5 5 0 0 1-10 0c0-2 1-3 2-4 0 2 1 3 2 3 0-4-1-6 1-10z',
+  security: 'M12 2l8 3v6c0 5-3.4 9.4-8 11-4.6-1.6-8-6-8-11V5zM9 12l2 2 4-4',
   query: 'M4 17l6-6-6-6M12 19h8',
   self: 'M9 2v3M15 2v3M9 19v3M15 19v3M2 9h3M2 15h3M19 9h3M19 15h3M6 5h12v14H6zM10 9h4v6h-4z',
   menu: 'M3 6h18M3 12h18M3 18h18',
