@@ -11,7 +11,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/kscope/kscope/internal/version.Version=$(VERSION)
 
-.PHONY: all build release generate check-generate vet lint test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
+.PHONY: all build release image generate check-generate vet lint test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
 
 all: build
 
@@ -33,6 +33,11 @@ release:
 	ARCH=amd64 VERSION='$(PKG_VERSION)' $(RELEASE_DIR)/.nfpm package --config $(RELEASE_DIR)/.nfpm.yaml --packager deb --target $(RELEASE_DIR)/
 	rm -f $(RELEASE_DIR)/.nfpm $(RELEASE_DIR)/.nfpm.yaml
 	@ls -l $(RELEASE_DIR)
+
+# The container image the Helm chart runs: the release binary alone.
+IMAGE ?= ghcr.io/kscope/kscope:$(PKG_VERSION)
+image: release
+	docker build -f deploy/Dockerfile -t $(IMAGE) $(RELEASE_DIR)
 
 # Regenerate the bpf2go bindings and objects (needs clang-$(CLANG_VERSION)).
 generate:

@@ -3,32 +3,61 @@ package deploy
 import (
 	"bufio"
 	"debug/elf"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/kscope/kscope/internal/testutil"
 )
 
-// buildDeb returns the .deb to test: $KSCOPE_DEB when set (make's
-// test-release builds it once), else one `make release` builds here, with
-// the version it was given.
+// release is what one `make release` made for every test of the package.
+var release struct {
+	once    sync.Once
+	dir     string
+	version string
+	err     error
+}
+
+// buildRelease runs `make release` once, with a version of its own, and
+// returns the directory it wrote the binary and the .deb to.
+func buildRelease(t *testing.T) (dir, version string) {
+	t.Helper()
+	testutil.Tool(t, "make", "building the release")
+	release.once.Do(func() {
+		release.version = "9.8.7-test"
+		release.dir, release.err = os.MkdirTemp("", "kscope-release-")
+		if release.err != nil {
+			return
+		}
+		out, err := exec.Command("make", "-C", "..", "release", "RELEASE_DIR="+release.dir, "VERSION=v"+release.version).CombinedOutput()
+		if err != nil {
+			release.err = fmt.Errorf("make release: %v\n%s", err, out)
+		}
+	})
+	if release.err != nil {
+		t.Fatal(release.err)
+	}
+	return release.dir, release.version
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if release.dir != "" {
+		os.RemoveAll(release.dir)
+	}
+	os.Exit(code)
+}
+
+// buildDeb returns the .deb make release made, and its version.
 func buildDeb(t *testing.T) (deb, version string) {
 	t.Helper()
-	if p := os.Getenv("KSCOPE_DEB"); p != "" {
-		return p, ""
-	}
-	testutil.Tool(t, "make", "building the release")
-	dir := t.TempDir()
-	version = "9.8.7-test"
-	cmd := exec.Command("make", "-C", "..", "release", "RELEASE_DIR="+dir, "VERSION=v"+version)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make release: %v\n%s", err, out)
-	}
+	dir, version := buildRelease(t)
 	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
 	if len(debs) != 1 {
 		t.Fatalf("make release made %v, want one .deb", debs)
@@ -67,10 +96,7 @@ func TestDebInstallsInCleanRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dpkg-deb -f: %v", err)
 	}
-	want := "Package: kscope\nArchitecture: amd64\n"
-	if version != "" {
-		want += "Version: " + version + "\n"
-	}
+	want := "Package: kscope\nArchitecture: amd64\nVersion: " + version + "\n"
 	if !strings.HasPrefix(string(fields), want) {
 		t.Errorf("control fields:\n%s\nwant prefix:\n%s", fields, want)
 	}
@@ -135,10 +161,7 @@ func TestDebInstallsInCleanRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("kscope version in the chroot: %v\n%s", err, out)
 	}
-	wantVersion := regexp.MustCompile(`^kscope \S+ \(\S+, go\S+ linux/amd64\)\n$`)
-	if version != "" {
-		wantVersion = regexp.MustCompile(`^kscope v` + regexp.QuoteMeta(version) + ` \(\S+, go\S+ linux/amd64\)\n$`)
-	}
+	wantVersion := regexp.MustCompile(`^kscope v` + regexp.QuoteMeta(version) + ` \(\S+, go\S+ linux/amd64\)\n$`)
 	if !wantVersion.Match(out) {
 		t.Errorf("kscope version printed %q, want %v", out, wantVersion)
 	}
