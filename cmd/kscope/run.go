@@ -163,6 +163,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		return err
 	}
 	opts := codegen.Options{Format: probrun.Formats, Tracepoints: probrun.ListTracepoints, USDT: probrun.USDTSites(f.pid), BTF: bpfx.KernelTypes, Hook: probrun.Hook, Params: params, File: file, Source: src}
+	probrun.Resolvers(&opts, f.pid)
 	if child != nil {
 		opts.ChildPID = child.Process.Pid
 	}
@@ -220,8 +221,20 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 			<-childDone
 		}
 	}
-	return sess.Stop()
+	if err := sess.Stop(); err != nil {
+		return err
+	}
+	if code := sess.ExitCode(); code != 0 {
+		return exitCode(code)
+	}
+	return nil
 }
+
+// exitCode is the exit code a script gave exit(code): kscope exits with
+// it and prints nothing more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 
 // waitInRead waits (up to 10 s) until process pid is blocked in read(2),
 // as /proc/PID/syscall shows.

@@ -36,6 +36,13 @@ type Options struct {
 	// and name (globs; provider "*" when the script gave none); nil when the
 	// script uses no usdt probe.
 	USDT func(binary, provider, name string) ([]USDTSite, error)
+	// KernelSymbol returns the address of a kernel symbol (kaddr).
+	KernelSymbol func(name string) (uint64, error)
+	// UserSymbol returns the address of a symbol of a binary as the
+	// process sees it when the binary is not relocated (uaddr).
+	UserSymbol func(binary, name string) (uint64, error)
+	// CgroupID returns the id of the cgroup at a path (cgroupid).
+	CgroupID func(path string) (uint64, error)
 	// Params are the positional parameters ($1 is Params[0]).
 	Params []string
 	// ChildPID is the pid of the command traced with -c (cpid).
@@ -206,7 +213,7 @@ func (c *compiler) layoutMaps() {
 		off := 0
 		for _, k := range m.Keys {
 			switch k.Kind {
-			case check.String:
+			case check.String, check.Inet, check.Buffer:
 				mm.Keys = append(mm.Keys, Slot{String: true, Offset: off})
 				off += c.S
 			case check.Tuple:
@@ -384,8 +391,10 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if len(ap.Parts) == 1 {
 			p.Parts = []string{"hz", ap.Parts[0]}
 		}
-		if provider == "interval" && p.Parts[0] == "hz" || p.Parts[0] == "us" && provider == "interval" {
-			c.errorf(ap.Pos, "interval:%s is not compiled yet (interval:s:N and interval:ms:N are)", p.Parts[0])
+	case "software", "hardware":
+		typ = ebpf.PerfEvent
+		if len(ap.Parts) == 1 {
+			p.Parts = []string{ap.Parts[0], ""}
 		}
 	case "rawtracepoint":
 		typ = ebpf.RawTracepoint

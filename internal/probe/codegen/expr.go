@@ -116,7 +116,14 @@ func (f *fn) intExpr(x ast.Expr) {
 				return
 			}
 		}
+		if f.intCall(x) {
+			return
+		}
 		f.c.errorf(x.Pos, "%s() is not compiled yet", x.Name)
+	case *ast.Sizeof:
+		f.emit(asm.LoadImm(asm.R0, f.sizeof(x), asm.DWord))
+	case *ast.Offsetof:
+		f.emit(asm.LoadImm(asm.R0, f.offsetof(x), asm.DWord))
 	default:
 		f.c.errorf(x.Position(), "this expression is not compiled yet")
 	}
@@ -212,6 +219,10 @@ func (f *fn) builtin(x *ast.Ident) {
 		f.emit(asm.FnGetPrandomU32.Call())
 	case "cpid":
 		f.emit(asm.LoadImm(asm.R0, int64(f.c.opts.ChildPID), asm.DWord))
+	case "numaid":
+		f.emit(asm.FnGetNumaNodeId.Call())
+	case "jiffies":
+		f.emit(asm.FnJiffies64.Call())
 	case "retval":
 		switch f.probe.Provider {
 		case "uretprobe":
@@ -222,6 +233,12 @@ func (f *fn) builtin(x *ast.Ident) {
 			f.c.errorf(x.Pos, "retval in %s probes is not compiled yet", f.probe.Provider)
 		}
 	default:
+		if strings.HasPrefix(x.Name, "sarg") {
+			if n, err := strconv.Atoi(x.Name[4:]); err == nil {
+				f.stackArg(x, n)
+				return
+			}
+		}
 		if strings.HasPrefix(x.Name, "arg") {
 			n, err := strconv.Atoi(x.Name[3:])
 			if err == nil {
@@ -504,12 +521,19 @@ func (f *fn) callStmt(x *ast.Call) {
 	switch x.Name {
 	case "printf":
 		format := x.Args[0].(*ast.StrLit).Value
+		if strings.Contains(format, "%rx") || strings.Contains(format, "%rh") {
+			f.c.errorf(x.Pos, "printf %%rx and %%rh are not compiled yet (%%r is)")
+		}
 		for i, v := range conversions(format) {
 			if i+1 >= len(x.Args) {
 				break
 			}
 			a := x.Args[i+1]
-			switch str := f.isString(a) || isStack(a); {
+			_, rendered := f.renderOf(a)
+			switch str := f.isString(a) || isStack(a) || rendered; {
+			case v == 'r' && !str:
+				f.c.errorf(a.Position(), "printf %%r needs a buffer, and this is an integer")
+			case v == 'r':
 			case v == 's' && !str:
 				f.c.errorf(a.Position(), "printf %%s needs a string, and this is an integer (a pointer to a string needs str())")
 			case v != 's' && str:
@@ -528,14 +552,27 @@ func (f *fn) callStmt(x *ast.Call) {
 		}
 		f.record(x, CallTime, fm, nil, -1)
 	case "exit":
+		f.record(x, CallExit, "", x.Args, -1)
+		// The record can be lost with a full ring buffer: the flag, 1 +
+		// the exit code, is not.
 		if len(x.Args) > 0 {
-			f.c.errorf(x.Pos, "exit() with an exit code is not compiled yet")
+			f.intExpr(x.Args[0])
+			f.emit(asm.And.Imm(asm.R0, 0xff), asm.Add.Imm(asm.R0, 1),
+				asm.LoadMapValue(asm.R1, 0, 0).WithReference(f.c.obj.Exit),
+				asm.StoreMem(asm.R1, 0, asm.R0, asm.DWord))
+		} else {
+			f.emit(asm.LoadMapValue(asm.R1, 0, 0).WithReference(f.c.obj.Exit),
+				stImm(asm.R1, 0, 1))
 		}
-		f.record(x, CallExit, "", nil, -1)
-		// The record can be lost with a full ring buffer: the flag is not.
-		f.emit(asm.LoadMapValue(asm.R1, 0, 0).WithReference(f.c.obj.Exit),
-			stImm(asm.R1, 0, 1))
 		f.leave()
+	case "signal":
+		f.signal(x)
+	case "system", "cat":
+		kind := CallSystem
+		if x.Name == "cat" {
+			kind = CallCat
+		}
+		f.record(x, kind, x.Args[0].(*ast.StrLit).Value, x.Args[1:], -1)
 	case "print":
 		if m, ok := x.Args[0].(*ast.MapExpr); ok && m.Keys == nil && f.c.maps[m.Name] != nil {
 			f.record(x, CallPrint, "", nil, f.c.mapIndex(m.Name))
@@ -589,6 +626,9 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 	size := HeaderSize
 	for _, a := range args {
 		s := Slot{Offset: size, String: f.isString(a)}
+		if r, ok := f.renderOf(a); ok && r.wide() {
+			s.String = true
+		}
 		if id, ok := a.(*ast.Ident); ok && id.Name == "probe" {
 			if call.Const == nil {
 				call.Const = map[int]string{}

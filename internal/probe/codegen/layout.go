@@ -89,6 +89,8 @@ const (
 	CallClear
 	CallZero
 	CallPrintValue // print(value)
+	CallSystem     // system(): run the formatted command
+	CallCat        // cat(): print the formatted file's contents
 )
 
 // Call is one call site that sends a record: [kind u64][id u64][args…].

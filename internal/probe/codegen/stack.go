@@ -25,6 +25,19 @@ const (
 	// RenderUsym is a user address (8 bytes) and the process id (the next
 	// 8 bytes) whose mappings symbolize it, in a string slot.
 	RenderUsym
+	// RenderInet is an address family (8 bytes) and an IPv4 (4 bytes) or
+	// IPv6 (16 bytes) address, in a string slot: ntop().
+	RenderInet
+	// RenderMac is 6 bytes printed as a MAC address: macaddr().
+	RenderMac
+	// RenderUser is a user id printed as its user name: username.
+	RenderUser
+	// RenderTime is nanoseconds of CLOCK_MONOTONIC printed with the
+	// strftime format Render.Format: strftime().
+	RenderTime
+	// RenderBuf is a length (8 bytes) and that many bytes, in a string
+	// slot, printed with non-printable bytes as \xNN: buf().
+	RenderBuf
 )
 
 // Render is a value rendered in user space, with what rendering needs.
@@ -32,6 +45,16 @@ type Render struct {
 	Kind     RenderKind
 	StackMap string // the stack trace map (stacks)
 	Limit    int    // the most frames a stack has
+	Format   string // strftime's format
+}
+
+// wide reports whether the value fills a string slot (more than 8 bytes).
+func (r Render) wide() bool {
+	switch r.Kind {
+	case RenderUsym, RenderInet, RenderMac, RenderBuf, RenderUser, RenderTime:
+		return true
+	}
+	return false
 }
 
 // defaultStackFrames is bpftrace's perf_max_stack default.
@@ -45,6 +68,9 @@ func (f *fn) renderOf(x ast.Expr) (Render, bool) {
 	switch x := x.(type) {
 	case *ast.Ident:
 		name = x.Name
+		if name == "username" {
+			return Render{Kind: RenderUser}, true
+		}
 	case *ast.Call:
 		name, args = x.Name, x.Args
 	default:
@@ -84,6 +110,21 @@ func (f *fn) renderOf(x ast.Expr) (Render, bool) {
 			}
 			return Render{Kind: RenderUsym}, true
 		}
+	case "ntop":
+		if f.c.S < 24 {
+			f.c.errorf(x.Position(), "ntop() needs a max_strlen of at least 24")
+		}
+		return Render{Kind: RenderInet}, true
+	case "macaddr":
+		return Render{Kind: RenderMac}, true
+	case "strftime":
+		lit, ok := args[0].(*ast.StrLit)
+		if !ok {
+			f.c.errorf(args[0].Position(), "strftime() takes a string literal format")
+		}
+		return Render{Kind: RenderTime, Format: lit.Value}, true
+	case "buf":
+		return Render{Kind: RenderBuf}, true
 	}
 	return Render{}, false
 }
@@ -124,6 +165,23 @@ func (f *fn) renderValue(x ast.Expr, r Render, off int) {
 		f.emit(asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord),
 			asm.FnGetCurrentPidTgid.Call(), asm.RSh.Imm(asm.R0, 32),
 			asm.StoreMem(asm.R10, int16(off+8), asm.R0, asm.DWord))
+	case RenderUser:
+		f.emit(asm.FnGetCurrentUidGid.Call(), asm.Mov.Reg32(asm.R0, asm.R0),
+			asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord))
+	case RenderTime:
+		f.intExpr(x.(*ast.Call).Args[1])
+		f.emit(asm.StoreMem(asm.R10, int16(off), asm.R0, asm.DWord))
+	case RenderInet:
+		f.ntop(x.(*ast.Call), off)
+	case RenderMac:
+		a := x.(*ast.Call).Args[0]
+		if n, ok := f.byteSize(a); ok && n < 6 {
+			f.c.errorf(a.Position(), "macaddr() needs 6 bytes, and this has %d", n)
+		}
+		f.zero(off, 8)
+		f.copyBytes(a, off, 6)
+	case RenderBuf:
+		f.buf(x.(*ast.Call), off)
 	}
 }
 
