@@ -192,7 +192,6 @@ func (f *fn) strContains(x *ast.Call) {
 		}
 		f.emit(asm.Ja.Label(found))
 		f.label(next)
-		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	}
 	f.emit(asm.Ja.Label(notFound))
 	f.label(found)
