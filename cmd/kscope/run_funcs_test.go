@@ -209,3 +209,48 @@ func kallsym(t *testing.T, name string) uint64 {
 	v, _ := strconv.ParseUint(string(m[1]), 16, 64)
 	return v
 }
+
+// TestRunListKernelFunctions checks -l and -lv for kprobes and fentry
+// functions: names from available_filter_functions (or, where tracefs
+// hides it, the kernel's BTF), arguments from BTF.
+func TestRunListKernelFunctions(t *testing.T) {
+	testutil.RequireBPF(t)
+	if _, err := os.Stat("/sys/kernel/btf/vmlinux"); err != nil {
+		testutil.Skip(t, "kernel BTF", err)
+	}
+	for _, tc := range []struct{ pattern, want string }{
+		{"kprobe:vfs_rea?", "kprobe:vfs_read\n"},
+		{"fentry:vfs_read", "fentry:vfs_read\n    struct file * file\n    char * buf\n    size_t count\n    loff_t * pos\n"},
+		{"fexit:vfs_read", "fexit:vfs_read\n    struct file * file\n    char * buf\n    size_t count\n    loff_t * pos\n    ssize_t retval\n"},
+	} {
+		args := []string{"-l", tc.pattern}
+		if strings.HasPrefix(tc.pattern, "f") {
+			args[0] = "-lv"
+		}
+		code, got, stderr := runKscope(t, args...)
+		if code != 0 || got != tc.want {
+			t.Errorf("%s: exit code %d, output\n%s\nwant\n%s\nstderr %s", tc.pattern, code, got, tc.want, stderr)
+		}
+	}
+}
+
+// TestRunVerboseCosts checks -v: each probe's exact run count, its ns per
+// run and the losses, on exit.
+func TestRunVerboseCosts(t *testing.T) {
+	testutil.RequireBPF(t)
+	wl := testutil.BuildC(t, "cc", runFuncsWorkload, "-O1", "-no-pie")
+	code, got, stderr := runKscope(t, "-q", "-v", "-c", wl, "-e", "uprobe:"+wl+":take { @ = count(); } uprobe:"+wl+":many { @m = count(); }")
+	if code != 0 || got != "\n\n@: 1\n@m: 1\n" {
+		t.Fatalf("exit code %d, output %q, stderr %s", code, got, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^PROBE +RUNS +NS/RUN$`,
+		`(?m)^uprobe:` + regexp.QuoteMeta(wl) + `:take +1 +[1-9][0-9]*$`,
+		`(?m)^uprobe:` + regexp.QuoteMeta(wl) + `:many +1 +[1-9][0-9]*$`,
+		`(?m)^lost: 0 records \(ring buffer full\), 0 map updates \(max_map_keys\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stderr) {
+			t.Errorf("stderr lacks %s:\n%s", re, stderr)
+		}
+	}
+}

@@ -40,6 +40,10 @@ type Config struct {
 	Debug io.Writer
 	// PID restricts uprobes to one process (-p).
 	PID int
+	// Stats prints, on exit, each probe's run count and nanoseconds per
+	// run (the kernel's bpf_stats) and the records and map updates lost
+	// (-v).
+	Stats bool
 	// File and Source name the script in errors.
 	File   string
 	Source []byte
@@ -155,6 +159,8 @@ type Session struct {
 	end   []*ebpf.Program
 	// code is the exit code exit(code) set.
 	code int
+	// stats holds the kernel's run-time statistics on while -v wants them.
+	stats io.Closer
 	// sym symbolizes stacks and addresses, made on first use.
 	symOnce sync.Once
 	sym     *symbolize.Symbolizer
@@ -180,8 +186,16 @@ func Start(obj *codegen.Object, cfg Config) (*Session, error) {
 	if cfg.Debug != nil {
 		opts.Programs.LogLevel = ebpf.LogLevelInstruction
 	}
+	if cfg.Stats {
+		st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+		if err != nil {
+			return nil, fmt.Errorf("enabling the kernel's BPF run-time statistics (-v): %w", err)
+		}
+		s.stats = st
+	}
 	coll, err := ebpf.NewCollectionWithOptions(obj.Spec, opts)
 	if err != nil {
+		s.Close()
 		return nil, s.loadError(err)
 	}
 	s.coll = coll
@@ -662,6 +676,9 @@ func (s *Session) Stop() error {
 	if err := s.coll.Maps[s.obj.Exit].Lookup(uint32(0), &code); err == nil && code > 0 {
 		s.code = int(code - 1)
 	}
+	if s.cfg.Stats {
+		s.writeStats()
+	}
 	if lost := s.Lost(0); lost > 0 {
 		fmt.Fprintf(s.cfg.Err, "kscope: %d printf, time and exit records lost: the ring buffer was full\n", lost)
 	}
@@ -695,8 +712,39 @@ func (s *Session) Lost(idx uint32) uint64 {
 	return n
 }
 
+// writeStats prints each attached probe's run count and nanoseconds per
+// run, from the kernel's bpf_stats, and the losses, on the error output.
+func (s *Session) writeStats() {
+	w := s.cfg.Err
+	width := len("PROBE")
+	for _, p := range s.obj.Probes {
+		width = max(width, len(p.Name))
+	}
+	fmt.Fprintf(w, "%-*s %12s %10s\n", width, "PROBE", "RUNS", "NS/RUN")
+	for _, p := range s.obj.Probes {
+		if p.Provider == "begin" || p.Provider == "end" {
+			continue
+		}
+		st, err := s.coll.Programs[p.Program].Stats()
+		if err != nil {
+			fmt.Fprintf(w, "%-*s reading its statistics: %v\n", width, p.Name, err)
+			continue
+		}
+		per := int64(0)
+		if st.RunCount > 0 {
+			per = st.Runtime.Nanoseconds() / int64(st.RunCount)
+		}
+		fmt.Fprintf(w, "%-*s %12d %10d\n", width, p.Name, st.RunCount, per)
+	}
+	fmt.Fprintf(w, "lost: %d records (ring buffer full), %d map updates (max_map_keys)\n", s.Lost(0), s.Lost(1))
+}
+
 // Close unloads without printing.
 func (s *Session) Close() {
+	if s.stats != nil {
+		s.stats.Close()
+		s.stats = nil
+	}
 	closeAll(s.links)
 	s.links = nil
 	if s.ring != nil {

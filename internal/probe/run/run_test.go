@@ -168,3 +168,25 @@ func TestProfile(t *testing.T) {
 		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }
+
+// TestIntervalUnits counts ticks of interval:us and interval:hz until
+// exit() on the third of each; the predicates keep later ticks from
+// counting, so the output is exact whatever the timing.
+func TestIntervalUnits(t *testing.T) {
+	sess, out := start(t, `interval:us:5000 /@us < 3/ { @us++; }
+interval:hz:200 /@hz < 3/ { @hz++; if (@hz == 3) { printf("%s\n", probe); } }
+interval:ms:5 /@us == 3 && @hz == 3/ { exit(); }`, false)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	sess.Wait(ctx)
+	if ctx.Err() != nil {
+		t.Fatal("exit() did not end the script")
+	}
+	if err := sess.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	want := "interval:hz:200\n\n\n@hz: 3\n@us: 3\n"
+	if got := out.String(); got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
+	}
+}
