@@ -13,12 +13,14 @@ import (
 )
 
 // runFuncsWorkload passes known bytes and stack arguments to functions
-// uprobes read, then writes to 256 fresh pages between two getppid calls
+// uprobes read, calls tw_a once and tw_b twice, then writes to 256 fresh pages between two getppid calls
 // (huge pages off: one page fault per page).
 const runFuncsWorkload = `#include <sys/mman.h>
 #include <unistd.h>
 char glob[8] = "glob";
 __attribute__((noinline)) long take(const char *p, long n) { __asm__ volatile(""); return n; }
+__attribute__((noinline)) long tw_a(long x) { __asm__ volatile(""); return x; }
+__attribute__((noinline)) long tw_b(long x) { __asm__ volatile(""); return x; }
 __attribute__((noinline)) long many(long a, long b, long c, long d, long e, long f, long g, long h) {
 	__asm__ volatile(""); return a + b + c + d + e + f + g + h;
 }
@@ -28,6 +30,7 @@ int main(void) {
 	(void)touch;
 	take(data, 4);
 	many(1, 2, 3, 4, 5, 6, 70, 80);
+	tw_a(1), tw_b(2), tw_b(3);
 	size_t n = 256 * 4096;
 	char *m = mmap(0, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED) return 1;
@@ -86,6 +89,8 @@ func TestRunFunctions(t *testing.T) {
 			[]string{"-c", wl}, `\x01hi\xff|\x01h|` + "\n\n\n" + `@[\x01hi]: 1` + "\n", true},
 		{"reg and sarg", "uprobe:" + wl + `:many { printf("%d %d %d %d\n", reg("di"), reg("si") + arg1, sarg0, sarg1); }`,
 			[]string{"-c", wl}, "1 4 70 80\n\n\n", true},
+		{"uprobe wildcard", "uprobe:" + wl + `:tw_* { @[probe] = count(); }`,
+			[]string{"-c", wl}, "\n\n@[uprobe:" + wl + ":tw_a]: 1\n@[uprobe:" + wl + ":tw_b]: 2\n", true},
 		{"uaddr", "uprobe:" + wl + `:take { printf("%lx\n", uaddr("glob")); }`,
 			[]string{"-c", wl}, strconv.FormatUint(symbolAddr(t, wl, "glob"), 16) + "\n\n\n", true},
 		{"cgroupid, username, numaid", `BEGIN { printf("%d %s %d\n", cgroup == cgroupid("` + cg + `"), username, numaid); @u[username] = count(); exit(); }`,

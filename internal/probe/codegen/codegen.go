@@ -43,6 +43,10 @@ type Options struct {
 	UserSymbol func(binary, name string) (uint64, error)
 	// CgroupID returns the id of the cgroup at a path (cgroupid).
 	CgroupID func(path string) (uint64, error)
+	// Functions expands a function glob of a uprobe (binary set) or of a
+	// kprobe or fentry probe (binary ""): the names it matches, sorted;
+	// nil when the script has no such wildcards.
+	Functions func(binary, glob string) ([]string, error)
 	// Params are the positional parameters ($1 is Params[0]).
 	Params []string
 	// ChildPID is the pid of the command traced with -c (cpid).
@@ -145,6 +149,12 @@ func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
 	if aliasOf(ap.Provider) == "usdt" {
 		return c.expandUSDT(ap)
 	}
+	switch aliasOf(ap.Provider) {
+	case "uprobe", "uretprobe", "kprobe", "kretprobe", "fentry", "fexit":
+		if strings.ContainsAny(ap.Parts[len(ap.Parts)-1], "*?") {
+			return c.expandFunctions(ap)
+		}
+	}
 	if aliasOf(ap.Provider) != "tracepoint" || len(ap.Parts) != 2 || !strings.ContainsAny(ap.Parts[0]+ap.Parts[1], "*?") {
 		return []*ast.AttachPoint{ap}
 	}
@@ -162,6 +172,48 @@ func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
 	for _, n := range names {
 		cat, name, _ := strings.Cut(n, ":")
 		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: "tracepoint:" + n, Provider: "tracepoint", Parts: []string{cat, name}})
+	}
+	return out
+}
+
+// maxWildcardProbes bounds the programs one attach point with wildcards
+// makes (bpftrace's max_probes default).
+const maxWildcardProbes = 512
+
+// expandFunctions turns a uprobe, kprobe or fentry attach point whose
+// function has wildcards into one attach point per function it matches.
+func (c *compiler) expandFunctions(ap *ast.AttachPoint) []*ast.AttachPoint {
+	provider := aliasOf(ap.Provider)
+	glob := ap.Parts[len(ap.Parts)-1]
+	if strings.Contains(glob, "+") {
+		c.errorf(ap.Pos, "a function with wildcards takes no +offset: %s", ap.Raw)
+	}
+	bin := ""
+	if provider == "uprobe" || provider == "uretprobe" {
+		if len(ap.Parts) != 2 {
+			c.errorf(ap.Pos, "want %s:BINARY:FUNCTION, not %s", provider, ap.Raw)
+		}
+		bin = ap.Parts[0]
+	} else if len(ap.Parts) != 1 {
+		c.errorf(ap.Pos, "wildcards in kernel module functions are not compiled yet: %s", ap.Raw)
+	}
+	if c.opts.Functions == nil {
+		c.errorf(ap.Pos, "wildcards in function names cannot be expanded here: %s", ap.Raw)
+	}
+	names, err := c.opts.Functions(bin, glob)
+	if err != nil {
+		c.errorf(ap.Pos, "expanding %s: %v", ap.Raw, err)
+	}
+	if len(names) == 0 {
+		c.errorf(ap.Pos, "no function matches %s", ap.Raw)
+	}
+	if len(names) > maxWildcardProbes {
+		c.errorf(ap.Pos, "%s matches %d functions; at most %d are attached from one pattern", ap.Raw, len(names), maxWildcardProbes)
+	}
+	var out []*ast.AttachPoint
+	for _, n := range names {
+		parts := append(append([]string(nil), ap.Parts[:len(ap.Parts)-1]...), n)
+		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: ap.Provider + ":" + strings.Join(parts, ":"), Provider: ap.Provider, Parts: parts})
 	}
 	return out
 }
@@ -407,14 +459,8 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if len(ap.Parts) == 3 {
 			c.errorf(ap.Pos, "uprobe language qualifiers are not compiled yet: %s", ap.Raw)
 		}
-		if strings.ContainsAny(ap.Raw, "*?") {
-			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
-		}
 	case "kprobe", "kretprobe", "fentry", "fexit":
 		typ = ebpf.Kprobe
-		if strings.ContainsAny(ap.Raw, "*?") {
-			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
-		}
 		// The hook this kernel has: kprobe and fentry stand in for each
 		// other (kretprobe and fexit too).
 		hook := provider

@@ -23,6 +23,18 @@ func Resolvers(opts *codegen.Options, pid int) {
 	opts.KernelSymbol = KernelSymbol
 	opts.UserSymbol = func(bin, name string) (uint64, error) { return UserSymbol(bin, name, pid) }
 	opts.CgroupID = CgroupID
+	opts.Functions = func(bin, glob string) ([]string, error) {
+		if bin != "" {
+			_, fns, err := ListFunctions(bin, glob, pid)
+			return fns, err
+		}
+		fns, _, err := ListKernelFunctions(glob, true, false)
+		names := make([]string, len(fns))
+		for i, f := range fns {
+			names[i] = f.Name
+		}
+		return names, err
+	}
 }
 
 // KallsymsFile is where kernel symbols are read.

@@ -26,7 +26,9 @@ func start(t *testing.T, src string, json bool, params ...string) (*Session, *by
 	if err != nil {
 		t.Fatal(err)
 	}
-	obj, err := codegen.Compile(s.Program, s.Info, codegen.Options{Format: Formats, Params: params, File: "t.bt", Source: []byte(src)})
+	opts := codegen.Options{Format: Formats, BTF: bpfx.KernelTypes, Params: params, File: "t.bt", Source: []byte(src)}
+	Resolvers(&opts, 0)
+	obj, err := codegen.Compile(s.Program, s.Info, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +134,9 @@ func TestToolsCorpusVerifies(t *testing.T) {
 		if err != nil {
 			continue // the front end's own tests cover these
 		}
-		obj, err := codegen.Compile(s.Program, s.Info, codegen.Options{Format: Formats, Tracepoints: ListTracepoints, BTF: bpfx.KernelTypes, USDT: USDTSites(0), Params: []string{"1", "1"}, File: file, Source: src})
+		opts := codegen.Options{Format: Formats, Tracepoints: ListTracepoints, BTF: bpfx.KernelTypes, USDT: USDTSites(0), Params: []string{"1", "1"}, File: file, Source: src}
+		Resolvers(&opts, 0)
+		obj, err := codegen.Compile(s.Program, s.Info, opts)
 		if err != nil {
 			var list ast.ErrorList
 			if !errors.As(err, &list) {
