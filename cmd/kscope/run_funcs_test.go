@@ -42,6 +42,31 @@ int main(void) {
 }
 `
 
+// runConnectWorkload connects over TCP to a listener on 127.0.0.1, then
+// to one on ::1.
+const runConnectWorkload = `#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+static int dial(int family, const char *addr) {
+	struct sockaddr_storage ss; socklen_t len;
+	memset(&ss, 0, sizeof ss);
+	if (family == AF_INET) {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss; a->sin_family = AF_INET; inet_pton(AF_INET, addr, &a->sin_addr); len = sizeof *a;
+	} else {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss; a->sin6_family = AF_INET6; inet_pton(AF_INET6, addr, &a->sin6_addr); len = sizeof *a;
+	}
+	int l = socket(family, SOCK_STREAM, IPPROTO_TCP);
+	if (bind(l, (struct sockaddr *)&ss, len) || listen(l, 1) || getsockname(l, (struct sockaddr *)&ss, &len)) return 1;
+	int c = socket(family, SOCK_STREAM, IPPROTO_TCP);
+	if (connect(c, (struct sockaddr *)&ss, len)) return 1;
+	close(c); close(l);
+	return 0;
+}
+int main(void) { return dial(AF_INET, "127.0.0.1") | dial(AF_INET6, "::1"); }
+`
+
 // ownCgroup2 returns the cgroup v2 directory of this process.
 func ownCgroup2(t *testing.T) string {
 	t.Helper()
@@ -70,6 +95,7 @@ func ownCgroup2(t *testing.T) string {
 func TestRunFunctions(t *testing.T) {
 	testutil.RequireBPF(t)
 	wl := testutil.BuildC(t, "cc", runFuncsWorkload, "-O1", "-no-pie")
+	conn := testutil.BuildC(t, "cc", runConnectWorkload, "-O1")
 	cg := ownCgroup2(t)
 	catFile := t.TempDir() + "/cat.txt"
 	if err := os.WriteFile(catFile, []byte("hello\nworld"), 0o644); err != nil {
@@ -85,6 +111,8 @@ func TestRunFunctions(t *testing.T) {
 			nil, "0 1 0 1\n\n\n", true},
 		{"ntop", `BEGIN { printf("%s|%s|%s\n", ntop(0x0100007f), ntop(2, 0x0101a8c0), ntop(2, 0)); @[ntop(0x0100007f), 1] = count(); exit(); }`,
 			nil, "127.0.0.1|192.168.1.1|0.0.0.0\n\n\n@[127.0.0.1, 1]: 1\n", true},
+		{"ntop of arrays", `tracepoint:sock:inet_sock_set_state /pid == cpid && args->newstate == 2/ { printf("%d %s %s %s\n", args->family, ntop(args->daddr), ntop(args->daddr_v6), ntop(args->family, args->daddr_v6)); @[ntop(args->daddr_v6)] = sum(args->family); }`,
+			[]string{"-c", conn}, "2 127.0.0.1 ::ffff:127.0.0.1 0.0.0.0\n10 0.0.0.0 ::1 ::1\n\n\n@[::ffff:127.0.0.1]: 2\n@[::1]: 10\n", true},
 		{"buf", "uprobe:" + wl + `:take { printf("%r|%r|%r\n", buf(arg0, arg1), buf(arg0, 2), buf(arg0, 0)); @[buf(arg0, 3)] = count(); }`,
 			[]string{"-c", wl}, `\x01hi\xff|\x01h|` + "\n\n\n" + `@[\x01hi]: 1` + "\n", true},
 		{"reg and sarg", "uprobe:" + wl + `:many { printf("%d %d %d %d\n", reg("di"), reg("si") + arg1, sarg0, sarg1); }`,
