@@ -357,6 +357,9 @@ type local struct {
 	off   int
 	str   bool
 	ctype btf.Type // the C type BTF gives the value, or nil
+	// render is how user space prints the value the local holds (ntop,
+	// buf…: a string slot of bytes), or nil.
+	render *Render
 }
 
 // ctx lives in R6 for the whole program.
@@ -574,8 +577,12 @@ func (f *fn) declareLocals(b *ast.Block) {
 			return
 		}
 		str := false
+		var render *Render
 		if x != nil {
 			str = f.isString(x)
+			if r, ok := f.renderOf(x); ok && r.wide() {
+				str, render = true, &r
+			}
 		} else {
 			str = f.c.info.Types[v].Kind == check.String
 		}
@@ -588,7 +595,7 @@ func (f *fn) declareLocals(b *ast.Block) {
 		if x != nil && !str {
 			ct = f.ctype(x)
 		}
-		f.locals[v.Name] = local{off: off, str: str, ctype: ct}
+		f.locals[v.Name] = local{off: off, str: str, ctype: ct, render: render}
 		f.zero(off, n)
 	}
 	walk = func(s ast.Stmt) {
@@ -782,6 +789,17 @@ func (f *fn) assign(s *ast.AssignStmt) {
 	switch t := s.Target.(type) {
 	case *ast.Var:
 		l := f.locals[t.Name]
+		if l.render != nil {
+			r, ok := f.renderOf(s.Value)
+			if !ok || r != *l.render {
+				f.c.errorf(s.Value.Position(), "$%s holds another kind of value elsewhere", t.Name)
+			}
+			tmp := f.alloc(f.c.S)
+			f.zero(tmp, f.c.S)
+			f.renderValue(s.Value, r, tmp)
+			f.copyStack(l.off, tmp, f.c.S)
+			return
+		}
 		if l.str {
 			if s.Op != "=" {
 				f.c.errorf(s.Pos, "%s on a string", s.Op)

@@ -567,6 +567,8 @@ func (f *fn) callStmt(x *ast.Call) {
 		f.leave()
 	case "signal":
 		f.signal(x)
+	case "join":
+		f.join(x)
 	case "system", "cat":
 		kind := CallSystem
 		if x.Name == "cat" {

@@ -3,6 +3,7 @@ package codegen
 import (
 	"strings"
 
+	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
@@ -355,6 +356,18 @@ func (f *fn) signal(x *ast.Call) {
 // tracepoint field or a BTF member) or a string; false for an integer or
 // a pointer, whose bytes are elsewhere.
 func (f *fn) byteSize(x ast.Expr) (int, bool) {
+	if n, ok := f.arraySize(x); ok {
+		return n, true
+	}
+	if f.isString(x) {
+		return f.c.S, true
+	}
+	return 0, false
+}
+
+// arraySize returns the size in bytes of x when it is an array field of
+// a tracepoint or an array member of a BTF struct.
+func (f *fn) arraySize(x ast.Expr) (int, bool) {
 	if fld, ok := x.(*ast.Field); ok {
 		if id, ok := fld.X.(*ast.Ident); ok && id.Name == "args" {
 			if fl := f.argField(fld, false); fl != nil && fl.Array > 0 && !fl.DataLoc {
@@ -371,10 +384,6 @@ func (f *fn) byteSize(x ast.Expr) (int, bool) {
 				}
 			}
 		}
-		return 0, false
-	}
-	if f.isString(x) {
-		return f.c.S, true
 	}
 	return 0, false
 }
@@ -386,8 +395,9 @@ func (f *fn) copyBytes(x ast.Expr, off, n int) {
 		return
 	}
 	read := asm.FnProbeReadKernel
+	_, isArr := f.arraySize(x)
 	switch {
-	case f.isString(x):
+	case f.isString(x) && !isArr:
 		mark := f.sp
 		tmp := f.alloc(f.c.S)
 		f.strExpr(x, tmp)
@@ -450,8 +460,8 @@ func isArray(t btf.Type) bool {
 func (f *fn) ntop(x *ast.Call, off int) {
 	addr := x.Args[len(x.Args)-1]
 	f.zero(off, 24)
-	n, isArr := f.byteSize(addr)
-	if isArr && f.isString(addr) {
+	n, isArr := f.arraySize(addr)
+	if !isArr && f.isString(addr) {
 		f.c.errorf(addr.Position(), "ntop() takes an integer or an array of 4 or 16 bytes, not a string")
 	}
 	if len(x.Args) == 2 {
@@ -526,4 +536,66 @@ func (f *fn) buf(x *ast.Call, off int) {
 	}
 	f.emit(read.Call())
 	f.sp = mark
+}
+
+// join compiles join(argv[, delim]): it reads up to JoinArgs string
+// pointers from the array argv points to, stopping at a NULL one, and
+// sends them in one record built in a per-CPU scratch map (too big for
+// the stack): [kind][id][count][JoinArgs strings].
+func (f *fn) join(x *ast.Call) {
+	delim := " "
+	if len(x.Args) == 2 {
+		delim = f.strLitArg(x, 1)
+	}
+	S := f.c.S
+	size := HeaderSize + 8 + JoinArgs*S
+	call := &Call{Kind: CallJoin, Pos: x.Pos, Format: delim, Map: -1, Size: size}
+	id := len(f.c.obj.Calls)
+	f.c.obj.Calls = append(f.c.obj.Calls, call)
+	const scratch = "ks_join"
+	if _, ok := f.c.obj.Spec.Maps[scratch]; !ok {
+		f.c.obj.Spec.Maps[scratch] = &ebpf.MapSpec{Name: scratch, Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: uint32(size), MaxEntries: 1}
+	}
+	mark := f.sp
+	arr, elem := f.alloc(8), f.alloc(8)
+	f.sp = mark
+	f.intExpr(x.Args[0])
+	f.emit(asm.StoreMem(asm.R10, int16(arr), asm.R0, asm.DWord),
+		stImm(asm.R10, int16(elem), 0),
+		asm.LoadMapPtr(asm.R1, 0).WithReference(scratch),
+		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(elem)),
+		asm.FnMapLookupElem.Call())
+	end, send := f.newLabel(), f.newLabel()
+	f.emit(asm.JEq.Imm(asm.R0, 0, end),
+		asm.Mov.Reg(asm.R7, asm.R0),
+		stImm(asm.R7, 0, int64(CallJoin)), stImm(asm.R7, 8, int64(id)), stImm(asm.R7, 16, 0))
+	read, readStr := asm.FnProbeReadKernel, asm.FnProbeReadKernelStr
+	if f.user {
+		read, readStr = asm.FnProbeReadUser, asm.FnProbeReadUserStr
+	}
+	for i := 0; i < JoinArgs; i++ {
+		f.emit(asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(elem)),
+			asm.Mov.Imm(asm.R2, 8),
+			asm.LoadMem(asm.R3, asm.R10, int16(arr), asm.DWord), asm.Add.Imm(asm.R3, int32(8*i)),
+			read.Call(),
+			asm.JNE.Imm(asm.R0, 0, send),
+			asm.LoadMem(asm.R3, asm.R10, int16(elem), asm.DWord),
+			asm.JEq.Imm(asm.R3, 0, send),
+			asm.Mov.Reg(asm.R1, asm.R7), asm.Add.Imm(asm.R1, int32(HeaderSize+8+i*S)),
+			asm.Mov.Imm(asm.R2, int32(S)),
+			readStr.Call(),
+			stImm(asm.R7, 16, int64(i+1)))
+	}
+	f.label(send)
+	f.emit(asm.LoadMapPtr(asm.R1, 0).WithReference(f.c.obj.Ring),
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Mov.Imm(asm.R3, int32(size)), asm.Mov.Imm(asm.R4, 0),
+		asm.FnRingbufOutput.Call())
+	ok := f.newLabel()
+	f.emit(asm.JEq.Imm(asm.R0, 0, ok))
+	f.countDrop(dropRing)
+	f.label(ok)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
+	f.label(end)
+	f.emit(asm.Mov.Imm(asm.R0, 0))
 }

@@ -91,7 +91,11 @@ const (
 	CallPrintValue // print(value)
 	CallSystem     // system(): run the formatted command
 	CallCat        // cat(): print the formatted file's contents
+	CallJoin       // join(): [count u64] then JoinArgs strings
 )
+
+// JoinArgs is the most array elements join() prints (bpftrace's).
+const JoinArgs = 16
 
 // Call is one call site that sends a record: [kind u64][id u64][args…].
 type Call struct {

@@ -66,6 +66,11 @@ const defaultStackFrames = 127
 func (f *fn) renderOf(x ast.Expr) (Render, bool) {
 	name, args := "", []ast.Expr(nil)
 	switch x := x.(type) {
+	case *ast.Var:
+		if l, ok := f.locals[x.Name]; ok && l.render != nil {
+			return *l.render, true
+		}
+		return Render{}, false
 	case *ast.Ident:
 		name = x.Name
 		if name == "username" {
@@ -142,6 +147,11 @@ func (c *compiler) stackMap(limit int) string {
 
 // renderValue stores the 8 bytes user space renders x from at off.
 func (f *fn) renderValue(x ast.Expr, r Render, off int) {
+	if v, ok := x.(*ast.Var); ok {
+		// A local holding a rendered value: its bytes.
+		f.copyStack(off, f.locals[v.Name].off, f.c.S)
+		return
+	}
 	switch r.Kind {
 	case RenderKStack, RenderUStack:
 		flags := int32(0)

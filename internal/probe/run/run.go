@@ -629,6 +629,12 @@ func (s *Session) handle(rec []byte) {
 		s.emit("syscall", runSystem(Printf(call.Format, args)))
 	case codegen.CallCat:
 		s.emit("cat", catFile(Printf(call.Format, args)))
+	case codegen.CallJoin:
+		if s.cfg.JSON {
+			s.emit("join", join(rec, call.Format, s.obj.StrLen))
+		} else {
+			io.WriteString(s.cfg.Out, join(rec, call.Format, s.obj.StrLen)+"\n")
+		}
 	case codegen.CallPrint:
 		s.printMap(s.obj.Maps[call.Map], call.Top, call.Div)
 	case codegen.CallClear, codegen.CallZero:

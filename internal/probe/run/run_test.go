@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -132,6 +133,7 @@ func TestToolsCorpusVerifies(t *testing.T) {
 		}
 		s, err := probe.Load(file, src, &check.Config{Params: []string{"1", "1"}})
 		if err != nil {
+			t.Logf("%s: %s", file, firstLine(err))
 			continue // the front end's own tests cover these
 		}
 		opts := codegen.Options{Format: Formats, Tracepoints: ListTracepoints, BTF: bpfx.KernelTypes, USDT: USDTSites(0), Params: []string{"1", "1"}, File: file, Source: src}
@@ -142,6 +144,7 @@ func TestToolsCorpusVerifies(t *testing.T) {
 			if !errors.As(err, &list) {
 				t.Errorf("%s: error without a position: %v", file, err)
 			}
+			t.Logf("%s: %s", file, firstLine(err))
 			continue
 		}
 		coll, err := ebpf.NewCollection(obj.Spec)
@@ -153,6 +156,17 @@ func TestToolsCorpusVerifies(t *testing.T) {
 		compiled++
 	}
 	t.Logf("%d of %d scripts compiled and loaded", compiled, len(files))
+	// Debian's 43 tools and kscope's testdata: 34 compile on kscope's
+	// development kernel (the others stop at for loops, tuples in keys,
+	// stacks as map values, and symbols or members this kernel lacks).
+	if len(files) == 43 && compiled < 34 {
+		t.Errorf("%d of %d scripts compiled, want at least 34", compiled, len(files))
+	}
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
 }
 
 // TestProfile attaches a profile probe to every CPU; the predicate lets

@@ -136,3 +136,17 @@ func runSystem(command string) string {
 	}
 	return string(out)
 }
+
+// join joins the strings of a join() record with delim.
+func join(rec []byte, delim string, strLen int) string {
+	n := int(binary.LittleEndian.Uint64(rec[codegen.HeaderSize:]))
+	parts := make([]string, 0, n)
+	for i := 0; i < n && i < codegen.JoinArgs; i++ {
+		off := codegen.HeaderSize + 8 + i*strLen
+		if off+strLen > len(rec) {
+			break
+		}
+		parts = append(parts, cstring(rec[off:off+strLen]))
+	}
+	return strings.Join(parts, delim)
+}
