@@ -951,12 +951,22 @@ func (f *fn) aggregate(t *ast.MapExpr, call *ast.Call) {
 	key := f.key(m, t)
 	switch call.Name {
 	case "hist":
+		k := int64(0)
 		if len(call.Args) == 2 {
-			if k, ok := call.Args[1].(*ast.IntLit); !ok || k.Value != 0 {
-				f.c.errorf(call.Args[1].Position(), "hist() with more than one bucket per power of 2 is not compiled yet")
+			k = f.constArg(call.Args[1])
+			if k < 0 || k > 5 {
+				f.c.errorf(call.Args[1].Position(), "hist()'s second argument must be from 0 to 5, not %d", k)
 			}
 		}
-		f.log2Bucket(arg)
+		if m.histSet && m.Bits != int(k) {
+			f.c.errorf(call.Pos, "@%s is a hist() with %d bits elsewhere", m.Name, m.Bits)
+		}
+		m.Bits, m.histSet = int(k), true
+		if k == 0 {
+			f.log2Bucket(arg)
+		} else {
+			f.log2BucketBits(arg, int32(k))
+		}
 		f.emit(asm.StoreMem(asm.R10, int16(key+m.KeySize-8), asm.R0, asm.DWord))
 	case "lhist":
 		lo, hi, step := f.constArg(call.Args[1]), f.constArg(call.Args[2]), f.constArg(call.Args[3])
@@ -1076,6 +1086,37 @@ func (f *fn) log2Bucket(arg int) {
 		f.label(next)
 	}
 	f.emit(asm.Ja.Label(done))
+	f.label(done)
+	f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+}
+
+// log2BucketBits leaves in R0 the hist(v, k) bucket of the value at arg,
+// as bpftrace counts: 0 for a negative value, v+1 below 2^(k+1), else
+// ((L-k+1) << k) + x + 1 where L is floor(log2 v) and x the k bits
+// after its leading one.
+func (f *fn) log2BucketBits(arg int, k int32) {
+	done, big := f.newLabel(), f.newLabel()
+	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JSLT.Imm(asm.R1, 0, done),
+		asm.JGE.Imm(asm.R1, 2<<k, big),
+		asm.Mov.Reg(asm.R0, asm.R1), asm.Add.Imm(asm.R0, 1),
+		asm.Ja.Label(done))
+	f.label(big)
+	f.emit(asm.Mov.Imm(asm.R0, 0), asm.Mov.Reg(asm.R2, asm.R1))
+	for _, sh := range []int32{32, 16, 8, 4, 2, 1} {
+		next := f.newLabel()
+		f.emit(asm.Mov.Reg(asm.R3, asm.R2), asm.RSh.Imm(asm.R3, sh),
+			asm.JEq.Imm(asm.R3, 0, next),
+			asm.Mov.Reg(asm.R2, asm.R3), asm.Add.Imm(asm.R0, sh))
+		f.label(next)
+	}
+	// R0 = L; x = (v >> (L-k)) & (2^k - 1).
+	f.emit(asm.Mov.Reg(asm.R3, asm.R0), asm.Sub.Imm(asm.R3, k),
+		asm.Mov.Reg(asm.R2, asm.R1), asm.RSh.Reg(asm.R2, asm.R3),
+		asm.And.Imm(asm.R2, (1<<k)-1),
+		asm.Sub.Imm(asm.R0, k-1), asm.LSh.Imm(asm.R0, k),
+		asm.Add.Reg(asm.R0, asm.R2), asm.Add.Imm(asm.R0, 1))
 	f.label(done)
 	f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 }

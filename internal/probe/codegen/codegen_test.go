@@ -211,7 +211,7 @@ func TestCallLayout(t *testing.T) {
 func TestNotCompiled(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{`BEGIN { @m[1] = 1; for ($kv : @m) { } }`, "t.bt:1:20: for loops are not compiled yet (while and unroll are)"},
-		{`BEGIN { $t = strftime("%H", 1); }`, "t.bt:1:14: strftime() is not compiled yet"},
+		{`BEGIN { @t = strftime("%H", 1); }`, "t.bt:1:14: strftime() is not compiled yet"},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack; }`, "a map holding stack is not compiled yet"},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "reading a count() map in a probe is not compiled yet (@)"},
 		{`tracepoint:syscalls:sys_enter_getppid { @x = args->nope; }`, `t.bt:1:50: tracepoint tracepoint:syscalls:sys_enter_getppid has no field "nope"; it has: __syscall_nr`},
@@ -219,7 +219,7 @@ func TestNotCompiled(t *testing.T) {
 		{`tracepoint:syscalls:sys_enter_* { }`, "wildcards in tracepoint names cannot be expanded here"},
 		{`usdt:/bin/true:p:n { }`, "usdt probes cannot be resolved here: usdt:/bin/true:p:n"},
 		{`fentry:vfs_read { }`, "t.bt:1:1: this needs the kernel's BTF (struct members, fentry and fexit arguments)"},
-		{`BEGIN { @h = hist(1, 2); }`, "hist() with more than one bucket per power of 2 is not compiled yet"},
+		{`BEGIN { $p = path(1); }`, "t.bt:1:14: path() is not compiled yet"},
 		{`tracepoint:sched:demo { printf("%s\n", args->path); }`, `t.bt:1:44: printf %s needs a string, and this is an integer (a pointer to a string needs str())`},
 		{`tracepoint:sched:demo { printf("%d\n", args->comm); }`, `t.bt:1:44: printf %d needs an integer, and this is a string`},
 		{`// nothing`, "t.bt:1:1: the script has no probes to attach"},

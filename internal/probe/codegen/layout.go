@@ -63,8 +63,11 @@ type Map struct {
 	PerCPU bool
 	// Hist: a bucket index (u64) follows the key; LHist's bounds.
 	Min, Max, Step int64
-	KeySize        int // bytes, bucket included
-	ValueSize      int
+	// Bits is hist(v, k)'s k: each power of 2 is split in 2^k buckets.
+	Bits      int
+	histSet   bool
+	KeySize   int // bytes, bucket included
+	ValueSize int
 	// Render says which key elements, by index, user space renders
 	// (stacks, symbols).
 	Render map[int]Render

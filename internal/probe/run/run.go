@@ -781,7 +781,7 @@ type pair struct{ A, B int64 }
 
 // readMap reads a map into what the printers take.
 func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
-	md := &MapData{Name: m.Name, Kind: m.Value, Keyed: m.Keyed, Min: m.Min, Max: m.Max, Step: m.Step}
+	md := &MapData{Name: m.Name, Kind: m.Value, Keyed: m.Keyed, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits}
 	bm := s.coll.Maps[m.BPF]
 	hist := m.Value == check.Hist || m.Value == check.LHist
 	groups := map[string]int{}
