@@ -67,6 +67,22 @@ static int dial(int family, const char *addr) {
 int main(void) { return dial(AF_INET, "127.0.0.1") | dial(AF_INET6, "::1"); }
 `
 
+// runSpreadWorkload calls getppid 37 times, moving to the next CPU
+// before each call.
+const runSpreadWorkload = `#define _GNU_SOURCE
+#include <sched.h>
+#include <unistd.h>
+int main(void) {
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	for (int i = 0; i < 37; i++) {
+		cpu_set_t s; CPU_ZERO(&s); CPU_SET(i % n, &s);
+		sched_setaffinity(0, sizeof s, &s);
+		getppid();
+	}
+	return 0;
+}
+`
+
 // ownCgroup2 returns the cgroup v2 directory of this process.
 func ownCgroup2(t *testing.T) string {
 	t.Helper()
@@ -96,6 +112,7 @@ func TestRunFunctions(t *testing.T) {
 	testutil.RequireBPF(t)
 	wl := testutil.BuildC(t, "cc", runFuncsWorkload, "-O1", "-no-pie")
 	conn := testutil.BuildC(t, "cc", runConnectWorkload, "-O1")
+	spread := testutil.BuildC(t, "cc", runSpreadWorkload, "-O1")
 	cg := ownCgroup2(t)
 	catFile := t.TempDir() + "/cat.txt"
 	if err := os.WriteFile(catFile, []byte("hello\nworld"), 0o644); err != nil {
@@ -133,6 +150,10 @@ func TestRunFunctions(t *testing.T) {
 			nil, "4 1 16 4\n\n\n", true},
 		{"offsetof", `BEGIN { printf("%d %d\n", offsetof(struct list_head, prev), offsetof(struct sk_buff, len) > 0); exit(); }`,
 			nil, "8 1\n\n\n", false},
+		// The count's per-CPU copies add up to 37 wherever the calls ran.
+		{"reading aggregations", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); @s = sum(2); @a = avg(cpu * 0 + 4); @mx = max(7); }
+tracepoint:syscalls:sys_exit_getppid /pid == cpid/ { @last = @c; @sum = @s; @avg = @a; @max = @mx; }`,
+			[]string{"-c", spread}, "\n\n@a: 4\n\n@avg: 4\n@c: 37\n@last: 37\n@max: 7\n@mx: 7\n@s: 74\n@sum: 74\n", false},
 		{"strcontains", `BEGIN { printf("%d %d %d %d\n", strcontains("hello world", "o w"), strcontains("hello", "lo!"), strcontains("abc", ""), strcontains("ab", "abc")); exit(); }`,
 			nil, "1 0 1 0\n\n\n", false},
 		{"strftime", `BEGIN { printf("%s\n", strftime("%Y", nsecs)); @[strftime("%Y", nsecs)] = count(); exit(); }`,

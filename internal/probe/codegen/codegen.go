@@ -47,6 +47,10 @@ type Options struct {
 	// kprobe or fentry probe (binary ""): the names it matches, sorted;
 	// nil when the script has no such wildcards.
 	Functions func(binary, glob string) ([]string, error)
+	// CPUs is the number of possible CPUs, over which a probe adds up
+	// the per-CPU values of an aggregation it reads (@n = count(); $x = @n);
+	// 0 when not known.
+	CPUs int
 	// Params are the positional parameters ($1 is Params[0]).
 	Params []string
 	// ChildPID is the pid of the command traced with -c (cpid).

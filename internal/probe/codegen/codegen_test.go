@@ -213,7 +213,7 @@ func TestNotCompiled(t *testing.T) {
 		{`BEGIN { @m[1] = 1; for ($kv : @m) { } }`, "t.bt:1:20: for loops are not compiled yet (while and unroll are)"},
 		{`BEGIN { @t = strftime("%H", 1); }`, "t.bt:1:14: strftime() is not compiled yet"},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack; }`, "a map holding stack is not compiled yet"},
-		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "reading a count() map in a probe is not compiled yet (@)"},
+		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "t.bt:1:59: reading @ needs the number of CPUs, which is not known here"},
 		{`tracepoint:syscalls:sys_enter_getppid { @x = args->nope; }`, `t.bt:1:50: tracepoint tracepoint:syscalls:sys_enter_getppid has no field "nope"; it has: __syscall_nr`},
 		{`tracepoint:syscalls:sys_enter_nope { }`, "unknown tracepoint syscalls:sys_enter_nope"},
 		{`tracepoint:syscalls:sys_enter_* { }`, "wildcards in tracepoint names cannot be expanded here"},

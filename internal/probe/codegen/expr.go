@@ -56,6 +56,13 @@ func (f *fn) intExpr(x ast.Expr) {
 		if m == nil {
 			f.c.errorf(x.Pos, "undefined map @%s", x.Name)
 		}
+		switch m.Value {
+		case check.Count, check.Sum, check.Avg, check.Min, check.Max:
+			mark := f.sp
+			f.readAggregation(m, x)
+			f.sp = mark
+			return
+		}
 		if m.Value != check.Int {
 			f.c.errorf(x.Pos, "reading a %s map in a probe is not compiled yet (@%s)", m.Value, x.Name)
 		}

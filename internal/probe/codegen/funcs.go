@@ -599,3 +599,62 @@ func (f *fn) join(x *ast.Call) {
 	f.label(end)
 	f.emit(asm.Mov.Imm(asm.R0, 0))
 }
+
+// readAggregation leaves in R0 the value of a count, sum, avg, min or max
+// map element, added up over every CPU's copy with
+// bpf_map_lookup_percpu_elem (Linux 5.19): 0 when no CPU has the key.
+func (f *fn) readAggregation(m *Map, x *ast.MapExpr) {
+	if f.c.opts.CPUs <= 0 {
+		f.c.errorf(x.Pos, "reading @%s needs the number of CPUs, which is not known here", x.Name)
+	}
+	key := f.key(m, x)
+	acc, cnt, set := f.alloc(8), f.alloc(8), f.alloc(8)
+	f.emit(stImm(asm.R10, int16(acc), 0), stImm(asm.R10, int16(cnt), 0), stImm(asm.R10, int16(set), 0))
+	for cpu := 0; cpu < f.c.opts.CPUs; cpu++ {
+		next := f.newLabel()
+		f.emit(asm.LoadMapPtr(asm.R1, 0).WithReference(m.BPF),
+			asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(key)),
+			asm.Mov.Imm(asm.R3, int32(cpu)),
+			asm.FnMapLookupPercpuElem.Call(),
+			asm.JEq.Imm(asm.R0, 0, next))
+		switch m.Value {
+		case check.Count, check.Sum:
+			f.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord), asm.LoadMem(asm.R2, asm.R10, int16(acc), asm.DWord),
+				asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R10, int16(acc), asm.R2, asm.DWord))
+		case check.Avg:
+			f.emit(asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord), asm.LoadMem(asm.R2, asm.R10, int16(acc), asm.DWord),
+				asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R10, int16(acc), asm.R2, asm.DWord),
+				asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), asm.LoadMem(asm.R2, asm.R10, int16(cnt), asm.DWord),
+				asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R10, int16(cnt), asm.R2, asm.DWord))
+		case check.Min, check.Max:
+			// Each CPU's copy: the value, then whether it was ever set.
+			take := f.newLabel()
+			f.emit(asm.LoadMem(asm.R1, asm.R0, 8, asm.DWord), asm.JEq.Imm(asm.R1, 0, next),
+				asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+				asm.LoadMem(asm.R2, asm.R10, int16(set), asm.DWord), asm.JEq.Imm(asm.R2, 0, take),
+				asm.LoadMem(asm.R2, asm.R10, int16(acc), asm.DWord))
+			if m.Value == check.Min {
+				f.emit(asm.JSGE.Reg(asm.R1, asm.R2, next))
+			} else {
+				f.emit(asm.JSLE.Reg(asm.R1, asm.R2, next))
+			}
+			f.label(take)
+			f.emit(asm.StoreMem(asm.R10, int16(acc), asm.R1, asm.DWord), stImm(asm.R10, int16(set), 1))
+		}
+		f.label(next)
+		f.emit(asm.Mov.Imm(asm.R0, 0))
+	}
+	f.emit(asm.LoadMem(asm.R0, asm.R10, int16(acc), asm.DWord))
+	if m.Value == check.Avg {
+		// total / count, rounded toward zero as user space prints it.
+		done, neg := f.newLabel(), f.newLabel()
+		f.emit(asm.LoadMem(asm.R1, asm.R10, int16(cnt), asm.DWord),
+			asm.JEq.Imm(asm.R1, 0, done),
+			asm.JSLT.Imm(asm.R0, 0, neg),
+			asm.Div.Reg(asm.R0, asm.R1), asm.Ja.Label(done))
+		f.label(neg)
+		f.emit(asm.Neg.Imm(asm.R0, 0), asm.Div.Reg(asm.R0, asm.R1), asm.Neg.Imm(asm.R0, 0))
+		f.label(done)
+		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+	}
+}

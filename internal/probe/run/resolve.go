@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/probe/codegen"
@@ -23,6 +24,9 @@ func Resolvers(opts *codegen.Options, pid int) {
 	opts.KernelSymbol = KernelSymbol
 	opts.UserSymbol = func(bin, name string) (uint64, error) { return UserSymbol(bin, name, pid) }
 	opts.CgroupID = CgroupID
+	if n, err := ebpf.PossibleCPU(); err == nil {
+		opts.CPUs = n
+	}
 	opts.Functions = func(bin, glob string) ([]string, error) {
 		if bin != "" {
 			_, fns, err := ListFunctions(bin, glob, pid)
