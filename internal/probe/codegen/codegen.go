@@ -134,6 +134,7 @@ func (c *compiler) compile() (*Object, error) {
 	c.obj.Spec.Maps["ks_start"] = &ebpf.MapSpec{Name: "ks_start", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 	c.resolveUnknown()
 	c.layoutMaps()
+	c.valueRenders()
 	for _, pr := range c.prog.Probes {
 		for _, ap := range pr.Attach {
 			for _, one := range c.expand(ap) {
@@ -288,8 +289,10 @@ func (c *compiler) layoutMaps() {
 		case check.Int, check.Unknown, check.Pointer:
 			mm.Value = check.Int
 			mm.ValueSize = 8
-		case check.String:
+		case check.String, check.Inet, check.Buffer:
 			mm.ValueSize = c.S
+		case check.Stack:
+			mm.ValueSize = 8
 		case check.Count, check.Sum:
 			mm.ValueSize, mm.PerCPU = 8, true
 		case check.Avg, check.Stats, check.Min, check.Max:
@@ -572,6 +575,58 @@ func aliasOf(p string) string {
 	return p
 }
 
+// valueRenders finds the maps that hold values user space renders
+// (@s[tid] = kstack, @a[k] = ntop(x)), from their assignments anywhere in
+// the script, so that a probe reading one knows how its value prints.
+func (c *compiler) valueRenders() {
+	f := &fn{c: c, probe: &Probe{}, locals: map[string]local{}}
+	var walk func(s ast.Stmt)
+	walk = func(s ast.Stmt) {
+		switch s := s.(type) {
+		case *ast.Block:
+			for _, t := range s.Stmts {
+				walk(t)
+			}
+		case *ast.IfStmt:
+			walk(s.Then)
+			if s.Else != nil {
+				walk(s.Else)
+			}
+		case *ast.WhileStmt:
+			walk(s.Body)
+		case *ast.UnrollStmt:
+			walk(s.Body)
+		case *ast.AssignStmt:
+			t, ok := s.Target.(*ast.MapExpr)
+			if !ok || s.Op != "=" {
+				return
+			}
+			switch s.Value.(type) {
+			case *ast.Ident, *ast.Call:
+			default:
+				return
+			}
+			m := c.maps[t.Name]
+			if m == nil {
+				return
+			}
+			r, ok := f.renderOf(s.Value)
+			if !ok {
+				return
+			}
+			if r.wide() && m.ValueSize < c.S || !r.wide() && m.ValueSize != 8 {
+				return
+			}
+			if m.ValueRender == nil {
+				m.ValueRender = &r
+			}
+		}
+	}
+	for _, pr := range c.prog.Probes {
+		walk(pr.Body)
+	}
+}
+
 // declareLocals gives every $variable of the probe a stack slot before any
 // temporary is allocated, so slots outlive the statements that set them.
 func (f *fn) declareLocals(b *ast.Block) {
@@ -824,6 +879,16 @@ func (f *fn) assign(s *ast.AssignStmt) {
 	case *ast.MapExpr:
 		m := f.c.maps[t.Name]
 		val := f.alloc(m.ValueSize)
+		if m.ValueRender != nil {
+			r, ok := f.renderOf(s.Value)
+			if !ok || r != *m.ValueRender || s.Op != "=" {
+				f.c.errorf(s.Value.Position(), "@%s holds another kind of value elsewhere", t.Name)
+			}
+			f.zero(val, m.ValueSize)
+			f.renderValue(s.Value, r, val)
+			f.update(m, f.key(m, t), val)
+			return
+		}
 		if m.Value == check.String {
 			f.strExpr(s.Value, val)
 		} else {

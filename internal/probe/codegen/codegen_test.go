@@ -211,8 +211,8 @@ func TestCallLayout(t *testing.T) {
 func TestNotCompiled(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
 		{`BEGIN { @m[1] = 1; for ($kv : @m) { } }`, "t.bt:1:20: for loops are not compiled yet (while and unroll are)"},
-		{`BEGIN { @t = strftime("%H", 1); }`, "t.bt:1:14: strftime() is not compiled yet"},
-		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack; }`, "a map holding stack is not compiled yet"},
+		{`BEGIN { @t = strftime("%H", 1); @t = "x"; }`, `t.bt:1:38: @t holds another kind of value elsewhere`},
+		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack(perf); }`, "stack mode perf is not compiled yet (bpftrace is)"},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "t.bt:1:59: reading @ needs the number of CPUs, which is not known here"},
 		{`tracepoint:syscalls:sys_enter_getppid { @x = args->nope; }`, `t.bt:1:50: tracepoint tracepoint:syscalls:sys_enter_getppid has no field "nope"; it has: __syscall_nr`},
 		{`tracepoint:syscalls:sys_enter_nope { }`, "unknown tracepoint syscalls:sys_enter_nope"},

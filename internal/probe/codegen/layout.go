@@ -71,6 +71,10 @@ type Map struct {
 	// Render says which key elements, by index, user space renders
 	// (stacks, symbols).
 	Render map[int]Render
+	// ValueRender says how user space renders the value, when the map
+	// holds stacks or other rendered values (@s[tid] = kstack); nil
+	// otherwise.
+	ValueRender *Render
 }
 
 // Slot is one element of a key or a record: an int (8 bytes) or a string

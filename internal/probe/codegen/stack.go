@@ -71,6 +71,11 @@ func (f *fn) renderOf(x ast.Expr) (Render, bool) {
 			return *l.render, true
 		}
 		return Render{}, false
+	case *ast.MapExpr:
+		if m := f.c.maps[x.Name]; m != nil && m.ValueRender != nil {
+			return *m.ValueRender, true
+		}
+		return Render{}, false
 	case *ast.Ident:
 		name = x.Name
 		if name == "username" {
@@ -150,6 +155,24 @@ func (f *fn) renderValue(x ast.Expr, r Render, off int) {
 	if v, ok := x.(*ast.Var); ok {
 		// A local holding a rendered value: its bytes.
 		f.copyStack(off, f.locals[v.Name].off, f.c.S)
+		return
+	}
+	if mx, ok := x.(*ast.MapExpr); ok {
+		// A map holding rendered values: the element's bytes, zero when
+		// there is none.
+		m := f.c.maps[mx.Name]
+		mark := f.sp
+		key := f.key(m, mx)
+		f.sp = mark
+		f.zero(off, m.ValueSize)
+		f.lookup(m, key)
+		done := f.newLabel()
+		f.emit(asm.JEq.Imm(asm.R0, 0, done))
+		for i := 0; i < m.ValueSize; i += 8 {
+			f.emit(asm.LoadMem(asm.R1, asm.R0, int16(i), asm.DWord), asm.StoreMem(asm.R10, int16(off+i), asm.R1, asm.DWord))
+		}
+		f.label(done)
+		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 		return
 	}
 	switch r.Kind {

@@ -782,6 +782,9 @@ type pair struct{ A, B int64 }
 // readMap reads a map into what the printers take.
 func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 	md := &MapData{Name: m.Name, Kind: m.Value, Keyed: m.Keyed, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits}
+	if m.ValueRender != nil {
+		md.Kind = check.String // printed as text
+	}
 	bm := s.coll.Maps[m.BPF]
 	hist := m.Value == check.Hist || m.Value == check.LHist
 	groups := map[string]int{}
@@ -794,7 +797,9 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 		case !m.PerCPU:
 			val := make([]byte, m.ValueSize)
 			ok = it.Next(&key, &val)
-			if m.Value == check.String {
+			if m.ValueRender != nil && ok {
+				e.Str = s.render(*m.ValueRender, val, 8)
+			} else if m.Value == check.String {
 				e.Str = cstring(val)
 			} else if ok {
 				e.Int = int64(binary.LittleEndian.Uint64(val))
