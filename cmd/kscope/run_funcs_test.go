@@ -132,6 +132,8 @@ func TestRunFunctions(t *testing.T) {
 			nil, "127.0.0.2 root\n\n\n@[127.0.0.2, root]: 1\n", true},
 		{"rendered map values", `BEGIN { @a[1] = ntop(0x0100007f); @b = ntop(0x0200007f); @u = username; @x[@a[1], @b] = count(); exit(); }`,
 			nil, "\n\n@a[1]: 127.0.0.1\n@b: 127.0.0.2\n@u: root\n@x[127.0.0.1, 127.0.0.2]: 1\n", true},
+		{"char array map values", "uprobe:" + wl + `:take { @c[1] = curtask->comm; @d = curtask->comm; printf("%s %s\n", @c[1], @d); }`,
+			[]string{"-c", wl}, "prog prog\n\n\n@c[1]: prog\n@d: prog\n", true},
 		{"join", `tracepoint:syscalls:sys_enter_execve /pid == cpid/ { join(args->argv); join(args->argv, ","); }`,
 			[]string{"-c", "/usr/bin/true a bb ccc"}, "/usr/bin/true a bb ccc\n/usr/bin/true,a,bb,ccc\n\n\n", true},
 		{"ntop of arrays", `tracepoint:sock:inet_sock_set_state /pid == cpid && args->newstate == 2/ { printf("%d %s %s %s\n", args->family, ntop(args->daddr), ntop(args->daddr_v6), ntop(args->family, args->daddr_v6)); @[ntop(args->daddr_v6)] = sum(args->family); }`,

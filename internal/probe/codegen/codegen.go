@@ -795,6 +795,15 @@ func (f *fn) isString(x ast.Expr) bool {
 		if l, ok := f.locals[x.Name]; ok {
 			return l.str
 		}
+	case *ast.MapExpr:
+		// The map's type, which resolveUnknown may have learned from a
+		// BTF or tracepoint char array.
+		if m := f.c.maps[x.Name]; m != nil {
+			return m.Value == check.String && m.ValueRender == nil
+		}
+		if info := f.c.info.Maps[x.Name]; info != nil {
+			return info.Value.Kind == check.String
+		}
 	case *ast.Positional:
 		if !x.Count && x.N <= len(f.c.opts.Params) {
 			_, err := strconv.ParseInt(f.c.opts.Params[x.N-1], 0, 64)
