@@ -378,7 +378,7 @@ func TestAgentCheckListsRegistry(t *testing.T) {
 		}
 	}
 	if got := strings.Join(listed, " "); got != strings.Join(want, " ") ||
-		got != "block connect exec exit fileio oom process procnet profile sched signals syscalls tcp" {
+		got != "block connect exec exit fileio netfilter oom process procnet profile sched signals syscalls tcp" {
 		t.Errorf("--check lists %s, the registry's defaults are %s", got, strings.Join(want, " "))
 	}
 }
