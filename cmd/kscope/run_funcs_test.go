@@ -158,6 +158,8 @@ func TestRunFunctions(t *testing.T) {
 		{"reading aggregations", `tracepoint:syscalls:sys_enter_getppid /pid == cpid/ { @c = count(); @s = sum(2); @a = avg(cpu * 0 + 4); @mx = max(7); }
 tracepoint:syscalls:sys_exit_getppid /pid == cpid/ { @last = @c; @sum = @s; @avg = @a; @max = @mx; }`,
 			[]string{"-c", spread}, "\n\n@a: 4\n\n@avg: 4\n@c: 37\n@last: 37\n@max: 7\n@mx: 7\n@s: 74\n@sum: 74\n", false},
+		{"for over a range", `BEGIN { $s = 0; for ($i : 0..6) { if ($i == 1) { continue; } if ($i == 4) { break; } $s += $i; printf("%d ", $i); } for ($j : 3..$#) { printf("never\n"); } printf("s=%d\n", $s); exit(); }`,
+			nil, "0 2 3 s=5\n\n\n", false},
 		{"strcontains", `BEGIN { printf("%d %d %d %d\n", strcontains("hello world", "o w"), strcontains("hello", "lo!"), strcontains("abc", ""), strcontains("ab", "abc")); exit(); }`,
 			nil, "1 0 1 0\n\n\n", false},
 		{"strftime", `BEGIN { printf("%s\n", strftime("%Y", nsecs)); @[strftime("%Y", nsecs)] = count(); exit(); }`,

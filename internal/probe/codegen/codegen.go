@@ -689,7 +689,11 @@ func (f *fn) declareLocals(b *ast.Block) {
 		case *ast.UnrollStmt:
 			walk(s.Body)
 		case *ast.ForStmt:
-			f.c.errorf(s.Position(), "for loops are not compiled yet (while and unroll are)")
+			if s.Map != nil {
+				f.c.errorf(s.Position(), "for loops over maps are not compiled yet (for over a range, while and unroll are)")
+			}
+			decl(s.Var, nil)
+			walk(s.Body)
 		}
 	}
 	walk(b)
@@ -750,6 +754,29 @@ func (f *fn) stmt(s ast.Stmt) {
 		f.block(s.Body)
 		f.loops = f.loops[:len(f.loops)-1]
 		f.emit(asm.Ja.Label(top))
+		f.label(end)
+		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+	case *ast.ForStmt:
+		// for ($i : lo..hi): $i from lo up to hi-1, a bounded loop the
+		// verifier proves ends, as while is.
+		l := f.locals[s.Var.Name]
+		hi := f.alloc(8)
+		f.intExpr(s.Lo)
+		f.emit(asm.StoreMem(asm.R10, int16(l.off), asm.R0, asm.DWord))
+		f.intExpr(s.Hi)
+		f.emit(asm.StoreMem(asm.R10, int16(hi), asm.R0, asm.DWord))
+		top, next, end := f.newLabel(), f.newLabel(), f.newLabel()
+		f.label(top)
+		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord),
+			asm.LoadMem(asm.R1, asm.R10, int16(hi), asm.DWord),
+			asm.JSGE.Reg(asm.R0, asm.R1, end))
+		f.loops = append(f.loops, [2]string{next, end})
+		f.block(s.Body)
+		f.loops = f.loops[:len(f.loops)-1]
+		f.label(next)
+		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord), asm.Add.Imm(asm.R0, 1),
+			asm.StoreMem(asm.R10, int16(l.off), asm.R0, asm.DWord),
+			asm.Ja.Label(top))
 		f.label(end)
 		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.UnrollStmt:
