@@ -348,6 +348,18 @@ type fn struct {
 	loops [][2]string
 	// retOff is where retval is in the context of a kretprobe or fexit.
 	retOff int16
+	// prefix makes the labels of a for loop's function unique, and
+	// endLabel is where leave() goes ("end" in a probe).
+	prefix, endLabel string
+	// inFor marks the function of a for loop over a map, which has no
+	// probe context; outer names the $variables of the probe around it.
+	inFor bool
+	outer map[string]bool
+	// root is the probe's function, which collects the functions of its
+	// for loops (subs) and counts them (forN).
+	root *fn
+	subs []*fn
+	forN int
 }
 
 // USDTSite is one site of a USDT probe, as Options.USDT finds it.
@@ -361,7 +373,9 @@ type USDTSite struct {
 }
 
 type local struct {
-	off   int
+	off int
+	// kv is set for the $kv of a for loop over a map.
+	kv    *kvLocal
 	str   bool
 	ctype btf.Type // the C type BTF gives the value, or nil
 	// render is how user space prints the value the local holds (ntop,
@@ -385,7 +399,7 @@ func (f *fn) emit(ins ...asm.Instruction) {
 
 func (f *fn) newLabel() string {
 	f.labels++
-	return fmt.Sprintf("L%d", f.labels)
+	return fmt.Sprintf("%sL%d", f.prefix, f.labels)
 }
 
 // label makes the next instruction the target of name.
@@ -431,7 +445,8 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 	p.Program = fmt.Sprintf("ks_p%d", len(c.obj.Probes))
 	p.Name = provider + ":" + strings.Join(ap.Parts, ":")
 	var typ ebpf.ProgramType
-	f := &fn{c: c, probe: p, locals: map[string]local{}, pos: ap.Pos}
+	f := &fn{c: c, probe: p, locals: map[string]local{}, pos: ap.Pos, endLabel: "end"}
+	f.root = f
 	switch provider {
 	case "begin", "end":
 		// Run once from user space with BPF_PROG_TEST_RUN.
@@ -529,6 +544,15 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 	f.block(pr.Body)
 	f.label("end")
 	f.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+	if len(f.subs) > 0 {
+		// The functions of for loops follow, with the BTF the kernel
+		// wants for programs made of several functions.
+		f.insns[0] = btf.WithFuncMetadata(f.insns[0], funcBTF(p.Program, btf.GlobalFunc, "ctx"))
+		for _, sub := range f.subs {
+			f.insns = append(f.insns, sub.insns...)
+			f.lines = append(f.lines, sub.lines...)
+		}
+	}
 	p.Lines = f.lines
 	c.obj.Probes = append(c.obj.Probes, p)
 	c.obj.Spec.Programs[p.Program] = &ebpf.ProgramSpec{
@@ -635,6 +659,9 @@ func (f *fn) declareLocals(b *ast.Block) {
 		if _, ok := f.locals[v.Name]; ok {
 			return
 		}
+		if f.outer[v.Name] {
+			f.c.errorf(v.Pos, "a for loop over a map cannot set $%s of the probe around it (its body runs as a function of its own)", v.Name)
+		}
 		str := false
 		var render *Render
 		if x != nil {
@@ -690,7 +717,7 @@ func (f *fn) declareLocals(b *ast.Block) {
 			walk(s.Body)
 		case *ast.ForStmt:
 			if s.Map != nil {
-				f.c.errorf(s.Position(), "for loops over maps are not compiled yet (for over a range, while and unroll are)")
+				return // its body is a function of its own
 			}
 			decl(s.Var, nil)
 			walk(s.Body)
@@ -757,6 +784,10 @@ func (f *fn) stmt(s ast.Stmt) {
 		f.label(end)
 		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.ForStmt:
+		if s.Map != nil {
+			f.forMap(s)
+			return
+		}
 		// for ($i : lo..hi): $i from lo up to hi-1, a bounded loop the
 		// verifier proves ends, as while is.
 		l := f.locals[s.Var.Name]
@@ -808,6 +839,9 @@ func (f *fn) stmt(s ast.Stmt) {
 func (f *fn) isString(x ast.Expr) bool {
 	switch x := x.(type) {
 	case *ast.Field:
+		if _, str, ok := f.kvSlot(x); ok {
+			return str
+		}
 		if fl := f.argField(x, false); fl != nil {
 			return fl.IsString()
 		}
@@ -1255,5 +1289,5 @@ func stImm(dst asm.Register, off int16, v int64) asm.Instruction {
 // pointer, which is never NULL, so that the statements after it stay
 // reachable in the verifier's control-flow check.
 func (f *fn) leave() {
-	f.emit(asm.JNE.Imm(rCtx, 0, "end"))
+	f.emit(asm.JNE.Imm(rCtx, 0, f.endLabel))
 }

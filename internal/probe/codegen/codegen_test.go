@@ -210,7 +210,7 @@ func TestCallLayout(t *testing.T) {
 // right place, never a program.
 func TestNotCompiled(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
-		{`BEGIN { @m[1] = 1; for ($kv : @m) { } }`, "t.bt:1:20: for loops over maps are not compiled yet (for over a range, while and unroll are)"},
+		{`BEGIN { @m[1] = count(); for ($kv : @m) { } }`, "t.bt:1:37: for over a count() map is not compiled yet"},
 		{`BEGIN { @t = strftime("%H", 1); @t = "x"; }`, `t.bt:1:38: @t holds another kind of value elsewhere`},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack(perf); }`, "stack mode perf is not compiled yet (bpftrace is)"},
 		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "t.bt:1:59: reading @ needs the number of CPUs, which is not known here"},

@@ -40,7 +40,10 @@ func (f *fn) intExpr(x ast.Expr) {
 	case *ast.Var:
 		l, ok := f.locals[x.Name]
 		if !ok {
-			f.c.errorf(x.Pos, "undefined variable $%s", x.Name)
+			f.undefined(x)
+		}
+		if l.kv != nil {
+			f.c.errorf(x.Pos, "$%s is a key and a value: use $%s.0 or $%s.1", x.Name, x.Name, x.Name)
 		}
 		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord))
 	case *ast.Positional:
@@ -109,10 +112,18 @@ func (f *fn) intExpr(x ast.Expr) {
 		}
 		f.cast(x)
 	case *ast.Field:
+		if off, str, ok := f.kvSlot(x); ok {
+			if str {
+				f.c.errorf(x.Pos, "a string where an integer is needed")
+			}
+			f.emit(asm.LoadMem(asm.R0, asm.R10, int16(off), asm.DWord))
+			return
+		}
 		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
 			f.btfField(x)
 			return
 		}
+		f.noCtx(x.Pos, "args")
 		fl := f.argField(x, true)
 		f.loadField(fl)
 	case *ast.Call:
@@ -231,6 +242,7 @@ func (f *fn) builtin(x *ast.Ident) {
 	case "jiffies":
 		f.emit(asm.FnJiffies64.Call())
 	case "retval":
+		f.noCtx(x.Pos, "retval")
 		switch f.probe.Provider {
 		case "uretprobe":
 			f.emit(asm.LoadMem(asm.R0, rCtx, regAX, asm.DWord))
@@ -240,6 +252,9 @@ func (f *fn) builtin(x *ast.Ident) {
 			f.c.errorf(x.Pos, "retval in %s probes is not compiled yet", f.probe.Provider)
 		}
 	default:
+		if strings.HasPrefix(x.Name, "arg") || strings.HasPrefix(x.Name, "sarg") {
+			f.noCtx(x.Pos, x.Name)
+		}
 		if strings.HasPrefix(x.Name, "sarg") {
 			if n, err := strconv.Atoi(x.Name[4:]); err == nil {
 				f.stackArg(x, n)
@@ -421,7 +436,10 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 		}
 	case *ast.Var:
 		l, ok := f.locals[x.Name]
-		if !ok || !l.str {
+		if !ok {
+			f.undefined(x)
+		}
+		if !l.str {
 			f.c.errorf(x.Pos, "$%s is not a string", x.Name)
 		}
 		f.copyStack(off, l.off, S)
@@ -443,10 +461,18 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 		f.label(done)
 		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.Field:
+		if slot, str, ok := f.kvSlot(x); ok {
+			if !str {
+				f.c.errorf(x.Pos, "an integer where a string is needed")
+			}
+			f.copyStack(off, slot, S)
+			return
+		}
 		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
 			f.btfString(x, off)
 			return
 		}
+		f.noCtx(x.Pos, "args")
 		fl := f.argField(x, true)
 		if !fl.IsString() {
 			f.c.errorf(x.Pos, "args->%s is not a string; use str(args->%s) for a pointer", x.Name, x.Name)
@@ -760,4 +786,13 @@ func (f *fn) usdtArg(x *ast.Ident, n int) {
 			f.emit(asm.RSh.Imm(asm.R0, shift))
 		}
 	}
+}
+
+// undefined reports a $variable this function does not have: one of the
+// probe around a for loop over a map, or none at all.
+func (f *fn) undefined(x *ast.Var) {
+	if f.outer[x.Name] {
+		f.c.errorf(x.Pos, "a for loop over a map cannot read $%s of the probe around it (its body runs as a function of its own); not compiled yet", x.Name)
+	}
+	f.c.errorf(x.Pos, "undefined variable $%s", x.Name)
 }

@@ -80,6 +80,7 @@ func (f *fn) intCall(x *ast.Call) bool {
 		default:
 			f.c.errorf(x.Pos, "reg() needs the registers, which %s probes do not have", f.probe.Provider)
 		}
+		f.noCtx(x.Pos, "reg()")
 		// A perf event's context starts with the registers too.
 		f.emit(asm.LoadMem(asm.R0, rCtx, off, asm.DWord))
 	case "strncmp":

@@ -68,6 +68,11 @@ func TestFunctionsNotCompiledHere(t *testing.T) {
 		{`BEGIN { printf("%d\n", kaddr("x")); }`, "t.bt:1:24: kaddr() cannot resolve kernel symbols here"},
 		{`BEGIN { printf("%d\n", strcontains("ab", comm)); }`, "strcontains() takes a string literal here"},
 		{`BEGIN { printf("%d\n", strncmp("ab", 1, 1)); }`, "strncmp() compares two strings"},
+		{`BEGIN { $x = 1; @m[1] = 1; for ($kv : @m) { printf("%d\n", $x); } }`, "t.bt:1:60: a for loop over a map cannot read $x of the probe around it"},
+		{`BEGIN { $x = 1; @m[1] = 1; for ($kv : @m) { $x = 2; } }`, "t.bt:1:45: a for loop over a map cannot set $x of the probe around it"},
+		{`BEGIN { @c[1] = count(); for ($kv : @c) { } }`, "t.bt:1:37: for over a count() map is not compiled yet"},
+		{`tracepoint:syscalls:sys_enter_getppid { @m[1] = 1; for ($kv : @m) { printf("%d\n", args->__syscall_nr); } }`, "args inside a for loop over a map is not compiled yet"},
+		{`BEGIN { @m[1] = 1; @s[1] = 1; for ($e : @s) { for ($kv : @m) { @x = $e.1; } } }`, "t.bt:1:69: a for loop over a map cannot read $e of the probe around it"},
 	} {
 		_, err := compile(t, tc.src)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -177,6 +177,7 @@ func (f *fn) renderValue(x ast.Expr, r Render, off int) {
 	}
 	switch r.Kind {
 	case RenderKStack, RenderUStack:
+		f.noCtx(x.Position(), "a stack")
 		flags := int32(0)
 		if r.Kind == RenderUStack {
 			flags = 1 << 8 // BPF_F_USER_STACK
