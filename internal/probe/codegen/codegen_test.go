@@ -305,6 +305,9 @@ func FuzzCompile(f *testing.F) {
 		`BEGIN { @c["a"] = count(); @s = sum(5); @h = hist(3); @l = lhist(5, 0, 100, 10); printf("%d %s\n", 1, comm); exit(); }`,
 		`tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "x"/ { @[comm, tid] = stats(args->__syscall_nr); $x = 1 ? 2 : 3; $x++; @m[1] += $x; delete(@m[1]); }`,
 		`tracepoint:sched:demo { if (args->delta > 0) { @[args->comm] = max(args->delta); } else { print(args->filename); } }`,
+		`BEGIN { @m[1] = 2; @s["a", 1] = "b"; for ($kv : @m) { if ($kv.0 > 1) { break; } @x += $kv.1; } for ($e : @s) { printf("%s %s\n", $e.0.0, $e.1); } for ($i : 0..3) { @y += $i; } }`,
+		`BEGIN { $a = ntop(0x0100007f); @n[ntop(2, 1), username] = count(); printf("%s %r %s %d %d\n", $a, buf("ab", 2), strftime("%H", nsecs), strncmp("a", "b", 1), strcontains("abc", "b")); @h = hist(5, 2); exit(3); }`,
+		`tracepoint:sched:demo { @s[tid] = kstack; @k[@s[tid]] = count(); printf("%s\n", macaddr(args->comm)); join(args->filename); }`,
 	} {
 		f.Add([]byte(s))
 	}
