@@ -312,6 +312,11 @@ func (a *Agent) startBPFStats() {
 			progs = append(progs, statProg{statKey{r.name, name}, p})
 		}
 	}
+	// The syscall dispatcher's entry programs, shared by collectors: their
+	// runs include the collectors' programs they tail-call.
+	for k, p := range bpfx.SharedPrograms() {
+		progs = append(progs, statProg{statKey{k.Owner, k.Program}, p})
+	}
 	a.stats = newBPFStats(a.cfg.BPFStatsWindow, a.cfg.BPFStatsEvery, progs, a.logger)
 	a.stats.start()
 }

@@ -120,10 +120,7 @@ func Acquire(owner string, hook Hook) (*Ref, error) {
 	}
 	h := &hooks[hook]
 	if h.refs == 0 {
-		prog := dispatchProgDispatchSysEnter
-		if hook == Exit {
-			prog = dispatchProgDispatchSysExit
-		}
+		prog := hook.program()
 		l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: hook.String(), Program: coll.Programs[prog]})
 		if err != nil {
 			freeIfUnused()
@@ -131,9 +128,18 @@ func Acquire(owner string, hook Hook) (*Ref, error) {
 		}
 		h.link = l
 		h.owner = map[uint32]string{}
+		bpfx.Share("dispatch", prog, coll.Programs[prog])
 	}
 	h.refs++
 	return &Ref{hook: hook, owner: owner}, nil
+}
+
+// program is the name of the hook's entry program.
+func (h Hook) program() string {
+	if h == Exit {
+		return dispatchProgDispatchSysExit
+	}
+	return dispatchProgDispatchSysEnter
 }
 
 // freeIfUnused closes the dispatcher when no hook is held. mu is held.
@@ -199,6 +205,7 @@ func (r *Ref) Close() error {
 	}
 	r.slots = nil
 	if h.refs--; h.refs == 0 {
+		bpfx.Unshare("dispatch", r.hook.program())
 		errs = append(errs, h.link.Close())
 		h.link = nil
 		h.owner = nil
