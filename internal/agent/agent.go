@@ -82,7 +82,8 @@ type Agent struct {
 	exportSources []metrics.Source // the started exporters' self metrics
 	profileErrors atomic.Uint64    // profile windows lost to a failed write
 
-	api *api.Server
+	api   *api.Server
+	ruler *ruler // evaluates the rule files and sends alerts (rules.go)
 
 	running  []*running
 	statuses []Status
@@ -205,9 +206,14 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 			SubqueryStep:   cfg.Interval,
 		},
 		Degraded: a.degraded,
+		Rules:    a,
 	}
 	a.api = srv
 	a.newServer(ln, srv.Handler())
+	if a.ruler, err = newRuler(ctx, cfg, srv.Engine(), a.metrics, a.URL(), logger); err != nil {
+		return nil, err
+	}
+	a.descs = a.describe() // with the ruler's
 	a.serveUI(srv)
 	a.serve(ln)
 	a.warnExposure(ln.Addr())
@@ -364,6 +370,9 @@ func (a *Agent) describe() []*metrics.Desc {
 	for _, src := range a.exportSources {
 		ds = append(ds, src.Describe()...)
 	}
+	if a.ruler != nil {
+		ds = append(ds, a.ruler.describe()...)
+	}
 	ds = dedupDescs(ds) // shared families (metrics.MapDrops) are described by each user
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
 	return ds
@@ -408,6 +417,11 @@ func (a *Agent) gatherLocked() ([]*metrics.Desc, []metrics.Sample, error) {
 	a.self.collect(&a.emitter)
 	for _, src := range a.exportSources {
 		if err := src.Collect(&a.emitter); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.ruler != nil {
+		if err := a.ruler.collect(&a.emitter); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -516,6 +530,9 @@ func (a *Agent) Close() error {
 		cancel()
 	} else if a.listener != nil {
 		a.listener.Close()
+	}
+	if a.ruler != nil {
+		a.ruler.stop() // before the store it reads and writes closes
 	}
 	if a.stats != nil {
 		a.stats.Close() // before the programs it reads close
