@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -125,7 +126,35 @@ func CheckRuleFile(file string) error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return ruleError(file, errs[0])
+	e := ruleError(file, errs[0])
+	if e.Line == 0 {
+		// Template errors carry no position: place them at their rule.
+		var re *rulefmt.Error
+		if errors.As(errs[0], &re) {
+			e.Line = ruleLine(data, re.Group, re.Rule)
+		}
+	}
+	return e
+}
+
+// ruleLine is the line of the rule-th (from 1) rule of group in a rule
+// file, 0 if it is not found.
+func ruleLine(data []byte, group string, rule int) int {
+	var doc struct {
+		Groups []struct {
+			Name  string      `yaml:"name"`
+			Rules []yaml.Node `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if yaml.Unmarshal(data, &doc) != nil {
+		return 0
+	}
+	for _, g := range doc.Groups {
+		if g.Name == group && rule >= 1 && rule <= len(g.Rules) {
+			return g.Rules[rule-1].Line
+		}
+	}
+	return 0
 }
 
 var (
@@ -171,6 +200,7 @@ func (p *parser) alerting(n *yaml.Node, c *Config) {
 	if err := yamlv2.UnmarshalStrict(text, &ac); err != nil {
 		line, msg := v2Error(err)
 		msg = strings.ReplaceAll(msg, "remote_write", "alerting")
+		msg = strings.ReplaceAll(msg, "config.AlertmanagerConfig", "alertmanager")
 		p.err = &Error{File: p.file, Line: n.Line + max(line-1, 0), Key: "alerting", Msg: msg}
 		return
 	}
