@@ -29,6 +29,9 @@ import (
 // kills, and the agent reads continuously.
 const EventRingBytes = 512 << 10
 
+// eventRingBytes is EventRingBytes; tests shrink it.
+var eventRingBytes = EventRingBytes
+
 // EventLatency is how long an event may wait in its ring buffer before the
 // agent stores it: the reader also wakes whenever an eighth of the ring
 // fills, so this only matters when events trickle in.
@@ -330,7 +333,7 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	logger := slog.New(teeHandler{a.logger.Handler(), notes})
 	// A process gets per-pid series once two collections saw it alive:
 	// short-lived ones count per command name.
-	ccfg := collector.Config{TopK: topk, MinLive: 2, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
+	ccfg := collector.Config{TopK: topk, MinLive: 2, RingBytes: eventRingBytes, Latency: EventLatency, Logger: logger}
 	start := time.Now()
 	c, err := collector.NewWith(name, ccfg, cc.Options)
 	var limit *limiter
