@@ -194,7 +194,7 @@ const testRules = `groups:
         annotations:
           summary: "kscope {{ $labels.version }} runs; limit {{ with query \"kscope_self_tsdb_series_limit\" }}{{ . | first | value }}{{ end }}"
       - alert: KscopeTestNever
-        expr: kscope_self_tsdb_series_limit > 1e9
+        expr: kscope_self_tsdb_series_limit > 100000
         for: 5m
 `
 
@@ -286,5 +286,141 @@ alerting:
 	getJSON(t, base+"/api/v1/rules?type=record", &rules)
 	if len(rules.Data.Groups[0].Rules) != 1 {
 		t.Errorf("type=record: %+v", rules)
+	}
+}
+
+// normalize replaces what differs between two evaluations of the same
+// rules (when they ran, how long they took) with its JSON type.
+func normalize(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			switch k {
+			case "lastEvaluation", "evaluationTime", "activeAt":
+				v[k] = fmt.Sprintf("<%T>", x)
+			default:
+				v[k] = normalize(x)
+			}
+		}
+	case []any:
+		for i := range v {
+			v[i] = normalize(v[i])
+		}
+	}
+	return v
+}
+
+// The agent's /api/v1/rules and /api/v1/alerts answer as a real
+// Prometheus (Debian's) does with the same rule file over the same data
+// (the agent's remote write): the same fields with the same values, but
+// for the times of evaluation.
+func TestRulesAPIMatchesPrometheus(t *testing.T) {
+	testutil.RequireBPF(t)
+	dir := t.TempDir()
+	ruleFile := filepath.Join(dir, "test.yml")
+	writeFile(t, ruleFile, testRules)
+	promConf := filepath.Join(dir, "prometheus.yml")
+	writeFile(t, promConf, "global:\n  evaluation_interval: 1s\nrule_files: ["+ruleFile+"]\n")
+	prom := startDaemon(t, "prometheus", "prometheus", "/-/ready", func(addr string) []string {
+		return []string{"--config.file=" + promConf, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+			"--web.enable-remote-write-receiver", "--web.listen-address=" + addr,
+			"--web.console.templates=", "--web.console.libraries="}
+	})
+	a := rulesAgent(t, fmt.Sprintf(`
+storage:
+  max_series: 1234
+rule_files: [%s]
+remote_write:
+  - url: http://%s/api/v1/write
+`, ruleFile, prom.addr), nil)
+
+	servers := map[string]string{"kscope": "http://" + a.Addr().String(), "prometheus": "http://" + prom.addr}
+	answers := map[string]map[string]any{}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		ready := true
+		for name, base := range servers {
+			for _, path := range []string{"/api/v1/rules", "/api/v1/alerts"} {
+				var v map[string]any
+				getJSON(t, base+path, &v)
+				answers[name+path] = v
+			}
+			// Ready: the alert fires and every rule was evaluated.
+			body, _ := json.Marshal(answers[name+"/api/v1/rules"])
+			ready = ready && strings.Count(string(body), `"health":"ok"`) == 3 && strings.Contains(string(body), `"state":"firing"`)
+		}
+		if ready {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rules were not all evaluated and firing within 2m: %v", answers)
+		}
+		time.Sleep(200 * time.Millisecond) // polling for a condition, with a deadline
+	}
+	for _, path := range []string{"/api/v1/rules", "/api/v1/alerts"} {
+		got, _ := json.MarshalIndent(normalize(answers["kscope"+path]), "", "  ")
+		want, _ := json.MarshalIndent(normalize(answers["prometheus"+path]), "", "  ")
+		if string(got) != string(want) {
+			t.Errorf("%s: kscope answers\n%s\nPrometheus answers\n%s", path, got, want)
+		}
+	}
+}
+
+// A reload reads the rule files again: a new rule is evaluated, a removed
+// one is gone, and a rule file that no longer loads keeps the running
+// rules.
+func TestRulesReload(t *testing.T) {
+	testutil.RequireBPF(t)
+	dir := t.TempDir()
+	ruleFile, cfgFile := filepath.Join(dir, "r.yml"), filepath.Join(dir, "kscope.yaml")
+	writeFile(t, ruleFile, "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - record: kscope_test:one\n        expr: vector(1)\n")
+	writeFile(t, cfgFile, "rule_files: ["+ruleFile+"]\n")
+	a := rulesAgent(t, "rule_files: ["+ruleFile+"]\n", nil)
+	names := func() string {
+		var res struct {
+			Data struct {
+				Groups []struct {
+					Rules []struct{ Name string }
+				}
+			}
+		}
+		getJSON(t, "http://"+a.Addr().String()+"/api/v1/rules", &res)
+		var out []string
+		for _, g := range res.Data.Groups {
+			for _, r := range g.Rules {
+				out = append(out, r.Name)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	if got := names(); got != "kscope_test:one" {
+		t.Fatalf("rules %q", got)
+	}
+	reload := func() error {
+		cfg, err := config.Load(cfgFile, Sections())
+		if err != nil {
+			return err
+		}
+		cfg.DataDir, cfg.Listen, cfg.Interval = a.cfg.DataDir, a.cfg.Listen, a.cfg.Interval
+		cfg.Collectors = a.cfg.Collectors
+		_, err = a.Reload(cfg)
+		return err
+	}
+	writeFile(t, ruleFile, "groups:\n  - name: g\n    interval: 1s\n    rules:\n      - record: kscope_test:two\n        expr: vector(2)\n")
+	if err := reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); got != "kscope_test:two" {
+		t.Fatalf("after the reload, rules %q", got)
+	}
+	waitStored(t, a, "kscope_test:two")
+	if v := query(t, a, "kscope_test:two"); len(v) != 1 || v[0].Value[1] != "2" {
+		t.Errorf("kscope_test:two = %+v", v)
+	}
+	writeFile(t, ruleFile, "groups:\n  - name: g\n    rules:\n      - record: bad\n        expr: rate(\n")
+	if err := reload(); err == nil || !strings.Contains(err.Error(), ruleFile+":5: ") {
+		t.Errorf("reloading a broken rule file: %v", err)
+	}
+	if got := names(); got != "kscope_test:two" {
+		t.Errorf("after a failed reload, rules %q", got)
 	}
 }
