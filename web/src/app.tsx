@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { Icon } from './components/icons';
 import { TimePicker } from './components/TimePicker';
 import { Link } from './components/ui';
+import { Alerts } from './pages/Alerts';
 import { Events } from './pages/Events';
 import { Overview } from './pages/Overview';
 import { Process } from './pages/Process';
@@ -17,6 +18,7 @@ const nav = [
   { path: '/events', name: 'Events', icon: 'events' },
   { path: '/profiles', name: 'Profiles', icon: 'profiles' },
   { path: '/query', name: 'Query', icon: 'query' },
+  { path: '/alerts', name: 'Alerts', icon: 'alerts' },
   { path: '/kscope', name: 'kscope', icon: 'self' },
 ];
 
@@ -29,6 +31,7 @@ function page(path: string) {
   if (path === '/events') return { title: 'Events', el: <Events /> };
   if (path === '/profiles') return { title: 'Profiles', el: <Profiles /> };
   if (path === '/query') return { title: 'Query', el: <Query /> };
+  if (path === '/alerts') return { title: 'Alerts', el: <Alerts /> };
   if (path === '/kscope') return { title: 'kscope', el: <Self /> };
   return {
     title: 'Not found',
