@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -228,6 +229,19 @@ alerting:
 	}
 	if got.Status.State != "active" || !strings.HasPrefix(got.GeneratorURL, a.URL()+"/graph?g0.expr=") {
 		t.Errorf("state %q, generator URL %q", got.Status.State, got.GeneratorURL)
+	}
+
+	// The notifier's counts, as self metrics; the alerts' gauge.
+	_, samples, _ := a.Gather(context.Background())
+	e := metrics.Emitter{Samples: samples}
+	if v, ok := e.Sum("kscope_self_notifications_sent_total", "alertmanager", "http://"+am.addr+"/api/v2/alerts"); !ok || v < 1 {
+		t.Errorf("kscope_self_notifications_sent_total %v (%v): %v", v, ok, e.Find("kscope_self_notifications_sent_total"))
+	}
+	if v, _ := e.Sum("kscope_self_alerts", "state", "firing"); v != 1 {
+		t.Errorf("kscope_self_alerts{state=\"firing\"} %v", v)
+	}
+	if v, _ := e.Sum("kscope_self_notifications_errors_total"); v != 0 {
+		t.Errorf("kscope_self_notifications_errors_total %v", v)
 	}
 
 	// The recording rule's series, exact.

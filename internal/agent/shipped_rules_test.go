@@ -25,12 +25,19 @@ import (
 // shippedRules is the rule library the packages install.
 const shippedRules = "../../rules/kscope.rules.yml"
 
-// promtool, Prometheus's own checker, accepts the shipped rules.
+// promtool, Prometheus's own checker, accepts the shipped rules, and its
+// unit tests of them (rules/kscope.rules.test.yml: each alert's hold,
+// labels and annotations on given series) pass.
 func TestShippedRulesPromtool(t *testing.T) {
 	promtool := testutil.Tool(t, "promtool", "checking the shipped rules (Debian package prometheus)")
 	out, err := exec.Command(promtool, "check", "rules", shippedRules).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "SUCCESS: 9 rules found") {
 		t.Fatalf("promtool check rules: %v\n%s", err, out)
+	}
+	cmd := exec.Command(promtool, "test", "rules", "kscope.rules.test.yml")
+	cmd.Dir = filepath.Dir(shippedRules)
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "SUCCESS") {
+		t.Fatalf("promtool test rules: %v\n%s", err, out)
 	}
 }
 
