@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,7 @@ type ruler struct {
 	storage  *ruleStorage
 	url      string
 	done     chan struct{} // the notifier's loop returned
+	stopOnce sync.Once
 
 	evals, evalFailures, missed *metrics.Desc
 	sent, notifyErrors, dropped *metrics.Desc
@@ -165,11 +167,13 @@ func (a *Agent) RuleGroups() []*rules.Group {
 // RuleGroups lists the rule groups, sorted by file and name.
 func (r *ruler) RuleGroups() []*rules.Group { return r.manager.RuleGroups() }
 
-// stop ends rule evaluation, then sends what the notifier holds.
+// stop ends rule evaluation, then sends what the notifier holds; once.
 func (r *ruler) stop() {
-	r.manager.Stop()
-	r.notifier.Stop()
-	<-r.done
+	r.stopOnce.Do(func() {
+		r.manager.Stop()
+		r.notifier.Stop()
+		<-r.done
+	})
 }
 
 func (r *ruler) describe() []*metrics.Desc {
