@@ -89,7 +89,7 @@ func newRuler(ctx context.Context, cfg *config.Config, engine promql.QueryEngine
 		DrainOnShutdown: true,
 		ExternalLabels:  cfg.ExternalLabels,
 		Registerer:      r.reg,
-	}, model.UTF8Validation, logger.With("component", "notifier"))
+	}, model.UTF8Validation, quiet(logger.With("component", "notifier")))
 	r.manager = rules.NewManager(&rules.ManagerOptions{
 		NameValidationScheme: model.UTF8Validation,
 		ExternalURL:          u,

@@ -158,7 +158,10 @@ func rulesAgent(t *testing.T, doc string, files map[string]string) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.DataDir, cfg.Listen, cfg.Interval = t.TempDir(), "127.0.0.1:0", 200*time.Millisecond
+	if !strings.Contains(doc, "data_dir:") {
+		cfg.DataDir = t.TempDir()
+	}
+	cfg.Listen, cfg.Interval = "127.0.0.1:0", 200*time.Millisecond
 	for name, cc := range cfg.Collectors {
 		if !strings.Contains(doc, "  "+name+":") {
 			cc.Enabled = false

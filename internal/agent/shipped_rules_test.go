@@ -121,6 +121,30 @@ func TestAlertCollectorDown(t *testing.T) {
 	}
 }
 
+// A full disk under the data directory: commits fail, and once there is
+// room again the failures are stored: KscopeMetricsStoreWriteFailing.
+func TestAlertMetricsStoreWriteFailing(t *testing.T) {
+	testutil.RequireBPF(t)
+	dir := testutil.Tmpfs(t, 8<<20)
+	a := shippedAgent(t, "data_dir: "+dir+"\n")
+	waitStored(t, a, "kscope_self_tsdb_commit_failures_total")
+	filler := filepath.Join(dir, "filler")
+	testutil.Fill(t, filler)
+	for deadline := time.Now().Add(time.Minute); gauge(t, a, "kscope_self_tsdb_commit_failures_total") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("no commit failed on a full disk")
+		}
+		time.Sleep(20 * time.Millisecond) // polling for a condition, with a deadline
+	}
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	got := waitFiring(t, a, "KscopeMetricsStoreWriteFailing", time.Minute, nil)
+	if len(got) != 1 || got[0]["severity"] != "critical" {
+		t.Errorf("firing %v", got)
+	}
+}
+
 // A tiny series cap: KscopeSeriesLimitNear.
 func TestAlertSeriesLimitNear(t *testing.T) {
 	testutil.RequireBPF(t)
