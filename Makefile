@@ -51,8 +51,10 @@ vet:
 lint:
 	$(GO) tool staticcheck ./...
 
+# Go's default ten-minute limit per test binary catches hangs; a package
+# on a host loaded many times over can need longer without hanging.
 test-unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # The packages that build without cilium/ebpf (the store, API, parsers,
 # renderers, symbolizer…) again under the race detector.
