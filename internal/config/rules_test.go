@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,4 +112,27 @@ func TestRuleFileErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Any rule file either loads or gets an *Error naming it; nothing panics.
+func FuzzCheckRuleFile(f *testing.F) {
+	f.Add([]byte(goodRules))
+	f.Add([]byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n        annotations: {s: '{{ .Nope'}\n"))
+	f.Add([]byte("groups: [\n"))
+	f.Add([]byte("groups:\n  - name: g\n    rules:\n      - record: a\n        alert: b\n        expr: x\n"))
+	f.Add([]byte("groups:\n  - name: g\n  - name: g\n"))
+	path := filepath.Join(f.TempDir(), "r.yml")
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := CheckRuleFile(path)
+		if err == nil {
+			return
+		}
+		var e *Error
+		if !errors.As(err, &e) || e.File != path || e.Line < 0 || e.Msg == "" {
+			t.Fatalf("%#v", err)
+		}
+	})
 }
