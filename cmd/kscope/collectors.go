@@ -11,6 +11,7 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/exit"
 	_ "github.com/kscope/kscope/internal/collector/fileio"
 	_ "github.com/kscope/kscope/internal/collector/http"
+	_ "github.com/kscope/kscope/internal/collector/netfilter"
 	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/process"

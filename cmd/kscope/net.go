@@ -25,7 +25,7 @@ prints on stderr the events shown, lost (ring buffer full) and filtered.`,
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
-	cmd.AddCommand(newNetDropsCmd(), newNetDNSCmd())
+	cmd.AddCommand(newNetDropsCmd(), newNetDNSCmd(), newNetFilterCmd())
 	return cmd
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/store"
 )
@@ -181,6 +182,14 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	}
 	a.profiles.SetMaxBytes(a.sizes.Profiles)
 	a.sinks = &sinks{events: a.events, live: a.liveStream()}
+	if cc := cfg.Containers; cc.Enabled {
+		a.sinks.startEnrich(ctx, container.Options{
+			DockerSocket: orNone(cc.DockerSocket), PodmanSocket: orNone(cc.PodmanSocket),
+			ContainerdSocket: orNone(cc.ContainerdSocket), CRIOSocket: orNone(cc.CRIOSocket),
+			MaxProcesses: cc.MaxProcesses, MaxContainers: cc.MaxContainers,
+			Logger: logger.With("component", "containers"),
+		})
+	}
 	rws, err := remoteWriters(cfg, logger)
 	if err != nil {
 		return nil, err
@@ -351,7 +360,9 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	}
 	a.logger.Debug("collector started", "collector", name, "took", st.Took)
 	r = &running{name: name, c: c, limit: limit}
-	r.source, _ = c.(metrics.Source)
+	if src, ok := c.(metrics.Source); ok {
+		r.source = a.sinks.labelSource(src)
+	}
 	a.startProfiles(r)
 	return st, r
 }
@@ -548,6 +559,7 @@ func (a *Agent) Close() error {
 	}
 	a.running = nil
 	errs = append(errs, a.sinks.stopExporters()) // after the collectors' last events
+	a.sinks.stopEnrich()
 	if a.events != nil {
 		errs = append(errs, a.events.Close())
 	}

@@ -59,6 +59,10 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		res.Ignored = append(res.Ignored, "remote_write")
 		next.RemoteWrite = old.RemoteWrite
 	}
+	if old.Containers != next.Containers {
+		res.Ignored = append(res.Ignored, "containers")
+		next.Containers = old.Containers
+	}
 	if !labels.Equal(old.ExternalLabels, next.ExternalLabels) {
 		res.Ignored = append(res.Ignored, "external_labels")
 		next.ExternalLabels = old.ExternalLabels

@@ -58,6 +58,9 @@ type Config struct {
 	ExternalLabels labels.Labels
 	// Rules holds rule_files, evaluation_interval and alerting (rules.go).
 	Rules Rules
+	// Containers names the processes' containers, pods and units
+	// (containers.go).
+	Containers Containers
 }
 
 // Storage is the metrics store's settings (the storage section, with the
@@ -166,8 +169,9 @@ func Default(sections []Section) *Config {
 			MaxSamples:     DefaultQueryMaxSamples,
 			MaxConcurrency: DefaultQueryMaxConcurrency,
 		},
-		Storage: Storage{MaxSeries: DefaultMaxSeries},
-		Rules:   Rules{EvaluationInterval: DefaultEvaluationInterval},
+		Storage:    Storage{MaxSeries: DefaultMaxSeries},
+		Containers: DefaultContainers(),
+		Rules:      Rules{EvaluationInterval: DefaultEvaluationInterval},
 
 		BPFStatsWindow: DefaultBPFStatsWindow,
 		BPFStatsEvery:  DefaultBPFStatsEvery,
@@ -330,7 +334,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "rule_files", "evaluation_interval", "alerting"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "rule_files", "evaluation_interval", "alerting", "containers"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -378,6 +382,8 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.evaluationInterval(v, c)
 		case "alerting":
 			p.alerting(v, c)
+		case "containers":
+			p.containers(v, c)
 		}
 	})
 }
