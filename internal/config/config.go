@@ -61,6 +61,11 @@ type Config struct {
 	// Containers names the processes' containers, pods and units
 	// (containers.go).
 	Containers Containers
+	// Policies lists the policy files and directories the policy
+	// collector enforces (policies.go).
+	Policies []string
+	// Alerts is where policy alerts go besides the event store.
+	Alerts Alerts
 }
 
 // Storage is the metrics store's settings (the storage section, with the
@@ -171,6 +176,7 @@ func Default(sections []Section) *Config {
 		},
 		Storage:    Storage{MaxSeries: DefaultMaxSeries},
 		Containers: DefaultContainers(),
+		Alerts:     Alerts{Queue: DefaultAlertQueue},
 		Rules:      Rules{EvaluationInterval: DefaultEvaluationInterval},
 
 		BPFStatsWindow: DefaultBPFStatsWindow,
@@ -274,6 +280,7 @@ func Parse(file string, data []byte, sections []Section) (*Config, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
+	enablePolicy(doc.Content[0], c)
 	return c, nil
 }
 
@@ -334,7 +341,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "rule_files", "evaluation_interval", "alerting", "containers"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts", "rule_files", "evaluation_interval", "alerting"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -384,6 +391,10 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.alerting(v, c)
 		case "containers":
 			p.containers(v, c)
+		case "policies":
+			p.policies(v, c)
+		case "alerts":
+			p.alerts(v, c)
 		}
 	})
 }
