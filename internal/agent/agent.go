@@ -208,6 +208,7 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
 	bpfx.ReleaseKernelTypes()
 	debug.FreeOSMemory() // a GC, and the freed pages back to the kernel: RSS
+	setGCPercent()
 	a.self = newSelf(a)
 	a.descs = a.describe()
 
