@@ -262,6 +262,12 @@ func TestAgentUsageErrors(t *testing.T) {
 	os.WriteFile(unknown, []byte("retention: 7d\nretension: 2d\n"), 0o600)
 	broken := filepath.Join(dir, "broken.yaml")
 	os.WriteFile(broken, []byte("listen: [127.0.0.1\n"), 0o600)
+	// A rule file with a bad expression, named by a configuration: the
+	// agent and --check refuse it at the rule file's line.
+	badRules := filepath.Join(dir, "bad.rules.yml")
+	os.WriteFile(badRules, []byte("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: rate(x[5m]\n"), 0o600)
+	withRules := filepath.Join(dir, "rules.yaml")
+	os.WriteFile(withRules, []byte("rule_files: [bad.rules.yml]\n"), 0o600)
 	for _, tt := range []struct {
 		args []string
 		msg  string
@@ -269,6 +275,8 @@ func TestAgentUsageErrors(t *testing.T) {
 		{[]string{"agent", "--config", bad}, bad + ":4: collectors.bogus: unknown key"},
 		{[]string{"agent", "--config", unknown}, unknown + ":2: retension: unknown key"},
 		{[]string{"agent", "--config", broken}, broken + ":1: invalid YAML"},
+		{[]string{"agent", "--config", withRules}, badRules + `:5: group "g", rule 1, "A": could not parse expression`},
+		{[]string{"agent", "--check", "--config", withRules}, badRules + `:5: group "g", rule 1, "A": could not parse expression`},
 		{[]string{"agent", "--retention", "forever"}, `--retention "forever": want a duration`},
 		{[]string{"agent", "--collectors", "syscalls,bogus"}, `--collectors: unknown collector "bogus"`},
 		{[]string{"agent", "--disable", "nope"}, `--disable: unknown collector "nope"`},

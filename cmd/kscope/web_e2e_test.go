@@ -139,7 +139,19 @@ func TestWebUI(t *testing.T) {
 	// Profiles in 2 s windows, on- and off-CPU, so the flame graphs have
 	// data within seconds.
 	cfg := filepath.Join(dir, "kscope.yaml")
-	os.WriteFile(cfg, []byte("collectors:\n  profile: {hz: 99, window: 2s, off_cpu: true}\n"), 0o600)
+	os.WriteFile(cfg, []byte("collectors:\n  profile: {hz: 99, window: 2s, off_cpu: true}\nrule_files: [rules.yml]\n"), 0o600)
+	// A rule that always fires, for the Alerts page.
+	os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(`groups:
+  - name: kscope-webtest
+    interval: 1s
+    rules:
+      - record: kscope_webtest:build_info
+        expr: count(kscope_self_build_info)
+      - alert: KscopeWebTestAlert
+        expr: kscope_self_build_info == 1
+        labels: {severity: info}
+        annotations: {summary: "the web test's alert"}
+`), 0o600)
 	a := startAgent(t, t.TempDir(), "--config", cfg, "--topk", "1000", "--collectors", "syscalls,process,sched,block,tcp,fileio,exec,exit,connect,profile")
 	addr := strings.TrimPrefix(a.url, "http://")
 

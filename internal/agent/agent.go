@@ -31,6 +31,9 @@ import (
 // kills, and the agent reads continuously.
 const EventRingBytes = 512 << 10
 
+// eventRingBytes is EventRingBytes; tests shrink it.
+var eventRingBytes = EventRingBytes
+
 // EventLatency is how long an event may wait in its ring buffer before the
 // agent stores it: the reader also wakes whenever an eighth of the ring
 // fills, so this only matters when events trickle in.
@@ -84,7 +87,8 @@ type Agent struct {
 	exportSources []metrics.Source // the started exporters' self metrics
 	profileErrors atomic.Uint64    // profile windows lost to a failed write
 
-	api *api.Server
+	api   *api.Server
+	ruler *ruler // evaluates the rule files and sends alerts (rules.go)
 
 	running  []*running
 	statuses []Status
@@ -222,9 +226,14 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 			SubqueryStep:   cfg.Interval,
 		},
 		Degraded: a.degraded,
+		Rules:    a,
 	}
 	a.api = srv
 	a.newServer(ln, srv.Handler())
+	if a.ruler, err = newRuler(ctx, cfg, srv.Engine(), a.metrics, a.URL(), logger); err != nil {
+		return nil, err
+	}
+	a.descs = a.describe() // with the ruler's
 	a.serveUI(srv)
 	a.serve(ln)
 	a.warnExposure(ln.Addr())
@@ -357,7 +366,7 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	logger := slog.New(teeHandler{a.logger.Handler(), notes})
 	// A process gets per-pid series once two collections saw it alive:
 	// short-lived ones count per command name.
-	ccfg := collector.Config{TopK: topk, MinLive: 2, RingBytes: EventRingBytes, Latency: EventLatency, Logger: logger}
+	ccfg := collector.Config{TopK: topk, MinLive: 2, RingBytes: eventRingBytes, Latency: EventLatency, Logger: logger}
 	start := time.Now()
 	c, err := collector.NewWith(name, ccfg, cc.Options)
 	var limit *limiter
@@ -406,6 +415,9 @@ func (a *Agent) describe() []*metrics.Desc {
 	for _, src := range a.exportSources {
 		ds = append(ds, src.Describe()...)
 	}
+	if a.ruler != nil {
+		ds = append(ds, a.ruler.describe()...)
+	}
 	ds = dedupDescs(ds) // shared families (metrics.MapDrops) are described by each user
 	sort.SliceStable(ds, func(i, j int) bool { return ds[i].Name < ds[j].Name })
 	return ds
@@ -451,6 +463,11 @@ func (a *Agent) gatherLocked() ([]*metrics.Desc, []metrics.Sample, error) {
 	a.pol.collect(&a.emitter)
 	for _, src := range a.exportSources {
 		if err := src.Collect(&a.emitter); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if a.ruler != nil {
+		if err := a.ruler.collect(&a.emitter); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -559,6 +576,9 @@ func (a *Agent) Close() error {
 		cancel()
 	} else if a.listener != nil {
 		a.listener.Close()
+	}
+	if a.ruler != nil {
+		a.ruler.stop() // before the store it reads and writes closes
 	}
 	if a.stats != nil {
 		a.stats.Close() // before the programs it reads close

@@ -9,5 +9,7 @@
 // collector package: only collector.Spec, metrics.Source and
 // profile.Source. It serves with TLS and basic auth from a web
 // configuration file (web.go), keeps its data directory private
-// (datadir.go), and applies a new configuration on Reload (reload.go).
+// (datadir.go), evaluates Prometheus rule files against the metrics store
+// and sends their alerts to Alertmanagers (rules.go), and applies a new
+// configuration on Reload (reload.go).
 package agent

@@ -108,10 +108,14 @@ func TestLiveFanOut(t *testing.T) {
 }
 
 // TestMain lets the test binary stand in for a program: with
-// KSCOPE_AGENT_TEST_EXIT set it exits at once.
+// KSCOPE_AGENT_TEST_EXIT set it exits at once; with KSCOPE_AGENT_TEST_OOM
+// it is a memory hog.
 func TestMain(m *testing.M) {
 	if os.Getenv("KSCOPE_AGENT_TEST_EXIT") != "" {
 		os.Exit(0)
+	}
+	if procs := os.Getenv("KSCOPE_AGENT_TEST_OOM"); procs != "" {
+		os.Exit(hog(procs)) // a memory hog (shipped_rules_test.go)
 	}
 	os.Exit(m.Run())
 }

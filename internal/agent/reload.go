@@ -28,7 +28,8 @@ type Reloaded struct {
 // asks: collectors newly enabled start, collectors disabled stop (their
 // last events reach the store), collectors whose settings changed restart,
 // and the others keep running untouched, their BPF programs and links as
-// they were. Retention, interval and topk apply at once. No collection
+// they were. Retention, interval and topk apply at once; the rule files
+// are read again and the Alertmanagers replaced. No collection
 // runs during the reload, and the stores stay open: nothing stored is lost.
 func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	a.mu.Lock()
@@ -173,6 +174,11 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	sort.Slice(a.running, func(i, j int) bool { return a.running[i].name < a.running[j].name })
 	a.statuses = statuses
 	a.restartBPFStats()
+	if a.ruler != nil {
+		// The rule files are read again; groups that did not change keep
+		// their state (pending alerts, for durations).
+		errs = append(errs, a.ruler.apply(&next))
+	}
 	a.descs = a.describe()
 	if next.Interval != old.Interval {
 		select {

@@ -50,6 +50,9 @@ type Server struct {
 	UI UI
 	// Limits bound the queries (limit.go).
 	Limits Limits
+	// Rules are the rule groups /api/v1/rules and /api/v1/alerts list
+	// (rules.go); nil: none.
+	Rules RuleGroups
 
 	limits   Limits // with defaults
 	engine   *promql.Engine
@@ -99,6 +102,8 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/events/rate", counted(s.evGate, s.eventRate))
 	mux.HandleFunc("/api/v1/profile", counted(s.profGate, s.profile))
 	mux.HandleFunc("/api/v1/kinds", s.kinds)
+	mux.HandleFunc("/api/v1/rules", s.rules)
+	mux.HandleFunc("/api/v1/alerts", s.alerts)
 	s.uiRoutes(mux)
 	return mux
 }

@@ -56,6 +56,8 @@ type Config struct {
 	// as Prometheus's global.external_labels: a series' own label of
 	// the same name wins.
 	ExternalLabels labels.Labels
+	// Rules holds rule_files, evaluation_interval and alerting (rules.go).
+	Rules Rules
 	// Containers names the processes' containers, pods and units
 	// (containers.go).
 	Containers Containers
@@ -175,6 +177,7 @@ func Default(sections []Section) *Config {
 		Storage:    Storage{MaxSeries: DefaultMaxSeries},
 		Containers: DefaultContainers(),
 		Alerts:     Alerts{Queue: DefaultAlertQueue},
+		Rules:      Rules{EvaluationInterval: DefaultEvaluationInterval},
 
 		BPFStatsWindow: DefaultBPFStatsWindow,
 		BPFStatsEvery:  DefaultBPFStatsEvery,
@@ -338,7 +341,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts", "rule_files", "evaluation_interval", "alerting"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -380,6 +383,12 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.remoteWrite(v, c)
 		case "external_labels":
 			p.externalLabels(v, c)
+		case "rule_files":
+			p.ruleFiles(v, c)
+		case "evaluation_interval":
+			p.evaluationInterval(v, c)
+		case "alerting":
+			p.alerting(v, c)
 		case "containers":
 			p.containers(v, c)
 		case "policies":

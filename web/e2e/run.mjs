@@ -282,6 +282,20 @@ await check('kscope', async () => {
   await shot('kscope-1280');
 });
 
+// The agent's rules (the caller loads one that always fires,
+// KscopeWebTestAlert, in group kscope-webtest): the alert is listed as
+// firing, and its group with its rules.
+await check('alerts', async () => {
+  await go('/alerts');
+  const row = page.locator('[data-testid="alerts-table"] tbody tr', { hasText: 'KscopeWebTestAlert' });
+  await row.first().waitFor();
+  const text = await row.first().innerText();
+  if (!/firing/.test(text) || !/severity="info"/.test(text)) throw new Error('alert row: ' + text);
+  await waitText('alerts-counts', '1 firing');
+  await waitText('rule-group-kscope-webtest', 'kscope_webtest:build_info');
+  await shot('alerts-1280');
+});
+
 // The banner says what /api/v1/status/agent says: absent while the agent
 // is ok, the reasons when it is degraded (at its series cap) or unhealthy.
 await check('health-banner', async () => {

@@ -1,5 +1,8 @@
 // The agent's HTTP API: the Prometheus query API, the event store, the
-// live event stream, the profile API and the UI's status endpoints.
+// live event stream, the profile API, the rules and alerts and the UI's
+// status endpoints.
+
+import type { RuleGroup } from './alerts';
 
 export interface Metric {
   [label: string]: string;
@@ -227,4 +230,10 @@ export function num(v: string | undefined): number {
   if (v === '+Inf') return Infinity;
   if (v === '-Inf') return -Infinity;
   return parseFloat(v);
+}
+
+// The rule groups the agent evaluates (Prometheus's /api/v1/rules).
+export async function ruleGroups(signal?: AbortSignal): Promise<RuleGroup[]> {
+  const d = await get<{ groups: RuleGroup[] }>('/api/v1/rules', {}, signal);
+  return d.groups;
 }

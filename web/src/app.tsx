@@ -2,6 +2,7 @@ import { useEffect, useState } from 'preact/hooks';
 import { Icon } from './components/icons';
 import { TimePicker } from './components/TimePicker';
 import { Link } from './components/ui';
+import { Alerts } from './pages/Alerts';
 import { Events } from './pages/Events';
 import { Network } from './pages/Network';
 import { Overview } from './pages/Overview';
@@ -21,6 +22,7 @@ const nav = [
   { path: '/profiles', name: 'Profiles', icon: 'profiles' },
   { path: '/security', name: 'Security', icon: 'security' },
   { path: '/query', name: 'Query', icon: 'query' },
+  { path: '/alerts', name: 'Alerts', icon: 'alerts' },
   { path: '/kscope', name: 'kscope', icon: 'self' },
 ];
 
@@ -35,6 +37,7 @@ function page(path: string) {
   if (path === '/profiles') return { title: 'Profiles', el: <Profiles /> };
   if (path === '/security') return { title: 'Security', el: <Security /> };
   if (path === '/query') return { title: 'Query', el: <Query /> };
+  if (path === '/alerts') return { title: 'Alerts', el: <Alerts /> };
   if (path === '/kscope') return { title: 'kscope', el: <Self /> };
   return {
     title: 'Not found',
