@@ -35,6 +35,23 @@ type Plan struct {
 	// own action is not the one taken ("" when it is).
 	Path     string
 	Fallback string
+	// Missing are the syscalls of a syscall event this kernel does not
+	// have (no tracepoint): init_module without module support, say.
+	Missing []string
+}
+
+// FeatTracepoint is the Features name of a syscall's entry tracepoint.
+func FeatTracepoint(syscall string) string { return "tracepoint:syscalls/sys_enter_" + syscall }
+
+// SyscallNames are the syscalls of each syscall event, by name.
+var SyscallNames = map[string][]string{
+	"ptrace":      {"ptrace"},
+	"setuid":      {"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset"},
+	"module_load": {"init_module", "finit_module"},
+	"bpf":         {"bpf"},
+	"mount":       {"mount", "move_mount"},
+	"kill":        {"kill", "tgkill"},
+	"chmod":       {"chmod", "fchmod", "fchmodat", "fchmodat2"},
 }
 
 // Describe is the plan in one line, as policy check prints it.
@@ -51,6 +68,12 @@ func (p *Plan) Describe() string {
 	fmt.Fprintf(&b, ": %s", p.Path)
 	if !p.Enforce {
 		fmt.Fprintf(&b, "; audit: reports what %s would do and lets the operation through", p.Action)
+	}
+	if len(p.Missing) > 0 {
+		fmt.Fprintf(&b, "; not on this kernel: %s", strings.Join(p.Missing, ", "))
+		if len(p.Missing) == len(SyscallNames[p.Rule.On]) {
+			b.WriteString(" (the rule cannot match here)")
+		}
 	}
 	return b.String()
 }
@@ -101,6 +124,11 @@ func PlanRules(rules []*Rule, feat Features, audit bool) ([]*Plan, error) {
 			p.Stage, p.UserSelectors = "user", user
 		}
 		planAction(p, feat)
+		for _, sc := range SyscallNames[r.On] {
+			if why(feat, FeatTracepoint(sc)) != nil {
+				p.Missing = append(p.Missing, sc)
+			}
+		}
 		plans = append(plans, p)
 	}
 	if len(errs) > 0 {

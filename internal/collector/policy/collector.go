@@ -243,23 +243,18 @@ func (c *Collector) fillMaps() error {
 	return nil
 }
 
-// The syscall tracepoints of each syscall event, with their programs;
-// optional ones may be missing on older kernels (fchmodat2: Linux 6.6).
-var syscallHooks = map[string][]struct {
-	name, prog string
-	optional   bool
-}{
-	"ptrace": {{"sys_enter_ptrace", "policy_ptrace", false}},
-	"setuid": {{"sys_enter_setuid", "policy_setuid", false}, {"sys_enter_setgid", "policy_setgid", false},
-		{"sys_enter_setreuid", "policy_setreuid", false}, {"sys_enter_setregid", "policy_setregid", false},
-		{"sys_enter_setresuid", "policy_setresuid", false}, {"sys_enter_setresgid", "policy_setresgid", false},
-		{"sys_enter_capset", "policy_capset", false}},
-	"module_load": {{"sys_enter_init_module", "policy_init_module", false}, {"sys_enter_finit_module", "policy_finit_module", false}},
-	"bpf":         {{"sys_enter_bpf", "policy_bpf", false}},
-	"mount":       {{"sys_enter_mount", "policy_mount", false}, {"sys_enter_move_mount", "policy_move_mount", true}},
-	"kill":        {{"sys_enter_kill", "policy_kill", false}, {"sys_enter_tgkill", "policy_tgkill", false}},
-	"chmod": {{"sys_enter_chmod", "policy_chmod", false}, {"sys_enter_fchmod", "policy_fchmod", false},
-		{"sys_enter_fchmodat", "policy_fchmodat", false}, {"sys_enter_fchmodat2", "policy_fchmodat2", true}},
+// Probe answers policy.Features: the tracepoints of syscall events from
+// tracefs, the rest from bpfx's probes.
+func Probe(name string) error {
+	if tp, ok := strings.CutPrefix(name, "tracepoint:"); ok {
+		for _, root := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+			if _, err := os.Stat(filepath.Join(root, "events", tp, "id")); err == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("no tracepoint %s", tp)
+	}
+	return bpfx.ProbeFeature(name)
 }
 
 func (c *Collector) attach() error {
@@ -306,10 +301,11 @@ func (c *Collector) attach() error {
 		if t.On[policy.EventIndex(on)] == 0 {
 			continue
 		}
-		for _, h := range syscallHooks[on] {
-			err := tp("syscalls", h.name, h.prog)
-			if err != nil && h.optional && errors.Is(err, os.ErrNotExist) {
-				c.cfg.Logger.Info("a syscall of the event does not exist on this kernel", "event", on, "tracepoint", h.name)
+		// A syscall this kernel does not have (policy check lists them).
+		for _, sc := range policy.SyscallNames[on] {
+			err := tp("syscalls", "sys_enter_"+sc, "policy_"+sc)
+			if errors.Is(err, os.ErrNotExist) {
+				c.cfg.Logger.Info("a syscall of the event is not on this kernel", "event", on, "syscall", sc)
 				continue
 			}
 			if err != nil {

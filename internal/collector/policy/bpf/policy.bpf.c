@@ -777,19 +777,23 @@ int policy_ptrace(struct trace_event_raw_sys_enter *ctx)
 	return sys_event(ON_PTRACE, SYS_PTRACE, ARG(0), ARG(1), 0, 0, 0, 0);
 }
 
-#define SETID(name, sys)                                                                   \
+/*
+ * A program may not read past its tracepoint's arguments (the attach
+ * fails with EACCES), so each reads only the ones its syscall has.
+ */
+#define SETID(name, sys, a1, a2)                                                           \
 	SEC("tracepoint/syscalls/sys_enter_" #name)                                         \
 	int policy_##name(struct trace_event_raw_sys_enter *ctx)                            \
 	{                                                                                  \
-		return sys_event(ON_SETUID, sys, ARG(0), ARG(1), ARG(2), 0, 0, 0);          \
+		return sys_event(ON_SETUID, sys, ARG(0), a1, a2, 0, 0, 0);                  \
 	}
 
-SETID(setuid, SYS_SETUID)
-SETID(setgid, SYS_SETGID)
-SETID(setreuid, SYS_SETREUID)
-SETID(setregid, SYS_SETREGID)
-SETID(setresuid, SYS_SETRESUID)
-SETID(setresgid, SYS_SETRESGID)
+SETID(setuid, SYS_SETUID, 0, 0)
+SETID(setgid, SYS_SETGID, 0, 0)
+SETID(setreuid, SYS_SETREUID, ARG(1), 0)
+SETID(setregid, SYS_SETREGID, ARG(1), 0)
+SETID(setresuid, SYS_SETRESUID, ARG(1), ARG(2))
+SETID(setresgid, SYS_SETRESGID, ARG(1), ARG(2))
 
 SEC("tracepoint/syscalls/sys_enter_capset")
 int policy_capset(struct trace_event_raw_sys_enter *ctx)
