@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -57,6 +58,8 @@ type Collector struct {
 	userMatches []atomic.Uint64
 	kernelFinal []uint64
 	procs       procCache
+	// cgroups resolves cgroup ids for user-stage cgroup selectors.
+	cgroups *cgroupPaths
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -79,13 +82,19 @@ func New(cfg Config) (*Collector, error) {
 			return nil, fmt.Errorf("policy: %s rules need a cgroup v2 directory to attach to", on)
 		}
 	}
-	if len(t.Cgroups) > 0 && cfg.CgroupRoot == "" {
+	userCgroup := slices.ContainsFunc(cfg.Plans, func(p *policy.Plan) bool { return p.Stage == "user" && p.Rule.Match.Cgroup != nil })
+	if (len(t.Cgroups) > 0 || userCgroup) && cfg.CgroupRoot == "" {
 		cfg.CgroupRoot = CgroupRoot()
 		if cfg.CgroupRoot == "" {
 			return nil, errors.New("policy: cgroup selectors need a cgroup v2 hierarchy: none is mounted")
 		}
 	}
+	var cgroups *cgroupPaths
+	if userCgroup {
+		cgroups = &cgroupPaths{root: cfg.CgroupRoot, m: map[uint64]string{}}
+	}
 	return &Collector{
+		cgroups:     cgroups,
 		Tracer:      collector.NewTracer(Name, collector.Config{RingBytes: 1 << 20, Logger: cfg.Logger}),
 		cfg:         cfg,
 		tables:      t,
@@ -738,26 +747,55 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 				ev.Argv = splitNUL(b)
 			}
 		}
-		if len(c.tables.Cgroups) > 0 || slices.ContainsFunc(c.cfg.Plans, func(p *policy.Plan) bool { return p.Rule.Match.Cgroup != nil }) {
-			ev.Cgroup = procCgroup(h.PID)
+		if c.cgroups != nil {
+			ev.Cgroup = c.cgroups.path(h.CgroupID)
 		}
 	}
 	a.Chain = policy.Chain(a.Ancestors, a.Binary)
 	return ev, a
 }
 
-// procCgroup reads a process's cgroup v2 path from /proc/PID/cgroup.
-func procCgroup(pid uint32) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(int(pid)) + "/cgroup")
-	if err != nil {
-		return ""
+// cgroupPaths resolves cgroup v2 ids (a directory's inode number) to
+// paths from the hierarchy's root, walking the hierarchy when an id is not
+// known yet: a cgroup's id is never reused, so an id not found stays
+// unknown.
+type cgroupPaths struct {
+	root string
+	mu   sync.Mutex
+	m    map[uint64]string
+}
+
+// maxCgroups bounds the cache.
+const maxCgroups = 65536
+
+func (cp *cgroupPaths) path(id uint64) string {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if p, ok := cp.m[id]; ok {
+		return p
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if p, ok := strings.CutPrefix(l, "0::"); ok {
-			return p
+	if len(cp.m) >= maxCgroups {
+		clear(cp.m)
+	}
+	_ = filepath.WalkDir(cp.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
 		}
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil {
+			rel := strings.TrimPrefix(p, cp.root)
+			if rel == "" {
+				rel = "/"
+			}
+			cp.m[st.Ino] = rel
+		}
+		return nil
+	})
+	p, ok := cp.m[id]
+	if !ok {
+		cp.m[id] = ""
 	}
-	return ""
+	return p
 }
 
 // The kernel's SYS_* numbers of the syscall events.
