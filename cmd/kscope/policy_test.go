@@ -72,7 +72,8 @@ func TestPolicyTest(t *testing.T) {
 		{`{"type":"exec","uid":0,"filename":"/tmp/x"}`, exitFailure, "no rule matches\n"},
 		{`{"type":"connect","uid":0,"daddr":"169.254.169.254","dport":443,"proto":"tcp"}`, exitOK, "no-metadata: match: deny (audit, medium)\n"},
 		{`{"type":"connect","uid":0,"daddr":"169.254.169.254","dport":22,"proto":"tcp"}`, exitFailure, "no rule matches\n"},
-		{`{"type":"ptrace","uid":0}`, exitUsage, ""},
+		{`{"type":"ptrace","uid":0}`, exitFailure, "no rule matches\n"},
+		{`{"type":"fork","uid":0}`, exitUsage, ""},
 		{`{"type":"exec"}`, exitUsage, ""},
 		{`{`, exitUsage, ""},
 	} {

@@ -91,6 +91,38 @@ func workload(do, arg string) int {
 		return errno(unix.Kill(os.Getppid(), unix.SIGCONT))
 	case "chmod":
 		return errno(unix.Chmod(arg, 0o4755))
+	case "openw":
+		// Open for writing (creating), write nothing.
+		fd, err := unix.Open(arg, unix.O_WRONLY|unix.O_APPEND|unix.O_CREAT, 0o600)
+		if err != nil {
+			return errno(err)
+		}
+		return errno(unix.Close(fd))
+	case "memfd":
+		// Run the program arg from a memfd: a fileless exec.
+		prog, err := os.ReadFile(arg)
+		if err != nil {
+			return 104
+		}
+		fd, err := unix.MemfdCreate("kscope-test", 0)
+		if err != nil {
+			return errno(err)
+		}
+		if _, err := unix.Write(fd, prog); err != nil {
+			return errno(err)
+		}
+		empty := []byte{0}
+		argv := []*byte{&[]byte("memfd\x00")[0], nil}
+		envp := []*byte{nil}
+		_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(&empty[0])),
+			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
+		return int(e)
+	case "spawn":
+		// Start arg (a shell) with -c true, as nc -e does.
+		if err := exec.Command(arg, "-c", "true").Run(); err != nil {
+			return 105
+		}
+		return 0
 	}
 	return 100
 }
