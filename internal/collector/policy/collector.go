@@ -636,7 +636,7 @@ func outcome(p *policy.Plan, raw *policyPolicyEvent, bit uint64) string {
 }
 
 // The kernel side's event numbers (ON_*) are policy.EventIndex's.
-var onExec, onOpen = uint8(policy.EventIndex("exec")), uint8(policy.EventIndex("open"))
+var onExec = uint8(policy.EventIndex("exec"))
 
 func argvOf(raw *policyPolicyEvent) []string {
 	n := min(int(raw.ArgvLen), len(raw.Argv))
@@ -731,10 +731,7 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 	if on != "exec" {
 		// The process's own binary: from its exec record, or /proc.
 		if p, ok := c.procs.get(h.PID, raw.Hdr.StartNs); ok {
-			ev.Binary = p.binary
-			if on != "exec" {
-				ev.Argv = p.argv
-			}
+			ev.Binary, ev.Argv = p.binary, p.argv
 		} else {
 			ev.Binary, _ = os.Readlink("/proc/" + strconv.Itoa(int(h.PID)) + "/exe")
 		}
