@@ -159,7 +159,7 @@ printed to stderr.`,
 			out.Flush()
 			writeCounts(stderr, plans, c.Counts())
 			if st := c.Stats(); st.Lost > 0 {
-				fmt.Fprintf(stderr, "%d alerts lost (buffer full); the counts above are exact\n", st.Lost)
+				fmt.Fprintf(stderr, "%d records lost (buffer full: alerts, or execs that name ancestors); the counts above are exact\n", st.Lost)
 			}
 			return errors.Join(out.Err(), closeErr)
 		},
