@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -62,6 +63,9 @@ func loadPlans(files []string, audit bool) ([]*policy.Plan, error) {
 	plans, err := policy.PlanRules(rules, probedFeatures(), audit)
 	if err != nil {
 		return nil, usageError{err}
+	}
+	if err := policy.Compile(plans).CheckCapacity(); err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", strings.Join(files, ", "), err)}
 	}
 	return plans, nil
 }
