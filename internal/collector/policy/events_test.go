@@ -532,3 +532,36 @@ func TestBindAndSendmsgDenied(t *testing.T) {
 		t.Errorf("matches %v, want [1 1]", got)
 	}
 }
+
+// TestProcStat: the parent and start time of the test, from /proc, and the
+// process cache's match on pid and start time.
+func TestProcStat(t *testing.T) {
+	ppid, start, err := procStat(uint32(os.Getpid()))
+	if err != nil || ppid != uint32(os.Getppid()) || start == 0 {
+		t.Fatalf("procStat: %d %d %v, want parent %d", ppid, start, err, os.Getppid())
+	}
+	if _, _, err := procStat(0); err == nil {
+		t.Error("pid 0: no error")
+	}
+	pc := procCache{m: map[uint32]procInfo{}}
+	pc.put(7, procInfo{start: 1_000_000_000, binary: "/bin/a"})
+	pc.put(8, procInfo{start: 2_000_000_000, binary: "/bin/b", seeded: true})
+	for _, tc := range []struct {
+		pid   uint32
+		start uint64
+		want  string
+	}{
+		{7, 1_000_000_000, "/bin/a"}, {7, 1_000_000_001, ""}, {8, 2_009_999_999, "/bin/b"}, {8, 1_990_000_001, "/bin/b"},
+		{8, 2_020_000_000, ""}, {9, 0, ""},
+	} {
+		p, ok := pc.get(tc.pid, tc.start)
+		if got := p.binary; !ok {
+			got = ""
+		} else if got != tc.want {
+			t.Errorf("get(%d, %d): %q, want %q", tc.pid, tc.start, got, tc.want)
+		}
+		if ok != (tc.want != "") {
+			t.Errorf("get(%d, %d): found %v", tc.pid, tc.start, ok)
+		}
+	}
+}
