@@ -8,7 +8,7 @@
 #
 #   sudo bash bench/policy.sh
 #
-# Needs root, go, gcc and bpftrace. Knobs: BENCH_REPS (3),
+# Needs root, go, gcc and bpftrace. Knobs: BENCH_STORMS (exec open connect), BENCH_REPS (3),
 # BENCH_EXEC_ITERS (3000), BENCH_OPEN_ITERS (300000), BENCH_CONNECT_ITERS
 # (20000), BENCH_RESULTS (bench/results/policy.md).
 set -euo pipefail
@@ -22,9 +22,12 @@ results=${BENCH_RESULTS:-bench/results/policy.md}
 port=9 # discard: nothing listens on loopback here, so connects are refused
 
 tmp=$(mktemp -d /dev/shm/kscope-policy-bench.XXXXXX)
-pids=()
+tracer=
+stats_restore=$(cat /proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo 0)
 cleanup() {
-	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null || true; done
+	# The tracer still running, if a run was interrupted.
+	if [ -n "$tracer" ]; then kill -INT "$tracer" 2>/dev/null || true; fi
+	sysctl -q -w kernel.bpf_stats_enabled="$stats_restore" >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -115,22 +118,36 @@ start_tracer() {
 	bpftrace) bpftrace "$file" >"$out" 2>"$err" & ;;
 	esac
 	tracer=$!
-	pids+=("$tracer")
 	for ((t = 0; t < 600; t++)); do
 		case $kind in
 		kscope) grep -q 'rules loaded' "$err" && return 0 ;;
 		bpftrace) grep -q '^ready' "$out" && return 0 ;;
 		esac
-		kill -0 "$tracer" 2>/dev/null || { log "bench: $kind exited:"; cat "$err" >&2; return 1; }
+		kill -0 "$tracer" 2>/dev/null || { log "bench: $kind exited:"; cat "$err" >&2; tracer=; return 1; }
 		sleep 0.1
 	done
 	log "bench: $kind not ready"
+	stop_tracer
 	return 1
 }
 
 stop_tracer() {
 	kill -INT "$tracer" 2>/dev/null || true
 	wait "$tracer" 2>/dev/null || true
+	tracer=
+}
+
+# bpf_prog_stats PID sums run_time_ns and run_cnt over the BPF programs a
+# process holds (kernel.bpf_stats_enabled must be on for them to count).
+bpf_prog_stats() {
+	local f
+	for f in /proc/"$1"/fdinfo/*; do
+		cat "$f" 2>/dev/null || true
+		echo "--"
+	done | awk '
+		/^prog_id:/ { id = $2 } /^run_time_ns:/ { ns = $2 } /^run_cnt:/ { cnt = $2; has = 1 }
+		/^--$/ { if (has && !(id in seen)) { seen[id] = 1; tns += ns; tcnt += cnt } id = ""; has = 0 }
+		END { printf "%d %d\n", tns, tcnt }'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
@@ -145,12 +162,24 @@ measure() {
 		runs+=("$(storm "$on")")
 		[ "$kind" != none ] && stop_tracer
 	done
-	echo "$on|$label|$(printf '%s\n' "${runs[@]}" | median)"
+	# One more run with the programs' run time counted: the cost in the
+	# kernel, which the machine's load does not inflate as it does wall time.
+	local stats="|"
+	if [ "$kind" != none ] && [ -r /proc/sys/kernel/bpf_stats_enabled ]; then
+		sysctl -q -w kernel.bpf_stats_enabled=1 >/dev/null
+		if start_tracer "$kind" "$file"; then
+			storm "$on" >/dev/null
+			stats=$(bpf_prog_stats "$tracer" | tr ' ' '|')
+			stop_tracer
+		fi
+		sysctl -q -w kernel.bpf_stats_enabled="$stats_restore" >/dev/null
+	fi
+	echo "$on|$label|$(printf '%s\n' "${runs[@]}" | median)|$stats"
 }
 
 raw="$tmp/raw"
 : >"$raw"
-for on in exec open connect; do
+for on in ${BENCH_STORMS:-exec open connect}; do
 	log "bench: $on storm"
 	measure "$on" untraced none - >>"$raw"
 	for n in 0 1 10 64; do
@@ -168,17 +197,22 @@ done
 	echo "$(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'),"
 	echo "kscope $(git rev-parse --short HEAD), $(bpftrace --version), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)."
 	echo "Median of $reps runs; iterations: exec $exec_iters, open $open_iters, connect $connect_iters."
+	echo "BPF ns/iteration: the tracer's programs' run time (kernel.bpf_stats_enabled, one more run)"
+	echo "divided by the storm's iterations; it counts the whole machine's events, so other"
+	echo "processes' add to it. BPF ns/run: per program run."
 	echo
-	echo "| storm | tracer | elapsed | slowdown | overhead/event |"
-	echo "|---|---|---|---|---|"
-	while IFS='|' read -r on label ns; do
+	echo "| storm | tracer | elapsed | slowdown | overhead/event | BPF ns/iteration | BPF ns/run |"
+	echo "|---|---|---|---|---|---|---|"
+	while IFS='|' read -r on label ns bns bcnt; do
 		base=$(awk -F'|' -v on="$on" '$1 == on && $2 == "untraced" {print $3}' "$raw")
 		if [ "$ns" = failed ]; then
-			echo "| $on | $label | failed | | |"
+			echo "| $on | $label | failed | | | | |"
 			continue
 		fi
-		awk -v on="$on" -v label="$label" -v ns="$ns" -v base="$base" -v n="$(iters "$on")" 'BEGIN {
-			printf "| %s | %s | %.3f s | %.3f× | %.0f ns |\n", on, label, ns / 1e9, ns / base, (ns - base) / n }'
+		awk -v on="$on" -v label="$label" -v ns="$ns" -v base="$base" -v n="$(iters "$on")" -v bns="$bns" -v bcnt="$bcnt" 'BEGIN {
+			b1 = b2 = ""
+			if (bcnt > 0) { b1 = sprintf("%.0f", bns / n); b2 = sprintf("%.0f", bns / bcnt) }
+			printf "| %s | %s | %.3f s | %.3f× | %.0f ns | %s | %s |\n", on, label, ns / 1e9, ns / base, (ns - base) / n, b1, b2 }'
 	done <"$raw"
 } | tee "$results"
 log "bench: wrote $results"
