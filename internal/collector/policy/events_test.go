@@ -202,7 +202,8 @@ func TestSyscallEvents(t *testing.T) {
 				testutil.Skip(t, "the syscalls "+strings.Join(m, ", "), errors.New("no tracepoint"))
 			}
 			code, sig, out := runWorkload(t, -1, on, args[on])
-			if code != want[on].errno || sig != 0 {
+			// bpf: the errno of a load without instructions varies by kernel.
+			if (code != want[on].errno && (on != "bpf" || code == 0)) || sig != 0 {
 				t.Errorf("%s: exit %d signal %v, want errno %d", on, code, sig, want[on].errno)
 			}
 			lines := strings.Fields(out)
@@ -314,9 +315,6 @@ func TestAncestryShadowReader(t *testing.T) {
 	exe := testExe(t)
 	sh := testutil.Tool(t, "sh", "to start the reader")
 	cat := testutil.Tool(t, "cat", "to read /etc/shadow")
-	if _, err := os.Stat("/etc/shadow"); err != nil {
-		testutil.Skip(t, "/etc/shadow", err)
-	}
 	mark := filepath.Join(t.TempDir(), "mark")
 	plans := rulesOf(t, fmt.Sprintf(`rules:
   - name: shadow-readers
@@ -341,7 +339,9 @@ func TestAncestryShadowReader(t *testing.T) {
 	if len(m) != 1 {
 		t.Fatalf("mark: %v", m)
 	}
-	script := "cat /etc/shadow >/dev/null; true"
+	// The open is matched at its exit whatever its result: a host without
+	// /etc/shadow (the VM runner's) alerts all the same.
+	script := "cat /etc/shadow >/dev/null 2>&1; true"
 	cmd := exec.Command(sh, "-c", script)
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(cat)+":/usr/bin:/bin")
 	if out, err := cmd.CombinedOutput(); err != nil {
