@@ -11,12 +11,33 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/kscope/kscope/internal/version.Version=$(VERSION)
 
-.PHONY: all build generate check-generate vet lint test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
+.PHONY: all build release image generate check-generate vet lint test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kscope ./cmd/kscope
+
+# A static, stripped kscope with its version embedded, and its .deb (nfpm,
+# pinned in deploy/tools), in $(RELEASE_DIR). Debian versions must start
+# with a digit: a tag's leading v goes, and a build between tags is
+# 0.0.0+g<commit>. Only amd64: the BPF objects are built for x86-64
+# (pt_regs layout, syscall numbers); see docs/deploy.md.
+RELEASE_DIR ?= out/release
+PKG_VERSION ?= $(shell echo '$(VERSION)' | sed -n -e 's/^v\([0-9]\)/\1/p;t' -e 's/^/0.0.0+g/p')
+release:
+	rm -rf $(RELEASE_DIR) && mkdir -p $(RELEASE_DIR)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(RELEASE_DIR)/kscope_linux_amd64 ./cmd/kscope
+	$(GO) -C deploy/tools build -o $(abspath $(RELEASE_DIR))/.nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
+	sed 's|$${BINARY}|$(RELEASE_DIR)/kscope_linux_amd64|' deploy/nfpm.yaml > $(RELEASE_DIR)/.nfpm.yaml
+	ARCH=amd64 VERSION='$(PKG_VERSION)' $(RELEASE_DIR)/.nfpm package --config $(RELEASE_DIR)/.nfpm.yaml --packager deb --target $(RELEASE_DIR)/
+	rm -f $(RELEASE_DIR)/.nfpm $(RELEASE_DIR)/.nfpm.yaml
+	@ls -l $(RELEASE_DIR)
+
+# The container image the Helm chart runs: the release binary alone.
+IMAGE ?= ghcr.io/kscope/kscope:$(PKG_VERSION)
+image: release
+	docker build -f deploy/Dockerfile -t $(IMAGE) $(RELEASE_DIR)
 
 # Regenerate the bpf2go bindings and objects (needs clang-$(CLANG_VERSION)).
 generate:
@@ -51,8 +72,10 @@ vet:
 lint:
 	$(GO) tool staticcheck ./...
 
+# Go's default ten-minute limit per test binary catches hangs; a package
+# on a host loaded many times over can need longer without hanging.
 test-unit:
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 30m ./...
 
 # The packages that build without cilium/ebpf (the store, API, parsers,
 # renderers, symbolizer…) again under the race detector.

@@ -29,8 +29,9 @@
 #          sampled every 5 s, split as above, and the Go heap in use.
 #
 # BENCH_BEFORE=REF also builds kscope at git commit REF (git archive) and
-# runs its rows next to the work tree's in the trace and profile phases,
-# so a change is measured before and after in one run.
+# runs its rows next to the work tree's in the trace and profile phases, and
+# its agent side by side with the work tree's, at the same time, in the agent
+# phase, so a change is measured before and after in one run.
 #
 # Knobs: BENCH_PHASES, BENCH_KINDS, BENCH_REPS (default 5),
 # BENCH_PROFILE_SECONDS, BENCH_MINUTES, BENCH_CHURN, BENCH_BEFORE,
@@ -260,22 +261,30 @@ if [[ $phases == *profile* ]]; then
 fi
 
 if [[ $phases == *agent* ]]; then
-	port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-	base=http://127.0.0.1:$port
-	"$work/kscope" agent --data-dir "$work/data" --listen "127.0.0.1:$port" >"$work/a.out" 2>"$work/a.err" &
-	tracer_pid=$!
-	deadline=$(($(now_ms) + 120000))
-	until curl -sf "$base/healthz" >/dev/null 2>&1; do
-		kill -0 "$tracer_pid" 2>/dev/null || {
-			cat "$work/a.err" >&2
-			die "agent exited before it was ready"
-		}
-		(($(now_ms) < deadline)) || die "agent not ready after 120 s"
-		sleep 0.1
+	# One agent per build, side by side at the same time, so that each
+	# sees the same host (the same churn, the same other processes).
+	declare -A apid abase
+	for b in $builds; do
+		port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+		abase[$b]=http://127.0.0.1:$port
+		"$(kscope_bin "$b")" agent --data-dir "$work/data-$b" --listen "127.0.0.1:$port" >"$work/a-$b.out" 2>"$work/a-$b.err" &
+		apid[$b]=$!
+		tracer_pid="$tracer_pid ${apid[$b]}"
+	done
+	for b in $builds; do
+		deadline=$(($(now_ms) + 120000))
+		until curl -sf "${abase[$b]}/healthz" >/dev/null 2>&1; do
+			kill -0 "${apid[$b]}" 2>/dev/null || {
+				cat "$work/a-$b.err" >&2
+				die "agent ($b) exited before it was ready"
+			}
+			(($(now_ms) < deadline)) || die "agent ($b) not ready after 120 s"
+			sleep 0.1
+		done
 	done
 	clk=$(getconf CLK_TCK)
-	cpu_ticks() { awk '{print $14 + $15}' "/proc/$tracer_pid/stat"; }
-	metric() { curl -s "$base/metrics" | awk -v m="$1" '$1 == m {v = $2} END {print v}'; }
+	cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+	metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {v = $2} END {print v}'; }
 	arows=()
 	for state in quiet churny; do
 		if [[ $state == churny ]]; then
@@ -283,43 +292,56 @@ if [[ $phases == *agent* ]]; then
 			churn_pid=$!
 		fi
 		log "agent: $minutes min $state"
-		t0=$(cpu_ticks)
+		declare -A t0 peak
+		for b in $builds; do
+			t0[$b]=$(cpu_ticks "${apid[$b]}")
+			peak[$b]=0
+		done
 		s0=$(date +%s.%N)
-		peak=0
 		end=$(($(date +%s) + minutes * 60))
 		while (($(date +%s) < end)); do
-			kb=$(status_kb "$tracer_pid" VmRSS)
-			((kb > peak)) && peak=$kb
+			for b in $builds; do
+				kb=$(status_kb "${apid[$b]}" VmRSS)
+				((kb > peak[$b])) && peak[$b]=$kb
+			done
 			sleep 5
 		done
-		t1=$(cpu_ticks)
 		s1=$(date +%s.%N)
-		cpu=$(awk -v t=$((t1 - t0)) -v c="$clk" -v a="$s0" -v b="$s1" 'BEGIN{printf "%.2f", 100 * t / c / (b - a)}')
-		heap=$(metric kscope_self_go_heap_bytes)
-		series=$(metric kscope_self_tsdb_head_series)
-		read -r a f m < <(rss_split "$tracer_pid")
-		arows+=("| $state, $minutes min | $cpu | $(mb "$(status_kb "$tracer_pid" VmRSS)") | $(mb "$peak") | $(mb "$a") | $(mb "$f") | $(mb "$m") | $(awk -v h="${heap:-0}" 'BEGIN{printf "%.1f", h / 1048576}') | ${series:--} |")
+		for b in $builds; do
+			pid=${apid[$b]}
+			t1=$(cpu_ticks "$pid")
+			cpu=$(awk -v t=$((t1 - t0[$b])) -v c="$clk" -v a="$s0" -v z="$s1" 'BEGIN{printf "%.2f", 100 * t / c / (z - a)}')
+			heap=$(metric "${abase[$b]}" kscope_self_go_heap_bytes)
+			series=$(metric "${abase[$b]}" kscope_self_tsdb_head_series)
+			read -r a f m < <(rss_split "$pid")
+			row=$state
+			[[ -n $before ]] && row="$state, kscope-$b"
+			arows+=("| $row, $minutes min | $cpu | $(mb "$(status_kb "$pid" VmRSS)") | $(mb "${peak[$b]}") | $(mb "$a") | $(mb "$f") | $(mb "$m") | $(awk -v h="${heap:-0}" 'BEGIN{printf "%.1f", h / 1048576}') | ${series:--} |")
+		done
 		if [[ -n $churn_pid ]]; then
 			kill "$churn_pid" 2>/dev/null || true
 			wait "$churn_pid" 2>/dev/null || true
 			churn_pid=
 		fi
 	done
-	hwm=$(status_kb "$tracer_pid" VmHWM)
-	stop "$tracer_pid"
+	hwms=()
+	for b in $builds; do
+		hwms+=("$(mb "$(status_kb "${apid[$b]}" VmHWM)") MB${before:+ ($b)}")
+		stop "${apid[$b]}"
+	done
 	tracer_pid=
 	{
 		echo "## The default agent"
 		echo
 		echo "\`kscope agent\` with its default collectors, $minutes minutes quiet then $minutes minutes with $churn forks/s"
 		echo "(bench/workloads/fork_storm.c). RSS split as above at the end of each period; Go heap in use and"
-		echo "the TSDB head's series from its /metrics."
+		echo "the TSDB head's series from its /metrics.${before:+ The agents built before and after ran side by side, at the same time.}"
 		echo
 		echo "| host | CPU (% of one core) | RSS (MB) | RSS peak (MB) | anon | files | BPF maps | Go heap in use (MB) | head series |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 		printf '%s\n' "${arows[@]}"
 		echo
-		echo "VmHWM over both: $(mb "$hwm") MB. Targets (issue 13): RSS ≤ 60 MB on a busy host, ≤ 0.5% of a core idle."
+		echo "VmHWM over both: ${hwms[*]}. Targets (issue 13): RSS ≤ 60 MB on a busy host, ≤ 0.5% of a core idle."
 		echo
 	} >>"$report"
 fi

@@ -81,10 +81,11 @@ VMARGS=(-e "KSCOPE_REQUIRE_ALL=1"
 # than its bound, so the tests of those user-space behaviours run on the
 # host only too. Tests whose names end in Netns build network namespaces,
 # veth pairs and nftables rules with iproute2 and nft: host only as well.
+# Tests whose names end in Docker run containers: host only (dockerd).
 # The bpftrace tools corpus (/usr/sbin/*.bt) is on the host only, and so
 # are the checks that read the source tree (go list, the generated objects)
 # and the tests that start Debian's prometheus.
-TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|Netns$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$|^TestToolsCorpusVerifies$|^TestNoCollectorImports$|^TestHeaderLayout$|^TestRemoteWriteToPrometheus$')
+TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|Netns$|Docker$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$|^TestToolsCorpusVerifies$|^TestNoCollectorImports$|^TestHeaderLayout$|^TestRemoteWriteToPrometheus$')
 [ -z "$RUN" ] || TESTARGS+=(-test.run "$RUN")
 
 # build everything first: a compile error should not cost a VM boot

@@ -19,6 +19,7 @@ import (
 
 	"github.com/kscope/kscope/internal/agent"
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/policy"
 )
 
 type agentFlags struct {
@@ -262,6 +263,9 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	a, err := agent.StartWith(ctx, cfg, agent.Options{WebConfigFile: f.webConfig}, logger)
+	if pe := (policy.Errors{}); errors.As(err, &pe) {
+		return usageError{err} // a policy file is configuration: exit 2
+	}
 	if err != nil {
 		return err
 	}

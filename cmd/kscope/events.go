@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kscope/kscope/internal/client"
+	"github.com/kscope/kscope/internal/container"
 )
 
 type eventsFlags struct {
@@ -23,6 +26,7 @@ type eventsFlags struct {
 	start                     uint64
 	match                     []string
 	json                      bool
+	container, pod, unit      string
 }
 
 func newEventsCmd() *cobra.Command {
@@ -34,7 +38,10 @@ func newEventsCmd() *cobra.Command {
 first. --match filters on any top-level field: field=value, field!=value,
 field=~regex, field!~regex (repeatable; all must hold). --pid selects the
 processes that had a pid; with --start (a start_ns from their events) the
-one process that started then: pids are reused, a pid and start are not.`,
+one process that started then: pids are reused, a pid and start are not.
+--container, --pod and --unit select the processes of a container (its
+name or id), a Kubernetes pod (name or namespace/name) or a systemd unit
+(docs/containers.md).`,
 		Example: "  kscope events --type exec --since 10m\n  kscope events --type exit --match exit_code=3 --json\n  kscope events --since 1h --match comm=~'ba?sh'",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,6 +59,7 @@ one process that started then: pids are reused, a pid and start are not.`,
 	fl.Uint64Var(&f.start, "start", 0, "with --pid: only the process that started then (start_ns)")
 	fl.StringArrayVar(&f.match, "match", nil, "field condition, e.g. comm=bash (repeatable)")
 	fl.BoolVar(&f.json, "json", false, "print one JSON object per line")
+	addContainerFlags(fl, &f.container, &f.pod, &f.unit)
 	return cmd
 }
 
@@ -68,7 +76,8 @@ func runEvents(cmd *cobra.Command, f eventsFlags) error {
 	}
 	data, err := c.Events(cmd.Context(), client.EventsQuery{
 		Type: f.typ, Since: f.since, Until: f.until, Limit: f.limit,
-		PID: f.pid, Start: f.start, Match: f.match,
+		PID: f.pid, Start: f.start,
+		Match: append(slices.Clip(f.match), container.Filter{Container: f.container, Pod: f.pod, Unit: f.unit}.Conditions()...),
 	})
 	if err != nil {
 		return apiError(err)
@@ -95,7 +104,14 @@ func runEvents(cmd *cobra.Command, f eventsFlags) error {
 // headerFields are the columns every event has; the rest go to DETAILS.
 var headerFields = []string{"time", "type", "pid", "uid", "comm"}
 
-var skipFields = map[string]bool{"tid": true, "ppid": true, "cgroup_id": true, "start_ns": true, "start_time": true, "parent_start_ns": true}
+var skipFields = map[string]bool{"tid": true, "ppid": true, "cgroup_id": true, "start_ns": true, "start_time": true, "parent_start_ns": true, "container_id": true}
+
+// addContainerFlags registers --container, --pod and --unit.
+func addContainerFlags(fl *pflag.FlagSet, ctr, pod, unit *string) {
+	fl.StringVar(ctr, "container", "", "only the processes of this container (its name, or an id of at least 12 hex digits)")
+	fl.StringVar(pod, "pod", "", "only the processes of this Kubernetes pod (name or namespace/name)")
+	fl.StringVar(unit, "unit", "", "only the processes of this systemd unit (nginx or nginx.service)")
+}
 
 func printEvents(w io.Writer, events []json.RawMessage) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -13,19 +13,20 @@ import (
 func newNetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "net",
-		Short: "Network analysis: dropped packets and DNS",
-		Long: `Network analysis attributed to processes. Each subcommand streams one
-line per event until interrupted (--json: one JSON object per line), then
-prints on stderr the events shown, lost (ring buffer full) and filtered.`,
+		Short: "Network analysis: flows, dropped packets, DNS and filtering",
+		Long: `Network analysis attributed to processes. flows shows a live table of
+flows; drops and dns stream one line per event until interrupted (--json:
+one JSON object per line), then print on stderr the events shown, lost
+(ring buffer full) and filtered; filter applies XDP and TC rules.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("net needs a subcommand: drops or dns")
+				return usagef("net needs a subcommand: flows, drops, dns or filter")
 			}
-			return usagef("unknown subcommand %q: want drops or dns", args[0])
+			return usagef("unknown subcommand %q: want flows, drops, dns or filter", args[0])
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
-	cmd.AddCommand(newNetDropsCmd(), newNetDNSCmd())
+	cmd.AddCommand(newNetFlowsCmd(), newNetDropsCmd(), newNetDNSCmd(), newNetFilterCmd())
 	return cmd
 }
 

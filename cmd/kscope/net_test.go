@@ -80,13 +80,18 @@ func TestNetUsageErrors(t *testing.T) {
 		{[]string{"net", "dns", "--timeout", "0s"}, "--timeout 0s: must be positive"},
 		{[]string{"net", "dns", "--pid", "-5"}, "not a process id"},
 		{[]string{"net", "dns", "--comm", "0123456789abcdef"}, "at most 15 bytes"},
+		{[]string{"net", "flows", "--interval", "10ms"}, "--interval 10ms: at least 100ms"},
+		{[]string{"net", "flows", "--top", "0"}, "--top 0: must be positive"},
+		{[]string{"net", "flows", "--pid", "-1"}, "not a process id"},
+		{[]string{"net", "flows", "--comm", "0123456789abcdef"}, "at most 15 bytes"},
+		{[]string{"net", "flows", "x"}, "takes no arguments"},
 	} {
 		code, _, stderr := runCLI(tt.args...)
 		if code != exitUsage || !strings.Contains(stderr, tt.msg) {
 			t.Errorf("kscope %s: exit %d, stderr %q; want 2 and %q", strings.Join(tt.args, " "), code, stderr, tt.msg)
 		}
 	}
-	for _, args := range [][]string{{"net", "--help"}, {"net", "drops", "--help"}, {"net", "dns", "--help"}} {
+	for _, args := range [][]string{{"net", "--help"}, {"net", "drops", "--help"}, {"net", "dns", "--help"}, {"net", "flows", "--help"}} {
 		if code, stdout, stderr := runCLI(args...); code != 0 || !strings.Contains(stdout, "Usage:") {
 			t.Errorf("kscope %s: exit %d, %q %q", strings.Join(args, " "), code, stdout, stderr)
 		}

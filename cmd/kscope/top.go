@@ -19,6 +19,7 @@ import (
 	"github.com/kscope/kscope/internal/client"
 	"github.com/kscope/kscope/internal/collector"
 	ctop "github.com/kscope/kscope/internal/collector/top"
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/topui"
 )
 
@@ -30,6 +31,8 @@ type topFlags struct {
 	httpConf string
 	once     bool
 	limit    int
+	// container, pod and unit select the processes shown
+	container, pod, unit string
 }
 
 func newTopCmd() *cobra.Command {
@@ -53,7 +56,10 @@ clears); up, down, pgup, pgdn move; enter shows the process in detail (esc
 goes back); p pauses; q quits.
 
 --once prints one table and exits, like top -b -n 1: for scripts, and for
-when stdout is not a terminal.`,
+when stdout is not a terminal.
+
+--container, --pod and --unit show the processes of one container, pod or
+systemd unit only (with --server, as the agent's series are labelled).`,
 		Example: `  sudo kscope top
   sudo kscope top --sort syscalls --interval 2s
   kscope top --server http://127.0.0.1:9464
@@ -69,6 +75,7 @@ when stdout is not a terminal.`,
 	addHTTPConfigFlag(fl, &f.httpConf)
 	fl.BoolVar(&f.once, "once", false, "print one table and exit (batch mode)")
 	fl.IntVar(&f.limit, "limit", 0, "with --once, print at most this many processes (0: all)")
+	addContainerFlags(fl, &f.container, &f.pod, &f.unit)
 	return cmd
 }
 
@@ -104,6 +111,7 @@ func runTop(cmd *cobra.Command, f topFlags) error {
 	ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	cf := container.Filter{Container: f.container, Pod: f.pod, Unit: f.unit}
 	server := f.server
 	if server == "" {
 		server = os.Getenv(client.ServerEnv)
@@ -114,13 +122,18 @@ func runTop(cmd *cobra.Command, f topFlags) error {
 		if err != nil {
 			return err
 		}
-		src = topui.NewAgentSource(c)
+		a := topui.NewAgentSource(c)
+		a.Match = cf.PromQL()
+		src = a
 	} else {
 		s, err := standaloneSource(ctx, cmd.ErrOrStderr())
 		if err != nil {
 			return err
 		}
 		src = s
+		if !cf.IsZero() {
+			src = &containerTop{Source: s, r: container.New(container.Options{}), f: cf}
+		}
 	}
 	defer src.Close()
 
@@ -224,4 +237,27 @@ func counters(p ctop.Proc) topui.ProcCounters {
 		PID: p.PID, Start: p.StartNs, Comm: p.Comm, CPUNs: p.CPUNs, Syscalls: p.Syscalls,
 		ReadBytes: p.ReadBytes, WriteBytes: p.WriteBytes, RxBytes: p.RxBytes, TxBytes: p.TxBytes, Exited: p.Exited,
 	}
+}
+
+// containerTop shows the rows of a standalone source whose processes the
+// filter selects, read from /proc at every frame.
+type containerTop struct {
+	topui.Source
+	r *container.Resolver
+	f container.Filter
+}
+
+func (c *containerTop) Frame(ctx context.Context) (*topui.Frame, error) {
+	fr, err := c.Source.Frame(ctx)
+	if err != nil || fr == nil {
+		return fr, err
+	}
+	out := *fr // the source may keep its frame's rows
+	out.Rows = nil
+	for _, r := range fr.Rows {
+		if c.f.Match(c.r.ProcessNow(r.PID)) {
+			out.Rows = append(out.Rows, r)
+		}
+	}
+	return &out, nil
 }

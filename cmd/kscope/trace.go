@@ -18,6 +18,7 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/output"
 )
@@ -51,6 +52,9 @@ type traceFlags struct {
 	duration time.Duration
 	bufSize  string
 	verbose  bool
+	// container, pod and unit select processes by their container, pod
+	// and systemd unit (package container), in user space.
+	container, pod, unit string
 }
 
 func newTraceCmd() *cobra.Command {
@@ -165,6 +169,7 @@ func addTraceFlags(cmd *cobra.Command, f *traceFlags) {
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (e.g. 10s, 5m)")
 	fl.StringVar(&f.bufSize, "buffer-size", defaultTraceRing, "ring buffer size, a power of two (e.g. 256K, 8M)")
 	fl.BoolVarP(&f.verbose, "verbose", "v", false, "log load and attach details to stderr")
+	addContainerFlags(fl, &f.container, &f.pod, &f.unit)
 }
 
 // filter validates the filter flags.
@@ -285,7 +290,12 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 	}
 	out := output.NewWriter(cmd.OutOrStdout(), f.json)
 	var shown atomic.Int64
-	sink := &limitSink{Writer: out, max: f.count, shown: &shown, done: cancel}
+	var sink event.Sink = &limitSink{Writer: out, max: f.count, shown: &shown, done: cancel}
+	var byContainer *container.Sink
+	if cf := (container.Filter{Container: f.container, Pod: f.pod, Unit: f.unit}); !cf.IsZero() {
+		byContainer = container.NewSink(container.New(container.Options{Logger: logger}), cf, sink)
+		sink = byContainer
+	}
 
 	start := time.Now()
 	if err := c.Start(ctx, sink); err != nil {
@@ -301,6 +311,9 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 	out.Flush()
 	st := c.Stats()
 	fmt.Fprintf(stderr, "%d events shown, %d lost (buffer full), %d filtered\n", shown.Load(), st.Lost, st.Filtered)
+	if byContainer != nil {
+		fmt.Fprintf(stderr, "%d events of other containers, pods or units not shown\n", byContainer.Dropped())
+	}
 	if st.Malformed > 0 {
 		fmt.Fprintf(stderr, "%d malformed records dropped\n", st.Malformed)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -20,6 +21,7 @@ import (
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/store"
 )
@@ -88,7 +90,8 @@ type Agent struct {
 	statuses []Status
 	sizes    config.Sizes // the stores' byte budgets
 	self     *self
-	ui       *agentUI // the web UI's endpoints (live.go)
+	ui       *agentUI  // the web UI's endpoints (live.go)
+	pol      *policies // the policies key's rules, their counts and alert outputs (policy.go)
 
 	mu      sync.Mutex // one collection at a time
 	emitter metrics.Emitter
@@ -177,17 +180,31 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	}
 	a.profiles.SetMaxBytes(a.sizes.Profiles)
 	a.sinks = &sinks{events: a.events, live: a.liveStream()}
+	if cc := cfg.Containers; cc.Enabled {
+		a.sinks.startEnrich(ctx, container.Options{
+			DockerSocket: orNone(cc.DockerSocket), PodmanSocket: orNone(cc.PodmanSocket),
+			ContainerdSocket: orNone(cc.ContainerdSocket), CRIOSocket: orNone(cc.CRIOSocket),
+			MaxProcesses: cc.MaxProcesses, MaxContainers: cc.MaxContainers,
+			Logger: logger.With("component", "containers"),
+		})
+	}
 	rws, err := remoteWriters(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
 	a.sinks.startExporters(ctx, append(slices.Clip(opts.Exporters), rws...), a)
 	a.exportSources = a.sinks.exportSources()
+	a.pol = newPolicies(logger)
+	if err := a.pol.load(cfg); err != nil {
+		return nil, fmt.Errorf("loading the policies: %w", err)
+	}
+	a.pol.configureHooks(cfg)
 	a.startCollectors(ctx)
 	a.startBPFStats()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
 	bpfx.ReleaseKernelTypes()
 	debug.FreeOSMemory() // a GC, and the freed pages back to the kernel: RSS
+	setGCPercent()
 	a.self = newSelf(a)
 	a.descs = a.describe()
 
@@ -221,8 +238,19 @@ func Check(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]Stat
 	if _, err := bpfx.Prepare(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, logger: logger}
+	a := &Agent{cfg: cfg, logger: logger, pol: newPolicies(logger)}
+	if err := a.pol.load(cfg); err != nil {
+		// Reported as the policy collector's failure; the others are checked.
+		a.statuses = append(a.statuses, Status{Name: config.PolicyCollector, Err: fmt.Errorf("loading the policies: %w", oneLine{err})})
+		c := *cfg
+		c.Collectors = maps.Clone(cfg.Collectors)
+		pc := c.Collectors[config.PolicyCollector]
+		pc.Enabled = false
+		c.Collectors[config.PolicyCollector] = pc
+		a.cfg = &c
+	}
 	a.startCollectors(ctx)
+	sort.Slice(a.statuses, func(i, j int) bool { return a.statuses[i].Name < a.statuses[j].Name })
 	for _, r := range a.running {
 		r.c.Close()
 	}
@@ -331,6 +359,9 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 	if err == nil {
 		var sink eventSink
 		sink, limit = a.sinks.chain(a.cfg.Budget) // --check: nothing stored
+		if name == config.PolicyCollector {
+			sink = a.pol.tap(sink, cc.Options) // every alert, before the budget's rate limits
+		}
 		if err = c.Start(ctx, sink); err != nil {
 			c.Close()
 		}
@@ -341,8 +372,13 @@ func (a *Agent) startCollector(ctx context.Context, name string) (st Status, r *
 		return st, nil
 	}
 	a.logger.Debug("collector started", "collector", name, "took", st.Took)
+	if name == config.PolicyCollector {
+		a.pol.started(c, cc.Options)
+	}
 	r = &running{name: name, c: c, limit: limit}
-	r.source, _ = c.(metrics.Source)
+	if src, ok := c.(metrics.Source); ok {
+		r.source = a.sinks.labelSource(src)
+	}
 	a.startProfiles(r)
 	return st, r
 }
@@ -361,6 +397,7 @@ func (a *Agent) describe() []*metrics.Desc {
 		}
 	}
 	ds = append(ds, a.self.describe()...)
+	ds = append(ds, a.pol.describe()...)
 	for _, src := range a.exportSources {
 		ds = append(ds, src.Describe()...)
 	}
@@ -406,6 +443,7 @@ func (a *Agent) gatherLocked() ([]*metrics.Desc, []metrics.Sample, error) {
 		r.failing = err
 	}
 	a.self.collect(&a.emitter)
+	a.pol.collect(&a.emitter)
 	for _, src := range a.exportSources {
 		if err := src.Collect(&a.emitter); err != nil {
 			errs = append(errs, err)
@@ -527,7 +565,13 @@ func (a *Agent) Close() error {
 		errs = append(errs, a.running[i].c.Close())
 	}
 	a.running = nil
+	if a.pol != nil { // the last alerts are queued: the webhooks get a bounded time to send them
+		ctx, cancel := context.WithTimeout(context.Background(), policyStopWait)
+		a.pol.close(ctx)
+		cancel()
+	}
 	errs = append(errs, a.sinks.stopExporters()) // after the collectors' last events
+	a.sinks.stopEnrich()
 	if a.events != nil {
 		errs = append(errs, a.events.Close())
 	}

@@ -58,6 +58,10 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		res.Ignored = append(res.Ignored, "remote_write")
 		next.RemoteWrite = old.RemoteWrite
 	}
+	if old.Containers != next.Containers {
+		res.Ignored = append(res.Ignored, "containers")
+		next.Containers = old.Containers
+	}
 	if !labels.Equal(old.ExternalLabels, next.ExternalLabels) {
 		res.Ignored = append(res.Ignored, "external_labels")
 		next.ExternalLabels = old.ExternalLabels
@@ -85,6 +89,15 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		}
 	}
 
+	// The policies key's files are reread: rules that changed make a new
+	// Set in the policy collector's options, which restarts it below; rules
+	// that do not load keep the running ones.
+	if err := a.pol.load(&next); err != nil {
+		a.logger.Error("loading the policies: keeping the running rules", "err", err)
+		errs = append(errs, fmt.Errorf("loading the policies: %w", err))
+	}
+	a.pol.configureHooks(&next)
+
 	// What each collector does.
 	byName := map[string]*running{}
 	for _, r := range a.running {
@@ -95,7 +108,7 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		wasEnabled[n] = true
 	}
 	stop := map[string]bool{}
-	var start []string
+	var start, swap []string
 	for _, n := range unionNames(old, &next) {
 		on, was := next.Collectors[n].Enabled, wasEnabled[n]
 		switch {
@@ -105,6 +118,11 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		case !was && on:
 			start = append(start, n)
 			res.Started = append(res.Started, n)
+		case was && on && effective(old, n) != effective(&next, n) && n == config.PolicyCollector:
+			// The new rules start before the old ones stop: no gap in
+			// enforcement, and the old ones stay if the new fail.
+			swap = append(swap, n)
+			res.Restarted = append(res.Restarted, n)
 		case was && on && effective(old, n) != effective(&next, n):
 			stop[n] = true
 			start = append(start, n)
@@ -127,6 +145,7 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 			if err := r.c.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("stopping %s: %w", r.name, err))
 			}
+			a.pol.retired(r.c)
 			continue
 		}
 		kept = append(kept, r)
@@ -146,6 +165,9 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		if r != nil {
 			a.running = append(a.running, r)
 		}
+	}
+	for _, n := range swap {
+		statuses, errs = a.swapCollector(n, old, statuses, errs)
 	}
 	sort.Slice(statuses, func(i, j int) bool { return statuses[i].Name < statuses[j].Name })
 	sort.Slice(a.running, func(i, j int) bool { return a.running[i].name < a.running[j].name })
@@ -219,4 +241,35 @@ func (a *Agent) applyBudget(b config.Budget) error {
 	a.logger.Info("disk budget", "data_dir", a.cfg.DataDir, "total_bytes", a.sizes.Total,
 		"metrics_bytes", a.sizes.Metrics, "events_bytes", a.sizes.Events, "profiles_bytes", a.sizes.Profiles)
 	return nil
+}
+
+// swapCollector starts collector n with the new configuration and, once
+// it runs, stops the old instance; if the new one fails, the old one keeps
+// running with its configuration.
+func (a *Agent) swapCollector(n string, old *config.Config, statuses []Status, errs []error) ([]Status, []error) {
+	st, r := a.startCollector(a.ctx, n)
+	i := slices.IndexFunc(a.running, func(r *running) bool { return r.name == n })
+	j := slices.IndexFunc(statuses, func(s Status) bool { return s.Name == n })
+	if r == nil {
+		errs = append(errs, fmt.Errorf("restarting %s: keeping the running one: %w", n, st.Err))
+		a.cfg.Collectors[n] = old.Collectors[n]
+		return statuses, errs
+	}
+	if i >= 0 {
+		prev := a.running[i]
+		prev.stopProfiles()
+		if err := prev.c.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping the previous %s: %w", n, err))
+		}
+		a.pol.retired(prev.c)
+		a.running[i] = r
+	} else {
+		a.running = append(a.running, r)
+	}
+	if j >= 0 {
+		statuses[j] = st
+	} else {
+		statuses = append(statuses, st)
+	}
+	return statuses, errs
 }

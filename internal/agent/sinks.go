@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/export"
 	"github.com/kscope/kscope/internal/export/remotewrite"
@@ -23,17 +24,22 @@ import (
 //	collector → limiter (the budget's event rates) → enrichment → encoder
 //	          → event store, live stream, exporters
 //
-// and are encoded to JSON once, in the encoder, for all three. No
-// enrichment stage runs today: the collectors fill the process identity
-// (pid, start_ns, parent_start_ns, cgroup_id) in the kernel; labels from
-// outside the kernel are the stage to come, an event.Sink wrapper between
-// the limiter and the encoder. Metric samples go to the TSDB and the
-// exporters at every collection, profile windows to the profile store and
-// the exporters.
+// and are encoded to JSON once, in the encoder, for all three. The
+// collectors fill the process identity (pid, start_ns, parent_start_ns,
+// cgroup_id) in the kernel; the enrichment stage (enrich.go) adds what
+// only user space knows: the container, pod and unit of the process
+// (package container). Metric samples go to the TSDB and the exporters at
+// every collection, the per-process families with the same container
+// labels; profile windows to the profile store and the exporters.
 type sinks struct {
 	events    *store.Events // nil under --check: nothing is kept
 	live      *live
 	exporters atomic.Pointer[[]export.Exporter] // the started ones; nil once stopped
+
+	containers *container.Resolver // nil: no enrichment (--check, or disabled)
+	stopWatch  context.CancelFunc
+	descMu     sync.Mutex
+	descs      map[*metrics.Desc]*metrics.Desc // per-process families with container labels
 }
 
 // chain is a collector's event sink: events are limited to the budget's
@@ -46,8 +52,13 @@ func (s *sinks) chain(b config.Budget) (eventSink, *limiter) {
 	return l, l
 }
 
-// enrich is the enrichment stage: none runs yet (see sinks).
-func (s *sinks) enrich(next eventSink) eventSink { return next }
+// enrich is the enrichment stage: container, pod and unit fields.
+func (s *sinks) enrich(next eventSink) eventSink {
+	if s.containers == nil {
+		return next
+	}
+	return container.NewSink(s.containers, container.Filter{}, next)
+}
 
 // encoder encodes each event once and hands the bytes to the store, the
 // live stream and the exporters. A collector's events reach it from its
@@ -89,9 +100,13 @@ func (s *sinks) startExporters(ctx context.Context, xs []export.Exporter, a *Age
 	s.exporters.Store(&started)
 }
 
-// exportSources are the started exporters that report self metrics.
+// exportSources are the sources of the sink chain's self metrics: the
+// container resolver's and the started exporters' that report some.
 func (s *sinks) exportSources() []metrics.Source {
 	var out []metrics.Source
+	if s.containers != nil {
+		out = append(out, newContainerStats(s.containers))
+	}
 	if xs := s.exporters.Load(); xs != nil {
 		for _, x := range *xs {
 			if src, ok := x.(metrics.Source); ok {

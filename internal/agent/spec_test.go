@@ -13,6 +13,7 @@ import (
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/policy"
 	"github.com/kscope/kscope/internal/profile"
 )
 
@@ -28,7 +29,7 @@ func TestSpecs(t *testing.T) {
 		}
 	}
 	slices.Sort(defaults)
-	want := "block=on connect=on dns=off drops=off exec=on exit=on fileio=on http=off oom=on open=off process=on procnet=on profile=on sched=on signals=on syscalls=on tcp=on"
+	want := "block=on connect=on dns=off drops=off exec=on exit=on fileio=on flows=off http=off oom=on open=off policy=off process=on procnet=on profile=on sched=on signals=on syscalls=on tcp=on"
 	if got := strings.Join(defaults, " "); got != want {
 		t.Errorf("defaults\n got %s\nwant %s", got, want)
 	}
@@ -45,7 +46,23 @@ func TestSpecs(t *testing.T) {
 		if s.Targeted || s.Name == "broken" {
 			continue
 		}
-		c, err := collector.New(s.Name, collector.Config{})
+		var opts any = s.Options
+		if s.Name == config.PolicyCollector {
+			// Its rules come from the agent's policies key.
+			if _, err := collector.NewWith(s.Name, collector.Config{}, opts); err == nil || !strings.Contains(err.Error(), "no rules") {
+				t.Errorf("policy without rules: %v", err)
+			}
+			rules, err := policy.Parse("p.yaml", []byte("rules:\n  - {name: r, on: exec, match: {comm: [sh]}, action: alert}\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			plans, err := policy.PlanRules(rules, nil, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts = policy.AgentOptions{Set: &policy.Set{Plans: plans}}
+		}
+		c, err := collector.NewWith(s.Name, collector.Config{}, opts)
 		if err != nil {
 			t.Errorf("%s: %v", s.Name, err)
 			continue
@@ -91,7 +108,8 @@ func TestSectionsFromRegistry(t *testing.T) {
 		"collectors:\n  syscalls: {hz: 1}\n":          `k.yaml:2: collectors.syscalls.hz: unknown key (known: enabled, topk, counts_only)`,
 		"collectors:\n  profile: {rate: 1}\n":         `k.yaml:2: collectors.profile.rate: unknown key (known: enabled, topk, hz, off_cpu, window)`,
 		"collectors:\n  dns: {timeout: 10ms}\n":       `k.yaml:2: collectors.dns.timeout: from 100ms to 1m, not "10ms"`,
-		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, http, oom, open, process, procnet, profile, sched, signals, syscalls, tcp)`,
+		"collectors:\n  flows: {idle_timeout: 1s}\n":  `k.yaml:2: collectors.flows.idle_timeout: from 5s to 1h, not "1s"`,
+		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, flows, http, oom, open, policy, process, procnet, profile, sched, signals, syscalls, tcp)`,
 	} {
 		if _, err := config.Parse("k.yaml", []byte(src), sections); err == nil || err.Error() != want {
 			t.Errorf("%q: %v\nwant %s", src, err, want)

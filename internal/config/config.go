@@ -56,6 +56,14 @@ type Config struct {
 	// as Prometheus's global.external_labels: a series' own label of
 	// the same name wins.
 	ExternalLabels labels.Labels
+	// Containers names the processes' containers, pods and units
+	// (containers.go).
+	Containers Containers
+	// Policies lists the policy files and directories the policy
+	// collector enforces (policies.go).
+	Policies []string
+	// Alerts is where policy alerts go besides the event store.
+	Alerts Alerts
 }
 
 // Storage is the metrics store's settings (the storage section, with the
@@ -164,7 +172,9 @@ func Default(sections []Section) *Config {
 			MaxSamples:     DefaultQueryMaxSamples,
 			MaxConcurrency: DefaultQueryMaxConcurrency,
 		},
-		Storage: Storage{MaxSeries: DefaultMaxSeries},
+		Storage:    Storage{MaxSeries: DefaultMaxSeries},
+		Containers: DefaultContainers(),
+		Alerts:     Alerts{Queue: DefaultAlertQueue},
 
 		BPFStatsWindow: DefaultBPFStatsWindow,
 		BPFStatsEvery:  DefaultBPFStatsEvery,
@@ -267,6 +277,7 @@ func Parse(file string, data []byte, sections []Section) (*Config, error) {
 	if p.err != nil {
 		return nil, p.err
 	}
+	enablePolicy(doc.Content[0], c)
 	return c, nil
 }
 
@@ -327,7 +338,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -369,6 +380,12 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.remoteWrite(v, c)
 		case "external_labels":
 			p.externalLabels(v, c)
+		case "containers":
+			p.containers(v, c)
+		case "policies":
+			p.policies(v, c)
+		case "alerts":
+			p.alerts(v, c)
 		}
 	})
 }

@@ -214,6 +214,17 @@ func (t *Tables) addPaths(dim uint8, ps *Paths, bit uint64) bool {
 	return len(ps.Glob) == 0 && len(ps.Path)+len(ps.Prefix) > 0
 }
 
+// NeedsCgroup reports whether a rule is on connect, bind or sendmsg,
+// whose programs attach to a cgroup v2 directory.
+func (t *Tables) NeedsCgroup() bool {
+	for _, on := range SockEvents {
+		if t.On[EventIndex(on)] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // cleanCgroup is a cgroup path without its trailing slash ("/" stays).
 func cleanCgroup(p string) string {
 	if len(p) > 1 {

@@ -2,6 +2,8 @@ package policy
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 )
@@ -42,6 +44,23 @@ type Plan struct {
 
 // FeatTracepoint is the Features name of a syscall's entry tracepoint.
 func FeatTracepoint(syscall string) string { return "tracepoint:syscalls/sys_enter_" + syscall }
+
+// WithTracepoints answers the FeatTracepoint names from tracefs (whether
+// the tracepoint exists) and the rest with probe.
+func WithTracepoints(probe Features) Features {
+	return func(name string) error {
+		tp, ok := strings.CutPrefix(name, "tracepoint:")
+		if !ok {
+			return probe(name)
+		}
+		for _, root := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+			if _, err := os.Stat(filepath.Join(root, "events", tp, "id")); err == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("no tracepoint %s", tp)
+	}
+}
 
 // SyscallNames are the syscalls of each syscall event, by name.
 var SyscallNames = map[string][]string{

@@ -150,6 +150,8 @@ type Rule struct {
 	Action      string
 	Mode        string
 	Pos         Pos
+	// Webhook is the file's webhook, if it has one (webhook.go).
+	Webhook *Webhook
 	// keys is where each key of the rule is, for errors found later.
 	keys map[string]Pos
 }
@@ -231,7 +233,12 @@ func Parse(file string, data []byte) ([]*Rule, error) {
 		return nil, Errors{{File: file, Msg: "empty policy file: want a mapping with rules"}}
 	}
 	var rules []*Rule
-	p.mapping(doc.Content[0], "", []string{"rules"}, []string{"rules"}, func(_ string, k, v *yaml.Node) {
+	var hook *Webhook
+	p.mapping(doc.Content[0], "", []string{"rules", "webhook"}, []string{"rules"}, func(key string, k, v *yaml.Node) {
+		if key == "webhook" {
+			hook = p.webhook(v)
+			return
+		}
 		if v.Kind != yaml.SequenceNode {
 			p.fail(v, "rules: want a list of rules")
 			return
@@ -247,6 +254,9 @@ func Parse(file string, data []byte) ([]*Rule, error) {
 	})
 	if len(p.errs) > 0 {
 		return nil, p.errs
+	}
+	for _, r := range rules {
+		r.Webhook = hook
 	}
 	return rules, nil
 }

@@ -129,6 +129,9 @@ func OpenMetricsWith(dir string, o MetricsOptions, logger *slog.Logger) (*Metric
 	// An agent holds thousands of series, not millions: a smaller lock
 	// stripe saves megabytes of memory.
 	opts.StripeSize = 1024
+	// Full head chunks go to disk through this buffer, Prometheus's 4 MiB
+	// by default: a few thousand series fill a few KiB a minute.
+	opts.HeadChunksWriteBufferSize = 256 << 10
 	// Series that ended (processes, top-K keys) leave memory when the head
 	// is compacted into a block: see DefaultHeadBlock.
 	opts.MinBlockDuration = o.HeadBlock.Milliseconds()

@@ -38,6 +38,9 @@ type AgentSource struct {
 	// Proc reads the detail view's /proc fields when the agent runs on
 	// this host (a loopback URL); nil otherwise.
 	Proc *ProcFS
+	// Match holds label matchers that select the rows' series, e.g.
+	// container_name="web" (kscope top --container); "": every process.
+	Match string
 }
 
 // AgentTimeout is what the view waits for one answer of the agent.
@@ -132,14 +135,23 @@ func irate(family, match, by string) string {
 }
 
 // rowsQuery asks for every per-process rate, by pid and comm.
-var rowsQuery = tagged(
-	[2]string{"cpu", irate("kscope_process_cpu_seconds_total", `pid!="other"`, "pid, comm")},
-	[2]string{"sys", irate("kscope_process_syscalls_total", `pid!="other"`, "pid, comm")},
-	[2]string{"read", irate("kscope_fileio_read_bytes_total", `pid!="other"`, "pid, comm")},
-	[2]string{"write", irate("kscope_fileio_write_bytes_total", `pid!="other"`, "pid, comm")},
-	[2]string{"rx", irate("kscope_process_net_bytes_total", `pid!="other",direction="received"`, "pid, comm")},
-	[2]string{"tx", irate("kscope_process_net_bytes_total", `pid!="other",direction="sent"`, "pid, comm")},
-)
+var rowsQuery = rowsQueryMatching("")
+
+// rowsQueryMatching asks for the per-process rates of the series that
+// the label matchers m select too.
+func rowsQueryMatching(m string) string {
+	if m != "" {
+		m = "," + m
+	}
+	return tagged(
+		[2]string{"cpu", irate("kscope_process_cpu_seconds_total", `pid!="other"`+m, "pid, comm")},
+		[2]string{"sys", irate("kscope_process_syscalls_total", `pid!="other"`+m, "pid, comm")},
+		[2]string{"read", irate("kscope_fileio_read_bytes_total", `pid!="other"`+m, "pid, comm")},
+		[2]string{"write", irate("kscope_fileio_write_bytes_total", `pid!="other"`+m, "pid, comm")},
+		[2]string{"rx", irate("kscope_process_net_bytes_total", `pid!="other",direction="received"`+m, "pid, comm")},
+		[2]string{"tx", irate("kscope_process_net_bytes_total", `pid!="other",direction="sent"`+m, "pid, comm")},
+	)
+}
 
 // hostQuery asks for the host's totals (the "other" series included) and
 // which collectors run.
@@ -159,7 +171,11 @@ var hostQuery = tagged(
 
 // Frame implements Source.
 func (a *AgentSource) Frame(ctx context.Context) (*Frame, error) {
-	rows, err := a.query(ctx, rowsQuery)
+	q := rowsQuery
+	if a.Match != "" {
+		q = rowsQueryMatching(a.Match)
+	}
+	rows, err := a.query(ctx, q)
 	if err != nil {
 		return nil, err
 	}

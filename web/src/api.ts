@@ -77,6 +77,14 @@ export interface KEvent {
   start_ns: number;
   start_time: string;
   parent_start_ns: number;
+  // The process's container, Kubernetes pod and systemd unit, each only
+  // where it applies (docs/containers.md).
+  container_id?: string;
+  container_name?: string;
+  image?: string;
+  pod?: string;
+  namespace?: string;
+  systemd_unit?: string;
   [field: string]: any;
 }
 

@@ -3,11 +3,13 @@ import { Icon } from './components/icons';
 import { TimePicker } from './components/TimePicker';
 import { Link } from './components/ui';
 import { Events } from './pages/Events';
+import { Network } from './pages/Network';
 import { Overview } from './pages/Overview';
 import { Process } from './pages/Process';
 import { Processes } from './pages/Processes';
 import { Profiles } from './pages/Profiles';
 import { Query } from './pages/Query';
+import { Security } from './pages/Security';
 import { Self } from './pages/Self';
 import { loadKinds, loadStatus, status, theme, useObservable, useRoute, type Theme } from './store';
 
@@ -15,7 +17,9 @@ const nav = [
   { path: '/', name: 'Overview', icon: 'overview' },
   { path: '/processes', name: 'Processes', icon: 'processes' },
   { path: '/events', name: 'Events', icon: 'events' },
+  { path: '/network', name: 'Network', icon: 'network' },
   { path: '/profiles', name: 'Profiles', icon: 'profiles' },
+  { path: '/security', name: 'Security', icon: 'security' },
   { path: '/query', name: 'Query', icon: 'query' },
   { path: '/kscope', name: 'kscope', icon: 'self' },
 ];
@@ -27,7 +31,9 @@ function page(path: string) {
   const m = /^\/processes\/(\d+)(?:\/(\d+))?$/.exec(path);
   if (m) return { title: 'Process ' + m[1], el: <Process key={path} pid={m[1]} start={m[2]} /> };
   if (path === '/events') return { title: 'Events', el: <Events /> };
+  if (path === '/network') return { title: 'Network', el: <Network /> };
   if (path === '/profiles') return { title: 'Profiles', el: <Profiles /> };
+  if (path === '/security') return { title: 'Security', el: <Security /> };
   if (path === '/query') return { title: 'Query', el: <Query /> };
   if (path === '/kscope') return { title: 'kscope', el: <Self /> };
   return {

@@ -22,6 +22,32 @@ export function procKey(e: { pid: number | string; start_ns?: number | string })
   return e.pid + '/' + (e.start_ns ?? '');
 }
 
+// Where a process runs, from its events' fields or its series' labels:
+// container_name, pod and namespace, systemd_unit, container_id, image.
+export interface Placed {
+  container_id?: string;
+  container_name?: string;
+  image?: string;
+  pod?: string;
+  namespace?: string;
+  systemd_unit?: string;
+}
+
+// placeLabels are the series labels placeOf reads.
+export const placeLabels = ['container_id', 'container_name', 'image', 'pod', 'namespace', 'systemd_unit'];
+
+// placeOf names where a process runs, by name, never by cgroup id: its
+// pod (namespace/pod) and container, its container, or its systemd unit;
+// '' on the host outside any unit. title says the rest (id, image).
+export function placeOf(e: Placed): { text: string; title: string } {
+  const pod = e.pod ? (e.namespace ? e.namespace + '/' : '') + e.pod : '';
+  const ctr = e.container_name || (e.container_id ? e.container_id.slice(0, 12) : '');
+  const title = [e.container_id && 'container ' + e.container_id, e.image && 'image ' + e.image, e.systemd_unit && 'unit ' + e.systemd_unit].filter(Boolean).join(' · ');
+  if (pod) return { text: ctr ? pod + ' › ' + ctr : pod, title };
+  if (ctr) return { text: ctr, title };
+  return { text: e.systemd_unit ?? '', title };
+}
+
 // timeCmp compares two RFC 3339 times with up to nanosecond fractions
 // (Date.parse keeps milliseconds only).
 export function timeCmp(a: string, b: string): number {

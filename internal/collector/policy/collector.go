@@ -254,17 +254,7 @@ func (c *Collector) fillMaps() error {
 
 // Probe answers policy.Features: the tracepoints of syscall events from
 // tracefs, the rest from bpfx's probes.
-func Probe(name string) error {
-	if tp, ok := strings.CutPrefix(name, "tracepoint:"); ok {
-		for _, root := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
-			if _, err := os.Stat(filepath.Join(root, "events", tp, "id")); err == nil {
-				return nil
-			}
-		}
-		return fmt.Errorf("no tracepoint %s", tp)
-	}
-	return bpfx.ProbeFeature(name)
-}
+var Probe = policy.WithTracepoints(bpfx.ProbeFeature)
 
 func (c *Collector) attach() error {
 	coll := c.Collection()

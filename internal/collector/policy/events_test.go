@@ -12,11 +12,13 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/policy"
 	"github.com/kscope/kscope/internal/testutil"
 )
@@ -217,12 +219,9 @@ func TestSyscallEvents(t *testing.T) {
 				t.Fatalf("%s: no pid in the output %q", on, out)
 			}
 			pid := float64(mustAtoi(t, lines[0]))
-			var a []map[string]any
-			for _, x := range alertsOf(t, sink, "on-"+on, 1) {
-				if x["pid"] == pid && (on != "bpf" || x["detail"] == "BPF_PROG_LOAD") {
-					a = append(a, x)
-				}
-			}
+			a := alertsWhere(t, sink, func(x map[string]any) bool {
+				return x["rule"] == "on-"+on && x["pid"] == pid && (on != "bpf" || x["detail"] == "BPF_PROG_LOAD")
+			})
 			if len(a) != 1 {
 				t.Errorf("%s: %d alerts of pid %v, want 1", on, len(a), pid)
 				return
@@ -568,5 +567,24 @@ func TestProcStat(t *testing.T) {
 		if ok != (tc.want != "") {
 			t.Errorf("get(%d, %d): found %v", tc.pid, tc.start, ok)
 		}
+	}
+}
+
+// alertsWhere returns the alerts for which keep holds, waiting up to a
+// deadline for one.
+func alertsWhere(t *testing.T, sink *testutil.Capture, keep func(map[string]any) bool) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var out []map[string]any
+		for _, ev := range sink.Events() {
+			if f := fields(t, ev); keep(f) {
+				out = append(out, f)
+			}
+		}
+		if len(out) > 0 || time.Now().After(deadline) {
+			return out
+		}
+		sink.WaitFor(50*time.Millisecond, func(event.Event) bool { return false })
 	}
 }

@@ -21,25 +21,6 @@ import (
 	"github.com/kscope/kscope/policies"
 )
 
-// alertsFor returns the alerts of rule from process pid, waiting up to a
-// deadline for one.
-func alertsFor(t *testing.T, sink *testutil.Capture, rule string, pid int) []map[string]any {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var out []map[string]any
-		for _, ev := range sink.Events() {
-			if f := fields(t, ev); f["rule"] == rule && f["pid"] == float64(pid) {
-				out = append(out, f)
-			}
-		}
-		if len(out) > 0 || time.Now().After(deadline) {
-			return out
-		}
-		sink.WaitFor(50*time.Millisecond, func(event.Event) bool { return false })
-	}
-}
-
 // workloadPID runs a workload and returns its pid (its first output line)
 // and exit status.
 func workloadPID(t *testing.T, fd int, do, arg string) (int, int) {
@@ -140,17 +121,17 @@ func TestLibrary(t *testing.T) {
 	check := func(rule string, pid int, want func(a map[string]any) bool) {
 		t.Helper()
 		tested[rule] = true
-		a := alertsFor(t, sink, rule, pid)
-		if len(a) == 0 {
-			t.Errorf("%s: no alert from pid %d", rule, pid)
-			return
-		}
-		for _, x := range a {
-			if want(x) {
-				return
+		if a := alertsWhere(t, sink, func(f map[string]any) bool {
+			return f["rule"] == rule && f["pid"] == float64(pid) && want(f)
+		}); len(a) == 0 {
+			var got []map[string]any
+			for _, ev := range sink.Events() {
+				if f := fields(t, ev); f["rule"] == rule && f["pid"] == float64(pid) {
+					got = append(got, f)
+				}
 			}
+			t.Errorf("%s: no such alert from pid %d: %v", rule, pid, got)
 		}
-		t.Errorf("%s: alerts %v", rule, a)
 	}
 	run := func(cmd *exec.Cmd) int {
 		t.Helper()

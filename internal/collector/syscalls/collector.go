@@ -17,6 +17,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/features"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
@@ -94,16 +95,22 @@ type Collector struct {
 	*collector.Tracer
 	cfg collector.Config
 
-	mu      sync.Mutex
-	iter    *link.Iter
-	refs    []*dispatch.Ref // the dispatcher's hooks, in the dispatch variant
-	life    collector.Lifecycle
-	ncpu    int
-	now     func() time.Time
-	topK    *metrics.TopK
-	procs   map[procKey]*procState
-	warned  bool
-	variant string
+	mu     sync.Mutex
+	iter   *link.Iter
+	refs   []*dispatch.Ref // the dispatcher's hooks, in the dispatch variant
+	life   collector.Lifecycle
+	ncpu   int
+	now    func() time.Time
+	topK   *metrics.TopK
+	procs  map[procKey]*procState
+	gone   map[goneKey]*goneRow
+	warned bool
+	// Collects whose reads all overlapped threads' exit flushes: they may
+	// have missed those threads' latest counts, which the next one has.
+	overlapped uint64
+	// The kernel lacks lookup-and-delete on hash maps (before 5.14).
+	noLookupAndDelete bool
+	variant           string
 
 	// Buffers reused by Collect.
 	statKeys  []uint32
@@ -139,6 +146,26 @@ type procState struct {
 	baseCalls, baseErrors uint64
 	exited                time.Time // zero while the process lives
 	seen                  bool      // in the kernel map or caches this Collect
+	lives                 int       // Collects that found the process alive
+}
+
+// goneKey is a command name and syscall.
+type goneKey struct {
+	comm string
+	nr   uint32
+}
+
+// goneRow holds, per command name and syscall, the counts of the processes
+// that ended before they could get series of their own (seen alive at
+// fewer than MinLive Collects): all TopK does with such a process's row is
+// add its increases to its command's group, so one row per command and
+// syscall does it for all of them, instead of one per process and syscall
+// kept for exitedRetention. It is passed to TopK as long as an ended
+// process's row would have been (exitedRetention after the last one), so
+// the group keeps its members as long.
+type goneRow struct {
+	row  metrics.Row
+	last time.Time // when a process was last folded in
 }
 
 // New returns a syscalls collector; Start loads and attaches it.
@@ -157,6 +184,7 @@ func New(cfg collector.Config) (collector.Collector, error) {
 		now:     time.Now,
 		topK:    newTopK(cfg),
 		procs:   map[procKey]*procState{},
+		gone:    map[goneKey]*goneRow{},
 		hash:    map[procKey]syscallsProcVal{},
 		alive:   map[procID]string{},
 		pending: map[procKey][2]uint64{},
@@ -424,16 +452,7 @@ func (c *Collector) collectErrnos(e *metrics.Emitter, m *ebpf.Map) error {
 // values never decrease.
 func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 	now := c.now()
-	clear(c.hash)
-	clear(c.pending)
-	clear(c.alive)
-	err := readAll(m, c.procKeys, c.procVals, 1, func(k *syscallsProcKey, v []syscallsProcVal) {
-		c.hash[procKey{procID{k.Tgid, k.StartNs}, k.Nr}] = v[0]
-	})
-	if err != nil {
-		return fmt.Errorf("reading per-process counters: %w", err)
-	}
-	if err := c.readIter(); err != nil {
+	if err := c.readProcs(m); err != nil {
 		return err
 	}
 	if !c.warned && len(c.alive) > 0 {
@@ -454,18 +473,25 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 			errs += p[1]
 			delete(c.pending, k)
 		} else {
-			// Gone: nothing adds to the entry any more. Take its final
-			// value out of the map.
-			var fin syscallsProcVal
+			// Gone: nothing adds to the entry any more (but its last
+			// thread's exit flush, which may have come after the read).
+			// Take its final value out of the map (and, while the process
+			// never lived long enough to get series of its own, into its
+			// command's row).
 			key := syscallsProcKey{Tgid: k.tgid, Nr: k.nr, StartNs: k.start}
-			if err := m.Lookup(&key, &fin); err == nil {
-				v = fin
+			fin, err := c.takeOut(m, &key)
+			if err != nil {
+				return err
+			}
+			if fin != nil {
+				v = *fin
 				calls, errs = fin.Calls, fin.Errors
 			}
-			if err := m.Delete(&key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-				return fmt.Errorf("deleting an exited process's counters: %w", err)
-			}
 			comm = metrics.LabelString(v.Comm[:])
+			if s := c.procs[k]; c.foldable(s) {
+				c.fold(k, s, comm, calls, errs, now)
+				continue
+			}
 		}
 		s := c.state(k, comm)
 		if !live {
@@ -491,6 +517,10 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 			continue
 		}
 		if _, live := c.alive[k.procID]; !live && s.exited.IsZero() {
+			if c.foldable(s) {
+				c.fold(k, s, s.row.Labels[1], 0, 0, now)
+				continue
+			}
 			s.exited = now
 		}
 		if !s.exited.IsZero() {
@@ -505,12 +535,27 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 		c.dropOldestExited(exited - maxExited)
 	}
 
-	c.rows = c.rows[:0]
+	for k, g := range c.gone {
+		if now.Sub(g.last) > exitedRetention {
+			delete(c.gone, k)
+		}
+	}
+
+	c.rows = shrink(c.rows[:0], len(c.procs)+len(c.gone))
 	for k, s := range c.procs {
 		_, s.row.Live = c.alive[k.procID]
+		if s.row.Live {
+			s.lives++
+		}
 		c.rows = append(c.rows, s.row)
 	}
+	for _, g := range c.gone {
+		c.rows = append(c.rows, g.row)
+	}
 	kept, other := c.topK.Select(c.rows)
+	if len(c.gone) > maxExited {
+		c.dropOldestGone(len(c.gone) - maxExited)
+	}
 	for _, r := range kept {
 		e.Counter(descProcCalls, r.Values[0], r.Labels...)
 		e.Counter(descProcErrors, r.Values[1], r.Labels...)
@@ -520,6 +565,84 @@ func (c *Collector) collectProcs(e *metrics.Emitter, m *ebpf.Map) error {
 		e.Counter(descProcErrors, other[1], "other", "other", "other", "")
 	}
 	return nil
+}
+
+// takeOut returns the value of key and deletes it from m, in one call
+// where the kernel can (Linux 5.14), so that nothing added in between is
+// lost; nil if it is not there.
+func (c *Collector) takeOut(m *ebpf.Map, key *syscallsProcKey) (*syscallsProcVal, error) {
+	var v syscallsProcVal
+	if !c.noLookupAndDelete {
+		err := m.LookupAndDelete(key, &v)
+		switch {
+		case err == nil:
+			return &v, nil
+		case errors.Is(err, ebpf.ErrKeyNotExist):
+			return nil, nil
+		case errors.Is(err, ebpf.ErrNotSupported) || errors.Is(err, unix.EINVAL):
+			c.noLookupAndDelete = true
+		default:
+			return nil, fmt.Errorf("taking an exited process's counters out: %w", err)
+		}
+	}
+	found := m.Lookup(key, &v) == nil
+	if err := m.Delete(key); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		return nil, fmt.Errorf("deleting an exited process's counters: %w", err)
+	}
+	if !found {
+		return nil, nil
+	}
+	return &v, nil
+}
+
+// maxReads bounds how many times readProcs reads while exit flushes overlap
+// its reads; the counts a last overlapped read misses are in the next.
+const maxReads = 8
+
+// readProcs reads the per-process hash into c.hash, then the live processes
+// and the counts cached in their threads into c.alive and c.pending, again
+// while a thread's exit flush (which moves its cached counts to the hash)
+// began before the read ended and was not done before it started: such a
+// flush could empty a cache after the hash was read and before the
+// iterator reached it.
+func (c *Collector) readProcs(m *ebpf.Map) error {
+	seq := c.Collection().Maps[syscallsMapFlushSeq]
+	for try := 1; ; try++ {
+		// Done before begun: equal, no flush was running when begun was read.
+		var done, begun, after uint64
+		if err := seq.Lookup(uint32(seqDone), &done); err != nil {
+			return fmt.Errorf("reading the exit flush count: %w", err)
+		}
+		if err := seq.Lookup(uint32(seqBegun), &begun); err != nil {
+			return fmt.Errorf("reading the exit flush count: %w", err)
+		}
+		// A burst of ended processes grows the map; clear keeps its size.
+		if len(c.hash) > 4096 {
+			c.hash = make(map[procKey]syscallsProcVal, 1024)
+		}
+		clear(c.hash)
+		clear(c.pending)
+		clear(c.alive)
+		err := readAll(m, c.procKeys, c.procVals, 1, func(k *syscallsProcKey, v []syscallsProcVal) {
+			c.hash[procKey{procID{k.Tgid, k.StartNs}, k.Nr}] = v[0]
+		})
+		if err != nil {
+			return fmt.Errorf("reading per-process counters: %w", err)
+		}
+		if err := c.readIter(); err != nil {
+			return err
+		}
+		if err := seq.Lookup(uint32(seqBegun), &after); err != nil {
+			return fmt.Errorf("reading the exit flush count: %w", err)
+		}
+		if done == begun && begun == after {
+			return nil
+		}
+		if try == maxReads {
+			c.overlapped++
+			return nil
+		}
+	}
 }
 
 // self is this process as the iterator reports it.
@@ -600,6 +723,66 @@ func (c *Collector) dropOldestExited(n int) {
 	for _, k := range ks[:min(n, len(ks))] {
 		delete(c.procs, k)
 	}
+}
+
+// foldable says whether the counts of s, a process found gone, may go to
+// its command's row: whether it can never get series of its own. It never
+// can once gone if TopK has not seen it alive at MinLive Selects (nil: at
+// none). With MinLive 0 or 1 every process keeps its own row.
+func (c *Collector) foldable(s *procState) bool {
+	if c.topK.MinLive <= 1 {
+		return false
+	}
+	return s == nil || s.lives < c.topK.MinLive
+}
+
+// fold moves the process's row k (s, nil if it had none yet) to its
+// command's: the increase of its totals (its counts found in the kernel
+// map now, calls and errs, added to those taken out before) over what its
+// row reported goes to that row, and its own row is forgotten.
+func (c *Collector) fold(k procKey, s *procState, comm string, calls, errs uint64, now time.Time) {
+	dc, de := float64(calls), float64(errs)
+	if s != nil {
+		dc = max(0, float64(s.baseCalls+calls)-s.row.Values[0])
+		de = max(0, float64(s.baseErrors+errs)-s.row.Values[1])
+		delete(c.procs, k)
+	}
+	gk := goneKey{comm, k.nr}
+	g, ok := c.gone[gk]
+	if !ok {
+		name := syscallnames.Name(k.nr)
+		g = &goneRow{row: metrics.Row{
+			// Never a process's key: those start with a digit.
+			Key:    "gone/" + comm + "/" + strconv.FormatUint(uint64(k.nr), 10),
+			Labels: []string{"", comm, name, ""},
+			Values: make([]float64, 2),
+			Group:  commGroup(comm, name),
+		}}
+		c.gone[gk] = g
+	}
+	g.row.Values[0] += dc
+	g.row.Values[1] += de
+	g.last = now
+}
+
+func (c *Collector) dropOldestGone(n int) {
+	ks := make([]goneKey, 0, len(c.gone))
+	for k := range c.gone {
+		ks = append(ks, k)
+	}
+	sort.Slice(ks, func(i, j int) bool { return c.gone[ks[i]].last.Before(c.gone[ks[j]].last) })
+	for _, k := range ks[:n] {
+		delete(c.gone, k)
+	}
+}
+
+// shrink returns s, or a smaller slice when s has room for many more than
+// want elements: a burst of processes does not keep its buffers for good.
+func shrink[T any](s []T, want int) []T {
+	if cap(s) > 1024 && cap(s) > 4*want {
+		return make([]T, 0, 2*want)
+	}
+	return s
 }
 
 func newTopK(cfg collector.Config) *metrics.TopK {

@@ -305,10 +305,11 @@ func TestExitedRetention(t *testing.T) {
 }
 
 // A live process's counts are exact too: the iterator reads the counts its
-// threads have cached and not flushed.
+// threads have cached and not flushed. Unbounded top K: on a busy host
+// this process might not make it.
 func TestExactCountOfLiveProcess(t *testing.T) {
 	both(t, func(t *testing.T) {
-		c := start(t, collector.Config{})
+		c := start(t, collector.Config{TopK: 1 << 20})
 		pid := strconv.Itoa(os.Getpid())
 		before := value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getppid")
 		const n = 5000
@@ -331,10 +332,11 @@ func TestExactCountOfLiveProcess(t *testing.T) {
 }
 
 // Calls that evict each other from the per-task cache, errors, and threads
-// that end: all counted exactly.
+// that end: all counted exactly. Every process gets its series (an
+// unbounded top K): on a busy host the child's calls might not make it.
 func TestCacheEvictionAndErrors(t *testing.T) {
 	both(t, func(t *testing.T) {
-		c := start(t, collector.Config{})
+		c := start(t, collector.Config{TopK: 1 << 20})
 		before := value(collect(t, c), "kscope_syscall_errors_total", "syscall", "create_module", "errno", "ENOSYS")
 		const n = 3000
 		pid := runChild(t, fmt.Sprintf("alternate %d", n))
@@ -360,8 +362,10 @@ func TestCacheEvictionAndErrors(t *testing.T) {
 	})
 }
 
+// A child's failing calls are counted by errno; every process gets its
+// series (unbounded top K), so the child's are there on a busy host too.
 func TestErrno(t *testing.T) {
-	c := start(t, collector.Config{})
+	c := start(t, collector.Config{TopK: 1 << 20})
 	before := value(collect(t, c), "kscope_syscall_errors_total", "syscall", "fchdir", "errno", "EBADF")
 	const n = 777
 	pid := runChild(t, fmt.Sprintf("fchdir %d", n))
@@ -490,5 +494,107 @@ func TestCountsOnly(t *testing.T) {
 	}
 	if d := value(e, "kscope_syscall_duration_seconds", "syscall", "getppid"); d != 0 {
 		t.Errorf("%v getppid durations measured in counts-only mode", d)
+	}
+}
+
+// Threads that exit while Collect reads move their cached counts to the
+// per-process hash, perhaps after Collect read it and before its iterator
+// reached them: every read still has this process's exact total.
+func TestExactWhileThreadsExit(t *testing.T) {
+	both(t, func(t *testing.T) {
+		// This test binary's calls only: other processes' exits do not
+		// make it read again.
+		c := start(t, collector.Config{TopK: 1 << 20, Filter: collector.Filter{Comm: testComm()}})
+		pid := strconv.Itoa(os.Getpid())
+		read := func() float64 {
+			return value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getpgrp")
+		}
+		base := read()
+		// getpgrp shares its cache slot with no call a Go thread makes
+		// from its start to its end, so its counts move at the exit only.
+		const rounds, threads, calls = 50, 8, 100
+		for r := 1; r <= rounds; r++ {
+			var called sync.WaitGroup
+			called.Add(threads)
+			release := make(chan struct{})
+			tids := make([]int, threads)
+			for i := range threads {
+				go func() {
+					// Never unlocked: the thread ends with the goroutine.
+					runtime.LockOSThread()
+					tids[i] = unix.Gettid()
+					for range calls {
+						syscall.RawSyscall(syscall.SYS_GETPGRP, 0, 0, 0)
+					}
+					called.Done()
+					<-release
+				}()
+			}
+			called.Wait()
+			want := float64(r * threads * calls)
+			close(release)
+			// Read while the threads end, and once more after.
+			for more := true; more; {
+				more = anyThread(tids)
+				if got := read() - base; got != want {
+					t.Fatalf("round %d: getpgrp calls %v, want %v", r, got, want)
+				}
+			}
+		}
+		t.Logf("reads that overlapped exits %d times in a row: %d", 8, syscalls.Overlapped(c))
+	})
+}
+
+// anyThread says whether any of this process's threads tids still exists,
+// but for the main thread, which the runtime never ends.
+func anyThread(tids []int) bool {
+	for _, tid := range tids {
+		if tid == os.Getpid() {
+			continue
+		}
+		if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(tid)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// With MinLive 2, a process that ended before two Collects saw it alive
+// never gets series of its own: its counts go to its command's series,
+// exactly, and the collector keeps no row of it.
+func TestShortLivedFolded(t *testing.T) {
+	c := start(t, collector.Config{TopK: 1 << 20, MinLive: 2, Filter: collector.Filter{Comm: testComm()}})
+	now := time.Now()
+	syscalls.SetClock(c, func() time.Time { return now })
+	collect(t, c)
+	const n = 1000
+	var pids []string
+	want := 0.0
+	var e *metrics.Emitter
+	// A command's series appears once it was active at two Collects at
+	// least two apart: three children, a Collect after each.
+	for i := range 3 {
+		pid := runChild(t, fmt.Sprintf("getppid %d", n+i))
+		pids = append(pids, pid)
+		want += float64(n + i)
+		now = now.Add(10 * time.Second)
+		e = collect(t, c)
+	}
+	if got := value(e, "kscope_process_syscalls_total", "pid", "", "comm", testComm(), "syscall", "getppid"); got != want {
+		t.Errorf("kscope_process_syscalls_total{pid=\"\",comm=%s,syscall=getppid} = %v, want %v", testComm(), got, want)
+	}
+	for _, pid := range pids {
+		if s := e.Find("kscope_process_syscalls_total", "pid", pid); len(s) != 0 {
+			t.Errorf("%d series of pid %s, which never lived across a Collect", len(s), pid)
+		}
+		p, _ := strconv.Atoi(pid)
+		if syscalls.HasRow(c, uint32(p)) {
+			t.Errorf("a row of ended pid %s is kept", pid)
+		}
+	}
+	// Its command's series stays while an ended process's would have.
+	now = now.Add(syscalls.ExitedRetention / 2)
+	if got := value(collect(t, c), "kscope_process_syscalls_total", "pid", "", "comm", testComm(), "syscall", "getppid"); got != want {
+		t.Errorf("within retention: %v, want %v", got, want)
 	}
 }

@@ -20,6 +20,9 @@ const (
 	recAlive = 0xffffffff
 	// recSize is the size of a proc_rec.
 	recSize = 48
+	// seqBegun and seqDone index flush_seq: exit flushes begun and done.
+	seqBegun = 0
+	seqDone  = 1
 )
 
 // Indexes of the drops array, and their reason label.

@@ -19,6 +19,16 @@
 // flushed to the per-process hash. An exited process's counts are taken
 // out of the kernel map by the first Collect that finds it gone, which
 // emits them, and are emitted again by every Collect for 30 seconds after.
+// A thread that exits while Collect reads moves its cached counts to the
+// hash, perhaps after Collect read it and before the iterator reached the
+// thread: the exit flushes are counted (flush_seq), and Collect reads
+// again, up to 8 times, while one overlapped its read.
+//
+// Memory: with MinLive set (the agent sets 2), a process that ended before
+// MinLive Collects saw it alive can never get series of its own, and all
+// TopK does with its rows is add their increases to its command's: such
+// processes keep no row of their own, their counts go to one row per
+// command and syscall, kept as long as an ended process's would have been.
 // The per-process hash, allocated as used, holds (process, syscall) pairs:
 // room for 8 per live process of the host (the smaller of pid_max and
 // memory / 32 KiB) and per process ended since the last Collect (16,384),

@@ -72,3 +72,23 @@ const (
 
 // Variant returns the variant Start chose.
 func (c *Collector) Variant() string { return c.variant }
+
+// Overlapped is how many Collects gave up reading again while threads'
+// exit flushes overlapped their reads.
+func Overlapped(c *Collector) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.overlapped
+}
+
+// HasRow says whether the collector keeps a per-process row of pid.
+func HasRow(c *Collector, pid uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k := range c.procs {
+		if k.tgid == pid {
+			return true
+		}
+	}
+	return false
+}

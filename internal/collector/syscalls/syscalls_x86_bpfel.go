@@ -74,6 +74,7 @@ const (
 	syscallsMapDrops             = "drops"
 	syscallsMapErrnos            = "errnos"
 	syscallsMapEvents            = "events"
+	syscallsMapFlushSeq          = "flush_seq"
 	syscallsMapPending           = "pending"
 	syscallsMapProcs             = "procs"
 	syscallsMapStats             = "stats"
@@ -165,6 +166,7 @@ type syscallsMapSpecs struct {
 	Drops         *ebpf.MapSpec `ebpf:"drops"`
 	Errnos        *ebpf.MapSpec `ebpf:"errnos"`
 	Events        *ebpf.MapSpec `ebpf:"events"`
+	FlushSeq      *ebpf.MapSpec `ebpf:"flush_seq"`
 	Pending       *ebpf.MapSpec `ebpf:"pending"`
 	Procs         *ebpf.MapSpec `ebpf:"procs"`
 	Stats         *ebpf.MapSpec `ebpf:"stats"`
@@ -216,6 +218,7 @@ type syscallsMaps struct {
 	Drops         *ebpf.Map `ebpf:"drops"`
 	Errnos        *ebpf.Map `ebpf:"errnos"`
 	Events        *ebpf.Map `ebpf:"events"`
+	FlushSeq      *ebpf.Map `ebpf:"flush_seq"`
 	Pending       *ebpf.Map `ebpf:"pending"`
 	Procs         *ebpf.Map `ebpf:"procs"`
 	Stats         *ebpf.Map `ebpf:"stats"`
@@ -230,6 +233,7 @@ func (m *syscallsMaps) Close() error {
 		m.Drops,
 		m.Errnos,
 		m.Events,
+		m.FlushSeq,
 		m.Pending,
 		m.Procs,
 		m.Stats,

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { KEvent } from '../api';
 import { fmtTime, fmtTimeMs } from '../format';
-import { eventProcHref } from '../proc';
+import { eventProcHref, placeOf } from '../proc';
 import { kindOf, kinds, useObservable } from '../store';
 import { summary } from '../summary';
 import { Link } from './ui';
@@ -20,6 +20,7 @@ export function EventList(p: { events: KEvent[]; testid?: string; compact?: bool
         const k = e.time + ':' + e.type + ':' + e.tid + ':' + i;
         const s = summary(e, kindOf(ks, e.type));
         const ms = Date.parse(e.time);
+        const place = placeOf(e);
         return (
           <div key={k} class={'ev' + (open === k ? ' open' : '')}>
             <div class="ev-row" onClick={() => setOpen(open === k ? null : k)}>
@@ -32,6 +33,11 @@ export function EventList(p: { events: KEvent[]; testid?: string; compact?: bool
                   {e.comm}
                 </Link>
                 <span class="ev-pid">{e.pid}</span>
+                {place.text && (
+                  <span class="ev-place" title={place.title} data-testid="event-place">
+                    {place.text}
+                  </span>
+                )}
               </span>
               <span class={'ev-sum' + (s.bad ? ' bad' : '')} title={s.text}>
                 {s.text}

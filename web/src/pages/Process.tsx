@@ -6,7 +6,7 @@ import { ProfileView } from '../components/ProfileView';
 import { Badge, Link, Panel, QueryLink, Stat, Table, useJoined } from '../components/ui';
 import { fmt, fmtSeconds, fmtTime } from '../format';
 import { useAsync } from '../hooks';
-import { eventProcHref, procHref } from '../proc';
+import { eventProcHref, placeOf, procHref } from '../proc';
 import { kindOf, kinds, navigate, setParams, useObservable, useRoute, useWindow } from '../store';
 
 interface Ancestor {
@@ -139,7 +139,13 @@ function ProcessPage(p: { pid: number; start: number }) {
           ) : latest ? (
             <Badge kind="ok">no exit recorded</Badge>
           ) : null}
-          {latest && <span class="muted">uid {latest.uid} · cgroup {latest.cgroup_id}</span>}
+          {latest && (
+            <span class="muted" data-testid="process-place" title={placeOf(latest).title}>
+              uid {latest.uid}
+              {placeOf(latest).text && <> · {placeOf(latest).text}</>}
+              {latest.image && <> · image {latest.image}</>}
+            </span>
+          )}
         </div>
         <div class="ancestry" data-testid="ancestry">
           <span class="label">Ancestry</span>

@@ -2,10 +2,10 @@ import { useState } from 'preact/hooks';
 import { Panel, Table, useJoined, type Column } from '../components/ui';
 import { Link } from '../components/ui';
 import { fmtCores } from '../format';
-import { procHref } from '../proc';
+import { placeLabels, placeOf, procHref, type Placed } from '../proc';
 import { navigate, type Window, useWindow } from '../store';
 
-export interface ProcRow {
+export interface ProcRow extends Placed {
   pid: string;
   comm: string;
   start: string; // the process's start_ns: a reused pid is another row
@@ -22,7 +22,8 @@ export interface ProcRow {
 
 // processQueries: per-process families, averaged over the whole window.
 export function processQueries(span: string): Record<string, string> {
-  const by = 'sum by (pid, comm, start)';
+  // the container, pod and unit labels are the process's: they add no rows
+  const by = `sum by (pid, comm, start, ${placeLabels.join(', ')})`;
   return {
     cpu: `${by} (rate(kscope_process_cpu_seconds_total[${span}]))`,
     sys: `${by} (rate(kscope_process_syscalls_total[${span}]))`,
@@ -70,6 +71,16 @@ const cols: Column<ProcRow>[] = [
     align: 'right',
     width: '80px',
   },
+  {
+    key: 'place',
+    title: 'Container / unit',
+    value: (r) => placeOf(r).text,
+    render: (r) => (
+      <span class="muted" title={placeOf(r).title}>
+        {placeOf(r).text}
+      </span>
+    ),
+  },
   { key: 'cpu', title: 'CPU', value: (r) => r.cpu, unit: 'cores', bar: true, hint: 'on-CPU time: 100% is one core', missing: outside, render: (r) => (r.cpu === undefined ? <span class="muted" title={outside}>–</span> : fmtCores(r.cpu)) },
   { key: 'sys', title: 'Syscalls', value: (r) => r.sys, unit: 'ops/s', bar: true, missing: outside },
   { key: 'err', title: 'Errors', value: (r) => r.err, unit: 'ops/s', hint: 'syscalls that returned an error', missing: outside },
@@ -81,11 +92,11 @@ const cols: Column<ProcRow>[] = [
 ];
 
 export function ProcessTable(p: { win: Window; limit?: number; filter?: string }) {
-  const st = useJoined(processQueries(p.win.spanStr), ['pid', 'comm', 'start'], p.win.end, p.win.key);
+  const st = useJoined(processQueries(p.win.spanStr), ['pid', 'comm', 'start', ...placeLabels], p.win.end, p.win.key);
   let rows = (st.data ?? []) as ProcRow[];
   if (p.filter) {
     const f = p.filter.toLowerCase();
-    rows = rows.filter((r) => r.comm.toLowerCase().includes(f) || r.pid.startsWith(f));
+    rows = rows.filter((r) => r.comm.toLowerCase().includes(f) || r.pid.startsWith(f) || placeOf(r).text.toLowerCase().includes(f));
   }
   return (
     <>
@@ -114,7 +125,7 @@ export function Processes() {
       <Panel
         title="Processes"
         sub={`Average rates over the range (${win.spanStr}). Each family keeps its top K processes that lived across a collection interval; the rest are summed per command (PID “many”), then in “other”.`}
-        actions={<input class="input" placeholder="Filter by command or pid" value={filter} data-testid="process-filter" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />}
+        actions={<input class="input" placeholder="Filter by command, pid or container" value={filter} data-testid="process-filter" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />}
         testid="processes-panel"
       >
         <ProcessTable win={win} filter={filter} />

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KEvent } from '../api';
-import { collapseExecBursts, procHref, timeCmp } from '../proc';
+import { collapseExecBursts, placeOf, procHref, timeCmp } from '../proc';
 
 function exec(time: string, pid: number, start: number, filename: string, ret = 0): KEvent {
   return {
@@ -71,5 +71,21 @@ describe('collapseExecBursts', () => {
       ['/usr/bin/ls', 8],
     ]);
     expect(out[1].burst_errors).toEqual(['ENOENT', 'EACCES']);
+  });
+});
+
+describe('placeOf', () => {
+  const id = '4124918b3f7da747791edcfa9be37f4e17854813f0d6aefe56fa3ff30c03a4a8';
+  it('names a container, never by cgroup id', () => {
+    expect(placeOf({ container_id: id, container_name: 'web', image: 'nginx:1.25' })).toEqual({ text: 'web', title: 'container ' + id + ' · image nginx:1.25' });
+    expect(placeOf({ container_id: id })).toEqual({ text: '4124918b3f7d', title: 'container ' + id });
+  });
+  it('names a pod and its container', () => {
+    expect(placeOf({ container_id: id, container_name: 'app', pod: 'shop-0', namespace: 'shop' }).text).toBe('shop/shop-0 › app');
+    expect(placeOf({ pod: 'shop-0' }).text).toBe('shop-0');
+  });
+  it('names a unit, and nothing on the host', () => {
+    expect(placeOf({ systemd_unit: 'sshd.service' })).toEqual({ text: 'sshd.service', title: 'unit sshd.service' });
+    expect(placeOf({})).toEqual({ text: '', title: '' });
   });
 });

@@ -23,7 +23,12 @@
  *     reach the per-process hash when a slot changes syscall, fills up or the
  *     thread exits. Go reads the hash, then the slots not flushed yet through
  *     a task iterator, so its totals are exact up to the calls made while it
- *     reads.
+ *     reads. A thread that exits between the two would have its counts in
+ *     neither: if its process lives on, its exit flush is counted in
+ *     flush_seq, and Go reads again while one began or ran during its read.
+ *     The last thread's is not: Go takes an ended process's counts out of
+ *     the hash after the iterator, and on a host that starts hundreds of
+ *     processes a second every read would overlap one.
  * Errors by errno go to a per-CPU hash, on the error path only.
  *
  * Where the kernel can run the shared syscall dispatcher (kscope_dispatch.h)
@@ -167,6 +172,32 @@ struct {
 	__type(key, int);
 	__type(value, struct task_state);
 } tasks SEC(".maps");
+
+/*
+ * Exit flushes: [SEQ_BEGUN] counts those begun, [SEQ_DONE] those done. Go
+ * reads done, then begun, before it reads the hash; it reads begun again
+ * after the iterator, and reads again unless all three are equal.
+ */
+enum flush_seq_index {
+	SEQ_BEGUN = 0,
+	SEQ_DONE = 1,
+	SEQ_MAX = 2,
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SEQ_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} flush_seq SEC(".maps");
+
+static __always_inline void seq_bump(__u32 i)
+{
+	__u64 *v = bpf_map_lookup_elem(&flush_seq, &i);
+
+	if (v)
+		__sync_fetch_and_add(v, 1);
+}
 
 /* Fallback: the call in flight per thread id. */
 struct pending_call {
@@ -391,17 +422,29 @@ int sys_exit_dispatch(struct bpf_raw_tracepoint_args *ctx)
 SEC("raw_tracepoint/sched_process_exit")
 int sched_process_exit(struct bpf_raw_tracepoint_args *ctx)
 {
+	struct task_struct *task = bpf_get_current_task_btf();
 	struct task_state *t;
+	bool counted = false;
 
-	t = bpf_task_storage_get(&tasks, bpf_get_current_task_btf(), 0, 0);
+	t = bpf_task_storage_get(&tasks, task, 0, 0);
 	if (!t)
 		return 0;
+	/* Other threads live on (signal->live reached zero for the last one). */
+	if (task->signal->live.counter != 0) {
+		for (int i = 0; i < CACHE_SLOTS; i++)
+			counted |= t->cache[i] != 0;
+	}
+	/* Full barriers: a reader sees begun move before any slot empties. */
+	if (counted)
+		seq_bump(SEQ_BEGUN);
 	for (int i = 0; i < CACHE_SLOTS; i++) {
 		__u64 w = t->cache[i];
 
 		t->cache[i] = 0;
 		flush(w);
 	}
+	if (counted)
+		seq_bump(SEQ_DONE);
 	return 0;
 }
 
