@@ -33,6 +33,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	var code exitCode // exit(code) in a kscope run script
+	if errors.As(err, &code) {
+		return int(code)
+	}
 	fmt.Fprintf(stderr, "kscope: %v\n", err)
 	var ue usageError
 	if errors.As(err, &ue) || strings.HasPrefix(err.Error(), "unknown command") {

@@ -64,7 +64,7 @@ Exit codes: 0; 1 for a compile, load or attach error; 2 for usage.`,
 	fl.SetInterspersed(false)
 	fl.StringVarP(&f.program, "e", "e", "", "the program to run, instead of a script file")
 	fl.BoolVarP(&f.list, "list", "l", false, "list the probes matching the pattern (tracepoints, a binary's uprobes and usdt probes)")
-	fl.BoolVarP(&f.verbose, "verbose", "v", false, "with -l: show each tracepoint's fields")
+	fl.BoolVarP(&f.verbose, "verbose", "v", false, "with -l: show each probe's arguments; when running: print each probe's run count, ns per run and the losses on exit")
 	fl.IntVarP(&f.pid, "pid", "p", 0, "attach uprobes to this process only, and stop when it exits")
 	fl.StringVarP(&f.command, "cmd", "c", "", "run this command, trace it (cpid), and stop when it exits")
 	fl.StringVarP(&f.format, "format", "f", "text", "output format: text or json (bpftrace's JSON schema)")
@@ -88,7 +88,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		if len(args) == 1 {
 			pattern = args[0]
 		}
-		return listProbes(stdout, pattern, f.verbose, f.pid)
+		return listProbes(stdout, stderr, pattern, f.verbose, f.pid)
 	}
 	file, src, params := "", []byte(nil), args
 	switch {
@@ -163,6 +163,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		return err
 	}
 	opts := codegen.Options{Format: probrun.Formats, Tracepoints: probrun.ListTracepoints, USDT: probrun.USDTSites(f.pid), BTF: bpfx.KernelTypes, Hook: probrun.Hook, Params: params, File: file, Source: src}
+	probrun.Resolvers(&opts, f.pid)
 	if child != nil {
 		opts.ChildPID = child.Process.Pid
 	}
@@ -187,7 +188,7 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := probrun.Config{Out: out, Err: stderr, JSON: f.format == "json", Quiet: f.quiet, PID: f.pid, File: file, Source: src}
+	cfg := probrun.Config{Out: out, Err: stderr, JSON: f.format == "json", Quiet: f.quiet, PID: f.pid, Stats: f.verbose, File: file, Source: src}
 	if f.debug {
 		cfg.Debug = stderr
 	}
@@ -220,8 +221,20 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 			<-childDone
 		}
 	}
-	return sess.Stop()
+	if err := sess.Stop(); err != nil {
+		return err
+	}
+	if code := sess.ExitCode(); code != 0 {
+		return exitCode(code)
+	}
+	return nil
 }
+
+// exitCode is the exit code a script gave exit(code): kscope exits with
+// it and prints nothing more.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
 
 // waitInRead waits (up to 10 s) until process pid is blocked in read(2),
 // as /proc/PID/syscall shows.
@@ -263,7 +276,7 @@ func waitPID(ctx context.Context, pid int, cancel func()) {
 // listProbes prints the probes matching pattern, as bpftrace -l does:
 // tracepoints (with -v their fields), and a binary's functions
 // (uprobe:BINARY:GLOB) and USDT probes (usdt:BINARY:[PROVIDER:]GLOB).
-func listProbes(w io.Writer, pattern string, verbose bool, pid int) error {
+func listProbes(w, stderr io.Writer, pattern string, verbose bool, pid int) error {
 	provider := "tracepoint"
 	if p, rest, ok := strings.Cut(pattern, ":"); ok {
 		switch p {
@@ -281,6 +294,38 @@ func listProbes(w io.Writer, pattern string, verbose bool, pid int) error {
 			}
 			for _, f := range fns {
 				fmt.Fprintf(w, "%s:%s:%s\n", p, found, f)
+			}
+			return nil
+		case "kprobe", "k", "kretprobe", "kr", "fentry", "f", "kfunc", "fexit", "fr", "kretfunc":
+			if strings.Contains(rest, ":") {
+				return usagef("-l %q: want %s:FUNCTION (a glob; kernel modules are not listed)", pattern, p)
+			}
+			if rest == "" {
+				rest = "*"
+			}
+			full := map[string]string{"k": "kprobe", "kr": "kretprobe", "f": "fentry", "fr": "fexit"}[p]
+			if full == "" {
+				full = p
+			}
+			tracefs := full == "kprobe" || full == "kretprobe"
+			fns, warn, err := probrun.ListKernelFunctions(rest, tracefs, verbose)
+			if warn != "" {
+				fmt.Fprintf(stderr, "kscope: %s\n", warn)
+			}
+			if err != nil {
+				return err
+			}
+			for _, fn := range fns {
+				fmt.Fprintf(w, "%s:%s\n", full, fn.Name)
+				if !verbose {
+					continue
+				}
+				for _, a := range fn.Args {
+					fmt.Fprintf(w, "    %s\n", a)
+				}
+				if fn.Ret != "" && (full == "fexit" || full == "kretfunc" || full == "kretprobe") {
+					fmt.Fprintf(w, "    %s retval\n", fn.Ret)
+				}
 			}
 			return nil
 		case "usdt", "U":
@@ -305,7 +350,7 @@ func listProbes(w io.Writer, pattern string, verbose bool, pid int) error {
 	if p, rest, ok := strings.Cut(pattern, ":"); ok && !strings.Contains(rest, ":") && p != "tracepoint" && p != "t" {
 		pattern = "*:" + pattern // "sched:*" style
 	} else if ok && p != "tracepoint" && p != "t" && p != "*" {
-		return usagef("-l lists tracepoints, uprobes and usdt probes so far, not %s probes", p)
+		return usagef("-l lists tracepoints, kprobes, fentry functions, uprobes and usdt probes, not %s probes", p)
 	}
 	tps, err := probrun.ListTracepoints(pattern)
 	if err != nil {

@@ -177,7 +177,7 @@ func TestRunErrors(t *testing.T) {
 		{[]string{"-e", "tracepoint:syscalls:sys_enter_getppidd { @ = count(); }"}, 1,
 			"-e:1:1: unknown tracepoint syscalls:sys_enter_getppidd (did you mean tracepoint:syscalls:sys_enter_getppid?)\ntracepoint:syscalls:sys_enter_getppidd { @ = count(); }\n^"},
 		{[]string{"-e", "BEGIN { @x = pdi; }"}, 1, "-e:1:14: unknown identifier \"pdi\"; did you mean pid?\nBEGIN { @x = pdi; }\n             ^"},
-		{[]string{"-e", "BEGIN { @m[1] = 1; for ($kv : @m) { } }"}, 1, "-e:1:20: for loops are not compiled yet (while and unroll are)"},
+		{[]string{"-e", "BEGIN { @m[1] = count(); for ($kv : @m) { } }"}, 1, "-e:1:37: for over a count() map is not compiled yet"},
 		{[]string{"/nonexistent.bt"}, 1, "reading the script: open /nonexistent.bt: no such file or directory"},
 		{[]string{"-p", "999999999", "-e", "BEGIN { exit(); }"}, 1, "process 999999999: no such process"},
 		{[]string{"-e", "tracepoint:nosuchcat:x { }"}, 1, `unknown tracepoint nosuchcat:x (there is no category "nosuchcat"`},

@@ -115,13 +115,19 @@ func webTools(t *testing.T) (node, chromium string) {
 // the live stream, data in the Overview charts and heatmaps, a query
 // charted, the BPF programs listed, and the workload's hot function in
 // its flame graph.
+// webComm names the workload after this test process, so that a
+// TestWebUI running at the same time on the host (another checkout's)
+// cannot lend it its processes and events. Pids have at most 7 digits
+// (pid_max is at most 2^22), so the name fits a 15-byte comm.
+var webComm = fmt.Sprintf("kwebtest%d", os.Getpid())
+
 func TestWebUI(t *testing.T) {
 	testutil.RequireBPF(t)
 	node, chromium := webTools(t)
 	out := webOut(t)
 
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "kscope-webtest")
+	bin := filepath.Join(dir, webComm)
 	src := filepath.Join(dir, "main.go")
 	os.WriteFile(src, []byte(webWorkload), 0o600)
 	build := exec.Command("go", "build", "-o", bin, src)
@@ -154,7 +160,7 @@ func TestWebUI(t *testing.T) {
 		w.Wait()
 	})
 	eventually(t, "the workload's exec is stored", func() error {
-		body, err := httpGet(a.url + "/api/v1/events?type=exec&match=comm=kscope-webtest&limit=1")
+		body, err := httpGet(a.url + "/api/v1/events?type=exec&match=comm="+webComm+"&limit=1")
 		if err != nil {
 			return err
 		}
@@ -210,7 +216,7 @@ func TestWebUI(t *testing.T) {
 	// A shell's $PATH search: two directories without the program, then
 	// the one with it; Notable events shows it as one entry.
 	searchAt := time.Now()
-	search := exec.Command("/bin/sh", "-c", "exec kscope-webtest quick")
+	search := exec.Command("/bin/sh", "-c", "exec "+webComm+" quick")
 	search.Env = append(os.Environ(), "PATH=/nonexistent/a:/nonexistent/b:"+dir)
 	if out, err := search.CombinedOutput(); err != nil {
 		t.Fatalf("the $PATH search: %v %s", err, out)
@@ -246,7 +252,7 @@ func TestWebUI(t *testing.T) {
 		t.Fatal("the workload's fail mode exited 0")
 	}
 	eventually(t, "the failed exit is stored", func() error {
-		body, err := httpGet(a.url + "/api/v1/events?type=exit&match=comm=kscope-webtest&match=exit_code=3")
+		body, err := httpGet(a.url + "/api/v1/events?type=exit&match=comm="+webComm+"&match=exit_code=3")
 		if err != nil || !strings.Contains(body, `"exit_code":3`) {
 			return fmt.Errorf("%v %.200s", err, body)
 		}
@@ -264,7 +270,7 @@ func TestWebUI(t *testing.T) {
 
 	// The event history must count every stored exec of the workload's
 	// command, as the store holds them now (the trigger runs later).
-	body, err := httpGet(a.url + "/api/v1/events?type=exec&since=15m&limit=100000&match=comm=kscope-webtest")
+	body, err := httpGet(a.url + "/api/v1/events?type=exec&since=15m&limit=100000&match=comm="+webComm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -275,9 +281,9 @@ func TestWebUI(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, "e2e/run.mjs")
 	cmd.Dir = "../../web"
 	cmd.Env = append(os.Environ(),
-		"KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_COMM=kscope-webtest", "KSCOPE_PID="+pid,
+		"KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_COMM="+webComm, "KSCOPE_PID="+pid,
 		"KSCOPE_TRIGGER="+bin+" quick", "KSCOPE_EXECS="+strconv.Itoa(execs), "KSCOPE_HOT="+hot, "CHROMIUM="+chromium,
-		"KSCOPE_REUSED="+reused, "KSCOPE_SEARCH=kscope-webtest quick  ("+bin+")  after 2 failed tries (ENOENT)", "KSCOPE_SEARCH_AT="+strconv.FormatInt(searchAt.UnixMilli(), 10),
+		"KSCOPE_REUSED="+reused, "KSCOPE_SEARCH="+webComm+" quick  ("+bin+")  after 2 failed tries (ENOENT)", "KSCOPE_SEARCH_AT="+strconv.FormatInt(searchAt.UnixMilli(), 10),
 		"PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout

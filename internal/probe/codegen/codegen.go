@@ -36,6 +36,21 @@ type Options struct {
 	// and name (globs; provider "*" when the script gave none); nil when the
 	// script uses no usdt probe.
 	USDT func(binary, provider, name string) ([]USDTSite, error)
+	// KernelSymbol returns the address of a kernel symbol (kaddr).
+	KernelSymbol func(name string) (uint64, error)
+	// UserSymbol returns the address of a symbol of a binary as the
+	// process sees it when the binary is not relocated (uaddr).
+	UserSymbol func(binary, name string) (uint64, error)
+	// CgroupID returns the id of the cgroup at a path (cgroupid).
+	CgroupID func(path string) (uint64, error)
+	// Functions expands a function glob of a uprobe (binary set) or of a
+	// kprobe or fentry probe (binary ""): the names it matches, sorted;
+	// nil when the script has no such wildcards.
+	Functions func(binary, glob string) ([]string, error)
+	// CPUs is the number of possible CPUs, over which a probe adds up
+	// the per-CPU values of an aggregation it reads (@n = count(); $x = @n);
+	// 0 when not known.
+	CPUs int
 	// Params are the positional parameters ($1 is Params[0]).
 	Params []string
 	// ChildPID is the pid of the command traced with -c (cpid).
@@ -119,6 +134,7 @@ func (c *compiler) compile() (*Object, error) {
 	c.obj.Spec.Maps["ks_start"] = &ebpf.MapSpec{Name: "ks_start", Type: ebpf.Array, KeySize: 4, ValueSize: 8, MaxEntries: 1}
 	c.resolveUnknown()
 	c.layoutMaps()
+	c.valueRenders()
 	for _, pr := range c.prog.Probes {
 		for _, ap := range pr.Attach {
 			for _, one := range c.expand(ap) {
@@ -138,6 +154,12 @@ func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
 	if aliasOf(ap.Provider) == "usdt" {
 		return c.expandUSDT(ap)
 	}
+	switch aliasOf(ap.Provider) {
+	case "uprobe", "uretprobe", "kprobe", "kretprobe", "fentry", "fexit":
+		if strings.ContainsAny(ap.Parts[len(ap.Parts)-1], "*?") {
+			return c.expandFunctions(ap)
+		}
+	}
 	if aliasOf(ap.Provider) != "tracepoint" || len(ap.Parts) != 2 || !strings.ContainsAny(ap.Parts[0]+ap.Parts[1], "*?") {
 		return []*ast.AttachPoint{ap}
 	}
@@ -155,6 +177,48 @@ func (c *compiler) expand(ap *ast.AttachPoint) []*ast.AttachPoint {
 	for _, n := range names {
 		cat, name, _ := strings.Cut(n, ":")
 		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: "tracepoint:" + n, Provider: "tracepoint", Parts: []string{cat, name}})
+	}
+	return out
+}
+
+// maxWildcardProbes bounds the programs one attach point with wildcards
+// makes (bpftrace's max_probes default).
+const maxWildcardProbes = 512
+
+// expandFunctions turns a uprobe, kprobe or fentry attach point whose
+// function has wildcards into one attach point per function it matches.
+func (c *compiler) expandFunctions(ap *ast.AttachPoint) []*ast.AttachPoint {
+	provider := aliasOf(ap.Provider)
+	glob := ap.Parts[len(ap.Parts)-1]
+	if strings.Contains(glob, "+") {
+		c.errorf(ap.Pos, "a function with wildcards takes no +offset: %s", ap.Raw)
+	}
+	bin := ""
+	if provider == "uprobe" || provider == "uretprobe" {
+		if len(ap.Parts) != 2 {
+			c.errorf(ap.Pos, "want %s:BINARY:FUNCTION, not %s", provider, ap.Raw)
+		}
+		bin = ap.Parts[0]
+	} else if len(ap.Parts) != 1 {
+		c.errorf(ap.Pos, "wildcards in kernel module functions are not compiled yet: %s", ap.Raw)
+	}
+	if c.opts.Functions == nil {
+		c.errorf(ap.Pos, "wildcards in function names cannot be expanded here: %s", ap.Raw)
+	}
+	names, err := c.opts.Functions(bin, glob)
+	if err != nil {
+		c.errorf(ap.Pos, "expanding %s: %v", ap.Raw, err)
+	}
+	if len(names) == 0 {
+		c.errorf(ap.Pos, "no function matches %s", ap.Raw)
+	}
+	if len(names) > maxWildcardProbes {
+		c.errorf(ap.Pos, "%s matches %d functions; at most %d are attached from one pattern", ap.Raw, len(names), maxWildcardProbes)
+	}
+	var out []*ast.AttachPoint
+	for _, n := range names {
+		parts := append(append([]string(nil), ap.Parts[:len(ap.Parts)-1]...), n)
+		out = append(out, &ast.AttachPoint{Pos: ap.Pos, Raw: ap.Provider + ":" + strings.Join(parts, ":"), Provider: ap.Provider, Parts: parts})
 	}
 	return out
 }
@@ -206,7 +270,7 @@ func (c *compiler) layoutMaps() {
 		off := 0
 		for _, k := range m.Keys {
 			switch k.Kind {
-			case check.String:
+			case check.String, check.Inet, check.Buffer:
 				mm.Keys = append(mm.Keys, Slot{String: true, Offset: off})
 				off += c.S
 			case check.Tuple:
@@ -225,8 +289,10 @@ func (c *compiler) layoutMaps() {
 		case check.Int, check.Unknown, check.Pointer:
 			mm.Value = check.Int
 			mm.ValueSize = 8
-		case check.String:
+		case check.String, check.Inet, check.Buffer:
 			mm.ValueSize = c.S
+		case check.Stack:
+			mm.ValueSize = 8
 		case check.Count, check.Sum:
 			mm.ValueSize, mm.PerCPU = 8, true
 		case check.Avg, check.Stats, check.Min, check.Max:
@@ -282,6 +348,18 @@ type fn struct {
 	loops [][2]string
 	// retOff is where retval is in the context of a kretprobe or fexit.
 	retOff int16
+	// prefix makes the labels of a for loop's function unique, and
+	// endLabel is where leave() goes ("end" in a probe).
+	prefix, endLabel string
+	// inFor marks the function of a for loop over a map, which has no
+	// probe context; outer names the $variables of the probe around it.
+	inFor bool
+	outer map[string]bool
+	// root is the probe's function, which collects the functions of its
+	// for loops (subs) and counts them (forN).
+	root *fn
+	subs []*fn
+	forN int
 }
 
 // USDTSite is one site of a USDT probe, as Options.USDT finds it.
@@ -295,9 +373,14 @@ type USDTSite struct {
 }
 
 type local struct {
-	off   int
+	off int
+	// kv is set for the $kv of a for loop over a map.
+	kv    *kvLocal
 	str   bool
 	ctype btf.Type // the C type BTF gives the value, or nil
+	// render is how user space prints the value the local holds (ntop,
+	// buf…: a string slot of bytes), or nil.
+	render *Render
 }
 
 // ctx lives in R6 for the whole program.
@@ -316,7 +399,7 @@ func (f *fn) emit(ins ...asm.Instruction) {
 
 func (f *fn) newLabel() string {
 	f.labels++
-	return fmt.Sprintf("L%d", f.labels)
+	return fmt.Sprintf("%sL%d", f.prefix, f.labels)
 }
 
 // label makes the next instruction the target of name.
@@ -362,7 +445,8 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 	p.Program = fmt.Sprintf("ks_p%d", len(c.obj.Probes))
 	p.Name = provider + ":" + strings.Join(ap.Parts, ":")
 	var typ ebpf.ProgramType
-	f := &fn{c: c, probe: p, locals: map[string]local{}, pos: ap.Pos}
+	f := &fn{c: c, probe: p, locals: map[string]local{}, pos: ap.Pos, endLabel: "end"}
+	f.root = f
 	switch provider {
 	case "begin", "end":
 		// Run once from user space with BPF_PROG_TEST_RUN.
@@ -384,8 +468,10 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if len(ap.Parts) == 1 {
 			p.Parts = []string{"hz", ap.Parts[0]}
 		}
-		if provider == "interval" && p.Parts[0] == "hz" || p.Parts[0] == "us" && provider == "interval" {
-			c.errorf(ap.Pos, "interval:%s is not compiled yet (interval:s:N and interval:ms:N are)", p.Parts[0])
+	case "software", "hardware":
+		typ = ebpf.PerfEvent
+		if len(ap.Parts) == 1 {
+			p.Parts = []string{ap.Parts[0], ""}
 		}
 	case "rawtracepoint":
 		typ = ebpf.RawTracepoint
@@ -398,14 +484,8 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 		if len(ap.Parts) == 3 {
 			c.errorf(ap.Pos, "uprobe language qualifiers are not compiled yet: %s", ap.Raw)
 		}
-		if strings.ContainsAny(ap.Raw, "*?") {
-			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
-		}
 	case "kprobe", "kretprobe", "fentry", "fexit":
 		typ = ebpf.Kprobe
-		if strings.ContainsAny(ap.Raw, "*?") {
-			c.errorf(ap.Pos, "wildcards in %s names are not compiled yet: %s", provider, ap.Raw)
-		}
 		// The hook this kernel has: kprobe and fentry stand in for each
 		// other (kretprobe and fexit too).
 		hook := provider
@@ -464,6 +544,15 @@ func (c *compiler) probe(pr *ast.Probe, ap *ast.AttachPoint) {
 	f.block(pr.Body)
 	f.label("end")
 	f.emit(asm.Mov.Imm(asm.R0, 0), asm.Return())
+	if len(f.subs) > 0 {
+		// The functions of for loops follow, with the BTF the kernel
+		// wants for programs made of several functions.
+		f.insns[0] = btf.WithFuncMetadata(f.insns[0], funcBTF(p.Program, btf.GlobalFunc, "ctx"))
+		for _, sub := range f.subs {
+			f.insns = append(f.insns, sub.insns...)
+			f.lines = append(f.lines, sub.lines...)
+		}
+	}
 	p.Lines = f.lines
 	c.obj.Probes = append(c.obj.Probes, p)
 	c.obj.Spec.Programs[p.Program] = &ebpf.ProgramSpec{
@@ -510,6 +599,58 @@ func aliasOf(p string) string {
 	return p
 }
 
+// valueRenders finds the maps that hold values user space renders
+// (@s[tid] = kstack, @a[k] = ntop(x)), from their assignments anywhere in
+// the script, so that a probe reading one knows how its value prints.
+func (c *compiler) valueRenders() {
+	f := &fn{c: c, probe: &Probe{}, locals: map[string]local{}}
+	var walk func(s ast.Stmt)
+	walk = func(s ast.Stmt) {
+		switch s := s.(type) {
+		case *ast.Block:
+			for _, t := range s.Stmts {
+				walk(t)
+			}
+		case *ast.IfStmt:
+			walk(s.Then)
+			if s.Else != nil {
+				walk(s.Else)
+			}
+		case *ast.WhileStmt:
+			walk(s.Body)
+		case *ast.UnrollStmt:
+			walk(s.Body)
+		case *ast.AssignStmt:
+			t, ok := s.Target.(*ast.MapExpr)
+			if !ok || s.Op != "=" {
+				return
+			}
+			switch s.Value.(type) {
+			case *ast.Ident, *ast.Call:
+			default:
+				return
+			}
+			m := c.maps[t.Name]
+			if m == nil {
+				return
+			}
+			r, ok := f.renderOf(s.Value)
+			if !ok {
+				return
+			}
+			if r.wide() && m.ValueSize < c.S || !r.wide() && m.ValueSize != 8 {
+				return
+			}
+			if m.ValueRender == nil {
+				m.ValueRender = &r
+			}
+		}
+	}
+	for _, pr := range c.prog.Probes {
+		walk(pr.Body)
+	}
+}
+
 // declareLocals gives every $variable of the probe a stack slot before any
 // temporary is allocated, so slots outlive the statements that set them.
 func (f *fn) declareLocals(b *ast.Block) {
@@ -518,9 +659,16 @@ func (f *fn) declareLocals(b *ast.Block) {
 		if _, ok := f.locals[v.Name]; ok {
 			return
 		}
+		if f.outer[v.Name] {
+			f.c.errorf(v.Pos, "a for loop over a map cannot set $%s of the probe around it (its body runs as a function of its own)", v.Name)
+		}
 		str := false
+		var render *Render
 		if x != nil {
 			str = f.isString(x)
+			if r, ok := f.renderOf(x); ok && r.wide() {
+				str, render = true, &r
+			}
 		} else {
 			str = f.c.info.Types[v].Kind == check.String
 		}
@@ -533,7 +681,7 @@ func (f *fn) declareLocals(b *ast.Block) {
 		if x != nil && !str {
 			ct = f.ctype(x)
 		}
-		f.locals[v.Name] = local{off: off, str: str, ctype: ct}
+		f.locals[v.Name] = local{off: off, str: str, ctype: ct, render: render}
 		f.zero(off, n)
 	}
 	walk = func(s ast.Stmt) {
@@ -568,7 +716,11 @@ func (f *fn) declareLocals(b *ast.Block) {
 		case *ast.UnrollStmt:
 			walk(s.Body)
 		case *ast.ForStmt:
-			f.c.errorf(s.Position(), "for loops are not compiled yet (while and unroll are)")
+			if s.Map != nil {
+				return // its body is a function of its own
+			}
+			decl(s.Var, nil)
+			walk(s.Body)
 		}
 	}
 	walk(b)
@@ -631,6 +783,33 @@ func (f *fn) stmt(s ast.Stmt) {
 		f.emit(asm.Ja.Label(top))
 		f.label(end)
 		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+	case *ast.ForStmt:
+		if s.Map != nil {
+			f.forMap(s)
+			return
+		}
+		// for ($i : lo..hi): $i from lo up to hi-1, a bounded loop the
+		// verifier proves ends, as while is.
+		l := f.locals[s.Var.Name]
+		hi := f.alloc(8)
+		f.intExpr(s.Lo)
+		f.emit(asm.StoreMem(asm.R10, int16(l.off), asm.R0, asm.DWord))
+		f.intExpr(s.Hi)
+		f.emit(asm.StoreMem(asm.R10, int16(hi), asm.R0, asm.DWord))
+		top, next, end := f.newLabel(), f.newLabel(), f.newLabel()
+		f.label(top)
+		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord),
+			asm.LoadMem(asm.R1, asm.R10, int16(hi), asm.DWord),
+			asm.JSGE.Reg(asm.R0, asm.R1, end))
+		f.loops = append(f.loops, [2]string{next, end})
+		f.block(s.Body)
+		f.loops = f.loops[:len(f.loops)-1]
+		f.label(next)
+		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord), asm.Add.Imm(asm.R0, 1),
+			asm.StoreMem(asm.R10, int16(l.off), asm.R0, asm.DWord),
+			asm.Ja.Label(top))
+		f.label(end)
+		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.UnrollStmt:
 		n := f.constArg(s.Count)
 		if n < 1 || n > 100 {
@@ -660,6 +839,9 @@ func (f *fn) stmt(s ast.Stmt) {
 func (f *fn) isString(x ast.Expr) bool {
 	switch x := x.(type) {
 	case *ast.Field:
+		if _, str, ok := f.kvSlot(x); ok {
+			return str
+		}
 		if fl := f.argField(x, false); fl != nil {
 			return fl.IsString()
 		}
@@ -673,6 +855,15 @@ func (f *fn) isString(x ast.Expr) bool {
 	case *ast.Var:
 		if l, ok := f.locals[x.Name]; ok {
 			return l.str
+		}
+	case *ast.MapExpr:
+		// The map's type, which resolveUnknown may have learned from a
+		// BTF or tracepoint char array.
+		if m := f.c.maps[x.Name]; m != nil {
+			return m.Value == check.String && m.ValueRender == nil
+		}
+		if info := f.c.info.Maps[x.Name]; info != nil {
+			return info.Value.Kind == check.String
 		}
 	case *ast.Positional:
 		if !x.Count && x.N <= len(f.c.opts.Params) {
@@ -727,6 +918,17 @@ func (f *fn) assign(s *ast.AssignStmt) {
 	switch t := s.Target.(type) {
 	case *ast.Var:
 		l := f.locals[t.Name]
+		if l.render != nil {
+			r, ok := f.renderOf(s.Value)
+			if !ok || r != *l.render {
+				f.c.errorf(s.Value.Position(), "$%s holds another kind of value elsewhere", t.Name)
+			}
+			tmp := f.alloc(f.c.S)
+			f.zero(tmp, f.c.S)
+			f.renderValue(s.Value, r, tmp)
+			f.copyStack(l.off, tmp, f.c.S)
+			return
+		}
 		if l.str {
 			if s.Op != "=" {
 				f.c.errorf(s.Pos, "%s on a string", s.Op)
@@ -747,6 +949,16 @@ func (f *fn) assign(s *ast.AssignStmt) {
 	case *ast.MapExpr:
 		m := f.c.maps[t.Name]
 		val := f.alloc(m.ValueSize)
+		if m.ValueRender != nil {
+			r, ok := f.renderOf(s.Value)
+			if !ok || r != *m.ValueRender || s.Op != "=" {
+				f.c.errorf(s.Value.Position(), "@%s holds another kind of value elsewhere", t.Name)
+			}
+			f.zero(val, m.ValueSize)
+			f.renderValue(s.Value, r, val)
+			f.update(m, f.key(m, t), val)
+			return
+		}
 		if m.Value == check.String {
 			f.strExpr(s.Value, val)
 		} else {
@@ -878,12 +1090,22 @@ func (f *fn) aggregate(t *ast.MapExpr, call *ast.Call) {
 	key := f.key(m, t)
 	switch call.Name {
 	case "hist":
+		k := int64(0)
 		if len(call.Args) == 2 {
-			if k, ok := call.Args[1].(*ast.IntLit); !ok || k.Value != 0 {
-				f.c.errorf(call.Args[1].Position(), "hist() with more than one bucket per power of 2 is not compiled yet")
+			k = f.constArg(call.Args[1])
+			if k < 0 || k > 5 {
+				f.c.errorf(call.Args[1].Position(), "hist()'s second argument must be from 0 to 5, not %d", k)
 			}
 		}
-		f.log2Bucket(arg)
+		if m.histSet && m.Bits != int(k) {
+			f.c.errorf(call.Pos, "@%s is a hist() with %d bits elsewhere", m.Name, m.Bits)
+		}
+		m.Bits, m.histSet = int(k), true
+		if k == 0 {
+			f.log2Bucket(arg)
+		} else {
+			f.log2BucketBits(arg, int32(k))
+		}
 		f.emit(asm.StoreMem(asm.R10, int16(key+m.KeySize-8), asm.R0, asm.DWord))
 	case "lhist":
 		lo, hi, step := f.constArg(call.Args[1]), f.constArg(call.Args[2]), f.constArg(call.Args[3])
@@ -1007,6 +1229,37 @@ func (f *fn) log2Bucket(arg int) {
 	f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 }
 
+// log2BucketBits leaves in R0 the hist(v, k) bucket of the value at arg,
+// as bpftrace counts: 0 for a negative value, v+1 below 2^(k+1), else
+// ((L-k+1) << k) + x + 1 where L is floor(log2 v) and x the k bits
+// after its leading one.
+func (f *fn) log2BucketBits(arg int, k int32) {
+	done, big := f.newLabel(), f.newLabel()
+	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord),
+		asm.Mov.Imm(asm.R0, 0),
+		asm.JSLT.Imm(asm.R1, 0, done),
+		asm.JGE.Imm(asm.R1, 2<<k, big),
+		asm.Mov.Reg(asm.R0, asm.R1), asm.Add.Imm(asm.R0, 1),
+		asm.Ja.Label(done))
+	f.label(big)
+	f.emit(asm.Mov.Imm(asm.R0, 0), asm.Mov.Reg(asm.R2, asm.R1))
+	for _, sh := range []int32{32, 16, 8, 4, 2, 1} {
+		next := f.newLabel()
+		f.emit(asm.Mov.Reg(asm.R3, asm.R2), asm.RSh.Imm(asm.R3, sh),
+			asm.JEq.Imm(asm.R3, 0, next),
+			asm.Mov.Reg(asm.R2, asm.R3), asm.Add.Imm(asm.R0, sh))
+		f.label(next)
+	}
+	// R0 = L; x = (v >> (L-k)) & (2^k - 1).
+	f.emit(asm.Mov.Reg(asm.R3, asm.R0), asm.Sub.Imm(asm.R3, k),
+		asm.Mov.Reg(asm.R2, asm.R1), asm.RSh.Reg(asm.R2, asm.R3),
+		asm.And.Imm(asm.R2, (1<<k)-1),
+		asm.Sub.Imm(asm.R0, k-1), asm.LSh.Imm(asm.R0, k),
+		asm.Add.Reg(asm.R0, asm.R2), asm.Add.Imm(asm.R0, 1))
+	f.label(done)
+	f.emit(asm.Mov.Reg(asm.R0, asm.R0))
+}
+
 // linBucket leaves in R0 the lhist bucket of the value at arg: 0 below
 // min, (v-min)/step+1 inside, (max-min)/step+1 at or above max.
 func (f *fn) linBucket(arg int, lo, hi, step int64) {
@@ -1036,5 +1289,5 @@ func stImm(dst asm.Register, off int16, v int64) asm.Instruction {
 // pointer, which is never NULL, so that the statements after it stay
 // reachable in the verifier's control-flow check.
 func (f *fn) leave() {
-	f.emit(asm.JNE.Imm(rCtx, 0, "end"))
+	f.emit(asm.JNE.Imm(rCtx, 0, f.endLabel))
 }

@@ -210,20 +210,20 @@ func TestCallLayout(t *testing.T) {
 // right place, never a program.
 func TestNotCompiled(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
-		{`BEGIN { @m[1] = 1; for ($kv : @m) { } }`, "t.bt:1:20: for loops are not compiled yet (while and unroll are)"},
-		{`BEGIN { printf("%s\n", strftime("%H", 1)); }`, "t.bt:1:24: strftime() is not compiled yet"},
-		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack; }`, "a map holding stack is not compiled yet"},
-		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "reading a count() map in a probe is not compiled yet (@)"},
+		{`BEGIN { @m[1] = count(); for ($kv : @m) { } }`, "t.bt:1:37: for over a count() map is not compiled yet"},
+		{`BEGIN { @t = strftime("%H", 1); @t = "x"; }`, `t.bt:1:38: @t holds another kind of value elsewhere`},
+		{`tracepoint:syscalls:sys_enter_getppid { @ = kstack(perf); }`, "stack mode perf is not compiled yet (bpftrace is)"},
+		{`tracepoint:syscalls:sys_enter_getppid { @ = count(); $x = @; }`, "t.bt:1:59: reading @ needs the number of CPUs, which is not known here"},
 		{`tracepoint:syscalls:sys_enter_getppid { @x = args->nope; }`, `t.bt:1:50: tracepoint tracepoint:syscalls:sys_enter_getppid has no field "nope"; it has: __syscall_nr`},
 		{`tracepoint:syscalls:sys_enter_nope { }`, "unknown tracepoint syscalls:sys_enter_nope"},
 		{`tracepoint:syscalls:sys_enter_* { }`, "wildcards in tracepoint names cannot be expanded here"},
 		{`usdt:/bin/true:p:n { }`, "usdt probes cannot be resolved here: usdt:/bin/true:p:n"},
 		{`fentry:vfs_read { }`, "t.bt:1:1: this needs the kernel's BTF (struct members, fentry and fexit arguments)"},
-		{`BEGIN { @h = hist(1, 2); }`, "hist() with more than one bucket per power of 2 is not compiled yet"},
+		{`BEGIN { $p = path(1); }`, "t.bt:1:14: path() is not compiled yet"},
 		{`tracepoint:sched:demo { printf("%s\n", args->path); }`, `t.bt:1:44: printf %s needs a string, and this is an integer (a pointer to a string needs str())`},
 		{`tracepoint:sched:demo { printf("%d\n", args->comm); }`, `t.bt:1:44: printf %d needs an integer, and this is a string`},
 		{`// nothing`, "t.bt:1:1: the script has no probes to attach"},
-		{`BEGIN { exit(3); }`, "exit() with an exit code is not compiled yet"},
+		{`BEGIN { printf("%rx\n", buf("ab", 2)); }`, "t.bt:1:9: printf %rx and %rh are not compiled yet (%r is)"},
 		{`BEGIN { printf("%s %s %s %s %s %s %s %s\n", comm, comm, comm, comm, comm, comm, comm, comm); }`, "needs more than 512 bytes of stack"},
 	} {
 		_, err := compile(t, tc.src)
@@ -305,6 +305,9 @@ func FuzzCompile(f *testing.F) {
 		`BEGIN { @c["a"] = count(); @s = sum(5); @h = hist(3); @l = lhist(5, 0, 100, 10); printf("%d %s\n", 1, comm); exit(); }`,
 		`tracepoint:syscalls:sys_enter_getppid /pid == cpid && comm == "x"/ { @[comm, tid] = stats(args->__syscall_nr); $x = 1 ? 2 : 3; $x++; @m[1] += $x; delete(@m[1]); }`,
 		`tracepoint:sched:demo { if (args->delta > 0) { @[args->comm] = max(args->delta); } else { print(args->filename); } }`,
+		`BEGIN { @m[1] = 2; @s["a", 1] = "b"; for ($kv : @m) { if ($kv.0 > 1) { break; } @x += $kv.1; } for ($e : @s) { printf("%s %s\n", $e.0.0, $e.1); } for ($i : 0..3) { @y += $i; } }`,
+		`BEGIN { $a = ntop(0x0100007f); @n[ntop(2, 1), username] = count(); printf("%s %r %s %d %d\n", $a, buf("ab", 2), strftime("%H", nsecs), strncmp("a", "b", 1), strcontains("abc", "b")); @h = hist(5, 2); exit(3); }`,
+		`tracepoint:sched:demo { @s[tid] = kstack; @k[@s[tid]] = count(); printf("%s\n", macaddr(args->comm)); join(args->filename); }`,
 	} {
 		f.Add([]byte(s))
 	}

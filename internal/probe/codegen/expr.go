@@ -40,7 +40,10 @@ func (f *fn) intExpr(x ast.Expr) {
 	case *ast.Var:
 		l, ok := f.locals[x.Name]
 		if !ok {
-			f.c.errorf(x.Pos, "undefined variable $%s", x.Name)
+			f.undefined(x)
+		}
+		if l.kv != nil {
+			f.c.errorf(x.Pos, "$%s is a key and a value: use $%s.0 or $%s.1", x.Name, x.Name, x.Name)
 		}
 		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord))
 	case *ast.Positional:
@@ -55,6 +58,13 @@ func (f *fn) intExpr(x ast.Expr) {
 		m := f.c.maps[x.Name]
 		if m == nil {
 			f.c.errorf(x.Pos, "undefined map @%s", x.Name)
+		}
+		switch m.Value {
+		case check.Count, check.Sum, check.Avg, check.Min, check.Max:
+			mark := f.sp
+			f.readAggregation(m, x)
+			f.sp = mark
+			return
 		}
 		if m.Value != check.Int {
 			f.c.errorf(x.Pos, "reading a %s map in a probe is not compiled yet (@%s)", m.Value, x.Name)
@@ -102,10 +112,18 @@ func (f *fn) intExpr(x ast.Expr) {
 		}
 		f.cast(x)
 	case *ast.Field:
+		if off, str, ok := f.kvSlot(x); ok {
+			if str {
+				f.c.errorf(x.Pos, "a string where an integer is needed")
+			}
+			f.emit(asm.LoadMem(asm.R0, asm.R10, int16(off), asm.DWord))
+			return
+		}
 		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
 			f.btfField(x)
 			return
 		}
+		f.noCtx(x.Pos, "args")
 		fl := f.argField(x, true)
 		f.loadField(fl)
 	case *ast.Call:
@@ -116,7 +134,14 @@ func (f *fn) intExpr(x ast.Expr) {
 				return
 			}
 		}
+		if f.intCall(x) {
+			return
+		}
 		f.c.errorf(x.Pos, "%s() is not compiled yet", x.Name)
+	case *ast.Sizeof:
+		f.emit(asm.LoadImm(asm.R0, f.sizeof(x), asm.DWord))
+	case *ast.Offsetof:
+		f.emit(asm.LoadImm(asm.R0, f.offsetof(x), asm.DWord))
 	default:
 		f.c.errorf(x.Position(), "this expression is not compiled yet")
 	}
@@ -212,7 +237,12 @@ func (f *fn) builtin(x *ast.Ident) {
 		f.emit(asm.FnGetPrandomU32.Call())
 	case "cpid":
 		f.emit(asm.LoadImm(asm.R0, int64(f.c.opts.ChildPID), asm.DWord))
+	case "numaid":
+		f.emit(asm.FnGetNumaNodeId.Call())
+	case "jiffies":
+		f.emit(asm.FnJiffies64.Call())
 	case "retval":
+		f.noCtx(x.Pos, "retval")
 		switch f.probe.Provider {
 		case "uretprobe":
 			f.emit(asm.LoadMem(asm.R0, rCtx, regAX, asm.DWord))
@@ -222,6 +252,15 @@ func (f *fn) builtin(x *ast.Ident) {
 			f.c.errorf(x.Pos, "retval in %s probes is not compiled yet", f.probe.Provider)
 		}
 	default:
+		if strings.HasPrefix(x.Name, "arg") || strings.HasPrefix(x.Name, "sarg") {
+			f.noCtx(x.Pos, x.Name)
+		}
+		if strings.HasPrefix(x.Name, "sarg") {
+			if n, err := strconv.Atoi(x.Name[4:]); err == nil {
+				f.stackArg(x, n)
+				return
+			}
+		}
 		if strings.HasPrefix(x.Name, "arg") {
 			n, err := strconv.Atoi(x.Name[3:])
 			if err == nil {
@@ -397,7 +436,10 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 		}
 	case *ast.Var:
 		l, ok := f.locals[x.Name]
-		if !ok || !l.str {
+		if !ok {
+			f.undefined(x)
+		}
+		if !l.str {
 			f.c.errorf(x.Pos, "$%s is not a string", x.Name)
 		}
 		f.copyStack(off, l.off, S)
@@ -419,10 +461,18 @@ func (f *fn) strExpr(x ast.Expr, off int) {
 		f.label(done)
 		f.emit(asm.Mov.Reg(asm.R0, asm.R0))
 	case *ast.Field:
+		if slot, str, ok := f.kvSlot(x); ok {
+			if !str {
+				f.c.errorf(x.Pos, "an integer where a string is needed")
+			}
+			f.copyStack(off, slot, S)
+			return
+		}
 		if id, ok := x.X.(*ast.Ident); !ok || id.Name != "args" {
 			f.btfString(x, off)
 			return
 		}
+		f.noCtx(x.Pos, "args")
 		fl := f.argField(x, true)
 		if !fl.IsString() {
 			f.c.errorf(x.Pos, "args->%s is not a string; use str(args->%s) for a pointer", x.Name, x.Name)
@@ -504,12 +554,19 @@ func (f *fn) callStmt(x *ast.Call) {
 	switch x.Name {
 	case "printf":
 		format := x.Args[0].(*ast.StrLit).Value
+		if strings.Contains(format, "%rx") || strings.Contains(format, "%rh") {
+			f.c.errorf(x.Pos, "printf %%rx and %%rh are not compiled yet (%%r is)")
+		}
 		for i, v := range conversions(format) {
 			if i+1 >= len(x.Args) {
 				break
 			}
 			a := x.Args[i+1]
-			switch str := f.isString(a) || isStack(a); {
+			_, rendered := f.renderOf(a)
+			switch str := f.isString(a) || isStack(a) || rendered; {
+			case v == 'r' && !str:
+				f.c.errorf(a.Position(), "printf %%r needs a buffer, and this is an integer")
+			case v == 'r':
 			case v == 's' && !str:
 				f.c.errorf(a.Position(), "printf %%s needs a string, and this is an integer (a pointer to a string needs str())")
 			case v != 's' && str:
@@ -528,14 +585,29 @@ func (f *fn) callStmt(x *ast.Call) {
 		}
 		f.record(x, CallTime, fm, nil, -1)
 	case "exit":
+		f.record(x, CallExit, "", x.Args, -1)
+		// The record can be lost with a full ring buffer: the flag, 1 +
+		// the exit code, is not.
 		if len(x.Args) > 0 {
-			f.c.errorf(x.Pos, "exit() with an exit code is not compiled yet")
+			f.intExpr(x.Args[0])
+			f.emit(asm.And.Imm(asm.R0, 0xff), asm.Add.Imm(asm.R0, 1),
+				asm.LoadMapValue(asm.R1, 0, 0).WithReference(f.c.obj.Exit),
+				asm.StoreMem(asm.R1, 0, asm.R0, asm.DWord))
+		} else {
+			f.emit(asm.LoadMapValue(asm.R1, 0, 0).WithReference(f.c.obj.Exit),
+				stImm(asm.R1, 0, 1))
 		}
-		f.record(x, CallExit, "", nil, -1)
-		// The record can be lost with a full ring buffer: the flag is not.
-		f.emit(asm.LoadMapValue(asm.R1, 0, 0).WithReference(f.c.obj.Exit),
-			stImm(asm.R1, 0, 1))
 		f.leave()
+	case "signal":
+		f.signal(x)
+	case "join":
+		f.join(x)
+	case "system", "cat":
+		kind := CallSystem
+		if x.Name == "cat" {
+			kind = CallCat
+		}
+		f.record(x, kind, x.Args[0].(*ast.StrLit).Value, x.Args[1:], -1)
 	case "print":
 		if m, ok := x.Args[0].(*ast.MapExpr); ok && m.Keys == nil && f.c.maps[m.Name] != nil {
 			f.record(x, CallPrint, "", nil, f.c.mapIndex(m.Name))
@@ -589,6 +661,9 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 	size := HeaderSize
 	for _, a := range args {
 		s := Slot{Offset: size, String: f.isString(a)}
+		if r, ok := f.renderOf(a); ok && r.wide() {
+			s.String = true
+		}
 		if id, ok := a.(*ast.Ident); ok && id.Name == "probe" {
 			if call.Const == nil {
 				call.Const = map[int]string{}
@@ -711,4 +786,13 @@ func (f *fn) usdtArg(x *ast.Ident, n int) {
 			f.emit(asm.RSh.Imm(asm.R0, shift))
 		}
 	}
+}
+
+// undefined reports a $variable this function does not have: one of the
+// probe around a for loop over a map, or none at all.
+func (f *fn) undefined(x *ast.Var) {
+	if f.outer[x.Name] {
+		f.c.errorf(x.Pos, "a for loop over a map cannot read $%s of the probe around it (its body runs as a function of its own); not compiled yet", x.Name)
+	}
+	f.c.errorf(x.Pos, "undefined variable $%s", x.Name)
 }

@@ -63,11 +63,18 @@ type Map struct {
 	PerCPU bool
 	// Hist: a bucket index (u64) follows the key; LHist's bounds.
 	Min, Max, Step int64
-	KeySize        int // bytes, bucket included
-	ValueSize      int
+	// Bits is hist(v, k)'s k: each power of 2 is split in 2^k buckets.
+	Bits      int
+	histSet   bool
+	KeySize   int // bytes, bucket included
+	ValueSize int
 	// Render says which key elements, by index, user space renders
 	// (stacks, symbols).
 	Render map[int]Render
+	// ValueRender says how user space renders the value, when the map
+	// holds stacks or other rendered values (@s[tid] = kstack); nil
+	// otherwise.
+	ValueRender *Render
 }
 
 // Slot is one element of a key or a record: an int (8 bytes) or a string
@@ -89,7 +96,13 @@ const (
 	CallClear
 	CallZero
 	CallPrintValue // print(value)
+	CallSystem     // system(): run the formatted command
+	CallCat        // cat(): print the formatted file's contents
+	CallJoin       // join(): [count u64] then JoinArgs strings
 )
+
+// JoinArgs is the most array elements join() prints (bpftrace's).
+const JoinArgs = 16
 
 // Call is one call site that sends a record: [kind u64][id u64][args…].
 type Call struct {

@@ -19,6 +19,8 @@ type MapData struct {
 	Keyed bool
 	// LHist bounds.
 	Min, Max, Step int64
+	// Bits is hist(v, k)'s k: 2^k buckets per power of 2.
+	Bits int
 	// Top keeps the Top largest entries, Div divides values (0: off), as
 	// print(@map, top, div) asks.
 	Top, Div int64
@@ -147,6 +149,24 @@ type bucket struct {
 	lo, hi      int64
 	under, over bool
 	count       uint64
+	label       string // set when bpftrace's label is not [lo, hi)'s
+}
+
+// histBound returns the lower bound of hist(v, k) bucket index+1 (index
+// counted as bpftrace's hist_index_label counts it) and its label: the
+// power of 2 below it takes the suffix (K for 2^10…), the rest is a
+// multiplier.
+func histBound(index, k int) (int64, string) {
+	n := 1 << k
+	interval := index & (n - 1)
+	power := (index >> k) - 1
+	value := (int64(1) << power) * int64(n+interval)
+	decade := power / 10
+	label := strconv.FormatInt((int64(1)<<(power-10*decade))*int64(n+interval), 10)
+	if decade > 0 {
+		label += string("KMGTPE"[decade-1])
+	}
+	return value, label
 }
 
 // buckets returns the buckets from the first to the last non-empty one.
@@ -169,7 +189,18 @@ func (m *MapData) buckets(e *Entry) []bucket {
 	var out []bucket
 	for i := first; i <= last; i++ {
 		bk := bucket{count: e.Buckets[i]}
-		if m.Kind == check.Hist {
+		if m.Kind == check.Hist && m.Bits > 0 {
+			switch {
+			case i == 0:
+				bk.under, bk.hi = true, 0
+			case i <= 2<<m.Bits:
+				bk.lo, bk.hi = int64(i-1), int64(i)
+			default:
+				lo, ll := histBound(i-1, m.Bits)
+				hi, hl := histBound(i, m.Bits)
+				bk.lo, bk.hi, bk.label = lo, hi, "["+ll+", "+hl+")"
+			}
+		} else if m.Kind == check.Hist {
 			switch {
 			case i == 0:
 				bk.under, bk.hi = true, 0
@@ -216,6 +247,8 @@ func (m *MapData) writeHist(b *bytes.Buffer, e *Entry) {
 	for _, bk := range bs {
 		var label string
 		switch {
+		case bk.label != "":
+			label = bk.label
 		case bk.under:
 			label = "(..., " + sizeLabel(bk.hi) + ")"
 		case bk.over:

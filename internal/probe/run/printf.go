@@ -49,7 +49,7 @@ func Printf(format string, args []any) string {
 		}
 		ai++
 		switch verb {
-		case 's':
+		case 's', 'r':
 			s, ok := arg.(string)
 			if !ok {
 				s = fmt.Sprint(arg)
@@ -141,6 +141,8 @@ func Strftime(format string, t time.Time) string {
 			b.WriteString(t.Format("2006-01-02"))
 		case 's':
 			fmt.Fprintf(&b, "%d", t.Unix())
+		case 'f':
+			fmt.Fprintf(&b, "%06d", t.Nanosecond()/1000)
 		case 'n':
 			b.WriteByte('\n')
 		case 't':

@@ -14,7 +14,16 @@ import (
 // when no symbol covers it), each indented by indent spaces (4 in map
 // keys, 8 in printf); ksym and usym (pid's address) are the function's
 // name, or the address in hex.
-func (s *Session) render(r codegen.Render, v, pid uint64, indent int) string {
+func (s *Session) render(r codegen.Render, slot []byte, indent int) string {
+	switch r.Kind {
+	case codegen.RenderInet, codegen.RenderMac, codegen.RenderUser, codegen.RenderTime, codegen.RenderBuf:
+		return s.renderValue(r, slot)
+	}
+	v := binary.LittleEndian.Uint64(slot)
+	pid := uint64(0)
+	if len(slot) >= 16 {
+		pid = binary.LittleEndian.Uint64(slot[8:])
+	}
 	s.symOnce.Do(func() { s.sym = symbolize.New() })
 	switch r.Kind {
 	case codegen.RenderUsym:
@@ -82,11 +91,15 @@ func (s *Session) stack(r codegen.Render, id uint32) []uint64 {
 	return out
 }
 
-// second returns the second 8 bytes of a string slot (usym's pid), or 0
-// for an integer slot.
-func second(b []byte, sl codegen.Slot) uint64 {
-	if !sl.String || sl.Offset+16 > len(b) {
-		return 0
+// slot returns the bytes of sl in b: 8 for an integer, strLen for a
+// string.
+func slot(b []byte, sl codegen.Slot, strLen int) []byte {
+	n := 8
+	if sl.String {
+		n = strLen
 	}
-	return binary.LittleEndian.Uint64(b[sl.Offset+8:])
+	if sl.Offset+n > len(b) {
+		return make([]byte, n)
+	}
+	return b[sl.Offset : sl.Offset+n]
 }

@@ -40,6 +40,10 @@ type Config struct {
 	Debug io.Writer
 	// PID restricts uprobes to one process (-p).
 	PID int
+	// Stats prints, on exit, each probe's run count and nanoseconds per
+	// run (the kernel's bpf_stats) and the records and map updates lost
+	// (-v).
+	Stats bool
 	// File and Source name the script in errors.
 	File   string
 	Source []byte
@@ -153,10 +157,18 @@ type Session struct {
 	once  sync.Once
 	begin []*ebpf.Program
 	end   []*ebpf.Program
+	// code is the exit code exit(code) set.
+	code int
+	// stats holds the kernel's run-time statistics on while -v wants them.
+	stats io.Closer
 	// sym symbolizes stacks and addresses, made on first use.
 	symOnce sync.Once
 	sym     *symbolize.Symbolizer
 }
+
+// ExitCode is the code a probe gave exit(code), once Stop returned; 0
+// without one.
+func (s *Session) ExitCode() int { return s.code }
 
 // Exited is closed when a probe called exit().
 func (s *Session) Exited() <-chan struct{} { return s.exit }
@@ -174,8 +186,16 @@ func Start(obj *codegen.Object, cfg Config) (*Session, error) {
 	if cfg.Debug != nil {
 		opts.Programs.LogLevel = ebpf.LogLevelInstruction
 	}
+	if cfg.Stats {
+		st, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+		if err != nil {
+			return nil, fmt.Errorf("enabling the kernel's BPF run-time statistics (-v): %w", err)
+		}
+		s.stats = st
+	}
 	coll, err := ebpf.NewCollectionWithOptions(obj.Spec, opts)
 	if err != nil {
+		s.Close()
 		return nil, s.loadError(err)
 	}
 	s.coll = coll
@@ -321,7 +341,7 @@ func (s *Session) attach(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, err
 			return nil, err
 		}
 		return []io.Closer{l}, nil
-	case "interval", "profile":
+	case "interval", "profile", "software", "hardware":
 		return attachPerf(p, prog)
 	case "uprobe", "uretprobe":
 		return s.attachUprobe(p, prog)
@@ -440,32 +460,94 @@ type fdCloser int
 
 func (f fdCloser) Close() error { return unix.Close(int(f)) }
 
-// attachPerf opens software cpu-clock events: interval on the first CPU,
-// profile on every CPU.
+// perfEvent is a software or hardware event a probe counts, and the
+// count between two runs when the script gives none (bpftrace's).
+type perfEvent struct {
+	config       uint64
+	defaultCount uint64
+}
+
+var softwareEvents = map[string]perfEvent{
+	"cpu-clock": {unix.PERF_COUNT_SW_CPU_CLOCK, 1000000}, "cpu": {unix.PERF_COUNT_SW_CPU_CLOCK, 1000000},
+	"task-clock":  {unix.PERF_COUNT_SW_TASK_CLOCK, 1000000},
+	"page-faults": {unix.PERF_COUNT_SW_PAGE_FAULTS, 100}, "faults": {unix.PERF_COUNT_SW_PAGE_FAULTS, 100},
+	"context-switches": {unix.PERF_COUNT_SW_CONTEXT_SWITCHES, 1000}, "cs": {unix.PERF_COUNT_SW_CONTEXT_SWITCHES, 1000},
+	"cpu-migrations": {unix.PERF_COUNT_SW_CPU_MIGRATIONS, 1}, "migrations": {unix.PERF_COUNT_SW_CPU_MIGRATIONS, 1},
+	"minor-faults":     {unix.PERF_COUNT_SW_PAGE_FAULTS_MIN, 100},
+	"major-faults":     {unix.PERF_COUNT_SW_PAGE_FAULTS_MAJ, 1},
+	"alignment-faults": {unix.PERF_COUNT_SW_ALIGNMENT_FAULTS, 1},
+	"emulation-faults": {unix.PERF_COUNT_SW_EMULATION_FAULTS, 1},
+	"dummy":            {unix.PERF_COUNT_SW_DUMMY, 1},
+	"bpf-output":       {unix.PERF_COUNT_SW_BPF_OUTPUT, 1},
+}
+
+var hardwareEvents = map[string]perfEvent{
+	"cpu-cycles": {unix.PERF_COUNT_HW_CPU_CYCLES, 1000000}, "cycles": {unix.PERF_COUNT_HW_CPU_CYCLES, 1000000},
+	"instructions":        {unix.PERF_COUNT_HW_INSTRUCTIONS, 1000000},
+	"cache-references":    {unix.PERF_COUNT_HW_CACHE_REFERENCES, 1000000},
+	"cache-misses":        {unix.PERF_COUNT_HW_CACHE_MISSES, 1000000},
+	"branch-instructions": {unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS, 100000}, "branches": {unix.PERF_COUNT_HW_BRANCH_INSTRUCTIONS, 100000},
+	"branch-misses":   {unix.PERF_COUNT_HW_BRANCH_MISSES, 100000},
+	"bus-cycles":      {unix.PERF_COUNT_HW_BUS_CYCLES, 100000},
+	"frontend-stalls": {unix.PERF_COUNT_HW_STALLED_CYCLES_FRONTEND, 1000000},
+	"backend-stalls":  {unix.PERF_COUNT_HW_STALLED_CYCLES_BACKEND, 1000000},
+	"ref-cycles":      {unix.PERF_COUNT_HW_REF_CPU_CYCLES, 1000000},
+}
+
+// attachPerf opens the perf events a probe runs on: a cpu-clock event on
+// the first CPU for interval, and on every CPU for profile; the software
+// or hardware event on every CPU for software and hardware.
 func attachPerf(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, error) {
-	unit, rate := p.Parts[0], p.Parts[1]
-	n, err := strconv.ParseUint(rate, 10, 64)
-	if err != nil || n == 0 {
-		return nil, fmt.Errorf("bad rate %q", rate)
-	}
 	attr := unix.PerfEventAttr{
 		Type:   unix.PERF_TYPE_SOFTWARE,
 		Config: unix.PERF_COUNT_SW_CPU_CLOCK,
 		Size:   uint32(unsafe.Sizeof(unix.PerfEventAttr{})),
 	}
-	switch unit {
-	case "hz":
-		attr.Bits |= unix.PerfBitFreq
-		attr.Sample = n
-	case "s":
-		attr.Sample = n * 1e9
-	case "ms":
-		attr.Sample = n * 1e6
-	case "us":
-		attr.Sample = n * 1e3
+	what := "a cpu-clock perf event"
+	switch p.Provider {
+	case "software", "hardware":
+		events := softwareEvents
+		if p.Provider == "hardware" {
+			events, attr.Type = hardwareEvents, unix.PERF_TYPE_HARDWARE
+		}
+		ev, ok := events[p.Parts[0]]
+		if !ok {
+			return nil, fmt.Errorf("unknown %s event %q", p.Provider, p.Parts[0])
+		}
+		attr.Config, attr.Sample = ev.config, ev.defaultCount
+		if p.Parts[1] != "" {
+			n, err := strconv.ParseUint(p.Parts[1], 10, 64)
+			if err != nil || n == 0 {
+				return nil, fmt.Errorf("bad count %q", p.Parts[1])
+			}
+			attr.Sample = n
+		}
+		what = "the " + p.Provider + " event " + p.Parts[0]
+	default:
+		unit, rate := p.Parts[0], p.Parts[1]
+		n, err := strconv.ParseUint(rate, 10, 64)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("bad rate %q", rate)
+		}
+		switch unit {
+		case "hz":
+			if p.Provider == "interval" {
+				// One CPU: a period of 1/n s, as bpftrace sets it.
+				attr.Sample = max(uint64(1e9)/n, 1)
+			} else {
+				attr.Bits |= unix.PerfBitFreq
+				attr.Sample = n
+			}
+		case "s":
+			attr.Sample = n * 1e9
+		case "ms":
+			attr.Sample = n * 1e6
+		case "us":
+			attr.Sample = n * 1e3
+		}
 	}
 	cpus := []int{0}
-	if p.Provider == "profile" {
+	if p.Provider != "interval" {
 		cpus = cpus[:0]
 		for i := 0; i < runtime.NumCPU(); i++ {
 			cpus = append(cpus, i)
@@ -476,7 +558,10 @@ func attachPerf(p *codegen.Probe, prog *ebpf.Program) ([]io.Closer, error) {
 		fd, err := unix.PerfEventOpen(&attr, -1, cpu, -1, unix.PERF_FLAG_FD_CLOEXEC)
 		if err != nil {
 			closeAll(out)
-			return nil, fmt.Errorf("opening a cpu-clock perf event on CPU %d: %w", cpu, err)
+			if p.Provider == "hardware" && (errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENODEV)) {
+				return nil, fmt.Errorf("this machine has no hardware performance monitoring unit (PMU) for %s: perf_event_open: %w (a virtual machine often has none; software events work without one)", p.Parts[0], err)
+			}
+			return nil, fmt.Errorf("opening %s on CPU %d: %w", what, cpu, err)
 		}
 		out = append(out, fdCloser(fd))
 		if err := unix.IoctlSetInt(fd, unix.PERF_EVENT_IOC_SET_BPF, prog.FD()); err != nil {
@@ -518,7 +603,7 @@ func (s *Session) handle(rec []byte) {
 		if c, ok := call.Const[i]; ok {
 			args[i] = c
 		} else if r, ok := call.Render[i]; ok {
-			args[i] = s.render(r, binary.LittleEndian.Uint64(rec[a.Offset:]), second(rec, a), 8)
+			args[i] = s.render(r, slot(rec, a, s.obj.StrLen), 8)
 		} else if a.String {
 			args[i] = cstring(rec[a.Offset : a.Offset+s.obj.StrLen])
 		} else {
@@ -540,6 +625,16 @@ func (s *Session) handle(rec []byte) {
 		}
 	case codegen.CallExit:
 		s.once.Do(func() { close(s.exit) })
+	case codegen.CallSystem:
+		s.emit("syscall", runSystem(Printf(call.Format, args)))
+	case codegen.CallCat:
+		s.emit("cat", catFile(Printf(call.Format, args)))
+	case codegen.CallJoin:
+		if s.cfg.JSON {
+			s.emit("join", join(rec, call.Format, s.obj.StrLen))
+		} else {
+			io.WriteString(s.cfg.Out, join(rec, call.Format, s.obj.StrLen)+"\n")
+		}
 	case codegen.CallPrint:
 		s.printMap(s.obj.Maps[call.Map], call.Top, call.Div)
 	case codegen.CallClear, codegen.CallZero:
@@ -583,6 +678,13 @@ func (s *Session) Stop() error {
 		}
 		s.ring = nil
 	}
+	var code uint64
+	if err := s.coll.Maps[s.obj.Exit].Lookup(uint32(0), &code); err == nil && code > 0 {
+		s.code = int(code - 1)
+	}
+	if s.cfg.Stats {
+		s.writeStats()
+	}
 	if lost := s.Lost(0); lost > 0 {
 		fmt.Fprintf(s.cfg.Err, "kscope: %d printf, time and exit records lost: the ring buffer was full\n", lost)
 	}
@@ -616,8 +718,39 @@ func (s *Session) Lost(idx uint32) uint64 {
 	return n
 }
 
+// writeStats prints each attached probe's run count and nanoseconds per
+// run, from the kernel's bpf_stats, and the losses, on the error output.
+func (s *Session) writeStats() {
+	w := s.cfg.Err
+	width := len("PROBE")
+	for _, p := range s.obj.Probes {
+		width = max(width, len(p.Name))
+	}
+	fmt.Fprintf(w, "%-*s %12s %10s\n", width, "PROBE", "RUNS", "NS/RUN")
+	for _, p := range s.obj.Probes {
+		if p.Provider == "begin" || p.Provider == "end" {
+			continue
+		}
+		st, err := s.coll.Programs[p.Program].Stats()
+		if err != nil {
+			fmt.Fprintf(w, "%-*s reading its statistics: %v\n", width, p.Name, err)
+			continue
+		}
+		per := int64(0)
+		if st.RunCount > 0 {
+			per = st.Runtime.Nanoseconds() / int64(st.RunCount)
+		}
+		fmt.Fprintf(w, "%-*s %12d %10d\n", width, p.Name, st.RunCount, per)
+	}
+	fmt.Fprintf(w, "lost: %d records (ring buffer full), %d map updates (max_map_keys)\n", s.Lost(0), s.Lost(1))
+}
+
 // Close unloads without printing.
 func (s *Session) Close() {
+	if s.stats != nil {
+		s.stats.Close()
+		s.stats = nil
+	}
 	closeAll(s.links)
 	s.links = nil
 	if s.ring != nil {
@@ -648,7 +781,10 @@ type pair struct{ A, B int64 }
 
 // readMap reads a map into what the printers take.
 func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
-	md := &MapData{Name: m.Name, Kind: m.Value, Keyed: m.Keyed, Min: m.Min, Max: m.Max, Step: m.Step}
+	md := &MapData{Name: m.Name, Kind: m.Value, Keyed: m.Keyed, Min: m.Min, Max: m.Max, Step: m.Step, Bits: m.Bits}
+	if m.ValueRender != nil {
+		md.Kind = check.String // printed as text
+	}
 	bm := s.coll.Maps[m.BPF]
 	hist := m.Value == check.Hist || m.Value == check.LHist
 	groups := map[string]int{}
@@ -661,7 +797,9 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 		case !m.PerCPU:
 			val := make([]byte, m.ValueSize)
 			ok = it.Next(&key, &val)
-			if m.Value == check.String {
+			if m.ValueRender != nil && ok {
+				e.Str = s.render(*m.ValueRender, val, 8)
+			} else if m.Value == check.String {
 				e.Str = cstring(val)
 			} else if ok {
 				e.Int = int64(binary.LittleEndian.Uint64(val))
@@ -698,7 +836,7 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 		if m.Keyed {
 			for i, sl := range m.Keys {
 				if r, ok := m.Render[i]; ok {
-					e.Keys = append(e.Keys, s.render(r, binary.LittleEndian.Uint64(key[sl.Offset:]), second(key, sl), 4))
+					e.Keys = append(e.Keys, s.render(r, slot(key, sl, s.obj.StrLen), 4))
 				} else if sl.String {
 					e.Keys = append(e.Keys, cstring(key[sl.Offset:sl.Offset+s.obj.StrLen]))
 				} else {
