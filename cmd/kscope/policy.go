@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -22,10 +23,12 @@ func newPolicyCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
 		Short: "Check, run and test security policies matched in the kernel",
-		Long: `Security policies: YAML rules on exec, open and connect events, matched in
-the kernel with hash sets and prefix tables, with the actions alert, kill
+		Long: `Security policies: YAML rules on exec, open, connect, bind, sendmsg, ptrace,
+setuid, module_load, bpf, mount, kill and chmod events, matched in the
+kernel with hash sets and prefix tables, with the actions alert, kill
 (bpf_send_signal(SIGKILL) in the offending task) and deny (EPERM from a
-cgroup connect program). See docs/policy.md for the format.`,
+cgroup sock_addr program). Every alert carries the process's ancestry. See
+docs/policy.md for the format and policies/ for a library of rules.`,
 	}
 	cmd.AddCommand(newPolicyCheckCmd(), newPolicyRunCmd(), newPolicyTestCmd())
 	return cmd
@@ -41,7 +44,7 @@ func probedFeatures() policy.Features {
 		if err, ok := seen[name]; ok {
 			return err
 		}
-		err := bpfx.ProbeFeature(name)
+		err := collpolicy.Probe(name)
 		seen[name] = err
 		return err
 	}
@@ -61,6 +64,9 @@ func loadPlans(files []string, audit bool) ([]*policy.Plan, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
+	if err := policy.Compile(plans).CheckCapacity(); err != nil {
+		return nil, usageError{fmt.Errorf("%s: %w", strings.Join(files, ", "), err)}
+	}
 	return plans, nil
 }
 
@@ -69,7 +75,7 @@ func newPolicyCheckCmd() *cobra.Command {
 		Use:   "check FILE...",
 		Short: "Validate policy files and show how each rule runs on this kernel",
 		Long: `Validate policy files and print each rule: where it runs (kernel, or user
-space for globs, parent and args), the action it takes on this kernel and
+space for globs and args), the action it takes on this kernel and
 how, and the fallback taken when the kernel cannot do the rule's own action
 (never silently). The kernel's features are probed, so run it as root on the
 host the policy is for.
@@ -115,11 +121,11 @@ func newPolicyRunCmd() *cobra.Command {
 		Long: `Load the rules into the kernel and enforce them until SIGINT or SIGTERM,
 which detach everything. Each match prints an alert (a table, or JSON lines
 with --json) naming the rule, the action and its outcome; --audit reports
-what every rule's action would do and lets every operation through. connect
-rules run on the cgroup v2 directory --cgroup and everything below it (the
-cgroup2 root by default). At exit the matches of each rule are printed to
-stderr.`,
-		Example: "  sudo kscope policy run policies/no-tmp-exec.yaml\n  sudo kscope policy run --audit --json policies/*.yaml",
+what every rule's action would do and lets every operation through. connect,
+bind and sendmsg rules run on the cgroup v2 directory --cgroup and everything
+below it (the cgroup2 root by default). At exit the matches of each rule are
+printed to stderr.`,
+		Example: "  sudo kscope policy run policies/tmp-exec.yaml\n  sudo kscope policy run --audit --json policies/*.yaml",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			plans, err := loadPlans(files, audit)
@@ -157,7 +163,7 @@ stderr.`,
 			out.Flush()
 			writeCounts(stderr, plans, c.Counts())
 			if st := c.Stats(); st.Lost > 0 {
-				fmt.Fprintf(stderr, "%d alerts lost (buffer full); the counts above are exact\n", st.Lost)
+				fmt.Fprintf(stderr, "%d records lost (buffer full: alerts, or execs that name ancestors); the counts above are exact\n", st.Lost)
 			}
 			return errors.Join(out.Err(), closeErr)
 		},

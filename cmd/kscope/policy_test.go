@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/policy"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -59,6 +60,16 @@ func TestPolicyCheck(t *testing.T) {
 	if code, _, stderr := runCLI("policy", "check", filepath.Join(t.TempDir(), "none.yaml")); code != exitUsage || !strings.Contains(stderr, "none.yaml: cannot read") {
 		t.Errorf("missing file: %d %s", code, stderr)
 	}
+	// More exact values than the kernel's table holds.
+	var big strings.Builder
+	big.WriteString("rules:\n  - name: many\n    on: exec\n    action: alert\n    match:\n      binary:\n        path:\n")
+	for i := 0; i <= policy.CapPaths; i++ {
+		fmt.Fprintf(&big, "          - /bin/p%d\n", i)
+	}
+	many := writePolicy(t, big.String())
+	if code, _, stderr := runCLI("policy", "check", many); code != exitUsage || !strings.Contains(stderr, many+": the rules name 4097 distinct exact paths: the kernel side holds at most 4096") {
+		t.Errorf("capacity: %d %s", code, stderr)
+	}
 }
 
 func TestPolicyTest(t *testing.T) {
@@ -72,7 +83,8 @@ func TestPolicyTest(t *testing.T) {
 		{`{"type":"exec","uid":0,"filename":"/tmp/x"}`, exitFailure, "no rule matches\n"},
 		{`{"type":"connect","uid":0,"daddr":"169.254.169.254","dport":443,"proto":"tcp"}`, exitOK, "no-metadata: match: deny (audit, medium)\n"},
 		{`{"type":"connect","uid":0,"daddr":"169.254.169.254","dport":22,"proto":"tcp"}`, exitFailure, "no rule matches\n"},
-		{`{"type":"ptrace","uid":0}`, exitUsage, ""},
+		{`{"type":"ptrace","uid":0}`, exitFailure, "no rule matches\n"},
+		{`{"type":"fork","uid":0}`, exitUsage, ""},
 		{`{"type":"exec"}`, exitUsage, ""},
 		{`{`, exitUsage, ""},
 	} {

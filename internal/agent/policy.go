@@ -125,7 +125,7 @@ func probed() policy.Features {
 		if err, ok := seen[name]; ok {
 			return err
 		}
-		err := bpfx.ProbeFeature(name)
+		err := policy.WithTracepoints(bpfx.ProbeFeature)(name)
 		seen[name] = err
 		return err
 	}
@@ -169,9 +169,9 @@ func (p *policies) load(cfg *config.Config) error {
 		return keep(err)
 	}
 	set := &policy.Set{Plans: plans}
-	if t := policy.Compile(plans); t.OnConnect != 0 {
+	if t := policy.Compile(plans); t.NeedsCgroup() {
 		if set.Cgroup, err = bpfx.Cgroup2Root(); err != nil {
-			return keep(fmt.Errorf("policies: connect rules need the cgroup v2 hierarchy: %w", err))
+			return keep(fmt.Errorf("policies: connect, bind and sendmsg rules need the cgroup v2 hierarchy: %w", err))
 		}
 	}
 	for _, pl := range plans {

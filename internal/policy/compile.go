@@ -1,17 +1,37 @@
 package policy
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 )
 
 // The path dimensions of the kernel's path tables.
 const (
-	DimBinary = 0
-	DimFile   = 1
-	DimParent = 2
+	DimBinary   = 0
+	DimFile     = 1
+	DimParent   = 2
+	DimAncestor = 3
 )
+
+// The capacities of the kernel side's tables, in entries.
+const (
+	CapPaths    = 4096 // exact paths, every dimension together
+	CapPrefixes = 4096
+	CapSet      = 1024 // uids, comms, ports, cgroups, CIDRs of each family
+)
+
+// MaxEvents bounds EventIndex: the kernel side's per-event masks.
+const MaxEvents = 16
+
+// CgroupKey is an entry of the cgroup table: a cgroup v2 path from the
+// hierarchy's root, alone (Exact) or with everything below it.
+type CgroupKey struct {
+	Path  string
+	Exact bool
+}
 
 // Masks are the rules (one bit per rule, by index) a table entry makes
 // pass (Pos) and fail (Neg, from the not_ lists).
@@ -35,14 +55,14 @@ type Tables struct {
 	Comms    map[string]uint64
 	Ports    map[uint16]uint64
 	CIDRs    map[netip.Prefix]Masks
+	Cgroups  map[CgroupKey]Masks
 
-	OnExec, OnOpen, OnConnect                      uint64
+	// On are the rules of each event, by EventIndex.
+	On                                             [MaxEvents]uint64
 	HasBinary, HasParent, HasFile, HasUID, HasComm uint64
-	// TrackProcs: some rule reads the binary of a process that is not
-	// exec'ing, or of a parent, so the kernel keeps a map of them.
-	TrackProcs                  bool
-	HasAccess, HasCIDR, HasPort uint64
-	NotRoot, TCP, UDP           uint64
+	HasAncestor, HasCgroup                         uint64
+	HasAccess, HasCIDR, HasPort                    uint64
+	NotRoot, TCP, UDP                              uint64
 	// Access[i] are the rules that accept access bit i.
 	Access [4]uint64
 	// UserStage rules are only candidates in the kernel; Kill and Deny
@@ -53,18 +73,11 @@ type Tables struct {
 // Compile builds the kernel tables for the plans, in order.
 func Compile(plans []*Plan) *Tables {
 	t := &Tables{Paths: map[PathKey]Masks{}, Prefixes: map[PathKey]Masks{}, UIDs: map[uint32]uint64{},
-		Comms: map[string]uint64{}, Ports: map[uint16]uint64{}, CIDRs: map[netip.Prefix]Masks{}}
+		Comms: map[string]uint64{}, Ports: map[uint16]uint64{}, CIDRs: map[netip.Prefix]Masks{}, Cgroups: map[CgroupKey]Masks{}}
 	for i, p := range plans {
 		bit := uint64(1) << i
 		r, m := p.Rule, &p.Rule.Match
-		switch r.On {
-		case "exec":
-			t.OnExec |= bit
-		case "open":
-			t.OnOpen |= bit
-		case "connect":
-			t.OnConnect |= bit
-		}
+		t.On[EventIndex(r.On)] |= bit
 		if p.Stage == "user" {
 			t.UserStage |= bit
 		}
@@ -80,15 +93,33 @@ func Compile(plans []*Plan) *Tables {
 			if t.addPaths(DimBinary, m.Binary, bit) {
 				t.HasBinary |= bit
 			}
-			if r.On != "exec" {
-				t.TrackProcs = true
-			}
 		}
-		if !m.Parent.Empty() && r.On != "connect" {
-			if t.addPaths(DimParent, m.Parent, bit) {
-				t.HasParent |= bit
+		if !m.Parent.Empty() && t.addPaths(DimParent, m.Parent, bit) {
+			t.HasParent |= bit
+		}
+		if !m.Ancestor.Empty() && t.addPaths(DimAncestor, m.Ancestor, bit) {
+			t.HasAncestor |= bit
+		}
+		if c := m.Cgroup; !c.Empty() {
+			add := func(list []string, exact, neg bool) {
+				for _, p := range list {
+					k := CgroupKey{Path: cleanCgroup(p), Exact: exact}
+					x := t.Cgroups[k]
+					if neg {
+						x.Neg |= bit
+					} else {
+						x.Pos |= bit
+					}
+					t.Cgroups[k] = x
+				}
 			}
-			t.TrackProcs = true
+			add(c.Path, true, false)
+			add(c.NotPath, true, true)
+			add(c.Prefix, false, false)
+			add(c.NotPrefix, false, true)
+			if len(c.Glob) == 0 && len(c.Path)+len(c.Prefix) > 0 {
+				t.HasCgroup |= bit
+			}
 		}
 		if f := m.File; f != nil {
 			if !f.Paths.Empty() && t.addPaths(DimFile, &f.Paths, bit) {
@@ -151,7 +182,7 @@ func Compile(plans []*Plan) *Tables {
 				t.TCP |= bit
 				t.UDP |= bit
 			}
-		} else if r.On == "connect" {
+		} else if slices.Contains(SockEvents, r.On) {
 			t.TCP |= bit
 			t.UDP |= bit
 		}
@@ -183,17 +214,60 @@ func (t *Tables) addPaths(dim uint8, ps *Paths, bit uint64) bool {
 	return len(ps.Glob) == 0 && len(ps.Path)+len(ps.Prefix) > 0
 }
 
-// PathRules is the kernel's path lookup in Go: the rules path passes in
-// dimension dim, given the rules that have a positive list there. User
-// space uses it for the processes that exec'd before the kernel side
-// started.
-func (t *Tables) PathRules(dim uint8, path string, has uint64) uint64 {
+// NeedsCgroup reports whether a rule is on connect, bind or sendmsg,
+// whose programs attach to a cgroup v2 directory.
+func (t *Tables) NeedsCgroup() bool {
+	for _, on := range SockEvents {
+		if t.On[EventIndex(on)] != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// cleanCgroup is a cgroup path without its trailing slash ("/" stays).
+func cleanCgroup(p string) string {
+	if len(p) > 1 {
+		return strings.TrimSuffix(p, "/")
+	}
+	return p
+}
+
+// CheckCapacity reports a table holding more entries than the kernel
+// side's map can.
+func (t *Tables) CheckCapacity() error {
+	var v4, v6 int
+	for k := range t.CIDRs {
+		if k.Addr().Is4() {
+			v4++
+		} else {
+			v6++
+		}
+	}
+	for _, c := range []struct {
+		what   string
+		n, max int
+	}{
+		{"exact paths", len(t.Paths), CapPaths}, {"path prefixes", len(t.Prefixes), CapPrefixes},
+		{"uids", len(t.UIDs), CapSet}, {"comms", len(t.Comms), CapSet}, {"ports", len(t.Ports), CapSet},
+		{"IPv4 CIDRs", v4, CapSet}, {"IPv6 CIDRs", v6, CapSet}, {"cgroups", len(t.Cgroups), CapSet},
+	} {
+		if c.n > c.max {
+			return fmt.Errorf("the rules name %d distinct %s: the kernel side holds at most %d", c.n, c.what, c.max)
+		}
+	}
+	return nil
+}
+
+// PathMasks is the kernel's path lookup in Go, before a dimension's
+// has-mask is applied.
+func (t *Tables) PathMasks(dim uint8, path string) Masks {
 	if len(path) > MaxPath {
 		path = path[:MaxPath]
 	}
-	var pos, neg uint64
+	var out Masks
 	if m, ok := t.Paths[PathKey{dim, path}]; ok {
-		pos, neg = m.Pos, m.Neg
+		out = m
 	}
 	best := -1
 	var bm Masks
@@ -202,9 +276,18 @@ func (t *Tables) PathRules(dim uint8, path string, has uint64) uint64 {
 			best, bm = len(k.Path), m
 		}
 	}
-	pos |= bm.Pos
-	neg |= bm.Neg
-	return (pos | ^has) &^ neg
+	out.Pos |= bm.Pos
+	out.Neg |= bm.Neg
+	return out
+}
+
+// PathRules is the kernel's path lookup in Go: the rules path passes in
+// dimension dim, given the rules that have a positive list there. User
+// space uses it for the processes that exec'd before the kernel side
+// started.
+func (t *Tables) PathRules(dim uint8, path string, has uint64) uint64 {
+	m := t.PathMasks(dim, path)
+	return (m.Pos | ^has) &^ m.Neg
 }
 
 func (t *Tables) mergePrefixes() {

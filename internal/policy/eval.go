@@ -21,11 +21,16 @@ type Event struct {
 	Argv     []string `json:"argv"`
 	Binary   string   `json:"binary"` // open, connect: the process's binary
 	Parent   string   `json:"parent"` // the parent's binary
-	Path     string   `json:"path"`   // open
-	Flags    string   `json:"flags"`  // open: O_WRONLY|O_CREAT…
-	DAddr    string   `json:"daddr"`  // connect
-	DPort    uint16   `json:"dport"`
-	Proto    string   `json:"proto"`
+	// Ancestors are the binaries of the process's ancestors, nearest
+	// first (the parent's included), as alerts carry them.
+	Ancestors []string `json:"ancestors"`
+	// Cgroup is the process's cgroup v2 path, from the hierarchy's root.
+	Cgroup string `json:"cgroup"`
+	Path   string `json:"path"`  // open
+	Flags  string `json:"flags"` // open: O_WRONLY|O_CREAT…
+	DAddr  string `json:"daddr"` // connect, bind, sendmsg
+	DPort  uint16 `json:"dport"`
+	Proto  string `json:"proto"`
 }
 
 // ParseEvent reads one event's JSON.
@@ -36,6 +41,9 @@ func ParseEvent(data []byte) (*Event, error) {
 	}
 	if !slices.Contains(Supported, e.Type) {
 		return nil, fmt.Errorf("parsing the event: type %q is not one of %s", e.Type, strings.Join(Supported, ", "))
+	}
+	if e.Parent == "" && len(e.Ancestors) > 0 {
+		e.Parent = e.Ancestors[0]
 	}
 	if e.UID == nil {
 		return nil, fmt.Errorf("parsing the event: no uid")
@@ -134,6 +142,12 @@ func (r *Rule) Matches(e *Event) bool {
 	if !m.Parent.Empty() && !m.Parent.Matches(e.Parent) {
 		return false
 	}
+	if !m.Ancestor.Empty() && !m.Ancestor.MatchesAny(e.Ancestors) {
+		return false
+	}
+	if !m.Cgroup.Empty() && !m.Cgroup.MatchesCgroup(e.Cgroup) {
+		return false
+	}
 	if m.Args != nil && !m.Args.matches(e.Argv) {
 		return false
 	}
@@ -183,6 +197,39 @@ func (p *Paths) Matches(s string) bool {
 		return false
 	}
 	return !(slices.Contains(p.NotPath, s) || hasPrefix(p.NotPrefix, s) || globs(p.NotGlob, s))
+}
+
+// MatchesAny reports whether a list of ancestors passes the selector: one
+// of them matches a positive list (or there is none) and none matches a
+// not_ list.
+func (p *Paths) MatchesAny(list []string) bool {
+	if len(p.Path)+len(p.Prefix)+len(p.Glob) > 0 && !slices.ContainsFunc(list, func(s string) bool {
+		return slices.Contains(p.Path, s) || hasPrefix(p.Prefix, s) || globs(p.Glob, s)
+	}) {
+		return false
+	}
+	return !slices.ContainsFunc(list, func(s string) bool {
+		return slices.Contains(p.NotPath, s) || hasPrefix(p.NotPrefix, s) || globs(p.NotGlob, s)
+	})
+}
+
+// MatchesCgroup reports whether a cgroup path passes a cgroup selector:
+// path names one cgroup, prefix a cgroup and everything below it (a
+// directory, not a string prefix), glob as for paths.
+func (p *Paths) MatchesCgroup(cg string) bool {
+	under := func(dirs []string) bool {
+		return slices.ContainsFunc(dirs, func(d string) bool { return CgroupUnder(cg, d) })
+	}
+	if len(p.Path)+len(p.Prefix)+len(p.Glob) > 0 && !(slices.Contains(p.Path, cg) || under(p.Prefix) || globs(p.Glob, cg)) {
+		return false
+	}
+	return !(slices.Contains(p.NotPath, cg) || under(p.NotPrefix) || globs(p.NotGlob, cg))
+}
+
+// CgroupUnder reports whether cgroup cg is dir or below it.
+func CgroupUnder(cg, dir string) bool {
+	dir = strings.TrimSuffix(dir, "/")
+	return dir == "" || cg == dir || strings.HasPrefix(cg, dir+"/")
 }
 
 func hasPrefix(prefixes []string, s string) bool {

@@ -2,6 +2,9 @@ package policy
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -34,6 +37,40 @@ type Plan struct {
 	// own action is not the one taken ("" when it is).
 	Path     string
 	Fallback string
+	// Missing are the syscalls of a syscall event this kernel does not
+	// have (no tracepoint): init_module without module support, say.
+	Missing []string
+}
+
+// FeatTracepoint is the Features name of a syscall's entry tracepoint.
+func FeatTracepoint(syscall string) string { return "tracepoint:syscalls/sys_enter_" + syscall }
+
+// WithTracepoints answers the FeatTracepoint names from tracefs (whether
+// the tracepoint exists) and the rest with probe.
+func WithTracepoints(probe Features) Features {
+	return func(name string) error {
+		tp, ok := strings.CutPrefix(name, "tracepoint:")
+		if !ok {
+			return probe(name)
+		}
+		for _, root := range []string{"/sys/kernel/tracing", "/sys/kernel/debug/tracing"} {
+			if _, err := os.Stat(filepath.Join(root, "events", tp, "id")); err == nil {
+				return nil
+			}
+		}
+		return fmt.Errorf("no tracepoint %s", tp)
+	}
+}
+
+// SyscallNames are the syscalls of each syscall event, by name.
+var SyscallNames = map[string][]string{
+	"ptrace":      {"ptrace"},
+	"setuid":      {"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset"},
+	"module_load": {"init_module", "finit_module"},
+	"bpf":         {"bpf"},
+	"mount":       {"mount", "move_mount"},
+	"kill":        {"kill", "tgkill"},
+	"chmod":       {"chmod", "fchmod", "fchmodat", "fchmodat2"},
 }
 
 // Describe is the plan in one line, as policy check prints it.
@@ -51,6 +88,12 @@ func (p *Plan) Describe() string {
 	if !p.Enforce {
 		fmt.Fprintf(&b, "; audit: reports what %s would do and lets the operation through", p.Action)
 	}
+	if len(p.Missing) > 0 {
+		fmt.Fprintf(&b, "; not on this kernel: %s", strings.Join(p.Missing, ", "))
+		if len(p.Missing) == len(SyscallNames[p.Rule.On]) {
+			b.WriteString(" (the rule cannot match here)")
+		}
+	}
 	return b.String()
 }
 
@@ -66,25 +109,19 @@ func userSelectors(m *Match) (user, unsupported []string) {
 	if m.Parent.HasGlob() {
 		user = append(user, "parent glob")
 	}
+	if m.Ancestor.HasGlob() {
+		user = append(user, "ancestor glob")
+	}
+	if m.Cgroup.HasGlob() {
+		user = append(user, "cgroup glob")
+	}
 	if m.Args != nil {
 		user = append(user, "args")
-	}
-	if m.Ancestor != nil {
-		unsupported = append(unsupported, "ancestor")
-	}
-	if m.Cgroup != nil {
-		unsupported = append(unsupported, "cgroup")
 	}
 	if m.Container != nil {
 		unsupported = append(unsupported, "container")
 	}
 	return user, unsupported
-}
-
-// A connect's cgroup hook cannot read the task's parent, so a parent
-// selector on connect runs in user space (from /proc/PPID/exe).
-func parentInUser(r *Rule) bool {
-	return r.On == "connect" && r.Match.Parent != nil && !r.Match.Parent.HasGlob()
 }
 
 // PlanRules plans every rule against the kernel's features. audit forces
@@ -96,9 +133,6 @@ func PlanRules(rules []*Rule, feat Features, audit bool) ([]*Plan, error) {
 	for _, r := range rules {
 		p := &Plan{Rule: r, Stage: "kernel", Action: r.Action, Enforce: r.Mode == "enforce" && !audit}
 		user, unsupported := userSelectors(&r.Match)
-		if parentInUser(r) {
-			user = append(user, "parent")
-		}
 		if len(unsupported) > 0 {
 			pos := r.KeyPos("match." + unsupported[0])
 			errs = append(errs, &Error{File: pos.File, Line: pos.Line, Col: pos.Col,
@@ -109,6 +143,11 @@ func PlanRules(rules []*Rule, feat Features, audit bool) ([]*Plan, error) {
 			p.Stage, p.UserSelectors = "user", user
 		}
 		planAction(p, feat)
+		for _, sc := range SyscallNames[r.On] {
+			if why(feat, FeatTracepoint(sc)) != nil {
+				p.Missing = append(p.Missing, sc)
+			}
+		}
 		plans = append(plans, p)
 	}
 	if len(errs) > 0 {
@@ -134,6 +173,9 @@ func planAction(p *Plan, feat Features) {
 		}
 		p.Action = "kill"
 		p.Path = "bpf_send_signal(SIGKILL) from the " + hookOf(r.On) + ", in the offending task"
+		if slices.Contains(SyscallEvents, r.On) {
+			p.Path += ": it dies on its way out of the syscall, which has run"
+		}
 	}
 	if p.Stage == "user" {
 		p.Action, p.Path = "alert", "an alert event, from user space"
@@ -148,13 +190,13 @@ func planAction(p *Plan, feat Features) {
 	case "kill":
 		kill()
 	case "deny":
-		if r.On == "connect" {
+		if slices.Contains(SockEvents, r.On) {
 			if err := why(feat, FeatCgroupSockAddr); err != nil {
 				p.Action, p.Path = "alert", "an alert event"
 				p.Fallback = fmt.Sprintf("cgroup sock_addr programs do not work here (%v): alert only", err)
 				return
 			}
-			p.Path = "EPERM from cgroup/connect4 and cgroup/connect6 programs on the cgroup"
+			p.Path = "EPERM from the " + hookOf(r.On) + " on the cgroup"
 			return
 		}
 		if err := why(feat, FeatLSM); err != nil {
@@ -167,14 +209,28 @@ func planAction(p *Plan, feat Features) {
 	}
 }
 
+// Syscalls are the syscalls each syscall event is matched on.
+var Syscalls = map[string][]string{
+	"ptrace":      {"ptrace (PTRACE_ATTACH, PTRACE_SEIZE)"},
+	"setuid":      {"setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset"},
+	"module_load": {"init_module", "finit_module"},
+	"bpf":         {"bpf (BPF_PROG_LOAD, BPF_MAP_CREATE)"},
+	"mount":       {"mount", "move_mount"},
+	"kill":        {"kill", "tgkill (a signal other than 0 to another process)"},
+	"chmod":       {"chmod", "fchmod", "fchmodat", "fchmodat2 (modes with the setuid or setgid bit)"},
+}
+
 func hookOf(on string) string {
 	switch on {
 	case "exec":
 		return "sched_process_exec tracepoint, before the new program runs an instruction"
 	case "open":
 		return "open/openat syscall exit, before the file descriptor reaches user space"
-	case "connect":
-		return "cgroup/connect4 and cgroup/connect6 programs"
+	case "connect", "bind", "sendmsg":
+		return "cgroup/" + on + "4 and cgroup/" + on + "6 programs"
+	}
+	if sys, ok := Syscalls[on]; ok {
+		return "entry tracepoint of " + strings.Join(sys, ", ")
 	}
 	return on
 }

@@ -30,8 +30,19 @@ const MaxFileSize = 1 << 20
 // The events a rule may be on, as the format names them.
 var Events = []string{"exec", "open", "connect", "bind", "sendmsg", "ptrace", "setuid", "module_load", "bpf", "mount", "kill", "chmod"}
 
-// Supported are the events kscope policy matches today.
-var Supported = []string{"exec", "open", "connect"}
+// Supported are the events kscope policy matches: all of Events.
+var Supported = Events
+
+// EventIndex is an event's number in the kernel side's tables: its place
+// in Events, from 1.
+func EventIndex(on string) int { return slices.Index(Events, on) + 1 }
+
+// SockEvents are the events matched by cgroup sock_addr programs; their
+// deny is an EPERM from the program and they have no kill.
+var SockEvents = []string{"connect", "bind", "sendmsg"}
+
+// SyscallEvents are the events matched at their syscalls' entry.
+var SyscallEvents = []string{"ptrace", "setuid", "module_load", "bpf", "mount", "kill", "chmod"}
 
 // Severities, Actions, Modes and Accesses are the values of those keys.
 var (
@@ -382,9 +393,6 @@ func (p *parser) rule(n *yaml.Node) *Rule {
 			r.Severity = p.oneOf(v, "severity", Severities)
 		case "on":
 			r.On = p.oneOf(v, "on", Events)
-			if r.On != "" && !slices.Contains(Supported, r.On) {
-				p.fail(v, "on: %s: not supported yet by kscope policy (supported: %s)", r.On, strings.Join(Supported, ", "))
-			}
 		case "match":
 			match = v
 		case "action":
@@ -415,12 +423,22 @@ func orEvent(on string) string {
 	return on
 }
 
-// The selectors of each event.
-var selectors = map[string][]string{
-	"exec":    {"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container"},
-	"open":    {"binary", "parent", "ancestor", "user", "comm", "cgroup", "container", "file"},
-	"connect": {"binary", "parent", "ancestor", "user", "comm", "cgroup", "container", "destination"},
-}
+// The selectors of each event: those of the task, and the event's own.
+var selectors = func() map[string][]string {
+	task := []string{"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container"}
+	m := map[string][]string{}
+	for _, on := range Events {
+		m[on] = task
+	}
+	m["open"] = append(slices.Clone(task), "file")
+	for _, on := range SockEvents {
+		m[on] = append(slices.Clone(task), "destination")
+	}
+	return m
+}()
+
+// Selectors returns the selectors valid on an event.
+func Selectors(on string) []string { return selectors[on] }
 
 var allSelectors = []string{"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container", "file", "destination"}
 
@@ -441,7 +459,7 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 		case "ancestor":
 			m.Ancestor = p.paths(v, where, pathKeys, true)
 		case "cgroup":
-			m.Cgroup = p.paths(v, where, pathKeys, false)
+			m.Cgroup = p.paths(v, where, pathKeys, true)
 		case "user":
 			m.User = p.user(v, where)
 		case "comm":
@@ -653,7 +671,10 @@ func (p *parser) check(r *Rule) {
 		p.errs = append(p.errs, &Error{File: pos.File, Line: pos.Line, Col: pos.Col, Msg: fmt.Sprintf(format, a...)})
 	}
 	switch {
-	case r.On == "connect" && r.Action == "kill":
-		fail("action: kill is not an action of connect rules: use deny (EPERM from a cgroup sock_addr program) or alert")
+	case slices.Contains(SockEvents, r.On) && r.Action == "kill":
+		fail("action: kill is not an action of %s rules: use deny (EPERM from a cgroup sock_addr program) or alert", r.On)
+	case r.On == "sendmsg" && r.Match.Destination != nil && r.Match.Destination.Protocol == "tcp":
+		pos = r.KeyPos("match.destination")
+		fail("match.destination.protocol: sendmsg rules see UDP sends only (the cgroup sendmsg hooks): tcp never matches")
 	}
 }

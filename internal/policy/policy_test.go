@@ -98,7 +98,12 @@ func TestParseErrors(t *testing.T) {
 		{"missing name", "rules:\n  - on: exec\n    action: alert\n    match: {comm: [x]}\n", `p.yaml:2:5: rule: missing key "name"`},
 		{"bad name", "rules:\n  - name: a b\n    on: exec\n    action: alert\n    match: {comm: [x]}\n", `p.yaml:2:11: name: "a b"`},
 		{"unknown event", "rules:\n  - name: a\n    on: fork\n    action: alert\n    match: {comm: [x]}\n", `p.yaml:3:9: on: "fork" is not one of exec`},
-		{"unsupported event", "rules:\n  - name: a\n    on: ptrace\n    action: alert\n    match: {comm: [x]}\n", "p.yaml:3:9: on: ptrace: not supported yet"},
+		{"destination on ptrace", "rules:\n  - name: a\n    on: ptrace\n    action: alert\n    match: {destination: {ports: [1]}}\n", "p.yaml:5:13: match: destination is not a selector of ptrace events"},
+		{"file on chmod", "rules:\n  - name: a\n    on: chmod\n    action: alert\n    match: {file: {path: [/x]}}\n", "p.yaml:5:13: match: file is not a selector of chmod events"},
+		{"kill on bind", "rules:\n  - name: a\n    on: bind\n    action: kill\n    match: {destination: {ports: [1]}}\n", "p.yaml:4:13: action: kill is not an action of bind rules"},
+		{"tcp sendmsg", "rules:\n  - name: a\n    on: sendmsg\n    action: deny\n    match: {destination: {protocol: tcp}}\n", "p.yaml:5:13: match.destination.protocol: sendmsg rules see UDP sends only"},
+		{"relative cgroup", "rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {cgroup: {prefix: [system.slice]}}\n", `p.yaml:5:31: match.cgroup.prefix: "system.slice" is not an absolute path`},
+		{"bad ancestor glob", "rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {ancestor: {not_glob: [\"/a/[\"]}}\n", `p.yaml:5:35: match.ancestor.not_glob: "/a/[": bad glob`},
 		{"selector of another event", "rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {file: {path: [/x]}}\n", "p.yaml:5:13: match: file is not a selector of exec events"},
 		{"unknown selector", "rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {binray: {path: [/x]}}\n", `p.yaml:5:13: match: unknown key "binray"`},
 		{"no match", "rules:\n  - name: a\n    on: exec\n    action: alert\n", `p.yaml:2:5: rule a: missing key "match"`},
@@ -290,7 +295,7 @@ func TestPlan(t *testing.T) {
 	}
 	want := []string{
 		"no-tmp-exec: on exec, runs in kernel; action kill: bpf_send_signal(SIGKILL) from the sched_process_exec tracepoint, before the new program runs an instruction, in the offending task",
-		"no-metadata: on connect, runs in kernel; action deny: EPERM from cgroup/connect4 and cgroup/connect6 programs on the cgroup",
+		"no-metadata: on connect, runs in kernel; action deny: EPERM from the cgroup/connect4 and cgroup/connect6 programs on the cgroup",
 		"shadow-readers: on open, runs in kernel; action alert: an alert event from the open/openat syscall exit, before the file descriptor reaches user space",
 		"deny-exec: on exec, runs in kernel; action deny -> kill (fallback: deny of exec needs BPF LSM, which does not work here (no lsm); taking kill instead.): bpf_send_signal(SIGKILL) from the sched_process_exec tracepoint, before the new program runs an instruction, in the offending task",
 		"glob-kill: on exec, runs in user (binary glob in user space); action kill -> alert (fallback: binary glob run in user space, which cannot act synchronously: alert only): an alert event, from user space; audit: reports what alert would do and lets the operation through",
@@ -307,16 +312,33 @@ func TestPlan(t *testing.T) {
 			t.Errorf("plan %d: %s", i, p.Describe())
 		}
 	}
-	// A connect's parent is read in user space.
-	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: connect\n    action: deny\n    match: {parent: {path: [/x]}}\n"))
+	// A connect's parent and ancestors are matched in the kernel, from the
+	// process table.
+	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: connect\n    action: deny\n    match: {parent: {path: [/x]}, ancestor: {prefix: [/y/]}}\n"))
 	plans, _ = PlanRules(rules, features(), false)
-	if p := plans[0]; p.Stage != "user" || p.Action != "alert" || !strings.Contains(p.Describe(), "(parent in user space)") {
+	if p := plans[0]; p.Stage != "kernel" || p.Action != "deny" {
 		t.Errorf("connect parent: %s", p.Describe())
 	}
+	// Globs on ancestors and cgroups run in user space and only alert.
+	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: kill\n    match: {ancestor: {glob: [/x*]}, cgroup: {glob: [/a/*]}}\n"))
+	plans, _ = PlanRules(rules, features(), false)
+	if p := plans[0]; p.Stage != "user" || p.Action != "alert" || !strings.Contains(p.Describe(), "(ancestor glob, cgroup glob in user space); action kill -> alert") {
+		t.Errorf("ancestor glob: %s", p.Describe())
+	}
+	// A kill on a syscall event says the syscall runs first; a deny
+	// without BPF LSM says it falls back.
+	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: module_load\n    action: deny\n    match: {user: {uid: [0]}}\n  - name: b\n    on: bind\n    action: deny\n    match: {destination: {ports: [22]}}\n"))
+	plans, _ = PlanRules(rules, features(FeatLSM), false)
+	if got, want := plans[0].Describe(), "a: on module_load, runs in kernel; action deny -> kill (fallback: deny of module_load needs BPF LSM, which does not work here (no lsm); taking kill instead.): bpf_send_signal(SIGKILL) from the entry tracepoint of init_module, finit_module, in the offending task: it dies on its way out of the syscall, which has run"; got != want {
+		t.Errorf("module_load:\ngot  %s\nwant %s", got, want)
+	}
+	if got, want := plans[1].Describe(), "b: on bind, runs in kernel; action deny: EPERM from the cgroup/bind4 and cgroup/bind6 programs on the cgroup"; got != want {
+		t.Errorf("bind:\ngot  %s\nwant %s", got, want)
+	}
 	// Selectors not matched yet are errors, never ignored.
-	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {ancestor: {path: [/x]}}\n"))
-	if _, err := PlanRules(rules, features(), false); err == nil || !strings.Contains(err.Error(), "p.yaml:5:13: rule a: the ancestor selector is not supported yet") {
-		t.Errorf("ancestor: %v", err)
+	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {container: [web]}\n"))
+	if _, err := PlanRules(rules, features(), false); err == nil || !strings.Contains(err.Error(), "p.yaml:5:13: rule a: the container selector is not supported yet") {
+		t.Errorf("container: %v", err)
 	}
 }
 
@@ -337,7 +359,7 @@ func TestCompile(t *testing.T) {
 	tb := Compile(plans)
 	got := fmt.Sprint(tb.Prefixes[PathKey{DimBinary, "/tmp/"}], tb.Prefixes[PathKey{DimBinary, "/tmp/ok/"}],
 		tb.Prefixes[PathKey{DimBinary, "/tmp/x/"}], tb.Paths[PathKey{DimBinary, "/bin/sh"}], tb.Paths[PathKey{DimFile, "/etc/shadow"}],
-		tb.OnExec, tb.OnConnect, tb.OnOpen, tb.HasBinary, tb.NotRoot, tb.Kill, tb.Deny, tb.UDP, tb.TCP, tb.Ports[80], tb.Comms["cat"], tb.Access,
+		tb.On[EventIndex("exec")], tb.On[EventIndex("connect")], tb.On[EventIndex("open")], tb.HasBinary, tb.NotRoot, tb.Kill, tb.Deny, tb.UDP, tb.TCP, tb.Ports[80], tb.Comms["cat"], tb.Access,
 		len(tb.CIDRs))
 	want := "{1 0} {1 1} {3 0} {2 0} {8 0} 3 4 8 3 2 1 0 4 0 4 8 [8 0 0 0] 2"
 	if got != want {
@@ -368,6 +390,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(issueExample))
 	f.Add([]byte("rules:\n  - {name: a, on: exec, action: alert, match: {binary: {glob: [\"/a/*\"]}, args: {regex: x}}}\n"))
 	f.Add([]byte("rules: [\n"))
+	f.Add([]byte("rules:\n  - {name: a, on: ptrace, action: kill, match: {ancestor: {path: [/a], not_glob: [\"/b/*\"]}, cgroup: {prefix: [/docker/]}}}\n  - {name: b, on: sendmsg, action: deny, match: {destination: {cidr: [::1/128]}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rules, err := Parse("f.yaml", data)
 		if err != nil {
@@ -391,7 +414,8 @@ func FuzzParse(f *testing.F) {
 		}
 		Compile(plans)
 		for _, r := range rules {
-			r.Matches(&Event{Type: r.On, UID: u32(0), Filename: "/tmp/x", Path: "/etc/x", DAddr: "10.0.0.1", DPort: 80, Proto: "tcp"})
+			r.Matches(&Event{Type: r.On, UID: u32(0), Filename: "/tmp/x", Path: "/etc/x", DAddr: "10.0.0.1", DPort: 80, Proto: "tcp",
+				Ancestors: []string{"/bin/sh", "/usr/sbin/nginx"}, Cgroup: "/docker/x"})
 		}
 	})
 }

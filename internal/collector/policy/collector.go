@@ -1,14 +1,20 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -28,11 +34,14 @@ const Name = "policy"
 // Config says what to enforce and where.
 type Config struct {
 	Plans []*policy.Plan
-	// Cgroup is the cgroup v2 directory the connect programs attach to;
-	// they see the connects of every process in it and below. Needed when
-	// a plan is on connect.
+	// Cgroup is the cgroup v2 directory the connect, bind and sendmsg
+	// programs attach to; they see the processes in it and below. Needed
+	// when a plan is on one of those events.
 	Cgroup string
-	Logger *slog.Logger
+	// CgroupRoot is the cgroup v2 hierarchy's mount, which cgroup
+	// selectors' paths start from; found when empty.
+	CgroupRoot string
+	Logger     *slog.Logger
 }
 
 // Collector enforces a set of planned rules until Close.
@@ -48,6 +57,9 @@ type Collector struct {
 	// userMatches counts the matches of user-stage rules, found here.
 	userMatches []atomic.Uint64
 	kernelFinal []uint64
+	procs       procCache
+	// cgroups resolves cgroup ids for user-stage cgroup selectors.
+	cgroups *cgroupPaths
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -62,16 +74,46 @@ func New(cfg Config) (*Collector, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	t := policy.Compile(cfg.Plans)
-	if t.OnConnect != 0 && cfg.Cgroup == "" {
-		return nil, errors.New("policy: connect rules need a cgroup v2 directory to attach to")
+	if err := t.CheckCapacity(); err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	for _, on := range policy.SockEvents {
+		if t.On[policy.EventIndex(on)] != 0 && cfg.Cgroup == "" {
+			return nil, fmt.Errorf("policy: %s rules need a cgroup v2 directory to attach to", on)
+		}
+	}
+	userCgroup := slices.ContainsFunc(cfg.Plans, func(p *policy.Plan) bool { return p.Stage == "user" && p.Rule.Match.Cgroup != nil })
+	if (len(t.Cgroups) > 0 || userCgroup) && cfg.CgroupRoot == "" {
+		cfg.CgroupRoot = CgroupRoot()
+		if cfg.CgroupRoot == "" {
+			return nil, errors.New("policy: cgroup selectors need a cgroup v2 hierarchy: none is mounted")
+		}
+	}
+	var cgroups *cgroupPaths
+	if userCgroup {
+		cgroups = &cgroupPaths{root: cfg.CgroupRoot, m: map[uint64]string{}}
 	}
 	return &Collector{
+		cgroups:     cgroups,
 		Tracer:      collector.NewTracer(Name, collector.Config{RingBytes: 1 << 20, Logger: cfg.Logger}),
 		cfg:         cfg,
 		tables:      t,
 		clock:       collector.NewClock(),
 		userMatches: make([]atomic.Uint64, len(cfg.Plans)),
+		procs:       procCache{m: map[uint32]procInfo{}},
 	}, nil
+}
+
+// CgroupRoot returns the cgroup v2 mount: /sys/fs/cgroup/unified on hybrid
+// hosts, else /sys/fs/cgroup; "" when there is none.
+func CgroupRoot() string {
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var st unix.Statfs_t
+		if unix.Statfs(p, &st) == nil && st.Type == unix.CGROUP2_SUPER_MAGIC {
+			return p
+		}
+	}
+	return ""
 }
 
 // Start loads the rules into the kernel, attaches and streams alerts into
@@ -108,13 +150,14 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 	t := c.tables
 	vars := map[string]any{
-		"on_exec": t.OnExec, "on_open": t.OnOpen, "on_connect": t.OnConnect,
+		"on_mask":    t.On,
 		"has_binary": t.HasBinary, "has_file": t.HasFile, "has_uid": t.HasUID, "has_comm": t.HasComm,
 		"has_access": t.HasAccess, "has_cidr": t.HasCIDR, "has_port": t.HasPort,
 		"not_root": t.NotRoot, "proto_tcp": t.TCP, "proto_udp": t.UDP,
 		"access_rules": t.Access,
 		"user_stage":   t.UserStage, "kill_rules": t.Kill, "deny_rules": t.Deny,
-		"has_parent": t.HasParent, "track_procs": boolByte(t.TrackProcs),
+		"has_parent": t.HasParent, "has_ancestor": t.HasAncestor, "has_cgroup": t.HasCgroup,
+		"cgroup_rules": boolByte(len(t.Cgroups) > 0),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -191,8 +234,27 @@ func (c *Collector) fillMaps() error {
 			return err
 		}
 	}
+	for k, v := range t.Cgroups {
+		// A cgroup v2 directory's inode number is the cgroup's id.
+		dir := filepath.Join(c.cfg.CgroupRoot, k.Path)
+		var st unix.Stat_t
+		if err := unix.Stat(dir, &st); err != nil {
+			return fmt.Errorf("resolving the cgroup %s (%s): %w", k.Path, dir, err)
+		}
+		key := policyCgroupKey{Id: st.Ino}
+		if k.Exact {
+			key.Exact = 1
+		}
+		if err := put("cgroups", key, masks(v)); err != nil {
+			return err
+		}
+	}
 	return nil
 }
+
+// Probe answers policy.Features: the tracepoints of syscall events from
+// tracefs, the rest from bpfx's probes.
+var Probe = policy.WithTracepoints(bpfx.ProbeFeature)
 
 func (c *Collector) attach() error {
 	coll := c.Collection()
@@ -204,24 +266,24 @@ func (c *Collector) attach() error {
 		c.links.Add(l)
 		return nil
 	}
+	// The process table first: fork, exec and exit, then the processes
+	// already running, so that no process falls between.
+	l, err := link.AttachTracing(link.TracingOptions{Program: coll.Programs["policy_fork"], AttachType: ebpf.AttachTraceRawTp})
+	if err != nil {
+		return fmt.Errorf("attaching tp_btf/sched_process_fork: %w", err)
+	}
+	c.links.Add(l)
+	if err := tp("sched", "sched_process_exec", "policy_exec"); err != nil {
+		return err
+	}
+	if err := tp("sched", "sched_process_exit", "policy_exit"); err != nil {
+		return err
+	}
+	if err := c.seedProcs(); err != nil {
+		return err
+	}
 	t := c.tables
-	if t.TrackProcs {
-		if err := tp("sched", "sched_process_fork", "policy_fork"); err != nil {
-			return err
-		}
-	}
-	if t.OnExec != 0 || t.TrackProcs {
-		if err := tp("sched", "sched_process_exec", "policy_exec"); err != nil {
-			return err
-		}
-	}
-	if t.TrackProcs {
-		// After the exec and fork hooks, so that no process falls between.
-		if err := c.seedProcs(); err != nil {
-			return err
-		}
-	}
-	if t.OnOpen != 0 {
+	if t.On[policy.EventIndex("open")] != 0 {
 		// Exits first: an entry without its exit would leave pending records.
 		for _, h := range [][3]string{
 			{"syscalls", "sys_exit_openat", "policy_openat_exit"},
@@ -234,14 +296,36 @@ func (c *Collector) attach() error {
 			}
 		}
 	}
-	if t.OnConnect != 0 {
-		for _, h := range []struct {
-			at   ebpf.AttachType
-			prog string
-		}{{ebpf.AttachCGroupInet4Connect, "policy_connect4"}, {ebpf.AttachCGroupInet6Connect, "policy_connect6"}} {
-			l, err := link.AttachCgroup(link.CgroupOptions{Path: c.cfg.Cgroup, Attach: h.at, Program: coll.Programs[h.prog]})
+	for _, on := range policy.SyscallEvents {
+		if t.On[policy.EventIndex(on)] == 0 {
+			continue
+		}
+		// A syscall this kernel does not have (policy check lists them).
+		for _, sc := range policy.SyscallNames[on] {
+			err := tp("syscalls", "sys_enter_"+sc, "policy_"+sc)
+			if errors.Is(err, os.ErrNotExist) {
+				c.cfg.Logger.Info("a syscall of the event is not on this kernel", "event", on, "syscall", sc)
+				continue
+			}
 			if err != nil {
-				return fmt.Errorf("attaching %s to %s: %w", h.prog, c.cfg.Cgroup, err)
+				return err
+			}
+		}
+	}
+	sock := map[string][2]ebpf.AttachType{
+		"connect": {ebpf.AttachCGroupInet4Connect, ebpf.AttachCGroupInet6Connect},
+		"bind":    {ebpf.AttachCGroupInet4Bind, ebpf.AttachCGroupInet6Bind},
+		"sendmsg": {ebpf.AttachCGroupUDP4Sendmsg, ebpf.AttachCGroupUDP6Sendmsg},
+	}
+	for _, on := range policy.SockEvents {
+		if t.On[policy.EventIndex(on)] == 0 {
+			continue
+		}
+		for i, at := range sock[on] {
+			prog := "policy_" + on + strconv.Itoa(4+2*i)
+			l, err := link.AttachCgroup(link.CgroupOptions{Path: c.cfg.Cgroup, Attach: at, Program: coll.Programs[prog]})
+			if err != nil {
+				return fmt.Errorf("attaching %s to %s: %w", prog, c.cfg.Cgroup, err)
 			}
 			c.links.Add(l)
 		}
@@ -256,32 +340,168 @@ func boolByte(b bool) uint8 {
 	return 0
 }
 
-type proc struct{ Bin, Parent uint64 }
+// anc and proc mirror the kernel's struct anc and struct proc.
+type anc struct {
+	Pid, Seeded              uint32
+	StartNs, Par, Apos, Aneg uint64
+}
 
-// seedProcs fills the procs map for the processes that exec'd before the
-// exec hook was attached, from /proc/PID/exe (the resolved path), keeping
-// what the hooks already wrote.
+type proc struct {
+	Bin        uint64
+	Depth, Pad uint32
+	Self       anc
+	Chain      [8]anc
+}
+
+// seedProcs fills the process table for the processes that started
+// before the fork and exec hooks were attached, from /proc: each one's
+// binary (/proc/PID/exe, the resolved path, where an exec records the path
+// as given), argv and its ancestors by parent pid. It keeps what the hooks
+// already wrote.
 func (c *Collector) seedProcs() error {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
 		return fmt.Errorf("seeding the process table: %w", err)
 	}
-	m, t := c.Collection().Maps["procs"], c.tables
+	type seed struct {
+		ppid  uint32
+		start uint64
+		exe   string
+	}
+	seeds := map[uint32]seed{}
 	for _, e := range ents {
 		pid, err := strconv.ParseUint(e.Name(), 10, 32)
 		if err != nil {
 			continue
 		}
+		ppid, start, err := procStat(uint32(pid))
+		if err != nil {
+			continue // gone
+		}
 		exe, err := os.Readlink("/proc/" + e.Name() + "/exe")
 		if err != nil {
 			continue // a kernel thread, or gone
 		}
-		p := proc{t.PathRules(policy.DimBinary, exe, t.HasBinary), t.PathRules(policy.DimParent, exe, t.HasParent)}
-		if err := m.Update(uint32(pid), p, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
+		seeds[uint32(pid)] = seed{ppid, start, exe}
+		argv := []string{}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline"); err == nil {
+			argv = splitNUL(b)
+		}
+		c.procs.put(uint32(pid), procInfo{start: start, binary: exe, argv: argv, seeded: true})
+	}
+	m, t := c.Collection().Maps["procs"], c.tables
+	anc := func(pid uint32, s seed) anc {
+		am := t.PathMasks(policy.DimAncestor, s.exe)
+		return anc{Pid: pid, Seeded: 1, StartNs: s.start, Par: t.PathRules(policy.DimParent, s.exe, t.HasParent), Apos: am.Pos, Aneg: am.Neg}
+	}
+	for pid, s := range seeds {
+		var p proc
+		p.Bin = t.PathRules(policy.DimBinary, s.exe, t.HasBinary)
+		p.Self = anc(pid, s)
+		for pp := s.ppid; pp != 0 && p.Depth < uint32(len(p.Chain)); {
+			ps, ok := seeds[pp]
+			if !ok {
+				break
+			}
+			p.Chain[p.Depth] = anc(pp, ps)
+			p.Depth++
+			pp = ps.ppid
+		}
+		if err := m.Update(pid, &p, ebpf.UpdateNoExist); err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
 			return fmt.Errorf("seeding the process table: %w", err)
 		}
 	}
 	return nil
+}
+
+// procStat reads a process's parent and start time from /proc/PID/stat;
+// the start is in clock ticks since boot, turned into CLOCK_MONOTONIC ns.
+func procStat(pid uint32) (ppid uint32, start uint64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// The fields after the comm, which may hold spaces and parentheses.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0, 0, errors.New("malformed stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, 0, errors.New("malformed stat")
+	}
+	pp, err1 := strconv.ParseUint(f[1], 10, 32)
+	ticks, err2 := strconv.ParseUint(f[19], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, 0, errors.New("malformed stat")
+	}
+	// USER_HZ is 100 on Linux; the start is counted on the boot-time
+	// clock, which runs ahead of the monotonic one while suspended.
+	ns := ticks * 10_000_000
+	var mono, boot unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &mono) == nil && unix.ClockGettime(unix.CLOCK_BOOTTIME, &boot) == nil {
+		if d := boot.Nano() - mono.Nano(); d > 0 && uint64(d) < ns {
+			ns -= uint64(d)
+		}
+	}
+	return uint32(pp), ns, nil
+}
+
+// procInfo is what user space keeps of a process for alerts' ancestry: its
+// start time, binary and argv, from its exec record or /proc.
+type procInfo struct {
+	start  uint64
+	binary string
+	argv   []string
+	// seeded: read from /proc, whose start time is in clock ticks.
+	seeded bool
+}
+
+// maxProcs bounds the process cache, as the kernel's table is bounded.
+const maxProcs = 32768
+
+// procCache maps pids to their processes, bounded: when full, an arbitrary
+// tenth of the entries goes.
+type procCache struct {
+	mu sync.Mutex
+	m  map[uint32]procInfo
+}
+
+func (pc *procCache) put(pid uint32, p procInfo) {
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	if len(pc.m) >= maxProcs {
+		n := 0
+		for k := range pc.m {
+			delete(pc.m, k)
+			if n++; n >= maxProcs/10 {
+				break
+			}
+		}
+	}
+	pc.m[pid] = p
+}
+
+// get returns the process pid started at start: the cache's entry when its
+// start matches (within a clock tick and a half for one seeded from /proc).
+func (pc *procCache) get(pid uint32, start uint64) (procInfo, bool) {
+	pc.mu.Lock()
+	p, ok := pc.m[pid]
+	pc.mu.Unlock()
+	if !ok {
+		return p, false
+	}
+	if p.start == start {
+		return p, true
+	}
+	if p.seeded {
+		d := int64(p.start - start)
+		if d < 0 {
+			d = -d
+		}
+		return p, d < 15_000_000
+	}
+	return p, false
 }
 
 // Counts returns the matches of each plan's rule so far, in plan order.
@@ -352,10 +572,17 @@ func (s *batchSink) Emit(e event.Event) {
 	s.Sink.Emit(e)
 }
 
-// Alerts builds the alerts of one record, finishing user-stage rules.
+// Alerts builds the alerts of one record, finishing user-stage rules. An
+// exec record that matched nothing only updates the process cache.
 func (c *Collector) alerts(raw *policyPolicyEvent, out []event.Event) []event.Event {
 	var h event.Header
 	collector.FillHeader(&h, &raw.Hdr, "alert", c.clock)
+	if raw.On == onExec {
+		c.procs.put(h.PID, procInfo{start: raw.Hdr.StartNs, binary: collector.CString(raw.Path[:]), argv: argvOf(raw)})
+	}
+	if raw.Matched == 0 {
+		return out
+	}
 	ev, info := c.eventOf(raw, &h)
 	for i, p := range c.cfg.Plans {
 		bit := uint64(1) << i
@@ -398,24 +625,80 @@ func outcome(p *policy.Plan, raw *policyPolicyEvent, bit uint64) string {
 	return "kill failed: " + unix.ErrnoName(unix.Errno(-raw.ActRet))
 }
 
+// The kernel side's event numbers (ON_*) are policy.EventIndex's.
+var onExec = uint8(policy.EventIndex("exec"))
+
+func argvOf(raw *policyPolicyEvent) []string {
+	n := min(int(raw.ArgvLen), len(raw.Argv))
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&raw.Argv[0])), n)
+	return splitNUL(bytes.TrimRight(b, "\x00"))
+}
+
+// ancestry resolves the record's ancestors: from the process cache, else
+// from /proc while the process lives. A process that forked and never
+// exec'd has its parent's binary and argv.
+func (c *Collector) ancestry(raw *policyPolicyEvent) []policy.Ancestor {
+	n := min(int(raw.Depth), len(raw.Anc))
+	out := make([]policy.Ancestor, n)
+	known := make([]bool, n)
+	for i := range n {
+		id := raw.Anc[i]
+		out[i] = policy.Ancestor{PID: id.Pid, StartNS: id.StartNs}
+		if p, ok := c.procs.get(id.Pid, id.StartNs); ok {
+			out[i].Binary, out[i].Argv, known[i] = p.binary, p.argv, true
+			continue
+		}
+		if _, start, err := procStat(id.Pid); err == nil && absDiff(start, id.StartNs) < 15_000_000 {
+			out[i].Binary, _ = os.Readlink("/proc/" + strconv.Itoa(int(id.Pid)) + "/exe")
+			if b, err := os.ReadFile("/proc/" + strconv.Itoa(int(id.Pid)) + "/cmdline"); err == nil {
+				out[i].Argv = splitNUL(b)
+			}
+			known[i] = out[i].Binary != ""
+		}
+	}
+	for i := n - 2; i >= 0; i-- {
+		if !known[i] && known[i+1] {
+			out[i].Binary, out[i].Argv, known[i] = out[i+1].Binary, out[i+1].Argv, true
+		}
+	}
+	return out
+}
+
+func absDiff(a, b uint64) uint64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
 // eventOf is the record as policy.Event, for the user-stage matcher, and
 // the alert's description of it.
 func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Event, policy.Alert) {
 	uid := h.UID
-	ev := &policy.Event{UID: &uid, Comm: h.Comm}
+	on := ""
+	if i := int(raw.On) - 1; i >= 0 && i < len(policy.Events) {
+		on = policy.Events[i]
+	}
+	ev := &policy.Event{Type: on, UID: &uid, Comm: h.Comm}
 	var a policy.Alert
+	a.Ancestors = c.ancestry(raw)
+	for _, x := range a.Ancestors {
+		ev.Ancestors = append(ev.Ancestors, x.Binary)
+	}
+	if len(ev.Ancestors) > 0 {
+		ev.Parent = ev.Ancestors[0]
+	}
 	path := collector.CString(raw.Path[:])
-	switch raw.On {
-	case 1:
-		ev.Type, ev.Filename = "exec", path
+	switch {
+	case on == "exec":
+		ev.Filename, ev.Argv = path, argvOf(raw)
 		a.Binary = path
-	case 2:
-		ev.Type, ev.Path = "open", path
+	case on == "open":
+		ev.Path = path
 		ev.Flags = openFlags(raw.Flags)
 		a.File = path
 		a.Access = policy.AccessNames(raw.Access)
-	case 3:
-		ev.Type = "connect"
+	case slices.Contains(policy.SockEvents, on):
 		var addr netip.Addr
 		if raw.Family == 2 {
 			addr = netip.AddrFrom4([4]byte(raw.Daddr[:4]))
@@ -429,21 +712,135 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 		}
 		a.Destination = netip.AddrPortFrom(addr, raw.Dport).String()
 		a.Protocol = ev.Proto
+	default:
+		a.Syscall, a.Detail, a.TargetPID = syscallDetail(raw)
+		if on == "chmod" || on == "mount" {
+			a.File = path
+		}
+	}
+	if on != "exec" {
+		// The process's own binary: from its exec record, or /proc.
+		if p, ok := c.procs.get(h.PID, raw.Hdr.StartNs); ok {
+			ev.Binary, ev.Argv = p.binary, p.argv
+		} else {
+			ev.Binary, _ = os.Readlink("/proc/" + strconv.Itoa(int(h.PID)) + "/exe")
+		}
+		a.Binary = ev.Binary
 	}
 	if c.tables.UserStage&raw.Matched != 0 {
 		// What the kernel side does not know: read while the process lives.
-		if raw.On != 1 {
-			ev.Binary, _ = os.Readlink("/proc/" + strconv.Itoa(int(h.PID)) + "/exe")
-			a.Binary = ev.Binary
+		if ev.Argv == nil {
+			if b, err := os.ReadFile("/proc/" + strconv.Itoa(int(h.PID)) + "/cmdline"); err == nil {
+				ev.Argv = splitNUL(b)
+			}
 		}
-		if h.PPID != 0 {
-			ev.Parent, _ = os.Readlink("/proc/" + strconv.Itoa(int(h.PPID)) + "/exe")
-		}
-		if b, err := os.ReadFile("/proc/" + strconv.Itoa(int(h.PID)) + "/cmdline"); err == nil {
-			ev.Argv = splitNUL(b)
+		if c.cgroups != nil {
+			ev.Cgroup = c.cgroups.path(h.CgroupID)
 		}
 	}
+	a.Chain = policy.Chain(a.Ancestors, a.Binary)
 	return ev, a
+}
+
+// cgroupPaths resolves cgroup v2 ids (a directory's inode number) to
+// paths from the hierarchy's root, walking the hierarchy when an id is not
+// known yet: a cgroup's id is never reused, so an id not found stays
+// unknown.
+type cgroupPaths struct {
+	root string
+	mu   sync.Mutex
+	m    map[uint64]string
+}
+
+// maxCgroups bounds the cache.
+const maxCgroups = 65536
+
+func (cp *cgroupPaths) path(id uint64) string {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if p, ok := cp.m[id]; ok {
+		return p
+	}
+	if len(cp.m) >= maxCgroups {
+		clear(cp.m)
+	}
+	_ = filepath.WalkDir(cp.root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return nil
+		}
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil {
+			rel := strings.TrimPrefix(p, cp.root)
+			if rel == "" {
+				rel = "/"
+			}
+			cp.m[st.Ino] = rel
+		}
+		return nil
+	})
+	p, ok := cp.m[id]
+	if !ok {
+		cp.m[id] = ""
+	}
+	return p
+}
+
+// The kernel's SYS_* numbers of the syscall events.
+var sysNames = []string{1: "ptrace", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "capset",
+	"init_module", "finit_module", "bpf", "mount", "move_mount", "kill", "tgkill", "chmod", "fchmod", "fchmodat", "fchmodat2"}
+
+// syscallDetail renders a syscall event's arguments.
+func syscallDetail(raw *policyPolicyEvent) (name, detail string, target int64) {
+	if int(raw.Sys) < len(sysNames) {
+		name = sysNames[raw.Sys]
+	}
+	a := raw.Args
+	str := collector.CString(raw.Argv[:])
+	id := func(v uint64) string {
+		if uint32(v) == ^uint32(0) {
+			return "-1"
+		}
+		return strconv.FormatUint(uint64(uint32(v)), 10)
+	}
+	switch name {
+	case "ptrace":
+		req := "PTRACE_ATTACH"
+		if a[0] == 0x4206 {
+			req = "PTRACE_SEIZE"
+		}
+		return name, req + " pid " + strconv.FormatInt(int64(int32(a[1])), 10), int64(int32(a[1]))
+	case "setuid", "setgid":
+		return name, name[3:] + " " + id(a[0]), 0
+	case "setreuid", "setregid":
+		return name, "real " + id(a[0]) + " effective " + id(a[1]), 0
+	case "setresuid", "setresgid":
+		return name, "real " + id(a[0]) + " effective " + id(a[1]) + " saved " + id(a[2]), 0
+	case "capset":
+		return name, "", 0
+	case "init_module":
+		return name, fmt.Sprintf("%d bytes, params %q", a[0], str), 0
+	case "finit_module":
+		return name, fmt.Sprintf("fd %d, flags %#x, params %q", int32(a[0]), a[1], str), 0
+	case "bpf":
+		cmd := "BPF_MAP_CREATE"
+		if a[0] == 5 {
+			cmd = "BPF_PROG_LOAD"
+		}
+		return name, cmd, 0
+	case "mount":
+		return name, fmt.Sprintf("type %q, flags %#x", str, a[0]), 0
+	case "move_mount":
+		return name, fmt.Sprintf("flags %#x", a[0]), 0
+	case "kill", "tgkill":
+		return name, fmt.Sprintf("pid %d signal %d", int32(a[0]), a[1]), int64(int32(a[0]))
+	case "chmod", "fchmod", "fchmodat", "fchmodat2":
+		d := fmt.Sprintf("mode %04o", a[0]&0o7777)
+		if name != "chmod" {
+			d += fmt.Sprintf(", fd %d", int32(a[1]))
+		}
+		return name, d, 0
+	}
+	return name, "", 0
 }
 
 func splitNUL(b []byte) []string {

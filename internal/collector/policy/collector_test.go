@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv("KSCOPE_POLICY_CONNECT"); addr != "" {
 		os.Exit(connectOnce(addr))
 	}
+	if do := os.Getenv("KSCOPE_POLICY_DO"); do != "" {
+		os.Exit(workload(do, os.Getenv("KSCOPE_POLICY_ARG")))
+	}
 	os.Exit(m.Run())
 }
 
@@ -77,7 +80,7 @@ func rulesOf(t *testing.T, yaml string, audit bool) []*policy.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plans, err := policy.PlanRules(rules, func(name string) error { return bpfx.ProbeFeature(name) }, audit)
+	plans, err := policy.PlanRules(rules, Probe, audit)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,6 +655,15 @@ func checkOffline(t *testing.T, r *policy.Rule, a map[string]any, want bool) {
 	t.Helper()
 	uid := uint32(a["uid"].(float64))
 	ev := &policy.Event{Type: a["on"].(string), UID: &uid, Comm: a["comm"].(string)}
+	for _, x := range asSlice(a["ancestors"]) {
+		ev.Ancestors = append(ev.Ancestors, x.(string))
+	}
+	if len(ev.Ancestors) > 0 {
+		ev.Parent = ev.Ancestors[0]
+	}
+	if b, ok := a["binary"].(string); ok && ev.Type != "exec" {
+		ev.Binary = b
+	}
 	switch ev.Type {
 	case "exec":
 		ev.Filename = a["binary"].(string)
@@ -673,7 +685,7 @@ func checkOffline(t *testing.T, r *policy.Rule, a map[string]any, want bool) {
 			}
 		}
 		ev.Flags = flags
-	case "connect":
+	case "connect", "bind", "sendmsg":
 		host, port, _ := net.SplitHostPort(a["destination"].(string))
 		p, _ := strconv.Atoi(port)
 		ev.DAddr, ev.DPort, ev.Proto = host, uint16(p), a["protocol"].(string)
@@ -681,4 +693,9 @@ func checkOffline(t *testing.T, r *policy.Rule, a map[string]any, want bool) {
 	if got := r.Matches(ev); got != want {
 		t.Errorf("offline: rule %s on %+v: got %v, want %v (the kernel said %v)", r.Name, ev, got, want, want)
 	}
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
 }

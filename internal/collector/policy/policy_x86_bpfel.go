@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type policyCgroupKey struct {
+	_     structs.HostLayout
+	Id    uint64
+	Exact uint64
+}
+
 type policyMasks struct {
 	_   structs.HostLayout
 	Pos uint64
@@ -49,24 +55,52 @@ type policyPolicyEvent struct {
 	}
 	Matched uint64
 	Acted   uint64
+	Args    [4]uint64
 	ActRet  int32
 	Ret     int32
 	Flags   uint32
+	ArgvLen uint32
 	On      uint8
 	Family  uint8
 	Proto   uint8
 	Access  uint8
 	Dport   uint16
-	Pad     uint16
-	Daddr   [16]uint8
-	Path    [256]int8
-	_       [4]byte
+	Depth   uint8
+	Sys     uint8
+	Anc     [8]struct {
+		_       structs.HostLayout
+		Pid     uint32
+		Pad     uint32
+		StartNs uint64
+	}
+	Daddr [16]uint8
+	Path  [256]int8
+	Argv  [256]int8
 }
 
 type policyProc struct {
-	_      structs.HostLayout
-	Bin    uint64
-	Parent uint64
+	_     structs.HostLayout
+	Bin   uint64
+	Depth uint32
+	Pad   uint32
+	Self  struct {
+		_       structs.HostLayout
+		Pid     uint32
+		Seeded  uint32
+		StartNs uint64
+		Par     uint64
+		Apos    uint64
+		Aneg    uint64
+	}
+	Chain [8]struct {
+		_       structs.HostLayout
+		Pid     uint32
+		Seeded  uint32
+		StartNs uint64
+		Par     uint64
+		Apos    uint64
+		Aneg    uint64
+	}
 }
 
 type policyScratch struct {
@@ -74,6 +108,7 @@ type policyScratch struct {
 	Key policyPathKey
 	_   [4]byte
 	E   policyPolicyEvent
+	P   policyProc
 }
 
 type policyV4Key struct {
@@ -92,54 +127,79 @@ type policyV6Key struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	policyMapCidrs4            = "cidrs4"
-	policyMapCidrs6            = "cidrs6"
-	policyMapComms             = "comms"
-	policyMapEvents            = "events"
-	policyMapPaths             = "paths"
-	policyMapPending           = "pending"
-	policyMapPorts             = "ports"
-	policyMapPrefixes          = "prefixes"
-	policyMapProcs             = "procs"
-	policyMapScratch           = "scratch"
-	policyMapStats             = "stats"
-	policyMapUids              = "uids"
-	policyProgPolicyConnect4   = "policy_connect4"
-	policyProgPolicyConnect6   = "policy_connect6"
-	policyProgPolicyExec       = "policy_exec"
-	policyProgPolicyFork       = "policy_fork"
-	policyProgPolicyOpen       = "policy_open"
-	policyProgPolicyOpenExit   = "policy_open_exit"
-	policyProgPolicyOpenat     = "policy_openat"
-	policyProgPolicyOpenatExit = "policy_openat_exit"
-	policyVarAccessRules       = "access_rules"
-	policyVarDenyRules         = "deny_rules"
-	policyVarFilterComm        = "filter_comm"
-	policyVarFilterCommOn      = "filter_comm_on"
-	policyVarFilterFailed      = "filter_failed"
-	policyVarFilterPid         = "filter_pid"
-	policyVarFilterUid         = "filter_uid"
-	policyVarFilterUidOn       = "filter_uid_on"
-	policyVarHasAccess         = "has_access"
-	policyVarHasBinary         = "has_binary"
-	policyVarHasCidr           = "has_cidr"
-	policyVarHasComm           = "has_comm"
-	policyVarHasFile           = "has_file"
-	policyVarHasParent         = "has_parent"
-	policyVarHasPort           = "has_port"
-	policyVarHasUid            = "has_uid"
-	policyVarKillRules         = "kill_rules"
-	policyVarMatchCount        = "match_count"
-	policyVarNotRoot           = "not_root"
-	policyVarOnConnect         = "on_connect"
-	policyVarOnExec            = "on_exec"
-	policyVarOnOpen            = "on_open"
-	policyVarProtoTcp          = "proto_tcp"
-	policyVarProtoUdp          = "proto_udp"
-	policyVarTrackProcs        = "track_procs"
-	policyVarUnusedPolicyEvent = "unused_policy_event"
-	policyVarUserStage         = "user_stage"
-	policyVarWakeupBytes       = "wakeup_bytes"
+	policyMapCgroups            = "cgroups"
+	policyMapCidrs4             = "cidrs4"
+	policyMapCidrs6             = "cidrs6"
+	policyMapComms              = "comms"
+	policyMapEvents             = "events"
+	policyMapPaths              = "paths"
+	policyMapPending            = "pending"
+	policyMapPorts              = "ports"
+	policyMapPrefixes           = "prefixes"
+	policyMapProcs              = "procs"
+	policyMapScratch            = "scratch"
+	policyMapStats              = "stats"
+	policyMapUids               = "uids"
+	policyProgPolicyBind4       = "policy_bind4"
+	policyProgPolicyBind6       = "policy_bind6"
+	policyProgPolicyBpf         = "policy_bpf"
+	policyProgPolicyCapset      = "policy_capset"
+	policyProgPolicyChmod       = "policy_chmod"
+	policyProgPolicyConnect4    = "policy_connect4"
+	policyProgPolicyConnect6    = "policy_connect6"
+	policyProgPolicyExec        = "policy_exec"
+	policyProgPolicyExit        = "policy_exit"
+	policyProgPolicyFchmod      = "policy_fchmod"
+	policyProgPolicyFchmodat    = "policy_fchmodat"
+	policyProgPolicyFchmodat2   = "policy_fchmodat2"
+	policyProgPolicyFinitModule = "policy_finit_module"
+	policyProgPolicyFork        = "policy_fork"
+	policyProgPolicyInitModule  = "policy_init_module"
+	policyProgPolicyKill        = "policy_kill"
+	policyProgPolicyMount       = "policy_mount"
+	policyProgPolicyMoveMount   = "policy_move_mount"
+	policyProgPolicyOpen        = "policy_open"
+	policyProgPolicyOpenExit    = "policy_open_exit"
+	policyProgPolicyOpenat      = "policy_openat"
+	policyProgPolicyOpenatExit  = "policy_openat_exit"
+	policyProgPolicyPtrace      = "policy_ptrace"
+	policyProgPolicySendmsg4    = "policy_sendmsg4"
+	policyProgPolicySendmsg6    = "policy_sendmsg6"
+	policyProgPolicySetgid      = "policy_setgid"
+	policyProgPolicySetregid    = "policy_setregid"
+	policyProgPolicySetresgid   = "policy_setresgid"
+	policyProgPolicySetresuid   = "policy_setresuid"
+	policyProgPolicySetreuid    = "policy_setreuid"
+	policyProgPolicySetuid      = "policy_setuid"
+	policyProgPolicyTgkill      = "policy_tgkill"
+	policyVarAccessRules        = "access_rules"
+	policyVarCgroupRules        = "cgroup_rules"
+	policyVarDenyRules          = "deny_rules"
+	policyVarFilterComm         = "filter_comm"
+	policyVarFilterCommOn       = "filter_comm_on"
+	policyVarFilterFailed       = "filter_failed"
+	policyVarFilterPid          = "filter_pid"
+	policyVarFilterUid          = "filter_uid"
+	policyVarFilterUidOn        = "filter_uid_on"
+	policyVarHasAccess          = "has_access"
+	policyVarHasAncestor        = "has_ancestor"
+	policyVarHasBinary          = "has_binary"
+	policyVarHasCgroup          = "has_cgroup"
+	policyVarHasCidr            = "has_cidr"
+	policyVarHasComm            = "has_comm"
+	policyVarHasFile            = "has_file"
+	policyVarHasParent          = "has_parent"
+	policyVarHasPort            = "has_port"
+	policyVarHasUid             = "has_uid"
+	policyVarKillRules          = "kill_rules"
+	policyVarMatchCount         = "match_count"
+	policyVarNotRoot            = "not_root"
+	policyVarOnMask             = "on_mask"
+	policyVarProtoTcp           = "proto_tcp"
+	policyVarProtoUdp           = "proto_udp"
+	policyVarUnusedPolicyEvent  = "unused_policy_event"
+	policyVarUserStage          = "user_stage"
+	policyVarWakeupBytes        = "wakeup_bytes"
 )
 
 // loadPolicy returns the embedded CollectionSpec for policy.
@@ -184,20 +244,45 @@ type policySpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyProgramSpecs struct {
-	PolicyConnect4   *ebpf.ProgramSpec `ebpf:"policy_connect4"`
-	PolicyConnect6   *ebpf.ProgramSpec `ebpf:"policy_connect6"`
-	PolicyExec       *ebpf.ProgramSpec `ebpf:"policy_exec"`
-	PolicyFork       *ebpf.ProgramSpec `ebpf:"policy_fork"`
-	PolicyOpen       *ebpf.ProgramSpec `ebpf:"policy_open"`
-	PolicyOpenExit   *ebpf.ProgramSpec `ebpf:"policy_open_exit"`
-	PolicyOpenat     *ebpf.ProgramSpec `ebpf:"policy_openat"`
-	PolicyOpenatExit *ebpf.ProgramSpec `ebpf:"policy_openat_exit"`
+	PolicyBind4       *ebpf.ProgramSpec `ebpf:"policy_bind4"`
+	PolicyBind6       *ebpf.ProgramSpec `ebpf:"policy_bind6"`
+	PolicyBpf         *ebpf.ProgramSpec `ebpf:"policy_bpf"`
+	PolicyCapset      *ebpf.ProgramSpec `ebpf:"policy_capset"`
+	PolicyChmod       *ebpf.ProgramSpec `ebpf:"policy_chmod"`
+	PolicyConnect4    *ebpf.ProgramSpec `ebpf:"policy_connect4"`
+	PolicyConnect6    *ebpf.ProgramSpec `ebpf:"policy_connect6"`
+	PolicyExec        *ebpf.ProgramSpec `ebpf:"policy_exec"`
+	PolicyExit        *ebpf.ProgramSpec `ebpf:"policy_exit"`
+	PolicyFchmod      *ebpf.ProgramSpec `ebpf:"policy_fchmod"`
+	PolicyFchmodat    *ebpf.ProgramSpec `ebpf:"policy_fchmodat"`
+	PolicyFchmodat2   *ebpf.ProgramSpec `ebpf:"policy_fchmodat2"`
+	PolicyFinitModule *ebpf.ProgramSpec `ebpf:"policy_finit_module"`
+	PolicyFork        *ebpf.ProgramSpec `ebpf:"policy_fork"`
+	PolicyInitModule  *ebpf.ProgramSpec `ebpf:"policy_init_module"`
+	PolicyKill        *ebpf.ProgramSpec `ebpf:"policy_kill"`
+	PolicyMount       *ebpf.ProgramSpec `ebpf:"policy_mount"`
+	PolicyMoveMount   *ebpf.ProgramSpec `ebpf:"policy_move_mount"`
+	PolicyOpen        *ebpf.ProgramSpec `ebpf:"policy_open"`
+	PolicyOpenExit    *ebpf.ProgramSpec `ebpf:"policy_open_exit"`
+	PolicyOpenat      *ebpf.ProgramSpec `ebpf:"policy_openat"`
+	PolicyOpenatExit  *ebpf.ProgramSpec `ebpf:"policy_openat_exit"`
+	PolicyPtrace      *ebpf.ProgramSpec `ebpf:"policy_ptrace"`
+	PolicySendmsg4    *ebpf.ProgramSpec `ebpf:"policy_sendmsg4"`
+	PolicySendmsg6    *ebpf.ProgramSpec `ebpf:"policy_sendmsg6"`
+	PolicySetgid      *ebpf.ProgramSpec `ebpf:"policy_setgid"`
+	PolicySetregid    *ebpf.ProgramSpec `ebpf:"policy_setregid"`
+	PolicySetresgid   *ebpf.ProgramSpec `ebpf:"policy_setresgid"`
+	PolicySetresuid   *ebpf.ProgramSpec `ebpf:"policy_setresuid"`
+	PolicySetreuid    *ebpf.ProgramSpec `ebpf:"policy_setreuid"`
+	PolicySetuid      *ebpf.ProgramSpec `ebpf:"policy_setuid"`
+	PolicyTgkill      *ebpf.ProgramSpec `ebpf:"policy_tgkill"`
 }
 
 // policyMapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyMapSpecs struct {
+	Cgroups  *ebpf.MapSpec `ebpf:"cgroups"`
 	Cidrs4   *ebpf.MapSpec `ebpf:"cidrs4"`
 	Cidrs6   *ebpf.MapSpec `ebpf:"cidrs6"`
 	Comms    *ebpf.MapSpec `ebpf:"comms"`
@@ -217,6 +302,7 @@ type policyMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyVariableSpecs struct {
 	AccessRules       *ebpf.VariableSpec `ebpf:"access_rules"`
+	CgroupRules       *ebpf.VariableSpec `ebpf:"cgroup_rules"`
 	DenyRules         *ebpf.VariableSpec `ebpf:"deny_rules"`
 	FilterComm        *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.VariableSpec `ebpf:"filter_comm_on"`
@@ -225,7 +311,9 @@ type policyVariableSpecs struct {
 	FilterUid         *ebpf.VariableSpec `ebpf:"filter_uid"`
 	FilterUidOn       *ebpf.VariableSpec `ebpf:"filter_uid_on"`
 	HasAccess         *ebpf.VariableSpec `ebpf:"has_access"`
+	HasAncestor       *ebpf.VariableSpec `ebpf:"has_ancestor"`
 	HasBinary         *ebpf.VariableSpec `ebpf:"has_binary"`
+	HasCgroup         *ebpf.VariableSpec `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.VariableSpec `ebpf:"has_cidr"`
 	HasComm           *ebpf.VariableSpec `ebpf:"has_comm"`
 	HasFile           *ebpf.VariableSpec `ebpf:"has_file"`
@@ -235,12 +323,9 @@ type policyVariableSpecs struct {
 	KillRules         *ebpf.VariableSpec `ebpf:"kill_rules"`
 	MatchCount        *ebpf.VariableSpec `ebpf:"match_count"`
 	NotRoot           *ebpf.VariableSpec `ebpf:"not_root"`
-	OnConnect         *ebpf.VariableSpec `ebpf:"on_connect"`
-	OnExec            *ebpf.VariableSpec `ebpf:"on_exec"`
-	OnOpen            *ebpf.VariableSpec `ebpf:"on_open"`
+	OnMask            *ebpf.VariableSpec `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.VariableSpec `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.VariableSpec `ebpf:"proto_udp"`
-	TrackProcs        *ebpf.VariableSpec `ebpf:"track_procs"`
 	UnusedPolicyEvent *ebpf.VariableSpec `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.VariableSpec `ebpf:"user_stage"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -266,6 +351,7 @@ func (o *policyObjects) Close() error {
 //
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyMaps struct {
+	Cgroups  *ebpf.Map `ebpf:"cgroups"`
 	Cidrs4   *ebpf.Map `ebpf:"cidrs4"`
 	Cidrs6   *ebpf.Map `ebpf:"cidrs6"`
 	Comms    *ebpf.Map `ebpf:"comms"`
@@ -282,6 +368,7 @@ type policyMaps struct {
 
 func (m *policyMaps) Close() error {
 	return _PolicyClose(
+		m.Cgroups,
 		m.Cidrs4,
 		m.Cidrs6,
 		m.Comms,
@@ -302,6 +389,7 @@ func (m *policyMaps) Close() error {
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyVariables struct {
 	AccessRules       *ebpf.Variable `ebpf:"access_rules"`
+	CgroupRules       *ebpf.Variable `ebpf:"cgroup_rules"`
 	DenyRules         *ebpf.Variable `ebpf:"deny_rules"`
 	FilterComm        *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.Variable `ebpf:"filter_comm_on"`
@@ -310,7 +398,9 @@ type policyVariables struct {
 	FilterUid         *ebpf.Variable `ebpf:"filter_uid"`
 	FilterUidOn       *ebpf.Variable `ebpf:"filter_uid_on"`
 	HasAccess         *ebpf.Variable `ebpf:"has_access"`
+	HasAncestor       *ebpf.Variable `ebpf:"has_ancestor"`
 	HasBinary         *ebpf.Variable `ebpf:"has_binary"`
+	HasCgroup         *ebpf.Variable `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.Variable `ebpf:"has_cidr"`
 	HasComm           *ebpf.Variable `ebpf:"has_comm"`
 	HasFile           *ebpf.Variable `ebpf:"has_file"`
@@ -320,12 +410,9 @@ type policyVariables struct {
 	KillRules         *ebpf.Variable `ebpf:"kill_rules"`
 	MatchCount        *ebpf.Variable `ebpf:"match_count"`
 	NotRoot           *ebpf.Variable `ebpf:"not_root"`
-	OnConnect         *ebpf.Variable `ebpf:"on_connect"`
-	OnExec            *ebpf.Variable `ebpf:"on_exec"`
-	OnOpen            *ebpf.Variable `ebpf:"on_open"`
+	OnMask            *ebpf.Variable `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.Variable `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.Variable `ebpf:"proto_udp"`
-	TrackProcs        *ebpf.Variable `ebpf:"track_procs"`
 	UnusedPolicyEvent *ebpf.Variable `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.Variable `ebpf:"user_stage"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
@@ -335,26 +422,74 @@ type policyVariables struct {
 //
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyPrograms struct {
-	PolicyConnect4   *ebpf.Program `ebpf:"policy_connect4"`
-	PolicyConnect6   *ebpf.Program `ebpf:"policy_connect6"`
-	PolicyExec       *ebpf.Program `ebpf:"policy_exec"`
-	PolicyFork       *ebpf.Program `ebpf:"policy_fork"`
-	PolicyOpen       *ebpf.Program `ebpf:"policy_open"`
-	PolicyOpenExit   *ebpf.Program `ebpf:"policy_open_exit"`
-	PolicyOpenat     *ebpf.Program `ebpf:"policy_openat"`
-	PolicyOpenatExit *ebpf.Program `ebpf:"policy_openat_exit"`
+	PolicyBind4       *ebpf.Program `ebpf:"policy_bind4"`
+	PolicyBind6       *ebpf.Program `ebpf:"policy_bind6"`
+	PolicyBpf         *ebpf.Program `ebpf:"policy_bpf"`
+	PolicyCapset      *ebpf.Program `ebpf:"policy_capset"`
+	PolicyChmod       *ebpf.Program `ebpf:"policy_chmod"`
+	PolicyConnect4    *ebpf.Program `ebpf:"policy_connect4"`
+	PolicyConnect6    *ebpf.Program `ebpf:"policy_connect6"`
+	PolicyExec        *ebpf.Program `ebpf:"policy_exec"`
+	PolicyExit        *ebpf.Program `ebpf:"policy_exit"`
+	PolicyFchmod      *ebpf.Program `ebpf:"policy_fchmod"`
+	PolicyFchmodat    *ebpf.Program `ebpf:"policy_fchmodat"`
+	PolicyFchmodat2   *ebpf.Program `ebpf:"policy_fchmodat2"`
+	PolicyFinitModule *ebpf.Program `ebpf:"policy_finit_module"`
+	PolicyFork        *ebpf.Program `ebpf:"policy_fork"`
+	PolicyInitModule  *ebpf.Program `ebpf:"policy_init_module"`
+	PolicyKill        *ebpf.Program `ebpf:"policy_kill"`
+	PolicyMount       *ebpf.Program `ebpf:"policy_mount"`
+	PolicyMoveMount   *ebpf.Program `ebpf:"policy_move_mount"`
+	PolicyOpen        *ebpf.Program `ebpf:"policy_open"`
+	PolicyOpenExit    *ebpf.Program `ebpf:"policy_open_exit"`
+	PolicyOpenat      *ebpf.Program `ebpf:"policy_openat"`
+	PolicyOpenatExit  *ebpf.Program `ebpf:"policy_openat_exit"`
+	PolicyPtrace      *ebpf.Program `ebpf:"policy_ptrace"`
+	PolicySendmsg4    *ebpf.Program `ebpf:"policy_sendmsg4"`
+	PolicySendmsg6    *ebpf.Program `ebpf:"policy_sendmsg6"`
+	PolicySetgid      *ebpf.Program `ebpf:"policy_setgid"`
+	PolicySetregid    *ebpf.Program `ebpf:"policy_setregid"`
+	PolicySetresgid   *ebpf.Program `ebpf:"policy_setresgid"`
+	PolicySetresuid   *ebpf.Program `ebpf:"policy_setresuid"`
+	PolicySetreuid    *ebpf.Program `ebpf:"policy_setreuid"`
+	PolicySetuid      *ebpf.Program `ebpf:"policy_setuid"`
+	PolicyTgkill      *ebpf.Program `ebpf:"policy_tgkill"`
 }
 
 func (p *policyPrograms) Close() error {
 	return _PolicyClose(
+		p.PolicyBind4,
+		p.PolicyBind6,
+		p.PolicyBpf,
+		p.PolicyCapset,
+		p.PolicyChmod,
 		p.PolicyConnect4,
 		p.PolicyConnect6,
 		p.PolicyExec,
+		p.PolicyExit,
+		p.PolicyFchmod,
+		p.PolicyFchmodat,
+		p.PolicyFchmodat2,
+		p.PolicyFinitModule,
 		p.PolicyFork,
+		p.PolicyInitModule,
+		p.PolicyKill,
+		p.PolicyMount,
+		p.PolicyMoveMount,
 		p.PolicyOpen,
 		p.PolicyOpenExit,
 		p.PolicyOpenat,
 		p.PolicyOpenatExit,
+		p.PolicyPtrace,
+		p.PolicySendmsg4,
+		p.PolicySendmsg6,
+		p.PolicySetgid,
+		p.PolicySetregid,
+		p.PolicySetresgid,
+		p.PolicySetresuid,
+		p.PolicySetreuid,
+		p.PolicySetuid,
+		p.PolicyTgkill,
 	)
 }
 

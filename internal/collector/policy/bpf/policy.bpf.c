@@ -15,11 +15,19 @@
  * runs one instruction. open is matched on the syscall's exit, where the
  * kernel has copied the path, so a path the caller had not touched yet is
  * readable; a kill there ends the task before it sees the descriptor.
- * connect is matched by cgroup/connect4 and connect6 programs, which deny
- * by returning 0 (the caller gets EPERM).
+ * connect, bind and UDP sendmsg are matched by cgroup sock_addr programs,
+ * which deny by returning 0 (the caller gets EPERM). ptrace, setuid,
+ * module_load, bpf, mount, kill and chmod are matched at their syscalls'
+ * entry tracepoints; a kill there ends the task on its way back to user
+ * space, after the syscall.
  *
- * Rules whose selectors need user space (globs, parent, args) are only
- * candidates here (user_stage): they are sent, never acted on.
+ * The procs map keeps each process's ancestry from the fork and exec chain
+ * (up to MAX_ANC ancestors: pid, start time and what their binaries make of
+ * the parent and ancestor selectors), so parent and ancestor rules are
+ * matched here and every alert carries the chain.
+ *
+ * Rules whose selectors need user space (globs, args) are only candidates
+ * here (user_stage): they are sent, never acted on.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -31,36 +39,86 @@
 char LICENSE[] SEC("license") = "GPL";
 
 #define PATH_MAX_KEY 256
+#define ARGV_KEY 256
 #define MAX_RULES 64
+#define MAX_ANC 8
+#define MAX_CGROUP_LEVEL 16
 #define SIGKILL 9
 
+/* The events, as internal/policy numbers them (policy.EventIndex). */
 enum {
 	ON_EXEC = 1,
 	ON_OPEN = 2,
 	ON_CONNECT = 3,
+	ON_BIND = 4,
+	ON_SENDMSG = 5,
+	ON_PTRACE = 6,
+	ON_SETUID = 7,
+	ON_MODULE_LOAD = 8,
+	ON_BPF = 9,
+	ON_MOUNT = 10,
+	ON_KILL = 11,
+	ON_CHMOD = 12,
+	ON_MAX = 16,
+};
+
+/* The syscalls of the syscall events, as the record's sys names them. */
+enum {
+	SYS_PTRACE = 1,
+	SYS_SETUID,
+	SYS_SETGID,
+	SYS_SETREUID,
+	SYS_SETREGID,
+	SYS_SETRESUID,
+	SYS_SETRESGID,
+	SYS_CAPSET,
+	SYS_INIT_MODULE,
+	SYS_FINIT_MODULE,
+	SYS_BPF,
+	SYS_MOUNT,
+	SYS_MOVE_MOUNT,
+	SYS_KILL,
+	SYS_TGKILL,
+	SYS_CHMOD,
+	SYS_FCHMOD,
+	SYS_FCHMODAT,
+	SYS_FCHMODAT2,
 };
 
 enum {
 	DIM_BINARY = 0,
 	DIM_FILE = 1,
 	DIM_PARENT = 2,
+	DIM_ANCESTOR = 3,
+};
+
+/* An ancestor in a record: a process is its pid and start time. */
+struct anc_id {
+	__u32 pid;
+	__u32 _pad;
+	__u64 start_ns;
 };
 
 struct policy_event {
 	struct event_header hdr;
-	__u64 matched;   /* rules matched (candidates for user-stage rules) */
+	__u64 matched;   /* rules matched (candidates for user-stage rules); 0: an exec record for the ancestry */
 	__u64 acted;     /* rules whose kill or deny was carried out */
+	__u64 args[4];   /* syscall events: the syscall's first arguments */
 	__s32 act_ret;   /* bpf_send_signal's result, 0 for a deny */
 	__s32 ret;       /* open: the syscall's result */
 	__u32 flags;     /* open: the flags */
+	__u32 argv_len;  /* exec: bytes of argv */
 	__u8 on;         /* ON_* */
-	__u8 family;     /* connect: 2 or 10 */
-	__u8 proto;      /* connect: 6 or 17 */
+	__u8 family;     /* sock_addr events: 2 or 10 */
+	__u8 proto;      /* sock_addr events: 6 or 17 */
 	__u8 access;     /* open: access bits */
-	__u16 dport;     /* connect: host order */
-	__u16 _pad;
-	__u8 daddr[16];  /* connect: 4 or 16 bytes, network order */
-	char path[PATH_MAX_KEY];
+	__u16 dport;     /* sock_addr events: host order */
+	__u8 depth;      /* ancestors known, at most MAX_ANC */
+	__u8 sys;        /* syscall events: SYS_* */
+	struct anc_id anc[MAX_ANC]; /* nearest first */
+	__u8 daddr[16];  /* sock_addr events: 4 or 16 bytes, network order */
+	char path[PATH_MAX_KEY]; /* exec: the binary; open, chmod: the path; mount: the target */
+	char argv[ARGV_KEY];     /* exec: NUL-separated argv; mount: the file system type */
 };
 
 /* Force BTF for bpf2go -type. */
@@ -90,17 +148,23 @@ struct v6_key {
 	__u8 addr[16];
 };
 
+/* A cgroup selector's entry: a cgroup v2 id, and whether it names the
+ * cgroup alone (exact) or it and everything below it. */
+struct cgroup_key {
+	__u64 id;
+	__u64 exact;
+};
+
 /* The compiled rules, written from Go before load. */
-const volatile __u64 on_exec = 0, on_open = 0, on_connect = 0;
+const volatile __u64 on_mask[ON_MAX] = {};
 const volatile __u64 has_binary = 0, has_file = 0, has_uid = 0, has_comm = 0;
 const volatile __u64 has_access = 0, has_cidr = 0, has_port = 0;
 const volatile __u64 not_root = 0, proto_tcp = 0, proto_udp = 0;
 const volatile __u64 access_rules[4] = {};
 const volatile __u64 user_stage = 0, kill_rules = 0, deny_rules = 0;
-const volatile __u64 has_parent = 0;
-/* Some rule reads the binary of a process that is not exec'ing (open,
- * connect) or of a parent: keep the procs map. */
-const volatile __u8 track_procs = 0;
+const volatile __u64 has_parent = 0, has_ancestor = 0, has_cgroup = 0;
+/* Some rule has a cgroup selector in the kernel (positive or not_). */
+const volatile __u8 cgroup_rules = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -154,23 +218,46 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } cidrs6 SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct cgroup_key);
+	__type(value, struct masks);
+} cgroups SEC(".maps");
+
 /* Matches per rule, counted here so that a full ring buffer loses no count. */
 __u64 match_count[MAX_RULES] = {};
 
+/* A process in the procs map: who it is and what its binary makes of the
+ * parent selectors (par) and the ancestor selectors (apos, aneg) when it is
+ * an ancestor. */
+struct anc {
+	__u32 pid;
+	__u32 seeded; /* from /proc: start_ns is /proc's, in clock ticks */
+	__u64 start_ns;
+	__u64 par;
+	__u64 apos;
+	__u64 aneg;
+};
+
 /*
- * What each process's binary makes of the rules, computed when it execs
- * (and seeded from /proc by user space for the processes already running):
- * the rules its binary passes as the process's binary (bin) and as a
- * parent's binary (parent). A fork inherits its parent's entry.
+ * A process: the rules its binary passes as a process's binary (bin), itself
+ * as an ancestor (self), and its ancestors, nearest first (depth of them).
+ * An exec recomputes bin and self from the new binary; a fork gives the
+ * child its parent's binary and the parent as its nearest ancestor. The
+ * processes already running when kscope starts are seeded from /proc.
  */
 struct proc {
 	__u64 bin;
-	__u64 parent;
+	__u32 depth;
+	__u32 _pad;
+	struct anc self;
+	struct anc chain[MAX_ANC];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 32768);
 	__type(key, __u32); /* tgid */
 	__type(value, struct proc);
 } procs SEC(".maps");
@@ -191,6 +278,7 @@ struct {
 struct scratch {
 	struct path_key key;
 	struct policy_event e;
+	struct proc p;
 };
 
 struct {
@@ -199,6 +287,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct scratch);
 } scratch SEC(".maps");
+
+static __always_inline __u64 on_rules(__u32 on)
+{
+	if (on >= ON_MAX)
+		return 0;
+	return on_mask[on];
+}
 
 /* The rules the current task's uid and comm pass. */
 static __always_inline __u64 task_rules(__u32 uid, char *comm)
@@ -217,39 +312,100 @@ static __always_inline __u64 task_rules(__u32 uid, char *comm)
 	return ok;
 }
 
-/* The rules key's path passes in dimension dim; key->path holds the path,
+/* The masks key's path has in dimension dim; key->path holds the path,
  * zero-padded, n its length without the NUL. */
-static __always_inline __u64 path_rules(struct path_key *key, __u8 dim, long n, __u64 has)
+static __always_inline struct masks path_masks(struct path_key *key, __u8 dim, long n)
 {
-	struct masks *m;
-	__u64 pos = 0, neg = 0;
+	struct masks out = {}, *m;
 
 	key->dim = dim;
 	key->prefixlen = 0;
 	m = bpf_map_lookup_elem(&paths, key);
 	if (m) {
-		pos |= m->pos;
-		neg |= m->neg;
+		out.pos |= m->pos;
+		out.neg |= m->neg;
 	}
 	key->prefixlen = (__u32)(n + 1) * 8;
 	m = bpf_map_lookup_elem(&prefixes, key);
 	if (m) {
+		out.pos |= m->pos;
+		out.neg |= m->neg;
+	}
+	return out;
+}
+
+/* The rules key's path passes in dimension dim. */
+static __always_inline __u64 path_rules(struct path_key *key, __u8 dim, long n, __u64 has)
+{
+	struct masks m = path_masks(key, dim, n);
+
+	return (m.pos | ~has) & ~m.neg;
+}
+
+/* The rules the current task's cgroup passes: an exact entry for its own
+ * cgroup, a subtree entry for it or any cgroup above it. */
+static __always_inline __u64 cgroup_pass(void)
+{
+	struct cgroup_key k = {.exact = 1};
+	struct masks *m;
+	__u64 pos = 0, neg = 0;
+
+	if (!cgroup_rules)
+		return ~0ULL;
+	k.id = bpf_get_current_cgroup_id();
+	m = bpf_map_lookup_elem(&cgroups, &k);
+	if (m) {
 		pos |= m->pos;
 		neg |= m->neg;
 	}
-	return (pos | ~has) & ~neg;
+	k.exact = 0;
+	for (int level = 0; level < MAX_CGROUP_LEVEL; level++) {
+		k.id = bpf_get_current_ancestor_cgroup_id(level);
+		if (!k.id)
+			break;
+		m = bpf_map_lookup_elem(&cgroups, &k);
+		if (m) {
+			pos |= m->pos;
+			neg |= m->neg;
+		}
+	}
+	return (pos | ~has_cgroup) & ~neg;
 }
 
-/* The rules a process's binary passes: as its own binary, or as a parent's.
- * A process kscope has not seen exec passes the rules with only not_ lists,
- * as an unknown path does. */
-static __always_inline __u64 proc_rules(__u32 tgid, bool parent)
+/* The rules a process passes by its binary, its parent's and its
+ * ancestors'. A process kscope does not know passes the rules with only
+ * not_ lists, as an unknown path does. */
+static __always_inline __u64 proc_pass(struct proc *p)
 {
-	struct proc *p = bpf_map_lookup_elem(&procs, &tgid);
+	__u64 ok, pos = 0, neg = 0;
 
-	if (parent)
-		return p ? p->parent : ~has_parent;
-	return p ? p->bin : ~has_binary;
+	if (!p)
+		return ~has_binary & ~has_parent & ~has_ancestor;
+	ok = p->bin;
+	ok &= p->depth > 0 ? p->chain[0].par : ~has_parent;
+	for (int i = 0; i < MAX_ANC; i++) {
+		if (i >= p->depth)
+			break;
+		pos |= p->chain[i].apos;
+		neg |= p->chain[i].aneg;
+	}
+	return ok & (pos | ~has_ancestor) & ~neg;
+}
+
+/* Copies a process's ancestry into a record. */
+static __always_inline void fill_chain(struct policy_event *e, struct proc *p)
+{
+	e->depth = 0;
+	__builtin_memset(e->anc, 0, sizeof(e->anc));
+	if (!p)
+		return;
+	for (int i = 0; i < MAX_ANC; i++) {
+		if (i >= p->depth)
+			break;
+		e->anc[i].pid = p->chain[i].pid;
+		e->anc[i].start_ns = p->chain[i].start_ns;
+	}
+	e->depth = p->depth > MAX_ANC ? MAX_ANC : p->depth;
 }
 
 /* Counts the matched rules, one by one. */
@@ -278,18 +434,84 @@ static __always_inline void send(struct policy_event *e)
 		count(STAT_LOST);
 }
 
+/*
+ * Fills child (a new process, or one exec'ing that kscope did not know) from
+ * its parent's entry: the parent's binary for now, the parent as its nearest
+ * ancestor and the parent's ancestors after it.
+ */
+static __always_inline void inherit(struct proc *child, __u32 ptgid, __u64 pstart, __u32 tgid, __u64 start)
+{
+	struct proc *p = bpf_map_lookup_elem(&procs, &ptgid);
+
+	__builtin_memset(child, 0, sizeof(*child));
+	if (p) {
+		if (p->self.seeded) {
+			/* The exact start time, now that the task is at hand. */
+			p->self.start_ns = pstart;
+			p->self.seeded = 0;
+		}
+		child->bin = p->bin;
+		child->self = p->self;
+		child->chain[0] = p->self;
+		for (int i = 1; i < MAX_ANC; i++)
+			child->chain[i] = p->chain[i - 1];
+		child->depth = p->depth < MAX_ANC ? p->depth + 1 : MAX_ANC;
+	} else {
+		/* An unknown parent: its binary passes only not_ lists. */
+		child->bin = ~has_binary;
+		child->self.par = ~has_parent;
+		child->chain[0].pid = ptgid;
+		child->chain[0].start_ns = pstart;
+		child->chain[0].par = ~has_parent;
+		child->depth = 1;
+	}
+	child->self.pid = tgid;
+	child->self.start_ns = start;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(policy_fork, struct task_struct *parent, struct task_struct *child)
+{
+	struct scratch *s;
+	__u32 tgid = child->tgid;
+
+	/* A thread is not a process: it shares its process's entry. */
+	if (child->pid != tgid)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	inherit(&s->p, parent->tgid, parent->group_leader->start_time, tgid, child->start_time);
+	bpf_map_update_elem(&procs, &tgid, &s->p, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int policy_exit(void *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	/* The process's last thread: its entry goes; its children keep theirs. */
+	if ((__u32)pid_tgid == tgid)
+		bpf_map_delete_elem(&procs, &tgid);
+	return 0;
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	struct task_struct *task;
 	struct policy_event *e;
 	struct scratch *s;
-	__u64 matched, bin;
+	struct proc *old;
+	struct masks am;
+	__u64 matched, start, end, size;
 	long n;
 
-	if (!on_exec && !track_procs)
-		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
@@ -299,45 +521,51 @@ int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 				      (void *)ctx + (ctx->__data_loc_filename & 0xFFFF));
 	if (n <= 0)
 		return 0;
-	bin = path_rules(&s->key, DIM_BINARY, n - 1, has_binary);
-	if (track_procs) {
-		struct proc p = {.bin = bin};
-		__u32 tgid = pid_tgid >> 32;
+	/* The process's ancestry stays; its binary is the new one. */
+	old = bpf_map_lookup_elem(&procs, &tgid);
+	if (old) {
+		__builtin_memcpy(&s->p, old, sizeof(s->p));
+		s->p.self.start_ns = e->hdr.start_ns;
+		s->p.self.seeded = 0;
+	} else
+		inherit(&s->p, e->hdr.ppid, e->hdr.pstart_ns, tgid, e->hdr.start_ns);
+	s->p.bin = path_rules(&s->key, DIM_BINARY, n - 1, has_binary);
+	s->p.self.par = path_rules(&s->key, DIM_PARENT, n - 1, has_parent);
+	am = path_masks(&s->key, DIM_ANCESTOR, n - 1);
+	s->p.self.apos = am.pos;
+	s->p.self.aneg = am.neg;
+	bpf_map_update_elem(&procs, &tgid, &s->p, BPF_ANY);
 
-		p.parent = path_rules(&s->key, DIM_PARENT, n - 1, has_parent);
-		bpf_map_update_elem(&procs, &tgid, &p, BPF_ANY);
-	}
-	matched = on_exec & task_rules(uid, (char *)e->hdr.comm) & bin;
-	if (has_parent & matched)
-		matched &= proc_rules(e->hdr.ppid, true);
-	if (!matched)
-		return 0;
-	count_matches(matched & ~user_stage);
+	matched = on_rules(ON_EXEC) & task_rules(uid, (char *)e->hdr.comm);
+	if (matched)
+		matched &= proc_pass(&s->p) & cgroup_pass();
+	if (matched)
+		count_matches(matched & ~user_stage);
 	e->matched = matched;
 	e->acted = 0;
 	e->act_ret = 0;
 	e->on = ON_EXEC;
+	e->sys = 0;
 	if (matched & kill_rules & ~user_stage) {
 		/* The new program has not run: SIGKILL ends it on the way out. */
 		e->act_ret = bpf_send_signal(SIGKILL);
 		e->acted = matched & kill_rules & ~user_stage;
 	}
+	fill_chain(e, &s->p);
 	__builtin_memcpy(e->path, s->key.path, sizeof(s->key.path));
+	/* argv: NUL-separated strings the kernel has just written to the new
+	 * stack. Every exec is sent, matched or not: user space keeps the
+	 * binaries and argv of the ancestors it names in alerts. */
+	task = bpf_get_current_task_btf();
+	start = BPF_CORE_READ(task, mm, arg_start);
+	end = BPF_CORE_READ(task, mm, arg_end);
+	size = end > start ? end - start : 0;
+	if (size > ARGV_KEY)
+		size = ARGV_KEY;
+	e->argv_len = 0;
+	if (size && !bpf_probe_read_user(e->argv, size, (const void *)start))
+		e->argv_len = size;
 	send(e);
-	return 0;
-}
-
-SEC("tracepoint/sched/sched_process_fork")
-int policy_fork(struct trace_event_raw_sched_process_fork *ctx)
-{
-	__u32 parent = bpf_get_current_pid_tgid() >> 32;
-	__u32 child = ctx->child_pid;
-	struct proc *p;
-
-	/* A thread's id never names a process here; its entry ages out. */
-	p = bpf_map_lookup_elem(&procs, &parent);
-	if (p)
-		bpf_map_update_elem(&procs, &child, p, BPF_ANY);
 	return 0;
 }
 
@@ -347,7 +575,7 @@ static __always_inline int open_enter(const char *filename, __u32 flags)
 	__u32 tid = (__u32)pid_tgid;
 	struct pending_open p = {.filename = (__u64)filename, .flags = flags};
 
-	if (!on_open)
+	if (!on_rules(ON_OPEN))
 		return 0;
 	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
 		count(STAT_LOST);
@@ -392,9 +620,10 @@ static __always_inline int open_exit(long ret)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tid = (__u32)pid_tgid, tgid = pid_tgid >> 32;
 	struct pending_open *p;
 	struct policy_event *e;
+	struct proc *proc;
 	struct scratch *s;
 	__u64 matched, acc = 0;
 	__u64 filename;
@@ -413,11 +642,11 @@ static __always_inline int open_exit(long ret)
 		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	matched = on_open & task_rules(uid, (char *)e->hdr.comm);
-	if (has_binary & matched)
-		matched &= proc_rules(pid_tgid >> 32, false);
-	if (has_parent & matched)
-		matched &= proc_rules(e->hdr.ppid, true);
+	matched = on_rules(ON_OPEN) & task_rules(uid, (char *)e->hdr.comm);
+	if (!matched)
+		return 0;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	matched &= proc_pass(proc) & cgroup_pass();
 	if (!matched)
 		return 0;
 	a = access_bits(flags);
@@ -446,14 +675,17 @@ static __always_inline int open_exit(long ret)
 	e->acted = 0;
 	e->act_ret = 0;
 	e->on = ON_OPEN;
+	e->sys = 0;
 	e->ret = ret;
 	e->flags = flags;
 	e->access = a;
+	e->argv_len = 0;
 	if (matched & kill_rules & ~user_stage) {
 		/* The descriptor is installed, but the task dies on its way out. */
 		e->act_ret = bpf_send_signal(SIGKILL);
 		e->acted = matched & kill_rules & ~user_stage;
 	}
+	fill_chain(e, proc);
 	__builtin_memcpy(e->path, s->key.path, sizeof(s->key.path));
 	send(e);
 	return 0;
@@ -471,18 +703,208 @@ int policy_open_exit(struct trace_event_raw_sys_exit *ctx)
 	return open_exit(ctx->ret);
 }
 
-/* Matches a connect; returns 0 to deny it (EPERM), 1 to let it through. */
-static __always_inline int connect_check(struct bpf_sock_addr *ctx, struct masks *cidr, int *hit)
+/*
+ * A syscall event at the syscall's entry: the task's selectors, then the
+ * event's own condition (checked by the caller). path, when set, is a user
+ * string to report (best effort: a page the task has not touched cannot be
+ * read here); str likewise, into argv.
+ */
+static __always_inline int sys_event(__u8 on, __u8 sys, __u64 a0, __u64 a1, __u64 a2, __u64 a3,
+				     const char *path, const char *str)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
 	struct policy_event *e;
+	struct proc *proc;
+	struct scratch *s;
+	__u64 matched;
+
+	matched = on_rules(on);
+	if (!matched)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	e = &s->e;
+	fill_header(&e->hdr, pid_tgid, uid);
+	matched &= task_rules(uid, (char *)e->hdr.comm);
+	if (!matched)
+		return 0;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	matched &= proc_pass(proc) & cgroup_pass();
+	if (!matched)
+		return 0;
+	count_matches(matched & ~user_stage);
+	e->matched = matched;
+	e->acted = 0;
+	e->act_ret = 0;
+	e->on = on;
+	e->sys = sys;
+	e->ret = 0;
+	e->args[0] = a0;
+	e->args[1] = a1;
+	e->args[2] = a2;
+	e->args[3] = a3;
+	e->argv_len = 0;
+	if (matched & kill_rules & ~user_stage) {
+		/* SIGKILL is pending: the task dies on its way out of the syscall. */
+		e->act_ret = bpf_send_signal(SIGKILL);
+		e->acted = matched & kill_rules & ~user_stage;
+	}
+	fill_chain(e, proc);
+	e->path[0] = 0;
+	if (path && bpf_probe_read_user_str(e->path, sizeof(e->path), path) < 0)
+		e->path[0] = 0;
+	e->argv[0] = 0;
+	if (str) {
+		long n = bpf_probe_read_user_str(e->argv, sizeof(e->argv), str);
+
+		e->argv_len = n > 0 ? n : 0;
+	}
+	send(e);
+	return 0;
+}
+
+#define ARG(i) ((__u64)ctx->args[i])
+
+SEC("tracepoint/syscalls/sys_enter_ptrace")
+int policy_ptrace(struct trace_event_raw_sys_enter *ctx)
+{
+	/* Attaching to another process: PTRACE_ATTACH, PTRACE_SEIZE. */
+	if (ARG(0) != 16 && ARG(0) != 0x4206)
+		return 0;
+	return sys_event(ON_PTRACE, SYS_PTRACE, ARG(0), ARG(1), 0, 0, 0, 0);
+}
+
+/*
+ * A program may not read past its tracepoint's arguments (the attach
+ * fails with EACCES), so each reads only the ones its syscall has.
+ */
+#define SETID(name, sys, a1, a2)                                                           \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                         \
+	int policy_##name(struct trace_event_raw_sys_enter *ctx)                            \
+	{                                                                                  \
+		return sys_event(ON_SETUID, sys, ARG(0), a1, a2, 0, 0, 0);                  \
+	}
+
+SETID(setuid, SYS_SETUID, 0, 0)
+SETID(setgid, SYS_SETGID, 0, 0)
+SETID(setreuid, SYS_SETREUID, ARG(1), 0)
+SETID(setregid, SYS_SETREGID, ARG(1), 0)
+SETID(setresuid, SYS_SETRESUID, ARG(1), ARG(2))
+SETID(setresgid, SYS_SETRESGID, ARG(1), ARG(2))
+
+SEC("tracepoint/syscalls/sys_enter_capset")
+int policy_capset(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_event(ON_SETUID, SYS_CAPSET, 0, 0, 0, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_init_module")
+int policy_init_module(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_event(ON_MODULE_LOAD, SYS_INIT_MODULE, ARG(1), 0, 0, 0, 0, (const char *)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_finit_module")
+int policy_finit_module(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_event(ON_MODULE_LOAD, SYS_FINIT_MODULE, ARG(0), ARG(2), 0, 0, 0, (const char *)ctx->args[1]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_bpf")
+int policy_bpf(struct trace_event_raw_sys_enter *ctx)
+{
+	/* Creating a map or loading a program: BPF_MAP_CREATE, BPF_PROG_LOAD. */
+	if (ARG(0) != 0 && ARG(0) != 5)
+		return 0;
+	return sys_event(ON_BPF, SYS_BPF, ARG(0), 0, 0, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_mount")
+int policy_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_event(ON_MOUNT, SYS_MOUNT, ARG(3), 0, 0, 0, (const char *)ctx->args[1],
+			 (const char *)ctx->args[2]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_move_mount")
+int policy_move_mount(struct trace_event_raw_sys_enter *ctx)
+{
+	return sys_event(ON_MOUNT, SYS_MOVE_MOUNT, ARG(4), 0, 0, 0, (const char *)ctx->args[3], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_kill")
+int policy_kill(struct trace_event_raw_sys_enter *ctx)
+{
+	/* A signal (not 0, the existence check) to another process. */
+	if (ARG(1) == 0 || (__u32)ARG(0) == bpf_get_current_pid_tgid() >> 32)
+		return 0;
+	return sys_event(ON_KILL, SYS_KILL, ARG(0), ARG(1), 0, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_tgkill")
+int policy_tgkill(struct trace_event_raw_sys_enter *ctx)
+{
+	if (ARG(2) == 0 || (__u32)ARG(0) == bpf_get_current_pid_tgid() >> 32)
+		return 0;
+	return sys_event(ON_KILL, SYS_TGKILL, ARG(0), ARG(2), 0, 0, 0, 0);
+}
+
+/* chmod: only modes with the setuid or setgid bit. */
+#define SUID_BITS 06000
+
+SEC("tracepoint/syscalls/sys_enter_chmod")
+int policy_chmod(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!(ARG(1) & SUID_BITS))
+		return 0;
+	return sys_event(ON_CHMOD, SYS_CHMOD, ARG(1), 0, 0, 0, (const char *)ctx->args[0], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmod")
+int policy_fchmod(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!(ARG(1) & SUID_BITS))
+		return 0;
+	return sys_event(ON_CHMOD, SYS_FCHMOD, ARG(1), ARG(0), 0, 0, 0, 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat")
+int policy_fchmodat(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!(ARG(2) & SUID_BITS))
+		return 0;
+	return sys_event(ON_CHMOD, SYS_FCHMODAT, ARG(2), ARG(0), 0, 0, (const char *)ctx->args[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_fchmodat2")
+int policy_fchmodat2(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!(ARG(2) & SUID_BITS))
+		return 0;
+	return sys_event(ON_CHMOD, SYS_FCHMODAT2, ARG(2), ARG(0), 0, 0, (const char *)ctx->args[1], 0);
+}
+
+/*
+ * Matches a sock_addr event (connect, bind, sendmsg); returns 0 to deny it
+ * (EPERM), 1 to let it through. The cgroup hooks cannot read the task, so
+ * the header's parent and start times come from the procs map.
+ */
+static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct masks *cidr, int *hit)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	struct policy_event *e;
+	struct proc *proc;
 	struct scratch *s;
 	__u64 matched, pm = 0, *m;
 	__u16 port;
 	int verdict = 1;
 
-	if (!on_connect)
+	if (!on_rules(on))
 		return 1;
 	s = get_scratch();
 	if (!s)
@@ -491,14 +913,15 @@ static __always_inline int connect_check(struct bpf_sock_addr *ctx, struct masks
 	__builtin_memset(&e->hdr, 0, sizeof(e->hdr));
 	e->hdr.ts_ns = bpf_ktime_get_ns();
 	e->hdr.cgroup_id = bpf_get_current_cgroup_id();
-	e->hdr.pid = pid_tgid >> 32;
+	e->hdr.pid = tgid;
 	e->hdr.tid = (__u32)pid_tgid;
 	e->hdr.uid = uid;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	matched = on_connect & task_rules(uid, (char *)e->hdr.comm);
-	/* No parent here: the cgroup hook cannot read the task. */
-	if (has_binary & matched)
-		matched &= proc_rules(pid_tgid >> 32, false);
+	matched = on_rules(on) & task_rules(uid, (char *)e->hdr.comm);
+	if (!matched)
+		return 1;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	matched &= proc_pass(proc) & cgroup_pass();
 	if (cidr)
 		matched &= (cidr->pos | ~has_cidr) & ~cidr->neg;
 	else
@@ -521,10 +944,20 @@ static __always_inline int connect_check(struct bpf_sock_addr *ctx, struct masks
 	e->matched = matched;
 	e->acted = 0;
 	e->act_ret = 0;
-	e->on = ON_CONNECT;
+	e->on = on;
+	e->sys = 0;
 	e->dport = port;
 	e->proto = ctx->type == 1 ? 6 : 17;
+	e->argv_len = 0;
 	e->path[0] = 0;
+	fill_chain(e, proc);
+	if (proc) {
+		e->hdr.start_ns = proc->self.start_ns;
+		if (proc->depth > 0) {
+			e->hdr.ppid = proc->chain[0].pid;
+			e->hdr.pstart_ns = proc->chain[0].start_ns;
+		}
+	}
 	if (matched & deny_rules & ~user_stage) {
 		e->acted = matched & deny_rules & ~user_stage;
 		verdict = 0;
@@ -532,8 +965,7 @@ static __always_inline int connect_check(struct bpf_sock_addr *ctx, struct masks
 	return verdict;
 }
 
-SEC("cgroup/connect4")
-int policy_connect4(struct bpf_sock_addr *ctx)
+static __always_inline int sock4(struct bpf_sock_addr *ctx, __u8 on)
 {
 	struct v4_key k = {.prefixlen = 32};
 	struct scratch *s;
@@ -541,7 +973,7 @@ int policy_connect4(struct bpf_sock_addr *ctx)
 	int verdict, hit = 0;
 
 	__builtin_memcpy(k.addr, &addr, 4);
-	verdict = connect_check(ctx, bpf_map_lookup_elem(&cidrs4, &k), &hit);
+	verdict = sock_check(ctx, on, bpf_map_lookup_elem(&cidrs4, &k), &hit);
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (hit && s) {
 		s->e.family = 2;
@@ -552,8 +984,7 @@ int policy_connect4(struct bpf_sock_addr *ctx)
 	return verdict;
 }
 
-SEC("cgroup/connect6")
-int policy_connect6(struct bpf_sock_addr *ctx)
+static __always_inline int sock6(struct bpf_sock_addr *ctx, __u8 on)
 {
 	struct v6_key k = {.prefixlen = 128};
 	struct scratch *s;
@@ -570,9 +1001,9 @@ int policy_connect6(struct bpf_sock_addr *ctx)
 		struct v4_key k4 = {.prefixlen = 32};
 
 		__builtin_memcpy(k4.addr, &a[3], 4);
-		verdict = connect_check(ctx, bpf_map_lookup_elem(&cidrs4, &k4), &hit);
+		verdict = sock_check(ctx, on, bpf_map_lookup_elem(&cidrs4, &k4), &hit);
 	} else {
-		verdict = connect_check(ctx, bpf_map_lookup_elem(&cidrs6, &k), &hit);
+		verdict = sock_check(ctx, on, bpf_map_lookup_elem(&cidrs6, &k), &hit);
 	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (hit && s) {
@@ -581,4 +1012,40 @@ int policy_connect6(struct bpf_sock_addr *ctx)
 		send(&s->e);
 	}
 	return verdict;
+}
+
+SEC("cgroup/connect4")
+int policy_connect4(struct bpf_sock_addr *ctx)
+{
+	return sock4(ctx, ON_CONNECT);
+}
+
+SEC("cgroup/connect6")
+int policy_connect6(struct bpf_sock_addr *ctx)
+{
+	return sock6(ctx, ON_CONNECT);
+}
+
+SEC("cgroup/bind4")
+int policy_bind4(struct bpf_sock_addr *ctx)
+{
+	return sock4(ctx, ON_BIND);
+}
+
+SEC("cgroup/bind6")
+int policy_bind6(struct bpf_sock_addr *ctx)
+{
+	return sock6(ctx, ON_BIND);
+}
+
+SEC("cgroup/sendmsg4")
+int policy_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	return sock4(ctx, ON_SENDMSG);
+}
+
+SEC("cgroup/sendmsg6")
+int policy_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	return sock6(ctx, ON_SENDMSG);
 }
