@@ -209,7 +209,7 @@ func TestWebSecurity(t *testing.T) {
 	cmd := exec.CommandContext(ctx, node, "e2e/security.mjs")
 	cmd.Dir = "../../web"
 	cmd.Env = append(os.Environ(), "KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_KILL="+kill, "KSCOPE_ALERT=sec-alert",
-		"CHROMIUM="+chromium, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
+		"KSCOPE_ANCESTOR="+filepath.Base(os.Args[0]), "CHROMIUM="+chromium, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	b, err := cmd.CombinedOutput()
 	t.Logf("%s", b)
 	if err != nil {

@@ -7,6 +7,7 @@
 //                     outcome killed) for the process PID that started at
 //                     START (start_ns)
 //   KSCOPE_ALERT      RULE: a rule of severity low whose alerts say alerted
+//   KSCOPE_ANCESTOR   a binary name the killed process's ancestry shows
 //   CHROMIUM          the browser (default /usr/bin/chromium)
 //
 // Exit status 0 when every check passed, 1 otherwise.
@@ -18,6 +19,7 @@ import { chromium } from 'playwright-core';
 const base = process.env.KSCOPE_URL;
 const [killRule, killPid, killStart] = (process.env.KSCOPE_KILL || '').split('/');
 const alertRule = process.env.KSCOPE_ALERT || '';
+const ancestor = process.env.KSCOPE_ANCESTOR || ''; // a binary the killed process's ancestry names
 if (!base || !killStart || !alertRule) {
   console.error('security.mjs: set KSCOPE_URL, KSCOPE_KILL=RULE/PID/START and KSCOPE_ALERT=RULE');
   process.exit(2);
@@ -63,6 +65,10 @@ await check('security-page', async () => {
   const killRow = rows().filter({ hasText: killRule }).first();
   const outcome = await killRow.locator('[data-testid="alert-outcome"]').textContent();
   if (!/kill\s*→\s*killed/.test(outcome)) throw new Error(`the ${killRule} alert's outcome reads ${JSON.stringify(outcome)}`);
+  if (ancestor) {
+    const chain = await killRow.locator('[data-testid="alert-ancestry"]').textContent();
+    if (!chain.split(' → ').includes(ancestor)) throw new Error(`the ${killRule} alert's ancestry reads ${JSON.stringify(chain)}, want ${ancestor} in it`);
+  }
   const alertOutcome = await rows().filter({ hasText: alertRule }).first().locator('[data-testid="alert-outcome"]').textContent();
   if (!/alert\s*→\s*alerted/.test(alertOutcome)) throw new Error(`the ${alertRule} alert's outcome reads ${JSON.stringify(alertOutcome)}`);
   // The chart counts what the table lists.

@@ -44,19 +44,24 @@ export interface Ancestor {
 }
 
 // ancestry is the alert's chain of ancestors, oldest first (so a reverse
-// shell reads nginx → sh → bash), when the alert carries one: a list of
-// {pid, start_ns, binary, argv} (any order the agent sends, told by a
-// "depth" or by position: the parent first).
+// shell reads nginx → sh → bash), when the alert carries one. The agent
+// sends it as parallel lists, nearest ancestor first: ancestors (binaries),
+// ancestor_pids, ancestor_start_ns and ancestor_argv (space-separated).
+// An ancestor whose binary is unknown shows as its pid.
 export function ancestry(e: KEvent): Ancestor[] {
-  const a = e.ancestry ?? e.ancestors;
-  if (!Array.isArray(a)) return [];
+  const bins = e.ancestors;
+  if (!Array.isArray(bins)) return [];
+  const pids: unknown[] = Array.isArray(e.ancestor_pids) ? e.ancestor_pids : [];
+  const starts: unknown[] = Array.isArray(e.ancestor_start_ns) ? e.ancestor_start_ns : [];
+  const argvs: unknown[] = Array.isArray(e.ancestor_argv) ? e.ancestor_argv : [];
   const out: Ancestor[] = [];
-  for (const x of a) {
-    if (!x || typeof x !== 'object') continue;
-    const name = x.binary || x.filename || x.comm || (x.pid !== undefined ? 'pid ' + x.pid : '');
-    if (!name) continue;
-    out.push({ pid: x.pid, start_ns: x.start_ns, name, argv: Array.isArray(x.argv) ? x.argv : undefined });
-  }
+  bins.forEach((b: unknown, i: number) => {
+    const pid = typeof pids[i] === 'number' ? (pids[i] as number) : undefined;
+    const start = typeof starts[i] === 'number' ? (starts[i] as number) : undefined;
+    const argv = typeof argvs[i] === 'string' && argvs[i] ? (argvs[i] as string).split(' ') : undefined;
+    const name = typeof b === 'string' && b ? b.slice(b.lastIndexOf('/') + 1) : pid !== undefined ? 'pid ' + pid : '';
+    if (name) out.push({ pid, start_ns: start, name, argv });
+  });
   return out.reverse();
 }
 

@@ -51,15 +51,14 @@ describe('security', () => {
 
   it('orders the ancestry oldest first', () => {
     const e = alert('2026-01-01T00:00:00Z', 'r', 'high', {
-      ancestry: [
-        { pid: 30, start_ns: 3, binary: '/bin/sh', argv: ['sh', '-c', 'bash'] },
-        { pid: 20, start_ns: 2, comm: 'nginx' },
-        null,
-        { pid: 1 },
-      ],
+      ancestors: ['/bin/sh', '/usr/sbin/nginx', ''],
+      ancestor_pids: [30, 20, 1],
+      ancestor_start_ns: [3, 2, 1],
+      ancestor_argv: ['sh -c bash', 'nginx: worker', ''],
     });
-    expect(ancestry(e).map((a) => a.name)).toEqual(['pid 1', 'nginx', '/bin/sh']);
-    expect(ancestry(e)[2]).toEqual({ pid: 30, start_ns: 3, name: '/bin/sh', argv: ['sh', '-c', 'bash'] });
+    expect(ancestry(e).map((a) => a.name)).toEqual(['pid 1', 'nginx', 'sh']);
+    expect(ancestry(e)[2]).toEqual({ pid: 30, start_ns: 3, name: 'sh', argv: ['sh', '-c', 'bash'] });
+    expect(ancestry(e)[0]).toEqual({ pid: 1, start_ns: 1, name: 'pid 1', argv: undefined });
     expect(ancestry(alert('2026-01-01T00:00:00Z', 'r', 'high'))).toEqual([]);
   });
 
