@@ -212,7 +212,9 @@ func Start(obj *codegen.Object, cfg Config) (*Session, error) {
 		s.Close()
 		return nil, fmt.Errorf("setting the start time: %w", err)
 	}
-	n := 0
+	// BEGIN runs before any other probe is attached, as under bpftrace:
+	// nothing a probe records can come before what BEGIN printed. Its
+	// records wait in the ring buffer until the reader starts.
 	for _, p := range obj.Probes {
 		prog := coll.Programs[p.Program]
 		switch p.Provider {
@@ -220,15 +222,26 @@ func Start(obj *codegen.Object, cfg Config) (*Session, error) {
 			s.begin = append(s.begin, prog)
 		case "end":
 			s.end = append(s.end, prog)
-		default:
-			l, err := s.attach(p, prog)
-			if err != nil {
-				s.Close()
-				return nil, s.at(p.Pos, "attaching %s: %v", p.Name, err)
-			}
-			s.links = append(s.links, l...)
 		}
+	}
+	for _, prog := range s.begin {
+		if err := runOnce(prog); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("running BEGIN: %w", err)
+		}
+	}
+	n := 0
+	for _, p := range obj.Probes {
 		n++
+		if p.Provider == "begin" || p.Provider == "end" {
+			continue
+		}
+		l, err := s.attach(p, coll.Programs[p.Program])
+		if err != nil {
+			s.Close()
+			return nil, s.at(p.Pos, "attaching %s: %v", p.Name, err)
+		}
+		s.links = append(s.links, l...)
 	}
 	if !cfg.Quiet {
 		if cfg.JSON {
@@ -242,12 +255,6 @@ func Start(obj *codegen.Object, cfg Config) (*Session, error) {
 	if err != nil {
 		s.Close()
 		return nil, err
-	}
-	for _, prog := range s.begin {
-		if err := runOnce(prog); err != nil {
-			s.Close()
-			return nil, fmt.Errorf("running BEGIN: %w", err)
-		}
 	}
 	return s, nil
 }
