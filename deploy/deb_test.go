@@ -187,8 +187,17 @@ exec chroot "$1" /usr/bin/kscope agent --check --config /etc/kscope/kscope.yml -
 	for _, c := range unitCaps(t) {
 		set = append(set, "+"+strings.ToLower(strings.TrimPrefix(c, "CAP_")))
 	}
+	// Outside the chroot, the configuration's files are under root.
+	conf, err := os.ReadFile(filepath.Join(root, "etc/kscope/kscope.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hostConf := filepath.Join(t.TempDir(), "kscope.yml")
+	if err := os.WriteFile(hostConf, []byte(strings.ReplaceAll(string(conf), "/usr/share/kscope/", root+"/usr/share/kscope/")), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	bounded, err := exec.Command("setpriv", "--bounding-set", "-all,"+strings.Join(set, ","),
-		bin, "agent", "--check", "--config", filepath.Join(root, "etc/kscope/kscope.yml"), "--data-dir", t.TempDir()).CombinedOutput()
+		bin, "agent", "--check", "--config", hostConf, "--data-dir", t.TempDir()).CombinedOutput()
 	if err != nil {
 		t.Fatalf("agent --check with only %v: %v\n%s", set, err, bounded)
 	}
