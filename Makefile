@@ -66,6 +66,7 @@ check-web: web
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
+	@! git grep -n -E '^(<<<<<<<|>>>>>>>) ' -- ':!*.o' ':!internal/web/dist' || { echo "merge conflict markers left in the files above" >&2; exit 1; }
 
 # staticcheck (pinned as a tool in go.mod; checks in staticcheck.conf) over
 # every package and its tests.

@@ -172,7 +172,7 @@ func TestWebUI(t *testing.T) {
 		w.Wait()
 	})
 	eventually(t, "the workload's exec is stored", func() error {
-		body, err := httpGet(a.url + "/api/v1/events?type=exec&match=comm="+webComm+"&limit=1")
+		body, err := httpGet(a.url + "/api/v1/events?type=exec&match=comm=" + webComm + "&limit=1")
 		if err != nil {
 			return err
 		}
@@ -264,7 +264,7 @@ func TestWebUI(t *testing.T) {
 		t.Fatal("the workload's fail mode exited 0")
 	}
 	eventually(t, "the failed exit is stored", func() error {
-		body, err := httpGet(a.url + "/api/v1/events?type=exit&match=comm="+webComm+"&match=exit_code=3")
+		body, err := httpGet(a.url + "/api/v1/events?type=exit&match=comm=" + webComm + "&match=exit_code=3")
 		if err != nil || !strings.Contains(body, `"exit_code":3`) {
 			return fmt.Errorf("%v %.200s", err, body)
 		}
@@ -282,7 +282,7 @@ func TestWebUI(t *testing.T) {
 
 	// The event history must count every stored exec of the workload's
 	// command, as the store holds them now (the trigger runs later).
-	body, err := httpGet(a.url + "/api/v1/events?type=exec&since=15m&limit=100000&match=comm="+webComm)
+	body, err := httpGet(a.url + "/api/v1/events?type=exec&since=15m&limit=100000&match=comm=" + webComm)
 	if err != nil {
 		t.Fatal(err)
 	}
