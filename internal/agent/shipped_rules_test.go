@@ -17,9 +17,11 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
+	"golang.org/x/sys/unix"
 	"gopkg.in/yaml.v3"
 
 	"github.com/kscope/kscope/internal/testutil"
+	"github.com/kscope/kscope/rules"
 )
 
 // shippedRules is the rule library the packages install.
@@ -46,7 +48,7 @@ func TestShippedRulesPromtool(t *testing.T) {
 // agent stores, without waiting minutes for a hold to pass.
 func fastRules(t *testing.T) string {
 	t.Helper()
-	groups, errs := rulefmt.ParseFile(shippedRules, false, model.UTF8Validation, parser.NewParser(parser.Options{}), quietLogger)
+	groups, errs := rulefmt.Parse(rules.Shipped, false, model.UTF8Validation, parser.NewParser(parser.Options{}), quietLogger)
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
@@ -229,18 +231,22 @@ func TestAlertRunQueueLatency(t *testing.T) {
 	taskset := testutil.Tool(t, "taskset", "pinning spinners to one CPU (Debian package util-linux)")
 	a := shippedAgent(t, "collectors:\n  sched: true\n")
 	for range 40 {
-		cmd := exec.Command("nice", "-n", "19", taskset, "-c", "0", "sh", "-c", "while :; do :; done")
+		cmd := exec.Command(taskset, "-c", "0", "sh", "-c", "while :; do :; done")
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		// Niceness 19, as nice(1) would give it (not everywhere installed).
+		if err := unix.Setpriority(unix.PRIO_PROCESS, cmd.Process.Pid, 19); err != nil {
+			t.Fatal(err)
+		}
 	}
 	waitFiring(t, a, "KscopeRunQueueLatencyHigh", 2*time.Minute, nil)
 }
 
 // A TCP stream through a link that drops a quarter of its segments:
 // KscopeTCPRetransmitsHigh.
-func TestAlertTCPRetransmits(t *testing.T) {
+func TestAlertTCPRetransmitsNetns(t *testing.T) {
 	testutil.RequireBPF(t)
 	nft := testutil.Tool(t, "nft", "dropping packets (Debian package nftables)")
 	p := testutil.NewNetPair(t)
