@@ -16,7 +16,7 @@ const Name = "probes"
 func init() {
 	collector.Register(collector.Spec{
 		Name:    Name,
-		Doc:     "runs the agent's bpftrace scripts (probes key): their maps as metrics, their printf lines as probe events",
+		Doc:     "The agent's bpftrace scripts (the probes key), always on: their maps as metrics, their printf lines as probe events",
 		Default: false,
 		Events:  []string{probe.EventKind.Name},
 		Outputs: collector.EventOutput | collector.MetricOutput,
