@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -92,7 +94,30 @@ func TestDashboardQueriesAnswer(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	agent := exec.CommandContext(ctx, bin, "agent", "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--interval", "1s")
+	// The default collectors, and the ones the network and security
+	// dashboards read: flows, drops and DNS, a policy that alerts on
+	// every exec of false(1), the shipped alert rules evaluated each
+	// second.
+	dir := t.TempDir()
+	falseBin, err := exec.LookPath("false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	falseBin, _ = filepath.EvalSymlinks(falseBin)
+	policy := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policy, []byte("rules:\n  - name: false-runs\n    severity: low\n    on: exec\n    match:\n      binary: {path: ["+falseBin+"]}\n    action: alert\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rules, err := filepath.Abs("../rules/kscope.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "kscope.yml")
+	conf := "collectors:\n  flows: true\n  drops: true\n  dns: true\npolicies: [" + policy + "]\nrule_files: [" + rules + "]\nevaluation_interval: 1s\n"
+	if err := os.WriteFile(cfg, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	agent := exec.CommandContext(ctx, bin, "agent", "--config", cfg, "--listen", "127.0.0.1:0", "--data-dir", t.TempDir(), "--interval", "1s")
 	stderr, err := agent.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +133,8 @@ func TestDashboardQueriesAnswer(t *testing.T) {
 	// writes that reach the disk, TCP over loopback.
 	stop := make(chan struct{})
 	defer close(stop)
-	go workload(t, stop)
+	dns := dnsServer(t)
+	go workload(t, stop, dns)
 
 	deadline := time.Now().Add(3 * time.Minute)
 	for file, d := range dashboards {
@@ -194,7 +220,33 @@ func query(base, expr string) (int, error) {
 	return len(r.Data.Result), nil
 }
 
-func workload(t *testing.T, stop <-chan struct{}) {
+// dnsServer answers A queries on 127.0.0.1:53, where the dns collector
+// looks, and returns a client of it.
+func dnsServer(t *testing.T) func() {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:53")
+	if err != nil {
+		t.Fatalf("the DNS server for the network dashboard needs 127.0.0.1:53: %v", err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if len(r.Question) == 1 && r.Question[0].Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: r.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(127, 0, 0, 9)})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	c := new(dns.Client)
+	return func() {
+		m := new(dns.Msg)
+		m.SetQuestion("dashboard.kscope.test.", dns.TypeA)
+		c.Exchange(m, "127.0.0.1:53")
+	}
+}
+
+func workload(t *testing.T, stop <-chan struct{}, lookup func()) {
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Error(err)
@@ -225,6 +277,12 @@ func workload(t *testing.T, stop <-chan struct{}) {
 		case <-time.After(100 * time.Millisecond):
 		}
 		exec.Command("true").Run()
+		lookup()
+		// A datagram to a port no one listens on: a drop (no socket).
+		if c, err := net.Dial("udp4", "127.0.0.1:9"); err == nil {
+			c.Write([]byte("x"))
+			c.Close()
+		}
 		exec.Command("false").Run()
 		exec.Command(filepath.Join(dir, "missing")).Run()
 		if c, err := net.Dial("tcp4", ln.Addr().String()); err == nil {
