@@ -121,7 +121,7 @@ func TestSectionsFromRegistry(t *testing.T) {
 		"collectors:\n  profile: {rate: 1}\n":         `k.yaml:2: collectors.profile.rate: unknown key (known: enabled, topk, hz, off_cpu, window)`,
 		"collectors:\n  dns: {timeout: 10ms}\n":       `k.yaml:2: collectors.dns.timeout: from 100ms to 1m, not "10ms"`,
 		"collectors:\n  flows: {idle_timeout: 1s}\n":  `k.yaml:2: collectors.flows.idle_timeout: from 5s to 1h, not "1s"`,
-		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, flows, http, oom, open, policy, process, procnet, profile, sched, signals, syscalls, tcp)`,
+		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, flows, http, oom, open, policy, probes, process, procnet, profile, sched, signals, syscalls, tcp)`,
 	} {
 		if _, err := config.Parse("k.yaml", []byte(src), sections); err == nil || err.Error() != want {
 			t.Errorf("%q: %v\nwant %s", src, err, want)
