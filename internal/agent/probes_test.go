@@ -107,7 +107,7 @@ func TestAgentProbes(t *testing.T) {
 	dir := t.TempDir()
 	pred := fmt.Sprintf(`tracepoint:syscalls:sys_enter_getppid /comm == "%s"/`, comm)
 	writeScript(t, filepath.Join(dir, "getppid.bt"), pred+" { @calls[comm] = count(); @[comm, 7] = sum(2); }\n")
-	writeScript(t, filepath.Join(dir, "hist.bt"), pred+" { @values = hist(42); }\n")
+	writeScript(t, filepath.Join(dir, "hist.bt"), pred+" { @values = hist(42); @linear[comm] = lhist(42, 0, 100, 25); }\n")
 	writeScript(t, filepath.Join(dir, "say-it.bt"), pred+` { printf("getppid by %s\n", comm); }`+"\n")
 
 	cfg := testConfig(t)
@@ -136,6 +136,9 @@ func TestAgentProbes(t *testing.T) {
 	promValue(t, a, `kscope_probe_hist_values_count`, n)
 	promValue(t, a, `kscope_probe_hist_values_bucket{le="63"}`, n)
 	promValue(t, a, `kscope_probe_hist_values_bucket{le="31"}`, 0)
+	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="49"}`, comm), n)
+	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="24"}`, comm), 0)
+	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_count{key=%q}`, comm), n)
 	evs := storedProbeEvents(t, a, "say_it", n)
 	if len(evs) != n {
 		t.Fatalf("%d probe events stored, want %d", len(evs), n)
