@@ -223,6 +223,8 @@ if (reused) {
 
 await check('event-kinds', async () => {
   await go('/events?mode=history&range=5m');
+  // The list comes from /api/v1/kinds after the page loads.
+  await page.locator('[data-testid="filter-type"] option', { hasText: /^exec$/ }).first().waitFor({ state: 'attached', timeout });
   const kinds = await page.locator('[data-testid="filter-type"] option').allTextContents();
   for (const k of ['exec', 'exit', 'open', 'connect', 'oom', 'signal', 'uprobe', 'usdt', 'http']) {
     if (!kinds.includes(k)) throw new Error(`type filter lacks ${k}: ${kinds.join(', ')}`);

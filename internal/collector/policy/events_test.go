@@ -207,7 +207,13 @@ func TestSyscallEvents(t *testing.T) {
 	for i, on := range events {
 		t.Run(on, func(t *testing.T) {
 			if m := plans[i].Missing; len(m) == len(policy.SyscallNames[on]) {
-				testutil.Skip(t, "the syscalls "+strings.Join(m, ", "), errors.New("no tracepoint"))
+				// A kernel built without them (modules here): what
+				// policy check says is the behaviour to check. The VM
+				// runner's kernel has them and runs the workload.
+				if d := plans[i].Describe(); !strings.Contains(d, "not on this kernel: "+strings.Join(m, ", ")+" (the rule cannot match here)") {
+					t.Errorf("the plan of a rule on %s, whose syscalls this kernel lacks, reads %q", on, d)
+				}
+				return
 			}
 			code, sig, out := runWorkload(t, -1, on, args[on])
 			// bpf: the errno of a load without instructions varies by kernel.

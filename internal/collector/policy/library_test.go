@@ -269,7 +269,12 @@ func TestLibrary(t *testing.T) {
 		tested["kernel-module-load"] = true
 		for _, p := range plans {
 			if p.Rule.Name == "kernel-module-load" && len(p.Missing) == 2 {
-				testutil.Skip(t, "init_module and finit_module", errors.New("no tracepoint: a kernel without modules"))
+				// A kernel without modules: the rule cannot match, and
+				// policy check says so; the VM runner's kernel runs it.
+				if d := p.Describe(); !strings.Contains(d, "(the rule cannot match here)") {
+					t.Errorf("kernel-module-load's plan on a kernel without init_module and finit_module reads %q", d)
+				}
+				return
 			}
 		}
 		pid, _ := workloadPID(t, -1, "module_load", "")
