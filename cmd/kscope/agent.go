@@ -253,6 +253,9 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 			logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 		}
 		statuses, err := agent.Check(ctx, cfg, logger)
+		if pe := (agent.ProbesError{}); errors.As(err, &pe) {
+			return usageError{err} // a script is configuration: exit 2
+		}
 		printStatuses(cmd.OutOrStdout(), statuses)
 		return err
 	}
@@ -265,6 +268,9 @@ func runAgent(cmd *cobra.Command, f agentFlags) error {
 	a, err := agent.StartWith(ctx, cfg, agent.Options{WebConfigFile: f.webConfig}, logger)
 	if pe := (policy.Errors{}); errors.As(err, &pe) {
 		return usageError{err} // a policy file is configuration: exit 2
+	}
+	if pe := (agent.ProbesError{}); errors.As(err, &pe) {
+		return usageError{err} // a script is configuration: exit 2
 	}
 	if err != nil {
 		return err

@@ -96,6 +96,7 @@ type Agent struct {
 	self     *self
 	ui       *agentUI  // the web UI's endpoints (live.go)
 	pol      *policies // the policies key's rules, their counts and alert outputs (policy.go)
+	scripts  *scripts  // the probes key's scripts (probes.go)
 
 	mu      sync.Mutex // one collection at a time
 	emitter metrics.Emitter
@@ -203,6 +204,10 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 		return nil, fmt.Errorf("loading the policies: %w", err)
 	}
 	a.pol.configureHooks(cfg)
+	a.scripts = &scripts{}
+	if err := a.scripts.load(cfg); err != nil {
+		return nil, err
+	}
 	a.startCollectors(ctx)
 	a.startBPFStats()
 	// Everything is loaded: the kernel's parsed BTF is no longer needed.
@@ -247,7 +252,10 @@ func Check(ctx context.Context, cfg *config.Config, logger *slog.Logger) ([]Stat
 	if _, err := bpfx.Prepare(); err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, logger: logger, pol: newPolicies(logger)}
+	a := &Agent{cfg: cfg, logger: logger, pol: newPolicies(logger), scripts: &scripts{}}
+	if err := a.scripts.load(cfg); err != nil {
+		return nil, err
+	}
 	if err := a.pol.load(cfg); err != nil {
 		// Reported as the policy collector's failure; the others are checked.
 		a.statuses = append(a.statuses, Status{Name: config.PolicyCollector, Err: fmt.Errorf("loading the policies: %w", oneLine{err})})

@@ -14,6 +14,7 @@ import (
 	_ "github.com/kscope/kscope/internal/collector/oom"
 	_ "github.com/kscope/kscope/internal/collector/open"
 	_ "github.com/kscope/kscope/internal/collector/policy"
+	_ "github.com/kscope/kscope/internal/collector/probes"
 	_ "github.com/kscope/kscope/internal/collector/process"
 	_ "github.com/kscope/kscope/internal/collector/profile"
 	_ "github.com/kscope/kscope/internal/collector/sched"

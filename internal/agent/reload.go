@@ -98,6 +98,13 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 		errs = append(errs, fmt.Errorf("loading the policies: %w", err))
 	}
 	a.pol.configureHooks(&next)
+	// The probes key's scripts likewise: changed ones make a new Set,
+	// which restarts the probes collector; a script that does not compile
+	// keeps the running ones.
+	if err := a.scripts.load(&next); err != nil {
+		a.logger.Error("keeping the running scripts", "err", err)
+		errs = append(errs, err)
+	}
 
 	// What each collector does.
 	byName := map[string]*running{}

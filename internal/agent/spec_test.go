@@ -14,6 +14,7 @@ import (
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/policy"
+	"github.com/kscope/kscope/internal/probe"
 	"github.com/kscope/kscope/internal/profile"
 )
 
@@ -29,7 +30,7 @@ func TestSpecs(t *testing.T) {
 		}
 	}
 	slices.Sort(defaults)
-	want := "block=on connect=on dns=off drops=off exec=on exit=on fileio=on flows=off http=off oom=on open=off policy=off process=on procnet=on profile=on sched=on signals=on syscalls=on tcp=on"
+	want := "block=on connect=on dns=off drops=off exec=on exit=on fileio=on flows=off http=off oom=on open=off policy=off probes=off process=on procnet=on profile=on sched=on signals=on syscalls=on tcp=on"
 	if got := strings.Join(defaults, " "); got != want {
 		t.Errorf("defaults\n got %s\nwant %s", got, want)
 	}
@@ -61,6 +62,17 @@ func TestSpecs(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts = policy.AgentOptions{Set: &policy.Set{Plans: plans}}
+		}
+		if s.Name == config.ProbesCollector {
+			// Its scripts come from the agent's probes key.
+			if _, err := collector.NewWith(s.Name, collector.Config{}, opts); err == nil || !strings.Contains(err.Error(), "no scripts") {
+				t.Errorf("probes without scripts: %v", err)
+			}
+			sc, err := probe.Load("a.bt", []byte("BEGIN { @x = count(); }\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts = probe.AgentOptions{Set: &probe.Set{Scripts: []*probe.AgentScript{{Name: "a", Script: sc}}}}
 		}
 		c, err := collector.NewWith(s.Name, collector.Config{}, opts)
 		if err != nil {
@@ -109,7 +121,7 @@ func TestSectionsFromRegistry(t *testing.T) {
 		"collectors:\n  profile: {rate: 1}\n":         `k.yaml:2: collectors.profile.rate: unknown key (known: enabled, topk, hz, off_cpu, window)`,
 		"collectors:\n  dns: {timeout: 10ms}\n":       `k.yaml:2: collectors.dns.timeout: from 100ms to 1m, not "10ms"`,
 		"collectors:\n  flows: {idle_timeout: 1s}\n":  `k.yaml:2: collectors.flows.idle_timeout: from 5s to 1h, not "1s"`,
-		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, flows, http, oom, open, policy, process, procnet, profile, sched, signals, syscalls, tcp)`,
+		"collectors:\n  uprobe: true\n":               `k.yaml:2: collectors.uprobe: unknown key (known: block, broken, connect, dns, drops, exec, exit, fileio, flows, http, oom, open, policy, probes, process, procnet, profile, sched, signals, syscalls, tcp)`,
 	} {
 		if _, err := config.Parse("k.yaml", []byte(src), sections); err == nil || err.Error() != want {
 			t.Errorf("%q: %v\nwant %s", src, err, want)

@@ -64,6 +64,9 @@ type Config struct {
 	// Policies lists the policy files and directories the policy
 	// collector enforces (policies.go).
 	Policies []string
+	// Probes lists the bpftrace scripts and directories of them the
+	// probes collector runs (probes.go).
+	Probes []string
 	// Alerts is where policy alerts go besides the event store.
 	Alerts Alerts
 }
@@ -281,6 +284,7 @@ func Parse(file string, data []byte, sections []Section) (*Config, error) {
 		return nil, p.err
 	}
 	enablePolicy(doc.Content[0], c)
+	enableProbes(doc.Content[0], c)
 	return c, nil
 }
 
@@ -341,7 +345,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts", "rule_files", "evaluation_interval", "alerting"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts", "rule_files", "evaluation_interval", "alerting", "probes"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -393,6 +397,8 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.containers(v, c)
 		case "policies":
 			p.policies(v, c)
+		case "probes":
+			p.probes(v, c)
 		case "alerts":
 			p.alerts(v, c)
 		}

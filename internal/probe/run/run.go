@@ -47,6 +47,9 @@ type Config struct {
 	// File and Source name the script in errors.
 	File   string
 	Source []byte
+	// Printf, when set, gets each printf's text and the name of the probe
+	// that printed it instead of Out (the agent stores them as events).
+	Printf func(probe, text string)
 }
 
 // TracefsRoot is where tracepoint formats are read.
@@ -619,6 +622,10 @@ func (s *Session) handle(rec []byte) {
 	}
 	switch kind {
 	case codegen.CallPrintf:
+		if s.cfg.Printf != nil {
+			s.cfg.Printf(s.probeAt(call.Pos), Printf(call.Format, args))
+			break
+		}
 		s.emit("printf", Printf(call.Format, args))
 	case codegen.CallTime:
 		s.emit("time", Strftime(call.Format, time.Now()))
@@ -785,6 +792,32 @@ func (s *Session) printMap(m *codegen.Map, top, div int64) {
 }
 
 type pair struct{ A, B int64 }
+
+// probeAt names the probe whose block holds pos: the last one that starts
+// before it.
+func (s *Session) probeAt(pos ast.Pos) string {
+	name := ""
+	best := -1
+	for _, p := range s.obj.Probes {
+		if p.Pos.Offset <= pos.Offset && p.Pos.Offset > best {
+			best, name = p.Pos.Offset, p.Name
+		}
+	}
+	return name
+}
+
+// ReadMaps reads every map of the script, in the script's order.
+func (s *Session) ReadMaps() ([]*MapData, error) {
+	var out []*MapData
+	for _, m := range s.obj.Maps {
+		md, err := s.readMap(m)
+		if err != nil {
+			return out, fmt.Errorf("reading @%s: %w", m.Name, err)
+		}
+		out = append(out, md)
+	}
+	return out, nil
+}
 
 // readMap reads a map into what the printers take.
 func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
