@@ -101,7 +101,7 @@ func storedProbeEvents(t *testing.T, a *Agent, script string, want int) []map[st
 // workload, their printf lines stored events; a reload adds a script, and
 // one that does not compile is refused with its place while the others
 // keep running.
-func TestAgentProbes(t *testing.T) {
+func TestAgentProbesGCC(t *testing.T) {
 	testutil.RequireBPF(t)
 	prog, comm := getppidProgram(t)
 	dir := t.TempDir()
