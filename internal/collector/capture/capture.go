@@ -321,6 +321,7 @@ const (
 	reorder    = 200 * time.Millisecond
 	idleFlush  = 20 * time.Millisecond
 	maxPending = 8192
+	maxDrain   = 500 * time.Millisecond
 )
 
 type pending struct {
@@ -350,6 +351,7 @@ var metaSize = int(unsafe.Sizeof(capturePacket{}))
 func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 	var h byTime
 	var rec perf.Record
+	var drainStart time.Time
 	var pk Packet
 	deliver := func(p *pending) error {
 		m := &p.meta
@@ -377,15 +379,21 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 		return err
 	}
 	for {
-		if ctx.Err() != nil {
-			return stop(flush(0, true))
+		// Once ctx is done, what the buffers still hold is read before
+		// Run returns.
+		draining := ctx.Err() != nil
+		if draining && drainStart.IsZero() {
+			drainStart = time.Now()
+		}
+		if draining && time.Since(drainStart) > maxDrain {
+			return stop(flush(0, true)) // packets keep coming: stop here
 		}
 		c.rd.SetDeadline(time.Now().Add(idleFlush))
 		err := c.rd.ReadInto(&rec)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			// Every buffer is empty: what waits is all there is.
-			if err := flush(0, true); err != nil {
+			if err := flush(0, true); err != nil || draining {
 				return stop(err)
 			}
 			continue
