@@ -20,8 +20,8 @@ import (
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector/capture"
 	"github.com/kscope/kscope/internal/container"
-	"github.com/kscope/kscope/internal/pcapng"
 	"github.com/kscope/kscope/internal/pcapfilter"
+	"github.com/kscope/kscope/internal/pcapng"
 )
 
 type captureFlags struct {
