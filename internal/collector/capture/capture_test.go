@@ -1,0 +1,119 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// TestPIDCommNetns: a UDP socket made before the capture started (its
+// process noted from /proc at start) receives 10 datagrams over a veth;
+// a capture for its pid delivers the 10, each with the test's pid and
+// comm, on ingress, in order; a capture beside it for another command
+// delivers none and counts the 10 as filtered out, in the kernel.
+func TestPIDCommNetns(t *testing.T) {
+	testutil.RequireBPF(t)
+	p := testutil.NewNetPair(t)
+	var srv *net.UDPConn
+	if err := testutil.In(p.B, func() (err error) {
+		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(p.BAddr)})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := strings.TrimSpace(string(comm))
+	start := func(o Options) *Capture {
+		t.Helper()
+		var c *Capture
+		if err := testutil.In(p.B, func() (err error) {
+			o.Interfaces = []string{p.BName}
+			c, err = Start(o)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	mine := start(Options{Filter: "udp", PID: uint32(os.Getpid())})
+	other := start(Options{Filter: "udp", Comm: "no-such-comm"})
+	if err := testutil.In(p.A, func() error {
+		c, err := net.DialUDP("udp4", nil, srv.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		for i := range 10 {
+			if _, err := c.Write([]byte{byte(i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 10)
+	for range 10 {
+		srv.SetReadDeadline(time.Now().Add(30 * time.Second))
+		if _, _, err := srv.ReadFromUDP(buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	n := 0
+	err = mine.Run(ctx, func(pk *Packet) error {
+		if pk.PID != uint32(os.Getpid()) || pk.Comm != self || pk.Egress || pk.Iface != 0 || len(pk.Data) != pk.Len || pk.Len != 14+20+8+1 {
+			t.Errorf("packet %d: pid %d comm %q egress %v iface %d len %d/%d", n, pk.PID, pk.Comm, pk.Egress, pk.Iface, len(pk.Data), pk.Len)
+		} else if got := pk.Data[len(pk.Data)-1]; got != byte(n) {
+			t.Errorf("packet %d carries datagram %d", n, got)
+		}
+		n++
+		if n == 10 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil || n != 10 {
+		t.Fatalf("Run: %v after %d packets", err, n)
+	}
+	for _, c := range []struct {
+		cap  *Capture
+		want Stats
+	}{{mine, Stats{Matched: 10, Captured: 10}}, {other, Stats{Matched: 10, Filtered: 10}}} {
+		st, err := c.cap.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != c.want {
+			t.Errorf("stats %+v, want %+v", st, c.want)
+		}
+	}
+	// The other capture has nothing to deliver.
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	if err := other.Run(ctx, func(*Packet) error { return errors.New("a packet of no-such-comm") }); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestBadInterface: an interface without an Ethernet header or that does
+// not exist is refused by name.
+func TestBadInterface(t *testing.T) {
+	testutil.RequireBPF(t)
+	_, err := Start(Options{Interfaces: []string{"no-such-if0"}})
+	if err == nil || !strings.Contains(err.Error(), "interface no-such-if0") {
+		t.Errorf("Start: %v", err)
+	}
+}
