@@ -196,36 +196,42 @@ func runNetCapture(cmd *cobra.Command, f captureFlags, filter string) error {
 // procNames names a packet's process for its comment: pid, comm and the
 // container, looked up once per pid (bounded).
 type procNames struct {
-	res        *container.Resolver
-	containers map[uint32]string
+	res      *container.Resolver
+	comments map[procKey]string
 }
 
 func newProcNames(logger *slog.Logger) *procNames {
-	return &procNames{res: container.New(container.Options{Logger: logger}), containers: map[uint32]string{}}
+	return &procNames{res: container.New(container.Options{Logger: logger}), comments: map[procKey]string{}}
 }
 
 func (p *procNames) comment(pk *capture.Packet) string {
 	if pk.PID == 0 {
 		return ""
 	}
+	key := procKey{pk.PID, pk.Comm}
+	if s, ok := p.comments[key]; ok {
+		return s
+	}
 	s := fmt.Sprintf("pid %d comm %s", pk.PID, pk.Comm)
-	name, ok := p.containers[pk.PID]
-	if !ok {
-		if info := p.res.ProcessNow(pk.PID); info != nil {
-			name = info.Name
-			if name == "" && info.ID != "" {
-				name = info.ID[:min(12, len(info.ID))]
-			}
+	if info := p.res.ProcessNow(pk.PID); info != nil {
+		name := info.Name
+		if name == "" && info.ID != "" {
+			name = info.ID[:min(12, len(info.ID))]
 		}
-		if len(p.containers) >= 4096 {
-			clear(p.containers)
+		if name != "" {
+			s += " container " + name
 		}
-		p.containers[pk.PID] = name
 	}
-	if name != "" {
-		s += " container " + name
+	if len(p.comments) >= 4096 {
+		clear(p.comments)
 	}
+	p.comments[key] = s
 	return s
+}
+
+type procKey struct {
+	pid  uint32
+	comm string
 }
 
 // packetLine is a tcpdump-like summary of a packet.

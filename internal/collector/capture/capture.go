@@ -161,7 +161,11 @@ func Start(opts Options) (c *Capture, err error) {
 			return nil, fmt.Errorf("filling the emitters: %w", err)
 		}
 	}
-	if c.rd, err = perf.NewReader(c.coll.Maps["packets"], opts.PerCPUBuffer); err != nil {
+	// Woken when a CPU's buffer is a quarter full, and read every
+	// idleFlush besides: one wakeup per packet would cost more than the
+	// packet's copy.
+	if c.rd, err = perf.NewReaderWithOptions(c.coll.Maps["packets"], opts.PerCPUBuffer,
+		perf.ReaderOptions{Watermark: opts.PerCPUBuffer / 4}); err != nil {
 		return nil, fmt.Errorf("opening the perf buffer: %w", err)
 	}
 	if err := c.attachOwners(); err != nil {
@@ -329,6 +333,21 @@ type pending struct {
 	data []byte
 }
 
+// decodeMeta reads struct packet (little-endian x86-64, as the object is
+// built) without reflection: it runs once per packet.
+func decodeMeta(b []byte, m *capturePacket) {
+	le := binary.LittleEndian
+	m.TsNs = le.Uint64(b[0:])
+	m.CgroupId = le.Uint64(b[8:])
+	m.Len = le.Uint32(b[16:])
+	m.Caplen = le.Uint32(b[20:])
+	m.Ifindex = le.Uint32(b[24:])
+	m.Pid = le.Uint32(b[28:])
+	m.Tid = le.Uint32(b[32:])
+	m.Egress = b[36]
+	copy(m.Comm[:], b[40:56])
+}
+
 type byTime []*pending
 
 func (h byTime) Len() int           { return len(h) }
@@ -352,6 +371,8 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 	var h byTime
 	var rec perf.Record
 	var drainStart time.Time
+	var free []*pending
+	roundStart := monoNow()
 	var pk Packet
 	deliver := func(p *pending) error {
 		m := &p.meta
@@ -362,10 +383,16 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 		} else {
 			pk.Comm = string(m.Comm[:])
 		}
-		return fn(&pk)
+		err := fn(&pk)
+		if len(free) < 1024 {
+			free = append(free, p)
+		}
+		return err
 	}
 	flush := func(before uint64, all bool) error {
 		for h.Len() > 0 && (all || h.Len() > maxPending || h[0].meta.TsNs < before) {
+			// The callback is done with a packet's data when it returns,
+			// and its record goes back to the free list.
 			if err := deliver(heap.Pop(&h).(*pending)); err != nil {
 				return err
 			}
@@ -392,10 +419,12 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 		err := c.rd.ReadInto(&rec)
 		switch {
 		case errors.Is(err, os.ErrDeadlineExceeded):
-			// Every buffer is empty: what waits is all there is.
-			if err := flush(0, true); err != nil || draining {
+			// Every buffer has been read to its end: what was written
+			// before this round began is all there, in order.
+			if err := flush(roundStart-uint64(time.Millisecond), draining); err != nil || draining {
 				return stop(err)
 			}
+			roundStart = monoNow()
 			continue
 		case errors.Is(err, perf.ErrClosed):
 			return stop(flush(0, true))
@@ -405,18 +434,23 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 		if rec.LostSamples > 0 || len(rec.RawSample) < metaSize {
 			continue // counted in the kernel's dropped counter
 		}
-		p := &pending{}
-		if _, err := binary.Decode(rec.RawSample[:metaSize], binary.NativeEndian, &p.meta); err != nil {
-			continue
+		var p *pending
+		if n := len(free); n > 0 {
+			p, free = free[n-1], free[:n-1]
+		} else {
+			p = &pending{}
 		}
+		decodeMeta(rec.RawSample, &p.meta)
 		n := int(p.meta.Caplen)
 		if n > len(rec.RawSample)-metaSize {
 			n = len(rec.RawSample) - metaSize
 		}
-		p.data = append([]byte(nil), rec.RawSample[metaSize:metaSize+n]...)
+		p.data = append(p.data[:0], rec.RawSample[metaSize:metaSize+n]...)
 		heap.Push(&h, p)
-		if err := flush(monoNow()-uint64(reorder), false); err != nil {
-			return stop(err)
+		if before := monoNow() - uint64(reorder); h.Len() > maxPending || h[0].meta.TsNs < before {
+			if err := flush(before, false); err != nil {
+				return stop(err)
+			}
 		}
 	}
 }
