@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -115,5 +116,121 @@ func TestBadInterface(t *testing.T) {
 	_, err := Start(Options{Interfaces: []string{"no-such-if0"}})
 	if err == nil || !strings.Contains(err.Error(), "interface no-such-if0") {
 		t.Errorf("Start: %v", err)
+	}
+}
+
+// TestIPv6TCPNetns: over IPv6, a TCP exchange whose server the test
+// starts after the capture: the SYN (its listener found by 5-tuple), the
+// SYN-ACK (a request socket's, found the same way), and the data each way
+// are the test's, and --pid filters none of the connection's packets out.
+func TestIPv6TCPNetns(t *testing.T) {
+	testutil.RequireBPF(t)
+	p := testutil.NewNetPair(t)
+	const aAddr, bAddr = "fd00:201::1", "fd00:201::2"
+	testutil.Run(t, "ip", "-n", p.A, "addr", "add", aAddr+"/64", "dev", p.AName, "nodad")
+	testutil.Run(t, "ip", "-n", p.B, "addr", "add", bAddr+"/64", "dev", p.BName, "nodad")
+	comm, err := os.ReadFile("/proc/self/comm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := strings.TrimSpace(string(comm))
+	var c *Capture
+	if err := testutil.In(p.B, func() (err error) {
+		c, err = Start(Options{Interfaces: []string{p.BName}, Filter: "ip6 and tcp", PID: uint32(os.Getpid())})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var ln net.Listener
+	if err := testutil.In(p.B, func() (err error) {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		ln, err = lc.Listen(context.Background(), "tcp6", net.JoinHostPort(bAddr, "0"))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() {
+		conn, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer conn.Close()
+		buf := make([]byte, 5)
+		if _, err = conn.Read(buf); err == nil {
+			_, err = conn.Write([]byte("olleh"))
+		}
+		// The client closes first, so no packet here is a timewait
+		// socket's (which has no process).
+		if err == nil {
+			_, err = conn.Read(buf)
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+		}
+		served <- err
+	}()
+	if err := testutil.In(p.A, func() error {
+		var d net.Dialer
+		d.SetMultipathTCP(false)
+		conn, err := d.Dial("tcp6", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		if _, err := conn.Write([]byte("hello")); err != nil {
+			return err
+		}
+		buf := make([]byte, 5)
+		_, err = conn.Read(buf)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = c.Run(ctx, func(pk *Packet) error {
+		if pk.PID != uint32(os.Getpid()) || pk.Comm != self {
+			t.Errorf("packet of pid %d comm %q", pk.PID, pk.Comm)
+		}
+		// Ethernet, IPv6 (next header TCP), TCP with its data offset.
+		if len(pk.Data) < 14+40+20 || pk.Data[14+6] != 6 {
+			t.Fatalf("not an IPv6 TCP packet: %x", pk.Data)
+		}
+		tcp := pk.Data[14+40:]
+		flags := tcp[13]
+		payload := string(tcp[int(tcp[12]>>4)*4:])
+		switch {
+		case flags&0x12 == 0x02 && !pk.Egress:
+			seen["syn in"] = true
+		case flags&0x12 == 0x12 && pk.Egress:
+			seen["syn-ack out"] = true
+		case payload == "hello" && !pk.Egress:
+			seen["hello in"] = true
+		case payload == "olleh" && pk.Egress:
+			seen["olleh out"] = true
+		}
+		if len(seen) == 4 {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil || len(seen) != 4 {
+		t.Fatalf("Run: %v; seen %v", err, seen)
+	}
+	st, err := c.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Filtered != 0 || st.Dropped != 0 || st.Matched < 4 {
+		t.Errorf("stats %+v: want no packet filtered out or dropped", st)
 	}
 }
