@@ -100,7 +100,8 @@ func udpEchoServer(t *testing.T, ns, addr string) *net.UDPConn {
 // capture -w` and by Debian's tcpdump reads back identically with
 // `tcpdump -r` (every header and byte), and kscope's copy has each
 // packet's process in its comment, as tshark reads it: a UDP echo (the
-// server's socket on both directions) and a TCP handshake (the SYN
+// server's socket on both directions), the same over loopback (where
+// each packet is shown once, as it comes in) and a TCP handshake (the SYN
 // attributed through the listener). -c stops both after exactly that many.
 func TestNetCaptureNetns(t *testing.T) {
 	testutil.RequireBPF(t)
@@ -115,45 +116,49 @@ func TestNetCaptureNetns(t *testing.T) {
 	self := fmt.Sprintf("pid %d comm %s", os.Getpid(), strings.TrimSpace(string(commB)))
 	dir := t.TempDir()
 
-	cases := []struct {
-		name, filter string
-		count        int
-		traffic      func(t *testing.T)
-	}{
-		{"udp", "udp", 10, func(t *testing.T) {
-			srv := udpEchoServer(t, p.B, p.BAddr)
-			go func() {
-				buf := make([]byte, 100)
-				for {
-					n, from, err := srv.ReadFromUDP(buf)
-					if err != nil {
-						return
-					}
-					srv.WriteToUDP(buf[:n], from)
-				}
-			}()
-			if err := testutil.In(p.A, func() error {
-				c, err := net.DialUDP("udp4", nil, srv.LocalAddr().(*net.UDPAddr))
+	// echo sends 5 datagrams from namespace ns to the server and waits
+	// for each answer.
+	echo := func(t *testing.T, ns, addr string) {
+		srv := udpEchoServer(t, p.B, addr)
+		go func() {
+			buf := make([]byte, 100)
+			for {
+				n, from, err := srv.ReadFromUDP(buf)
 				if err != nil {
+					return
+				}
+				srv.WriteToUDP(buf[:n], from)
+			}
+		}()
+		if err := testutil.In(ns, func() error {
+			c, err := net.DialUDP("udp4", nil, srv.LocalAddr().(*net.UDPAddr))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			buf := make([]byte, 100)
+			for i := range 5 {
+				if _, err := c.Write([]byte("ping " + strconv.Itoa(i))); err != nil {
 					return err
 				}
-				defer c.Close()
-				buf := make([]byte, 100)
-				for i := range 5 {
-					if _, err := c.Write([]byte("ping " + strconv.Itoa(i))); err != nil {
-						return err
-					}
-					c.SetReadDeadline(time.Now().Add(30 * time.Second))
-					if _, err := c.Read(buf); err != nil {
-						return err
-					}
+				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				if _, err := c.Read(buf); err != nil {
+					return err
 				}
-				return nil
-			}); err != nil {
-				t.Error(err)
 			}
-		}},
-		{"syn", "tcp[tcpflags] & tcp-syn != 0", 2, func(t *testing.T) {
+			return nil
+		}); err != nil {
+			t.Error(err)
+		}
+	}
+	cases := []struct {
+		name, iface, filter string
+		count               int
+		traffic             func(t *testing.T)
+	}{
+		{"loopback", "lo", "udp", 10, func(t *testing.T) { echo(t, p.B, "127.0.0.1") }},
+		{"udp", p.BName, "udp", 10, func(t *testing.T) { echo(t, p.A, p.BAddr) }},
+		{"syn", p.BName, "tcp[tcpflags] & tcp-syn != 0", 2, func(t *testing.T) {
 			var ln net.Listener
 			if err := testutil.In(p.B, func() (err error) {
 				var lc net.ListenConfig
@@ -187,8 +192,8 @@ func TestNetCaptureNetns(t *testing.T) {
 			ks := filepath.Join(dir, tc.name+".pcapng")
 			td := filepath.Join(dir, tc.name+".tcpdump.pcap")
 			n := strconv.Itoa(tc.count)
-			kcmd, kout := startCapturer(t, bin, "net", "capture", "--netns", p.B, "-i", p.BName, "-c", n, "-w", ks, tc.filter)
-			tcmd, tout := startCapturer(t, "ip", "netns", "exec", p.B, tcpdump, "-i", p.BName, "-c", n, "-w", td, "-U", "--immediate-mode", tc.filter)
+			kcmd, kout := startCapturer(t, bin, "net", "capture", "--netns", p.B, "-i", tc.iface, "-c", n, "-w", ks, tc.filter)
+			tcmd, tout := startCapturer(t, "ip", "netns", "exec", p.B, tcpdump, "-i", tc.iface, "-c", n, "-w", td, "-U", "--immediate-mode", tc.filter)
 			tc.traffic(t)
 			waitCaptureExit(t, kcmd, kout)
 			waitCaptureExit(t, tcmd, tout)

@@ -61,6 +61,10 @@ type Options struct {
 type Interface struct {
 	Name  string
 	Index int
+	// Loopback: only its ingress is captured. Every packet on loopback
+	// leaves and comes back in; tcpdump (libpcap) shows it once, as it
+	// comes in, and so does kscope.
+	Loopback bool
 }
 
 // Packet is one captured packet. Data is valid only during the callback.
@@ -199,6 +203,9 @@ func Start(opts Options) (c *Capture, err error) {
 			anchor = link.Tail()
 		}
 		for _, ifc := range ifaces {
+			if ifc.Loopback && at == ebpf.AttachTCXEgress {
+				continue
+			}
 			l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at, Anchor: anchor})
 			if err != nil {
 				return nil, fmt.Errorf("attaching the capture to %s (tcx, Linux 6.6+): %w", ifc.Name, err)
@@ -226,7 +233,7 @@ func interfaces(names []string) ([]Interface, error) {
 	if len(names) == 0 || len(names) == 1 && names[0] == "any" {
 		for _, ifc := range all {
 			if ifc.Flags&net.FlagUp != 0 && Usable(ifc) {
-				out = append(out, Interface{ifc.Name, ifc.Index})
+				out = append(out, Interface{ifc.Name, ifc.Index, ifc.Flags&net.FlagLoopback != 0})
 			}
 		}
 		if len(out) == 0 {
@@ -242,7 +249,7 @@ func interfaces(names []string) ([]Interface, error) {
 		if !Usable(*ifc) {
 			return nil, fmt.Errorf("interface %s has no Ethernet header: kscope captures on Ethernet and loopback interfaces", name)
 		}
-		out = append(out, Interface{ifc.Name, ifc.Index})
+		out = append(out, Interface{ifc.Name, ifc.Index, ifc.Flags&net.FlagLoopback != 0})
 	}
 	return out, nil
 }
