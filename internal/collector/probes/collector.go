@@ -74,7 +74,7 @@ func New(cfg collector.Config, set *probe.Set) (*Collector, error) {
 	c := &Collector{cfg: cfg, logger: logger}
 	for _, s := range set.Scripts {
 		opts := codegen.Options{Format: run.Formats, Tracepoints: run.ListTracepoints, USDT: run.USDTSites(0),
-			BTF: bpfx.KernelTypes, Hook: run.Hook, File: s.File, Source: s.Source}
+			BTF: bpfx.KernelTypes, Hook: run.Hook, File: s.File, Source: s.Source, Task: true}
 		run.Resolvers(&opts, 0)
 		if v, ok := s.Info.Config["max_strlen"].(*ast.IntLit); ok {
 			opts.MaxStrlen = int(v.Value)
@@ -197,7 +197,7 @@ func (c *Collector) Start(_ context.Context, sink event.Sink) error {
 	for _, s := range c.scripts {
 		s := s
 		cfg := run.Config{Out: io.Discard, Err: io.Discard, Quiet: true, File: s.file, Source: s.src,
-			Printf: func(probeName, text string) { c.emit(s.name, probeName, text) }}
+			Printf: func(probeName, text string, t run.Task) { c.emit(s.name, probeName, text, t) }}
 		sess, err := run.Start(s.obj, cfg)
 		if err != nil {
 			c.closeLocked()
@@ -208,10 +208,12 @@ func (c *Collector) Start(_ context.Context, sink event.Sink) error {
 	return nil
 }
 
-// emit sends one printf line as a probe event.
-func (c *Collector) emit(scriptName, probeName, text string) {
+// emit sends one printf line as a probe event, from the task that printed
+// it.
+func (c *Collector) emit(scriptName, probeName, text string, t run.Task) {
 	e := event.NewDynamic(probe.EventKind)
 	e.Header.Time = time.Now()
+	e.Header.PID, e.Header.TID, e.Header.UID, e.Header.Comm = t.PID, t.TID, t.UID, t.Comm
 	e.Set("script", event.StringValue(scriptName))
 	e.Set("probe", event.StringValue(probeName))
 	e.Set("text", event.StringValue(text))

@@ -63,6 +63,11 @@ type Options struct {
 	// RingSize is the ring buffer's size in bytes, a power of 2 and a
 	// multiple of the page size; 0 means 1 MiB.
 	RingSize int
+	// Task makes every printf record carry the printing task: its pid
+	// and tid, uid and gid, and comm (Call.Task). The agent sets it, so
+	// its probe events say which process printed them; kscope run does
+	// not pay for it.
+	Task bool
 	// File and Source name the script in errors.
 	File   string
 	Source []byte

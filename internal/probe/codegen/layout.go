@@ -121,8 +121,15 @@ type Call struct {
 	// Top and Div are print(@map, top, div)'s: print only the top
 	// entries, and values divided by div (0: all, undivided).
 	Top, Div int64
-	Size     int // the record's size
+	// Task is the offset of the printing task's block in a printf record
+	// compiled with Options.Task: [pid_tgid u64][uid_gid u64][comm 16];
+	// 0 when the record has none.
+	Task int
+	Size int // the record's size
 }
+
+// TaskSize is the size of a printf record's task block.
+const TaskSize = 32
 
 // HeaderSize is the size of a record's kind and id.
 const HeaderSize = 16

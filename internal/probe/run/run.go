@@ -49,7 +49,16 @@ type Config struct {
 	Source []byte
 	// Printf, when set, gets each printf's text and the name of the probe
 	// that printed it instead of Out (the agent stores them as events).
-	Printf func(probe, text string)
+	// The task is the one that printed it where the script was compiled
+	// with codegen.Options.Task, else zero.
+	Printf func(probe, text string, task Task)
+}
+
+// Task is the task a printf record was sent from.
+type Task struct {
+	PID, TID uint32
+	UID, GID uint32
+	Comm     string
 }
 
 // TracefsRoot is where tracepoint formats are read.
@@ -623,7 +632,12 @@ func (s *Session) handle(rec []byte) {
 	switch kind {
 	case codegen.CallPrintf:
 		if s.cfg.Printf != nil {
-			s.cfg.Printf(s.probeAt(call.Pos), Printf(call.Format, args))
+			var t Task
+			if o := call.Task; o != 0 {
+				pt, ug := binary.LittleEndian.Uint64(rec[o:]), binary.LittleEndian.Uint64(rec[o+8:])
+				t = Task{PID: uint32(pt >> 32), TID: uint32(pt), UID: uint32(ug), GID: uint32(ug >> 32), Comm: cstring(rec[o+16 : o+codegen.TaskSize])}
+			}
+			s.cfg.Printf(s.probeAt(call.Pos), Printf(call.Format, args), t)
 			break
 		}
 		s.emit("printf", Printf(call.Format, args))
