@@ -554,9 +554,6 @@ func (f *fn) callStmt(x *ast.Call) {
 	switch x.Name {
 	case "printf":
 		format := x.Args[0].(*ast.StrLit).Value
-		if strings.Contains(format, "%rx") || strings.Contains(format, "%rh") {
-			f.c.errorf(x.Pos, "printf %%rx and %%rh are not compiled yet (%%r is)")
-		}
 		for i, v := range conversions(format) {
 			if i+1 >= len(x.Args) {
 				break

@@ -621,7 +621,9 @@ func (s *Session) handle(rec []byte) {
 	for i, a := range call.Args {
 		if c, ok := call.Const[i]; ok {
 			args[i] = c
-		} else if r, ok := call.Render[i]; ok {
+		} else if r, ok := call.Render[i]; ok && r.Kind == codegen.RenderBuf && kind == codegen.CallPrintf {
+			args[i] = bufBytes(slot(rec, a, s.obj.StrLen))
+		} else if ok {
 			args[i] = s.render(r, slot(rec, a, s.obj.StrLen), 8)
 		} else if a.String {
 			args[i] = cstring(rec[a.Offset : a.Offset+s.obj.StrLen])
