@@ -141,6 +141,8 @@ func TestAgentProbesGCC(t *testing.T) {
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="49"}`, comm), n)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="24"}`, comm), 0)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_count{key=%q}`, comm), n)
+	promValue(t, a, `kscope_probe_hist_values_sum`, 42*n)
+	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_sum{key=%q}`, comm), 42*n)
 	evs := storedProbeEvents(t, a, "say_it", n)
 	if len(evs) != n {
 		t.Fatalf("%d probe events stored, want %d", len(evs), n)

@@ -289,12 +289,13 @@ func (f *family) collect(e *metrics.Emitter, md *run.MapData) {
 		r := metrics.Row{Key: strings.Join(labels, "\x00"), Labels: labels}
 		switch f.kind {
 		case check.Hist, check.LHist:
-			r.Values = make([]float64, len(f.bounds)+2) // count, then the buckets
+			r.Values = make([]float64, len(f.bounds)+3) // count, the buckets, then the sum
 			for b, n := range en.Buckets {
 				i := min(max(b, 0), len(f.bounds))
 				r.Values[1+i] += float64(n)
 				r.Values[0] += float64(n)
 			}
+			r.Values[len(r.Values)-1] = float64(en.Total)
 		case check.Avg:
 			v := 0.0
 			if en.Count > 0 {
@@ -338,10 +339,10 @@ func (f *family) collect(e *metrics.Emitter, md *run.MapData) {
 	}
 }
 
-// hist makes a row's values (count, then the buckets) a histogram. The
-// kernel map keeps no sum of the values: _sum is 0.
+// hist makes a row's values (count, the buckets, then the sum) a
+// histogram.
 func (f *family) hist(v []float64) metrics.HistogramValue {
-	h := metrics.HistogramValue{Bounds: f.bounds, Counts: make([]uint64, len(f.bounds)+1)}
+	h := metrics.HistogramValue{Bounds: f.bounds, Counts: make([]uint64, len(f.bounds)+1), Sum: v[len(v)-1]}
 	for i := range h.Counts {
 		h.Counts[i] = uint64(v[1+i])
 	}

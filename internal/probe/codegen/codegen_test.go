@@ -161,8 +161,8 @@ func TestMapLayout(t *testing.T) {
 		typ        ebpf.MapType
 		key, value uint32
 	}{
-		"a": {ebpf.PerCPUHash, 72, 16}, "c": {ebpf.PerCPUHash, 64, 8}, "h": {ebpf.PerCPUHash, 16, 8},
-		"i": {ebpf.Hash, 8, 8}, "l": {ebpf.PerCPUHash, 16, 8}, "mi": {ebpf.PerCPUHash, 8, 16},
+		"a": {ebpf.PerCPUHash, 72, 16}, "c": {ebpf.PerCPUHash, 64, 8}, "h": {ebpf.PerCPUHash, 16, 16},
+		"i": {ebpf.Hash, 8, 8}, "l": {ebpf.PerCPUHash, 16, 16}, "mi": {ebpf.PerCPUHash, 8, 16},
 		"s": {ebpf.PerCPUHash, 8, 8}, "st": {ebpf.PerCPUHash, 8, 16}, "str": {ebpf.Hash, 64, 64},
 	}
 	if len(obj.Maps) != len(want) {

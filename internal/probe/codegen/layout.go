@@ -61,7 +61,9 @@ type Map struct {
 	Keyed  bool
 	Value  check.Kind // Int, String or an aggregation kind
 	PerCPU bool
-	// Hist: a bucket index (u64) follows the key; LHist's bounds.
+	// Hist and LHist: a bucket index (u64) follows the key, and each
+	// bucket's value is the sum of its values, then their count; LHist's
+	// bounds.
 	Min, Max, Step int64
 	// Bits is hist(v, k)'s k: each power of 2 is split in 2^k buckets.
 	Bits      int

@@ -907,10 +907,12 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 			if !seen {
 				i = len(md.Entries)
 				groups[prefix] = i
-				e.Buckets = map[int]uint64{}
-				md.Entries = append(md.Entries, e)
+				md.Entries = append(md.Entries, Entry{Keys: e.Keys, Buckets: map[int]uint64{}})
 			}
-			md.Entries[i].Buckets[b] += uint64(e.Int)
+			g := &md.Entries[i]
+			g.Buckets[b] += uint64(e.Count)
+			g.Count += e.Count
+			g.Total += e.Total
 			continue
 		}
 		md.Entries = append(md.Entries, e)
