@@ -54,6 +54,9 @@ type Options struct {
 	// Cgroup is the cgroup v2 directory whose processes' sockets are
 	// attributed ("": the root, every process).
 	Cgroup string
+	// Clsact attaches with a clsact qdisc's bpf filters even where tcx
+	// works (tests of the fallback).
+	Clsact bool
 	Logger *slog.Logger
 }
 
@@ -97,6 +100,8 @@ type Capture struct {
 	coll   *ebpf.Collection
 	progs  []*ebpf.Program
 	links  bpfx.Links
+	tc     []func() error // clsact filters' detachers
+	attach string         // "tcx" or "clsact"
 	rd     *perf.Reader
 	ifaces []Interface
 	byIdx  map[uint32]int
@@ -133,9 +138,10 @@ func Start(opts Options) (c *Capture, err error) {
 		return nil, err
 	}
 	c = &Capture{opts: opts, ifaces: ifaces, byIdx: map[uint32]int{}, clock: collector.NewClock()}
+	started := c
 	defer func() {
 		if err != nil {
-			c.Close()
+			started.Close() // what attached so far
 		}
 	}()
 	for i, ifc := range ifaces {
@@ -175,6 +181,10 @@ func Start(opts Options) (c *Capture, err error) {
 	if err := c.attachOwners(); err != nil {
 		return nil, err
 	}
+	c.attach = "tcx"
+	if opts.Clsact || bpfx.ProbeFeature(bpfx.FeatTCX) != nil {
+		c.attach = "clsact"
+	}
 	// One filter program per direction, tail-calling its emitter.
 	for dir, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
 		accept := asm.Instructions{
@@ -206,9 +216,17 @@ func Start(opts Options) (c *Capture, err error) {
 			if ifc.Loopback && at == ebpf.AttachTCXEgress {
 				continue
 			}
+			if c.attach == "clsact" {
+				detach, err := clsactAttach(ifc.Index, at == ebpf.AttachTCXEgress, prog)
+				if err != nil {
+					return nil, fmt.Errorf("attaching the capture to %s: %w", ifc.Name, err)
+				}
+				c.tc = append(c.tc, detach)
+				continue
+			}
 			l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at, Anchor: anchor})
 			if err != nil {
-				return nil, fmt.Errorf("attaching the capture to %s (tcx, Linux 6.6+): %w", ifc.Name, err)
+				return nil, fmt.Errorf("attaching the capture to %s (tcx): %w", ifc.Name, err)
 			}
 			c.links.Add(l)
 		}
@@ -294,6 +312,10 @@ func (c *Capture) log() *slog.Logger {
 	return slog.Default()
 }
 
+// Attach says how the filters are attached: "tcx", or "clsact" where the
+// kernel has no tcx (before Linux 6.6).
+func (c *Capture) Attach() string { return c.attach }
+
 // Interfaces returns the interfaces captured on; Packet.Iface indexes it.
 func (c *Capture) Interfaces() []Interface { return c.ifaces }
 
@@ -311,7 +333,10 @@ func (c *Capture) Stats() (Stats, error) {
 func (c *Capture) Close() error {
 	var err error
 	c.once.Do(func() {
-		err = c.links.Close()
+		for i := len(c.tc) - 1; i >= 0; i-- {
+			err = errors.Join(err, c.tc[i]())
+		}
+		err = errors.Join(err, c.links.Close())
 		if c.rd != nil {
 			err = errors.Join(err, c.rd.Close())
 		}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
+
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -20,6 +22,12 @@ import (
 // delivers none and counts the 10 as filtered out, in the kernel.
 func TestPIDCommNetns(t *testing.T) {
 	testutil.RequireBPF(t)
+	for _, attach := range []string{"tcx", "clsact"} {
+		t.Run(attach, func(t *testing.T) { testPIDComm(t, attach == "clsact") })
+	}
+}
+
+func testPIDComm(t *testing.T, clsact bool) {
 	p := testutil.NewNetPair(t)
 	var srv *net.UDPConn
 	if err := testutil.In(p.B, func() (err error) {
@@ -39,12 +47,16 @@ func TestPIDCommNetns(t *testing.T) {
 		var c *Capture
 		if err := testutil.In(p.B, func() (err error) {
 			o.Interfaces = []string{p.BName}
+			o.Clsact = clsact
 			c, err = Start(o)
 			return err
 		}); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
+		if want := map[bool]string{false: "tcx", true: "clsact"}[clsact]; c.Attach() != want {
+			t.Fatalf("attached with %s, want %s", c.Attach(), want)
+		}
 		return c
 	}
 	mine := start(Options{Filter: "udp", PID: uint32(os.Getpid())})
@@ -105,6 +117,33 @@ func TestPIDCommNetns(t *testing.T) {
 	ctx, cancel = context.WithCancel(context.Background())
 	cancel()
 	if err := other.Run(ctx, func(*Packet) error { return errors.New("a packet of no-such-comm") }); err != nil {
+		t.Error(err)
+	}
+	// Closed, the captures leave nothing on the interface: no tc filter,
+	// and no clsact qdisc, which the first added.
+	mine.Close()
+	other.Close()
+	if err := testutil.In(p.B, func() error {
+		l, err := netlink.LinkByName(p.BName)
+		if err != nil {
+			return err
+		}
+		for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+			if fs, err := netlink.FilterList(l, parent); err == nil && len(fs) > 0 {
+				t.Errorf("tc filters left: %v", fs)
+			}
+		}
+		qs, err := netlink.QdiscList(l)
+		if err != nil {
+			return err
+		}
+		for _, q := range qs {
+			if q.Type() == "clsact" {
+				t.Errorf("clsact qdisc left: %v", q)
+			}
+		}
+		return nil
+	}); err != nil {
 		t.Error(err)
 	}
 }
