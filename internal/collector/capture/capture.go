@@ -2,7 +2,6 @@ package capture
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -380,17 +379,49 @@ func decodeMeta(b []byte, m *capturePacket) {
 	copy(m.Comm[:], b[40:56])
 }
 
-type byTime []*pending
+// merger puts the records of the per-CPU buffers back in time order: a
+// queue per CPU, each in order already (bar a record written by an
+// interrupt on the same CPU, put in place from the back), and the oldest
+// head of all queues next.
+type merger struct {
+	qs [][]*pending // by CPU; each queue from its head
+	n  int
+}
 
-func (h byTime) Len() int           { return len(h) }
-func (h byTime) Less(i, j int) bool { return h[i].meta.TsNs < h[j].meta.TsNs }
-func (h byTime) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *byTime) Push(x any)        { *h = append(*h, x.(*pending)) }
-func (h *byTime) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
+func (m *merger) push(cpu int, p *pending) {
+	for cpu >= len(m.qs) {
+		m.qs = append(m.qs, nil)
+	}
+	q := append(m.qs[cpu], p)
+	for i := len(q) - 1; i > 0 && q[i-1].meta.TsNs > q[i].meta.TsNs; i-- {
+		q[i-1], q[i] = q[i], q[i-1]
+	}
+	m.qs[cpu] = q
+	m.n++
+}
+
+// oldest returns the CPU whose head is the oldest record, -1 if none.
+func (m *merger) oldest() int {
+	best := -1
+	for i, q := range m.qs {
+		if len(q) > 0 && (best < 0 || q[0].meta.TsNs < m.qs[best][0].meta.TsNs) {
+			best = i
+		}
+	}
+	return best
+}
+
+func (m *merger) pop(cpu int) *pending {
+	q := m.qs[cpu]
+	p := q[0]
+	q[0] = nil
+	if len(q) == 1 {
+		m.qs[cpu] = q[:0] // reuse the array from its start
+	} else {
+		m.qs[cpu] = q[1:]
+	}
+	m.n--
+	return p
 }
 
 var metaSize = int(unsafe.Sizeof(capturePacket{}))
@@ -400,7 +431,7 @@ var metaSize = int(unsafe.Sizeof(capturePacket{}))
 // returns an error (ErrStop: no error). Then it writes what is left, in
 // order, unless fn stopped it.
 func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
-	var h byTime
+	var h merger
 	var rec perf.Record
 	var drainStart time.Time
 	var free []*pending
@@ -422,10 +453,14 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 		return err
 	}
 	flush := func(before uint64, all bool) error {
-		for h.Len() > 0 && (all || h.Len() > maxPending || h[0].meta.TsNs < before) {
+		for h.n > 0 {
+			cpu := h.oldest()
+			if !all && h.n <= maxPending && h.qs[cpu][0].meta.TsNs >= before {
+				return nil
+			}
 			// The callback is done with a packet's data when it returns,
 			// and its record goes back to the free list.
-			if err := deliver(heap.Pop(&h).(*pending)); err != nil {
+			if err := deliver(h.pop(cpu)); err != nil {
 				return err
 			}
 		}
@@ -478,8 +513,8 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 			n = len(rec.RawSample) - metaSize
 		}
 		p.data = append(p.data[:0], rec.RawSample[metaSize:metaSize+n]...)
-		heap.Push(&h, p)
-		if before := monoNow() - uint64(reorder); h.Len() > maxPending || h[0].meta.TsNs < before {
+		h.push(rec.CPU, p)
+		if before := monoNow() - uint64(reorder); h.n > maxPending || h.qs[h.oldest()][0].meta.TsNs < before {
 			if err := flush(before, false); err != nil {
 				return stop(err)
 			}
@@ -487,8 +522,18 @@ func (c *Capture) Run(ctx context.Context, fn func(*Packet) error) error {
 	}
 }
 
-func monoNow() uint64 {
+// monoBase pairs a CLOCK_MONOTONIC reading (bpf_ktime_get_ns's clock)
+// with Go's monotonic clock: monoNow runs once per packet, and
+// clock_gettime through x/sys/unix is a system call where time.Since
+// reads the vDSO.
+var monoBase = func() (b struct {
+	ns uint64
+	at time.Time
+}) {
 	var ts unix.Timespec
 	_ = unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return uint64(ts.Nano())
-}
+	b.ns, b.at = uint64(ts.Nano()), time.Now()
+	return b
+}()
+
+func monoNow() uint64 { return monoBase.ns + uint64(time.Since(monoBase.at)) }
