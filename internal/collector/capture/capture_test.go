@@ -273,3 +273,32 @@ func TestIPv6TCPNetns(t *testing.T) {
 		t.Errorf("stats %+v: want no packet filtered out or dropped", st)
 	}
 }
+
+// TestAnyNetns: no interface named (or any) is every interface that is
+// up, loopback included; one that is down is left out.
+func TestAnyNetns(t *testing.T) {
+	testutil.RequireBPF(t)
+	p := testutil.NewNetPair(t)
+	testutil.Run(t, "ip", "-n", p.B, "link", "add", "ksdown0", "type", "veth", "peer", "name", "ksdown1")
+	var got []Interface
+	if err := testutil.In(p.B, func() error {
+		c, err := Start(Options{Interfaces: []string{"any"}})
+		if err != nil {
+			return err
+		}
+		got = c.Interfaces()
+		return c.Close()
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, ifc := range got {
+		names = append(names, ifc.Name)
+		if ifc.Loopback != (ifc.Name == "lo") {
+			t.Errorf("%s: loopback %v", ifc.Name, ifc.Loopback)
+		}
+	}
+	if strings.Join(names, ",") != "lo,"+p.BName {
+		t.Errorf("any is %v, want lo and %s", names, p.BName)
+	}
+}
