@@ -66,15 +66,15 @@ tcx; ingress or egress) on one interface, pinned with its maps under
 docs/net.md for the file format.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("net filter needs a subcommand: apply, list, stats or remove")
+				return usagef("net filter needs a subcommand: apply, list, stats, remove or suggest")
 			}
-			return usagef("unknown subcommand %q: want apply, list, stats or remove", args[0])
+			return usagef("unknown subcommand %q: want apply, list, stats, remove or suggest", args[0])
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
 	cmd.PersistentFlags().StringVar(pinDir, "pin-dir", nfc.DefaultRoot, "where filters are pinned, one directory each (on bpffs)")
 	cmd.PersistentFlags().StringVar(&ff.netns, "netns", "", "the network namespace (a name under /run/netns) of the filters' interfaces")
-	cmd.AddCommand(newNetFilterApplyCmd(ff), newNetFilterListCmd(pinDir), newNetFilterStatsCmd(pinDir), newNetFilterRemoveCmd(ff))
+	cmd.AddCommand(newNetFilterApplyCmd(ff), newNetFilterListCmd(pinDir), newNetFilterStatsCmd(pinDir), newNetFilterRemoveCmd(ff), newNetFilterSuggestCmd(ff))
 	return cmd
 }
 
