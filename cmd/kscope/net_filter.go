@@ -62,8 +62,9 @@ bucket per source, in the kernel), a default policy, and an audit mode that
 counts what would be dropped and lets it pass. Each filter is an XDP program
 (ingress) or a TC program (tcx, or a clsact bpf filter where the kernel lacks
 tcx; ingress or egress) on one interface, pinned with its maps under
-/sys/fs/bpf/kscope/filter/NAME so it stays after kscope exits. See
-docs/net.md for the file format.`,
+/sys/fs/bpf/kscope/filter/NAME so it stays after kscope exits. suggest
+writes a file that allows the flows the agent saw (default drop, audit
+mode). See docs/net.md for the file format.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usagef("net filter needs a subcommand: apply, list, stats, remove or suggest")
