@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -81,6 +82,7 @@ mode). See docs/net.md for the file format.`,
 
 func newNetFilterApplyCmd(ff *filterFlags) *cobra.Command {
 	var check bool
+	var xdpMode string
 	cmd := &cobra.Command{
 		Use:   "apply FILE",
 		Short: "Load a filter file's filters, replacing those of the same names atomically",
@@ -103,6 +105,9 @@ loading or attaching fails, 2 for an invalid file (file:line:col).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(nfc.XDPModes, xdpMode) {
+				return usagef("--xdp-mode %q: want one of %s", xdpMode, strings.Join(nfc.XDPModes, ", "))
+			}
 			fs, err := netfilter.Load(args[0])
 			if err != nil {
 				var es netfilter.Errors
@@ -119,7 +124,7 @@ loading or attaching fails, 2 for an invalid file (file:line:col).`,
 				}
 				var st *nfc.Status
 				err := ff.in(func() (err error) {
-					st, err = nfc.Apply(f, nfc.Options{Root: ff.pinDir})
+					st, err = nfc.Apply(f, nfc.Options{Root: ff.pinDir, XDPMode: xdpMode})
 					return err
 				})
 				if err != nil {
@@ -135,6 +140,7 @@ loading or attaching fails, 2 for an invalid file (file:line:col).`,
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "only validate the file")
+	cmd.Flags().StringVar(&xdpMode, "xdp-mode", nfc.XDPAuto, "how an xdp filter is attached: auto (the driver's mode where it has one, else generic), native or generic; a filter already attached keeps its mode")
 	return cmd
 }
 
