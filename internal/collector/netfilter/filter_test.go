@@ -16,6 +16,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -688,5 +690,52 @@ func TestParseNetns(t *testing.T) {
 		} else if after := rule(t, root, "p", DefaultRule); after != def {
 			t.Errorf("%s: counted in default: %+v → %+v", tc.name, def, after)
 		}
+	}
+}
+
+// TestXDPModeNetns: an xdp filter attached in generic and in native mode
+// (a veth has both) is where the interface says, and drops the same.
+func TestXDPModeNetns(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		want uint32 // the interface's XDP attach mode (IFLA_XDP_ATTACHED)
+	}{
+		{XDPGeneric, nl.XDP_ATTACHED_SKB},
+		{XDPNative, nl.XDP_ATTACHED_DRV},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			p := pair(t)
+			root := testRoot(t)
+			apply(t, p.B, root, `filters:
+  - name: m
+    interface: `+p.BName+`
+    hook: xdp
+    rules:
+      - {name: lab, action: drop, source: [10.201.0.0/30], protocol: udp, ports: [9002]}
+`, Options{XDPMode: tc.mode})
+			var attached uint32
+			if err := testutil.In(p.B, func() error {
+				l, err := netlink.LinkByName(p.BName)
+				if err != nil {
+					return err
+				}
+				if x := l.Attrs().Xdp; x != nil {
+					attached = x.AttachMode
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if attached != tc.want {
+				t.Fatalf("XDP attach mode %d, want %d", attached, tc.want)
+			}
+			r := listen(t, p.B, p.BAddr, 9001)
+			const n, size = 30, 10
+			send(t, dial(t, p.A, p.BAddr, 9002), n, size)
+			send(t, dial(t, p.A, p.BAddr, 9001), n, size)
+			waitFor(t, "the allowed datagrams", func() (bool, string) { return r.n.Load() == n, fmt.Sprint(r.n.Load()) })
+			l := uint64(14 + 20 + 8 + size)
+			waitRule(t, root, "m", "lab", RuleStatus{Packets: n, Bytes: n * l, Dropped: n, DroppedBytes: n * l})
+		})
 	}
 }
