@@ -361,3 +361,85 @@ func TestNetCaptureTextNetns(t *testing.T) {
 		}
 	}
 }
+
+// udpSelfSrc waits for a byte on stdin, sends 3 datagrams to its own
+// socket on 127.0.0.1:7777, receives them, and waits for stdin to close.
+const udpSelfSrc = `#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void)
+{
+	char c, b[8];
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(7777)};
+	int r, s, i;
+
+	if (read(0, &c, 1) != 1)
+		return 3;
+	a.sin_addr.s_addr = htonl(0x7f000001);
+	r = socket(AF_INET, SOCK_DGRAM, 0);
+	if (bind(r, (struct sockaddr *)&a, sizeof(a)))
+		return 4;
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	for (i = 0; i < 3; i++)
+		sendto(s, "x", 1, 0, (struct sockaddr *)&a, sizeof(a));
+	for (i = 0; i < 3; i++)
+		recv(r, b, sizeof(b), 0);
+	while (read(0, &c, 1) > 0)
+		;
+	return 0;
+}
+`
+
+// TestNetCaptureContainerDocker: packets of a process in a container
+// carry the container's name in their comment: kscope captures on the
+// loopback of the container's network namespace (--network none).
+func TestNetCaptureContainerDocker(t *testing.T) {
+	docker := testutil.Docker(t)
+	tshark := testutil.Tool(t, "tshark", "reading pcapng packet comments")
+	bin := testutil.BuildC(t, "cc", udpSelfSrc, "-static", "-O2")
+	image := testutil.UniqueName("kscope-test-capture") + ":1"
+	testutil.DockerImage(t, docker, image, map[string]string{"/udpself": bin})
+	name := testutil.UniqueName("kscope-capture")
+	testutil.DockerRemove(t, docker, name)
+	run := exec.Command(docker, "run", "-i", "--rm", "--network", "none", "--name", name, image, "/udpself")
+	stdin, err := run.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); run.Wait() }()
+	var pid string
+	for deadline := time.Now().Add(time.Minute); ; {
+		out, _ := exec.Command(docker, "inspect", "-f", "{{.State.Pid}}", name).Output()
+		if pid = strings.TrimSpace(string(out)); pid != "" && pid != "0" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s did not start", name)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ns := testutil.UniqueName("kscope-capture-ns")
+	testutil.Run(t, "ip", "netns", "attach", ns, pid)
+	t.Cleanup(func() { exec.Command("ip", "netns", "delete", ns).Run() })
+
+	file := filepath.Join(t.TempDir(), "c.pcapng")
+	cmd, out := startCapturer(t, kscopeBinary(t), "net", "capture", "--netns", ns, "-i", "lo", "-c", "3", "-w", file, "udp port 7777")
+	if _, err := stdin.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	waitCaptureExit(t, cmd, out)
+	want := fmt.Sprintf("pid %s comm udpself container %s", pid, name)
+	cs := comments(t, tshark, file)
+	if len(cs) != 3 {
+		t.Fatalf("comments %q, want 3", cs)
+	}
+	for i, c := range cs {
+		if c != want {
+			t.Errorf("packet %d: comment %q, want %q", i, c, want)
+		}
+	}
+}
