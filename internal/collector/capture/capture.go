@@ -27,6 +27,10 @@ import (
 // DefaultSnaplen is tcpdump's: whole packets.
 const DefaultSnaplen = 262144
 
+// MaxCaplen bounds the bytes kept of a packet whatever the snap length:
+// a perf record's size is 16 bits (MAX_CAPLEN in capture.bpf.c).
+const MaxCaplen = 65400
+
 // Counter indexes, as enum counter in capture.bpf.c.
 const (
 	cMatched = iota

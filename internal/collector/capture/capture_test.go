@@ -362,3 +362,71 @@ func TestDropsNetns(t *testing.T) {
 	}
 	t.Logf("%+v", st)
 }
+
+// TestLargePacketsNetns: GSO packets on loopback (up to 64 KiB) are cut
+// at MaxCaplen, their length on the wire kept, and the buffer reads on.
+func TestLargePacketsNetns(t *testing.T) {
+	testutil.RequireBPF(t)
+	p := testutil.NewNetPair(t)
+	var c *Capture
+	if err := testutil.In(p.B, func() (err error) {
+		c, err = Start(Options{Interfaces: []string{"lo"}, Filter: "tcp", PerCPUBuffer: 16 << 20})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var ln net.Listener
+	if err := testutil.In(p.B, func() (err error) {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		ln, err = lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const k = 1 << 20 // in a buffer that holds it all
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, conn)
+			conn.Close()
+		}
+	}()
+	if err := testutil.In(p.B, func() error {
+		var d net.Dialer
+		d.SetMultipathTCP(false)
+		conn, err := d.Dial("tcp4", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		defer conn.Close()
+		_, err = conn.Write(make([]byte, k))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var bytes, cut int
+	err := c.Run(ctx, func(pk *Packet) error {
+		if want := min(pk.Len, MaxCaplen); len(pk.Data) != want {
+			t.Errorf("a packet of %d bytes: %d captured, want %d", pk.Len, len(pk.Data), want)
+		}
+		if pk.Len > MaxCaplen {
+			cut++
+		}
+		// TCP payload: the IPv4 total length less the IP and TCP headers.
+		ihl := int(pk.Data[14]&0xf) * 4
+		total := int(pk.Data[16])<<8 | int(pk.Data[17])
+		bytes += total - ihl - int(pk.Data[14+ihl+12]>>4)*4
+		if bytes >= k {
+			return ErrStop
+		}
+		return nil
+	})
+	if err != nil || bytes != k {
+		t.Fatalf("Run: %v after %d of %d bytes", err, bytes, k)
+	}
+	t.Logf("%d packets longer than %d", cut, MaxCaplen)
+}

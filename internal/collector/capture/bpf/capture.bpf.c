@@ -31,6 +31,14 @@ char LICENSE[] SEC("license") = "GPL";
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define TC_ACT_UNSPEC (-1) /* TCX_NEXT: the next program decides */
+/*
+ * A perf record's size is 16 bits (struct perf_event_header): with the
+ * header (8), the raw size (4), struct packet (56) and padding to 8, the
+ * packet's bytes must stay below 65460, or the record's size wraps and
+ * the buffer cannot be read past it. GSO and GRO packets (64 KiB on
+ * loopback and veth) are cut there.
+ */
+#define MAX_CAPLEN 65400
 
 /* Indexes of the counters map, mirrored in Go. */
 enum counter {
@@ -257,6 +265,8 @@ static __always_inline int emit(struct __sk_buff *skb, bool egress)
 	caplen = skb->len;
 	if (caplen > snaplen)
 		caplen = snaplen;
+	if (caplen > MAX_CAPLEN)
+		caplen = MAX_CAPLEN;
 	p.ts_ns = bpf_ktime_get_ns();
 	p.len = skb->len;
 	p.caplen = caplen;
