@@ -274,6 +274,9 @@ func decodeFields(data []byte) (fieldList, error) {
 		}
 		out = append(out, field{key, v})
 	}
+	if tok, err := d.Token(); err != nil || tok != json.Delim('}') {
+		return nil, errNotObject
+	}
 	return out, nil
 }
 
