@@ -164,7 +164,6 @@ func TestStopFlushes(t *testing.T) {
 	}, []string{wantRecord(ev.Header.Time, string(ev.JSON))})
 }
 
-
 // An event's JSON fields become attributes in their order: integers as
 // ints (past int64 as text), other numbers as doubles, objects as maps,
 // arrays as slices, null as empty; a repeated key keeps its last value.
@@ -228,4 +227,3 @@ func FuzzDecodeFields(f *testing.F) {
 		}
 	})
 }
-
