@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // Two collections, an event and a profile window reach a real
@@ -19,10 +20,10 @@ func TestSendsGRPCOTelCollector(t *testing.T) { sends(t, config.OTLPGRPC) }
 func TestSendsHTTPOTelCollector(t *testing.T) { sends(t, config.OTLPHTTP) }
 
 func sends(t *testing.T, protocol string) {
-	c := startCollector(t)
-	endpoint := c.grpc.addr()
+	c := testutil.StartOTelCollector(t)
+	endpoint := c.GRPCAddr()
 	if protocol == config.OTLPHTTP {
-		endpoint = "http://" + c.http.addr()
+		endpoint = "http://" + c.HTTPAddr()
 	}
 	x := newExporter(t, protocol, endpoint, Options{})
 	t0 := time.Now().Truncate(time.Millisecond)
@@ -36,15 +37,15 @@ func sends(t *testing.T, protocol string) {
 	waitSelf(t, x, "samples_sent_total", 2*perCollection+1+perProfile)
 
 	waitLines(t, "metrics", func() ([]string, error) {
-		ms, err := c.metrics()
+		ms, err := receivedMetrics(c)
 		return pointLines(ms), err
 	}, wantPoints(x.start, ts, []int{0, 1}))
 	waitLines(t, "logs", func() ([]string, error) {
-		ls, err := c.logs()
+		ls, err := receivedLogs(c)
 		return recordLines(ls), err
 	}, []string{wantRecord(ev.Header.Time, string(ev.JSON))})
 	waitLines(t, "profiles", func() ([]string, error) {
-		ps, err := c.profiles()
+		ps, err := receivedProfiles(c)
 		return sampleLines(ps), err
 	}, wantProfile(t0.Add(-10*time.Second)))
 	checkSelf(t, x, map[string]float64{
@@ -61,13 +62,12 @@ func sends(t *testing.T, protocol string) {
 func TestOutageOTelCollector(t *testing.T) {
 	for _, protocol := range []string{config.OTLPGRPC, config.OTLPHTTP} {
 		t.Run(protocol, func(t *testing.T) {
-			c := startCollector(t)
-			p, endpoint := c.grpc, c.grpc.addr()
+			c := testutil.StartOTelCollector(t)
+			endpoint := c.GRPCAddr()
 			if protocol == config.OTLPHTTP {
-				p, endpoint = c.http, "http://"+c.http.addr()
+				endpoint = "http://" + c.HTTPAddr()
 			}
-			backend := p.backend
-			p.set("")
+			c.Down()
 			x := newExporter(t, protocol, endpoint, Options{})
 			t0 := time.Now().Truncate(time.Millisecond)
 			ts := []time.Time{t0, t0.Add(time.Second), t0.Add(2 * time.Second)}
@@ -86,14 +86,14 @@ func TestOutageOTelCollector(t *testing.T) {
 			if got := selfMetrics(x)["samples_sent_total"]; got != 0 {
 				t.Fatalf("%v samples sent while the receiver is down", got)
 			}
-			p.set(backend)
+			c.Up()
 			waitSelf(t, x, "samples_sent_total", 3*perCollection+1)
 			waitLines(t, "metrics", func() ([]string, error) {
-				ms, err := c.metrics()
+				ms, err := receivedMetrics(c)
 				return pointLines(ms), err
 			}, wantPoints(x.start, ts, []int{0, 1, 2}))
 			waitLines(t, "logs", func() ([]string, error) {
-				ls, err := c.logs()
+				ls, err := receivedLogs(c)
 				return recordLines(ls), err
 			}, []string{wantRecord(ev.Header.Time, string(ev.JSON))})
 			got := selfMetrics(x)

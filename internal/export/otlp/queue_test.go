@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // downEndpoint is a loopback port that refuses connections: held by a
@@ -147,9 +148,9 @@ func TestMetricsSplit(t *testing.T) {
 
 // Stop sends what is waiting: events not yet flushed and queued
 // requests.
-func TestStopFlushes(t *testing.T) {
-	c := startCollector(t)
-	x := newExporter(t, config.OTLPGRPC, c.grpc.addr(), Options{Flush: time.Hour})
+func TestStopFlushesOTelCollector(t *testing.T) {
+	c := testutil.StartOTelCollector(t)
+	x := newExporter(t, config.OTLPGRPC, c.GRPCAddr(), Options{Flush: time.Hour})
 	ev := execEvent(time.Now().Truncate(time.Millisecond))
 	x.ReportEvent(ev)
 	if err := x.Stop(t.Context()); err != nil {
@@ -159,7 +160,7 @@ func TestStopFlushes(t *testing.T) {
 		t.Errorf("%v samples sent by Stop, want 1", got)
 	}
 	waitLines(t, "logs", func() ([]string, error) {
-		ls, err := c.logs()
+		ls, err := receivedLogs(c)
 		return recordLines(ls), err
 	}, []string{wantRecord(ev.Header.Time, string(ev.JSON))})
 }

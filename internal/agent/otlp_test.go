@@ -1,0 +1,177 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/url"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/testutil"
+)
+
+// An agent configured with otlp sends to a real OpenTelemetry Collector:
+// its own series of a collection with the values the TSDB holds for it
+// (counters as cumulative monotonic sums), and each exec event of a
+// workload as a log record with its fields.
+func TestOTLPToOTelCollector(t *testing.T) {
+	testutil.RequireBPF(t)
+	c := testutil.StartOTelCollector(t)
+	cfg, err := config.Parse("kscope.yaml", []byte(fmt.Sprintf("otlp:\n  endpoint: %s\n  insecure: true\n", c.GRPCAddr())), Sections())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := testConfig(t)
+	cfg.DataDir, cfg.Listen, cfg.Interval = base.DataDir, base.Listen, base.Interval
+	for name := range cfg.Collectors {
+		cfg.Collectors[name] = config.Collector{Enabled: name == "exec"}
+	}
+	a, err := StartWith(context.Background(), cfg, Options{}, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+
+	marker := fmt.Sprintf("otlp-marker-%d", time.Now().UnixNano())
+	parent := exec.Command("sh", "-c", `for i in 1 2 3; do /bin/true "$0"; done`, marker)
+	if out, err := parent.CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	ppid := int64(parent.Process.Pid)
+	ingest(t, a, 2)
+	last := a.lastIngest
+
+	// The exec events, as log records.
+	var records []string
+	for deadline := time.Now().Add(time.Minute); ; {
+		records = nil
+		for _, l := range c.Lines("logs") {
+			ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rl := range ld.ResourceLogs().All() {
+				for _, sl := range rl.ScopeLogs().All() {
+					for _, lr := range sl.LogRecords().All() {
+						attrs := lr.Attributes()
+						if p, ok := attrs.Get("ppid"); !ok || p.Type() != pcommon.ValueTypeInt || p.Int() != ppid {
+							continue
+						}
+						argv, _ := attrs.Get("argv")
+						filename, _ := attrs.Get("filename")
+						ret, _ := attrs.Get("ret")
+						records = append(records, fmt.Sprintf("%s %s %s ret=%s", lr.EventName(), filename.AsString(), argv.AsString(), ret.AsString()))
+					}
+				}
+			}
+		}
+		if len(records) >= 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polling the collector's file for a condition, with a deadline
+	}
+	want := slices.Repeat([]string{fmt.Sprintf(`exec /bin/true ["/bin/true","%s"] ret=0`, marker)}, 3)
+	if !slices.Equal(records, want) {
+		t.Errorf("log records of the workload's execs\n%q\nwant\n%q", records, want)
+	}
+
+	// The agent's own series of the last collection: the collector's data
+	// points and the TSDB's values at its time.
+	at := pcommon.NewTimestampFromTime(last)
+	var got map[string]float64
+	for deadline := time.Now().Add(time.Minute); ; {
+		got = map[string]float64{}
+		for _, l := range c.Lines("metrics") {
+			md, err := (&pmetric.JSONUnmarshaler{}).UnmarshalMetrics(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, rm := range md.ResourceMetrics().All() {
+				for _, sm := range rm.ScopeMetrics().All() {
+					for _, m := range sm.Metrics().All() {
+						if !strings.HasPrefix(m.Name(), "kscope_self_") {
+							continue
+						}
+						var points pmetric.NumberDataPointSlice
+						switch m.Type() {
+						case pmetric.MetricTypeSum:
+							if !m.Sum().IsMonotonic() || m.Sum().AggregationTemporality() != pmetric.AggregationTemporalityCumulative {
+								t.Errorf("%s: a sum not cumulative and monotonic", m.Name())
+							}
+							points = m.Sum().DataPoints()
+						case pmetric.MetricTypeGauge:
+							points = m.Gauge().DataPoints()
+						default:
+							continue
+						}
+						for _, dp := range points.All() {
+							if dp.Timestamp() != at {
+								continue
+							}
+							var labels, values []string
+							dp.Attributes().Range(func(k string, v pcommon.Value) bool {
+								labels, values = append(labels, k), append(values, v.AsString())
+								return true
+							})
+							got[seriesKey(m.Name(), labels, values)] = dp.DoubleValue()
+						}
+					}
+				}
+			}
+		}
+		if len(got) > 0 || time.Now().After(deadline) { // a collection is one request: all of it, or none yet
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // polling the collector's file for a condition, with a deadline
+	}
+	ts := strconv.FormatFloat(float64(last.UnixMilli())/1000, 'f', 3, 64)
+	code, body := getURL(t, "http://"+a.Addr().String()+"/api/v1/query?time="+ts+"&query="+url.QueryEscape(`{__name__=~"kscope_self_.+"}`))
+	var r struct {
+		Data struct{ Result []promSeries }
+	}
+	if err := json.Unmarshal([]byte(body), &r); err != nil || code != 200 {
+		t.Fatalf("query: %d %s (%v)", code, body, err)
+	}
+	inTSDB := map[string]float64{}
+	for _, s := range r.Data.Result {
+		name := s.Metric["__name__"]
+		if strings.HasSuffix(name, "_bucket") || strings.HasSuffix(name, "_sum") || strings.HasSuffix(name, "_count") {
+			continue // a histogram's series
+		}
+		var labels, values []string
+		for l, v := range s.Metric {
+			if l != "__name__" {
+				labels, values = append(labels, l), append(values, v)
+			}
+		}
+		v, err := strconv.ParseFloat(fmt.Sprint(s.Value[1]), 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inTSDB[seriesKey(name, labels, values)] = v
+	}
+	if len(got) < 10 {
+		t.Fatalf("only %d of the agent's own series received: %v", len(got), got)
+	}
+	for k, v := range inTSDB {
+		if g, ok := got[k]; !ok || g != v && !(math.IsNaN(g) && math.IsNaN(v)) {
+			t.Errorf("%s: the TSDB %v, the collector %v (received %v)", k, v, g, ok)
+		}
+	}
+	for k := range got {
+		if _, ok := inTSDB[k]; !ok {
+			t.Errorf("%s received, not in the TSDB", k)
+		}
+	}
+}
