@@ -291,7 +291,8 @@ func (x *Exporter) sendOne(ctx context.Context, r request) bool {
 		rejected, retry, after, err := x.t.export(ctx, r)
 		switch {
 		case err == nil:
-			x.sent.Add(uint64(r.n - int(rejected)))
+			rejected = min(max(rejected, 0), int64(r.n)) // a count of profiles, for profiles
+			x.sent.Add(uint64(int64(r.n) - rejected))
 			if rejected > 0 {
 				x.rejected.Add(uint64(rejected))
 				x.logger.Warn("the OTLP receiver rejected part of a request", "signal", r.sig, "rejected", rejected)
