@@ -228,3 +228,41 @@ func FuzzDecodeFields(f *testing.F) {
 		}
 	})
 }
+
+// An endpoint becomes the signals' URLs over HTTP (its path their base)
+// and a target over gRPC; plaintext with insecure or an http:// URL.
+func TestEndpoints(t *testing.T) {
+	for _, tc := range []struct {
+		endpoint string
+		insecure bool
+		want     [3]string
+	}{
+		{"http://c:4318", false, [3]string{"http://c:4318/v1/metrics", "http://c:4318/v1/logs", "http://c:4318/v1development/profiles"}},
+		{"https://gw:443/otlp/", false, [3]string{"https://gw:443/otlp/v1/metrics", "https://gw:443/otlp/v1/logs", "https://gw:443/otlp/v1development/profiles"}},
+		{"c:4318", true, [3]string{"http://c:4318/v1/metrics", "http://c:4318/v1/logs", "http://c:4318/v1development/profiles"}},
+		{"c:4318", false, [3]string{"https://c:4318/v1/metrics", "https://c:4318/v1/logs", "https://c:4318/v1development/profiles"}},
+	} {
+		tr, err := newTransport(&config.OTLP{Endpoint: tc.endpoint, Protocol: config.OTLPHTTP, Insecure: tc.insecure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tr.(*httpTransport).urls; got != tc.want {
+			t.Errorf("%s (insecure %v): %v, want %v", tc.endpoint, tc.insecure, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ endpoint, target string }{
+		{"c:4317", "c:4317"},
+		{"http://c:4317", "c:4317"},
+		{"https://c:4317", "c:4317"},
+	} {
+		tr, err := newTransport(&config.OTLP{Endpoint: tc.endpoint, Protocol: config.OTLPGRPC})
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := tr.(*grpcTransport)
+		if g.cc.CanonicalTarget() != "dns:///"+tc.target {
+			t.Errorf("%s: target %s, want dns:///%s", tc.endpoint, g.cc.CanonicalTarget(), tc.target)
+		}
+		tr.close()
+	}
+}
