@@ -78,7 +78,7 @@ func TestReload(t *testing.T) {
 	next.Interval = 2 * time.Second
 	next.Retention = 48 * time.Hour
 	next.Listen = "127.0.0.1:1"
-	next.ExternalLabels = labels.FromStrings("cluster", "c2") // the exporters keep theirs
+	next.ExternalLabels = labels.FromStrings("cluster", "c2")                    // the exporters keep theirs
 	next.OTLP = &config.OTLP{Endpoint: "127.0.0.1:1", Protocol: config.OTLPGRPC} // and so does the agent: none
 	res, err := a.Reload(&next)
 	if err != nil {
