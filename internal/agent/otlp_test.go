@@ -16,8 +16,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 
+	cprofile "github.com/kscope/kscope/internal/collector/profile"
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/profile"
+	"github.com/kscope/kscope/internal/store"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -173,5 +177,102 @@ func TestOTLPToOTelCollector(t *testing.T) {
 		if _, ok := inTSDB[k]; !ok {
 			t.Errorf("%s received, not in the TSDB", k)
 		}
+	}
+}
+
+// The agent's CPU profile windows reach the collector as OTLP profiles:
+// a window's sample count and its leaf functions are the stored window's.
+func TestOTLPProfilesOTelCollector(t *testing.T) {
+	testutil.RequireBPF(t)
+	c := testutil.StartOTelCollector(t)
+	cfg, err := config.Parse("kscope.yaml", []byte(fmt.Sprintf("otlp:\n  endpoint: %s\n  insecure: true\n", c.GRPCAddr())), Sections())
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := testConfig(t)
+	cfg.DataDir, cfg.Listen, cfg.Interval = base.DataDir, base.Listen, base.Interval
+	for name := range cfg.Collectors {
+		cfg.Collectors[name] = config.Collector{}
+	}
+	cfg.Collectors["profile"] = config.Collector{Enabled: true, Options: cprofile.Settings{Hz: 99, Window: time.Second}}
+	a, err := StartWith(context.Background(), cfg, Options{}, quietLogger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() { // something on a CPU in every window
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+	}()
+
+	// The first window with samples the collector received.
+	type window struct {
+		start    time.Time
+		duration time.Duration
+		samples  int64
+		leaves   []string
+	}
+	var w *window
+	for deadline := time.Now().Add(time.Minute); w == nil; {
+		for _, l := range c.Lines("profiles") {
+			pd, err := (&pprofile.JSONUnmarshaler{}).UnmarshalProfiles(l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := pd.Dictionary()
+			str := func(i int32) string { return d.StringTable().At(int(i)) }
+			for _, rp := range pd.ResourceProfiles().All() {
+				for _, sp := range rp.ScopeProfiles().All() {
+					for _, p := range sp.Profiles().All() {
+						if str(p.SampleType().TypeStrindex()) != "samples" || p.Samples().Len() == 0 || w != nil {
+							continue
+						}
+						w = &window{start: p.Time().AsTime(), duration: time.Duration(p.DurationNano())}
+						for _, s := range p.Samples().All() {
+							w.samples += s.Values().At(0)
+							locs := d.StackTable().At(int(s.StackIndex())).LocationIndices()
+							if locs.Len() == 0 {
+								continue
+							}
+							line := d.LocationTable().At(int(locs.At(0))).Lines().At(0)
+							w.leaves = append(w.leaves, str(d.FunctionTable().At(int(line.FunctionIndex())).NameStrindex()))
+						}
+					}
+				}
+			}
+		}
+		if w == nil {
+			if time.Now().After(deadline) {
+				t.Fatal("no profile window with samples received in a minute")
+			}
+			time.Sleep(100 * time.Millisecond) // polling the collector's file for a condition, with a deadline
+		}
+	}
+	stored, err := a.profiles.Query(context.Background(), store.ProfileQuery{Since: w.start, Until: w.start.Add(w.duration)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var leaves []string
+	for _, s := range stored.Samples {
+		if len(s.Stack) > 0 {
+			leaves = append(leaves, s.Stack[0].Name())
+		}
+	}
+	slices.Sort(leaves)
+	leaves = slices.Compact(leaves)
+	slices.Sort(w.leaves)
+	w.leaves = slices.Compact(w.leaves)
+	if got, want := w.samples, stored.Total(profile.Samples); got != want || got == 0 {
+		t.Errorf("the window at %v: %d samples received, %d stored", w.start, got, want)
+	}
+	if !slices.Equal(w.leaves, leaves) {
+		t.Errorf("the window at %v: leaf functions received\n%q\nstored\n%q", w.start, w.leaves, leaves)
 	}
 }
