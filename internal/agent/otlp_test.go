@@ -20,8 +20,8 @@ import (
 
 	cprofile "github.com/kscope/kscope/internal/collector/profile"
 	"github.com/kscope/kscope/internal/config"
+	"github.com/kscope/kscope/internal/export"
 	"github.com/kscope/kscope/internal/profile"
-	"github.com/kscope/kscope/internal/store"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -181,7 +181,9 @@ func TestOTLPToOTelCollector(t *testing.T) {
 }
 
 // The agent's CPU profile windows reach the collector as OTLP profiles:
-// a window's sample count and its leaf functions are the stored window's.
+// a window's sample count and its leaf functions are those of the window
+// the agent handed its exporters (the stored one: see
+// TestExporterGetsWhatIsStored).
 func TestOTLPProfilesOTelCollector(t *testing.T) {
 	testutil.RequireBPF(t)
 	c := testutil.StartOTelCollector(t)
@@ -195,7 +197,8 @@ func TestOTLPProfilesOTelCollector(t *testing.T) {
 		cfg.Collectors[name] = config.Collector{}
 	}
 	cfg.Collectors["profile"] = config.Collector{Enabled: true, Options: cprofile.Settings{Hz: 99, Window: time.Second}}
-	a, err := StartWith(context.Background(), cfg, Options{}, quietLogger)
+	rec := &recordingExporter{}
+	a, err := StartWith(context.Background(), cfg, Options{Exporters: []export.Exporter{rec}}, quietLogger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,9 +258,16 @@ func TestOTLPProfilesOTelCollector(t *testing.T) {
 			time.Sleep(100 * time.Millisecond) // polling the collector's file for a condition, with a deadline
 		}
 	}
-	stored, err := a.profiles.Query(context.Background(), store.ProfileQuery{Since: w.start, Until: w.start.Add(w.duration)})
-	if err != nil {
-		t.Fatal(err)
+	var stored *profile.Profile
+	rec.mu.Lock()
+	for _, p := range rec.profiles {
+		if p.Start.Equal(w.start) && p.Duration == w.duration {
+			stored = p
+		}
+	}
+	rec.mu.Unlock()
+	if stored == nil {
+		t.Fatalf("the window received at %v for %v was not handed to the exporters", w.start, w.duration)
 	}
 	var leaves []string
 	for _, s := range stored.Samples {
@@ -270,9 +280,9 @@ func TestOTLPProfilesOTelCollector(t *testing.T) {
 	slices.Sort(w.leaves)
 	w.leaves = slices.Compact(w.leaves)
 	if got, want := w.samples, stored.Total(profile.Samples); got != want || got == 0 {
-		t.Errorf("the window at %v: %d samples received, %d stored", w.start, got, want)
+		t.Errorf("the window at %v: %d samples received, %d handed to the exporters", w.start, got, want)
 	}
 	if !slices.Equal(w.leaves, leaves) {
-		t.Errorf("the window at %v: leaf functions received\n%q\nstored\n%q", w.start, w.leaves, leaves)
+		t.Errorf("the window at %v: leaf functions received\n%q\nhanded to the exporters\n%q", w.start, w.leaves, leaves)
 	}
 }
