@@ -5,7 +5,7 @@
 # (internal/export/otlp) and bench/otlp.sh send to it; they find it through
 # KSCOPE_OTELCOL or this cache path.
 #
-#   bash scripts/otelcol.sh    # about 3 minutes the first time
+#   bash scripts/otelcol.sh    # 3 to 8 minutes the first time (2 CPUs)
 #
 # Cache: ${XDG_CACHE_HOME:-$HOME/.cache}/kscope/otelcol-<the manifest's
 # SHA-256, 16 hex digits>/otelcol-kscope.
