@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -203,15 +204,10 @@ func TestOTLPProfilesOTelCollector(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	stop := make(chan struct{})
-	defer close(stop)
+	var stop atomic.Bool
+	defer stop.Store(true)
 	go func() { // something on a CPU in every window
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
+		for n := 0; !stop.Load(); n++ {
 		}
 	}()
 
