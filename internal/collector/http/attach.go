@@ -6,6 +6,7 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -384,11 +385,25 @@ func hasGoTLS(path string) bool {
 	if s == nil {
 		return false
 	}
-	data, err := s.Data()
-	if err != nil {
-		return false
+	return sectionContains(s.Open(), []byte("crypto/tls.(*Conn).Write\x00"))
+}
+
+// sectionContains reports whether r holds needle, read in blocks of 1 MiB
+// rather than whole: a large binary's function table is tens of megabytes.
+func sectionContains(r io.Reader, needle []byte) bool {
+	buf := make([]byte, 1<<20)
+	keep := 0 // bytes carried over from the last block
+	for {
+		n, err := io.ReadFull(r, buf[keep:])
+		if bytes.Contains(buf[:keep+n], needle) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		keep = min(len(needle)-1, keep+n)
+		copy(buf, buf[len(buf)-keep:])
 	}
-	return bytes.Contains(data, []byte("crypto/tls.(*Conn).Write\x00"))
 }
 
 // counts returns how many libssl files and Go binaries are probed.
