@@ -18,7 +18,9 @@ type httpConn struct {
 	Http      [3]uint8
 	LastDir   [3]uint8
 	ShortTurn [3]uint8
-	Pad       [7]uint8
+	Fresh     uint8
+	NotHttp   uint8
+	Pad       [5]uint8
 }
 
 type httpGoCall struct {

@@ -13,7 +13,11 @@
  * with a request method or "HTTP/1."; from then on every call on it is
  * reported, until the socket closes (sock/inet_sock_set_state to
  * TCP_CLOSE). Calls on other sockets cost a few reads and no ring buffer
- * traffic; calls on other files cost the lookup of the file.
+ * traffic; calls on other files cost the lookup of the file. A connection
+ * established after attach (sock/inet_sock_set_state to TCP_ESTABLISHED)
+ * whose first bytes start no HTTP/1.x message never carries one: it is
+ * marked, and its later syscalls return after one map lookup (two inside
+ * SSL_read/SSL_write, which still learn their socket from them).
  *
  * TLS: a syscall made on the same thread while SSL_read or SSL_write runs
  * belongs to that SSL object, which ties the SSL object to its socket
@@ -118,7 +122,9 @@ struct conn {
 	__u8 http[3];     /* per enum src: HTTP seen through that source */
 	__u8 last_dir[3]; /* per enum src: direction of the last call */
 	__u8 short_turn[3]; /* per enum src: the last call was a turn of a few bytes */
-	__u8 _pad[7];
+	__u8 fresh;    /* established since attach: its first bytes are its first */
+	__u8 not_http; /* its first bytes were no HTTP/1.x: syscalls skip it */
+	__u8 _pad[5];
 };
 
 struct ssl_sock {
@@ -272,6 +278,17 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 		start = message_start(peek);
 	}
 	cn = bpf_map_lookup_elem(&conns, &sk);
+	/* The first bytes of a connection established since attach decide:
+	 * no HTTP/1.x message start (nor a PROXY protocol header before
+	 * one), no HTTP on it ever. */
+	if (cn && cn->fresh && src == SRC_SYSCALL && avail >= sizeof(peek)) {
+		cn->fresh = 0;
+		if (!start && !(peek[0] == 'P' && peek[1] == 'R' && peek[2] == 'O' && peek[3] == 'X' &&
+				peek[4] == 'Y' && peek[5] == ' ')) {
+			cn->not_http = 1;
+			return;
+		}
+	}
 	if (!cn || !cn->http[src]) {
 		if (!start)
 			return;
@@ -369,11 +386,16 @@ static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct io_call call = {};
+	struct conn *cn;
 
 	if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
 		return drop();
 	call.sk = fd_sock(fd);
 	if (!call.sk)
+		return 0;
+	/* Not HTTP: nothing to do, but tell a TLS call its socket. */
+	cn = bpf_map_lookup_elem(&conns, &call.sk);
+	if (cn && cn->not_http && !bpf_map_lookup_elem(&ssl_calls, &pid_tgid))
 		return 0;
 	call.ts = bpf_ktime_get_ns();
 	call.buf = buf;
@@ -527,19 +549,27 @@ int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
 
-/* The socket is gone: report it once and forget it. */
+/*
+ * A connection established: its first bytes will tell whether it carries
+ * HTTP. The socket is gone: report it once if it did, and forget it.
+ */
 SEC("tracepoint/sock/inet_sock_set_state")
 int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	__u64 sk = (__u64)ctx->skaddr;
-	struct conn *cn;
+	struct conn *cn, fresh = { .fresh = 1 };
 
+	if (ctx->newstate == TCP_ESTABLISHED && ctx->protocol == IPPROTO_TCP) {
+		bpf_map_update_elem(&conns, &sk, &fresh, BPF_NOEXIST);
+		return 0;
+	}
 	if (ctx->newstate != TCP_CLOSE)
 		return 0;
 	cn = bpf_map_lookup_elem(&conns, &sk);
 	if (!cn)
 		return 0;
-	marker(bpf_get_current_pid_tgid(), sk, KIND_CLOSE, -1);
+	if (cn->http[SRC_SYSCALL] || cn->http[SRC_OPENSSL] || cn->http[SRC_GOTLS])
+		marker(bpf_get_current_pid_tgid(), sk, KIND_CLOSE, -1);
 	bpf_map_delete_elem(&conns, &sk);
 	return 0;
 }
