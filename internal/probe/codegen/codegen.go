@@ -63,6 +63,11 @@ type Options struct {
 	// RingSize is the ring buffer's size in bytes, a power of 2 and a
 	// multiple of the page size; 0 means 1 MiB.
 	RingSize int
+	// Task makes every printf record carry the printing task: its pid
+	// and tid, uid and gid, and comm (Call.Task). The agent sets it, so
+	// its probe events say which process printed them; kscope run does
+	// not pay for it.
+	Task bool
 	// File and Source name the script in errors.
 	File   string
 	Source []byte
@@ -298,7 +303,8 @@ func (c *compiler) layoutMaps() {
 		case check.Avg, check.Stats, check.Min, check.Max:
 			mm.ValueSize, mm.PerCPU = 16, true
 		case check.Hist, check.LHist:
-			mm.ValueSize, mm.PerCPU = 8, true
+			// per bucket, as avg's: the values' sum, then their count
+			mm.ValueSize, mm.PerCPU = 16, true
 			off += 8
 		default:
 			c.errorf(m.Pos, "a map holding %s is not compiled yet (@%s)", m.Value, n)
@@ -1138,11 +1144,11 @@ func (f *fn) aggregate(t *ast.MapExpr, call *ast.Call) {
 	f.label(have)
 	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord))
 	switch call.Name {
-	case "count", "hist", "lhist":
+	case "count":
 		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
 	case "sum":
 		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
-	case "avg", "stats":
+	case "avg", "stats", "hist", "lhist":
 		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
 			asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord))
 	case "min", "max":

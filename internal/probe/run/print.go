@@ -33,7 +33,8 @@ type Entry struct {
 	// Int is the value of an Int, Count, Sum, Min or Max map.
 	Int int64
 	Str string
-	// Count and Total for avg and stats.
+	// Count and Total for avg and stats, and the count and sum of the
+	// values of hist and lhist.
 	Count, Total int64
 	// Buckets for hist and lhist: index → count.
 	Buckets map[int]uint64
