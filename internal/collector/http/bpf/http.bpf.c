@@ -176,6 +176,15 @@ struct {
 	__type(value, struct http_chunk);
 } scratch SEC(".maps");
 
+/* Processes Go was asked to examine at a connect() or listen(): tgid to the
+ * start time of its leader (a pid reused is another process). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} examined SEC(".maps");
+
 /* The inet stream socket behind fd in the current task, or 0. */
 static __always_inline __u64 fd_sock(__s32 fd)
 {
@@ -381,6 +390,23 @@ static __always_inline void marker(__u64 pid_tgid, __u64 sk, __u8 kind, __s32 fd
 	output(c, offsetof(struct http_chunk, data));
 }
 
+/* Asks Go to examine the current process for TLS libraries and Go binaries. */
+static __always_inline void examine(__u64 pid_tgid)
+{
+	struct http_chunk *c;
+	__u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&scratch, &zero);
+	if (!c)
+		return;
+	__builtin_memset(c, 0, offsetof(struct http_chunk, data));
+	fill_header(&c->hdr, pid_tgid, (__u32)bpf_get_current_uid_gid());
+	c->kind = KIND_EXEC;
+	c->fd = -1;
+	if (bpf_ringbuf_output(&events, c, offsetof(struct http_chunk, data), BPF_RB_FORCE_WAKEUP))
+		count(STAT_LOST);
+}
+
 /* Syscall entry: remember the call if fd is an inet stream socket. */
 static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 dir)
 {
@@ -559,8 +585,26 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	__u64 sk = (__u64)ctx->skaddr;
 	struct conn *cn, fresh = { .fresh = 1 };
 
-	if (ctx->newstate == TCP_ESTABLISHED && ctx->protocol == IPPROTO_TCP) {
+	if (ctx->protocol == IPPROTO_TCP && ctx->newstate == TCP_ESTABLISHED) {
 		bpf_map_update_elem(&conns, &sk, &fresh, BPF_NOEXIST);
+		return 0;
+	}
+	/* connect() and listen(), in the calling process: its first TCP
+	 * socket since attach (or since it started), if Go has not examined
+	 * it yet, which Go does at start only for processes with sockets. */
+	if (ctx->protocol == IPPROTO_TCP && (ctx->newstate == TCP_SYN_SENT || ctx->newstate == TCP_LISTEN)) {
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		__u32 tgid = pid_tgid >> 32;
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u64 start = BPF_CORE_READ(task, group_leader, start_time), *seen;
+
+		if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
+			return 0;
+		seen = bpf_map_lookup_elem(&examined, &tgid);
+		if (seen && *seen == start)
+			return 0;
+		bpf_map_update_elem(&examined, &tgid, &start, BPF_ANY);
+		examine(pid_tgid);
 		return 0;
 	}
 	if (ctx->newstate != TCP_CLOSE)
@@ -574,25 +618,14 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 	return 0;
 }
 
-/* A program started: Go looks for TLS libraries and Go binaries to probe. */
+/* A program started: Go examines it. */
 SEC("tracepoint/sched/sched_process_exec")
 int sched_process_exec(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct http_chunk *c;
-	__u32 zero = 0;
 
-	if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
-		return 0;
-	c = bpf_map_lookup_elem(&scratch, &zero);
-	if (!c)
-		return 0;
-	__builtin_memset(c, 0, offsetof(struct http_chunk, data));
-	fill_header(&c->hdr, pid_tgid, (__u32)bpf_get_current_uid_gid());
-	c->kind = KIND_EXEC;
-	c->fd = -1;
-	if (bpf_ringbuf_output(&events, c, offsetof(struct http_chunk, data), BPF_RB_FORCE_WAKEUP))
-		count(STAT_LOST);
+	if (want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
+		examine(pid_tgid);
 	return 0;
 }
 

@@ -2,14 +2,20 @@ package http_test
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/json"
 	"io"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kscope/kscope/internal/collector"
+	khttp "github.com/kscope/kscope/internal/collector/http"
 	"github.com/kscope/kscope/internal/event"
 )
 
@@ -101,4 +107,85 @@ func paths(evs []event.HTTP, path string) []event.HTTP {
 		}
 	}
 	return out
+}
+
+// A process without a socket when tracing starts is not examined then; its
+// first connect() has it examined, and its TLS exchanges traced.
+func TestExaminedAtConnect(t *testing.T) {
+	srv, port := startServer(t, os.Args[0], true)
+	// A binary of its own: uprobes attach to files, and the server's
+	// file is probed at start.
+	bin := filepath.Join(t.TempDir(), "connect-later")
+	copyFile(t, os.Args[0], bin)
+	cmd := exec.Command(bin, "https://127.0.0.1:"+strconv.Itoa(port), "tls", "stdin", "GET /hello", "POST /echo 10")
+	cmd.Env = append(os.Environ(), helperEnv+"=client")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	// Started, with no socket yet: its binary is not examined at start.
+	deadline := time.Now().Add(wait)
+	for !execd(cmd.Process.Pid, bin) {
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c, sink := start(t, collector.Filter{})
+	if examined, _ := khttp.Examined(c, bin); examined {
+		t.Fatal("a process without a socket was examined at start")
+	}
+	// Its connect() has it examined and probed.
+	io.WriteString(stdin, "connect\n")
+	for {
+		examined, probed := khttp.Examined(c, bin)
+		if probed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not probed after its connect(): examined %v", examined)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	io.WriteString(stdin, "requests\n")
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("client: %v\n%s", err, stderr.String())
+	}
+	var rs []result
+	for dec := json.NewDecoder(&stdout); ; {
+		var r result
+		if err := dec.Decode(&r); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+	}
+	if len(rs) != 2 {
+		t.Fatalf("client results %+v", rs)
+	}
+	sevs := waitPID(sink, srv.pid(), 2, wait)
+	cevs := waitPID(sink, uint32(cmd.Process.Pid), 2, wait)
+	if len(sevs) != 2 || len(cevs) != 2 {
+		t.Fatalf("want 2 events each, got server %+v\nclient %+v", sevs, cevs)
+	}
+	for i, r := range rs {
+		checkPair(t, sevs[i], cevs[i], r, port, true)
+	}
+}
+
+// execd says whether process pid runs bin.
+func execd(pid int, bin string) bool {
+	exe, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
+	return err == nil && exe == bin
 }
