@@ -256,7 +256,7 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 	// Parsing the kernel's BTF for CO-RE is the longest step of loading:
 	// relocate against the few kernel types the object needs, cached by the
 	// first load of the boot.
-	bpfx.SetTypeCache(bpfx.DefaultTypeCache)
+	bpfx.SetTypeCache(bpfx.TypeCacheDir())
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelWarn
 	if f.verbose {

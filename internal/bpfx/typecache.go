@@ -52,6 +52,24 @@ func SetTypeCache(dir string) {
 // type cache.
 const DefaultTypeCache = "/var/cache/kscope/btf"
 
+// TypeCacheEnv names the environment variable that moves the kernel type
+// cache of kscope's short-lived commands to another directory, or turns
+// it off ("off").
+const TypeCacheEnv = "KSCOPE_BTF_CACHE"
+
+// TypeCacheDir is the directory those commands use: $KSCOPE_BTF_CACHE, or
+// DefaultTypeCache when it is empty; "" when it is "off".
+func TypeCacheDir() string {
+	switch v := os.Getenv(TypeCacheEnv); v {
+	case "":
+		return DefaultTypeCache
+	case "off":
+		return ""
+	default:
+		return v
+	}
+}
+
 // typeCacheFile returns the cache file for spec, or "" when spec cannot use
 // the cache (none set, no CO-RE relocations, or relocations that need the
 // kernel's type IDs).
