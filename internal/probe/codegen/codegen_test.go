@@ -223,6 +223,8 @@ func TestNotCompiled(t *testing.T) {
 		{`tracepoint:sched:demo { printf("%s\n", args->path); }`, `t.bt:1:44: printf %s needs a string, and this is an integer (a pointer to a string needs str())`},
 		{`tracepoint:sched:demo { printf("%d\n", args->comm); }`, `t.bt:1:44: printf %d needs an integer, and this is a string`},
 		{`// nothing`, "t.bt:1:1: the script has no probes to attach"},
+		{`BEGIN { $t = (1, kstack); }`, "t.bt:1:9: a tuple holding stack is not compiled yet (integers and strings are)"},
+		{`BEGIN { @m[1] = (1, 2); $x = @m[1]; }`, "t.bt:1:30: a tuple from this expression is not compiled yet (a tuple literal or a $variable holding one is)"},
 
 		{`BEGIN { printf("%s %s %s %s %s %s %s %s\n", comm, comm, comm, comm, comm, comm, comm, comm); }`, "needs more than 512 bytes of stack"},
 	} {

@@ -45,6 +45,9 @@ func (f *fn) intExpr(x ast.Expr) {
 		if l.kv != nil {
 			f.c.errorf(x.Pos, "$%s is a key and a value: use $%s.0 or $%s.1", x.Name, x.Name, x.Name)
 		}
+		if l.tuple != nil {
+			f.c.errorf(x.Pos, "$%s is a tuple: use its elements, $%s.0, $%s.1…", x.Name, x.Name, x.Name)
+		}
 		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord))
 	case *ast.Positional:
 		var v int64

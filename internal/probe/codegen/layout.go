@@ -70,6 +70,9 @@ type Map struct {
 	histSet   bool
 	KeySize   int // bytes, bucket included
 	ValueSize int
+	// Elems are the elements of a tuple value (Value is check.Tuple),
+	// offsets from the value's start.
+	Elems []Slot
 	// Render says which key elements, by index, user space renders
 	// (stacks, symbols).
 	Render map[int]Render

@@ -855,6 +855,14 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 			ok = it.Next(&key, &val)
 			if m.ValueRender != nil && ok {
 				e.Str = s.render(*m.ValueRender, val, 8)
+			} else if m.Value == check.Tuple && ok {
+				for _, sl := range m.Elems {
+					if sl.String {
+						e.Tuple = append(e.Tuple, cstring(val[sl.Offset:sl.Offset+s.obj.StrLen]))
+					} else {
+						e.Tuple = append(e.Tuple, int64(binary.LittleEndian.Uint64(val[sl.Offset:])))
+					}
+				}
 			} else if m.Value == check.String {
 				e.Str = cstring(val)
 			} else if ok {
