@@ -70,10 +70,10 @@ func TypeCacheDir() string {
 	}
 }
 
-// typeCacheFile returns the cache file for spec, or "" when spec cannot use
+// TypeCacheFile returns the cache file for spec, or "" when spec cannot use
 // the cache (none set, no CO-RE relocations, or relocations that need the
 // kernel's type IDs).
-func typeCacheFile(spec *ebpf.CollectionSpec) string {
+func TypeCacheFile(spec *ebpf.CollectionSpec) string {
 	cacheMu.Lock()
 	dir := cacheDir
 	cacheMu.Unlock()
@@ -139,8 +139,8 @@ func localTypeNames(types *btf.Spec) []string {
 	return names
 }
 
-// readTypeCache returns the cached types in file, or nil.
-func readTypeCache(file string) *btf.Spec {
+// ReadTypeCache returns the cached types in file, or nil.
+func ReadTypeCache(file string) *btf.Spec {
 	if !privateDir(filepath.Dir(file)) {
 		return nil
 	}
@@ -156,9 +156,9 @@ func readTypeCache(file string) *btf.Spec {
 	return spec
 }
 
-// writeTypeCache writes the kernel types spec's relocations can look up to
+// WriteTypeCache writes the kernel types spec's relocations can look up to
 // file, through a temporary file renamed into place.
-func writeTypeCache(file string, spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
+func WriteTypeCache(file string, spec *ebpf.CollectionSpec, kernel *btf.Spec) error {
 	dir := filepath.Dir(file)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("making the type cache directory: %w", err)
@@ -228,11 +228,11 @@ func TypeCacheHits() int {
 // there are, and otherwise with the whole kernel BTF, writing the cache.
 // ok is false when spec does not use the cache.
 func loadWithTypeCache(spec *ebpf.CollectionSpec, opts ebpf.CollectionOptions) (coll *ebpf.Collection, ok bool, err error) {
-	file := typeCacheFile(spec)
+	file := TypeCacheFile(spec)
 	if file == "" {
 		return nil, false, nil
 	}
-	if cached := readTypeCache(file); cached != nil {
+	if cached := ReadTypeCache(file); cached != nil {
 		opts.Programs.KernelTypes = cached
 		if coll, err := ebpf.NewCollectionWithOptions(spec, opts); err == nil {
 			cacheMu.Lock()
@@ -252,6 +252,6 @@ func loadWithTypeCache(spec *ebpf.CollectionSpec, opts ebpf.CollectionOptions) (
 		return coll, true, err
 	}
 	// A cache that cannot be written only costs the next load its time.
-	_ = writeTypeCache(file, spec, kt)
+	_ = WriteTypeCache(file, spec, kt)
 	return coll, true, nil
 }

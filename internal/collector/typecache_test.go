@@ -1,6 +1,9 @@
-package bpfx_test
+package collector_test
 
 import (
+	"bytes"
+	"embed"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,14 +16,34 @@ import (
 	"github.com/kscope/kscope/internal/testutil"
 )
 
-// objects are every collector's committed BPF object.
+// Every collector's committed BPF object, in the test binary: the kernel
+// matrix runs it without the source tree.
+//
+//go:embed */*_bpfel.o
+var objectFS embed.FS
+
+// objects are the collectors' objects by path.
 func objects(t *testing.T) []string {
 	t.Helper()
-	objs, err := filepath.Glob("../collector/*/*_bpfel.o")
+	objs, err := fs.Glob(objectFS, "*/*_bpfel.o")
 	if err != nil || len(objs) == 0 {
 		t.Fatalf("no BPF objects found: %v", err)
 	}
 	return objs
+}
+
+// loadObject parses the embedded object at path.
+func loadObject(t *testing.T, path string) *ebpf.CollectionSpec {
+	t.Helper()
+	b, err := objectFS.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return spec
 }
 
 // Every CO-RE relocation of every collector's object resolves the same,
@@ -35,10 +58,7 @@ func TestTypeCacheRelocatesAsKernel(t *testing.T) {
 	defer bpfx.SetTypeCache("")
 	checked := 0
 	for _, obj := range objects(t) {
-		spec, err := ebpf.LoadCollectionSpec(obj)
-		if err != nil {
-			t.Fatalf("%s: %v", obj, err)
-		}
+		spec := loadObject(t, obj)
 		file := bpfx.TypeCacheFile(spec)
 		if file == "" {
 			continue
@@ -103,10 +123,7 @@ func TestTypeCacheLoads(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "btf")
 	bpfx.SetTypeCache(dir)
 	defer bpfx.SetTypeCache("")
-	spec, err := ebpf.LoadCollectionSpec("../collector/exec/exec_x86_bpfel.o")
-	if err != nil {
-		t.Fatal(err)
-	}
+	spec := loadObject(t, "exec/exec_x86_bpfel.o")
 	file := bpfx.TypeCacheFile(spec)
 	if file == "" {
 		t.Fatal("the exec object does not use the type cache")

@@ -1,8 +1,0 @@
-package bpfx
-
-// Kernel type cache internals, for tests.
-var (
-	TypeCacheFile  = typeCacheFile
-	ReadTypeCache  = readTypeCache
-	WriteTypeCache = writeTypeCache
-)
