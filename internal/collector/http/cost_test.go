@@ -17,6 +17,7 @@ import (
 	"github.com/kscope/kscope/internal/collector"
 	khttp "github.com/kscope/kscope/internal/collector/http"
 	"github.com/kscope/kscope/internal/event"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // A connection established after attach whose first bytes are no HTTP/1.x
@@ -117,65 +118,107 @@ func TestExaminedAtConnect(t *testing.T) {
 	// file is probed at start.
 	bin := filepath.Join(t.TempDir(), "connect-later")
 	copyFile(t, os.Args[0], bin)
-	cmd := exec.Command(bin, "https://127.0.0.1:"+strconv.Itoa(port), "tls", "stdin", "GET /hello", "POST /echo 10")
-	cmd.Env = append(os.Environ(), helperEnv+"=client")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		cmd.Wait()
-	})
+	cl := startStdinClient(t, bin, "https://127.0.0.1:"+strconv.Itoa(port), "GET /hello", "POST /echo 10")
 	// Started, with no socket yet: its binary is not examined at start.
-	deadline := time.Now().Add(wait)
-	for !execd(cmd.Process.Pid, bin) {
-		if time.Now().After(deadline) {
-			t.Fatal("the client did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 	c, sink := start(t, collector.Filter{})
 	if examined, _ := khttp.Examined(c, bin); examined {
 		t.Fatal("a process without a socket was examined at start")
 	}
 	// Its connect() has it examined and probed.
-	io.WriteString(stdin, "connect\n")
-	for {
-		examined, probed := khttp.Examined(c, bin)
-		if probed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not probed after its connect(): examined %v", examined)
-		}
-		time.Sleep(5 * time.Millisecond)
+	cl.connect()
+	waitProbed(t, c, bin, "after its connect()")
+	rs := cl.requests()
+	checkClientAndServer(t, sink, srv.pid(), cl.pid(), port, rs)
+}
+
+// stdinClient is a Go TLS client process that waits on stdin: connect()
+// opens and closes a TCP connection, requests() makes the requests.
+type stdinClient struct {
+	t              *testing.T
+	cmd            *exec.Cmd
+	stdin          io.WriteCloser
+	stdout, stderr bytes.Buffer
+}
+
+// startStdinClient starts bin as a client of base waiting on stdin, once
+// it runs bin (it has exec'd).
+func startStdinClient(t *testing.T, bin, base string, reqs ...string) *stdinClient {
+	t.Helper()
+	cl := &stdinClient{t: t}
+	cl.cmd = exec.Command(bin, append([]string{base, "tls", "stdin"}, reqs...)...)
+	cl.cmd.Env = append(os.Environ(), helperEnv+"=client")
+	cl.cmd.Stdout, cl.cmd.Stderr = &cl.stdout, &cl.stderr
+	var err error
+	if cl.stdin, err = cl.cmd.StdinPipe(); err != nil {
+		t.Fatal(err)
 	}
-	io.WriteString(stdin, "requests\n")
-	stdin.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("client: %v\n%s", err, stderr.String())
+	if err := cl.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cl.stdin.Close()
+		cl.cmd.Wait()
+	})
+	deadline := time.Now().Add(wait)
+	for !execd(cl.cmd.Process.Pid, bin) {
+		if time.Now().After(deadline) {
+			t.Fatal("the client did not start")
+		}
+		time.Sleep(5 * time.Millisecond) // polling for a condition, with a deadline
+	}
+	return cl
+}
+
+func (cl *stdinClient) pid() uint32 { return uint32(cl.cmd.Process.Pid) }
+
+func (cl *stdinClient) connect() { io.WriteString(cl.stdin, "connect\n") }
+
+// requests has the client make its requests, and returns their results
+// once it has exited.
+func (cl *stdinClient) requests() []result {
+	cl.t.Helper()
+	io.WriteString(cl.stdin, "requests\n")
+	cl.stdin.Close()
+	if err := cl.cmd.Wait(); err != nil {
+		cl.t.Fatalf("client: %v\n%s", err, cl.stderr.String())
 	}
 	var rs []result
-	for dec := json.NewDecoder(&stdout); ; {
+	for dec := json.NewDecoder(&cl.stdout); ; {
 		var r result
 		if err := dec.Decode(&r); err == io.EOF {
 			break
 		} else if err != nil {
-			t.Fatal(err)
+			cl.t.Fatal(err)
 		}
 		rs = append(rs, r)
 	}
+	return rs
+}
+
+// waitProbed waits until the collector has probed bin.
+func waitProbed(t *testing.T, c collector.Collector, bin, when string) {
+	t.Helper()
+	for deadline := time.Now().Add(wait); ; {
+		examined, probed := khttp.Examined(c, bin)
+		if probed {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not probed %s: examined %v", bin, when, examined)
+		}
+		time.Sleep(5 * time.Millisecond) // polling for a condition, with a deadline
+	}
+}
+
+// checkClientAndServer checks that the client's two exchanges rs show as
+// two events on each side, each mirroring the other.
+func checkClientAndServer(t *testing.T, sink *testutil.Capture, spid, cpid uint32, port int, rs []result) {
+	t.Helper()
 	if len(rs) != 2 {
 		t.Fatalf("client results %+v", rs)
 	}
-	sevs := waitPID(sink, srv.pid(), 2, wait)
-	cevs := waitPID(sink, uint32(cmd.Process.Pid), 2, wait)
+	sevs := waitPID(sink, spid, 2, wait)
+	cevs := waitPID(sink, cpid, 2, wait)
 	if len(sevs) != 2 || len(cevs) != 2 {
 		t.Fatalf("want 2 events each, got server %+v\nclient %+v", sevs, cevs)
 	}
