@@ -20,8 +20,57 @@ const (
 const (
 	CapPaths    = 4096 // exact paths, every dimension together
 	CapPrefixes = 4096
-	CapSet      = 1024 // uids, comms, ports, cgroups, CIDRs of each family
+	CapSet      = 1024 // ids, comms, port prefixes, cgroups, CIDRs of each family
 )
+
+// The kinds of IDKey.
+const (
+	IDUID  = 0
+	IDEUID = 1
+	IDGID  = 2
+)
+
+// IDKey is an entry of the id table: a real uid, an effective uid or a
+// real gid.
+type IDKey struct {
+	Kind uint8
+	ID   uint32
+}
+
+// PortKey is an entry of the port table, a longest-prefix trie: the ports
+// whose top Bits bits are Port's.
+type PortKey struct {
+	Port uint16
+	Bits uint8
+}
+
+// Contains reports whether port is in the prefix.
+func (k PortKey) Contains(port uint16) bool {
+	mask := ^uint16(0) << (16 - k.Bits)
+	if k.Bits == 0 {
+		mask = 0
+	}
+	return port&mask == k.Port&mask
+}
+
+// PortPrefixes splits a port range into the fewest prefixes covering it
+// exactly: at most 30.
+func PortPrefixes(r PortRange) []PortKey {
+	var out []PortKey
+	for first, last := uint32(r.First), uint32(r.Last); first <= last; {
+		bits := uint8(16)
+		for bits > 0 {
+			size := uint32(1) << (16 - bits + 1)
+			if first%size != 0 || first+size-1 > last {
+				break
+			}
+			bits--
+		}
+		out = append(out, PortKey{Port: uint16(first), Bits: bits})
+		first += uint32(1) << (16 - bits)
+	}
+	return out
+}
 
 // MaxEvents bounds EventIndex: the kernel side's per-event masks.
 const MaxEvents = 16
@@ -51,20 +100,26 @@ type PathKey struct {
 type Tables struct {
 	Paths    map[PathKey]Masks
 	Prefixes map[PathKey]Masks
-	UIDs     map[uint32]uint64
-	Comms    map[string]uint64
-	Ports    map[uint16]uint64
+	IDs      map[IDKey]uint64
+	Comms    map[string]Masks
+	Ports    map[PortKey]Masks
 	CIDRs    map[netip.Prefix]Masks
 	Cgroups  map[CgroupKey]Masks
 
 	// On are the rules of each event, by EventIndex.
 	On                                             [MaxEvents]uint64
 	HasBinary, HasParent, HasFile, HasUID, HasComm uint64
+	HasEUID, HasGID, HasCap, HasNS                 uint64
 	HasAncestor, HasCgroup                         uint64
 	HasAccess, HasCIDR, HasPort                    uint64
 	NotRoot, TCP, UDP                              uint64
 	// Access[i] are the rules that accept access bit i.
 	Access [4]uint64
+	// Caps[i] are the rules that capability i passes; NS[i] the rules
+	// that namespace kind i (Namespaces[i]) passes when it is not the
+	// host's.
+	Caps [64]uint64
+	NS   [7]uint64
 	// UserStage rules are only candidates in the kernel; Kill and Deny
 	// are the rules whose action the kernel takes (enforce mode).
 	UserStage, Kill, Deny uint64
@@ -72,8 +127,8 @@ type Tables struct {
 
 // Compile builds the kernel tables for the plans, in order.
 func Compile(plans []*Plan) *Tables {
-	t := &Tables{Paths: map[PathKey]Masks{}, Prefixes: map[PathKey]Masks{}, UIDs: map[uint32]uint64{},
-		Comms: map[string]uint64{}, Ports: map[uint16]uint64{}, CIDRs: map[netip.Prefix]Masks{}, Cgroups: map[CgroupKey]Masks{}}
+	t := &Tables{Paths: map[PathKey]Masks{}, Prefixes: map[PathKey]Masks{}, IDs: map[IDKey]uint64{},
+		Comms: map[string]Masks{}, Ports: map[PortKey]Masks{}, CIDRs: map[netip.Prefix]Masks{}, Cgroups: map[CgroupKey]Masks{}}
 	for i, p := range plans {
 		bit := uint64(1) << i
 		r, m := p.Rule, &p.Rule.Match
@@ -140,17 +195,42 @@ func Compile(plans []*Plan) *Tables {
 			if u.NotRoot {
 				t.NotRoot |= bit
 			}
-			if len(u.UID) > 0 {
-				t.HasUID |= bit
-				for _, id := range u.UID {
-					t.UIDs[id] |= bit
+			for _, ids := range []struct {
+				kind uint8
+				list []uint32
+				has  *uint64
+			}{{IDUID, u.UID, &t.HasUID}, {IDEUID, u.EUID, &t.HasEUID}, {IDGID, u.GID, &t.HasGID}} {
+				if len(ids.list) > 0 {
+					*ids.has |= bit
+				}
+				for _, id := range ids.list {
+					t.IDs[IDKey{ids.kind, id}] |= bit
 				}
 			}
 		}
 		if len(m.Comm) > 0 {
 			t.HasComm |= bit
-			for _, c := range m.Comm {
-				t.Comms[c] |= bit
+		}
+		for _, c := range m.Comm {
+			x := t.Comms[c]
+			x.Pos |= bit
+			t.Comms[c] = x
+		}
+		for _, c := range m.NotComm {
+			x := t.Comms[c]
+			x.Neg |= bit
+			t.Comms[c] = x
+		}
+		if ns := m.Namespace; ns != nil {
+			t.HasNS |= bit
+			for _, k := range ns.NotHost {
+				t.NS[slices.Index(Namespaces, k)] |= bit
+			}
+		}
+		if len(m.Capability) > 0 {
+			t.HasCap |= bit
+			for _, c := range m.Capability {
+				t.Caps[slices.Index(Capabilities, c)] |= bit
 			}
 		}
 		if d := m.Destination; d != nil {
@@ -169,8 +249,19 @@ func Compile(plans []*Plan) *Tables {
 			}
 			if len(d.Ports) > 0 {
 				t.HasPort |= bit
-				for _, port := range d.Ports {
-					t.Ports[port] |= bit
+			}
+			for _, r := range d.Ports {
+				for _, k := range PortPrefixes(r) {
+					x := t.Ports[k]
+					x.Pos |= bit
+					t.Ports[k] = x
+				}
+			}
+			for _, r := range d.NotPorts {
+				for _, k := range PortPrefixes(r) {
+					x := t.Ports[k]
+					x.Neg |= bit
+					t.Ports[k] = x
 				}
 			}
 			switch d.Protocol {
@@ -249,7 +340,7 @@ func (t *Tables) CheckCapacity() error {
 		n, max int
 	}{
 		{"exact paths", len(t.Paths), CapPaths}, {"path prefixes", len(t.Prefixes), CapPrefixes},
-		{"uids", len(t.UIDs), CapSet}, {"comms", len(t.Comms), CapSet}, {"ports", len(t.Ports), CapSet},
+		{"uids, euids and gids", len(t.IDs), CapSet}, {"comms", len(t.Comms), CapSet}, {"port prefixes (a range takes up to 30)", len(t.Ports), CapSet},
 		{"IPv4 CIDRs", v4, CapSet}, {"IPv6 CIDRs", v6, CapSet}, {"cgroups", len(t.Cgroups), CapSet},
 	} {
 		if c.n > c.max {
@@ -321,4 +412,26 @@ func (t *Tables) mergePrefixes() {
 		cm[k] = x
 	}
 	t.CIDRs = cm
+	pm := map[PortKey]Masks{}
+	for k, x := range t.Ports {
+		for o, y := range t.Ports {
+			if o.Bits < k.Bits && o.Contains(k.Port) {
+				x.Pos |= y.Pos
+				x.Neg |= y.Neg
+			}
+		}
+		pm[k] = x
+	}
+	t.Ports = pm
+}
+
+// PortMasks is the kernel's port lookup in Go: the longest prefix's masks.
+func (t *Tables) PortMasks(port uint16) Masks {
+	best, out := -1, Masks{}
+	for k, m := range t.Ports {
+		if int(k.Bits) > best && k.Contains(port) {
+			best, out = int(k.Bits), m
+		}
+	}
+	return out
 }

@@ -359,9 +359,9 @@ func TestCompile(t *testing.T) {
 	tb := Compile(plans)
 	got := fmt.Sprint(tb.Prefixes[PathKey{DimBinary, "/tmp/"}], tb.Prefixes[PathKey{DimBinary, "/tmp/ok/"}],
 		tb.Prefixes[PathKey{DimBinary, "/tmp/x/"}], tb.Paths[PathKey{DimBinary, "/bin/sh"}], tb.Paths[PathKey{DimFile, "/etc/shadow"}],
-		tb.On[EventIndex("exec")], tb.On[EventIndex("connect")], tb.On[EventIndex("open")], tb.HasBinary, tb.NotRoot, tb.Kill, tb.Deny, tb.UDP, tb.TCP, tb.Ports[80], tb.Comms["cat"], tb.Access,
+		tb.On[EventIndex("exec")], tb.On[EventIndex("connect")], tb.On[EventIndex("open")], tb.HasBinary, tb.NotRoot, tb.Kill, tb.Deny, tb.UDP, tb.TCP, tb.Ports[PortKey{80, 16}], tb.Comms["cat"], tb.Access,
 		len(tb.CIDRs))
-	want := "{1 0} {1 1} {3 0} {2 0} {8 0} 3 4 8 3 2 1 0 4 0 4 8 [8 0 0 0] 2"
+	want := "{1 0} {1 1} {3 0} {2 0} {8 0} 3 4 8 3 2 1 0 4 0 {4 0} {8 0} [8 0 0 0] 2"
 	if got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}

@@ -60,6 +60,9 @@ type Collector struct {
 	procs       procCache
 	// cgroups resolves cgroup ids for user-stage cgroup selectors.
 	cgroups *cgroupPaths
+	// hostNS are the host's namespaces' inode numbers, in
+	// policy.Namespaces' order.
+	hostNS [7]uint32
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -126,6 +129,9 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if err != nil {
 		return fmt.Errorf("loading the policy object: %w", err)
 	}
+	if c.hostNS, err = HostNamespaces(); err != nil {
+		return err
+	}
 	if err := c.setConstants(spec); err != nil {
 		return err
 	}
@@ -158,6 +164,8 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 		"user_stage":   t.UserStage, "kill_rules": t.Kill, "deny_rules": t.Deny,
 		"has_parent": t.HasParent, "has_ancestor": t.HasAncestor, "has_cgroup": t.HasCgroup,
 		"cgroup_rules": boolByte(len(t.Cgroups) > 0),
+		"has_euid":     t.HasEUID, "has_gid": t.HasGID, "has_cap": t.HasCap, "has_ns": t.HasNS,
+		"cap_rules": t.Caps, "ns_rules": t.NS, "host_ns": c.hostNS,
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -169,6 +177,25 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 		}
 	}
 	return nil
+}
+
+// HostNamespaces reads the host's namespaces in policy.Namespaces' order:
+// their inode numbers, pid 1's where kscope may read them, else kscope's
+// own (a pid 1 that is not dumpable, or a security module, can refuse).
+func HostNamespaces() ([7]uint32, error) {
+	var out [7]uint32
+	for i, k := range policy.Namespaces {
+		var st unix.Stat_t
+		err := unix.Stat("/proc/1/ns/"+k, &st)
+		if err != nil {
+			err = unix.Stat("/proc/self/ns/"+k, &st)
+		}
+		if err != nil {
+			return out, fmt.Errorf("reading the host's %s namespace: %w", k, err)
+		}
+		out[i] = uint32(st.Ino)
+	}
+	return out, nil
 }
 
 // pathKeySize is sizeof(struct path_key): prefixlen, dim and 255 bytes
@@ -205,20 +232,22 @@ func (c *Collector) fillMaps() error {
 			return err
 		}
 	}
-	for k, v := range t.UIDs {
-		if err := put("uids", k, v); err != nil {
+	for k, v := range t.IDs {
+		if err := put("ids", policyIdKey{Kind: uint32(k.Kind), Id: k.ID}, v); err != nil {
 			return err
 		}
 	}
 	for k, v := range t.Comms {
 		var comm [16]byte
 		copy(comm[:], k)
-		if err := put("comms", comm, v); err != nil {
+		if err := put("comms", comm, masks(v)); err != nil {
 			return err
 		}
 	}
 	for k, v := range t.Ports {
-		if err := put("ports", k, v); err != nil {
+		key := policyPortKey{Prefixlen: uint32(k.Bits)}
+		binary.BigEndian.PutUint16(key.Port[:], k.Port)
+		if err := put("ports", key, masks(v)); err != nil {
 			return err
 		}
 	}
@@ -679,8 +708,11 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 	if i := int(raw.On) - 1; i >= 0 && i < len(policy.Events) {
 		on = policy.Events[i]
 	}
-	ev := &policy.Event{Type: on, UID: &uid, Comm: h.Comm}
+	euid, gid := raw.Euid, raw.Gid
+	ev := &policy.Event{Type: on, UID: &uid, EUID: &euid, GID: &gid, Comm: h.Comm,
+		Caps: policy.CapNames(raw.Caps), Namespaces: nsNames(raw.Ns)}
 	var a policy.Alert
+	a.EUID, a.GID, a.Caps, a.Namespaces = euid, gid, ev.Caps, ev.Namespaces
 	a.Ancestors = c.ancestry(raw)
 	for _, x := range a.Ancestors {
 		ev.Ancestors = append(ev.Ancestors, x.Binary)
@@ -841,6 +873,17 @@ func syscallDetail(raw *policyPolicyEvent) (name, detail string, target int64) {
 		return name, d, 0
 	}
 	return name, "", 0
+}
+
+// nsNames lists the namespace kinds of the record's ns bits.
+func nsNames(bits uint8) []string {
+	var out []string
+	for i, k := range policy.Namespaces {
+		if bits&(1<<i) != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func splitNUL(b []byte) []string {

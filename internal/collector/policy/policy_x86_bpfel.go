@@ -19,6 +19,12 @@ type policyCgroupKey struct {
 	Exact uint64
 }
 
+type policyIdKey struct {
+	_    structs.HostLayout
+	Kind uint32
+	Id   uint32
+}
+
 type policyMasks struct {
 	_   structs.HostLayout
 	Pos uint64
@@ -67,6 +73,11 @@ type policyPolicyEvent struct {
 	Dport   uint16
 	Depth   uint8
 	Sys     uint8
+	Euid    uint32
+	Gid     uint32
+	Caps    uint64
+	Ns      uint8
+	Pad2    [7]uint8
 	Anc     [8]struct {
 		_       structs.HostLayout
 		Pid     uint32
@@ -76,6 +87,13 @@ type policyPolicyEvent struct {
 	Daddr [16]uint8
 	Path  [256]int8
 	Argv  [256]int8
+}
+
+type policyPortKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Port      [2]uint8
+	_         [2]byte
 }
 
 type policyProc struct {
@@ -132,6 +150,7 @@ const (
 	policyMapCidrs6             = "cidrs6"
 	policyMapComms              = "comms"
 	policyMapEvents             = "events"
+	policyMapIds                = "ids"
 	policyMapPaths              = "paths"
 	policyMapPending            = "pending"
 	policyMapPorts              = "ports"
@@ -139,7 +158,6 @@ const (
 	policyMapProcs              = "procs"
 	policyMapScratch            = "scratch"
 	policyMapStats              = "stats"
-	policyMapUids               = "uids"
 	policyProgPolicyBind4       = "policy_bind4"
 	policyProgPolicyBind6       = "policy_bind6"
 	policyProgPolicyBpf         = "policy_bpf"
@@ -173,6 +191,7 @@ const (
 	policyProgPolicySetuid      = "policy_setuid"
 	policyProgPolicyTgkill      = "policy_tgkill"
 	policyVarAccessRules        = "access_rules"
+	policyVarCapRules           = "cap_rules"
 	policyVarCgroupRules        = "cgroup_rules"
 	policyVarDenyRules          = "deny_rules"
 	policyVarFilterComm         = "filter_comm"
@@ -184,16 +203,22 @@ const (
 	policyVarHasAccess          = "has_access"
 	policyVarHasAncestor        = "has_ancestor"
 	policyVarHasBinary          = "has_binary"
+	policyVarHasCap             = "has_cap"
 	policyVarHasCgroup          = "has_cgroup"
 	policyVarHasCidr            = "has_cidr"
 	policyVarHasComm            = "has_comm"
+	policyVarHasEuid            = "has_euid"
 	policyVarHasFile            = "has_file"
+	policyVarHasGid             = "has_gid"
+	policyVarHasNs              = "has_ns"
 	policyVarHasParent          = "has_parent"
 	policyVarHasPort            = "has_port"
 	policyVarHasUid             = "has_uid"
+	policyVarHostNs             = "host_ns"
 	policyVarKillRules          = "kill_rules"
 	policyVarMatchCount         = "match_count"
 	policyVarNotRoot            = "not_root"
+	policyVarNsRules            = "ns_rules"
 	policyVarOnMask             = "on_mask"
 	policyVarProtoTcp           = "proto_tcp"
 	policyVarProtoUdp           = "proto_udp"
@@ -287,6 +312,7 @@ type policyMapSpecs struct {
 	Cidrs6   *ebpf.MapSpec `ebpf:"cidrs6"`
 	Comms    *ebpf.MapSpec `ebpf:"comms"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
+	Ids      *ebpf.MapSpec `ebpf:"ids"`
 	Paths    *ebpf.MapSpec `ebpf:"paths"`
 	Pending  *ebpf.MapSpec `ebpf:"pending"`
 	Ports    *ebpf.MapSpec `ebpf:"ports"`
@@ -294,7 +320,6 @@ type policyMapSpecs struct {
 	Procs    *ebpf.MapSpec `ebpf:"procs"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
 	Stats    *ebpf.MapSpec `ebpf:"stats"`
-	Uids     *ebpf.MapSpec `ebpf:"uids"`
 }
 
 // policyVariableSpecs contains global variables before they are loaded into the kernel.
@@ -302,6 +327,7 @@ type policyMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyVariableSpecs struct {
 	AccessRules       *ebpf.VariableSpec `ebpf:"access_rules"`
+	CapRules          *ebpf.VariableSpec `ebpf:"cap_rules"`
 	CgroupRules       *ebpf.VariableSpec `ebpf:"cgroup_rules"`
 	DenyRules         *ebpf.VariableSpec `ebpf:"deny_rules"`
 	FilterComm        *ebpf.VariableSpec `ebpf:"filter_comm"`
@@ -313,16 +339,22 @@ type policyVariableSpecs struct {
 	HasAccess         *ebpf.VariableSpec `ebpf:"has_access"`
 	HasAncestor       *ebpf.VariableSpec `ebpf:"has_ancestor"`
 	HasBinary         *ebpf.VariableSpec `ebpf:"has_binary"`
+	HasCap            *ebpf.VariableSpec `ebpf:"has_cap"`
 	HasCgroup         *ebpf.VariableSpec `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.VariableSpec `ebpf:"has_cidr"`
 	HasComm           *ebpf.VariableSpec `ebpf:"has_comm"`
+	HasEuid           *ebpf.VariableSpec `ebpf:"has_euid"`
 	HasFile           *ebpf.VariableSpec `ebpf:"has_file"`
+	HasGid            *ebpf.VariableSpec `ebpf:"has_gid"`
+	HasNs             *ebpf.VariableSpec `ebpf:"has_ns"`
 	HasParent         *ebpf.VariableSpec `ebpf:"has_parent"`
 	HasPort           *ebpf.VariableSpec `ebpf:"has_port"`
 	HasUid            *ebpf.VariableSpec `ebpf:"has_uid"`
+	HostNs            *ebpf.VariableSpec `ebpf:"host_ns"`
 	KillRules         *ebpf.VariableSpec `ebpf:"kill_rules"`
 	MatchCount        *ebpf.VariableSpec `ebpf:"match_count"`
 	NotRoot           *ebpf.VariableSpec `ebpf:"not_root"`
+	NsRules           *ebpf.VariableSpec `ebpf:"ns_rules"`
 	OnMask            *ebpf.VariableSpec `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.VariableSpec `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.VariableSpec `ebpf:"proto_udp"`
@@ -356,6 +388,7 @@ type policyMaps struct {
 	Cidrs6   *ebpf.Map `ebpf:"cidrs6"`
 	Comms    *ebpf.Map `ebpf:"comms"`
 	Events   *ebpf.Map `ebpf:"events"`
+	Ids      *ebpf.Map `ebpf:"ids"`
 	Paths    *ebpf.Map `ebpf:"paths"`
 	Pending  *ebpf.Map `ebpf:"pending"`
 	Ports    *ebpf.Map `ebpf:"ports"`
@@ -363,7 +396,6 @@ type policyMaps struct {
 	Procs    *ebpf.Map `ebpf:"procs"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
 	Stats    *ebpf.Map `ebpf:"stats"`
-	Uids     *ebpf.Map `ebpf:"uids"`
 }
 
 func (m *policyMaps) Close() error {
@@ -373,6 +405,7 @@ func (m *policyMaps) Close() error {
 		m.Cidrs6,
 		m.Comms,
 		m.Events,
+		m.Ids,
 		m.Paths,
 		m.Pending,
 		m.Ports,
@@ -380,7 +413,6 @@ func (m *policyMaps) Close() error {
 		m.Procs,
 		m.Scratch,
 		m.Stats,
-		m.Uids,
 	)
 }
 
@@ -389,6 +421,7 @@ func (m *policyMaps) Close() error {
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyVariables struct {
 	AccessRules       *ebpf.Variable `ebpf:"access_rules"`
+	CapRules          *ebpf.Variable `ebpf:"cap_rules"`
 	CgroupRules       *ebpf.Variable `ebpf:"cgroup_rules"`
 	DenyRules         *ebpf.Variable `ebpf:"deny_rules"`
 	FilterComm        *ebpf.Variable `ebpf:"filter_comm"`
@@ -400,16 +433,22 @@ type policyVariables struct {
 	HasAccess         *ebpf.Variable `ebpf:"has_access"`
 	HasAncestor       *ebpf.Variable `ebpf:"has_ancestor"`
 	HasBinary         *ebpf.Variable `ebpf:"has_binary"`
+	HasCap            *ebpf.Variable `ebpf:"has_cap"`
 	HasCgroup         *ebpf.Variable `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.Variable `ebpf:"has_cidr"`
 	HasComm           *ebpf.Variable `ebpf:"has_comm"`
+	HasEuid           *ebpf.Variable `ebpf:"has_euid"`
 	HasFile           *ebpf.Variable `ebpf:"has_file"`
+	HasGid            *ebpf.Variable `ebpf:"has_gid"`
+	HasNs             *ebpf.Variable `ebpf:"has_ns"`
 	HasParent         *ebpf.Variable `ebpf:"has_parent"`
 	HasPort           *ebpf.Variable `ebpf:"has_port"`
 	HasUid            *ebpf.Variable `ebpf:"has_uid"`
+	HostNs            *ebpf.Variable `ebpf:"host_ns"`
 	KillRules         *ebpf.Variable `ebpf:"kill_rules"`
 	MatchCount        *ebpf.Variable `ebpf:"match_count"`
 	NotRoot           *ebpf.Variable `ebpf:"not_root"`
+	NsRules           *ebpf.Variable `ebpf:"ns_rules"`
 	OnMask            *ebpf.Variable `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.Variable `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.Variable `ebpf:"proto_udp"`

@@ -44,6 +44,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAX_ANC 8
 #define MAX_CGROUP_LEVEL 16
 #define SIGKILL 9
+#define NS_KINDS 7
 
 /* The events, as internal/policy numbers them (policy.EventIndex). */
 enum {
@@ -115,6 +116,11 @@ struct policy_event {
 	__u16 dport;     /* sock_addr events: host order */
 	__u8 depth;      /* ancestors known, at most MAX_ANC */
 	__u8 sys;        /* syscall events: SYS_* */
+	__u32 euid;      /* the task's effective uid */
+	__u32 gid;       /* the task's real gid */
+	__u64 caps;      /* the task's effective capabilities */
+	__u8 ns;         /* the kinds of its namespaces that are not the host's: bit i is NS_* i */
+	__u8 _pad2[7];
 	struct anc_id anc[MAX_ANC]; /* nearest first */
 	__u8 daddr[16];  /* sock_addr events: 4 or 16 bytes, network order */
 	char path[PATH_MAX_KEY]; /* exec: the binary; open, chmod: the path; mount: the target */
@@ -136,6 +142,25 @@ struct path_key {
 	__u32 prefixlen;
 	__u8 dim;
 	char path[PATH_MAX_KEY - 1];
+};
+
+/* A port prefix: the ports whose top prefixlen bits are port's (network
+ * order, as the trie compares bytes from the first). */
+struct port_key {
+	__u32 prefixlen;
+	__u8 port[2];
+};
+
+/* An id table key: a real uid, effective uid or real gid (ID_*). */
+struct id_key {
+	__u32 kind;
+	__u32 id;
+};
+
+enum {
+	ID_UID = 0,
+	ID_EUID = 1,
+	ID_GID = 2,
 };
 
 struct v4_key {
@@ -163,6 +188,14 @@ const volatile __u64 not_root = 0, proto_tcp = 0, proto_udp = 0;
 const volatile __u64 access_rules[4] = {};
 const volatile __u64 user_stage = 0, kill_rules = 0, deny_rules = 0;
 const volatile __u64 has_parent = 0, has_ancestor = 0, has_cgroup = 0;
+const volatile __u64 has_euid = 0, has_gid = 0, has_cap = 0, has_ns = 0;
+/* The rules each capability passes, by number. */
+const volatile __u64 cap_rules[64] = {};
+/* The rules each namespace kind passes when it is not the host's, and the
+ * host's namespaces (their inode numbers), in internal/policy's order:
+ * pid, mnt, net, user, uts, ipc, cgroup. */
+const volatile __u64 ns_rules[NS_KINDS] = {};
+const volatile __u32 host_ns[NS_KINDS] = {};
 /* Some rule has a cgroup selector in the kernel (positive or not_). */
 const volatile __u8 cgroup_rules = 0;
 
@@ -184,22 +217,23 @@ struct {
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__type(key, __u32);
+	__type(key, struct id_key);
 	__type(value, __u64);
-} uids SEC(".maps");
+} ids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, char[TASK_COMM_LEN]);
-	__type(value, __u64);
+	__type(value, struct masks);
 } comms SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1024);
-	__type(key, __u16);
-	__type(value, __u64);
+	__type(key, struct port_key);
+	__type(value, struct masks);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } ports SEC(".maps");
 
 struct {
@@ -295,20 +329,89 @@ static __always_inline __u64 on_rules(__u32 on)
 	return on_mask[on];
 }
 
-/* The rules the current task's uid and comm pass. */
-static __always_inline __u64 task_rules(__u32 uid, char *comm)
+/* The rules id (an ID_* kind) passes, given the rules that name that kind. */
+static __always_inline __u64 id_rules(__u32 kind, __u32 id, __u64 has)
 {
-	__u64 ok = ~0ULL, *m;
-	__u64 pass = 0;
+	struct id_key k = {.kind = kind, .id = id};
+	__u64 *m;
 
-	if (uid == 0)
+	if (!has)
+		return ~0ULL;
+	m = bpf_map_lookup_elem(&ids, &k);
+	return (m ? *m : 0) | ~has;
+}
+
+/*
+ * Fills the record's credentials from the current task (subjective cred,
+ * as bpf_get_current_uid_gid reads it): the effective uid, the real gid,
+ * the effective capabilities and which namespaces are not the host's.
+ */
+static __always_inline void fill_creds(struct policy_event *e)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	struct upid up = {};
+	__u32 inum[NS_KINDS];
+	unsigned int level;
+	__u8 ns = 0;
+
+	e->euid = BPF_CORE_READ(cred, euid.val);
+	e->gid = bpf_get_current_uid_gid() >> 32;
+	/* kernel_cap_t is a u64 since Linux 6.3 (f122a08b197d) and two u32s,
+	 * low word first, before: the same eight bytes on little-endian. */
+	e->caps = 0;
+	bpf_core_read(&e->caps, sizeof(e->caps), &cred->cap_effective);
+	/* The task's own pid namespace: the deepest level of its pid. */
+	level = BPF_CORE_READ(pid, level);
+	bpf_core_read(&up, sizeof(up), &pid->numbers[level & 31]);
+	inum[0] = BPF_CORE_READ(up.ns, ns.inum);
+	inum[1] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	inum[2] = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	inum[3] = BPF_CORE_READ(cred, user_ns, ns.inum);
+	inum[4] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	inum[5] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	inum[6] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	for (int i = 0; i < NS_KINDS; i++) {
+		if (inum[i] && inum[i] != host_ns[i])
+			ns |= 1 << i;
+	}
+	e->ns = ns;
+}
+
+/* The rules the current task passes by its credentials, comm,
+ * capabilities and namespaces; e's header and creds are filled. */
+static __always_inline __u64 task_rules(struct policy_event *e)
+{
+	__u64 ok = ~0ULL, pass = 0;
+	struct masks *m;
+
+	if (e->hdr.uid == 0)
 		ok &= ~not_root;
-	m = bpf_map_lookup_elem(&uids, &uid);
-	pass = m ? *m : 0;
-	ok &= pass | ~has_uid;
-	m = bpf_map_lookup_elem(&comms, comm);
-	pass = m ? *m : 0;
-	ok &= pass | ~has_comm;
+	ok &= id_rules(ID_UID, e->hdr.uid, has_uid);
+	ok &= id_rules(ID_EUID, e->euid, has_euid);
+	ok &= id_rules(ID_GID, e->gid, has_gid);
+	m = bpf_map_lookup_elem(&comms, e->hdr.comm);
+	if (m)
+		ok &= (m->pos | ~has_comm) & ~m->neg;
+	else
+		ok &= ~has_comm;
+	if (has_cap) {
+		for (int i = 0; i < 64; i++) {
+			if (e->caps & (1ULL << i))
+				pass |= cap_rules[i];
+		}
+		ok &= pass | ~has_cap;
+	}
+	if (has_ns) {
+		pass = 0;
+		for (int i = 0; i < NS_KINDS; i++) {
+			if (e->ns & (1 << i))
+				pass |= ns_rules[i];
+		}
+		ok &= pass | ~has_ns;
+	}
 	return ok;
 }
 
@@ -536,7 +639,8 @@ int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 	s->p.self.aneg = am.neg;
 	bpf_map_update_elem(&procs, &tgid, &s->p, BPF_ANY);
 
-	matched = on_rules(ON_EXEC) & task_rules(uid, (char *)e->hdr.comm);
+	fill_creds(e);
+	matched = on_rules(ON_EXEC) & task_rules(e);
 	if (matched)
 		matched &= proc_pass(&s->p) & cgroup_pass();
 	if (matched)
@@ -642,7 +746,8 @@ static __always_inline int open_exit(long ret)
 		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	matched = on_rules(ON_OPEN) & task_rules(uid, (char *)e->hdr.comm);
+	fill_creds(e);
+	matched = on_rules(ON_OPEN) & task_rules(e);
 	if (!matched)
 		return 0;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
@@ -728,7 +833,8 @@ static __always_inline int sys_event(__u8 on, __u8 sys, __u64 a0, __u64 a1, __u6
 		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	matched &= task_rules(uid, (char *)e->hdr.comm);
+	fill_creds(e);
+	matched &= task_rules(e);
 	if (!matched)
 		return 0;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
@@ -900,7 +1006,9 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	struct policy_event *e;
 	struct proc *proc;
 	struct scratch *s;
-	__u64 matched, pm = 0, *m;
+	struct port_key pk = {.prefixlen = 16};
+	struct masks *pm;
+	__u64 matched;
 	__u16 port;
 	int verdict = 1;
 
@@ -917,7 +1025,8 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	e->hdr.tid = (__u32)pid_tgid;
 	e->hdr.uid = uid;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	matched = on_rules(on) & task_rules(uid, (char *)e->hdr.comm);
+	fill_creds(e);
+	matched = on_rules(on) & task_rules(e);
 	if (!matched)
 		return 1;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
@@ -927,10 +1036,13 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	else
 		matched &= ~has_cidr;
 	port = bpf_ntohs((__u16)ctx->user_port);
-	m = bpf_map_lookup_elem(&ports, &port);
-	if (m)
-		pm = *m;
-	matched &= pm | ~has_port;
+	pk.port[0] = port >> 8;
+	pk.port[1] = port & 0xff;
+	pm = bpf_map_lookup_elem(&ports, &pk);
+	if (pm)
+		matched &= (pm->pos | ~has_port) & ~pm->neg;
+	else
+		matched &= ~has_port;
 	if (ctx->type == 1)
 		matched &= proto_tcp;
 	else if (ctx->type == 2)
