@@ -508,9 +508,15 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 			m.Namespace = p.namespace(v, where)
 		case "capability":
 			for _, item := range p.list(v, where) {
-				if s := p.oneOf(item, where, Capabilities); s != "" {
-					m.Capability = append(m.Capability, s)
+				s, ok := p.scalar(item, where)
+				if !ok {
+					continue
 				}
+				if !slices.Contains(Capabilities, s) {
+					p.fail(item, "%s: %q is not a capability: want a name of capability(7) such as CAP_SYS_ADMIN, in upper case", where, s)
+					continue
+				}
+				m.Capability = append(m.Capability, s)
 			}
 		}
 	})

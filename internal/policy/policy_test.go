@@ -390,6 +390,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(issueExample))
 	f.Add([]byte("rules:\n  - {name: a, on: exec, action: alert, match: {binary: {glob: [\"/a/*\"]}, args: {regex: x}}}\n"))
 	f.Add([]byte("rules: [\n"))
+	f.Add([]byte("rules:\n  - {name: a, on: exec, action: kill, match: {user: {euid: [0], gid: [1]}, comm: {not_name: [sh]}, namespace: {not_host: [pid]}, capability: [CAP_BPF]}}\n  - {name: b, on: connect, action: deny, match: {destination: {ports: [1-100, 443], not_ports: [50-60]}}}\n"))
 	f.Add([]byte("rules:\n  - {name: a, on: ptrace, action: kill, match: {ancestor: {path: [/a], not_glob: [\"/b/*\"]}, cgroup: {prefix: [/docker/]}}}\n  - {name: b, on: sendmsg, action: deny, match: {destination: {cidr: [::1/128]}}}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rules, err := Parse("f.yaml", data)
@@ -415,7 +416,8 @@ func FuzzParse(f *testing.F) {
 		Compile(plans)
 		for _, r := range rules {
 			r.Matches(&Event{Type: r.On, UID: u32(0), Filename: "/tmp/x", Path: "/etc/x", DAddr: "10.0.0.1", DPort: 80, Proto: "tcp",
-				Ancestors: []string{"/bin/sh", "/usr/sbin/nginx"}, Cgroup: "/docker/x"})
+				Ancestors: []string{"/bin/sh", "/usr/sbin/nginx"}, Cgroup: "/docker/x", EUID: u32(1), GID: u32(1),
+				Caps: []string{"CAP_BPF"}, Namespaces: []string{"net"}})
 		}
 	})
 }
