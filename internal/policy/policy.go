@@ -163,10 +163,10 @@ type Match struct {
 	// of NotComm.
 	Comm, NotComm []string
 	Args          *Args
-	Container                        []string
-	File                             *File
-	Destination                      *Destination
-	Namespace                        *Namespace
+	Container     []string
+	File          *File
+	Destination   *Destination
+	Namespace     *Namespace
 	// Capability lists capabilities (CAP_SYS_ADMIN…) of which the task
 	// must hold one in its effective set.
 	Capability []string
