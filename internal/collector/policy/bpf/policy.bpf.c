@@ -380,6 +380,10 @@ static __always_inline void fill_creds(struct policy_event *e)
 	e->ns = ns;
 }
 
+/* Some rule selects on what fill_creds reads: then it is read before
+ * matching, else only for a record that is sent. */
+#define CRED_RULES (has_euid | has_gid | has_cap | has_ns)
+
 /* The rules the current task passes by its credentials, comm,
  * capabilities and namespaces; e's header and creds are filled. */
 static __always_inline __u64 task_rules(struct policy_event *e)
@@ -746,7 +750,8 @@ static __always_inline int open_exit(long ret)
 		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	fill_creds(e);
+	if (CRED_RULES)
+		fill_creds(e);
 	matched = on_rules(ON_OPEN) & task_rules(e);
 	if (!matched)
 		return 0;
@@ -776,6 +781,8 @@ static __always_inline int open_exit(long ret)
 	if (!matched)
 		return 0;
 	count_matches(matched & ~user_stage);
+	if (!CRED_RULES)
+		fill_creds(e);
 	e->matched = matched;
 	e->acted = 0;
 	e->act_ret = 0;
@@ -833,7 +840,8 @@ static __always_inline int sys_event(__u8 on, __u8 sys, __u64 a0, __u64 a1, __u6
 		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	fill_creds(e);
+	if (CRED_RULES)
+		fill_creds(e);
 	matched &= task_rules(e);
 	if (!matched)
 		return 0;
@@ -842,6 +850,8 @@ static __always_inline int sys_event(__u8 on, __u8 sys, __u64 a0, __u64 a1, __u6
 	if (!matched)
 		return 0;
 	count_matches(matched & ~user_stage);
+	if (!CRED_RULES)
+		fill_creds(e);
 	e->matched = matched;
 	e->acted = 0;
 	e->act_ret = 0;
@@ -1025,7 +1035,8 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	e->hdr.tid = (__u32)pid_tgid;
 	e->hdr.uid = uid;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	fill_creds(e);
+	if (CRED_RULES)
+		fill_creds(e);
 	matched = on_rules(on) & task_rules(e);
 	if (!matched)
 		return 1;
@@ -1052,6 +1063,8 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	if (!matched)
 		return 1;
 	count_matches(matched & ~user_stage);
+	if (!CRED_RULES)
+		fill_creds(e);
 	*hit = 1;
 	e->matched = matched;
 	e->acted = 0;
