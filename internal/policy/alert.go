@@ -32,6 +32,8 @@ func mustKind() *event.Kind {
 		{Name: "gid", Type: event.TypeUint, Doc: "the task's real gid"},
 		{Name: "caps", Type: event.TypeStrings, Doc: "the task's effective capabilities (CAP_SYS_ADMIN…)", Omit: true},
 		{Name: "namespaces", Type: event.TypeStrings, Doc: "the kinds of the task's namespaces that are not the host's (pid, mnt, net, user, uts, ipc, cgroup)", Omit: true},
+		{Name: "container", Type: event.TypeString, Doc: "the process's container's name (its id when it has none), for the rules of a policy with a container selector", Omit: true},
+		{Name: "container_id", Type: event.TypeString, Doc: "the process's container's id, likewise", Omit: true},
 		{Name: "chain", Type: event.TypeString, Doc: "the process's ancestry by binary name, oldest first, ending with the process: nginx → sh → bash", Omit: true},
 		{Name: "ancestors", Type: event.TypeStrings, Doc: "the binaries of the process's ancestors, nearest first (up to 8)", Omit: true},
 		{Name: "ancestor_pids", Type: event.TypeInts, Doc: "their pids", Omit: true},
@@ -46,7 +48,7 @@ func mustKind() *event.Kind {
 		"binary": 28, "file": 28, "access": 12, "destination": 22, "chain": 40}
 	// The credentials are in the JSON, not the table.
 	k.Columns = slices.DeleteFunc(k.Columns, func(c event.Column) bool {
-		return c.Field == "euid" || c.Field == "gid" || c.Field == "caps" || c.Field == "namespaces"
+		return slices.Contains([]string{"euid", "gid", "caps", "namespaces", "container", "container_id"}, c.Field)
 	})
 	for i, c := range k.Columns {
 		if w, ok := widths[c.Field]; ok {
@@ -69,6 +71,7 @@ type Alert struct {
 	TargetPID                                 int64
 	EUID, GID                                 uint32
 	Caps, Namespaces                          []string
+	Container, ContainerID                    string
 	// Chain is Chain(Ancestors, the process's binary).
 	Chain     string
 	Ancestors []Ancestor
@@ -132,6 +135,8 @@ func (a *Alert) Event(h event.Header) *event.Dynamic {
 	if len(a.Namespaces) > 0 {
 		e.Set("namespaces", event.StringsValue(a.Namespaces))
 	}
+	e.Set("container", event.StringValue(a.Container))
+	e.Set("container_id", event.StringValue(a.ContainerID))
 	e.Set("chain", event.StringValue(a.Chain))
 	if len(a.Ancestors) > 0 {
 		bins := make([]string, len(a.Ancestors))

@@ -33,6 +33,10 @@ type Event struct {
 	DAddr  string `json:"daddr"` // connect, bind, sendmsg
 	DPort  uint16 `json:"dport"`
 	Proto  string `json:"proto"`
+	// Container and ContainerID name the process's container, when it
+	// is in one.
+	Container   string `json:"container"`
+	ContainerID string `json:"container_id"`
 	// Caps are the capabilities in the task's effective set
 	// (CAP_SYS_ADMIN…).
 	Caps []string `json:"caps"`
@@ -173,6 +177,9 @@ func (r *Rule) Matches(e *Event) bool {
 	if !m.Cgroup.Empty() && !m.Cgroup.MatchesCgroup(e.Cgroup) {
 		return false
 	}
+	if len(m.Container) > 0 && !slices.ContainsFunc(m.Container, e.inContainer) {
+		return false
+	}
 	if m.Args != nil && !m.Args.matches(e.Argv) {
 		return false
 	}
@@ -259,6 +266,18 @@ func (p *Paths) MatchesCgroup(cg string) bool {
 func CgroupUnder(cg, dir string) bool {
 	dir = strings.TrimSuffix(dir, "/")
 	return dir == "" || cg == dir || strings.HasPrefix(cg, dir+"/")
+}
+
+// inContainer reports whether the event's process is in the container
+// named name: its name, its id, or the id's first 12 or more digits.
+func (e *Event) inContainer(name string) bool {
+	switch {
+	case name == "":
+		return false
+	case name == e.Container:
+		return true
+	}
+	return len(name) >= 12 && strings.HasPrefix(e.ContainerID, name)
 }
 
 func hasPrefix(prefixes []string, s string) bool {

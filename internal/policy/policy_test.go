@@ -335,10 +335,11 @@ func TestPlan(t *testing.T) {
 	if got, want := plans[1].Describe(), "b: on bind, runs in kernel; action deny: EPERM from the cgroup/bind4 and cgroup/bind6 programs on the cgroup"; got != want {
 		t.Errorf("bind:\ngot  %s\nwant %s", got, want)
 	}
-	// Selectors not matched yet are errors, never ignored.
-	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: alert\n    match: {container: [web]}\n"))
-	if _, err := PlanRules(rules, features(), false); err == nil || !strings.Contains(err.Error(), "p.yaml:5:13: rule a: the container selector is not supported yet") {
-		t.Errorf("container: %v", err)
+	// container runs in user space: a kill falls back to an alert, said so.
+	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: kill\n    match: {container: [web], binary: {prefix: [/tmp/]}}\n"))
+	plans, _ = PlanRules(rules, features(), false)
+	if got, want := plans[0].Describe(), "a: on exec, runs in user (container in user space); action kill -> alert (fallback: container run in user space, which cannot act synchronously: alert only): an alert event, from user space"; got != want {
+		t.Errorf("container:\ngot  %s\nwant %s", got, want)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/policy"
 )
@@ -63,6 +64,9 @@ type Collector struct {
 	// hostNS are the host's namespaces' inode numbers, in
 	// policy.Namespaces' order.
 	hostNS [7]uint32
+	// containers names the containers of processes, for container
+	// selectors; nil without them.
+	containers *container.Resolver
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -96,7 +100,12 @@ func New(cfg Config) (*Collector, error) {
 	if userCgroup {
 		cgroups = &cgroupPaths{root: cfg.CgroupRoot, m: map[uint64]string{}}
 	}
+	var containers *container.Resolver
+	if slices.ContainsFunc(cfg.Plans, func(p *policy.Plan) bool { return len(p.Rule.Match.Container) > 0 }) {
+		containers = container.New(container.Options{Logger: cfg.Logger})
+	}
 	return &Collector{
+		containers:  containers,
 		cgroups:     cgroups,
 		Tracer:      collector.NewTracer(Name, collector.Config{RingBytes: 1 << 20, Logger: cfg.Logger}),
 		cfg:         cfg,
@@ -565,6 +574,9 @@ func (c *Collector) closeAll() error {
 			c.kernelFinal[i] -= c.userMatches[i].Load()
 		}
 	}
+	if c.containers != nil {
+		err = errors.Join(err, c.containers.Close())
+	}
 	return errors.Join(err, c.Tracer.Close())
 }
 
@@ -768,6 +780,17 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 		}
 		if c.cgroups != nil {
 			ev.Cgroup = c.cgroups.path(h.CgroupID)
+		}
+	}
+	if c.containers != nil {
+		// Read while the process lives: its cgroups, then the runtime's
+		// name for the container, cached by container.
+		if info := c.containers.Process(h.PID, raw.Hdr.StartNs); info != nil && info.ID != "" {
+			ev.Container, ev.ContainerID = info.Name, info.ID
+			a.Container, a.ContainerID = info.Name, info.ID
+			if a.Container == "" {
+				a.Container = info.ID
+			}
 		}
 	}
 	a.Chain = policy.Chain(a.Ancestors, a.Binary)

@@ -659,6 +659,8 @@ func checkOffline(t *testing.T, r *policy.Rule, a map[string]any, want bool) {
 	for _, x := range asSlice(a["caps"]) {
 		ev.Caps = append(ev.Caps, x.(string))
 	}
+	ev.Container, _ = a["container"].(string)
+	ev.ContainerID, _ = a["container_id"].(string)
 	for _, x := range asSlice(a["namespaces"]) {
 		ev.Namespaces = append(ev.Namespaces, x.(string))
 	}

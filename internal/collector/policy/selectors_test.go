@@ -6,7 +6,9 @@ import (
 	"os/exec"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -207,5 +209,101 @@ func TestPortRangeSelector(t *testing.T) {
 	}
 	if got := c.Counts(); got[0] != 5 || got[1] != 0 {
 		t.Errorf("matches %v, want [5 0]", got)
+	}
+}
+
+// openerSrc is the container's program: it waits for a line on stdin,
+// opens argv[1] (which need not exist), then waits for stdin to close, so
+// the process lives while its alert is resolved.
+const openerSrc = `#include <fcntl.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+	char b[64];
+	if (argc < 2 || read(0, b, sizeof b) <= 0) return 2;
+	open(argv[1], O_RDONLY);
+	while (read(0, b, sizeof b) > 0) {}
+	return 0;
+}
+`
+
+// TestContainerSelectorDocker: container: [NAME] and [ID prefix] match a
+// process in a Docker container (in user space, from its cgroups and the
+// Docker Engine's name for it) and not a process on the host; each alert
+// names the container.
+func TestContainerSelectorDocker(t *testing.T) {
+	requirePolicy(t)
+	docker := testutil.Docker(t)
+	cat := testutil.Tool(t, "cat", "as the host's workload")
+	bin := testutil.BuildC(t, "cc", openerSrc, "-static", "-O2")
+	image := testutil.UniqueName("kscope-test-policy") + ":1"
+	testutil.DockerImage(t, docker, image, map[string]string{"/opener": bin})
+	name := testutil.UniqueName("kscope-policy")
+	testutil.DockerRemove(t, docker, name)
+	dir := "/nonexistent-kscope-ctr-" + strconv.Itoa(os.Getpid()) + "/"
+	run := exec.Command(docker, "run", "-i", "--rm", "--network", "none", "--name", name, image, "/opener", dir+"in")
+	stdin, err := run.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stdin.Close(); run.Wait() }()
+	pid := waitContainer(t, docker, name)
+	id := testutil.DockerInspect(t, docker, name, "{{.Id}}")
+	plans := rulesOf(t, fmt.Sprintf(`rules:
+  - {name: by-name, on: open, action: alert, match: {file: {prefix: [%[1]s]}, container: [%[2]s]}}
+  - {name: by-id, on: open, action: alert, match: {file: {prefix: [%[1]s]}, container: [other, %[3]s]}}
+  - {name: other, on: open, action: alert, match: {file: {prefix: [%[1]s]}, container: [%[2]s-not]}}
+`, dir, name, id[:12]), false)
+	if plans[0].Stage != "user" || !strings.Contains(plans[0].Describe(), "(container in user space)") {
+		t.Errorf("plan: %s", plans[0].Describe())
+	}
+	c, sink := start(t, Config{Plans: plans})
+	run0 := exec.Command(cat, dir+"host")
+	run0.Run()
+	if _, err := stdin.Write([]byte("open\n")); err != nil {
+		t.Fatal(err)
+	}
+	waitAlert(t, sink, "by-name", dir+"in")
+	// by-id's alert comes from the same record as by-name's.
+	for i, p := range plans {
+		got := filesOf(t, sink, p.Rule.Name)
+		want := []string{dir + "in"}
+		if p.Rule.Name == "other" {
+			want = nil
+		}
+		if !slices.Equal(keys(got), want) {
+			t.Errorf("%s: alerts on %v, want %v", p.Rule.Name, keys(got), want)
+		}
+		if n := c.Counts()[i]; n != uint64(len(want)) {
+			t.Errorf("%s: %d matches, want %d", p.Rule.Name, n, len(want))
+		}
+		for _, a := range got {
+			if a["pid"] != float64(pid) || a["container"] != name || a["container_id"] != id || a["outcome"] != "alerted" {
+				t.Errorf("%s: alert %v, want pid %d container %s id %s", p.Rule.Name, a, pid, name, id)
+			}
+			checkOffline(t, p.Rule, a, true)
+			checkOffline(t, plans[2].Rule, a, false)
+		}
+	}
+}
+
+// waitContainer waits for container name to run and returns its process's
+// host pid.
+func waitContainer(t *testing.T, docker, name string) int {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := exec.Command(docker, "inspect", "-f", "{{.State.Pid}}", name).Output()
+		if err == nil {
+			if pid, _ := strconv.Atoi(strings.TrimSpace(string(out))); pid > 0 {
+				return pid
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s not running after 60s: %v", name, err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
