@@ -17,8 +17,8 @@ import (
 )
 
 // MaxRules is how many rules all loaded files may hold together: the
-// kernel side keeps one bit per rule in a 64-bit mask.
-const MaxRules = 64
+// kernel side keeps one bit per rule in a 1,024-bit mask.
+const MaxRules = 1024
 
 // MaxPath is the longest path a selector may name, in bytes: the kernel
 // side compares paths in 256-byte keys, NUL included.
@@ -225,7 +225,9 @@ func Load(files []string) ([]*Rule, error) {
 		seen[r.Name] = r
 	}
 	if len(rules) > MaxRules {
-		errs = append(errs, &Error{File: files[len(files)-1], Msg: fmt.Sprintf("%d rules: at most %d rules can be loaded together (the kernel side keeps one bit per rule)", len(rules), MaxRules)})
+		r := rules[MaxRules]
+		errs = append(errs, &Error{File: r.Pos.File, Line: r.Pos.Line, Col: r.Pos.Col,
+			Msg: fmt.Sprintf("rule %s is rule %d of %d: at most %d rules can be loaded together (the kernel side keeps one bit per rule)", r.Name, MaxRules+1, len(rules), MaxRules)})
 	}
 	if len(errs) > 0 {
 		return nil, errs

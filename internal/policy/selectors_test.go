@@ -181,7 +181,7 @@ func TestCompileSelectors(t *testing.T) {
 	}
 	for _, port := range []uint16{1, 7999, 8000, 8001, 8002, 8079, 8080, 8081, 8999, 9000, 65535} {
 		m := tb.PortMasks(port)
-		kernel := (m.Pos | ^tb.HasPort) &^ m.Neg & (4 | 8)
+		kernel := m.Pos.Or(tb.HasPort.Not()).AndNot(m.Neg)[0] & (4 | 8)
 		var offline uint64
 		for i, r := range rules[2:] {
 			if r.Matches(&Event{Type: "connect", UID: u32(0), Comm: "dash", DAddr: "10.0.0.1", DPort: port, Proto: "tcp"}) {

@@ -13,6 +13,11 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type policyBits struct {
+	_ structs.HostLayout
+	W [16]uint64
+}
+
 type policyCgroupKey struct {
 	_     structs.HostLayout
 	Id    uint64
@@ -27,8 +32,8 @@ type policyIdKey struct {
 
 type policyMasks struct {
 	_   structs.HostLayout
-	Pos uint64
-	Neg uint64
+	Pos policyBits
+	Neg policyBits
 }
 
 type policyPathKey struct {
@@ -59,8 +64,8 @@ type policyPolicyEvent struct {
 		Uid      uint32
 		Comm     [16]uint8
 	}
-	Matched uint64
-	Acted   uint64
+	Matched policyBits
+	Acted   policyBits
 	Args    [4]uint64
 	ActRet  int32
 	Ret     int32
@@ -97,8 +102,12 @@ type policyPortKey struct {
 }
 
 type policyProc struct {
-	_     structs.HostLayout
-	Bin   uint64
+	_   structs.HostLayout
+	Bin struct {
+		_      structs.HostLayout
+		Exact  uint32
+		Prefix uint32
+	}
 	Depth uint32
 	Pad   uint32
 	Self  struct {
@@ -106,18 +115,32 @@ type policyProc struct {
 		Pid     uint32
 		Seeded  uint32
 		StartNs uint64
-		Par     uint64
-		Apos    uint64
-		Aneg    uint64
+		Par     struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
+		Anc struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
 	}
 	Chain [8]struct {
 		_       structs.HostLayout
 		Pid     uint32
 		Seeded  uint32
 		StartNs uint64
-		Par     uint64
-		Apos    uint64
-		Aneg    uint64
+		Par     struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
+		Anc struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
 	}
 }
 
@@ -127,6 +150,9 @@ type policyScratch struct {
 	_   [4]byte
 	E   policyPolicyEvent
 	P   policyProc
+	Ok  policyBits
+	Pos policyBits
+	Neg policyBits
 }
 
 type policyV4Key struct {
@@ -151,6 +177,7 @@ const (
 	policyMapComms              = "comms"
 	policyMapEvents             = "events"
 	policyMapIds                = "ids"
+	policyMapPathmasks          = "pathmasks"
 	policyMapPaths              = "paths"
 	policyMapPending            = "pending"
 	policyMapPorts              = "ports"
@@ -192,7 +219,6 @@ const (
 	policyProgPolicyTgkill      = "policy_tgkill"
 	policyVarAccessRules        = "access_rules"
 	policyVarCapRules           = "cap_rules"
-	policyVarCgroupRules        = "cgroup_rules"
 	policyVarDenyRules          = "deny_rules"
 	policyVarFilterComm         = "filter_comm"
 	policyVarFilterCommOn       = "filter_comm_on"
@@ -219,11 +245,14 @@ const (
 	policyVarMatchCount         = "match_count"
 	policyVarNotRoot            = "not_root"
 	policyVarNsRules            = "ns_rules"
+	policyVarNwords             = "nwords"
+	policyVarOnEvents           = "on_events"
 	policyVarOnMask             = "on_mask"
 	policyVarProtoTcp           = "proto_tcp"
 	policyVarProtoUdp           = "proto_udp"
 	policyVarUnusedPolicyEvent  = "unused_policy_event"
 	policyVarUserStage          = "user_stage"
+	policyVarUses               = "uses"
 	policyVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -307,19 +336,20 @@ type policyProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyMapSpecs struct {
-	Cgroups  *ebpf.MapSpec `ebpf:"cgroups"`
-	Cidrs4   *ebpf.MapSpec `ebpf:"cidrs4"`
-	Cidrs6   *ebpf.MapSpec `ebpf:"cidrs6"`
-	Comms    *ebpf.MapSpec `ebpf:"comms"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Ids      *ebpf.MapSpec `ebpf:"ids"`
-	Paths    *ebpf.MapSpec `ebpf:"paths"`
-	Pending  *ebpf.MapSpec `ebpf:"pending"`
-	Ports    *ebpf.MapSpec `ebpf:"ports"`
-	Prefixes *ebpf.MapSpec `ebpf:"prefixes"`
-	Procs    *ebpf.MapSpec `ebpf:"procs"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	Stats    *ebpf.MapSpec `ebpf:"stats"`
+	Cgroups   *ebpf.MapSpec `ebpf:"cgroups"`
+	Cidrs4    *ebpf.MapSpec `ebpf:"cidrs4"`
+	Cidrs6    *ebpf.MapSpec `ebpf:"cidrs6"`
+	Comms     *ebpf.MapSpec `ebpf:"comms"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	Ids       *ebpf.MapSpec `ebpf:"ids"`
+	Pathmasks *ebpf.MapSpec `ebpf:"pathmasks"`
+	Paths     *ebpf.MapSpec `ebpf:"paths"`
+	Pending   *ebpf.MapSpec `ebpf:"pending"`
+	Ports     *ebpf.MapSpec `ebpf:"ports"`
+	Prefixes  *ebpf.MapSpec `ebpf:"prefixes"`
+	Procs     *ebpf.MapSpec `ebpf:"procs"`
+	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
+	Stats     *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // policyVariableSpecs contains global variables before they are loaded into the kernel.
@@ -328,7 +358,6 @@ type policyMapSpecs struct {
 type policyVariableSpecs struct {
 	AccessRules       *ebpf.VariableSpec `ebpf:"access_rules"`
 	CapRules          *ebpf.VariableSpec `ebpf:"cap_rules"`
-	CgroupRules       *ebpf.VariableSpec `ebpf:"cgroup_rules"`
 	DenyRules         *ebpf.VariableSpec `ebpf:"deny_rules"`
 	FilterComm        *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.VariableSpec `ebpf:"filter_comm_on"`
@@ -355,11 +384,14 @@ type policyVariableSpecs struct {
 	MatchCount        *ebpf.VariableSpec `ebpf:"match_count"`
 	NotRoot           *ebpf.VariableSpec `ebpf:"not_root"`
 	NsRules           *ebpf.VariableSpec `ebpf:"ns_rules"`
+	Nwords            *ebpf.VariableSpec `ebpf:"nwords"`
+	OnEvents          *ebpf.VariableSpec `ebpf:"on_events"`
 	OnMask            *ebpf.VariableSpec `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.VariableSpec `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.VariableSpec `ebpf:"proto_udp"`
 	UnusedPolicyEvent *ebpf.VariableSpec `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.VariableSpec `ebpf:"user_stage"`
+	Uses              *ebpf.VariableSpec `ebpf:"uses"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -383,19 +415,20 @@ func (o *policyObjects) Close() error {
 //
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyMaps struct {
-	Cgroups  *ebpf.Map `ebpf:"cgroups"`
-	Cidrs4   *ebpf.Map `ebpf:"cidrs4"`
-	Cidrs6   *ebpf.Map `ebpf:"cidrs6"`
-	Comms    *ebpf.Map `ebpf:"comms"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Ids      *ebpf.Map `ebpf:"ids"`
-	Paths    *ebpf.Map `ebpf:"paths"`
-	Pending  *ebpf.Map `ebpf:"pending"`
-	Ports    *ebpf.Map `ebpf:"ports"`
-	Prefixes *ebpf.Map `ebpf:"prefixes"`
-	Procs    *ebpf.Map `ebpf:"procs"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	Stats    *ebpf.Map `ebpf:"stats"`
+	Cgroups   *ebpf.Map `ebpf:"cgroups"`
+	Cidrs4    *ebpf.Map `ebpf:"cidrs4"`
+	Cidrs6    *ebpf.Map `ebpf:"cidrs6"`
+	Comms     *ebpf.Map `ebpf:"comms"`
+	Events    *ebpf.Map `ebpf:"events"`
+	Ids       *ebpf.Map `ebpf:"ids"`
+	Pathmasks *ebpf.Map `ebpf:"pathmasks"`
+	Paths     *ebpf.Map `ebpf:"paths"`
+	Pending   *ebpf.Map `ebpf:"pending"`
+	Ports     *ebpf.Map `ebpf:"ports"`
+	Prefixes  *ebpf.Map `ebpf:"prefixes"`
+	Procs     *ebpf.Map `ebpf:"procs"`
+	Scratch   *ebpf.Map `ebpf:"scratch"`
+	Stats     *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *policyMaps) Close() error {
@@ -406,6 +439,7 @@ func (m *policyMaps) Close() error {
 		m.Comms,
 		m.Events,
 		m.Ids,
+		m.Pathmasks,
 		m.Paths,
 		m.Pending,
 		m.Ports,
@@ -422,7 +456,6 @@ func (m *policyMaps) Close() error {
 type policyVariables struct {
 	AccessRules       *ebpf.Variable `ebpf:"access_rules"`
 	CapRules          *ebpf.Variable `ebpf:"cap_rules"`
-	CgroupRules       *ebpf.Variable `ebpf:"cgroup_rules"`
 	DenyRules         *ebpf.Variable `ebpf:"deny_rules"`
 	FilterComm        *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.Variable `ebpf:"filter_comm_on"`
@@ -449,11 +482,14 @@ type policyVariables struct {
 	MatchCount        *ebpf.Variable `ebpf:"match_count"`
 	NotRoot           *ebpf.Variable `ebpf:"not_root"`
 	NsRules           *ebpf.Variable `ebpf:"ns_rules"`
+	Nwords            *ebpf.Variable `ebpf:"nwords"`
+	OnEvents          *ebpf.Variable `ebpf:"on_events"`
 	OnMask            *ebpf.Variable `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.Variable `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.Variable `ebpf:"proto_udp"`
 	UnusedPolicyEvent *ebpf.Variable `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.Variable `ebpf:"user_stage"`
+	Uses              *ebpf.Variable `ebpf:"uses"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
