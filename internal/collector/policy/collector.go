@@ -388,6 +388,15 @@ const (
 	useCap
 	useNS
 	useIDs
+	useNotRoot
+	useComm
+	useBinary
+	useParent
+	useAncestor
+	useAccess
+	useFile
+	useCIDR
+	usePort
 )
 
 func (c *Collector) uses() uint32 {
@@ -407,6 +416,29 @@ func (c *Collector) uses() uint32 {
 	}
 	if !t.HasUID.IsZero() || !t.HasEUID.IsZero() || !t.HasGID.IsZero() {
 		u |= useIDs
+	}
+	if !t.NotRoot.IsZero() {
+		u |= useNotRoot
+	}
+	if len(t.Comms) > 0 {
+		u |= useComm
+	}
+	if !t.HasAccess.IsZero() {
+		u |= useAccess
+	}
+	if len(t.CIDRs) > 0 {
+		u |= useCIDR
+	}
+	if len(t.Ports) > 0 {
+		u |= usePort
+	}
+	// A path dimension is used when it has an exact path or a prefix,
+	// positive or not_.
+	dims := map[uint8]uint32{policy.DimBinary: useBinary, policy.DimParent: useParent, policy.DimAncestor: useAncestor, policy.DimFile: useFile}
+	for _, m := range []map[policy.PathKey]policy.Masks{t.Paths, t.Prefixes} {
+		for k := range m {
+			u |= dims[k.Dim]
+		}
 	}
 	return u
 }

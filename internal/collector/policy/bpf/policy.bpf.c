@@ -220,6 +220,17 @@ enum {
 	USE_CAP = 4,
 	USE_NS = 8,
 	USE_IDS = 16,   /* uid, euid or gid */
+	/* A selector of the dimension, positive or not_: a dimension no rule
+	 * selects on passes every rule, and is skipped. */
+	USE_NOTROOT = 32,
+	USE_COMM = 64,
+	USE_BINARY = 128,
+	USE_PARENT = 256,
+	USE_ANCESTOR = 512,
+	USE_ACCESS = 1024,
+	USE_FILE = 2048,
+	USE_CIDR = 4096,
+	USE_PORT = 8192,
 };
 
 /* Exact paths and path prefixes map to an entry of pathmasks: their
@@ -519,15 +530,17 @@ static __always_inline void task_rules(struct scratch *s)
 	struct policy_event *e = &s->e;
 	struct masks *m;
 
-	if (e->hdr.uid == 0)
+	if ((uses & USE_NOTROOT) && e->hdr.uid == 0)
 		and_not(&s->ok, &not_root);
 	if (uses & USE_IDS) {
 		and_id(&s->ok, ID_UID, e->hdr.uid, &has_uid);
 		and_id(&s->ok, ID_EUID, e->euid, &has_euid);
 		and_id(&s->ok, ID_GID, e->gid, &has_gid);
 	}
-	m = bpf_map_lookup_elem(&comms, e->hdr.comm);
-	and_entry(&s->ok, m, &has_comm);
+	if (uses & USE_COMM) {
+		m = bpf_map_lookup_elem(&comms, e->hdr.comm);
+		and_entry(&s->ok, m, &has_comm);
+	}
 	if (uses & USE_CAP) {
 		zero(&s->pos);
 		for (int c = 0; c < 64; c++) {
@@ -612,23 +625,29 @@ static __always_inline void proc_pass(struct scratch *s, struct proc *p)
 		and_not(&s->ok, &has_ancestor);
 		return;
 	}
-	zero(&s->pos);
-	zero(&s->neg);
-	or_path(s, &p->bin);
-	and_dim(&s->ok, &s->pos, &s->neg, &has_binary);
-	zero(&s->pos);
-	zero(&s->neg);
-	if (p->depth > 0)
-		or_path(s, &p->chain[0].par);
-	and_dim(&s->ok, &s->pos, &s->neg, &has_parent);
-	zero(&s->pos);
-	zero(&s->neg);
-	for (int a = 0; a < MAX_ANC; a++) {
-		if (a >= p->depth)
-			break;
-		or_path(s, &p->chain[a].anc);
+	if (uses & USE_BINARY) {
+		zero(&s->pos);
+		zero(&s->neg);
+		or_path(s, &p->bin);
+		and_dim(&s->ok, &s->pos, &s->neg, &has_binary);
 	}
-	and_dim(&s->ok, &s->pos, &s->neg, &has_ancestor);
+	if (uses & USE_PARENT) {
+		zero(&s->pos);
+		zero(&s->neg);
+		if (p->depth > 0)
+			or_path(s, &p->chain[0].par);
+		and_dim(&s->ok, &s->pos, &s->neg, &has_parent);
+	}
+	if (uses & USE_ANCESTOR) {
+		zero(&s->pos);
+		zero(&s->neg);
+		for (int a = 0; a < MAX_ANC; a++) {
+			if (a >= p->depth)
+				break;
+			or_path(s, &p->chain[a].anc);
+		}
+		and_dim(&s->ok, &s->pos, &s->neg, &has_ancestor);
+	}
 }
 
 /* Copies a process's ancestry into a record. */
@@ -909,15 +928,17 @@ static __always_inline int open_exit(long ret)
 	proc_pass(s, proc);
 	cgroup_pass(s);
 	a = access_bits(flags);
-	zero(&s->pos);
-	for (int j = 0; j < 4; j++) {
-		if (!(a & (1 << j)))
-			continue;
+	if (uses & USE_ACCESS) {
+		zero(&s->pos);
+		for (int j = 0; j < 4; j++) {
+			if (!(a & (1 << j)))
+				continue;
+			EACH_WORD(i)
+				s->pos.w[i] |= access_rules[j].w[i];
+		}
 		EACH_WORD(i)
-			s->pos.w[i] |= access_rules[j].w[i];
+			s->ok.w[i] &= s->pos.w[i] | ~has_access.w[i];
 	}
-	EACH_WORD(i)
-		s->ok.w[i] &= s->pos.w[i] | ~has_access.w[i];
 	if (!any(&s->ok))
 		return 0;
 	/* The kernel copied the path on entry, so its pages are resident. */
@@ -926,7 +947,7 @@ static __always_inline int open_exit(long ret)
 		count(STAT_UNREADABLE);
 		return 0;
 	}
-	{
+	if (uses & USE_FILE) {
 		struct pidx x = path_idx(&s->key, DIM_FILE, n - 1);
 
 		zero(&s->pos);
@@ -1193,12 +1214,15 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	proc = bpf_map_lookup_elem(&procs, &tgid);
 	proc_pass(s, proc);
 	cgroup_pass(s);
-	and_entry(&s->ok, cidr, &has_cidr);
+	if (uses & USE_CIDR)
+		and_entry(&s->ok, cidr, &has_cidr);
 	port = bpf_ntohs((__u16)ctx->user_port);
-	pk.port[0] = port >> 8;
-	pk.port[1] = port & 0xff;
-	pm = bpf_map_lookup_elem(&ports, &pk);
-	and_entry(&s->ok, pm, &has_port);
+	if (uses & USE_PORT) {
+		pk.port[0] = port >> 8;
+		pk.port[1] = port & 0xff;
+		pm = bpf_map_lookup_elem(&ports, &pk);
+		and_entry(&s->ok, pm, &has_port);
+	}
 	if (ctx->type == 1)
 		and_c(&s->ok, &proto_tcp);
 	else if (ctx->type == 2)
