@@ -131,8 +131,18 @@ start_tracer() {
 	return 1
 }
 
+# stop_tracer: SIGINT, repeated every 2 s (bpftrace misses one that comes
+# right after its BEGIN probe printed, before its handler is installed),
+# then SIGKILL after 20 s (bpftrace still compiling a large script).
 stop_tracer() {
-	kill -INT "$tracer" 2>/dev/null || true
+	local t state
+	for ((t = 0; t < 200; t++)); do
+		state=$(awk '/^State:/ {print $2}' /proc/"$tracer"/status 2>/dev/null)
+		[ -z "$state" ] || [ "$state" = Z ] && break
+		((t % 20 == 0)) && kill -INT "$tracer" 2>/dev/null
+		sleep 0.1
+	done
+	kill -KILL "$tracer" 2>/dev/null || true
 	wait "$tracer" 2>/dev/null || true
 	tracer=
 }
