@@ -19,6 +19,10 @@ var known = []Section{
 	{Name: "open", Default: false},
 }
 
+type pinDir struct {
+	PinDir string `yaml:"pin_dir"`
+}
+
 type countsOnly struct {
 	CountsOnly bool `yaml:"counts_only"`
 }
@@ -58,6 +62,19 @@ func TestCountsOnly(t *testing.T) {
 	_, err = Parse("k.yaml", []byte("collectors:\n  tcp: {counts_only: true}\n"), known)
 	if err == nil || err.Error() != "k.yaml:2: collectors.tcp.counts_only: unknown key (known: enabled, topk)" {
 		t.Errorf("counts_only on tcp: %v", err)
+	}
+}
+
+// A string option takes a scalar, not a list or a mapping.
+func TestStringOption(t *testing.T) {
+	known := []Section{{Name: "netfilter", Default: true, Options: pinDir{}}}
+	c, err := Parse("k.yaml", []byte("collectors:\n  netfilter: {pin_dir: /sys/fs/bpf/x}\n"), known)
+	if err != nil || c.Collectors["netfilter"].Options.(pinDir).PinDir != "/sys/fs/bpf/x" {
+		t.Fatalf("%v %+v", err, c.Collectors["netfilter"])
+	}
+	_, err = Parse("k.yaml", []byte("collectors:\n  netfilter: {pin_dir: [a]}\n"), known)
+	if err == nil || err.Error() != "k.yaml:2: collectors.netfilter.pin_dir: want a string" {
+		t.Errorf("a list for a string: %v", err)
 	}
 }
 
