@@ -137,7 +137,7 @@ start_tracer() {
 stop_tracer() {
 	local t state
 	for ((t = 0; t < 200; t++)); do
-		state=$(awk '/^State:/ {print $2}' /proc/"$tracer"/status 2>/dev/null)
+		state=$(awk '/^State:/ {print $2}' /proc/"$tracer"/status 2>/dev/null || true)
 		[ -z "$state" ] || [ "$state" = Z ] && break
 		((t % 20 == 0)) && kill -INT "$tracer" 2>/dev/null
 		sleep 0.1
