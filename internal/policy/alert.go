@@ -2,6 +2,7 @@ package policy
 
 import (
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -27,6 +28,12 @@ func mustKind() *event.Kind {
 		{Name: "syscall", Type: event.TypeString, Doc: "syscall events: the syscall", Omit: true},
 		{Name: "detail", Type: event.TypeString, Doc: "syscall events: the syscall's arguments that matter (target, signal, ids, mode, file system)", Omit: true},
 		{Name: "target_pid", Type: event.TypeInt, Doc: "ptrace, kill: the target process", Omit: true},
+		{Name: "euid", Type: event.TypeUint, Doc: "the task's effective uid"},
+		{Name: "gid", Type: event.TypeUint, Doc: "the task's real gid"},
+		{Name: "caps", Type: event.TypeStrings, Doc: "the task's effective capabilities (CAP_SYS_ADMIN…)", Omit: true},
+		{Name: "namespaces", Type: event.TypeStrings, Doc: "the kinds of the task's namespaces that are not the host's (pid, mnt, net, user, uts, ipc, cgroup)", Omit: true},
+		{Name: "container", Type: event.TypeString, Doc: "the process's container's name (its id when it has none), for the rules of a policy with a container selector", Omit: true},
+		{Name: "container_id", Type: event.TypeString, Doc: "the process's container's id, likewise", Omit: true},
 		{Name: "chain", Type: event.TypeString, Doc: "the process's ancestry by binary name, oldest first, ending with the process: nginx → sh → bash", Omit: true},
 		{Name: "ancestors", Type: event.TypeStrings, Doc: "the binaries of the process's ancestors, nearest first (up to 8)", Omit: true},
 		{Name: "ancestor_pids", Type: event.TypeInts, Doc: "their pids", Omit: true},
@@ -39,6 +46,10 @@ func mustKind() *event.Kind {
 	// Narrower columns than NewKind's: most cells are short words.
 	widths := map[string]int{"rule": 20, "severity": 8, "on": 7, "action": 6, "mode": 7, "outcome": 10,
 		"binary": 28, "file": 28, "access": 12, "destination": 22, "chain": 40}
+	// The credentials are in the JSON, not the table.
+	k.Columns = slices.DeleteFunc(k.Columns, func(c event.Column) bool {
+		return slices.Contains([]string{"euid", "gid", "caps", "namespaces", "container", "container_id"}, c.Field)
+	})
 	for i, c := range k.Columns {
 		if w, ok := widths[c.Field]; ok {
 			k.Columns[i].Width = w
@@ -58,6 +69,9 @@ type Alert struct {
 	Destination, Protocol                     string
 	Syscall, Detail                           string
 	TargetPID                                 int64
+	EUID, GID                                 uint32
+	Caps, Namespaces                          []string
+	Container, ContainerID                    string
 	// Chain is Chain(Ancestors, the process's binary).
 	Chain     string
 	Ancestors []Ancestor
@@ -113,6 +127,16 @@ func (a *Alert) Event(h event.Header) *event.Dynamic {
 	e.Set("syscall", event.StringValue(a.Syscall))
 	e.Set("detail", event.StringValue(a.Detail))
 	e.Set("target_pid", event.IntValue(a.TargetPID))
+	e.Set("euid", event.UintValue(uint64(a.EUID)))
+	e.Set("gid", event.UintValue(uint64(a.GID)))
+	if len(a.Caps) > 0 {
+		e.Set("caps", event.StringsValue(a.Caps))
+	}
+	if len(a.Namespaces) > 0 {
+		e.Set("namespaces", event.StringsValue(a.Namespaces))
+	}
+	e.Set("container", event.StringValue(a.Container))
+	e.Set("container_id", event.StringValue(a.ContainerID))
 	e.Set("chain", event.StringValue(a.Chain))
 	if len(a.Ancestors) > 0 {
 		bins := make([]string, len(a.Ancestors))

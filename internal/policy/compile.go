@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -20,8 +21,57 @@ const (
 const (
 	CapPaths    = 4096 // exact paths, every dimension together
 	CapPrefixes = 4096
-	CapSet      = 1024 // uids, comms, ports, cgroups, CIDRs of each family
+	CapSet      = 1024 // ids, comms, port prefixes, cgroups, CIDRs of each family
 )
+
+// The kinds of IDKey.
+const (
+	IDUID  = 0
+	IDEUID = 1
+	IDGID  = 2
+)
+
+// IDKey is an entry of the id table: a real uid, an effective uid or a
+// real gid.
+type IDKey struct {
+	Kind uint8
+	ID   uint32
+}
+
+// PortKey is an entry of the port table, a longest-prefix trie: the ports
+// whose top Bits bits are Port's.
+type PortKey struct {
+	Port uint16
+	Bits uint8
+}
+
+// Contains reports whether port is in the prefix.
+func (k PortKey) Contains(port uint16) bool {
+	mask := ^uint16(0) << (16 - k.Bits)
+	if k.Bits == 0 {
+		mask = 0
+	}
+	return port&mask == k.Port&mask
+}
+
+// PortPrefixes splits a port range into the fewest prefixes covering it
+// exactly: at most 30.
+func PortPrefixes(r PortRange) []PortKey {
+	var out []PortKey
+	for first, last := uint32(r.First), uint32(r.Last); first <= last; {
+		bits := uint8(16)
+		for bits > 0 {
+			size := uint32(1) << (16 - bits + 1)
+			if first%size != 0 || first+size-1 > last {
+				break
+			}
+			bits--
+		}
+		out = append(out, PortKey{Port: uint16(first), Bits: bits})
+		first += uint32(1) << (16 - bits)
+	}
+	return out
+}
 
 // MaxEvents bounds EventIndex: the kernel side's per-event masks.
 const MaxEvents = 16
@@ -33,9 +83,68 @@ type CgroupKey struct {
 	Exact bool
 }
 
-// Masks are the rules (one bit per rule, by index) a table entry makes
-// pass (Pos) and fail (Neg, from the not_ lists).
-type Masks struct{ Pos, Neg uint64 }
+// MaskWords is the number of 64-bit words of a rule mask: MaxRules bits.
+const MaskWords = MaxRules / 64
+
+// Bits is a set of rules, one bit per rule, by index.
+type Bits [MaskWords]uint64
+
+// Set adds rule i.
+func (b *Bits) Set(i int) { b[i/64] |= 1 << (i % 64) }
+
+// Has reports whether rule i is in the set.
+func (b Bits) Has(i int) bool { return b[i/64]&(1<<(i%64)) != 0 }
+
+// Or, And and AndNot are the set operations; Not is the complement.
+func (b Bits) Or(o Bits) Bits {
+	for i := range b {
+		b[i] |= o[i]
+	}
+	return b
+}
+
+func (b Bits) And(o Bits) Bits {
+	for i := range b {
+		b[i] &= o[i]
+	}
+	return b
+}
+
+func (b Bits) AndNot(o Bits) Bits {
+	for i := range b {
+		b[i] &^= o[i]
+	}
+	return b
+}
+
+func (b Bits) Not() Bits {
+	for i := range b {
+		b[i] = ^b[i]
+	}
+	return b
+}
+
+// IsZero reports whether the set is empty.
+func (b Bits) IsZero() bool { return b == Bits{} }
+
+// String is the first word in decimal when the others are zero (the
+// first 64 rules), else every word in hex.
+func (b Bits) String() string {
+	if (Bits{b[0]}) == b {
+		return strconv.FormatUint(b[0], 10)
+	}
+	s := make([]string, len(b))
+	for i, w := range b {
+		s[i] = strconv.FormatUint(w, 16)
+	}
+	return "[" + strings.Join(s, " ") + "]"
+}
+
+// Masks are the rules a table entry makes pass (Pos) and fail (Neg, from
+// the not_ lists).
+type Masks struct{ Pos, Neg Bits }
+
+func (m Masks) or(o Masks) Masks { return Masks{m.Pos.Or(o.Pos), m.Neg.Or(o.Neg)} }
 
 // PathKey is an entry of the path tables.
 type PathKey struct {
@@ -51,54 +160,59 @@ type PathKey struct {
 type Tables struct {
 	Paths    map[PathKey]Masks
 	Prefixes map[PathKey]Masks
-	UIDs     map[uint32]uint64
-	Comms    map[string]uint64
-	Ports    map[uint16]uint64
+	IDs      map[IDKey]Bits
+	Comms    map[string]Masks
+	Ports    map[PortKey]Masks
 	CIDRs    map[netip.Prefix]Masks
 	Cgroups  map[CgroupKey]Masks
 
 	// On are the rules of each event, by EventIndex.
-	On                                             [MaxEvents]uint64
-	HasBinary, HasParent, HasFile, HasUID, HasComm uint64
-	HasAncestor, HasCgroup                         uint64
-	HasAccess, HasCIDR, HasPort                    uint64
-	NotRoot, TCP, UDP                              uint64
+	On                                             [MaxEvents]Bits
+	HasBinary, HasParent, HasFile, HasUID, HasComm Bits
+	HasEUID, HasGID, HasCap, HasNS                 Bits
+	HasAncestor, HasCgroup                         Bits
+	HasAccess, HasCIDR, HasPort                    Bits
+	NotRoot, TCP, UDP                              Bits
 	// Access[i] are the rules that accept access bit i.
-	Access [4]uint64
+	Access [4]Bits
+	// Caps[i] are the rules that capability i passes; NS[i] the rules
+	// that namespace kind i (Namespaces[i]) passes when it is not the
+	// host's.
+	Caps [64]Bits
+	NS   [7]Bits
 	// UserStage rules are only candidates in the kernel; Kill and Deny
 	// are the rules whose action the kernel takes (enforce mode).
-	UserStage, Kill, Deny uint64
+	UserStage, Kill, Deny Bits
 }
 
 // Compile builds the kernel tables for the plans, in order.
 func Compile(plans []*Plan) *Tables {
-	t := &Tables{Paths: map[PathKey]Masks{}, Prefixes: map[PathKey]Masks{}, UIDs: map[uint32]uint64{},
-		Comms: map[string]uint64{}, Ports: map[uint16]uint64{}, CIDRs: map[netip.Prefix]Masks{}, Cgroups: map[CgroupKey]Masks{}}
+	t := &Tables{Paths: map[PathKey]Masks{}, Prefixes: map[PathKey]Masks{}, IDs: map[IDKey]Bits{},
+		Comms: map[string]Masks{}, Ports: map[PortKey]Masks{}, CIDRs: map[netip.Prefix]Masks{}, Cgroups: map[CgroupKey]Masks{}}
 	for i, p := range plans {
-		bit := uint64(1) << i
 		r, m := p.Rule, &p.Rule.Match
-		t.On[EventIndex(r.On)] |= bit
+		t.On[EventIndex(r.On)].Set(i)
 		if p.Stage == "user" {
-			t.UserStage |= bit
+			t.UserStage.Set(i)
 		}
 		if p.Enforce && p.Stage == "kernel" {
 			switch p.Action {
 			case "kill":
-				t.Kill |= bit
+				t.Kill.Set(i)
 			case "deny":
-				t.Deny |= bit
+				t.Deny.Set(i)
 			}
 		}
 		if !m.Binary.Empty() {
-			if t.addPaths(DimBinary, m.Binary, bit) {
-				t.HasBinary |= bit
+			if t.addPaths(DimBinary, m.Binary, i) {
+				t.HasBinary.Set(i)
 			}
 		}
-		if !m.Parent.Empty() && t.addPaths(DimParent, m.Parent, bit) {
-			t.HasParent |= bit
+		if !m.Parent.Empty() && t.addPaths(DimParent, m.Parent, i) {
+			t.HasParent.Set(i)
 		}
-		if !m.Ancestor.Empty() && t.addPaths(DimAncestor, m.Ancestor, bit) {
-			t.HasAncestor |= bit
+		if !m.Ancestor.Empty() && t.addPaths(DimAncestor, m.Ancestor, i) {
+			t.HasAncestor.Set(i)
 		}
 		if c := m.Cgroup; !c.Empty() {
 			add := func(list []string, exact, neg bool) {
@@ -106,9 +220,9 @@ func Compile(plans []*Plan) *Tables {
 					k := CgroupKey{Path: cleanCgroup(p), Exact: exact}
 					x := t.Cgroups[k]
 					if neg {
-						x.Neg |= bit
+						x.Neg.Set(i)
 					} else {
-						x.Pos |= bit
+						x.Pos.Set(i)
 					}
 					t.Cgroups[k] = x
 				}
@@ -118,19 +232,19 @@ func Compile(plans []*Plan) *Tables {
 			add(c.Prefix, false, false)
 			add(c.NotPrefix, false, true)
 			if len(c.Glob) == 0 && len(c.Path)+len(c.Prefix) > 0 {
-				t.HasCgroup |= bit
+				t.HasCgroup.Set(i)
 			}
 		}
 		if f := m.File; f != nil {
-			if !f.Paths.Empty() && t.addPaths(DimFile, &f.Paths, bit) {
-				t.HasFile |= bit
+			if !f.Paths.Empty() && t.addPaths(DimFile, &f.Paths, i) {
+				t.HasFile.Set(i)
 			}
 			if len(f.Access) > 0 {
-				t.HasAccess |= bit
+				t.HasAccess.Set(i)
 				for _, a := range f.Access {
 					for j, n := range Accesses {
 						if n == a {
-							t.Access[j] |= bit
+							t.Access[j].Set(i)
 						}
 					}
 				}
@@ -138,53 +252,91 @@ func Compile(plans []*Plan) *Tables {
 		}
 		if u := m.User; u != nil {
 			if u.NotRoot {
-				t.NotRoot |= bit
+				t.NotRoot.Set(i)
 			}
-			if len(u.UID) > 0 {
-				t.HasUID |= bit
-				for _, id := range u.UID {
-					t.UIDs[id] |= bit
+			for _, ids := range []struct {
+				kind uint8
+				list []uint32
+				has  *Bits
+			}{{IDUID, u.UID, &t.HasUID}, {IDEUID, u.EUID, &t.HasEUID}, {IDGID, u.GID, &t.HasGID}} {
+				if len(ids.list) > 0 {
+					ids.has.Set(i)
+				}
+				for _, id := range ids.list {
+					x := t.IDs[IDKey{ids.kind, id}]
+					x.Set(i)
+					t.IDs[IDKey{ids.kind, id}] = x
 				}
 			}
 		}
 		if len(m.Comm) > 0 {
-			t.HasComm |= bit
-			for _, c := range m.Comm {
-				t.Comms[c] |= bit
+			t.HasComm.Set(i)
+		}
+		for _, c := range m.Comm {
+			x := t.Comms[c]
+			x.Pos.Set(i)
+			t.Comms[c] = x
+		}
+		for _, c := range m.NotComm {
+			x := t.Comms[c]
+			x.Neg.Set(i)
+			t.Comms[c] = x
+		}
+		if ns := m.Namespace; ns != nil {
+			t.HasNS.Set(i)
+			for _, k := range ns.NotHost {
+				t.NS[slices.Index(Namespaces, k)].Set(i)
+			}
+		}
+		if len(m.Capability) > 0 {
+			t.HasCap.Set(i)
+			for _, c := range m.Capability {
+				t.Caps[slices.Index(Capabilities, c)].Set(i)
 			}
 		}
 		if d := m.Destination; d != nil {
 			if len(d.CIDR) > 0 {
-				t.HasCIDR |= bit
+				t.HasCIDR.Set(i)
 			}
 			for _, c := range d.CIDR {
 				x := t.CIDRs[c]
-				x.Pos |= bit
+				x.Pos.Set(i)
 				t.CIDRs[c] = x
 			}
 			for _, c := range d.NotCIDR {
 				x := t.CIDRs[c]
-				x.Neg |= bit
+				x.Neg.Set(i)
 				t.CIDRs[c] = x
 			}
 			if len(d.Ports) > 0 {
-				t.HasPort |= bit
-				for _, port := range d.Ports {
-					t.Ports[port] |= bit
+				t.HasPort.Set(i)
+			}
+			for _, r := range d.Ports {
+				for _, k := range PortPrefixes(r) {
+					x := t.Ports[k]
+					x.Pos.Set(i)
+					t.Ports[k] = x
+				}
+			}
+			for _, r := range d.NotPorts {
+				for _, k := range PortPrefixes(r) {
+					x := t.Ports[k]
+					x.Neg.Set(i)
+					t.Ports[k] = x
 				}
 			}
 			switch d.Protocol {
 			case "tcp":
-				t.TCP |= bit
+				t.TCP.Set(i)
 			case "udp":
-				t.UDP |= bit
+				t.UDP.Set(i)
 			default:
-				t.TCP |= bit
-				t.UDP |= bit
+				t.TCP.Set(i)
+				t.UDP.Set(i)
 			}
 		} else if slices.Contains(SockEvents, r.On) {
-			t.TCP |= bit
-			t.UDP |= bit
+			t.TCP.Set(i)
+			t.UDP.Set(i)
 		}
 	}
 	t.mergePrefixes()
@@ -194,15 +346,15 @@ func Compile(plans []*Plan) *Tables {
 // addPaths adds a path selector's exact paths and prefixes; globs are
 // left to user space. It reports whether the kernel checks a positive list
 // for the rule (false when the only positive list is a glob).
-func (t *Tables) addPaths(dim uint8, ps *Paths, bit uint64) bool {
+func (t *Tables) addPaths(dim uint8, ps *Paths, i int) bool {
 	add := func(m map[PathKey]Masks, list []string, neg bool) {
 		for _, s := range list {
 			k := PathKey{dim, s}
 			x := m[k]
 			if neg {
-				x.Neg |= bit
+				x.Neg.Set(i)
 			} else {
-				x.Pos |= bit
+				x.Pos.Set(i)
 			}
 			m[k] = x
 		}
@@ -218,7 +370,7 @@ func (t *Tables) addPaths(dim uint8, ps *Paths, bit uint64) bool {
 // whose programs attach to a cgroup v2 directory.
 func (t *Tables) NeedsCgroup() bool {
 	for _, on := range SockEvents {
-		if t.On[EventIndex(on)] != 0 {
+		if !t.On[EventIndex(on)].IsZero() {
 			return true
 		}
 	}
@@ -249,7 +401,7 @@ func (t *Tables) CheckCapacity() error {
 		n, max int
 	}{
 		{"exact paths", len(t.Paths), CapPaths}, {"path prefixes", len(t.Prefixes), CapPrefixes},
-		{"uids", len(t.UIDs), CapSet}, {"comms", len(t.Comms), CapSet}, {"ports", len(t.Ports), CapSet},
+		{"uids, euids and gids", len(t.IDs), CapSet}, {"comms", len(t.Comms), CapSet}, {"port prefixes (a range takes up to 30)", len(t.Ports), CapSet},
 		{"IPv4 CIDRs", v4, CapSet}, {"IPv6 CIDRs", v6, CapSet}, {"cgroups", len(t.Cgroups), CapSet},
 	} {
 		if c.n > c.max {
@@ -276,18 +428,16 @@ func (t *Tables) PathMasks(dim uint8, path string) Masks {
 			best, bm = len(k.Path), m
 		}
 	}
-	out.Pos |= bm.Pos
-	out.Neg |= bm.Neg
-	return out
+	return out.or(bm)
 }
 
 // PathRules is the kernel's path lookup in Go: the rules path passes in
 // dimension dim, given the rules that have a positive list there. User
 // space uses it for the processes that exec'd before the kernel side
 // started.
-func (t *Tables) PathRules(dim uint8, path string, has uint64) uint64 {
+func (t *Tables) PathRules(dim uint8, path string, has Bits) Bits {
 	m := t.PathMasks(dim, path)
-	return (m.Pos | ^has) &^ m.Neg
+	return m.Pos.Or(has.Not()).AndNot(m.Neg)
 }
 
 func (t *Tables) mergePrefixes() {
@@ -302,9 +452,7 @@ func (t *Tables) mergePrefixes() {
 		x := t.Prefixes[k]
 		for _, o := range keys {
 			if o.Dim == k.Dim && len(o.Path) < len(k.Path) && strings.HasPrefix(k.Path, o.Path) {
-				y := t.Prefixes[o]
-				x.Pos |= y.Pos
-				x.Neg |= y.Neg
+				x = x.or(t.Prefixes[o])
 			}
 		}
 		merged[k] = x
@@ -314,11 +462,31 @@ func (t *Tables) mergePrefixes() {
 	for k, x := range t.CIDRs {
 		for o, y := range t.CIDRs {
 			if o.Bits() < k.Bits() && o.Addr().Is4() == k.Addr().Is4() && o.Contains(k.Addr()) {
-				x.Pos |= y.Pos
-				x.Neg |= y.Neg
+				x = x.or(y)
 			}
 		}
 		cm[k] = x
 	}
 	t.CIDRs = cm
+	pm := map[PortKey]Masks{}
+	for k, x := range t.Ports {
+		for o, y := range t.Ports {
+			if o.Bits < k.Bits && o.Contains(k.Port) {
+				x = x.or(y)
+			}
+		}
+		pm[k] = x
+	}
+	t.Ports = pm
+}
+
+// PortMasks is the kernel's port lookup in Go: the longest prefix's masks.
+func (t *Tables) PortMasks(port uint16) Masks {
+	best, out := -1, Masks{}
+	for k, m := range t.Ports {
+		if int(k.Bits) > best && k.Contains(port) {
+			best, out = int(k.Bits), m
+		}
+	}
+	return out
 }

@@ -16,6 +16,8 @@ import (
 type Event struct {
 	Type     string   `json:"type"`
 	UID      *uint32  `json:"uid"`
+	EUID     *uint32  `json:"euid"` // the effective uid
+	GID      *uint32  `json:"gid"`  // the real gid
 	Comm     string   `json:"comm"`
 	Filename string   `json:"filename"` // exec: the new program
 	Argv     []string `json:"argv"`
@@ -31,6 +33,16 @@ type Event struct {
 	DAddr  string `json:"daddr"` // connect, bind, sendmsg
 	DPort  uint16 `json:"dport"`
 	Proto  string `json:"proto"`
+	// Container and ContainerID name the process's container, when it
+	// is in one.
+	Container   string `json:"container"`
+	ContainerID string `json:"container_id"`
+	// Caps are the capabilities in the task's effective set
+	// (CAP_SYS_ADMIN…).
+	Caps []string `json:"caps"`
+	// Namespaces are the kinds of the task's namespaces that are not the
+	// host's (pid, mnt, net…).
+	Namespaces []string `json:"namespaces"`
 }
 
 // ParseEvent reads one event's JSON.
@@ -129,7 +141,24 @@ func (r *Rule) Matches(e *Event) bool {
 			return false
 		}
 	}
+	if u := m.User; u != nil {
+		if len(u.EUID) > 0 && (e.EUID == nil || !slices.Contains(u.EUID, *e.EUID)) {
+			return false
+		}
+		if len(u.GID) > 0 && (e.GID == nil || !slices.Contains(u.GID, *e.GID)) {
+			return false
+		}
+	}
 	if len(m.Comm) > 0 && !slices.Contains(m.Comm, e.Comm) {
+		return false
+	}
+	if slices.Contains(m.NotComm, e.Comm) {
+		return false
+	}
+	if ns := m.Namespace; ns != nil && !slices.ContainsFunc(ns.NotHost, func(k string) bool { return slices.Contains(e.Namespaces, k) }) {
+		return false
+	}
+	if len(m.Capability) > 0 && !slices.ContainsFunc(m.Capability, func(c string) bool { return slices.Contains(e.Caps, c) }) {
 		return false
 	}
 	bin := e.Binary
@@ -146,6 +175,9 @@ func (r *Rule) Matches(e *Event) bool {
 		return false
 	}
 	if !m.Cgroup.Empty() && !m.Cgroup.MatchesCgroup(e.Cgroup) {
+		return false
+	}
+	if len(m.Container) > 0 && !slices.ContainsFunc(m.Container, e.inContainer) {
 		return false
 	}
 	if m.Args != nil && !m.Args.matches(e.Argv) {
@@ -178,7 +210,11 @@ func (r *Rule) Matches(e *Event) bool {
 		if slices.ContainsFunc(d.NotCIDR, func(p netip.Prefix) bool { return p.Contains(addr) }) {
 			return false
 		}
-		if len(d.Ports) > 0 && !slices.Contains(d.Ports, e.DPort) {
+		in := func(r PortRange) bool { return r.Contains(e.DPort) }
+		if len(d.Ports) > 0 && !slices.ContainsFunc(d.Ports, in) {
+			return false
+		}
+		if slices.ContainsFunc(d.NotPorts, in) {
 			return false
 		}
 		if d.Protocol != "" && d.Protocol != e.Proto {
@@ -230,6 +266,18 @@ func (p *Paths) MatchesCgroup(cg string) bool {
 func CgroupUnder(cg, dir string) bool {
 	dir = strings.TrimSuffix(dir, "/")
 	return dir == "" || cg == dir || strings.HasPrefix(cg, dir+"/")
+}
+
+// inContainer reports whether the event's process is in the container
+// named name: its name, its id, or the id's first 12 or more digits.
+func (e *Event) inContainer(name string) bool {
+	switch {
+	case name == "":
+		return false
+	case name == e.Container:
+		return true
+	}
+	return len(name) >= 12 && strings.HasPrefix(e.ContainerID, name)
 }
 
 func hasPrefix(prefixes []string, s string) bool {

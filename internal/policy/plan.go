@@ -97,9 +97,8 @@ func (p *Plan) Describe() string {
 	return b.String()
 }
 
-// userSelectors lists a rule's selectors that cannot run in the kernel,
-// and unsupported the ones kscope does not match yet.
-func userSelectors(m *Match) (user, unsupported []string) {
+// userSelectors lists a rule's selectors that cannot run in the kernel.
+func userSelectors(m *Match) (user []string) {
 	if m.Binary.HasGlob() {
 		user = append(user, "binary glob")
 	}
@@ -119,27 +118,23 @@ func userSelectors(m *Match) (user, unsupported []string) {
 		user = append(user, "args")
 	}
 	if m.Container != nil {
-		unsupported = append(unsupported, "container")
+		// A container's processes are in its cgroup, but on a hybrid
+		// host only in the v1 controllers' paths, which the kernel's
+		// cgroup id helpers do not see; and names come from the runtime.
+		user = append(user, "container")
 	}
-	return user, unsupported
+	return user
 }
 
 // PlanRules plans every rule against the kernel's features. audit forces
-// every rule into audit mode (kscope policy run --audit). A rule that
-// cannot run at all is an Errors entry.
+// every rule into audit mode (kscope policy run --audit). Every selector
+// runs somewhere today, so the error is nil; it is kept for selectors a
+// kernel cannot run at all.
 func PlanRules(rules []*Rule, feat Features, audit bool) ([]*Plan, error) {
 	var plans []*Plan
-	var errs Errors
 	for _, r := range rules {
 		p := &Plan{Rule: r, Stage: "kernel", Action: r.Action, Enforce: r.Mode == "enforce" && !audit}
-		user, unsupported := userSelectors(&r.Match)
-		if len(unsupported) > 0 {
-			pos := r.KeyPos("match." + unsupported[0])
-			errs = append(errs, &Error{File: pos.File, Line: pos.Line, Col: pos.Col,
-				Msg: fmt.Sprintf("rule %s: the %s selector is not supported yet", r.Name, strings.Join(unsupported, ", "))})
-			continue
-		}
-		if len(user) > 0 {
+		if user := userSelectors(&r.Match); len(user) > 0 {
 			p.Stage, p.UserSelectors = "user", user
 		}
 		planAction(p, feat)
@@ -149,9 +144,6 @@ func PlanRules(rules []*Rule, feat Features, audit bool) ([]*Plan, error) {
 			}
 		}
 		plans = append(plans, p)
-	}
-	if len(errs) > 0 {
-		return nil, errs
 	}
 	return plans, nil
 }

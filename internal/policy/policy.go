@@ -17,8 +17,8 @@ import (
 )
 
 // MaxRules is how many rules all loaded files may hold together: the
-// kernel side keeps one bit per rule in a 64-bit mask.
-const MaxRules = 64
+// kernel side keeps one bit per rule in a 1,024-bit mask.
+const MaxRules = 1024
 
 // MaxPath is the longest path a selector may name, in bytes: the kernel
 // side compares paths in 256-byte keys, NUL included.
@@ -103,10 +103,12 @@ func (p *Paths) Empty() bool {
 // HasGlob reports whether the selector has a glob list.
 func (p *Paths) HasGlob() bool { return p != nil && len(p.Glob)+len(p.NotGlob) > 0 }
 
-// User selects on the real uid: any of UID, and not 0 when NotRoot.
+// User selects on the task's credentials: its real uid one of UID, its
+// effective uid one of EUID, its real gid one of GID (each when given), and
+// a real uid other than 0 when NotRoot.
 type User struct {
-	UID     []uint32
-	NotRoot bool
+	UID, EUID, GID []uint32
+	NotRoot        bool
 }
 
 // File selects an opened file: its path and any of the access modes.
@@ -116,11 +118,35 @@ type File struct {
 }
 
 // Destination selects a connect's destination: any of the CIDRs and none
-// of the NotCIDRs, any of the ports, and the protocol.
+// of the NotCIDRs, a port in any of the Ports ranges and in none of the
+// NotPorts ones, and the protocol.
 type Destination struct {
-	CIDR, NotCIDR []netip.Prefix
-	Ports         []uint16
-	Protocol      string
+	CIDR, NotCIDR   []netip.Prefix
+	Ports, NotPorts []PortRange
+	Protocol        string
+}
+
+// PortRange is a destination port range, both ends included; a single
+// port has First == Last.
+type PortRange struct{ First, Last uint16 }
+
+func (r PortRange) String() string {
+	if r.First == r.Last {
+		return strconv.Itoa(int(r.First))
+	}
+	return strconv.Itoa(int(r.First)) + "-" + strconv.Itoa(int(r.Last))
+}
+
+// Contains reports whether port is in the range.
+func (r PortRange) Contains(port uint16) bool { return port >= r.First && port <= r.Last }
+
+// Namespaces are the namespace kinds, as /proc/PID/ns names them.
+var Namespaces = []string{"pid", "mnt", "net", "user", "uts", "ipc", "cgroup"}
+
+// Namespace selects on the task's namespaces: NotHost lists kinds of which
+// one must not be the host's (the namespaces of pid 1 when kscope starts).
+type Namespace struct {
+	NotHost []string
 }
 
 // Args selects on argv; it runs in user space.
@@ -133,11 +159,17 @@ type Args struct {
 type Match struct {
 	Binary, Parent, Ancestor, Cgroup *Paths
 	User                             *User
-	Comm                             []string
-	Args                             *Args
-	Container                        []string
-	File                             *File
-	Destination                      *Destination
+	// Comm passes a task whose comm is one of Comm (when given) and none
+	// of NotComm.
+	Comm, NotComm []string
+	Args          *Args
+	Container     []string
+	File          *File
+	Destination   *Destination
+	Namespace     *Namespace
+	// Capability lists capabilities (CAP_SYS_ADMIN…) of which the task
+	// must hold one in its effective set.
+	Capability []string
 }
 
 // Rule is one rule of a policy file.
@@ -193,7 +225,9 @@ func Load(files []string) ([]*Rule, error) {
 		seen[r.Name] = r
 	}
 	if len(rules) > MaxRules {
-		errs = append(errs, &Error{File: files[len(files)-1], Msg: fmt.Sprintf("%d rules: at most %d rules can be loaded together (the kernel side keeps one bit per rule)", len(rules), MaxRules)})
+		r := rules[MaxRules]
+		errs = append(errs, &Error{File: r.Pos.File, Line: r.Pos.Line, Col: r.Pos.Col,
+			Msg: fmt.Sprintf("rule %s is rule %d of %d: at most %d rules can be loaded together (the kernel side keeps one bit per rule)", r.Name, MaxRules+1, len(rules), MaxRules)})
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -425,7 +459,7 @@ func orEvent(on string) string {
 
 // The selectors of each event: those of the task, and the event's own.
 var selectors = func() map[string][]string {
-	task := []string{"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container"}
+	task := []string{"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container", "namespace", "capability"}
 	m := map[string][]string{}
 	for _, on := range Events {
 		m[on] = task
@@ -440,7 +474,7 @@ var selectors = func() map[string][]string {
 // Selectors returns the selectors valid on an event.
 func Selectors(on string) []string { return selectors[on] }
 
-var allSelectors = []string{"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container", "file", "destination"}
+var allSelectors = []string{"binary", "parent", "ancestor", "user", "comm", "args", "cgroup", "container", "namespace", "capability", "file", "destination"}
 
 func (p *parser) match(n *yaml.Node, r *Rule) {
 	m := &r.Match
@@ -463,12 +497,7 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 		case "user":
 			m.User = p.user(v, where)
 		case "comm":
-			m.Comm = p.strings(v, where)
-			for i, c := range m.Comm {
-				if len(c) > 15 {
-					p.fail(v.Content[i], "%s: %q is longer than the kernel's 15-byte comm", where, c)
-				}
-			}
+			m.Comm, m.NotComm = p.comm(v, where)
 		case "args":
 			m.Args = p.args(v, where)
 		case "container":
@@ -477,6 +506,20 @@ func (p *parser) match(n *yaml.Node, r *Rule) {
 			m.File = p.fileSel(v, where)
 		case "destination":
 			m.Destination = p.destination(v, where)
+		case "namespace":
+			m.Namespace = p.namespace(v, where)
+		case "capability":
+			for _, item := range p.list(v, where) {
+				s, ok := p.scalar(item, where)
+				if !ok {
+					continue
+				}
+				if !slices.Contains(Capabilities, s) {
+					p.fail(item, "%s: %q is not a capability: want a name of capability(7) such as CAP_SYS_ADMIN, in upper case", where, s)
+					continue
+				}
+				m.Capability = append(m.Capability, s)
+			}
 		}
 	})
 	if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
@@ -534,18 +577,65 @@ func (p *parser) paths(n *yaml.Node, where string, keys []string, absolute bool)
 	return ps
 }
 
+// comm is comm's list form ([NAME…]) or its mapping ({name: [NAME…],
+// not_name: [NAME…]}).
+func (p *parser) comm(n *yaml.Node, where string) (names, not []string) {
+	check := func(v *yaml.Node, w string) []string {
+		out := p.strings(v, w)
+		for i, c := range out {
+			if len(c) > 15 {
+				p.fail(v.Content[i], "%s: %q is longer than the kernel's 15-byte comm", w, c)
+			}
+		}
+		return out
+	}
+	if n.Kind != yaml.MappingNode {
+		return check(n, where), nil
+	}
+	p.mapping(n, where, []string{"name", "not_name"}, nil, func(key string, k, v *yaml.Node) {
+		if key == "name" {
+			names = check(v, where+".name")
+		} else {
+			not = check(v, where+".not_name")
+		}
+	})
+	if len(n.Content) == 0 {
+		p.fail(n, "%s: empty: want a list of names, or name: [...] / not_name: [...]", where)
+	}
+	return names, not
+}
+
+func (p *parser) namespace(n *yaml.Node, where string) *Namespace {
+	ns := &Namespace{}
+	p.mapping(n, where, []string{"not_host"}, []string{"not_host"}, func(key string, k, v *yaml.Node) {
+		for _, item := range p.list(v, where+".not_host") {
+			if s := p.oneOf(item, where+".not_host", Namespaces); s != "" && !slices.Contains(ns.NotHost, s) {
+				ns.NotHost = append(ns.NotHost, s)
+			}
+		}
+	})
+	return ns
+}
+
 func (p *parser) user(n *yaml.Node, where string) *User {
 	u := &User{}
-	p.mapping(n, where, []string{"uid", "not_root"}, nil, func(key string, k, v *yaml.Node) {
+	p.mapping(n, where, []string{"uid", "euid", "gid", "not_root"}, nil, func(key string, k, v *yaml.Node) {
 		switch key {
-		case "uid":
-			for _, item := range p.list(v, where+".uid") {
+		case "uid", "euid", "gid":
+			what, dst := "user", &u.UID
+			switch key {
+			case "euid":
+				dst = &u.EUID
+			case "gid":
+				what, dst = "group", &u.GID
+			}
+			for _, item := range p.list(v, where+"."+key) {
 				x, err := strconv.ParseUint(item.Value, 10, 32)
 				if item.Kind != yaml.ScalarNode || err != nil {
-					p.fail(item, "%s.uid: %q is not a user id (0 to 4294967295)", where, item.Value)
+					p.fail(item, "%s.%s: %q is not a %s id (0 to 4294967295)", where, key, item.Value, what)
 					continue
 				}
-				u.UID = append(u.UID, uint32(x))
+				*dst = append(*dst, uint32(x))
 			}
 		case "not_root":
 			if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
@@ -555,8 +645,8 @@ func (p *parser) user(n *yaml.Node, where string) *User {
 			u.NotRoot = v.Value == "true"
 		}
 	})
-	if len(u.UID) == 0 && !u.NotRoot && n.Kind == yaml.MappingNode && len(p.errs) == 0 {
-		p.fail(n, "%s: selects nothing: want uid: [...] or not_root: true", where)
+	if len(u.UID)+len(u.EUID)+len(u.GID) == 0 && !u.NotRoot && n.Kind == yaml.MappingNode && len(p.errs) == 0 {
+		p.fail(n, "%s: selects nothing: want uid, euid or gid: [...], or not_root: true", where)
 	}
 	return u
 }
@@ -618,7 +708,7 @@ func (p *parser) fileSel(n *yaml.Node, where string) *File {
 
 func (p *parser) destination(n *yaml.Node, where string) *Destination {
 	d := &Destination{}
-	p.mapping(n, where, []string{"cidr", "not_cidr", "ports", "protocol"}, nil, func(key string, k, v *yaml.Node) {
+	p.mapping(n, where, []string{"cidr", "not_cidr", "ports", "not_ports", "protocol"}, nil, func(key string, k, v *yaml.Node) {
 		w := where + "." + key
 		switch key {
 		case "cidr", "not_cidr":
@@ -645,23 +735,55 @@ func (p *parser) destination(n *yaml.Node, where string) *Destination {
 					d.NotCIDR = append(d.NotCIDR, pf)
 				}
 			}
-		case "ports":
+		case "ports", "not_ports":
 			for _, item := range p.list(v, w) {
-				x, err := strconv.ParseUint(item.Value, 10, 16)
-				if item.Kind != yaml.ScalarNode || err != nil || x == 0 {
-					p.fail(item, "%s: %q is not a port (1 to 65535)", w, item.Value)
+				r, err := ParsePortRange(item.Value)
+				if item.Kind != yaml.ScalarNode || err != nil {
+					p.fail(item, "%s: %q is not a port (1 to 65535) or a range of them (8000-8999)", w, item.Value)
 					continue
 				}
-				d.Ports = append(d.Ports, uint16(x))
+				if key == "ports" {
+					d.Ports = append(d.Ports, r)
+				} else {
+					d.NotPorts = append(d.NotPorts, r)
+				}
 			}
 		case "protocol":
 			d.Protocol = p.oneOf(v, w, Protocols)
 		}
 	})
 	if n.Kind == yaml.MappingNode && len(n.Content) == 0 {
-		p.fail(n, "%s: empty: want one of cidr, not_cidr, ports, protocol", where)
+		p.fail(n, "%s: empty: want one of cidr, not_cidr, ports, not_ports, protocol", where)
 	}
 	return d
+}
+
+// ParsePortRange parses a port ("443") or a range of ports ("8000-8999"),
+// from 1 to 65535.
+func ParsePortRange(s string) (PortRange, error) {
+	port := func(s string) (uint16, error) {
+		x, err := strconv.ParseUint(s, 10, 16)
+		if err != nil || x == 0 {
+			return 0, fmt.Errorf("%q is not a port (1 to 65535)", s)
+		}
+		return uint16(x), nil
+	}
+	a, b, isRange := strings.Cut(s, "-")
+	first, err := port(a)
+	if err != nil {
+		return PortRange{}, err
+	}
+	if !isRange {
+		return PortRange{first, first}, nil
+	}
+	last, err := port(b)
+	if err != nil {
+		return PortRange{}, err
+	}
+	if last < first {
+		return PortRange{}, fmt.Errorf("range %s ends before it starts", s)
+	}
+	return PortRange{first, last}, nil
 }
 
 // check validates what holds across keys: which actions an event has.
@@ -677,4 +799,33 @@ func (p *parser) check(r *Rule) {
 		pos = r.KeyPos("match.destination")
 		fail("match.destination.protocol: sendmsg rules see UDP sends only (the cgroup sendmsg hooks): tcp never matches")
 	}
+}
+
+// Capabilities are the capabilities' names, by number (capability(7)).
+var Capabilities = []string{
+	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+	"CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+}
+
+// CapNames lists the capabilities of an effective set, by name (CAP_N for
+// one kscope does not know).
+func CapNames(set uint64) []string {
+	var out []string
+	for i := range 64 {
+		if set&(1<<i) == 0 {
+			continue
+		}
+		if i < len(Capabilities) {
+			out = append(out, Capabilities[i])
+		} else {
+			out = append(out, "CAP_"+strconv.Itoa(i))
+		}
+	}
+	return out
 }

@@ -74,7 +74,7 @@ func TestCompileAncestorAndCgroup(t *testing.T) {
 	if want := "{1 0} {0 1} 1 {2 0} {2 0} {0 2} 2 1 2 4 4 3"; got != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
-	if m := tb.PathMasks(DimAncestor, "/opt/x"); m != (Masks{0, 1}) {
+	if m := tb.PathMasks(DimAncestor, "/opt/x"); m != (Masks{Bits{0}, Bits{1}}) {
 		t.Errorf("PathMasks: %v", m)
 	}
 }
@@ -97,7 +97,7 @@ func TestCheckCapacity(t *testing.T) {
 	if want := "the rules name 4097 distinct exact paths: the kernel side holds at most 4096"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
-	// 65 rules: more than the kernel's rule mask.
+	// 1,025 rules: more than the kernel's rule mask.
 	b.Reset()
 	b.WriteString("rules:\n")
 	for i := 0; i <= MaxRules; i++ {
@@ -107,8 +107,8 @@ func TestCheckCapacity(t *testing.T) {
 	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Load([]string{f}); err == nil || !strings.Contains(err.Error(), "65 rules: at most 64 rules can be loaded together") {
-		t.Errorf("65 rules: %v", err)
+	if _, err := Load([]string{f}); err == nil || !strings.Contains(err.Error(), f+":1026:5: rule r1024 is rule 1025 of 1025: at most 1024 rules can be loaded together") {
+		t.Errorf("1,025 rules: %v", err)
 	}
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
+	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/policy"
 )
@@ -60,6 +61,15 @@ type Collector struct {
 	procs       procCache
 	// cgroups resolves cgroup ids for user-stage cgroup selectors.
 	cgroups *cgroupPaths
+	// pathIdx and prefixIdx are the entries of the kernel's pathmasks
+	// array of each exact path and prefix.
+	pathIdx, prefixIdx map[policy.PathKey]uint32
+	// hostNS are the host's namespaces' inode numbers, in
+	// policy.Namespaces' order.
+	hostNS [7]uint32
+	// containers names the containers of processes, for container
+	// selectors; nil without them.
+	containers *container.Resolver
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -78,7 +88,7 @@ func New(cfg Config) (*Collector, error) {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
 	for _, on := range policy.SockEvents {
-		if t.On[policy.EventIndex(on)] != 0 && cfg.Cgroup == "" {
+		if !t.On[policy.EventIndex(on)].IsZero() && cfg.Cgroup == "" {
 			return nil, fmt.Errorf("policy: %s rules need a cgroup v2 directory to attach to", on)
 		}
 	}
@@ -93,7 +103,12 @@ func New(cfg Config) (*Collector, error) {
 	if userCgroup {
 		cgroups = &cgroupPaths{root: cfg.CgroupRoot, m: map[uint64]string{}}
 	}
+	var containers *container.Resolver
+	if slices.ContainsFunc(cfg.Plans, func(p *policy.Plan) bool { return len(p.Rule.Match.Container) > 0 }) {
+		containers = container.New(container.Options{Logger: cfg.Logger})
+	}
 	return &Collector{
+		containers:  containers,
 		cgroups:     cgroups,
 		Tracer:      collector.NewTracer(Name, collector.Config{RingBytes: 1 << 20, Logger: cfg.Logger}),
 		cfg:         cfg,
@@ -126,6 +141,9 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if err != nil {
 		return fmt.Errorf("loading the policy object: %w", err)
 	}
+	if c.hostNS, err = HostNamespaces(); err != nil {
+		return err
+	}
 	if err := c.setConstants(spec); err != nil {
 		return err
 	}
@@ -157,7 +175,9 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 		"access_rules": t.Access,
 		"user_stage":   t.UserStage, "kill_rules": t.Kill, "deny_rules": t.Deny,
 		"has_parent": t.HasParent, "has_ancestor": t.HasAncestor, "has_cgroup": t.HasCgroup,
-		"cgroup_rules": boolByte(len(t.Cgroups) > 0),
+		"has_euid": t.HasEUID, "has_gid": t.HasGID, "has_cap": t.HasCap, "has_ns": t.HasNS,
+		"cap_rules": t.Caps, "ns_rules": t.NS, "host_ns": c.hostNS,
+		"nwords": uint32((len(c.cfg.Plans) + 63) / 64), "uses": c.uses(), "on_events": c.onEvents(),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -169,6 +189,25 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 		}
 	}
 	return nil
+}
+
+// HostNamespaces reads the host's namespaces in policy.Namespaces' order:
+// their inode numbers, pid 1's where kscope may read them, else kscope's
+// own (a pid 1 that is not dumpable, or a security module, can refuse).
+func HostNamespaces() ([7]uint32, error) {
+	var out [7]uint32
+	for i, k := range policy.Namespaces {
+		var st unix.Stat_t
+		err := unix.Stat("/proc/1/ns/"+k, &st)
+		if err != nil {
+			err = unix.Stat("/proc/self/ns/"+k, &st)
+		}
+		if err != nil {
+			return out, fmt.Errorf("reading the host's %s namespace: %w", k, err)
+		}
+		out[i] = uint32(st.Ino)
+	}
+	return out, nil
 }
 
 // pathKeySize is sizeof(struct path_key): prefixlen, dim and 255 bytes
@@ -185,8 +224,6 @@ func pathKey(k policy.PathKey, prefix bool) []byte {
 	return b
 }
 
-type masks struct{ Pos, Neg uint64 }
-
 func (c *Collector) fillMaps() error {
 	t, m := c.tables, c.Collection().Maps
 	put := func(name string, k, v any) error {
@@ -195,18 +232,27 @@ func (c *Collector) fillMaps() error {
 		}
 		return nil
 	}
-	for k, v := range t.Paths {
-		if err := put("paths", pathKey(k, false), masks(v)); err != nil {
-			return err
+	// Each exact path and prefix gets an entry of pathmasks, from 1.
+	c.pathIdx, c.prefixIdx = map[policy.PathKey]uint32{}, map[policy.PathKey]uint32{}
+	next := uint32(1)
+	for _, tab := range []struct {
+		name string
+		m    map[policy.PathKey]policy.Masks
+		idx  map[policy.PathKey]uint32
+	}{{"paths", t.Paths, c.pathIdx}, {"prefixes", t.Prefixes, c.prefixIdx}} {
+		for k, v := range tab.m {
+			if err := put("pathmasks", next, v); err != nil {
+				return err
+			}
+			if err := put(tab.name, pathKey(k, tab.name == "prefixes"), next); err != nil {
+				return err
+			}
+			tab.idx[k] = next
+			next++
 		}
 	}
-	for k, v := range t.Prefixes {
-		if err := put("prefixes", pathKey(k, true), masks(v)); err != nil {
-			return err
-		}
-	}
-	for k, v := range t.UIDs {
-		if err := put("uids", k, v); err != nil {
+	for k, v := range t.IDs {
+		if err := put("ids", policyIdKey{Kind: uint32(k.Kind), Id: k.ID}, v); err != nil {
 			return err
 		}
 	}
@@ -218,7 +264,9 @@ func (c *Collector) fillMaps() error {
 		}
 	}
 	for k, v := range t.Ports {
-		if err := put("ports", k, v); err != nil {
+		key := policyPortKey{Prefixlen: uint32(k.Bits)}
+		binary.BigEndian.PutUint16(key.Port[:], k.Port)
+		if err := put("ports", key, v); err != nil {
 			return err
 		}
 	}
@@ -230,7 +278,7 @@ func (c *Collector) fillMaps() error {
 		if k.Addr().Is4() {
 			name = "cidrs4"
 		}
-		if err := put(name, key, masks(v)); err != nil {
+		if err := put(name, key, v); err != nil {
 			return err
 		}
 	}
@@ -245,7 +293,7 @@ func (c *Collector) fillMaps() error {
 		if k.Exact {
 			key.Exact = 1
 		}
-		if err := put("cgroups", key, masks(v)); err != nil {
+		if err := put("cgroups", key, v); err != nil {
 			return err
 		}
 	}
@@ -283,7 +331,7 @@ func (c *Collector) attach() error {
 		return err
 	}
 	t := c.tables
-	if t.On[policy.EventIndex("open")] != 0 {
+	if !t.On[policy.EventIndex("open")].IsZero() {
 		// Exits first: an entry without its exit would leave pending records.
 		for _, h := range [][3]string{
 			{"syscalls", "sys_exit_openat", "policy_openat_exit"},
@@ -297,7 +345,7 @@ func (c *Collector) attach() error {
 		}
 	}
 	for _, on := range policy.SyscallEvents {
-		if t.On[policy.EventIndex(on)] == 0 {
+		if t.On[policy.EventIndex(on)].IsZero() {
 			continue
 		}
 		// A syscall this kernel does not have (policy check lists them).
@@ -318,7 +366,7 @@ func (c *Collector) attach() error {
 		"sendmsg": {ebpf.AttachCGroupUDP4Sendmsg, ebpf.AttachCGroupUDP6Sendmsg},
 	}
 	for _, on := range policy.SockEvents {
-		if t.On[policy.EventIndex(on)] == 0 {
+		if t.On[policy.EventIndex(on)].IsZero() {
 			continue
 		}
 		for i, at := range sock[on] {
@@ -333,24 +381,110 @@ func (c *Collector) attach() error {
 	return nil
 }
 
-func boolByte(b bool) uint8 {
-	if b {
-		return 1
+// The kernel's USE_* flags: what some rule selects on.
+const (
+	useCgroup = 1 << iota
+	useCreds
+	useCap
+	useNS
+	useIDs
+	useNotRoot
+	useComm
+	useBinary
+	useParent
+	useAncestor
+	useAccess
+	useFile
+	useCIDR
+	usePort
+)
+
+func (c *Collector) uses() uint32 {
+	t := c.tables
+	var u uint32
+	if len(t.Cgroups) > 0 {
+		u |= useCgroup
 	}
-	return 0
+	if !t.HasEUID.IsZero() || !t.HasGID.IsZero() || !t.HasCap.IsZero() || !t.HasNS.IsZero() {
+		u |= useCreds
+	}
+	if !t.HasCap.IsZero() {
+		u |= useCap
+	}
+	if !t.HasNS.IsZero() {
+		u |= useNS
+	}
+	if !t.HasUID.IsZero() || !t.HasEUID.IsZero() || !t.HasGID.IsZero() {
+		u |= useIDs
+	}
+	if !t.NotRoot.IsZero() {
+		u |= useNotRoot
+	}
+	if len(t.Comms) > 0 {
+		u |= useComm
+	}
+	if !t.HasAccess.IsZero() {
+		u |= useAccess
+	}
+	if len(t.CIDRs) > 0 {
+		u |= useCIDR
+	}
+	if len(t.Ports) > 0 {
+		u |= usePort
+	}
+	// A path dimension is used when it has an exact path or a prefix,
+	// positive or not_.
+	dims := map[uint8]uint32{policy.DimBinary: useBinary, policy.DimParent: useParent, policy.DimAncestor: useAncestor, policy.DimFile: useFile}
+	for _, m := range []map[policy.PathKey]policy.Masks{t.Paths, t.Prefixes} {
+		for k := range m {
+			u |= dims[k.Dim]
+		}
+	}
+	return u
 }
 
-// anc and proc mirror the kernel's struct anc and struct proc.
+// onEvents has bit EventIndex(on) set for each event some rule is on.
+func (c *Collector) onEvents() uint32 {
+	var b uint32
+	for i, m := range c.tables.On {
+		if !m.IsZero() {
+			b |= 1 << i
+		}
+	}
+	return b
+}
+
+// pidx, anc and proc mirror the kernel's struct pidx, struct anc and
+// struct proc.
+type pidx struct{ Exact, Prefix uint32 }
+
 type anc struct {
-	Pid, Seeded              uint32
-	StartNs, Par, Apos, Aneg uint64
+	Pid, Seeded uint32
+	StartNs     uint64
+	Par, Anc    pidx
 }
 
 type proc struct {
-	Bin        uint64
+	Bin        pidx
 	Depth, Pad uint32
 	Self       anc
 	Chain      [8]anc
+}
+
+// pidxOf is the kernel's path_idx in Go: the pathmasks entries of a path's
+// exact entry and longest prefix in dimension dim.
+func (c *Collector) pidxOf(dim uint8, path string) pidx {
+	if len(path) > policy.MaxPath {
+		path = path[:policy.MaxPath]
+	}
+	out := pidx{Exact: c.pathIdx[policy.PathKey{Dim: dim, Path: path}]}
+	best := -1
+	for k, i := range c.prefixIdx {
+		if k.Dim == dim && strings.HasPrefix(path, k.Path) && len(k.Path) > best {
+			best, out.Prefix = len(k.Path), i
+		}
+	}
+	return out
 }
 
 // seedProcs fills the process table for the processes that started
@@ -389,14 +523,13 @@ func (c *Collector) seedProcs() error {
 		}
 		c.procs.put(uint32(pid), procInfo{start: start, binary: exe, argv: argv, seeded: true})
 	}
-	m, t := c.Collection().Maps["procs"], c.tables
+	m := c.Collection().Maps["procs"]
 	anc := func(pid uint32, s seed) anc {
-		am := t.PathMasks(policy.DimAncestor, s.exe)
-		return anc{Pid: pid, Seeded: 1, StartNs: s.start, Par: t.PathRules(policy.DimParent, s.exe, t.HasParent), Apos: am.Pos, Aneg: am.Neg}
+		return anc{Pid: pid, Seeded: 1, StartNs: s.start, Par: c.pidxOf(policy.DimParent, s.exe), Anc: c.pidxOf(policy.DimAncestor, s.exe)}
 	}
 	for pid, s := range seeds {
 		var p proc
-		p.Bin = t.PathRules(policy.DimBinary, s.exe, t.HasBinary)
+		p.Bin = c.pidxOf(policy.DimBinary, s.exe)
 		p.Self = anc(pid, s)
 		for pp := s.ppid; pp != 0 && p.Depth < uint32(len(p.Chain)); {
 			ps, ok := seeds[pp]
@@ -536,6 +669,9 @@ func (c *Collector) closeAll() error {
 			c.kernelFinal[i] -= c.userMatches[i].Load()
 		}
 	}
+	if c.containers != nil {
+		err = errors.Join(err, c.containers.Close())
+	}
 	return errors.Join(err, c.Tracer.Close())
 }
 
@@ -580,13 +716,13 @@ func (c *Collector) alerts(raw *policyPolicyEvent, out []event.Event) []event.Ev
 	if raw.On == onExec {
 		c.procs.put(h.PID, procInfo{start: raw.Hdr.StartNs, binary: collector.CString(raw.Path[:]), argv: argvOf(raw)})
 	}
-	if raw.Matched == 0 {
+	matched := policy.Bits(raw.Matched.W)
+	if matched.IsZero() {
 		return out
 	}
 	ev, info := c.eventOf(raw, &h)
 	for i, p := range c.cfg.Plans {
-		bit := uint64(1) << i
-		if raw.Matched&bit == 0 {
+		if !matched.Has(i) {
 			continue
 		}
 		if p.Stage == "user" {
@@ -601,13 +737,13 @@ func (c *Collector) alerts(raw *policyPolicyEvent, out []event.Event) []event.Ev
 		if !p.Enforce {
 			a.Mode = "audit"
 		}
-		a.Outcome = outcome(p, raw, bit)
+		a.Outcome = outcome(p, raw, i)
 		out = append(out, a.Event(h))
 	}
 	return out
 }
 
-func outcome(p *policy.Plan, raw *policyPolicyEvent, bit uint64) string {
+func outcome(p *policy.Plan, raw *policyPolicyEvent, rule int) string {
 	switch {
 	case p.Action == "alert":
 		return "alerted"
@@ -615,7 +751,7 @@ func outcome(p *policy.Plan, raw *policyPolicyEvent, bit uint64) string {
 		return "would kill"
 	case !p.Enforce:
 		return "would deny"
-	case raw.Acted&bit == 0:
+	case !policy.Bits(raw.Acted.W).Has(rule):
 		return "not acted"
 	case p.Action == "deny":
 		return "denied"
@@ -679,8 +815,11 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 	if i := int(raw.On) - 1; i >= 0 && i < len(policy.Events) {
 		on = policy.Events[i]
 	}
-	ev := &policy.Event{Type: on, UID: &uid, Comm: h.Comm}
+	euid, gid := raw.Euid, raw.Gid
+	ev := &policy.Event{Type: on, UID: &uid, EUID: &euid, GID: &gid, Comm: h.Comm,
+		Caps: policy.CapNames(raw.Caps), Namespaces: nsNames(raw.Ns)}
 	var a policy.Alert
+	a.EUID, a.GID, a.Caps, a.Namespaces = euid, gid, ev.Caps, ev.Namespaces
 	a.Ancestors = c.ancestry(raw)
 	for _, x := range a.Ancestors {
 		ev.Ancestors = append(ev.Ancestors, x.Binary)
@@ -727,7 +866,7 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 		}
 		a.Binary = ev.Binary
 	}
-	if c.tables.UserStage&raw.Matched != 0 {
+	if !c.tables.UserStage.And(raw.Matched.W).IsZero() {
 		// What the kernel side does not know: read while the process lives.
 		if ev.Argv == nil {
 			if b, err := os.ReadFile("/proc/" + strconv.Itoa(int(h.PID)) + "/cmdline"); err == nil {
@@ -736,6 +875,17 @@ func (c *Collector) eventOf(raw *policyPolicyEvent, h *event.Header) (*policy.Ev
 		}
 		if c.cgroups != nil {
 			ev.Cgroup = c.cgroups.path(h.CgroupID)
+		}
+	}
+	if c.containers != nil {
+		// Read while the process lives: its cgroups, then the runtime's
+		// name for the container, cached by container.
+		if info := c.containers.Process(h.PID, raw.Hdr.StartNs); info != nil && info.ID != "" {
+			ev.Container, ev.ContainerID = info.Name, info.ID
+			a.Container, a.ContainerID = info.Name, info.ID
+			if a.Container == "" {
+				a.Container = info.ID
+			}
 		}
 	}
 	a.Chain = policy.Chain(a.Ancestors, a.Binary)
@@ -841,6 +991,17 @@ func syscallDetail(raw *policyPolicyEvent) (name, detail string, target int64) {
 		return name, d, 0
 	}
 	return name, "", 0
+}
+
+// nsNames lists the namespace kinds of the record's ns bits.
+func nsNames(bits uint8) []string {
+	var out []string
+	for i, k := range policy.Namespaces {
+		if bits&(1<<i) != 0 {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 func splitNUL(b []byte) []string {

@@ -654,7 +654,16 @@ func TestConnectAudit(t *testing.T) {
 func checkOffline(t *testing.T, r *policy.Rule, a map[string]any, want bool) {
 	t.Helper()
 	uid := uint32(a["uid"].(float64))
-	ev := &policy.Event{Type: a["on"].(string), UID: &uid, Comm: a["comm"].(string)}
+	euid, gid := uint32(a["euid"].(float64)), uint32(a["gid"].(float64))
+	ev := &policy.Event{Type: a["on"].(string), UID: &uid, EUID: &euid, GID: &gid, Comm: a["comm"].(string)}
+	for _, x := range asSlice(a["caps"]) {
+		ev.Caps = append(ev.Caps, x.(string))
+	}
+	ev.Container, _ = a["container"].(string)
+	ev.ContainerID, _ = a["container_id"].(string)
+	for _, x := range asSlice(a["namespaces"]) {
+		ev.Namespaces = append(ev.Namespaces, x.(string))
+	}
 	for _, x := range asSlice(a["ancestors"]) {
 		ev.Ancestors = append(ev.Ancestors, x.(string))
 	}

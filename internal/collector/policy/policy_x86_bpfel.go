@@ -13,16 +13,27 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type policyBits struct {
+	_ structs.HostLayout
+	W [16]uint64
+}
+
 type policyCgroupKey struct {
 	_     structs.HostLayout
 	Id    uint64
 	Exact uint64
 }
 
+type policyIdKey struct {
+	_    structs.HostLayout
+	Kind uint32
+	Id   uint32
+}
+
 type policyMasks struct {
 	_   structs.HostLayout
-	Pos uint64
-	Neg uint64
+	Pos policyBits
+	Neg policyBits
 }
 
 type policyPathKey struct {
@@ -53,8 +64,8 @@ type policyPolicyEvent struct {
 		Uid      uint32
 		Comm     [16]uint8
 	}
-	Matched uint64
-	Acted   uint64
+	Matched policyBits
+	Acted   policyBits
 	Args    [4]uint64
 	ActRet  int32
 	Ret     int32
@@ -67,6 +78,11 @@ type policyPolicyEvent struct {
 	Dport   uint16
 	Depth   uint8
 	Sys     uint8
+	Euid    uint32
+	Gid     uint32
+	Caps    uint64
+	Ns      uint8
+	Pad2    [7]uint8
 	Anc     [8]struct {
 		_       structs.HostLayout
 		Pid     uint32
@@ -78,9 +94,20 @@ type policyPolicyEvent struct {
 	Argv  [256]int8
 }
 
+type policyPortKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Port      [2]uint8
+	_         [2]byte
+}
+
 type policyProc struct {
-	_     structs.HostLayout
-	Bin   uint64
+	_   structs.HostLayout
+	Bin struct {
+		_      structs.HostLayout
+		Exact  uint32
+		Prefix uint32
+	}
 	Depth uint32
 	Pad   uint32
 	Self  struct {
@@ -88,18 +115,32 @@ type policyProc struct {
 		Pid     uint32
 		Seeded  uint32
 		StartNs uint64
-		Par     uint64
-		Apos    uint64
-		Aneg    uint64
+		Par     struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
+		Anc struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
 	}
 	Chain [8]struct {
 		_       structs.HostLayout
 		Pid     uint32
 		Seeded  uint32
 		StartNs uint64
-		Par     uint64
-		Apos    uint64
-		Aneg    uint64
+		Par     struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
+		Anc struct {
+			_      structs.HostLayout
+			Exact  uint32
+			Prefix uint32
+		}
 	}
 }
 
@@ -109,6 +150,9 @@ type policyScratch struct {
 	_   [4]byte
 	E   policyPolicyEvent
 	P   policyProc
+	Ok  policyBits
+	Pos policyBits
+	Neg policyBits
 }
 
 type policyV4Key struct {
@@ -132,6 +176,8 @@ const (
 	policyMapCidrs6             = "cidrs6"
 	policyMapComms              = "comms"
 	policyMapEvents             = "events"
+	policyMapIds                = "ids"
+	policyMapPathmasks          = "pathmasks"
 	policyMapPaths              = "paths"
 	policyMapPending            = "pending"
 	policyMapPorts              = "ports"
@@ -139,7 +185,6 @@ const (
 	policyMapProcs              = "procs"
 	policyMapScratch            = "scratch"
 	policyMapStats              = "stats"
-	policyMapUids               = "uids"
 	policyProgPolicyBind4       = "policy_bind4"
 	policyProgPolicyBind6       = "policy_bind6"
 	policyProgPolicyBpf         = "policy_bpf"
@@ -173,7 +218,7 @@ const (
 	policyProgPolicySetuid      = "policy_setuid"
 	policyProgPolicyTgkill      = "policy_tgkill"
 	policyVarAccessRules        = "access_rules"
-	policyVarCgroupRules        = "cgroup_rules"
+	policyVarCapRules           = "cap_rules"
 	policyVarDenyRules          = "deny_rules"
 	policyVarFilterComm         = "filter_comm"
 	policyVarFilterCommOn       = "filter_comm_on"
@@ -184,21 +229,30 @@ const (
 	policyVarHasAccess          = "has_access"
 	policyVarHasAncestor        = "has_ancestor"
 	policyVarHasBinary          = "has_binary"
+	policyVarHasCap             = "has_cap"
 	policyVarHasCgroup          = "has_cgroup"
 	policyVarHasCidr            = "has_cidr"
 	policyVarHasComm            = "has_comm"
+	policyVarHasEuid            = "has_euid"
 	policyVarHasFile            = "has_file"
+	policyVarHasGid             = "has_gid"
+	policyVarHasNs              = "has_ns"
 	policyVarHasParent          = "has_parent"
 	policyVarHasPort            = "has_port"
 	policyVarHasUid             = "has_uid"
+	policyVarHostNs             = "host_ns"
 	policyVarKillRules          = "kill_rules"
 	policyVarMatchCount         = "match_count"
 	policyVarNotRoot            = "not_root"
+	policyVarNsRules            = "ns_rules"
+	policyVarNwords             = "nwords"
+	policyVarOnEvents           = "on_events"
 	policyVarOnMask             = "on_mask"
 	policyVarProtoTcp           = "proto_tcp"
 	policyVarProtoUdp           = "proto_udp"
 	policyVarUnusedPolicyEvent  = "unused_policy_event"
 	policyVarUserStage          = "user_stage"
+	policyVarUses               = "uses"
 	policyVarWakeupBytes        = "wakeup_bytes"
 )
 
@@ -282,19 +336,20 @@ type policyProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyMapSpecs struct {
-	Cgroups  *ebpf.MapSpec `ebpf:"cgroups"`
-	Cidrs4   *ebpf.MapSpec `ebpf:"cidrs4"`
-	Cidrs6   *ebpf.MapSpec `ebpf:"cidrs6"`
-	Comms    *ebpf.MapSpec `ebpf:"comms"`
-	Events   *ebpf.MapSpec `ebpf:"events"`
-	Paths    *ebpf.MapSpec `ebpf:"paths"`
-	Pending  *ebpf.MapSpec `ebpf:"pending"`
-	Ports    *ebpf.MapSpec `ebpf:"ports"`
-	Prefixes *ebpf.MapSpec `ebpf:"prefixes"`
-	Procs    *ebpf.MapSpec `ebpf:"procs"`
-	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
-	Stats    *ebpf.MapSpec `ebpf:"stats"`
-	Uids     *ebpf.MapSpec `ebpf:"uids"`
+	Cgroups   *ebpf.MapSpec `ebpf:"cgroups"`
+	Cidrs4    *ebpf.MapSpec `ebpf:"cidrs4"`
+	Cidrs6    *ebpf.MapSpec `ebpf:"cidrs6"`
+	Comms     *ebpf.MapSpec `ebpf:"comms"`
+	Events    *ebpf.MapSpec `ebpf:"events"`
+	Ids       *ebpf.MapSpec `ebpf:"ids"`
+	Pathmasks *ebpf.MapSpec `ebpf:"pathmasks"`
+	Paths     *ebpf.MapSpec `ebpf:"paths"`
+	Pending   *ebpf.MapSpec `ebpf:"pending"`
+	Ports     *ebpf.MapSpec `ebpf:"ports"`
+	Prefixes  *ebpf.MapSpec `ebpf:"prefixes"`
+	Procs     *ebpf.MapSpec `ebpf:"procs"`
+	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
+	Stats     *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // policyVariableSpecs contains global variables before they are loaded into the kernel.
@@ -302,7 +357,7 @@ type policyMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyVariableSpecs struct {
 	AccessRules       *ebpf.VariableSpec `ebpf:"access_rules"`
-	CgroupRules       *ebpf.VariableSpec `ebpf:"cgroup_rules"`
+	CapRules          *ebpf.VariableSpec `ebpf:"cap_rules"`
 	DenyRules         *ebpf.VariableSpec `ebpf:"deny_rules"`
 	FilterComm        *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.VariableSpec `ebpf:"filter_comm_on"`
@@ -313,21 +368,30 @@ type policyVariableSpecs struct {
 	HasAccess         *ebpf.VariableSpec `ebpf:"has_access"`
 	HasAncestor       *ebpf.VariableSpec `ebpf:"has_ancestor"`
 	HasBinary         *ebpf.VariableSpec `ebpf:"has_binary"`
+	HasCap            *ebpf.VariableSpec `ebpf:"has_cap"`
 	HasCgroup         *ebpf.VariableSpec `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.VariableSpec `ebpf:"has_cidr"`
 	HasComm           *ebpf.VariableSpec `ebpf:"has_comm"`
+	HasEuid           *ebpf.VariableSpec `ebpf:"has_euid"`
 	HasFile           *ebpf.VariableSpec `ebpf:"has_file"`
+	HasGid            *ebpf.VariableSpec `ebpf:"has_gid"`
+	HasNs             *ebpf.VariableSpec `ebpf:"has_ns"`
 	HasParent         *ebpf.VariableSpec `ebpf:"has_parent"`
 	HasPort           *ebpf.VariableSpec `ebpf:"has_port"`
 	HasUid            *ebpf.VariableSpec `ebpf:"has_uid"`
+	HostNs            *ebpf.VariableSpec `ebpf:"host_ns"`
 	KillRules         *ebpf.VariableSpec `ebpf:"kill_rules"`
 	MatchCount        *ebpf.VariableSpec `ebpf:"match_count"`
 	NotRoot           *ebpf.VariableSpec `ebpf:"not_root"`
+	NsRules           *ebpf.VariableSpec `ebpf:"ns_rules"`
+	Nwords            *ebpf.VariableSpec `ebpf:"nwords"`
+	OnEvents          *ebpf.VariableSpec `ebpf:"on_events"`
 	OnMask            *ebpf.VariableSpec `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.VariableSpec `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.VariableSpec `ebpf:"proto_udp"`
 	UnusedPolicyEvent *ebpf.VariableSpec `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.VariableSpec `ebpf:"user_stage"`
+	Uses              *ebpf.VariableSpec `ebpf:"uses"`
 	WakeupBytes       *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
@@ -351,19 +415,20 @@ func (o *policyObjects) Close() error {
 //
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyMaps struct {
-	Cgroups  *ebpf.Map `ebpf:"cgroups"`
-	Cidrs4   *ebpf.Map `ebpf:"cidrs4"`
-	Cidrs6   *ebpf.Map `ebpf:"cidrs6"`
-	Comms    *ebpf.Map `ebpf:"comms"`
-	Events   *ebpf.Map `ebpf:"events"`
-	Paths    *ebpf.Map `ebpf:"paths"`
-	Pending  *ebpf.Map `ebpf:"pending"`
-	Ports    *ebpf.Map `ebpf:"ports"`
-	Prefixes *ebpf.Map `ebpf:"prefixes"`
-	Procs    *ebpf.Map `ebpf:"procs"`
-	Scratch  *ebpf.Map `ebpf:"scratch"`
-	Stats    *ebpf.Map `ebpf:"stats"`
-	Uids     *ebpf.Map `ebpf:"uids"`
+	Cgroups   *ebpf.Map `ebpf:"cgroups"`
+	Cidrs4    *ebpf.Map `ebpf:"cidrs4"`
+	Cidrs6    *ebpf.Map `ebpf:"cidrs6"`
+	Comms     *ebpf.Map `ebpf:"comms"`
+	Events    *ebpf.Map `ebpf:"events"`
+	Ids       *ebpf.Map `ebpf:"ids"`
+	Pathmasks *ebpf.Map `ebpf:"pathmasks"`
+	Paths     *ebpf.Map `ebpf:"paths"`
+	Pending   *ebpf.Map `ebpf:"pending"`
+	Ports     *ebpf.Map `ebpf:"ports"`
+	Prefixes  *ebpf.Map `ebpf:"prefixes"`
+	Procs     *ebpf.Map `ebpf:"procs"`
+	Scratch   *ebpf.Map `ebpf:"scratch"`
+	Stats     *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *policyMaps) Close() error {
@@ -373,6 +438,8 @@ func (m *policyMaps) Close() error {
 		m.Cidrs6,
 		m.Comms,
 		m.Events,
+		m.Ids,
+		m.Pathmasks,
 		m.Paths,
 		m.Pending,
 		m.Ports,
@@ -380,7 +447,6 @@ func (m *policyMaps) Close() error {
 		m.Procs,
 		m.Scratch,
 		m.Stats,
-		m.Uids,
 	)
 }
 
@@ -389,7 +455,7 @@ func (m *policyMaps) Close() error {
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyVariables struct {
 	AccessRules       *ebpf.Variable `ebpf:"access_rules"`
-	CgroupRules       *ebpf.Variable `ebpf:"cgroup_rules"`
+	CapRules          *ebpf.Variable `ebpf:"cap_rules"`
 	DenyRules         *ebpf.Variable `ebpf:"deny_rules"`
 	FilterComm        *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.Variable `ebpf:"filter_comm_on"`
@@ -400,21 +466,30 @@ type policyVariables struct {
 	HasAccess         *ebpf.Variable `ebpf:"has_access"`
 	HasAncestor       *ebpf.Variable `ebpf:"has_ancestor"`
 	HasBinary         *ebpf.Variable `ebpf:"has_binary"`
+	HasCap            *ebpf.Variable `ebpf:"has_cap"`
 	HasCgroup         *ebpf.Variable `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.Variable `ebpf:"has_cidr"`
 	HasComm           *ebpf.Variable `ebpf:"has_comm"`
+	HasEuid           *ebpf.Variable `ebpf:"has_euid"`
 	HasFile           *ebpf.Variable `ebpf:"has_file"`
+	HasGid            *ebpf.Variable `ebpf:"has_gid"`
+	HasNs             *ebpf.Variable `ebpf:"has_ns"`
 	HasParent         *ebpf.Variable `ebpf:"has_parent"`
 	HasPort           *ebpf.Variable `ebpf:"has_port"`
 	HasUid            *ebpf.Variable `ebpf:"has_uid"`
+	HostNs            *ebpf.Variable `ebpf:"host_ns"`
 	KillRules         *ebpf.Variable `ebpf:"kill_rules"`
 	MatchCount        *ebpf.Variable `ebpf:"match_count"`
 	NotRoot           *ebpf.Variable `ebpf:"not_root"`
+	NsRules           *ebpf.Variable `ebpf:"ns_rules"`
+	Nwords            *ebpf.Variable `ebpf:"nwords"`
+	OnEvents          *ebpf.Variable `ebpf:"on_events"`
 	OnMask            *ebpf.Variable `ebpf:"on_mask"`
 	ProtoTcp          *ebpf.Variable `ebpf:"proto_tcp"`
 	ProtoUdp          *ebpf.Variable `ebpf:"proto_udp"`
 	UnusedPolicyEvent *ebpf.Variable `ebpf:"unused_policy_event"`
 	UserStage         *ebpf.Variable `ebpf:"user_stage"`
+	Uses              *ebpf.Variable `ebpf:"uses"`
 	WakeupBytes       *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 

@@ -2,12 +2,14 @@
 /*
  * policy: kscope policy rules matched in the kernel.
  *
- * Each rule is one bit of a 64-bit mask. Every selector kind is a
- * dimension: a hash set or a longest-prefix trie maps the event's value to
- * the rules it satisfies (pos) and the rules its not_ lists exclude (neg),
- * and a rule without that selector passes the dimension whatever the value.
- * The rules an event matches are the AND of its dimensions, so the cost of
- * an event is a fixed number of map lookups, whatever the number of rules.
+ * Each rule is one bit of a mask of MAX_RULES bits (W words, of which the
+ * first nwords hold rules). Every selector kind is a dimension: a hash set
+ * or a longest-prefix trie maps the event's value to the rules it satisfies
+ * (pos) and the rules its not_ lists exclude (neg), and a rule without that
+ * selector passes the dimension whatever the value. The rules an event
+ * matches are the AND of its dimensions, so the cost of an event is a fixed
+ * number of map lookups and of word-wise ANDs, whatever the number of
+ * exact values the rules name.
  *
  * exec is matched on sched_process_exec, in the new program's task after
  * the exec can no longer fail and before it returns to user space: a kill
@@ -40,10 +42,15 @@ char LICENSE[] SEC("license") = "GPL";
 
 #define PATH_MAX_KEY 256
 #define ARGV_KEY 256
-#define MAX_RULES 64
+#define MAX_RULES 1024
+#define W (MAX_RULES / 64)
+/* Entries of the pathmasks array: index 0 (no entry), then the exact paths
+ * and the prefixes (internal/policy's CapPaths and CapPrefixes). */
+#define PATHMASKS (1 + 4096 + 4096)
 #define MAX_ANC 8
 #define MAX_CGROUP_LEVEL 16
 #define SIGKILL 9
+#define NS_KINDS 7
 
 /* The events, as internal/policy numbers them (policy.EventIndex). */
 enum {
@@ -99,10 +106,15 @@ struct anc_id {
 	__u64 start_ns;
 };
 
+/* A set of rules: bit i of word i / 64 is rule i. */
+struct bits {
+	__u64 w[W];
+};
+
 struct policy_event {
 	struct event_header hdr;
-	__u64 matched;   /* rules matched (candidates for user-stage rules); 0: an exec record for the ancestry */
-	__u64 acted;     /* rules whose kill or deny was carried out */
+	struct bits matched; /* rules matched (candidates for user-stage rules); none: an exec record for the ancestry */
+	struct bits acted;   /* rules whose kill or deny was carried out */
 	__u64 args[4];   /* syscall events: the syscall's first arguments */
 	__s32 act_ret;   /* bpf_send_signal's result, 0 for a deny */
 	__s32 ret;       /* open: the syscall's result */
@@ -115,6 +127,11 @@ struct policy_event {
 	__u16 dport;     /* sock_addr events: host order */
 	__u8 depth;      /* ancestors known, at most MAX_ANC */
 	__u8 sys;        /* syscall events: SYS_* */
+	__u32 euid;      /* the task's effective uid */
+	__u32 gid;       /* the task's real gid */
+	__u64 caps;      /* the task's effective capabilities */
+	__u8 ns;         /* the kinds of its namespaces that are not the host's: bit i is NS_* i */
+	__u8 _pad2[7];
 	struct anc_id anc[MAX_ANC]; /* nearest first */
 	__u8 daddr[16];  /* sock_addr events: 4 or 16 bytes, network order */
 	char path[PATH_MAX_KEY]; /* exec: the binary; open, chmod: the path; mount: the target */
@@ -125,8 +142,8 @@ struct policy_event {
 const struct policy_event *unused_policy_event __attribute__((unused));
 
 struct masks {
-	__u64 pos;
-	__u64 neg;
+	struct bits pos;
+	struct bits neg;
 };
 
 /* A path key: the hash sets use it with prefixlen 0, the tries with the
@@ -136,6 +153,25 @@ struct path_key {
 	__u32 prefixlen;
 	__u8 dim;
 	char path[PATH_MAX_KEY - 1];
+};
+
+/* A port prefix: the ports whose top prefixlen bits are port's (network
+ * order, as the trie compares bytes from the first). */
+struct port_key {
+	__u32 prefixlen;
+	__u8 port[2];
+};
+
+/* An id table key: a real uid, effective uid or real gid (ID_*). */
+struct id_key {
+	__u32 kind;
+	__u32 id;
+};
+
+enum {
+	ID_UID = 0,
+	ID_EUID = 1,
+	ID_GID = 2,
 };
 
 struct v4_key {
@@ -155,51 +191,92 @@ struct cgroup_key {
 	__u64 exact;
 };
 
-/* The compiled rules, written from Go before load. */
-const volatile __u64 on_mask[ON_MAX] = {};
-const volatile __u64 has_binary = 0, has_file = 0, has_uid = 0, has_comm = 0;
-const volatile __u64 has_access = 0, has_cidr = 0, has_port = 0;
-const volatile __u64 not_root = 0, proto_tcp = 0, proto_udp = 0;
-const volatile __u64 access_rules[4] = {};
-const volatile __u64 user_stage = 0, kill_rules = 0, deny_rules = 0;
-const volatile __u64 has_parent = 0, has_ancestor = 0, has_cgroup = 0;
-/* Some rule has a cgroup selector in the kernel (positive or not_). */
-const volatile __u8 cgroup_rules = 0;
+/* The compiled rules, written from Go before load: one set of rules each. */
+const volatile struct bits on_mask[ON_MAX] = {};
+const volatile struct bits has_binary = {}, has_file = {}, has_uid = {}, has_comm = {};
+const volatile struct bits has_access = {}, has_cidr = {}, has_port = {};
+const volatile struct bits not_root = {}, proto_tcp = {}, proto_udp = {};
+const volatile struct bits access_rules[4] = {};
+const volatile struct bits user_stage = {}, kill_rules = {}, deny_rules = {};
+const volatile struct bits has_parent = {}, has_ancestor = {}, has_cgroup = {};
+const volatile struct bits has_euid = {}, has_gid = {}, has_cap = {}, has_ns = {};
+/* The rules each capability passes, by number. */
+const volatile struct bits cap_rules[64] = {};
+/* The rules each namespace kind passes when it is not the host's, and the
+ * host's namespaces (their inode numbers), in internal/policy's order:
+ * pid, mnt, net, user, uts, ipc, cgroup. */
+const volatile struct bits ns_rules[NS_KINDS] = {};
+const volatile __u32 host_ns[NS_KINDS] = {};
+/* The words of the masks that hold rules: the rules loaded, rounded up. */
+const volatile __u32 nwords = W;
+/* The events some rule is on: bit ON_* set. */
+const volatile __u32 on_events = 0;
+/* What some rule selects on (USE_*), so that the rest is skipped. */
+const volatile __u32 uses = 0;
 
+enum {
+	USE_CGROUP = 1, /* a cgroup selector in the kernel, positive or not_ */
+	USE_CREDS = 2,  /* euid, gid, capability or namespace: read before matching */
+	USE_CAP = 4,
+	USE_NS = 8,
+	USE_IDS = 16,   /* uid, euid or gid */
+	/* A selector of the dimension, positive or not_: a dimension no rule
+	 * selects on passes every rule, and is skipped. */
+	USE_NOTROOT = 32,
+	USE_COMM = 64,
+	USE_BINARY = 128,
+	USE_PARENT = 256,
+	USE_ANCESTOR = 512,
+	USE_ACCESS = 1024,
+	USE_FILE = 2048,
+	USE_CIDR = 4096,
+	USE_PORT = 8192,
+};
+
+/* Exact paths and path prefixes map to an entry of pathmasks: their
+ * masks, a prefix's with its shorter prefixes' merged in. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
 	__type(key, struct path_key);
-	__type(value, struct masks);
+	__type(value, __u32);
 } paths SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 4096);
 	__type(key, struct path_key);
-	__type(value, struct masks);
+	__type(value, __u32);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } prefixes SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PATHMASKS);
+	__type(key, __u32);
+	__type(value, struct masks);
+} pathmasks SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
-	__type(key, __u32);
-	__type(value, __u64);
-} uids SEC(".maps");
+	__type(key, struct id_key);
+	__type(value, struct bits);
+} ids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, char[TASK_COMM_LEN]);
-	__type(value, __u64);
+	__type(value, struct masks);
 } comms SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 1024);
-	__type(key, __u16);
-	__type(value, __u64);
+	__type(key, struct port_key);
+	__type(value, struct masks);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } ports SEC(".maps");
 
 struct {
@@ -228,27 +305,33 @@ struct {
 /* Matches per rule, counted here so that a full ring buffer loses no count. */
 __u64 match_count[MAX_RULES] = {};
 
-/* A process in the procs map: who it is and what its binary makes of the
- * parent selectors (par) and the ancestor selectors (apos, aneg) when it is
- * an ancestor. */
+/* A path's entries in pathmasks: its exact entry's and its longest
+ * prefix's, 0 for none. */
+struct pidx {
+	__u32 exact;
+	__u32 prefix;
+};
+
+/* A process in the procs map: who it is and what its binary is in the
+ * parent selectors (par) and the ancestor selectors (anc) when it is an
+ * ancestor. */
 struct anc {
 	__u32 pid;
 	__u32 seeded; /* from /proc: start_ns is /proc's, in clock ticks */
 	__u64 start_ns;
-	__u64 par;
-	__u64 apos;
-	__u64 aneg;
+	struct pidx par;
+	struct pidx anc;
 };
 
 /*
- * A process: the rules its binary passes as a process's binary (bin), itself
- * as an ancestor (self), and its ancestors, nearest first (depth of them).
+ * A process: its binary in the binary selectors (bin), itself as an
+ * ancestor (self), and its ancestors, nearest first (depth of them).
  * An exec recomputes bin and self from the new binary; a fork gives the
  * child its parent's binary and the parent as its nearest ancestor. The
  * processes already running when kscope starts are seeded from /proc.
  */
 struct proc {
-	__u64 bin;
+	struct pidx bin;
 	__u32 depth;
 	__u32 _pad;
 	struct anc self;
@@ -279,6 +362,9 @@ struct scratch {
 	struct path_key key;
 	struct policy_event e;
 	struct proc p;
+	struct bits ok;  /* the rules still matching */
+	struct bits pos; /* a dimension's rules passed */
+	struct bits neg; /* a dimension's rules excluded */
 };
 
 struct {
@@ -288,108 +374,280 @@ struct {
 	__type(value, struct scratch);
 } scratch SEC(".maps");
 
-static __always_inline __u64 on_rules(__u32 on)
+/* The bit-set operations, on the first nwords words. */
+#define EACH_WORD(i) for (int i = 0; i < W && i < nwords; i++)
+
+/* Whether some rule is on event on. */
+static __always_inline int has_on(__u32 on)
 {
+	return on < 32 && (on_events & (1U << on));
+}
+
+/* ok = the rules on event on; whether there is any. */
+static __always_inline int on_rules(struct bits *ok, __u32 on)
+{
+	__u64 any = 0;
+
 	if (on >= ON_MAX)
 		return 0;
-	return on_mask[on];
+	EACH_WORD(i) {
+		ok->w[i] = on_mask[on].w[i];
+		any |= ok->w[i];
+	}
+	return any != 0;
 }
 
-/* The rules the current task's uid and comm pass. */
-static __always_inline __u64 task_rules(__u32 uid, char *comm)
+/* Whether a set has a rule. */
+static __always_inline int any(const struct bits *b)
 {
-	__u64 ok = ~0ULL, *m;
-	__u64 pass = 0;
+	__u64 x = 0;
 
-	if (uid == 0)
-		ok &= ~not_root;
-	m = bpf_map_lookup_elem(&uids, &uid);
-	pass = m ? *m : 0;
-	ok &= pass | ~has_uid;
-	m = bpf_map_lookup_elem(&comms, comm);
-	pass = m ? *m : 0;
-	ok &= pass | ~has_comm;
-	return ok;
+	EACH_WORD(i)
+		x |= b->w[i];
+	return x != 0;
 }
 
-/* The masks key's path has in dimension dim; key->path holds the path,
+static __always_inline void zero(struct bits *b)
+{
+	EACH_WORD(i)
+		b->w[i] = 0;
+}
+
+/* ok &= ~c */
+static __always_inline void and_not(struct bits *ok, const volatile struct bits *c)
+{
+	EACH_WORD(i)
+		ok->w[i] &= ~c->w[i];
+}
+
+/* ok &= c */
+static __always_inline void and_c(struct bits *ok, const volatile struct bits *c)
+{
+	EACH_WORD(i)
+		ok->w[i] &= c->w[i];
+}
+
+/* ok &= (pos | ~has) & ~neg: a dimension's verdict. */
+static __always_inline void and_dim(struct bits *ok, const struct bits *pos, const struct bits *neg,
+				    const volatile struct bits *has)
+{
+	EACH_WORD(i)
+		ok->w[i] &= (pos->w[i] | ~has->w[i]) & ~neg->w[i];
+}
+
+/* and_dim of one table entry, m (NULL: the value is not in the table). */
+static __always_inline void and_entry(struct bits *ok, const struct masks *m, const volatile struct bits *has)
+{
+	if (m) {
+		and_dim(ok, &m->pos, &m->neg, has);
+		return;
+	}
+	and_not(ok, has);
+}
+
+/* pos, neg |= the masks of a path's entries. */
+static __always_inline void or_path(struct scratch *s, const struct pidx *x)
+{
+	__u32 idx[2] = {x->exact, x->prefix};
+
+	for (int j = 0; j < 2; j++) {
+		struct masks *m;
+
+		if (!idx[j])
+			continue;
+		m = bpf_map_lookup_elem(&pathmasks, &idx[j]);
+		if (!m)
+			continue;
+		EACH_WORD(i) {
+			s->pos.w[i] |= m->pos.w[i];
+			s->neg.w[i] |= m->neg.w[i];
+		}
+	}
+}
+
+/* ok &= the rules id (an ID_* kind) passes, given the rules that name that kind. */
+static __always_inline void and_id(struct bits *ok, __u32 kind, __u32 id, const volatile struct bits *has)
+{
+	struct id_key k = {.kind = kind, .id = id};
+	struct bits *m = bpf_map_lookup_elem(&ids, &k);
+
+	if (m) {
+		EACH_WORD(i)
+			ok->w[i] &= m->w[i] | ~has->w[i];
+		return;
+	}
+	and_not(ok, has);
+}
+
+/*
+ * Fills the record's credentials from the current task (subjective cred,
+ * as bpf_get_current_uid_gid reads it): the effective uid, the real gid,
+ * the effective capabilities and which namespaces are not the host's.
+ */
+static __always_inline void fill_creds(struct policy_event *e)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	struct nsproxy *nsp = BPF_CORE_READ(task, nsproxy);
+	struct pid *pid = BPF_CORE_READ(task, thread_pid);
+	struct upid up = {};
+	__u32 inum[NS_KINDS];
+	unsigned int level;
+	__u8 ns = 0;
+
+	e->euid = BPF_CORE_READ(cred, euid.val);
+	e->gid = bpf_get_current_uid_gid() >> 32;
+	/* kernel_cap_t is a u64 since Linux 6.3 (f122a08b197d) and two u32s,
+	 * low word first, before: the same eight bytes on little-endian. */
+	e->caps = 0;
+	bpf_core_read(&e->caps, sizeof(e->caps), &cred->cap_effective);
+	/* The task's own pid namespace: the deepest level of its pid. */
+	level = BPF_CORE_READ(pid, level);
+	bpf_core_read(&up, sizeof(up), &pid->numbers[level & 31]);
+	inum[0] = BPF_CORE_READ(up.ns, ns.inum);
+	inum[1] = BPF_CORE_READ(nsp, mnt_ns, ns.inum);
+	inum[2] = BPF_CORE_READ(nsp, net_ns, ns.inum);
+	inum[3] = BPF_CORE_READ(cred, user_ns, ns.inum);
+	inum[4] = BPF_CORE_READ(nsp, uts_ns, ns.inum);
+	inum[5] = BPF_CORE_READ(nsp, ipc_ns, ns.inum);
+	inum[6] = BPF_CORE_READ(nsp, cgroup_ns, ns.inum);
+	for (int i = 0; i < NS_KINDS; i++) {
+		if (inum[i] && inum[i] != host_ns[i])
+			ns |= 1 << i;
+	}
+	e->ns = ns;
+}
+
+/* Some rule selects on what fill_creds reads: then it is read before
+ * matching, else only for a record that is sent. */
+#define CRED_RULES (uses & USE_CREDS)
+
+/* ok &= the rules the current task passes by its credentials, comm,
+ * capabilities and namespaces; e's header (and creds, with CRED_RULES)
+ * are filled. */
+static __always_inline void task_rules(struct scratch *s)
+{
+	struct policy_event *e = &s->e;
+	struct masks *m;
+
+	if ((uses & USE_NOTROOT) && e->hdr.uid == 0)
+		and_not(&s->ok, &not_root);
+	if (uses & USE_IDS) {
+		and_id(&s->ok, ID_UID, e->hdr.uid, &has_uid);
+		and_id(&s->ok, ID_EUID, e->euid, &has_euid);
+		and_id(&s->ok, ID_GID, e->gid, &has_gid);
+	}
+	if (uses & USE_COMM) {
+		m = bpf_map_lookup_elem(&comms, e->hdr.comm);
+		and_entry(&s->ok, m, &has_comm);
+	}
+	if (uses & USE_CAP) {
+		zero(&s->pos);
+		for (int c = 0; c < 64; c++) {
+			if (!(e->caps & (1ULL << c)))
+				continue;
+			EACH_WORD(i)
+				s->pos.w[i] |= cap_rules[c].w[i];
+		}
+		EACH_WORD(i)
+			s->ok.w[i] &= s->pos.w[i] | ~has_cap.w[i];
+	}
+	if (uses & USE_NS) {
+		zero(&s->pos);
+		for (int k = 0; k < NS_KINDS; k++) {
+			if (!(e->ns & (1 << k)))
+				continue;
+			EACH_WORD(i)
+				s->pos.w[i] |= ns_rules[k].w[i];
+		}
+		EACH_WORD(i)
+			s->ok.w[i] &= s->pos.w[i] | ~has_ns.w[i];
+	}
+}
+
+/* A path's entries in dimension dim; key->path holds the path,
  * zero-padded, n its length without the NUL. */
-static __always_inline struct masks path_masks(struct path_key *key, __u8 dim, long n)
+static __always_inline struct pidx path_idx(struct path_key *key, __u8 dim, long n)
 {
-	struct masks out = {}, *m;
+	struct pidx out = {};
+	__u32 *x;
 
 	key->dim = dim;
 	key->prefixlen = 0;
-	m = bpf_map_lookup_elem(&paths, key);
-	if (m) {
-		out.pos |= m->pos;
-		out.neg |= m->neg;
-	}
+	x = bpf_map_lookup_elem(&paths, key);
+	if (x)
+		out.exact = *x;
 	key->prefixlen = (__u32)(n + 1) * 8;
-	m = bpf_map_lookup_elem(&prefixes, key);
-	if (m) {
-		out.pos |= m->pos;
-		out.neg |= m->neg;
-	}
+	x = bpf_map_lookup_elem(&prefixes, key);
+	if (x)
+		out.prefix = *x;
 	return out;
 }
 
-/* The rules key's path passes in dimension dim. */
-static __always_inline __u64 path_rules(struct path_key *key, __u8 dim, long n, __u64 has)
-{
-	struct masks m = path_masks(key, dim, n);
-
-	return (m.pos | ~has) & ~m.neg;
-}
-
-/* The rules the current task's cgroup passes: an exact entry for its own
- * cgroup, a subtree entry for it or any cgroup above it. */
-static __always_inline __u64 cgroup_pass(void)
+/* ok &= the rules the current task's cgroup passes: an exact entry for its
+ * own cgroup, a subtree entry for it or any cgroup above it. */
+static __always_inline void cgroup_pass(struct scratch *s)
 {
 	struct cgroup_key k = {.exact = 1};
 	struct masks *m;
-	__u64 pos = 0, neg = 0;
 
-	if (!cgroup_rules)
-		return ~0ULL;
+	if (!(uses & USE_CGROUP))
+		return;
+	zero(&s->pos);
+	zero(&s->neg);
 	k.id = bpf_get_current_cgroup_id();
-	m = bpf_map_lookup_elem(&cgroups, &k);
-	if (m) {
-		pos |= m->pos;
-		neg |= m->neg;
-	}
-	k.exact = 0;
-	for (int level = 0; level < MAX_CGROUP_LEVEL; level++) {
-		k.id = bpf_get_current_ancestor_cgroup_id(level);
-		if (!k.id)
-			break;
+	for (int level = -1; level < MAX_CGROUP_LEVEL; level++) {
+		if (level >= 0) {
+			k.exact = 0;
+			k.id = bpf_get_current_ancestor_cgroup_id(level);
+			if (!k.id)
+				break;
+		}
 		m = bpf_map_lookup_elem(&cgroups, &k);
-		if (m) {
-			pos |= m->pos;
-			neg |= m->neg;
+		if (!m)
+			continue;
+		EACH_WORD(i) {
+			s->pos.w[i] |= m->pos.w[i];
+			s->neg.w[i] |= m->neg.w[i];
 		}
 	}
-	return (pos | ~has_cgroup) & ~neg;
+	and_dim(&s->ok, &s->pos, &s->neg, &has_cgroup);
 }
 
-/* The rules a process passes by its binary, its parent's and its
+/* ok &= the rules a process passes by its binary, its parent's and its
  * ancestors'. A process kscope does not know passes the rules with only
  * not_ lists, as an unknown path does. */
-static __always_inline __u64 proc_pass(struct proc *p)
+static __always_inline void proc_pass(struct scratch *s, struct proc *p)
 {
-	__u64 ok, pos = 0, neg = 0;
-
-	if (!p)
-		return ~has_binary & ~has_parent & ~has_ancestor;
-	ok = p->bin;
-	ok &= p->depth > 0 ? p->chain[0].par : ~has_parent;
-	for (int i = 0; i < MAX_ANC; i++) {
-		if (i >= p->depth)
-			break;
-		pos |= p->chain[i].apos;
-		neg |= p->chain[i].aneg;
+	if (!p) {
+		and_not(&s->ok, &has_binary);
+		and_not(&s->ok, &has_parent);
+		and_not(&s->ok, &has_ancestor);
+		return;
 	}
-	return ok & (pos | ~has_ancestor) & ~neg;
+	if (uses & USE_BINARY) {
+		zero(&s->pos);
+		zero(&s->neg);
+		or_path(s, &p->bin);
+		and_dim(&s->ok, &s->pos, &s->neg, &has_binary);
+	}
+	if (uses & USE_PARENT) {
+		zero(&s->pos);
+		zero(&s->neg);
+		if (p->depth > 0)
+			or_path(s, &p->chain[0].par);
+		and_dim(&s->ok, &s->pos, &s->neg, &has_parent);
+	}
+	if (uses & USE_ANCESTOR) {
+		zero(&s->pos);
+		zero(&s->neg);
+		for (int a = 0; a < MAX_ANC; a++) {
+			if (a >= p->depth)
+				break;
+			or_path(s, &p->chain[a].anc);
+		}
+		and_dim(&s->ok, &s->pos, &s->neg, &has_ancestor);
+	}
 }
 
 /* Copies a process's ancestry into a record. */
@@ -408,13 +666,37 @@ static __always_inline void fill_chain(struct policy_event *e, struct proc *p)
 	e->depth = p->depth > MAX_ANC ? MAX_ANC : p->depth;
 }
 
-/* Counts the matched rules, one by one. */
-static __always_inline void count_matches(__u64 matched)
+/* Counts the rules matched in the kernel (not the user-stage candidates),
+ * one by one. */
+static __always_inline void count_matches(const struct bits *matched)
 {
-	for (__u32 i = 0; i < MAX_RULES; i++) {
-		if (matched & (1ULL << i))
-			__sync_fetch_and_add(&match_count[i], 1);
+	EACH_WORD(i) {
+		__u64 x = matched->w[i] & ~user_stage.w[i];
+
+		if (!x)
+			continue;
+		for (__u32 j = 0; j < 64; j++) {
+			if (x & (1ULL << j))
+				__sync_fetch_and_add(&match_count[i * 64 + j], 1);
+		}
 	}
+}
+
+/* Records the match in e: matched, and acted = the rules of the action
+ * set (kill or deny) the kernel takes; whether it takes any. */
+static __always_inline int record_match(struct scratch *s, const volatile struct bits *action)
+{
+	__u64 acted = 0;
+
+	count_matches(&s->ok);
+	__builtin_memset(&s->e.matched, 0, sizeof(s->e.matched));
+	__builtin_memset(&s->e.acted, 0, sizeof(s->e.acted));
+	EACH_WORD(i) {
+		s->e.matched.w[i] = s->ok.w[i];
+		s->e.acted.w[i] = s->ok.w[i] & action->w[i] & ~user_stage.w[i];
+		acted |= s->e.acted.w[i];
+	}
+	return acted != 0;
 }
 
 static __always_inline struct scratch *get_scratch(void)
@@ -457,12 +739,10 @@ static __always_inline void inherit(struct proc *child, __u32 ptgid, __u64 pstar
 			child->chain[i] = p->chain[i - 1];
 		child->depth = p->depth < MAX_ANC ? p->depth + 1 : MAX_ANC;
 	} else {
-		/* An unknown parent: its binary passes only not_ lists. */
-		child->bin = ~has_binary;
-		child->self.par = ~has_parent;
+		/* An unknown parent: its binary has no entry, so it passes
+		 * only not_ lists. */
 		child->chain[0].pid = ptgid;
 		child->chain[0].start_ns = pstart;
-		child->chain[0].par = ~has_parent;
 		child->depth = 1;
 	}
 	child->self.pid = tgid;
@@ -508,8 +788,7 @@ int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 	struct policy_event *e;
 	struct scratch *s;
 	struct proc *old;
-	struct masks am;
-	__u64 matched, start, end, size;
+	__u64 start, end, size;
 	long n;
 
 	s = get_scratch();
@@ -529,27 +808,24 @@ int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 		s->p.self.seeded = 0;
 	} else
 		inherit(&s->p, e->hdr.ppid, e->hdr.pstart_ns, tgid, e->hdr.start_ns);
-	s->p.bin = path_rules(&s->key, DIM_BINARY, n - 1, has_binary);
-	s->p.self.par = path_rules(&s->key, DIM_PARENT, n - 1, has_parent);
-	am = path_masks(&s->key, DIM_ANCESTOR, n - 1);
-	s->p.self.apos = am.pos;
-	s->p.self.aneg = am.neg;
+	s->p.bin = path_idx(&s->key, DIM_BINARY, n - 1);
+	s->p.self.par = path_idx(&s->key, DIM_PARENT, n - 1);
+	s->p.self.anc = path_idx(&s->key, DIM_ANCESTOR, n - 1);
 	bpf_map_update_elem(&procs, &tgid, &s->p, BPF_ANY);
 
-	matched = on_rules(ON_EXEC) & task_rules(uid, (char *)e->hdr.comm);
-	if (matched)
-		matched &= proc_pass(&s->p) & cgroup_pass();
-	if (matched)
-		count_matches(matched & ~user_stage);
-	e->matched = matched;
-	e->acted = 0;
+	fill_creds(e);
 	e->act_ret = 0;
 	e->on = ON_EXEC;
 	e->sys = 0;
-	if (matched & kill_rules & ~user_stage) {
+	if (on_rules(&s->ok, ON_EXEC)) {
+		task_rules(s);
+		proc_pass(s, &s->p);
+		cgroup_pass(s);
+	}
+	/* A record whose matched set is empty only names the process. */
+	if (record_match(s, &kill_rules)) {
 		/* The new program has not run: SIGKILL ends it on the way out. */
 		e->act_ret = bpf_send_signal(SIGKILL);
-		e->acted = matched & kill_rules & ~user_stage;
 	}
 	fill_chain(e, &s->p);
 	__builtin_memcpy(e->path, s->key.path, sizeof(s->key.path));
@@ -575,7 +851,7 @@ static __always_inline int open_enter(const char *filename, __u32 flags)
 	__u32 tid = (__u32)pid_tgid;
 	struct pending_open p = {.filename = (__u64)filename, .flags = flags};
 
-	if (!on_rules(ON_OPEN))
+	if (!has_on(ON_OPEN))
 		return 0;
 	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
 		count(STAT_LOST);
@@ -625,7 +901,6 @@ static __always_inline int open_exit(long ret)
 	struct policy_event *e;
 	struct proc *proc;
 	struct scratch *s;
-	__u64 matched, acc = 0;
 	__u64 filename;
 	__u32 flags;
 	__u8 a;
@@ -642,24 +917,29 @@ static __always_inline int open_exit(long ret)
 		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	matched = on_rules(ON_OPEN) & task_rules(uid, (char *)e->hdr.comm);
-	if (!matched)
+	if (CRED_RULES)
+		fill_creds(e);
+	if (!on_rules(&s->ok, ON_OPEN))
+		return 0;
+	task_rules(s);
+	if (!any(&s->ok))
 		return 0;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
-	matched &= proc_pass(proc) & cgroup_pass();
-	if (!matched)
-		return 0;
+	proc_pass(s, proc);
+	cgroup_pass(s);
 	a = access_bits(flags);
-	if (a & 1)
-		acc |= access_rules[0];
-	if (a & 2)
-		acc |= access_rules[1];
-	if (a & 4)
-		acc |= access_rules[2];
-	if (a & 8)
-		acc |= access_rules[3];
-	matched &= acc | ~has_access;
-	if (!matched)
+	if (uses & USE_ACCESS) {
+		zero(&s->pos);
+		for (int j = 0; j < 4; j++) {
+			if (!(a & (1 << j)))
+				continue;
+			EACH_WORD(i)
+				s->pos.w[i] |= access_rules[j].w[i];
+		}
+		EACH_WORD(i)
+			s->ok.w[i] &= s->pos.w[i] | ~has_access.w[i];
+	}
+	if (!any(&s->ok))
 		return 0;
 	/* The kernel copied the path on entry, so its pages are resident. */
 	n = bpf_probe_read_user_str(s->key.path, sizeof(s->key.path), (const char *)filename);
@@ -667,12 +947,18 @@ static __always_inline int open_exit(long ret)
 		count(STAT_UNREADABLE);
 		return 0;
 	}
-	matched &= path_rules(&s->key, DIM_FILE, n - 1, has_file);
-	if (!matched)
+	if (uses & USE_FILE) {
+		struct pidx x = path_idx(&s->key, DIM_FILE, n - 1);
+
+		zero(&s->pos);
+		zero(&s->neg);
+		or_path(s, &x);
+		and_dim(&s->ok, &s->pos, &s->neg, &has_file);
+	}
+	if (!any(&s->ok))
 		return 0;
-	count_matches(matched & ~user_stage);
-	e->matched = matched;
-	e->acted = 0;
+	if (!CRED_RULES)
+		fill_creds(e);
 	e->act_ret = 0;
 	e->on = ON_OPEN;
 	e->sys = 0;
@@ -680,10 +966,9 @@ static __always_inline int open_exit(long ret)
 	e->flags = flags;
 	e->access = a;
 	e->argv_len = 0;
-	if (matched & kill_rules & ~user_stage) {
+	if (record_match(s, &kill_rules)) {
 		/* The descriptor is installed, but the task dies on its way out. */
 		e->act_ret = bpf_send_signal(SIGKILL);
-		e->acted = matched & kill_rules & ~user_stage;
 	}
 	fill_chain(e, proc);
 	__builtin_memcpy(e->path, s->key.path, sizeof(s->key.path));
@@ -718,26 +1003,28 @@ static __always_inline int sys_event(__u8 on, __u8 sys, __u64 a0, __u64 a1, __u6
 	struct policy_event *e;
 	struct proc *proc;
 	struct scratch *s;
-	__u64 matched;
 
-	matched = on_rules(on);
-	if (!matched)
+	if (!has_on(on))
 		return 0;
 	s = get_scratch();
 	if (!s)
 		return 0;
+	if (!on_rules(&s->ok, on))
+		return 0;
 	e = &s->e;
 	fill_header(&e->hdr, pid_tgid, uid);
-	matched &= task_rules(uid, (char *)e->hdr.comm);
-	if (!matched)
+	if (CRED_RULES)
+		fill_creds(e);
+	task_rules(s);
+	if (!any(&s->ok))
 		return 0;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
-	matched &= proc_pass(proc) & cgroup_pass();
-	if (!matched)
+	proc_pass(s, proc);
+	cgroup_pass(s);
+	if (!any(&s->ok))
 		return 0;
-	count_matches(matched & ~user_stage);
-	e->matched = matched;
-	e->acted = 0;
+	if (!CRED_RULES)
+		fill_creds(e);
 	e->act_ret = 0;
 	e->on = on;
 	e->sys = sys;
@@ -747,10 +1034,9 @@ static __always_inline int sys_event(__u8 on, __u8 sys, __u64 a0, __u64 a1, __u6
 	e->args[2] = a2;
 	e->args[3] = a3;
 	e->argv_len = 0;
-	if (matched & kill_rules & ~user_stage) {
+	if (record_match(s, &kill_rules)) {
 		/* SIGKILL is pending: the task dies on its way out of the syscall. */
 		e->act_ret = bpf_send_signal(SIGKILL);
-		e->acted = matched & kill_rules & ~user_stage;
 	}
 	fill_chain(e, proc);
 	e->path[0] = 0;
@@ -900,14 +1186,17 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	struct policy_event *e;
 	struct proc *proc;
 	struct scratch *s;
-	__u64 matched, pm = 0, *m;
+	struct port_key pk = {.prefixlen = 16};
+	struct masks *pm;
 	__u16 port;
 	int verdict = 1;
 
-	if (!on_rules(on))
+	if (!has_on(on))
 		return 1;
 	s = get_scratch();
 	if (!s)
+		return 1;
+	if (!on_rules(&s->ok, on))
 		return 1;
 	e = &s->e;
 	__builtin_memset(&e->hdr, 0, sizeof(e->hdr));
@@ -917,32 +1206,34 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 	e->hdr.tid = (__u32)pid_tgid;
 	e->hdr.uid = uid;
 	bpf_get_current_comm(e->hdr.comm, sizeof(e->hdr.comm));
-	matched = on_rules(on) & task_rules(uid, (char *)e->hdr.comm);
-	if (!matched)
+	if (CRED_RULES)
+		fill_creds(e);
+	task_rules(s);
+	if (!any(&s->ok))
 		return 1;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
-	matched &= proc_pass(proc) & cgroup_pass();
-	if (cidr)
-		matched &= (cidr->pos | ~has_cidr) & ~cidr->neg;
-	else
-		matched &= ~has_cidr;
+	proc_pass(s, proc);
+	cgroup_pass(s);
+	if (uses & USE_CIDR)
+		and_entry(&s->ok, cidr, &has_cidr);
 	port = bpf_ntohs((__u16)ctx->user_port);
-	m = bpf_map_lookup_elem(&ports, &port);
-	if (m)
-		pm = *m;
-	matched &= pm | ~has_port;
+	if (uses & USE_PORT) {
+		pk.port[0] = port >> 8;
+		pk.port[1] = port & 0xff;
+		pm = bpf_map_lookup_elem(&ports, &pk);
+		and_entry(&s->ok, pm, &has_port);
+	}
 	if (ctx->type == 1)
-		matched &= proto_tcp;
+		and_c(&s->ok, &proto_tcp);
 	else if (ctx->type == 2)
-		matched &= proto_udp;
+		and_c(&s->ok, &proto_udp);
 	else
-		matched = 0;
-	if (!matched)
 		return 1;
-	count_matches(matched & ~user_stage);
+	if (!any(&s->ok))
+		return 1;
+	if (!CRED_RULES)
+		fill_creds(e);
 	*hit = 1;
-	e->matched = matched;
-	e->acted = 0;
 	e->act_ret = 0;
 	e->on = on;
 	e->sys = 0;
@@ -958,10 +1249,8 @@ static __always_inline int sock_check(struct bpf_sock_addr *ctx, __u8 on, struct
 			e->hdr.pstart_ns = proc->chain[0].start_ns;
 		}
 	}
-	if (matched & deny_rules & ~user_stage) {
-		e->acted = matched & deny_rules & ~user_stage;
+	if (record_match(s, &deny_rules))
 		verdict = 0;
-	}
 	return verdict;
 }
 
