@@ -147,6 +147,7 @@ bench:
 	bash bench/http.sh
 	bash bench/top.sh
 	bash bench/footprint.sh
+	bash bench/fleet.sh
 
 clean:
 	rm -rf bin

@@ -169,6 +169,8 @@ measure() {
 	done
 	s1=$(date +%s.%N)
 	for p in "$@"; do
+		kb=$(status_kb "$p" VmRSS)
+		((kb > peak[$p])) && peak[$p]=$kb
 		cpu[$p]=$(awk -v t=$(($(cpu_ticks "$p") - t0[$p])) -v c="$clk" -v a="$s0" -v z="$s1" 'BEGIN{printf "%.2f", 100 * t / c / (z - a)}')
 	done
 }
@@ -206,7 +208,7 @@ if [[ $phases == *rw* ]]; then
 	{
 		echo "## Remote write off and on"
 		echo
-		echo "Two default agents side by side for $minutes minutes, one remote-writing to a Prometheus on the same host."
+		echo "Two default agents side by side for $minutes min, one remote-writing to a Prometheus on the same host."
 		echo
 		echo "| process | CPU (% of one core) | RSS (MB) | RSS peak (MB) | head series | sent samples/s |"
 		echo "|---|---:|---:|---:|---:|---:|"
@@ -318,7 +320,7 @@ if [[ $phases == *node* ]]; then
 		echo "## The agent against node_exporter and Prometheus"
 		echo
 		echo "Debian's prometheus-node-exporter (default collectors) scraped every 10 s by a Prometheus, and a default"
-		echo "agent (10 s interval), side by side for $minutes minutes; disk use at the end."
+		echo "agent (10 s interval), side by side for $minutes min; disk use at the end."
 		echo
 		echo "| process | CPU (% of one core) | RSS (MB) | RSS peak (MB) | series | samples/s stored | disk (MB) |"
 		echo "|---|---:|---:|---:|---:|---:|---:|"
