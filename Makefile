@@ -148,6 +148,7 @@ bench:
 	bash bench/top.sh
 	bash bench/footprint.sh
 	bash bench/fleet.sh
+	bash bench/otlp.sh
 
 clean:
 	rm -rf bin

@@ -6,8 +6,9 @@ import "syscall"
 // shares getppid's slot in the per-task cache (110 + 64).
 const sysNoImpl = 174
 
-// sysQuiet (getpgrp) takes no arguments and shares its cache slot with no
-// call a Go thread makes from its start to its end.
+// sysQuiet (getpgrp, 111) takes no arguments and shares its cache slot with
+// rt_sigpending (127) and with no call a Go thread makes from its start to
+// its end.
 const (
 	sysQuiet     = syscall.SYS_GETPGRP
 	sysQuietName = "getpgrp"

@@ -7,11 +7,12 @@ import "syscall"
 // shares getppid's slot in the per-task cache (173 + 80).
 const sysNoImpl = 253
 
-// sysQuiet (getpgid(0): arm64 has no getpgrp) shares its cache slot with
-// no call a Go thread makes from its start to its end.
+// sysQuiet (getcpu(NULL, NULL, NULL), 168: arm64 has no getpgrp) shares
+// its cache slot with rt_sigpending (136) and with no call a Go thread
+// makes from its start to its end.
 const (
-	sysQuiet     = syscall.SYS_GETPGID
-	sysQuietName = "getpgid"
+	sysQuiet     = syscall.SYS_GETCPU
+	sysQuietName = "getcpu"
 )
 
 // distinct are syscalls without side effects that take no arguments (or
