@@ -11,27 +11,38 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS := -X github.com/kscope/kscope/internal/version.Version=$(VERSION)
 
-.PHONY: all build release image generate check-generate vet lint test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
+.PHONY: all build release image generate check-generate check-arm64 vet lint test test-unit test-race test-vm fuzz fuzz-short bench clean web check-web
 
 all: build
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/kscope ./cmd/kscope
 
-# A static, stripped kscope with its version embedded, and its .deb (nfpm,
-# pinned in deploy/tools), in $(RELEASE_DIR). Debian versions must start
-# with a digit: a tag's leading v goes, and a build between tags is
-# 0.0.0+g<commit>. Only amd64: the BPF objects are built for x86-64
-# (pt_regs layout, syscall numbers); see docs/deploy.md.
-RELEASE_DIR ?= out/release
+# A static, stripped kscope with its version embedded for each of
+# RELEASE_ARCHES, with its .deb (nfpm, pinned in deploy/tools) and a
+# tarball (the binary, the unit, the default configuration and the alert
+# rules), in $(RELEASE_DIR). Debian versions must start with a digit: a
+# tag's leading v goes, and a build between tags is 0.0.0+g<commit>. The
+# BPF objects of both architectures are committed (make generate).
+RELEASE_DIR    ?= out/release
+RELEASE_ARCHES ?= amd64 arm64
 PKG_VERSION ?= $(shell echo '$(VERSION)' | sed -n -e 's/^v\([0-9]\)/\1/p;t' -e 's/^/0.0.0+g/p')
 release:
 	rm -rf $(RELEASE_DIR) && mkdir -p $(RELEASE_DIR)
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $(RELEASE_DIR)/kscope_linux_amd64 ./cmd/kscope
 	$(GO) -C deploy/tools build -o $(abspath $(RELEASE_DIR))/.nfpm github.com/goreleaser/nfpm/v2/cmd/nfpm
-	sed 's|$${BINARY}|$(RELEASE_DIR)/kscope_linux_amd64|' deploy/nfpm.yaml > $(RELEASE_DIR)/.nfpm.yaml
-	ARCH=amd64 VERSION='$(PKG_VERSION)' $(RELEASE_DIR)/.nfpm package --config $(RELEASE_DIR)/.nfpm.yaml --packager deb --target $(RELEASE_DIR)/
-	rm -f $(RELEASE_DIR)/.nfpm $(RELEASE_DIR)/.nfpm.yaml
+	set -e; for arch in $(RELEASE_ARCHES); do \
+		bin=$(RELEASE_DIR)/kscope_linux_$$arch; \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w $(LDFLAGS)" -o $$bin ./cmd/kscope; \
+		sed "s|\$${BINARY}|$$bin|" deploy/nfpm.yaml > $(RELEASE_DIR)/.nfpm.yaml; \
+		ARCH=$$arch VERSION='$(PKG_VERSION)' $(RELEASE_DIR)/.nfpm package --config $(RELEASE_DIR)/.nfpm.yaml --packager deb --target $(RELEASE_DIR)/; \
+		stage=$(RELEASE_DIR)/.stage/kscope_$(PKG_VERSION)_linux_$$arch; \
+		mkdir -p $$stage; \
+		cp $$bin $$stage/kscope; \
+		cp deploy/systemd/kscope.service deploy/config/kscope.yml rules/kscope.rules.yml $$stage/; \
+		tar -C $(RELEASE_DIR)/.stage --owner=0 --group=0 --numeric-owner --sort=name \
+			-czf $(RELEASE_DIR)/kscope_$(PKG_VERSION)_linux_$$arch.tar.gz kscope_$(PKG_VERSION)_linux_$$arch; \
+	done
+	rm -rf $(RELEASE_DIR)/.nfpm $(RELEASE_DIR)/.nfpm.yaml $(RELEASE_DIR)/.stage
 	@ls -l $(RELEASE_DIR)
 
 # The container image the Helm chart runs: the release binary alone.
@@ -63,6 +74,13 @@ check-web: web
 	@test -z "$$(git status --porcelain --untracked-files=all -- internal/web/dist)" || \
 		{ echo "untracked files in internal/web/dist: run 'make web' and commit" >&2; exit 1; }
 
+# The arm64 release target: every package, and every package's tests,
+# builds and vets for arm64 (the per-architecture files: BPF objects,
+# syscall numbers, registers).
+check-arm64:
+	GOARCH=arm64 $(GO) build ./...
+	GOARCH=arm64 $(GO) vet ./...
+
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed" >&2; exit 1; }
@@ -93,7 +111,7 @@ test-vm:
 	bash scripts/test-vm.sh
 
 # Everything CI runs.
-test: check-generate check-web vet lint test-unit test-race fuzz-short test-vm
+test: check-generate check-web vet check-arm64 lint test-unit test-race fuzz-short test-vm
 
 # Run every fuzz target for FUZZTIME, package by package. A package whose
 # tests do not build fails the run. Go's fuzzing coordinator can give up
@@ -129,6 +147,7 @@ bench:
 	bash bench/http.sh
 	bash bench/top.sh
 	bash bench/footprint.sh
+	bash bench/fleet.sh
 	bash bench/otlp.sh
 
 clean:

@@ -54,13 +54,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// buildDeb returns the .deb make release made, and its version.
-func buildDeb(t *testing.T) (deb, version string) {
+// buildDeb returns the .deb for arch (a GOARCH) that make release made,
+// and its version.
+func buildDeb(t *testing.T, arch string) (deb, version string) {
 	t.Helper()
 	dir, version := buildRelease(t)
-	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
+	debs, _ := filepath.Glob(filepath.Join(dir, "*_"+arch+".deb"))
 	if len(debs) != 1 {
-		t.Fatalf("make release made %v, want one .deb", debs)
+		t.Fatalf("make release made %v, want one .deb for %s", debs, arch)
 	}
 	return debs[0], version
 }
@@ -90,7 +91,7 @@ func TestDebInstallsInCleanRoot(t *testing.T) {
 	testutil.RequireRoot(t, "installing a package into a chroot and loading BPF")
 	testutil.RequireBPF(t)
 	dpkg := testutil.Tool(t, "dpkg", "installing the package")
-	deb, version := buildDeb(t)
+	deb, version := buildDeb(t, "amd64")
 
 	fields, err := exec.Command("dpkg-deb", "-f", deb, "Package", "Architecture", "Version").Output()
 	if err != nil {

@@ -8,6 +8,8 @@
 #ifndef __KSCOPE_H
 #define __KSCOPE_H
 
+#include "kscope_arch.h"
+
 #define TASK_COMM_LEN 16
 
 /* Indexes of the per-CPU stats array, mirrored in internal/bpfx. */

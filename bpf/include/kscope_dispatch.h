@@ -21,10 +21,12 @@
 #ifndef __KSCOPE_DISPATCH_H
 #define __KSCOPE_DISPATCH_H
 
+#include "kscope_arch.h"
+
 /*
  * The task's user registers, which ctx->args[0] points to, as a pointer
  * the program may load from directly (bpf_task_pt_regs, Linux 5.15):
- * the syscall's arguments are in di, si, dx, r10, r8 and r9.
+ * the syscall's arguments are read with KSCOPE_SYSCALL_ARG* (kscope_arch.h).
  */
 static __always_inline struct pt_regs *dispatch_regs(void)
 {
@@ -58,7 +60,7 @@ struct {
  */
 static __always_inline __u32 dispatch_exit_nr(void)
 {
-	return (__u32)dispatch_regs()->orig_ax;
+	return (__u32)KSCOPE_SYSCALL_NR(dispatch_regs());
 }
 
 /*

@@ -11,14 +11,32 @@ const Slots = 512
 const OutOfRange = "sys_out_of_range"
 
 // Name returns the name of the syscall counted at index idx of the BPF
-// maps: the x86-64 name, sys_<nr> for a number the table lacks (a syscall
-// newer than the header it was generated from), or OutOfRange from Slots on.
+// maps: the name in the table of the architecture kscope was built for,
+// sys_<nr> for a number the table lacks (a syscall newer than the header it
+// was generated from), or OutOfRange from Slots on.
 func Name(idx uint32) string {
+	return nameIn(native, idx)
+}
+
+// Table returns the syscall names by number of an architecture kscope
+// ships for, by its GOARCH ("amd64" or "arm64"), and nil for another.
+// "" marks a number the architecture does not use.
+func Table(goarch string) []string {
+	switch goarch {
+	case "amd64":
+		return amd64Names[:]
+	case "arm64":
+		return arm64Names[:]
+	}
+	return nil
+}
+
+func nameIn(table []string, idx uint32) string {
 	if idx >= Slots {
 		return OutOfRange
 	}
-	if int(idx) < len(x86_64Names) && x86_64Names[idx] != "" {
-		return x86_64Names[idx]
+	if int(idx) < len(table) && table[idx] != "" {
+		return table[idx]
 	}
 	return "sys_" + strconv.FormatUint(uint64(idx), 10)
 }

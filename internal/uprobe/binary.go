@@ -16,10 +16,14 @@ import (
 	"strings"
 )
 
+// Multiarch is Debian's multiarch directory name of the architecture
+// kscope was built for (/usr/lib/MULTIARCH).
+var Multiarch = map[string]string{"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}[runtime.GOARCH]
+
 // LibraryDirs are searched, in order, for a library the ldconfig cache does
 // not list.
 var LibraryDirs = []string{
-	"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+	"/lib/" + Multiarch, "/usr/lib/" + Multiarch,
 	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib",
 }
 

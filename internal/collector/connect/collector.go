@@ -20,7 +20,8 @@ const Name = "connect"
 const variantTracepoints = "tracepoints"
 
 // dispatchSlots are the programs that take the syscall dispatcher's slots
-// (x86-64 syscall numbers) in the dispatch variant.
+// (the syscall numbers of the architecture kscope is built for) in the
+// dispatch variant.
 var dispatchSlots = []dispatch.Slot{
 	{Hook: dispatch.Enter, Nr: unix.SYS_CONNECT, Prog: connectProgRawEnterConnect},
 	{Hook: dispatch.Exit, Nr: unix.SYS_CONNECT, Prog: connectProgRawExitConnect},

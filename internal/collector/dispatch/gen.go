@@ -1,6 +1,11 @@
 package dispatch
 
-// One little-endian x86-64 object: the slots are x86-64 syscall numbers and
-// the exit program reads orig_ax from x86-64's pt_regs.
+// Two little-endian objects, x86-64 and arm64, the architectures kscope
+// ships for: bpf2go's -target defines __TARGET_ARCH_x86 or
+// __TARGET_ARCH_arm64, which selects the registers programs read
+// (bpf/include/kscope_arch.h, bpf_tracing.h) and the struct pt_regs they
+// read them from (bpf/include/vmlinux.h).
+// The slots are the architecture's syscall numbers, and the exit program
+// reads the number from its struct pt_regs.
 // The compiler is pinned in the Makefile (BPF2GO_CC): run `make generate`.
-//go:generate go tool bpf2go -target amd64 dispatch bpf/dispatch.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -target amd64,arm64 dispatch bpf/dispatch.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror

@@ -24,7 +24,8 @@ const Name = "exec"
 const variantTracepoints = "tracepoints"
 
 // dispatchSlots are the programs that take the syscall dispatcher's slots
-// (x86-64 syscall numbers) in the dispatch variant.
+// (the syscall numbers of the architecture kscope is built for) in the
+// dispatch variant.
 var dispatchSlots = []dispatch.Slot{
 	{Hook: dispatch.Enter, Nr: unix.SYS_EXECVE, Prog: execProgRawEnterExecve},
 	{Hook: dispatch.Enter, Nr: unix.SYS_EXECVEAT, Prog: execProgRawEnterExecveat},

@@ -108,12 +108,16 @@ var (
 	openProgs = []string{fileioProgExitOpen, fileioProgExitOpenat, fileioProgExitOpenat2}
 )
 
-// dispatchSlots are the dispatcher's sys_exit slots (x86-64 syscall
-// numbers) and the program each takes, in the dispatch variant.
-var dispatchSlots = []struct {
+// dispatchSlot is a dispatcher's sys_exit slot (a syscall number of the
+// architecture kscope is built for) and the program it takes.
+type dispatchSlot struct {
 	nr   uint32
 	prog string
-}{
+}
+
+// dispatchSlots are the slots of the dispatch variant: the syscalls every
+// architecture has, and open where there is one (archSlots).
+var dispatchSlots = append([]dispatchSlot{
 	{unix.SYS_READ, fileioProgRawExitRead},
 	{unix.SYS_PREAD64, fileioProgRawExitPread64},
 	{unix.SYS_READV, fileioProgRawExitReadv},
@@ -124,10 +128,9 @@ var dispatchSlots = []struct {
 	{unix.SYS_WRITEV, fileioProgRawExitWritev},
 	{unix.SYS_PWRITEV, fileioProgRawExitPwritev},
 	{unix.SYS_PWRITEV2, fileioProgRawExitPwritev2},
-	{unix.SYS_OPEN, fileioProgRawExitOpen},
 	{unix.SYS_OPENAT, fileioProgRawExitOpen},
 	{unix.SYS_OPENAT2, fileioProgRawExitOpen},
-}
+}, archSlots...)
 
 // Start loads the programs and attaches them; the collector emits no events.
 func (c *Collector) Start(_ context.Context, _ event.Sink) error {

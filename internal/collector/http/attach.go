@@ -41,7 +41,7 @@ var (
 
 // Where distributions keep the system's OpenSSL, probed at start so that
 // programs started later are traced from their first call.
-var libDirs = []string{"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/usr/local/lib64", "/usr/local/lib"}
+var libDirs = []string{"/usr/lib/" + uprobe.Multiarch, "/lib/" + uprobe.Multiarch, "/usr/lib64", "/lib64", "/usr/lib", "/usr/local/lib64", "/usr/local/lib"}
 
 // fileID is an inode as last modified: uprobes attach to files, not to
 // processes, and a file rewritten in place is another program.

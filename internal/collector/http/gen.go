@@ -1,8 +1,11 @@
 package http
 
-// One little-endian x86-64 object: kscope ships for amd64 today, and the
-// uprobe programs read x86-64 registers (pt_regs) through bpf_tracing.h,
-// which needs the arch define. Go's internal ABI (receiver in RAX, the
-// goroutine in R14) is x86-64's too.
+// Two little-endian objects, x86-64 and arm64, the architectures kscope
+// ships for: bpf2go's -target defines __TARGET_ARCH_x86 or
+// __TARGET_ARCH_arm64, which selects the registers programs read
+// (bpf/include/kscope_arch.h, bpf_tracing.h) and the struct pt_regs they
+// read them from (bpf/include/vmlinux.h).
+// Go's internal ABI (the receiver's register, the goroutine's) differs
+// between them too.
 // The compiler is pinned in the Makefile (BPF2GO_CC): run `make generate`.
-//go:generate go tool bpf2go -target amd64 -type http_chunk http bpf/http.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -target amd64,arm64 -type http_chunk http bpf/http.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror

@@ -1,7 +1,11 @@
 package netfilter
 
-// One little-endian x86-64 object: kscope ships for amd64 today. -mcpu=v3
-// for the atomic compare-and-swap of the rate limiter's buckets (BPF
-// atomics, Linux 5.12). The compiler is pinned in the Makefile
-// (BPF2GO_CC): run `make generate`.
-//go:generate go tool bpf2go -target amd64 -type rule -type counter -type filter_info -type addr_key -type l4_key -type mask -type rl_key filter bpf/filter.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror -mcpu=v3
+// Two little-endian objects, x86-64 and arm64, the architectures kscope
+// ships for: bpf2go's -target defines __TARGET_ARCH_x86 or
+// __TARGET_ARCH_arm64, which selects the registers programs read
+// (bpf/include/kscope_arch.h, bpf_tracing.h) and the struct pt_regs they
+// read them from (bpf/include/vmlinux.h).
+// -mcpu=v3 for the atomic compare-and-swap of the rate limiter's buckets
+// (BPF atomics, Linux 5.12).
+// The compiler is pinned in the Makefile (BPF2GO_CC): run `make generate`.
+//go:generate go tool bpf2go -target amd64,arm64 -type rule -type counter -type filter_info -type addr_key -type l4_key -type mask -type rl_key filter bpf/filter.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror -mcpu=v3

@@ -191,15 +191,7 @@ func TestOpenSyscalls(t *testing.T) {
 		open func(path string) (int, error)
 	}{
 		{"open", func(p string) (int, error) {
-			b, err := unix.BytePtrFromString(p)
-			if err != nil {
-				return -1, err
-			}
-			fd, _, errno := unix.Syscall(unix.SYS_OPEN, uintptr(unsafe.Pointer(b)), unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o640)
-			if errno != 0 {
-				return -1, errno
-			}
-			return int(fd), nil
+			return openSyscall(p, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o640)
 		}},
 		{"openat", func(p string) (int, error) {
 			return unix.Openat(unix.AT_FDCWD, p, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o640)

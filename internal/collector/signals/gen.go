@@ -1,6 +1,9 @@
 package signals
 
-// One little-endian x86-64 object: kscope ships for amd64 today, and the
-// target-specific register access in bpf_tracing.h needs the arch define.
+// Two little-endian objects, x86-64 and arm64, the architectures kscope
+// ships for: bpf2go's -target defines __TARGET_ARCH_x86 or
+// __TARGET_ARCH_arm64, which selects the registers programs read
+// (bpf/include/kscope_arch.h, bpf_tracing.h) and the struct pt_regs they
+// read them from (bpf/include/vmlinux.h).
 // The compiler is pinned in the Makefile (BPF2GO_CC): run `make generate`.
-//go:generate go tool bpf2go -target amd64 -type signal_event signals bpf/signals.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror
+//go:generate go tool bpf2go -target amd64,arm64 -type signal_event signals bpf/signals.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror

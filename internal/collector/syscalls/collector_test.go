@@ -30,10 +30,6 @@ import (
 // childEnv makes the test binary a workload: "MODE N [THREADS]".
 const childEnv = "KSCOPE_SYSCALLS_CHILD"
 
-// sysCreateModule has no implementation on x86-64 (ENOSYS) and shares
-// getppid's slot in the per-task cache (110 + 64).
-const sysCreateModule = 174
-
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(childEnv); mode != "" {
 		os.Exit(child(strings.Fields(mode)))
@@ -54,7 +50,7 @@ func child(args []string) int {
 	case "alternate": // evicts the cache slot on every call
 		for i := 0; i < n; i++ {
 			syscall.RawSyscall(syscall.SYS_GETPPID, 0, 0, 0)
-			syscall.RawSyscall(sysCreateModule, 0, 0, 0)
+			syscall.RawSyscall(sysNoImpl, 0, 0, 0)
 		}
 	case "beyond": // numbers past the slots: ENOSYS
 		for i := 0; i < n; i++ {
@@ -91,16 +87,9 @@ func child(args []string) int {
 	return 0
 }
 
-// beyond are syscall numbers x86-64 does not have, at and past the number
+// beyond are syscall numbers no architecture has, at and past the number
 // of the dispatcher's every-syscall slot.
 var beyond = []uintptr{syscalls.NrSlots, syscalls.NrSlots + 1, 1000}
-
-// distinct are syscalls without side effects that take no arguments.
-var distinct = []uintptr{
-	syscall.SYS_GETPPID, syscall.SYS_GETPGRP, syscall.SYS_GETUID, syscall.SYS_GETGID,
-	syscall.SYS_GETEUID, syscall.SYS_GETEGID, syscall.SYS_GETPID, syscall.SYS_GETTID,
-	syscall.SYS_SETSID, syscall.SYS_SCHED_YIELD, syscall.SYS_SYNC, syscall.SYS_VHANGUP,
-}
 
 func getppid(n int) {
 	for i := 0; i < n; i++ {
@@ -508,11 +497,11 @@ func TestExactWhileThreadsExit(t *testing.T) {
 		c := start(t, collector.Config{TopK: 1 << 20, Filter: collector.Filter{Comm: testComm()}})
 		pid := strconv.Itoa(os.Getpid())
 		read := func() float64 {
-			return value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getpgrp")
+			return value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", sysQuietName)
 		}
 		base := read()
-		// getpgrp shares its cache slot with rt_sigpending: each thread's
-		// getpgrp counts stay in its cache until its rt_sigpending call
+		// sysQuiet shares its cache slot with rt_sigpending: each thread's
+		// sysQuiet counts stay in its cache until its rt_sigpending call
 		// evicts them, which the first read of a round has its threads
 		// make after it read the hash and before its iterator runs. Then
 		// the threads end while more reads run: their exit flushes move
@@ -531,7 +520,7 @@ func TestExactWhileThreadsExit(t *testing.T) {
 					runtime.LockOSThread()
 					tids[i] = unix.Gettid()
 					for range calls {
-						syscall.RawSyscall(syscall.SYS_GETPGRP, 0, 0, 0)
+						syscall.RawSyscall(sysQuiet, 0, 0, 0)
 					}
 					called.Done()
 					<-release
@@ -555,14 +544,14 @@ func TestExactWhileThreadsExit(t *testing.T) {
 			// Read while the threads evict, then while they end, and once
 			// more after.
 			if got := read() - base; got != want {
-				t.Fatalf("round %d: getpgrp calls %v while threads evicted them, want %v", r, got, want)
+				t.Fatalf("round %d: %s calls %v while threads evicted them, want %v", r, sysQuietName, got, want)
 			}
 			syscalls.SetAfterHashRead(c, nil)
 			close(end)
 			for more := true; more; {
 				more = anyThread(tids)
 				if got := read() - base; got != want {
-					t.Fatalf("round %d: getpgrp calls %v while threads end, want %v", r, got, want)
+					t.Fatalf("round %d: %s calls %v while threads end, want %v", r, sysQuietName, got, want)
 				}
 			}
 		}

@@ -1,7 +1,9 @@
 package top
 
-// One little-endian x86-64 object: kscope ships for amd64 today, and the
-// target-specific register access in bpf_tracing.h (the syscall arguments
-// in pt_regs) needs the arch define. The compiler is pinned in the Makefile
-// (BPF2GO_CC): run `make generate`.
-//go:generate go tool bpf2go -target amd64 -type proc_key -type proc_stat -type cpu_slot top bpf/top.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror
+// Two little-endian objects, x86-64 and arm64, the architectures kscope
+// ships for: bpf2go's -target defines __TARGET_ARCH_x86 or
+// __TARGET_ARCH_arm64, which selects the registers programs read
+// (bpf/include/kscope_arch.h, bpf_tracing.h) and the struct pt_regs they
+// read them from (bpf/include/vmlinux.h).
+// The compiler is pinned in the Makefile (BPF2GO_CC): run `make generate`.
+//go:generate go tool bpf2go -target amd64,arm64 -type proc_key -type proc_stat -type cpu_slot top bpf/top.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror

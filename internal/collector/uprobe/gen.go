@@ -1,7 +1,10 @@
 package uprobe
 
-// One little-endian x86-64 object: kscope ships for amd64 today, the
-// argument registers read from struct pt_regs are x86-64's, and USDT
-// argument specs name x86-64 registers. The compiler is pinned in the
-// Makefile (BPF2GO_CC): run `make generate`.
-//go:generate go tool bpf2go -target amd64 -type uprobe_event -type usdt_spec uprobe bpf/uprobe.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror
+// Two little-endian objects, x86-64 and arm64, the architectures kscope
+// ships for: bpf2go's -target defines __TARGET_ARCH_x86 or
+// __TARGET_ARCH_arm64, which selects the registers programs read
+// (bpf/include/kscope_arch.h, bpf_tracing.h) and the struct pt_regs they
+// read them from (bpf/include/vmlinux.h).
+// USDT argument specs name the architecture's registers too.
+// The compiler is pinned in the Makefile (BPF2GO_CC): run `make generate`.
+//go:generate go tool bpf2go -target amd64,arm64 -type uprobe_event -type usdt_spec uprobe bpf/uprobe.bpf.c -- -I../../../bpf/include -O2 -g -Wall -Werror

@@ -302,8 +302,8 @@ func (f *fn) constant(name string) (int64, bool) {
 
 // funcArgs returns the arguments of kernel function name as a record
 // layout for args->NAME: in a fentry/fexit program's context (one u64 per
-// argument) or, when regs, in the struct pt_regs of a kprobe (the x86-64
-// argument registers); and the number of arguments (fexit's retval
+// argument) or, when regs, in the struct pt_regs of a kprobe (the
+// architecture's argument registers, argRegs); and the number of arguments (fexit's retval
 // follows them).
 func (f *fn) funcArgs(pos ast.Pos, name string, regs bool) (*Format, int) {
 	spec := f.kernelBTF(pos)

@@ -11,11 +11,6 @@ import (
 	"github.com/kscope/kscope/internal/usdt"
 )
 
-// pt_regs offsets on x86-64, for argN and retval in kprobes and uprobes.
-var argRegs = []int16{112, 104, 96, 88, 72, 64} // di si dx cx r8 r9
-
-const regAX = 80
-
 // intExpr leaves the value of the integer expression x in R0.
 func (f *fn) intExpr(x ast.Expr) {
 	saved := f.pos

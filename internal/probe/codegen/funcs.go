@@ -11,17 +11,6 @@ import (
 	"github.com/kscope/kscope/internal/probe/check"
 )
 
-// ptRegs are the offsets of struct pt_regs's members on x86-64, by the
-// names reg() takes.
-var ptRegs = map[string]int16{
-	"r15": 0, "r14": 8, "r13": 16, "r12": 24, "bp": 32, "bx": 40, "r11": 48, "r10": 56,
-	"r9": 64, "r8": 72, "ax": 80, "cx": 88, "dx": 96, "si": 104, "di": 112, "orig_ax": 120,
-	"ip": 128, "cs": 136, "flags": 144, "sp": 152, "ss": 160,
-}
-
-// regSP is the offset of the stack pointer in struct pt_regs.
-const regSP = 152
-
 // intCall compiles the calls that give an integer; false when x is none
 // of them.
 func (f *fn) intCall(x *ast.Call) bool {
@@ -73,7 +62,7 @@ func (f *fn) intCall(x *ast.Call) bool {
 			for n := range ptRegs {
 				names = append(names, n)
 			}
-			f.c.errorf(x.Args[0].Position(), "unknown register %q (x86-64 has %s)", name, strings.Join(sortedStrings(names), ", "))
+			f.c.errorf(x.Args[0].Position(), "unknown register %q (%s has %s)", name, archName, strings.Join(sortedStrings(names), ", "))
 		}
 		switch f.probe.Provider {
 		case "kprobe", "kretprobe", "uprobe", "uretprobe", "usdt", "profile", "interval", "software", "hardware":
@@ -205,7 +194,8 @@ func (f *fn) strContains(x *ast.Call) {
 }
 
 // stackArg leaves in R0 argument n passed on the stack (sargN): the word
-// at the stack pointer plus 8*(n+1), past the return address.
+// at the stack pointer plus 8*n, past the return address where the call
+// pushed one (stackArgBase).
 func (f *fn) stackArg(x *ast.Ident, n int) {
 	switch f.probe.Provider {
 	case "kprobe", "uprobe":
@@ -220,7 +210,7 @@ func (f *fn) stackArg(x *ast.Ident, n int) {
 	tmp := f.alloc(8)
 	f.sp = mark
 	f.emit(stImm(asm.R10, int16(tmp), 0),
-		asm.LoadMem(asm.R3, rCtx, regSP, asm.DWord), asm.Add.Imm(asm.R3, int32(8*(n+1))),
+		asm.LoadMem(asm.R3, rCtx, regSP, asm.DWord), asm.Add.Imm(asm.R3, int32(stackArgBase+8*n)),
 		asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(tmp)),
 		asm.Mov.Imm(asm.R2, 8), read.Call(),
 		asm.LoadMem(asm.R0, asm.R10, int16(tmp), asm.DWord))

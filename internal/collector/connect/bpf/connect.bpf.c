@@ -385,7 +385,7 @@ int raw_enter_connect(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = dispatch_regs();
 
-	return enter_connect(regs->di, regs->si);
+	return enter_connect(KSCOPE_SYSCALL_ARG1(regs), KSCOPE_SYSCALL_ARG2(regs));
 }
 
 SEC("raw_tracepoint/sys_exit")

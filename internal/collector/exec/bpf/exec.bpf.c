@@ -324,7 +324,7 @@ int raw_enter_execve(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = dispatch_regs();
 
-	return enter(regs->di, regs->si);
+	return enter(KSCOPE_SYSCALL_ARG1(regs), KSCOPE_SYSCALL_ARG2(regs));
 }
 
 SEC("raw_tracepoint/sys_enter")
@@ -332,7 +332,7 @@ int raw_enter_execveat(struct bpf_raw_tracepoint_args *ctx)
 {
 	struct pt_regs *regs = dispatch_regs();
 
-	return enter(regs->si, regs->dx);
+	return enter(KSCOPE_SYSCALL_ARG2(regs), KSCOPE_SYSCALL_ARG3(regs));
 }
 
 /* execve and execveat alike. */

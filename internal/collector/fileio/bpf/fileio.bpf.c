@@ -155,7 +155,7 @@ static __always_inline int rw(long ret, bool write, bool check_fd)
 		struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 
 		/* Every counted call takes the fd as its first argument (di). */
-		if (!regular_fd(task, regs->di))
+		if (!regular_fd(task, KSCOPE_SYSCALL_ARG1(regs)))
 			return 0;
 	}
 	p = proc(bpf_get_current_pid_tgid() >> 32, &over);

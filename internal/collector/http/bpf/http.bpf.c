@@ -726,20 +726,20 @@ static __always_inline __s32 go_conn_fd(__u64 conn)
 static __always_inline int go_enter(struct pt_regs *ctx, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct go_key key = {.g = ctx->r14, .tgid = pid_tgid >> 32};
+	struct go_key key = {.g = KSCOPE_GO_G(ctx), .tgid = pid_tgid >> 32};
 	struct go_call call = {};
 
 	if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
 		return 0;
-	call.fd = go_conn_fd(ctx->ax);
+	call.fd = go_conn_fd(KSCOPE_GO_ARG1(ctx));
 	call.sk = fd_sock(call.fd);
 	if (!call.sk)
 		return 0;
-	call.buf = ctx->bx;
+	call.buf = KSCOPE_GO_ARG2(ctx);
 	call.dir = dir;
 	if (dir == DIR_OUT) {
-		if (ctx->cx > 0 && ctx->cx <= 0x7fffffff)
-			data(pid_tgid, call.sk, call.fd, (const void *)call.buf, ctx->cx, ctx->cx, DIR_OUT,
+		if (KSCOPE_GO_ARG3(ctx) > 0 && KSCOPE_GO_ARG3(ctx) <= 0x7fffffff)
+			data(pid_tgid, call.sk, call.fd, (const void *)call.buf, KSCOPE_GO_ARG3(ctx), KSCOPE_GO_ARG3(ctx), DIR_OUT,
 			     SRC_GOTLS, true, 0);
 		return 0;
 	}
@@ -753,9 +753,9 @@ SEC("uprobe/go_tls_ret")
 int go_tls_ret(struct pt_regs *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct go_key key = {.g = ctx->r14, .tgid = pid_tgid >> 32};
+	struct go_key key = {.g = KSCOPE_GO_G(ctx), .tgid = pid_tgid >> 32};
 	struct go_call *call;
-	long n = ctx->ax;
+	long n = KSCOPE_GO_ARG1(ctx);
 
 	call = bpf_map_lookup_elem(&go_calls, &key);
 	if (!call)

@@ -188,7 +188,7 @@ int sys_exit_openat2(struct trace_event_raw_sys_exit *ctx)
  * fewer syscall tracepoints is most of what tracing opens costs. The
  * registers and the header are read with direct BTF loads, cheaper than
  * probe-read helper calls.
- * x86-64 syscall arguments: di, si, dx, r10.
+ * The syscall arguments: KSCOPE_SYSCALL_ARG* (kscope_arch.h).
  */
 static __always_inline struct pt_regs *user_regs(void)
 {
@@ -211,7 +211,7 @@ int exit_open_regs(struct trace_event_raw_sys_exit *ctx)
 		return drop();
 	regs = user_regs();
 	/* open(path, int flags, umode_t mode) */
-	return emit(pid_tgid, uid, (const char *)regs->di, (__u32)regs->si, (__u32)regs->dx, ctx->ret,
+	return emit(pid_tgid, uid, (const char *)KSCOPE_SYSCALL_ARG1(regs), (__u32)KSCOPE_SYSCALL_ARG2(regs), (__u32)KSCOPE_SYSCALL_ARG3(regs), ctx->ret,
 		    true);
 }
 
@@ -226,7 +226,7 @@ int exit_openat_regs(struct trace_event_raw_sys_exit *ctx)
 		return drop();
 	regs = user_regs();
 	/* openat(dfd, path, int flags, umode_t mode) */
-	return emit(pid_tgid, uid, (const char *)regs->si, (__u32)regs->dx, (__u32)regs->r10, ctx->ret,
+	return emit(pid_tgid, uid, (const char *)KSCOPE_SYSCALL_ARG2(regs), (__u32)KSCOPE_SYSCALL_ARG3(regs), (__u32)KSCOPE_SYSCALL_ARG4(regs), ctx->ret,
 		    true);
 }
 
@@ -242,6 +242,6 @@ int exit_openat2_regs(struct trace_event_raw_sys_exit *ctx)
 		return drop();
 	regs = user_regs();
 	/* openat2(dfd, path, struct open_how *how, size): flags and mode live in how. */
-	bpf_probe_read_user(&how, offsetof(struct open_how, resolve), (const void *)regs->dx);
-	return emit(pid_tgid, uid, (const char *)regs->si, how.flags, (__u32)how.mode, ctx->ret, true);
+	bpf_probe_read_user(&how, offsetof(struct open_how, resolve), (const void *)KSCOPE_SYSCALL_ARG3(regs));
+	return emit(pid_tgid, uid, (const char *)KSCOPE_SYSCALL_ARG2(regs), how.flags, (__u32)how.mode, ctx->ret, true);
 }

@@ -246,8 +246,8 @@ int on_cpu(struct bpf_perf_event_data *ctx)
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32;
 	struct sample_key key = {};
-	/* x86-64: user addresses have the top bit clear, the kernel's set. */
-	bool user = !(ctx->regs.ip >> 63);
+	/* x86-64 and arm64: user addresses have the top bit clear, the kernel's set. */
+	bool user = !(PT_REGS_IP(&ctx->regs) >> 63);
 
 	if ((__u32)pid_tgid == 0 && !include_idle) {
 		inc(C_IDLE);

@@ -309,7 +309,7 @@ static __always_inline int rw(long ret, bool write, bool check_fd)
 	if (ret <= 0)
 		return 0;
 	if (check_fd)
-		kind = fd_kind(task, user_regs(task)->di);
+		kind = fd_kind(task, KSCOPE_SYSCALL_ARG1(user_regs(task)));
 	if (kind == FD_FILE && rw_files) {
 		p = proc_of(task);
 		if (p)
@@ -383,12 +383,12 @@ static __always_inline int sock_io(long ret, bool tx, bool check_fd, enum flags_
 		return 0;
 	if (check_fd) {
 		regs = user_regs(task);
-		if (fd_kind(task, regs->di) != FD_INET)
+		if (fd_kind(task, KSCOPE_SYSCALL_ARG1(regs)) != FD_INET)
 			return 0;
 		if (fa == FLAGS_DX)
-			flags = regs->dx;
+			flags = KSCOPE_SYSCALL_ARG3(regs);
 		else if (fa == FLAGS_R10)
-			flags = regs->r10;
+			flags = KSCOPE_SYSCALL_ARG4(regs);
 		if (flags & MSG_PEEK)
 			return 0;
 	}
@@ -405,12 +405,12 @@ static __always_inline int mmsg_io(long ret, bool tx)
 	__u64 bytes = 0;
 	__u32 len;
 
-	if (ret <= 0 || fd_kind(task, regs->di) != FD_INET)
+	if (ret <= 0 || fd_kind(task, KSCOPE_SYSCALL_ARG1(regs)) != FD_INET)
 		return 0;
 	/* recvmmsg(fd, vec, vlen, flags, timeout) */
-	if (!tx && (regs->r10 & MSG_PEEK))
+	if (!tx && (KSCOPE_SYSCALL_ARG4(regs) & MSG_PEEK))
 		return 0;
-	vec = (struct mmsg *)regs->si;
+	vec = (struct mmsg *)KSCOPE_SYSCALL_ARG2(regs);
 	for (int i = 0; i < MMSG_MAX; i++) {
 		if (i >= ret)
 			break;

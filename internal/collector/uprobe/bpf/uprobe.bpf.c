@@ -113,29 +113,28 @@ struct {
 	__type(value, struct usdt_spec);
 } usdt_specs SEC(".maps");
 
-/* The integer argument registers: SysV (rdi, rsi, rdx, rcx, r8, r9) or Go's
- * ABIInternal (rax, rbx, rcx, rdi, rsi, r8, r9, r10, r11). Read with constant
- * offsets. */
+/* The integer argument registers: the C calling convention's six or Go's
+ * ABIInternal's nine (kscope_arch.h). Read with constant offsets. */
 static __always_inline void arg_regs(struct pt_regs *ctx, __u64 r[9])
 {
 	if (go_abi) {
-		r[0] = ctx->ax;
-		r[1] = ctx->bx;
-		r[2] = ctx->cx;
-		r[3] = ctx->di;
-		r[4] = ctx->si;
-		r[5] = ctx->r8;
-		r[6] = ctx->r9;
-		r[7] = ctx->r10;
-		r[8] = ctx->r11;
+		r[0] = KSCOPE_GO_ARG1(ctx);
+		r[1] = KSCOPE_GO_ARG2(ctx);
+		r[2] = KSCOPE_GO_ARG3(ctx);
+		r[3] = KSCOPE_GO_ARG4(ctx);
+		r[4] = KSCOPE_GO_ARG5(ctx);
+		r[5] = KSCOPE_GO_ARG6(ctx);
+		r[6] = KSCOPE_GO_ARG7(ctx);
+		r[7] = KSCOPE_GO_ARG8(ctx);
+		r[8] = KSCOPE_GO_ARG9(ctx);
 		return;
 	}
-	r[0] = ctx->di;
-	r[1] = ctx->si;
-	r[2] = ctx->dx;
-	r[3] = ctx->cx;
-	r[4] = ctx->r8;
-	r[5] = ctx->r9;
+	r[0] = KSCOPE_C_ARG1(ctx);
+	r[1] = KSCOPE_C_ARG2(ctx);
+	r[2] = KSCOPE_C_ARG3(ctx);
+	r[3] = KSCOPE_C_ARG4(ctx);
+	r[4] = KSCOPE_C_ARG5(ctx);
+	r[5] = KSCOPE_C_ARG6(ctx);
 	r[6] = 0;
 	r[7] = 0;
 	r[8] = 0;
@@ -192,9 +191,9 @@ static __always_inline int call_key(struct pt_regs *ctx, struct call_key *k, __u
 	if (go_abi) {
 		__u64 hi = 0;
 
-		k->id = ctx->r14;
+		k->id = KSCOPE_GO_G(ctx);
 		/* g.stack is {lo, hi}, the first field of runtime.g. */
-		if (bpf_probe_read_user(&hi, sizeof(hi), (void *)(ctx->r14 + 8)))
+		if (bpf_probe_read_user(&hi, sizeof(hi), (void *)(KSCOPE_GO_G(ctx) + 8)))
 			return -1;
 		k->sp = hi - sp;
 		return 0;
@@ -241,7 +240,7 @@ int uprobe_entry(struct pt_regs *ctx)
 		send(e);
 		return 0;
 	}
-	if (call_key(ctx, &k, ctx->sp))
+	if (call_key(ctx, &k, KSCOPE_SP(ctx)))
 		return 0;
 	if (bpf_map_update_elem(&pending, &k, e, BPF_ANY))
 		count(STAT_LOST);
@@ -262,7 +261,7 @@ static __always_inline int report_return(struct pt_regs *ctx, __u64 sp)
 	now = bpf_ktime_get_ns();
 	e->latency_ns = now - e->hdr.ts_ns;
 	e->hdr.ts_ns = now;
-	e->ret = ctx->ax;
+	e->ret = KSCOPE_RC(ctx);
 	e->has_ret = 1;
 	send(e);
 	bpf_map_delete_elem(&pending, &k);
@@ -272,15 +271,15 @@ static __always_inline int report_return(struct pt_regs *ctx, __u64 sp)
 SEC("uretprobe")
 int uprobe_return(struct pt_regs *ctx)
 {
-	/* The return address has been popped. */
-	return report_return(ctx, ctx->sp - 8);
+	/* As at entry: x86-64's RET has popped the return address. */
+	return report_return(ctx, KSCOPE_RET_SP(ctx));
 }
 
 SEC("uprobe")
 int go_return(struct pt_regs *ctx)
 {
 	/* At the RET: the stack pointer is back where it was at entry. */
-	return report_return(ctx, ctx->sp);
+	return report_return(ctx, KSCOPE_SP(ctx));
 }
 
 /* The value of the pt_regs slot at off+1 (0: none). */

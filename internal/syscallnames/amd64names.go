@@ -2,9 +2,9 @@
 
 package syscallnames
 
-// x86_64Names holds the x86-64 syscall names by number, as the
+// amd64Names holds the x86-64 syscall names by number, as the
 // header above defines them; "" where it defines none.
-var x86_64Names = [451]string{
+var amd64Names = [451]string{
 	0:   "read",
 	1:   "write",
 	2:   "open",
