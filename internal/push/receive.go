@@ -86,7 +86,7 @@ var reasons = []string{ReasonBodyTooLarge, ReasonDecodedTooLarge, ReasonMalforme
 // many were refused. Every refusal is counted.
 type Receiver struct {
 	// Appendable returns the store to append to (it may change when the
-	// store is reopened).
+	// store is reopened); nil while it is unavailable (503).
 	Appendable func() storage.Appendable
 	Limits     Limits
 
@@ -321,7 +321,11 @@ func (r *Receiver) store(ctx context.Context, wr *prompb.WriteRequest) *requestE
 	if overBudget > 0 {
 		r.refused[ReasonBudget].Add(uint64(overBudget))
 	}
-	app := r.Appendable().Appender(ctx)
+	st := r.Appendable()
+	if st == nil {
+		return &requestError{ReasonStore, http.StatusServiceUnavailable, errors.New("the metrics store is being reopened after a failed write: retry")}
+	}
+	app := st.Appender(ctx)
 	var (
 		appended, rejected int
 		firstErr           error

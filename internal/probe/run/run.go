@@ -52,6 +52,9 @@ type Config struct {
 	// The task is the one that printed it where the script was compiled
 	// with codegen.Options.Task, else zero.
 	Printf func(probe, text string, task Task)
+	// Final, when set, gets the maps' contents once Stop has run END and
+	// printed them (kscope run --server pushes them).
+	Final func(maps []*MapData, err error)
 }
 
 // Task is the task a printf record was sent from.
@@ -727,6 +730,9 @@ func (s *Session) Stop() error {
 		s.printMap(m, 0, 0)
 	}
 	s.mu.Unlock()
+	if s.cfg.Final != nil {
+		s.cfg.Final(s.ReadMaps())
+	}
 	s.Close()
 	return errors.Join(errs...)
 }
