@@ -339,6 +339,14 @@ func (a *Agent) startBPFStats() {
 			progs = append(progs, statProg{statKey{r.name, name}, p})
 		}
 	}
+	// The probes collector's scripts: one collection each.
+	for _, r := range a.running {
+		if ps, ok := r.c.(programSet); ok {
+			for name, p := range ps.Programs() {
+				progs = append(progs, statProg{statKey{r.name, name}, p})
+			}
+		}
+	}
 	// The syscall dispatcher's entry programs, shared by collectors: their
 	// runs include the collectors' programs they tail-call.
 	for k, p := range bpfx.SharedPrograms() {

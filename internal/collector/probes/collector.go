@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
@@ -388,6 +390,41 @@ func keyString(k any) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// Programs returns the running scripts' programs by their names in the
+// agent's bpf_stats: SCRIPT:FIRST_PROBE.
+func (c *Collector) Programs() map[string]*ebpf.Program {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]*ebpf.Program{}
+	for _, s := range c.scripts {
+		if s.sess == nil {
+			continue
+		}
+		for _, p := range s.sess.Probes() {
+			out[s.name+":"+p.Names[0]] = p.Program
+		}
+	}
+	return out
+}
+
+// Scripts describes the running scripts: their probes and losses.
+func (c *Collector) Scripts() []probe.ScriptStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []probe.ScriptStatus
+	for _, s := range c.scripts {
+		if s.sess == nil {
+			continue
+		}
+		st := probe.ScriptStatus{Name: s.name, File: s.file, LostRecords: s.sess.Lost(0), LostMapUpdates: s.sess.Lost(1)}
+		for _, p := range s.sess.Probes() {
+			st.Probes = append(st.Probes, probe.ProbeStatus{Names: p.Names, Program: s.name + ":" + p.Names[0]})
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Close detaches and unloads every script. Idempotent.

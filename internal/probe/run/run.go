@@ -185,6 +185,39 @@ type Session struct {
 // without one.
 func (s *Session) ExitCode() int { return s.code }
 
+// Probe is one of a running script's programs: the probes that share it
+// (a block with several probes is one program) and the program.
+type Probe struct {
+	Names   []string // as bpftrace names them, in the script's order
+	Program *ebpf.Program
+}
+
+// Probes returns the programs attached to probes (not BEGIN and END), in
+// the script's order; nil once closed.
+func (s *Session) Probes() []Probe {
+	if s.coll == nil {
+		return nil
+	}
+	var out []Probe
+	at := map[string]int{}
+	for _, p := range s.obj.Probes {
+		if p.Provider == "begin" || p.Provider == "end" {
+			continue
+		}
+		if i, ok := at[p.Program]; ok {
+			out[i].Names = append(out[i].Names, p.Name)
+			continue
+		}
+		prog := s.coll.Programs[p.Program]
+		if prog == nil {
+			continue
+		}
+		at[p.Program] = len(out)
+		out = append(out, Probe{Names: []string{p.Name}, Program: prog})
+	}
+	return out
+}
+
 // Exited is closed when a probe called exit().
 func (s *Session) Exited() <-chan struct{} { return s.exit }
 
