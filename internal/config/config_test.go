@@ -126,7 +126,7 @@ func TestDefaults(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
-		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, bpf_stats, collectors, storage, events, profiles, remote_write, external_labels, containers, policies, alerts, rule_files, evaluation_interval, alerting, probes)`},
+		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, bpf_stats, collectors, storage, events, profiles, remote_write, external_labels, otlp, containers, policies, alerts, rule_files, evaluation_interval, alerting, probes)`},
 		{"storage:\n  max_series: 0\n", `k.yaml:2: storage.max_series: want a positive integer, not "0"`},
 		{"storage:\n  max_series: lots\n", `k.yaml:2: storage.max_series: want a positive integer, not "lots"`},
 		{"storage:\n  maxseries: 10\n", `k.yaml:2: storage.maxseries: unknown key (known: max_size, retention_size, max_series)`},
