@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -108,4 +110,95 @@ func TestAgentProbesCheck(t *testing.T) {
 			t.Errorf("%v: %v, want exit 2 and the error at %s:2:COL:\n%s", args, err, bad, out)
 		}
 	}
+}
+
+// /api/v1/probes lists the running scripts, each program's probes (a
+// block shared by two probes is a program for each), its runs and ns per run
+// from the bpf_stats windows, and the losses.
+func TestAgentProbesAPI(t *testing.T) {
+	testutil.RequireBPF(t)
+	prog, comm := ppidProgram(t)
+	dir := t.TempDir()
+	script := filepath.Join(dir, "calls.bt")
+	writePolicyFile(t, script, fmt.Sprintf("tracepoint:syscalls:sys_enter_getppid /comm == \"%s\"/ { @ = count(); }\n", comm)+
+		"tracepoint:syscalls:sys_enter_getpgid,tracepoint:syscalls:sys_enter_getsid { @other = count(); }\n")
+	conf := filepath.Join(dir, "kscope.yaml")
+	writePolicyFile(t, conf, "probes: ["+script+"]\nbpf_stats: {window: 1s, every: 2s}\n")
+	a := startAgent(t, t.TempDir(), "--config", conf, "--collectors", "probes")
+
+	type probeJSON struct {
+		Probes     []string `json:"probes"`
+		Program    string   `json:"program"`
+		Runs       *uint64  `json:"runs"`
+		RunSeconds *float64 `json:"run_seconds"`
+		NsPerRun   *float64 `json:"ns_per_run"`
+	}
+	var got struct {
+		Data struct {
+			Scripts []struct {
+				Name           string      `json:"name"`
+				File           string      `json:"file"`
+				Probes         []probeJSON `json:"probes"`
+				LostRecords    *uint64     `json:"lost_records"`
+				LostMapUpdates *uint64     `json:"lost_map_updates"`
+			} `json:"scripts"`
+			BPFStats *struct {
+				SampledSeconds float64 `json:"sampled_seconds"`
+				Windows        uint64  `json:"windows"`
+			} `json:"bpf_stats"`
+		} `json:"data"`
+	}
+	// Runs count only inside the sampling windows: the workload runs
+	// until one has seen it.
+	eventually(t, "the getppid probe's runs", func() error {
+		if out, err := exec.Command(prog, "200").CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", prog, err, out)
+		}
+		body, err := httpGet(a.url + "/api/v1/probes")
+		if err != nil {
+			return err
+		}
+		got.Data.Scripts = nil
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			return fmt.Errorf("%v: %s", err, body)
+		}
+		if len(got.Data.Scripts) != 1 || len(got.Data.Scripts[0].Probes) != 3 {
+			return fmt.Errorf("%s", body)
+		}
+		if p := got.Data.Scripts[0].Probes[0]; p.Runs == nil || *p.Runs == 0 || p.NsPerRun == nil {
+			return fmt.Errorf("no runs yet: %s", body)
+		}
+		return nil
+	})
+	s := got.Data.Scripts[0]
+	if s.Name != "calls" || s.File != script || s.LostRecords == nil || *s.LostRecords != 0 || s.LostMapUpdates == nil || *s.LostMapUpdates != 0 {
+		t.Errorf("script %+v", s)
+	}
+	want := []probeJSON{
+		{Probes: []string{"tracepoint:syscalls:sys_enter_getppid"}, Program: "calls:tracepoint:syscalls:sys_enter_getppid"},
+		{Probes: []string{"tracepoint:syscalls:sys_enter_getpgid"}, Program: "calls:tracepoint:syscalls:sys_enter_getpgid"},
+		{Probes: []string{"tracepoint:syscalls:sys_enter_getsid"}, Program: "calls:tracepoint:syscalls:sys_enter_getsid"},
+	}
+	for i, p := range s.Probes {
+		if strings.Join(p.Probes, ",") != strings.Join(want[i].Probes, ",") || p.Program != want[i].Program {
+			t.Errorf("probe %d: %v %s, want %v %s", i, p.Probes, p.Program, want[i].Probes, want[i].Program)
+		}
+	}
+	p := s.Probes[0]
+	if ns := *p.RunSeconds * 1e9 / float64(*p.Runs); math.Abs(ns-*p.NsPerRun) > 1e-6*ns {
+		t.Errorf("ns_per_run %v, want run_seconds/runs %v", *p.NsPerRun, ns)
+	}
+	if got.Data.BPFStats == nil || got.Data.BPFStats.Windows == 0 {
+		t.Errorf("bpf_stats %+v", got.Data.BPFStats)
+	}
+	// The same runs are the agent's bpf_stats metrics.
+	eventually(t, "the probe's bpf_stats metric", func() error {
+		res := instant(t, a.url, `kscope_self_bpf_program_runs_total{collector="probes",program="calls:tracepoint:syscalls:sys_enter_getppid"}`, time.Time{})
+		for _, v := range res {
+			if v > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("%v", res)
+	})
 }

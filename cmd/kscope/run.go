@@ -17,11 +17,15 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
+	"github.com/kscope/kscope/internal/client"
+	"github.com/kscope/kscope/internal/collector/probes"
+	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/probe"
 	"github.com/kscope/kscope/internal/probe/ast"
 	probecheck "github.com/kscope/kscope/internal/probe/check"
 	"github.com/kscope/kscope/internal/probe/codegen"
 	probrun "github.com/kscope/kscope/internal/probe/run"
+	"github.com/kscope/kscope/internal/push"
 )
 
 type runFlags struct {
@@ -35,6 +39,9 @@ type runFlags struct {
 	quiet   bool
 	unsafe  bool
 	debug   bool
+	server  string
+	name    string
+	httpCfg string
 }
 
 func newRunCmd() *cobra.Command {
@@ -72,6 +79,9 @@ Exit codes: 0; 1 for a compile, load or attach error; 2 for usage.`,
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print the 'Attaching N probes' line")
 	fl.BoolVar(&f.unsafe, "unsafe", false, "allow the functions that change the system (system, signal)")
 	fl.BoolVarP(&f.debug, "debug", "d", false, "print the generated BPF and the verifier's log")
+	fl.StringVar(&f.server, "server", "", "on exit, also push the maps to the agent at this URL (http[s]://[user:password@]host:port) as kscope_probe_NAME_MAP series")
+	addHTTPConfigFlag(fl, &f.httpCfg)
+	fl.StringVar(&f.name, "name", "", "with --server: the script's name in the metric names (default: the file's name without .bt; oneliner for -e)")
 	return cmd
 }
 
@@ -105,6 +115,27 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	}
 	if f.pid < 0 {
 		return usagef("-p takes a process id, not %d", f.pid)
+	}
+	var pushTo *client.Client
+	if f.server != "" {
+		c, err := agentAPI(f.server, f.httpCfg, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		pushTo = c
+	} else if f.name != "" {
+		return usagef("--name goes with --server")
+	}
+	scriptName := f.name
+	switch {
+	case scriptName != "":
+		if probe.MetricPart(scriptName) != scriptName {
+			return usagef("--name takes letters, digits and '_', not %q", scriptName)
+		}
+	case f.program != "":
+		scriptName = "oneliner"
+	default:
+		scriptName = probe.ScriptName(file)
 	}
 	if f.command != "" && f.pid != 0 {
 		return usagef("-c and -p cannot be used together")
@@ -192,6 +223,13 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if f.debug {
 		cfg.Debug = stderr
 	}
+	var pushErr error
+	if pushTo != nil {
+		fams := probes.NewFamilies(scriptName, obj, 0)
+		cfg.Final = func(maps []*probrun.MapData, err error) {
+			pushErr = pushMaps(cmd.Context(), pushTo, fams, maps, err)
+		}
+	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	sess, err := probrun.Start(obj, cfg)
@@ -224,8 +262,34 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if err := sess.Stop(); err != nil {
 		return err
 	}
+	if pushErr != nil {
+		return pushErr
+	}
 	if code := sess.ExitCode(); code != 0 {
 		return exitCode(code)
+	}
+	return nil
+}
+
+// pushMaps sends the maps' contents to the agent at u, as the agent's own
+// scripts export them, with an instance label naming this host.
+func pushMaps(ctx context.Context, c *client.Client, fams *probes.Families, maps []*probrun.MapData, readErr error) error {
+	if readErr != nil {
+		return fmt.Errorf("reading the maps to push them: %w", readErr)
+	}
+	var e metrics.Emitter
+	fams.Collect(&e, maps)
+	host, _ := os.Hostname()
+	if host == "" {
+		host = "unknown"
+	}
+	body, err := push.Encode(e.Samples, time.Now(), "instance", host)
+	if err != nil {
+		return err
+	}
+	// Ctrl-C ended the run: the push still goes.
+	if err := c.Write(context.WithoutCancel(ctx), body); err != nil {
+		return fmt.Errorf("%w (the output above is complete; the maps were not stored in the agent)", err)
 	}
 	return nil
 }

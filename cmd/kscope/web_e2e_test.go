@@ -139,7 +139,9 @@ func TestWebUI(t *testing.T) {
 	// Profiles in 2 s windows, on- and off-CPU, so the flame graphs have
 	// data within seconds.
 	cfg := filepath.Join(dir, "kscope.yaml")
-	os.WriteFile(cfg, []byte("collectors:\n  profile: {hz: 99, window: 2s, off_cpu: true}\nrule_files: [rules.yml]\n"), 0o600)
+	os.WriteFile(cfg, []byte("collectors:\n  profile: {hz: 99, window: 2s, off_cpu: true}\nrule_files: [rules.yml]\nprobes: [webtest.bt]\n"), 0o600)
+	// An always-on script, for the kscope page's Scripts panel.
+	os.WriteFile(filepath.Join(dir, "webtest.bt"), []byte("tracepoint:syscalls:sys_enter_getppid { @calls[comm] = count(); }\n"), 0o600)
 	// A rule that always fires, for the Alerts page.
 	os.WriteFile(filepath.Join(dir, "rules.yml"), []byte(`groups:
   - name: kscope-webtest
@@ -152,7 +154,7 @@ func TestWebUI(t *testing.T) {
         labels: {severity: info}
         annotations: {summary: "the web test's alert"}
 `), 0o600)
-	a := startAgent(t, t.TempDir(), "--config", cfg, "--topk", "1000", "--collectors", "syscalls,process,sched,block,tcp,fileio,exec,exit,connect,profile")
+	a := startAgent(t, t.TempDir(), "--config", cfg, "--topk", "1000", "--collectors", "syscalls,process,sched,block,tcp,fileio,exec,exit,connect,profile,probes")
 	addr := strings.TrimPrefix(a.url, "http://")
 
 	// A shell forks and the child execs the workload: an exec event with

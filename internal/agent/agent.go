@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/prometheus/storage"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/api"
@@ -23,6 +24,7 @@ import (
 	"github.com/kscope/kscope/internal/config"
 	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/metrics"
+	"github.com/kscope/kscope/internal/push"
 	"github.com/kscope/kscope/internal/store"
 )
 
@@ -94,9 +96,10 @@ type Agent struct {
 	statuses []Status
 	sizes    config.Sizes // the stores' byte budgets
 	self     *self
-	ui       *agentUI  // the web UI's endpoints (live.go)
-	pol      *policies // the policies key's rules, their counts and alert outputs (policy.go)
-	scripts  *scripts  // the probes key's scripts (probes.go)
+	ui       *agentUI       // the web UI's endpoints (live.go)
+	pol      *policies      // the policies key's rules, their counts and alert outputs (policy.go)
+	scripts  *scripts       // the probes key's scripts (probes.go)
+	pushed   *push.Receiver // series kscope run --server pushes
 
 	mu      sync.Mutex // one collection at a time
 	emitter metrics.Emitter
@@ -215,6 +218,12 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 	debug.FreeOSMemory() // a GC, and the freed pages back to the kernel: RSS
 	setGCPercent()
 	a.self = newSelf(a)
+	a.pushed = &push.Receiver{Appendable: func() storage.Appendable {
+		if db := a.metrics.DB(); db != nil {
+			return db
+		}
+		return nil // being reopened after a failed write
+	}}
 	a.descs = a.describe()
 
 	srv := &api.Server{
@@ -232,6 +241,7 @@ func StartWith(ctx context.Context, cfg *config.Config, opts Options, logger *sl
 		},
 		Degraded: a.degraded,
 		Rules:    a,
+		Write:    a.pushed,
 	}
 	a.api = srv
 	a.newServer(ln, srv.Handler())
@@ -329,6 +339,14 @@ func (a *Agent) startBPFStats() {
 			progs = append(progs, statProg{statKey{r.name, name}, p})
 		}
 	}
+	// The probes collector's scripts: one collection each.
+	for _, r := range a.running {
+		if ps, ok := r.c.(programSet); ok {
+			for name, p := range ps.Programs() {
+				progs = append(progs, statProg{statKey{r.name, name}, p})
+			}
+		}
+	}
 	// The syscall dispatcher's entry programs, shared by collectors: their
 	// runs include the collectors' programs they tail-call.
 	for k, p := range bpfx.SharedPrograms() {
@@ -420,6 +438,9 @@ func (a *Agent) describe() []*metrics.Desc {
 	}
 	ds = append(ds, a.self.describe()...)
 	ds = append(ds, a.pol.describe()...)
+	if a.pushed != nil {
+		ds = append(ds, a.pushed.Describe()...)
+	}
 	for _, src := range a.exportSources {
 		ds = append(ds, src.Describe()...)
 	}
@@ -469,6 +490,9 @@ func (a *Agent) gatherLocked() ([]*metrics.Desc, []metrics.Sample, error) {
 	}
 	a.self.collect(&a.emitter)
 	a.pol.collect(&a.emitter)
+	if a.pushed != nil {
+		a.pushed.Collect(&a.emitter)
+	}
 	for _, src := range a.exportSources {
 		if err := src.Collect(&a.emitter); err != nil {
 			errs = append(errs, err)

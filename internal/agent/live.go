@@ -168,7 +168,7 @@ const doctorTTL = time.Minute
 // the doctor report and the agent's status.
 func (a *Agent) serveUI(srv *api.Server) {
 	a.liveStream()
-	srv.UI = api.UI{Live: a.ui.live, Doctor: a.doctorJSON, Status: a.statusJSON}
+	srv.UI = api.UI{Live: a.ui.live, Doctor: a.doctorJSON, Status: a.statusJSON, Probes: a.probesJSON}
 	a.server.RegisterOnShutdown(a.ui.live.close)
 }
 

@@ -53,6 +53,9 @@ type Server struct {
 	// Rules are the rule groups /api/v1/rules and /api/v1/alerts list
 	// (rules.go); nil: none.
 	Rules RuleGroups
+	// Write receives pushed series at POST /api/v1/write (package push);
+	// nil: 404.
+	Write http.Handler
 
 	limits   Limits // with defaults
 	engine   *promql.Engine
@@ -104,6 +107,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/api/v1/kinds", s.kinds)
 	mux.HandleFunc("/api/v1/rules", s.rules)
 	mux.HandleFunc("/api/v1/alerts", s.alerts)
+	if s.Write != nil {
+		mux.Handle("/api/v1/write", s.Write)
+	}
 	s.uiRoutes(mux)
 	return mux
 }

@@ -18,6 +18,9 @@ type UI struct {
 	// Status returns the agent's configuration and collectors as JSON:
 	// /api/v1/status/agent.
 	Status func() ([]byte, error)
+	// Probes returns the agent's running scripts, their probes' cost and
+	// losses as JSON: /api/v1/probes.
+	Probes func() ([]byte, error)
 }
 
 // uiRoutes adds the web UI's endpoints and the UI itself, at /, to mux.
@@ -32,6 +35,13 @@ func (s *Server) uiRoutes(mux *http.ServeMux) {
 		var f func(context.Context) ([]byte, error)
 		if s.UI.Status != nil {
 			f = func(context.Context) ([]byte, error) { return s.UI.Status() }
+		}
+		s.rawJSON(w, r, f)
+	})
+	mux.HandleFunc("GET /api/v1/probes", func(w http.ResponseWriter, r *http.Request) {
+		var f func(context.Context) ([]byte, error)
+		if s.UI.Probes != nil {
+			f = func(context.Context) ([]byte, error) { return s.UI.Probes() }
 		}
 		s.rawJSON(w, r, f)
 	})

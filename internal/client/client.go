@@ -15,6 +15,7 @@ import (
 
 	promconfig "github.com/prometheus/common/config"
 
+	"github.com/kscope/kscope/internal/push"
 	"github.com/kscope/kscope/internal/version"
 )
 
@@ -234,4 +235,15 @@ func raw(u string, resp *http.Response, body []byte) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.Clone(r.Data), nil
+}
+
+// Write sends a remote-write request (push.Encode's body) to the agent's
+// POST /api/v1/write, with the client's credentials.
+func (c *Client) Write(ctx context.Context, body []byte) error {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	return push.Push(ctx, c.http, c.url, body)
 }

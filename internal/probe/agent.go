@@ -130,3 +130,23 @@ func MetricPart(s string) string {
 	}
 	return string(b)
 }
+
+// ScriptStatus is a script running in the agent, as /api/v1/probes lists
+// it.
+type ScriptStatus struct {
+	Name   string
+	File   string
+	Probes []ProbeStatus
+	// LostRecords counts the printf records its ring buffer had no room
+	// for, LostMapUpdates the map updates its full maps refused.
+	LostRecords, LostMapUpdates uint64
+}
+
+// ProbeStatus is one program of a running script.
+type ProbeStatus struct {
+	Names []string // the probes sharing the program, as bpftrace names them
+	// Program is the program's name in the agent's bpf_stats
+	// (kscope_self_bpf_program_runs_total{collector="probes",program=…}):
+	// SCRIPT:FIRST_PROBE.
+	Program string
+}

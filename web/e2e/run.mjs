@@ -281,6 +281,11 @@ await check('kscope', async () => {
   await waitText('bpf-stats-window', 'BPF stats sampled');
   await page.locator('[data-testid="doctor-features"] tbody tr').nth(3).waitFor({ timeout: 30000 });
   await waitText('self-collectors', 'up');
+  // The caller's always-on script (probes key: webtest.bt, counting
+  // getppid): listed with its probe; its runs once a bpf_stats window saw
+  // one.
+  await page.locator('[data-testid="self-probes"] tbody tr', { hasText: 'tracepoint:syscalls:sys_enter_getppid' }).first().waitFor({ timeout });
+  await waitText('self-probes', 'webtest');
   await shot('kscope-1280');
 });
 

@@ -1,3 +1,4 @@
+import type { ProbesData } from './probes';
 // The agent's HTTP API: the Prometheus query API, the event store, the
 // live event stream, the profile API, the rules and alerts and the UI's
 // status endpoints.
@@ -185,6 +186,11 @@ export interface AgentStatus {
 
 export async function agentStatus(signal?: AbortSignal): Promise<AgentStatus> {
   return get('/api/v1/status/agent', {}, signal);
+}
+
+// probes is the agent's running scripts (the probes key): /api/v1/probes.
+export async function probes(signal?: AbortSignal): Promise<ProbesData> {
+  return get('/api/v1/probes', {}, signal);
 }
 
 // KindField is one JSON field of an event kind.

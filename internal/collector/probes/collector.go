@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cilium/ebpf"
+
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
@@ -88,7 +90,7 @@ func New(cfg collector.Config, set *probe.Set) (*Collector, error) {
 		}
 		sc := &script{name: s.Name, file: s.File, src: s.Source, obj: obj, maps: map[string]*family{}}
 		for _, m := range obj.Maps {
-			if f := c.family(s.Name, m); f != nil {
+			if f := newFamily(s.Name, m, c.topK(), logger); f != nil {
 				sc.maps[m.Name] = f
 			}
 		}
@@ -97,9 +99,39 @@ func New(cfg collector.Config, set *probe.Set) (*Collector, error) {
 	return c, nil
 }
 
-// family describes map m of script name as a metric family; nil for a
+// Families are one script's maps as metric families, as the agent
+// exports them: what `kscope run --server` pushes.
+type Families struct {
+	maps map[string]*family // by map name without '@'
+}
+
+// NewFamilies describes the maps of script name's compiled obj, each
+// family bounded to topK series (0: 100).
+func NewFamilies(name string, obj *codegen.Object, topK int) *Families {
+	if topK <= 0 {
+		topK = 100
+	}
+	fs := &Families{maps: map[string]*family{}}
+	for _, m := range obj.Maps {
+		if f := newFamily(name, m, topK, slog.New(slog.DiscardHandler)); f != nil {
+			fs.maps[m.Name] = f
+		}
+	}
+	return fs
+}
+
+// Collect emits the families' samples from the maps' contents.
+func (fs *Families) Collect(e *metrics.Emitter, data []*run.MapData) {
+	for _, md := range data {
+		if f := fs.maps[md.Name]; f != nil {
+			f.collect(e, md)
+		}
+	}
+}
+
+// newFamily describes map m of script name as a metric family; nil for a
 // map that is not exported (strings, stats).
-func (c *Collector) family(name string, m *codegen.Map) *family {
+func newFamily(name string, m *codegen.Map, topK int, logger *slog.Logger) *family {
 	metric := "kscope_probe_" + name
 	if m.Name != "" {
 		metric += "_" + probe.MetricPart(m.Name)
@@ -114,7 +146,7 @@ func (c *Collector) family(name string, m *codegen.Map) *family {
 			}
 		}
 	}
-	f := &family{kind: m.Value, labels: len(labels), topk: metrics.NewTopK(c.topK())}
+	f := &family{kind: m.Value, labels: len(labels), topk: metrics.NewTopK(topK)}
 	help := fmt.Sprintf("The map @%s of the agent's script %s.bt", m.Name, name)
 	switch {
 	case m.ValueRender != nil:
@@ -130,7 +162,7 @@ func (c *Collector) family(name string, m *codegen.Map) *family {
 		f.bounds = lhistBounds(m.Min, m.Max, m.Step)
 		f.desc = metrics.NewHistogram(metric, help+" (lhist(), in the unit of its values).", labels...)
 	default:
-		c.logger.Info("probes: map not exported as a metric", "script", name, "map", "@"+m.Name, "value", m.Value.String())
+		logger.Info("probes: map not exported as a metric", "script", name, "map", "@"+m.Name, "value", m.Value.String())
 		return nil
 	}
 	return f
@@ -358,6 +390,41 @@ func keyString(k any) string {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// Programs returns the running scripts' programs by their names in the
+// agent's bpf_stats: SCRIPT:FIRST_PROBE.
+func (c *Collector) Programs() map[string]*ebpf.Program {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := map[string]*ebpf.Program{}
+	for _, s := range c.scripts {
+		if s.sess == nil {
+			continue
+		}
+		for _, p := range s.sess.Probes() {
+			out[s.name+":"+p.Names[0]] = p.Program
+		}
+	}
+	return out
+}
+
+// Scripts describes the running scripts: their probes and losses.
+func (c *Collector) Scripts() []probe.ScriptStatus {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []probe.ScriptStatus
+	for _, s := range c.scripts {
+		if s.sess == nil {
+			continue
+		}
+		st := probe.ScriptStatus{Name: s.name, File: s.file, LostRecords: s.sess.Lost(0), LostMapUpdates: s.sess.Lost(1)}
+		for _, p := range s.sess.Probes() {
+			st.Probes = append(st.Probes, probe.ProbeStatus{Names: p.Names, Program: s.name + ":" + p.Names[0]})
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // Close detaches and unloads every script. Idempotent.

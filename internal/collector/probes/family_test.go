@@ -29,7 +29,7 @@ func TestFamilyTopK(t *testing.T) {
 		{check.Count, "kscope_probe_s_calls_total", 3, 150},
 		{check.Max, "kscope_probe_s_calls", 2, 90},
 	} {
-		f := c.family("s", &codegen.Map{Name: "calls", Value: tc.kind, Keyed: true, Keys: []codegen.Slot{{}}})
+		f := newFamily("s", &codegen.Map{Name: "calls", Value: tc.kind, Keyed: true, Keys: []codegen.Slot{{}}}, c.topK(), c.logger)
 		var e metrics.Emitter
 		f.collect(&e, md)
 		total := 0.0

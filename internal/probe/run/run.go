@@ -52,6 +52,9 @@ type Config struct {
 	// The task is the one that printed it where the script was compiled
 	// with codegen.Options.Task, else zero.
 	Printf func(probe, text string, task Task)
+	// Final, when set, gets the maps' contents once Stop has run END and
+	// printed them (kscope run --server pushes them).
+	Final func(maps []*MapData, err error)
 }
 
 // Task is the task a printf record was sent from.
@@ -181,6 +184,39 @@ type Session struct {
 // ExitCode is the code a probe gave exit(code), once Stop returned; 0
 // without one.
 func (s *Session) ExitCode() int { return s.code }
+
+// Probe is one of a running script's programs: the probes that share it
+// (a block with several probes is one program) and the program.
+type Probe struct {
+	Names   []string // as bpftrace names them, in the script's order
+	Program *ebpf.Program
+}
+
+// Probes returns the programs attached to probes (not BEGIN and END), in
+// the script's order; nil once closed.
+func (s *Session) Probes() []Probe {
+	if s.coll == nil {
+		return nil
+	}
+	var out []Probe
+	at := map[string]int{}
+	for _, p := range s.obj.Probes {
+		if p.Provider == "begin" || p.Provider == "end" {
+			continue
+		}
+		if i, ok := at[p.Program]; ok {
+			out[i].Names = append(out[i].Names, p.Name)
+			continue
+		}
+		prog := s.coll.Programs[p.Program]
+		if prog == nil {
+			continue
+		}
+		at[p.Program] = len(out)
+		out = append(out, Probe{Names: []string{p.Name}, Program: prog})
+	}
+	return out
+}
 
 // Exited is closed when a probe called exit().
 func (s *Session) Exited() <-chan struct{} { return s.exit }
@@ -727,6 +763,9 @@ func (s *Session) Stop() error {
 		s.printMap(m, 0, 0)
 	}
 	s.mu.Unlock()
+	if s.cfg.Final != nil {
+		s.cfg.Final(s.ReadMaps())
+	}
 	s.Close()
 	return errors.Join(errs...)
 }

@@ -1,8 +1,9 @@
-import { agentStatus, doctor } from '../api';
+import { agentStatus, doctor, probes } from '../api';
 import { Chart } from '../components/Chart';
 import { Badge, ErrorBox, Panel, QueryLink, Stat, Table, useJoined } from '../components/ui';
 import { fmtAgo, fmtCount, fmtPercent, fmtSeconds, promDuration } from '../format';
 import { useAsync } from '../hooks';
+import { probeRows } from '../probes';
 import { useWindow } from '../store';
 
 export function Self() {
@@ -11,6 +12,7 @@ export function Self() {
   const span = win.spanStr;
   const st = useAsync((signal) => agentStatus(signal), 'status' + win.key);
   const doc = useAsync((signal) => doctor(signal), 'doctor');
+  const scripts = useAsync((signal) => probes(signal), 'probes' + win.key);
   // BPF run counts and times are sampled in windows (bpf_stats_window_seconds
   // every bpf_stats_every_seconds): a rate over them divided by the rate of
   // the sampled seconds is the programs' full rate. The range must hold a
@@ -154,6 +156,25 @@ export function Self() {
                 bar: true,
                 render: (r) => <span class={r.fill > 0.9 ? 'bad' : r.fill > 0.7 ? 'warn' : ''}>{fmtPercent(r.fill)}</span>,
               },
+            ]}
+          />
+        </Panel>
+        <Panel title="Scripts" sub="the probes key's always-on scripts: each program's runs and ns per run in the bpf_stats windows, and what the script lost" span={3} testid="self-probes">
+          <ErrorBox error={scripts.error} />
+          <Table
+            rows={scripts.data ? probeRows(scripts.data) : []}
+            rowKey={(r) => r.key}
+            sort="script"
+            desc={false}
+            empty="No scripts running: the agent's probes key lists none, or the probes collector is off"
+            cols={[
+              { key: 'script', title: 'Script', value: (r) => r.script, render: (r) => <b title={r.file}>{r.script}</b> },
+              { key: 'probe', title: 'Probe', value: (r) => r.probe, render: (r) => <code>{r.probe}</code> },
+              { key: 'runs', title: 'Runs', value: (r) => r.runs, unit: 'count', hint: 'runs inside the bpf_stats sampling windows', missing: 'bpf_stats are off' },
+              { key: 'rate', title: 'Runs/s', value: (r) => r.rate, unit: 'ops/s', bar: true, missing: 'bpf_stats are off' },
+              { key: 'ns', title: 'ns/run', value: (r) => r.nsPerRun, render: (r) => (r.nsPerRun === undefined ? '–' : Math.round(r.nsPerRun).toString()), align: 'right', missing: 'no run seen in a window yet' },
+              { key: 'lost', title: 'Lost records', value: (r) => r.lostRecords, unit: 'count', hint: 'printf records the ring buffer had no room for' },
+              { key: 'lostmap', title: 'Lost map updates', value: (r) => r.lostMapUpdates, unit: 'count', hint: 'map updates a full map (max_map_keys) refused' },
             ]}
           />
         </Panel>
