@@ -60,6 +60,10 @@ type Collector struct {
 	procs       procCache
 	// cgroups resolves cgroup ids for user-stage cgroup selectors.
 	cgroups *cgroupPaths
+	// lsmRules are the rules denied in BPF LSM hooks, by the lsm object
+	// (nil without them); the main object's on_mask leaves them out.
+	lsmRules uint64
+	lsm      *ebpf.Collection
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -93,7 +97,14 @@ func New(cfg Config) (*Collector, error) {
 	if userCgroup {
 		cgroups = &cgroupPaths{root: cfg.CgroupRoot, m: map[uint64]string{}}
 	}
+	var lsmRules uint64
+	for i, p := range cfg.Plans {
+		if p.LSM() {
+			lsmRules |= 1 << i
+		}
+	}
 	return &Collector{
+		lsmRules:    lsmRules,
 		cgroups:     cgroups,
 		Tracer:      collector.NewTracer(Name, collector.Config{RingBytes: 1 << 20, Logger: cfg.Logger}),
 		cfg:         cfg,
@@ -126,7 +137,12 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if err != nil {
 		return fmt.Errorf("loading the policy object: %w", err)
 	}
-	if err := c.setConstants(spec); err != nil {
+	// The rules denied in LSM hooks are the lsm object's alone.
+	on := c.tables.On
+	for i := range on {
+		on[i] &^= c.lsmRules
+	}
+	if err := c.setConstants(spec, on); err != nil {
 		return err
 	}
 	if err := c.Load(spec); err != nil {
@@ -147,10 +163,10 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	return nil
 }
 
-func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
+func (c *Collector) setConstants(spec *ebpf.CollectionSpec, on [policy.MaxEvents]uint64) error {
 	t := c.tables
 	vars := map[string]any{
-		"on_mask":    t.On,
+		"on_mask":    on,
 		"has_binary": t.HasBinary, "has_file": t.HasFile, "has_uid": t.HasUID, "has_comm": t.HasComm,
 		"has_access": t.HasAccess, "has_cidr": t.HasCIDR, "has_port": t.HasPort,
 		"not_root": t.NotRoot, "proto_tcp": t.TCP, "proto_udp": t.UDP,
@@ -329,6 +345,73 @@ func (c *Collector) attach() error {
 			}
 			c.links.Add(l)
 		}
+	}
+	if c.lsmRules != 0 {
+		return c.attachLSM()
+	}
+	return nil
+}
+
+// lsmShared are the maps the lsm object shares with the main one: the
+// rule tables, the process table, the ring buffer and the stats.
+var lsmShared = []string{"paths", "prefixes", "uids", "comms", "ports", "cidrs4", "cidrs6", "cgroups", "procs", "events", "stats"}
+
+// lsmHooks are the lsm object's programs of each event.
+var lsmHooks = map[string][]string{
+	"exec":        {"policy_lsm_exec"},
+	"open":        {"policy_lsm_file_open"},
+	"ptrace":      {"policy_lsm_ptrace"},
+	"module_load": {"policy_lsm_read_file", "policy_lsm_load_data"},
+	"bpf":         {"policy_lsm_bpf"},
+	"mount":       {"policy_lsm_mount", "policy_lsm_move_mount"},
+}
+
+// attachLSM loads the lsm object's programs of the events that have LSM
+// deny rules, on the main object's maps, and attaches them.
+func (c *Collector) attachLSM() error {
+	spec, err := loadLsm()
+	if err != nil {
+		return fmt.Errorf("loading the lsm object: %w", err)
+	}
+	var on [policy.MaxEvents]uint64
+	var progs []string
+	for i := range on {
+		on[i] = c.tables.On[i] & c.lsmRules
+	}
+	for _, ev := range policy.LSMEvents {
+		if on[policy.EventIndex(ev)] != 0 {
+			progs = append(progs, lsmHooks[ev]...)
+		}
+	}
+	// The object holds policy.bpf.c's programs too: only these load.
+	for name := range spec.Programs {
+		if !slices.Contains(progs, name) {
+			delete(spec.Programs, name)
+		}
+	}
+	if err := c.Config().Apply(spec); err != nil {
+		return fmt.Errorf("configuring the lsm object: %w", err)
+	}
+	if err := c.setConstants(spec, on); err != nil {
+		return err
+	}
+	shared := map[string]*ebpf.Map{}
+	for _, name := range lsmShared {
+		m := c.Collection().Maps[name]
+		spec.Maps[name].MaxEntries = m.MaxEntries()
+		shared[name] = m
+	}
+	coll, err := bpfx.NewCollectionReplacing(spec, shared)
+	if err != nil {
+		return bpfx.LoadError("the policy's lsm programs", err)
+	}
+	c.lsm = coll
+	for _, name := range progs {
+		l, err := link.AttachLSM(link.LSMOptions{Program: coll.Programs[name]})
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", name, err)
+		}
+		c.links.Add(l)
 	}
 	return nil
 }
@@ -514,6 +597,11 @@ func (c *Collector) Counts() []uint64 {
 		if err := coll.Variables["match_count"].Get(&counts); err == nil {
 			copy(out, counts[:])
 		}
+		if c.lsm != nil && c.lsm.Variables["match_count"].Get(&counts) == nil {
+			for i := range out {
+				out[i] += counts[i]
+			}
+		}
 	}
 	for i := range out {
 		out[i] += c.userMatches[i].Load()
@@ -535,6 +623,10 @@ func (c *Collector) closeAll() error {
 		for i := range c.kernelFinal {
 			c.kernelFinal[i] -= c.userMatches[i].Load()
 		}
+	}
+	if c.lsm != nil {
+		c.lsm.Close()
+		c.lsm = nil
 	}
 	return errors.Join(err, c.Tracer.Close())
 }
@@ -577,7 +669,8 @@ func (s *batchSink) Emit(e event.Event) {
 func (c *Collector) alerts(raw *policyPolicyEvent, out []event.Event) []event.Event {
 	var h event.Header
 	collector.FillHeader(&h, &raw.Hdr, "alert", c.clock)
-	if raw.On == onExec {
+	if raw.On == onExec && raw.Matched&c.lsmRules == 0 {
+		// An exec denied in its LSM hook never happened.
 		c.procs.put(h.PID, procInfo{start: raw.Hdr.StartNs, binary: collector.CString(raw.Path[:]), argv: argvOf(raw)})
 	}
 	if raw.Matched == 0 {

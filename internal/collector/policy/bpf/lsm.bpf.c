@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * lsm: kscope policy's deny through BPF LSM hooks.
+ *
+ * A rule whose action is deny on open, exec, ptrace, module_load, bpf or
+ * mount is matched here, in the LSM hook the kernel calls before it acts,
+ * and an enforce-mode match makes the hook return -EPERM: the syscall fails
+ * with EPERM and nothing is done (no file opened or truncated, no program
+ * run, no module read). Audit-mode matches are reported and let through.
+ *
+ * The matching is policy.bpf.c's, included whole: the same selectors, the
+ * same helpers, the same record. Go shares the rule maps, the process table,
+ * the ring buffer and the stats with the main object (MapReplacements), sets
+ * the same knobs (with on_mask holding only the rules this object acts on,
+ * which the main object's on_mask leaves out) and loads only the lsm/
+ * programs below. So a rule is matched exactly as on the tracepoint path;
+ * only the hook differs.
+ *
+ * Each hook checks the syscall it runs in (the task's user registers: the
+ * syscall number and its arguments as given), so a hook the kernel also
+ * calls from elsewhere (file_open for an exec's binary, ptrace_access_check
+ * for /proc/PID/mem) matches only what the tracepoint path matches, and
+ * paths are the ones the caller passed, as there. x86-64 only, as the main
+ * object.
+ */
+#include "policy.bpf.c"
+
+#define EPERM 1
+
+/* x86-64 syscall numbers of the hooked syscalls. */
+#define NR_OPEN 2
+#define NR_PTRACE 101
+#define NR_MOUNT 165
+#define NR_INIT_MODULE 175
+#define NR_OPENAT 257
+#define NR_FINIT_MODULE 313
+#define NR_MOVE_MOUNT 429
+
+/* The current task's registers at syscall entry; NULL outside a syscall. */
+static __always_inline struct pt_regs *sys_regs(__u64 nr)
+{
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	if (!regs || regs->orig_ax != nr)
+		return 0;
+	return regs;
+}
+
+/* Reports a match and returns the hook's verdict: -EPERM for an
+ * enforce-mode rule, 0 (let through) for audit. */
+static __always_inline int lsm_verdict(struct policy_event *e, struct proc *proc, __u64 matched, __u8 on, __u8 sys)
+{
+	int verdict = 0;
+
+	count_matches(matched);
+	e->matched = matched;
+	e->acted = 0;
+	e->act_ret = 0;
+	e->on = on;
+	e->sys = sys;
+	if (matched & deny_rules) {
+		e->acted = matched & deny_rules;
+		verdict = -EPERM;
+	}
+	e->ret = verdict;
+	fill_chain(e, proc);
+	send(e);
+	return verdict;
+}
+
+SEC("lsm/file_open")
+int BPF_PROG(policy_lsm_file_open, struct file *file)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	const char *filename;
+	struct policy_event *e;
+	struct pt_regs *regs;
+	struct proc *proc;
+	struct scratch *s;
+	__u64 matched, acc = 0;
+	__u32 flags;
+	__u8 a;
+	long n;
+
+	if (!on_rules(ON_OPEN))
+		return 0;
+	/* open and openat, as the tracepoint path: not an exec's binary,
+	 * not a kernel-internal open. */
+	if ((regs = sys_regs(NR_OPENAT))) {
+		filename = (const char *)regs->si;
+		flags = regs->dx;
+	} else if ((regs = sys_regs(NR_OPEN))) {
+		filename = (const char *)regs->di;
+		flags = regs->si;
+	} else
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	e = &s->e;
+	fill_header(&e->hdr, pid_tgid, uid);
+	matched = on_rules(ON_OPEN) & task_rules(uid, (char *)e->hdr.comm);
+	if (!matched)
+		return 0;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	matched &= proc_pass(proc) & cgroup_pass();
+	if (!matched)
+		return 0;
+	a = access_bits(flags);
+	if (a & 1)
+		acc |= access_rules[0];
+	if (a & 2)
+		acc |= access_rules[1];
+	if (a & 4)
+		acc |= access_rules[2];
+	if (a & 8)
+		acc |= access_rules[3];
+	matched &= acc | ~has_access;
+	if (!matched)
+		return 0;
+	/* The kernel has copied the path, so its pages are resident. */
+	n = bpf_probe_read_user_str(s->key.path, sizeof(s->key.path), filename);
+	if (n <= 0) {
+		count(STAT_UNREADABLE);
+		return 0;
+	}
+	matched &= path_rules(&s->key, DIM_FILE, n - 1, has_file);
+	if (!matched)
+		return 0;
+	e->flags = flags;
+	e->access = a;
+	e->argv_len = 0;
+	__builtin_memcpy(e->path, s->key.path, sizeof(s->key.path));
+	return lsm_verdict(e, proc, matched, ON_OPEN, 0);
+}
+
+/*
+ * exec: bprm_creds_for_exec runs once per execve, with the new program
+ * opened and the old one still running; a deny fails the execve and the
+ * caller goes on. The new program's comm (its filename's last component,
+ * as the kernel sets it) and binary are matched, with the caller's
+ * ancestry, as sched_process_exec does.
+ */
+SEC("lsm/bprm_creds_for_exec")
+int BPF_PROG(policy_lsm_exec, struct linux_binprm *bprm)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	struct policy_event *e;
+	struct scratch *s;
+	struct proc *old;
+	__u64 matched;
+	int base = 0;
+	long n;
+
+	if (!on_rules(ON_EXEC))
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	e = &s->e;
+	fill_header(&e->hdr, pid_tgid, uid);
+	n = bpf_probe_read_kernel_str(s->key.path, sizeof(s->key.path), bprm->filename);
+	if (n <= 0)
+		return 0;
+	/* The comm the new program would have: the path's last component. */
+	for (int i = 0; i < PATH_MAX_KEY - 1; i++) {
+		if (i >= n - 1)
+			break;
+		if (s->key.path[i] == '/')
+			base = i + 1;
+	}
+	__builtin_memset(e->hdr.comm, 0, sizeof(e->hdr.comm));
+	for (int i = 0; i < TASK_COMM_LEN - 1; i++) {
+		int j = base + i;
+
+		if (j >= PATH_MAX_KEY - 1 || !s->key.path[j & (PATH_MAX_KEY - 1)])
+			break;
+		e->hdr.comm[i] = s->key.path[j & (PATH_MAX_KEY - 1)];
+	}
+	matched = on_rules(ON_EXEC) & task_rules(uid, (char *)e->hdr.comm);
+	if (!matched)
+		return 0;
+	/* The process's ancestry with the new binary, as policy_exec makes it
+	 * (here in scratch only: the exec may still fail). */
+	old = bpf_map_lookup_elem(&procs, &tgid);
+	if (old)
+		__builtin_memcpy(&s->p, old, sizeof(s->p));
+	else
+		inherit(&s->p, e->hdr.ppid, e->hdr.pstart_ns, tgid, e->hdr.start_ns);
+	s->p.bin = path_rules(&s->key, DIM_BINARY, n - 1, has_binary);
+	matched &= proc_pass(&s->p) & cgroup_pass();
+	if (!matched)
+		return 0;
+	e->argv_len = 0;
+	__builtin_memcpy(e->path, s->key.path, sizeof(s->key.path));
+	return lsm_verdict(e, &s->p, matched, ON_EXEC, 0);
+}
+
+/*
+ * A syscall event: the task's selectors, as sys_event matches them. path
+ * and str are user strings to report (read as sys_event reads them).
+ */
+static __always_inline int lsm_sys(__u8 on, __u8 sys, __u64 a0, __u64 a1, __u64 a2, const char *path, const char *str)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u32 tgid = pid_tgid >> 32;
+	struct policy_event *e;
+	struct proc *proc;
+	struct scratch *s;
+	__u64 matched;
+
+	matched = on_rules(on);
+	if (!matched)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	e = &s->e;
+	fill_header(&e->hdr, pid_tgid, uid);
+	matched &= task_rules(uid, (char *)e->hdr.comm);
+	if (!matched)
+		return 0;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	matched &= proc_pass(proc) & cgroup_pass();
+	if (!matched)
+		return 0;
+	e->args[0] = a0;
+	e->args[1] = a1;
+	e->args[2] = a2;
+	e->args[3] = 0;
+	e->argv_len = 0;
+	e->path[0] = 0;
+	if (path && bpf_probe_read_user_str(e->path, sizeof(e->path), path) < 0)
+		e->path[0] = 0;
+	e->argv[0] = 0;
+	if (str) {
+		long n = bpf_probe_read_user_str(e->argv, sizeof(e->argv), str);
+
+		e->argv_len = n > 0 ? n : 0;
+	}
+	return lsm_verdict(e, proc, matched, on, sys);
+}
+
+/* ptrace: PTRACE_ATTACH and PTRACE_SEIZE of another process, before the
+ * tracer is attached. */
+SEC("lsm/ptrace_access_check")
+int BPF_PROG(policy_lsm_ptrace, struct task_struct *child, unsigned int mode)
+{
+	struct pt_regs *regs;
+
+	if (!on_rules(ON_PTRACE) || !(regs = sys_regs(NR_PTRACE)))
+		return 0;
+	if (regs->di != 16 && regs->di != 0x4206)
+		return 0;
+	return lsm_sys(ON_PTRACE, SYS_PTRACE, regs->di, regs->si, 0, 0, 0);
+}
+
+/* finit_module: before the kernel reads the module's file, so the file's
+ * contents never matter. */
+SEC("lsm/kernel_read_file")
+int BPF_PROG(policy_lsm_read_file, struct file *file, enum kernel_read_file_id id)
+{
+	struct pt_regs *regs;
+
+	if (id != bpf_core_enum_value(enum kernel_read_file_id, READING_MODULE))
+		return 0;
+	if (!on_rules(ON_MODULE_LOAD) || !(regs = sys_regs(NR_FINIT_MODULE)))
+		return 0;
+	return lsm_sys(ON_MODULE_LOAD, SYS_FINIT_MODULE, regs->di, regs->dx, 0, 0, (const char *)regs->si);
+}
+
+/* init_module: before the kernel copies the image. */
+SEC("lsm/kernel_load_data")
+int BPF_PROG(policy_lsm_load_data, enum kernel_load_data_id id)
+{
+	struct pt_regs *regs;
+
+	if (id != bpf_core_enum_value(enum kernel_load_data_id, LOADING_MODULE))
+		return 0;
+	if (!on_rules(ON_MODULE_LOAD) || !(regs = sys_regs(NR_INIT_MODULE)))
+		return 0;
+	return lsm_sys(ON_MODULE_LOAD, SYS_INIT_MODULE, regs->si, 0, 0, 0, (const char *)regs->dx);
+}
+
+/* bpf: BPF_MAP_CREATE and BPF_PROG_LOAD, before the kernel reads the
+ * attributes. The hook's later arguments changed across kernels; only cmd
+ * is read. */
+SEC("lsm/bpf")
+int BPF_PROG(policy_lsm_bpf, int cmd)
+{
+	if (cmd != 0 && cmd != 5)
+		return 0;
+	return lsm_sys(ON_BPF, SYS_BPF, cmd, 0, 0, 0, 0);
+}
+
+/* mount: before the file system is mounted. */
+SEC("lsm/sb_mount")
+int BPF_PROG(policy_lsm_mount)
+{
+	struct pt_regs *regs;
+
+	if (!on_rules(ON_MOUNT) || !(regs = sys_regs(NR_MOUNT)))
+		return 0;
+	return lsm_sys(ON_MOUNT, SYS_MOUNT, regs->r10, 0, 0, (const char *)regs->si, (const char *)regs->dx);
+}
+
+/* move_mount: before the mount is moved. */
+SEC("lsm/move_mount")
+int BPF_PROG(policy_lsm_move_mount)
+{
+	struct pt_regs *regs;
+
+	if (!on_rules(ON_MOUNT) || !(regs = sys_regs(NR_MOVE_MOUNT)))
+		return 0;
+	return lsm_sys(ON_MOUNT, SYS_MOVE_MOUNT, regs->r8, 0, 0, (const char *)regs->r10, 0);
+}
