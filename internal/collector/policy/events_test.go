@@ -119,6 +119,8 @@ func workload(do, arg string) int {
 		_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(&empty[0])),
 			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
 		return int(e)
+	case "timedopen":
+		return timedOpen(arg)
 	case "opentrunc":
 		// Open arg for writing, truncating it.
 		fd, err := unix.Open(arg, unix.O_WRONLY|unix.O_TRUNC, 0)

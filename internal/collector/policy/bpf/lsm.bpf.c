@@ -167,20 +167,21 @@ int BPF_PROG(policy_lsm_exec, struct linux_binprm *bprm)
 	if (n <= 0)
 		return 0;
 	/* The comm the new program would have: the path's last component. */
-	for (int i = 0; i < PATH_MAX_KEY - 1; i++) {
-		if (i >= n - 1)
-			break;
-		if (s->key.path[i] == '/')
-			base = i + 1;
-	}
-	__builtin_memset(e->hdr.comm, 0, sizeof(e->hdr.comm));
-	for (int i = 0; i < TASK_COMM_LEN - 1; i++) {
-		int j = base + i;
+	/* From the end, so that the first '/' ends the loop: one path
+	 * through it for the verifier. */
+	for (int k = 0; k < PATH_MAX_KEY - 1; k++) {
+		int i = n - 2 - k;
 
-		if (j >= PATH_MAX_KEY - 1 || !s->key.path[j & (PATH_MAX_KEY - 1)])
+		if (i < 0)
 			break;
-		e->hdr.comm[i] = s->key.path[j & (PATH_MAX_KEY - 1)];
+		if (s->key.path[i & (PATH_MAX_KEY - 1)] == '/') {
+			base = i + 1;
+			break;
+		}
 	}
+	/* Truncated to 15 bytes and zero-padded, as a comm. */
+	__builtin_memset(e->hdr.comm, 0, sizeof(e->hdr.comm));
+	bpf_probe_read_kernel_str(e->hdr.comm, sizeof(e->hdr.comm), &s->key.path[base & (PATH_MAX_KEY - 1)]);
 	matched = on_rules(ON_EXEC) & task_rules(uid, (char *)e->hdr.comm);
 	if (!matched)
 		return 0;
