@@ -299,7 +299,12 @@ func (c *Collector) attach() error {
 		return err
 	}
 	t := c.tables
-	if t.On[policy.EventIndex("open")] != 0 {
+	// The events the main object matches: not the rules denied in LSM hooks.
+	on := t.On
+	for i := range on {
+		on[i] &^= c.lsmRules
+	}
+	if on[policy.EventIndex("open")] != 0 {
 		// Exits first: an entry without its exit would leave pending records.
 		for _, h := range [][3]string{
 			{"syscalls", "sys_exit_openat", "policy_openat_exit"},
@@ -312,15 +317,15 @@ func (c *Collector) attach() error {
 			}
 		}
 	}
-	for _, on := range policy.SyscallEvents {
-		if t.On[policy.EventIndex(on)] == 0 {
+	for _, ev := range policy.SyscallEvents {
+		if on[policy.EventIndex(ev)] == 0 {
 			continue
 		}
 		// A syscall this kernel does not have (policy check lists them).
-		for _, sc := range policy.SyscallNames[on] {
+		for _, sc := range policy.SyscallNames[ev] {
 			err := tp("syscalls", "sys_enter_"+sc, "policy_"+sc)
 			if errors.Is(err, os.ErrNotExist) {
-				c.cfg.Logger.Info("a syscall of the event is not on this kernel", "event", on, "syscall", sc)
+				c.cfg.Logger.Info("a syscall of the event is not on this kernel", "event", ev, "syscall", sc)
 				continue
 			}
 			if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/policy"
+	"github.com/kscope/kscope/internal/testutil"
 )
 
 // lsmWorks reports whether BPF LSM works here. Where the runner expects it
@@ -229,6 +230,63 @@ func TestDenyModuleLoad(t *testing.T) {
 			checkOffline(t, plans[0].Rule, a, true)
 			if got := c.Counts(); got[0] != 1 {
 				t.Errorf("matches: got %d, want 1", got[0])
+			}
+		})
+	}
+}
+
+// TestDenyPtraceMountBPF: PTRACE_SEIZE, a mount and a BPF_PROG_LOAD by the
+// test binary run by the test, denied through BPF LSM, fail with EPERM
+// before anything is done (the mount's file system does not even exist:
+// ENODEV untraced) and alert "denied" with the syscall's details. Without
+// BPF LSM: killed.
+func TestDenyPtraceMountBPF(t *testing.T) {
+	requirePolicy(t)
+	lsm := lsmWorks(t)
+	exe := testExe(t)
+	sleep := testutil.Tool(t, "sleep", "as a process to ptrace")
+	dir := t.TempDir()
+	args := map[string]string{"ptrace": sleep, "mount": dir}
+	// bpf: the workload's start-up map (cilium/ebpf's rlimit probe) is
+	// matched too: denied, or the kill ends the workload there.
+	wantCount := map[string]uint64{"ptrace": 1, "mount": 1, "bpf": 2}
+	for _, on := range []string{"ptrace", "mount", "bpf"} {
+		t.Run(on, func(t *testing.T) {
+			plans := rulesOf(t, denyRule(on, "enforce", fmt.Sprintf("      binary: {path: [%s]}\n      ancestor: {path: [%s]}\n", exe, exe)), false)
+			checkDenyPlan(t, plans[0], lsm)
+			c, sink := start(t, Config{Plans: plans})
+			code, sig, out := runWorkload(t, -1, on, args[on])
+			lines := strings.Fields(out)
+			if !lsm {
+				if sig != syscall.SIGKILL {
+					t.Fatalf("kill fallback: exit %d, signal %v: want SIGKILL", code, sig)
+				}
+				if a := alertsOf(t, sink, "deny-"+on, 1); len(a) != 1 || a[0]["outcome"] != "killed" {
+					t.Fatalf("kill fallback: alerts %v", a)
+				}
+				return
+			}
+			if code != int(syscall.EPERM) || sig != 0 || len(lines) == 0 {
+				t.Fatalf("LSM deny: exit %d, signal %v, output %q: want EPERM", code, sig, out)
+			}
+			pid := float64(mustAtoi(t, lines[0]))
+			detail := map[string]string{"mount": `type "kscope-nofs", flags 0x0`, "bpf": "BPF_PROG_LOAD"}[on]
+			if on == "ptrace" {
+				detail = "PTRACE_SEIZE pid " + lines[1]
+			}
+			a := alertsWhere(t, sink, func(x map[string]any) bool {
+				return x["rule"] == "deny-"+on && x["pid"] == pid && x["detail"] == detail
+			})
+			if len(a) != 1 {
+				t.Fatalf("%d alerts of pid %v with detail %q, want 1", len(a), pid, detail)
+			}
+			if a[0]["outcome"] != "denied" || a[0]["action"] != "deny" || a[0]["binary"] != exe ||
+				(on == "mount" && a[0]["file"] != dir) {
+				t.Errorf("alert %v", a[0])
+			}
+			checkOffline(t, plans[0].Rule, a[0], true)
+			if got := c.Counts(); got[0] != wantCount[on] {
+				t.Errorf("matches: got %d, want %d", got[0], wantCount[on])
 			}
 		})
 	}
