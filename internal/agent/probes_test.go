@@ -124,13 +124,15 @@ func TestAgentProbesGCC(t *testing.T) {
 	}
 
 	const n = 25
-	run := func() {
+	run := func() int {
 		t.Helper()
-		if out, err := exec.Command(prog, strconv.Itoa(n)).CombinedOutput(); err != nil {
+		cmd := exec.Command(prog, strconv.Itoa(n))
+		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("%s: %v\n%s", prog, err, out)
 		}
+		return cmd.Process.Pid
 	}
-	run()
+	pid := run()
 	promValue(t, a, fmt.Sprintf(`kscope_probe_getppid_calls_total{key=%q}`, comm), n)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_getppid_total{key0=%q,key1="7"}`, comm), 2*n)
 	promValue(t, a, `kscope_probe_hist_values_count`, n)
@@ -139,6 +141,8 @@ func TestAgentProbesGCC(t *testing.T) {
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="49"}`, comm), n)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="24"}`, comm), 0)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_count{key=%q}`, comm), n)
+	promValue(t, a, `kscope_probe_hist_values_sum`, 42*n)
+	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_sum{key=%q}`, comm), 42*n)
 	evs := storedProbeEvents(t, a, "say_it", n)
 	if len(evs) != n {
 		t.Fatalf("%d probe events stored, want %d", len(evs), n)
@@ -146,6 +150,10 @@ func TestAgentProbesGCC(t *testing.T) {
 	for _, e := range evs {
 		if e["text"] != "getppid by "+comm+"\n" || e["probe"] != "tracepoint:syscalls:sys_enter_getppid" || e["type"] != "probe" {
 			t.Fatalf("event %v", e)
+		}
+		// The event names the process that printed it, as every kind does.
+		if e["pid"] != float64(pid) || e["tid"] != float64(pid) || e["comm"] != comm || e["uid"] != float64(os.Getuid()) {
+			t.Fatalf("event %v: want pid and tid %d, comm %s, uid %d", e, pid, comm, os.Getuid())
 		}
 	}
 

@@ -74,7 +74,7 @@ func New(cfg collector.Config, set *probe.Set) (*Collector, error) {
 	c := &Collector{cfg: cfg, logger: logger}
 	for _, s := range set.Scripts {
 		opts := codegen.Options{Format: run.Formats, Tracepoints: run.ListTracepoints, USDT: run.USDTSites(0),
-			BTF: bpfx.KernelTypes, Hook: run.Hook, File: s.File, Source: s.Source}
+			BTF: bpfx.KernelTypes, Hook: run.Hook, File: s.File, Source: s.Source, Task: true}
 		run.Resolvers(&opts, 0)
 		if v, ok := s.Info.Config["max_strlen"].(*ast.IntLit); ok {
 			opts.MaxStrlen = int(v.Value)
@@ -197,7 +197,7 @@ func (c *Collector) Start(_ context.Context, sink event.Sink) error {
 	for _, s := range c.scripts {
 		s := s
 		cfg := run.Config{Out: io.Discard, Err: io.Discard, Quiet: true, File: s.file, Source: s.src,
-			Printf: func(probeName, text string) { c.emit(s.name, probeName, text) }}
+			Printf: func(probeName, text string, t run.Task) { c.emit(s.name, probeName, text, t) }}
 		sess, err := run.Start(s.obj, cfg)
 		if err != nil {
 			c.closeLocked()
@@ -208,10 +208,12 @@ func (c *Collector) Start(_ context.Context, sink event.Sink) error {
 	return nil
 }
 
-// emit sends one printf line as a probe event.
-func (c *Collector) emit(scriptName, probeName, text string) {
+// emit sends one printf line as a probe event, from the task that printed
+// it.
+func (c *Collector) emit(scriptName, probeName, text string, t run.Task) {
 	e := event.NewDynamic(probe.EventKind)
 	e.Header.Time = time.Now()
+	e.Header.PID, e.Header.TID, e.Header.UID, e.Header.Comm = t.PID, t.TID, t.UID, t.Comm
 	e.Set("script", event.StringValue(scriptName))
 	e.Set("probe", event.StringValue(probeName))
 	e.Set("text", event.StringValue(text))
@@ -287,12 +289,13 @@ func (f *family) collect(e *metrics.Emitter, md *run.MapData) {
 		r := metrics.Row{Key: strings.Join(labels, "\x00"), Labels: labels}
 		switch f.kind {
 		case check.Hist, check.LHist:
-			r.Values = make([]float64, len(f.bounds)+2) // count, then the buckets
+			r.Values = make([]float64, len(f.bounds)+3) // count, the buckets, then the sum
 			for b, n := range en.Buckets {
 				i := min(max(b, 0), len(f.bounds))
 				r.Values[1+i] += float64(n)
 				r.Values[0] += float64(n)
 			}
+			r.Values[len(r.Values)-1] = float64(en.Total)
 		case check.Avg:
 			v := 0.0
 			if en.Count > 0 {
@@ -336,10 +339,10 @@ func (f *family) collect(e *metrics.Emitter, md *run.MapData) {
 	}
 }
 
-// hist makes a row's values (count, then the buckets) a histogram. The
-// kernel map keeps no sum of the values: _sum is 0.
+// hist makes a row's values (count, the buckets, then the sum) a
+// histogram.
 func (f *family) hist(v []float64) metrics.HistogramValue {
-	h := metrics.HistogramValue{Bounds: f.bounds, Counts: make([]uint64, len(f.bounds)+1)}
+	h := metrics.HistogramValue{Bounds: f.bounds, Counts: make([]uint64, len(f.bounds)+1), Sum: v[len(v)-1]}
 	for i := range h.Counts {
 		h.Counts[i] = uint64(v[1+i])
 	}

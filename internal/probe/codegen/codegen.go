@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -63,6 +64,11 @@ type Options struct {
 	// RingSize is the ring buffer's size in bytes, a power of 2 and a
 	// multiple of the page size; 0 means 1 MiB.
 	RingSize int
+	// Task makes every printf record carry the printing task: its pid
+	// and tid, uid and gid, and comm (Call.Task). The agent sets it, so
+	// its probe events say which process printed them; kscope run does
+	// not pay for it.
+	Task bool
 	// File and Source name the script in errors.
 	File   string
 	Source []byte
@@ -293,12 +299,15 @@ func (c *compiler) layoutMaps() {
 			mm.ValueSize = c.S
 		case check.Stack:
 			mm.ValueSize = 8
+		case check.Tuple:
+			mm.Elems, mm.ValueSize = c.tupleLayout(m.Pos, m.Value)
 		case check.Count, check.Sum:
 			mm.ValueSize, mm.PerCPU = 8, true
 		case check.Avg, check.Stats, check.Min, check.Max:
 			mm.ValueSize, mm.PerCPU = 16, true
 		case check.Hist, check.LHist:
-			mm.ValueSize, mm.PerCPU = 8, true
+			// per bucket, as avg's: the values' sum, then their count
+			mm.ValueSize, mm.PerCPU = 16, true
 			off += 8
 		default:
 			c.errorf(m.Pos, "a map holding %s is not compiled yet (@%s)", m.Value, n)
@@ -316,6 +325,26 @@ func (c *compiler) layoutMaps() {
 		c.maps[n] = mm
 		c.obj.Maps = append(c.obj.Maps, mm)
 	}
+}
+
+// tupleLayout lays out a tuple of integers and strings: each integer 8
+// bytes, each string a string's size.
+func (c *compiler) tupleLayout(pos ast.Pos, t check.Type) ([]Slot, int) {
+	var slots []Slot
+	off := 0
+	for _, e := range t.Elems {
+		switch e.Kind {
+		case check.String:
+			slots = append(slots, Slot{String: true, Offset: off})
+			off += c.S
+		case check.Int, check.Unknown:
+			slots = append(slots, Slot{Offset: off})
+			off += 8
+		default:
+			c.errorf(pos, "a tuple holding %s is not compiled yet (integers and strings are)", e)
+		}
+	}
+	return slots, off
 }
 
 func (c *compiler) mapIndex(name string) int {
@@ -381,6 +410,9 @@ type local struct {
 	// render is how user space prints the value the local holds (ntop,
 	// buf…: a string slot of bytes), or nil.
 	render *Render
+	// tuple are the elements of a tuple the local holds, offsets from
+	// off; nil when it holds none.
+	tuple []Slot
 }
 
 // ctx lives in R6 for the whole program.
@@ -664,6 +696,16 @@ func (f *fn) declareLocals(b *ast.Block) {
 		}
 		str := false
 		var render *Render
+		if t := f.c.info.Types[x]; x != nil && t.Kind == check.Tuple || x == nil && f.c.info.Types[v].Kind == check.Tuple {
+			if x == nil {
+				t = f.c.info.Types[v]
+			}
+			slots, n := f.c.tupleLayout(v.Pos, t)
+			off := f.alloc(n)
+			f.locals[v.Name] = local{off: off, tuple: slots}
+			f.zero(off, n)
+			return
+		}
 		if x != nil {
 			str = f.isString(x)
 			if r, ok := f.renderOf(x); ok && r.wide() {
@@ -918,6 +960,13 @@ func (f *fn) assign(s *ast.AssignStmt) {
 	switch t := s.Target.(type) {
 	case *ast.Var:
 		l := f.locals[t.Name]
+		if l.tuple != nil {
+			if s.Op != "=" {
+				f.c.errorf(s.Pos, "%s on a tuple", s.Op)
+			}
+			f.tupleInto(s.Value, l.off, l.tuple)
+			return
+		}
 		if l.render != nil {
 			r, ok := f.renderOf(s.Value)
 			if !ok || r != *l.render {
@@ -959,7 +1008,13 @@ func (f *fn) assign(s *ast.AssignStmt) {
 			f.update(m, f.key(m, t), val)
 			return
 		}
-		if m.Value == check.String {
+		if m.Value == check.Tuple {
+			if s.Op != "=" {
+				f.c.errorf(s.Pos, "%s on a tuple", s.Op)
+			}
+			f.zero(val, m.ValueSize)
+			f.tupleInto(s.Value, val, m.Elems)
+		} else if m.Value == check.String {
 			f.strExpr(s.Value, val)
 		} else {
 			f.intExpr(s.Value)
@@ -978,6 +1033,45 @@ func (f *fn) assign(s *ast.AssignStmt) {
 		f.update(m, f.key(m, t), val)
 	default:
 		f.c.errorf(s.Pos, "assigning to this expression is not compiled yet")
+	}
+}
+
+// tupleInto builds tuple x at off on the stack, laid out as slots: a
+// tuple literal or a $local holding one.
+func (f *fn) tupleInto(x ast.Expr, off int, slots []Slot) {
+	switch x := x.(type) {
+	case *ast.Tuple:
+		if len(x.Elems) != len(slots) {
+			f.c.errorf(x.Pos, "a tuple of %d elements where one of %d is needed", len(x.Elems), len(slots))
+		}
+		for i, e := range x.Elems {
+			sl := slots[i]
+			if sl.String != f.isString(e) {
+				f.c.errorf(e.Position(), "tuple element %d holds %s elsewhere", i, map[bool]string{true: "a string", false: "an integer"}[sl.String])
+			}
+			if sl.String {
+				f.strExpr(e, off+sl.Offset)
+				continue
+			}
+			f.intExpr(e)
+			f.emit(asm.StoreMem(asm.R10, int16(off+sl.Offset), asm.R0, asm.DWord))
+		}
+	case *ast.Var:
+		l, ok := f.locals[x.Name]
+		if !ok {
+			f.undefined(x)
+		}
+		if !slices.Equal(l.tuple, slots) {
+			f.c.errorf(x.Pos, "$%s is not a tuple of the same elements", x.Name)
+		}
+		n := 0
+		if len(slots) > 0 {
+			last := slots[len(slots)-1]
+			n = last.Offset + map[bool]int{true: f.c.S, false: 8}[last.String]
+		}
+		f.copyStack(off, l.off, n)
+	default:
+		f.c.errorf(x.Position(), "a tuple from this expression is not compiled yet (a tuple literal or a $variable holding one is)")
 	}
 }
 
@@ -1138,11 +1232,11 @@ func (f *fn) aggregate(t *ast.MapExpr, call *ast.Call) {
 	f.label(have)
 	f.emit(asm.LoadMem(asm.R1, asm.R10, int16(arg), asm.DWord))
 	switch call.Name {
-	case "count", "hist", "lhist":
+	case "count":
 		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
 	case "sum":
 		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord))
-	case "avg", "stats":
+	case "avg", "stats", "hist", "lhist":
 		f.emit(asm.LoadMem(asm.R2, asm.R0, 0, asm.DWord), asm.Add.Reg(asm.R2, asm.R1), asm.StoreMem(asm.R0, 0, asm.R2, asm.DWord),
 			asm.LoadMem(asm.R2, asm.R0, 8, asm.DWord), asm.Add.Imm(asm.R2, 1), asm.StoreMem(asm.R0, 8, asm.R2, asm.DWord))
 	case "min", "max":

@@ -161,8 +161,8 @@ func TestMapLayout(t *testing.T) {
 		typ        ebpf.MapType
 		key, value uint32
 	}{
-		"a": {ebpf.PerCPUHash, 72, 16}, "c": {ebpf.PerCPUHash, 64, 8}, "h": {ebpf.PerCPUHash, 16, 8},
-		"i": {ebpf.Hash, 8, 8}, "l": {ebpf.PerCPUHash, 16, 8}, "mi": {ebpf.PerCPUHash, 8, 16},
+		"a": {ebpf.PerCPUHash, 72, 16}, "c": {ebpf.PerCPUHash, 64, 8}, "h": {ebpf.PerCPUHash, 16, 16},
+		"i": {ebpf.Hash, 8, 8}, "l": {ebpf.PerCPUHash, 16, 16}, "mi": {ebpf.PerCPUHash, 8, 16},
 		"s": {ebpf.PerCPUHash, 8, 8}, "st": {ebpf.PerCPUHash, 8, 16}, "str": {ebpf.Hash, 64, 64},
 	}
 	if len(obj.Maps) != len(want) {
@@ -223,7 +223,9 @@ func TestNotCompiled(t *testing.T) {
 		{`tracepoint:sched:demo { printf("%s\n", args->path); }`, `t.bt:1:44: printf %s needs a string, and this is an integer (a pointer to a string needs str())`},
 		{`tracepoint:sched:demo { printf("%d\n", args->comm); }`, `t.bt:1:44: printf %d needs an integer, and this is a string`},
 		{`// nothing`, "t.bt:1:1: the script has no probes to attach"},
-		{`BEGIN { printf("%rx\n", buf("ab", 2)); }`, "t.bt:1:9: printf %rx and %rh are not compiled yet (%r is)"},
+		{`BEGIN { $t = (1, kstack); }`, "t.bt:1:9: a tuple holding stack is not compiled yet (integers and strings are)"},
+		{`BEGIN { @m[1] = (1, 2); $x = @m[1]; }`, "t.bt:1:30: a tuple from this expression is not compiled yet (a tuple literal or a $variable holding one is)"},
+
 		{`BEGIN { printf("%s %s %s %s %s %s %s %s\n", comm, comm, comm, comm, comm, comm, comm, comm); }`, "needs more than 512 bytes of stack"},
 	} {
 		_, err := compile(t, tc.src)

@@ -45,6 +45,9 @@ func (f *fn) intExpr(x ast.Expr) {
 		if l.kv != nil {
 			f.c.errorf(x.Pos, "$%s is a key and a value: use $%s.0 or $%s.1", x.Name, x.Name, x.Name)
 		}
+		if l.tuple != nil {
+			f.c.errorf(x.Pos, "$%s is a tuple: use its elements, $%s.0, $%s.1…", x.Name, x.Name, x.Name)
+		}
 		f.emit(asm.LoadMem(asm.R0, asm.R10, int16(l.off), asm.DWord))
 	case *ast.Positional:
 		var v int64
@@ -554,9 +557,6 @@ func (f *fn) callStmt(x *ast.Call) {
 	switch x.Name {
 	case "printf":
 		format := x.Args[0].(*ast.StrLit).Value
-		if strings.Contains(format, "%rx") || strings.Contains(format, "%rh") {
-			f.c.errorf(x.Pos, "printf %%rx and %%rh are not compiled yet (%%r is)")
-		}
 		for i, v := range conversions(format) {
 			if i+1 >= len(x.Args) {
 				break
@@ -679,6 +679,10 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 		}
 		call.Args = append(call.Args, s)
 	}
+	if kind == CallPrintf && f.c.opts.Task {
+		call.Task = size
+		size += TaskSize
+	}
 	call.Size = size
 	id := len(f.c.obj.Calls)
 	f.c.obj.Calls = append(f.c.obj.Calls, call)
@@ -704,6 +708,12 @@ func (f *fn) record(x *ast.Call, kind CallKind, format string, args []ast.Expr, 
 		}
 		f.intExpr(a)
 		f.emit(asm.StoreMem(asm.R10, int16(rec+s.Offset), asm.R0, asm.DWord))
+	}
+	if t := call.Task; t != 0 {
+		f.emit(asm.FnGetCurrentPidTgid.Call(), asm.StoreMem(asm.R10, int16(rec+t), asm.R0, asm.DWord),
+			asm.FnGetCurrentUidGid.Call(), asm.StoreMem(asm.R10, int16(rec+t+8), asm.R0, asm.DWord),
+			asm.Mov.Reg(asm.R1, asm.R10), asm.Add.Imm(asm.R1, int32(rec+t+16)),
+			asm.Mov.Imm(asm.R2, 16), asm.FnGetCurrentComm.Call())
 	}
 	f.emit(asm.LoadMapPtr(asm.R1, 0).WithReference(f.c.obj.Ring),
 		asm.Mov.Reg(asm.R2, asm.R10), asm.Add.Imm(asm.R2, int32(rec)),

@@ -2,6 +2,7 @@ package codegen
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
@@ -102,12 +103,20 @@ func (f *fn) forMap(s *ast.ForStmt) {
 }
 
 // kvSlot resolves $kv.0 (the key; $kv.0.N its element N with several
-// keys) and $kv.1 (the value) of a for loop over a map: the stack offset
-// and whether it holds a string.
+// keys) and $kv.1 (the value) of a for loop over a map, and $t.N of a
+// $local holding a tuple: the stack offset and whether it holds a string.
 func (f *fn) kvSlot(x *ast.Field) (off int, str, ok bool) {
 	if v, isVar := x.X.(*ast.Var); isVar {
 		if _, ok := f.locals[v.Name]; !ok && f.outer[v.Name] {
 			f.undefined(v)
+		}
+		if l := f.locals[v.Name]; l.tuple != nil {
+			var n int
+			if _, err := fmt.Sscanf(x.Name, "%d", &n); err != nil || n < 0 || n >= len(l.tuple) || strconv.Itoa(n) != x.Name {
+				f.c.errorf(x.Pos, "$%s is a tuple of %d elements: no $%s.%s", v.Name, len(l.tuple), v.Name, x.Name)
+			}
+			sl := l.tuple[n]
+			return l.off + sl.Offset, sl.String, true
 		}
 		kv := f.locals[v.Name].kv
 		if kv == nil {

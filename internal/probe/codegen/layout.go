@@ -61,13 +61,18 @@ type Map struct {
 	Keyed  bool
 	Value  check.Kind // Int, String or an aggregation kind
 	PerCPU bool
-	// Hist: a bucket index (u64) follows the key; LHist's bounds.
+	// Hist and LHist: a bucket index (u64) follows the key, and each
+	// bucket's value is the sum of its values, then their count; LHist's
+	// bounds.
 	Min, Max, Step int64
 	// Bits is hist(v, k)'s k: each power of 2 is split in 2^k buckets.
 	Bits      int
 	histSet   bool
 	KeySize   int // bytes, bucket included
 	ValueSize int
+	// Elems are the elements of a tuple value (Value is check.Tuple),
+	// offsets from the value's start.
+	Elems []Slot
 	// Render says which key elements, by index, user space renders
 	// (stacks, symbols).
 	Render map[int]Render
@@ -121,8 +126,15 @@ type Call struct {
 	// Top and Div are print(@map, top, div)'s: print only the top
 	// entries, and values divided by div (0: all, undivided).
 	Top, Div int64
-	Size     int // the record's size
+	// Task is the offset of the printing task's block in a printf record
+	// compiled with Options.Task: [pid_tgid u64][uid_gid u64][comm 16];
+	// 0 when the record has none.
+	Task int
+	Size int // the record's size
 }
+
+// TaskSize is the size of a printf record's task block.
+const TaskSize = 32
 
 // HeaderSize is the size of a record's kind and id.
 const HeaderSize = 16

@@ -33,10 +33,13 @@ type Entry struct {
 	// Int is the value of an Int, Count, Sum, Min or Max map.
 	Int int64
 	Str string
-	// Count and Total for avg and stats.
+	// Count and Total for avg and stats, and the count and sum of the
+	// values of hist and lhist.
 	Count, Total int64
 	// Buckets for hist and lhist: index → count.
 	Buckets map[int]uint64
+	// Tuple is a tuple's elements: int64 or string each.
+	Tuple []any
 }
 
 func (e *Entry) avg() int64 {
@@ -63,7 +66,7 @@ func (m *MapData) sortEntries() {
 	es := m.Entries
 	sort.SliceStable(es, func(i, j int) bool { return keyLess(es[i].Keys, es[j].Keys) })
 	switch m.Kind {
-	case check.Hist, check.LHist, check.String:
+	case check.Hist, check.LHist, check.String, check.Tuple:
 		return
 	case check.Avg, check.Stats:
 		sort.SliceStable(es, func(i, j int) bool { return es[i].avg() < es[j].avg() })
@@ -132,6 +135,8 @@ func WriteText(w io.Writer, m *MapData) {
 			fmt.Fprintf(&b, "%s: %d\n", label, e.avg())
 		case check.String:
 			fmt.Fprintf(&b, "%s: %s\n", label, e.Str)
+		case check.Tuple:
+			fmt.Fprintf(&b, "%s: (%s)\n", label, keyText(e.Tuple, ", "))
 		default:
 			fmt.Fprintf(&b, "%s: %d\n", label, e.Int)
 		}
@@ -312,6 +317,16 @@ func WriteJSON(w io.Writer, m *MapData) {
 			return strconv.FormatInt(e.avg(), 10)
 		case check.String:
 			return jsonString(e.Str)
+		case check.Tuple:
+			parts := make([]string, len(e.Tuple))
+			for i, v := range e.Tuple {
+				if s, ok := v.(string); ok {
+					parts[i] = jsonString(s)
+				} else {
+					parts[i] = fmt.Sprint(v)
+				}
+			}
+			return "[" + strings.Join(parts, ",") + "]"
 		}
 		return strconv.FormatInt(e.Int, 10)
 	}

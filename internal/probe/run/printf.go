@@ -9,7 +9,8 @@ import (
 // Printf formats as C's printf does with bpftrace's arguments: each
 // integer is 64 bits; a conversion without a length modifier (%d, %u, %x)
 // reads an int (32 bits), h a short, hh a char, l, ll, z, j and t 64 bits.
-// args holds int64 and string values, one per conversion.
+// args holds int64 and string values, one per conversion, and the
+// bytes of buf() (rawBuf) for %r, %rx and %rh.
 func Printf(format string, args []any) string {
 	var b strings.Builder
 	ai := 0
@@ -50,8 +51,18 @@ func Printf(format string, args []any) string {
 		ai++
 		switch verb {
 		case 's', 'r':
-			s, ok := arg.(string)
-			if !ok {
+			var s string
+			switch a := arg.(type) {
+			case string:
+				s = a
+			case rawBuf:
+				how := byte(0)
+				if verb == 'r' && i+1 < len(format) && (format[i+1] == 'x' || format[i+1] == 'h') {
+					how = format[i+1]
+					i++
+				}
+				s = a.format(how)
+			default:
 				s = fmt.Sprint(arg)
 			}
 			fmt.Fprintf(&b, "%"+flags+"s", s)

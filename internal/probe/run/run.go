@@ -49,7 +49,16 @@ type Config struct {
 	Source []byte
 	// Printf, when set, gets each printf's text and the name of the probe
 	// that printed it instead of Out (the agent stores them as events).
-	Printf func(probe, text string)
+	// The task is the one that printed it where the script was compiled
+	// with codegen.Options.Task, else zero.
+	Printf func(probe, text string, task Task)
+}
+
+// Task is the task a printf record was sent from.
+type Task struct {
+	PID, TID uint32
+	UID, GID uint32
+	Comm     string
 }
 
 // TracefsRoot is where tracepoint formats are read.
@@ -612,7 +621,9 @@ func (s *Session) handle(rec []byte) {
 	for i, a := range call.Args {
 		if c, ok := call.Const[i]; ok {
 			args[i] = c
-		} else if r, ok := call.Render[i]; ok {
+		} else if r, ok := call.Render[i]; ok && r.Kind == codegen.RenderBuf && kind == codegen.CallPrintf {
+			args[i] = bufBytes(slot(rec, a, s.obj.StrLen))
+		} else if ok {
 			args[i] = s.render(r, slot(rec, a, s.obj.StrLen), 8)
 		} else if a.String {
 			args[i] = cstring(rec[a.Offset : a.Offset+s.obj.StrLen])
@@ -623,7 +634,12 @@ func (s *Session) handle(rec []byte) {
 	switch kind {
 	case codegen.CallPrintf:
 		if s.cfg.Printf != nil {
-			s.cfg.Printf(s.probeAt(call.Pos), Printf(call.Format, args))
+			var t Task
+			if o := call.Task; o != 0 {
+				pt, ug := binary.LittleEndian.Uint64(rec[o:]), binary.LittleEndian.Uint64(rec[o+8:])
+				t = Task{PID: uint32(pt >> 32), TID: uint32(pt), UID: uint32(ug), GID: uint32(ug >> 32), Comm: cstring(rec[o+16 : o+codegen.TaskSize])}
+			}
+			s.cfg.Printf(s.probeAt(call.Pos), Printf(call.Format, args), t)
 			break
 		}
 		s.emit("printf", Printf(call.Format, args))
@@ -839,6 +855,14 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 			ok = it.Next(&key, &val)
 			if m.ValueRender != nil && ok {
 				e.Str = s.render(*m.ValueRender, val, 8)
+			} else if m.Value == check.Tuple && ok {
+				for _, sl := range m.Elems {
+					if sl.String {
+						e.Tuple = append(e.Tuple, cstring(val[sl.Offset:sl.Offset+s.obj.StrLen]))
+					} else {
+						e.Tuple = append(e.Tuple, int64(binary.LittleEndian.Uint64(val[sl.Offset:])))
+					}
+				}
 			} else if m.Value == check.String {
 				e.Str = cstring(val)
 			} else if ok {
@@ -891,10 +915,12 @@ func (s *Session) readMap(m *codegen.Map) (*MapData, error) {
 			if !seen {
 				i = len(md.Entries)
 				groups[prefix] = i
-				e.Buckets = map[int]uint64{}
-				md.Entries = append(md.Entries, e)
+				md.Entries = append(md.Entries, Entry{Keys: e.Keys, Buckets: map[int]uint64{}})
 			}
-			md.Entries[i].Buckets[b] += uint64(e.Int)
+			g := &md.Entries[i]
+			g.Buckets[b] += uint64(e.Count)
+			g.Count += e.Count
+			g.Total += e.Total
 			continue
 		}
 		md.Entries = append(md.Entries, e)

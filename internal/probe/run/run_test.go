@@ -48,9 +48,10 @@ func start(t *testing.T, src string, json bool, params ...string) (*Session, *by
 // begin.json are what bpftrace 0.17 prints for it (its "Attaching 1
 // probe..." line removed from the text).
 // print.bt prints maps and values while running, clears and zeroes;
-// top.bt prints maps with print(@m, top, div).
+// top.bt prints maps with print(@m, top, div); tuple.bt keeps tuples in
+// $variables and maps.
 func TestBeginMatchesBpftrace(t *testing.T) {
-	for _, name := range []string{"begin", "print", "top"} {
+	for _, name := range []string{"begin", "print", "top", "tuple"} {
 		t.Run(name, func(t *testing.T) { matchBpftrace(t, name) })
 	}
 }

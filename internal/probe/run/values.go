@@ -38,13 +38,41 @@ func (s *Session) renderValue(r codegen.Render, b []byte) string {
 	case codegen.RenderTime:
 		return Strftime(r.Format, monotonicToWall(int64(binary.LittleEndian.Uint64(b))))
 	case codegen.RenderBuf:
-		n := binary.LittleEndian.Uint64(b)
-		if n > uint64(len(b)-8) {
-			n = uint64(len(b) - 8)
-		}
-		return escapeBuf(b[8 : 8+n])
+		return escapeBuf(bufBytes(b))
 	}
 	return ""
+}
+
+// bufBytes returns the bytes of a stored buf(): a length, then the bytes.
+func bufBytes(b []byte) rawBuf {
+	n := binary.LittleEndian.Uint64(b)
+	if n > uint64(len(b)-8) {
+		n = uint64(len(b) - 8)
+	}
+	return rawBuf(b[8 : 8+n])
+}
+
+// rawBuf is a buf() printf prints: %r escapes it (escapeBuf), %rx prints
+// every byte as \xNN, %rh as hex pairs separated by spaces.
+type rawBuf []byte
+
+// format prints b as printf's %r, %rx (x) or %rh (h) does.
+func (b rawBuf) format(how byte) string {
+	var sb strings.Builder
+	for i, c := range b {
+		switch how {
+		case 'x':
+			fmt.Fprintf(&sb, "\\x%02x", c)
+		case 'h':
+			if i > 0 {
+				sb.WriteByte(' ')
+			}
+			fmt.Fprintf(&sb, "%02x", c)
+		default:
+			return escapeBuf(b)
+		}
+	}
+	return sb.String()
 }
 
 // escapeBuf prints bytes as bpftrace's %r does: printable ASCII as is,
