@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -80,6 +81,7 @@ func BenchmarkViolationToEnforcement(b *testing.B) {
 			if action == "deny" && bpfx.ProbeFeature(bpfx.FeatLSM) != nil {
 				b.Skip("no BPF LSM here: deny is kill")
 			}
+			defer testutil.EnableProgStats(b).Close()
 			c := benchStart(b, openRules(dir, action, 1))
 			if action == "deny" && c.lsmRules == 0 {
 				b.Fatal("the deny rule is not an LSM one")
@@ -100,6 +102,7 @@ func BenchmarkViolationToEnforcement(b *testing.B) {
 				total += killOnce(b, target)
 			}
 			b.ReportMetric(float64(total)/float64(b.N), "ns/enforcement")
+			reportProgs(b, c)
 		})
 	}
 }
@@ -168,8 +171,10 @@ func BenchmarkOpenStorm(b *testing.B) {
 			if tc.action == "deny" && bpfx.ProbeFeature(bpfx.FeatLSM) != nil {
 				b.Skip("no BPF LSM here: deny is kill")
 			}
+			defer testutil.EnableProgStats(b).Close()
+			var c *Collector
 			if tc.action != "" {
-				benchStart(b, openRules(dir, tc.action, 64))
+				c = benchStart(b, openRules(dir, tc.action, 64))
 			}
 			b.ResetTimer()
 			for range b.N {
@@ -179,6 +184,27 @@ func BenchmarkOpenStorm(b *testing.B) {
 				}
 				unix.Close(fd)
 			}
+			if c != nil {
+				reportProgs(b, c)
+			}
 		})
+	}
+}
+
+// reportProgs reports the open programs' run time: the LSM hook's, or the
+// tracepoints' (for a kill).
+func reportProgs(b *testing.B, c *Collector) {
+	b.Helper()
+	for _, coll := range []*ebpf.Collection{c.Collection(), c.lsm} {
+		if coll == nil {
+			continue
+		}
+		progs := map[string]*ebpf.Program{}
+		for name, p := range coll.Programs {
+			if strings.Contains(name, "open") {
+				progs[name] = p
+			}
+		}
+		testutil.ReportProgStats(b, &ebpf.Collection{Programs: progs})
 	}
 }
