@@ -129,6 +129,7 @@ bench:
 	bash bench/http.sh
 	bash bench/top.sh
 	bash bench/footprint.sh
+	bash bench/otlp.sh
 
 clean:
 	rm -rf bin

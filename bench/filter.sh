@@ -9,7 +9,9 @@
 # Drop rate: bench/filter/blast sends minimal UDP frames (60 bytes) from
 # namespace A through an AF_PACKET socket (qdisc bypassed, sendmmsg of 64)
 # for BENCH_DURATION seconds, and each row drops them on B's side:
-#   xdp            kscope net filter, hook xdp: one drop rule (udp port 9)
+#   xdp            kscope net filter, hook xdp: one drop rule (udp port 9),
+#                  attached in the veth's native (driver) mode
+#   xdp-generic    the same, attached in generic mode (--xdp-mode generic)
 #   tc-ingress     the same filter on tc-ingress (tcx)
 #   nft-ingress    nftables, netdev ingress hook on B's veth: udp dport 9 drop
 #   nft-prerouting nftables, inet prerouting at raw priority: udp dport 9 drop
@@ -20,7 +22,7 @@
 # Throughput: iperf3 TCP from A to B for BENCH_DURATION seconds with no
 # filter, and with a filter of 1,000 rules on B (none matching iperf3's
 # traffic, so every packet is looked up and passes by the default) on xdp
-# and on tc-ingress.
+# (native, and generic) and on tc-ingress.
 #
 # Knobs (environment):
 #   BENCH_DURATION  seconds per run        (default 5)
@@ -94,7 +96,7 @@ median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # dropped_now ROW: the row's own drop counter.
 dropped_now() {
 	case $1 in
-	xdp | tc-ingress)
+	xdp | xdp-generic | tc-ingress)
 		ks net filter stats bench --json | awk '/"dropped":/ {gsub(/[^0-9]/, ""); s += $0} END {print s + 0}' ;;
 	nft-*)
 		ip netns exec "$B" nft list ruleset | awk 'match($0, /packets [0-9]+/) {split(substr($0, RSTART, RLENGTH), a, " "); s += a[2]} END {print s + 0}' ;;
@@ -103,16 +105,19 @@ dropped_now() {
 
 setup_row() {
 	case $1 in
-	xdp | tc-ingress)
+	xdp | xdp-generic | tc-ingress)
 		cat >"$work/one.yaml" <<YAML
 filters:
   - name: bench
     interface: $VB
-    hook: $1
+    hook: ${1%-generic}
     rules:
       - {name: blast, action: drop, protocol: udp, ports: [9]}
 YAML
-		ks net filter apply "$work/one.yaml" >/dev/null ;;
+		mode=native
+		[ "$1" != xdp-generic ] || mode=generic
+		[ "$1" != tc-ingress ] || mode=auto
+		ks net filter apply --xdp-mode "$mode" "$work/one.yaml" >/dev/null ;;
 	nft-ingress)
 		ip netns exec "$B" nft -f - <<NFT
 table netdev kscope_bench {
@@ -138,12 +143,12 @@ teardown_row() {
 
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 declare -A drop_rate send_rate bpf_ns
-rows="xdp tc-ingress nft-ingress nft-prerouting"
+rows="xdp xdp-generic tc-ingress nft-ingress nft-prerouting"
 for rep in $(seq "$reps"); do
 	for row in $rows; do
 		setup_row "$row"
 		id= t0=0 c0=0 t1=0 c1=0
-		case $row in xdp | tc-ingress) id=$(prog_id); read -r t0 c0 < <(prog_stats "$id") ;; esac
+		case $row in xdp | xdp-generic | tc-ingress) id=$(prog_id); read -r t0 c0 < <(prog_stats "$id") ;; esac
 		before=$(dropped_now "$row")
 		read -r sent secs < <(ip netns exec "$A" "$work/blast" "$VA" "$macB" 10.202.0.1 10.202.0.2 9 "$dur")
 		after=$(dropped_now "$row")
@@ -184,15 +189,17 @@ done
 # are MTU-sized), apart from what 1,000 rules add.
 head -6 "$work/many.tmpl" >"$work/one.tmpl"
 declare -A gbps
-trows="none xdp-1 xdp-1000 tc-ingress-1 tc-ingress-1000"
+trows="none xdp-1 xdp-1000 xdp-generic-1 xdp-generic-1000 tc-ingress-1 tc-ingress-1000"
 for rep in $(seq "$reps"); do
 	for row in $trows; do
 		id= t0=0 c0=0 t1=0 c1=0
 		if [ "$row" != none ]; then
 			tmpl=$work/many.tmpl
 			[ "${row##*-}" = 1 ] && tmpl=$work/one.tmpl
-			sed "s/HOOK/${row%-*}/" "$tmpl" >"$work/t.yaml"
-			ks net filter apply "$work/t.yaml" >/dev/null
+			hook=${row%-*} mode=auto
+			[ "$hook" != xdp-generic ] || hook=xdp mode=generic
+			sed "s/HOOK/$hook/" "$tmpl" >"$work/t.yaml"
+			ks net filter apply --xdp-mode "$mode" "$work/t.yaml" >/dev/null
 			id=$(prog_id)
 			read -r t0 c0 < <(prog_stats "$id")
 		fi

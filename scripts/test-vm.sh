@@ -84,8 +84,11 @@ VMARGS=(-e "KSCOPE_REQUIRE_ALL=1"
 # Tests whose names end in Docker run containers: host only (dockerd).
 # The bpftrace tools corpus (/usr/sbin/*.bt) is on the host only, and so
 # are the checks that read the source tree (go list, the generated objects)
-# and the tests that start Debian's prometheus, alertmanager or promtool.
-TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|GCC$|GoBuild$|Netns$|Docker$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$|^TestToolsCorpusVerifies$|^TestNoCollectorImports$|^TestHeaderLayout$|^TestRemoteWriteToPrometheus$|^TestRulesAlertmanager$|^TestRulesAPIMatchesPrometheus$|^TestShippedRulesPromtool$')
+# and the tests that start Debian's prometheus, alertmanager or promtool,
+# or compare with its tcpdump or tshark. Tests whose names end in
+# OTelCollector start the OpenTelemetry Collector scripts/otelcol.sh
+# builds on the host: host only.
+TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|^TestDifferentialTcpdump$|^TestTshark$|GCC$|GoBuild$|Netns$|Docker$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$|^TestToolsCorpusVerifies$|^TestNoCollectorImports$|^TestHeaderLayout$|^TestRemoteWriteToPrometheus$|^TestRulesAlertmanager$|^TestRulesAPIMatchesPrometheus$|^TestShippedRulesPromtool$|OTelCollector$')
 [ -z "$RUN" ] || TESTARGS+=(-test.run "$RUN")
 
 # build everything first: a compile error should not cost a VM boot

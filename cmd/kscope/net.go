@@ -13,20 +13,21 @@ import (
 func newNetCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "net",
-		Short: "Network analysis: flows, dropped packets, DNS and filtering",
+		Short: "Network analysis: flows, dropped packets, DNS, capture and filtering",
 		Long: `Network analysis attributed to processes. flows shows a live table of
 flows; drops and dns stream one line per event until interrupted (--json:
 one JSON object per line), then print on stderr the events shown, lost
-(ring buffer full) and filtered; filter applies XDP and TC rules.`,
+(ring buffer full) and filtered; capture writes packets a tcpdump filter
+accepts, with their process, as pcapng; filter applies XDP and TC rules.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("net needs a subcommand: flows, drops, dns or filter")
+				return usagef("net needs a subcommand: flows, drops, dns, capture or filter")
 			}
-			return usagef("unknown subcommand %q: want flows, drops, dns or filter", args[0])
+			return usagef("unknown subcommand %q: want flows, drops, dns, capture or filter", args[0])
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
-	cmd.AddCommand(newNetFlowsCmd(), newNetDropsCmd(), newNetDNSCmd(), newNetFilterCmd())
+	cmd.AddCommand(newNetFlowsCmd(), newNetDropsCmd(), newNetDNSCmd(), newNetCaptureCmd(), newNetFilterCmd())
 	return cmd
 }
 

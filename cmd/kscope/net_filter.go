@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -62,24 +63,26 @@ bucket per source, in the kernel), a default policy, and an audit mode that
 counts what would be dropped and lets it pass. Each filter is an XDP program
 (ingress) or a TC program (tcx, or a clsact bpf filter where the kernel lacks
 tcx; ingress or egress) on one interface, pinned with its maps under
-/sys/fs/bpf/kscope/filter/NAME so it stays after kscope exits. See
-docs/net.md for the file format.`,
+/sys/fs/bpf/kscope/filter/NAME so it stays after kscope exits. suggest
+writes a file that allows the flows the agent saw (default drop, audit
+mode). See docs/net.md for the file format.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				return usagef("net filter needs a subcommand: apply, list, stats or remove")
+				return usagef("net filter needs a subcommand: apply, list, stats, remove or suggest")
 			}
-			return usagef("unknown subcommand %q: want apply, list, stats or remove", args[0])
+			return usagef("unknown subcommand %q: want apply, list, stats, remove or suggest", args[0])
 		},
 		RunE: func(*cobra.Command, []string) error { return nil },
 	}
 	cmd.PersistentFlags().StringVar(pinDir, "pin-dir", nfc.DefaultRoot, "where filters are pinned, one directory each (on bpffs)")
 	cmd.PersistentFlags().StringVar(&ff.netns, "netns", "", "the network namespace (a name under /run/netns) of the filters' interfaces")
-	cmd.AddCommand(newNetFilterApplyCmd(ff), newNetFilterListCmd(pinDir), newNetFilterStatsCmd(pinDir), newNetFilterRemoveCmd(ff))
+	cmd.AddCommand(newNetFilterApplyCmd(ff), newNetFilterListCmd(pinDir), newNetFilterStatsCmd(pinDir), newNetFilterRemoveCmd(ff), newNetFilterSuggestCmd(ff))
 	return cmd
 }
 
 func newNetFilterApplyCmd(ff *filterFlags) *cobra.Command {
 	var check bool
+	var xdpMode string
 	cmd := &cobra.Command{
 		Use:   "apply FILE",
 		Short: "Load a filter file's filters, replacing those of the same names atomically",
@@ -102,6 +105,9 @@ loading or attaching fails, 2 for an invalid file (file:line:col).`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if !slices.Contains(nfc.XDPModes, xdpMode) {
+				return usagef("--xdp-mode %q: want one of %s", xdpMode, strings.Join(nfc.XDPModes, ", "))
+			}
 			fs, err := netfilter.Load(args[0])
 			if err != nil {
 				var es netfilter.Errors
@@ -118,7 +124,7 @@ loading or attaching fails, 2 for an invalid file (file:line:col).`,
 				}
 				var st *nfc.Status
 				err := ff.in(func() (err error) {
-					st, err = nfc.Apply(f, nfc.Options{Root: ff.pinDir})
+					st, err = nfc.Apply(f, nfc.Options{Root: ff.pinDir, XDPMode: xdpMode})
 					return err
 				})
 				if err != nil {
@@ -134,6 +140,7 @@ loading or attaching fails, 2 for an invalid file (file:line:col).`,
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "only validate the file")
+	cmd.Flags().StringVar(&xdpMode, "xdp-mode", nfc.XDPAuto, "how an xdp filter is attached: auto (the driver's mode where it has one, else generic), native or generic; a filter already attached keeps its mode")
 	return cmd
 }
 

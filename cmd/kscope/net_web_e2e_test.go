@@ -15,6 +15,7 @@ import (
 
 	mdns "github.com/miekg/dns"
 
+	nfc "github.com/kscope/kscope/internal/collector/netfilter"
 	"github.com/kscope/kscope/internal/testutil"
 )
 
@@ -70,7 +71,8 @@ func main() {
 // rule in another, and checks the web UI's Network page in headless
 // Chromium (web/e2e/network.mjs): the workload among the top talkers and
 // with its remote endpoint, the failing and the answered name, and the
-// NETFILTER_DROP drops.
+// NETFILTER_DROP drops, and the rule of a filter on the server's
+// interface with its packet counter.
 func TestWebNetwork(t *testing.T) {
 	testutil.RequireBPF(t)
 	node, chromium := webTools(t)
@@ -102,7 +104,31 @@ func TestWebNetwork(t *testing.T) {
 	testutil.Run(t, "ip", "netns", "exec", p.B, "nft", "add chain inet kscope_webnet in { type filter hook input priority 0 ; }")
 	testutil.Run(t, "ip", "netns", "exec", p.B, "nft", "add rule inet kscope_webnet in udp dport 9999 counter drop")
 
-	a := startAgent(t, t.TempDir(), "--collectors", "flows,dns,drops,connect")
+	// A filter on B's veth whose rule counts the workload's TCP packets,
+	// pinned where the agent's netfilter collector is told to look.
+	root := fmt.Sprintf("/sys/fs/bpf/kscope-webnet-test-%d", os.Getpid())
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		testutil.Skip(t, "bpffs", err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	filters := filepath.Join(tmp, "filters.yaml")
+	os.WriteFile(filters, []byte(`filters:
+  - name: webnet
+    interface: `+p.BName+`
+    hook: tc-ingress
+    default: allow
+    rules:
+      - {name: web-tcp, action: allow, protocol: tcp, ports: [8080]}
+      - {name: never-matched, action: drop, protocol: udp, ports: [1]}
+`), 0o600)
+	if code, stdout, stderr := runCLI("net", "filter", "apply", filters, "--pin-dir", root, "--netns", p.B); code != 0 {
+		t.Fatalf("apply: exit %d\n%s%s", code, stdout, stderr)
+	}
+	t.Cleanup(func() { testutil.In(p.B, func() error { return nfc.Remove(root, "webnet") }) })
+	config := filepath.Join(tmp, "agent.yaml")
+	os.WriteFile(config, []byte("collectors:\n  netfilter: {pin_dir: "+root+"}\n"), 0o600)
+
+	a := startAgent(t, t.TempDir(), "--collectors", "flows,dns,drops,connect,netfilter", "--config", config)
 
 	// The servers listen once the agent runs, in the other namespace.
 	var ln net.Listener
@@ -184,13 +210,23 @@ func TestWebNetwork(t *testing.T) {
 		return fmt.Errorf("%v", res)
 	})
 
+	eventually(t, "the filter rule's packets are counted", func() error {
+		res := instant(t, a.url, `sum(kscope_net_filter_packets_total{filter="webnet",rule="web-tcp",action="pass"})`, time.Time{})
+		for _, v := range res {
+			if v > 0 {
+				return nil
+			}
+		}
+		return fmt.Errorf("%v", res)
+	})
+
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node, "e2e/network.mjs")
 	cmd.Dir = "../../web"
 	cmd.Env = append(os.Environ(), "KSCOPE_URL="+a.url, "KSCOPE_OUT="+out, "KSCOPE_COMM=kscope-nettest",
 		"KSCOPE_REMOTE="+net.JoinHostPort(p.BAddr, "8080"), "KSCOPE_FAILNAME=missing.nettest.", "KSCOPE_SLOWNAME=ok.nettest.",
-		"KSCOPE_DROP=NETFILTER_DROP", "CHROMIUM="+chromium, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
+		"KSCOPE_DROP=NETFILTER_DROP", "KSCOPE_FILTER=webnet", "KSCOPE_FILTER_RULE=web-tcp", "CHROMIUM="+chromium, "PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1")
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {

@@ -19,7 +19,7 @@ import (
 type Reloaded struct {
 	Started, Stopped, Restarted, Unchanged []string
 	// Ignored lists the settings that only apply at start (listen,
-	// data_dir, event_queue, query, remote_write, external_labels): they
+	// data_dir, event_queue, query, remote_write, external_labels, otlp): they
 	// keep their running values.
 	Ignored []string
 }
@@ -58,6 +58,10 @@ func (a *Agent) Reload(cfg *config.Config) (Reloaded, error) {
 	if !reflect.DeepEqual(old.RemoteWrite, next.RemoteWrite) {
 		res.Ignored = append(res.Ignored, "remote_write")
 		next.RemoteWrite = old.RemoteWrite
+	}
+	if !reflect.DeepEqual(old.OTLP, next.OTLP) {
+		res.Ignored = append(res.Ignored, "otlp")
+		next.OTLP = old.OTLP
 	}
 	if old.Containers != next.Containers {
 		res.Ignored = append(res.Ignored, "containers")

@@ -78,12 +78,13 @@ func TestReload(t *testing.T) {
 	next.Interval = 2 * time.Second
 	next.Retention = 48 * time.Hour
 	next.Listen = "127.0.0.1:1"
-	next.ExternalLabels = labels.FromStrings("cluster", "c2") // the exporters keep theirs
+	next.ExternalLabels = labels.FromStrings("cluster", "c2")                    // the exporters keep theirs
+	next.OTLP = &config.OTLP{Endpoint: "127.0.0.1:1", Protocol: config.OTLPGRPC} // and so does the agent: none
 	res, err := a.Reload(&next)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Reloaded{Started: []string{"signals"}, Restarted: []string{"process"}, Unchanged: []string{"exit"}, Ignored: []string{"listen", "external_labels"}}
+	want := Reloaded{Started: []string{"signals"}, Restarted: []string{"process"}, Unchanged: []string{"exit"}, Ignored: []string{"listen", "otlp", "external_labels"}}
 	if !slices.Equal(res.Started, want.Started) || !slices.Equal(res.Restarted, want.Restarted) ||
 		!slices.Equal(res.Unchanged, want.Unchanged) || !slices.Equal(res.Ignored, want.Ignored) || len(res.Stopped) != 0 {
 		t.Errorf("reloaded %+v, want %+v", res, want)

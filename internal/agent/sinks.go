@@ -12,6 +12,7 @@ import (
 	"github.com/kscope/kscope/internal/container"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/export"
+	"github.com/kscope/kscope/internal/export/otlp"
 	"github.com/kscope/kscope/internal/export/remotewrite"
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/profile"
@@ -118,11 +119,18 @@ func (s *sinks) exportSources() []metrics.Source {
 }
 
 // remoteWriters builds an exporter for each remote_write endpoint of cfg,
-// its queue in the data directory.
+// its queue in the data directory, and one for the otlp receiver.
 func remoteWriters(cfg *config.Config, logger *slog.Logger) ([]export.Exporter, error) {
 	var xs []export.Exporter
 	for _, rw := range cfg.RemoteWrite {
 		x, err := remotewrite.New(remotewrite.Options{Config: rw, ExternalLabels: cfg.ExternalLabels, DataDir: cfg.DataDir, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		xs = append(xs, x)
+	}
+	if cfg.OTLP != nil {
+		x, err := otlp.New(otlp.Options{Config: cfg.OTLP, Logger: logger})
 		if err != nil {
 			return nil, err
 		}

@@ -56,6 +56,8 @@ type Config struct {
 	// as Prometheus's global.external_labels: a series' own label of
 	// the same name wins.
 	ExternalLabels labels.Labels
+	// OTLP is the OTLP receiver the agent sends to; nil: none (otlp.go).
+	OTLP *OTLP
 	// Rules holds rule_files, evaluation_interval and alerting (rules.go).
 	Rules Rules
 	// Containers names the processes' containers, pods and units
@@ -345,7 +347,7 @@ func join(path, key string) string {
 }
 
 func (p *parser) top(n *yaml.Node, c *Config) {
-	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "containers", "policies", "alerts", "rule_files", "evaluation_interval", "alerting", "probes"}
+	keys := []string{"listen", "data_dir", "retention", "interval", "topk", "event_queue", "query", "bpf_stats", "collectors", "storage", "events", "profiles", "remote_write", "external_labels", "otlp", "containers", "policies", "alerts", "rule_files", "evaluation_interval", "alerting", "probes"}
 	p.mapping(n, "", keys, func(key string, v *yaml.Node) {
 		switch key {
 		case "listen":
@@ -387,6 +389,8 @@ func (p *parser) top(n *yaml.Node, c *Config) {
 			p.remoteWrite(v, c)
 		case "external_labels":
 			p.externalLabels(v, c)
+		case "otlp":
+			p.otlp(v, c)
 		case "rule_files":
 			p.ruleFiles(v, c)
 		case "evaluation_interval":

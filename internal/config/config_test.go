@@ -19,6 +19,10 @@ var known = []Section{
 	{Name: "open", Default: false},
 }
 
+type pinDir struct {
+	PinDir string `yaml:"pin_dir"`
+}
+
 type countsOnly struct {
 	CountsOnly bool `yaml:"counts_only"`
 }
@@ -58,6 +62,19 @@ func TestCountsOnly(t *testing.T) {
 	_, err = Parse("k.yaml", []byte("collectors:\n  tcp: {counts_only: true}\n"), known)
 	if err == nil || err.Error() != "k.yaml:2: collectors.tcp.counts_only: unknown key (known: enabled, topk)" {
 		t.Errorf("counts_only on tcp: %v", err)
+	}
+}
+
+// A string option takes a scalar, not a list or a mapping.
+func TestStringOption(t *testing.T) {
+	known := []Section{{Name: "netfilter", Default: true, Options: pinDir{}}}
+	c, err := Parse("k.yaml", []byte("collectors:\n  netfilter: {pin_dir: /sys/fs/bpf/x}\n"), known)
+	if err != nil || c.Collectors["netfilter"].Options.(pinDir).PinDir != "/sys/fs/bpf/x" {
+		t.Fatalf("%v %+v", err, c.Collectors["netfilter"])
+	}
+	_, err = Parse("k.yaml", []byte("collectors:\n  netfilter: {pin_dir: [a]}\n"), known)
+	if err == nil || err.Error() != "k.yaml:2: collectors.netfilter.pin_dir: want a string" {
+		t.Errorf("a list for a string: %v", err)
 	}
 }
 
@@ -109,7 +126,7 @@ func TestDefaults(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
-		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, bpf_stats, collectors, storage, events, profiles, remote_write, external_labels, containers, policies, alerts, rule_files, evaluation_interval, alerting, probes)`},
+		{"listen: a:1\nretension: 7d\n", `k.yaml:2: retension: unknown key (known: listen, data_dir, retention, interval, topk, event_queue, query, bpf_stats, collectors, storage, events, profiles, remote_write, external_labels, otlp, containers, policies, alerts, rule_files, evaluation_interval, alerting, probes)`},
 		{"storage:\n  max_series: 0\n", `k.yaml:2: storage.max_series: want a positive integer, not "0"`},
 		{"storage:\n  max_series: lots\n", `k.yaml:2: storage.max_series: want a positive integer, not "lots"`},
 		{"storage:\n  maxseries: 10\n", `k.yaml:2: storage.maxseries: unknown key (known: max_size, retention_size, max_series)`},

@@ -82,6 +82,8 @@ func (p *parser) option(o options, key string, v *yaml.Node, path string) {
 		f.SetBool(p.boolean(v, path))
 	case f.Kind() == reflect.Int:
 		f.SetInt(int64(p.positive(v, path)))
+	case f.Kind() == reflect.String:
+		f.SetString(p.str(v, path))
 	default:
 		p.fail(v, path, "option of unsupported type %s", f.Type())
 		return

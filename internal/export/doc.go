@@ -4,6 +4,8 @@
 // opentelemetry-ebpf-profiler's reporter. The agent hands every exporter
 // the metric samples it appends to its TSDB, the events it stores (JSON,
 // encoded once for the store, the live stream and the exporters) and the
-// profile windows it stores. It imports no cilium/ebpf: exporters build
-// and test without BPF.
+// profile windows it stores. The exporters' self metrics
+// (kscope_self_export_*, labelled by exporter) are declared here, once for
+// all of them. It imports no cilium/ebpf: exporters build and test without
+// BPF.
 package export

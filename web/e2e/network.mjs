@@ -9,6 +9,8 @@
 //   KSCOPE_FAILNAME  a DNS name it asked for and got NXDOMAIN
 //   KSCOPE_SLOWNAME  a DNS name it asked for and got an answer
 //   KSCOPE_DROP      a drop reason the kernel gave its packets
+//   KSCOPE_FILTER    a kscope net filter applied on the host (optional)
+//   KSCOPE_FILTER_RULE  a rule of it that matched packets
 //   CHROMIUM         the browser (default /usr/bin/chromium)
 //
 // Exit status 0 when every check passed; otherwise 1, naming the failed
@@ -92,6 +94,13 @@ await check('network', async () => {
   const drops = await waitRow('drops-table', env('KSCOPE_DROP'));
   const n = Number((await drops.locator('td').nth(1).innerText()).replace(/[^\d]/g, ''));
   if (!(n > 0)) throw new Error(`drops row: ${await drops.innerText()}`);
+  if (env('KSCOPE_FILTER')) {
+    const rule = await waitRow('filter-rules-table', env('KSCOPE_FILTER'), env('KSCOPE_FILTER_RULE'));
+    const packets = Number((await rule.locator('td').nth(2).innerText()).replace(/[^\d]/g, ''));
+    if (!(packets > 0)) throw new Error(`filter rule row without packets: ${await rule.innerText()}`);
+    const info = await page.locator('[data-testid="filter-info"]').filter({ hasText: env('KSCOPE_FILTER') }).first().innerText();
+    if (!/\d+ rules, \d+ matched a packet/.test(info)) throw new Error(`filter line: ${info}`);
+  }
   await page.waitForTimeout(150);
   await page.screenshot({ path: join(out, 'network-1280.png'), fullPage: true });
 });

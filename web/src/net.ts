@@ -1,6 +1,6 @@
 // The Network page's grouping of stored events: flows by process and
 // remote endpoint, DNS names by latency and by failure, failed connects.
-import type { KEvent } from './api';
+import { num, type InstantSample, type KEvent } from './api';
 
 // EndpointRow is one process (command) talking to one remote endpoint.
 export interface EndpointRow {
@@ -100,4 +100,80 @@ export function slowestNames(rows: NameRow[], n: number): NameRow[] {
 // failingNames: names with failed queries, most failures first.
 export function failingNames(rows: NameRow[], n: number): NameRow[] {
   return rows.filter((r) => r.failed > 0).sort((a, b) => b.failed - a.failed || a.qname.localeCompare(b.qname)).slice(0, n);
+}
+
+// FilterRuleRow is one rule of a pinned `kscope net filter` filter with its
+// counters, from the netfilter collector's metrics.
+export interface FilterRuleRow {
+  filter: string;
+  rule: string; // "default": the packets no rule matched
+  packets: number; // matched, since the rule was applied
+  bytes: number;
+  dropped: number; // dropped, or in audit mode would have been
+  droppedBytes: number;
+  rate?: number; // packets per second over the range
+  audit: boolean;
+}
+
+// FilterInfo is one pinned filter: where it is attached and how many of
+// its rules have matched a packet (rules that never matched have no
+// series).
+export interface FilterInfo {
+  filter: string;
+  iface: string;
+  hook: string;
+  attach: string;
+  mode: string;
+  dflt: string;
+  rules: number;
+  matched: number; // rules (not the default) with counters
+}
+
+// filterRules joins kscope_net_filter_packets_total and _bytes_total (by
+// filter, rule, action), the packet rate by filter and rule, and
+// kscope_net_filter_rules into a row per rule and one per filter. A rule of
+// a filter the gauge does not list (removed since) is left out.
+export function filterRules(packets: InstantSample[], bytes: InstantSample[], rates: InstantSample[], info: InstantSample[]): { rules: FilterRuleRow[]; filters: FilterInfo[] } {
+  const filters = new Map<string, FilterInfo>();
+  for (const s of info) {
+    const m = s.metric;
+    filters.set(m.filter, { filter: m.filter, iface: m.interface ?? '', hook: m.hook ?? '', attach: m.attach ?? '', mode: m.mode ?? '', dflt: m.default ?? '', rules: num(s.value[1]), matched: 0 });
+  }
+  const rows = new Map<string, FilterRuleRow>();
+  const row = (m: Record<string, string>) => {
+    const f = filters.get(m.filter);
+    if (!f) return undefined;
+    const k = m.filter + '\u0000' + m.rule;
+    let r = rows.get(k);
+    if (!r) {
+      r = { filter: m.filter, rule: m.rule, packets: 0, bytes: 0, dropped: 0, droppedBytes: 0, audit: f.mode === 'audit' };
+      rows.set(k, r);
+    }
+    return r;
+  };
+  const dropping = (a: string) => a === 'drop' || a === 'would_drop';
+  for (const s of packets) {
+    const r = row(s.metric);
+    if (!r) continue;
+    const v = num(s.value[1]);
+    r.packets += v;
+    if (dropping(s.metric.action)) r.dropped += v;
+  }
+  for (const s of bytes) {
+    const r = row(s.metric);
+    if (!r) continue;
+    const v = num(s.value[1]);
+    r.bytes += v;
+    if (dropping(s.metric.action)) r.droppedBytes += v;
+  }
+  for (const s of rates) {
+    const r = rows.get(s.metric.filter + '\u0000' + s.metric.rule);
+    if (r) r.rate = num(s.value[1]);
+  }
+  for (const r of rows.values()) {
+    const f = filters.get(r.filter);
+    if (f && r.rule !== 'default') f.matched++;
+  }
+  const rules = [...rows.values()].sort((a, b) => a.filter.localeCompare(b.filter) || b.packets - a.packets || a.rule.localeCompare(b.rule));
+  return { rules, filters: [...filters.values()].sort((a, b) => a.filter.localeCompare(b.filter)) };
 }

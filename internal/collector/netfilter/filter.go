@@ -51,7 +51,22 @@ type Options struct {
 	// Clsact attaches TC filters with a clsact qdisc's bpf filter even
 	// where tcx works (tests of the fallback).
 	Clsact bool
+	// XDPMode is how an XDP filter is attached: XDPAuto (the driver's
+	// mode when it has one, else generic), XDPNative or XDPGeneric. It
+	// applies when the filter is attached: a re-apply on the same
+	// interface swaps the program in the attachment as it is.
+	XDPMode string
 }
+
+// The XDP attach modes.
+const (
+	XDPAuto    = "auto"
+	XDPNative  = "native"
+	XDPGeneric = "generic"
+)
+
+// XDPModes are the values of Options.XDPMode ("" is XDPAuto).
+var XDPModes = []string{XDPAuto, XDPNative, XDPGeneric}
 
 func (o Options) root() string {
 	if o.Root == "" {
@@ -200,7 +215,14 @@ func Apply(f *nf.Filter, opts Options) (*Status, error) {
 		}
 		swapped = true
 	case attach == AttachXDP:
-		newLink, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index})
+		var flags link.XDPAttachFlags
+		switch opts.XDPMode {
+		case XDPNative:
+			flags = link.XDPDriverMode
+		case XDPGeneric:
+			flags = link.XDPGenericMode
+		}
+		newLink, err = link.AttachXDP(link.XDPOptions{Program: prog, Interface: ifc.Index, Flags: flags})
 	case attach == AttachTCX:
 		at := ebpf.AttachTCXIngress
 		if f.Hook == "tc-egress" {

@@ -1,9 +1,9 @@
-import { events as fetchEvents } from '../api';
+import { events as fetchEvents, queryVector, type InstantSample } from '../api';
 import { Chart } from '../components/Chart';
 import { Panel, QueryLink, Table, useJoined, type Column } from '../components/ui';
 import { fmt, fmtSeconds } from '../format';
 import { useAsync } from '../hooks';
-import { endpointRows, failingNames, nameRows, slowestNames, type EndpointRow, type NameRow } from '../net';
+import { endpointRows, failingNames, filterRules, nameRows, slowestNames, type EndpointRow, type FilterRuleRow, type NameRow } from '../net';
 import { useWindow, type Window } from '../store';
 
 // The flows, dns and drops collectors are off by default: a panel says
@@ -167,6 +167,64 @@ function Drops(p: { win: Window }) {
   );
 }
 
+const ruleCols: Column<FilterRuleRow>[] = [
+  { key: 'filter', title: 'Filter', value: (r) => r.filter, render: (r) => <span class="strong">{r.filter}</span> },
+  {
+    key: 'rule',
+    title: 'Rule',
+    value: (r) => r.rule,
+    render: (r) => (r.rule === 'default' ? <span class="muted" title="the packets no rule matched">default</span> : <code>{r.rule}</code>),
+  },
+  { key: 'packets', title: 'Packets', value: (r) => r.packets, align: 'right', render: (r) => fmt(r.packets, 'count'), hint: 'packets the rule matched since it was applied' },
+  { key: 'bytes', title: 'Bytes', value: (r) => r.bytes, unit: 'bytes', bar: true, hint: 'bytes of those packets, from the Ethernet header on' },
+  {
+    key: 'dropped',
+    title: 'Dropped',
+    value: (r) => r.dropped,
+    align: 'right',
+    hint: 'packets dropped; in audit mode, that would have been dropped (they passed)',
+    render: (r) => (r.dropped ? <span class={r.audit ? 'warn' : 'bad'} title={r.audit ? 'would have been dropped (audit mode)' : 'dropped'}>{fmt(r.dropped, 'count')}{r.audit ? ' (audit)' : ''}</span> : <span class="muted">0</span>),
+  },
+  { key: 'droppedBytes', title: 'Dropped bytes', value: (r) => r.droppedBytes, unit: 'bytes' },
+  { key: 'rate', title: 'Rate', value: (r) => r.rate, unit: 'ops/s', hint: 'packets per second over the range' },
+];
+
+function FilterRules(p: { win: Window }) {
+  const st = useAsync(async (signal) => {
+    const at = p.win.end;
+    const q = (e: string) => queryVector(e, at, signal).catch(() => [] as InstantSample[]);
+    const [packets, bytes, rates, info] = await Promise.all([
+      q('sum by (filter, rule, action) (kscope_net_filter_packets_total)'),
+      q('sum by (filter, rule, action) (kscope_net_filter_bytes_total)'),
+      q(`sum by (filter, rule) (rate(kscope_net_filter_packets_total[${p.win.spanStr}]))`),
+      q('kscope_net_filter_rules'),
+    ]);
+    return filterRules(packets, bytes, rates, info);
+  }, 'filters' + p.win.key);
+  const filters = st.data?.filters ?? [];
+  return (
+    <>
+      {st.error && <div class="error-box">{st.error}</div>}
+      {filters.map((f) => (
+        <div class="muted small" data-testid="filter-info" key={f.filter}>
+          <span class="strong">{f.filter}</span> on <code>{f.iface}</code> {f.hook} ({f.attach}), {f.mode}, default {f.dflt}: {f.rules} rules, {f.matched} matched a packet
+          {f.matched < f.rules ? ' (rules that never matched are not listed)' : ''}
+        </div>
+      ))}
+      <Table
+        rows={st.data?.rules ?? []}
+        cols={ruleCols}
+        sort="packets"
+        rowKey={(r) => r.filter + ' ' + r.rule}
+        testid="filter-rules-table"
+        limit={20}
+        expandable
+        empty={st.loading ? 'Loading…' : 'No kscope net filter is applied on this host (kscope net filter apply; docs/net.md).'}
+      />
+    </>
+  );
+}
+
 export function Network() {
   const win = useWindow();
   const rw = win.rateStr;
@@ -175,6 +233,7 @@ export function Network() {
     dnsBy: `sum by (rcode) (rate(kscope_dns_requests_total[${rw}]))`,
     dnsP99: `histogram_quantile(0.99, sum by (le) (rate(kscope_dns_request_duration_seconds_bucket[${rw}])))`,
     dropsBy: `sum by (reason) (rate(kscope_packet_drops_total[${rw}]))`,
+    filterBy: `sum by (filter, rule, action) (rate(kscope_net_filter_packets_total[${rw}]))`,
   };
   return (
     <div class="page">
@@ -200,6 +259,9 @@ export function Network() {
         </Panel>
         <Panel title="Drops over time" sub="drops per second by reason" actions={<QueryLink expr={q.dropsBy} />} testid="panel-drops-rates">
           <Chart queries={[{ expr: q.dropsBy, legend: (m) => m.reason }]} win={win} unit="ops/s" stacked hideZero emptyText={needs('drops')} testid="chart-drops" />
+        </Panel>
+        <Panel title="Filter rules" sub="the rules of the kscope net filter filters applied on this host, with their packet and byte counters since each was applied" actions={<QueryLink expr={q.filterBy} />} testid="panel-filter-rules" span={2}>
+          <FilterRules win={win} />
         </Panel>
       </div>
     </div>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KEvent } from '../api';
-import { endpointRows, failingNames, hostPort, nameRows, slowestNames } from '../net';
+import { endpointRows, failingNames, filterRules, hostPort, nameRows, slowestNames } from '../net';
 
 const hdr = { time: '2026-12-06T00:00:00Z', pid: 7, tid: 7, ppid: 1, uid: 0, cgroup_id: 1, start_ns: 1, start_time: '', parent_start_ns: 0 };
 const ev = (e: Partial<KEvent>) => ({ ...hdr, comm: 'x', ...e }) as KEvent;
@@ -55,5 +55,45 @@ describe('DNS names', () => {
       ['gone.test.', 2, ['NXDOMAIN']],
       ['dead.test.', 1, ['timeout']],
     ]);
+  });
+});
+
+describe('filterRules', () => {
+  const smp = (metric: Record<string, string>, v: number) => ({ metric, value: [0, String(v)] as [number, string] });
+  it("sums each rule's actions, counts drops and would-be drops, and says how many rules matched", () => {
+    const info = [
+      smp({ filter: 'edge', interface: 'eth0', hook: 'xdp', attach: 'xdp', mode: 'enforce', default: 'allow' }, 3),
+      smp({ filter: 'sugg', interface: 'eth1', hook: 'tc-ingress', attach: 'tcx', mode: 'audit', default: 'drop' }, 2),
+    ];
+    const packets = [
+      smp({ filter: 'edge', rule: 'no-ssh', action: 'drop' }, 9),
+      smp({ filter: 'edge', rule: 'dns-flood', action: 'pass' }, 100),
+      smp({ filter: 'edge', rule: 'dns-flood', action: 'drop' }, 20),
+      smp({ filter: 'sugg', rule: 'tcp-80-from-10.0.0.1', action: 'pass' }, 5),
+      smp({ filter: 'sugg', rule: 'default', action: 'would_drop' }, 8),
+      smp({ filter: 'gone', rule: 'x', action: 'pass' }, 1),
+    ];
+    const bytes = [
+      smp({ filter: 'edge', rule: 'no-ssh', action: 'drop' }, 468),
+      smp({ filter: 'edge', rule: 'dns-flood', action: 'pass' }, 10000),
+      smp({ filter: 'edge', rule: 'dns-flood', action: 'drop' }, 2000),
+      smp({ filter: 'sugg', rule: 'tcp-80-from-10.0.0.1', action: 'pass' }, 500),
+      smp({ filter: 'sugg', rule: 'default', action: 'would_drop' }, 416),
+    ];
+    const rates = [smp({ filter: 'edge', rule: 'dns-flood' }, 2)];
+    const { rules, filters } = filterRules(packets, bytes, rates, info);
+    expect(rules).toEqual([
+      { filter: 'edge', rule: 'dns-flood', packets: 120, bytes: 12000, dropped: 20, droppedBytes: 2000, rate: 2, audit: false },
+      { filter: 'edge', rule: 'no-ssh', packets: 9, bytes: 468, dropped: 9, droppedBytes: 468, audit: false },
+      { filter: 'sugg', rule: 'default', packets: 8, bytes: 416, dropped: 8, droppedBytes: 416, audit: true },
+      { filter: 'sugg', rule: 'tcp-80-from-10.0.0.1', packets: 5, bytes: 500, dropped: 0, droppedBytes: 0, audit: true },
+    ]);
+    expect(filters).toEqual([
+      { filter: 'edge', iface: 'eth0', hook: 'xdp', attach: 'xdp', mode: 'enforce', dflt: 'allow', rules: 3, matched: 2 },
+      { filter: 'sugg', iface: 'eth1', hook: 'tc-ingress', attach: 'tcx', mode: 'audit', dflt: 'drop', rules: 2, matched: 1 },
+    ]);
+  });
+  it('is empty without filters', () => {
+    expect(filterRules([], [], [], [])).toEqual({ rules: [], filters: [] });
   });
 });
