@@ -96,18 +96,8 @@ int BPF_PROG(policy_lsm_file_open, struct file *file)
 		flags = regs->si;
 	} else
 		return 0;
-	s = get_scratch();
-	if (!s)
-		return 0;
-	e = &s->e;
-	fill_header(&e->hdr, pid_tgid, uid);
-	matched = on_rules(ON_OPEN) & task_rules(uid, (char *)e->hdr.comm);
-	if (!matched)
-		return 0;
-	proc = bpf_map_lookup_elem(&procs, &tgid);
-	matched &= proc_pass(proc) & cgroup_pass();
-	if (!matched)
-		return 0;
+	/* The access first: this hook runs on every open, and most opens
+	 * are reads that write rules need not look at further. */
 	a = access_bits(flags);
 	if (a & 1)
 		acc |= access_rules[0];
@@ -117,7 +107,19 @@ int BPF_PROG(policy_lsm_file_open, struct file *file)
 		acc |= access_rules[2];
 	if (a & 8)
 		acc |= access_rules[3];
-	matched &= acc | ~has_access;
+	matched = on_rules(ON_OPEN) & (acc | ~has_access);
+	if (!matched)
+		return 0;
+	s = get_scratch();
+	if (!s)
+		return 0;
+	e = &s->e;
+	fill_header(&e->hdr, pid_tgid, uid);
+	matched &= task_rules(uid, (char *)e->hdr.comm);
+	if (!matched)
+		return 0;
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	matched &= proc_pass(proc) & cgroup_pass();
 	if (!matched)
 		return 0;
 	/* The kernel has copied the path, so its pages are resident. */
