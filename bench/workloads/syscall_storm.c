@@ -5,6 +5,11 @@
  *
  *   getppid  getppid(2) through syscall(2) (glibc does not cache it)
  *   read     a 1-byte read(2) from /dev/zero
+ *   evict    getppid(2) and rt_sigprocmask(2) (a query that changes
+ *            nothing) in turn: two syscalls that share a slot of the
+ *            syscalls collector's per-thread cache (their numbers, 110 and
+ *            14, are equal modulo 16), so every call moves the other's
+ *            count to the per-process hash. ITERATIONS counts both.
  *
  * Prints the CPU time the thread spent in the loop, in nanoseconds
  * (CLOCK_THREAD_CPUTIME_ID: user and system, the BPF programs run on the
@@ -12,10 +17,11 @@
  * is what a loaded machine does not inflate much: other runnable tasks
  * stretch the wall time, not the thread's own CPU time.
  *
- *   syscall_storm getppid|read ITERATIONS
+ *   syscall_storm getppid|read|evict ITERATIONS
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,15 +40,16 @@ static long long clock_ns(clockid_t c)
 int main(int argc, char **argv)
 {
 	long long cpu, wall, n;
-	int rd, fd = -1;
+	int rd, ev, fd = -1;
 	char b;
 
 	if (argc != 3 || (n = atoll(argv[2])) <= 0 ||
-	    (strcmp(argv[1], "getppid") && strcmp(argv[1], "read"))) {
-		fprintf(stderr, "usage: %s getppid|read ITERATIONS\n", argv[0]);
+	    (strcmp(argv[1], "getppid") && strcmp(argv[1], "read") && strcmp(argv[1], "evict"))) {
+		fprintf(stderr, "usage: %s getppid|read|evict ITERATIONS\n", argv[0]);
 		return 2;
 	}
 	rd = !strcmp(argv[1], "read");
+	ev = !strcmp(argv[1], "evict");
 	if (rd && (fd = open("/dev/zero", O_RDONLY)) < 0) {
 		perror("/dev/zero");
 		return 1;
@@ -55,6 +62,11 @@ int main(int argc, char **argv)
 				perror("read");
 				return 1;
 			}
+	} else if (ev) {
+		for (long long i = 0; i < n; i += 2) {
+			syscall(SYS_getppid);
+			syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, NULL, 8);
+		}
 	} else {
 		for (long long i = 0; i < n; i++)
 			syscall(SYS_getppid);

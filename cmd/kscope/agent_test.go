@@ -37,7 +37,17 @@ const e2eExitCode = 197
 func TestMain(m *testing.M) {
 	switch os.Getenv("KSCOPE_WORKLOAD") {
 	case "":
-		os.Exit(m.Run())
+		// trace and profile's kernel type cache: the tests' own, not the
+		// host's.
+		dir, err := os.MkdirTemp("", "kscope-btf-")
+		if err == nil {
+			os.Setenv("KSCOPE_BTF_CACHE", dir)
+		}
+		code := m.Run()
+		if err == nil {
+			os.RemoveAll(dir)
+		}
+		os.Exit(code)
 	case "getppid":
 		n, _ := strconv.Atoi(os.Getenv("KSCOPE_N"))
 		for range n {

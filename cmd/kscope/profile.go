@@ -141,6 +141,9 @@ func runProfile(cmd *cobra.Command, f profileFlags) error {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// CO-RE against the kernel types the objects need, cached by the first
+	// load of the boot, rather than the kernel's whole BTF.
+	bpfx.SetTypeCache(bpfx.TypeCacheDir())
 	if _, err := bpfx.Prepare(); err != nil {
 		return err
 	}

@@ -253,10 +253,10 @@ func runTraceWith(cmd *cobra.Command, kind string, f traceFlags, build func(coll
 	// only delays the attach. Collect once, after it.
 	resumeGC := pauseGC()
 	defer resumeGC()
-	// Parsing the kernel's BTF, which every collector's CO-RE relocations
-	// need, is the longest step of loading: start it now, on another CPU,
-	// while the file systems are checked and the object file is parsed.
-	go bpfx.KernelTypes() //nolint:errcheck // loading reports the error
+	// Parsing the kernel's BTF for CO-RE is the longest step of loading:
+	// relocate against the few kernel types the object needs, cached by the
+	// first load of the boot.
+	bpfx.SetTypeCache(bpfx.TypeCacheDir())
 	stderr := cmd.ErrOrStderr()
 	level := slog.LevelWarn
 	if f.verbose {

@@ -50,14 +50,16 @@ func NewCollection(spec *ebpf.CollectionSpec) (*ebpf.Collection, error) {
 // maps replaced by those already loaded (a program array shared between
 // collections, say).
 func NewCollectionReplacing(spec *ebpf.CollectionSpec, maps map[string]*ebpf.Map) (*ebpf.Collection, error) {
+	opts := ebpf.CollectionOptions{MapReplacements: maps}
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	if coll, ok, err := loadWithTypeCache(spec, opts); ok {
+		return coll, err
+	}
 	kt, err := KernelTypes()
 	if err != nil {
 		kt = nil // CO-RE then fails with a clear error naming BTF
 	}
-	loadMu.Lock()
-	defer loadMu.Unlock()
-	return ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{
-		Programs:        ebpf.ProgramOptions{KernelTypes: kt},
-		MapReplacements: maps,
-	})
+	opts.Programs.KernelTypes = kt
+	return ebpf.NewCollectionWithOptions(spec, opts)
 }

@@ -191,22 +191,21 @@ func readSymbols(ef *elf.File, r io.ReaderAt) *symtab {
 	add(dyn, true)
 	if tab, err := symbolize.GoTable(ef, r); err == nil {
 		t.goTab = tab
-		byAddr := map[uint64]int{}
+		// The symbols at each address, in table order.
+		byAddr := map[uint64][]int{}
 		for i := range t.funcs {
-			byAddr[t.funcs[i].addr] = i
+			byAddr[t.funcs[i].addr] = append(byAddr[t.funcs[i].addr], i)
 		}
 		for i := range tab.Funcs {
 			fn := &tab.Funcs[i]
-			if j, ok := byAddr[fn.Entry]; ok {
-				t.funcs[j].goFn = true
+			if js, ok := byAddr[fn.Entry]; ok {
+				j := js[len(js)-1]
 				if t.funcs[j].size == 0 {
 					t.funcs[j].size = fn.End - fn.Entry
 				}
 				// .symtab may name the function too; mark every alias.
-				for k := range t.funcs {
-					if t.funcs[k].addr == fn.Entry {
-						t.funcs[k].goFn = true
-					}
+				for _, k := range js {
+					t.funcs[k].goFn = true
 				}
 				if t.funcs[j].raw == fn.Name {
 					continue

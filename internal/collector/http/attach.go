@@ -6,10 +6,12 @@ import (
 	"debug/elf"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -41,8 +43,12 @@ var (
 // programs started later are traced from their first call.
 var libDirs = []string{"/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/lib64", "/usr/lib", "/usr/local/lib64", "/usr/local/lib"}
 
-// fileID is an inode: uprobes attach to files, not to processes.
-type fileID struct{ dev, ino uint64 }
+// fileID is an inode as last modified: uprobes attach to files, not to
+// processes, and a file rewritten in place is another program.
+type fileID struct {
+	dev, ino uint64
+	mtime    int64 // ns
+}
 
 // attacher puts the TLS uprobes on every libssl and every Go binary with
 // crypto/tls that a traced process runs, once per file.
@@ -56,6 +62,7 @@ type attacher struct {
 
 	mu     sync.Mutex
 	seen   map[fileID]bool // examined, attached or not
+	probed map[fileID]bool // attached
 	links  bpfx.Links
 	libs   int // libssl files probed
 	gobins int // Go binaries probed
@@ -69,12 +76,16 @@ type attacher struct {
 func newAttacher(coll *ebpf.Collection, pid uint32, multi bool, logger *slog.Logger) *attacher {
 	return &attacher{
 		progs: coll.Programs, logger: logger, pid: pid, multi: multi,
-		seen: map[fileID]bool{}, execs: make(chan uint32, 1024), done: make(chan struct{}),
+		seen: map[fileID]bool{}, probed: map[fileID]bool{}, execs: make(chan uint32, 1024), done: make(chan struct{}),
 	}
 }
 
 // scanAll probes the system's libssl and what every process (or the
-// filtered one) maps now.
+// filtered one) that has a socket open maps now. A process without one is
+// examined when it calls connect() or listen() on a TCP socket (the kernel
+// side reports that once per process), as a program started later is
+// when it execs: on a busy host most processes never touch the network,
+// and reading a large Go binary's function table takes a while.
 func (a *attacher) scanAll() {
 	if a.pid == 0 {
 		for _, dir := range libDirs {
@@ -85,13 +96,34 @@ func (a *attacher) scanAll() {
 		}
 		ents, _ := os.ReadDir("/proc")
 		for _, e := range ents {
-			if pid, err := strconv.Atoi(e.Name()); err == nil {
+			if pid, err := strconv.Atoi(e.Name()); err == nil && hasSocket(pid) {
 				a.process(pid, true)
 			}
 		}
 		return
 	}
 	a.process(int(a.pid), true)
+}
+
+// hasSocket reports whether process pid has a socket open.
+func hasSocket(pid int) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	f, err := os.Open(dir)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	for {
+		names, err := f.Readdirnames(256)
+		for _, n := range names {
+			if target, err := os.Readlink(dir + n); err == nil && strings.HasPrefix(target, "socket:") {
+				return true
+			}
+		}
+		if err != nil {
+			return false
+		}
+	}
 }
 
 // start watches for programs started later: each exec is examined at once
@@ -170,7 +202,7 @@ func (a *attacher) claim(path string) (fileID, bool) {
 	if err := syscall.Stat(path, &st); err != nil {
 		return fileID{}, false
 	}
-	id := fileID{st.Dev, st.Ino}
+	id := fileID{st.Dev, st.Ino, st.Mtim.Nano()}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.seen[id] || a.closed {
@@ -183,7 +215,8 @@ func (a *attacher) claim(path string) (fileID, bool) {
 // library probes SSL_read, SSL_write and their _ex forms in an OpenSSL
 // libssl (the _ex forms are 1.1.1+), entry and return.
 func (a *attacher) library(path string) {
-	if _, ok := a.claim(path); !ok {
+	id, ok := a.claim(path)
+	if !ok {
 		return
 	}
 	var ls []link.Link
@@ -211,13 +244,14 @@ func (a *attacher) library(path string) {
 		return
 	}
 	a.logger.Debug("probing OpenSSL", "file", path, "functions", probed)
-	a.keep(ls, &a.libs)
+	a.keep(id, ls, &a.libs)
 }
 
 // goBinary probes crypto/tls.(*Conn).Read and Write of a Go executable:
 // after the stack check at entry and at every RET, never with a uretprobe.
 func (a *attacher) goBinary(path string) {
-	if _, ok := a.claim(path); !ok {
+	id, ok := a.claim(path)
+	if !ok {
 		return
 	}
 	if !hasGoTLS(path) {
@@ -271,7 +305,7 @@ func (a *attacher) goBinary(path string) {
 		}
 	}
 	a.logger.Debug("probing Go crypto/tls", "file", path, "probes", len(ls))
-	a.keep(ls, &a.gobins)
+	a.keep(id, ls, &a.gobins)
 }
 
 // attach puts prog at the file offsets offs of path (as return probes when
@@ -318,7 +352,7 @@ func closeAll(ls []link.Link) {
 	}
 }
 
-func (a *attacher) keep(ls []link.Link, n *int) {
+func (a *attacher) keep(id fileID, ls []link.Link, n *int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -326,6 +360,7 @@ func (a *attacher) keep(ls []link.Link, n *int) {
 		return
 	}
 	a.links.Add(ls...)
+	a.probed[id] = true
 	*n++
 }
 
@@ -384,11 +419,25 @@ func hasGoTLS(path string) bool {
 	if s == nil {
 		return false
 	}
-	data, err := s.Data()
-	if err != nil {
-		return false
+	return sectionContains(s.Open(), []byte("crypto/tls.(*Conn).Write\x00"))
+}
+
+// sectionContains reports whether r holds needle, read in blocks of 1 MiB
+// rather than whole: a large binary's function table is tens of megabytes.
+func sectionContains(r io.Reader, needle []byte) bool {
+	buf := make([]byte, 1<<20)
+	keep := 0 // bytes carried over from the last block
+	for {
+		n, err := io.ReadFull(r, buf[keep:])
+		if bytes.Contains(buf[:keep+n], needle) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		keep = min(len(needle)-1, keep+n)
+		copy(buf, buf[len(buf)-keep:])
 	}
-	return bytes.Contains(data, []byte("crypto/tls.(*Conn).Write\x00"))
 }
 
 // counts returns how many libssl files and Go binaries are probed.

@@ -27,7 +27,18 @@ const helperEnv = "KSCOPE_HTTP_HELPER"
 func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
-		os.Exit(m.Run())
+		// The collector examines at start the programs of the processes
+		// that have a socket: with one, this binary, which the servers
+		// and clients run too, is probed before any of them starts, as a
+		// server's binary is when one instance of it runs.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		ln.Close()
+		os.Exit(code)
 	case "server":
 		serve(os.Args[1] == "tls")
 	case "client":
@@ -108,11 +119,29 @@ func (c countingConn) Write(b []byte) (int, error) {
 
 // client makes the requests "METHOD PATH [BODY-BYTES]" to base one after
 // the other on one kept-alive connection and prints one result per line.
-// Args: base URL, "tls" or "plain", a start delay, then the requests.
+// Args: base URL, "tls" or "plain", a start delay, then the requests. The
+// delay "stdin" waits for a line on stdin, opens and closes a TCP
+// connection to base's host, and waits for another line.
 func client(args []string) int {
 	base, useTLS := args[0], args[1] == "tls"
-	delay, _ := time.ParseDuration(args[2])
-	time.Sleep(delay)
+	if args[2] == "stdin" {
+		in := bufio.NewReader(os.Stdin)
+		if _, err := in.ReadString('\n'); err != nil {
+			return 1
+		}
+		c, err := net.Dial("tcp", base[strings.Index(base, "://")+3:])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		c.Close()
+		if _, err := in.ReadString('\n'); err != nil {
+			return 1
+		}
+	} else {
+		delay, _ := time.ParseDuration(args[2])
+		time.Sleep(delay)
+	}
 	var in, out atomic.Uint64
 	var laddr string
 	tr := &http.Transport{

@@ -18,7 +18,9 @@ type httpConn struct {
 	Http      [3]uint8
 	LastDir   [3]uint8
 	ShortTurn [3]uint8
-	Pad       [7]uint8
+	Fresh     uint8
+	NotHttp   uint8
+	Pad       [5]uint8
 }
 
 type httpGoCall struct {
@@ -106,6 +108,7 @@ type httpSslSock struct {
 const (
 	httpMapConns               = "conns"
 	httpMapEvents              = "events"
+	httpMapExamined            = "examined"
 	httpMapGoCalls             = "go_calls"
 	httpMapIoCalls             = "io_calls"
 	httpMapScratch             = "scratch"
@@ -231,6 +234,7 @@ type httpProgramSpecs struct {
 type httpMapSpecs struct {
 	Conns    *ebpf.MapSpec `ebpf:"conns"`
 	Events   *ebpf.MapSpec `ebpf:"events"`
+	Examined *ebpf.MapSpec `ebpf:"examined"`
 	GoCalls  *ebpf.MapSpec `ebpf:"go_calls"`
 	IoCalls  *ebpf.MapSpec `ebpf:"io_calls"`
 	Scratch  *ebpf.MapSpec `ebpf:"scratch"`
@@ -278,6 +282,7 @@ func (o *httpObjects) Close() error {
 type httpMaps struct {
 	Conns    *ebpf.Map `ebpf:"conns"`
 	Events   *ebpf.Map `ebpf:"events"`
+	Examined *ebpf.Map `ebpf:"examined"`
 	GoCalls  *ebpf.Map `ebpf:"go_calls"`
 	IoCalls  *ebpf.Map `ebpf:"io_calls"`
 	Scratch  *ebpf.Map `ebpf:"scratch"`
@@ -290,6 +295,7 @@ func (m *httpMaps) Close() error {
 	return _HttpClose(
 		m.Conns,
 		m.Events,
+		m.Examined,
 		m.GoCalls,
 		m.IoCalls,
 		m.Scratch,

@@ -105,9 +105,11 @@ type Collector struct {
 	procs  map[procKey]*procState
 	gone   map[goneKey]*goneRow
 	warned bool
-	// Collects whose reads all overlapped threads' exit flushes: they may
-	// have missed those threads' latest counts, which the next one has.
+	// Collects whose reads all overlapped moves of threads' cached counts:
+	// they may have missed those counts, which the next one has.
 	overlapped uint64
+	// Called between the hash read and the iterator, by tests.
+	afterHashRead func()
 	// The kernel lacks lookup-and-delete on hash maps (before 5.14).
 	noLookupAndDelete bool
 	variant           string
@@ -124,6 +126,7 @@ type Collector struct {
 	alive     map[procID]string
 	iterBuf   bytes.Buffer
 	dropVals  []uint64
+	seqVals   []uint64
 	rows      []metrics.Row
 	histSlots []uint64
 }
@@ -595,26 +598,27 @@ func (c *Collector) takeOut(m *ebpf.Map, key *syscallsProcKey) (*syscallsProcVal
 	return &v, nil
 }
 
-// maxReads bounds how many times readProcs reads while exit flushes overlap
-// its reads; the counts a last overlapped read misses are in the next.
+// maxReads bounds how many times readProcs reads while moves of cached
+// counts overlap its reads; the counts a last overlapped read misses are in
+// the next.
 const maxReads = 8
 
 // readProcs reads the per-process hash into c.hash, then the live processes
 // and the counts cached in their threads into c.alive and c.pending, again
-// while a thread's exit flush (which moves its cached counts to the hash)
-// began before the read ended and was not done before it started: such a
-// flush could empty a cache after the hash was read and before the
-// iterator reached it.
+// while a move of a thread's cached counts to the hash (its exit flush, or
+// a slot another syscall evicted) began before the read ended and was not
+// done before it started: such a move could empty a cache after the hash
+// was read and before the iterator reached it.
 func (c *Collector) readProcs(m *ebpf.Map) error {
-	seq := c.Collection().Maps[syscallsMapFlushSeq]
 	for try := 1; ; try++ {
-		// Done before begun: equal, no flush was running when begun was read.
-		var done, begun, after uint64
-		if err := seq.Lookup(uint32(seqDone), &done); err != nil {
-			return fmt.Errorf("reading the exit flush count: %w", err)
+		// Done before begun: equal, no move was running when begun was read.
+		done, err := c.flushSeq(seqDone)
+		if err != nil {
+			return err
 		}
-		if err := seq.Lookup(uint32(seqBegun), &begun); err != nil {
-			return fmt.Errorf("reading the exit flush count: %w", err)
+		begun, err := c.flushSeq(seqBegun)
+		if err != nil {
+			return err
 		}
 		// A burst of ended processes grows the map; clear keeps its size.
 		if len(c.hash) > 4096 {
@@ -623,17 +627,21 @@ func (c *Collector) readProcs(m *ebpf.Map) error {
 		clear(c.hash)
 		clear(c.pending)
 		clear(c.alive)
-		err := readAll(m, c.procKeys, c.procVals, 1, func(k *syscallsProcKey, v []syscallsProcVal) {
+		err = readAll(m, c.procKeys, c.procVals, 1, func(k *syscallsProcKey, v []syscallsProcVal) {
 			c.hash[procKey{procID{k.Tgid, k.StartNs}, k.Nr}] = v[0]
 		})
 		if err != nil {
 			return fmt.Errorf("reading per-process counters: %w", err)
 		}
+		if c.afterHashRead != nil {
+			c.afterHashRead()
+		}
 		if err := c.readIter(); err != nil {
 			return err
 		}
-		if err := seq.Lookup(uint32(seqBegun), &after); err != nil {
-			return fmt.Errorf("reading the exit flush count: %w", err)
+		after, err := c.flushSeq(seqBegun)
+		if err != nil {
+			return err
 		}
 		if done == begun && begun == after {
 			return nil
@@ -643,6 +651,18 @@ func (c *Collector) readProcs(m *ebpf.Map) error {
 			return nil
 		}
 	}
+}
+
+// flushSeq sums flush_seq's per-CPU counts at i.
+func (c *Collector) flushSeq(i uint32) (uint64, error) {
+	if err := c.Collection().Maps[syscallsMapFlushSeq].Lookup(i, &c.seqVals); err != nil {
+		return 0, fmt.Errorf("reading the cached counts' move count: %w", err)
+	}
+	var n uint64
+	for _, v := range c.seqVals {
+		n += v
+	}
+	return n, nil
 }
 
 // self is this process as the iterator reports it.

@@ -497,12 +497,13 @@ func TestCountsOnly(t *testing.T) {
 	}
 }
 
-// Threads that exit while Collect reads move their cached counts to the
-// per-process hash, perhaps after Collect read it and before its iterator
-// reached them: every read still has this process's exact total.
+// Threads move their cached counts to the per-process hash when another
+// syscall evicts them from their slot, and when they exit, perhaps after
+// Collect read the hash and before its iterator reached them: every read
+// still has this process's exact total.
 func TestExactWhileThreadsExit(t *testing.T) {
 	both(t, func(t *testing.T) {
-		// This test binary's calls only: other processes' exits do not
+		// This test binary's calls only: other processes' moves do not
 		// make it read again.
 		c := start(t, collector.Config{TopK: 1 << 20, Filter: collector.Filter{Comm: testComm()}})
 		pid := strconv.Itoa(os.Getpid())
@@ -510,14 +511,19 @@ func TestExactWhileThreadsExit(t *testing.T) {
 			return value(collect(t, c), "kscope_process_syscalls_total", "pid", pid, "syscall", "getpgrp")
 		}
 		base := read()
-		// getpgrp shares its cache slot with no call a Go thread makes
-		// from its start to its end, so its counts move at the exit only.
+		// getpgrp shares its cache slot with rt_sigpending: each thread's
+		// getpgrp counts stay in its cache until its rt_sigpending call
+		// evicts them, which the first read of a round has its threads
+		// make after it read the hash and before its iterator runs. Then
+		// the threads end while more reads run: their exit flushes move
+		// what they cached since.
 		const rounds, threads, calls = 50, 8, 100
-		last := 0.0
 		for r := 1; r <= rounds; r++ {
 			var called sync.WaitGroup
 			called.Add(threads)
 			release := make(chan struct{})
+			evicted := make(chan struct{}, threads)
+			end := make(chan struct{})
 			tids := make([]int, threads)
 			for i := range threads {
 				go func() {
@@ -529,33 +535,38 @@ func TestExactWhileThreadsExit(t *testing.T) {
 					}
 					called.Done()
 					<-release
+					var set uint64
+					syscall.RawSyscall(syscall.SYS_RT_SIGPENDING, uintptr(unsafe.Pointer(&set)), unsafe.Sizeof(set), 0)
+					evicted <- struct{}{}
+					<-end
 				}()
 			}
 			called.Wait()
 			want := float64(r * threads * calls)
-			close(release)
-			// Read while the threads end, and once more after. While they
-			// end, a read may lag by what a thread's cache held if another
-			// call evicted it during the read (the next read has it): never
-			// more than the calls made, never less than the last read.
-			// Once they have ended, every read is exact.
+			var once sync.Once
+			syscalls.SetAfterHashRead(c, func() {
+				once.Do(func() {
+					close(release)
+					for range threads {
+						<-evicted
+					}
+				})
+			})
+			// Read while the threads evict, then while they end, and once
+			// more after.
+			if got := read() - base; got != want {
+				t.Fatalf("round %d: getpgrp calls %v while threads evicted them, want %v", r, got, want)
+			}
+			syscalls.SetAfterHashRead(c, nil)
+			close(end)
 			for more := true; more; {
 				more = anyThread(tids)
-				got := read() - base
-				if more {
-					if got > want || got < last {
-						t.Fatalf("round %d: getpgrp calls %v while threads end, want %v to %v", r, got, last, want)
-					}
-					last = got
-					continue
+				if got := read() - base; got != want {
+					t.Fatalf("round %d: getpgrp calls %v while threads end, want %v", r, got, want)
 				}
-				if got != want {
-					t.Fatalf("round %d: getpgrp calls %v after the threads ended, want %v", r, got, want)
-				}
-				last = got
 			}
 		}
-		t.Logf("reads that overlapped exits %d times in a row: %d", 8, syscalls.Overlapped(c))
+		t.Logf("reads that overlapped moves %d times in a row: %d", 8, syscalls.Overlapped(c))
 	})
 }
 

@@ -20,7 +20,8 @@ const (
 	recAlive = 0xffffffff
 	// recSize is the size of a proc_rec.
 	recSize = 48
-	// seqBegun and seqDone index flush_seq: exit flushes begun and done.
+	// seqBegun and seqDone index flush_seq: moves of cached counts to the
+	// hash (exit flushes, evicted slots) begun and done, per CPU.
 	seqBegun = 0
 	seqDone  = 1
 )

@@ -19,10 +19,11 @@
 // flushed to the per-process hash. An exited process's counts are taken
 // out of the kernel map by the first Collect that finds it gone, which
 // emits them, and are emitted again by every Collect for 30 seconds after.
-// A thread that exits while Collect reads moves its cached counts to the
-// hash, perhaps after Collect read it and before the iterator reached the
-// thread: the exit flushes are counted (flush_seq), and Collect reads
-// again, up to 8 times, while one overlapped its read.
+// A thread moves its cached counts to the hash when it exits and when
+// another syscall evicts them from their slot, perhaps after Collect read
+// the hash and before the iterator reached the thread: the moves are
+// counted per CPU (flush_seq), and Collect reads again, up to 8 times,
+// while one overlapped its read.
 //
 // Memory: with MinLive set (the agent sets 2), a process that ended before
 // MinLive Collects saw it alive can never get series of its own, and all

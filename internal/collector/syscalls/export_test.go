@@ -92,3 +92,11 @@ func HasRow(c *Collector, pid uint32) bool {
 	}
 	return false
 }
+
+// SetAfterHashRead makes Collect call f between its read of the
+// per-process hash and its task iterator.
+func SetAfterHashRead(c *Collector, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.afterHashRead = f
+}

@@ -13,7 +13,11 @@
  * with a request method or "HTTP/1."; from then on every call on it is
  * reported, until the socket closes (sock/inet_sock_set_state to
  * TCP_CLOSE). Calls on other sockets cost a few reads and no ring buffer
- * traffic; calls on other files cost the lookup of the file.
+ * traffic; calls on other files cost the lookup of the file. A connection
+ * established after attach (sock/inet_sock_set_state to TCP_ESTABLISHED)
+ * whose first bytes start no HTTP/1.x message never carries one: it is
+ * marked, and its later syscalls return after one map lookup (two inside
+ * SSL_read/SSL_write, which still learn their socket from them).
  *
  * TLS: a syscall made on the same thread while SSL_read or SSL_write runs
  * belongs to that SSL object, which ties the SSL object to its socket
@@ -118,7 +122,9 @@ struct conn {
 	__u8 http[3];     /* per enum src: HTTP seen through that source */
 	__u8 last_dir[3]; /* per enum src: direction of the last call */
 	__u8 short_turn[3]; /* per enum src: the last call was a turn of a few bytes */
-	__u8 _pad[7];
+	__u8 fresh;    /* established since attach: its first bytes are its first */
+	__u8 not_http; /* its first bytes were no HTTP/1.x: syscalls skip it */
+	__u8 _pad[5];
 };
 
 struct ssl_sock {
@@ -169,6 +175,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct http_chunk);
 } scratch SEC(".maps");
+
+/* Processes Go was asked to examine at a connect() or listen(): tgid to the
+ * start time of its leader (a pid reused is another process). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, __u64);
+} examined SEC(".maps");
 
 /* The inet stream socket behind fd in the current task, or 0. */
 static __always_inline __u64 fd_sock(__s32 fd)
@@ -272,6 +287,17 @@ static __always_inline void data(__u64 pid_tgid, __u64 sk, __s32 fd, const void 
 		start = message_start(peek);
 	}
 	cn = bpf_map_lookup_elem(&conns, &sk);
+	/* The first bytes of a connection established since attach decide:
+	 * no HTTP/1.x message start (nor a PROXY protocol header before
+	 * one), no HTTP on it ever. */
+	if (cn && cn->fresh && src == SRC_SYSCALL && avail >= sizeof(peek)) {
+		cn->fresh = 0;
+		if (!start && !(peek[0] == 'P' && peek[1] == 'R' && peek[2] == 'O' && peek[3] == 'X' &&
+				peek[4] == 'Y' && peek[5] == ' ')) {
+			cn->not_http = 1;
+			return;
+		}
+	}
 	if (!cn || !cn->http[src]) {
 		if (!start)
 			return;
@@ -364,16 +390,38 @@ static __always_inline void marker(__u64 pid_tgid, __u64 sk, __u8 kind, __s32 fd
 	output(c, offsetof(struct http_chunk, data));
 }
 
+/* Asks Go to examine the current process for TLS libraries and Go binaries. */
+static __always_inline void examine(__u64 pid_tgid)
+{
+	struct http_chunk *c;
+	__u32 zero = 0;
+
+	c = bpf_map_lookup_elem(&scratch, &zero);
+	if (!c)
+		return;
+	__builtin_memset(c, 0, offsetof(struct http_chunk, data));
+	fill_header(&c->hdr, pid_tgid, (__u32)bpf_get_current_uid_gid());
+	c->kind = KIND_EXEC;
+	c->fd = -1;
+	if (bpf_ringbuf_output(&events, c, offsetof(struct http_chunk, data), BPF_RB_FORCE_WAKEUP))
+		count(STAT_LOST);
+}
+
 /* Syscall entry: remember the call if fd is an inet stream socket. */
 static __always_inline int io_enter(__s32 fd, __u64 buf, __u32 iovcnt, __u8 dir)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct io_call call = {};
+	struct conn *cn;
 
 	if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
 		return drop();
 	call.sk = fd_sock(fd);
 	if (!call.sk)
+		return 0;
+	/* Not HTTP: nothing to do, but tell a TLS call its socket. */
+	cn = bpf_map_lookup_elem(&conns, &call.sk);
+	if (cn && cn->not_http && !bpf_map_lookup_elem(&ssl_calls, &pid_tgid))
 		return 0;
 	call.ts = bpf_ktime_get_ns();
 	call.buf = buf;
@@ -527,42 +575,57 @@ int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_sendfile64")
 int sys_exit_sendfile64(struct trace_event_raw_sys_exit *ctx) { return io_exit(ctx->ret); }
 
-/* The socket is gone: report it once and forget it. */
+/*
+ * A connection established: its first bytes will tell whether it carries
+ * HTTP. The socket is gone: report it once if it did, and forget it.
+ */
 SEC("tracepoint/sock/inet_sock_set_state")
 int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	__u64 sk = (__u64)ctx->skaddr;
-	struct conn *cn;
+	struct conn *cn, fresh = { .fresh = 1 };
 
+	if (ctx->protocol == IPPROTO_TCP && ctx->newstate == TCP_ESTABLISHED) {
+		bpf_map_update_elem(&conns, &sk, &fresh, BPF_NOEXIST);
+		return 0;
+	}
+	/* connect() and listen(), in the calling process: its first TCP
+	 * socket since attach (or since it started), if Go has not examined
+	 * it yet, which Go does at start only for processes with sockets. */
+	if (ctx->protocol == IPPROTO_TCP && (ctx->newstate == TCP_SYN_SENT || ctx->newstate == TCP_LISTEN)) {
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		__u32 tgid = pid_tgid >> 32;
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		__u64 start = BPF_CORE_READ(task, group_leader, start_time), *seen;
+
+		if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
+			return 0;
+		seen = bpf_map_lookup_elem(&examined, &tgid);
+		if (seen && *seen == start)
+			return 0;
+		bpf_map_update_elem(&examined, &tgid, &start, BPF_ANY);
+		examine(pid_tgid);
+		return 0;
+	}
 	if (ctx->newstate != TCP_CLOSE)
 		return 0;
 	cn = bpf_map_lookup_elem(&conns, &sk);
 	if (!cn)
 		return 0;
-	marker(bpf_get_current_pid_tgid(), sk, KIND_CLOSE, -1);
+	if (cn->http[SRC_SYSCALL] || cn->http[SRC_OPENSSL] || cn->http[SRC_GOTLS])
+		marker(bpf_get_current_pid_tgid(), sk, KIND_CLOSE, -1);
 	bpf_map_delete_elem(&conns, &sk);
 	return 0;
 }
 
-/* A program started: Go looks for TLS libraries and Go binaries to probe. */
+/* A program started: Go examines it. */
 SEC("tracepoint/sched/sched_process_exec")
 int sched_process_exec(void *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct http_chunk *c;
-	__u32 zero = 0;
 
-	if (!want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
-		return 0;
-	c = bpf_map_lookup_elem(&scratch, &zero);
-	if (!c)
-		return 0;
-	__builtin_memset(c, 0, offsetof(struct http_chunk, data));
-	fill_header(&c->hdr, pid_tgid, (__u32)bpf_get_current_uid_gid());
-	c->kind = KIND_EXEC;
-	c->fd = -1;
-	if (bpf_ringbuf_output(&events, c, offsetof(struct http_chunk, data), BPF_RB_FORCE_WAKEUP))
-		count(STAT_LOST);
+	if (want_task(pid_tgid, (__u32)bpf_get_current_uid_gid()))
+		examine(pid_tgid);
 	return 0;
 }
 

@@ -23,9 +23,10 @@
  *     reach the per-process hash when a slot changes syscall, fills up or the
  *     thread exits. Go reads the hash, then the slots not flushed yet through
  *     a task iterator, so its totals are exact up to the calls made while it
- *     reads. A thread that exits between the two would have its counts in
- *     neither: if its process lives on, its exit flush is counted in
- *     flush_seq, and Go reads again while one began or ran during its read.
+ *     reads. Counts a thread moves between the two (a slot evicted, or its
+ *     exit flush) would be in neither: if its process lives on, the move is
+ *     counted in flush_seq, and Go reads again while one began or ran
+ *     during its read.
  *     The last thread's is not: Go takes an ended process's counts out of
  *     the hash after the iterator, and on a host that starts hundreds of
  *     processes a second every read would overlap one.
@@ -174,9 +175,12 @@ struct {
 } tasks SEC(".maps");
 
 /*
- * Exit flushes: [SEQ_BEGUN] counts those begun, [SEQ_DONE] those done. Go
- * reads done, then begun, before it reads the hash; it reads begun again
- * after the iterator, and reads again unless all three are equal.
+ * Moves of cached counts to the hash (a thread's exit flush, a slot
+ * evicted by another syscall): [SEQ_BEGUN] counts those begun, [SEQ_DONE]
+ * those done, per CPU (a program does not migrate, so on every CPU begun
+ * >= done). Go reads the sums of done, then of begun, before it reads the
+ * hash; it reads begun again after the iterator, and reads again unless
+ * all three are equal: then no move ran on any CPU during its read.
  */
 enum flush_seq_index {
 	SEQ_BEGUN = 0,
@@ -185,7 +189,7 @@ enum flush_seq_index {
 };
 
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SEQ_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
@@ -313,12 +317,13 @@ static __always_inline void flush(__u64 w)
  * Counts one call (calls = 1) or one error (calls = 0) of idx in the cache.
  * A slot that holds another syscall, or would overflow, is replaced first
  * and flushed after: a reader on another CPU may miss its counts for a
- * moment, but never sees them twice.
+ * moment, but never sees them twice, and the move is counted in flush_seq
+ * as an exit flush is, so a reader that may have missed them reads again.
  */
 static __always_inline void cache_add(struct task_state *t, __u32 idx, bool call)
 {
 	__u64 *c = &t->cache[idx & (CACHE_SLOTS - 1)];
-	__u64 w = *c, tag = (__u64)(idx + 1) << C_NR_SHIFT;
+	__u64 w = *c, tag = (__u64)(idx + 1) << C_NR_SHIFT, n;
 
 	if (call) {
 		if ((w & ~(C_ERR_MAX << C_ERR_SHIFT | C_CALLS_MAX)) == tag &&
@@ -326,16 +331,25 @@ static __always_inline void cache_add(struct task_state *t, __u32 idx, bool call
 			*c = w + 1;
 			return;
 		}
-		*c = tag | 1;
+		n = tag | 1;
 	} else {
 		if ((w & ~(C_ERR_MAX << C_ERR_SHIFT | C_CALLS_MAX)) == tag &&
 		    ((w >> C_ERR_SHIFT) & C_ERR_MAX) != C_ERR_MAX) {
 			*c = w + (1ULL << C_ERR_SHIFT);
 			return;
 		}
-		*c = tag | 1ULL << C_ERR_SHIFT;
+		n = tag | 1ULL << C_ERR_SHIFT;
 	}
+	/* An empty slot: nothing moves. */
+	if (!w) {
+		*c = n;
+		return;
+	}
+	/* Full barriers: a reader sees begun move before the slot changes. */
+	seq_bump(SEQ_BEGUN);
+	*c = n;
 	flush(w);
+	seq_bump(SEQ_DONE);
 }
 
 /* Counts a call entering, and keeps its number and entry time. */
