@@ -31,6 +31,7 @@
 #define KSCOPE_SYSCALL_ARG2(r) ((r)->si)
 #define KSCOPE_SYSCALL_ARG3(r) ((r)->dx)
 #define KSCOPE_SYSCALL_ARG4(r) ((r)->r10)
+#define KSCOPE_SYSCALL_ARG5(r) ((r)->r8)
 
 #define KSCOPE_C_ARG1(r) ((r)->di)
 #define KSCOPE_C_ARG2(r) ((r)->si)
@@ -61,6 +62,7 @@
 #define KSCOPE_SYSCALL_ARG2(r) ((r)->regs[1])
 #define KSCOPE_SYSCALL_ARG3(r) ((r)->regs[2])
 #define KSCOPE_SYSCALL_ARG4(r) ((r)->regs[3])
+#define KSCOPE_SYSCALL_ARG5(r) ((r)->regs[4])
 
 #define KSCOPE_C_ARG1(r) ((r)->regs[0])
 #define KSCOPE_C_ARG2(r) ((r)->regs[1])

@@ -72,6 +72,21 @@ func TestPolicyCheck(t *testing.T) {
 	}
 }
 
+// TestPolicyCheckDeny: check says how a deny of open runs here: through
+// BPF LSM where it works, else the fallback and why.
+func TestPolicyCheckDeny(t *testing.T) {
+	testutil.RequireRoot(t, "probing BPF LSM")
+	p := writePolicy(t, "rules:\n  - name: no-shadow-write\n    on: open\n    match: {file: {path: [/etc/shadow], access: [write]}}\n    action: deny\n")
+	code, out, stderr := runCLI("policy", "check", p)
+	want := p + ":2:5: no-shadow-write: on open, runs in kernel; action deny: deny via BPF LSM (EPERM) from the file_open hook"
+	if err := bpfx.ProbeFeature(bpfx.FeatLSM); err != nil {
+		want = p + ":2:5: no-shadow-write: on open, runs in kernel; action deny -> kill (fallback: deny of open needs BPF LSM, which does not work here (" + err.Error() + "); taking kill instead.)"
+	}
+	if code != exitOK || !strings.Contains(out, want) {
+		t.Errorf("code %d\n%s\n%s\nwant %s", code, out, stderr, want)
+	}
+}
+
 func TestPolicyTest(t *testing.T) {
 	p := writePolicy(t, cliPolicy)
 	for _, tc := range []struct {

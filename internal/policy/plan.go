@@ -191,14 +191,36 @@ func planAction(p *Plan, feat Features) {
 			p.Path = "EPERM from the " + hookOf(r.On) + " on the cgroup"
 			return
 		}
-		if err := why(feat, FeatLSM); err != nil {
+		if !slices.Contains(LSMEvents, r.On) {
+			p.Fallback = fmt.Sprintf("kscope has no BPF LSM deny of %s; taking kill instead. ", r.On)
+		} else if err := why(feat, FeatLSM); err != nil {
 			p.Fallback = fmt.Sprintf("deny of %s needs BPF LSM, which does not work here (%v); taking kill instead. ", r.On, err)
 		} else {
-			p.Fallback = fmt.Sprintf("BPF LSM works here but kscope's LSM deny of %s is not implemented yet; taking kill instead. ", r.On)
+			p.Path = "deny via BPF LSM (EPERM) from the " + lsmHooks[r.On]
+			return
 		}
 		kill()
 		p.Fallback = strings.TrimSuffix(p.Fallback, " ")
 	}
+}
+
+// LSMEvents are the events whose deny runs in BPF LSM hooks where the
+// kernel has BPF LSM.
+var LSMEvents = []string{"exec", "open", "ptrace", "module_load", "bpf", "mount"}
+
+// lsmHooks say where each LSM event's deny happens and what it prevents.
+var lsmHooks = map[string]string{
+	"exec":        "bprm_creds_for_exec hook: the execve fails and the new program never runs",
+	"open":        "file_open hook: the open fails before a descriptor exists or the file is truncated (with O_CREAT a missing file has been created, empty)",
+	"ptrace":      "ptrace_access_check hook: PTRACE_ATTACH or PTRACE_SEIZE fails, nothing is attached",
+	"module_load": "kernel_read_file (finit_module) and kernel_load_data (init_module) hooks: the module is never read",
+	"bpf":         "bpf hook: BPF_PROG_LOAD or BPF_MAP_CREATE fails, nothing is created",
+	"mount":       "sb_mount and move_mount hooks: nothing is mounted or moved",
+}
+
+// LSM reports whether the plan's action is a deny in a BPF LSM hook.
+func (p *Plan) LSM() bool {
+	return p.Stage == "kernel" && p.Action == "deny" && slices.Contains(LSMEvents, p.Rule.On)
 }
 
 // Syscalls are the syscalls each syscall event is matched on.

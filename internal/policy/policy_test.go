@@ -341,6 +341,44 @@ func TestPlan(t *testing.T) {
 	if got, want := plans[0].Describe(), "a: on exec, runs in user (container in user space); action kill -> alert (fallback: container run in user space, which cannot act synchronously: alert only): an alert event, from user space"; got != want {
 		t.Errorf("container:\ngot  %s\nwant %s", got, want)
 	}
+	// With BPF LSM a deny of open, exec, ptrace, module_load, bpf and
+	// mount runs in its LSM hook; setuid, kill and chmod have none.
+	var y strings.Builder
+	y.WriteString("rules:\n")
+	for _, on := range []string{"exec", "open", "ptrace", "module_load", "bpf", "mount", "setuid", "kill", "chmod"} {
+		fmt.Fprintf(&y, "  - name: %s\n    on: %s\n    action: deny\n    match: {user: {uid: [0]}}\n", on, on)
+	}
+	rules, err = Parse("p.yaml", []byte(y.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plans, _ = PlanRules(rules, features(), false)
+	wantLSM := []string{
+		"exec: on exec, runs in kernel; action deny: deny via BPF LSM (EPERM) from the bprm_creds_for_exec hook: the execve fails and the new program never runs",
+		"open: on open, runs in kernel; action deny: deny via BPF LSM (EPERM) from the file_open hook: the open fails before a descriptor exists or the file is truncated (with O_CREAT a missing file has been created, empty)",
+		"ptrace: on ptrace, runs in kernel; action deny: deny via BPF LSM (EPERM) from the ptrace_access_check hook: PTRACE_ATTACH or PTRACE_SEIZE fails, nothing is attached",
+		"module_load: on module_load, runs in kernel; action deny: deny via BPF LSM (EPERM) from the kernel_read_file (finit_module) and kernel_load_data (init_module) hooks: the module is never read",
+		"bpf: on bpf, runs in kernel; action deny: deny via BPF LSM (EPERM) from the bpf hook: BPF_PROG_LOAD or BPF_MAP_CREATE fails, nothing is created",
+		"mount: on mount, runs in kernel; action deny: deny via BPF LSM (EPERM) from the sb_mount and move_mount hooks: nothing is mounted or moved",
+		"setuid: on setuid, runs in kernel; action deny -> kill (fallback: kscope has no BPF LSM deny of setuid; taking kill instead.): bpf_send_signal(SIGKILL) from the entry tracepoint of setuid, setgid, setreuid, setregid, setresuid, setresgid, capset, in the offending task: it dies on its way out of the syscall, which has run",
+	}
+	for i, want := range wantLSM {
+		if got := plans[i].Describe(); got != want {
+			t.Errorf("LSM plan %d:\ngot  %s\nwant %s", i, got, want)
+		}
+		if plans[i].LSM() != (i < 6) {
+			t.Errorf("LSM plan %d: LSM() %v", i, plans[i].LSM())
+		}
+	}
+	for _, p := range plans[6:] {
+		if p.LSM() || p.Action != "kill" || !strings.HasPrefix(p.Fallback, "kscope has no BPF LSM deny of "+p.Rule.On) {
+			t.Errorf("LSM plan: %s", p.Describe())
+		}
+	}
+	// Compiled, an LSM deny in enforce mode is a deny rule.
+	if tb := Compile(plans); tb.Deny != (Bits{0b111111}) || tb.Kill != (Bits{0b111000000}) {
+		t.Errorf("compiled: deny %v kill %v", tb.Deny, tb.Kill)
+	}
 }
 
 func TestCompile(t *testing.T) {

@@ -70,6 +70,10 @@ type Collector struct {
 	// containers names the containers of processes, for container
 	// selectors; nil without them.
 	containers *container.Resolver
+	// lsmRules are the rules denied in BPF LSM hooks, by the lsm object
+	// (nil without them); the main object's on_mask leaves them out.
+	lsmRules policy.Bits
+	lsm      *ebpf.Collection
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -107,8 +111,15 @@ func New(cfg Config) (*Collector, error) {
 	if slices.ContainsFunc(cfg.Plans, func(p *policy.Plan) bool { return len(p.Rule.Match.Container) > 0 }) {
 		containers = container.New(container.Options{Logger: cfg.Logger})
 	}
+	var lsmRules policy.Bits
+	for i, p := range cfg.Plans {
+		if p.LSM() {
+			lsmRules.Set(i)
+		}
+	}
 	return &Collector{
 		containers:  containers,
+		lsmRules:    lsmRules,
 		cgroups:     cgroups,
 		Tracer:      collector.NewTracer(Name, collector.Config{RingBytes: 1 << 20, Logger: cfg.Logger}),
 		cfg:         cfg,
@@ -144,7 +155,8 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	if c.hostNS, err = HostNamespaces(); err != nil {
 		return err
 	}
-	if err := c.setConstants(spec); err != nil {
+	// The rules denied in LSM hooks are the lsm object's alone.
+	if err := c.setConstants(spec, c.mainOn()); err != nil {
 		return err
 	}
 	if err := c.Load(spec); err != nil {
@@ -165,10 +177,22 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 	return nil
 }
 
-func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
+// mainOn are the rules of each event the main object matches: all but
+// the rules denied in LSM hooks, which are the lsm object's alone.
+func (c *Collector) mainOn() [policy.MaxEvents]policy.Bits {
+	on := c.tables.On
+	for i := range on {
+		on[i] = on[i].AndNot(c.lsmRules)
+	}
+	return on
+}
+
+// setConstants sets an object's knobs: the tables, with on the rules of
+// each event that object matches.
+func (c *Collector) setConstants(spec *ebpf.CollectionSpec, on [policy.MaxEvents]policy.Bits) error {
 	t := c.tables
 	vars := map[string]any{
-		"on_mask":    t.On,
+		"on_mask":    on,
 		"has_binary": t.HasBinary, "has_file": t.HasFile, "has_uid": t.HasUID, "has_comm": t.HasComm,
 		"has_access": t.HasAccess, "has_cidr": t.HasCIDR, "has_port": t.HasPort,
 		"not_root": t.NotRoot, "proto_tcp": t.TCP, "proto_udp": t.UDP,
@@ -177,7 +201,7 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec) error {
 		"has_parent": t.HasParent, "has_ancestor": t.HasAncestor, "has_cgroup": t.HasCgroup,
 		"has_euid": t.HasEUID, "has_gid": t.HasGID, "has_cap": t.HasCap, "has_ns": t.HasNS,
 		"cap_rules": t.Caps, "ns_rules": t.NS, "host_ns": c.hostNS,
-		"nwords": uint32((len(c.cfg.Plans) + 63) / 64), "uses": c.uses(), "on_events": c.onEvents(),
+		"nwords": uint32((len(c.cfg.Plans) + 63) / 64), "uses": c.uses(), "on_events": onEvents(on),
 	}
 	for name, v := range vars {
 		vs, ok := spec.Variables[name]
@@ -331,7 +355,9 @@ func (c *Collector) attach() error {
 		return err
 	}
 	t := c.tables
-	if !t.On[policy.EventIndex("open")].IsZero() {
+	// The events the main object matches: not the rules denied in LSM hooks.
+	on := c.mainOn()
+	if !on[policy.EventIndex("open")].IsZero() {
 		// Exits first: an entry without its exit would leave pending records.
 		for _, h := range [][3]string{
 			{"syscalls", "sys_exit_openat", "policy_openat_exit"},
@@ -348,15 +374,15 @@ func (c *Collector) attach() error {
 			}
 		}
 	}
-	for _, on := range policy.SyscallEvents {
-		if t.On[policy.EventIndex(on)].IsZero() {
+	for _, ev := range policy.SyscallEvents {
+		if on[policy.EventIndex(ev)].IsZero() {
 			continue
 		}
 		// A syscall this kernel does not have (policy check lists them).
-		for _, sc := range policy.SyscallNames[on] {
+		for _, sc := range policy.SyscallNames[ev] {
 			err := tp("syscalls", "sys_enter_"+sc, "policy_"+sc)
 			if errors.Is(err, os.ErrNotExist) {
-				c.cfg.Logger.Info("a syscall of the event is not on this kernel", "event", on, "syscall", sc)
+				c.cfg.Logger.Info("a syscall of the event is not on this kernel", "event", ev, "syscall", sc)
 				continue
 			}
 			if err != nil {
@@ -381,6 +407,73 @@ func (c *Collector) attach() error {
 			}
 			c.links.Add(l)
 		}
+	}
+	if !c.lsmRules.IsZero() {
+		return c.attachLSM()
+	}
+	return nil
+}
+
+// lsmShared are the maps the lsm object shares with the main one: the
+// rule tables, the process table, the ring buffer and the stats.
+var lsmShared = []string{"paths", "prefixes", "pathmasks", "ids", "comms", "ports", "cidrs4", "cidrs6", "cgroups", "procs", "events", "stats"}
+
+// lsmHooks are the lsm object's programs of each event.
+var lsmHooks = map[string][]string{
+	"exec":        {"policy_lsm_exec"},
+	"open":        {"policy_lsm_file_open"},
+	"ptrace":      {"policy_lsm_ptrace"},
+	"module_load": {"policy_lsm_read_file", "policy_lsm_load_data"},
+	"bpf":         {"policy_lsm_bpf"},
+	"mount":       {"policy_lsm_mount", "policy_lsm_move_mount"},
+}
+
+// attachLSM loads the lsm object's programs of the events that have LSM
+// deny rules, on the main object's maps, and attaches them.
+func (c *Collector) attachLSM() error {
+	spec, err := loadLsm()
+	if err != nil {
+		return fmt.Errorf("loading the lsm object: %w", err)
+	}
+	var on [policy.MaxEvents]policy.Bits
+	var progs []string
+	for i := range on {
+		on[i] = c.tables.On[i].And(c.lsmRules)
+	}
+	for _, ev := range policy.LSMEvents {
+		if !on[policy.EventIndex(ev)].IsZero() {
+			progs = append(progs, lsmHooks[ev]...)
+		}
+	}
+	// The object holds policy.bpf.c's programs too: only these load.
+	for name := range spec.Programs {
+		if !slices.Contains(progs, name) {
+			delete(spec.Programs, name)
+		}
+	}
+	if err := c.Config().Apply(spec); err != nil {
+		return fmt.Errorf("configuring the lsm object: %w", err)
+	}
+	if err := c.setConstants(spec, on); err != nil {
+		return err
+	}
+	shared := map[string]*ebpf.Map{}
+	for _, name := range lsmShared {
+		m := c.Collection().Maps[name]
+		spec.Maps[name].MaxEntries = m.MaxEntries()
+		shared[name] = m
+	}
+	coll, err := bpfx.NewCollectionReplacing(spec, shared)
+	if err != nil {
+		return bpfx.LoadError("the policy's lsm programs", err)
+	}
+	c.lsm = coll
+	for _, name := range progs {
+		l, err := link.AttachLSM(link.LSMOptions{Program: coll.Programs[name]})
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", name, err)
+		}
+		c.links.Add(l)
 	}
 	return nil
 }
@@ -448,9 +541,9 @@ func (c *Collector) uses() uint32 {
 }
 
 // onEvents has bit EventIndex(on) set for each event some rule is on.
-func (c *Collector) onEvents() uint32 {
+func onEvents(on [policy.MaxEvents]policy.Bits) uint32 {
 	var b uint32
-	for i, m := range c.tables.On {
+	for i, m := range on {
 		if !m.IsZero() {
 			b |= 1 << i
 		}
@@ -651,6 +744,11 @@ func (c *Collector) Counts() []uint64 {
 		if err := coll.Variables["match_count"].Get(&counts); err == nil {
 			copy(out, counts[:])
 		}
+		if c.lsm != nil && c.lsm.Variables["match_count"].Get(&counts) == nil {
+			for i := range out {
+				out[i] += counts[i]
+			}
+		}
 	}
 	for i := range out {
 		out[i] += c.userMatches[i].Load()
@@ -675,6 +773,10 @@ func (c *Collector) closeAll() error {
 	}
 	if c.containers != nil {
 		err = errors.Join(err, c.containers.Close())
+	}
+	if c.lsm != nil {
+		c.lsm.Close()
+		c.lsm = nil
 	}
 	return errors.Join(err, c.Tracer.Close())
 }
@@ -717,7 +819,8 @@ func (s *batchSink) Emit(e event.Event) {
 func (c *Collector) alerts(raw *policyPolicyEvent, out []event.Event) []event.Event {
 	var h event.Header
 	collector.FillHeader(&h, &raw.Hdr, "alert", c.clock)
-	if raw.On == onExec {
+	if raw.On == onExec && c.lsmRules.And(raw.Matched.W).IsZero() {
+		// An exec denied in its LSM hook never happened.
 		c.procs.put(h.PID, procInfo{start: raw.Hdr.StartNs, binary: collector.CString(raw.Path[:]), argv: argvOf(raw)})
 	}
 	matched := policy.Bits(raw.Matched.W)

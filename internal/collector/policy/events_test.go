@@ -119,6 +119,27 @@ func workload(do, arg string) int {
 		_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(&empty[0])),
 			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
 		return int(e)
+	case "timedopen":
+		return timedOpen(arg)
+	case "opentrunc":
+		// Open arg for writing, truncating it.
+		fd, err := unix.Open(arg, unix.O_WRONLY|unix.O_TRUNC, 0)
+		if err != nil {
+			return errno(err)
+		}
+		return errno(unix.Close(fd))
+	case "finit":
+		// finit_module of arg, a file that is no module: the loader
+		// refuses it, unless something stops the call before.
+		fd, err := unix.Open(arg, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return 106
+		}
+		fmt.Println(fd)
+		os.Stdout.Sync()
+		params := []byte{0}
+		_, _, e := unix.RawSyscall(unix.SYS_FINIT_MODULE, uintptr(fd), uintptr(unsafe.Pointer(&params[0])), 0)
+		return int(e)
 	case "read":
 		// Open arg for reading; a missing file is fine: the open is matched.
 		if fd, err := unix.Open(arg, unix.O_RDONLY, 0); err == nil {
