@@ -291,3 +291,65 @@ func TestDenyPtraceMountBPF(t *testing.T) {
 		})
 	}
 }
+
+// TestDenyOpenSelectors: the LSM hook matches on the same rule masks and
+// selectors as the tracepoint path: the deny rule is the 80th (in the
+// masks' second word), selects on euid, gid and a capability the opener
+// has, and two deny rules on the same file that the opener fails by euid
+// and by namespace (it is in the host's) never act. Without BPF LSM the
+// rule falls back to kill.
+func TestDenyOpenSelectors(t *testing.T) {
+	requirePolicy(t)
+	lsm := lsmWorks(t)
+	exe := testExe(t)
+	file := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(file, []byte("untouched"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var y strings.Builder
+	y.WriteString("rules:\n")
+	for i := range 77 {
+		fmt.Fprintf(&y, "  - name: other-%d\n    on: open\n    match: {file: {path: [/nonexistent/%d]}}\n    action: deny\n", i, i)
+	}
+	fmt.Fprintf(&y, "  - name: by-euid\n    on: open\n    match: {file: {path: [%s]}, user: {euid: [4242]}}\n    action: deny\n", file)
+	fmt.Fprintf(&y, "  - name: by-ns\n    on: open\n    match: {file: {path: [%s]}, namespace: {not_host: [pid]}}\n    action: deny\n", file)
+	fmt.Fprintf(&y, "  - name: deny-open\n    severity: critical\n    on: open\n    match:\n      file: {path: [%s], access: [write]}\n      binary: {path: [%s]}\n      ancestor: {path: [%s]}\n      user: {euid: [0], gid: [0]}\n      capability: [CAP_DAC_OVERRIDE]\n    action: deny\n", file, exe, exe)
+	plans := rulesOf(t, y.String(), false)
+	const last = 79
+	if len(plans) != last+1 {
+		t.Fatalf("%d plans", len(plans))
+	}
+	for _, p := range plans {
+		checkDenyPlan(t, p, lsm)
+	}
+	c, sink := start(t, Config{Plans: plans})
+	code, sig, _ := runWorkload(t, -1, "opentrunc", file)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lsm {
+		if code != int(syscall.EPERM) || sig != 0 || string(b) != "untouched" {
+			t.Fatalf("LSM deny: exit %d, signal %v, file %q: want EPERM and the file untouched", code, sig, b)
+		}
+	} else if sig != syscall.SIGKILL || len(b) != 0 {
+		t.Fatalf("kill fallback: exit %d, signal %v, file %q: want SIGKILL after the truncate", code, sig, b)
+	}
+	alerts := alertsOf(t, sink, "deny-open", 1)
+	if len(alerts) != 1 {
+		t.Fatalf("want 1 alert, got %d", len(alerts))
+	}
+	if a := alerts[0]; a["outcome"] != wantOutcome(lsm, "enforce") || a["file"] != file || a["binary"] != exe {
+		t.Errorf("alert %v", alerts[0])
+	}
+	got := c.Counts()
+	for i, n := range got {
+		want := uint64(0)
+		if i == last {
+			want = 1
+		}
+		if n != want {
+			t.Errorf("rule %d (%s): %d matches, want %d", i, plans[i].Rule.Name, n, want)
+		}
+	}
+}
