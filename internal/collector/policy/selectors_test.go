@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -305,5 +306,51 @@ func waitContainer(t *testing.T, docker, name string) int {
 			t.Fatalf("container %s not running after 60s: %v", name, err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestCommSelectorPadded: a comm selector matches a short comm opened
+// right after a longer one on the same CPU. The kernel's comms key is all
+// 16 bytes, and older kernels' bpf_get_current_comm (Debian's 6.1) leaves
+// the per-CPU record's previous bytes after the NUL: without padding, cat
+// after the test binary was "cat\0" and the rest of the test binary's name.
+func TestCommSelectorPadded(t *testing.T) {
+	requirePolicy(t)
+	cat := testutil.Tool(t, "cat", "as the workload")
+	dir := "/nonexistent-kscope-pad-" + strconv.Itoa(os.Getpid()) + "/"
+	plans := rulesOf(t, fmt.Sprintf(`rules:
+  - {name: cat, on: open, action: alert, match: {file: {prefix: [%[1]s]}, comm: {name: [cat]}}}
+  - {name: not-cat, on: open, action: alert, match: {file: {prefix: [%[1]s]}, comm: {not_name: [cat]}}}
+`, dir), false)
+	c, sink := start(t, Config{Plans: plans})
+	// Both workloads on one CPU: they inherit this thread's affinity.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var orig, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &orig); err != nil {
+		t.Fatal(err)
+	}
+	for cpu := range 1024 {
+		if orig.IsSet(cpu) {
+			one.Set(cpu)
+			break
+		}
+	}
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.SchedSetaffinity(0, &orig)
+	runWorkload(t, -1, "read", dir+"long")
+	pc := run(t, cat, dir+"short")
+	waitAlert(t, sink, "cat", dir+"short")
+	a := filesOf(t, sink, "cat")[dir+"short"]
+	if a["pid"] != float64(pc) || a["comm"] != "cat" {
+		t.Errorf("cat: alert %v, want pid %d comm cat", a, pc)
+	}
+	if got := keys(filesOf(t, sink, "not-cat")); !slices.Equal(got, []string{dir + "long"}) {
+		t.Errorf("not-cat: alerts on %v, want [%slong]", got, dir)
+	}
+	if got := c.Counts(); got[0] != 1 || got[1] != 1 {
+		t.Errorf("matches %v, want [1 1]", got)
 	}
 }

@@ -538,6 +538,17 @@ static __always_inline void task_rules(struct scratch *s)
 		and_id(&s->ok, ID_GID, e->gid, &has_gid);
 	}
 	if (uses & USE_COMM) {
+		/* The comms key is all 16 bytes, zero-padded, and older kernels'
+		 * bpf_get_current_comm (Debian's 6.1) leaves what the scratch
+		 * record held after the NUL. */
+		int end = 0;
+
+		for (int i = 0; i < TASK_COMM_LEN; i++) {
+			if (!e->hdr.comm[i])
+				end = 1;
+			if (end)
+				e->hdr.comm[i] = 0;
+		}
 		m = bpf_map_lookup_elem(&comms, e->hdr.comm);
 		and_entry(&s->ok, m, &has_comm);
 	}
