@@ -119,6 +119,29 @@ func workload(do, arg string) int {
 		_, _, e := unix.Syscall6(unix.SYS_EXECVEAT, uintptr(fd), uintptr(unsafe.Pointer(&empty[0])),
 			uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envp[0])), unix.AT_EMPTY_PATH, 0)
 		return int(e)
+	case "euidcat", "nosysadmincat":
+		// cat arg with credentials as setpriv would set them (the VM's
+		// busybox setpriv has neither): real uid 0, effective uid 1234,
+		// gid 4321, no groups; or root without CAP_SYS_ADMIN in its
+		// bounding set (this thread's, which the exec keeps).
+		cat, err := exec.LookPath("cat")
+		if err != nil {
+			return 107
+		}
+		if do == "euidcat" {
+			if err := unix.Setgroups(nil); err != nil {
+				return errno(err)
+			}
+			if err := unix.Setresgid(4321, 4321, -1); err != nil {
+				return errno(err)
+			}
+			if err := unix.Setresuid(-1, 1234, -1); err != nil {
+				return errno(err)
+			}
+		} else if err := unix.Prctl(unix.PR_CAPBSET_DROP, unix.CAP_SYS_ADMIN, 0, 0, 0); err != nil {
+			return errno(err)
+		}
+		return errno(unix.Exec(cat, []string{"cat", arg}, os.Environ()))
 	case "timedopen":
 		return timedOpen(arg)
 	case "opentrunc":

@@ -29,6 +29,19 @@ func run(t *testing.T, name string, args ...string) int {
 	return cmd.Process.Pid
 }
 
+// runSelf runs the test binary's workload do (which execs cat) and returns
+// its pid.
+func runSelf(t *testing.T, do, arg string) int {
+	t.Helper()
+	cmd := exec.Command(testExe(t))
+	cmd.Env = append(os.Environ(), "KSCOPE_POLICY_DO="+do, "KSCOPE_POLICY_ARG="+arg)
+	cmd.Run()
+	if cmd.Process == nil {
+		t.Fatalf("workload %s did not start", do)
+	}
+	return cmd.Process.Pid
+}
+
 // waitAlert waits up to a deadline for rule's alert on file: every
 // workload's open comes before the last one's in the ring buffer, so once
 // the last one's alert is there every alert is.
@@ -61,11 +74,11 @@ func keys(m map[string]map[string]any) []string {
 }
 
 // TestCredentialSelectors: euid, gid, comm's not_name and capability are
-// matched in the kernel on processes whose credentials setpriv changed,
+// matched in the kernel on processes whose credentials the test binary
+// changed before it exec'd cat,
 // and each alert carries the credentials the offline matcher agrees with.
 func TestCredentialSelectors(t *testing.T) {
 	requirePolicy(t)
-	setpriv := testutil.Tool(t, "setpriv", "to change the uid, gid and capabilities of a workload")
 	cat := testutil.Tool(t, "cat", "as the workload")
 	head := testutil.Tool(t, "head", "as the workload")
 	dir := "/nonexistent-kscope-" + strconv.Itoa(os.Getpid()) + "/"
@@ -81,9 +94,9 @@ func TestCredentialSelectors(t *testing.T) {
 	// not effective for a non-root euid. b: root with every capability.
 	// c: root without CAP_SYS_ADMIN in its bounding set, so not in its
 	// effective set. d: head, not cat, as root.
-	pa := run(t, setpriv, "--euid", "1234", "--rgid", "4321", "--egid", "4321", "--clear-groups", cat, dir+"a")
+	pa := runSelf(t, "euidcat", dir+"a")
 	pb := run(t, cat, dir+"b")
-	run(t, setpriv, "--bounding-set", "-sys_admin", cat, dir+"c")
+	runSelf(t, "nosysadmincat", dir+"c")
 	pd := run(t, head, dir+"d")
 	want := map[string][]string{
 		"euid-1234": {dir + "a"},
