@@ -133,7 +133,18 @@ await check('overview', async () => {
   await waitData('heat-runq', 'data-rows');
   await waitAttr('heat-bio', 'data-rows', -1);
   await page.locator('[data-testid="stat-syscalls-value"]').filter({ hasText: '/s' }).waitFor();
-  if (comm) await waitText('process-table', comm);
+  if (comm) {
+    try {
+      await waitText('process-table', comm);
+    } catch (err) {
+      // The overview lists the 10 processes using the most CPU: on a
+      // busy host (other tests, a CPU burner beside the suite) ten others
+      // may outrank the caller's workload. Only then may it be absent.
+      const rows = await page.locator('[data-testid="process-table"] tbody tr').count();
+      if (rows < 10) throw err;
+      console.log(`overview: ${comm} outranked by the ${rows} processes listed`);
+    }
+  }
   // The caller's failed run at least is notable (a busy host may have
   // worse ones to show first).
   await page.locator('[data-testid="notable-events"] .ev-row').first().waitFor();
