@@ -39,7 +39,7 @@ func TestTracefsMountedButUnreadable(t *testing.T) {
 	}
 	st, err := os.Stat("/sys/kernel/tracing")
 	if err != nil || st.Mode().Perm()&0o005 != 0 {
-		t.Skipf("tracefs is readable by others here (%v, %v): nothing to detect", st.Mode(), err)
+		skip("tracefs closed to others (mode 0700) missing: here it is %v (%v), so there is nothing to detect", st.Mode(), err)
 	}
 	// The test binary, where user nobody can run it.
 	dir, err := os.MkdirTemp("", "kscope-tracefs")
