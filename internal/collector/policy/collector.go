@@ -362,12 +362,15 @@ func (c *Collector) attach() error {
 		for _, h := range [][3]string{
 			{"syscalls", "sys_exit_openat", "policy_openat_exit"},
 			{"syscalls", "sys_exit_open", "policy_open_exit"},
+			{"syscalls", "sys_exit_openat2", "policy_openat2_exit"},
 			{"syscalls", "sys_enter_openat", "policy_openat"},
 			{"syscalls", "sys_enter_open", "policy_open"},
+			{"syscalls", "sys_enter_openat2", "policy_openat2"},
 		} {
 			err := tp(h[0], h[1], h[2])
-			if errors.Is(err, os.ErrNotExist) && strings.HasSuffix(h[1], "_open") {
-				continue // open(2) is x86-64's, not arm64's: openat only
+			if errors.Is(err, os.ErrNotExist) && (strings.HasSuffix(h[1], "_open") || strings.HasSuffix(h[1], "_openat2")) {
+				// open(2) is x86-64's, not arm64's; openat2 is 5.6's
+				continue
 			}
 			if err != nil {
 				return err

@@ -151,6 +151,13 @@ func workload(do, arg string) int {
 			return errno(err)
 		}
 		return errno(unix.Close(fd))
+	case "openat2trunc":
+		// The same through openat2, whose flags are in struct open_how.
+		fd, err := unix.Openat2(unix.AT_FDCWD, arg, &unix.OpenHow{Flags: unix.O_WRONLY | unix.O_TRUNC})
+		if err != nil {
+			return errno(err)
+		}
+		return errno(unix.Close(fd))
 	case "finit":
 		// finit_module of arg, a file that is no module: the loader
 		// refuses it, unless something stops the call before.

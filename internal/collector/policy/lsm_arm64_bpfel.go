@@ -46,6 +46,7 @@ type lsmPathKey struct {
 type lsmPendingOpen struct {
 	_        structs.HostLayout
 	Filename uint64
+	How      uint64
 	Flags    uint32
 	_        [4]byte
 }
@@ -212,6 +213,8 @@ const (
 	lsmProgPolicyOpen         = "policy_open"
 	lsmProgPolicyOpenExit     = "policy_open_exit"
 	lsmProgPolicyOpenat       = "policy_openat"
+	lsmProgPolicyOpenat2      = "policy_openat2"
+	lsmProgPolicyOpenat2Exit  = "policy_openat2_exit"
 	lsmProgPolicyOpenatExit   = "policy_openat_exit"
 	lsmProgPolicyPtrace       = "policy_ptrace"
 	lsmProgPolicySendmsg4     = "policy_sendmsg4"
@@ -333,6 +336,8 @@ type lsmProgramSpecs struct {
 	PolicyOpen         *ebpf.ProgramSpec `ebpf:"policy_open"`
 	PolicyOpenExit     *ebpf.ProgramSpec `ebpf:"policy_open_exit"`
 	PolicyOpenat       *ebpf.ProgramSpec `ebpf:"policy_openat"`
+	PolicyOpenat2      *ebpf.ProgramSpec `ebpf:"policy_openat2"`
+	PolicyOpenat2Exit  *ebpf.ProgramSpec `ebpf:"policy_openat2_exit"`
 	PolicyOpenatExit   *ebpf.ProgramSpec `ebpf:"policy_openat_exit"`
 	PolicyPtrace       *ebpf.ProgramSpec `ebpf:"policy_ptrace"`
 	PolicySendmsg4     *ebpf.ProgramSpec `ebpf:"policy_sendmsg4"`
@@ -540,6 +545,8 @@ type lsmPrograms struct {
 	PolicyOpen         *ebpf.Program `ebpf:"policy_open"`
 	PolicyOpenExit     *ebpf.Program `ebpf:"policy_open_exit"`
 	PolicyOpenat       *ebpf.Program `ebpf:"policy_openat"`
+	PolicyOpenat2      *ebpf.Program `ebpf:"policy_openat2"`
+	PolicyOpenat2Exit  *ebpf.Program `ebpf:"policy_openat2_exit"`
 	PolicyOpenatExit   *ebpf.Program `ebpf:"policy_openat_exit"`
 	PolicyPtrace       *ebpf.Program `ebpf:"policy_ptrace"`
 	PolicySendmsg4     *ebpf.Program `ebpf:"policy_sendmsg4"`
@@ -584,6 +591,8 @@ func (p *lsmPrograms) Close() error {
 		p.PolicyOpen,
 		p.PolicyOpenExit,
 		p.PolicyOpenat,
+		p.PolicyOpenat2,
+		p.PolicyOpenat2Exit,
 		p.PolicyOpenatExit,
 		p.PolicyPtrace,
 		p.PolicySendmsg4,

@@ -69,13 +69,16 @@ func denyRule(on, mode, match string) string {
 // with EPERM and the file is untouched (not truncated); in audit mode the
 // open goes through with one "would deny" alert. Without BPF LSM the rule
 // falls back to kill: the opener dies at the syscall's exit, after the
-// truncate.
+// truncate. openat2, whose flags are in struct open_how, is held the same.
 func TestDenyOpen(t *testing.T) {
 	requirePolicy(t)
 	lsm := lsmWorks(t)
 	exe := testExe(t)
-	for _, mode := range []string{"enforce", "audit"} {
-		t.Run(mode, func(t *testing.T) {
+	for _, tc := range []struct{ mode, workload string }{
+		{"enforce", "opentrunc"}, {"audit", "opentrunc"}, {"enforce", "openat2trunc"}, {"audit", "openat2trunc"},
+	} {
+		mode := tc.mode
+		t.Run(mode+"/"+tc.workload, func(t *testing.T) {
 			file := filepath.Join(t.TempDir(), "secret")
 			if err := os.WriteFile(file, []byte("untouched"), 0o600); err != nil {
 				t.Fatal(err)
@@ -85,7 +88,7 @@ func TestDenyOpen(t *testing.T) {
 				"      file: {path: [%s], access: [write]}\n      binary: {path: [%s]}\n      ancestor: {path: [%s]}\n", file, exe, exe)), false)
 			checkDenyPlan(t, plans[0], lsm)
 			c, sink := start(t, Config{Plans: plans})
-			code, sig, _ := runWorkload(t, -1, "opentrunc", file)
+			code, sig, _ := runWorkload(t, -1, tc.workload, file)
 			b, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)

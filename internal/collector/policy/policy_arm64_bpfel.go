@@ -46,6 +46,7 @@ type policyPathKey struct {
 type policyPendingOpen struct {
 	_        structs.HostLayout
 	Filename uint64
+	How      uint64
 	Flags    uint32
 	_        [4]byte
 }
@@ -206,6 +207,8 @@ const (
 	policyProgPolicyOpen        = "policy_open"
 	policyProgPolicyOpenExit    = "policy_open_exit"
 	policyProgPolicyOpenat      = "policy_openat"
+	policyProgPolicyOpenat2     = "policy_openat2"
+	policyProgPolicyOpenat2Exit = "policy_openat2_exit"
 	policyProgPolicyOpenatExit  = "policy_openat_exit"
 	policyProgPolicyPtrace      = "policy_ptrace"
 	policyProgPolicySendmsg4    = "policy_sendmsg4"
@@ -319,6 +322,8 @@ type policyProgramSpecs struct {
 	PolicyOpen        *ebpf.ProgramSpec `ebpf:"policy_open"`
 	PolicyOpenExit    *ebpf.ProgramSpec `ebpf:"policy_open_exit"`
 	PolicyOpenat      *ebpf.ProgramSpec `ebpf:"policy_openat"`
+	PolicyOpenat2     *ebpf.ProgramSpec `ebpf:"policy_openat2"`
+	PolicyOpenat2Exit *ebpf.ProgramSpec `ebpf:"policy_openat2_exit"`
 	PolicyOpenatExit  *ebpf.ProgramSpec `ebpf:"policy_openat_exit"`
 	PolicyPtrace      *ebpf.ProgramSpec `ebpf:"policy_ptrace"`
 	PolicySendmsg4    *ebpf.ProgramSpec `ebpf:"policy_sendmsg4"`
@@ -518,6 +523,8 @@ type policyPrograms struct {
 	PolicyOpen        *ebpf.Program `ebpf:"policy_open"`
 	PolicyOpenExit    *ebpf.Program `ebpf:"policy_open_exit"`
 	PolicyOpenat      *ebpf.Program `ebpf:"policy_openat"`
+	PolicyOpenat2     *ebpf.Program `ebpf:"policy_openat2"`
+	PolicyOpenat2Exit *ebpf.Program `ebpf:"policy_openat2_exit"`
 	PolicyOpenatExit  *ebpf.Program `ebpf:"policy_openat_exit"`
 	PolicyPtrace      *ebpf.Program `ebpf:"policy_ptrace"`
 	PolicySendmsg4    *ebpf.Program `ebpf:"policy_sendmsg4"`
@@ -554,6 +561,8 @@ func (p *policyPrograms) Close() error {
 		p.PolicyOpen,
 		p.PolicyOpenExit,
 		p.PolicyOpenat,
+		p.PolicyOpenat2,
+		p.PolicyOpenat2Exit,
 		p.PolicyOpenatExit,
 		p.PolicyPtrace,
 		p.PolicySendmsg4,

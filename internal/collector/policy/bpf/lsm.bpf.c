@@ -42,6 +42,7 @@
 #define NR_OPENAT 257
 #define NR_FINIT_MODULE 313
 #define NR_MOVE_MOUNT 429
+#define NR_OPENAT2 437
 #elif defined(__TARGET_ARCH_arm64)
 #define NR_MOUNT 40
 #define NR_OPENAT 56
@@ -49,6 +50,7 @@
 #define NR_PTRACE 117
 #define NR_FINIT_MODULE 273
 #define NR_MOVE_MOUNT 429
+#define NR_OPENAT2 437
 #else
 #error "lsm.bpf.c: unsupported target"
 #endif
@@ -98,11 +100,22 @@ int BPF_PROG(policy_lsm_file_open, struct file *file)
 
 	if (!has_on(ON_OPEN))
 		return 0;
-	/* open and openat, as the tracepoint path: not an exec's binary,
-	 * not a kernel-internal open. */
+	/* open, openat and openat2, as the tracepoint path: not an exec's
+	 * binary, not a kernel-internal open. */
 	if ((regs = sys_regs(NR_OPENAT))) {
 		filename = (const char *)KSCOPE_SYSCALL_ARG2(regs);
 		flags = KSCOPE_SYSCALL_ARG3(regs);
+	} else if ((regs = sys_regs(NR_OPENAT2))) {
+		/* struct open_how starts with the u64 flags, which the kernel
+		 * has copied by now: the page is resident. */
+		__u64 f;
+
+		filename = (const char *)KSCOPE_SYSCALL_ARG2(regs);
+		if (bpf_probe_read_user(&f, sizeof(f), (const void *)KSCOPE_SYSCALL_ARG3(regs))) {
+			count(STAT_UNREADABLE);
+			return 0;
+		}
+		flags = (__u32)f;
 	}
 #ifdef NR_OPEN
 	else if ((regs = sys_regs(NR_OPEN))) {

@@ -348,6 +348,7 @@ struct {
 /* An open between syscall entry and exit. */
 struct pending_open {
 	__u64 filename;
+	__u64 how; /* openat2's struct open_how, read at exit; 0: flags hold */
 	__u32 flags;
 };
 
@@ -856,11 +857,11 @@ int policy_exec(struct trace_event_raw_sched_process_exec *ctx)
 	return 0;
 }
 
-static __always_inline int open_enter(const char *filename, __u32 flags)
+static __always_inline int open_enter(const char *filename, __u32 flags, __u64 how)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	struct pending_open p = {.filename = (__u64)filename, .flags = flags};
+	struct pending_open p = {.filename = (__u64)filename, .how = how, .flags = flags};
 
 	if (!has_on(ON_OPEN))
 		return 0;
@@ -872,13 +873,21 @@ static __always_inline int open_enter(const char *filename, __u32 flags)
 SEC("tracepoint/syscalls/sys_enter_openat")
 int policy_openat(struct trace_event_raw_sys_enter *ctx)
 {
-	return open_enter((const char *)ctx->args[1], (__u32)ctx->args[2]);
+	return open_enter((const char *)ctx->args[1], (__u32)ctx->args[2], 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_open")
 int policy_open(struct trace_event_raw_sys_enter *ctx)
 {
-	return open_enter((const char *)ctx->args[0], (__u32)ctx->args[1]);
+	return open_enter((const char *)ctx->args[0], (__u32)ctx->args[1], 0);
+}
+
+/* openat2(dfd, filename, how, size): the flags are how->flags, read at the
+ * exit, once the kernel has copied the struct. */
+SEC("tracepoint/syscalls/sys_enter_openat2")
+int policy_openat2(struct trace_event_raw_sys_enter *ctx)
+{
+	return open_enter((const char *)ctx->args[1], 0, ctx->args[2]);
 }
 
 static __always_inline __u8 access_bits(__u32 flags)
@@ -912,7 +921,7 @@ static __always_inline int open_exit(long ret)
 	struct policy_event *e;
 	struct proc *proc;
 	struct scratch *s;
-	__u64 filename;
+	__u64 filename, how;
 	__u32 flags;
 	__u8 a;
 	long n;
@@ -922,7 +931,20 @@ static __always_inline int open_exit(long ret)
 		return 0;
 	filename = p->filename;
 	flags = p->flags;
+	how = p->how;
 	bpf_map_delete_elem(&pending, &tid);
+	if (how) {
+		/* struct open_how starts with the u64 flags; a successful call
+		 * has copied it, so its page is resident. */
+		__u64 f;
+
+		if (bpf_probe_read_user(&f, sizeof(f), (const void *)how)) {
+			if (ret >= 0)
+				count(STAT_UNREADABLE);
+			return 0;
+		}
+		flags = (__u32)f;
+	}
 	s = get_scratch();
 	if (!s)
 		return 0;
@@ -995,6 +1017,12 @@ int policy_openat_exit(struct trace_event_raw_sys_exit *ctx)
 
 SEC("tracepoint/syscalls/sys_exit_open")
 int policy_open_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	return open_exit(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int policy_openat2_exit(struct trace_event_raw_sys_exit *ctx)
 {
 	return open_exit(ctx->ret);
 }
