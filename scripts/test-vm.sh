@@ -83,12 +83,13 @@ VMARGS=(-e "KSCOPE_REQUIRE_ALL=1"
 # veth pairs and nftables rules with iproute2 and nft: host only as well.
 # Tests whose names end in Docker run containers: host only (dockerd).
 # The bpftrace tools corpus (/usr/sbin/*.bt) is on the host only, and so
-# are the checks that read the source tree (go list, the generated objects)
+# are the checks that read the source tree (go list, the generated objects
+# of every target)
 # and the tests that start Debian's prometheus, alertmanager or promtool,
 # or compare with its tcpdump or tshark. Tests whose names end in
 # OTelCollector start the OpenTelemetry Collector scripts/otelcol.sh
 # builds on the host: host only.
-TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|^TestDifferentialTcpdump$|^TestTshark$|GCC$|GoBuild$|Netns$|Docker$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$|^TestToolsCorpusVerifies$|^TestNoCollectorImports$|^TestHeaderLayout$|^TestRemoteWriteToPrometheus$|^TestRulesAlertmanager$|^TestRulesAPIMatchesPrometheus$|^TestShippedRulesPromtool$|OTelCollector$')
+TESTARGS=(-test.v -test.skip '^TestOnCPUCLeaf$|^TestDifferentialTcpdump$|^TestTshark$|GCC$|GoBuild$|Netns$|Docker$|^TestCurlOpenSSL$|^TestPythonServerOpenSSL$|^TestForkStormSeries$|^TestAgentHostileQueries$|^TestToolsCorpusVerifies$|^TestNoCollectorImports$|^TestHeaderLayout$|^TestObjectsForEveryTarget$|^TestRemoteWriteToPrometheus$|^TestRulesAlertmanager$|^TestRulesAPIMatchesPrometheus$|^TestShippedRulesPromtool$|OTelCollector$')
 [ -z "$RUN" ] || TESTARGS+=(-test.run "$RUN")
 
 # build everything first: a compile error should not cost a VM boot
