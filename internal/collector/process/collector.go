@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -121,7 +122,6 @@ type Collector struct {
 	goneSeen, goneOut [3]float64 // see collectCPU
 	keys              []processProcKey
 	vals              []processProcCpu
-	slots             []processCpuSlot
 	lifetimes         []processLifetime
 	procsBatchMissing bool
 }
@@ -328,6 +328,14 @@ func (c *Collector) collectLifetime(e *metrics.Emitter) error {
 	return nil
 }
 
+// oncpuSlots reads what each CPU runs into buf (nil when unreadable).
+func (c *Collector) oncpuSlots(buf []processCpuSlot) []processCpuSlot {
+	if err := c.m.oncpu.Lookup(uint32(0), &buf); err != nil {
+		return nil
+	}
+	return buf
+}
+
 // collectCPU reports CPU time and context switches per process: what the
 // kernel charged at switch-outs plus, for a process on a CPU now, its
 // runtime since it was switched in (from /proc/PID/task/TID/schedstat,
@@ -341,11 +349,24 @@ func (c *Collector) collectLifetime(e *metrics.Emitter) error {
 // in goneOut by the next Collect.
 func (c *Collector) collectCPU(e *metrics.Emitter) error {
 	gone := [3]float64{float64(c.counts[cntGoneNS]) * 1e-9, float64(c.counts[cntGoneNvcsw]), float64(c.counts[cntGoneNivcsw])}
-	keys, vals, err := c.readProcs()
-	if err != nil {
-		return fmt.Errorf("reading procs: %w", err)
+	// A switch between reading procs and reading what each CPU runs
+	// would lose or double the stint it ends: read the CPUs before and
+	// after procs, and again while they differ.
+	var keys []processProcKey
+	var vals []processProcCpu
+	var slots []processCpuSlot
+	for try := 0; ; try++ {
+		before := c.oncpuSlots(nil)
+		var err error
+		if keys, vals, err = c.readProcs(); err != nil {
+			return fmt.Errorf("reading procs: %w", err)
+		}
+		slots = c.oncpuSlots(slots)
+		if slices.Equal(before, slots) || try == 4 {
+			break
+		}
 	}
-	running := c.runningNS()
+	running := c.runningNS(slots)
 	rows := make([]metrics.Row, 0, len(keys))
 	seen := make(map[processProcKey]bool, len(keys))
 	byKey := make(map[string]*procState, len(keys))

@@ -18,14 +18,14 @@ import (
 // /proc/TGID/task/TID/schedstat shows it (updated at each tick) minus its
 // value at the switch-in, at most the time since then. A thread gone
 // meanwhile adds nothing.
-func (c *Collector) runningNS() map[uint32]uint64 {
+func (c *Collector) runningNS(slots []processCpuSlot) map[uint32]uint64 {
 	running := map[uint32]uint64{}
 	var ts unix.Timespec
-	if err := c.m.oncpu.Lookup(uint32(0), &c.slots); err != nil || unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+	if slots == nil || unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
 		return running
 	}
 	now := uint64(ts.Nano())
-	for _, s := range c.slots {
+	for _, s := range slots {
 		if s.Tgid == 0 || s.Tid == 0 {
 			continue
 		}
