@@ -3,18 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/google/gopacket"
-	"github.com/google/gopacket/layers"
 	"github.com/spf13/cobra"
 
 	"github.com/kscope/kscope/internal/bpfx"
@@ -141,7 +142,7 @@ func runNetCapture(cmd *cobra.Command, f captureFlags, filter string) error {
 		}
 		ngIfaces := make([]pcapng.Interface, len(names))
 		for i, n := range names {
-			ngIfaces[i] = pcapng.Interface{Name: n, LinkType: layers.LinkTypeEthernet, Snaplen: uint32(f.snaplen)}
+			ngIfaces[i] = pcapng.Interface{Name: n, LinkType: pcapng.LinkEthernet, Snaplen: uint32(f.snaplen)}
 		}
 		w, err := pcapng.NewWriter(out, "kscope net capture", ngIfaces)
 		if err != nil {
@@ -246,75 +247,159 @@ func packetLine(p *capture.Packet, iface string, many bool) string {
 	} else {
 		b.WriteString(" In  ")
 	}
-	pkt := gopacket.NewPacket(p.Data, layers.LayerTypeEthernet, gopacket.DecodeOptions{NoCopy: true, Lazy: true})
-	var src, dst string
-	var proto string
-	switch {
-	case pkt.Layer(layers.LayerTypeIPv4) != nil:
-		ip := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
-		proto, src, dst = "IP", ip.SrcIP.String(), ip.DstIP.String()
-	case pkt.Layer(layers.LayerTypeIPv6) != nil:
-		ip := pkt.Layer(layers.LayerTypeIPv6).(*layers.IPv6)
-		proto, src, dst = "IP6", ip.SrcIP.String(), ip.DstIP.String()
-	case pkt.Layer(layers.LayerTypeARP) != nil:
-		a := pkt.Layer(layers.LayerTypeARP).(*layers.ARP)
-		if a.Operation == layers.ARPRequest {
-			fmt.Fprintf(&b, "ARP, Request who-has %s tell %s, length %d", ipString(a.DstProtAddress), ipString(a.SourceProtAddress), p.Len)
-		} else {
-			fmt.Fprintf(&b, "ARP, Reply %s is-at %s, length %d", ipString(a.SourceProtAddress), macString(a.SourceHwAddress), p.Len)
-		}
-		return b.String()
-	default:
-		if eth, ok := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet); ok {
-			fmt.Fprintf(&b, "ethertype 0x%04x, length %d", uint16(eth.EthernetType), p.Len)
-		} else {
-			fmt.Fprintf(&b, "length %d", p.Len)
-		}
-		return b.String()
-	}
-	switch l := pkt.TransportLayer().(type) {
-	case *layers.TCP:
-		fmt.Fprintf(&b, "%s %s.%d > %s.%d: Flags [%s], length %d", proto, src, l.SrcPort, dst, l.DstPort, tcpFlags(l), len(l.Payload))
-	case *layers.UDP:
-		fmt.Fprintf(&b, "%s %s.%d > %s.%d: UDP, length %d", proto, src, l.SrcPort, dst, l.DstPort, len(l.Payload))
-	default:
-		fmt.Fprintf(&b, "%s %s > %s: ", proto, src, dst)
-		if ic, ok := pkt.Layer(layers.LayerTypeICMPv4).(*layers.ICMPv4); ok {
-			fmt.Fprintf(&b, "ICMP %s, length %d", ic.TypeCode, p.Len)
-		} else if ic, ok := pkt.Layer(layers.LayerTypeICMPv6).(*layers.ICMPv6); ok {
-			fmt.Fprintf(&b, "ICMP6 %s, length %d", ic.TypeCode, p.Len)
-		} else {
-			fmt.Fprintf(&b, "length %d", p.Len)
-		}
-	}
+	b.WriteString(summarize(p.Data, p.Len))
 	return b.String()
 }
 
-func ipString(b []byte) string {
-	if len(b) == 4 {
-		return fmt.Sprintf("%d.%d.%d.%d", b[0], b[1], b[2], b[3])
+// Ethernet types and IP protocols summarize knows.
+const (
+	etherIPv4  = 0x0800
+	etherARP   = 0x0806
+	etherVLAN  = 0x8100
+	etherQinQ  = 0x88a8
+	etherIPv6  = 0x86dd
+	protoICMP  = 1
+	protoTCP   = 6
+	protoUDP   = 17
+	protoICMP6 = 58
+)
+
+// summarize describes an Ethernet frame of wireLen bytes, of which data
+// was captured, as tcpdump's one-line summary does: addresses, ports, TCP
+// flags and the payload length from the headers. What the capture cut
+// short is described as far as it goes.
+func summarize(data []byte, wireLen int) string {
+	be := binary.BigEndian
+	if len(data) < 14 {
+		return fmt.Sprintf("length %d", wireLen)
 	}
-	return fmt.Sprintf("%x", b)
+	typ, off := be.Uint16(data[12:]), 14
+	var vlans []string
+	for (typ == etherVLAN || typ == etherQinQ) && len(data) >= off+4 {
+		vlans = append(vlans, fmt.Sprintf("vlan %d", be.Uint16(data[off:])&0xfff))
+		typ, off = be.Uint16(data[off+2:]), off+4
+	}
+	prefix := ""
+	if len(vlans) > 0 {
+		prefix = strings.Join(vlans, ", ") + ", "
+	}
+	l3 := data[off:]
+	switch typ {
+	case etherIPv4:
+		if len(l3) < 20 || l3[0]>>4 != 4 || int(l3[0]&0xf)*4 < 20 {
+			return fmt.Sprintf("%sIP truncated, length %d", prefix, wireLen)
+		}
+		hl := int(l3[0]&0xf) * 4
+		total := int(be.Uint16(l3[2:]))
+		src, dst := netip.AddrFrom4([4]byte(l3[12:16])), netip.AddrFrom4([4]byte(l3[16:20]))
+		var l4 []byte
+		if len(l3) >= hl {
+			l4 = l3[hl:]
+		}
+		// A fragment after the first has no transport header.
+		if be.Uint16(l3[6:])&0x1fff != 0 {
+			return fmt.Sprintf("%sIP %s > %s: ip-proto-%d, fragment, length %d", prefix, src, dst, l3[9], max(total-hl, 0))
+		}
+		return prefix + transport("IP", src.String(), dst.String(), l3[9], l4, total-hl)
+	case etherIPv6:
+		if len(l3) < 40 || l3[0]>>4 != 6 {
+			return fmt.Sprintf("%sIP6 truncated, length %d", prefix, wireLen)
+		}
+		src, dst := netip.AddrFrom16([16]byte(l3[8:24])), netip.AddrFrom16([16]byte(l3[24:40]))
+		next, rest, plen := l3[6], l3[40:], int(be.Uint16(l3[4:]))
+		// Extension headers: hop-by-hop, routing, destination options, fragment.
+		for i := 0; i < 8 && (next == 0 || next == 43 || next == 60 || next == 44); i++ {
+			if len(rest) < 8 {
+				return fmt.Sprintf("%sIP6 %s > %s: truncated, length %d", prefix, src, dst, plen)
+			}
+			n := 8
+			if next != 44 {
+				n = (int(rest[1]) + 1) * 8
+			} else if be.Uint16(rest[2:])&0xfff8 != 0 {
+				return fmt.Sprintf("%sIP6 %s > %s: frag, length %d", prefix, src, dst, plen)
+			}
+			if len(rest) < n {
+				return fmt.Sprintf("%sIP6 %s > %s: truncated, length %d", prefix, src, dst, plen)
+			}
+			next, rest, plen = rest[0], rest[n:], plen-n
+		}
+		return prefix + transport("IP6", src.String(), dst.String(), next, rest, plen)
+	case etherARP:
+		// Ethernet and IPv4 only, as nearly every ARP is.
+		if len(l3) < 28 || be.Uint16(l3[0:]) != 1 || be.Uint16(l3[2:]) != etherIPv4 || l3[4] != 6 || l3[5] != 4 {
+			return fmt.Sprintf("%sARP, length %d", prefix, wireLen)
+		}
+		sha, spa, tpa := net.HardwareAddr(l3[8:14]), netip.AddrFrom4([4]byte(l3[14:18])), netip.AddrFrom4([4]byte(l3[24:28]))
+		switch be.Uint16(l3[6:]) {
+		case 1:
+			return fmt.Sprintf("%sARP, Request who-has %s tell %s, length %d", prefix, tpa, spa, wireLen)
+		case 2:
+			return fmt.Sprintf("%sARP, Reply %s is-at %s, length %d", prefix, spa, sha, wireLen)
+		}
+		return fmt.Sprintf("%sARP, length %d", prefix, wireLen)
+	}
+	return fmt.Sprintf("%sethertype 0x%04x, length %d", prefix, typ, wireLen)
 }
 
-func macString(b []byte) string {
-	parts := make([]string, len(b))
-	for i, x := range b {
-		parts[i] = fmt.Sprintf("%02x", x)
+// transport describes the transport header l4 of protocol proto carried
+// in an IP packet whose payload is plen bytes long.
+func transport(ip, src, dst string, proto byte, l4 []byte, plen int) string {
+	be := binary.BigEndian
+	plen = max(plen, 0)
+	switch proto {
+	case protoTCP:
+		if len(l4) < 20 || int(l4[12]>>4)*4 < 20 {
+			return fmt.Sprintf("%s %s > %s: tcp truncated, length %d", ip, src, dst, plen)
+		}
+		return fmt.Sprintf("%s %s.%d > %s.%d: Flags [%s], length %d", ip, src, be.Uint16(l4), dst, be.Uint16(l4[2:]),
+			tcpFlags(l4[13]), max(plen-int(l4[12]>>4)*4, 0))
+	case protoUDP:
+		if len(l4) < 8 {
+			return fmt.Sprintf("%s %s > %s: udp truncated, length %d", ip, src, dst, plen)
+		}
+		return fmt.Sprintf("%s %s.%d > %s.%d: UDP, length %d", ip, src, be.Uint16(l4), dst, be.Uint16(l4[2:]), max(int(be.Uint16(l4[4:]))-8, 0))
+	case protoICMP, protoICMP6:
+		name := "ICMP"
+		if proto == protoICMP6 {
+			name = "ICMP6"
+		}
+		if len(l4) < 4 {
+			return fmt.Sprintf("%s %s > %s: %s, length %d", ip, src, dst, name, plen)
+		}
+		return fmt.Sprintf("%s %s > %s: %s %s, length %d", ip, src, dst, name, icmpType(proto, l4[0], l4[1]), plen)
 	}
-	return strings.Join(parts, ":")
+	return fmt.Sprintf("%s %s > %s: ip-proto-%d, length %d", ip, src, dst, proto, plen)
 }
 
-// tcpFlags writes the flags as tcpdump does: S, F, R, P, U, E, W, and . for
-// ACK.
-func tcpFlags(t *layers.TCP) string {
+// The common ICMP and ICMPv6 messages, named as tcpdump names them.
+var (
+	icmp4Names = map[byte]string{0: "echo reply", 3: "unreachable", 5: "redirect", 8: "echo request", 11: "time exceeded"}
+	icmp6Names = map[byte]string{1: "unreachable", 2: "packet too big", 3: "time exceeded", 128: "echo request", 129: "echo reply",
+		133: "router solicitation", 134: "router advertisement", 135: "neighbor solicitation", 136: "neighbor advertisement"}
+)
+
+// icmpType names an ICMP or ICMPv6 message.
+func icmpType(proto, typ, code byte) string {
+	names := icmp4Names
+	if proto == protoICMP6 {
+		names = icmp6Names
+	}
+	if n, ok := names[typ]; ok {
+		return n
+	}
+	return fmt.Sprintf("type %d code %d", typ, code)
+}
+
+// tcpFlags writes the flags byte as tcpdump does: S, F, R, P, U, E, W, and
+// . for ACK.
+func tcpFlags(f byte) string {
 	var s strings.Builder
-	for _, f := range []struct {
-		on bool
-		c  byte
-	}{{t.SYN, 'S'}, {t.FIN, 'F'}, {t.RST, 'R'}, {t.PSH, 'P'}, {t.URG, 'U'}, {t.ECE, 'E'}, {t.CWR, 'W'}, {t.ACK, '.'}} {
-		if f.on {
-			s.WriteByte(f.c)
+	for _, x := range []struct {
+		bit byte
+		c   byte
+	}{{0x02, 'S'}, {0x01, 'F'}, {0x04, 'R'}, {0x08, 'P'}, {0x20, 'U'}, {0x40, 'E'}, {0x80, 'W'}, {0x10, '.'}} {
+		if f&x.bit != 0 {
+			s.WriteByte(x.c)
 		}
 	}
 	if s.Len() == 0 {

@@ -1,9 +1,8 @@
 // Package pcapng writes packet captures as pcapng files that tcpdump,
-// tshark and Wireshark read: the section header and one interface
-// description block per interface through gopacket's pcapgo, and the
-// enhanced packet blocks here, since pcapgo's writer has no per-packet
-// options: each packet may carry a comment (opt_comment, shown by tshark
-// as frame.comment) and its direction (epb_flags).
+// tshark and Wireshark read: a section header block, one interface
+// description block per interface (nanosecond timestamps), then enhanced
+// packet blocks, each of which may carry a comment (opt_comment, shown by
+// tshark as frame.comment) and its direction (epb_flags).
 package pcapng
 
 import (
@@ -13,15 +12,19 @@ import (
 	"io"
 	"runtime"
 	"time"
-
-	"github.com/google/gopacket/layers"
-	"github.com/google/gopacket/pcapgo"
 )
+
+// LinkType is an interface's link-layer header type (the LINKTYPE_ values
+// of pcap and pcapng).
+type LinkType uint16
+
+// LinkEthernet is LINKTYPE_ETHERNET.
+const LinkEthernet LinkType = 1
 
 // Interface is one interface of the file.
 type Interface struct {
 	Name     string
-	LinkType layers.LinkType
+	LinkType LinkType
 	Snaplen  uint32
 }
 
@@ -39,25 +42,65 @@ func NewWriter(w io.Writer, app string, ifaces []Interface) (*Writer, error) {
 	if len(ifaces) == 0 {
 		return nil, fmt.Errorf("writing a pcapng header: no interface")
 	}
-	ng, err := pcapgo.NewNgWriterInterface(w, ngIface(ifaces[0]), pcapgo.NgWriterOptions{
-		SectionInfo: pcapgo.NgSectionInfo{Hardware: runtime.GOARCH, OS: runtime.GOOS, Application: app}})
-	if err != nil {
-		return nil, fmt.Errorf("writing the pcapng section header: %w", err)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	hdr := block(nil, blockSHB, func(b []byte) []byte {
+		b = le.AppendUint32(b, byteOrderMagic)
+		b = le.AppendUint16(b, 1)          // major version
+		b = le.AppendUint16(b, 0)          // minor version
+		b = le.AppendUint64(b, ^uint64(0)) // section length: not given
+		b = option(b, optSHBHardware, runtime.GOARCH)
+		b = option(b, optSHBOS, runtime.GOOS)
+		b = option(b, optSHBUserAppl, app)
+		return le.AppendUint32(b, optEnd)
+	})
+	for _, ifc := range ifaces {
+		hdr = block(hdr, blockIDB, func(b []byte) []byte {
+			b = le.AppendUint16(b, uint16(ifc.LinkType))
+			b = le.AppendUint16(b, 0) // reserved
+			b = le.AppendUint32(b, ifc.Snaplen)
+			b = option(b, optIfName, ifc.Name)
+			b = option(b, optIfTsresol, "\x09") // 10^-9 s
+			b = option(b, optIfOS, runtime.GOOS)
+			return le.AppendUint32(b, optEnd)
+		})
 	}
-	for _, ifc := range ifaces[1:] {
-		if _, err := ng.AddInterface(ngIface(ifc)); err != nil {
-			return nil, fmt.Errorf("writing the pcapng interface %s: %w", ifc.Name, err)
-		}
-	}
-	if err := ng.Flush(); err != nil {
+	if _, err := bw.Write(hdr); err != nil {
 		return nil, fmt.Errorf("writing the pcapng header: %w", err)
 	}
-	return &Writer{w: bufio.NewWriterSize(w, 64<<10), n: len(ifaces)}, nil
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("writing the pcapng header: %w", err)
+	}
+	return &Writer{w: bw, n: len(ifaces)}, nil
 }
 
-func ngIface(ifc Interface) pcapgo.NgInterface {
-	return pcapgo.NgInterface{Name: ifc.Name, OS: runtime.GOOS, LinkType: ifc.LinkType,
-		SnapLength: ifc.Snaplen, TimestampResolution: 9}
+var le = binary.LittleEndian
+
+const byteOrderMagic = 0x1a2b3c4d
+
+// block appends a block of type typ whose body body appends, with its
+// total length before and after.
+func block(b []byte, typ uint32, body func([]byte) []byte) []byte {
+	start := len(b)
+	b = le.AppendUint32(b, typ)
+	b = le.AppendUint32(b, 0) // total length, set below
+	b = body(b)
+	total := uint32(len(b) - start + 4)
+	le.PutUint32(b[start+4:], total)
+	return le.AppendUint32(b, total)
+}
+
+// option appends one option, padded to 32 bits; an empty value none.
+func option(b []byte, code uint16, v string) []byte {
+	if v == "" {
+		return b
+	}
+	if len(v) > 0xffff {
+		v = v[:0xffff]
+	}
+	b = le.AppendUint16(b, code)
+	b = le.AppendUint16(b, uint16(len(v)))
+	b = append(b, v...)
+	return append(b, make([]byte, pad4(len(v)))...)
 }
 
 // Direction is a packet's, for epb_flags.
@@ -70,10 +113,19 @@ const (
 )
 
 const (
-	blockEPB    = 6
-	optEnd      = 0
-	optComment  = 1
-	optEPBFlags = 2
+	blockSHB = 0x0a0d0d0a
+	blockIDB = 1
+	blockEPB = 6
+
+	optEnd         = 0
+	optComment     = 1
+	optEPBFlags    = 2
+	optSHBHardware = 2
+	optSHBOS       = 3
+	optSHBUserAppl = 4
+	optIfName      = 2
+	optIfTsresol   = 9
+	optIfOS        = 12
 )
 
 func pad4(n int) int { return (4 - n&3) & 3 }
@@ -97,7 +149,6 @@ func (w *Writer) WritePacket(iface int, t time.Time, origLen int, data []byte, d
 	}
 	total := 28 + len(data) + pad4(len(data)) + optLen + 4
 	b := w.buf[:0]
-	le := binary.LittleEndian
 	ts := uint64(t.UnixNano())
 	b = le.AppendUint32(b, blockEPB)
 	b = le.AppendUint32(b, uint32(total))

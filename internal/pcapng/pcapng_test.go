@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/gopacket/layers"
 	"github.com/google/gopacket/pcapgo"
 
 	"github.com/kscope/kscope/internal/testutil"
@@ -17,7 +16,7 @@ import (
 
 func write(t *testing.T) ([]byte, [][]byte) {
 	var buf bytes.Buffer
-	w, err := NewWriter(&buf, "kscope test", []Interface{{"eth0", layers.LinkTypeEthernet, 262144}, {"lo", layers.LinkTypeEthernet, 262144}})
+	w, err := NewWriter(&buf, "kscope test", []Interface{{"eth0", LinkEthernet, 262144}, {"lo", LinkEthernet, 262144}})
 	if err != nil {
 		t.Fatal(err)
 	}
