@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -408,7 +409,13 @@ func TestLargePacketsNetns(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var bytes, cut int
+	// The client's payload, by sequence number from its SYN's: a segment
+	// sent again (a loss probe on a loaded host) covers the same range.
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	var isn uint32
+	var synSeen bool
+	var got []seqRange
+	cut := 0
 	err := c.Run(ctx, func(pk *Packet) error {
 		if want := min(pk.Len, MaxCaplen); len(pk.Data) != want {
 			t.Errorf("a packet of %d bytes: %d captured, want %d", pk.Len, len(pk.Data), want)
@@ -416,17 +423,47 @@ func TestLargePacketsNetns(t *testing.T) {
 		if pk.Len > MaxCaplen {
 			cut++
 		}
-		// TCP payload: the IPv4 total length less the IP and TCP headers.
 		ihl := int(pk.Data[14]&0xf) * 4
+		tcp := pk.Data[14+ihl:]
+		if uint16(tcp[2])<<8|uint16(tcp[3]) != port {
+			return nil // the server's side: acknowledgements
+		}
+		seq := uint32(tcp[4])<<24 | uint32(tcp[5])<<16 | uint32(tcp[6])<<8 | uint32(tcp[7])
+		if tcp[13]&0x02 != 0 {
+			isn, synSeen = seq, true
+			return nil
+		}
+		// TCP payload: the IPv4 total length less the IP and TCP headers.
 		total := int(pk.Data[16])<<8 | int(pk.Data[17])
-		bytes += total - ihl - int(pk.Data[14+ihl+12]>>4)*4
-		if bytes >= k {
+		if n := total - ihl - int(tcp[12]>>4)*4; n > 0 && synSeen {
+			from := int(seq - isn - 1)
+			got = append(got, seqRange{from, from + n})
+		}
+		if covered(got) >= k {
 			return ErrStop
 		}
 		return nil
 	})
-	if err != nil || bytes != k {
-		t.Fatalf("Run: %v after %d of %d bytes", err, bytes, k)
+	if n := covered(got); err != nil || n != k {
+		t.Fatalf("Run: %v after %d of %d bytes (SYN seen: %v)", err, n, k, synSeen)
 	}
 	t.Logf("%d packets longer than %d", cut, MaxCaplen)
+}
+
+// seqRange is a segment's payload, [from, to) from the first byte.
+type seqRange struct{ from, to int }
+
+// covered is how many bytes from the first the ranges cover without a
+// gap.
+func covered(rs []seqRange) int {
+	rs = slices.Clone(rs)
+	slices.SortFunc(rs, func(a, b seqRange) int { return a.from - b.from })
+	end := 0
+	for _, r := range rs {
+		if r.from > end {
+			break
+		}
+		end = max(end, r.to)
+	}
+	return end
 }
