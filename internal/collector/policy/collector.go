@@ -737,6 +737,16 @@ func (pc *procCache) get(pid uint32, start uint64) (procInfo, bool) {
 	return p, false
 }
 
+// Programs are the lsm object's programs, for the agent's BPF run-time
+// statistics (kscope_self_bpf_program_*), which read the main object's
+// from its Collection; none without deny rules in BPF LSM hooks.
+func (c *Collector) Programs() map[string]*ebpf.Program {
+	if c.lsm == nil {
+		return nil
+	}
+	return c.lsm.Programs
+}
+
 // Counts returns the matches of each plan's rule so far, in plan order.
 func (c *Collector) Counts() []uint64 {
 	out := make([]uint64, len(c.cfg.Plans))

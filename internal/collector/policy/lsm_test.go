@@ -3,6 +3,7 @@ package policy
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +121,10 @@ func TestDenyOpen(t *testing.T) {
 			checkOffline(t, plans[0].Rule, a, true)
 			if got := c.Counts(); got[0] != 1 {
 				t.Errorf("matches: got %d, want 1", got[0])
+			}
+			// The agent's BPF statistics see the LSM hook's program.
+			if _, ok := c.Programs()["policy_lsm_file_open"]; ok != lsm {
+				t.Errorf("Programs() %v: want policy_lsm_file_open %v", slices.Collect(maps.Keys(c.Programs())), lsm)
 			}
 		})
 	}
