@@ -1,12 +1,13 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/bits"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,7 +195,9 @@ func (c *Collector) handle(raw []byte) {
 // the order they began.
 func (c *Collector) process(limit uint64) {
 	q := c.queue
-	sort.SliceStable(q, func(i, j int) bool { return q[i].began < q[j].began })
+	if !slices.IsSortedFunc(q, byBegan) {
+		slices.SortStableFunc(q, byBegan)
+	}
 	n := 0
 	for ; n < len(q) && q[n].began <= limit; n++ {
 		c.tr.add(q[n])
@@ -202,6 +205,8 @@ func (c *Collector) process(limit uint64) {
 	}
 	c.queue = append(q[:0], q[n:]...)
 }
+
+func byBegan(a, b *chunk) int { return cmp.Compare(a.began, b.began) }
 
 // idle runs when the ring buffer is drained: finish responses that
 // stopped, then flush the sink.

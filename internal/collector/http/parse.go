@@ -9,8 +9,10 @@ import (
 type head struct {
 	request bool
 	method  string // request
-	path    string // request target without the query
-	status  int    // response
+	// path is the request target without the query; it and host point
+	// into the parsed bytes.
+	path   []byte
+	status int // response
 	// headerLen is the length of the head up to and including the blank
 	// line; -1 when the blank line is not in the capture.
 	headerLen int
@@ -18,7 +20,7 @@ type head struct {
 	// (or when the head was cut before it).
 	contentLength int64
 	chunked       bool // Transfer-Encoding: chunked
-	host          string
+	host          []byte
 }
 
 // maxPath bounds the path kept from a request target.
@@ -85,8 +87,8 @@ func parseHead(b []byte) (h head, ok bool) {
 			target = target[:maxPath]
 		}
 		h.request = true
-		h.method = string(line[:sp])
-		h.path = string(target)
+		h.method = methodString(line[:sp])
+		h.path = target
 	}
 	if !complete {
 		return h, true
@@ -118,7 +120,7 @@ func parseHead(b []byte) (h head, ok bool) {
 			if len(value) > maxPath {
 				value = value[:maxPath]
 			}
-			h.host = string(value)
+			h.host = value
 		}
 	}
 }
@@ -161,15 +163,34 @@ func chunkedEnd(tail []byte) bool {
 }
 
 // Methods the metrics keep as label values; others count as "other".
-var knownMethods = map[string]string{
-	"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "DELETE": "DELETE",
-	"CONNECT": "CONNECT", "OPTIONS": "OPTIONS", "TRACE": "TRACE", "PATCH": "PATCH",
+var knownMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// methodString returns m as a string, without allocating for the known
+// methods.
+func methodString(m []byte) string {
+	for _, k := range knownMethods {
+		if string(m) == k {
+			return k
+		}
+	}
+	return string(m)
 }
 
 // methodLabel bounds a method to the known ones and "other".
 func methodLabel(m string) string {
-	if l, ok := knownMethods[m]; ok {
-		return l
+	for _, k := range knownMethods {
+		if m == k {
+			return k
+		}
 	}
 	return "other"
+}
+
+// reuse returns b as a string: prev when it holds the same bytes (a
+// connection asking for the same path again), a new string otherwise.
+func reuse(prev string, b []byte) string {
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
 }
