@@ -48,6 +48,7 @@ type Collector struct {
 	sink   event.Sink
 	queue  []*chunk // records waiting to be ordered (reader goroutine)
 	spare  []*chunk
+	swept  uint64 // when idle last swept the connections
 
 	events, malformed, failedOut, execDrops atomic.Uint64
 	finalLost, finalFiltered                atomic.Uint64
@@ -208,6 +209,11 @@ func (c *Collector) process(limit uint64) {
 
 func byBegan(a, b *chunk) int { return cmp.Compare(a.began, b.began) }
 
+// sweepNS is how often idle looks for responses that stopped: a look
+// visits every connection, and the ring buffer is drained thousands of
+// times a second under load.
+const sweepNS = 100e6
+
 // idle runs when the ring buffer is drained: finish responses that
 // stopped, then flush the sink.
 func (c *Collector) idle() {
@@ -215,7 +221,10 @@ func (c *Collector) idle() {
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
 		now := uint64(ts.Nano())
 		c.process(now - reorderNS)
-		c.tr.sweep(now)
+		if now-c.swept >= sweepNS {
+			c.tr.sweep(now)
+			c.swept = now
+		}
 	}
 	c.sink.Flush()
 }
