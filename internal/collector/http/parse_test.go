@@ -2,6 +2,7 @@ package http
 
 import (
 	"bytes"
+	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
@@ -183,6 +184,53 @@ func FuzzMethodString(f *testing.F) {
 		}
 		if got := reuse(prev, b); got != string(b) {
 			t.Fatalf("reuse(%q, %q) = %q", prev, b, got)
+		}
+	})
+}
+
+func TestHeaderValues(t *testing.T) {
+	lengths := []struct {
+		in string
+		n  int64
+		ok bool
+	}{
+		{"0", 0, true}, {"13", 13, true}, {"+7", 7, true}, {"-0", 0, true}, {"007", 7, true},
+		{"9223372036854775807", 1<<63 - 1, true}, {"9223372036854775808", 0, false},
+		{"-1", 0, false}, {"", 0, false}, {"+", 0, false}, {"1 2", 0, false}, {"0x10", 0, false}, {"1_000", 0, false},
+	}
+	for _, tt := range lengths {
+		if n, ok := parseLength([]byte(tt.in)); n != tt.n || ok != tt.ok {
+			t.Errorf("parseLength(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.n, tt.ok)
+		}
+	}
+	folds := map[string]bool{
+		" chunked": true, "gzip, Chunked": true, "CHUNKED": true, "chunke": false, "": false,
+		"chun\u212Aed": true, "identity": false, "\xffchunked": true,
+	}
+	for in, want := range folds {
+		if got := containsFold([]byte(in), "chunked"); got != want {
+			t.Errorf("containsFold(%q) = %v", in, got)
+		}
+	}
+}
+
+// FuzzHeaderValues checks the header value parsers against the standard
+// library functions they stand in for.
+func FuzzHeaderValues(f *testing.F) {
+	for _, s := range []string{"13", "-0", "+5", "99999999999999999999", "gzip, chunked", "chun\u212Aed", ""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, err := strconv.ParseInt(string(b), 10, 64)
+		wantOK := err == nil && want >= 0
+		if !wantOK {
+			want = 0
+		}
+		if n, ok := parseLength(b); n != want || ok != wantOK {
+			t.Fatalf("parseLength(%q) = %d, %v; strconv says %d, %v", b, n, ok, want, wantOK)
+		}
+		if got, want := containsFold(b, "chunked"), bytes.Contains(bytes.ToLower(b), []byte("chunked")); got != want {
+			t.Fatalf("containsFold(%q) = %v, want %v", b, got, want)
 		}
 	})
 }
