@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/golang/snappy"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
 
 	"github.com/kscope/kscope/internal/testutil"
@@ -42,9 +43,9 @@ func TestRunServerPush(t *testing.T) {
 	for q, want := range map[string]string{
 		`kscope_probe_pushed_calls_total{key="a"}`:      "2",
 		`kscope_probe_pushed_calls_total{key="b"}`:      "1",
-		`kscope_probe_pushed_lat_count`:                 "2",
-		`kscope_probe_pushed_lat_sum`:                   "105",
-		`kscope_probe_pushed_lat_bucket{le="7"}`:        "1",
+		`histogram_count(kscope_probe_pushed_lat)`:      "2",
+		`histogram_sum(kscope_probe_pushed_lat)`:        "105",
+		`absent(kscope_probe_pushed_lat_bucket)`:        "1",
 		`kscope_probe_pushed_last`:                      "42",
 		`count(kscope_probe_pushed_last{instance!=""})`: "1",
 	} {
@@ -52,6 +53,9 @@ func TestRunServerPush(t *testing.T) {
 		if len(out) == 0 || out[len(out)-1] != want {
 			t.Errorf("%s = %q, want %s", q, out, want)
 		}
+	}
+	if got, want := queryHist(t, url, good, "kscope_probe_pushed_lat"), "{count:2, sum:105, (4,8]:1, (64,128]:1}"; got != want {
+		t.Errorf("kscope_probe_pushed_lat = %s, want %s", got, want)
 	}
 
 	// Refused for want of credentials, or unreachable: the maps print.
@@ -187,19 +191,24 @@ func TestRunServerPushWhileRunning(t *testing.T) {
 			t.Fatalf("kscope run exited: %s", stderr.String())
 		default:
 		}
-		return check(map[string]string{
-			`kscope_probe_live_calls_total`:         "5",
-			`kscope_probe_live_total_total`:         "105",
-			`kscope_probe_live_v_count`:             "5",
-			`kscope_probe_live_v_sum`:               "105",
-			`kscope_probe_live_v_bucket{le="0"}`:    "1",
-			`kscope_probe_live_v_bucket{le="1"}`:    "3",
-			`kscope_probe_live_v_bucket{le="3"}`:    "4",
-			`kscope_probe_live_v_bucket{le="63"}`:   "4",
-			`kscope_probe_live_v_bucket{le="127"}`:  "5",
-			`kscope_probe_live_v_bucket{le="+Inf"}`: "5",
-		})
+		if err := check(map[string]string{
+			`kscope_probe_live_calls_total`:                 "5",
+			`kscope_probe_live_total_total`:                 "105",
+			`histogram_count(kscope_probe_live_v)`:          "5",
+			`histogram_sum(kscope_probe_live_v)`:            "105",
+			`histogram_fraction(0, 4, kscope_probe_live_v)`: "0.8",
+		}); err != nil {
+			return err
+		}
+		// bpftrace's buckets [0,1) [1,2) [2,4) [64,128) are schema 0's.
+		if got, want := queryHist(t, url, good, "kscope_probe_live_v"), "{count:5, sum:105, [-0,0]:1, (1,2]:2, (2,4]:1, (64,128]:1}"; got != want {
+			return fmt.Errorf("kscope_probe_live_v = %s, want %s", got, want)
+		}
+		return nil
 	})
+	if q := queryFloat(t, url, good, `histogram_quantile(0.99, kscope_probe_live_v)`); !(q > 64 && q <= 128) {
+		t.Errorf("p99 %v, want in (64, 128]", q)
+	}
 
 	// Phase two: 5, 7, 1000; then Ctrl-C.
 	io.WriteString(in, "2\n")
@@ -212,15 +221,20 @@ func TestRunServerPushWhileRunning(t *testing.T) {
 		t.Fatalf("kscope run exit %d: %s", code, stderr.String())
 	}
 	if err := check(map[string]string{
-		`kscope_probe_live_calls_total`:         "8",
-		`kscope_probe_live_total_total`:         "1117",
-		`kscope_probe_live_v_count`:             "8",
-		`kscope_probe_live_v_sum`:               "1117",
-		`kscope_probe_live_v_bucket{le="3"}`:    "4",
-		`kscope_probe_live_v_bucket{le="7"}`:    "6",
-		`kscope_probe_live_v_bucket{le="1023"}`: "8",
+		`kscope_probe_live_calls_total`:        "8",
+		`kscope_probe_live_total_total`:        "1117",
+		`histogram_count(kscope_probe_live_v)`: "8",
+		`histogram_sum(kscope_probe_live_v)`:   "1117",
+		`absent(kscope_probe_live_v_bucket)`:   "1",
 	}); err != nil {
 		t.Errorf("after exit: %v", err)
+	}
+	if got, want := queryHist(t, url, good, "kscope_probe_live_v"), "{count:8, sum:1117, [-0,0]:1, (1,2]:2, (2,4]:1, (4,8]:2, (64,128]:1, (512,1024]:1}"; got != want {
+		t.Errorf("after exit: kscope_probe_live_v = %s, want %s", got, want)
+	}
+	// The second phase's 5, 7 and 1000, or all eight: the top 1% is 1000.
+	if q := queryFloat(t, url, good, `histogram_quantile(0.99, rate(kscope_probe_live_v[5m]))`); !(q > 512 && q <= 1024) {
+		t.Errorf("p99 of the rate %v, want in (512, 1024]", q)
 	}
 	// The output is the script's alone: printf lines, then the maps.
 	if out, want := stdout.String(), "0\n1\n1\n3\n100\n5\n7\n1000\n\n\n"; !strings.HasPrefix(out, want) || !strings.Contains(out, "@calls: 8\n") || !strings.Contains(out, "@total: 1117\n") {
@@ -284,4 +298,61 @@ func TestRunServerPushFailures(t *testing.T) {
 	if want := "(the output above is complete; the maps were not stored in the agent)"; !strings.Contains(stderr.String(), want) {
 		t.Errorf("stderr %q, want %q", stderr.String(), want)
 	}
+}
+
+// queryHist returns the native histogram PromQL expression q answers at the
+// agent at url, as Prometheus prints it; "" for none.
+func queryHist(t *testing.T, url, httpConfig, q string) string {
+	t.Helper()
+	vec := queryVector(t, url, httpConfig, q)
+	if len(vec) != 1 || vec[0].Histogram == nil {
+		return fmt.Sprint(vec)
+	}
+	h := vec[0].Histogram
+	var b strings.Builder
+	fmt.Fprintf(&b, "{count:%v, sum:%v", h.Count, h.Sum)
+	for _, bk := range h.Buckets {
+		l, r := "(", "]"
+		switch bk.Boundaries {
+		case 1:
+			l, r = "[", ")"
+		case 2:
+			l, r = "(", ")"
+		case 3:
+			l, r = "[", "]"
+		}
+		lower := fmt.Sprint(bk.Lower)
+		if bk.Lower == 0 && bk.Upper == 0 {
+			lower = "-0"
+		}
+		fmt.Fprintf(&b, ", %s%s,%v%s:%v", l, lower, bk.Upper, r, bk.Count)
+	}
+	return b.String() + "}"
+}
+
+// queryFloat returns the one value PromQL expression q answers.
+func queryFloat(t *testing.T, url, httpConfig, q string) float64 {
+	t.Helper()
+	vec := queryVector(t, url, httpConfig, q)
+	if len(vec) != 1 {
+		t.Fatalf("%s = %v, want one value", q, vec)
+	}
+	return float64(vec[0].Value)
+}
+
+func queryVector(t *testing.T, url, httpConfig, q string) model.Vector {
+	t.Helper()
+	c, err := agentAPI(url, httpConfig, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Query(t.Context(), q, time.Time{})
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	vec, err := r.Vector()
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	return vec
 }
