@@ -111,9 +111,9 @@ func TestEncodeReceive(t *testing.T) {
 		"kscope_probe_s_lat_bucket": {`{__name__="kscope_probe_s_lat_bucket", instance="h1", le="+Inf"} 7`,
 			`{__name__="kscope_probe_s_lat_bucket", instance="h1", le="1"} 2`,
 			`{__name__="kscope_probe_s_lat_bucket", instance="h1", le="3"} 2`},
-		"kscope_probe_s_lat_sum":   {`{__name__="kscope_probe_s_lat_sum", instance="h1"} 40`},
-		"kscope_probe_s_lat_count": {`{__name__="kscope_probe_s_lat_count", instance="h1"} 7`},
-		"kscope_probe_s_exp":       {`{__name__="kscope_probe_s_exp", instance="h1"} {count:6, sum:107, [-1,-0.5):1, [-0,0]:1, (2,4]:3, (64,128]:1}`},
+		"kscope_probe_s_lat_sum":    {`{__name__="kscope_probe_s_lat_sum", instance="h1"} 40`},
+		"kscope_probe_s_lat_count":  {`{__name__="kscope_probe_s_lat_count", instance="h1"} 7`},
+		"kscope_probe_s_exp":        {`{__name__="kscope_probe_s_exp", instance="h1"} {count:6, sum:107, [-1,-0.5):1, [-0,0]:1, (2,4]:3, (64,128]:1}`},
 		"kscope_probe_s_exp_bucket": nil,
 		"kscope_probe_s_exp_count":  nil,
 	} {
