@@ -216,7 +216,11 @@ func TestRunServerPushWhileRunning(t *testing.T) {
 		t.Fatalf("workload: %v", err)
 	}
 	k.Process.Signal(os.Interrupt)
-	<-done
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute): // a hang detector only
+		t.Fatalf("kscope run did not exit on SIGINT: %s", stderr.String())
+	}
 	if code := k.ProcessState.ExitCode(); code != 0 {
 		t.Fatalf("kscope run exit %d: %s", code, stderr.String())
 	}
