@@ -4,11 +4,13 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/kscope/kscope/internal/collector"
 	"github.com/kscope/kscope/internal/event"
 	"github.com/kscope/kscope/internal/output"
+	"github.com/kscope/kscope/internal/store"
 )
 
 // The messages of bench/http.sh's load: httpload's request and the Go
@@ -69,7 +71,8 @@ func benchCollector(sink event.Sink) *Collector {
 // BenchmarkMessage measures the user-space path of one message (one ring
 // buffer record): decode, copy, reorder, parse, pairing, the RED counters
 // and the event, into a sink that only counts ("collector"), that prints
-// JSON lines as `kscope trace http --json` does ("trace-json"). Every 16
+// JSON lines as `kscope trace http --json` does ("trace-json"), or into
+// the agent's event store ("agent-store", SQLite writes included). Every 16
 // records the queue is processed, as the reader does when the ring buffer
 // is drained.
 func BenchmarkMessage(b *testing.B) {
@@ -79,8 +82,20 @@ func BenchmarkMessage(b *testing.B) {
 	}{
 		{"collector", func() event.Sink { return &countSink{} }},
 		{"trace-json", func() event.Sink { return output.NewWriter(io.Discard, true) }},
+		{"agent-store", nil},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
+			var events *store.Events
+			if bc.sink == nil {
+				// The agent's event store: JSON once, then a SQLite
+				// insert on its writer goroutine, waited for at the end.
+				var err error
+				events, err = store.OpenEvents(b.TempDir(), time.Hour, 1<<20, slog.New(slog.DiscardHandler))
+				if err != nil {
+					b.Fatal(err)
+				}
+				bc.sink = func() event.Sink { return events }
+			}
 			const step = 100000 // ns between exchanges
 			// 256 exchanges' records, their times shifted per round.
 			var recs [][]byte
@@ -108,6 +123,14 @@ func BenchmarkMessage(b *testing.B) {
 				}
 			}
 			c.process(^uint64(0))
+			if events != nil {
+				if err := events.Close(); err != nil {
+					b.Fatal(err)
+				}
+				if events.Dropped() > 0 || events.Failed() > 0 {
+					b.Fatalf("event store dropped %d and failed %d events", events.Dropped(), events.Failed())
+				}
+			}
 		})
 	}
 }
