@@ -44,6 +44,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 phases=${BENCH_PHASES:-cost footprint}
 iters=${BENCH_ITERS:-1000000}
 rounds=${BENCH_ROUNDS:-5}
@@ -105,7 +107,6 @@ if [[ -n $baseline ]]; then
 fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 base=http://127.0.0.1:$port
-now_ms() { date +%s%3N; }
 
 # wait_for CMD... polls CMD until it succeeds, or fails the run.
 wait_for() {
@@ -194,7 +195,6 @@ stop_churn() {
 	churn_pid=
 }
 
-median() { sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 report=$work/report.md
 {
@@ -282,8 +282,7 @@ if [[ $phases == *footprint* ]]; then
 	start_agent
 	cpu_ticks() { awk '{print $14 + $15}' "/proc/$tracer_pid/stat"; }
 	status_kb() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$tracer_pid/status"; }
-	mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
-	rows_out=()
+		rows_out=()
 	for state in quiet churny; do
 		[[ $state == churny ]] && start_churn
 		t0=$(cpu_ticks)

@@ -32,6 +32,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 phases=${BENCH_PHASES:-rw outage node}
 if [[ ${SHORT:-} == 1 ]]; then def_min=1; else def_min=10; fi
 minutes=${BENCH_MINUTES:-$def_min}
@@ -75,11 +77,6 @@ log "building in $work"
 version=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
 prom_version=$(prometheus --version 2>&1 | awk 'NR == 1 {print $3}')
 
-now_ms() { date +%s%3N; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-mb() { awk -v k="$1" 'BEGIN{if (k == "-" || k == "") print "-"; else printf "%.1f", k / 1024}'; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 clk=$(getconf CLK_TCK)
 # metric URL NAME: the sum of NAME's series, as an integer.
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m || index($1, m "{") == 1 {v += $2} END {printf "%.0f\n", v}'; }

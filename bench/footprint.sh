@@ -42,6 +42,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 phases=${BENCH_PHASES:-trace profile agent}
 kinds=${BENCH_KINDS:-exec open}
 reps=${BENCH_REPS:-5}
@@ -94,11 +96,7 @@ if [[ -n $before ]]; then
 fi
 kscope_bin() { if [[ $1 == before ]]; then echo "$work/kscope-before"; else echo "$work/kscope"; fi; }
 version=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
-now_ms() { date +%s%3N; }
-median() { sort -n | awk '{v[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
-mb() { awk -v k="$1" 'BEGIN{if (k == "-" || k == "") print "-"; else printf "%.1f", k / 1024}'; }
 # status_kb PID KEY: a /proc/PID/status field in kB.
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 # bpf_kb PID: kB of BPF maps mapped into PID (ring buffers, mmapable arrays),
 # which the kernel counts in RssFile.
 bpf_kb() { awk '/^[0-9a-f]+-[0-9a-f]+ / {m = ($6 == "anon_inode:bpf-map")} m && $1 == "Rss:" {s += $2} END {print s + 0}' "/proc/$1/smaps"; }
@@ -283,8 +281,7 @@ if [[ $phases == *agent* ]]; then
 		done
 	done
 	clk=$(getconf CLK_TCK)
-	cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-	metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {v = $2} END {print v}'; }
+		metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m {v = $2} END {print v}'; }
 	arows=()
 	for state in quiet churny; do
 		if [[ $state == churny ]]; then

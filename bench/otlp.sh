@@ -20,6 +20,8 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/.." && pwd)
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
 minutes=${BENCH_MINUTES:-5}
 report=${BENCH_RESULTS:-$repo/bench/results/otlp.md}
 work=$(mktemp -d /tmp/kscope-bench-otlp.XXXXXX)
@@ -35,10 +37,6 @@ cleanup() {
 }
 trap cleanup EXIT
 log() { echo "bench/otlp: $*" >&2; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-status_kb() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
-mb() { awk -v k="$1" 'BEGIN{printf "%.1f", k / 1024}'; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 metric() { curl -s "$1/metrics" | awk -v m="$2" 'index($1, m) == 1 {v = $2} END {print v + 0}'; }
 
 start=$(date +%s)
