@@ -1,13 +1,19 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/kscope/kscope/internal/policy"
 	"github.com/kscope/kscope/internal/testutil"
@@ -245,5 +251,158 @@ func TestContainerTableDocker(t *testing.T) {
 	}
 	if got := col.containerEntries(); len(got) != 2 {
 		t.Errorf("after the removal: %v, want the two prefixes", got)
+	}
+}
+
+// ctrHierarchyDir returns the mount of the hierarchy whose cgroup names
+// container selectors read on this host, as ContainerHierarchy picks it.
+func ctrHierarchyDir(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/cgroups")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hier, what := ContainerHierarchy(data)
+	if hier == ctrDfl {
+		root := CgroupRoot()
+		if root == "" {
+			testutil.Skip(t, "a cgroup hierarchy", errors.New("no cgroup2 mount and no v1 controller"))
+		}
+		return root
+	}
+	ctrl := strings.TrimPrefix(what, "cgroup v1 ")
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mi), "\n") {
+		// ID PARENT MAJ:MIN ROOT MOUNT OPTS [TAGS…] - TYPE SOURCE SUPEROPTS
+		pre, post, ok := strings.Cut(line, " - ")
+		f, g := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(f) < 5 || len(g) < 3 || g[0] != "cgroup" || f[3] != "/" {
+			continue
+		}
+		if slices.Contains(strings.Split(g[2], ","), ctrl) {
+			return f[4]
+		}
+	}
+	testutil.Skip(t, "a mount of the cgroup v1 "+ctrl+" hierarchy", errors.New("not in mountinfo"))
+	return ""
+}
+
+// fakeID is a container id no runtime has: 64 hex digits from the test's
+// pid and n.
+func fakeID(n int) string {
+	return fmt.Sprintf("%08x%02x", os.Getpid(), n) + strings.Repeat("e", 54)
+}
+
+// TestContainerCgroupKill: without a container runtime, in cgroups the
+// test makes and names as runtimes do (in the hierarchy container
+// selectors read): the marker program exec'd in docker-<id>.scope and in a
+// bare <id> dies before its first instruction (or, where BPF LSM works,
+// a deny rule fails its execve with EPERM); in crio-conmon-<id>.scope (a
+// runtime's monitor, not a container) and in the test's own cgroup it runs.
+func TestContainerCgroupKill(t *testing.T) {
+	requirePolicy(t)
+	if runtime.GOARCH != "amd64" {
+		testutil.Skip(t, "an x86-64 host (the marker program)", fmt.Errorf("GOARCH %s", runtime.GOARCH))
+	}
+	base := filepath.Join(ctrHierarchyDir(t), testutil.UniqueName("kscope-test-ctr"))
+	if err := os.Mkdir(base, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	scope, bare, conmon := fakeID(1), fakeID(2), fakeID(3)
+	dirs := map[string]string{
+		"scope":  filepath.Join(base, "docker-"+scope+".scope"),
+		"bare":   filepath.Join(base, "docker", bare),
+		"conmon": filepath.Join(base, "crio-conmon-"+conmon+".scope"),
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{dirs["scope"], dirs["bare"], filepath.Dir(dirs["bare"]), dirs["conmon"], base} {
+			// A cgroup whose last process has just been reaped can be
+			// busy for a moment.
+			deadline := time.Now().Add(10 * time.Second)
+			for err := os.Remove(d); err != nil && !errors.Is(err, os.ErrNotExist); err = os.Remove(d) {
+				if time.Now().After(deadline) {
+					t.Errorf("removing %s: %v", d, err)
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	})
+	for _, d := range []string{dirs["scope"], dirs["bare"], dirs["conmon"]} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	marker := markerProgram(t)
+	for _, action := range []string{"kill", "deny"} {
+		t.Run(action, func(t *testing.T) {
+			plans := rulesOf(t, fmt.Sprintf(`rules:
+  - {name: scope, on: exec, action: %[1]s, match: {container: [%[3]s], binary: {path: [%[2]s]}}}
+  - {name: bare, on: exec, action: %[1]s, match: {container: [%[4]s], binary: {path: [%[2]s]}}}
+  - {name: conmon, on: exec, action: %[1]s, match: {container: [%[5]s], binary: {path: [%[2]s]}}}
+`, action, marker, scope[:12], bare, conmon), false)
+			lsm := plans[0].LSM()
+			col, sink := start(t, Config{Plans: plans})
+			exe, err := os.Executable()
+			if err != nil {
+				t.Fatal(err)
+			}
+			runIn := func(dir string) (code int, sig syscall.Signal, marked bool) {
+				t.Helper()
+				wd := t.TempDir()
+				cmd := exec.Command(marker)
+				if dir != "" {
+					cmd = exec.Command(exe)
+					cmd.Env = append(os.Environ(), "KSCOPE_POLICY_DO=cgexec", "KSCOPE_POLICY_ARG="+filepath.Join(dir, "cgroup.procs")+"|"+marker)
+				}
+				cmd.Dir = wd
+				err := cmd.Run()
+				var ee *exec.ExitError
+				if errors.As(err, &ee) {
+					if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+						sig = ws.Signal()
+					}
+					code = ee.ExitCode()
+				} else if err != nil {
+					t.Fatal(err)
+				}
+				_, serr := os.Stat(filepath.Join(wd, "marker"))
+				return code, sig, serr == nil
+			}
+			for _, tc := range []struct {
+				where, dir string
+				stopped    bool
+			}{{"host", "", false}, {"scope", dirs["scope"], true}, {"bare", dirs["bare"], true}, {"conmon", dirs["conmon"], false}} {
+				code, sig, marked := runIn(tc.dir)
+				switch {
+				case !tc.stopped && (code != 0 || sig != 0 || !marked):
+					t.Errorf("%s: exit %d signal %v marker %v; want it to run", tc.where, code, sig, marked)
+				case tc.stopped && lsm && (code != int(unix.EPERM) || marked):
+					t.Errorf("%s: exit %d signal %v marker %v; want the execve to fail with EPERM", tc.where, code, sig, marked)
+				case tc.stopped && !lsm && (sig != syscall.SIGKILL || marked):
+					t.Errorf("%s: exit %d signal %v marker %v; want SIGKILL before the first instruction", tc.where, code, sig, marked)
+				}
+			}
+			want := "killed"
+			if lsm {
+				want = "denied"
+			}
+			for i, p := range plans {
+				n := 1
+				if p.Rule.Name == "conmon" {
+					n = 0
+				}
+				alerts := alertsOf(t, sink, p.Rule.Name, n)
+				if len(alerts) != n || n == 1 && (alerts[0]["outcome"] != want || alerts[0]["binary"] != marker) {
+					t.Errorf("%s: alerts %v, want %d with outcome %s", p.Rule.Name, alerts, n, want)
+				}
+				if got := col.Counts()[i]; got != uint64(n) {
+					t.Errorf("%s: %d matches, want %d", p.Rule.Name, got, n)
+				}
+			}
+		})
 	}
 }
