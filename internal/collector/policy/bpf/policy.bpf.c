@@ -762,8 +762,14 @@ static __always_inline void container_pass(struct scratch *s)
 {
 	struct cgroup *cg;
 	struct masks *m;
+	__u64 some = 0;
 
 	if (!(uses & USE_CONTAINER))
+		return;
+	/* None of the rules still matching has a container selector. */
+	EACH_WORD(i)
+		some |= s->ok.w[i] & has_container.w[i];
+	if (!some)
 		return;
 	zero(&s->pos);
 	zero(&s->neg);
