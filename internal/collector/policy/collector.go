@@ -131,10 +131,8 @@ func New(cfg Config) (*Collector, error) {
 	var ctrHier uint32
 	if slices.ContainsFunc(cfg.Plans, func(p *policy.Plan) bool { return len(p.Rule.Match.Container) > 0 }) {
 		containers = container.New(container.Options{Logger: cfg.Logger})
-		data, err := os.ReadFile("/proc/cgroups")
-		if err != nil {
-			return nil, fmt.Errorf("policy: choosing the containers' cgroup hierarchy: %w", err)
-		}
+		// Without /proc/cgroups no v1 controller is known: cgroup v2.
+		data, _ := os.ReadFile("/proc/cgroups")
 		var name string
 		ctrHier, name = ContainerHierarchy(data)
 		cfg.Logger.Info("container selectors match the cgroup names of a hierarchy", "hierarchy", name)
