@@ -19,13 +19,11 @@ import (
 	"github.com/kscope/kscope/internal/bpfx"
 	"github.com/kscope/kscope/internal/client"
 	"github.com/kscope/kscope/internal/collector/probes"
-	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/probe"
 	"github.com/kscope/kscope/internal/probe/ast"
 	probecheck "github.com/kscope/kscope/internal/probe/check"
 	"github.com/kscope/kscope/internal/probe/codegen"
 	probrun "github.com/kscope/kscope/internal/probe/run"
-	"github.com/kscope/kscope/internal/push"
 )
 
 type runFlags struct {
@@ -40,6 +38,7 @@ type runFlags struct {
 	unsafe  bool
 	debug   bool
 	server  string
+	every   time.Duration
 	name    string
 	httpCfg string
 }
@@ -79,7 +78,8 @@ Exit codes: 0; 1 for a compile, load or attach error; 2 for usage.`,
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not print the 'Attaching N probes' line")
 	fl.BoolVar(&f.unsafe, "unsafe", false, "allow the functions that change the system (system, signal)")
 	fl.BoolVarP(&f.debug, "debug", "d", false, "print the generated BPF and the verifier's log")
-	fl.StringVar(&f.server, "server", "", "on exit, also push the maps to the agent at this URL (http[s]://[user:password@]host:port) as kscope_probe_NAME_MAP series")
+	fl.StringVar(&f.server, "server", "", "also push the maps to the agent at this URL (http[s]://[user:password@]host:port) as kscope_probe_NAME_MAP series: every --push-interval and on exit")
+	fl.DurationVar(&f.every, "push-interval", 15*time.Second, "with --server: how often to push the maps while the script runs (0: only on exit)")
 	addHTTPConfigFlag(fl, &f.httpCfg)
 	fl.StringVar(&f.name, "name", "", "with --server: the script's name in the metric names (default: the file's name without .bt; oneliner for -e)")
 	return cmd
@@ -125,6 +125,11 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		pushTo = c
 	} else if f.name != "" {
 		return usagef("--name goes with --server")
+	} else if cmd.Flags().Changed("push-interval") {
+		return usagef("--push-interval goes with --server")
+	}
+	if f.every < 0 {
+		return usagef("--push-interval takes a duration of 0 or more, not %s", f.every)
 	}
 	scriptName := f.name
 	switch {
@@ -223,11 +228,14 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	if f.debug {
 		cfg.Debug = stderr
 	}
-	var pushErr error
+	var (
+		pushErr error
+		pusher  *pusher
+	)
 	if pushTo != nil {
-		fams := probes.NewFamilies(scriptName, obj, 0)
+		pusher = newPusher(pushTo, f.server, probes.NewFamilies(scriptName, obj, 0))
 		cfg.Final = func(maps []*probrun.MapData, err error) {
-			pushErr = pushMaps(cmd.Context(), pushTo, fams, maps, err)
+			pushErr = pusher.final(cmd.Context(), maps, err)
 		}
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -238,6 +246,9 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if pusher != nil {
+		pusher.start(f.every, sess.ReadMaps)
+	}
 	childDone := make(chan error, 1)
 	if child != nil {
 		release.Close()
@@ -251,6 +262,10 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 		go waitPID(ctx, f.pid, cancel)
 	}
 	sess.Wait(ctx)
+	if pusher != nil {
+		// Stopped before Stop unloads the maps it reads.
+		pusher.halt()
+	}
 	if child != nil {
 		select {
 		case <-childDone:
@@ -259,37 +274,18 @@ func runScript(cmd *cobra.Command, f runFlags, args []string) error {
 			<-childDone
 		}
 	}
-	if err := sess.Stop(); err != nil {
-		return err
+	stopErr := sess.Stop()
+	if pusher != nil && f.verbose {
+		pusher.report(stderr)
+	}
+	if stopErr != nil {
+		return stopErr
 	}
 	if pushErr != nil {
 		return pushErr
 	}
 	if code := sess.ExitCode(); code != 0 {
 		return exitCode(code)
-	}
-	return nil
-}
-
-// pushMaps sends the maps' contents to the agent at u, as the agent's own
-// scripts export them, with an instance label naming this host.
-func pushMaps(ctx context.Context, c *client.Client, fams *probes.Families, maps []*probrun.MapData, readErr error) error {
-	if readErr != nil {
-		return fmt.Errorf("reading the maps to push them: %w", readErr)
-	}
-	var e metrics.Emitter
-	fams.Collect(&e, maps)
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "unknown"
-	}
-	body, err := push.Encode(e.Samples, time.Now(), "instance", host)
-	if err != nil {
-		return err
-	}
-	// Ctrl-C ended the run: the push still goes.
-	if err := c.Write(context.WithoutCancel(ctx), body); err != nil {
-		return fmt.Errorf("%w (the output above is complete; the maps were not stored in the agent)", err)
 	}
 	return nil
 }

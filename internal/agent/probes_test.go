@@ -135,13 +135,14 @@ func TestAgentProbesGCC(t *testing.T) {
 	pid := run()
 	promValue(t, a, fmt.Sprintf(`kscope_probe_getppid_calls_total{key=%q}`, comm), n)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_getppid_total{key0=%q,key1="7"}`, comm), 2*n)
-	promValue(t, a, `kscope_probe_hist_values_count`, n)
-	promValue(t, a, `kscope_probe_hist_values_bucket{le="63"}`, n)
-	promValue(t, a, `kscope_probe_hist_values_bucket{le="31"}`, 0)
+	// hist(): a native histogram, 42 in schema 0's bucket (32, 64].
+	promValue(t, a, `histogram_count(kscope_probe_hist_values)`, n)
+	promValue(t, a, `histogram_fraction(32, 64, kscope_probe_hist_values)`, 1)
+	promValue(t, a, `histogram_fraction(0, 32, kscope_probe_hist_values)`, 0)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="49"}`, comm), n)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_bucket{key=%q,le="24"}`, comm), 0)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_count{key=%q}`, comm), n)
-	promValue(t, a, `kscope_probe_hist_values_sum`, 42*n)
+	promValue(t, a, `histogram_sum(kscope_probe_hist_values)`, 42*n)
 	promValue(t, a, fmt.Sprintf(`kscope_probe_hist_linear_sum{key=%q}`, comm), 42*n)
 	evs := storedProbeEvents(t, a, "say_it", n)
 	if len(evs) != n {

@@ -90,6 +90,11 @@ type HistogramValue struct {
 	// observations above the highest bound: len(Bounds)+1.
 	Counts []uint64
 	Sum    float64
+	// Native, when set, holds the same observations in exponential
+	// buckets: the metrics store keeps the series as one Prometheus native
+	// histogram instead of _bucket, _sum and _count series (the text
+	// exposition and the exporters still use Bounds and Counts).
+	Native *NativeHistogram
 }
 
 // Count is the number of observations.

@@ -4,5 +4,6 @@
 // Receiver (the agent's POST /api/v1/write) on the receiving side. The
 // receiver takes only kscope_probe_* series and bounds everything a
 // hostile client controls: the body's size before and after decoding, the
-// series of one request, the series pushed in all, label names and values.
+// series of one request, the series pushed in all, label names and values,
+// the buckets of a native histogram.
 package push

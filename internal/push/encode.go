@@ -18,16 +18,17 @@ import (
 )
 
 // Encode makes samples, taken at t, a snappy-compressed remote-write 1.0
-// request: histograms become their _bucket (le), _sum and _count series,
-// as the agent stores them. extra labels (name, value pairs) are added to
-// every series.
+// request, as the agent stores them: a histogram with exponential buckets
+// (HistogramValue.Native) is one native histogram series, the others
+// become their _bucket (le), _sum and _count series. extra labels (name,
+// value pairs) are added to every series.
 func Encode(samples []metrics.Sample, t time.Time, extra ...string) ([]byte, error) {
 	if len(extra)%2 != 0 {
 		return nil, errors.New("encoding the samples: extra labels come in name, value pairs")
 	}
 	ts := t.UnixMilli()
 	var req prompb.WriteRequest
-	add := func(name string, s *metrics.Sample, le string, v float64) {
+	add := func(name string, s *metrics.Sample, le string, v float64) *prompb.TimeSeries {
 		ls := []prompb.Label{{Name: model.MetricNameLabel, Value: name}}
 		for i, l := range s.Desc.Labels {
 			if i < len(s.Values) && s.Values[i] != "" {
@@ -42,12 +43,19 @@ func Encode(samples []metrics.Sample, t time.Time, extra ...string) ([]byte, err
 		}
 		sort.Slice(ls, func(i, j int) bool { return ls[i].Name < ls[j].Name })
 		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{Labels: ls, Samples: []prompb.Sample{{Value: v, Timestamp: ts}}})
+		return &req.Timeseries[len(req.Timeseries)-1]
 	}
 	var le []byte
 	for i := range samples {
 		s := &samples[i]
-		if s.Hist == nil {
+		switch {
+		case s.Hist == nil:
 			add(s.Desc.Name, s, "", s.Value)
+			continue
+		case s.Hist.Native != nil:
+			series := add(s.Desc.Name, s, "", 0)
+			series.Samples = nil
+			series.Histograms = []prompb.Histogram{prompb.FromIntHistogram(ts, s.Hist.Native.Prometheus(s.Hist.Sum))}
 			continue
 		}
 		var cum uint64

@@ -15,6 +15,7 @@ import (
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
@@ -36,6 +37,7 @@ type Limits struct {
 	MaxSeries           int   // distinct series pushed and not yet forgotten (default 10000)
 	MaxLabels           int   // labels of a series, __name__ included (default 32)
 	MaxLabelBytes       int   // a label's name or value (default 1024)
+	MaxHistogramBuckets int   // buckets and spans of a native histogram (default 512)
 	// Forget is how long a pushed series counts in MaxSeries after its
 	// last sample (default 1 h).
 	Forget time.Duration
@@ -59,6 +61,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxLabelBytes <= 0 {
 		l.MaxLabelBytes = 1024
+	}
+	if l.MaxHistogramBuckets <= 0 {
+		l.MaxHistogramBuckets = 512
 	}
 	if l.Forget <= 0 {
 		l.Forget = time.Hour
@@ -224,7 +229,8 @@ func (r *Receiver) decode(w http.ResponseWriter, req *http.Request) (*prompb.Wri
 }
 
 // validate checks every series: a kscope_probe_* name, valid and unique
-// label names, bounded values, float samples only.
+// label names, bounded values, float samples or bounded integer native
+// histograms.
 func (r *Receiver) validate(wr *prompb.WriteRequest) *requestError {
 	if n := len(wr.Timeseries); n > r.lim.MaxSeriesPerRequest {
 		return refuse(ReasonTooManySeries, http.StatusRequestEntityTooLarge, "%d series in one request, over the limit of %d", n, r.lim.MaxSeriesPerRequest)
@@ -238,10 +244,16 @@ func (r *Receiver) validate(wr *prompb.WriteRequest) *requestError {
 }
 
 func (r *Receiver) validSeries(ts *prompb.TimeSeries) error {
-	if len(ts.Histograms) > 0 {
-		return errors.New("native histograms are not taken: send the _bucket, _sum and _count series")
-	}
-	if len(ts.Samples) == 0 {
+	switch {
+	case len(ts.Histograms) > 0 && len(ts.Samples) > 0:
+		return errors.New("both float samples and native histograms: a series holds one or the other")
+	case len(ts.Histograms) > 0:
+		for i := range ts.Histograms {
+			if err := r.validHistogram(&ts.Histograms[i]); err != nil {
+				return fmt.Errorf("native histogram %d: %w", i, err)
+			}
+		}
+	case len(ts.Samples) == 0:
 		return errors.New("no samples")
 	}
 	if len(ts.Labels) > r.lim.MaxLabels {
@@ -271,6 +283,25 @@ func (r *Receiver) validSeries(ts *prompb.TimeSeries) error {
 	}
 	if !strings.HasPrefix(name, Prefix) || !validLabelName(name) {
 		return fmt.Errorf("metric name %q: the agent takes only %s* series (letters, digits and '_')", name, Prefix)
+	}
+	return nil
+}
+
+// validHistogram takes integer native histograms with exponential
+// buckets (schemas -4 to 8), at most MaxHistogramBuckets buckets and spans,
+// consistent counts.
+func (r *Receiver) validHistogram(h *prompb.Histogram) error {
+	if h.IsFloatHistogram() {
+		return errors.New("float histograms are not taken: send integer counts")
+	}
+	if h.Schema < histogram.ExponentialSchemaMin || h.Schema > histogram.ExponentialSchemaMax {
+		return fmt.Errorf("schema %d: the agent takes exponential schemas %d to %d", h.Schema, histogram.ExponentialSchemaMin, histogram.ExponentialSchemaMax)
+	}
+	if n := len(h.PositiveDeltas) + len(h.NegativeDeltas) + len(h.PositiveSpans) + len(h.NegativeSpans); n > r.lim.MaxHistogramBuckets {
+		return fmt.Errorf("%d buckets and spans, over the limit of %d", n, r.lim.MaxHistogramBuckets)
+	}
+	if err := h.ToIntHistogram().Validate(); err != nil {
+		return err
 	}
 	return nil
 }
@@ -335,6 +366,17 @@ func (r *Receiver) store(ctx context.Context, wr *prompb.WriteRequest) *requestE
 			continue
 		}
 		var ref storage.SeriesRef
+		for _, h := range wr.Timeseries[i].Histograms {
+			var err error
+			if ref, err = app.AppendHistogram(ref, lsets[i], h.Timestamp, h.ToIntHistogram(), nil); err != nil {
+				rejected++
+				if firstErr == nil {
+					firstErr = fmt.Errorf("%s: %w", lsets[i], err)
+				}
+				continue
+			}
+			appended++
+		}
 		for _, s := range wr.Timeseries[i].Samples {
 			v := s.Value
 			if math.IsNaN(v) {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
 	"github.com/kscope/kscope/internal/metrics"
 	"github.com/kscope/kscope/internal/store"
@@ -66,7 +67,12 @@ func values(t *testing.T, m *store.Metrics, name string) []string {
 	var out []string
 	for ss.Next() {
 		it := ss.At().Iterator(nil)
-		for it.Next() != 0 {
+		for vt := it.Next(); vt != chunkenc.ValNone; vt = it.Next() {
+			if vt == chunkenc.ValHistogram {
+				_, h := it.AtHistogram(nil)
+				out = append(out, ss.At().Labels().String()+" "+h.String())
+				continue
+			}
 			_, v := it.At()
 			out = append(out, ss.At().Labels().String()+" "+formatFloat(v))
 		}
@@ -85,10 +91,14 @@ func TestEncodeReceive(t *testing.T) {
 	r, m := newReceiver(t, Limits{})
 	c := metrics.NewCounter("kscope_probe_s_calls_total", "", "key")
 	h := metrics.NewHistogram("kscope_probe_s_lat", "")
+	nh := metrics.NewHistogram("kscope_probe_s_exp", "")
 	now := time.Now()
 	body, err := Encode([]metrics.Sample{
 		{Desc: c, Values: []string{"bash"}, Value: 7},
 		{Desc: h, Hist: &metrics.HistogramValue{Bounds: []float64{1, 3}, Counts: []uint64{2, 0, 5}, Sum: 40}},
+		// 0, 2, 3, 3, 100 and -1, in exponential buckets of schema 0.
+		{Desc: nh, Hist: &metrics.HistogramValue{Bounds: []float64{1}, Counts: []uint64{2, 4}, Sum: 107, Native: &metrics.NativeHistogram{
+			ZeroCount: 1, PositiveOffset: 1, Positive: []uint64{0, 3, 0, 0, 0, 0, 1}, Negative: []uint64{1}}}},
 	}, now, "instance", "h1")
 	if err != nil {
 		t.Fatal(err)
@@ -101,15 +111,18 @@ func TestEncodeReceive(t *testing.T) {
 		"kscope_probe_s_lat_bucket": {`{__name__="kscope_probe_s_lat_bucket", instance="h1", le="+Inf"} 7`,
 			`{__name__="kscope_probe_s_lat_bucket", instance="h1", le="1"} 2`,
 			`{__name__="kscope_probe_s_lat_bucket", instance="h1", le="3"} 2`},
-		"kscope_probe_s_lat_sum":   {`{__name__="kscope_probe_s_lat_sum", instance="h1"} 40`},
-		"kscope_probe_s_lat_count": {`{__name__="kscope_probe_s_lat_count", instance="h1"} 7`},
+		"kscope_probe_s_lat_sum":    {`{__name__="kscope_probe_s_lat_sum", instance="h1"} 40`},
+		"kscope_probe_s_lat_count":  {`{__name__="kscope_probe_s_lat_count", instance="h1"} 7`},
+		"kscope_probe_s_exp":        {`{__name__="kscope_probe_s_exp", instance="h1"} {count:6, sum:107, [-1,-0.5):1, [-0,0]:1, (2,4]:3, (64,128]:1}`},
+		"kscope_probe_s_exp_bucket": nil,
+		"kscope_probe_s_exp_count":  nil,
 	} {
 		if got := values(t, m, name); strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("%s:\n got %q\nwant %q", name, got, want)
 		}
 	}
-	if r.samples.Load() != 6 || r.reqs.Load() != 1 {
-		t.Errorf("samples %d requests %d, want 6 and 1", r.samples.Load(), r.reqs.Load())
+	if r.samples.Load() != 7 || r.reqs.Load() != 1 {
+		t.Errorf("samples %d requests %d, want 7 and 1", r.samples.Load(), r.reqs.Load())
 	}
 }
 
@@ -146,10 +159,15 @@ func TestReceiveRefuses(t *testing.T) {
 		{"not utf8", encode(t, series(1, ts, "__name__", "kscope_probe_x", "a", "\xff")), 400, ReasonInvalid, "not UTF-8"},
 		{"too many labels", encode(t, series(1, ts, "__name__", "kscope_probe_x", "a", "1", "b", "1", "c", "1", "d", "1")), 400, ReasonInvalid, "5 labels, over the limit of 4"},
 		{"no samples", encode(t, prompb.TimeSeries{Labels: ok.Labels}), 400, ReasonInvalid, "no samples"},
-		{"native histogram", encode(t, prompb.TimeSeries{Labels: ok.Labels, Histograms: []prompb.Histogram{{Timestamp: ts}}}), 400, ReasonInvalid, "native histograms"},
+		{"float histogram", encode(t, prompb.TimeSeries{Labels: ok.Labels, Histograms: []prompb.Histogram{{Timestamp: ts, Count: &prompb.Histogram_CountFloat{CountFloat: 1}}}}), 400, ReasonInvalid, "native histogram 0: float histograms are not taken"},
+		{"histogram schema", encode(t, prompb.TimeSeries{Labels: ok.Labels, Histograms: []prompb.Histogram{{Timestamp: ts, Schema: 9}}}), 400, ReasonInvalid, "schema 9: the agent takes exponential schemas -4 to 8"},
+		{"histogram buckets", encode(t, prompb.TimeSeries{Labels: ok.Labels, Histograms: []prompb.Histogram{{Timestamp: ts, PositiveSpans: []prompb.BucketSpan{{Length: 5}}, PositiveDeltas: []int64{1, 0, 0, 0, 0}}}}), 400, ReasonInvalid, "6 buckets and spans, over the limit of 5"},
+		{"histogram spans", encode(t, prompb.TimeSeries{Labels: ok.Labels, Histograms: []prompb.Histogram{{Timestamp: ts, Count: &prompb.Histogram_CountInt{CountInt: 1}, PositiveSpans: []prompb.BucketSpan{{Length: 2}}, PositiveDeltas: []int64{1}}}}), 400, ReasonInvalid, "native histogram 0: positive side: spans need 2 buckets, have 1 buckets"},
+		{"histogram negative count", encode(t, prompb.TimeSeries{Labels: ok.Labels, Histograms: []prompb.Histogram{{Timestamp: ts, PositiveSpans: []prompb.BucketSpan{{Length: 2}}, PositiveDeltas: []int64{1, -2}}}}), 400, ReasonInvalid, "native histogram 0: positive side: bucket number 2 has observation count of -1"},
+		{"samples and histogram", encode(t, prompb.TimeSeries{Labels: ok.Labels, Samples: ok.Samples, Histograms: []prompb.Histogram{{Timestamp: ts}}}), 400, ReasonInvalid, "both float samples and native histograms"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, m := newReceiver(t, Limits{MaxBodyBytes: 2048, MaxDecodedBytes: 4096, MaxSeriesPerRequest: 3, MaxLabels: 4, MaxLabelBytes: 64})
+			r, m := newReceiver(t, Limits{MaxBodyBytes: 2048, MaxDecodedBytes: 4096, MaxSeriesPerRequest: 3, MaxLabels: 4, MaxLabelBytes: 64, MaxHistogramBuckets: 5})
 			w := post(t, r, tc.body)
 			if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.msg) {
 				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tc.status, tc.msg)
@@ -203,6 +221,9 @@ func FuzzReceive(f *testing.F) {
 	ts := time.Now().UnixMilli()
 	f.Add(encode(f, series(1, ts, "__name__", "kscope_probe_x", "key", "v")))
 	f.Add(encode(f, series(1, ts, "__name__", "up")))
+	f.Add(encode(f, prompb.TimeSeries{Labels: []prompb.Label{{Name: "__name__", Value: "kscope_probe_h"}}, Histograms: []prompb.Histogram{{Timestamp: ts,
+		Count: &prompb.Histogram_CountInt{CountInt: 3}, ZeroCount: &prompb.Histogram_ZeroCountInt{ZeroCountInt: 1},
+		PositiveSpans: []prompb.BucketSpan{{Offset: 1, Length: 2}}, PositiveDeltas: []int64{1, 0}}}}))
 	f.Add([]byte("\x00"))
 	r, _ := newReceiver(f, Limits{MaxSeries: 50})
 	f.Fuzz(func(t *testing.T, body []byte) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
@@ -346,7 +347,8 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 		errs    []error
 		pending uint64 // samples added to app, counted once committed
 	)
-	add := func(name string, s *metrics.Sample, le string, v float64) {
+	// add appends v, or h when it is set (a native histogram).
+	add := func(name string, s *metrics.Sample, le string, v float64, h *histogram.Histogram) {
 		key := m.key(name, s, le)
 		r, ok := m.refs[string(key)]
 		if !ok {
@@ -377,7 +379,15 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 				inHead++ // perhaps: the head may hold it already
 			}
 		}
-		ref, err := app.Append(r.ref, r.lset, ts, v)
+		var (
+			ref storage.SeriesRef
+			err error
+		)
+		if h != nil {
+			ref, err = app.AppendHistogram(r.ref, r.lset, ts, h, nil)
+		} else {
+			ref, err = app.Append(r.ref, r.lset, ts, v)
+		}
 		if err != nil {
 			m.rejected.Add(1)
 			if len(errs) < 3 {
@@ -393,20 +403,24 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 	for i := range samples {
 		s := &samples[i]
 		name := s.Desc.Name
-		if s.Hist == nil {
-			add(name, s, "", s.Value)
+		switch {
+		case s.Hist == nil:
+			add(name, s, "", s.Value, nil)
+			continue
+		case s.Hist.Native != nil:
+			add(name, s, "", 0, s.Hist.Native.Prometheus(s.Hist.Sum))
 			continue
 		}
 		var cum uint64
 		for b, le := range s.Hist.Bounds {
 			cum += s.Hist.Counts[b]
 			lebuf = metrics.AppendFloat(lebuf[:0], le)
-			add(name+"_bucket", s, string(lebuf), float64(cum))
+			add(name+"_bucket", s, string(lebuf), float64(cum), nil)
 		}
 		cum += s.Hist.Counts[len(s.Hist.Bounds)]
-		add(name+"_bucket", s, "+Inf", float64(cum))
-		add(name+"_sum", s, "", s.Hist.Sum)
-		add(name+"_count", s, "", float64(cum))
+		add(name+"_bucket", s, "+Inf", float64(cum), nil)
+		add(name+"_sum", s, "", s.Hist.Sum, nil)
+		add(name+"_count", s, "", float64(cum), nil)
 	}
 	for key, r := range m.refs {
 		if r.gen == m.gen {
@@ -442,7 +456,7 @@ func (m *Metrics) Append(ctx context.Context, t time.Time, samples []metrics.Sam
 func countSamples(samples []metrics.Sample) int {
 	n := 0
 	for i := range samples {
-		if h := samples[i].Hist; h != nil {
+		if h := samples[i].Hist; h != nil && h.Native == nil {
 			n += len(h.Bounds) + 3
 		} else {
 			n++

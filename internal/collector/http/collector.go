@@ -1,12 +1,13 @@
 package http
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"math/bits"
 	"os"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type Collector struct {
 	sink   event.Sink
 	queue  []*chunk // records waiting to be ordered (reader goroutine)
 	spare  []*chunk
+	swept  uint64 // when idle last swept the connections
 
 	events, malformed, failedOut, execDrops atomic.Uint64
 	finalLost, finalFiltered                atomic.Uint64
@@ -194,7 +196,9 @@ func (c *Collector) handle(raw []byte) {
 // the order they began.
 func (c *Collector) process(limit uint64) {
 	q := c.queue
-	sort.SliceStable(q, func(i, j int) bool { return q[i].began < q[j].began })
+	if !slices.IsSortedFunc(q, byBegan) {
+		slices.SortStableFunc(q, byBegan)
+	}
 	n := 0
 	for ; n < len(q) && q[n].began <= limit; n++ {
 		c.tr.add(q[n])
@@ -203,6 +207,13 @@ func (c *Collector) process(limit uint64) {
 	c.queue = append(q[:0], q[n:]...)
 }
 
+func byBegan(a, b *chunk) int { return cmp.Compare(a.began, b.began) }
+
+// sweepNS is how often idle looks for responses that stopped: a look
+// visits every connection, and the ring buffer is drained thousands of
+// times a second under load.
+const sweepNS = 100e6
+
 // idle runs when the ring buffer is drained: finish responses that
 // stopped, then flush the sink.
 func (c *Collector) idle() {
@@ -210,7 +221,10 @@ func (c *Collector) idle() {
 	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) == nil {
 		now := uint64(ts.Nano())
 		c.process(now - reorderNS)
-		c.tr.sweep(now)
+		if now-c.swept >= sweepNS {
+			c.tr.sweep(now)
+			c.swept = now
+		}
 	}
 	c.sink.Flush()
 }

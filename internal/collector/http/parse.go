@@ -2,15 +2,17 @@ package http
 
 import (
 	"bytes"
-	"strconv"
+	"unicode/utf8"
 )
 
 // head is what the captured start of an HTTP/1.x message says.
 type head struct {
 	request bool
 	method  string // request
-	path    string // request target without the query
-	status  int    // response
+	// path is the request target without the query; it and host point
+	// into the parsed bytes.
+	path   []byte
+	status int // response
 	// headerLen is the length of the head up to and including the blank
 	// line; -1 when the blank line is not in the capture.
 	headerLen int
@@ -18,7 +20,7 @@ type head struct {
 	// (or when the head was cut before it).
 	contentLength int64
 	chunked       bool // Transfer-Encoding: chunked
-	host          string
+	host          []byte
 }
 
 // maxPath bounds the path kept from a request target.
@@ -85,8 +87,8 @@ func parseHead(b []byte) (h head, ok bool) {
 			target = target[:maxPath]
 		}
 		h.request = true
-		h.method = string(line[:sp])
-		h.path = string(target)
+		h.method = methodString(line[:sp])
+		h.path = target
 	}
 	if !complete {
 		return h, true
@@ -102,23 +104,26 @@ func parseHead(b []byte) (h head, ok bool) {
 			h.headerLen = off
 			return h, true
 		}
-		name, value, found := bytes.Cut(line, []byte(":"))
-		if !found {
+		// The length of the name picks the one header it may be; the
+		// others are passed over without looking further.
+		colon := bytes.IndexByte(line, ':')
+		if colon < 0 {
 			continue
 		}
-		value = bytes.TrimSpace(value)
+		name := line[:colon]
 		switch {
-		case asciiEqualFold(name, "content-length"):
-			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil && n >= 0 {
+		case len(name) == len("content-length") && asciiEqualFold(name, "content-length"):
+			if n, ok := parseLength(bytes.TrimSpace(line[colon+1:])); ok {
 				h.contentLength = n
 			}
-		case asciiEqualFold(name, "transfer-encoding"):
-			h.chunked = bytes.Contains(bytes.ToLower(value), []byte("chunked"))
-		case asciiEqualFold(name, "host"):
+		case len(name) == len("transfer-encoding") && asciiEqualFold(name, "transfer-encoding"):
+			h.chunked = containsFold(line[colon+1:], "chunked")
+		case len(name) == len("host") && asciiEqualFold(name, "host"):
+			value := bytes.TrimSpace(line[colon+1:])
 			if len(value) > maxPath {
 				value = value[:maxPath]
 			}
-			h.host = string(value)
+			h.host = value
 		}
 	}
 }
@@ -135,6 +140,47 @@ func cutLine(b []byte) (line, rest []byte, complete bool) {
 		line = line[:n-1]
 	}
 	return line, b[i+1:], true
+}
+
+// parseLength parses a Content-Length value as strconv.ParseInt(v, 10, 64)
+// does, sign included, keeping only values of 0 and up.
+func parseLength(v []byte) (int64, bool) {
+	neg := false
+	if len(v) > 0 && (v[0] == '+' || v[0] == '-') {
+		neg = v[0] == '-'
+		v = v[1:]
+	}
+	if len(v) == 0 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range v {
+		if c < '0' || c > '9' || n > (1<<63-1-int64(c-'0'))/10 {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg && n != 0 {
+		return 0, false
+	}
+	return n, true
+}
+
+// containsFold reports whether b contains lower, a lower-case ASCII word,
+// in any case, as bytes.Contains(bytes.ToLower(b), lower) does.
+func containsFold(b []byte, lower string) bool {
+	for _, c := range b {
+		if c >= utf8.RuneSelf {
+			// Unicode case folding (U+212A KELVIN SIGN is a 'k').
+			return bytes.Contains(bytes.ToLower(b), []byte(lower))
+		}
+	}
+	for i := 0; i+len(lower) <= len(b); i++ {
+		if asciiEqualFold(b[i:i+len(lower)], lower) {
+			return true
+		}
+	}
+	return false
 }
 
 func asciiEqualFold(b []byte, lower string) bool {
@@ -161,15 +207,34 @@ func chunkedEnd(tail []byte) bool {
 }
 
 // Methods the metrics keep as label values; others count as "other".
-var knownMethods = map[string]string{
-	"GET": "GET", "HEAD": "HEAD", "POST": "POST", "PUT": "PUT", "DELETE": "DELETE",
-	"CONNECT": "CONNECT", "OPTIONS": "OPTIONS", "TRACE": "TRACE", "PATCH": "PATCH",
+var knownMethods = [...]string{"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"}
+
+// methodString returns m as a string, without allocating for the known
+// methods.
+func methodString(m []byte) string {
+	for _, k := range knownMethods {
+		if string(m) == k {
+			return k
+		}
+	}
+	return string(m)
 }
 
 // methodLabel bounds a method to the known ones and "other".
 func methodLabel(m string) string {
-	if l, ok := knownMethods[m]; ok {
-		return l
+	for _, k := range knownMethods {
+		if m == k {
+			return k
+		}
 	}
 	return "other"
+}
+
+// reuse returns b as a string: prev when it holds the same bytes (a
+// connection asking for the same path again), a new string otherwise.
+func reuse(prev string, b []byte) string {
+	if string(b) == prev {
+		return prev
+	}
+	return string(b)
 }

@@ -90,6 +90,13 @@ func endpoint(family uint16, addr [16]byte, port uint16) string {
 	return netip.AddrPortFrom(a, port).String()
 }
 
+// ends are a connection's addresses as a record carries them.
+type ends struct {
+	family       uint16
+	lport, rport uint16
+	laddr, raddr [16]byte
+}
+
 const (
 	roleUnknown = iota
 	roleServer
@@ -118,10 +125,18 @@ type conn struct {
 	src          uint8
 	role         int
 	laddr, raddr string
-	last         uint64 // last activity
-	ex           *exchange
-	carry        carry
-	lastDir      uint8 // of the last data call; none yet: neither
+	// The addresses laddr and raddr were formatted from: formatted again
+	// only when they change.
+	ends ends
+	// The last path, host and command name seen, reused while the bytes
+	// stay the same.
+	path, host string
+	commRaw    [16]byte
+	comm       string
+	last       uint64 // last activity
+	ex         *exchange
+	carry      carry
+	lastDir    uint8 // of the last data call; none yet: neither
 }
 
 // carryMax bounds the calls kept back to be parsed with the next one: the
@@ -239,8 +254,11 @@ func (t *tracker) add(c *chunk) {
 		} else {
 			cn.role = roleServer
 		}
-		cn.laddr = endpoint(c.family, c.laddr, c.lport)
-		cn.raddr = endpoint(c.family, c.raddr, c.rport)
+		if e := (ends{c.family, c.lport, c.rport, c.laddr, c.raddr}); e != cn.ends {
+			cn.ends = e
+			cn.laddr = endpoint(c.family, c.laddr, c.lport)
+			cn.raddr = endpoint(c.family, c.raddr, c.rport)
+		}
 	}
 	reqDir := uint8(dirIn)
 	if cn.role == roleClient {
@@ -251,7 +269,8 @@ func (t *tracker) add(c *chunk) {
 		t.finish(cn)
 		ex := t.newExchange()
 		ex.hdr = c.hdr
-		ex.method, ex.path, ex.host = h.method, h.path, h.host
+		cn.path, cn.host = reuse(cn.path, h.path), reuse(cn.host, h.host)
+		ex.method, ex.path, ex.host = h.method, cn.path, cn.host
 		ex.head = h.method == "HEAD"
 		ex.start, ex.end = c.began, c.ts
 		ex.reqBytes = uint64(c.len)
@@ -315,7 +334,14 @@ func (t *tracker) finish(cn *conn) {
 	}
 	cn.ex = nil
 	e := &t.ev
-	ex.hdr.Fill(&e.Header, Name, t.clock)
+	// The command name is converted once per connection and name.
+	hdr := ex.hdr
+	if hdr.Comm != cn.commRaw || cn.comm == "" {
+		cn.commRaw, cn.comm = hdr.Comm, collector.CString(hdr.Comm[:])
+	}
+	hdr.Comm = [16]byte{}
+	hdr.Fill(&e.Header, Name, t.clock)
+	e.Comm = cn.comm
 	e.Method, e.Path, e.Host = ex.method, ex.path, ex.host
 	e.Status = 0
 	e.LatencyNS = 0
@@ -362,10 +388,18 @@ func (t *tracker) evict() {
 	}
 }
 
+// statusLabels are the label values of the valid status codes, 100 to 599.
+var statusLabels = func() (l [500]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(100 + i)
+	}
+	return l
+}()
+
 // statusLabel bounds a status code to the valid range and "other".
 func statusLabel(s int32) string {
 	if s >= 100 && s <= 599 {
-		return strconv.Itoa(int(s))
+		return statusLabels[s-100]
 	}
 	if s == 0 {
 		return "none"

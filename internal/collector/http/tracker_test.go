@@ -138,3 +138,38 @@ func TestTrackerBounded(t *testing.T) {
 		t.Errorf("%d connections kept, %d exchanges reported on eviction", len(tr.conns), n)
 	}
 }
+
+// A socket the kernel reuses for another connection, of another process,
+// reports its new ends, command and path: what the tracker keeps per
+// connection to save work follows the records.
+func TestTrackerFollowsChanges(t *testing.T) {
+	var evs []event.HTTP
+	tr := newTracker(collector.NewClock(), func(e *event.HTTP) { evs = append(evs, *e) })
+	first := call(1, dirIn, 100, 30, req)
+	copy(first.hdr.Comm[:], "nginx")
+	tr.add(first)
+	tr.add(call(1, dirOut, 110, 49, resp))
+	again := call(1, dirIn, 200, 31, "GET /b HTTP/1.1\r\nHost: g\r\n\r\n")
+	copy(again.hdr.Comm[:], "nginx")
+	tr.add(again)
+	tr.add(call(1, dirOut, 210, 49, resp))
+	other := call(1, dirIn, 300, 30, req)
+	other.raddr[3], other.rport, other.lport = 9, 41000, 8080
+	copy(other.hdr.Comm[:], "caddy")
+	tr.add(other)
+	tr.add(call(1, dirOut, 310, 49, resp))
+	want := []struct{ comm, path, host, laddr, raddr string }{
+		{"nginx", "/a", "h", "127.0.0.1:80", "127.0.0.2:40000"},
+		{"nginx", "/b", "g", "127.0.0.1:80", "127.0.0.2:40000"},
+		{"caddy", "/a", "h", "127.0.0.1:8080", "127.0.0.9:41000"},
+	}
+	if len(evs) != len(want) {
+		t.Fatalf("%d exchanges, want %d", len(evs), len(want))
+	}
+	for i, w := range want {
+		e := evs[i]
+		if e.Comm != w.comm || e.Path != w.path || e.Host != w.host || e.LAddr != w.laddr || e.RAddr != w.raddr || e.Type != Name || e.PID != 42 {
+			t.Errorf("exchange %d: %+v, want %+v", i, e, w)
+		}
+	}
+}

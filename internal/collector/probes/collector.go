@@ -60,6 +60,7 @@ type family struct {
 	kind   check.Kind
 	labels int
 	bounds []float64 // hist, lhist: the buckets' upper bounds
+	native bool      // hist(): also as exponential buckets (a native histogram)
 	topk   *metrics.TopK
 }
 
@@ -157,6 +158,7 @@ func newFamily(name string, m *codegen.Map, topK int, logger *slog.Logger) *fami
 		f.desc = metrics.NewGauge(metric, help+" ("+m.Value.String()+").", labels...)
 	case m.Value == check.Hist:
 		f.bounds = histBounds(m.Bits)
+		f.native = m.Bits == 0
 		f.desc = metrics.NewHistogram(metric, help+" (hist(), in the unit of its values).", labels...)
 	case m.Value == check.LHist:
 		f.bounds = lhistBounds(m.Min, m.Max, m.Step)
@@ -378,7 +380,30 @@ func (f *family) hist(v []float64) metrics.HistogramValue {
 	for i := range h.Counts {
 		h.Counts[i] = uint64(v[1+i])
 	}
+	if f.native {
+		h.Native = log2Native(h.Counts)
+	}
 	return h
+}
+
+// log2Native makes the counts of hist()'s buckets, as bpftrace numbers
+// them, a native histogram of schema 0, whose bucket i is (2^(i-1), 2^i]:
+// bpftrace's bucket k >= 2, [2^(k-2), 2^(k-1)), has the same bounds and
+// becomes bucket k-1; bucket 1, the value 0, is the zero bucket; bucket
+// 0, the negative values, becomes negative bucket 0, [-1, -0.5), the one
+// that holds -1.
+func log2Native(counts []uint64) *metrics.NativeHistogram {
+	n := &metrics.NativeHistogram{Schema: 0, PositiveOffset: 1}
+	if len(counts) > 0 && counts[0] > 0 {
+		n.Negative = []uint64{counts[0]}
+	}
+	if len(counts) > 1 {
+		n.ZeroCount = counts[1]
+	}
+	if len(counts) > 2 {
+		n.Positive = counts[2:]
+	}
+	return n
 }
 
 func keyString(k any) string {
