@@ -758,7 +758,7 @@ static __always_inline int ctr_id(struct scratch *s, const char *kname, long len
  * its cgroup and the CTR_LEVELS - 1 cgroups above it in the containers'
  * hierarchy (a container's own nested cgroups, a container in a
  * container: every one found counts). */
-static __always_inline void container_pass(struct scratch *s)
+static __noinline void container_pass(struct scratch *s)
 {
 	struct cgroup *cg;
 	struct masks *m;
