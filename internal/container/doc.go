@@ -8,6 +8,9 @@
 // Interface of containerd and CRI-O over gRPC, with kubelet's pod labels
 // (cri.go), and the OCI bundles containerd and CRI-O keep, whose
 // annotations carry the same labels (runtime.go).
+// Containers lists the runtimes' containers with the same names, and
+// WatchContainers follows the Docker Engine's container events, for the
+// policy's container selectors, which the kernel matches by id (list.go).
 // Results are cached in bounded LRUs keyed by process (pid and start time)
 // and by container id, with evictions counted (resolver.go). It imports
 // no BPF package.

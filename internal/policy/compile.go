@@ -21,7 +21,7 @@ const (
 const (
 	CapPaths    = 4096 // exact paths, every dimension together
 	CapPrefixes = 4096
-	CapSet      = 1024 // ids, comms, port prefixes, cgroups, CIDRs of each family
+	CapSet      = 1024 // ids, comms, port prefixes, cgroups, CIDRs of each family, containers
 )
 
 // The kinds of IDKey.
@@ -165,12 +165,19 @@ type Tables struct {
 	Ports    map[PortKey]Masks
 	CIDRs    map[netip.Prefix]Masks
 	Cgroups  map[CgroupKey]Masks
+	// Containers are the container ids and id prefixes (lower-case hex,
+	// 12 to 64 digits) the container selectors name; ContainerNames every
+	// entry of those selectors, which user space resolves to ids through
+	// the runtimes (an entry of 12 or more hex digits is both, as the
+	// matcher takes it). ContainerTable merges them for the kernel.
+	Containers     map[string]Masks
+	ContainerNames map[string]Bits
 
 	// On are the rules of each event, by EventIndex.
 	On                                             [MaxEvents]Bits
 	HasBinary, HasParent, HasFile, HasUID, HasComm Bits
 	HasEUID, HasGID, HasCap, HasNS                 Bits
-	HasAncestor, HasCgroup                         Bits
+	HasAncestor, HasCgroup, HasContainer           Bits
 	HasAccess, HasCIDR, HasPort                    Bits
 	NotRoot, TCP, UDP                              Bits
 	// Access[i] are the rules that accept access bit i.
@@ -188,7 +195,8 @@ type Tables struct {
 // Compile builds the kernel tables for the plans, in order.
 func Compile(plans []*Plan) *Tables {
 	t := &Tables{Paths: map[PathKey]Masks{}, Prefixes: map[PathKey]Masks{}, IDs: map[IDKey]Bits{},
-		Comms: map[string]Masks{}, Ports: map[PortKey]Masks{}, CIDRs: map[netip.Prefix]Masks{}, Cgroups: map[CgroupKey]Masks{}}
+		Comms: map[string]Masks{}, Ports: map[PortKey]Masks{}, CIDRs: map[netip.Prefix]Masks{}, Cgroups: map[CgroupKey]Masks{},
+		Containers: map[string]Masks{}, ContainerNames: map[string]Bits{}}
 	for i, p := range plans {
 		r, m := p.Rule, &p.Rule.Match
 		t.On[EventIndex(r.On)].Set(i)
@@ -233,6 +241,19 @@ func Compile(plans []*Plan) *Tables {
 			add(c.NotPrefix, false, true)
 			if len(c.Glob) == 0 && len(c.Path)+len(c.Prefix) > 0 {
 				t.HasCgroup.Set(i)
+			}
+		}
+		if len(m.Container) > 0 {
+			t.HasContainer.Set(i)
+			for _, c := range m.Container {
+				if IsContainerID(c) {
+					x := t.Containers[c]
+					x.Pos.Set(i)
+					t.Containers[c] = x
+				}
+				x := t.ContainerNames[c]
+				x.Set(i)
+				t.ContainerNames[c] = x
 			}
 		}
 		if f := m.File; f != nil {
@@ -366,6 +387,68 @@ func (t *Tables) addPaths(dim uint8, ps *Paths, i int) bool {
 	return len(ps.Glob) == 0 && len(ps.Path)+len(ps.Prefix) > 0
 }
 
+// IsContainerID reports whether a container selector's entry can be an id
+// or id prefix: 12 to 64 lower-case hex digits.
+func IsContainerID(s string) bool {
+	if len(s) < 12 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ContainerTable is the kernel's container trie: the selectors' ids and
+// id prefixes, and the full ids (64 digits) of the containers their
+// entries name, from resolved (an entry → the ids of the containers so
+// named). Each entry's masks include those of every shorter prefix of it,
+// because the kernel's longest-prefix lookup returns only the longest.
+func (t *Tables) ContainerTable(resolved map[string][]string) map[string]Masks {
+	out := make(map[string]Masks, len(t.Containers))
+	for k, m := range t.Containers {
+		out[k] = m
+	}
+	for name, ids := range resolved {
+		rules := t.ContainerNames[name]
+		if rules.IsZero() {
+			continue
+		}
+		for _, id := range ids {
+			if len(id) != 64 || !IsContainerID(id) {
+				continue
+			}
+			x := out[id]
+			x.Pos = x.Pos.Or(rules)
+			out[id] = x
+		}
+	}
+	merged := make(map[string]Masks, len(out))
+	for k, x := range out {
+		for o, y := range out {
+			if len(o) < len(k) && strings.HasPrefix(k, o) {
+				x = x.or(y)
+			}
+		}
+		merged[k] = x
+	}
+	return merged
+}
+
+// ContainerMasks is the kernel's container lookup in Go: the longest
+// entry of table that is a prefix of id.
+func ContainerMasks(table map[string]Masks, id string) Masks {
+	best, out := -1, Masks{}
+	for k, m := range table {
+		if len(k) > best && strings.HasPrefix(id, k) {
+			best, out = len(k), m
+		}
+	}
+	return out
+}
+
 // NeedsCgroup reports whether a rule is on connect, bind or sendmsg,
 // whose programs attach to a cgroup v2 directory.
 func (t *Tables) NeedsCgroup() bool {
@@ -403,6 +486,7 @@ func (t *Tables) CheckCapacity() error {
 		{"exact paths", len(t.Paths), CapPaths}, {"path prefixes", len(t.Prefixes), CapPrefixes},
 		{"uids, euids and gids", len(t.IDs), CapSet}, {"comms", len(t.Comms), CapSet}, {"port prefixes (a range takes up to 30)", len(t.Ports), CapSet},
 		{"IPv4 CIDRs", v4, CapSet}, {"IPv6 CIDRs", v6, CapSet}, {"cgroups", len(t.Cgroups), CapSet},
+		{"container ids and id prefixes", len(t.Containers), CapSet},
 	} {
 		if c.n > c.max {
 			return fmt.Errorf("the rules name %d distinct %s: the kernel side holds at most %d", c.n, c.what, c.max)

@@ -88,6 +88,9 @@ func (p *Plan) Describe() string {
 	if !p.Enforce {
 		fmt.Fprintf(&b, "; audit: reports what %s would do and lets the operation through", p.Action)
 	}
+	if len(p.Rule.Match.Container) > 0 {
+		b.WriteString("; container: " + ContainerMatching)
+	}
 	if len(p.Missing) > 0 {
 		fmt.Fprintf(&b, "; not on this kernel: %s", strings.Join(p.Missing, ", "))
 		if len(p.Missing) == len(SyscallNames[p.Rule.On]) {
@@ -96,6 +99,9 @@ func (p *Plan) Describe() string {
 	}
 	return b.String()
 }
+
+// ContainerMatching says how a container selector is matched.
+const ContainerMatching = "matched in the kernel on the container id in the task's cgroup names (a cgroup v1 controller's hierarchy on hybrid hosts, the cgroup v2 one otherwise); ids and id prefixes of 12 or more hex digits as given, names through the container runtime's API, kept current while the policy runs"
 
 // userSelectors lists a rule's selectors that cannot run in the kernel.
 func userSelectors(m *Match) (user []string) {
@@ -116,12 +122,6 @@ func userSelectors(m *Match) (user []string) {
 	}
 	if m.Args != nil {
 		user = append(user, "args")
-	}
-	if m.Container != nil {
-		// A container's processes are in its cgroup, but on a hybrid
-		// host only in the v1 controllers' paths, which the kernel's
-		// cgroup id helpers do not see; and names come from the runtime.
-		user = append(user, "container")
 	}
 	return user
 }

@@ -335,11 +335,15 @@ func TestPlan(t *testing.T) {
 	if got, want := plans[1].Describe(), "b: on bind, runs in kernel; action deny: EPERM from the cgroup/bind4 and cgroup/bind6 programs on the cgroup"; got != want {
 		t.Errorf("bind:\ngot  %s\nwant %s", got, want)
 	}
-	// container runs in user space: a kill falls back to an alert, said so.
-	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: kill\n    match: {container: [web], binary: {prefix: [/tmp/]}}\n"))
+	// container runs in the kernel: a kill is a kill, and a deny of exec
+	// runs in its LSM hook; check says how containers are matched.
+	rules, _ = Parse("p.yaml", []byte("rules:\n  - name: a\n    on: exec\n    action: kill\n    match: {container: [web], binary: {prefix: [/tmp/]}}\n  - name: b\n    on: exec\n    action: deny\n    match: {container: [0123456789ab]}\n"))
 	plans, _ = PlanRules(rules, features(), false)
-	if got, want := plans[0].Describe(), "a: on exec, runs in user (container in user space); action kill -> alert (fallback: container run in user space, which cannot act synchronously: alert only): an alert event, from user space"; got != want {
+	if got, want := plans[0].Describe(), "a: on exec, runs in kernel; action kill: bpf_send_signal(SIGKILL) from the sched_process_exec tracepoint, before the new program runs an instruction, in the offending task; container: "+ContainerMatching; got != want {
 		t.Errorf("container:\ngot  %s\nwant %s", got, want)
+	}
+	if p := plans[1]; p.Stage != "kernel" || !p.LSM() || !strings.HasPrefix(p.Describe(), "b: on exec, runs in kernel; action deny: deny via BPF LSM (EPERM) from the bprm_creds_for_exec hook") {
+		t.Errorf("container deny: %s", p.Describe())
 	}
 	// With BPF LSM a deny of open, exec, ptrace, module_load, bpf and
 	// mount runs in its LSM hook; setuid, kill and chmod have none.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/cilium/ebpf"
@@ -42,7 +43,11 @@ type Config struct {
 	// CgroupRoot is the cgroup v2 hierarchy's mount, which cgroup
 	// selectors' paths start from; found when empty.
 	CgroupRoot string
-	Logger     *slog.Logger
+	// ContainerPoll is how often the container runtimes are asked for
+	// their containers while a container selector names one by name or
+	// id prefix (default 2s); Docker's event stream also triggers it.
+	ContainerPoll time.Duration
+	Logger        *slog.Logger
 }
 
 // Collector enforces a set of planned rules until Close.
@@ -74,6 +79,21 @@ type Collector struct {
 	// (nil without them); the main object's on_mask leaves them out.
 	lsmRules policy.Bits
 	lsm      *ebpf.Collection
+	// ctrHier is the kernel's ctr_hier: the hierarchy whose cgroup names
+	// hold container ids; ctr the container trie's upkeep.
+	ctrHier uint32
+	ctr     ctrState
+}
+
+// ctrState is what user space keeps of the kernel's container trie: the
+// entries it holds, the goroutine that keeps them current, and the entries
+// the trie had no room for.
+type ctrState struct {
+	mu      sync.Mutex
+	table   map[string]policy.Masks
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+	dropped atomic.Uint64
 }
 
 // New validates the configuration; Start loads and attaches.
@@ -108,8 +128,17 @@ func New(cfg Config) (*Collector, error) {
 		cgroups = &cgroupPaths{root: cfg.CgroupRoot, m: map[uint64]string{}}
 	}
 	var containers *container.Resolver
+	var ctrHier uint32
 	if slices.ContainsFunc(cfg.Plans, func(p *policy.Plan) bool { return len(p.Rule.Match.Container) > 0 }) {
 		containers = container.New(container.Options{Logger: cfg.Logger})
+		// Without /proc/cgroups no v1 controller is known: cgroup v2.
+		data, _ := os.ReadFile("/proc/cgroups")
+		var name string
+		ctrHier, name = ContainerHierarchy(data)
+		cfg.Logger.Info("container selectors match the cgroup names of a hierarchy", "hierarchy", name)
+	}
+	if cfg.ContainerPoll <= 0 {
+		cfg.ContainerPoll = 2 * time.Second
 	}
 	var lsmRules policy.Bits
 	for i, p := range cfg.Plans {
@@ -119,6 +148,7 @@ func New(cfg Config) (*Collector, error) {
 	}
 	return &Collector{
 		containers:  containers,
+		ctrHier:     ctrHier,
 		lsmRules:    lsmRules,
 		cgroups:     cgroups,
 		Tracer:      collector.NewTracer(Name, collector.Config{RingBytes: 1 << 20, Logger: cfg.Logger}),
@@ -174,6 +204,7 @@ func (c *Collector) Start(ctx context.Context, sink event.Sink) error {
 		c.closeAll()
 		return err
 	}
+	c.watchContainers()
 	return nil
 }
 
@@ -201,6 +232,7 @@ func (c *Collector) setConstants(spec *ebpf.CollectionSpec, on [policy.MaxEvents
 		"has_parent": t.HasParent, "has_ancestor": t.HasAncestor, "has_cgroup": t.HasCgroup,
 		"has_euid": t.HasEUID, "has_gid": t.HasGID, "has_cap": t.HasCap, "has_ns": t.HasNS,
 		"cap_rules": t.Caps, "ns_rules": t.NS, "host_ns": c.hostNS,
+		"has_container": t.HasContainer, "ctr_hier": c.ctrHier,
 		"nwords": uint32((len(c.cfg.Plans) + 63) / 64), "uses": c.uses(), "on_events": onEvents(on),
 	}
 	for name, v := range vars {
@@ -305,6 +337,13 @@ func (c *Collector) fillMaps() error {
 		if err := put(name, key, v); err != nil {
 			return err
 		}
+	}
+	if c.containers != nil {
+		// Names resolved now, before anything is attached; kept
+		// current by watchContainers.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		c.syncContainers(ctx)
+		cancel()
 	}
 	for k, v := range t.Cgroups {
 		// A cgroup v2 directory's inode number is the cgroup's id.
@@ -419,7 +458,7 @@ func (c *Collector) attach() error {
 
 // lsmShared are the maps the lsm object shares with the main one: the
 // rule tables, the process table, the ring buffer and the stats.
-var lsmShared = []string{"paths", "prefixes", "pathmasks", "ids", "comms", "ports", "cidrs4", "cidrs6", "cgroups", "procs", "events", "stats"}
+var lsmShared = []string{"paths", "prefixes", "pathmasks", "ids", "comms", "ports", "cidrs4", "cidrs6", "cgroups", "containers", "procs", "events", "stats"}
 
 // lsmHooks are the lsm object's programs of each event.
 var lsmHooks = map[string][]string{
@@ -497,6 +536,7 @@ const (
 	useFile
 	useCIDR
 	usePort
+	useContainer
 )
 
 func (c *Collector) uses() uint32 {
@@ -531,6 +571,9 @@ func (c *Collector) uses() uint32 {
 	}
 	if len(t.Ports) > 0 {
 		u |= usePort
+	}
+	if !t.HasContainer.IsZero() {
+		u |= useContainer
 	}
 	// A path dimension is used when it has an exact path or a prefix,
 	// positive or not_.
@@ -776,6 +819,11 @@ func (c *Collector) Close() error {
 }
 
 func (c *Collector) closeAll() error {
+	if c.ctr.cancel != nil {
+		c.ctr.cancel()
+		c.ctr.done.Wait()
+		c.ctr.cancel = nil
+	}
 	err := c.links.Close()
 	if c.Collection() != nil {
 		c.kernelFinal = nil

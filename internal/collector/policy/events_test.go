@@ -100,6 +100,14 @@ func workload(do, arg string) int {
 			return errno(err)
 		}
 		return errno(unix.Close(fd))
+	case "cgexec":
+		// Join the cgroup whose cgroup.procs is arg's first part (v1 or
+		// v2: writing 0 moves the writer), then exec its second.
+		procs, prog, _ := strings.Cut(arg, "|")
+		if err := os.WriteFile(procs, []byte("0"), 0); err != nil {
+			return errno(err)
+		}
+		return errno(unix.Exec(prog, []string{prog}, nil))
 	case "memfd":
 		// Run the program arg from a memfd: a fileless exec.
 		prog, err := os.ReadFile(arg)

@@ -24,6 +24,12 @@ type lsmCgroupKey struct {
 	Exact uint64
 }
 
+type lsmCtrKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Id        [64]int8
+}
+
 type lsmIdKey struct {
 	_    structs.HostLayout
 	Kind uint32
@@ -148,10 +154,13 @@ type lsmScratch struct {
 		Path  [256]int8
 		Argv  [256]int8
 	}
-	P   lsmProc
-	Ok  lsmBits
-	Pos lsmBits
-	Neg lsmBits
+	P     lsmProc
+	Ok    lsmBits
+	Pos   lsmBits
+	Neg   lsmBits
+	Ck    lsmCtrKey
+	Cname [128]int8
+	_     [4]byte
 }
 
 type lsmV4Key struct {
@@ -174,6 +183,7 @@ const (
 	lsmMapCidrs4              = "cidrs4"
 	lsmMapCidrs6              = "cidrs6"
 	lsmMapComms               = "comms"
+	lsmMapContainers          = "containers"
 	lsmMapEvents              = "events"
 	lsmMapIds                 = "ids"
 	lsmMapPathmasks           = "pathmasks"
@@ -228,6 +238,7 @@ const (
 	lsmProgPolicyTgkill       = "policy_tgkill"
 	lsmVarAccessRules         = "access_rules"
 	lsmVarCapRules            = "cap_rules"
+	lsmVarCtrHier             = "ctr_hier"
 	lsmVarDenyRules           = "deny_rules"
 	lsmVarFilterComm          = "filter_comm"
 	lsmVarFilterCommOn        = "filter_comm_on"
@@ -242,6 +253,7 @@ const (
 	lsmVarHasCgroup           = "has_cgroup"
 	lsmVarHasCidr             = "has_cidr"
 	lsmVarHasComm             = "has_comm"
+	lsmVarHasContainer        = "has_container"
 	lsmVarHasEuid             = "has_euid"
 	lsmVarHasFile             = "has_file"
 	lsmVarHasGid              = "has_gid"
@@ -355,20 +367,21 @@ type lsmProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmMapSpecs struct {
-	Cgroups   *ebpf.MapSpec `ebpf:"cgroups"`
-	Cidrs4    *ebpf.MapSpec `ebpf:"cidrs4"`
-	Cidrs6    *ebpf.MapSpec `ebpf:"cidrs6"`
-	Comms     *ebpf.MapSpec `ebpf:"comms"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Ids       *ebpf.MapSpec `ebpf:"ids"`
-	Pathmasks *ebpf.MapSpec `ebpf:"pathmasks"`
-	Paths     *ebpf.MapSpec `ebpf:"paths"`
-	Pending   *ebpf.MapSpec `ebpf:"pending"`
-	Ports     *ebpf.MapSpec `ebpf:"ports"`
-	Prefixes  *ebpf.MapSpec `ebpf:"prefixes"`
-	Procs     *ebpf.MapSpec `ebpf:"procs"`
-	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
-	Stats     *ebpf.MapSpec `ebpf:"stats"`
+	Cgroups    *ebpf.MapSpec `ebpf:"cgroups"`
+	Cidrs4     *ebpf.MapSpec `ebpf:"cidrs4"`
+	Cidrs6     *ebpf.MapSpec `ebpf:"cidrs6"`
+	Comms      *ebpf.MapSpec `ebpf:"comms"`
+	Containers *ebpf.MapSpec `ebpf:"containers"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Ids        *ebpf.MapSpec `ebpf:"ids"`
+	Pathmasks  *ebpf.MapSpec `ebpf:"pathmasks"`
+	Paths      *ebpf.MapSpec `ebpf:"paths"`
+	Pending    *ebpf.MapSpec `ebpf:"pending"`
+	Ports      *ebpf.MapSpec `ebpf:"ports"`
+	Prefixes   *ebpf.MapSpec `ebpf:"prefixes"`
+	Procs      *ebpf.MapSpec `ebpf:"procs"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // lsmVariableSpecs contains global variables before they are loaded into the kernel.
@@ -377,6 +390,7 @@ type lsmMapSpecs struct {
 type lsmVariableSpecs struct {
 	AccessRules       *ebpf.VariableSpec `ebpf:"access_rules"`
 	CapRules          *ebpf.VariableSpec `ebpf:"cap_rules"`
+	CtrHier           *ebpf.VariableSpec `ebpf:"ctr_hier"`
 	DenyRules         *ebpf.VariableSpec `ebpf:"deny_rules"`
 	FilterComm        *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.VariableSpec `ebpf:"filter_comm_on"`
@@ -391,6 +405,7 @@ type lsmVariableSpecs struct {
 	HasCgroup         *ebpf.VariableSpec `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.VariableSpec `ebpf:"has_cidr"`
 	HasComm           *ebpf.VariableSpec `ebpf:"has_comm"`
+	HasContainer      *ebpf.VariableSpec `ebpf:"has_container"`
 	HasEuid           *ebpf.VariableSpec `ebpf:"has_euid"`
 	HasFile           *ebpf.VariableSpec `ebpf:"has_file"`
 	HasGid            *ebpf.VariableSpec `ebpf:"has_gid"`
@@ -434,20 +449,21 @@ func (o *lsmObjects) Close() error {
 //
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmMaps struct {
-	Cgroups   *ebpf.Map `ebpf:"cgroups"`
-	Cidrs4    *ebpf.Map `ebpf:"cidrs4"`
-	Cidrs6    *ebpf.Map `ebpf:"cidrs6"`
-	Comms     *ebpf.Map `ebpf:"comms"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Ids       *ebpf.Map `ebpf:"ids"`
-	Pathmasks *ebpf.Map `ebpf:"pathmasks"`
-	Paths     *ebpf.Map `ebpf:"paths"`
-	Pending   *ebpf.Map `ebpf:"pending"`
-	Ports     *ebpf.Map `ebpf:"ports"`
-	Prefixes  *ebpf.Map `ebpf:"prefixes"`
-	Procs     *ebpf.Map `ebpf:"procs"`
-	Scratch   *ebpf.Map `ebpf:"scratch"`
-	Stats     *ebpf.Map `ebpf:"stats"`
+	Cgroups    *ebpf.Map `ebpf:"cgroups"`
+	Cidrs4     *ebpf.Map `ebpf:"cidrs4"`
+	Cidrs6     *ebpf.Map `ebpf:"cidrs6"`
+	Comms      *ebpf.Map `ebpf:"comms"`
+	Containers *ebpf.Map `ebpf:"containers"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Ids        *ebpf.Map `ebpf:"ids"`
+	Pathmasks  *ebpf.Map `ebpf:"pathmasks"`
+	Paths      *ebpf.Map `ebpf:"paths"`
+	Pending    *ebpf.Map `ebpf:"pending"`
+	Ports      *ebpf.Map `ebpf:"ports"`
+	Prefixes   *ebpf.Map `ebpf:"prefixes"`
+	Procs      *ebpf.Map `ebpf:"procs"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Stats      *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *lsmMaps) Close() error {
@@ -456,6 +472,7 @@ func (m *lsmMaps) Close() error {
 		m.Cidrs4,
 		m.Cidrs6,
 		m.Comms,
+		m.Containers,
 		m.Events,
 		m.Ids,
 		m.Pathmasks,
@@ -475,6 +492,7 @@ func (m *lsmMaps) Close() error {
 type lsmVariables struct {
 	AccessRules       *ebpf.Variable `ebpf:"access_rules"`
 	CapRules          *ebpf.Variable `ebpf:"cap_rules"`
+	CtrHier           *ebpf.Variable `ebpf:"ctr_hier"`
 	DenyRules         *ebpf.Variable `ebpf:"deny_rules"`
 	FilterComm        *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.Variable `ebpf:"filter_comm_on"`
@@ -489,6 +507,7 @@ type lsmVariables struct {
 	HasCgroup         *ebpf.Variable `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.Variable `ebpf:"has_cidr"`
 	HasComm           *ebpf.Variable `ebpf:"has_comm"`
+	HasContainer      *ebpf.Variable `ebpf:"has_container"`
 	HasEuid           *ebpf.Variable `ebpf:"has_euid"`
 	HasFile           *ebpf.Variable `ebpf:"has_file"`
 	HasGid            *ebpf.Variable `ebpf:"has_gid"`

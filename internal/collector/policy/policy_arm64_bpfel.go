@@ -24,6 +24,12 @@ type policyCgroupKey struct {
 	Exact uint64
 }
 
+type policyCtrKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Id        [64]int8
+}
+
 type policyIdKey struct {
 	_    structs.HostLayout
 	Kind uint32
@@ -146,14 +152,17 @@ type policyProc struct {
 }
 
 type policyScratch struct {
-	_   structs.HostLayout
-	Key policyPathKey
-	_   [4]byte
-	E   policyPolicyEvent
-	P   policyProc
-	Ok  policyBits
-	Pos policyBits
-	Neg policyBits
+	_     structs.HostLayout
+	Key   policyPathKey
+	_     [4]byte
+	E     policyPolicyEvent
+	P     policyProc
+	Ok    policyBits
+	Pos   policyBits
+	Neg   policyBits
+	Ck    policyCtrKey
+	Cname [128]int8
+	_     [4]byte
 }
 
 type policyV4Key struct {
@@ -176,6 +185,7 @@ const (
 	policyMapCidrs4             = "cidrs4"
 	policyMapCidrs6             = "cidrs6"
 	policyMapComms              = "comms"
+	policyMapContainers         = "containers"
 	policyMapEvents             = "events"
 	policyMapIds                = "ids"
 	policyMapPathmasks          = "pathmasks"
@@ -222,6 +232,7 @@ const (
 	policyProgPolicyTgkill      = "policy_tgkill"
 	policyVarAccessRules        = "access_rules"
 	policyVarCapRules           = "cap_rules"
+	policyVarCtrHier            = "ctr_hier"
 	policyVarDenyRules          = "deny_rules"
 	policyVarFilterComm         = "filter_comm"
 	policyVarFilterCommOn       = "filter_comm_on"
@@ -236,6 +247,7 @@ const (
 	policyVarHasCgroup          = "has_cgroup"
 	policyVarHasCidr            = "has_cidr"
 	policyVarHasComm            = "has_comm"
+	policyVarHasContainer       = "has_container"
 	policyVarHasEuid            = "has_euid"
 	policyVarHasFile            = "has_file"
 	policyVarHasGid             = "has_gid"
@@ -341,20 +353,21 @@ type policyProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type policyMapSpecs struct {
-	Cgroups   *ebpf.MapSpec `ebpf:"cgroups"`
-	Cidrs4    *ebpf.MapSpec `ebpf:"cidrs4"`
-	Cidrs6    *ebpf.MapSpec `ebpf:"cidrs6"`
-	Comms     *ebpf.MapSpec `ebpf:"comms"`
-	Events    *ebpf.MapSpec `ebpf:"events"`
-	Ids       *ebpf.MapSpec `ebpf:"ids"`
-	Pathmasks *ebpf.MapSpec `ebpf:"pathmasks"`
-	Paths     *ebpf.MapSpec `ebpf:"paths"`
-	Pending   *ebpf.MapSpec `ebpf:"pending"`
-	Ports     *ebpf.MapSpec `ebpf:"ports"`
-	Prefixes  *ebpf.MapSpec `ebpf:"prefixes"`
-	Procs     *ebpf.MapSpec `ebpf:"procs"`
-	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
-	Stats     *ebpf.MapSpec `ebpf:"stats"`
+	Cgroups    *ebpf.MapSpec `ebpf:"cgroups"`
+	Cidrs4     *ebpf.MapSpec `ebpf:"cidrs4"`
+	Cidrs6     *ebpf.MapSpec `ebpf:"cidrs6"`
+	Comms      *ebpf.MapSpec `ebpf:"comms"`
+	Containers *ebpf.MapSpec `ebpf:"containers"`
+	Events     *ebpf.MapSpec `ebpf:"events"`
+	Ids        *ebpf.MapSpec `ebpf:"ids"`
+	Pathmasks  *ebpf.MapSpec `ebpf:"pathmasks"`
+	Paths      *ebpf.MapSpec `ebpf:"paths"`
+	Pending    *ebpf.MapSpec `ebpf:"pending"`
+	Ports      *ebpf.MapSpec `ebpf:"ports"`
+	Prefixes   *ebpf.MapSpec `ebpf:"prefixes"`
+	Procs      *ebpf.MapSpec `ebpf:"procs"`
+	Scratch    *ebpf.MapSpec `ebpf:"scratch"`
+	Stats      *ebpf.MapSpec `ebpf:"stats"`
 }
 
 // policyVariableSpecs contains global variables before they are loaded into the kernel.
@@ -363,6 +376,7 @@ type policyMapSpecs struct {
 type policyVariableSpecs struct {
 	AccessRules       *ebpf.VariableSpec `ebpf:"access_rules"`
 	CapRules          *ebpf.VariableSpec `ebpf:"cap_rules"`
+	CtrHier           *ebpf.VariableSpec `ebpf:"ctr_hier"`
 	DenyRules         *ebpf.VariableSpec `ebpf:"deny_rules"`
 	FilterComm        *ebpf.VariableSpec `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.VariableSpec `ebpf:"filter_comm_on"`
@@ -377,6 +391,7 @@ type policyVariableSpecs struct {
 	HasCgroup         *ebpf.VariableSpec `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.VariableSpec `ebpf:"has_cidr"`
 	HasComm           *ebpf.VariableSpec `ebpf:"has_comm"`
+	HasContainer      *ebpf.VariableSpec `ebpf:"has_container"`
 	HasEuid           *ebpf.VariableSpec `ebpf:"has_euid"`
 	HasFile           *ebpf.VariableSpec `ebpf:"has_file"`
 	HasGid            *ebpf.VariableSpec `ebpf:"has_gid"`
@@ -420,20 +435,21 @@ func (o *policyObjects) Close() error {
 //
 // It can be passed to loadPolicyObjects or ebpf.CollectionSpec.LoadAndAssign.
 type policyMaps struct {
-	Cgroups   *ebpf.Map `ebpf:"cgroups"`
-	Cidrs4    *ebpf.Map `ebpf:"cidrs4"`
-	Cidrs6    *ebpf.Map `ebpf:"cidrs6"`
-	Comms     *ebpf.Map `ebpf:"comms"`
-	Events    *ebpf.Map `ebpf:"events"`
-	Ids       *ebpf.Map `ebpf:"ids"`
-	Pathmasks *ebpf.Map `ebpf:"pathmasks"`
-	Paths     *ebpf.Map `ebpf:"paths"`
-	Pending   *ebpf.Map `ebpf:"pending"`
-	Ports     *ebpf.Map `ebpf:"ports"`
-	Prefixes  *ebpf.Map `ebpf:"prefixes"`
-	Procs     *ebpf.Map `ebpf:"procs"`
-	Scratch   *ebpf.Map `ebpf:"scratch"`
-	Stats     *ebpf.Map `ebpf:"stats"`
+	Cgroups    *ebpf.Map `ebpf:"cgroups"`
+	Cidrs4     *ebpf.Map `ebpf:"cidrs4"`
+	Cidrs6     *ebpf.Map `ebpf:"cidrs6"`
+	Comms      *ebpf.Map `ebpf:"comms"`
+	Containers *ebpf.Map `ebpf:"containers"`
+	Events     *ebpf.Map `ebpf:"events"`
+	Ids        *ebpf.Map `ebpf:"ids"`
+	Pathmasks  *ebpf.Map `ebpf:"pathmasks"`
+	Paths      *ebpf.Map `ebpf:"paths"`
+	Pending    *ebpf.Map `ebpf:"pending"`
+	Ports      *ebpf.Map `ebpf:"ports"`
+	Prefixes   *ebpf.Map `ebpf:"prefixes"`
+	Procs      *ebpf.Map `ebpf:"procs"`
+	Scratch    *ebpf.Map `ebpf:"scratch"`
+	Stats      *ebpf.Map `ebpf:"stats"`
 }
 
 func (m *policyMaps) Close() error {
@@ -442,6 +458,7 @@ func (m *policyMaps) Close() error {
 		m.Cidrs4,
 		m.Cidrs6,
 		m.Comms,
+		m.Containers,
 		m.Events,
 		m.Ids,
 		m.Pathmasks,
@@ -461,6 +478,7 @@ func (m *policyMaps) Close() error {
 type policyVariables struct {
 	AccessRules       *ebpf.Variable `ebpf:"access_rules"`
 	CapRules          *ebpf.Variable `ebpf:"cap_rules"`
+	CtrHier           *ebpf.Variable `ebpf:"ctr_hier"`
 	DenyRules         *ebpf.Variable `ebpf:"deny_rules"`
 	FilterComm        *ebpf.Variable `ebpf:"filter_comm"`
 	FilterCommOn      *ebpf.Variable `ebpf:"filter_comm_on"`
@@ -475,6 +493,7 @@ type policyVariables struct {
 	HasCgroup         *ebpf.Variable `ebpf:"has_cgroup"`
 	HasCidr           *ebpf.Variable `ebpf:"has_cidr"`
 	HasComm           *ebpf.Variable `ebpf:"has_comm"`
+	HasContainer      *ebpf.Variable `ebpf:"has_container"`
 	HasEuid           *ebpf.Variable `ebpf:"has_euid"`
 	HasFile           *ebpf.Variable `ebpf:"has_file"`
 	HasGid            *ebpf.Variable `ebpf:"has_gid"`

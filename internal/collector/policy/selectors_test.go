@@ -241,9 +241,9 @@ int main(int argc, char **argv) {
 `
 
 // TestContainerSelectorDocker: container: [NAME] and [ID prefix] match a
-// process in a Docker container (in user space, from its cgroups and the
-// Docker Engine's name for it) and not a process on the host; each alert
-// names the container.
+// process in a Docker container (in the kernel, from its cgroup's name)
+// and not a process on the host; each alert names the container (from
+// its cgroups and the Docker Engine's name for it).
 func TestContainerSelectorDocker(t *testing.T) {
 	requirePolicy(t)
 	docker := testutil.Docker(t)
@@ -270,7 +270,7 @@ func TestContainerSelectorDocker(t *testing.T) {
   - {name: by-id, on: open, action: alert, match: {file: {prefix: [%[1]s]}, container: [other, %[3]s]}}
   - {name: other, on: open, action: alert, match: {file: {prefix: [%[1]s]}, container: [%[2]s-not]}}
 `, dir, name, id[:12]), false)
-	if plans[0].Stage != "user" || !strings.Contains(plans[0].Describe(), "(container in user space)") {
+	if plans[0].Stage != "kernel" || !strings.Contains(plans[0].Describe(), "; container: matched in the kernel") {
 		t.Errorf("plan: %s", plans[0].Describe())
 	}
 	c, sink := start(t, Config{Plans: plans})

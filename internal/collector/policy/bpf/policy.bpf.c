@@ -28,6 +28,14 @@
  * the parent and ancestor selectors), so parent and ancestor rules are
  * matched here and every alert carries the chain.
  *
+ * Container selectors are matched on the task's cgroup in one hierarchy
+ * user space picks (ctr_hier: a cgroup v1 controller's on hybrid and v1
+ * hosts, where Docker's containers are, the default hierarchy on cgroup v2
+ * hosts): the id in the name of that cgroup or one of its CTR_LEVELS - 1
+ * nearest ancestors (a bare 64-hex id, <runtime>-<id>.scope or
+ * <runtime>-<id>) is looked up in a longest-prefix trie of container ids
+ * and id prefixes.
+ *
  * Rules whose selectors need user space (globs, args) are only candidates
  * here (user_stage): they are sent, never acted on.
  */
@@ -51,6 +59,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define MAX_CGROUP_LEVEL 16
 #define SIGKILL 9
 #define NS_KINDS 7
+#define CTR_LEVELS 4
+#define CTR_NAME 128
+#define CTR_ID 64
 
 /* The events, as internal/policy numbers them (policy.EventIndex). */
 enum {
@@ -191,6 +202,39 @@ struct cgroup_key {
 	__u64 exact;
 };
 
+/* A container id or id prefix: the first prefixlen / 8 hex digits of id. */
+struct ctr_key {
+	__u32 prefixlen;
+	char id[CTR_ID];
+};
+
+/* The hierarchy whose cgroup names hold containers' ids (ctr_hier). */
+enum {
+	CTR_NONE = 0,
+	CTR_DFL = 1, /* cgroup v2: task->cgroups->dfl_cgrp */
+	CTR_CPUSET,
+	CTR_CPU,
+	CTR_CPUACCT,
+	CTR_IO,
+	CTR_MEMORY,
+	CTR_DEVICES,
+	CTR_FREEZER,
+	CTR_PIDS,
+};
+
+/* The kernel's cgroup v1 controller ids: their values are the running
+ * kernel's, relocated at load (CO-RE), as they depend on its config. */
+enum cgroup_subsys_id___kscope {
+	cpuset_cgrp_id___kscope,
+	cpu_cgrp_id___kscope,
+	cpuacct_cgrp_id___kscope,
+	io_cgrp_id___kscope,
+	memory_cgrp_id___kscope,
+	devices_cgrp_id___kscope,
+	freezer_cgrp_id___kscope,
+	pids_cgrp_id___kscope,
+};
+
 /* The compiled rules, written from Go before load: one set of rules each. */
 const volatile struct bits on_mask[ON_MAX] = {};
 const volatile struct bits has_binary = {}, has_file = {}, has_uid = {}, has_comm = {};
@@ -199,6 +243,9 @@ const volatile struct bits not_root = {}, proto_tcp = {}, proto_udp = {};
 const volatile struct bits access_rules[4] = {};
 const volatile struct bits user_stage = {}, kill_rules = {}, deny_rules = {};
 const volatile struct bits has_parent = {}, has_ancestor = {}, has_cgroup = {};
+const volatile struct bits has_container = {};
+/* The hierarchy of container selectors: CTR_*. */
+const volatile __u32 ctr_hier = CTR_NONE;
 const volatile struct bits has_euid = {}, has_gid = {}, has_cap = {}, has_ns = {};
 /* The rules each capability passes, by number. */
 const volatile struct bits cap_rules[64] = {};
@@ -231,6 +278,7 @@ enum {
 	USE_FILE = 2048,
 	USE_CIDR = 4096,
 	USE_PORT = 8192,
+	USE_CONTAINER = 16384,
 };
 
 /* Exact paths and path prefixes map to an entry of pathmasks: their
@@ -302,6 +350,16 @@ struct {
 	__type(value, struct masks);
 } cgroups SEC(".maps");
 
+/* Container ids (prefixlen 512) and id prefixes of 12 or more digits: a
+ * prefix's masks include its shorter prefixes', as for path prefixes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 1024);
+	__type(key, struct ctr_key);
+	__type(value, struct masks);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} containers SEC(".maps");
+
 /* Matches per rule, counted here so that a full ring buffer loses no count. */
 __u64 match_count[MAX_RULES] = {};
 
@@ -366,6 +424,8 @@ struct scratch {
 	struct bits ok;  /* the rules still matching */
 	struct bits pos; /* a dimension's rules passed */
 	struct bits neg; /* a dimension's rules excluded */
+	struct ctr_key ck;
+	char cname[CTR_NAME];
 };
 
 struct {
@@ -596,13 +656,154 @@ static __always_inline struct pidx path_idx(struct path_key *key, __u8 dim, long
 	return out;
 }
 
+/* The current task's cgroup in the hierarchy ctr_hier names; NULL for
+ * none. A controller the kernel lacks names none. */
+static __always_inline struct cgroup *ctr_cgroup(void)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct css_set *cset = BPF_CORE_READ(task, cgroups);
+	struct cgroup_subsys_state *css = 0;
+	long id = -1;
+
+	switch (ctr_hier) {
+	case CTR_DFL:
+		return BPF_CORE_READ(cset, dfl_cgrp);
+#define CTR_CASE(c, e)                                                                      \
+	case c:                                                                             \
+		if (bpf_core_enum_value_exists(enum cgroup_subsys_id___kscope, e))          \
+			id = bpf_core_enum_value(enum cgroup_subsys_id___kscope, e);        \
+		break;
+	CTR_CASE(CTR_CPUSET, cpuset_cgrp_id___kscope)
+	CTR_CASE(CTR_CPU, cpu_cgrp_id___kscope)
+	CTR_CASE(CTR_CPUACCT, cpuacct_cgrp_id___kscope)
+	CTR_CASE(CTR_IO, io_cgrp_id___kscope)
+	CTR_CASE(CTR_MEMORY, memory_cgrp_id___kscope)
+	CTR_CASE(CTR_DEVICES, devices_cgrp_id___kscope)
+	CTR_CASE(CTR_FREEZER, freezer_cgrp_id___kscope)
+	CTR_CASE(CTR_PIDS, pids_cgrp_id___kscope)
+#undef CTR_CASE
+	}
+	if (id < 0 || id >= 64)
+		return 0;
+	/* cset->subsys[id]: the array's length is the kernel's number of
+	 * controllers, so the element is read by offset. */
+	if (bpf_probe_read_kernel(&css, sizeof(css),
+				  (void *)cset + bpf_core_field_offset(struct css_set, subsys) + id * sizeof(css)))
+		return 0;
+	if (!css)
+		return 0;
+	return BPF_CORE_READ(css, cgroup);
+}
+
+/* Whether name[0, n) is p: a constant string of n bytes. */
+static __always_inline int name_is(const char *name, const char *p, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (name[i] != p[i])
+			return 0;
+	}
+	return 1;
+}
+
+/* Fills s->ck from the cgroup name in s->cname (len bytes): the id of a
+ * bare 64-hex-digit name, <runtime>-<id>.scope (systemd's drivers) or
+ * <runtime>-<id> (CRI-O's and Podman's cgroupfs drivers), the runtimes
+ * internal/container's ParsePath knows; whether it is one. A monitor's
+ * scope (crio-conmon-<id>.scope) names no container. */
+static __always_inline int ctr_id(struct scratch *s, const char *kname, long len)
+{
+	const char *scope = ".scope";
+	long off, suffix = 0;
+	int ok = 0;
+
+	if (len < CTR_ID || len >= CTR_NAME)
+		return 0;
+	if (len > CTR_ID + 6) {
+		suffix = 6;
+		for (int i = 0; i < 6; i++) {
+			if (s->cname[(len - 6 + i) & (CTR_NAME - 1)] != scope[i]) {
+				suffix = 0;
+				break;
+			}
+		}
+	}
+	off = len - suffix - CTR_ID;
+	switch (off) {
+	case 0:
+		ok = !suffix;
+		break;
+	case 5:
+		ok = name_is(s->cname, "crio-", 5);
+		break;
+	case 7:
+		ok = name_is(s->cname, "docker-", 7) || name_is(s->cname, "libpod-", 7);
+		break;
+	case 8:
+		ok = suffix && name_is(s->cname, "nerdctl-", 8);
+		break;
+	case 11:
+		ok = suffix && name_is(s->cname, "containerd-", 11);
+		break;
+	case 15:
+		ok = suffix && name_is(s->cname, "cri-containerd-", 15);
+		break;
+	}
+	if (!ok)
+		return 0;
+	s->ck.prefixlen = CTR_ID * 8;
+	return !bpf_probe_read_kernel(s->ck.id, CTR_ID, kname + off);
+}
+
+/* ok &= the rules the task's container passes: the ids in the names of
+ * its cgroup and the CTR_LEVELS - 1 cgroups above it in the containers'
+ * hierarchy (a container's own nested cgroups, a container in a
+ * container: every one found counts). */
+static __noinline void container_pass(struct scratch *s)
+{
+	struct cgroup *cg;
+	struct masks *m;
+	__u64 some = 0;
+
+	if (!(uses & USE_CONTAINER))
+		return;
+	/* None of the rules still matching has a container selector. */
+	EACH_WORD(i)
+		some |= s->ok.w[i] & has_container.w[i];
+	if (!some)
+		return;
+	zero(&s->pos);
+	zero(&s->neg);
+	cg = ctr_cgroup();
+	for (int l = 0; l < CTR_LEVELS && cg; l++) {
+		const char *kname = BPF_CORE_READ(cg, kn, name);
+		long n = bpf_probe_read_kernel_str(s->cname, sizeof(s->cname), kname);
+
+		if (n > CTR_ID && ctr_id(s, kname, n - 1)) {
+			m = bpf_map_lookup_elem(&containers, &s->ck);
+			if (m) {
+				EACH_WORD(i) {
+					s->pos.w[i] |= m->pos.w[i];
+					s->neg.w[i] |= m->neg.w[i];
+				}
+			}
+		}
+		/* The parent cgroup: its self css is the cgroup. */
+		cg = (struct cgroup *)BPF_CORE_READ(cg, self.parent);
+		if (cg)
+			cg = (void *)cg - bpf_core_field_offset(struct cgroup, self);
+	}
+	and_dim(&s->ok, &s->pos, &s->neg, &has_container);
+}
+
 /* ok &= the rules the current task's cgroup passes: an exact entry for its
- * own cgroup, a subtree entry for it or any cgroup above it. */
+ * own cgroup, a subtree entry for it or any cgroup above it; then its
+ * container's (container_pass). */
 static __always_inline void cgroup_pass(struct scratch *s)
 {
 	struct cgroup_key k = {.exact = 1};
 	struct masks *m;
 
+	container_pass(s);
 	if (!(uses & USE_CGROUP))
 		return;
 	zero(&s->pos);
