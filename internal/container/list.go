@@ -110,13 +110,20 @@ func (c *criAPI) list(ctx context.Context) ([]Info, error) {
 // stream is retried with backoff. Without a Docker socket it returns at
 // once (the CRI has no such stream: poll Containers).
 func (r *Resolver) WatchContainers(ctx context.Context, changed func()) {
+	r.followDocker(ctx, 100*time.Millisecond, []string{"create", "rename", "destroy"}, func(string) { changed() })
+}
+
+// followDocker calls f with the container id of each of the Docker
+// Engine's container events of the given actions until ctx is done,
+// retrying a broken stream after backoff, doubled each time up to a
+// minute. Without a Docker socket it returns at once.
+func (r *Resolver) followDocker(ctx context.Context, backoff time.Duration, actions []string, f func(id string)) {
 	if r.docker == nil {
 		return
 	}
-	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		if r.docker.present() {
-			err := r.docker.events(ctx, []string{"create", "rename", "destroy"}, func(string) { changed() })
+			err := r.docker.events(ctx, actions, f)
 			if ctx.Err() != nil {
 				return
 			}

@@ -1,15 +1,11 @@
 package container
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
-	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -366,60 +362,10 @@ func (r *Resolver) Stats() Stats {
 // before its processes are seen. Without a Docker socket it
 // returns at once; a broken stream is retried with backoff.
 func (r *Resolver) Watch(ctx context.Context) {
-	if r.docker == nil {
-		return
-	}
-	backoff := time.Second
-	for ctx.Err() == nil {
-		if r.docker.present() {
-			err := r.watchOnce(ctx)
-			if ctx.Err() != nil {
-				return
-			}
-			r.o.Logger.Debug("following docker events", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, time.Minute)
-	}
-}
-
-func (r *Resolver) watchOnce(ctx context.Context) error {
-	filters := url.QueryEscape(`{"type":["container"],"event":["start","rename"]}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://docker/events?filters="+filters, nil)
-	if err != nil {
-		return err
-	}
-	// the stream has no overall timeout: a client without one
-	c := *r.docker.client
-	c.Timeout = 0
-	resp, err := c.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return errors.New(resp.Status)
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var ev struct {
-			Action string `json:"Action"`
-			Actor  struct {
-				ID string `json:"ID"`
-			} `json:"Actor"`
-		}
-		if json.Unmarshal(sc.Bytes(), &ev) != nil || !isID(ev.Actor.ID) {
-			continue
-		}
+	r.followDocker(ctx, time.Second, []string{"start", "rename"}, func(id string) {
 		// A removed container is not forgotten: its processes' last
 		// events may be read after it is gone; the LRU bounds the cache.
-		r.Forget(ev.Actor.ID)
-		r.container(&Info{ID: ev.Actor.ID, Runtime: "docker"})
-	}
-	return sc.Err()
+		r.Forget(id)
+		r.container(&Info{ID: id, Runtime: "docker"})
+	})
 }
