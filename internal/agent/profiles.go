@@ -46,6 +46,11 @@ func (a *Agent) recordProfiles(ctx context.Context, src profile.Source, done cha
 			a.logger.Warn("reading the profiler", "err", err)
 			return
 		}
+		// An empty window (the last, partial one can be) is neither
+		// stored nor exported: exporters get what the store holds.
+		if len(prof.Samples) == 0 {
+			return
+		}
 		if err := a.profiles.Put(context.Background(), prof); err != nil {
 			a.logger.Error("storing a profile window", "err", err)
 			a.profileErrors.Add(1)
